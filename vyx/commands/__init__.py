@@ -1,0 +1,1 @@
+"""Command implementations of the ``vyx`` CLI, one module per command."""
