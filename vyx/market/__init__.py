@@ -1,0 +1,1 @@
+"""Binance market data: universe, backfill, combined streams, gap repair, tickers."""

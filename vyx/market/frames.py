@@ -1,0 +1,270 @@
+"""Binance wire formats, parsed without I/O.
+
+:func:`parse_frame` turns one WebSocket message of a combined stream into an event:
+
+- :class:`Kline` — ``<sym>@kline_<tf>`` (``x: true`` marks the closed candle);
+- :class:`Ticker` — ``<sym>@ticker`` (24 h rolling window statistics);
+- :class:`ServerShutdown` — the server announces it will close the connection soon;
+- :class:`SubscriptionReply` — the answer to a SUBSCRIBE/UNSUBSCRIBE request;
+- :class:`OtherStream` — a well-formed frame of a stream this client does not interpret.
+
+Anything else raises :class:`FrameError`, which the connection counts and skips. REST klines
+(12-element arrays) parse with :meth:`Kline.from_rest`.
+
+Bar values are kept in :data:`kernels.ring.FIELDS` order, ready for :meth:`RingBuffer.append`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import attrs
+
+from kernels.timeframes import TIMEFRAME_MS, bar_open
+
+
+class FrameError(ValueError):
+    """A malformed or unexpected frame; the message names what was wrong."""
+
+
+def _num(obj: dict[str, Any], key: str) -> float:
+    """A finite float from a decimal string (or number) field ``key``."""
+    try:
+        raw = obj[key]
+    except KeyError:
+        raise FrameError(f"missing field {key!r}") from None
+    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+        raise FrameError(f"field {key!r} is not a number: {raw!r}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise FrameError(f"field {key!r} is not a number: {raw!r}") from None
+    if not math.isfinite(value):
+        raise FrameError(f"field {key!r} is not finite: {raw!r}")
+    return value
+
+
+def _int(obj: dict[str, Any], key: str) -> int:
+    try:
+        raw = obj[key]
+    except KeyError:
+        raise FrameError(f"missing field {key!r}") from None
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise FrameError(f"field {key!r} is not an integer: {raw!r}")
+    return raw
+
+
+def _str(obj: dict[str, Any], key: str) -> str:
+    try:
+        raw = obj[key]
+    except KeyError:
+        raise FrameError(f"missing field {key!r}") from None
+    if not isinstance(raw, str) or not raw:
+        raise FrameError(f"field {key!r} is not a non-empty string: {raw!r}")
+    return raw
+
+
+def _timeframe_ms(interval: str) -> int:
+    try:
+        return TIMEFRAME_MS[interval]
+    except KeyError:
+        raise FrameError(f"unsupported kline interval {interval!r}") from None
+
+
+@attrs.frozen(slots=True)
+class Kline:
+    """One candle, forming or closed."""
+
+    symbol: str
+    timeframe: str
+    open_time: int
+    #: True for the final state of the candle (``x: true``, or any REST row known to be closed).
+    closed: bool
+    #: open, high, low, close, volume, quote_volume, trades, taker_buy_volume.
+    values: tuple[float, float, float, float, float, float, float, float]
+    #: Event time of the frame (ms), 0 for REST rows.
+    event_time: int = 0
+
+    @property
+    def close(self) -> float:
+        """Close (last) price."""
+        return self.values[3]
+
+    @classmethod
+    def from_binance(cls, k: dict[str, Any], event_time: int = 0) -> Kline:
+        """The ``k`` object of a kline frame; raises :class:`FrameError`."""
+        interval = _str(k, "i")
+        _timeframe_ms(interval)
+        open_time = _int(k, "t")
+        if open_time < 0 or bar_open(interval, open_time) != open_time:
+            raise FrameError(f"open time {open_time} is not on a {interval} boundary")
+        closed = k.get("x")
+        if not isinstance(closed, bool):
+            raise FrameError(f"field 'x' is not a boolean: {closed!r}")
+        values = (
+            _num(k, "o"),
+            _num(k, "h"),
+            _num(k, "l"),
+            _num(k, "c"),
+            _num(k, "v"),
+            _num(k, "q"),
+            float(_int(k, "n")),
+            _num(k, "V"),
+        )
+        return cls(_str(k, "s"), interval, open_time, closed, values, event_time)
+
+    @classmethod
+    def from_rest(cls, row: Any, symbol: str, timeframe: str) -> Kline:
+        """One row of ``/api/v3/klines`` (marked closed; the caller drops forming rows)."""
+        if not isinstance(row, list) or len(row) < 11:
+            raise FrameError(f"kline row is not a 12-element array: {row!r}")
+        fields = dict(zip("tohlcvTqnVQ", row, strict=False))
+        values = (
+            _num(fields, "o"),
+            _num(fields, "h"),
+            _num(fields, "l"),
+            _num(fields, "c"),
+            _num(fields, "v"),
+            _num(fields, "q"),
+            float(_int(fields, "n")),
+            _num(fields, "V"),
+        )
+        return cls(symbol, timeframe, _int(fields, "t"), True, values)
+
+
+@attrs.frozen(slots=True)
+class Ticker:
+    """24 h rolling-window statistics of one symbol (``<sym>@ticker`` or ``/ticker/24hr``)."""
+
+    symbol: str
+    last_price: float
+    #: Price change over 24 h in percent.
+    change_pct: float
+    #: Traded quote volume over 24 h.
+    quote_volume: float
+    #: Event time (stream) or close time (REST), ms.
+    event_time: int
+
+    @classmethod
+    def from_binance(cls, data: dict[str, Any]) -> Ticker:
+        """A ``24hrTicker`` stream payload; raises :class:`FrameError`."""
+        return cls(
+            _str(data, "s"), _num(data, "c"), _num(data, "P"), _num(data, "q"), _int(data, "E")
+        )
+
+    @classmethod
+    def from_rest(cls, row: dict[str, Any]) -> Ticker:
+        """One element of ``/api/v3/ticker/24hr``; raises :class:`FrameError`."""
+        if not isinstance(row, dict):
+            raise FrameError(f"ticker is not an object: {row!r}")
+        close_time = row.get("closeTime", 0)
+        return cls(
+            _str(row, "symbol"),
+            _num(row, "lastPrice"),
+            _num(row, "priceChangePercent"),
+            _num(row, "quoteVolume"),
+            close_time if isinstance(close_time, int) else 0,
+        )
+
+
+@attrs.frozen(slots=True)
+class ServerShutdown:
+    """The server will close this connection soon: rotate to a new one now."""
+
+    event_time: int
+
+
+@attrs.frozen(slots=True)
+class SubscriptionReply:
+    """Reply to a SUBSCRIBE/UNSUBSCRIBE request; ``error`` is None on success."""
+
+    id: int | None
+    error: str | None
+
+
+@attrs.frozen(slots=True)
+class OtherStream:
+    """A well-formed combined-stream frame of a stream kind this client ignores."""
+
+    stream: str
+
+
+Event = Kline | Ticker | ServerShutdown | SubscriptionReply | OtherStream
+
+
+def parse_frame(raw: bytes | str) -> Event:
+    """Parse one WebSocket message; raises :class:`FrameError` for anything malformed."""
+    try:
+        msg = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise FrameError(f"not JSON: {exc}") from None
+    if not isinstance(msg, dict):
+        raise FrameError(f"frame is not a JSON object: {type(msg).__name__}")
+    if "stream" not in msg:
+        if "id" in msg and ("result" in msg or "error" in msg):
+            return _reply(msg)
+        if msg.get("e") == "serverShutdown":
+            return ServerShutdown(_event_time(msg))
+        raise FrameError(f"unknown frame with keys {sorted(msg)}")
+    stream = msg["stream"]
+    data = msg.get("data")
+    if not isinstance(stream, str) or not isinstance(data, dict):
+        raise FrameError("combined frame without a string 'stream' and an object 'data'")
+    kind = data.get("e")
+    if kind == "kline":
+        k = data.get("k")
+        if not isinstance(k, dict):
+            raise FrameError("kline frame without a 'k' object")
+        kline = Kline.from_binance(k, _event_time(data))
+        expected = f"{kline.symbol.lower()}@kline_{kline.timeframe}"
+        if stream != expected or data.get("s") != kline.symbol:
+            raise FrameError(f"kline for {kline.symbol} {kline.timeframe} on stream {stream!r}")
+        return kline
+    if kind == "24hrTicker":
+        ticker = Ticker.from_binance(data)
+        if stream != f"{ticker.symbol.lower()}@ticker":
+            raise FrameError(f"ticker for {ticker.symbol} on stream {stream!r}")
+        return ticker
+    if kind == "serverShutdown":
+        return ServerShutdown(_event_time(data))
+    if "@kline_" in stream or stream.endswith("@ticker"):
+        raise FrameError(f"stream {stream!r} carries event type {kind!r}")
+    return OtherStream(stream)
+
+
+def _event_time(obj: dict[str, Any]) -> int:
+    t = obj.get("E", 0)
+    if isinstance(t, bool) or not isinstance(t, int):
+        raise FrameError(f"field 'E' is not an integer: {t!r}")
+    return t
+
+
+def _reply(msg: dict[str, Any]) -> SubscriptionReply:
+    rid = msg["id"]
+    if rid is not None and (isinstance(rid, bool) or not isinstance(rid, int)):
+        raise FrameError(f"reply id is not an integer: {rid!r}")
+    error = msg.get("error")
+    if error is None:
+        return SubscriptionReply(rid, None)
+    text = error.get("msg", error) if isinstance(error, dict) else error
+    return SubscriptionReply(rid, str(text))
+
+
+def kline_stream(symbol: str, timeframe: str) -> str:
+    """The combined-stream name of a symbol's klines, e.g. ``btcusdt@kline_5m``."""
+    return f"{symbol.lower()}@kline_{timeframe}"
+
+
+def ticker_stream(symbol: str) -> str:
+    """The combined-stream name of a symbol's 24 h ticker, e.g. ``btcusdt@ticker``."""
+    return f"{symbol.lower()}@ticker"
+
+
+def subscribe_message(
+    streams: list[str] | tuple[str, ...], request_id: int, *, on: bool = True
+) -> str:
+    """A SUBSCRIBE (or UNSUBSCRIBE when ``on`` is False) request as JSON text."""
+    method = "SUBSCRIBE" if on else "UNSUBSCRIBE"
+    return json.dumps({"method": method, "params": list(streams), "id": request_id})
