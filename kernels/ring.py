@@ -222,7 +222,8 @@ class RingBuffer:
     def field_window(self, field: str, slot: int, n: int | None = None) -> F64:
         """The last ``n`` values of one field of ``slot``, oldest first (a view)."""
         _, values = self.window(slot, n)
-        return values[FIELD_INDEX[field]]
+        field_values: F64 = values[FIELD_INDEX[field]]
+        return field_values
 
     def latest(self, slots: Sequence[int] | I64) -> tuple[I64, F64]:
         """Newest closed bar of each slot: ``(open_times[k], values[k, N_FIELDS])`` (copies).

@@ -1,0 +1,137 @@
+"""The streaming state of one timeframe's plan for every symbol slot.
+
+A :class:`GroupState` owns ``mem`` (every node's state and output ring per symbol) and runs the
+interpreter over it: :meth:`GroupState.run` commits bars, :meth:`GroupState.peek` evaluates
+without committing. :func:`migrate` carries state across a change of layout (a trader added or
+removed): nodes present in both keep their state and history untouched.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from kernels.graph import F64, I64, Layout
+from kernels.interp import run_nb
+from kernels.ops import N_BAR_FIELDS
+
+U8 = npt.NDArray[np.uint8]
+
+
+class GroupState:
+    """Node memory of one timeframe for ``n_slots`` symbol slots."""
+
+    def __init__(self, layout: Layout, n_slots: int, n_ext: int = 0) -> None:
+        self.layout = layout
+        self.n_ext = n_ext
+        self.mem = np.full((n_slots, layout.width), np.nan)
+        self._clear_state(slice(None))
+        #: Bars stepped per slot.
+        self.count = np.zeros(n_slots, dtype=np.int64)
+        #: Open time of the last bar stepped per slot (-1: none).
+        self.last_time = np.full(n_slots, -1, dtype=np.int64)
+
+    @property
+    def n_slots(self) -> int:
+        """Symbol slots held."""
+        return int(self.mem.shape[0])
+
+    def _clear_state(self, rows: slice | int) -> None:
+        lay = self.layout
+        for j in range(lay.n_nodes):
+            a = int(lay.soff[j])
+            self.mem[rows, a : a + int(lay.ssize[j])] = 0.0
+
+    def grow(self, n_slots: int) -> None:
+        """Make room for at least ``n_slots`` slots (new slots start empty)."""
+        old = self.n_slots
+        if n_slots <= old:
+            return
+        mem = np.full((n_slots, self.layout.width), np.nan)
+        mem[:old] = self.mem
+        self.mem = mem
+        self._clear_state(slice(old, n_slots))
+        self.count = np.concatenate([self.count, np.zeros(n_slots - old, dtype=np.int64)])
+        self.last_time = np.concatenate(
+            [self.last_time, np.full(n_slots - old, -1, dtype=np.int64)]
+        )
+
+    def reset_slot(self, slot: int) -> None:
+        """Forget everything stepped for ``slot`` (its symbol left or was replaced)."""
+        self.mem[slot] = np.nan
+        self._clear_state(slot)
+        self.count[slot] = 0
+        self.last_time[slot] = -1
+
+    def run(
+        self,
+        bars: F64,
+        *,
+        lo: int = 0,
+        hi: int | None = None,
+        ext: F64 | None = None,
+        out_nodes: I64 | None = None,
+        commit: bool = True,
+    ) -> F64:
+        """Step slots ``lo..hi-1`` through ``bars[hi-lo, n_t, 9]``; returns the gathered
+        ``out[hi-lo, n_t, len(out_nodes)]``. Without ``commit`` nothing is changed."""
+        hi = self.n_slots if hi is None else hi
+        n_t = bars.shape[1]
+        k = 0 if out_nodes is None else len(out_nodes)
+        nodes = np.zeros(0, dtype=np.int64) if out_nodes is None else out_nodes
+        if ext is None:
+            ext = np.zeros((hi - lo, n_t, max(self.n_ext, 1)))
+        out = np.empty((hi - lo, n_t, k))
+        lay = self.layout
+        # The interpreter indexes symbols from 0: hand it views of the slot range.
+        run_nb(
+            lay.op, lay.ins, lay.prm, lay.soff, lay.roff, lay.rdep,
+            self.mem[lo:hi], self.count[lo:hi], bars, ext, 0, hi - lo, commit, nodes, out,
+            np.empty(lay.width),
+        )  # fmt: skip
+        if commit:
+            times = bars[:, -1, N_BAR_FIELDS - 1]
+            self.last_time[lo:hi] = np.where(np.isnan(times), self.last_time[lo:hi], times)
+        return out
+
+    def value(self, node: int, slots: I64 | slice | None = None, lag: int = 0) -> F64:
+        """Committed output of ``node`` ``lag`` bars ago for ``slots`` (NaN where absent)."""
+        sel = slice(None) if slots is None else slots
+        lay = self.layout
+        count = self.count[sel]
+        idx = lay.roff[node] + (count - 1 - lag) % lay.rdep[node]
+        rows = np.arange(self.n_slots)[sel]
+        vals = self.mem[rows, idx]
+        return np.where((count - 1 - lag >= 0) & (lag < lay.rdep[node]), vals, np.nan)
+
+
+def migrate(old: GroupState, new_layout: Layout, n_ext: int) -> tuple[GroupState, list[int]]:
+    """A state for ``new_layout`` carrying over every node ``old`` has.
+
+    Returns the new state and the ids (in ``new_layout``) of nodes that need warming from
+    history: new nodes, and old ones whose ring must now be deeper than it was.
+    """
+    new = GroupState(new_layout, old.n_slots, n_ext)
+    new.count[:] = old.count
+    new.last_time[:] = old.last_time
+    old_index = old.layout.index()
+    cold: list[int] = []
+    lay, olay = new_layout, old.layout
+    for j, key in enumerate(new_layout.keys):
+        i = old_index.get(key)
+        if i is None:
+            cold.append(j)
+            continue
+        a, b = int(olay.soff[i]), int(lay.soff[j])
+        size = int(lay.ssize[j])
+        new.mem[:, b : b + size] = old.mem[:, a : a + size]
+        d_old, d_new = int(olay.rdep[i]), int(lay.rdep[j])
+        keep = min(d_old, d_new)
+        for lag in range(keep):
+            src = olay.roff[i] + (old.count - 1 - lag) % d_old
+            dst = lay.roff[j] + (new.count - 1 - lag) % d_new
+            rows = np.arange(old.n_slots)
+            new.mem[rows, dst] = old.mem[rows, src]
+        if d_new > d_old:
+            cold.append(j)
+    return new, cold

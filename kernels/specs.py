@@ -1,0 +1,16 @@
+"""Every opcode's :class:`~kernels.ops.OpSpec`, gathered from the kernel families."""
+
+from __future__ import annotations
+
+from kernels import ops
+from kernels.ind import averages, oscillators, stats, trend, volume
+from kernels.ops import OpSpec
+
+SPECS: dict[int, OpSpec] = {
+    **ops.SPECS,
+    **averages.SPECS,
+    **stats.SPECS,
+    **oscillators.SPECS,
+    **trend.SPECS,
+    **volume.SPECS,
+}
