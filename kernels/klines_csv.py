@@ -1,0 +1,108 @@
+"""Reading klines CSV files: Binance's 12-column layout (with or without the
+data.binance.vision header) or ``open_time,open,high,low,close,volume``.
+
+Columns not present in a file (quote volume, trades, taker buy volume in the 6-column layout)
+are NaN. Open times are epoch milliseconds (data.binance.vision's newer files use microseconds:
+those are converted).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from kernels.ops import N_BAR_FIELDS, OPEN_TIME
+from kernels.ring import FIELDS
+
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+
+# Binance's 12 kline columns -> our field index (None: not kept).
+_COLUMNS_12 = (OPEN_TIME, 0, 1, 2, 3, 4, None, 5, 6, 7, None, None)
+_COLUMNS_6 = (OPEN_TIME, 0, 1, 2, 3, 4)
+
+
+class KlinesFileError(ValueError):
+    """A klines file that cannot be read, with the file and line."""
+
+
+@attrs.frozen(eq=False)
+class Klines:
+    """Closed bars of one symbol and timeframe, oldest first."""
+
+    open_time: I64
+    #: float64[n, 9]: :data:`kernels.ring.FIELDS` then the open time.
+    bars: F64
+
+    def __len__(self) -> int:
+        return len(self.open_time)
+
+    def field(self, name: str) -> F64:
+        """One field's values (``open`` ... ``taker_buy_volume``)."""
+        column: F64 = self.bars[:, FIELDS.index(name)]
+        return column
+
+    @property
+    def timeframe_ms(self) -> int:
+        """The most common spacing of open times (0 for fewer than two bars)."""
+        if len(self.open_time) < 2:
+            return 0
+        steps, counts = np.unique(np.diff(self.open_time), return_counts=True)
+        return int(steps[np.argmax(counts)])
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_klines(path: str | Path) -> Klines:
+    """Read a klines CSV; raises :class:`KlinesFileError` naming the file and line."""
+    path = Path(path)
+    try:
+        handle = path.open(newline="")
+    except OSError as exc:
+        raise KlinesFileError(f"{path}: {exc.strerror}") from None
+    rows: list[list[float | None]] = []
+    with handle:
+        for lineno, record in enumerate(csv.reader(handle), start=1):
+            if not record or not "".join(record).strip():
+                continue
+            if lineno == 1 and not _is_number(record[0]):
+                continue  # header
+            if len(record) == 12:
+                columns = _COLUMNS_12
+            elif len(record) == 6:
+                columns = _COLUMNS_6
+            else:
+                raise KlinesFileError(
+                    f"{path}:{lineno}: expected 12 columns (Binance kline) or 6 "
+                    f"(open_time,open,high,low,close,volume), got {len(record)}"
+                )
+            values: list[float | None] = [None] * N_BAR_FIELDS
+            for text, index in zip(record, columns, strict=False):
+                if index is None:
+                    continue
+                try:
+                    values[index] = float(text)
+                except ValueError:
+                    raise KlinesFileError(f"{path}:{lineno}: {text!r} is not a number") from None
+            rows.append(values)
+    if not rows:
+        raise KlinesFileError(f"{path}: no klines")
+    bars = np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
+    times = bars[:, OPEN_TIME].astype(np.int64)
+    if times[0] > 10**14:  # microseconds (data.binance.vision since 2025)
+        times //= 1000
+        bars[:, OPEN_TIME] = times
+    if np.any(np.diff(times) <= 0):
+        bad = int(np.argmax(np.diff(times) <= 0)) + 2
+        raise KlinesFileError(f"{path}: open times must increase (row {bad})")
+    return Klines(times, bars)
