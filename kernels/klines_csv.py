@@ -22,8 +22,8 @@ F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
 # Binance's 12 kline columns -> our field index (None: not kept).
-_COLUMNS_12 = (OPEN_TIME, 0, 1, 2, 3, 4, None, 5, 6, 7, None, None)
-_COLUMNS_6 = (OPEN_TIME, 0, 1, 2, 3, 4)
+_COLUMNS_12: tuple[int | None, ...] = (OPEN_TIME, 0, 1, 2, 3, 4, None, 5, 6, 7, None, None)
+_COLUMNS_6: tuple[int | None, ...] = (OPEN_TIME, 0, 1, 2, 3, 4)
 
 
 class KlinesFileError(ValueError):
