@@ -1,0 +1,84 @@
+"""Signals: what a trader's filter produced for a symbol at a closed (or forming) bar.
+
+A signal's id is deterministic — a UUIDv5 of (trader, symbol, timeframe, bar open time) — so a
+retried write, a replay after a restart or a second screen of the same bar never duplicates it.
+Field names follow the ``signals`` table and the browser's ``signal_created`` message
+(CONTRACTS.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+#: Namespace of signal ids (fixed forever: changing it would duplicate every stored signal).
+SIGNAL_NAMESPACE = uuid.UUID("6f1c9a52-3b7e-5d0a-9c1e-2a4b8d7e0f31")
+
+
+def signal_id(trader_id: str, symbol: str, interval: str, open_time_ms: int) -> str:
+    """The deterministic id of the signal of ``trader_id`` on ``symbol`` at that bar."""
+    return str(uuid.uuid5(SIGNAL_NAMESPACE, f"{trader_id}|{symbol}|{interval}|{open_time_ms}"))
+
+
+@attrs.frozen
+class Signal:
+    """One signal. ``indicator_data`` is the "why it fired": per clause, whether it held and
+    the values of its operands at the signal bar."""
+
+    id: str
+    trader_id: str
+    user_id: str
+    symbol: str
+    interval: str
+    #: Close of the signal bar.
+    price: float
+    #: Open time of the signal bar, epoch ms.
+    bar_open_time: int
+    #: Labels of the clauses that held.
+    matched_conditions: tuple[str, ...]
+    indicator_data: Mapping[str, Any]
+    #: Epoch ms when the signal was created.
+    created_at: int
+    #: True for an intrabar (forming-bar) signal not yet confirmed at the close.
+    provisional: bool = False
+    status: str = "new"
+    source: str = "cloud"
+    machine_id: str | None = None
+
+    def to_row(self) -> dict[str, Any]:
+        """The ``signals`` table row (snake_case columns of CONTRACTS.md)."""
+        return {
+            "id": self.id,
+            "trader_id": self.trader_id,
+            "user_id": self.user_id,
+            "symbol": self.symbol,
+            "interval": self.interval,
+            "price": self.price,
+            "matched_conditions": list(self.matched_conditions),
+            "indicator_data": dict(self.indicator_data),
+            "status": self.status,
+            "source": self.source,
+            "machine_id": self.machine_id,
+            "created_at": self.created_at,
+        }
+
+    def to_message(self) -> dict[str, Any]:
+        """The browser's ``signal_created`` message (CONTRACTS.md)."""
+        return {
+            "type": "signal_created",
+            "data": {
+                "signalId": self.id,
+                "traderId": self.trader_id,
+                "symbol": self.symbol,
+                "interval": self.interval,
+                "price": self.price,
+                "matchedConditions": list(self.matched_conditions),
+                "indicatorData": dict(self.indicator_data),
+                "provisional": self.provisional,
+                "barOpenTime": self.bar_open_time,
+                "createdAt": self.created_at,
+            },
+        }
