@@ -1,0 +1,480 @@
+"""Configuration: every environment variable, parsed once into frozen attrs classes.
+
+:meth:`Config.from_env` is the only reader of the environment in Vyx (pass ``os.environ``); the
+rest of the daemon receives these objects. Each variable has one parser that returns its value or
+raises ``ValueError("expected ...")``; all bad variables are collected and reported together in
+one :class:`ConfigError` whose lines read ``NAME='value': expected ...``. Secrets (``repr=False``)
+never appear in a repr, a str, or an error message (their value is shown as ``<hidden>``).
+
+An empty or blank variable counts as unset (Fly and docker-compose often pass ``FOO=``).
+
+Mode: **cloud** when ``SUPABASE_URL``, a service key and ``USER_ID`` are all set; **embedded**
+when none of ``SUPABASE_URL``/``SUPABASE_SERVICE_KEY``/``SUPABASE_SERVICE_ROLE_KEY`` is set;
+anything in between is an error naming what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit
+
+import attrs
+
+from kernels.timeframes import TIMEFRAME_MS
+
+T = TypeVar("T")
+
+DEFAULT_BINANCE_REST_URL = "https://api.binance.com"
+DEFAULT_BINANCE_WS_URL = "wss://stream.binance.com:9443"
+DEFAULT_GEMINI_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_GEMINI_MODEL = "gemini-2.5-flash"
+DEFAULT_FLY_API_URL = "https://api.machines.dev/v1"
+#: The user of an embedded (local) daemon when ``USER_ID`` is unset: the nil UUID.
+LOCAL_USER_ID = "00000000-0000-0000-0000-000000000000"
+LOG_LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+
+Mode = Literal["cloud", "embedded"]
+
+
+class ConfigError(Exception):
+    """One or more environment variables are invalid; :attr:`problems` has one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+# --------------------------------------------------------------------------- groups
+
+
+@attrs.frozen
+class MachineConfig:
+    """Who this daemon serves and what it runs on."""
+
+    #: Supabase auth user id (a UUID) this machine serves; :data:`LOCAL_USER_ID` when embedded.
+    user_id: str = LOCAL_USER_ID
+    #: ``cloud_machines.machine_id`` (``MACHINE_ID``).
+    machine_id: str = "local"
+    #: ``MACHINE_REGION`` (falls back to Fly's ``FLY_REGION``).
+    region: str | None = None
+    #: vCPUs of the machine, 1..8 (``MACHINE_CPUS``).
+    cpus: int = attrs.field(default=1, validator=[attrs.validators.ge(1), attrs.validators.le(8)])
+    #: Memory of the machine in MB (``MACHINE_MEMORY``).
+    memory_mb: int = attrs.field(default=256, validator=attrs.validators.ge(128))
+
+
+@attrs.frozen
+class SupabaseConfig:
+    """The user's Supabase project (present in cloud mode only)."""
+
+    url: str
+    service_key: str = attrs.field(repr=False)
+    #: HS256 secret for browser access tokens (``SUPABASE_JWT_SECRET``), if the project uses one.
+    jwt_secret: str | None = attrs.field(default=None, repr=False)
+    #: Asymmetric signing keys; defaults to ``{url}/auth/v1/.well-known/jwks.json``.
+    jwks_url: str | None = None
+
+
+@attrs.frozen
+class MarketConfig:
+    """Binance market data and screening cadence."""
+
+    #: The default timeframe of traders and of the screen (``KLINE_INTERVAL``).
+    kline_interval: str = "5m"
+    #: Intrabar (provisional) screen period in ms; 0 disables intrabar screens.
+    screening_interval_ms: int = 0
+    #: Top-N USDT pairs by 24 h quote volume (``SYMBOL_COUNT``), ignored when ``symbols`` is set.
+    symbol_count: int = 100
+    #: Explicit symbol list (``SYMBOLS``), upper case, de-duplicated, in the given order.
+    symbols: tuple[str, ...] | None = None
+    rest_url: str = DEFAULT_BINANCE_REST_URL
+    ws_url: str = DEFAULT_BINANCE_WS_URL
+
+
+@attrs.frozen
+class StoreConfig:
+    """Where and how rows are written."""
+
+    #: Directory of the SQLite database and the spool (``VYX_DATA_DIR``).
+    data_dir: Path
+    #: A batch is written once it holds this many rows (``VYX_STORE_BATCH_ROWS``)...
+    batch_rows: int = 100
+    #: ...or once its oldest row is this old (``VYX_STORE_FLUSH_MS``).
+    flush_interval_ms: int = 250
+    #: Rows queued in memory before producers wait (``VYX_STORE_BUFFER_ROWS``).
+    buffer_rows: int = 10_000
+    #: Deadline of the final flush on shutdown: half of ``DRAIN_TIMEOUT_S`` (sources stop and
+    #: the screen in flight finishes first).
+    final_flush_s: float = 5.0
+
+    @property
+    def database_path(self) -> Path:
+        """The embedded SQLite database (also the spool of the SQLite backend)."""
+        return self.data_dir / "vyx.sqlite3"
+
+    @property
+    def spool_path(self) -> Path:
+        """The durable spool of rows not yet acknowledged by a remote backend."""
+        return self.data_dir / "spool.sqlite3"
+
+
+@attrs.frozen
+class ServerConfig:
+    """The HTTP/WebSocket server (one port)."""
+
+    #: Bind address; 127.0.0.1 in embedded mode, 0.0.0.0 in cloud mode unless ``HOST`` is set.
+    host: str = "127.0.0.1"
+    #: TCP port (``PORT``); 0 picks a free one (tests).
+    port: int = 8080
+
+
+@attrs.frozen
+class AnalyzerConfig:
+    """Gemini signal analysis; off without an API key."""
+
+    api_key: str | None = attrs.field(default=None, repr=False)
+    model: str = DEFAULT_GEMINI_MODEL
+    base_url: str = DEFAULT_GEMINI_BASE_URL
+    #: Concurrent Gemini calls (``GEMINI_MAX_CONCURRENCY``).
+    max_concurrency: int = 4
+    #: Requests per minute (``GEMINI_RPM``).
+    requests_per_minute: int = 60
+    #: Per-call deadline in seconds (``GEMINI_TIMEOUT_S``).
+    timeout_s: float = 30.0
+    #: Tokens per UTC day, 0 = unlimited (``GEMINI_DAILY_TOKEN_BUDGET``).
+    daily_token_budget: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        """Analysis runs only with an API key."""
+        return self.api_key is not None
+
+
+@attrs.frozen
+class FlyConfig:
+    """Fly Machines API (provisioning, vCPU scaling) and what Fly tells a machine about itself."""
+
+    api_token: str | None = attrs.field(default=None, repr=False)
+    api_url: str = DEFAULT_FLY_API_URL
+    app_name: str | None = None
+    #: Set by Fly inside a machine (``FLY_MACHINE_ID``): the id the Machines API uses.
+    machine_id: str | None = None
+    #: Set by Fly inside a machine (``FLY_MACHINE_VERSION``).
+    machine_version: str | None = None
+
+
+@attrs.frozen
+class LogConfig:
+    """Logging (loguru)."""
+
+    format: Literal["text", "json"] = "text"
+    level: str = "INFO"
+
+
+@attrs.frozen
+class RuntimeConfig:
+    """Process-level knobs."""
+
+    #: Screen worker threads (``WORKERS``); defaults to the CPUs this process may use.
+    workers: int = 1
+    #: Budget of the graceful drain on SIGTERM/SIGINT in seconds (``DRAIN_TIMEOUT_S``); keep it
+    #: below fly.toml's ``kill_timeout``.
+    drain_timeout_s: float = 10.0
+
+
+@attrs.frozen
+class Config:
+    """The whole configuration; build it with :meth:`from_env`."""
+
+    machine: MachineConfig
+    supabase: SupabaseConfig | None
+    market: MarketConfig
+    store: StoreConfig
+    server: ServerConfig
+    analyzer: AnalyzerConfig
+    fly: FlyConfig
+    log: LogConfig
+    runtime: RuntimeConfig
+
+    @property
+    def mode(self) -> Mode:
+        """``cloud`` with Supabase configured, ``embedded`` otherwise."""
+        return "embedded" if self.supabase is None else "cloud"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], *, cpu_count: int | None = None) -> Config:
+        """Parse ``environ`` (normally ``os.environ``).
+
+        ``cpu_count`` overrides the detected CPU count used for the ``WORKERS`` default.
+        Raises :class:`ConfigError` listing every invalid or missing variable.
+        """
+        return _Reader(environ).config(cpu_count if cpu_count is not None else _usable_cpus())
+
+
+# --------------------------------------------------------------------------- parsers
+# Each returns the value or raises ValueError whose message says what was expected.
+
+
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw.replace("_", ""), 10)
+        except ValueError:
+            raise ValueError(f"expected an integer in {lo}..{hi}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"expected an integer in {lo}..{hi}")
+        return value
+
+    return parse
+
+
+def _float_in(lo: float, hi: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"expected a number in {lo:g}..{hi:g}") from None
+        if not lo <= value <= hi:  # also rejects nan
+            raise ValueError(f"expected a number in {lo:g}..{hi:g}")
+        return value
+
+    return parse
+
+
+def _url(*schemes: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        expected = f"expected a {' or '.join(schemes)} URL with a host"
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            raise ValueError(expected) from None
+        if parts.scheme not in schemes or not parts.hostname or any(c.isspace() for c in raw):
+            raise ValueError(expected)
+        return raw.rstrip("/")
+
+    return parse
+
+
+def _choice(*options: str, fold: Callable[[str], str] = str.lower) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = fold(raw)
+        if value not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return value
+
+    return parse
+
+
+def _timeframe(raw: str) -> str:
+    if raw not in TIMEFRAME_MS:
+        raise ValueError(f"expected a timeframe: one of {', '.join(TIMEFRAME_MS)}")
+    return raw
+
+
+def _uuid(raw: str) -> str:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ValueError("expected a UUID (the Supabase auth user id)") from None
+
+
+def _token(raw: str) -> str:
+    """A free-text identifier or secret: printable, no whitespace."""
+    if not raw.isprintable() or any(c.isspace() for c in raw):
+        raise ValueError("expected a value without whitespace or control characters")
+    return raw
+
+
+def _symbols(raw: str) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for item in raw.split(","):
+        symbol = item.strip().upper()
+        if not symbol:
+            continue
+        if not (symbol.isascii() and symbol.isalnum() and 2 <= len(symbol) <= 20):
+            raise ValueError(f"expected comma-separated symbols like BTCUSDT,ETHUSDT ({symbol!r})")
+        seen[symbol] = None
+    if not seen:
+        raise ValueError("expected comma-separated symbols like BTCUSDT,ETHUSDT")
+    return tuple(seen)
+
+
+def _path(raw: str) -> Path:
+    try:
+        if "\x00" in raw:
+            raise ValueError
+        return Path(raw).expanduser()
+    except (ValueError, RuntimeError):  # RuntimeError: "~nosuchuser"
+        raise ValueError("expected a directory path") from None
+
+
+def _screen_interval(raw: str) -> int:
+    value = _int_in(0, 3_600_000)(raw)
+    if 0 < value < 100:
+        raise ValueError("expected 0 (off) or a period in 100..3600000 ms")
+    return value
+
+
+def _usable_cpus() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    """The per-user data directory: ``$XDG_DATA_HOME/vyx``, ``~/.local/share/vyx`` (Linux, Fly),
+    ``~/Library/Application Support/vyx`` (macOS) or ``%LOCALAPPDATA%\\vyx`` (Windows)."""
+    home = Path(environ.get("HOME") or Path.home())
+    if sys.platform == "win32":
+        base = environ.get("LOCALAPPDATA")
+        return Path(base) / "vyx" if base else home / "AppData" / "Local" / "vyx"
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / "vyx"
+    xdg = environ.get("XDG_DATA_HOME", "").strip()
+    return (Path(xdg) if xdg else home / ".local" / "share") / "vyx"
+
+
+# --------------------------------------------------------------------------- reader
+
+
+class _Reader:
+    """Reads variables, collecting every problem instead of stopping at the first."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._env = environ
+        self.problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        value = self._env.get(name)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def get(self, name: str, parse: Callable[[str], T], default: T, *, secret: bool = False) -> T:
+        raw = self.raw(name)
+        if raw is None:
+            return default
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            shown = "<hidden>" if secret else repr(raw)
+            self.problems.append(f"{name}={shown}: {exc}")
+            return default
+
+    def opt(self, name: str, parse: Callable[[str], T], *, secret: bool = False) -> T | None:
+        return self.get(name, parse, None, secret=secret)
+
+    def config(self, cpus_available: int) -> Config:
+        supabase = self.supabase()
+        cloud = supabase is not None
+        machine = self.machine()
+        market = MarketConfig(
+            kline_interval=self.get("KLINE_INTERVAL", _timeframe, "5m"),
+            screening_interval_ms=self.get("SCREENING_INTERVAL_MS", _screen_interval, 0),
+            symbol_count=self.get("SYMBOL_COUNT", _int_in(1, 1000), 100),
+            symbols=self.opt("SYMBOLS", _symbols),
+            rest_url=self.get("BINANCE_REST_URL", _url("https", "http"), DEFAULT_BINANCE_REST_URL),
+            ws_url=self.get("BINANCE_WS_URL", _url("wss", "ws"), DEFAULT_BINANCE_WS_URL),
+        )
+        drain = self.get("DRAIN_TIMEOUT_S", _float_in(0.1, 300), 10.0)
+        batch_rows = self.get("VYX_STORE_BATCH_ROWS", _int_in(1, 10_000), 100)
+        store = StoreConfig(
+            data_dir=self.get("VYX_DATA_DIR", _path, default_data_dir(self._env)),
+            batch_rows=batch_rows,
+            flush_interval_ms=self.get("VYX_STORE_FLUSH_MS", _int_in(1, 60_000), 250),
+            buffer_rows=self.get("VYX_STORE_BUFFER_ROWS", _int_in(1, 1_000_000), 10_000),
+            final_flush_s=drain / 2,
+        )
+        if store.buffer_rows < store.batch_rows:
+            self.problems.append(
+                f"VYX_STORE_BUFFER_ROWS={str(store.buffer_rows)!r}: expected at least "
+                f"VYX_STORE_BATCH_ROWS ({store.batch_rows})"
+            )
+        server = ServerConfig(
+            host=self.get("HOST", _token, "0.0.0.0" if cloud else "127.0.0.1"),
+            port=self.get("PORT", _int_in(0, 65535), 8080),
+        )
+        analyzer = AnalyzerConfig(
+            api_key=self.opt("GEMINI_API_KEY", _token, secret=True),
+            model=self.get("GEMINI_MODEL", _token, DEFAULT_GEMINI_MODEL),
+            base_url=self.get("GEMINI_BASE_URL", _url("https", "http"), DEFAULT_GEMINI_BASE_URL),
+            max_concurrency=self.get("GEMINI_MAX_CONCURRENCY", _int_in(1, 64), 4),
+            requests_per_minute=self.get("GEMINI_RPM", _int_in(1, 100_000), 60),
+            timeout_s=self.get("GEMINI_TIMEOUT_S", _float_in(1, 600), 30.0),
+            daily_token_budget=self.get("GEMINI_DAILY_TOKEN_BUDGET", _int_in(0, 10**12), 0),
+        )
+        fly = FlyConfig(
+            api_token=self.opt("FLY_API_TOKEN", _token, secret=True),
+            api_url=self.get("FLY_API_URL", _url("https", "http"), DEFAULT_FLY_API_URL),
+            app_name=self.opt("FLY_APP_NAME", _token),
+            machine_id=self.opt("FLY_MACHINE_ID", _token),
+            machine_version=self.opt("FLY_MACHINE_VERSION", _token),
+        )
+        log_format = self.get("LOG_FORMAT", _choice("text", "json"), "text")
+        log = LogConfig(
+            format="json" if log_format == "json" else "text",
+            level=self.get("LOG_LEVEL", _choice(*LOG_LEVELS, fold=str.upper), "INFO"),
+        )
+        runtime = RuntimeConfig(
+            workers=self.get("WORKERS", _int_in(1, 64), min(cpus_available, 64)),
+            drain_timeout_s=drain,
+        )
+        if self.problems:
+            raise ConfigError(self.problems)
+        return Config(
+            machine=machine, supabase=supabase, market=market, store=store, server=server,
+            analyzer=analyzer, fly=fly, log=log, runtime=runtime,
+        )  # fmt: skip
+
+    def machine(self) -> MachineConfig:
+        return MachineConfig(
+            user_id=self.get("USER_ID", _uuid, LOCAL_USER_ID),
+            machine_id=self.get("MACHINE_ID", _token, "local"),
+            region=self.opt("MACHINE_REGION", _token) or self.opt("FLY_REGION", _token),
+            cpus=self.get("MACHINE_CPUS", _int_in(1, 8), 1),
+            memory_mb=self.get("MACHINE_MEMORY", _int_in(128, 131_072), 256),
+        )
+
+    def supabase(self) -> SupabaseConfig | None:
+        url = self.opt("SUPABASE_URL", _url("https", "http"))
+        key = self.opt("SUPABASE_SERVICE_KEY", _token, secret=True)
+        role_key = self.opt("SUPABASE_SERVICE_ROLE_KEY", _token, secret=True)
+        if key and role_key and key != role_key:
+            self.problems.append(
+                "SUPABASE_SERVICE_KEY and SUPABASE_SERVICE_ROLE_KEY are both set and differ: "
+                "expected one of them (or equal values)"
+            )
+        key = key or role_key
+        jwt_secret = self.opt("SUPABASE_JWT_SECRET", _token, secret=True)
+        jwks_url = self.opt("SUPABASE_JWKS_URL", _url("https", "http"))
+        has_url = self.raw("SUPABASE_URL") is not None
+        has_key = any(self.raw(n) for n in ("SUPABASE_SERVICE_KEY", "SUPABASE_SERVICE_ROLE_KEY"))
+        if not (has_url or has_key):
+            return None
+        missing = []
+        if not has_url:
+            missing.append("SUPABASE_URL")
+        if not has_key:
+            missing.append("SUPABASE_SERVICE_KEY (or SUPABASE_SERVICE_ROLE_KEY)")
+        if self.raw("USER_ID") is None:
+            missing.append("USER_ID")
+        if missing:
+            self.problems.append(
+                "Supabase is partly configured (cloud mode needs SUPABASE_URL, "
+                "SUPABASE_SERVICE_KEY and USER_ID): missing " + ", ".join(missing)
+            )
+            return None
+        if url is None or key is None:  # present but invalid: already reported
+            return None
+        return SupabaseConfig(
+            url=url,
+            service_key=key,
+            jwt_secret=jwt_secret,
+            jwks_url=jwks_url or f"{url}/auth/v1/.well-known/jwks.json",
+        )
