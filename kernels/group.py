@@ -8,6 +8,8 @@ removed): nodes present in both keep their state and history untouched.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -105,20 +107,28 @@ class GroupState:
         return np.where((count - 1 - lag >= 0) & (lag < lay.rdep[node]), vals, np.nan)
 
 
-def migrate(old: GroupState, new_layout: Layout, n_ext: int) -> tuple[GroupState, list[int]]:
+def migrate(
+    old: GroupState,
+    old_signatures: Sequence[object],
+    new_layout: Layout,
+    new_signatures: Sequence[object],
+    n_ext: int,
+) -> tuple[GroupState, list[int]]:
     """A state for ``new_layout`` carrying over every node ``old`` has.
 
+    Nodes are matched by their structural signatures (stable when graphs are rebuilt).
     Returns the new state and the ids (in ``new_layout``) of nodes that need warming from
     history: new nodes, and old ones whose ring must now be deeper than it was.
     """
     new = GroupState(new_layout, old.n_slots, n_ext)
     new.count[:] = old.count
     new.last_time[:] = old.last_time
-    old_index = old.layout.index()
+    old_index = {sig: i for i, sig in enumerate(old_signatures)}
     cold: list[int] = []
     lay, olay = new_layout, old.layout
-    for j, key in enumerate(new_layout.keys):
-        i = old_index.get(key)
+    rows = np.arange(old.n_slots)
+    for j, sig in enumerate(new_signatures):
+        i = old_index.get(sig)
         if i is None:
             cold.append(j)
             continue
@@ -126,11 +136,9 @@ def migrate(old: GroupState, new_layout: Layout, n_ext: int) -> tuple[GroupState
         size = int(lay.ssize[j])
         new.mem[:, b : b + size] = old.mem[:, a : a + size]
         d_old, d_new = int(olay.rdep[i]), int(lay.rdep[j])
-        keep = min(d_old, d_new)
-        for lag in range(keep):
+        for lag in range(min(d_old, d_new)):
             src = olay.roff[i] + (old.count - 1 - lag) % d_old
             dst = lay.roff[j] + (new.count - 1 - lag) % d_new
-            rows = np.arange(old.n_slots)
             new.mem[rows, dst] = old.mem[rows, src]
         if d_new > d_old:
             cold.append(j)

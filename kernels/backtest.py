@@ -1,0 +1,261 @@
+"""Backtests: the live plan stepped through history, bar by bar, with the live firing rules.
+
+Timeframes are processed longest first; a trader's ``on("1h", ...)`` reads, at each of its
+bars, the 1 h value at the last 1 h bar closed by that bar's close — what the live screener
+sees at that instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from kernels.graph import F64, I64, Layout
+from kernels.group import GroupState
+from kernels.klines_csv import Klines
+from kernels.ops import N_BAR_FIELDS, OPEN_TIME
+from kernels.program import Program, TraderPlan
+from kernels.timeframes import timeframe_ms
+
+#: Bars stepped per interpreter call (bounds the memory of gathered outputs).
+CHUNK = 512
+
+
+@attrs.frozen
+class Fire:
+    """One signal a trader would have produced."""
+
+    trader_id: str
+    symbol: str
+    timeframe: str
+    open_time: int
+    price: float
+    matched: tuple[str, ...]
+    #: clause label -> {"held": bool, "values": {operand label: value}}
+    clauses: Mapping[str, Mapping[str, object]]
+
+
+@attrs.frozen
+class Series:
+    """Values of traders' filters at every bar (``vyx eval``-style output)."""
+
+    open_time: I64
+    #: float64[n_sym, n_t, n_out]
+    values: F64
+
+
+def _grid(data: Mapping[str, Klines], symbols: list[str]) -> tuple[I64, F64]:
+    times = np.unique(np.concatenate([data[s].open_time for s in symbols]))
+    bars = np.full((len(symbols), len(times), N_BAR_FIELDS), np.nan)
+    for i, s in enumerate(symbols):
+        idx = np.searchsorted(times, data[s].open_time)
+        bars[i, idx] = data[s].bars
+    bars[np.isnan(bars[:, :, 3]), OPEN_TIME] = np.nan
+    return times.astype(np.int64), bars
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+def run_backtest(
+    program: Program,
+    data: Mapping[str, Mapping[str, Klines]],
+    *,
+    cooldown_bars: int = 0,
+    progress: ProgressFn | None = None,
+) -> list[Fire]:
+    """Every signal ``program``'s traders would have fired over ``data`` (timeframe ->
+    symbol -> klines), in time order. ``progress(done, total)`` is called per chunk."""
+    layouts = program.layouts()
+    symbols = sorted({s for per_tf in data.values() for s in per_tf})
+    for tf in program.timeframes:
+        if tf not in data:
+            raise ValueError(f"the traders need {tf} klines; none were given")
+    grids = {
+        tf: _grid(data[tf], [s for s in symbols if s in data[tf]]) for tf in program.timeframes
+    }
+    slot = {tf: {s: i for i, s in enumerate(s for s in symbols if s in data[tf])} for tf in grids}
+    total = sum(len(grids[tf][0]) for tf in program.timeframes)
+    done = 0
+    # Nodes other timeframes read, per source timeframe.
+    exported: dict[str, list[int]] = {tf: [] for tf in program.timeframes}
+    for tf in program.timeframes:
+        for src_tf, node in program.exts[tf].sources:
+            if node not in exported[src_tf]:
+                exported[src_tf].append(node)
+    history: dict[str, F64] = {}
+    fired: list[Fire] = []
+    for tf in program.timeframes:
+        times, bars = grids[tf]
+        lay = layouts[tf]
+        traders = [p for p in program.traders.values() if p.timeframe == tf]
+        outs: list[int] = list(exported[tf])
+        for plan in traders:
+            outs.append(plan.root)
+            for clause in plan.clauses:
+                outs.append(clause.node)
+                outs.extend(o.node for o in clause.operands)
+        col = {node: i for i, node in reversed(list(enumerate(outs)))}
+        ext = _ext_history(program, tf, times, grids, slot, history, exported)
+        state = GroupState(lay, bars.shape[0], ext.shape[2])
+        out_nodes = np.asarray(outs, dtype=np.int64)
+        n_sym, n_t = bars.shape[0], bars.shape[1]
+        gathered = np.empty((n_sym, n_t, len(outs)))
+        for a in range(0, n_t, CHUNK):
+            b = min(n_t, a + CHUNK)
+            gathered[:, a:b] = state.run(
+                np.ascontiguousarray(bars[:, a:b]),
+                ext=np.ascontiguousarray(ext[:, a:b]),
+                out_nodes=out_nodes,
+            )
+            done += b - a
+            if progress is not None:
+                progress(done, total)
+        history[tf] = gathered[:, :, : len(exported[tf])]
+        fired.extend(
+            _fires(
+                program,
+                tf,
+                traders,
+                times,
+                bars,
+                gathered,
+                col,
+                slot,
+                cooldown_bars,
+                grids,
+                layouts,
+            )
+        )
+    fired.sort(key=lambda f: (f.open_time, f.trader_id, f.symbol))
+    return fired
+
+
+def _ext_history(
+    program: Program,
+    tf: str,
+    times: I64,
+    grids: Mapping[str, tuple[I64, F64]],
+    slot: Mapping[str, Mapping[str, int]],
+    history: Mapping[str, F64],
+    exported: Mapping[str, list[int]],
+) -> F64:
+    sources = program.exts[tf].sources
+    n_sym = len(slot[tf])
+    ext = np.full((n_sym, len(times), max(1, len(sources))), np.nan)
+    close = times + timeframe_ms(tf)
+    for k, (src_tf, node) in enumerate(sources):
+        src_times = grids[src_tf][0]
+        idx = np.searchsorted(src_times + timeframe_ms(src_tf), close, side="right") - 1
+        col = exported[src_tf].index(node)
+        for sym, i in slot[tf].items():
+            j = slot[src_tf].get(sym)
+            if j is None:
+                continue
+            vals = history[src_tf][j, :, col]
+            ok = idx >= 0
+            ext[i, ok, k] = vals[idx[ok]]
+    return ext
+
+
+def _present(bars: F64) -> npt.NDArray[np.bool_]:
+    present: npt.NDArray[np.bool_] = ~np.isnan(bars[:, :, OPEN_TIME])
+    return present
+
+
+def _warm(
+    program: Program,
+    trader_id: str,
+    tf: str,
+    times: I64,
+    grids: Mapping[str, tuple[I64, F64]],
+    slot: Mapping[str, Mapping[str, int]],
+    layouts: Mapping[str, Layout],
+) -> npt.NDArray[np.bool_]:
+    """Per symbol and bar: has the trader enough history on every timeframe it reads?"""
+    needs = program.warmup(trader_id, layouts)
+    bars = grids[tf][1]
+    ok = np.cumsum(_present(bars), axis=1) >= needs[tf]
+    close = times + timeframe_ms(tf)
+    for src_tf, need in needs.items():
+        if src_tf == tf:
+            continue
+        src_times, src_bars = grids[src_tf]
+        idx = np.searchsorted(src_times + timeframe_ms(src_tf), close, side="right") - 1
+        src_count = np.cumsum(_present(src_bars), axis=1)
+        for sym, i in slot[tf].items():
+            j = slot[src_tf].get(sym)
+            if j is None:
+                ok[i] = False
+                continue
+            counts = np.where(idx >= 0, src_count[j, np.maximum(idx, 0)], 0)
+            ok[i] &= counts >= need
+    return ok
+
+
+def _fires(
+    program: Program,
+    tf: str,
+    traders: list[TraderPlan],
+    times: I64,
+    bars: F64,
+    gathered: F64,
+    col: Mapping[int, int],
+    slot: Mapping[str, Mapping[str, int]],
+    cooldown_bars: int,
+    grids: Mapping[str, tuple[I64, F64]],
+    layouts: Mapping[str, Layout],
+) -> list[Fire]:
+    present = _present(bars)
+    symbols = {i: s for s, i in slot[tf].items()}
+    found: list[tuple[TraderPlan, int, int]] = []
+    for plan in traders:
+        warm = _warm(program, plan.id, tf, times, grids, slot, layouts)
+        match = (gathered[:, :, col[plan.root]] == 1.0) & warm & present
+        previous = np.zeros_like(match)
+        previous[:, 1:] = match[:, :-1]
+        for i, t in zip(*np.nonzero(match & ~previous), strict=True):
+            found.append((plan, int(i), int(t)))
+    result: list[Fire] = []
+    last_fire: dict[tuple[str, int], int] = {}
+    bar_index = np.cumsum(present, axis=1) - 1
+    for plan, i, t in sorted(found, key=lambda x: (x[2], x[0].id, x[1])):
+        key = (plan.id, i)
+        n = int(bar_index[i, t])
+        last = last_fire.get(key, -1)
+        if last >= 0 and n - last < cooldown_bars:
+            continue
+        last_fire[key] = n
+        result.append(
+            _fire(plan, symbols[i], tf, int(times[t]), float(bars[i, t, 3]), gathered[i, t], col)
+        )
+    return result
+
+
+def _fire(
+    plan: TraderPlan,
+    symbol: str,
+    tf: str,
+    open_time: int,
+    price: float,
+    row: F64,
+    col: Mapping[int, int],
+) -> Fire:
+    clauses: dict[str, dict[str, object]] = {}
+    matched: list[str] = []
+    for clause in plan.clauses:
+        held = bool(row[col[clause.node]] == 1.0)
+        if held:
+            matched.append(clause.label)
+        clauses[clause.label] = {
+            "held": held,
+            "values": {o.label: _value(row[col[o.node]]) for o in clause.operands},
+        }
+    return Fire(plan.id, symbol, tf, open_time, price, tuple(matched), clauses)
+
+
+def _value(v: float) -> float | None:
+    return None if np.isnan(v) else float(v)

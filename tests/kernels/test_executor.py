@@ -1,0 +1,163 @@
+"""The live executor fires exactly what the backtest fires, bar for bar."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernels.backtest import run_backtest
+from kernels.executor import Executor
+from kernels.program import Program, TraderDef
+from kernels.ring import RingBuffer
+from kernels.timeframes import timeframe_ms
+from tests.kernels.synthetic import aggregate, random_klines
+
+TRADERS = [
+    TraderDef("oversold", "rsi(14) < 35 and close > sma(close, 50)", "5m"),
+    TraderDef("cross", "crosses_above(ema(9), ema(21)) and volume > sma(volume, 20)", "5m"),
+    TraderDef("bands", "close < bbands(20, 2).lower or close > bbands(20, 2).upper", "5m"),
+    TraderDef("mtf", 'close > highest(high, 10)[1] and on("1h", close > sma(close, 5))', "5m"),
+]
+SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
+
+
+def _data(n5: int) -> dict[str, dict[str, object]]:
+    five = {s: random_klines(i, n5, timeframe_ms("5m")) for i, s in enumerate(SYMBOLS)}
+    hour = {s: aggregate(k, 12) for s, k in five.items()}
+    return {"5m": five, "1h": hour}
+
+
+def _replay(executor: Executor, rings: dict[str, RingBuffer], data, n5: int, start: int = 0):
+    fired = []
+    for t in range(start, n5):
+        close_time = None
+        for s in SYMBOLS:
+            k = data["5m"][s]
+            rings["5m"].append(rings["5m"].slot(s), int(k.open_time[t]), k.bars[t, :8])
+            close_time = int(k.open_time[t]) + timeframe_ms("5m")
+        # An hour bar closes with every twelfth 5m bar: longer timeframes screen first.
+        if (t + 1) % 12 == 0:
+            for s in SYMBOLS:
+                h = data["1h"][s]
+                i = (t + 1) // 12 - 1
+                rings["1h"].append(rings["1h"].slot(s), int(h.open_time[i]), h.bars[i, :8])
+            executor.advance("1h")
+        assert close_time is not None
+        fired.extend(executor.advance("5m").matches)
+    return fired
+
+
+def _key(f):
+    return (f.trader_id, f.symbol, f.open_time)
+
+
+def test_live_stepping_fires_exactly_what_the_backtest_fires():
+    n5 = 12 * 60
+    data = _data(n5)
+    rings = {tf: RingBuffer(timeframe_ms(tf), 1000, SYMBOLS) for tf in ("5m", "1h")}
+    executor = Executor(rings)
+    assert executor.set_traders(TRADERS) == {}
+    live = _replay(executor, rings, data, n5)
+    expected = run_backtest(Program(TRADERS), data)
+    assert len(expected) > 20
+    assert sorted(map(_key, live)) == sorted(map(_key, expected))
+    by_key = {_key(f): f for f in expected}
+    for f in live:
+        ref = by_key[_key(f)]
+        assert f.matched == ref.matched
+        assert f.clauses == ref.clauses
+        assert f.price == ref.price
+
+
+def test_missed_bars_are_stepped_in_order_and_can_fire():
+    n5 = 12 * 40
+    data = _data(n5)
+    traders = [TraderDef("cross", "crosses_above(close, sma(close, 10))", "5m")]
+    rings = {"5m": RingBuffer(timeframe_ms("5m"), 1000, SYMBOLS)}
+    executor = Executor(rings)
+    executor.set_traders(traders)
+    fired = []
+    for t in range(n5):
+        for s in SYMBOLS:
+            k = data["5m"][s]
+            rings["5m"].append(rings["5m"].slot(s), int(k.open_time[t]), k.bars[t, :8])
+        if t % 7 != 3:  # screens skipped now and then: the next screen catches up
+            fired.extend(executor.advance("5m").matches)
+    fired.extend(executor.advance("5m").matches)
+    expected = run_backtest(Program(traders), {"5m": data["5m"]})
+    assert sorted(map(_key, fired)) == sorted(map(_key, expected))
+
+
+def test_trader_added_at_run_time_leaves_shared_nodes_untouched_and_fires_like_backtest():
+    n5 = 12 * 50
+    data = _data(n5)
+    base = [TraderDef("a", "sma(close, 20) > sma(close, 50) and rsi(14) > 50", "5m")]
+    added = TraderDef("b", "crosses_above(sma(close, 20), sma(close, 50))", "5m")
+    rings = {tf: RingBuffer(timeframe_ms(tf), 1000, SYMBOLS) for tf in ("5m", "1h")}
+    executor = Executor(rings)
+    executor.set_traders(base)
+    half = n5 // 2
+    _replay(executor, rings, data, half)
+    state = executor.states["5m"]
+    rsi_node = next(j for j, k in enumerate(state.layout.keys) if k.op == 40)
+    rsi_before = state.value(rsi_node).copy()
+    count_before = state.count.copy()
+    assert executor.set_traders([*base, added]) == {}
+    state = executor.states["5m"]
+    rsi_node = next(j for j, k in enumerate(state.layout.keys) if k.op == 40)
+    np.testing.assert_array_equal(state.value(rsi_node), rsi_before)
+    np.testing.assert_array_equal(state.count, count_before)
+    later = _replay(executor, rings, data, n5, start=half)
+    expected = [
+        f
+        for f in run_backtest(Program([*base, added]), {"5m": data["5m"]})
+        if f.open_time > int(data["5m"][SYMBOLS[0]].open_time[half - 1])
+    ]
+    assert sorted(map(_key, later)) == sorted(map(_key, expected))
+
+
+def test_compile_errors_are_reported_per_trader_and_others_still_run():
+    rings = {"5m": RingBuffer(timeframe_ms("5m"), 100, SYMBOLS)}
+    executor = Executor(rings)
+    errors = executor.set_traders(
+        [TraderDef("ok", "close > open", "5m"), TraderDef("bad", "rsi(14 < 30", "5m")]
+    )
+    assert set(errors) == {"bad"}
+    assert list(executor.traders) == ["ok"]
+
+
+def test_forming_bar_peek_does_not_change_committed_state():
+    n5 = 200
+    data = _data(n5)
+    traders = [TraderDef("up", "close > sma(close, 5)", "5m")]
+    rings = {"5m": RingBuffer(timeframe_ms("5m"), 1000, SYMBOLS)}
+    executor = Executor(rings)
+    executor.set_traders(traders)
+    for t in range(n5 - 1):
+        for s in SYMBOLS:
+            k = data["5m"][s]
+            rings["5m"].append(rings["5m"].slot(s), int(k.open_time[t]), k.bars[t, :8])
+        executor.advance("5m")
+    mem = executor.states["5m"].mem.copy()
+    for s in SYMBOLS:
+        k = data["5m"][s]
+        rings["5m"].set_forming(rings["5m"].slot(s), int(k.open_time[-1]), k.bars[-1, :8])
+    provisional = executor.peek("5m")
+    assert all(m.provisional for m in provisional.matches)
+    np.testing.assert_array_equal(executor.states["5m"].mem, mem)
+    for s in SYMBOLS:
+        k = data["5m"][s]
+        rings["5m"].append(rings["5m"].slot(s), int(k.open_time[-1]), k.bars[-1, :8])
+    confirmed = executor.advance("5m")
+    assert {_key(m) for m in provisional.matches} == {_key(m) for m in confirmed.matches}
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_chunks_cover_all_slots(n):
+    rings = {"5m": RingBuffer(timeframe_ms("5m"), 10, SYMBOLS)}
+    executor = Executor(rings)
+    executor.set_traders([TraderDef("x", "close > open", "5m")])
+    job = executor.prepare("5m")
+    chunks = job.chunks(n)
+    covered = [s for a, b in chunks for s in range(a, b)]
+    assert covered == list(range(len(SYMBOLS)))
