@@ -60,15 +60,26 @@ def _grid(data: Mapping[str, Klines], symbols: list[str]) -> tuple[I64, F64]:
 ProgressFn = Callable[[int, int], None]
 
 
-def run_backtest(
+@attrs.frozen(eq=False)
+class Simulation:
+    """Outputs of a plan stepped through history: per timeframe, the time grid, the bars and
+    the gathered node outputs ``float64[n_sym, n_t, n_out]`` (columns by node in ``col``)."""
+
+    grids: Mapping[str, tuple[I64, F64]]
+    slot: Mapping[str, Mapping[str, int]]
+    gathered: Mapping[str, F64]
+    col: Mapping[str, Mapping[int, int]]
+    layouts: Mapping[str, Layout]
+
+
+def simulate(
     program: Program,
     data: Mapping[str, Mapping[str, Klines]],
     *,
-    cooldown_bars: int = 0,
     progress: ProgressFn | None = None,
-) -> list[Fire]:
-    """Every signal ``program``'s traders would have fired over ``data`` (timeframe ->
-    symbol -> klines), in time order. ``progress(done, total)`` is called per chunk."""
+) -> Simulation:
+    """Step ``program`` through ``data`` (timeframe -> symbol -> klines) from the first bar,
+    longest timeframe first, gathering every trader's root, clause and operand nodes."""
     layouts = program.layouts()
     symbols = sorted({s for per_tf in data.values() for s in per_tf})
     for tf in program.timeframes:
@@ -87,20 +98,21 @@ def run_backtest(
             if node not in exported[src_tf]:
                 exported[src_tf].append(node)
     history: dict[str, F64] = {}
-    fired: list[Fire] = []
+    gathered_by_tf: dict[str, F64] = {}
+    col_by_tf: dict[str, dict[int, int]] = {}
     for tf in program.timeframes:
         times, bars = grids[tf]
-        lay = layouts[tf]
-        traders = [p for p in program.traders.values() if p.timeframe == tf]
         outs: list[int] = list(exported[tf])
-        for plan in traders:
+        for plan in program.traders.values():
+            if plan.timeframe != tf:
+                continue
             outs.append(plan.root)
             for clause in plan.clauses:
                 outs.append(clause.node)
                 outs.extend(o.node for o in clause.operands)
-        col = {node: i for i, node in reversed(list(enumerate(outs)))}
+        col_by_tf[tf] = {node: i for i, node in reversed(list(enumerate(outs)))}
         ext = _ext_history(program, tf, times, grids, slot, history, exported)
-        state = GroupState(lay, bars.shape[0], ext.shape[2])
+        state = GroupState(layouts[tf], bars.shape[0], ext.shape[2])
         out_nodes = np.asarray(outs, dtype=np.int64)
         n_sym, n_t = bars.shape[0], bars.shape[1]
         gathered = np.empty((n_sym, n_t, len(outs)))
@@ -115,6 +127,24 @@ def run_backtest(
             if progress is not None:
                 progress(done, total)
         history[tf] = gathered[:, :, : len(exported[tf])]
+        gathered_by_tf[tf] = gathered
+    return Simulation(grids, slot, gathered_by_tf, col_by_tf, layouts)
+
+
+def run_backtest(
+    program: Program,
+    data: Mapping[str, Mapping[str, Klines]],
+    *,
+    cooldown_bars: int = 0,
+    progress: ProgressFn | None = None,
+) -> list[Fire]:
+    """Every signal ``program``'s traders would have fired over ``data`` (timeframe ->
+    symbol -> klines), in time order. ``progress(done, total)`` is called per chunk."""
+    sim = simulate(program, data, progress=progress)
+    fired: list[Fire] = []
+    for tf in program.timeframes:
+        times, bars = sim.grids[tf]
+        traders = [p for p in program.traders.values() if p.timeframe == tf]
         fired.extend(
             _fires(
                 program,
@@ -122,16 +152,33 @@ def run_backtest(
                 traders,
                 times,
                 bars,
-                gathered,
-                col,
-                slot,
+                sim.gathered[tf],
+                sim.col[tf],
+                sim.slot,
                 cooldown_bars,
-                grids,
-                layouts,
+                sim.grids,
+                sim.layouts,
             )
         )
     fired.sort(key=lambda f: (f.open_time, f.trader_id, f.symbol))
     return fired
+
+
+def evaluate(
+    program: Program,
+    trader_id: str,
+    data: Mapping[str, Mapping[str, Klines]],
+) -> dict[str, tuple[I64, F64]]:
+    """Values of trader ``trader_id``'s whole expression at every bar of its timeframe, per
+    symbol: ``(open_times, values)`` with NaN where the symbol is still warming up."""
+    sim = simulate(program, data)
+    plan = program.traders[trader_id]
+    tf = plan.timeframe
+    times, _ = sim.grids[tf]
+    warm = _warm(program, trader_id, tf, times, sim.grids, sim.slot, sim.layouts)
+    values = np.where(warm, sim.gathered[tf][:, :, sim.col[tf][plan.root]], np.nan)
+    present = _present(sim.grids[tf][1])
+    return {s: (times[present[i]], values[i, present[i]]) for s, i in sim.slot[tf].items()}
 
 
 def _ext_history(

@@ -103,11 +103,12 @@ class Program:
         for trader in traders:
             self.add(trader)
 
-    def add(self, trader: TraderDef) -> TraderPlan:
+    def add(self, trader: TraderDef, *, require_bool: bool = True) -> TraderPlan:
         """Compile and add ``trader`` (replacing one with the same id only by rebuilding, see
-        :func:`build`); raises :class:`~kernels.lang.CompileError`."""
+        :func:`build`); raises :class:`~kernels.lang.CompileError`. Without ``require_bool``
+        the expression may be a number (``vyx eval``)."""
         timeframe_ms(trader.timeframe)
-        checked = check(trader.filter, timeframe=trader.timeframe)
+        checked = check(trader.filter, timeframe=trader.timeframe, require_bool=require_bool)
         tf = trader.timeframe
         lw = self._lowerer
         root = lw.lower(checked.expr, tf)

@@ -1,0 +1,117 @@
+"""The local traders file (``--traders traders.toml``).
+
+Format — one ``[[traders]]`` table per trader::
+
+    [[traders]]
+    id = "rsi-dip"                 # optional: defaults to a slug of the name
+    name = "RSI dip in an uptrend"
+    timeframe = "5m"               # optional, default 5m
+    filter = '''
+    rsi(14) < 30
+    and close > ema(close, 200)
+    '''
+    enabled = true                 # optional, default true
+    auto_analyze = true            # optional: ask the analyst about each signal
+    instructions = "Prefer entries near support."   # optional strategy text
+
+Unknown keys are errors (a typo must not silently change a trader).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from kernels.program import TraderDef
+from kernels.timeframes import TIMEFRAME_MS
+
+_KEYS = {"id", "name", "timeframe", "filter", "enabled", "auto_analyze", "instructions"}
+
+
+class TradersFileError(ValueError):
+    """A traders file that cannot be used; the message names the file and the trader."""
+
+
+@attrs.frozen
+class TraderEntry:
+    """One trader of the file."""
+
+    definition: TraderDef
+    enabled: bool = True
+    auto_analyze: bool = False
+    instructions: str = ""
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "trader"
+
+
+def parse_traders(text: str, origin: str = "<traders>") -> list[TraderEntry]:
+    """Parse the TOML text of a traders file; raises :class:`TradersFileError`."""
+    try:
+        doc: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise TradersFileError(f"{origin}: {exc}") from None
+    unknown_top = set(doc) - {"traders"}
+    if unknown_top:
+        raise TradersFileError(f"{origin}: unknown top-level key(s) {sorted(unknown_top)}")
+    tables = doc.get("traders", [])
+    if not isinstance(tables, list):
+        raise TradersFileError(f"{origin}: 'traders' must be an array of tables ([[traders]])")
+    entries: list[TraderEntry] = []
+    seen: set[str] = set()
+    for i, table in enumerate(tables, 1):
+        where = f"{origin}: trader #{i}"
+        if not isinstance(table, dict):
+            raise TradersFileError(f"{where}: must be a table")
+        unknown = set(table) - _KEYS
+        if unknown:
+            raise TradersFileError(f"{where}: unknown key(s) {sorted(unknown)}")
+        name = table.get("name")
+        source = table.get("filter")
+        if not isinstance(name, str) or not name.strip():
+            raise TradersFileError(f"{where}: 'name' (a non-empty string) is required")
+        where = f"{origin}: trader {name!r}"
+        if not isinstance(source, str) or not source.strip():
+            raise TradersFileError(f"{where}: 'filter' (a non-empty string) is required")
+        trader_id = table.get("id", _slug(name))
+        timeframe = table.get("timeframe", "5m")
+        if not isinstance(trader_id, str) or not trader_id:
+            raise TradersFileError(f"{where}: 'id' must be a non-empty string")
+        if trader_id in seen:
+            raise TradersFileError(f"{where}: duplicate id {trader_id!r}")
+        seen.add(trader_id)
+        if timeframe not in TIMEFRAME_MS:
+            raise TradersFileError(
+                f"{where}: timeframe {timeframe!r} is not one of {', '.join(TIMEFRAME_MS)}"
+            )
+        flags = {k: table.get(k, d) for k, d in (("enabled", True), ("auto_analyze", False))}
+        for key, value in flags.items():
+            if not isinstance(value, bool):
+                raise TradersFileError(f"{where}: {key!r} must be true or false")
+        instructions = table.get("instructions", "")
+        if not isinstance(instructions, str):
+            raise TradersFileError(f"{where}: 'instructions' must be a string")
+        entries.append(
+            TraderEntry(
+                TraderDef(trader_id, source.strip(), timeframe, name),
+                flags["enabled"],
+                flags["auto_analyze"],
+                instructions,
+            )
+        )
+    return entries
+
+
+def load_traders(path: str | Path) -> list[TraderEntry]:
+    """Read a traders file; raises :class:`TradersFileError`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TradersFileError(f"{path}: {exc.strerror}") from None
+    return parse_traders(text, str(path))
