@@ -1,0 +1,363 @@
+"""Combined-stream WebSocket connections: one supervisor per shard, never giving up.
+
+A shard's supervisor (:func:`run_shard`) keeps one connection serving the shard's streams:
+
+- a connection subscribes to the first streams in its URL and the rest with SUBSCRIBE
+  messages, at most ``subscribe_rate`` messages per second, and follows later changes of the
+  shard's stream set with SUBSCRIBE/UNSUBSCRIBE;
+- it is *ready* once every stream is subscribed and a data frame has arrived;
+- no frame for ``stale_after_s`` -> it is closed (stale-stream watchdog) and replaced;
+- a lost connection is replaced after a capped, jittered exponential backoff, forever;
+- before Binance's 24 h cut (``rotate_after_s``) and on ``serverShutdown``, a second connection
+  is opened and made ready *before* the old one is closed (make-before-break). Both feed the
+  same channel meanwhile; the history writer is idempotent, so overlap costs nothing and
+  nothing is lost.
+
+Frames are parsed here; malformed ones are counted and skipped. Klines and tickers go to the
+output channel (bounded: a slow writer slows the socket reads, never drops).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable
+
+import attrs
+import trio
+from loguru import logger
+from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url
+
+from vyx.market.backoff import Backoff
+from vyx.market.frames import (
+    FrameError,
+    Kline,
+    ServerShutdown,
+    SubscriptionReply,
+    Ticker,
+    parse_frame,
+    subscribe_message,
+)
+
+#: Real Binance spot streams (``BINANCE_WS_URL``).
+DEFAULT_WS_URL = "wss://stream.binance.com:9443"
+
+Connect = Callable[[str], contextlib.AbstractAsyncContextManager[WebSocketConnection]]
+
+
+class StaleStream(Exception):
+    """No frame arrived within the watchdog period."""
+
+
+@attrs.frozen
+class StreamConfig:
+    """WebSocket settings."""
+
+    ws_url: str = DEFAULT_WS_URL
+    #: Streams named in the connection URL; the rest are SUBSCRIBEd.
+    url_streams: int = 100
+    #: Streams per SUBSCRIBE message.
+    streams_per_message: int = 100
+    #: Control messages per second per connection (Binance allows 5, pongs included).
+    subscribe_rate: float = 4.0
+    stale_after_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    #: Rotate before Binance's 24 h disconnect.
+    rotate_after_s: float = 23.5 * 3600
+    #: How long a replacement connection may take to become ready.
+    ready_timeout_s: float = 30.0
+    #: A connection up this long resets the reconnect backoff.
+    stable_after_s: float = 10.0
+    backoff: Backoff = attrs.field(factory=lambda: Backoff(initial=0.5, maximum=60.0))
+
+
+@attrs.frozen
+class ConnectionStatistics:
+    """One live connection."""
+
+    shard: int
+    id: int
+    #: "connecting", "subscribing", "ready" or "rotating" (being replaced).
+    state: str
+    streams: int
+    frames: int
+    #: Frames per second over the last complete 5 s window.
+    frames_per_s: float
+    #: Seconds since the last frame (None before the first).
+    last_frame_age_s: float | None
+    malformed: int
+    connected_for_s: float
+
+
+@attrs.define
+class _Conn:
+    shard: int
+    id: int
+    scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    state: str = "connecting"
+    streams: int = 0
+    frames: int = 0
+    malformed: int = 0
+    other: int = 0
+    sub_errors: int = 0
+    opened_at: float = 0.0
+    last_frame_at: float | None = None
+    window_start: float = 0.0
+    window_frames: int = 0
+    rate: float = 0.0
+
+    def count_frame(self, now: float) -> None:
+        self.frames += 1
+        self.last_frame_at = now
+        if now - self.window_start >= 5.0:
+            self.rate = (self.frames - self.window_frames) / (now - self.window_start)
+            self.window_start, self.window_frames = now, self.frames
+
+    def snapshot(self, now: float) -> ConnectionStatistics:
+        age = None if self.last_frame_at is None else now - self.last_frame_at
+        return ConnectionStatistics(
+            self.shard,
+            self.id,
+            self.state,
+            self.streams,
+            self.frames,
+            self.rate,
+            age,
+            self.malformed,
+            now - self.opened_at,
+        )
+
+
+class Shard:
+    """The stream set of one shard and the counters of its connections."""
+
+    def __init__(self, index: int, streams: list[str] | tuple[str, ...] = ()) -> None:
+        self.index = index
+        self.streams: tuple[str, ...] = tuple(streams)
+        self._changed = trio.Event()
+        self.conns: dict[int, _Conn] = {}
+        self.reconnects = 0
+        self.rotations = 0
+        self.malformed = 0
+        self.frames = 0
+
+    def set_streams(self, streams: list[str] | tuple[str, ...]) -> None:
+        """Change the stream set; live connections (un)subscribe the difference."""
+        self.streams = tuple(streams)
+        self._changed.set()
+        self._changed = trio.Event()
+
+    @property
+    def changed(self) -> trio.Event:
+        """Set by the next :meth:`set_streams` call."""
+        return self._changed
+
+    def statistics(self) -> list[ConnectionStatistics]:
+        """Every live connection of the shard."""
+        now = trio.current_time()
+        return [c.snapshot(now) for c in self.conns.values()]
+
+
+_ids = itertools.count(1)
+
+
+@contextlib.asynccontextmanager
+async def _default_connect(url: str, cfg: StreamConfig) -> AsyncIterator[WebSocketConnection]:
+    async with open_websocket_url(
+        url, connect_timeout=cfg.connect_timeout_s, disconnect_timeout=2.0, message_queue_size=64
+    ) as ws:
+        yield ws
+
+
+async def run_shard(
+    cfg: StreamConfig,
+    shard: Shard,
+    out: trio.MemorySendChannel[Kline | Ticker],
+    *,
+    connect: Connect | None = None,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Keep the shard's streams flowing into ``out`` forever; started once first ready.
+
+    Cancellation closes the connections (bounded by the close handshake timeout).
+    """
+    opener: Connect = connect or (lambda url: _default_connect(url, cfg))
+    backoff = cfg.backoff
+    started = False
+    notify_send, notify_recv = trio.open_memory_channel[tuple[str, _Conn]](16)
+    async with trio.open_nursery() as nursery:
+
+        def launch() -> _Conn:
+            conn = _Conn(shard.index, next(_ids), opened_at=trio.current_time())
+            conn.window_start = conn.opened_at
+            shard.conns[conn.id] = conn
+            nursery.start_soon(_connection, cfg, shard, conn, out, notify_send, opener)
+            return conn
+
+        current = launch()
+        candidate: _Conn | None = None
+        async for kind, conn in notify_recv:
+            if kind == "ready":
+                if conn is current and not started:
+                    started = True
+                    task_status.started()
+                elif conn is candidate:
+                    current.state = "rotating"
+                    current.scope.cancel()
+                    current, candidate = conn, None
+                    shard.rotations += 1
+                    logger.info("shard {}: rotated to connection {}", shard.index, conn.id)
+            elif kind == "rotate" and conn is current and candidate is None:
+                candidate = launch()
+                nursery.start_soon(_ready_deadline, cfg, candidate)
+            elif kind == "closed":
+                shard.conns.pop(conn.id, None)
+                if conn is candidate:
+                    candidate = None
+                    # The old one still serves; ask again after a while.
+                    nursery.start_soon(_rotate_later, backoff.delay(), current, notify_send)
+                elif conn is current:
+                    if candidate is not None:
+                        current, candidate = candidate, None
+                        continue
+                    if trio.current_time() - conn.opened_at >= cfg.stable_after_s:
+                        backoff = backoff.succeeded()
+                    shard.reconnects += 1
+                    delay = backoff.delay()
+                    backoff = backoff.failed()
+                    logger.warning("shard {}: reconnecting in {:.1f}s", shard.index, delay)
+                    await trio.sleep(delay)
+                    current = launch()
+
+
+async def _ready_deadline(cfg: StreamConfig, conn: _Conn) -> None:
+    await trio.sleep(cfg.ready_timeout_s)
+    if conn.state != "ready":
+        conn.scope.cancel()
+
+
+async def _rotate_later(
+    delay: float, conn: _Conn, notify: trio.MemorySendChannel[tuple[str, _Conn]]
+) -> None:
+    await trio.sleep(delay)
+    await notify.send(("rotate", conn))
+
+
+async def _connection(
+    cfg: StreamConfig,
+    shard: Shard,
+    conn: _Conn,
+    out: trio.MemorySendChannel[Kline | Ticker],
+    notify: trio.MemorySendChannel[tuple[str, _Conn]],
+    connect: Connect,
+) -> None:
+    with conn.scope:
+        try:
+            await _serve(cfg, shard, conn, out, notify, connect)
+        except* (
+            ConnectionClosed,
+            HandshakeError,
+            OSError,
+            StaleStream,
+            trio.TooSlowError,
+        ) as group:
+            reason = "; ".join(f"{type(e).__name__}: {e}" for e in group.exceptions)
+            logger.warning("shard {} connection {}: {}", shard.index, conn.id, reason)
+    with trio.CancelScope(shield=True):
+        await notify.send(("closed", conn))
+
+
+async def _serve(
+    cfg: StreamConfig,
+    shard: Shard,
+    conn: _Conn,
+    out: trio.MemorySendChannel[Kline | Ticker],
+    notify: trio.MemorySendChannel[tuple[str, _Conn]],
+    connect: Connect,
+) -> None:
+    first = list(shard.streams[: cfg.url_streams])
+    base = cfg.ws_url.rstrip("/")
+    url = f"{base}/stream?streams={'/'.join(first)}" if first else f"{base}/stream"
+    async with connect(url) as ws, trio.open_nursery() as nursery:
+        conn.state = "subscribing"
+        subscribed = set(first)
+        pending: set[int] = set()
+        conn.streams = len(subscribed)
+        nursery.start_soon(_subscriber, cfg, shard, conn, ws, subscribed, pending)
+        nursery.start_soon(_rotation_timer, cfg, conn, notify)
+        got_data = False
+        while True:
+            with trio.move_on_after(cfg.stale_after_s) as watchdog:
+                raw = await ws.get_message()
+            if watchdog.cancelled_caught:
+                raise StaleStream(f"no frame for {cfg.stale_after_s:.0f}s")
+            conn.count_frame(trio.current_time())
+            shard.frames += 1
+            try:
+                event = parse_frame(raw)
+            except FrameError as exc:
+                conn.malformed += 1
+                shard.malformed += 1
+                if conn.malformed <= 3 or conn.malformed % 1000 == 0:
+                    logger.warning("malformed frame #{} skipped: {}", conn.malformed, exc)
+                continue
+            if isinstance(event, Kline | Ticker):
+                await out.send(event)
+                got_data = True
+            elif isinstance(event, ServerShutdown):
+                logger.info("shard {}: serverShutdown on connection {}", shard.index, conn.id)
+                await notify.send(("rotate", conn))
+            elif isinstance(event, SubscriptionReply):
+                if event.id is not None:
+                    pending.discard(event.id)
+                if event.error is not None:
+                    conn.sub_errors += 1
+                    logger.error("shard {}: subscription refused: {}", shard.index, event.error)
+            else:
+                conn.other += 1
+            settled = not pending and subscribed == set(shard.streams)
+            if conn.state == "subscribing" and got_data and settled:
+                conn.state = "ready"
+                await notify.send(("ready", conn))
+
+
+async def _rotation_timer(
+    cfg: StreamConfig, conn: _Conn, notify: trio.MemorySendChannel[tuple[str, _Conn]]
+) -> None:
+    await trio.sleep(cfg.rotate_after_s)
+    await notify.send(("rotate", conn))
+
+
+async def _subscriber(
+    cfg: StreamConfig,
+    shard: Shard,
+    conn: _Conn,
+    ws: WebSocketConnection,
+    subscribed: set[str],
+    pending: set[int],
+) -> None:
+    """Send SUBSCRIBE/UNSUBSCRIBE for the difference to the shard's set, rate limited."""
+    request_ids = itertools.count(1)
+    interval = 1.0 / cfg.subscribe_rate
+    next_send = trio.current_time()
+    while True:
+        changed = shard.changed
+        wanted = set(shard.streams)
+        batches: list[tuple[bool, list[str]]] = []
+        gone = sorted(subscribed - wanted)
+        new = [s for s in shard.streams if s not in subscribed]
+        for on, names in ((False, gone), (True, new)):
+            n = cfg.streams_per_message
+            batches += [(on, names[i : i + n]) for i in range(0, len(names), n)]
+        for on, names in batches:
+            await trio.sleep_until(next_send)
+            rid = next(request_ids)
+            pending.add(rid)
+            await ws.send_message(subscribe_message(names, rid, on=on))
+            next_send = trio.current_time() + interval
+            if on:
+                subscribed.update(names)
+            else:
+                subscribed.difference_update(names)
+            conn.streams = len(subscribed)
+        await changed.wait()

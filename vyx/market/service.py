@@ -1,0 +1,428 @@
+"""The market service: universe, backfill, streams, gap repair, close notifications, tickers.
+
+``run_market`` is the single writer of the rings. Start-up: exchangeInfo and 24 h tickers ->
+universe -> backfill every (symbol, timeframe) with ``warmup`` bars -> open the shards' streams
+-> ``task_status.started(handle)``. Then, forever: frames are applied by the history writer;
+a revealed gap starts a repair task (REST) for that key; closes are announced on ``events``;
+the universe is refreshed every ``universe_refresh_s`` (joining symbols are subscribed and
+backfilled, leaving ones unsubscribed and dropped).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import httpx
+import trio
+from loguru import logger
+
+from kernels.ring import RingBuffer
+from vyx.market.backfill import fetch_newest, fetch_range
+from vyx.market.backoff import Backoff
+from vyx.market.closes import CloseTracker, HistoryLoaded, MarketEvent, SymbolsRemoved
+from vyx.market.connection import Connect, Shard, StreamConfig, run_shard
+from vyx.market.frames import FrameError, Kline, Ticker
+from vyx.market.history import History, KeyState
+from vyx.market.rest import RestBanned, RestClient, RestConfig, RestError
+from vyx.market.shards import ShardPlan
+from vyx.market.statistics import BackfillProgress, MarketStatistics
+from vyx.market.tickers import TickerTable
+from vyx.market.universe import (
+    UniverseChange,
+    UniverseConfig,
+    request_weight_limit,
+    select_universe,
+)
+
+
+@attrs.frozen
+class MarketConfig:
+    """Settings of the market service (built by ``vyx.config`` from the environment)."""
+
+    rest: RestConfig = attrs.Factory(RestConfig)
+    stream: StreamConfig = attrs.Factory(StreamConfig)
+    universe: UniverseConfig = attrs.Factory(UniverseConfig)
+    #: Closed bars to backfill per timeframe (default: the ring's capacity).
+    warmup: Mapping[str, int] = attrs.Factory(dict)
+    universe_refresh_s: float = 3600.0
+    #: How long a close waits for stragglers before it is announced without them.
+    close_grace_s: float = 2.0
+    backfill_concurrency: int = 8
+    repair_concurrency: int = 4
+    #: Buffer of the frame channel between connections and the writer.
+    frame_buffer: int = 1024
+    retry: Backoff = attrs.Factory(lambda: Backoff(initial=1.0, maximum=60.0))
+
+
+T = TypeVar("T")
+ProgressCallback = Callable[[BackfillProgress], None]
+
+
+class MarketHandle:
+    """What :func:`run_market` gives the daemon once started."""
+
+    def __init__(self, svc: _Market) -> None:
+        self._svc = svc
+
+    @property
+    def tickers(self) -> TickerTable:
+        """Last price, 24 h change and quote volume per symbol (updated live)."""
+        return self._svc.tickers
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        """The current universe."""
+        return self._svc.universe
+
+    def statistics(self) -> MarketStatistics:
+        """Counters and per-connection state (see :class:`MarketStatistics`)."""
+        return self._svc.statistics()
+
+    async def refresh_universe(self) -> UniverseChange:
+        """Re-select the universe now (also done every ``universe_refresh_s``)."""
+        return await self._svc.refresh_universe()
+
+
+async def run_market(
+    cfg: MarketConfig,
+    rings: Mapping[str, RingBuffer],
+    events: trio.MemorySendChannel[MarketEvent] | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    connect: Connect | None = None,
+    progress: ProgressCallback | None = None,
+    task_status: trio.TaskStatus[MarketHandle] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the market service; ``started(MarketHandle)`` once backfilled and streaming.
+
+    Args:
+        cfg: settings.
+        rings: one ring per timeframe to keep (keys are Binance interval names); written only here.
+        events: where :class:`BarClosed`/:class:`HistoryLoaded`/:class:`SymbolsRemoved` go
+            (bounded; a slow consumer slows the writer). None: nobody listens.
+        transport: httpx transport for REST (tests).
+        connect: WebSocket opener (tests); default trio-websocket.
+        progress: called as backfill advances.
+
+    Never returns; cancellation closes sockets. REST failures at start-up are retried forever.
+    """
+    async with RestClient(cfg.rest, transport=transport) as rest, trio.open_nursery() as nursery:
+        svc = _Market(cfg, rings, events, rest, nursery, connect, progress)
+        await svc.start()
+        task_status.started(MarketHandle(svc))
+
+
+class _Market:
+    def __init__(
+        self,
+        cfg: MarketConfig,
+        rings: Mapping[str, RingBuffer],
+        events: trio.MemorySendChannel[MarketEvent] | None,
+        rest: RestClient,
+        nursery: trio.Nursery,
+        connect: Connect | None,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.cfg = cfg
+        self.rings = rings
+        self.timeframes = tuple(rings)
+        self.events = events
+        self.rest = rest
+        self.nursery = nursery
+        self.connect = connect
+        self.progress_cb = progress
+        self.history = History(rings)
+        self.tracker = CloseTracker(
+            lambda tf: len(self.history.live_symbols(tf)), cfg.close_grace_s
+        )
+        self.tickers = TickerTable()
+        self.plan = ShardPlan(self.timeframes, 1024)
+        self.shards: list[Shard] = []
+        self.universe: tuple[str, ...] = ()
+        self.universe_set: set[str] = set()
+        self.outbox: list[MarketEvent] = []
+        self.progress = BackfillProgress(0, 0, 0, 0)
+        self.repairing: set[tuple[str, str]] = set()
+        self.repair_limiter = trio.CapacityLimiter(cfg.repair_concurrency)
+        self.backfill_limiter = trio.CapacityLimiter(cfg.backfill_concurrency)
+        self.frames_send, self.frames_recv = trio.open_memory_channel[Kline | Ticker](
+            cfg.frame_buffer
+        )
+        self.wake = trio.Event()
+        self.started_at = trio.current_time()
+
+    # -- start-up ----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        info, tickers = await self._retry(self._exchange_state, "exchangeInfo/ticker")
+        universe = select_universe(self.cfg.universe, info, tickers)
+        logger.info("market universe: {} symbols x {}", len(universe), ", ".join(self.timeframes))
+        for row in tickers:
+            if row.get("symbol") in set(universe):
+                self._rest_ticker(row)
+        for symbol in universe:
+            self.history.add_symbol(symbol)
+        self.universe, self.universe_set = universe, set(universe)
+        await self._backfill([(s, tf) for s in universe for tf in self.timeframes])
+        logger.info(self.progress.line())
+        self.nursery.start_soon(self._writer)
+        self.nursery.start_soon(self._notifier)
+        await self._place(universe, wait=True)
+        self.nursery.start_soon(self._refresh_loop)
+
+    async def _exchange_state(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        info = await self.rest.exchange_info()
+        limit = request_weight_limit(info)
+        if limit:
+            self.rest.set_weight_limit(limit)
+        return info, await self.rest.tickers_24hr()
+
+    async def _retry(self, fn: Callable[[], Awaitable[T]], what: str) -> T:
+        """Call ``fn`` until it succeeds: REST bans are waited out, failures backed off."""
+        backoff = self.cfg.retry
+        while True:
+            try:
+                return await fn()
+            except RestBanned as exc:
+                await trio.sleep_until(exc.banned_until)
+            except RestError as exc:
+                delay = backoff.delay()
+                logger.warning("{} failed ({}); retrying in {:.1f}s", what, exc, delay)
+                await trio.sleep(delay)
+                backoff = backoff.failed()
+
+    # -- backfill ----------------------------------------------------------------------------------
+
+    async def _backfill(self, keys: list[tuple[str, str]]) -> None:
+        self.progress = BackfillProgress(
+            self.progress.keys_done,
+            self.progress.keys_total + len(keys),
+            self.progress.bars,
+            self.progress.requests,
+        )
+        self._report()
+        async with trio.open_nursery() as nursery:
+            for symbol, tf in keys:
+                nursery.start_soon(self._backfill_key, symbol, tf)
+
+    async def _backfill_key(self, symbol: str, tf: str) -> None:
+        ring = self.rings[tf]
+        count = min(self.cfg.warmup.get(tf, ring.capacity), ring.capacity)
+        async with self.backfill_limiter:
+            fetched = await self._retry(
+                lambda: fetch_newest(self.rest, symbol, tf, count), f"backfill {symbol} {tf}"
+            )
+        p = self.progress
+        self.progress = BackfillProgress(
+            p.keys_done + 1, p.keys_total, p.bars + len(fetched.bars), p.requests + fetched.requests
+        )
+        self._report()
+        if self.history.state(symbol, tf) is not KeyState.LOADING:
+            return  # left the universe meanwhile
+        self.history.load(symbol, tf, fetched.bars)
+        self._emit(HistoryLoaded(tf, (symbol,)))
+
+    def _report(self) -> None:
+        if self.progress_cb is not None:
+            self.progress_cb(self.progress)
+
+    # -- streams -----------------------------------------------------------------------------------
+
+    async def _place(self, symbols: tuple[str, ...], *, wait: bool) -> None:
+        changed = self.plan.add(symbols)
+        for index in sorted(changed):
+            if index < len(self.shards):
+                self.shards[index].set_streams(self.plan.streams(index))
+                continue
+            shard = Shard(index, self.plan.streams(index))
+            self.shards.append(shard)
+            if wait:
+                await self.nursery.start(self._run_shard, shard)
+            else:
+                self.nursery.start_soon(self._run_shard, shard)
+
+    async def _run_shard(
+        self, shard: Shard, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        await run_shard(
+            self.cfg.stream,
+            shard,
+            self.frames_send.clone(),
+            connect=self.connect,
+            task_status=task_status,
+        )
+
+    async def _writer(self) -> None:
+        """The single writer: applies frames in arrival order."""
+        async for event in self.frames_recv:
+            if isinstance(event, Ticker):
+                if event.symbol in self.universe_set:
+                    self.tickers.update(event)
+                continue
+            repair = self.history.on_kline(event)
+            if repair is not None:
+                self._start_repair(repair.symbol, repair.timeframe)
+            self._collect()
+
+    def _collect(self) -> None:
+        appended = self.history.take_appended()
+        if appended:
+            now = trio.current_time()
+            for tf, open_time, symbol in appended:
+                self.tracker.add(tf, open_time, symbol, now)
+            self.wake.set()
+
+    def _emit(self, event: MarketEvent) -> None:
+        last = self.outbox[-1] if self.outbox else None
+        if (
+            isinstance(event, HistoryLoaded)
+            and isinstance(last, HistoryLoaded)
+            and last.timeframe == event.timeframe
+        ):
+            self.outbox[-1] = HistoryLoaded(event.timeframe, last.symbols + event.symbols)
+        else:
+            self.outbox.append(event)
+        self.wake.set()
+
+    async def _notifier(self) -> None:
+        """Sends events in order; closes wait for stragglers up to the grace period."""
+        while True:
+            self.outbox.extend(self.tracker.due(trio.current_time()))
+            while self.outbox:
+                event = self.outbox.pop(0)
+                if self.events is not None:
+                    await self.events.send(event)
+            self.wake = trio.Event()
+            self.outbox.extend(self.tracker.due(trio.current_time()))
+            if self.outbox:
+                continue
+            with trio.move_on_at(self.tracker.next_deadline()):
+                await self.wake.wait()
+
+    # -- gap repair --------------------------------------------------------------------------------
+
+    def _start_repair(self, symbol: str, tf: str) -> None:
+        if (symbol, tf) not in self.repairing:
+            self.repairing.add((symbol, tf))
+            self.nursery.start_soon(self._repair, symbol, tf)
+
+    async def _repair(self, symbol: str, tf: str) -> None:
+        ring = self.rings[tf]
+        backoff = self.cfg.retry
+        try:
+            while (todo := self.history.pending_repair(symbol, tf)) is not None:
+                if todo.end - todo.start > ring.capacity * ring.timeframe_ms:
+                    logger.warning("{} {}: hole larger than the ring, reloading", symbol, tf)
+                    self.history.reset(symbol, tf)
+                    await self._backfill([(symbol, tf)])
+                    return
+                bars: tuple[Kline, ...] = ()
+                if todo.end > todo.start:
+                    try:
+                        async with self.repair_limiter:
+                            bars = (
+                                await fetch_range(self.rest, symbol, tf, todo.start, todo.end)
+                            ).bars
+                    except RestBanned as exc:
+                        await trio.sleep_until(exc.banned_until)
+                        continue
+                    except RestError as exc:
+                        logger.warning("repair {} {} failed: {}", symbol, tf, exc)
+                        await trio.sleep(backoff.delay())
+                        backoff = backoff.failed()
+                        continue
+                before = ring.next_open_time(ring.slot(symbol))
+                again = self.history.complete_repair(symbol, tf, bars)
+                self._collect()
+                if again is not None and ring.next_open_time(ring.slot(symbol)) == before:
+                    # The exchange does not have the bars yet (REST lags the stream): wait.
+                    await trio.sleep(backoff.delay())
+                    backoff = backoff.failed()
+        finally:
+            self.repairing.discard((symbol, tf))
+
+    # -- universe ----------------------------------------------------------------------------------
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await trio.sleep(self.cfg.universe_refresh_s)
+            try:
+                await self.refresh_universe()
+            except RestError as exc:
+                logger.warning("universe refresh failed: {}", exc)
+
+    async def refresh_universe(self) -> UniverseChange:
+        info, tickers = await self._exchange_state()
+        new = select_universe(self.cfg.universe, info, tickers)
+        if not new:
+            logger.error("universe refresh selected no symbol; keeping the current one")
+            return UniverseChange((), ())
+        change = UniverseChange.between(self.universe, new)
+        if change.left:
+            for index in self.plan.remove(change.left):
+                self.shards[index].set_streams(self.plan.streams(index))
+            for symbol in change.left:
+                self.history.remove_symbol(symbol)
+            self.tickers.remove(change.left)
+            self.tracker.forget(set(change.left))
+            self._emit(SymbolsRemoved(change.left))
+        self.universe = new
+        self.universe_set = set(new)
+        if change.joined:
+            logger.info("universe: {} joining, {} leaving", len(change.joined), len(change.left))
+            for symbol in change.joined:
+                self.history.add_symbol(symbol)
+            for row in tickers:
+                if row.get("symbol") in set(change.joined):
+                    self._rest_ticker(row)
+            await self._place(change.joined, wait=False)
+            await self._backfill([(s, tf) for s in change.joined for tf in self.timeframes])
+        return change
+
+    def _rest_ticker(self, row: dict[str, Any]) -> None:
+        with contextlib.suppress(FrameError):
+            self.tickers.update(Ticker.from_rest(row))
+
+    # -- statistics --------------------------------------------------------------------------------
+
+    def statistics(self) -> MarketStatistics:
+        counts = self.history.counts()
+        conns = tuple(c for shard in self.shards for c in shard.statistics())
+        ages = [c.last_frame_age_s for c in conns if c.last_frame_age_s is not None]
+        rest = self.rest.statistics()
+        problems = []
+        if rest.state == "banned":
+            problems.append(f"REST banned by Binance (HTTP 418) until t={rest.banned_until:.0f}")
+        ready = {c.shard for c in conns if c.state in ("ready", "rotating")}
+        down = [s.index for s in self.shards if s.index not in ready]
+        if down:
+            problems.append(f"shards without a ready connection: {down}")
+        stale = [c.id for c in conns if (c.last_frame_age_s or 0) > self.cfg.stream.stale_after_s]
+        if stale:
+            problems.append(f"stale connections: {stale}")
+        return MarketStatistics(
+            symbols=len(self.universe),
+            timeframes=self.timeframes,
+            connections=conns,
+            shards=len(self.shards),
+            frames=sum(s.frames for s in self.shards),
+            frames_per_s=sum(c.frames_per_s for c in conns),
+            last_frame_age_s=max(ages) if ages else None,
+            malformed_frames=sum(s.malformed for s in self.shards),
+            reconnects=sum(s.reconnects for s in self.shards),
+            rotations=sum(s.rotations for s in self.shards),
+            closed_bars=counts.closed_appended,
+            duplicates=counts.duplicates,
+            gaps_detected=counts.gaps_detected,
+            gaps_repaired=counts.gaps_repaired,
+            bars_repaired=counts.bars_repaired,
+            bars_synthesized=counts.bars_synthesized,
+            bars_backfilled=counts.bars_backfilled,
+            repairs_in_flight=len(self.repairing),
+            backfill=self.progress,
+            rest=rest,
+            problems=tuple(problems),
+        )
