@@ -1,0 +1,87 @@
+"""Hypothesis: whatever the text, checking ends in a result or a CompileError; spans are sane."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kernels.lang import CompileError, ast, check
+from kernels.lang.catalog import ALIASES, FUNCTIONS, KEYWORDS, SERIES, TICKER_FIELDS
+from kernels.lang.errors import SourceMap, Span
+from kernels.lang.parser import PYTHON_KEYWORDS
+from kernels.lang.tokens import OPERATORS, UNSUPPORTED
+
+FIELDS = sorted({f for s in FUNCTIONS.values() for f in (*(s.outputs or ()), *s.field_aliases)})
+WORDS = sorted(
+    {*SERIES, *TICKER_FIELDS, *FUNCTIONS, *ALIASES, *KEYWORDS, *PYTHON_KEYWORDS, *FIELDS}
+    | {"on", "__import__", "x", "True", "None", "src", "timeperiod", "nbdev", "length"}
+)
+LITERALS = ["0", "1", "2", "14", "2.5", "1e3", "1001", ".5", "1.", '"1h"', '"5m"', "'4h'", '"x"']
+TOKENS = [*OPERATORS, *UNSUPPORTED, *WORDS, *LITERALS, "# note\n"]
+SEPARATORS = st.sampled_from(["", " ", "\n", "\t", "  "])
+
+VALID = [
+    "rsi(14) < 30 and crosses_above(close, ema(close, 50))",
+    'volume > 2 * sma(volume, 20) and on("1h", close > ema(close, 200)) and change_24h > 3',
+    "macd(12, 26, 9).hist > 0 or bbands(20, 2).lower > close[1]",
+    "30 < stochrsi(14, 5, 3).fastk < 70 and not falling(obv(), 3)",
+]
+
+
+def assert_span_in(span: Span, source: str) -> None:
+    assert 0 <= span.start <= span.end <= len(source)
+    smap = SourceMap(source)
+    assert smap.span(span.start, span.end) == span
+
+
+def check_error(error: CompileError, source: str) -> None:
+    assert error.diagnostics
+    for diagnostic in error.diagnostics:
+        assert_span_in(diagnostic.span, source)
+    assert error.format(source).count("\n") == 3 * len(error.diagnostics) - 1
+
+
+def check_anything(source: str) -> None:
+    """Check ``source``; any outcome but a CompileError or a result fails the test."""
+    try:
+        checked = check(source, require_bool=False)
+    except CompileError as error:
+        check_error(error, source)
+        return
+    for node in ast.walk(checked.expr):
+        assert_span_in(node.span, source)
+        assert node.span.end > node.span.start
+    assert check(checked.normalized, require_bool=False).expr == checked.expr
+
+
+@settings(max_examples=300)
+@given(st.text(max_size=200))
+def test_random_text(source: str) -> None:
+    check_anything(source)
+
+
+@settings(max_examples=500)
+@given(st.lists(st.tuples(st.sampled_from(TOKENS), SEPARATORS), max_size=40))
+def test_token_soup(parts: list[tuple[str, str]]) -> None:
+    check_anything("".join(token + sep for token, sep in parts))
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(VALID),
+    st.lists(
+        st.tuples(st.integers(0, 200), st.integers(0, 3), st.sampled_from([*TOKENS, "", "(", ")"])),
+        min_size=1,
+        max_size=4,
+    ),
+)
+def test_mutated_filters(source: str, edits: list[tuple[int, int, str]]) -> None:
+    for at, cut, insert in edits:
+        at = at % (len(source) + 1)
+        source = source[:at] + insert + source[at + cut :]
+    check_anything(source)
+
+
+@given(st.sampled_from(VALID), st.integers(0, 150))
+def test_every_prefix_of_a_valid_filter(source: str, cut: int) -> None:
+    check_anything(source[:cut])
