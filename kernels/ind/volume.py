@@ -1,6 +1,7 @@
 """Volume indicators: OBV and the UTC-session VWAP.
 
-See :mod:`kernels.ind` for the array contract.
+See :mod:`kernels.ind` for the array contract. The rolling VWAP is not a kernel: the lowering
+builds it as ``SUM(tp * volume, n) / SUM(volume, n)``.
 """
 
 from __future__ import annotations
@@ -10,26 +11,82 @@ import math
 from numba import njit
 
 from kernels import ops
-from kernels.ops import OpSpec
+from kernels.ind.access import cur
+from kernels.ind.trend import reset
+from kernels.ops import OpSpec, Params
+
+_DAY_MS = 86_400_000.0
 
 
 @njit(cache=True, nogil=True)
 def obv_nb(row, st, c, inp, roff, rdep, p):
-    """On-balance volume of (close, volume); reference TA-Lib OBV. TODO."""
-    return math.nan
+    """On-balance volume of (close, volume); reference TA-Lib OBV: starts at the run's first
+    volume, then adds the volume when the close rose, subtracts it when it fell.
+    State: [valid flag, previous close, OBV]."""
+    x = cur(row, roff, rdep, inp[0], c)
+    v = cur(row, roff, rdep, inp[1], c)
+    if math.isnan(x) or math.isnan(v):
+        return reset(row, st, 3)
+    if row[st] == 0.0:
+        obv = v
+    else:
+        obv = row[st + 2]
+        prev = row[st + 1]
+        if x > prev:
+            obv += v
+        elif x < prev:
+            obv -= v
+    row[st] = 1.0
+    row[st + 1] = x
+    row[st + 2] = obv
+    return obv
 
 
 @njit(cache=True, nogil=True)
 def vwap_session_nb(row, st, c, inp, roff, rdep, p):
-    """VWAP of (typical price, volume, open time) anchored at 00:00 UTC; reference
-    TradingView ta.vwap with a daily anchor. TODO."""
-    return math.nan
+    """VWAP of (typical price, volume, open time in epoch ms) anchored at 00:00 UTC; reference
+    TradingView ta.vwap with a daily anchor on a UTC chart: ``sum(tp * v) / sum(v)`` over the
+    bars since the session (UTC day) began, a new sum starting on the first bar of each day.
+    A run (the first bar stepped, or the bar after a NaN input) starts a session too, as a
+    chart's first bar does in Pine. While the session's volume is 0 the VWAP is NaN (Pine's
+    0 / 0 is ``na``); the sums carry on, so it returns with the first traded volume.
+    ``p[0]`` (bars per UTC day) only sets the warm-up: a history that starts mid-day has a
+    partial first session. State: [valid flag, UTC day number, sum tp * v, sum v]."""
+    tp = cur(row, roff, rdep, inp[0], c)
+    v = cur(row, roff, rdep, inp[1], c)
+    t = cur(row, roff, rdep, inp[2], c)
+    if math.isnan(tp) or math.isnan(v) or math.isnan(t):
+        return reset(row, st, 4)
+    day = math.floor(t / _DAY_MS)
+    if row[st] == 0.0 or day != row[st + 1]:
+        sum_pv = tp * v
+        sum_v = v
+    else:
+        sum_pv = row[st + 2] + tp * v
+        sum_v = row[st + 3] + v
+    row[st] = 1.0
+    row[st + 1] = day
+    row[st + 2] = sum_pv
+    row[st + 3] = sum_v
+    if sum_v == 0.0:
+        return math.nan
+    return sum_pv / sum_v
+
+
+def _session_warmup(p: Params) -> int:
+    # Worst case, the first bar is the day's second: a full session needs bars_per_day - 1 more.
+    bars_per_day = int(p[0]) if len(p) > 0 else 0
+    return max(bars_per_day - 1, 0)
 
 
 SPECS: dict[int, OpSpec] = {
-    # Placeholders: replaced by their real specs with their kernels.
     ops.OBV: OpSpec("obv", 2, lambda _p: 3, lambda _p: (1, 1), lambda _p: 0, "TA-Lib OBV"),
     ops.VWAP_SESSION: OpSpec(
-        "vwap", 3, lambda _p: 3, lambda _p: (1, 1, 1), lambda _p: 0, "TradingView ta.vwap (UTC day)"
+        "vwap",
+        3,
+        lambda _p: 4,
+        lambda _p: (1, 1, 1),
+        _session_warmup,
+        "TradingView ta.vwap (anchor: UTC day)",
     ),
 }
