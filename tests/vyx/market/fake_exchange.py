@@ -37,6 +37,8 @@ class _Peer:
     ws: WebSocketConnection
     streams: set[str]
     closed: bool = False
+    #: trio times of the control (SUBSCRIBE/UNSUBSCRIBE) messages received.
+    control_times: list[float] = attrs.Factory(list)
 
 
 @attrs.define(eq=False)
@@ -51,6 +53,7 @@ class FakeExchange:
     end_ms: int | None = None
     t0: float = 0.0
     peers: list[_Peer] = attrs.Factory(list)
+    all_peers: list[_Peer] = attrs.Factory(list)
     connections: int = 0
     rest_requests: int = 0
     sent: int = 0
@@ -134,10 +137,12 @@ class FakeExchange:
         ws = await request.accept()
         peer = _Peer(ws, streams)
         self.peers.append(peer)
+        self.all_peers.append(peer)
         self.connections += 1
         try:
             while True:
                 msg = json.loads(await ws.get_message())
+                peer.control_times.append(trio.current_time())
                 names = set(msg["params"])
                 if msg["method"] == "SUBSCRIBE":
                     peer.streams |= names

@@ -133,7 +133,7 @@ async def test_malformed_frames_are_counted_and_skipped(
             await trio.sleep(30)
             await exchange.broadcast(raw)
 
-    rings, handle, _ = await _scenario(exchange, _config(), garbage, run_s=300)
+    rings, handle, _ = await _scenario(exchange, _config(), garbage, run_s=150)
     _assert_exact(exchange, rings)
     stats = handle.statistics()
     assert stats.malformed_frames == 3
@@ -149,7 +149,7 @@ async def test_server_shutdown_rotates_without_gap_or_duplicate(
         await trio.sleep(120.5)
         await exchange.broadcast('{"e":"serverShutdown","E":1}')
 
-    rings, handle, events = await _scenario(exchange, _config(), shutdown, run_s=400)
+    rings, handle, events = await _scenario(exchange, _config(), shutdown, run_s=200)
     _assert_exact(exchange, rings)
     stats = handle.statistics()
     assert stats.rotations == 1
@@ -164,7 +164,7 @@ async def test_server_shutdown_rotates_without_gap_or_duplicate(
 
 async def test_rotates_before_the_24h_cut(autojump_clock: trio.testing.MockClock) -> None:
     exchange = FakeExchange(SYMBOLS, TFS)
-    rings, handle, _ = await _scenario(exchange, _config(rotate_after_s=100), run_s=450)
+    rings, handle, _ = await _scenario(exchange, _config(rotate_after_s=60), run_s=240)
     _assert_exact(exchange, rings)
     stats = handle.statistics()
     assert stats.rotations >= 3
