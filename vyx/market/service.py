@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import attrs
 import httpx
@@ -55,6 +55,30 @@ class MarketConfig:
     #: Buffer of the frame channel between connections and the writer.
     frame_buffer: int = 1024
     retry: Backoff = attrs.Factory(lambda: Backoff(initial=1.0, maximum=60.0))
+
+    @classmethod
+    def from_settings(cls, settings: MarketSettings, **overrides: Any) -> MarketConfig:
+        """From the daemon's parsed environment (``vyx.config``: URLs, SYMBOL_COUNT, SYMBOLS)."""
+        universe = UniverseConfig(count=settings.symbol_count, symbols=settings.symbols or ())
+        return cls(
+            rest=RestConfig(base_url=settings.rest_url),
+            stream=StreamConfig(ws_url=settings.ws_url),
+            universe=universe,
+            **overrides,
+        )
+
+
+class MarketSettings(Protocol):
+    """The environment-derived market settings (``vyx.config.MarketConfig``)."""
+
+    @property
+    def rest_url(self) -> str: ...
+    @property
+    def ws_url(self) -> str: ...
+    @property
+    def symbol_count(self) -> int: ...
+    @property
+    def symbols(self) -> tuple[str, ...] | None: ...
 
 
 T = TypeVar("T")
@@ -334,6 +358,8 @@ class _Market:
                         await trio.sleep(backoff.delay())
                         backoff = backoff.failed()
                         continue
+                if self.history.state(symbol, tf) is not KeyState.REPAIRING:
+                    return  # left the universe (or was reset) while fetching
                 before = ring.next_open_time(ring.slot(symbol))
                 again = self.history.complete_repair(symbol, tf, bars)
                 self._collect()

@@ -33,6 +33,10 @@ class UniverseError(ValueError):
     """The exchange bodies do not have the expected shape."""
 
 
+def _symbols(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
 @attrs.frozen
 class UniverseConfig:
     """How to choose the symbols.
@@ -46,7 +50,7 @@ class UniverseConfig:
 
     count: int = attrs.field(default=100, validator=attrs.validators.ge(1))
     quote: str = "USDT"
-    symbols: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    symbols: tuple[str, ...] = attrs.field(default=(), converter=_symbols)
 
 
 @attrs.frozen

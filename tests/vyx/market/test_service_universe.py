@@ -89,3 +89,16 @@ async def test_startup_waits_out_rest_trouble(autojump_clock: trio.testing.MockC
         assert stats.rest.state == "ok"
         assert stats.problems == ()
         nursery.cancel_scope.cancel()
+
+
+def test_config_from_the_daemon_settings() -> None:
+    from vyx.config import MarketConfig as Settings
+    from vyx.market.service import MarketConfig
+
+    settings = Settings(symbol_count=7, symbols=("BTCUSDT",), rest_url="http://r", ws_url="ws://w")
+    cfg = MarketConfig.from_settings(settings, close_grace_s=1.0)
+    assert cfg.rest.base_url == "http://r"
+    assert cfg.stream.ws_url == "ws://w"
+    assert cfg.universe.count == 7
+    assert cfg.universe.symbols == ("BTCUSDT",)
+    assert cfg.close_grace_s == 1.0
