@@ -38,7 +38,7 @@ def literal_value(node: syn.Node) -> float | None:
     if isinstance(node, syn.Number):
         return node.value
     if isinstance(node, syn.Unary) and node.op == "-" and isinstance(node.operand, syn.Number):
-        return -node.operand.value or 0.0
+        return -node.operand.value
     return None
 
 

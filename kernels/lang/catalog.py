@@ -12,6 +12,7 @@ picked with ``.field``; single-output functions have ``outputs = None``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Literal
@@ -95,9 +96,9 @@ class FunctionSpec:
 
 
 def format_number(value: float) -> str:
-    """The shortest text that reads back as ``value``: ``14``, ``2.5``, ``1e-05``."""
+    """The shortest text that reads back as ``value``: ``14``, ``2.5``, ``1e-05``, ``-0``."""
     if value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
+        return ("-" if math.copysign(1.0, value) < 0 else "") + str(abs(int(value)))
     return repr(value)
 
 

@@ -144,7 +144,7 @@ class Checker:
     def unary(self, node: syn.Unary, ctx: _Context) -> Expr | None:
         if node.op == "-":
             if isinstance(node.operand, syn.Number):
-                return Const(-node.operand.value or 0.0, "number", span=node.span)
+                return Const(-node.operand.value, "number", span=node.span)
             operand = self.require(self.check(node.operand, ctx), "number", "after '-'")
             return None if operand is None else Neg(operand, span=node.span)
         operand = self.require(self.check(node.operand, ctx), "bool", "after 'not'")

@@ -105,13 +105,13 @@ def did_you_mean(word: str, candidates: Sequence[str]) -> str:
     lowered = {c.lower(): c for c in candidates}
     if word.lower() in lowered and lowered[word.lower()] != word:
         return f"; did you mean {lowered[word.lower()]}?"
-    scored = sorted(
-        ((difflib.SequenceMatcher(None, word, c).ratio(), c) for c in candidates), reverse=True
-    )
-    if not scored or scored[0][0] < 0.6:
+    # get_close_matches prefilters with cheap bounds: fast even for thousands of unknown names.
+    close = difflib.get_close_matches(word, candidates, n=3, cutoff=0.6)
+    if not close:
         return ""
+    best = difflib.SequenceMatcher(None, word, close[0]).ratio()
     # Only the candidates about as close as the best one: "did you mean ema?", not a list.
-    matches = [c for ratio, c in scored[:3] if ratio >= max(0.6, scored[0][0] - 0.1)]
+    matches = [c for c in close if difflib.SequenceMatcher(None, word, c).ratio() >= best - 0.1]
     if len(matches) == 1:
         return f"; did you mean {matches[0]}?"
     return f"; did you mean {', '.join(matches[:-1])} or {matches[-1]}?"

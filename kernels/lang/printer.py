@@ -8,6 +8,8 @@ defaults (``sma(rsi(14), 5)`` but ``ema(50)`` for ``ema(close, 50)``).
 
 from __future__ import annotations
 
+import math
+
 from kernels.lang.ast import (
     Arith,
     Call,
@@ -76,7 +78,7 @@ def _power(expr: Expr) -> int:
             return MUL
         case Neg():
             return UNARY
-        case Const(type="number", value=value) if value < 0:
+        case Const(type="number", value=value) if math.copysign(1.0, value) < 0:
             return UNARY
         case _:
             return PRIMARY

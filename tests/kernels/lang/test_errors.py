@@ -47,6 +47,7 @@ def only(source: str) -> Diagnostic:
         ("clse > 1", 1, 1, "unknown name 'clse'; did you mean close?"),
         ("emaa(20) > 1", 1, 1, "unknown function 'emaa'; did you mean ema?"),
         ("close > True", 1, 9, "unknown name 'True'; did you mean true?"),
+        ("RSI(14) < 30", 1, 1, "unknown function 'RSI'; did you mean rsi?"),
         ("ema > 1", 1, 1, "ema is a function: call it"),
         ("on > 1", 1, 1, "on is a function: call it"),
         ("close(5) > 1", 1, 1, "close is not a function; write close[n]"),

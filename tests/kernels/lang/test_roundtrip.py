@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from kernels.timeframes import TIMEFRAME_MS
 from .builders import NOWHERE, compare, flag, lag, neg, not_, num, on, series, ticker
 
 ON_TIMEFRAMES = [tf for tf, ms in TIMEFRAME_MS.items() if ms >= TIMEFRAME_MS["5m"]]
-CONSTS = st.floats(allow_nan=False, allow_infinity=False).map(lambda v: num(v + 0.0))
+CONSTS = st.floats(allow_nan=False, allow_infinity=False).map(num)
 BARS = st.integers(1, 1000)
 COMPARE_OPS = st.sampled_from(["<", "<=", ">", ">=", "==", "!="])
 
@@ -43,8 +44,8 @@ def lag_operand(expr: ast.Expr) -> bool:
 
 
 def negatable(expr: ast.Expr) -> bool:
-    # ``-2`` is the literal -2, so only a negative literal ever appears under a Neg.
-    return not (isinstance(expr, ast.Const) and expr.value >= 0)
+    # ``-2`` is the literal -2, so only a negative literal (-0 too) ever appears under a Neg.
+    return not (isinstance(expr, ast.Const) and math.copysign(1.0, expr.value) > 0)
 
 
 def calls(
