@@ -101,7 +101,7 @@ class StoreConfig:
     """Where and how rows are written."""
 
     #: Directory of the SQLite database and the spool (``VYX_DATA_DIR``).
-    data_dir: Path
+    data_dir: Path = attrs.field(converter=Path)
     #: A batch is written once it holds this many rows (``VYX_STORE_BATCH_ROWS``)...
     batch_rows: int = 100
     #: ...or once its oldest row is this old (``VYX_STORE_FLUSH_MS``).

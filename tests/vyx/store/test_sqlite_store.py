@@ -1,0 +1,212 @@
+"""The SQLite store as a service: idempotency, restarts, quarantine, shutdown flush, reads."""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import attrs
+import pytest
+import trio
+import trio.testing
+
+from tests.vyx.store.factory import USER, make_signal
+from vyx.config import StoreConfig
+from vyx.store import (
+    MachineRecord,
+    RowError,
+    SqliteStore,
+    StoreClosed,
+    Trader,
+    event_row,
+    metrics_row,
+    run_store,
+)
+
+
+@asynccontextmanager
+async def running(cfg: StoreConfig) -> AsyncIterator[SqliteStore]:
+    async with trio.open_nursery() as nursery:
+        store: SqliteStore = await nursery.start(run_store, cfg)
+        yield store
+        nursery.cancel_scope.cancel()
+
+
+def rows(cfg: StoreConfig, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(cfg.database_path)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def analysis(signal_id: str, decision: str = "enter_trade") -> dict[str, Any]:
+    return {
+        "signal_id": signal_id, "trader_id": "t-1", "user_id": USER, "decision": decision,
+        "confidence": 72, "reasoning": "RSI oversold at support",
+        "key_levels": {"entry": 40_000, "stopLoss": 39_200, "takeProfit": [41_000, 42_000]},
+        "trade_plan": {"setup": "reversal", "riskReward": 2.1}, "created_at": 1,
+    }  # fmt: skip
+
+
+async def test_same_signal_twice_is_one_row(store_cfg: StoreConfig) -> None:
+    async with running(store_cfg) as store:
+        await store.save_signals([make_signal(1), make_signal(2)])
+        await store.save_signals([make_signal(1)])
+        await store.flush()
+        await store.save_signals([attrs.evolve(make_signal(1), created_at=5)])
+        await store.flush()
+        recent = await store.recent_signals(USER)
+    assert rows(store_cfg, "SELECT count(*) FROM signals") == [(2,)]
+    first = next(r for r in recent if r["id"] == make_signal(1).id)
+    assert first == make_signal(1).to_row()  # JSON decoded; first created_at kept
+
+
+async def test_flush_by_age_and_size(
+    store_cfg: StoreConfig, autojump_clock: trio.testing.MockClock
+) -> None:
+    async with running(store_cfg) as store:
+        await store.save_signals([make_signal(i) for i in range(3)])
+        await trio.sleep(0.1)
+        assert await store.recent_signals(USER) == []
+        await trio.sleep(0.2)  # past the 250 ms age
+        assert len(await store.recent_signals(USER)) == 3
+        await store.save_signals([make_signal(i) for i in range(100, 110)])  # one full batch
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(await store.recent_signals(USER, limit=100)) == 13
+        assert store.statistics().batches == 2
+
+
+async def test_restart_keeps_everything_and_duplicates_nothing(store_cfg: StoreConfig) -> None:
+    signals = [make_signal(i) for i in range(35)]
+    async with running(store_cfg) as store:
+        await store.save_signals(signals[:20])
+        await store.save_event(event_row(machine_id="m", user_id=USER, event_type="start",
+                                         message="started", created_at=1))  # fmt: skip
+    async with running(store_cfg) as store:
+        assert len(await store.recent_signals(USER, limit=100)) == 20
+        await store.save_signals(signals)  # a replay of the first 20 plus 15 new ones
+        await store.save_event(event_row(machine_id="m", user_id=USER, event_type="start",
+                                         message="started", created_at=1))  # fmt: skip
+    async with running(store_cfg) as store:
+        recent = await store.recent_signals(USER, limit=100)
+    assert sorted(r["id"] for r in recent) == sorted(s.id for s in signals)
+    assert rows(store_cfg, "SELECT count(*) FROM cloud_events") == [(1,)]
+
+
+async def test_poison_row_is_quarantined_and_the_rest_lands(store_cfg: StoreConfig) -> None:
+    good = [make_signal(i) for i in range(4)]
+    async with running(store_cfg) as store:
+        await store.save_signals(good[:2])
+        await store.save_analysis(analysis(good[0].id))
+        await store.save_analysis(analysis(good[1].id, decision="buy_now"))  # CHECK fails
+        await store.save_analysis({**analysis(good[2].id), "mood": "happy"})  # unknown column
+        await store.save_signals(good[2:])
+        await store.flush()
+        stats = store.statistics()
+        quarantined = await store.quarantined()
+        await store.save_signals([make_signal(9)])  # nothing blocks the rows behind
+        await store.flush()
+    assert (stats.quarantined, stats.rows_written) == (2, 5)
+    assert [(q["table_name"], q["row_key"]) for q in quarantined] == [
+        ("signal_analyses", good[1].id), ("signal_analyses", good[2].id),
+    ]  # fmt: skip
+    assert "CHECK constraint failed" in quarantined[0]["error"]
+    assert json.loads(quarantined[0]["payload"])["decision"] == "buy_now"
+    assert "mood" in quarantined[1]["error"]
+    assert rows(store_cfg, "SELECT count(*) FROM signals") == [(5,)]
+    assert rows(store_cfg, "SELECT signal_id, decision FROM signal_analyses") == [
+        (good[0].id, "enter_trade")
+    ]
+
+
+async def test_analysis_upsert_by_signal_id(store_cfg: StoreConfig) -> None:
+    async with running(store_cfg) as store:
+        await store.save_analysis(analysis("s-1", "wait"))
+        await store.save_analysis(analysis("s-1", "bad_setup"))
+    assert rows(store_cfg, "SELECT decision FROM signal_analyses") == [("bad_setup",)]
+
+
+async def test_shutdown_flushes_what_is_queued(store_cfg: StoreConfig) -> None:
+    cfg = attrs.evolve(store_cfg, flush_interval_ms=60_000, batch_rows=1000, buffer_rows=1000)
+    async with running(cfg) as store:
+        await store.save_signals([make_signal(i) for i in range(50)])
+        assert store.statistics().pending_rows == 50
+    assert rows(cfg, "SELECT count(*) FROM signals") == [(50,)]
+    with pytest.raises(StoreClosed):
+        await store.save_signals([make_signal(99)])
+
+
+async def test_non_finite_indicator_values_never_cost_a_signal(store_cfg: StoreConfig) -> None:
+    signal = attrs.evolve(make_signal(1), indicator_data={"atr": math.nan, "x": [math.inf, 1.5]})
+    async with running(store_cfg) as store:
+        await store.save_signals([signal])
+        await store.flush()
+        (row,) = await store.recent_signals(USER)
+    assert row["indicator_data"] == {"atr": None, "x": [None, 1.5]}
+
+
+async def test_metrics_rows_are_idempotent(store_cfg: StoreConfig) -> None:
+    row = metrics_row(machine_id="m", recorded_at=60_000, cpu_usage_vcpus=0.4, errors_count=0)
+    async with running(store_cfg) as store:
+        await store.save_metrics(row)
+        await store.save_metrics(dict(row))
+    assert rows(store_cfg, "SELECT machine_id, cpu_usage_vcpus FROM cloud_metrics") == [("m", 0.4)]
+
+
+async def test_traders_add_edit_remove_and_jsonb_strings(store_cfg: StoreConfig) -> None:
+    from_browser = {
+        "id": "t-1", "user_id": USER, "name": "RSI dip", "enabled": True,
+        "filter": json.dumps({"code": "rsi(14) < 30", "description": ["oversold"]}),
+        "strategy": None, "cloud_config": '{"enabledInCloud": false}',
+        "updated_at": "2025-01-02T03:04:05+00:00", "version": 3,
+    }  # fmt: skip
+    trader = Trader.from_row(from_browser)
+    assert trader.filter["code"] == "rsi(14) < 30"
+    assert trader.enabled_in_cloud is False
+    assert trader.updated_at == 1_735_787_045_000
+    async with running(store_cfg) as store:
+        await store.upsert_trader(trader)
+        breakout = {"code": "close > highest(high, 20)[1]"}
+        await store.upsert_trader(Trader(id="t-2", user_id=USER, name="Breakout", filter=breakout))
+        await store.upsert_trader(attrs.evolve(trader, name="RSI dip v2", version=4))
+        await store.upsert_trader(Trader(id="t-3", user_id=USER, name="Off", enabled=False,
+                                         filter={"code": "close > 0"}))  # fmt: skip
+        names = [t.name for t in await store.load_traders(USER)]
+        everything = {t.id: t for t in await store.load_traders(USER, include_disabled=True)}
+        await store.delete_trader("t-2")
+        after_delete = [t.id for t in await store.load_traders(USER)]
+        others = await store.load_traders("someone-else")
+    assert names == ["Breakout", "RSI dip v2"]
+    assert len(everything) == 3
+    assert everything["t-1"] == attrs.evolve(trader, name="RSI dip v2", version=4)
+    assert after_delete == ["t-1"]
+    assert others == []
+
+
+def test_bad_trader_row_names_the_field() -> None:
+    with pytest.raises(RowError, match=r"trader 't-9'.*trader\.version"):
+        Trader.from_row({"id": "t-9", "user_id": USER, "name": "x", "filter": {},
+                         "version": "three"})  # fmt: skip
+    with pytest.raises(RowError, match=r"trader\.filter"):
+        Trader.from_row({"id": "t-9", "user_id": USER, "name": "x", "filter": "[1, 2]"})
+
+
+async def test_machine_row_lifecycle(store_cfg: StoreConfig) -> None:
+    record = MachineRecord(id="9f1e5c7a-0000-4000-8000-000000000001", user_id=USER,
+                           machine_id="vyx-1", status="running", cpus=1, started_at=10)  # fmt: skip
+    async with running(store_cfg) as store:
+        assert await store.load_machine("vyx-1") is None
+        await store.upsert_machine(record)
+        await store.heartbeat("vyx-1", 20)
+        beat = await store.load_machine("vyx-1")
+        await store.upsert_machine(attrs.evolve(record, status="stopped", stopped_at=30,
+                                                last_health_check=20))  # fmt: skip
+        stopped = await store.load_machine("vyx-1")
+    assert beat == attrs.evolve(record, last_health_check=20, updated_at=20)
+    assert stopped is not None
+    assert (stopped.status, stopped.stopped_at) == ("stopped", 30)

@@ -1,0 +1,167 @@
+"""The store interface every backend implements (SQLite now, Supabase later).
+
+Write path: ``save_*`` queues rows in a bounded in-memory buffer (waiting when it is full); the
+batch writer (:mod:`vyx.store.writer`) hands a batch to the backend's :class:`Sink` when it
+holds ``batch_rows`` rows or its oldest row is ``flush_interval_ms`` old. A row is
+**acknowledged** once the sink has made it durable; ``await store.flush()`` returns when every
+row queued before the call is acknowledged. Rows are keyed (:data:`KEYS`) and written as
+idempotent upserts, so a batch retried after a crash or replayed from the spool never duplicates.
+Errors are in :mod:`vyx.store.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+import attrs
+
+from vyx.signal import Signal
+from vyx.store.errors import RowError, StoreClosed, StoreError, StoreUnavailable
+from vyx.store.records import MachineRecord, Trader
+
+__all__ = [
+    "KEYS", "PendingRow", "QuarantinedRow", "RowError", "Sink", "Store", "StoreClosed",
+    "StoreError", "StoreStatistics", "StoreUnavailable", "Table", "WriteOutcome",
+]  # fmt: skip
+
+#: Tables written through the batch writer.
+Table = Literal["signals", "signal_analyses", "cloud_metrics", "cloud_events"]
+
+#: The column identifying a row of each batched table (the upsert's conflict target).
+KEYS: Mapping[Table, str] = {
+    "signals": "id",
+    "signal_analyses": "signal_id",
+    "cloud_metrics": "id",
+    "cloud_events": "id",
+}
+
+
+@attrs.frozen
+class PendingRow:
+    """One row waiting to be written to ``table``."""
+
+    table: Table
+    row: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        """The row's identity (:data:`KEYS`)."""
+        return str(self.row[KEYS[self.table]])
+
+    @classmethod
+    def of(cls, table: Table, row: Mapping[str, Any]) -> PendingRow:
+        """Checks the key column is a non-empty string (a bug at the call site otherwise)."""
+        key = row.get(KEYS[table])
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"a {table} row needs a non-empty string {KEYS[table]!r}")
+        return cls(table, row)
+
+
+@attrs.frozen
+class QuarantinedRow:
+    """A row the backend rejected for good (constraint, schema, encoding)."""
+
+    table: str
+    key: str
+    error: str
+
+
+@attrs.frozen
+class WriteOutcome:
+    """What a sink did with a batch."""
+
+    #: Rows made durable.
+    written: int
+    #: Rows rejected and set aside with their error.
+    quarantined: tuple[QuarantinedRow, ...] = ()
+
+
+@attrs.frozen
+class StoreStatistics:
+    """A snapshot of the store's write path."""
+
+    #: Rows queued in memory, not yet acknowledged.
+    pending_rows: int
+    #: Rows durable in the local spool but not yet applied to a remote backend (0 for SQLite).
+    spooled_rows: int
+    #: Rows acknowledged since start.
+    rows_written: int
+    #: Batches written since start.
+    batches: int
+    #: Batch attempts that failed as a whole and were retried.
+    failures: int
+    #: Rows quarantined since start.
+    quarantined: int
+    #: Seconds the oldest pending row has waited (0 when none).
+    oldest_pending_s: float
+    #: Message of the last whole-batch failure, if any.
+    last_error: str | None
+
+
+class Sink(Protocol):
+    """The backend side of the batch writer."""
+
+    async def persist(self, rows: Sequence[PendingRow]) -> WriteOutcome:
+        """Make ``rows`` durable (upserts by key) or quarantine the ones rejected for good.
+
+        Raises :class:`StoreUnavailable` when the batch as a whole could not be written; the
+        writer retries it. Must be idempotent: the same batch may be persisted again."""
+        ...
+
+
+class Store(Protocol):
+    """What the daemon's services use. All methods may raise :class:`StoreClosed`."""
+
+    async def save_signals(self, signals: Iterable[Signal]) -> None:
+        """Queue ``signals`` (upsert by id: a replayed signal never duplicates)."""
+        ...
+
+    async def save_analysis(self, row: Mapping[str, Any]) -> None:
+        """Queue a ``signal_analyses`` row (upsert by ``signal_id``)."""
+        ...
+
+    async def save_metrics(self, row: Mapping[str, Any]) -> None:
+        """Queue a ``cloud_metrics`` row built by :func:`~vyx.store.records.metrics_row`."""
+        ...
+
+    async def save_event(self, row: Mapping[str, Any]) -> None:
+        """Queue a ``cloud_events`` row built by :func:`~vyx.store.records.event_row`."""
+        ...
+
+    async def flush(self) -> None:
+        """Write now; return when every row queued before the call is acknowledged
+        (``force_sync``). Cancelling the wait does not cancel the write."""
+        ...
+
+    async def load_traders(self, user_id: str, *, include_disabled: bool = False) -> list[Trader]:
+        """The user's traders (enabled ones only unless ``include_disabled``), by name."""
+        ...
+
+    async def upsert_trader(self, trader: Trader) -> None:
+        """Insert or replace a trader (by id), durably, before returning."""
+        ...
+
+    async def delete_trader(self, trader_id: str) -> None:
+        """Remove a trader; its signals stay."""
+        ...
+
+    async def recent_signals(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The user's newest acknowledged signals as ``signals`` rows (JSON decoded)."""
+        ...
+
+    async def upsert_machine(self, machine: MachineRecord) -> None:
+        """Insert or replace the ``cloud_machines`` row (by ``machine_id``), durably."""
+        ...
+
+    async def heartbeat(self, machine_id: str, at_ms: int) -> None:
+        """Set ``last_health_check`` (and ``updated_at``) of the machine row."""
+        ...
+
+    async def load_machine(self, machine_id: str) -> MachineRecord | None:
+        """The machine row, if any."""
+        ...
+
+    def statistics(self) -> StoreStatistics:
+        """Counters of the write path."""
+        ...

@@ -1,0 +1,147 @@
+"""The SQLite store as a Trio service: :func:`run_store`.
+
+Every SQLite call runs in ``trio.to_thread.run_sync`` under one ``CapacityLimiter(1)``: one
+connection, used by one thread at a time, never blocking the event loop. Thread calls are not
+abandoned on cancellation, so a write in flight always finishes and its outcome is known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import trio
+from loguru import logger
+
+from vyx.config import StoreConfig
+from vyx.signal import Signal
+from vyx.store.api import PendingRow, StoreStatistics, WriteOutcome
+from vyx.store.records import MachineRecord, Trader
+from vyx.store.sqlite import SqliteDatabase, Synchronous
+from vyx.store.writer import BatchPolicy, BatchWriter
+
+T = TypeVar("T")
+
+
+class _SqliteSink:
+    def __init__(self, db: SqliteDatabase, limiter: trio.CapacityLimiter) -> None:
+        self._db = db
+        self._limiter = limiter
+
+    async def persist(self, rows: Sequence[PendingRow]) -> WriteOutcome:
+        return await trio.to_thread.run_sync(self._db.write_batch, list(rows),
+                                             limiter=self._limiter)  # fmt: skip
+
+
+class SqliteStore:
+    """The embedded store (implements :class:`~vyx.store.api.Store`); get one from
+    :func:`run_store`."""
+
+    def __init__(self, db: SqliteDatabase, policy: BatchPolicy) -> None:
+        self._db = db
+        self._limiter = trio.CapacityLimiter(1)
+        self.writer = BatchWriter(_SqliteSink(db, self._limiter), policy)
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
+
+    async def save_signals(self, signals: Iterable[Signal]) -> None:
+        """Queue signals (upsert by id)."""
+        await self.writer.put([PendingRow.of("signals", s.to_row()) for s in signals])
+
+    async def save_analysis(self, row: Mapping[str, Any]) -> None:
+        """Queue a ``signal_analyses`` row (upsert by signal_id)."""
+        await self.writer.put([PendingRow.of("signal_analyses", row)])
+
+    async def save_metrics(self, row: Mapping[str, Any]) -> None:
+        """Queue a ``cloud_metrics`` row."""
+        await self.writer.put([PendingRow.of("cloud_metrics", row)])
+
+    async def save_event(self, row: Mapping[str, Any]) -> None:
+        """Queue a ``cloud_events`` row."""
+        await self.writer.put([PendingRow.of("cloud_events", row)])
+
+    async def flush(self) -> None:
+        """Return when everything queued before is committed."""
+        await self.writer.flush()
+
+    async def load_traders(self, user_id: str, *, include_disabled: bool = False) -> list[Trader]:
+        """The user's traders, by name."""
+        return await self._call(
+            lambda: self._db.traders(user_id, include_disabled=include_disabled)
+        )
+
+    async def upsert_trader(self, trader: Trader) -> None:
+        """Insert or replace a trader, committed before returning."""
+        await self._call(self._db.upsert, "traders", trader.to_row())
+
+    async def delete_trader(self, trader_id: str) -> None:
+        """Remove a trader."""
+        await self._call(self._db.delete_trader, trader_id)
+
+    async def recent_signals(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest committed signals of the user."""
+        return await self._call(self._db.recent_signals, user_id, limit)
+
+    async def upsert_machine(self, machine: MachineRecord) -> None:
+        """Insert or replace the machine row (by machine_id)."""
+        await self._call(self._db.upsert, "cloud_machines", machine.to_row())
+
+    async def heartbeat(self, machine_id: str, at_ms: int) -> None:
+        """Set the machine row's last_health_check."""
+        await self._call(self._db.heartbeat, machine_id, at_ms)
+
+    async def load_machine(self, machine_id: str) -> MachineRecord | None:
+        """The machine row."""
+        return await self._call(self._db.machine, machine_id)
+
+    async def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Quarantined rows with their errors, oldest first."""
+        return await self._call(self._db.quarantined, limit)
+
+    def statistics(self) -> StoreStatistics:
+        """Counters of the write path."""
+        return self.writer.statistics()
+
+    async def close(self) -> None:
+        """Checkpoint and close the database (after the writer has drained)."""
+        await self._call(self._db.close)
+
+
+async def run_store(
+    cfg: StoreConfig,
+    *,
+    synchronous: Synchronous = "FULL",
+    task_status: trio.TaskStatus[SqliteStore] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Open the SQLite store in ``cfg.data_dir`` and write batches until cancelled.
+
+    ``task_status.started(store)`` hands back the :class:`SqliteStore` once the database is
+    open and the writer runs. On cancellation the writer stops taking rows and everything
+    queued is written within ``cfg.final_flush_s`` (shielded); rows still queued after that
+    deadline are lost and logged. Raises ``sqlite3.Error``/``OSError`` if the database cannot be
+    opened, :class:`~vyx.store.sqlite.SchemaError` if a newer Vyx wrote it.
+    """
+    path = cfg.database_path
+    db = await trio.to_thread.run_sync(lambda: SqliteDatabase.open(path, synchronous=synchronous))
+    policy = BatchPolicy(
+        batch_rows=cfg.batch_rows,
+        max_age_s=cfg.flush_interval_ms / 1000,
+        buffer_rows=cfg.buffer_rows,
+    )
+    store = SqliteStore(db, policy)
+    logger.info("store: SQLite at {} (WAL, synchronous={})", path, synchronous)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(store.writer.run)
+            task_status.started(store)
+    finally:
+        with trio.move_on_after(cfg.final_flush_s) as scope:
+            scope.shield = True
+            await store.writer.drain()
+        left = store.statistics().pending_rows
+        if scope.cancelled_caught or left:
+            logger.error("store: final flush missed its deadline; {} rows not written", left)
+        with trio.move_on_after(5) as close_scope:
+            close_scope.shield = True
+            await store.close()

@@ -1,0 +1,236 @@
+"""The embedded SQLite database: synchronous, called from one thread at a time.
+
+Durability: WAL journal with ``synchronous=FULL``. In WAL mode, NORMAL already survives a
+process crash (kill -9: committed pages are in the OS cache), but a power cut or a kernel panic
+may roll back the last transactions, and for this database that means losing signals the writer
+has already acknowledged. FULL fsyncs the WAL at every commit; the writer commits one
+transaction per batch (a few per second at most), so the price is one fsync per batch, not per
+row — ``benchmarks/store_bench.py`` measures both.
+
+For the SQLite backend the spool *is* the database: a batch is applied in one transaction, and
+the commit is the acknowledgement. A remote backend (Supabase) appends the batch to a spool
+file first and applies it afterwards; the same quarantine rules hold.
+
+A batch is written with one savepoint and fast ``executemany`` runs; if a row violates a
+constraint the savepoint is rolled back and the batch is replayed row by row, each row in its
+own savepoint, so the poison row is quarantined (with its error) and every other row lands.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from itertools import groupby
+from pathlib import Path
+from typing import Any, Literal
+
+from vyx.store.api import PendingRow, QuarantinedRow, WriteOutcome
+from vyx.store.errors import StoreUnavailable
+from vyx.store.records import MachineRecord, Trader, to_json
+from vyx.store.schema import COLUMNS, DDL, JSON_COLUMNS, SCHEMA_VERSION, upsert_sql
+
+Synchronous = Literal["FULL", "NORMAL", "OFF"]
+
+#: Errors that belong to one row (constraint, binding type, integer range), not to the batch.
+ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
+              sqlite3.DataError, OverflowError, TypeError, ValueError)  # fmt: skip
+
+#: (position in the batch, row, parameters)
+_Encoded = tuple[int, PendingRow, tuple[Any, ...]]
+#: (position in the batch, row, error)
+_Rejected = tuple[int, PendingRow, str]
+
+
+class SchemaError(Exception):
+    """The database was written by a newer Vyx."""
+
+
+def encode(table: str, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Row → parameters in column order (JSON text for jsonb, 0/1 for booleans).
+
+    Raises ``ValueError`` for an unknown column and ``TypeError``/``ValueError`` for a value
+    that cannot be encoded."""
+    columns = COLUMNS[table]
+    unknown = row.keys() - set(columns)
+    if unknown:
+        raise ValueError(f"unknown column(s) of {table}: {', '.join(sorted(unknown))}")
+    json_columns = JSON_COLUMNS.get(table, frozenset())
+    values = []
+    for column in columns:
+        value = row.get(column)
+        if value is not None and column in json_columns:
+            value = to_json(value)
+        elif isinstance(value, bool):
+            value = int(value)
+        values.append(value)
+    return tuple(values)
+
+
+def decode(table: str, row: sqlite3.Row) -> dict[str, Any]:
+    """A database row → dict with JSON columns decoded."""
+    json_columns = JSON_COLUMNS.get(table, frozenset())
+    out = dict(zip(row.keys(), row, strict=True))
+    for column in json_columns & out.keys():
+        if out[column] is not None:
+            out[column] = json.loads(out[column])
+    return out
+
+
+class SqliteDatabase:
+    """One connection; every method is blocking (run it in a worker thread, one at a time)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @classmethod
+    def open(cls, path: Path | str, *, synchronous: Synchronous = "FULL") -> SqliteDatabase:
+        """Open (creating if needed) the database at ``path``, WAL mode, schema applied."""
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode (isolation_level=None): transactions are explicit BEGIN/COMMIT.
+        # check_same_thread=False: trio's worker threads take turns, never concurrently.
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
+        conn.execute("PRAGMA busy_timeout=5000")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            conn.close()
+            raise SchemaError(f"{path}: schema version {version} is newer than {SCHEMA_VERSION}")
+        conn.executescript(f"BEGIN; {DDL}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        return cls(conn)
+
+    def close(self) -> None:
+        """Checkpoint the WAL and close."""
+        try:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            self._conn.close()
+
+    # ------------------------------------------------------------------ batched writes
+
+    def write_batch(self, rows: Sequence[PendingRow]) -> WriteOutcome:
+        """Upsert ``rows`` in one transaction; quarantine rows rejected for good.
+
+        Raises :class:`StoreUnavailable` (nothing committed) when the batch as a whole fails."""
+        encoded: list[_Encoded] = []
+        rejected: list[_Rejected] = []
+        for i, pending in enumerate(rows):
+            try:
+                encoded.append((i, pending, encode(pending.table, pending.row)))
+            except (TypeError, ValueError) as exc:
+                rejected.append((i, pending, f"{type(exc).__name__}: {exc}"))
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                written = self._apply(encoded, rejected)
+                rejected.sort(key=lambda r: r[0])
+                now = int(time.time() * 1000)
+                conn.executemany(
+                    "INSERT INTO quarantine (table_name, row_key, payload, error, quarantined_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [(p.table, p.key, _payload(p.row), err, now) for _, p, err in rejected],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:  # locked, disk full, I/O: the batch, not a row
+            raise StoreUnavailable(f"SQLite batch write failed: {exc}") from exc
+        quarantined = tuple(QuarantinedRow(p.table, p.key, err) for _, p, err in rejected)
+        return WriteOutcome(written=written, quarantined=quarantined)
+
+    def _apply(self, encoded: list[_Encoded], rejected: list[_Rejected]) -> int:
+        conn = self._conn
+        conn.execute("SAVEPOINT batch")
+        try:
+            for table, run in groupby(encoded, key=lambda e: e[1].table):
+                conn.executemany(upsert_sql(table), [params for _, _, params in run])
+        except ROW_ERRORS:
+            conn.execute("ROLLBACK TO batch")
+        else:
+            conn.execute("RELEASE batch")
+            return len(encoded)
+        conn.execute("RELEASE batch")
+        written = 0
+        for i, pending, params in encoded:
+            conn.execute("SAVEPOINT one")
+            try:
+                conn.execute(upsert_sql(pending.table), params)
+            except ROW_ERRORS as exc:
+                conn.execute("ROLLBACK TO one")
+                rejected.append((i, pending, f"{type(exc).__name__}: {exc}"))
+            else:
+                written += 1
+            conn.execute("RELEASE one")
+        return written
+
+    # ------------------------------------------------------------------ direct writes
+
+    def upsert(self, table: str, row: Mapping[str, Any]) -> None:
+        """One row, committed before returning (traders, machine rows)."""
+        with self._transaction():
+            self._conn.execute(upsert_sql(table), encode(table, row))
+
+    def delete_trader(self, trader_id: str) -> None:
+        """Remove a trader row."""
+        with self._transaction():
+            self._conn.execute("DELETE FROM traders WHERE id = ?", (trader_id,))
+
+    def heartbeat(self, machine_id: str, at_ms: int) -> None:
+        """Set the machine row's ``last_health_check``."""
+        with self._transaction():
+            self._conn.execute(
+                "UPDATE cloud_machines SET last_health_check = ?, updated_at = ? "
+                "WHERE machine_id = ?",
+                (at_ms, at_ms, machine_id),
+            )
+
+    def _transaction(self) -> sqlite3.Connection:
+        # sqlite3.Connection as a context manager commits or rolls back the open transaction.
+        self._conn.execute("BEGIN IMMEDIATE")
+        return self._conn
+
+    # ------------------------------------------------------------------ reads
+
+    def select(self, table: str, where: str = "", params: Sequence[Any] = (),
+               tail: str = "") -> list[dict[str, Any]]:  # fmt: skip
+        """Rows of ``table`` (decoded); ``where``/``tail`` are trusted SQL fragments."""
+        sql = f"SELECT * FROM {table}" + (f" WHERE {where}" if where else "") + f" {tail}"
+        return [decode(table, r) for r in self._conn.execute(sql, tuple(params))]
+
+    def traders(self, user_id: str, *, include_disabled: bool) -> list[Trader]:
+        """The user's traders, by name."""
+        where = "user_id = ?" + ("" if include_disabled else " AND enabled = 1")
+        rows = self.select("traders", where, (user_id,), "ORDER BY name, id")
+        return [Trader.from_row(r) for r in rows]
+
+    def recent_signals(self, user_id: str, limit: int) -> list[dict[str, Any]]:
+        """Newest signals first."""
+        tail = "ORDER BY created_at DESC, id LIMIT ?"
+        return self.select("signals", "user_id = ?", (user_id, limit), tail)
+
+    def machine(self, machine_id: str) -> MachineRecord | None:
+        """The ``cloud_machines`` row of ``machine_id``."""
+        rows = self.select("cloud_machines", "machine_id = ?", (machine_id,))
+        return MachineRecord.from_row(rows[0]) if rows else None
+
+    def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Quarantined rows, oldest first."""
+        return self.select("quarantine", tail=f"ORDER BY seq LIMIT {int(limit)}")
+
+    def count(self, table: str) -> int:
+        """Rows in ``table``."""
+        return int(self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def _payload(row: Mapping[str, Any]) -> str:
+    try:
+        return to_json(dict(row))
+    except (TypeError, ValueError):
+        return json.dumps({k: repr(v) for k, v in row.items()})

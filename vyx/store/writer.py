@@ -1,0 +1,162 @@
+"""The batch writer: a bounded queue of rows, written to a :class:`~vyx.store.api.Sink` in
+batches when a batch is full (``batch_rows``) or its oldest row is ``max_age_s`` old.
+
+Backend-neutral: the SQLite store and (later) the Supabase store's spool both sit behind it.
+Producers wait when the queue is full (backpressure, never an unbounded buffer). A batch that
+fails as a whole (:class:`~vyx.store.errors.StoreUnavailable`) is kept and retried with capped,
+jittered backoff; rows rejected for good are quarantined by the sink and counted here, so a
+poison row neither blocks the rows behind it nor is retried forever.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import attrs
+import trio
+from loguru import logger
+
+from vyx.market.backoff import Backoff
+from vyx.store.api import PendingRow, Sink, StoreStatistics, WriteOutcome
+from vyx.store.errors import StoreClosed, StoreUnavailable
+
+
+@attrs.frozen
+class BatchPolicy:
+    """When to write."""
+
+    batch_rows: int = attrs.field(default=100, validator=attrs.validators.ge(1))
+    max_age_s: float = attrs.field(default=0.25, validator=attrs.validators.gt(0))
+    buffer_rows: int = attrs.field(default=10_000, validator=attrs.validators.ge(1))
+    backoff: Backoff = attrs.field(factory=lambda: Backoff(initial=0.1, maximum=5.0))
+
+
+@attrs.frozen
+class _FlushRequest:
+    done: trio.Event
+
+
+_Item = PendingRow | _FlushRequest
+
+
+class BatchWriter:
+    """Queue rows with :meth:`put`; :meth:`run` writes them; :meth:`drain` empties the queue."""
+
+    def __init__(self, sink: Sink, policy: BatchPolicy) -> None:
+        self._sink = sink
+        self._policy = policy
+        self._send, self._receive = trio.open_memory_channel[_Item](policy.buffer_rows)
+        self._batch: list[PendingRow] = []
+        self._flushes: list[trio.Event] = []
+        self._batch_started = math.inf
+        self._closed = False
+        self._written = 0
+        self._batches = 0
+        self._failures = 0
+        self._quarantined = 0
+        self._last_error: str | None = None
+        # Rows accepted by put() and not yet acknowledged (the channel's buffer count misses a
+        # row handed straight to a waiting receiver that has not run yet).
+        self._pending = 0
+
+    async def put(self, rows: Sequence[PendingRow]) -> None:
+        """Queue ``rows``, waiting while the queue is full. Raises :class:`StoreClosed`."""
+        for row in rows:
+            if self._closed:
+                raise StoreClosed("the store is shut down")
+            try:
+                await self._send.send(row)
+            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                raise StoreClosed("the store is shut down") from None
+            self._pending += 1
+
+    async def flush(self) -> None:
+        """Return once every row queued before this call is acknowledged by the sink."""
+        if self._closed:
+            raise StoreClosed("the store is shut down")
+        done = trio.Event()
+        try:
+            await self._send.send(_FlushRequest(done))
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise StoreClosed("the store is shut down") from None
+        await done.wait()
+
+    def statistics(self) -> StoreStatistics:
+        """Counters of the write path."""
+        pending = self._pending
+        # The age of the batch being collected or written (rows queued behind it are younger).
+        age = max(0.0, trio.current_time() - self._batch_started) if self._batch else 0.0
+        return StoreStatistics(
+            pending_rows=pending,
+            spooled_rows=0,
+            rows_written=self._written,
+            batches=self._batches,
+            failures=self._failures,
+            quarantined=self._quarantined,
+            oldest_pending_s=age,
+            last_error=self._last_error,
+        )
+
+    async def run(self) -> None:
+        """Write batches until cancelled. Rows taken from the queue but not yet written stay
+        in the writer for :meth:`drain`."""
+        while True:
+            self._take(await self._receive.receive())
+            with trio.move_on_at(self._batch_started + self._policy.max_age_s):
+                while len(self._batch) < self._policy.batch_rows and not self._flushes:
+                    self._take(await self._receive.receive())
+            await self._write_batch()
+
+    async def drain(self) -> None:
+        """Stop accepting rows and write everything queued (call it shielded, with a
+        deadline: it retries a failing sink until cancelled)."""
+        self._closed = True
+        while True:
+            while len(self._batch) < self._policy.batch_rows:
+                try:
+                    self._take(self._receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            if not self._batch and not self._flushes:
+                break
+            await self._write_batch()
+        # Wake producers still waiting on a full queue: they get StoreClosed.
+        self._receive.close()
+
+    def _take(self, item: _Item) -> None:
+        if isinstance(item, _FlushRequest):
+            self._flushes.append(item.done)
+            return
+        if not self._batch:
+            # The writer waits on the queue while idle, so a batch's first row is taken the
+            # moment it is queued; while a write is in flight, rows wait at most that long more.
+            self._batch_started = trio.current_time()
+        self._batch.append(item)
+
+    async def _write_batch(self) -> None:
+        backoff = self._policy.backoff
+        while self._batch:
+            try:
+                outcome: WriteOutcome = await self._sink.persist(self._batch)
+            except StoreUnavailable as exc:
+                self._failures += 1
+                self._last_error = str(exc)
+                logger.warning(
+                    "store: batch of {} rows failed, retrying: {}", len(self._batch), exc
+                )
+                await trio.sleep(backoff.delay())
+                backoff = backoff.failed()
+                continue
+            # No checkpoint between the sink's return and here: the acknowledgement is exact.
+            self._written += outcome.written
+            self._quarantined += len(outcome.quarantined)
+            self._batches += 1
+            self._pending -= len(self._batch)
+            for q in outcome.quarantined:
+                logger.error("store: quarantined {} row {}: {}", q.table, q.key, q.error)
+            self._batch = []
+            self._batch_started = math.inf
+        for done in self._flushes:
+            done.set()
+        self._flushes = []
