@@ -8,14 +8,14 @@ abandoned on cancellation, so a write in flight always finishes and its outcome 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from loguru import logger
 
 from vyx.config import StoreConfig
 from vyx.signal import Signal
-from vyx.store.api import PendingRow, StoreStatistics, WriteOutcome
+from vyx.store.api import PendingRow, Sink, Store, StoreStatistics, WriteOutcome
 from vyx.store.records import MachineRecord, Trader
 from vyx.store.sqlite import SqliteDatabase, Synchronous
 from vyx.store.writer import BatchPolicy, BatchWriter
@@ -145,3 +145,12 @@ async def run_store(
         with trio.move_on_after(5) as close_scope:
             close_scope.shield = True
             await store.close()
+
+
+if TYPE_CHECKING:  # mypy proves the SQLite classes implement the protocols
+
+    def _is_store(store: SqliteStore) -> Store:
+        return store
+
+    def _is_sink(sink: _SqliteSink) -> Sink:
+        return sink
