@@ -58,7 +58,7 @@ class _Context:
     history: str | None = None
 
 
-class Checker:
+class _Checker:
     """Checks one parse tree; see :func:`kernels.lang.check`."""
 
     def __init__(self, timeframe: str, diagnostics: list[Diagnostic]) -> None:
@@ -114,7 +114,9 @@ class Checker:
                 if any(c is None for c in checked):
                     return None
                 return Compare(ops, tuple(c for c in checked if c is not None), span=span)
-            case syn.Bad():
+            case syn.Bad(parts=parts):
+                for part in parts:
+                    self.check(part, ctx)
                 return None
         raise AssertionError(f"unknown parse node {node!r}")  # pragma: no cover
 
@@ -430,7 +432,7 @@ def check(source: str, *, timeframe: str = "5m", require_bool: bool = True) -> C
         message = f"expression nested too deeply (more than {MAX_DEPTH} levels)"
         diagnostics.append(Diagnostic(message, tree.span))
         raise CompileError(diagnostics)
-    checker = Checker(timeframe, diagnostics)
+    checker = _Checker(timeframe, diagnostics)
     expr = checker.check(tree, _Context())
     if require_bool:
         expr = checker.require(expr, "bool", "for the whole filter (a condition)")

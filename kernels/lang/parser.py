@@ -9,6 +9,8 @@ reports every problem it can. Operators a Python user may type by habit (``&&``,
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Literal
 
 from kernels.lang import syntax as syn
@@ -61,7 +63,7 @@ class _TooDeep(Exception):
     pass
 
 
-class Parser:
+class _Parser:
     """Parses one filter; see :func:`parse`."""
 
     def __init__(self, source: str) -> None:
@@ -119,34 +121,45 @@ class Parser:
         if first.kind is Kind.EOF:
             self.error("empty filter: expected an expression", first.span, "expression")
             return syn.Bad(first.span)
-        tree = self.guarded_expression()
+        tree = self.guarded(lambda: self.expression(0), first)
+        if self.peek().kind is Kind.EOF:
+            return tree
+        # Text after a complete expression: report it, and keep what follows as fragments that
+        # are checked for errors of their own.
+        parts = [tree]
         while self.peek().kind is not Kind.EOF:
             token = self.peek()
-            if token.text == ";":
-                self.error("';' is not allowed: a filter is a single expression", token.span)
-            elif token.text in (")", "]", "}"):
-                self.error(f"unmatched '{token.text}'", token.span)
-            else:
-                self.error(
-                    f"expected an operator or the end of the filter, found {token.describe()}",
-                    token.span,
-                    "operator",
-                )
+            if token.kind is Kind.OP and token.text in (";", ")", "]", "}"):
+                if token.text == ";":
+                    self.error("';' is not allowed: a filter is a single expression", token.span)
+                else:
+                    self.error(f"unmatched '{token.text}'", token.span)
+                self.advance()
+                if token.text == ";" and self.starts_expression(self.peek()):
+                    parts.append(self.guarded(lambda: self.expression(0), token))
+                else:
+                    extend = functools.partial(self.extend, syn.Bad(token.span), 0)
+                    parts.append(self.guarded(extend, token))
+                continue
+            self.error(
+                f"expected an operator or the end of the filter, found {token.describe()}",
+                token.span,
+                "operator",
+            )
             if self.starts_expression(token):
-                self.guarded_expression()
+                parts.append(self.guarded(lambda: self.expression(0), token))
             else:
                 self.advance()
-        return tree
+        return syn.Bad(tree.span.cover(self.peek().span), tuple(parts))
 
-    def guarded_expression(self) -> syn.Node:
-        start = self.pos
+    def guarded(self, parse: Callable[[], syn.Node], start: Token) -> syn.Node:
+        """``parse()``, or a Bad node after reporting that the text nests too deeply."""
         try:
-            return self.expression(0)
+            return parse()
         except _TooDeep:
-            span = self.tokens[start].span
-            self.error(f"expression nested too deeply (more than {MAX_NESTING} levels)", span)
+            self.error(f"expression nested too deeply (more than {MAX_NESTING} levels)", start.span)
             self.pos = len(self.tokens) - 1
-            return syn.Bad(span)
+            return syn.Bad(start.span)
 
     def starts_expression(self, token: Token) -> bool:
         if token.kind in (Kind.NUMBER, Kind.STRING):
@@ -161,14 +174,17 @@ class Parser:
         if self.nesting > MAX_NESTING:
             raise _TooDeep
         try:
-            left = self.prefix()
-            while True:
-                grown = self.infix(left, min_bp)
-                if grown is None:
-                    return left
-                left = grown
+            return self.extend(self.prefix(), min_bp)
         finally:
             self.nesting -= 1
+
+    def extend(self, left: syn.Node, min_bp: int) -> syn.Node:
+        """``left`` with the operators that follow it and bind tighter than ``min_bp``."""
+        while True:
+            grown = self.infix(left, min_bp)
+            if grown is None:
+                return left
+            left = grown
 
     def infix(self, left: syn.Node, min_bp: int) -> syn.Node | None:
         """``left`` extended by one infix or postfix operator, or None when none follows."""
@@ -203,12 +219,12 @@ class Parser:
             self.advance()
             self.error(f"operator '{text}' is not supported", token.span, "+, -, * or /")
             right = self.expression(bp)
-            return syn.Bad(left.span.cover(right.span))
+            return syn.Bad(left.span.cover(right.span), (left, right))
         if token.kind is Kind.NAME and text in PYTHON_KEYWORDS:
             self.advance()
             self.keyword_error(token)
             self.synchronize()
-            return syn.Bad(self.span_from(left.span))
+            return syn.Bad(self.span_from(left.span), (left,))
         return None
 
     def bool_op(self, first: syn.Node, text: str, bp: int) -> syn.Node:
@@ -395,6 +411,6 @@ class Parser:
 
 def parse(source: str) -> tuple[syn.Node, list[Diagnostic]]:
     """The parse tree of ``source`` and the syntax errors found (empty if there are none)."""
-    parser = Parser(source)
+    parser = _Parser(source)
     tree = parser.parse()
     return tree, parser.diagnostics

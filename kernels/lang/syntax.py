@@ -125,9 +125,11 @@ class Chain:
 
 @attrs.frozen
 class Bad:
-    """Text the parser could not make sense of (the error is already reported)."""
+    """Text the parser could not make sense of (the error is already reported), with the
+    well-formed pieces found in it, which are still checked for errors of their own."""
 
     span: Span
+    parts: tuple[Node, ...] = ()
 
 
 Node = Number | Bool | String | Name | Call | Field | Index | Unary | Binary | BoolOp | Chain | Bad
@@ -151,6 +153,8 @@ def children(node: Node) -> tuple[Node, ...]:
             return (left, right)
         case BoolOp(operands=operands) | Chain(operands=operands):
             return operands
+        case Bad(parts=parts):
+            return parts
         case _:
             return ()
 

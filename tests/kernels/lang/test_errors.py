@@ -258,3 +258,30 @@ def test_did_you_mean() -> None:
     assert did_you_mean("zzz", ["ema", "sma"]) == ""
     assert did_you_mean("CLOSE", ["close"]) == "; did you mean close?"
     assert did_you_mean("stdevv", ["stdev", "stddev"]) == "; did you mean stdev or stddev?"
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("close > 1) and clse > 2", [(10, "unmatched ')'"), (16, "unknown name 'clse'")]),
+        (
+            "close > 1)) + 2 > 3 and x",
+            [(10, "unmatched ')'"), (11, "unmatched ')'"), (25, "unknown name 'x'")],
+        ),
+        (
+            "clse > 1 2 + foo",
+            [(1, "unknown name 'clse'"), (10, "expected an operator"), (14, "unknown name 'foo'")],
+        ),
+        ("clse % 2 > 1", [(1, "unknown name 'clse'"), (6, "operator '%' is not supported")]),
+        ("clse if x else y", [(1, "unknown name 'clse'"), (6, "'if' is a Python keyword")]),
+        ("close > 1; clse < 2", [(10, "';' is not allowed"), (12, "unknown name 'clse'")]),
+    ],
+)
+def test_text_around_syntax_errors_is_still_checked(
+    source: str, expected: list[tuple[int, str]]
+) -> None:
+    found = diagnostics(source)
+    assert len(found) == len(expected), [d.message for d in found]
+    for diagnostic, (col, fragment) in zip(found, expected, strict=True):
+        assert diagnostic.span.col == col
+        assert fragment in diagnostic.message

@@ -54,19 +54,19 @@ def check_anything(source: str) -> None:
     assert check(checked.normalized, require_bool=False).expr == checked.expr
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(st.text(max_size=200))
 def test_random_text(source: str) -> None:
     check_anything(source)
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(TOKENS), SEPARATORS), max_size=40))
 def test_token_soup(parts: list[tuple[str, str]]) -> None:
     check_anything("".join(token + sep for token, sep in parts))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(
     st.sampled_from(VALID),
     st.lists(
@@ -82,6 +82,7 @@ def test_mutated_filters(source: str, edits: list[tuple[int, int, str]]) -> None
     check_anything(source)
 
 
+@settings(deadline=None)
 @given(st.sampled_from(VALID), st.integers(0, 150))
 def test_every_prefix_of_a_valid_filter(source: str, cut: int) -> None:
     check_anything(source[:cut])

@@ -144,18 +144,19 @@ def round_trip(expr: ast.Expr) -> None:
     assert checked.normalized == text
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(bools(3))
 def test_bool_round_trip(expr: ast.Expr) -> None:
     round_trip(expr)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(numbers(3))
 def test_number_round_trip(expr: ast.Expr) -> None:
     round_trip(expr)
 
 
+@settings(deadline=None)
 @given(bools(2))
 def test_a_bool_filter_is_a_valid_filter(expr: ast.Expr) -> None:
     checked = check(to_source(expr))
