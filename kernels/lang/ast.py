@@ -1,8 +1,10 @@
 """The typed AST: what :func:`kernels.lang.check` returns and the plan builder lowers.
 
-Every node is a frozen attrs class with a ``span`` (where it came from) and a ``type``
-(``"number"`` or ``"bool"``, both series). **Equality and hashing ignore spans**: two nodes are
-equal when they mean the same computation, so nodes can key a dictionary of shared plan nodes.
+Every node is a frozen attrs class with a ``span`` (where it came from, keyword-only) and a
+``type`` (``"number"`` or ``"bool"``, both series; derived when not given: from the operand for
+:class:`Lag` and :class:`On`, from the catalog for :class:`Call`). **Equality and hashing ignore
+spans**: two nodes are equal when they mean the same computation, so nodes can key a dictionary of
+shared plan nodes.
 
 The checker normalises as it builds: aliases are resolved (``wilder`` -> ``rma``, ``.macdhist`` ->
 ``.hist``); every series input and parameter of a :class:`Call` is present, defaults filled in;
@@ -17,7 +19,7 @@ from typing import Literal
 
 import attrs
 
-from kernels.lang.catalog import ExprType
+from kernels.lang.catalog import FUNCTIONS, ExprType
 from kernels.lang.errors import Span
 
 __all__ = [
@@ -37,6 +39,10 @@ __all__ = [
     "children",
     "walk",
 ]
+
+
+def _operand_type(node: Lag | On) -> ExprType:
+    return node.operand.type
 
 
 @attrs.frozen
@@ -79,7 +85,9 @@ class Call:
     inputs: tuple[Expr, ...]
     params: tuple[float, ...]
     field: str | None
-    type: ExprType
+    type: ExprType = attrs.field(
+        default=attrs.Factory(lambda self: FUNCTIONS[self.name].result, takes_self=True)
+    )
     span: Span = attrs.field(eq=False, kw_only=True)
 
 
@@ -89,7 +97,7 @@ class Lag:
 
     operand: Expr
     bars: int
-    type: ExprType
+    type: ExprType = attrs.field(default=attrs.Factory(_operand_type, takes_self=True))
     span: Span = attrs.field(eq=False, kw_only=True)
 
 
@@ -151,7 +159,7 @@ class On:
 
     timeframe: str
     operand: Expr
-    type: ExprType
+    type: ExprType = attrs.field(default=attrs.Factory(_operand_type, takes_self=True))
     span: Span = attrs.field(eq=False, kw_only=True)
 
 

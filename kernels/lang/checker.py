@@ -108,8 +108,8 @@ class _Checker:
                 return self.bool_op(node, ctx)
             case syn.Chain(ops=ops, operands=operands, span=span):
                 checked = [
-                    self.require(self.check(o, ctx), "number", f"in a comparison ('{ops[0]}')")
-                    for o in operands
+                    self.require(self.check(o, ctx), "number", f"in a comparison ('{op}')")
+                    for o, op in zip(operands, (ops[0], *ops), strict=True)
                 ]
                 if any(c is None for c in checked):
                     return None

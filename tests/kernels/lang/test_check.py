@@ -246,3 +246,11 @@ def test_equality_ignores_spans_and_hash_agrees() -> None:
     assert a == b
     assert hash(a) == hash(b)
     assert a.span != b.span
+
+
+def test_node_types_are_derived_when_not_given() -> None:
+    cross = ast.Call("crosses_above", (series("close"), num(1)), (), None, span=series("x").span)
+    assert cross.type == "bool"
+    assert ast.Lag(cross, 2, span=cross.span).type == "bool"
+    assert ast.On("1h", series("close"), span=cross.span).type == "number"
+    assert ast.Lag(cross, 2, span=cross.span) == lag(cross, 2)
