@@ -1,0 +1,1 @@
+"""Operations: component health and the Prometheus metrics every service updates."""
