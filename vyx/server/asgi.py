@@ -1,0 +1,129 @@
+"""The raw ASGI application: a small router over ``/ws``, ``/health``, ``/metrics`` and ``/``.
+
+No framework: four routes do not need one. HTTP handlers never read a request body and answer
+``GET``/``HEAD`` only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from importlib import resources
+
+from vyx.ops.health import HealthRegistry
+from vyx.ops.metrics import CONTENT_TYPE_LATEST, Metrics
+from vyx.server.session import Receive, Scope, Send, SessionDeps, run_session
+
+#: Headers of every HTTP response.
+_COMMON_HEADERS = [
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+]
+
+#: The dashboard carries a token in its address: never send it on as a referrer.
+_PAGE_HEADERS = [
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        b"connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; "
+        b"form-action 'none'; frame-ancestors 'none'",
+    ),
+]
+
+
+def load_dashboard() -> bytes:
+    """The dashboard page shipped with the package."""
+    return resources.files("vyx.server").joinpath("dashboard.html").read_bytes()
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    *,
+    head: bool = False,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        *_COMMON_HEADERS,
+        *(extra or []),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+class ServerApp:
+    """The ASGI callable served by hypercorn.
+
+    Args:
+        sessions: what ``/ws`` sessions share.
+        health: the component registry behind ``/health``.
+        metrics: the registry behind ``/metrics``.
+        dashboard: the page served at ``/`` (loaded lazily from package data by default).
+    """
+
+    def __init__(
+        self,
+        sessions: SessionDeps,
+        health: HealthRegistry,
+        metrics: Metrics,
+        dashboard: Callable[[], bytes] = load_dashboard,
+    ) -> None:
+        self._sessions = sessions
+        self._health = health
+        self._metrics = metrics
+        self._dashboard = dashboard
+        self._page: bytes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, send)
+        elif kind == "websocket":
+            if scope["path"] == "/ws":
+                await run_session(self._sessions, scope, receive, send)
+            else:
+                await receive()  # websocket.connect
+                await send({"type": "websocket.close", "code": 1008})
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            event = await receive()
+            if event["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif event["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, send: Send) -> None:
+        method = scope["method"]
+        path = scope["path"]
+        head = method == "HEAD"
+        if method not in ("GET", "HEAD"):
+            await _respond(
+                send, 405, b"method not allowed\n", b"text/plain", extra=[(b"allow", b"GET, HEAD")]
+            )
+            return
+        if path == "/health":
+            report = self._health.evaluate()
+            body = json.dumps(report.to_json(), separators=(",", ":")).encode()
+            await _respond(send, report.status.http_status, body, b"application/json", head=head)
+        elif path == "/metrics":
+            await _respond(
+                send, 200, self._metrics.render(), CONTENT_TYPE_LATEST.encode(), head=head
+            )
+        elif path in ("/", "/index.html"):
+            if self._page is None:
+                self._page = self._dashboard()
+            await _respond(
+                send, 200, self._page, b"text/html; charset=utf-8", head=head, extra=_PAGE_HEADERS
+            )
+        else:
+            await _respond(send, 404, b"not found\n", b"text/plain", head=head)

@@ -1,0 +1,163 @@
+"""The connected browser clients and the broadcast to them.
+
+Each client has a bounded send queue drained by its own writer task. :meth:`Hub.broadcast` is
+synchronous and never blocks: it encodes the message once and offers it to every authenticated
+client; a client whose queue is full is dropped (closed 1013 "client too slow") and never slows
+the others.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import trio
+
+from vyx.ops.metrics import Metrics
+from vyx.server.protocol import encode
+
+#: Close codes used by the server.
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN = 1013
+
+_ids = itertools.count(1)
+
+
+class Client:
+    """One WebSocket connection, from accept to close.
+
+    Args:
+        peer: ``host:port`` of the browser (for logs).
+        queue_size: how many messages may wait to be sent before the client counts as slow.
+    """
+
+    def __init__(self, peer: str, queue_size: int) -> None:
+        self.id = next(_ids)
+        self.peer = peer
+        self.authenticated = False
+        #: Set when the server decided to close this client.
+        self.close_code: int | None = None
+        self.close_reason = ""
+        #: The session runs inside it; :meth:`drop` cancels it.
+        self.cancel_scope = trio.CancelScope()
+        self._send, self.outbox = trio.open_memory_channel[str](queue_size)
+
+    def offer(self, text: str) -> bool:
+        """Queue ``text`` without blocking; a full queue drops the client. True if queued."""
+        if self.close_code is not None:
+            return False
+        try:
+            self._send.send_nowait(text)
+        except trio.WouldBlock:
+            self.drop(CLOSE_TRY_AGAIN, "client too slow")
+            return False
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        return True
+
+    def drop(self, code: int, reason: str) -> None:
+        """Close this client with ``code``/``reason`` (its session sends the close frame)."""
+        if self.close_code is None:
+            self.close_code = code
+            self.close_reason = reason
+        self.cancel_scope.cancel()
+
+    def close_queue(self) -> None:
+        """Release the queue (the session has ended)."""
+        self._send.close()
+        self.outbox.close()
+
+
+@attrs.frozen
+class HubStatistics:
+    """Counts of the hub."""
+
+    #: Open connections (authenticated or not yet).
+    connections: int
+    #: Authenticated clients receiving broadcasts.
+    clients: int
+    #: Clients dropped because their send queue was full, since start.
+    dropped_slow: int
+    #: Messages broadcast (each counted once, whatever the number of clients).
+    broadcasts: int
+
+
+class Hub:
+    """The set of connections; broadcasts to the authenticated ones."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._connections: dict[int, Client] = {}
+        self._changed = trio.Event()
+        self._dropped_slow = 0
+        self._broadcasts = 0
+
+    def _notify(self) -> None:
+        self._metrics.ws_clients.set(sum(c.authenticated for c in self._connections.values()))
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def add(self, client: Client) -> None:
+        """Track a new connection."""
+        self._connections[client.id] = client
+        self._notify()
+
+    def authenticated(self, client: Client) -> None:
+        """``client`` starts receiving broadcasts (call right after queueing hello+snapshot)."""
+        client.authenticated = True
+        self._notify()
+
+    def remove(self, client: Client) -> None:
+        """Forget a connection (its session has ended)."""
+        if self._connections.pop(client.id, None) is not None:
+            if client.close_reason == "client too slow":
+                self._dropped_slow += 1
+            if client.close_code is not None:
+                self._metrics.ws_dropped.labels(client.close_reason).inc()
+            self._notify()
+
+    def broadcast(self, message: Mapping[str, Any]) -> int:
+        """Queue ``message`` to every authenticated client, never blocking.
+
+        Returns the number of clients it was queued to; slow clients are dropped.
+        """
+        text = encode(message)
+        self._broadcasts += 1
+        queued = 0
+        for client in list(self._connections.values()):
+            if client.authenticated and client.offer(text):
+                queued += 1
+        self._metrics.ws_messages_sent.inc(queued)
+        return queued
+
+    def close_all(self, code: int, reason: str) -> None:
+        """Ask every connection to close with ``code``/``reason``."""
+        for client in list(self._connections.values()):
+            client.drop(code, reason)
+
+    async def wait_until(
+        self, *, clients: int | None = None, connections: int | None = None
+    ) -> None:
+        """Wait until exactly ``clients`` authenticated clients and/or ``connections`` are open.
+
+        Cancellation: safe.
+        """
+        while True:
+            stats = self.statistics()
+            if (clients is None or stats.clients == clients) and (
+                connections is None or stats.connections == connections
+            ):
+                return
+            await self._changed.wait()
+
+    def statistics(self) -> HubStatistics:
+        """The current counts."""
+        return HubStatistics(
+            connections=len(self._connections),
+            clients=sum(c.authenticated for c in self._connections.values()),
+            dropped_slow=self._dropped_slow,
+            broadcasts=self._broadcasts,
+        )

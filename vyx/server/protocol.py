@@ -1,0 +1,357 @@
+"""The browser WebSocket protocol, version 1: parsing and building messages (sans-IO).
+
+Every message is a JSON object ``{"type": ..., "data": {...}}`` (CONTRACTS.md). This module turns
+a received frame into a typed value (:func:`parse_client_message`) or raises
+:class:`ProtocolError` with the ``code`` the ``error`` reply carries, and builds the messages the
+machine sends. It does no I/O; ``vyx.server.session`` is the shell around it.
+
+Browser -> machine: ``auth {token}`` (first message, when no ``access_token`` query parameter),
+``ping``, ``config_update {traders?, version}``, ``pause_execution``, ``resume_execution``,
+``force_sync``, ``trader_upsert {trader}``, ``trader_remove {traderId}``. Any of them may carry
+``data.requestId`` (string or integer), echoed in the ``ack``/``error``/``pong`` reply.
+
+Machine -> browser: ``hello`` (first, once authenticated), ``snapshot``, ``status_update``,
+``metrics_update``, ``signal_created``, ``analysis_completed``, ``trader_updated``,
+``trader_removed``, ``ack``, ``error {message, code}``, ``pong``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import attrs
+
+#: Bumped on any incompatible change; announced in ``hello``.
+PROTOCOL_VERSION = 1
+
+#: Largest frame the machine accepts from a browser.
+MAX_FRAME_BYTES = 64 * 1024
+
+_MAX_ID_CHARS = 128
+_MAX_TOKEN_CHARS = 16 * 1024
+_MAX_TRADERS = 1000
+
+
+class ErrorCode:
+    """Values of ``error.data.code``."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_MESSAGE = "invalid_message"
+    UNKNOWN_TYPE = "unknown_type"
+    FRAME_TOO_LARGE = "frame_too_large"
+    COMMAND_FAILED = "command_failed"
+    COMMAND_TIMEOUT = "command_timeout"
+    UNAVAILABLE = "unavailable"
+    TRADER_ERROR = "trader_error"
+
+
+class ProtocolError(Exception):
+    """A frame the machine cannot accept; ``code`` and ``message`` go into the ``error`` reply."""
+
+    def __init__(self, code: str, message: str, *, request_id: str | int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
+# --- browser -> machine -------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Auth:
+    """``auth {token}``: authentication in the first message."""
+
+    TYPE: ClassVar[str] = "auth"
+    token: str = attrs.field(repr=False)
+    request_id: str | int | None = None
+
+
+@attrs.frozen
+class Ping:
+    """``ping``: answered with ``pong`` by the server itself."""
+
+    TYPE: ClassVar[str] = "ping"
+    request_id: str | int | None = None
+
+
+@attrs.frozen
+class ConfigUpdate:
+    """``config_update {traders?, version}``: reload traders (all of them when ``traders`` is
+    None, else exactly these trader objects)."""
+
+    TYPE: ClassVar[str] = "config_update"
+    version: int
+    traders: tuple[Mapping[str, Any], ...] | None = None
+    request_id: str | int | None = None
+
+
+@attrs.frozen
+class PauseExecution:
+    """``pause_execution``: stop screening (market data keeps flowing)."""
+
+    TYPE: ClassVar[str] = "pause_execution"
+    request_id: str | int | None = None
+
+
+@attrs.frozen
+class ResumeExecution:
+    """``resume_execution``: resume screening."""
+
+    TYPE: ClassVar[str] = "resume_execution"
+    request_id: str | int | None = None
+
+
+@attrs.frozen
+class ForceSync:
+    """``force_sync``: flush the store now."""
+
+    TYPE: ClassVar[str] = "force_sync"
+    request_id: str | int | None = None
+
+
+@attrs.frozen
+class TraderUpsert:
+    """``trader_upsert {trader}``: add or replace a trader (the object of the ``traders`` table,
+    camelCase or snake_case as the browser sends it; ``id`` is required)."""
+
+    TYPE: ClassVar[str] = "trader_upsert"
+    trader: Mapping[str, Any]
+    request_id: str | int | None = None
+
+    @property
+    def trader_id(self) -> str:
+        """The trader's id."""
+        return str(self.trader["id"])
+
+
+@attrs.frozen
+class TraderRemove:
+    """``trader_remove {traderId}``: remove a trader."""
+
+    TYPE: ClassVar[str] = "trader_remove"
+    trader_id: str
+    request_id: str | int | None = None
+
+
+#: The commands the server hands to the daemon.
+Command = ConfigUpdate | PauseExecution | ResumeExecution | ForceSync | TraderUpsert | TraderRemove
+
+#: Everything a browser may send.
+ClientMessage = Auth | Ping | Command
+
+
+def _request_id(data: Mapping[str, Any]) -> str | int | None:
+    value = data.get("requestId")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "requestId must be a string or an integer")
+    if isinstance(value, str) and len(value) > _MAX_ID_CHARS:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "requestId is too long")
+    if isinstance(value, int) and abs(value) > 2**53:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "requestId is out of range")
+    return value
+
+
+def _id_field(data: Mapping[str, Any], key: str, what: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value or len(value) > _MAX_ID_CHARS:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"{what} must be a non-empty string")
+    return value
+
+
+def _parse_config_update(data: Mapping[str, Any], rid: str | int | None) -> ConfigUpdate:
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE, "config_update.version must be a non-negative integer"
+        )
+    traders = data.get("traders")
+    if traders is None:
+        return ConfigUpdate(version=version, traders=None, request_id=rid)
+    if not isinstance(traders, list) or len(traders) > _MAX_TRADERS:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "config_update.traders must be a list")
+    for trader in traders:
+        if not isinstance(trader, dict):
+            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "each trader must be an object")
+        _id_field(trader, "id", "trader.id")
+    return ConfigUpdate(version=version, traders=tuple(traders), request_id=rid)
+
+
+def _parse_data(kind: str, data: Mapping[str, Any], rid: str | int | None) -> ClientMessage:
+    match kind:
+        case "ping":
+            return Ping(request_id=rid)
+        case "auth":
+            token = data.get("token")
+            if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_CHARS:
+                raise ProtocolError(ErrorCode.INVALID_MESSAGE, "auth.token must be a string")
+            return Auth(token=token, request_id=rid)
+        case "config_update":
+            return _parse_config_update(data, rid)
+        case "pause_execution":
+            return PauseExecution(request_id=rid)
+        case "resume_execution":
+            return ResumeExecution(request_id=rid)
+        case "force_sync":
+            return ForceSync(request_id=rid)
+        case "trader_upsert":
+            trader = data.get("trader")
+            if not isinstance(trader, dict):
+                raise ProtocolError(
+                    ErrorCode.INVALID_MESSAGE, "trader_upsert.trader must be an object"
+                )
+            _id_field(trader, "id", "trader.id")
+            return TraderUpsert(trader=trader, request_id=rid)
+        case "trader_remove":
+            return TraderRemove(trader_id=_id_field(data, "traderId", "traderId"), request_id=rid)
+    raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown message type", request_id=rid)
+
+
+def parse_client_message(frame: str | bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> ClientMessage:
+    """The message in one browser frame.
+
+    Raises:
+        ProtocolError: oversized frame, invalid UTF-8 or JSON, not an object, unknown type, or a
+            field of the wrong shape (``code`` says which; ``request_id`` is set when readable).
+    """
+    size = len(frame.encode("utf-8", "surrogatepass")) if isinstance(frame, str) else len(frame)
+    if size > max_bytes:
+        raise ProtocolError(ErrorCode.FRAME_TOO_LARGE, f"frame larger than {max_bytes} bytes")
+    try:
+        decoded = json.loads(frame)
+    except (ValueError, RecursionError):
+        # ValueError covers JSONDecodeError and UnicodeDecodeError.
+        raise ProtocolError(ErrorCode.INVALID_JSON, "frame is not valid JSON") from None
+    if not isinstance(decoded, dict):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "a message must be a JSON object")
+    kind = decoded.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "message.type must be a string")
+    data = decoded.get("data")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "message.data must be an object")
+    rid = _request_id(data)
+    try:
+        return _parse_data(kind, data, rid)
+    except ProtocolError as error:
+        error.request_id = rid
+        raise
+
+
+# --- machine -> browser -------------------------------------------------------------------------
+
+
+def message(kind: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A message ``{"type": kind, "data": data}``."""
+    return {"type": kind, "data": dict(data or {})}
+
+
+def _with_request_id(data: dict[str, Any], request_id: str | int | None) -> dict[str, Any]:
+    if request_id is not None:
+        data["requestId"] = request_id
+    return data
+
+
+def hello(
+    *, server_version: str, user_id: str | None, machine_id: str | None, queue_size: int
+) -> dict[str, Any]:
+    """``hello``: the first message after authentication."""
+    return message(
+        "hello",
+        {
+            "protocol": PROTOCOL_VERSION,
+            "server": "vyx",
+            "version": server_version,
+            "userId": user_id,
+            "machineId": machine_id,
+            "maxFrameBytes": MAX_FRAME_BYTES,
+            "sendQueue": queue_size,
+        },
+    )
+
+
+def snapshot(
+    *,
+    signals: Sequence[Mapping[str, Any]],
+    traders: Sequence[Mapping[str, Any]],
+    status: Mapping[str, Any],
+) -> dict[str, Any]:
+    """``snapshot``: recent signals (newest first), traders with state, and the status."""
+    return message(
+        "snapshot",
+        {
+            "signals": [dict(s) for s in signals],
+            "traders": [dict(t) for t in traders],
+            "status": dict(status),
+        },
+    )
+
+
+def pong(request_id: str | int | None = None) -> dict[str, Any]:
+    """``pong``: the answer to ``ping``."""
+    return message("pong", _with_request_id({}, request_id))
+
+
+def ack(command: str, request_id: str | int | None = None) -> dict[str, Any]:
+    """``ack {command}``: a command was accepted by the daemon."""
+    return message("ack", _with_request_id({"command": command}, request_id))
+
+
+def error(
+    message_text: str,
+    code: str,
+    *,
+    request_id: str | int | None = None,
+    trader_id: str | None = None,
+) -> dict[str, Any]:
+    """``error {message, code}`` (plus ``requestId``/``traderId`` when known)."""
+    data: dict[str, Any] = {"message": message_text, "code": code}
+    if trader_id is not None:
+        data["traderId"] = trader_id
+    return message("error", _with_request_id(data, request_id))
+
+
+def trader_updated(trader: Mapping[str, Any]) -> dict[str, Any]:
+    """``trader_updated {trader}``: a trader was added or changed, or its state changed."""
+    return message("trader_updated", {"trader": dict(trader)})
+
+
+def trader_removed(trader_id: str) -> dict[str, Any]:
+    """``trader_removed {traderId}``."""
+    return message("trader_removed", {"traderId": trader_id})
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _default(value: Any) -> Any:
+    # numpy scalars and arrays (without importing numpy here).
+    for method in ("item", "tolist"):
+        convert = getattr(value, method, None)
+        if callable(convert):
+            return _json_safe(convert())
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=str)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def encode(msg: Mapping[str, Any]) -> str:
+    """``msg`` as compact JSON text; NaN/inf become null (browsers reject them)."""
+    try:
+        return json.dumps(msg, separators=(",", ":"), allow_nan=False, default=_default)
+    except ValueError:
+        return json.dumps(_json_safe(msg), separators=(",", ":"), allow_nan=False, default=_default)

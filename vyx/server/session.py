@@ -1,0 +1,249 @@
+"""One browser WebSocket session over ASGI: authenticate, greet, then read and write.
+
+The I/O shell around ``vyx.server.protocol``: it accepts the socket, authenticates (query
+parameter ``access_token`` or a first ``auth`` message within ``auth_timeout_s``), queues
+``hello`` and the snapshot, then runs a writer (drains the client's bounded queue) and a reader
+(parses frames, answers ``ping``, hands commands to the daemon). A token's expiry closes the
+session (1008 "token expired") unless the browser sends a fresh ``auth`` before it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qs
+
+import attrs
+import trio
+from loguru import logger
+
+from vyx.ops.metrics import Metrics
+from vyx.server import protocol
+from vyx.server.auth import AuthError, Identity, MissingToken, TokenVerifier
+from vyx.server.hub import CLOSE_GOING_AWAY, CLOSE_POLICY, Client, Hub
+from vyx.server.interface import CommandHandler, CommandRejected, SnapshotProvider
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+@attrs.frozen
+class SessionSettings:
+    """Limits of one session (from ``ServerConfig``)."""
+
+    user_id: str | None
+    machine_id: str | None
+    server_version: str
+    max_frame_bytes: int
+    queue_size: int
+    auth_timeout_s: float
+    command_timeout_s: float
+    close_timeout_s: float
+
+
+@attrs.frozen
+class SessionDeps:
+    """What every session shares."""
+
+    settings: SessionSettings
+    verifier: TokenVerifier
+    hub: Hub
+    commands: CommandHandler
+    snapshot: SnapshotProvider
+    metrics: Metrics
+
+
+class _PeerGone(Exception):
+    """The browser closed the connection."""
+
+
+def _peer(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "?"
+
+
+def _query_token(scope: Scope) -> str | None:
+    raw = scope.get("query_string", b"")
+    values = parse_qs(raw.decode("latin-1")).get("access_token")
+    return values[0] if values else None
+
+
+async def _receive_frame(receive: Receive) -> str | bytes:
+    while True:
+        event = await receive()
+        if event["type"] == "websocket.disconnect":
+            raise _PeerGone
+        if event["type"] == "websocket.receive":
+            text = event.get("text")
+            if text is not None:
+                return str(text)
+            return bytes(event.get("bytes") or b"")
+
+
+async def _authenticate(deps: SessionDeps, scope: Scope, receive: Receive) -> Identity:
+    token = _query_token(scope)
+    if token is None:
+        with trio.move_on_after(deps.settings.auth_timeout_s):
+            frame = await _receive_frame(receive)
+            try:
+                first = protocol.parse_client_message(
+                    frame, max_bytes=deps.settings.max_frame_bytes
+                )
+            except protocol.ProtocolError:
+                raise MissingToken from None
+            if isinstance(first, protocol.Auth):
+                token = first.token
+        if token is None:
+            raise MissingToken
+    return await deps.verifier.verify(token)
+
+
+def _wall_to_trio(expires_at: float) -> float:
+    return trio.current_time() + max(0.0, expires_at - time.time())
+
+
+class _Session:
+    def __init__(self, deps: SessionDeps, client: Client, send: Send) -> None:
+        self.deps = deps
+        self.client = client
+        self.send = send
+        self.expiry = trio.CancelScope()
+
+    def reply(self, message: dict[str, Any]) -> None:
+        self.client.offer(protocol.encode(message))
+
+    async def write_loop(self) -> None:
+        async for text in self.client.outbox:
+            await self.send({"type": "websocket.send", "text": text})
+
+    async def expiry_watch(self) -> None:
+        with self.expiry:
+            await trio.sleep_forever()
+        self.client.drop(CLOSE_POLICY, "token expired")
+
+    def arm_expiry(self, identity: Identity) -> None:
+        self.expiry.deadline = (
+            math.inf if identity.expires_at is None else _wall_to_trio(identity.expires_at)
+        )
+
+    async def read_loop(self, receive: Receive) -> None:
+        settings = self.deps.settings
+        while True:
+            frame = await _receive_frame(receive)
+            try:
+                msg = protocol.parse_client_message(frame, max_bytes=settings.max_frame_bytes)
+            except protocol.ProtocolError as exc:
+                self.reply(protocol.error(exc.message, exc.code, request_id=exc.request_id))
+                continue
+            if isinstance(msg, protocol.Ping):
+                self.reply(protocol.pong(msg.request_id))
+            elif isinstance(msg, protocol.Auth):
+                await self.reauthenticate(msg)
+            else:
+                await self.dispatch(msg)
+
+    async def reauthenticate(self, msg: protocol.Auth) -> None:
+        try:
+            identity = await self.deps.verifier.verify(msg.token)
+        except AuthError as exc:
+            self.deps.metrics.ws_auth_failures.inc()
+            self.client.drop(exc.close_code, exc.reason)
+            return
+        self.arm_expiry(identity)
+        self.reply(protocol.ack(msg.TYPE, msg.request_id))
+
+    async def dispatch(self, command: protocol.Command) -> None:
+        rid = command.request_id
+        try:
+            with trio.fail_after(self.deps.settings.command_timeout_s):
+                await self.deps.commands(command)
+        except CommandRejected as exc:
+            self.reply(
+                protocol.error(exc.message, exc.code, request_id=rid, trader_id=exc.trader_id)
+            )
+        except trio.TooSlowError:
+            self.reply(
+                protocol.error(
+                    "the daemon did not answer in time",
+                    protocol.ErrorCode.COMMAND_TIMEOUT,
+                    request_id=rid,
+                )
+            )
+        except Exception:
+            logger.exception("command {} failed", command.TYPE)
+            self.deps.metrics.errors.labels("server").inc()
+            self.reply(
+                protocol.error(
+                    f"{command.TYPE} failed", protocol.ErrorCode.COMMAND_FAILED, request_id=rid
+                )
+            )
+        else:
+            self.reply(protocol.ack(command.TYPE, rid))
+
+
+async def run_session(deps: SessionDeps, scope: Scope, receive: Receive, send: Send) -> None:
+    """Serve one ``/ws`` connection until the browser leaves or the server closes it.
+
+    Never raises for anything the browser does. Cancellation (server shutdown): the close frame
+    (1001) is sent within ``close_timeout_s``.
+    """
+    if (await receive())["type"] != "websocket.connect":
+        return
+    settings = deps.settings
+    client = Client(_peer(scope), settings.queue_size)
+    session = _Session(deps, client, send)
+    deps.hub.add(client)
+    peer_gone = False
+    try:
+        # Accept first: a browser sees the close code and reason only on an open socket.
+        await send({"type": "websocket.accept"})
+        with client.cancel_scope:
+            try:
+                identity = await _authenticate(deps, scope, receive)
+            except AuthError as exc:
+                deps.metrics.ws_auth_failures.inc()
+                logger.info("ws {} rejected: {}", client.peer, exc.reason)
+                client.drop(exc.close_code, exc.reason)
+                return
+            session.arm_expiry(identity)
+            # No checkpoint between the snapshot and joining the broadcast: nothing is missed.
+            session.reply(
+                protocol.hello(
+                    server_version=settings.server_version,
+                    user_id=settings.user_id,
+                    machine_id=settings.machine_id,
+                    queue_size=settings.queue_size,
+                )
+            )
+            snap = deps.snapshot()
+            session.reply(
+                protocol.snapshot(signals=snap.signals, traders=snap.traders, status=snap.status)
+            )
+            deps.hub.authenticated(client)
+            logger.info("ws {} connected ({})", client.peer, identity.method)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(session.write_loop)
+                nursery.start_soon(session.expiry_watch)
+                try:
+                    await session.read_loop(receive)
+                finally:
+                    nursery.cancel_scope.cancel()
+    except* _PeerGone:
+        peer_gone = True
+    finally:
+        deps.hub.remove(client)
+        client.close_queue()
+        if not peer_gone:
+            code = client.close_code if client.close_code is not None else CLOSE_GOING_AWAY
+            reason = client.close_reason if client.close_code is not None else "server closing"
+            with trio.move_on_after(settings.close_timeout_s) as cleanup:
+                cleanup.shield = True
+                await send({"type": "websocket.close", "code": code, "reason": reason})
+                # Finish the closing handshake before hypercorn drops the TCP connection.
+                while (await receive())["type"] != "websocket.disconnect":
+                    pass
+        if client.authenticated:
+            logger.info("ws {} closed ({})", client.peer, client.close_reason or "peer left")
