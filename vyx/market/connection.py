@@ -166,7 +166,13 @@ async def _default_connect(url: str, cfg: StreamConfig) -> AsyncIterator[WebSock
     async with open_websocket_url(
         url, connect_timeout=cfg.connect_timeout_s, disconnect_timeout=2.0, message_queue_size=64
     ) as ws:
-        yield ws
+        try:
+            yield ws
+        finally:
+            # trio-websocket 0.12 leaves the TCP stream open when the server closed first; a
+            # month of reconnects would leak a socket each time.
+            with trio.CancelScope(shield=True):
+                await trio.aclose_forcefully(ws._stream)
 
 
 async def run_shard(
