@@ -142,6 +142,8 @@ def layout(graph: Graph) -> Layout:
         warm[j] = before + spec.warmup(key.params)
     for j, d in graph.pinned_depth.items():
         rdep[j] = max(rdep[j], d)
+    # Powers of two: the interpreter finds ring slots with a mask instead of a modulo.
+    rdep = (1 << np.ceil(np.log2(rdep)).astype(np.int64)).astype(np.int64)
     soff = np.zeros(n, dtype=np.int64)
     roff = np.zeros(n, dtype=np.int64)
     pos = 0

@@ -28,7 +28,6 @@ import math
 from numba import njit
 
 from kernels import ops
-from kernels.ind.access import ago, cur
 from kernels.ind.averages import ema_nb, rma_nb, sma_nb, sum_nb, wma_nb
 from kernels.ind.oscillators import (
     cci_nb,
@@ -53,134 +52,6 @@ _XA, _XB, _RISING, _FALLING = ops.CROSS_ABOVE, ops.CROSS_BELOW, ops.RISING, ops.
 _OPEN_TIME = ops.OPEN_TIME
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _truth(b):
-    return 1.0 if b else 0.0
-
-
-@njit(cache=True, nogil=True)
-def _basic(o, row, c, inp, roff, rdep, p, bar, ext_row):
-    """Sources, arithmetic, comparisons, logic and the crossing helpers."""
-    if o == _SRC:
-        return bar[int(p[0])]
-    if o == _CONST:
-        return p[0]
-    if o == _EXT:
-        return ext_row[int(p[0])]
-    a = cur(row, roff, rdep, inp[0], c)
-    if o == _LAG:
-        k = int(p[0])
-        return ago(row, roff, rdep, inp[0], c, k) if k <= c else math.nan
-    if o == _NEG:
-        return -a
-    if o == _ABS:
-        return abs(a)
-    if o == _NOT:
-        return math.nan if math.isnan(a) else _truth(a == 0.0)
-    if o in (_RISING, _FALLING):
-        n = int(p[0])
-        if n > c or math.isnan(a):
-            return math.nan
-        for k in range(1, n + 1):
-            v = ago(row, roff, rdep, inp[0], c, k)
-            if math.isnan(v):
-                return math.nan
-            if (o == _RISING and not a > v) or (o == _FALLING and not a < v):
-                return 0.0
-        return 1.0
-    b = cur(row, roff, rdep, inp[1], c)
-    if o == _ADD:
-        return a + b
-    if o == _SUB:
-        return a - b
-    if o == _MUL:
-        return a * b
-    if o == _DIV:
-        return a / b if b != 0.0 else math.nan
-    if math.isnan(a) or math.isnan(b):
-        return math.nan
-    if o == _LT:
-        return _truth(a < b)
-    if o == _LE:
-        return _truth(a <= b)
-    if o == _GT:
-        return _truth(a > b)
-    if o == _GE:
-        return _truth(a >= b)
-    if o == _EQ:
-        return _truth(a == b)
-    if o == _NE:
-        return _truth(a != b)
-    if o == _AND:
-        return _truth(a != 0.0 and b != 0.0)
-    if o == _OR:
-        return _truth(a != 0.0 or b != 0.0)
-    if o == _MIN:
-        return min(a, b)
-    if o == _MAX:
-        return max(a, b)
-    if o in (_XA, _XB):
-        if c < 1:
-            return math.nan
-        a1 = ago(row, roff, rdep, inp[0], c, 1)
-        b1 = ago(row, roff, rdep, inp[1], c, 1)
-        if math.isnan(a1) or math.isnan(b1):
-            return math.nan
-        if o == _XA:
-            return _truth(a > b and a1 <= b1)
-        return _truth(a < b and a1 >= b1)
-    return math.nan
-
-
-@njit(cache=True, nogil=True)
-def _indicator(o, row, st, c, inp, roff, rdep, p):
-    if o == ops.EMA:
-        return ema_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.SMA:
-        return sma_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.RSI:
-        return rsi_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.RMA:
-        return rma_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.STDDEV:
-        return stddev_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.WMA:
-        return wma_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.SUM:
-        return sum_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.HIGHEST:
-        return highest_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.LOWEST:
-        return lowest_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.MACDLINE:
-        return macdline_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.STOCHK:
-        return stochk_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.TRANGE:
-        return trange_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.ROC:
-        return roc_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.WILLR:
-        return willr_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.CCI:
-        return cci_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.MFI:
-        return mfi_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.PLUS_DI:
-        return plus_di_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.MINUS_DI:
-        return minus_di_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.ADX:
-        return adx_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.SUPERTREND:
-        return supertrend_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.OBV:
-        return obv_nb(row, st, c, inp, roff, rdep, p)
-    if o == ops.VWAP_SESSION:
-        return vwap_session_nb(row, st, c, inp, roff, rdep, p)
-    return math.nan
-
-
 @njit(cache=True, nogil=True)
 def run_nb(op, ins, prm, soff, roff, rdep, mem, count, bars, ext, lo, hi, commit, out_nodes, out,
            scratch):  # fmt: skip
@@ -201,19 +72,146 @@ def run_nb(op, ins, prm, soff, roff, rdep, mem, count, bars, ext, lo, hi, commit
                 # No bar for this symbol at this step: nothing advances; report latest values.
                 for k in range(n_out):
                     i = out_nodes[k]
-                    out[s, t, k] = row[roff[i] + (c - 1) % rdep[i]] if c > 0 else math.nan
+                    out[s, t, k] = row[roff[i] + ((c - 1) & (rdep[i] - 1))] if c > 0 else math.nan
                 continue
             ext_row = ext[s, t]
             for j in range(n_nodes):
                 o = op[j]
-                if o < 30:
-                    v = _basic(o, row, c, ins[j], roff, rdep, prm[j], bar, ext_row)
+                if o >= 30:
+                    # Tuples, not array views: a view per node would cost reference counting.
+                    inp = (ins[j, 0], ins[j, 1], ins[j, 2], ins[j, 3])
+                    p = (prm[j, 0], prm[j, 1], prm[j, 2], prm[j, 3])
+                    st = soff[j]
+                    # Every kernel is called right here: behind one more function call (a
+                    # dispatcher) each step cost ~60 ns more.
+                    if o == ops.EMA:
+                        v = ema_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.SMA:
+                        v = sma_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.RSI:
+                        v = rsi_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.RMA:
+                        v = rma_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.STDDEV:
+                        v = stddev_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.WMA:
+                        v = wma_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.SUM:
+                        v = sum_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.HIGHEST:
+                        v = highest_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.LOWEST:
+                        v = lowest_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.MACDLINE:
+                        v = macdline_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.STOCHK:
+                        v = stochk_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.TRANGE:
+                        v = trange_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.ROC:
+                        v = roc_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.WILLR:
+                        v = willr_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.CCI:
+                        v = cci_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.MFI:
+                        v = mfi_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.PLUS_DI:
+                        v = plus_di_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.MINUS_DI:
+                        v = minus_di_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.ADX:
+                        v = adx_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.SUPERTREND:
+                        v = supertrend_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.OBV:
+                        v = obv_nb(row, st, c, inp, roff, rdep, p)
+                    elif o == ops.VWAP_SESSION:
+                        v = vwap_session_nb(row, st, c, inp, roff, rdep, p)
+                    else:
+                        v = math.nan
+                elif o == _SRC:
+                    v = bar[int(prm[j, 0])]
+                elif o == _CONST:
+                    v = prm[j, 0]
+                elif o == _EXT:
+                    v = ext_row[int(prm[j, 0])]
                 else:
-                    v = _indicator(o, row, soff[j], c, ins[j], roff, rdep, prm[j])
-                row[roff[j] + c % rdep[j]] = v
+                    # Written out here rather than in a helper: as a separate function (even
+                    # inlined) this part cost ten times more per node.
+                    i0 = ins[j, 0]
+                    a = row[roff[i0] + (c & (rdep[i0] - 1))]
+                    if o == _LAG:
+                        k = int(prm[j, 0])
+                        v = row[roff[i0] + ((c - k) & (rdep[i0] - 1))] if k <= c else math.nan
+                    elif o == _NEG:
+                        v = -a
+                    elif o == _ABS:
+                        v = abs(a)
+                    elif o == _NOT:
+                        v = math.nan if math.isnan(a) else (1.0 if a == 0.0 else 0.0)
+                    elif o in (_RISING, _FALLING):
+                        n = int(prm[j, 0])
+                        if n > c or math.isnan(a):
+                            v = math.nan
+                        else:
+                            v = 1.0
+                            for k in range(1, n + 1):
+                                w = row[roff[i0] + ((c - k) & (rdep[i0] - 1))]
+                                if math.isnan(w):
+                                    v = math.nan
+                                    break
+                                if (o == _RISING and not a > w) or (o == _FALLING and not a < w):
+                                    v = 0.0
+                                    break
+                    else:
+                        i1 = ins[j, 1]
+                        b = row[roff[i1] + (c & (rdep[i1] - 1))]
+                        if o == _ADD:
+                            v = a + b
+                        elif o == _SUB:
+                            v = a - b
+                        elif o == _MUL:
+                            v = a * b
+                        elif o == _DIV:
+                            v = a / b if b != 0.0 else math.nan
+                        elif math.isnan(a) or math.isnan(b):
+                            v = math.nan
+                        elif o == _LT:
+                            v = 1.0 if a < b else 0.0
+                        elif o == _LE:
+                            v = 1.0 if a <= b else 0.0
+                        elif o == _GT:
+                            v = 1.0 if a > b else 0.0
+                        elif o == _GE:
+                            v = 1.0 if a >= b else 0.0
+                        elif o == _EQ:
+                            v = 1.0 if a == b else 0.0
+                        elif o == _NE:
+                            v = 1.0 if a != b else 0.0
+                        elif o == _AND:
+                            v = 1.0 if (a != 0.0 and b != 0.0) else 0.0
+                        elif o == _OR:
+                            v = 1.0 if (a != 0.0 or b != 0.0) else 0.0
+                        elif o == _MIN:
+                            v = min(a, b)
+                        elif o == _MAX:
+                            v = max(a, b)
+                        elif (o in (_XA, _XB)) and c >= 1:
+                            a1 = row[roff[i0] + ((c - 1) & (rdep[i0] - 1))]
+                            b1 = row[roff[i1] + ((c - 1) & (rdep[i1] - 1))]
+                            if math.isnan(a1) or math.isnan(b1):
+                                v = math.nan
+                            elif o == _XA:
+                                v = 1.0 if (a > b and a1 <= b1) else 0.0
+                            else:
+                                v = 1.0 if (a < b and a1 >= b1) else 0.0
+                        else:
+                            v = math.nan
+                row[roff[j] + (c & (rdep[j] - 1))] = v
             for k in range(n_out):
                 i = out_nodes[k]
-                out[s, t, k] = row[roff[i] + c % rdep[i]]
+                out[s, t, k] = row[roff[i] + (c & (rdep[i] - 1))]
             c += 1
         if commit:
             count[s] = c

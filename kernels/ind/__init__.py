@@ -11,7 +11,8 @@ one symbol by one bar. It receives
 - ``p``: float64[4], its parameters;
 
 and returns the node's output for bar ``c``. An input's value ``k`` bars ago is
-``row[roff[i] + (c - k) % rdep[i]]`` (the planner makes every ring deep enough for the lags its
+``row[roff[i] + ((c - k) & (rdep[i] - 1))]``, read through :mod:`kernels.ind.access` (ring depths
+are powers of two; the planner makes every ring deep enough for the lags its
 consumers read). A NaN input resets a kernel's warm-up: its output equals the reference
 implementation applied to each run of valid inputs on its own.
 """
