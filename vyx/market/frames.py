@@ -35,7 +35,8 @@ def _num(obj: dict[str, Any], key: str) -> float:
         raw = obj[key]
     except KeyError:
         raise FrameError(f"missing field {key!r}") from None
-    if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+    kind = type(raw)
+    if kind is not str and kind is not int and kind is not float:
         raise FrameError(f"field {key!r} is not a number: {raw!r}")
     try:
         value = float(raw)
@@ -120,7 +121,8 @@ class Kline:
         """One row of ``/api/v3/klines`` (marked closed; the caller drops forming rows)."""
         if not isinstance(row, list) or len(row) < 11:
             raise FrameError(f"kline row is not a 12-element array: {row!r}")
-        fields = dict(zip("tohlcvTqnVQ", row, strict=False))
+        open_time, o, h, lo, c, v, _, q, n, tb = row[:10]
+        fields = {"t": open_time, "o": o, "h": h, "l": lo, "c": c, "v": v, "q": q, "n": n, "V": tb}
         values = (
             _num(fields, "o"),
             _num(fields, "h"),
