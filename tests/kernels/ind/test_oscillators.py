@@ -19,11 +19,8 @@ TA-Lib function whose later stage has period 1 (e.g. ``MACD(x, 12, 26, 1)[0]``).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import attrs
 import numpy as np
-import pytest
 import talib
 from hypothesis import strategies as st
 
@@ -34,8 +31,6 @@ from tests.kernels.ind.parity import (
     Indicator,
     Ohlcv,
     Sources,
-    assert_parity,
-    klines_path,
     mismatch,
     parity_suite,
     run_nodes,
@@ -94,6 +89,12 @@ def _stochrsi_k(s: Sources, p: Periods) -> int:
     return s.add(ops.STOCHK, [r, r, r], [p.fastk])
 
 
+def _natr(s: Sources, p: Periods) -> int:
+    tr = s.add(ops.TRANGE, [s.high, s.low, s.close])
+    atr = s.add(ops.RMA, [tr], [p.n])
+    return s.add(ops.MUL, [s.add(ops.DIV, [atr, s.close]), s.graph.const(100.0)])
+
+
 def _macd_ref(b: Ohlcv, p: Periods, out: int, signal: int | None = None) -> F64:
     result: F64 = talib.MACD(b.close, p.fast, p.slow, p.signal if signal is None else signal)[out]
     return result
@@ -126,6 +127,7 @@ INDICATORS: list[Indicator] = [
               lambda b, p: talib.CCI(b.high, b.low, b.close, p.n)),
     Indicator("mfi", lambda s, p: s.add(ops.MFI, [s.hlc3, s.volume], [p.n]),
               lambda b, p: talib.MFI(b.high, b.low, b.close, b.volume, p.n)),
+    Indicator("natr", _natr, lambda b, p: talib.NATR(b.high, b.low, b.close, p.n)),
 ]  # fmt: skip
 
 #: Kernels that reproduce TA-Lib 0.8 (on an FMA-capable CPU) to the last bit.
@@ -168,18 +170,6 @@ TestOscillators = parity_suite(
     bit_exact=BIT_EXACT,
     klines_extra=_macd_where_talib_emits_it,
 )
-
-
-def test_natr_decomposition(shared_data: Path) -> None:
-    b = Ohlcv.load(klines_path(shared_data, "spot_1h/BTCUSDT-1h-2025-06-01_2025-09-30.csv"))
-    s = Sources()
-    tr = s.add(ops.TRANGE, [s.high, s.low, s.close])
-    atr = s.add(ops.RMA, [tr], [14])
-    natr = s.add(ops.MUL, [s.add(ops.DIV, [atr, s.close]), s.graph.const(100.0)])
-    ours = run_nodes(s.graph, {"tr": tr, "natr": natr}, b.bars())
-    if np.isnan(ours["tr"]).all():
-        pytest.skip("TRANGE (kernels/ind/trend.py) is still a placeholder")
-    assert_parity("natr", ours["natr"], talib.NATR(b.high, b.low, b.close, 14), 1.0)
 
 
 def test_macd_swaps_fast_and_slow_like_talib() -> None:
