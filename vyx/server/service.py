@@ -28,12 +28,15 @@ from hypercorn.typing import Framework
 from vyx import __version__
 from vyx.ops.health import ComponentState, HealthRegistry
 from vyx.ops.metrics import Metrics
+from vyx.server import hypercorn_patch
 from vyx.server.asgi import ServerApp
 from vyx.server.auth import AuthConfig, TokenVerifier
 from vyx.server.hub import CLOSE_GOING_AWAY, Hub, HubStatistics
 from vyx.server.interface import CommandHandler, SnapshotProvider, empty_snapshot, reject_commands
 from vyx.server.protocol import MAX_FRAME_BYTES
 from vyx.server.session import SessionDeps, SessionSettings
+
+hypercorn_patch.apply()
 
 
 @attrs.frozen
@@ -176,13 +179,7 @@ async def run_server(
     Raises:
         OSError: the address could not be bound.
     """
-    local_token = secrets.token_urlsafe(32) if cfg.auth.local_token else None
-    health, metrics = deps.health, deps.metrics
-    health.add_metrics_source(metrics.headline)
-    health.report("server", ComponentState.STARTING, "binding")
-    hub = Hub(metrics)
     stop_requested = trio.Event()
-    stop_hypercorn = trio.Event()
 
     async def stop_on_cancel() -> None:
         # Lives outside the shield: turns the caller's cancellation into a graceful stop.
@@ -195,7 +192,28 @@ async def run_server(
         http = deps.http
         if cfg.auth.jwks_url is not None and http is None:
             http = await stack.enter_async_context(httpx.AsyncClient())
-        verifier = TokenVerifier(cfg.auth, http=http, local_token=local_token)
+        async with trio.open_nursery() as outer:
+            outer.start_soon(stop_on_cancel)
+            with trio.CancelScope(shield=True) as shielded:
+                await _serve(cfg, deps, http, stop_requested, shielded, task_status)
+            outer.cancel_scope.cancel()
+
+
+async def _serve(
+    cfg: ServerConfig,
+    deps: ServerDeps,
+    http: httpx.AsyncClient | None,
+    stop_requested: trio.Event,
+    shielded: trio.CancelScope,
+    task_status: trio.TaskStatus[ServerHandle],
+) -> None:
+    local_token = secrets.token_urlsafe(32) if cfg.auth.local_token else None
+    health, metrics = deps.health, deps.metrics
+    health.add_metrics_source(metrics.headline)
+    health.report("server", ComponentState.STARTING, "binding")
+    hub = Hub(metrics)
+    stop_hypercorn = trio.Event()
+    async with trio.open_nursery() as writers:
         sessions = SessionDeps(
             settings=SessionSettings(
                 user_id=cfg.auth.user_id,
@@ -207,34 +225,31 @@ async def run_server(
                 command_timeout_s=cfg.command_timeout_s,
                 close_timeout_s=cfg.close_timeout_s,
             ),
-            verifier=verifier,
+            writers=writers,
+            verifier=TokenVerifier(cfg.auth, http=http, local_token=local_token),
             hub=hub,
             commands=deps.commands,
             snapshot=deps.snapshot,
             metrics=metrics,
         )
         app = cast(Framework, ServerApp(sessions, health, metrics))
-        async with trio.open_nursery() as outer:
-            outer.start_soon(stop_on_cancel)
-            with trio.CancelScope(shield=True) as shielded:
-                async with trio.open_nursery() as nursery:
-                    binds: list[str] = await nursery.start(
-                        partial(
-                            serve, app, _hypercorn_config(cfg), shutdown_trigger=stop_hypercorn.wait
-                        )
-                    )
-                    url, port = _local_url(binds[0], cfg.host)
-                    handle = ServerHandle(
-                        url=url, port=port, hub=hub, stop=stop_requested, local_token=local_token
-                    )
-                    health.report("server", ComponentState.OK, f"listening on port {port}")
-                    task_status.started(handle)
-                    await stop_requested.wait()
-                    # Bound everything that follows, whatever hypercorn does.
-                    shielded.deadline = trio.current_time() + 2 * cfg.shutdown_timeout_s + 1
-                    health.report("server", ComponentState.DOWN, "shutting down")
-                    hub.close_all(CLOSE_GOING_AWAY, "server shutting down")
-                    with trio.move_on_after(cfg.shutdown_timeout_s):
-                        await hub.wait_until(connections=0)
-                    stop_hypercorn.set()
-            outer.cancel_scope.cancel()
+        async with trio.open_nursery() as nursery:
+            binds: list[str] = await nursery.start(
+                partial(serve, app, _hypercorn_config(cfg), shutdown_trigger=stop_hypercorn.wait)
+            )
+            url, port = _local_url(binds[0], cfg.host)
+            handle = ServerHandle(
+                url=url, port=port, hub=hub, stop=stop_requested, local_token=local_token
+            )
+            health.report("server", ComponentState.OK, f"listening on port {port}")
+            task_status.started(handle)
+            await stop_requested.wait()
+            # Bound everything that follows, whatever hypercorn does.
+            shielded.deadline = trio.current_time() + 2 * cfg.shutdown_timeout_s + 1
+            health.report("server", ComponentState.DOWN, "shutting down")
+            hub.close_all(CLOSE_GOING_AWAY, "server shutting down")
+            with trio.move_on_after(cfg.shutdown_timeout_s):
+                await hub.wait_until(connections=0)
+            stop_hypercorn.set()
+        # serve() returned, so hypercorn closed every connection: no writer is still blocked.
+        writers.cancel_scope.cancel()

@@ -49,6 +49,10 @@ class SessionDeps:
     """What every session shares."""
 
     settings: SessionSettings
+    #: Where writer tasks run: outside the session, because hypercorn shields its socket sends,
+    #: so a writer blocked on a client that stopped reading could never be cancelled; once the
+    #: session returns, hypercorn closes that socket and the blocked send ends.
+    writers: trio.Nursery
     verifier: TokenVerifier
     hub: Hub
     commands: CommandHandler
@@ -115,9 +119,16 @@ class _Session:
     def reply(self, message: dict[str, Any]) -> None:
         self.client.offer(protocol.encode(message))
 
-    async def write_loop(self) -> None:
-        async for text in self.client.outbox:
-            await self.send({"type": "websocket.send", "text": text})
+    async def write_loop(self, scope: trio.CancelScope) -> None:
+        with scope:
+            try:
+                async for text in self.client.outbox:
+                    await self.send({"type": "websocket.send", "text": text})
+            except trio.ClosedResourceError:
+                pass
+            except Exception:
+                logger.exception("ws {} writer failed", self.client.peer)
+                self.client.drop(1011, "internal error")
 
     async def expiry_watch(self) -> None:
         with self.expiry:
@@ -197,6 +208,7 @@ async def run_session(deps: SessionDeps, scope: Scope, receive: Receive, send: S
     session = _Session(deps, client, send)
     deps.hub.add(client)
     peer_gone = False
+    writer = trio.CancelScope()
     try:
         # Accept first: a browser sees the close code and reason only on an open socket.
         await send({"type": "websocket.accept"})
@@ -224,8 +236,8 @@ async def run_session(deps: SessionDeps, scope: Scope, receive: Receive, send: S
             )
             deps.hub.authenticated(client)
             logger.info("ws {} connected ({})", client.peer, identity.method)
+            deps.writers.start_soon(session.write_loop, writer)
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(session.write_loop)
                 nursery.start_soon(session.expiry_watch)
                 try:
                     await session.read_loop(receive)
@@ -234,6 +246,7 @@ async def run_session(deps: SessionDeps, scope: Scope, receive: Receive, send: S
     except* _PeerGone:
         peer_gone = True
     finally:
+        writer.cancel()
         deps.hub.remove(client)
         client.close_queue()
         if not peer_gone:

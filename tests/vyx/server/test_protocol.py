@@ -1,0 +1,101 @@
+"""The sans-IO protocol: parsing browser frames and encoding machine messages."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from vyx.server import protocol as p
+
+
+def test_commands_parse_to_typed_values() -> None:
+    assert p.parse_client_message('{"type":"ping"}') == p.Ping()
+    assert p.parse_client_message('{"type":"ping","data":{"requestId":7}}') == p.Ping(7)
+    assert p.parse_client_message(b'{"type":"pause_execution","data":null}') == p.PauseExecution()
+    assert p.parse_client_message('{"type":"resume_execution"}') == p.ResumeExecution()
+    assert p.parse_client_message('{"type":"force_sync","data":{}}') == p.ForceSync()
+    assert p.parse_client_message('{"type":"config_update","data":{"version":3}}') == (
+        p.ConfigUpdate(version=3)
+    )
+    update = p.parse_client_message(
+        '{"type":"config_update","data":{"version":4,"traders":[{"id":"t1","name":"A"}]}}'
+    )
+    assert update == p.ConfigUpdate(version=4, traders=({"id": "t1", "name": "A"},))
+    upsert = p.parse_client_message(
+        '{"type":"trader_upsert","data":{"trader":{"id":"t1","filter":{"code":"rsi(14) < 30"}},'
+        '"requestId":"a"}}'
+    )
+    assert isinstance(upsert, p.TraderUpsert)
+    assert upsert.trader_id == "t1"
+    assert upsert.request_id == "a"
+    assert p.parse_client_message('{"type":"trader_remove","data":{"traderId":"t1"}}') == (
+        p.TraderRemove("t1")
+    )
+    auth = p.parse_client_message('{"type":"auth","data":{"token":"abc"}}')
+    assert auth == p.Auth("abc")
+    assert "abc" not in repr(auth)
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", p.ErrorCode.INVALID_JSON),
+        (b"\xff\xfe", p.ErrorCode.INVALID_JSON),
+        ("[1,2]", p.ErrorCode.INVALID_MESSAGE),
+        ('{"data":{}}', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type":5}', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type":"ping","data":[]}', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type":"ping","data":{"requestId":{}}}', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type":"ping","data":{"requestId":true}}', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type":"launch_rockets"}', p.ErrorCode.UNKNOWN_TYPE),
+        ('{"type":"config_update","data":{}}', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type":"config_update","data":{"version":-1}}', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type":"config_update","data":{"version":true}}', p.ErrorCode.INVALID_MESSAGE),
+        (
+            '{"type":"config_update","data":{"version":1,"traders":[1]}}',
+            p.ErrorCode.INVALID_MESSAGE,
+        ),
+        (
+            '{"type":"config_update","data":{"version":1,"traders":[{}]}}',
+            p.ErrorCode.INVALID_MESSAGE,
+        ),
+        ('{"type":"trader_upsert","data":{"trader":"t1"}}', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type":"trader_upsert","data":{"trader":{"id":""}}}', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type":"trader_remove","data":{}}', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type":"auth","data":{"token":1}}', p.ErrorCode.INVALID_MESSAGE),
+        ("[" * 100_000, p.ErrorCode.FRAME_TOO_LARGE),
+        ("[" * 60_000, p.ErrorCode.INVALID_JSON),  # deep nesting: RecursionError, not a crash
+    ],
+)
+def test_bad_frames_raise_protocol_errors(frame: str | bytes, code: str) -> None:
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse_client_message(frame)
+    assert info.value.code == code
+
+
+def test_errors_keep_the_request_id() -> None:
+    with pytest.raises(p.ProtocolError) as info:
+        p.parse_client_message('{"type":"nope","data":{"requestId":"r1"}}')
+    assert info.value.request_id == "r1"
+    assert p.error("x", "c", request_id="r1") == {
+        "type": "error",
+        "data": {"message": "x", "code": "c", "requestId": "r1"},
+    }
+
+
+def test_encode_makes_browser_json() -> None:
+    class Scalar:  # stands for a numpy scalar
+        def item(self) -> float:
+            return 2.5
+
+    text = p.encode({"type": "t", "data": {"a": math.nan, "b": [math.inf, 1.0], "c": Scalar()}})
+    assert json.loads(text) == {"type": "t", "data": {"a": None, "b": [None, 1.0], "c": 2.5}}
+    assert " " not in p.encode(p.pong())
+
+
+def test_hello_announces_the_version() -> None:
+    hello = p.hello(server_version="1.2.3", user_id="u", machine_id=None, queue_size=8)
+    assert hello["data"]["protocol"] == p.PROTOCOL_VERSION == 1
+    assert hello["data"]["maxFrameBytes"] == p.MAX_FRAME_BYTES

@@ -1,0 +1,267 @@
+"""The WebSocket protocol over a real socket: snapshot, ping, commands, errors, slow clients."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import trio
+from trio.testing import MockClock
+
+from vyx.ops.metrics import Metrics
+from vyx.server import ServerDeps, ServerHandle, Snapshot, run_server
+from vyx.server.interface import CommandRejected
+from vyx.server.protocol import ConfigUpdate, PauseExecution, TraderRemove, TraderUpsert
+from vyx.signal import Signal, signal_id
+
+from .harness import (
+    FakeDaemon,
+    client,
+    closed,
+    config,
+    greeted,
+    hs256_token,
+    recv,
+    send,
+    serving,
+)
+from .wsclient import Rejected
+
+
+def make_signal(symbol: str = "BTCUSDT") -> Signal:
+    return Signal(
+        id=signal_id("t1", symbol, "5m", 1_700_000_000_000),
+        trader_id="t1",
+        user_id="u",
+        symbol=symbol,
+        interval="5m",
+        price=42_000.5,
+        bar_open_time=1_700_000_000_000,
+        matched_conditions=("rsi(14) < 30",),
+        indicator_data={"rsi(14) < 30": {"held": True, "values": {"rsi(14)": 27.4}}},
+        created_at=1_700_000_300_000,
+    )
+
+
+async def test_snapshot_then_live_messages_and_ping() -> None:
+    daemon = FakeDaemon(
+        snap=Snapshot(
+            signals=[make_signal().to_message()["data"]],
+            traders=[{"id": "t1", "name": "Oversold", "state": "running"}],
+            status={"status": "running", "symbols": 100},
+        )
+    )
+    async with serving(daemon=daemon) as running, client(running.ws_url(hs256_token())) as ws:
+        _, snapshot = await greeted(ws)
+        assert snapshot["data"]["traders"] == [{"id": "t1", "name": "Oversold", "state": "running"}]
+        assert snapshot["data"]["signals"][0]["symbol"] == "BTCUSDT"
+        assert snapshot["data"]["status"]["symbols"] == 100
+        await running.handle.wait_for_clients(1)
+        assert running.handle.broadcast(make_signal("ETHUSDT").to_message()) == 1
+        message = await recv(ws)
+        assert message["type"] == "signal_created"
+        assert message["data"]["symbol"] == "ETHUSDT"
+        await send(ws, "ping", {"requestId": 42})
+        assert await recv(ws) == {"type": "pong", "data": {"requestId": 42}}
+        assert running.metrics.value("vyx_ws_clients") == 1
+
+
+async def test_commands_reach_the_daemon_and_are_acknowledged() -> None:
+    async with serving() as running, client(running.ws_url(hs256_token())) as ws:
+        await greeted(ws)
+        await send(ws, "pause_execution", {"requestId": "p"})
+        assert await recv(ws) == {
+            "type": "ack",
+            "data": {"command": "pause_execution", "requestId": "p"},
+        }
+        await send(ws, "config_update", {"version": 2})
+        await send(ws, "trader_upsert", {"trader": {"id": "t9", "name": "New"}})
+        await send(ws, "trader_remove", {"traderId": "t9"})
+        acks = [await recv(ws) for _ in range(3)]
+        assert [a["data"]["command"] for a in acks] == [
+            "config_update",
+            "trader_upsert",
+            "trader_remove",
+        ]
+    assert running.daemon.commands == [
+        PauseExecution("p"),
+        ConfigUpdate(version=2),
+        TraderUpsert({"id": "t9", "name": "New"}),
+        TraderRemove("t9"),
+    ]
+
+
+async def test_rejected_and_failing_commands_answer_errors() -> None:
+    daemon = FakeDaemon(reject=CommandRejected("1:5 expected ')'", "trader_error", trader_id="t1"))
+    async with (
+        serving(daemon=daemon) as running,
+        client(running.ws_url(hs256_token())) as ws,
+    ):
+        await greeted(ws)
+        await send(ws, "trader_upsert", {"trader": {"id": "t1"}, "requestId": 1})
+        assert await recv(ws) == {
+            "type": "error",
+            "data": {
+                "message": "1:5 expected ')'",
+                "code": "trader_error",
+                "traderId": "t1",
+                "requestId": 1,
+            },
+        }
+        daemon.reject = CommandRejected("screening is paused", "unavailable")
+        await send(ws, "force_sync")
+        assert (await recv(ws))["data"] == {"message": "screening is paused", "code": "unavailable"}
+
+
+async def test_a_handler_bug_is_a_generic_error() -> None:
+    class Broken(FakeDaemon):
+        async def handle(self, command: object) -> None:
+            raise RuntimeError("secret internal detail")
+
+    async with (
+        serving(daemon=Broken()) as running,
+        client(running.ws_url(hs256_token())) as ws,
+    ):
+        await greeted(ws)
+        await send(ws, "force_sync")
+        reply = await recv(ws)
+        assert reply == {
+            "type": "error",
+            "data": {"message": "force_sync failed", "code": "command_failed"},
+        }
+        await send(ws, "ping")
+        assert (await recv(ws))["type"] == "pong"
+
+
+@pytest.fixture
+def idle_jump_clock() -> MockClock:
+    """Virtual time that jumps only after 50 ms of real idleness (never while a frame is on the
+    wire between two tasks)."""
+    return MockClock(autojump_threshold=0.05)
+
+
+async def test_a_command_that_hangs_times_out(idle_jump_clock: MockClock) -> None:
+    # The server's deadline (1 s) is the earliest one; the client's (5 s) cannot fire first.
+    daemon = FakeDaemon(block=True)
+    async with (
+        serving(config(command_timeout_s=1.0), daemon=daemon) as running,
+        client(running.ws_url(hs256_token())) as ws,
+    ):
+        await greeted(ws)
+        await send(ws, "resume_execution")
+        reply = await recv(ws)
+        assert reply["data"]["code"] == "command_timeout"
+
+
+async def test_bad_frames_answer_errors_and_the_session_lives_on() -> None:
+    async with serving() as running, client(running.ws_url(hs256_token())) as ws:
+        await greeted(ws)
+        await ws.send_text("{not json")
+        assert (await recv(ws))["data"]["code"] == "invalid_json"
+        await send(ws, "launch_rockets", {"requestId": "x"})
+        assert await recv(ws) == {
+            "type": "error",
+            "data": {"message": "unknown message type", "code": "unknown_type", "requestId": "x"},
+        }
+        await ws.send_bytes(b"\xff\x00")
+        assert (await recv(ws))["data"]["code"] == "invalid_json"
+        await ws.send_text("[]")
+        assert (await recv(ws))["data"]["code"] == "invalid_message"
+        await send(ws, "ping")
+        assert (await recv(ws))["type"] == "pong"
+    assert running.daemon.commands == []
+
+
+async def test_an_oversized_frame_closes_1009() -> None:
+    async with serving() as running, client(running.ws_url(hs256_token())) as ws:
+        await greeted(ws)
+        await ws.send_text(json.dumps({"type": "ping", "data": {"pad": "x" * 70_000}}))
+        close = await closed(ws)
+        assert close.code == 1009
+        # The server is fine.
+        async with client(running.ws_url(hs256_token())) as other:
+            await greeted(other)
+            await send(other, "ping")
+            assert (await recv(other))["type"] == "pong"
+
+
+async def test_an_oversized_frame_then_a_binary_one_does_not_crash_the_server() -> None:
+    # Regression (hypercorn 0.18 bug, see vyx.server.hypercorn_patch): found by the fuzzer.
+    async with serving() as running:
+        async with client(running.ws_url(hs256_token())) as ws:
+            await greeted(ws)
+            await ws.send_text("x" * 70_000)
+            await ws.send_bytes(b"{}")
+            assert (await closed(ws)).code == 1009
+        async with client(running.ws_url(hs256_token())) as ws:
+            await greeted(ws)
+            await send(ws, "ping")
+            assert (await recv(ws))["type"] == "pong"
+
+
+async def test_unknown_paths_are_refused() -> None:
+    async with serving() as running:
+        with pytest.raises(Rejected) as info:
+            async with client(running.ws_url(hs256_token(), path="/other")):
+                pass
+    assert info.value.status == 403
+
+
+async def test_a_slow_client_is_dropped_while_others_keep_receiving() -> None:
+    payload = "x" * 16_384
+    cfg = config(client_queue_size=8)
+    async with (
+        serving(cfg) as running,
+        client(running.ws_url(hs256_token()), receive_buffer=4096) as slow,
+        client(running.ws_url(hs256_token())) as fast,
+    ):
+        await greeted(fast)
+        await running.handle.wait_for_clients(2)
+        sent = 0
+        # The slow client never reads: its kernel buffers fill, then its queue of 8; the fast
+        # client reads each message before the next one is sent.
+        while running.handle.statistics().clients == 2:
+            assert sent < 5_000, "the slow client was never dropped"
+            running.handle.broadcast({"type": "status_update", "data": {"n": sent, "pad": payload}})
+            message = await recv(fast)
+            assert message["data"]["n"] == sent
+            sent += 1
+        stats = running.handle.statistics()
+        assert stats.dropped_slow == 1
+        running.handle.broadcast({"type": "status_update", "data": {"n": sent}})
+        assert (await recv(fast))["data"]["n"] == sent
+        assert (
+            running.metrics.value("vyx_ws_clients_dropped_total", {"reason": "client too slow"})
+            == 1
+        )
+        # The slow client finally reads: after what had been queued, the close frame with reason
+        # (unless the server gave up on delivering it: then the socket is just closed).
+        close = await slow.closed()
+        assert (close.code, close.reason) in {(1013, "client too slow"), (1006, "")}
+
+
+async def test_shutdown_closes_clients_with_1001() -> None:
+    async with serving() as running:
+        async with client(running.ws_url(hs256_token())) as ws:
+            await greeted(ws)
+            running.handle.shutdown()
+            close = await closed(ws)
+        assert (close.code, close.reason) == (1001, "server shutting down")
+
+
+async def test_cancelling_the_server_also_closes_clients_with_1001() -> None:
+    scope = trio.CancelScope()
+    deps = ServerDeps(commands=FakeDaemon().handle, metrics=Metrics())
+
+    async def serve(task_status: trio.TaskStatus[ServerHandle]) -> None:
+        with scope:
+            await run_server(config(), deps, task_status=task_status)
+
+    async with trio.open_nursery() as nursery:
+        handle: ServerHandle = await nursery.start(serve)
+        url = handle.url.replace("http://", "ws://") + "/ws?access_token=" + hs256_token()
+        async with client(url) as ws:
+            await greeted(ws)
+            scope.cancel()
+            close = await closed(ws)
+    assert (close.code, close.reason) == (1001, "server shutting down")
