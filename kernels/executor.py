@@ -75,8 +75,19 @@ class ScreenResult:
 
 
 @attrs.define
-class _Edge:
+class _Edges:
+    """Firing state of the traders of one timeframe, one column per trader."""
+
+    ids: list[str]
+    #: Output columns (in the timeframe's gathered outputs) of each trader's whole filter.
+    root_cols: I64
+    #: Bars of its own timeframe each trader needs.
+    need: I64
+    #: (trader column, other timeframe, bars needed there) for on() references.
+    ext_need: list[tuple[int, str, int]]
+    #: Did the trader match on each slot's previous bar.
     previous: B
+    #: Bar index of each slot's last signal per trader (-1: none).
     last_fire: I64
 
 
@@ -139,7 +150,7 @@ class Executor:
         self.layouts: dict[str, Layout] = {}
         self.states: dict[str, GroupState] = {}
         self._signatures: dict[str, list[Signature]] = {}
-        self._edges: dict[str, _Edge] = {}
+        self._edges: dict[str, _Edges] = {}
         self._outs: dict[str, tuple[I64, dict[int, int]]] = {}
 
     # -- traders -------------------------------------------------------------------------------
@@ -185,15 +196,50 @@ class Executor:
             self._signatures[tf] = sigs
         self.program, self.layouts, self.states = program, layouts, states
         self._outs = {tf: self._out_nodes(tf) for tf in layouts}
-        edges: dict[str, _Edge] = {}
-        for tid, plan in program.traders.items():
-            kept = self._edges.get(tid)
-            if kept is not None and old_defs.get(tid) == plan.definition:
-                edges[tid] = kept
-            else:
-                edges[tid] = self._initial_edge(plan)
-        self._edges = edges
+        old_edges = self._edges
+        self._edges = {}
+        for tf in layouts:
+            self._edges[tf] = self._new_edges(tf, old_edges.get(tf), old_defs)
         return errors
+
+    def _new_edges(self, tf: str, old: _Edges | None, old_defs: Mapping[str, TraderDef]) -> _Edges:
+        plans = [p for p in self.program.traders.values() if p.timeframe == tf]
+        state = self.states[tf]
+        _, col = self._outs[tf]
+        n, k = state.n_slots, len(plans)
+        edges = _Edges(
+            [p.id for p in plans],
+            np.asarray([col[p.root] for p in plans], dtype=np.int64),
+            np.zeros(k, dtype=np.int64),
+            [],
+            np.zeros((n, k), dtype=bool),
+            np.full((n, k), -1, dtype=np.int64),
+        )
+        for i, plan in enumerate(plans):
+            needs = self.program.warmup(plan.id, self.layouts)
+            edges.need[i] = needs[tf]
+            edges.ext_need.extend((i, other, b) for other, b in needs.items() if other != tf)
+        warm = self._warm_matrix(edges, state.count)
+        for i, plan in enumerate(plans):
+            if old is not None and plan.id in old.ids and old_defs.get(plan.id) == plan.definition:
+                j = old.ids.index(plan.id)
+                m = min(n, len(old.previous))
+                edges.previous[:m, i] = old.previous[:m, j]
+                edges.last_fire[:m, i] = old.last_fire[:m, j]
+            else:
+                # A new or edited trader: conditions already true must become true again.
+                edges.previous[:, i] = (state.value(plan.root) == 1.0) & warm[:, i]
+        return edges
+
+    def _warm_matrix(self, edges: _Edges, count: I64) -> B:
+        """Per slot and trader: enough history on every timeframe the trader reads?"""
+        warm: B = count[:, None] >= edges.need[None, :]
+        for i, other, need in edges.ext_need:
+            counts = self.states[other].count
+            m = min(len(warm), len(counts))
+            warm[:m, i] &= counts[:m] >= need
+            warm[m:, i] = False
+        return warm
 
     def _out_nodes(self, tf: str) -> tuple[I64, dict[int, int]]:
         nodes: list[int] = []
@@ -265,22 +311,6 @@ class Executor:
             ext[:m, :, k] = vals[:m, None]
         return ext
 
-    def _warm_ok(self, plan: TraderPlan, count: I64) -> B:
-        needs = self.program.warmup(plan.id, self.layouts)
-        ok: B = count >= needs[plan.timeframe]
-        for tf, need in needs.items():
-            if tf != plan.timeframe:
-                other = self.states[tf].count
-                m = min(len(ok), len(other))
-                ok[:m] &= other[:m] >= need
-                ok[m:] = False
-        return ok
-
-    def _initial_edge(self, plan: TraderPlan) -> _Edge:
-        state = self.states[plan.timeframe]
-        match = (state.value(plan.root) == 1.0) & self._warm_ok(plan, state.count)
-        return _Edge(match, np.full(state.n_slots, -1, dtype=np.int64))
-
     # -- screening -----------------------------------------------------------------------------
 
     def prepare(self, tf: str, until: int | None = None, *, forming: bool = False) -> StepJob:
@@ -301,6 +331,21 @@ class Executor:
                     bars[slot, 0, OPEN_TIME] = bar[0]
             open_time = int(np.nanmax(bars[:, 0, OPEN_TIME], initial=-1))
         else:
+            times, values = ring.newest()
+            fresh = times > state.last_time[: len(times)]
+            if until is not None:
+                fresh &= times <= until
+            last = state.last_time[: len(times)]
+            one_step = times - ring.timeframe_ms == last
+            for slot in np.nonzero(fresh & (last < 0))[0]:
+                one_step[slot] = ring.length(int(slot)) == 1
+            if np.all(one_step[fresh]):
+                # The common case, vectorised: every slot has at most its one next bar.
+                bars = np.full((n, 1, N_BAR_FIELDS), np.nan)
+                bars[: len(times), 0, : N_BAR_FIELDS - 1] = np.where(fresh[:, None], values, np.nan)
+                bars[: len(times), 0, OPEN_TIME] = np.where(fresh, times, np.nan)
+                open_time = int(times[fresh].max(initial=-1))
+                return self._job(tf, state, bars, open_time, commit=True)
             per_slot: list[tuple[int, I64, F64]] = []
             depth = 0
             for slot in range(ring.n_slots):
@@ -320,22 +365,23 @@ class Executor:
                 bars[slot, depth - k :, : N_BAR_FIELDS - 1] = values.T
                 bars[slot, depth - k :, OPEN_TIME] = times
             open_time = int(max((int(t[-1]) for _, t, _ in per_slot), default=-1))
-        ext = self._ext_now(tf, self.program, n, bars.shape[1])
+        return self._job(tf, state, bars, open_time, commit=not forming)
+
+    def _job(
+        self, tf: str, state: GroupState, bars: F64, open_time: int, *, commit: bool
+    ) -> StepJob:
+        ext = self._ext_now(tf, self.program, state.n_slots, bars.shape[1])
         nodes, _ = self._outs[tf]
-        out = np.empty((n, bars.shape[1], len(nodes)))
-        return StepJob(tf, open_time, state, bars, ext, nodes, out, not forming)
+        out = np.empty((state.n_slots, bars.shape[1], len(nodes)))
+        return StepJob(tf, open_time, state, bars, ext, nodes, out, commit)
 
     def _grow_edges(self, tf: str, n_slots: int) -> None:
-        for tid, plan in self.program.traders.items():
-            if plan.timeframe != tf:
-                continue
-            edge = self._edges[tid]
-            extra = n_slots - len(edge.previous)
-            if extra > 0:
-                edge.previous = np.concatenate([edge.previous, np.zeros(extra, dtype=bool)])
-                edge.last_fire = np.concatenate(
-                    [edge.last_fire, np.full(extra, -1, dtype=np.int64)]
-                )
+        edges = self._edges[tf]
+        extra = n_slots - len(edges.previous)
+        if extra > 0:
+            k = len(edges.ids)
+            edges.previous = np.vstack([edges.previous, np.zeros((extra, k), dtype=bool)])
+            edges.last_fire = np.vstack([edges.last_fire, np.full((extra, k), -1, dtype=np.int64)])
 
     def finish(self, job: StepJob, *, emit: bool = True) -> ScreenResult:
         """Apply the firing rules to a stepped job; without ``emit`` only edge state advances
@@ -343,50 +389,49 @@ class Executor:
         tf = job.timeframe
         state = job.state
         ring = self.rings[tf]
+        edges = self._edges[tf]
         present = ~np.isnan(job.bars[:, :, OPEN_TIME])
         if job.commit:
             newest = np.where(present.any(axis=1), job.bars[:, -1, OPEN_TIME], np.nan)
             stepped = ~np.isnan(newest)
             state.last_time[stepped] = newest[stepped].astype(np.int64)
-        _, col = self._outs[tf]
         n_t = job.bars.shape[1]
         # Bars stepped per slot before each step (count is already advanced after a commit).
         after = np.cumsum(present, axis=1)
         base = state.count - after[:, -1] if job.commit else state.count
+        roots = job.out[:, :, edges.root_cols]
         matches: list[Match] = []
-        stats: dict[str, TraderStats] = {}
-        for plan in self.program.traders.values():
-            if plan.timeframe != tf:
+        match = np.zeros(edges.previous.shape, dtype=bool)
+        warm = self._warm_matrix(edges, base + after[:, -1])
+        for t in range(n_t):
+            here = present[:, t]
+            if not here.any():
                 continue
-            edge = self._edges[plan.id]
-            root = job.out[:, :, col[plan.root]]
-            warm = np.zeros(state.n_slots, dtype=bool)
-            for t in range(n_t):
-                here = present[:, t]
-                if not here.any():
-                    continue
-                count = base + after[:, t]
-                warm = self._warm_ok(plan, count)
-                match = (root[:, t] == 1.0) & warm & here
-                bar_index = count - 1
-                fire = fires(match, edge.previous, bar_index, edge.last_fire, self.cooldown_bars)
-                fire &= here
-                if job.commit:
-                    edge.previous = np.where(here, match, edge.previous)
-                    edge.last_fire = np.where(fire, bar_index, edge.last_fire)
-                if emit:
-                    for slot in np.nonzero(fire)[0]:
-                        matches.append(self._match(plan, job, int(slot), t, ring))
-            newest = np.where(present.any(axis=1), root[:, -1] == 1.0, False)
-            counts = base + after[:, -1]
-            needs = self.program.warmup(plan.id, self.layouts)[tf]
-            held = np.array(
-                [ring.symbol_at(s) is not None for s in range(ring.n_slots)]
-                + [False] * (state.n_slots - ring.n_slots)
+            count = base + after[:, t]
+            if n_t > 1:
+                warm = self._warm_matrix(edges, count)
+            match = (roots[:, t, :] == 1.0) & warm & here[:, None]
+            bar_index = (count - 1)[:, None]
+            fire = fires(match, edges.previous, bar_index, edges.last_fire, self.cooldown_bars)
+            fire &= here[:, None]
+            if job.commit:
+                edges.previous = np.where(here[:, None], match, edges.previous)
+                edges.last_fire = np.where(fire, bar_index, edges.last_fire)
+            if emit and fire.any():
+                for slot, i in zip(*np.nonzero(fire), strict=True):
+                    plan = self.program.traders[edges.ids[i]]
+                    matches.append(self._match(plan, job, int(slot), t, ring))
+        held = np.zeros(state.n_slots, dtype=bool)
+        held[: ring.n_slots] = [ring.symbol_at(s) is not None for s in range(ring.n_slots)]
+        warming = held[:, None] & ~warm
+        counts = base + after[:, -1]
+        short = np.where(warming, edges.need[None, :] - counts[:, None], 0)
+        stats = {
+            tid: TraderStats(
+                int(match[:, i].sum()), int(warming[:, i].sum()), int(short[:, i].max(initial=0))
             )
-            warming = held & ~self._warm_ok(plan, counts)
-            missing = int(np.max(needs - counts[warming], initial=0)) if warming.any() else 0
-            stats[plan.id] = TraderStats(int((newest & warm).sum()), int(warming.sum()), missing)
+            for i, tid in enumerate(edges.ids)
+        }
         matches.sort(key=lambda m: (m.open_time, m.trader_id, m.symbol))
         return ScreenResult(
             tf,
@@ -441,10 +486,10 @@ class Executor:
         state = self.states.get(tf)
         if state is not None and slot < state.n_slots:
             state.reset_slot(slot)
-        for tid, plan in self.program.traders.items():
-            if plan.timeframe == tf and slot < len(self._edges[tid].previous):
-                self._edges[tid].previous[slot] = False
-                self._edges[tid].last_fire[slot] = -1
+        edges = self._edges.get(tf)
+        if edges is not None and slot < len(edges.previous):
+            edges.previous[slot] = False
+            edges.last_fire[slot] = -1
 
 
 def _number(v: float) -> float | None:

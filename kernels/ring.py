@@ -241,6 +241,26 @@ class RingBuffer:
                 values[j] = block.data[:, row, h]
         return times, values
 
+    def newest(self) -> tuple[I64, F64]:
+        """Newest closed bar of every slot, vectorised: ``(open_times[n_slots],
+        values[n_slots, N_FIELDS])`` (copies; open time -1 and NaN where a slot is empty)."""
+        n = self.n_slots
+        times = np.full(n, -1, dtype=np.int64)
+        values = np.full((n, N_FIELDS), np.nan)
+        for b, block in enumerate(self._blocks):
+            lo = b * BLOCK
+            hi = min(n, lo + BLOCK)
+            if hi <= lo:
+                break
+            rows = np.arange(hi - lo)
+            head = block.head[: hi - lo]
+            held = head >= 0
+            idx = np.where(held, head, 0)
+            times[lo:hi] = np.where(held, block.times[rows, idx], -1)
+            vals = block.data[:, rows, idx].T
+            values[lo:hi] = np.where(held[:, None], vals, np.nan)
+        return times, values
+
     # -- forming bar ---------------------------------------------------------------------------
 
     def set_forming(self, slot: int, open_time: int, values: Sequence[float] | F64) -> bool:
