@@ -16,33 +16,70 @@ from kernels.ops import OpSpec, Params
 
 @njit(cache=True, nogil=True)
 def stddev_nb(row, st, c, inp, roff, rdep, p):
-    """Population standard deviation times ``nbdev``; reference TA-Lib STDDEV (running sums
-    of x and x², variance = E[x²] - E[x]², 0 when not positive).
-    State: [valid count, sum x, sum x²]."""
+    """Population standard deviation times ``nbdev``; reference TA-Lib STDDEV (0.8's
+    cancellation-free variance: running sums of deviations from a shift anchored at the
+    first value, re-anchored on the window mean with a fresh two-pass sum when the variance
+    falls below 1e-6 of the mean squared deviation, an outlier leaves, or every 32 windows).
+
+    State: [valid count, shift, sum of deviations, sum of squared deviations, bars until the
+    next scheduled re-anchor].
+    """
     n = int(p[0])
     x = cur(row, roff, rdep, inp[0], c)
     if math.isnan(x):
-        row[st] = 0.0
-        row[st + 1] = 0.0
+        for k in range(5):
+            row[st + k] = 0.0
+        return math.nan
+    m = row[st] + 1.0
+    if m == 1.0:
+        row[st + 1] = x
         row[st + 2] = 0.0
-        return math.nan
-    m = min(row[st] + 1.0, n)
-    row[st] = m
-    t1 = row[st + 1] + x
-    t2 = row[st + 2] + x * x
+        row[st + 3] = 0.0
+    shift = row[st + 1]
+    inv = 1.0 / n
+    d = x - shift
+    t1 = row[st + 2] + d
+    t2 = row[st + 3] + d * d
     if m < n:
-        row[st + 1] = t1
-        row[st + 2] = t2
+        row[st] = m
+        row[st + 2] = t1
+        row[st + 3] = t2
         return math.nan
-    mean1 = t1 / n
-    mean2 = t2 / n
+    if m == n:
+        row[st + 4] = 32.0 * n
+    row[st] = n + 1.0
+    mean1 = t1 * inv
+    variance = t2 * inv - mean1 * mean1
     old = ago(row, roff, rdep, inp[0], c, n - 1)
-    row[st + 1] = t1 - old
-    row[st + 2] = t2 - old * old
-    var = mean2 - mean1 * mean1
-    if var > 0.0:
-        return math.sqrt(var) * p[1]
-    return 0.0
+    d = old - shift
+    t1 -= d
+    d *= d
+    t2 -= d
+    until = row[st + 4] - 1.0
+    if variance < 0.000001 * (t2 * inv) or d > 1000000.0 * t2 or until <= 0.0:
+        until = 32.0 * n
+        total = 0.0
+        for k in range(n - 1, -1, -1):
+            total += ago(row, roff, rdep, inp[0], c, k)
+        shift = total * inv
+        t1 = 0.0
+        t2 = 0.0
+        for k in range(n - 1, -1, -1):
+            d = ago(row, roff, rdep, inp[0], c, k) - shift
+            t1 += d
+            t2 += d * d
+        mean1 = t1 * inv
+        variance = t2 * inv - mean1 * mean1
+        if variance < 0.000000000001 * (t2 * inv):
+            variance = 0.0
+        d = old - shift
+        t1 -= d
+        t2 -= d * d
+    row[st + 1] = shift
+    row[st + 2] = t1
+    row[st + 3] = t2
+    row[st + 4] = until
+    return math.sqrt(variance) * p[1]
 
 
 @njit(cache=True, nogil=True)
@@ -94,7 +131,7 @@ def _lookback(p: Params) -> int:
 
 
 SPECS: dict[int, OpSpec] = {
-    ops.STDDEV: OpSpec("stddev", 1, lambda _p: 3, _window, _lookback, "TA-Lib STDDEV"),
+    ops.STDDEV: OpSpec("stddev", 1, lambda _p: 5, _window, _lookback, "TA-Lib STDDEV"),
     ops.HIGHEST: OpSpec("highest", 1, lambda _p: 1, _window, _lookback, "TA-Lib MAX"),
     ops.LOWEST: OpSpec("lowest", 1, lambda _p: 1, _window, _lookback, "TA-Lib MIN"),
 }

@@ -138,17 +138,11 @@ KLINES_PERIODS = (
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stats.stddev_nb is the one-pass E[x^2] - E[x]^2; TA-Lib 0.8 STDDEV uses var.c's "
-    "shifted sums with reseeding (issues #118, #243): ours is off by up to ~1e-2 relative "
-    "on low-volatility windows and nonzero on flat ones",
-)
 def test_stddev_equals_talib(shared_data: Path) -> None:
     for name in KLINES_FILES:
         b = Ohlcv.load(klines_path(shared_data, name))
         s = Sources()
-        nodes = {n: s.add(ops.STDDEV, [s.close], [n, 2.0]) for n in (5, 20)}
+        nodes = {n: s.add(ops.STDDEV, [s.close], [n, 2.0]) for n in (2, 5, 20, 50)}
         ours = run_nodes(s.graph, {str(n): node for n, node in nodes.items()}, b.bars())
         for n in nodes:
             ref = talib.STDDEV(b.close, n, 2.0)

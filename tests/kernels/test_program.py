@@ -1,0 +1,104 @@
+"""Plans: every catalog function lowers; traders share nodes; warm-ups; eval == live."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernels.backtest import evaluate
+from kernels.executor import Executor
+from kernels.lang import CompileError
+from kernels.lang.catalog import FUNCTIONS
+from kernels.lower import lowered_names
+from kernels.program import Program, TraderDef, build
+from kernels.ring import RingBuffer
+from kernels.timeframes import timeframe_ms
+from tests.kernels.synthetic import aggregate, random_klines
+
+
+def test_every_catalog_function_has_a_lowering() -> None:
+    assert set(FUNCTIONS) == set(lowered_names())
+
+
+def test_common_subexpressions_are_computed_once_across_traders() -> None:
+    one = Program([TraderDef("a", "rsi(14) < 30 and close > ema(close, 50)", "5m")])
+    both = Program(
+        [
+            TraderDef("a", "rsi(14) < 30 and close > ema(close, 50)", "5m"),
+            TraderDef("b", "rsi(close, 14) > 70 and ema(50) < close", "5m"),
+        ]
+    )
+    shared = {k for k in both.graphs["5m"].nodes if k.op in (31, 40)}  # EMA, RSI
+    assert len(shared) == 2, "rsi(14) and ema(close, 50) appear once for both traders"
+    # The second trader adds only its own comparisons, not another RSI or EMA.
+    assert len(both.graphs["5m"]) - len(one.graphs["5m"]) <= 5
+
+
+def test_multi_timeframe_traders_get_a_graph_per_timeframe_and_a_warmup_for_each() -> None:
+    program = Program([TraderDef("m", 'close > sma(close, 20) and on("1h", rsi(14) > 50)', "5m")])
+    assert program.timeframes == ("1h", "5m")
+    needs = program.warmup("m", program.layouts())
+    assert needs["5m"] == 20
+    assert needs["1h"] > 14
+
+
+def test_bad_traders_are_reported_not_skipped() -> None:
+    program, errors = build([TraderDef("ok", "close > open"), TraderDef("bad", "rsi(14) <", "5m")])
+    assert list(program.traders) == ["ok"]
+    assert isinstance(errors["bad"], CompileError)
+    assert "1:" in errors["bad"].format("rsi(14) <")
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "rsi(14)",
+        "macd(12, 26, 9).hist",
+        "bbands(20, 2).lower",
+        "close > ema(close, 20) and volume > sma(volume, 10)",
+        'on("1h", ema(close, 10)) - close',
+        "change_24h",
+        "stoch(14, 3, 3).slowd",
+    ],
+)
+def test_eval_agrees_with_the_live_executor_bit_for_bit(expr: str) -> None:
+    five = {"AUSDT": random_klines(3, 900, timeframe_ms("5m"))}
+    data = {"5m": five, "1h": {"AUSDT": aggregate(five["AUSDT"], 12)}}
+    program = Program()
+    program.add(TraderDef("e", expr, "5m"), require_bool=False)
+    times, values = evaluate(program, "e", data)["AUSDT"]
+    # The same expression stepped live, bar by bar.
+    rings = {tf: RingBuffer(timeframe_ms(tf), 2000, ["AUSDT"]) for tf in ("5m", "1h")}
+    executor = Executor(rings)
+    executor.program = program  # reuse the compiled expression as a (non-boolean) trader
+    executor.set_traders([])
+    live = []
+    executor.program.add(TraderDef("e", expr, "5m"), require_bool=False)
+    five_k, hour_k = data["5m"]["AUSDT"], data["1h"]["AUSDT"]
+    plan = Program()
+    plan.add(TraderDef("e", expr, "5m"), require_bool=False)
+    root = plan.traders["e"].root
+    from kernels.group import GroupState
+
+    layouts = plan.layouts()
+    states = {tf: GroupState(layouts[tf], 1, len(plan.exts[tf].sources)) for tf in layouts}
+    hour_i = 0
+    for t in range(len(five_k)):
+        close = int(five_k.open_time[t]) + timeframe_ms("5m")
+        while (
+            "1h" in states
+            and hour_i < len(hour_k)
+            and int(hour_k.open_time[hour_i]) + timeframe_ms("1h") <= close
+        ):
+            states["1h"].run(hour_k.bars[None, hour_i : hour_i + 1])
+            hour_i += 1
+        ext = np.full((1, 1, max(1, len(plan.exts["5m"].sources))), np.nan)
+        for k, (tf, node) in enumerate(plan.exts["5m"].sources):
+            ext[0, 0, k] = states[tf].value(node)[0]
+        out = states["5m"].run(five_k.bars[None, t : t + 1], ext=ext, out_nodes=np.array([root]))
+        live.append(out[0, 0, 0])
+    live_arr = np.array(live)
+    warm = ~np.isnan(values)
+    assert warm.any()
+    np.testing.assert_array_equal(values[warm], live_arr[warm])
+    assert times.tolist() == five_k.open_time.tolist()
