@@ -56,7 +56,8 @@ def test_overwriting_the_forming_bar_then_restoring_it_changes_nothing(
     np.testing.assert_array_equal(times, before_times)
     np.testing.assert_array_equal(values, before_values)
     after = ring.forming(slot)
-    assert after is not None and before_forming is not None
+    assert after is not None
+    assert before_forming is not None
     assert after[0] == before_forming[0]
     np.testing.assert_array_equal(after[1], before_forming[1])
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import attrs
 import numpy as np
-import pytest
 import talib
 from hypothesis import strategies as st
 
