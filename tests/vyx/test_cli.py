@@ -1,0 +1,128 @@
+"""The kernel-facing CLI: vyx filter check, vyx eval, vyx backtest, vyx demo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import talib
+from click.testing import CliRunner
+
+from kernels.timeframes import timeframe_ms
+from tests.kernels.synthetic import random_klines
+from vyx.cli import cli
+
+HEADER = (
+    "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
+    "taker_buy_quote_volume,ignore"
+)
+
+
+def _write_csv(path: Path, seed: int, n: int, tf: str, header: bool = True) -> np.ndarray:
+    k = random_klines(seed, n, timeframe_ms(tf))
+    lines = [HEADER] if header else []
+    for t in range(n):
+        b = k.bars[t].tolist()
+        ot = int(k.open_time[t])
+        lines.append(
+            f"{ot},{b[0]!r},{b[1]!r},{b[2]!r},{b[3]!r},{b[4]!r},{ot + timeframe_ms(tf) - 1},"
+            f"{b[5]!r},{int(b[6])},{b[7]!r},0,0"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return k.bars[:, 3]
+
+
+def test_filter_check_prints_clauses_and_warmup() -> None:
+    result = CliRunner().invoke(cli, ["filter", "check", "rsi(14) < 30 and close > ema(close, 50)"])
+    assert result.exit_code == 0, result.output
+    assert "1. rsi(14) < 30" in result.output
+    assert "2. close > ema(50)" in result.output
+    assert "warm-up:" in result.output
+
+
+def test_filter_check_reports_every_error_with_line_column_and_caret() -> None:
+    result = CliRunner().invoke(cli, ["filter", "check", "rsi(14) < 30 and\nfoo(3) > clse"])
+    assert result.exit_code == 2
+    assert "2:1:" in result.output
+    assert "2:10:" in result.output
+    assert "^" in result.output
+
+
+def test_filter_check_json() -> None:
+    result = CliRunner().invoke(cli, ["filter", "check", "--json", 'on("1h", rsi(14) > 50)'])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert doc["timeframes"] == ["5m", "1h"]
+    assert doc["warmup_bars"]["1h"] > 14
+
+
+def test_eval_prints_talib_values_and_null_while_warming(tmp_path: Path) -> None:
+    path = tmp_path / "AAAUSDT-5m.csv"
+    close = _write_csv(path, 1, 300, "5m")
+    result = CliRunner().invoke(cli, ["eval", "sma(close, 20)", "--klines", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert len(rows) == 300
+    assert rows[18]["value"] is None
+    ref = talib.SMA(close, 20)
+    assert rows[19]["value"] == ref[19]
+    assert rows[-1]["value"] == ref[-1]
+
+
+def test_eval_of_a_condition_gives_booleans_and_bad_files_are_clear(tmp_path: Path) -> None:
+    path = tmp_path / "AAAUSDT-5m.csv"
+    _write_csv(path, 2, 100, "5m", header=False)
+    result = CliRunner().invoke(cli, ["eval", "close > open", "--klines", f"5m={path}"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[0].endswith(("True", "False"))
+    bad = tmp_path / "BAD.csv"
+    bad.write_text("1,2,3\n")
+    result = CliRunner().invoke(cli, ["eval", "close", "--klines", str(bad)])
+    assert result.exit_code == 2
+    assert "expected 12 columns" in result.output
+
+
+def test_backtest_filter_and_traders_file(tmp_path: Path) -> None:
+    a = tmp_path / "AAAUSDT-5m-x.csv"
+    b = tmp_path / "BBBUSDT-5m-x.csv"
+    _write_csv(a, 3, 500, "5m")
+    _write_csv(b, 4, 500, "5m")
+    result = CliRunner().invoke(
+        cli,
+        ["backtest", "--filter", "crosses_above(close, sma(close, 10))", "--klines", str(a),
+         "--klines", str(b), "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fires = [json.loads(line) for line in result.output.splitlines()]
+    assert {f["symbol"] for f in fires} == {"AAAUSDT", "BBBUSDT"}
+    assert all("crosses_above(close, sma(10))" in f["clauses"] for f in fires)
+    traders = tmp_path / "traders.toml"
+    traders.write_text(
+        '[[traders]]\nname = "cross"\nfilter = "crosses_above(close, sma(close, 10))"\n'
+        '[[traders]]\nname = "broken"\nfilter = "rsi(14 <"\n'
+    )
+    result = CliRunner().invoke(
+        cli, ["backtest", "--traders", str(traders), "--klines", str(a), "--klines", str(b)]
+    )
+    assert result.exit_code == 2, "a trader that does not compile is reported, not skipped"
+    assert "trader broken: does not compile" in result.output
+    assert f"{len(fires)} signals from 1 traders" in result.output
+
+
+def test_backtest_needs_the_timeframes_its_traders_use(tmp_path: Path) -> None:
+    a = tmp_path / "AAAUSDT-5m-x.csv"
+    _write_csv(a, 3, 100, "5m")
+    result = CliRunner().invoke(
+        cli, ["backtest", "--filter", 'on("1h", close > open)', "--klines", str(a)]
+    )
+    assert result.exit_code == 2
+    assert "need klines for 1h" in result.output
+
+
+@pytest.mark.slow
+def test_demo_runs_offline_and_shows_signals() -> None:
+    result = CliRunner().invoke(cli, ["demo", "--symbols", "3", "--days", "2"])
+    assert result.exit_code == 0, result.output
+    assert "signals from 6 traders over 3 symbols" in result.output
