@@ -313,32 +313,44 @@ class Executor:
 
     # -- screening -----------------------------------------------------------------------------
 
-    def prepare(self, tf: str, until: int | None = None, *, forming: bool = False) -> StepJob:
+    def prepare(
+        self,
+        tf: str,
+        until: int | None = None,
+        *,
+        forming: bool = False,
+        slots: Iterable[int] | None = None,
+    ) -> StepJob:
         """Copy the bars of ``tf`` to step: every closed bar newer than what each slot has
         stepped (up to open time ``until``), or with ``forming`` the forming bars (evaluated
-        without committing)."""
+        without committing). ``slots`` limits the screen to those slots."""
         ring = self.rings[tf]
         state = self.states[tf]
         state.grow(ring.n_slots)
         self._grow_edges(tf, ring.n_slots)
         n = state.n_slots
+        chosen = np.ones(ring.n_slots, dtype=bool)
+        if slots is not None:
+            chosen[:] = False
+            chosen[np.fromiter(slots, dtype=np.int64)] = True
         if forming:
             bars = np.full((n, 1, N_BAR_FIELDS), np.nan)
             for slot in range(ring.n_slots):
-                bar = ring.forming(slot) if ring.symbol_at(slot) is not None else None
+                held = ring.symbol_at(slot) is not None and chosen[slot]
+                bar = ring.forming(slot) if held else None
                 if bar is not None and bar[0] > state.last_time[slot]:
                     bars[slot, 0, : N_BAR_FIELDS - 1] = bar[1]
                     bars[slot, 0, OPEN_TIME] = bar[0]
             open_time = int(np.nanmax(bars[:, 0, OPEN_TIME], initial=-1))
         else:
             times, values = ring.newest()
-            fresh = times > state.last_time[: len(times)]
+            fresh = (times > state.last_time[: len(times)]) & chosen
             if until is not None:
                 fresh &= times <= until
             last = state.last_time[: len(times)]
             one_step = times - ring.timeframe_ms == last
-            for slot in np.nonzero(fresh & (last < 0))[0]:
-                one_step[slot] = ring.length(int(slot)) == 1
+            for first in np.nonzero(fresh & (last < 0))[0].tolist():
+                one_step[first] = ring.length(first) == 1
             if np.all(one_step[fresh]):
                 # The common case, vectorised: every slot has at most its one next bar.
                 bars = np.full((n, 1, N_BAR_FIELDS), np.nan)
@@ -349,7 +361,7 @@ class Executor:
             per_slot: list[tuple[int, I64, F64]] = []
             depth = 0
             for slot in range(ring.n_slots):
-                if ring.symbol_at(slot) is None:
+                if ring.symbol_at(slot) is None or not chosen[slot]:
                     continue
                 times, values = ring.window(slot)
                 keep = times > state.last_time[slot]
