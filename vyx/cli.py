@@ -16,6 +16,7 @@ class _LazyGroup(click.Group):
         "eval": "vyx.commands.eval_cmd:eval_command",
         "backtest": "vyx.commands.backtest_cmd:backtest_command",
         "demo": "vyx.commands.demo_cmd:demo_command",
+        "run": "vyx.commands.run_cmd:run_command",
         "exchange": "vyx.market.exchange.cli:exchange_command",
     }
 

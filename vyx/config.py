@@ -478,3 +478,8 @@ class _Reader:
             jwt_secret=jwt_secret,
             jwks_url=jwks_url or f"{url}/auth/v1/.well-known/jwks.json",
         )
+
+
+def load_config() -> Config:
+    """The configuration of this process, from its environment; raises :class:`ConfigError`."""
+    return Config.from_env(os.environ)

@@ -123,6 +123,6 @@ def test_backtest_needs_the_timeframes_its_traders_use(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_runs_offline_and_shows_signals() -> None:
-    result = CliRunner().invoke(cli, ["demo", "--symbols", "3", "--days", "2"])
+    result = CliRunner().invoke(cli, ["demo", "--backtest", "--symbols", "3", "--days", "2"])
     assert result.exit_code == 0, result.output
     assert "signals from 6 traders over 3 symbols" in result.output

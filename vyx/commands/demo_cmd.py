@@ -1,26 +1,42 @@
 """``vyx demo``: Vyx offline with zero configuration.
 
-For now: the example traders backtested over a generated market (the same seeded synthetic
-market the simulated exchange serves), printed as a table.
+The simulated Binance-compatible exchange (a seeded synthetic market, fast-forwarded) runs in
+the same process, and the real daemon screens it with the example traders: the same code
+paths as production, a SQLite store in a temporary directory, and the dashboard on
+localhost. ``--backtest`` instead backtests the example traders over the generated market and
+prints a table.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
+from functools import partial
 from importlib import resources
 
 import click
 import numpy as np
+import trio
 
 from kernels.backtest import run_backtest
 from kernels.klines_csv import Klines
 from kernels.ops import N_BAR_FIELDS, OPEN_TIME
 from kernels.program import build
 from kernels.timeframes import DAY_MS, MINUTE_MS
+from vyx.app import DaemonOptions
 from vyx.commands.backtest_cmd import print_summary, print_table
+from vyx.commands.run_cmd import serve
+from vyx.config import Config
+from vyx.logs import setup_logging
 from vyx.market.exchange import candles
+from vyx.market.exchange.service import ExchangeConfig, run_exchange
 from vyx.market.exchange.synthetic import DEFAULT_ORIGIN_MS, SyntheticSource
+from vyx.traders import TraderInfo, TraderRejected, from_entry
 from vyx.traders_file import parse_traders
+
+
+def _example_traders_text() -> str:
+    return resources.files("vyx.examples").joinpath("traders.toml").read_text(encoding="utf-8")
 
 
 def synthetic_klines(
@@ -54,13 +70,65 @@ def synthetic_klines(
 
 @click.command("demo")
 @click.option("--symbols", default=12, show_default=True, help="Synthetic symbols.")
-@click.option("--days", default=7, show_default=True, help="Days of generated history.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated market.")
-@click.option("--limit", default=15, show_default=True, help="Signals shown in detail.")
-def demo_command(symbols: int, days: int, seed: int, limit: int) -> None:
+@click.option(
+    "--speed",
+    default=60.0,
+    show_default=True,
+    help="Market minutes per real minute (60: a 5m candle closes every 5 s).",
+)
+@click.option("--port", default=8080, show_default=True, help="Dashboard port (0: any free).")
+@click.option("--backtest", is_flag=True, help="Backtest the examples instead and print a table.")
+@click.option("--days", default=7, show_default=True, help="--backtest: days of history.")
+@click.option("--limit", default=15, show_default=True, help="--backtest: signals shown.")
+def demo_command(
+    symbols: int, seed: int, speed: float, port: int, backtest: bool, days: int, limit: int
+) -> None:
+    """Run Vyx on a simulated exchange with the example traders (Ctrl-C stops it)."""
+    if backtest:
+        _backtest(symbols, days, seed, limit)
+        return
+    with tempfile.TemporaryDirectory(prefix="vyx-demo-") as data_dir:
+        trio.run(partial(_live, symbols, seed, speed, port, data_dir))
+
+
+async def _live(symbols: int, seed: int, speed: float, port: int, data_dir: str) -> None:
+    entries = parse_traders(_example_traders_text(), "vyx/examples/traders.toml")
+
+    async def load() -> tuple[list[TraderInfo], list[TraderRejected]]:
+        return [from_entry(e) for e in entries], []
+
+    async with trio.open_nursery() as nursery:
+        exchange = await nursery.start(
+            run_exchange, ExchangeConfig(symbols=symbols, seed=seed, speed=speed, decoys=True)
+        )
+        # The demo's whole configuration: the same parser `vyx run` uses, no environment.
+        cfg = Config.from_env(
+            {
+                "BINANCE_REST_URL": exchange.rest_url,
+                "BINANCE_WS_URL": exchange.ws_url,
+                "SYMBOL_COUNT": str(symbols),
+                "VYX_DATA_DIR": data_dir,
+                "PORT": str(port),
+                "LOG_LEVEL": "INFO",
+            }
+        )
+        setup_logging(cfg.log)
+        click.echo(
+            f"simulated exchange on {exchange.rest_url} ({speed:g}x), "
+            f"{symbols} symbols; backfilling and starting the daemon ...",
+            err=True,
+        )
+        opts = DaemonOptions(traders=load, persist_browser_edits=False)
+        await serve(cfg, opts)
+        nursery.cancel_scope.cancel()
+
+
+def _backtest(symbols: int, days: int, seed: int, limit: int) -> None:
     """Backtest the example traders over a generated market and show what fired and why."""
-    text = resources.files("vyx.examples").joinpath("traders.toml").read_text(encoding="utf-8")
-    traders = [e.definition for e in parse_traders(text, "vyx/examples/traders.toml")]
+    traders = [
+        e.definition for e in parse_traders(_example_traders_text(), "vyx/examples/traders.toml")
+    ]
     program, errors = build(traders)
     if errors:  # the shipped examples always compile; this guards the package itself
         raise click.ClickException(f"example traders do not compile: {sorted(errors)}")

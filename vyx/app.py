@@ -1,0 +1,395 @@
+"""The daemon: one Trio nursery tree that reads like the architecture.
+
+::
+
+    sinks (live longest)        store ─────────────── server (/ws, /health, /metrics, /)
+    sources (stopped first)     screener ◄── events ── market (Binance or the simulated exchange)
+                                        └─► signals ─► store, browsers (and the analyzer)
+
+Sinks start before sources; each service calls ``task_status.started`` only when ready.
+SIGTERM/SIGINT (or :meth:`Daemon.stop`) drain within ``DRAIN_TIMEOUT_S``: the market stops,
+the screener finishes the events it already has (the screen in flight included), the store
+flushes, browsers are closed with 1001, and :func:`run_daemon` returns (exit 0).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import Any
+
+import attrs
+import psutil
+import trio
+from loguru import logger
+
+from kernels.program import Program
+from kernels.ring import RingBuffer
+from kernels.timeframes import timeframe_ms
+from vyx import __version__
+from vyx.config import Config
+from vyx.control import Control
+from vyx.market.closes import MarketEvent
+from vyx.market.connection import StreamConfig
+from vyx.market.rest import RestConfig
+from vyx.market.service import MarketConfig, MarketHandle, run_market
+from vyx.market.universe import UniverseConfig
+from vyx.ops.health import ComponentState, HealthRegistry
+from vyx.ops.metrics import Metrics
+from vyx.screener.service import Screener, ScreenerConfig, run_screener
+from vyx.server import AuthConfig, ServerConfig, ServerDeps, run_server
+from vyx.server.auth import supabase_jwks_url
+from vyx.server.service import ServerHandle
+from vyx.signal import Signal
+from vyx.store.service import SqliteStore, run_store
+from vyx.traders import TraderInfo, TraderRejected, from_record
+
+#: Traders loader: every trader to run and the ones rejected (with reasons).
+TraderSource = Callable[[], Awaitable[tuple[list[TraderInfo], list[TraderRejected]]]]
+
+STATUS_PERIOD_S = 5.0
+MAX_RING = 5000
+
+
+@attrs.frozen
+class DaemonOptions:
+    """How this daemon runs beyond the environment's configuration."""
+
+    #: Traders from a local file (None: from the store's ``traders`` table).
+    traders: TraderSource | None = None
+    #: Browser edits are written to the store (False when traders come from a file).
+    persist_browser_edits: bool = True
+    #: Install SIGTERM/SIGINT handlers (only from the main thread).
+    handle_signals: bool = True
+
+
+@attrs.define(eq=False)
+class Daemon:
+    """The running daemon (what ``run_daemon`` hands to ``task_status.started``)."""
+
+    cfg: Config
+    store: SqliteStore
+    server: ServerHandle
+    screener: Screener
+    market: MarketHandle
+    control: Control
+    health: HealthRegistry
+    metrics: Metrics
+    rings: dict[str, RingBuffer]
+    started_at: float
+    _stop: trio.Event
+
+    def stop(self) -> None:
+        """Drain and stop (as SIGTERM does)."""
+        self._stop.set()
+
+    def status(self) -> dict[str, Any]:
+        """The ``status_update`` data."""
+        return _status(self.cfg, self.screener, self.market, self.started_at)
+
+
+def _status(
+    cfg: Config, screener: Screener, market: MarketHandle | None, started_at: float
+) -> dict[str, Any]:
+    stats = screener.statistics()
+    return {
+        "status": "paused" if stats.paused else "running",
+        "cpus": cfg.machine.cpus,
+        "uptime_s": round(time.monotonic() - started_at, 1),
+        "traders": len([t for t in stats.traders.values() if t.error is None]),
+        "symbols": len(market.symbols) if market is not None else 0,
+        "version": __version__,
+        "machineId": cfg.machine.machine_id,
+    }
+
+
+def ring_capacity(traders: Sequence[TraderInfo]) -> dict[str, int]:
+    """Closed bars to keep per timeframe: every trader's warm-up plus a margin."""
+    program = Program()
+    for t in traders:
+        try:
+            program.add(t.definition)
+        except Exception:
+            continue
+    layouts = program.layouts()
+    need: dict[str, int] = {}
+    for tid in program.traders:
+        for tf, bars in program.warmup(tid, layouts).items():
+            need[tf] = max(need.get(tf, 0), bars)
+    return {tf: min(MAX_RING, max(300, int(n * 1.2) + 20)) for tf, n in need.items()}
+
+
+def market_config(cfg: Config, capacity: dict[str, int]) -> MarketConfig:
+    """The market service's settings from the environment's."""
+    m = cfg.market
+    return MarketConfig(
+        rest=RestConfig(base_url=m.rest_url),
+        stream=StreamConfig(ws_url=m.ws_url),
+        universe=UniverseConfig(count=m.symbol_count, symbols=m.symbols or ()),
+        warmup=capacity,
+    )
+
+
+def server_config(cfg: Config) -> ServerConfig:
+    """The server's settings: Supabase tokens in cloud mode, a one-time local token embedded."""
+    sb = cfg.supabase
+    auth = AuthConfig(
+        user_id=cfg.machine.user_id,
+        jwt_secret=sb.jwt_secret if sb else None,
+        jwks_url=(sb.jwks_url or supabase_jwks_url(sb.url)) if sb else None,
+        local_token=cfg.mode == "embedded",
+    )
+    return ServerConfig(cfg.server.host, cfg.server.port, auth, machine_id=cfg.machine.machine_id)
+
+
+async def store_traders(
+    store: SqliteStore, user_id: str
+) -> tuple[list[TraderInfo], list[TraderRejected]]:
+    """Every trader of ``user_id`` in the store that belongs on this machine."""
+    infos, rejected = [], []
+    for row in await store.load_traders(user_id):
+        if not row.enabled_in_cloud:
+            continue
+        try:
+            infos.append(from_record(row))
+        except TraderRejected as exc:
+            rejected.append(exc)
+    return infos, rejected
+
+
+async def run_daemon(
+    cfg: Config,
+    opts: DaemonOptions = DaemonOptions(),
+    *,
+    task_status: trio.TaskStatus[Daemon] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run every service until SIGTERM/SIGINT or :meth:`Daemon.stop`, then drain (bounded).
+
+    ``started(Daemon)`` once the market is backfilled and streaming.
+    """
+    health, metrics = HealthRegistry(), Metrics()
+    stop = trio.Event()
+    started_at = time.monotonic()
+    async with trio.open_nursery() as sinks:
+        if opts.handle_signals:
+            sinks.start_soon(_signals, stop)
+        store: SqliteStore = await sinks.start(run_store, cfg.store)
+        health.report("store", ComponentState.OK, str(cfg.store.database_path))
+        load = opts.traders or partial(store_traders, store, cfg.machine.user_id)
+        traders, rejected = await load()
+        capacity = ring_capacity(traders)
+        capacity.setdefault(cfg.market.kline_interval, 300)
+        rings = {tf: RingBuffer(timeframe_ms(tf), n) for tf, n in capacity.items()}
+        market: MarketHandle | None = None
+        sink_ref: list[Callable[[Sequence[Signal], Sequence[str]], Awaitable[None]]] = []
+
+        async def sink(signals: Sequence[Signal], cancelled: Sequence[str]) -> None:
+            await sink_ref[0](signals, cancelled)
+
+        events_tx, events_rx = trio.open_memory_channel[MarketEvent](1024)
+        scfg = ScreenerConfig(
+            user_id=cfg.machine.user_id,
+            machine_id=cfg.machine.machine_id,
+            workers=cfg.runtime.workers,
+            intrabar_ms=cfg.market.screening_interval_ms,
+        )
+        async with trio.open_nursery() as sources:
+            screener: Screener = await sources.start(
+                partial(run_screener, scfg, rings, events_rx, sink)
+            )
+            control = Control(
+                user_id=cfg.machine.user_id,
+                store=store,
+                screener=screener,
+                reload=load,
+                persist_browser_edits=opts.persist_browser_edits,
+                status=lambda: _status(cfg, screener, market, started_at),
+            )
+            server: ServerHandle = await sinks.start(
+                run_server,
+                server_config(cfg),
+                ServerDeps(
+                    commands=control.handle,
+                    snapshot=control.snapshot,
+                    health=health,
+                    metrics=metrics,
+                ),
+            )
+            control.broadcast = server.broadcast
+            sink_ref.append(partial(_deliver, store, server, control, metrics))
+            await control.apply(traders, rejected)
+            health.report("server", ComponentState.OK, server.url)
+            health.report("analyzer", ComponentState.DISABLED, "no GEMINI_API_KEY")
+            health.report("market", ComponentState.STARTING, "backfilling")
+            health.report("screener", ComponentState.STARTING, "waiting for history")
+            market_scope = trio.CancelScope()
+            market = await sources.start(
+                _run_market_until, market_scope, market_config(cfg, capacity), rings, events_tx
+            )
+            assert market is not None
+            sources.start_soon(
+                _status_loop,
+                cfg,
+                control,
+                screener,
+                market,
+                store,
+                server,
+                health,
+                metrics,
+                started_at,
+            )
+            daemon = Daemon(
+                cfg,
+                store,
+                server,
+                screener,
+                market,
+                control,
+                health,
+                metrics,
+                rings,
+                started_at,
+                stop,
+            )
+            logger.info(
+                "vyx {} ready: {} traders, {} symbols, timeframes {}",
+                __version__,
+                len(traders),
+                len(market.symbols),
+                ", ".join(rings),
+            )
+            task_status.started(daemon)
+            await stop.wait()
+            logger.info("draining (budget {}s)", cfg.runtime.drain_timeout_s)
+            deadline = trio.current_time() + cfg.runtime.drain_timeout_s
+            # 1. Sources stop: the market closes its sockets and the event channel; the
+            # screener finishes the events it already has, then returns.
+            market_scope.cancel()
+            with trio.move_on_at(deadline - cfg.runtime.drain_timeout_s / 2) as too_slow:
+                await screener.drained.wait()
+            if too_slow.cancelled_caught:
+                logger.warning("screener did not finish in time; stopping it")
+            sources.cancel_scope.cancel()
+        # 2. Sinks: flush what is queued, close browsers with 1001, stop the writer.
+        with trio.move_on_at(deadline) as flush_scope:
+            flush_scope.shield = True
+            await store.flush()
+        # Cancelling the sinks is graceful for both: the server closes browsers with 1001 and
+        # the store writes what is still queued, each within its own bounded budget.
+        sinks.cancel_scope.cancel()
+    logger.info("stopped")
+
+
+async def _run_market_until(
+    scope: trio.CancelScope,
+    cfg: MarketConfig,
+    rings: dict[str, RingBuffer],
+    events: trio.MemorySendChannel[MarketEvent],
+    *,
+    task_status: trio.TaskStatus[MarketHandle] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    async with events:  # closing it tells the screener that no more events will come
+        with scope:
+            await run_market(cfg, rings, events, task_status=task_status)
+
+
+async def _deliver(
+    store: SqliteStore,
+    server: ServerHandle,
+    control: Control,
+    metrics: Metrics,
+    signals: Sequence[Signal],
+    cancelled: Sequence[str],
+) -> None:
+    """Signals are queued for the store first, then pushed to every browser."""
+    confirmed = [s for s in signals if not s.provisional]
+    if confirmed:
+        await store.save_signals(confirmed)
+        metrics.signals.inc(len(confirmed))
+    for s in signals:
+        server.broadcast(s.to_message())
+        if not s.provisional:
+            control.remember(s)
+            logger.info(
+                "signal {} {} {} @ {}: {}",
+                s.trader_id,
+                s.symbol,
+                s.interval,
+                s.price,
+                "; ".join(s.matched_conditions),
+            )
+    for sid in cancelled:
+        server.broadcast({"type": "signal_cancelled", "data": {"signalId": sid}})
+
+
+async def _status_loop(
+    cfg: Config,
+    control: Control,
+    screener: Screener,
+    market: MarketHandle,
+    store: SqliteStore,
+    server: ServerHandle,
+    health: HealthRegistry,
+    metrics: Metrics,
+    started_at: float,
+) -> None:
+    """Every few seconds: health reports, status and metrics to the browsers (drift-free)."""
+    process = psutil.Process()
+    process.cpu_percent()
+    next_at = trio.current_time()
+    frames_seen = 0
+    while True:
+        next_at += STATUS_PERIOD_S
+        await trio.sleep_until(next_at)
+        ms = market.statistics()
+        metrics.frames.inc(max(0, ms.frames - frames_seen))
+        frames_seen = ms.frames
+        age = ms.last_frame_age_s
+        if age is None or age > 90:
+            health.report("market", ComponentState.DEGRADED, f"no frame for {age}s")
+        else:
+            health.report(
+                "market", ComponentState.OK, f"{ms.symbols} symbols, {ms.frames_per_s:.1f} frames/s"
+            )
+        ss = screener.statistics()
+        health.report(
+            "screener", ComponentState.OK, f"{ss.screens} screens, last {ss.last_screen_ms:.2f} ms"
+        )
+        st = store.statistics()
+        store_state = (
+            ComponentState.DEGRADED if st.quarantined or st.last_error else ComponentState.OK
+        )
+        health.report(
+            "store", store_state, f"{st.pending_rows} pending, {st.quarantined} quarantined"
+        )
+        metrics.queue_depth.labels("store").set(st.pending_rows)
+        metrics.ws_clients.set(server.statistics().clients)
+        rss_mb = process.memory_info().rss / 2**20
+        server.broadcast(
+            {"type": "status_update", "data": _status(cfg, screener, market, started_at)}
+        )
+        server.broadcast(
+            {
+                "type": "metrics_update",
+                "data": {
+                    "activeSignals": len(control.recent),
+                    "queueDepth": st.pending_rows,
+                    "cpuUsage": process.cpu_percent(),
+                    "memoryUsage": round(rss_mb, 1),
+                    "screens": ss.screens,
+                    "lastScreenMs": round(ss.last_screen_ms, 3),
+                    "framesPerS": round(ms.frames_per_s, 2),
+                    "signals": ss.signals,
+                },
+            }
+        )
+
+
+async def _signals(stop: trio.Event) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as received:
+        async for signum in received:
+            logger.info("received {}, stopping", signal.Signals(signum).name)
+            stop.set()

@@ -1,0 +1,191 @@
+"""The daemon's side of the browser protocol: commands, the connect snapshot, trader changes.
+
+Trader changes from any source (browser, ``config_update``, the traders file or table) go
+through :meth:`Control.apply`: compile, swap the screener's plan without a restart, report
+every trader that does not compile (log, browser ``error`` naming the trader with
+line:column) and announce the new states.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+import trio
+from loguru import logger
+
+from kernels.lang import CompileError
+from kernels.program import Program
+from vyx.screener.service import Screener
+from vyx.server.interface import CommandRejected, Snapshot
+from vyx.server.protocol import (
+    Command,
+    ConfigUpdate,
+    ErrorCode,
+    ForceSync,
+    PauseExecution,
+    ResumeExecution,
+    TraderRemove,
+    TraderUpsert,
+    error,
+    trader_removed,
+    trader_updated,
+)
+from vyx.signal import Signal
+from vyx.store.api import Store
+from vyx.traders import TraderInfo, TraderRejected, from_mapping, to_record
+
+Broadcast = Callable[[Mapping[str, Any]], object]
+#: Reloads every trader from its source (file or table); returns them and the rejected ones.
+Reload = Callable[[], Awaitable[tuple[list[TraderInfo], list[TraderRejected]]]]
+
+
+class Control:
+    """Traders, browser commands and what a browser sees on connect."""
+
+    def __init__(
+        self,
+        *,
+        user_id: str,
+        store: Store,
+        screener: Screener,
+        reload: Reload,
+        persist_browser_edits: bool,
+        status: Callable[[], Mapping[str, Any]],
+    ) -> None:
+        self.user_id = user_id
+        self.store = store
+        self.screener = screener
+        self.reload = reload
+        self.persist = persist_browser_edits
+        self.status = status
+        self.traders: dict[str, TraderInfo] = {}
+        self.errors: dict[str, str] = {}
+        self.recent: deque[dict[str, Any]] = deque(maxlen=100)
+        self.broadcast: Broadcast = lambda _m: None
+
+    # -- traders ------------------------------------------------------------------------------
+
+    async def apply(
+        self, traders: Iterable[TraderInfo], rejected: Iterable[TraderRejected] = ()
+    ) -> dict[str, str]:
+        """Run exactly ``traders`` (the enabled ones); returns trader id -> problem."""
+        before = set(self.traders)
+        self.traders = {t.id: t for t in traders}
+        compile_errors = await self.screener.set_traders(
+            t.definition for t in self.traders.values() if t.enabled
+        )
+        problems: dict[str, str] = {}
+        for tid, exc in compile_errors.items():
+            problems[tid] = exc.format(self.traders[tid].definition.filter)
+        for r in rejected:
+            problems[r.trader_id] = r.reason
+        for tid, message in self.screener.statistics().traders.items():
+            if message.error and tid not in problems:
+                problems[tid] = message.error
+        self.errors = problems
+        for tid, problem in problems.items():
+            name = self.traders[tid].definition.name if tid in self.traders else tid
+            logger.warning("trader {!r} ({}) does not run:\n{}", name, tid, problem)
+            self.broadcast(
+                error(f"trader {name!r}: {problem}", ErrorCode.TRADER_ERROR, trader_id=tid)
+            )
+        for tid in before - set(self.traders):
+            self.broadcast(trader_removed(tid))
+        for info in self.traders.values():
+            self.broadcast(trader_updated(self.trader_message(info)))
+        return problems
+
+    def trader_message(self, info: TraderInfo) -> dict[str, Any]:
+        """A trader with its live state for the browser."""
+        stats = self.screener.statistics().traders.get(info.id)
+        if info.id in self.errors:
+            state: dict[str, Any] = {"state": "error", "error": self.errors[info.id]}
+        elif not info.enabled:
+            state = {"state": "disabled"}
+        elif stats is None:
+            state = {"state": "starting"}
+        else:
+            state = {
+                "state": "warming_up" if stats.warming else "running",
+                "lastRunMs": stats.last_run_ms,
+                "lastDurationMs": round(stats.last_duration_ms, 3),
+                "signals": stats.signals,
+                "matching": stats.matching,
+                "warmingSymbols": stats.warming,
+                "barsNeeded": stats.bars_needed,
+            }
+        return info.to_message(state)
+
+    # -- signals ------------------------------------------------------------------------------
+
+    def remember(self, signal: Signal) -> None:
+        """Keep ``signal`` for the connect snapshot."""
+        self.recent.appendleft(signal.to_message()["data"])
+
+    def snapshot(self) -> Snapshot:
+        """Recent signals, traders and status for a browser that just connected."""
+        return Snapshot(
+            signals=list(self.recent),
+            traders=[self.trader_message(t) for t in self.traders.values()],
+            status=dict(self.status()),
+        )
+
+    # -- browser commands ---------------------------------------------------------------------
+
+    async def handle(self, command: Command) -> None:
+        """Carry out a validated browser command; raises :class:`CommandRejected`."""
+        match command:
+            case PauseExecution():
+                self.screener.pause()
+                logger.info("screening paused from the browser")
+            case ResumeExecution():
+                self.screener.resume()
+                logger.info("screening resumed from the browser")
+            case ForceSync():
+                with trio.fail_after(10):
+                    await self.store.flush()
+            case ConfigUpdate(traders=None):
+                traders, rejected = await self.reload()
+                await self.apply(traders, rejected)
+            case ConfigUpdate(traders=rows) if rows is not None:
+                infos, rejected = [], []
+                for row in rows:
+                    try:
+                        infos.append(from_mapping(row))
+                    except TraderRejected as exc:
+                        rejected.append(exc)
+                await self.apply(infos, rejected)
+            case TraderUpsert(trader=row):
+                await self._upsert(row)
+            case TraderRemove(trader_id=tid):
+                if tid not in self.traders:
+                    raise CommandRejected(
+                        f"no trader {tid!r}", ErrorCode.TRADER_ERROR, trader_id=tid
+                    )
+                if self.persist:
+                    await self.store.delete_trader(tid)
+                await self.apply(t for k, t in self.traders.items() if k != tid)
+            case _:
+                raise CommandRejected(f"{command.TYPE} is not supported", ErrorCode.UNAVAILABLE)
+
+    async def _upsert(self, row: Mapping[str, Any]) -> None:
+        try:
+            info = from_mapping(row)
+        except TraderRejected as exc:
+            raise CommandRejected(
+                str(exc), ErrorCode.TRADER_ERROR, trader_id=exc.trader_id
+            ) from None
+        try:  # an edit that does not compile is refused; the running version stays
+            Program().add(info.definition)
+        except CompileError as exc:
+            raise CommandRejected(
+                f"trader {info.definition.name!r} does not compile:\n"
+                f"{exc.format(info.definition.filter)}",
+                ErrorCode.TRADER_ERROR,
+                trader_id=info.id,
+            ) from None
+        await self.apply({**self.traders, info.id: info}.values())
+        if self.persist:
+            await self.store.upsert_trader(to_record(info, self.user_id))

@@ -1,0 +1,1 @@
+"""The screener: steps every trader's plan as candles close and turns matches into signals."""

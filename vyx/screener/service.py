@@ -1,0 +1,348 @@
+"""The screener service.
+
+It consumes the market's events in order and keeps the executor in step with the rings:
+
+- ``HistoryLoaded``: those symbols' state is rebuilt from the ring (no signals for history);
+- ``BarClosed``: one streaming step of every plan of that timeframe for every symbol that has
+  new closed bars (repaired bars first, in order), in worker threads, then the firing rules;
+  a timeframe that reads a longer one through ``on()`` waits (briefly) for that one's bar
+  closing at the same instant, so live screens see what the backtest sees;
+- ``SymbolsRemoved``: their state is dropped.
+
+With ``intrabar_ms`` the forming bars are screened without committing every ``intrabar_ms``:
+*provisional* signals, confirmed (same id) or cancelled when the bar closes. Screens never
+overlap: events are handled one at a time, and trader changes wait for the screen in flight.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+
+import attrs
+import trio
+from loguru import logger
+
+from kernels.executor import Executor, ScreenResult, StepJob
+from kernels.lang import CompileError
+from kernels.program import TraderDef
+from kernels.ring import RingBuffer
+from kernels.timeframes import timeframe_ms
+from vyx.market.closes import BarClosed, HistoryLoaded, MarketEvent, SymbolsRemoved
+from vyx.screener.signals import to_signals
+from vyx.signal import Signal
+
+#: Receives each screen's new signals and the ids of provisional signals cancelled at close.
+SignalSink = Callable[[Sequence[Signal], Sequence[str]], Awaitable[None]]
+
+
+@attrs.frozen
+class ScreenerConfig:
+    """Settings of the screener."""
+
+    user_id: str
+    machine_id: str | None = None
+    #: Worker threads a screen is split over.
+    workers: int = 1
+    #: Minimum bars between two signals of one trader on one symbol.
+    cooldown_bars: int = 0
+    #: Period of intrabar (provisional) screens; 0 = off.
+    intrabar_ms: int = 0
+    #: Below this many symbol slots a screen runs as one chunk (threads cost more than they save).
+    chunk_min_slots: int = 256
+    #: How long a close waits for a longer timeframe's close at the same instant.
+    align_timeout_s: float = 5.0
+
+
+@attrs.frozen
+class TraderStatistics:
+    """One trader's screening record."""
+
+    #: Epoch ms of its last screen (0: never).
+    last_run_ms: int
+    #: Duration of the screen that ran it, ms.
+    last_duration_ms: float
+    #: Signals it produced since start.
+    signals: int
+    #: Symbols matching at the last screen.
+    matching: int
+    #: Symbols still warming up (and the most bars any of them still needs).
+    warming: int
+    bars_needed: int
+    #: The compile error of a trader that is not running, else None.
+    error: str | None = None
+
+
+@attrs.frozen
+class ScreenerStatistics:
+    """Counters of the screener service."""
+
+    screens: int
+    #: Duration of the last screen, ms.
+    last_screen_ms: float
+    #: Longest screen since start, ms.
+    max_screen_ms: float
+    signals: int
+    provisional: int
+    cancelled: int
+    paused: bool
+    workers: int
+    traders: Mapping[str, TraderStatistics]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Screener:
+    """The screener's state; :func:`run_screener` drives it, the daemon holds it as a handle."""
+
+    def __init__(self, cfg: ScreenerConfig, rings: Mapping[str, RingBuffer], sink: SignalSink,
+                 now_ms: Callable[[], int] = _now_ms) -> None:  # fmt: skip
+        self.cfg = cfg
+        self.rings = rings
+        self.executor = Executor(rings, cooldown_bars=cfg.cooldown_bars)
+        self._sink = sink
+        self._now_ms = now_ms
+        self._lock = trio.Lock()
+        self._limiter = trio.CapacityLimiter(max(1, cfg.workers))
+        self._paused = False
+        self._closed_upto: dict[str, int] = {}
+        self._provisional: dict[str, dict[str, Signal]] = {}
+        self._definitions: dict[str, TraderDef] = {}
+        self._errors: dict[str, str] = {}
+        self._stats: dict[str, TraderStatistics] = {}
+        self._signals = 0
+        self._provisional_count = 0
+        self._cancelled = 0
+        self._screens = 0
+        self._last_ms = 0.0
+        self._max_ms = 0.0
+        #: Set when the market's events ended and every one of them was handled.
+        self.drained = trio.Event()
+
+    # -- control (browser commands, the traders source, the scaler) ----------------------------
+
+    async def set_traders(self, traders: Iterable[TraderDef]) -> dict[str, CompileError]:
+        """Replace the traders (waits for the screen in flight); returns compile errors."""
+        defs = [t for t in traders if t.timeframe in self.rings]
+        unknown = [t for t in traders if t.timeframe not in self.rings]
+        async with self._lock:
+            errors = await trio.to_thread.run_sync(self.executor.set_traders, defs)
+        self._definitions = {t.id: t for t in defs}
+        self._errors = {tid: str(exc) for tid, exc in errors.items()}
+        for t in unknown:
+            self._errors[t.id] = f"timeframe {t.timeframe} is not streamed by this machine"
+        for tid, message in self._errors.items():
+            logger.warning("trader {} does not run: {}", tid, message)
+        return errors
+
+    def pause(self) -> None:
+        """Stop producing signals (state keeps up with the market, so resuming has no gap)."""
+        self._paused = True
+
+    def resume(self) -> None:
+        """Produce signals again."""
+        self._paused = False
+
+    def set_workers(self, n: int) -> None:
+        """Split screens over ``n`` worker threads from the next screen on."""
+        self._limiter.total_tokens = max(1, n)
+
+    @property
+    def timeframes(self) -> tuple[str, ...]:
+        """Timeframes some trader screens or reads."""
+        return self.executor.program.timeframes
+
+    def statistics(self) -> ScreenerStatistics:
+        """Counters and per-trader records."""
+        traders = dict(self._stats)
+        for tid, message in self._errors.items():
+            traders[tid] = TraderStatistics(0, 0.0, 0, 0, 0, 0, message)
+        return ScreenerStatistics(
+            self._screens, self._last_ms, self._max_ms, self._signals, self._provisional_count,
+            self._cancelled, self._paused, int(self._limiter.total_tokens), traders,
+        )  # fmt: skip
+
+    # -- events --------------------------------------------------------------------------------
+
+    def waiting_for(self, event: BarClosed) -> bool:
+        """Must ``event`` wait for a longer timeframe closing at the same instant?"""
+        close = event.open_time + timeframe_ms(event.timeframe)
+        program = self.executor.program
+        exts = program.exts.get(event.timeframe)
+        if exts is None:
+            return False
+        for src_tf in {tf for tf, _ in exts.sources}:
+            if close % timeframe_ms(src_tf) == 0 and self._closed_upto.get(src_tf, -1) < close:
+                return True
+        return False
+
+    async def handle(self, event: MarketEvent) -> None:
+        """Apply one market event (see the module docstring)."""
+        async with self._lock:
+            if isinstance(event, BarClosed):
+                await self._bar_closed(event)
+            elif isinstance(event, HistoryLoaded):
+                await self._history_loaded(event)
+            elif isinstance(event, SymbolsRemoved):
+                self._symbols_removed(event)
+
+    async def _run(self, job: StepJob) -> None:
+        n = int(self._limiter.total_tokens)
+        if job.state.n_slots < self.cfg.chunk_min_slots:
+            n = 1
+        async with trio.open_nursery() as nursery:
+            for lo, hi in job.chunks(n):
+                nursery.start_soon(self._run_chunk, job, lo, hi)
+
+    async def _run_chunk(self, job: StepJob, lo: int, hi: int) -> None:
+        await trio.to_thread.run_sync(job.run, lo, hi, limiter=self._limiter)
+
+    async def _bar_closed(self, event: BarClosed) -> None:
+        tf = event.timeframe
+        close = event.open_time + timeframe_ms(tf)
+        self._closed_upto[tf] = max(self._closed_upto.get(tf, -1), close)
+        if tf not in self.executor.states:
+            return
+        job = self.executor.prepare(tf, until=event.open_time)
+        await self._run(job)
+        result = self.executor.finish(job, emit=not self._paused)
+        await self._publish(result)
+
+    async def _history_loaded(self, event: HistoryLoaded) -> None:
+        tf = event.timeframe
+        ring = self.rings.get(tf)
+        if ring is None or tf not in self.executor.states:
+            return
+        slots = [ring.slot(s) for s in event.symbols if s in ring]
+        for slot in slots:
+            self.executor.remove_symbol(tf, slot)
+        job = self.executor.prepare(tf, slots=slots)
+        await self._run(job)
+        self.executor.finish(job, emit=False)
+        newest = max((ring.last_open_time(s) for s in slots), default=-1)
+        if newest >= 0:
+            self._closed_upto[tf] = max(self._closed_upto.get(tf, -1), newest + ring.timeframe_ms)
+
+    def _symbols_removed(self, event: SymbolsRemoved) -> None:
+        # The market freed their ring slots; a symbol reusing a slot arrives with a
+        # HistoryLoaded that rebuilds the slot's state. Nothing is screened for a free slot.
+        logger.info("symbols left the universe: {}", ", ".join(event.symbols))
+
+    async def _publish(self, result: ScreenResult) -> None:
+        self._screens += 1
+        ms = result.duration_s * 1000
+        self._last_ms = ms
+        self._max_ms = max(self._max_ms, ms)
+        now = self._now_ms()
+        signals = to_signals(
+            result.matches, user_id=self.cfg.user_id, machine_id=self.cfg.machine_id, now_ms=now
+        )
+        counts: dict[str, int] = {}
+        for s in signals:
+            counts[s.trader_id] = counts.get(s.trader_id, 0) + 1
+        for tid, stats in result.traders.items():
+            before = self._stats.get(tid)
+            self._stats[tid] = TraderStatistics(
+                now, ms, (before.signals if before else 0) + counts.get(tid, 0),
+                stats.matching, stats.warming, stats.bars_needed,
+            )  # fmt: skip
+        # Provisional signals of this bar that did not confirm are cancelled.
+        pending = self._provisional.pop(result.timeframe, {})
+        confirmed = {s.id for s in signals}
+        cancelled = [sid for sid in pending if sid not in confirmed]
+        self._signals += len(signals)
+        self._cancelled += len(cancelled)
+        if signals or cancelled:
+            await self._sink(signals, cancelled)
+
+    async def intrabar(self) -> None:
+        """Screen every timeframe's forming bars once: new provisional signals go out."""
+        for tf in self.timeframes:
+            async with self._lock:
+                if tf not in self.executor.states or self._paused:
+                    continue
+                job = self.executor.prepare(tf, forming=True)
+                await self._run(job)
+                result = self.executor.finish(job)
+            signals = to_signals(result.matches, user_id=self.cfg.user_id,
+                                 machine_id=self.cfg.machine_id, now_ms=self._now_ms())  # fmt: skip
+            known = self._provisional.setdefault(tf, {})
+            fresh = [s for s in signals if s.id not in known]
+            for s in fresh:
+                known[s.id] = s
+            self._provisional_count += len(fresh)
+            if fresh:
+                await self._sink(fresh, ())
+
+
+async def run_screener(
+    cfg: ScreenerConfig,
+    rings: Mapping[str, RingBuffer],
+    events: trio.MemoryReceiveChannel[MarketEvent],
+    sink: SignalSink,
+    *,
+    traders: Iterable[TraderDef] = (),
+    now_ms: Callable[[], int] = _now_ms,
+    task_status: trio.TaskStatus[Screener] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Screen on every close until cancelled; ``started(Screener)`` once the traders compiled.
+
+    Args:
+        cfg: settings.
+        rings: the market's rings (read only here).
+        events: the market's events, in order.
+        sink: where signals go (the daemon stores and pushes them); awaited per screen.
+        traders: the initial traders (compile errors are logged and kept in statistics).
+        now_ms: wall clock in epoch ms (signals' ``created_at``).
+    """
+    screener = Screener(cfg, rings, sink, now_ms)
+    await screener.set_traders(traders)
+    async with trio.open_nursery() as nursery:
+        if cfg.intrabar_ms > 0:
+            nursery.start_soon(_intrabar_loop, screener, cfg.intrabar_ms / 1000)
+        task_status.started(screener)
+        await _consume(screener, events, cfg.align_timeout_s)
+        screener.drained.set()
+        nursery.cancel_scope.cancel()
+
+
+async def _intrabar_loop(screener: Screener, period_s: float) -> None:
+    deadline = trio.current_time()
+    while True:
+        deadline += period_s
+        await trio.sleep_until(deadline)
+        await screener.intrabar()
+
+
+async def _consume(screener: Screener, events: trio.MemoryReceiveChannel[MarketEvent],
+                   align_timeout_s: float) -> None:  # fmt: skip
+    """Handle events in order, holding back closes that wait for a longer timeframe."""
+    held: list[tuple[float, BarClosed]] = []
+    async with events:
+        while True:
+            deadline = min((d for d, _ in held), default=math.inf)
+            event: MarketEvent | None = None
+            with trio.move_on_at(deadline):
+                try:
+                    event = await events.receive()
+                except trio.EndOfChannel:
+                    break
+            if event is not None:
+                if isinstance(event, BarClosed) and screener.waiting_for(event):
+                    held.append((trio.current_time() + align_timeout_s, event))
+                else:
+                    await screener.handle(event)
+            # Release held closes whose longer timeframe has closed, or that waited too long.
+            now = trio.current_time()
+            still: list[tuple[float, BarClosed]] = []
+            for d, ev in held:
+                if d <= now or not screener.waiting_for(ev):
+                    await screener.handle(ev)
+                else:
+                    still.append((d, ev))
+            held = still
+        for _, ev in held:
+            await screener.handle(ev)
