@@ -150,6 +150,10 @@ class Screener:
         """Split screens over ``n`` worker threads from the next screen on."""
         self._limiter.total_tokens = max(1, n)
 
+    def closed_upto(self, timeframe: str) -> int:
+        """Close time (epoch ms) of the newest bar of ``timeframe`` screened so far (-1: none)."""
+        return self._closed_upto.get(timeframe, -1)
+
     @property
     def timeframes(self) -> tuple[str, ...]:
         """Timeframes some trader screens or reads."""

@@ -1,0 +1,142 @@
+"""The whole daemon on port 0 against the simulated exchange, seen from a real WebSocket client.
+
+The signals a browser receives must be exactly those ``vyx backtest`` computes over the same
+candles (same clause values), each stored exactly once. Real sockets and real (fast-forwarded)
+market time: the exchange plays a 5m candle every 0.1 s.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import trio
+
+from kernels.backtest import run_backtest
+from kernels.klines_csv import Klines
+from kernels.ops import N_BAR_FIELDS, OPEN_TIME
+from kernels.program import Program, TraderDef
+from kernels.timeframes import timeframe_ms
+from tests.vyx.server.wsclient import connect
+from vyx.app import DaemonOptions, run_daemon
+from vyx.config import Config
+from vyx.market.exchange import candles
+from vyx.market.exchange.service import ExchangeConfig, run_exchange
+from vyx.traders import TraderInfo, TraderRejected
+
+TRADERS = [
+    TraderDef("cross", "crosses_above(close, sma(close, 5))", "5m", "cross"),
+    TraderDef("volume", "close > open and volume > 1.2 * sma(volume, 10)", "5m", "volume"),
+    TraderDef(
+        "mtf",
+        'crosses_above(close, ema(close, 8)) and on("15m", close > sma(close, 4))',
+        "5m",
+        "mtf",
+    ),
+]
+LIVE_BARS = 36
+
+
+def _klines(bars: candles.Bars) -> Klines:
+    rows = bars.data
+    out = np.empty((len(rows), N_BAR_FIELDS))
+    cols = (
+        candles.OPEN_COL,
+        candles.HIGH_COL,
+        candles.LOW_COL,
+        candles.CLOSE_COL,
+        candles.VOLUME_COL,
+        candles.QUOTE_VOLUME_COL,
+    )
+    for i, col in enumerate(cols):
+        out[:, i] = rows[:, col] / candles.SCALE
+    out[:, 6] = rows[:, candles.TRADES_COL]
+    out[:, 7] = rows[:, candles.TAKER_BASE_COL] / candles.SCALE
+    out[:, OPEN_TIME] = rows[:, candles.OPEN_TIME_COL]
+    return Klines(rows[:, candles.OPEN_TIME_COL].copy(), out)
+
+
+async def test_daemon_signals_equal_the_backtest_and_are_stored_once(tmp_path: Path) -> None:
+    async def load() -> tuple[list[TraderInfo], list[TraderRejected]]:
+        return [TraderInfo(t) for t in TRADERS], []
+
+    received: list[dict[str, Any]] = []
+    async with trio.open_nursery() as nursery:
+        exchange = await nursery.start(
+            run_exchange, ExchangeConfig(symbols=3, seed=7, speed=3000.0, decoys=False)
+        )
+        cfg = Config.from_env(
+            {
+                "BINANCE_REST_URL": exchange.rest_url,
+                "BINANCE_WS_URL": exchange.ws_url,
+                "SYMBOL_COUNT": "3",
+                "VYX_DATA_DIR": str(tmp_path),
+                "PORT": "0",
+            }
+        )
+        opts = DaemonOptions(traders=load, persist_browser_edits=False, handle_signals=False)
+        daemon = await nursery.start(run_daemon, cfg, opts)
+        symbols = list(daemon.market.symbols)
+        first = {
+            tf: {s: int(ring.window(ring.slot(s))[0][0]) for s in symbols}
+            for tf, ring in daemon.rings.items()
+        }
+        backfilled_to = max(
+            ring.last_open_time(ring.slot(s)) for s in symbols for ring in [daemon.rings["5m"]]
+        )
+        ws_url = daemon.server.url.replace("http://", "ws://")
+        token = daemon.server.local_token
+        async with connect(f"{ws_url}/ws?access_token={token}") as ws:
+            hello = json.loads(await ws.get_message())
+            assert hello["type"] == "hello"
+            target = backfilled_to + (LIVE_BARS + 1) * timeframe_ms("5m")
+            with trio.fail_after(60):
+                while daemon.screener.closed_upto("5m") < target:
+                    with trio.move_on_after(0.5):
+                        msg = json.loads(await ws.get_message())
+                        if msg["type"] == "signal_created":
+                            received.append(msg["data"])
+            screened_to = daemon.screener.closed_upto("5m")
+            # Drain what is already on its way to us.
+            with trio.move_on_after(0.5):
+                while True:
+                    msg = json.loads(await ws.get_message())
+                    if msg["type"] == "signal_created":
+                        received.append(msg["data"])
+        await daemon.store.flush()
+        stored = await daemon.store.recent_signals(cfg.machine.user_id, limit=10_000)
+        daemon.stop()
+        nursery.cancel_scope.cancel()
+
+    # The truth: the same candles, backtested from the first bar the daemon held.
+    data = {
+        tf: {
+            s: _klines(
+                exchange.market.closed_bars(s, tf, first[tf][s], screened_to + timeframe_ms(tf))
+            )
+            for s in symbols
+        }
+        for tf in first
+    }
+    fires = [
+        f
+        for f in run_backtest(Program(TRADERS), data)
+        if backfilled_to < f.open_time and f.open_time + timeframe_ms("5m") <= screened_to
+    ]
+    assert len(fires) >= 5, "the scenario should produce signals"
+    live = {
+        (m["traderId"], m["symbol"], m["barOpenTime"]): m
+        for m in received
+        if m["barOpenTime"] + timeframe_ms("5m") <= screened_to
+    }
+    assert sorted(live) == sorted((f.trader_id, f.symbol, f.open_time) for f in fires)
+    for f in fires:
+        msg = live[(f.trader_id, f.symbol, f.open_time)]
+        assert msg["indicatorData"] == f.clauses
+        assert msg["price"] == f.price
+        assert msg["provisional"] is False
+    ids = [row["id"] for row in stored]
+    assert len(ids) == len(set(ids)), "every signal is stored exactly once"
+    assert {m["signalId"] for m in received} <= set(ids)
