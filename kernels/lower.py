@@ -297,12 +297,14 @@ def _mfi(
 
 
 def _vwap(
-    _lw: Lowerer, g: Graph, x: Sequence[int], p: Sequence[float], _f: str | None, _tf: str
+    _lw: Lowerer, g: Graph, x: Sequence[int], p: Sequence[float], _f: str | None, tf: str
 ) -> int:
     tp, v = _typical_of(g, x), x[3]
     n = int(p[0])
     if n == 0:
-        return g.add(ops.VWAP_SESSION, (tp, v, g.src(ops.OPEN_TIME)))
+        # The parameter only sizes the warm-up: one full UTC session of this timeframe.
+        per_day = max(1, DAY_MS // timeframe_ms(tf))
+        return g.add(ops.VWAP_SESSION, (tp, v, g.src(ops.OPEN_TIME)), (per_day,))
     num = g.add(ops.SUM, (g.add(ops.MUL, (tp, v)),), (n,))
     return g.add(ops.DIV, (num, g.add(ops.SUM, (v,), (n,))))
 

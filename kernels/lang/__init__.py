@@ -38,9 +38,12 @@ Semantics:
   Comparisons chain like Python's: ``30 < rsi(14) < 70`` is ``30 < rsi(14) and rsi(14) < 70``.
 - **Series:** ``open high low close volume quote_volume trades taker_buy_volume hl2 hlc3
   ohlc4`` (on the trader's timeframe, or the ``on()`` timeframe around them).
-- **Ticker fields:** ``price change_24h quote_volume_24h``, live values of the Binance 24 h
-  ticker. They have no history, so they cannot be looked back on (``price[1]``) nor fed to a
-  function that needs past values (``sma(price, 5)``); ``abs``, ``min`` and ``max`` accept them.
+- **Ticker fields:** ``price change_24h quote_volume_24h``, the Binance 24 h ticker's figures
+  as of the evaluated bar's close, derived from the candles of the evaluated timeframe (``price``
+  is the close, ``change_24h`` the percent change from the open 24 h earlier,
+  ``quote_volume_24h`` the quote volume of the last 24 h), so a backtest computes exactly what
+  the live screen does. They cannot be looked back on (``price[1]``) nor fed to a function
+  that needs past values (``sma(price, 5)``); ``abs``, ``min`` and ``max`` accept them.
 - **Lookback:** ``x[n]`` is the value of ``x`` ``n`` bars ago: ``n`` is an integer literal,
   0 to 1000 (``x[a][b]`` is ``x[a + b]``, within the same limit). Constants have no lookback.
 - **Calls:** ``f(inputs..., params...)`` with positional arguments first, then

@@ -232,7 +232,7 @@ _SPECS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "supertrend", _HLC, (_float("factor", 3.0), _int("atr_period", 10, 1)),
         ("value", "direction"), "number", "TradingView ta.supertrend",
-        "Supertrend line and direction (-1 up, +1 down, as TradingView).",
+        "Supertrend line and direction (+1 up, -1 down: TradingView's sign flipped).",
     ),
     _helper(
         "crosses_above", (Input("a"), Input("b")), (), "bool", "TradingView ta.crossover",
