@@ -86,7 +86,7 @@ def screen_at_close(
         if pool is None:
             job.run()
         else:
-            list(pool.map(lambda r: job.run(*r), job.chunks(threads)))
+            list(pool.map(job.run, *zip(*job.chunks(threads), strict=True)))
         c = time.perf_counter()
         executor.finish(job)
         d = time.perf_counter()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import click
 
 from vyx import __version__
@@ -11,7 +13,7 @@ class _LazyGroup(click.Group):
     """Imports a command's module only when that command runs (keeps ``vyx --help`` fast)."""
 
     #: command name -> "module:attribute"
-    lazy: dict[str, str] = {
+    lazy: ClassVar[dict[str, str]] = {
         "filter": "vyx.commands.filter_cmd:filter_group",
         "eval": "vyx.commands.eval_cmd:eval_command",
         "backtest": "vyx.commands.backtest_cmd:backtest_command",
