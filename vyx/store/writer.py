@@ -11,13 +11,15 @@ poison row neither blocks the rows behind it nor is retried forever.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 import trio
 from loguru import logger
 
 from vyx.market.backoff import Backoff
+from vyx.signal import Signal
 from vyx.store.api import PendingRow, Sink, StoreStatistics, WriteOutcome
 from vyx.store.errors import StoreClosed, StoreUnavailable
 
@@ -160,3 +162,26 @@ class BatchWriter:
         for done in self._flushes:
             done.set()
         self._flushes = []
+
+
+class QueuedWrites:
+    """The batched ``save_*`` methods of :class:`~vyx.store.api.Store`, for a store whose
+    :attr:`writer` is a :class:`BatchWriter`."""
+
+    writer: BatchWriter
+
+    async def save_signals(self, signals: Iterable[Signal]) -> None:
+        """Queue signals (upsert by id)."""
+        await self.writer.put([PendingRow.of("signals", s.to_row()) for s in signals])
+
+    async def save_analysis(self, row: Mapping[str, Any]) -> None:
+        """Queue a ``signal_analyses`` row (upsert by signal_id)."""
+        await self.writer.put([PendingRow.of("signal_analyses", row)])
+
+    async def save_metrics(self, row: Mapping[str, Any]) -> None:
+        """Queue a ``cloud_metrics`` row (written once by id)."""
+        await self.writer.put([PendingRow.of("cloud_metrics", row)])
+
+    async def save_event(self, row: Mapping[str, Any]) -> None:
+        """Queue a ``cloud_events`` row (written once by id)."""
+        await self.writer.put([PendingRow.of("cloud_events", row)])

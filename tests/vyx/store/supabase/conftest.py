@@ -1,0 +1,26 @@
+"""Fixtures: the PostgREST fake in-process, a store configuration in a temporary directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.vyx.store.supabase.fake_postgrest import SERVICE_KEY, FakePostgrest
+from vyx.config import StoreConfig, SupabaseConfig
+
+
+@pytest.fixture
+def fake() -> FakePostgrest:
+    return FakePostgrest()
+
+
+@pytest.fixture
+def supabase_cfg() -> SupabaseConfig:
+    return SupabaseConfig(url="http://supabase.test", service_key=SERVICE_KEY)
+
+
+@pytest.fixture
+def store_cfg(tmp_path: Path) -> StoreConfig:
+    return StoreConfig(data_dir=tmp_path / "data", batch_rows=50, flush_interval_ms=100,
+                       buffer_rows=1000, final_flush_s=5.0)  # fmt: skip

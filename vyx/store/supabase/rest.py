@@ -1,0 +1,213 @@
+"""The PostgREST client: supabase-py's ``AsyncPostgrestClient`` over an httpx client we own.
+
+Why not ``supabase.acreate_client``: its auth and realtime clients schedule asyncio tasks, which
+do not exist under Trio. The PostgREST client (the one ``supabase.AsyncClient.postgrest``
+returns, built the same way: ``{url}/rest/v1``, ``apikey`` + ``Authorization: Bearer`` headers)
+only needs an ``httpx.AsyncClient``, and httpx runs on Trio. Its built-in retry sleeps with
+``asyncio.sleep``, so it is switched off; :class:`RetryPolicy` retries here instead.
+
+Every non-2xx response is turned into :class:`RestError` by a response hook (the client's own
+``APIError`` drops the HTTP status, and the status is what says whether to retry). Errors::
+
+    StoreError (vyx.store.errors)
+     ├── StoreUnavailable
+     │    └── SupabaseUnavailable   a direct call gave up after RetryPolicy.max_attempts
+     └── RestError                  one request failed: .failure (ApiFailure), .verdict
+
+The service key is sent in headers only; it is never part of a message, a repr or a log line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import httpx
+import trio
+from loguru import logger
+from postgrest import AsyncPostgrestClient, ReturnMethod
+from postgrest.exceptions import APIError
+
+from vyx.config import SupabaseConfig
+from vyx.store.errors import StoreError, StoreUnavailable
+from vyx.store.supabase.wire import (
+    ApiFailure,
+    RetryPolicy,
+    Verdict,
+    classify,
+    failure_from_response,
+)
+
+T = TypeVar("T")
+
+
+class RestError(StoreError):
+    """One PostgREST request failed."""
+
+    def __init__(self, failure: ApiFailure) -> None:
+        self.failure = failure
+        self.verdict: Verdict = classify(failure)
+        super().__init__(str(failure))
+
+
+class SupabaseUnavailable(StoreUnavailable):
+    """A direct request (not spooled) failed ``max_attempts`` times or was refused."""
+
+
+class _HttpStatusError(Exception):
+    def __init__(self, failure: ApiFailure) -> None:
+        self.failure = failure
+        super().__init__(str(failure))
+
+
+async def _raise_for_status(response: httpx.Response) -> None:
+    if response.is_success:
+        return
+    body = await response.aread()
+    raise _HttpStatusError(failure_from_response(response.status_code, body, response.headers))
+
+
+def _bool_filter(value: Any) -> Any:
+    return ("true" if value else "false") if isinstance(value, bool) else value
+
+
+class Rest:
+    """Requests to one Supabase project's PostgREST, each bounded by ``policy.attempt_timeout_s``.
+
+    Single-attempt methods raise :class:`RestError`; :meth:`call` retries a request."""
+
+    def __init__(self, client: AsyncPostgrestClient, policy: RetryPolicy) -> None:
+        self._client = client
+        self.policy = policy
+
+    @classmethod
+    def open(
+        cls,
+        cfg: SupabaseConfig,
+        *,
+        policy: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> Rest:
+        """A client for ``cfg.url`` with the service key. ``transport`` is the test seam
+        (``httpx.ASGITransport`` around the fake, or a fault-injecting wrapper)."""
+        policy = policy or RetryPolicy()
+        base = f"{cfg.url.rstrip('/')}/rest/v1"
+        headers = {
+            "apikey": cfg.service_key,
+            "Authorization": f"Bearer {cfg.service_key}",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
+        http = httpx.AsyncClient(
+            base_url=base,
+            headers=headers,
+            timeout=httpx.Timeout(policy.attempt_timeout_s),
+            transport=transport,
+            event_hooks={"response": [_raise_for_status]},
+        )
+        client = AsyncPostgrestClient(base, headers=headers, http_client=http,
+                                      retry_enabled=False)  # fmt: skip
+        # We own the httpx client (its hooks); aclose() closes it.
+        client._owns_session = True
+        return cls(client, policy)
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._client.aclose()
+
+    async def _execute(self, builder: Any) -> list[dict[str, Any]]:
+        timeout = self.policy.attempt_timeout_s
+        failure: ApiFailure
+        with trio.move_on_after(timeout):
+            try:
+                response = await builder.execute()
+            except _HttpStatusError as exc:
+                failure = exc.failure
+            except APIError as exc:  # a 2xx whose body did not parse
+                failure = ApiFailure(status=None, code=exc.code, message=str(exc.message))
+            except httpx.TimeoutException:
+                failure = ApiFailure(None, None, f"timed out after {timeout:g} s")
+            except httpx.TransportError as exc:
+                failure = ApiFailure(None, None, f"{type(exc).__name__}: {exc}")
+            else:
+                data = response.data
+                return data if isinstance(data, list) else []
+            raise RestError(failure)
+        raise RestError(ApiFailure(None, None, f"timed out after {timeout:g} s"))
+
+    async def upsert(
+        self,
+        table: str,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        on_conflict: str,
+        ignore_duplicates: bool = False,
+        returning: bool = False,
+    ) -> list[dict[str, Any]]:
+        """``POST /rest/v1/{table}?on_conflict=...`` with ``Prefer: resolution=...``."""
+        builder = self._client.from_(table).upsert(
+            [dict(r) for r in rows],
+            on_conflict=on_conflict,
+            ignore_duplicates=ignore_duplicates,
+            returning=ReturnMethod.representation if returning else ReturnMethod.minimal,
+        )
+        return await self._execute(builder)
+
+    async def select(
+        self,
+        table: str,
+        *,
+        eq: Mapping[str, Any],
+        columns: str = "*",
+        order: str | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """``GET /rest/v1/{table}?select=...&col=eq.value...``."""
+        builder = self._client.from_(table).select(columns)
+        for column, value in eq.items():
+            builder = builder.eq(column, _bool_filter(value))
+        if order is not None:
+            builder = builder.order(order, desc=desc)
+        if limit is not None:
+            builder = builder.limit(limit)
+        return await self._execute(builder)
+
+    async def update(
+        self, table: str, values: Mapping[str, Any], *, eq: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """``PATCH /rest/v1/{table}?col=eq.value`` returning the updated rows."""
+        builder = self._client.from_(table).update(dict(values))
+        for column, value in eq.items():
+            builder = builder.eq(column, _bool_filter(value))
+        return await self._execute(builder)
+
+    async def delete(self, table: str, *, eq: Mapping[str, Any]) -> None:
+        """``DELETE /rest/v1/{table}?col=eq.value``."""
+        builder = self._client.from_(table).delete(returning=ReturnMethod.minimal)
+        for column, value in eq.items():
+            builder = builder.eq(column, _bool_filter(value))
+        await self._execute(builder)
+
+    async def call(self, what: str, request: Callable[[], Awaitable[T]]) -> T:
+        """Run ``request`` with bounded retries on ``retry`` verdicts.
+
+        Raises :class:`SupabaseUnavailable` after ``max_attempts`` failures or at once for a
+        ``blocked`` one, :class:`RestError` for a rejection. Cancellation propagates."""
+        policy = self.policy
+        while True:
+            try:
+                return await request()
+            except RestError as exc:
+                if exc.verdict == "reject":
+                    raise
+                if exc.verdict == "blocked":
+                    raise SupabaseUnavailable(f"{what}: {exc}") from None
+                policy = policy.failed()
+                if policy.exhausted:
+                    raise SupabaseUnavailable(
+                        f"{what}: gave up after {policy.attempt} attempts: {exc}"
+                    ) from None
+                delay = policy.delay(exc.failure)
+                logger.warning("supabase: {} failed ({}), retrying in {:.1f} s", what, exc, delay)
+                await trio.sleep(delay)
