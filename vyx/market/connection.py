@@ -77,7 +77,7 @@ class ConnectionStatistics:
 
     shard: int
     id: int
-    #: "connecting", "subscribing", "ready" or "rotating" (being replaced).
+    #: "connecting", "subscribing", "ready", "rotating" (being replaced) or "idle" (no streams).
     state: str
     streams: int
     frames: int
@@ -281,6 +281,10 @@ async def _serve(
     notify: trio.MemorySendChannel[tuple[str, _Conn]],
     connect: Connect,
 ) -> None:
+    while not shard.streams:
+        # Nothing to serve (the universe shrank): no connection, so no stale-stream churn.
+        conn.state = "idle"
+        await shard.changed.wait()
     first = list(shard.streams[: cfg.url_streams])
     base = cfg.ws_url.rstrip("/")
     url = f"{base}/stream?streams={'/'.join(first)}" if first else f"{base}/stream"

@@ -11,6 +11,7 @@ backfilled, leaving ones unsubscribed and dropped).
 from __future__ import annotations
 
 import contextlib
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -177,6 +178,8 @@ class _Market:
         )
         self.wake = trio.Event()
         self.started_at = trio.current_time()
+        self.reported_at = -math.inf
+        self.refresh_lock = trio.Lock()
 
     # -- start-up ----------------------------------------------------------------------------------
 
@@ -191,7 +194,6 @@ class _Market:
             self.history.add_symbol(symbol)
         self.universe, self.universe_set = universe, set(universe)
         await self._backfill([(s, tf) for s in universe for tf in self.timeframes])
-        logger.info(self.progress.line())
         self.nursery.start_soon(self._writer)
         self.nursery.start_soon(self._notifier)
         await self._place(universe, wait=True)
@@ -252,6 +254,13 @@ class _Market:
     def _report(self) -> None:
         if self.progress_cb is not None:
             self.progress_cb(self.progress)
+            return
+        # Without a callback, a progress line every few seconds (and at the end).
+        now = trio.current_time()
+        p = self.progress
+        if p.keys_done == p.keys_total or now - self.reported_at >= 5.0:
+            self.reported_at = now
+            logger.info(p.line())
 
     # -- streams -----------------------------------------------------------------------------------
 
@@ -381,6 +390,10 @@ class _Market:
                 logger.warning("universe refresh failed: {}", exc)
 
     async def refresh_universe(self) -> UniverseChange:
+        async with self.refresh_lock:
+            return await self._refresh_universe()
+
+    async def _refresh_universe(self) -> UniverseChange:
         info, tickers = await self._exchange_state()
         new = select_universe(self.cfg.universe, info, tickers)
         if not new:
@@ -422,7 +435,7 @@ class _Market:
         problems = []
         if rest.state == "banned":
             problems.append(f"REST banned by Binance (HTTP 418) until t={rest.banned_until:.0f}")
-        ready = {c.shard for c in conns if c.state in ("ready", "rotating")}
+        ready = {c.shard for c in conns if c.state in ("ready", "rotating", "idle")}
         down = [s.index for s in self.shards if s.index not in ready]
         if down:
             problems.append(f"shards without a ready connection: {down}")

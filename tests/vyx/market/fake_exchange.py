@@ -57,6 +57,8 @@ class FakeExchange:
     connections: int = 0
     rest_requests: int = 0
     sent: int = 0
+    #: Answer the next REST requests with these statuses (status, Retry-After).
+    rest_failures: list[tuple[int, int]] = attrs.Factory(list)
     #: No frame is sent before this trio time (a stalled stream).
     stalled_until: float = 0.0
 
@@ -81,6 +83,9 @@ class FakeExchange:
     def _rest(self, request: httpx.Request) -> httpx.Response:
         self.rest_requests += 1
         headers = {"x-mbx-used-weight-1m": "10"}
+        if self.rest_failures:
+            status, retry_after = self.rest_failures.pop(0)
+            return httpx.Response(status, headers={**headers, "Retry-After": str(retry_after)})
         path = request.url.path
         if path == "/api/v3/exchangeInfo":
             symbols = [

@@ -10,7 +10,16 @@ import trio
 import trio.testing
 
 from tests.vyx.market.fake_exchange import FakeExchange
-from tests.vyx.market.test_service import SYMBOLS, TFS, WARMUP, _config, _rings, _scenario
+from tests.vyx.market.test_service import (
+    SYMBOLS,
+    TFS,
+    WARMUP,
+    _assert_exact,
+    _config,
+    _rings,
+    _scenario,
+)
+from vyx.market.backoff import Backoff
 from vyx.market.closes import HistoryLoaded, MarketEvent, SymbolsRemoved
 from vyx.market.service import MarketHandle, run_market
 
@@ -102,3 +111,27 @@ def test_config_from_the_daemon_settings() -> None:
     assert cfg.universe.count == 7
     assert cfg.universe.symbols == ("BTCUSDT",)
     assert cfg.close_grace_s == 1.0
+
+
+async def test_a_ban_during_repair_is_reported_then_repaired(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    exchange = FakeExchange(SYMBOLS, TFS)
+    cfg = _config(backoff=Backoff(initial=5.0, maximum=10.0))
+    seen: list[tuple[str, ...]] = []
+
+    async def ban(handle: MarketHandle) -> None:
+        await trio.sleep(20)
+        exchange.rest_failures.append((418, 120))
+        await exchange.drop_all()
+        for _ in range(60):
+            await trio.sleep(2)
+            seen.append(handle.statistics().problems)
+
+    rings, handle, _ = await _scenario(exchange, cfg, ban, run_s=300)
+    _assert_exact(exchange, rings)
+    assert any(any("418" in p for p in problems) for problems in seen)
+    stats = handle.statistics()
+    assert stats.rest.bans == 1
+    assert stats.problems == ()
+    assert stats.gaps_repaired >= 1
