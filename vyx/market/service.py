@@ -309,15 +309,17 @@ class _Market:
             self.wake.set()
 
     def _emit(self, event: MarketEvent) -> None:
-        last = self.outbox[-1] if self.outbox else None
-        if (
-            isinstance(event, HistoryLoaded)
-            and isinstance(last, HistoryLoaded)
-            and last.timeframe == event.timeframe
-        ):
-            self.outbox[-1] = HistoryLoaded(event.timeframe, last.symbols + event.symbols)
-        else:
-            self.outbox.append(event)
+        if isinstance(event, HistoryLoaded):
+            # Loads of one timeframe merge into one event, unless a close was queued after it.
+            for i in range(len(self.outbox) - 1, -1, -1):
+                queued = self.outbox[i]
+                if not isinstance(queued, HistoryLoaded):
+                    break
+                if queued.timeframe == event.timeframe:
+                    self.outbox[i] = HistoryLoaded(event.timeframe, queued.symbols + event.symbols)
+                    self.wake.set()
+                    return
+        self.outbox.append(event)
         self.wake.set()
 
     async def _notifier(self) -> None:

@@ -111,7 +111,13 @@ async def test_backfills_streams_and_announces_closes(
     assert stats.malformed_frames == 0
     assert stats.problems == ()
     loaded = [e for e in events if isinstance(e, HistoryLoaded)]
-    assert {s for e in loaded for s in e.symbols} == set(SYMBOLS)
+    assert sorted((e.timeframe, sorted(e.symbols)) for e in loaded) == [
+        ("1m", sorted(SYMBOLS)),
+        ("5m", sorted(SYMBOLS)),
+    ]
+    assert events.index(loaded[-1]) < events.index(
+        next(e for e in events if isinstance(e, BarClosed))
+    )
     closes = [e for e in events if isinstance(e, BarClosed)]
     assert closes
     assert all(e.complete and set(e.symbols) == set(SYMBOLS) for e in closes)
