@@ -267,10 +267,16 @@ async def _connection(
             StaleStream,
             trio.TooSlowError,
         ) as group:
-            reason = "; ".join(f"{type(e).__name__}: {e}" for e in group.exceptions)
+            reason = "; ".join(f"{type(e).__name__}: {e}" for e in _leaves(group))
             logger.warning("shard {} connection {}: {}", shard.index, conn.id, reason)
     with trio.CancelScope(shield=True):
         await notify.send(("closed", conn))
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in _leaves(sub)]
+    return [exc]
 
 
 async def _serve(

@@ -41,7 +41,7 @@ def _assert_exact(exchange: FakeExchange, rings: dict[str, RingBuffer]) -> None:
     for tf, ring in rings.items():
         for symbol in exchange.symbols:
             times, values = ring.window(ring.slot(symbol))
-            start = bar_open(tf, T0) - WARMUP[tf] * ring.timeframe_ms
+            start = bar_open(tf, T0) - min(WARMUP[tf], ring.capacity) * ring.timeframe_ms
             truth = [t for t in exchange.truth(symbol, tf) if t >= start]
             assert times.tolist() == truth[-ring.capacity :], (symbol, tf)
             for i, t in enumerate(times.tolist()):
@@ -65,8 +65,9 @@ async def _scenario(
     cfg: MarketConfig,
     faults: Callable[[MarketHandle], object] | None = None,
     run_s: float = 600,
+    rings: dict[str, RingBuffer] | None = None,
 ) -> tuple[dict[str, RingBuffer], MarketHandle, list[MarketEvent]]:
-    rings = _rings()
+    rings = rings or _rings()
     events: list[MarketEvent] = []
     send, recv = trio.open_memory_channel[MarketEvent](16)
 
@@ -176,3 +177,26 @@ async def test_rotates_before_the_24h_cut(autojump_clock: trio.testing.MockClock
     assert stats.rotations >= 3
     assert stats.gaps_detected == 0
     assert exchange.connections == stats.rotations + 1
+
+
+async def test_a_hole_larger_than_the_ring_reloads_history(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    exchange = FakeExchange(SYMBOLS, TFS)
+    rings = {"1m": RingBuffer(MINUTE_MS, 40), "5m": RingBuffer(5 * MINUTE_MS, 40)}
+
+    async def stall(handle: MarketHandle) -> None:
+        await trio.sleep(10.5)
+        exchange.stall(60)  # 60 one-minute bars never reach the client
+
+    rings, handle, events = await _scenario(exchange, _config(), stall, run_s=150, rings=rings)
+    _assert_exact(exchange, rings)
+    reloaded = [e for e in events if isinstance(e, HistoryLoaded) and e.timeframe == "1m"]
+    # Start-up, then the reload of every symbol after the hole.
+    assert sorted(reloaded[0].symbols) == sorted(SYMBOLS)
+    assert sorted(s for e in reloaded[1:] for s in e.symbols) == sorted(SYMBOLS)
+    closes = [
+        (e.timeframe, s, e.open_time) for e in events if isinstance(e, BarClosed) for s in e.symbols
+    ]
+    assert len(closes) == len(set(closes))
+    assert handle.statistics().bars_backfilled > 3 * (40 + 40)
