@@ -7,7 +7,11 @@ sees at that instant.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import os
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 import numpy as np
@@ -26,16 +30,36 @@ CHUNK = 512
 
 @attrs.frozen
 class Fire:
-    """One signal a trader would have produced."""
+    """One signal a trader would have produced.
+
+    The "why it fired" (``matched``, ``clauses``) is read from the gathered outputs when first
+    asked for: a backtest over months can fire tens of thousands of times.
+    """
 
     trader_id: str
     symbol: str
     timeframe: str
     open_time: int
     price: float
-    matched: tuple[str, ...]
-    #: clause label -> {"held": bool, "values": {operand label: value}}
-    clauses: Mapping[str, Mapping[str, object]]
+    _plan: TraderPlan = attrs.field(repr=False, eq=False)
+    _row: F64 = attrs.field(repr=False, eq=False)
+    _col: Mapping[int, int] = attrs.field(repr=False, eq=False)
+
+    @functools.cached_property
+    def clauses(self) -> Mapping[str, Mapping[str, object]]:
+        """clause label -> ``{"held": bool, "values": {operand label: value}}``."""
+        found: dict[str, dict[str, object]] = {}
+        for clause in self._plan.clauses:
+            found[clause.label] = {
+                "held": bool(self._row[self._col[clause.node]] == 1.0),
+                "values": {o.label: _value(self._row[self._col[o.node]]) for o in clause.operands},
+            }
+        return found
+
+    @functools.cached_property
+    def matched(self) -> tuple[str, ...]:
+        """Labels of the clauses that held."""
+        return tuple(label for label, c in self.clauses.items() if c["held"])
 
 
 @attrs.frozen
@@ -72,11 +96,27 @@ class Simulation:
     layouts: Mapping[str, Layout]
 
 
+def _symbol_ranges(n_sym: int, threads: int) -> list[tuple[int, int]]:
+    n = max(1, min(threads, n_sym // 8))
+    bounds = np.linspace(0, n_sym, n + 1).astype(int).tolist()
+    return list(itertools.pairwise(bounds))
+
+
+def _step(
+    state: GroupState, gathered: F64, out_nodes: I64, a: int, bars: F64, ext: F64, lo: int, hi: int
+) -> None:
+    """Step symbols ``lo..hi-1`` through a chunk of bars starting at bar ``a``."""
+    gathered[lo:hi, a : a + bars.shape[1]] = state.run(
+        bars[lo:hi], lo=lo, hi=hi, ext=ext[lo:hi], out_nodes=out_nodes
+    )
+
+
 def simulate(
     program: Program,
     data: Mapping[str, Mapping[str, Klines]],
     *,
     progress: ProgressFn | None = None,
+    threads: int = min(2, os.cpu_count() or 1),
 ) -> Simulation:
     """Step ``program`` through ``data`` (timeframe -> symbol -> klines) from the first bar,
     longest timeframe first, gathering every trader's root, clause and operand nodes."""
@@ -116,13 +156,25 @@ def simulate(
         out_nodes = np.asarray(outs, dtype=np.int64)
         n_sym, n_t = bars.shape[0], bars.shape[1]
         gathered = np.empty((n_sym, n_t, len(outs)))
+        # Symbols are independent: halves of them step in parallel threads (the interpreter
+        # releases the GIL).
+        ranges = _symbol_ranges(n_sym, threads)
         for a in range(0, n_t, CHUNK):
             b = min(n_t, a + CHUNK)
-            gathered[:, a:b] = state.run(
+            step = functools.partial(
+                _step,
+                state,
+                gathered,
+                out_nodes,
+                a,
                 np.ascontiguousarray(bars[:, a:b]),
-                ext=np.ascontiguousarray(ext[:, a:b]),
-                out_nodes=out_nodes,
+                np.ascontiguousarray(ext[:, a:b]),
             )
+            if len(ranges) == 1:
+                step(*ranges[0])
+            else:
+                with ThreadPoolExecutor(len(ranges)) as pool:
+                    list(pool.map(step, *zip(*ranges, strict=True)))
             done += b - a
             if progress is not None:
                 progress(done, total)
@@ -258,50 +310,36 @@ def _fires(
 ) -> list[Fire]:
     present = _present(bars)
     symbols = {i: s for s, i in slot[tf].items()}
-    found: list[tuple[TraderPlan, int, int]] = []
+    # Index of each symbol's previous present bar (gaps in its history are skipped over).
+    steps = np.arange(present.shape[1])
+    last_present = np.maximum.accumulate(np.where(present, steps, -1), axis=1)
+    prev_index = np.full_like(last_present, -1)
+    prev_index[:, 1:] = last_present[:, :-1]
+    rows = np.arange(present.shape[0])[:, None]
+    bar_index = np.cumsum(present, axis=1) - 1
+    result: list[Fire] = []
     for plan in traders:
         warm = _warm(program, plan.id, tf, times, grids, slot, layouts)
         match = (gathered[:, :, col[plan.root]] == 1.0) & warm & present
-        previous = np.zeros_like(match)
-        previous[:, 1:] = match[:, :-1]
-        for i, t in zip(*np.nonzero(match & ~previous), strict=True):
-            found.append((plan, int(i), int(t)))
-    result: list[Fire] = []
-    last_fire: dict[tuple[str, int], int] = {}
-    bar_index = np.cumsum(present, axis=1) - 1
-    for plan, i, t in sorted(found, key=lambda x: (x[2], x[0].id, x[1])):
-        key = (plan.id, i)
-        n = int(bar_index[i, t])
-        last = last_fire.get(key, -1)
-        if last >= 0 and n - last < cooldown_bars:
-            continue
-        last_fire[key] = n
-        result.append(
-            _fire(plan, symbols[i], tf, int(times[t]), float(bars[i, t, 3]), gathered[i, t], col)
-        )
+        previous = np.where(prev_index >= 0, match[rows, np.maximum(prev_index, 0)], False)
+        syms, ts = np.nonzero(match & ~previous)
+        if cooldown_bars > 0:
+            keep = np.ones(len(syms), dtype=bool)
+            last: dict[int, int] = {}
+            for k, (i, t) in enumerate(zip(syms.tolist(), ts.tolist(), strict=True)):
+                n = int(bar_index[i, t])
+                if i in last and n - last[i] < cooldown_bars:
+                    keep[k] = False
+                else:
+                    last[i] = n
+            syms, ts = syms[keep], ts[keep]
+        price = bars[syms, ts, 3].tolist()
+        opened = times[ts].tolist()
+        for k, (i, t) in enumerate(zip(syms.tolist(), ts.tolist(), strict=True)):
+            result.append(
+                Fire(plan.id, symbols[i], tf, opened[k], price[k], plan, gathered[i, t], col)
+            )
     return result
-
-
-def _fire(
-    plan: TraderPlan,
-    symbol: str,
-    tf: str,
-    open_time: int,
-    price: float,
-    row: F64,
-    col: Mapping[int, int],
-) -> Fire:
-    clauses: dict[str, dict[str, object]] = {}
-    matched: list[str] = []
-    for clause in plan.clauses:
-        held = bool(row[col[clause.node]] == 1.0)
-        if held:
-            matched.append(clause.label)
-        clauses[clause.label] = {
-            "held": held,
-            "values": {o.label: _value(row[col[o.node]]) for o in clause.operands},
-        }
-    return Fire(plan.id, symbol, tf, open_time, price, tuple(matched), clauses)
 
 
 def _value(v: float) -> float | None:
