@@ -1,0 +1,243 @@
+"""Pure decisions of the analyzer: retries, the circuit breaker, the request rate, the budgets.
+
+Nothing here does I/O or reads a clock: every method takes ``now`` (seconds on the Trio clock, or
+epoch ms for the UTC-day budgets) so the rules are tested without sleeping. The Trio shell in
+:mod:`vyx.analysis.service` owns one of each and applies what they decide.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+from collections.abc import Callable
+from typing import Literal
+
+import attrs
+
+from kernels.timeframes import DAY_MS
+
+#: How a call attempt ended, as far as retrying and the breaker care.
+Outcome = Literal["ok", "invalid", "rate_limited", "server", "timeout", "transport", "client"]
+
+#: Outcomes worth another attempt of the same request (after a backoff).
+RETRYABLE: frozenset[Outcome] = frozenset({"rate_limited", "server", "timeout", "transport"})
+
+#: Outcomes that say the API itself is unwell (they trip the breaker); ``invalid`` answers and
+#: ``client`` errors are about one request, not about the service.
+SERVICE_FAILURES: frozenset[Outcome] = frozenset({"rate_limited", "server", "timeout", "transport"})
+
+
+@attrs.frozen
+class RetryPolicy:
+    """Backoff for retryable outcomes, advanced with :meth:`increment` (like urllib3's Retry).
+
+    The delay before retry ``n`` (1-based) is drawn uniformly from ``[0.5, 1] * min(cap,
+    base * 2**(n-1))`` ("equal jitter": never a thundering herd, never a zero wait); a delay the
+    API asked for (``RetryInfo.retryDelay``) is a floor, plus up to ``base`` of jitter.
+    """
+
+    #: Retries left for this request (not counting the first attempt).
+    remaining: int = 3
+    base_s: float = 1.0
+    cap_s: float = 60.0
+    #: Retries taken so far.
+    taken: int = 0
+
+    @property
+    def exhausted(self) -> bool:
+        """No retry left."""
+        return self.remaining <= 0
+
+    def backoff(self, asked_s: float | None, rand: Callable[[], float] = random.random) -> float:
+        """Seconds to wait before the next attempt."""
+        ceiling = min(self.cap_s, self.base_s * 2.0**self.taken)
+        delay = ceiling * (0.5 + 0.5 * rand())
+        if asked_s is not None and asked_s > 0:
+            delay = max(delay, min(asked_s, self.cap_s * 5) + self.base_s * rand())
+        return delay
+
+    def increment(self) -> RetryPolicy:
+        """The policy after one more retry."""
+        return attrs.evolve(self, remaining=self.remaining - 1, taken=self.taken + 1)
+
+
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+@attrs.frozen
+class Breaker:
+    """Circuit breaker over service failures: ``threshold`` consecutive ones open it for
+    ``cooldown_s`` (doubling while probes keep failing, up to ``max_cooldown_s``); then one probe
+    is let through (half-open) and its outcome closes or re-opens the circuit."""
+
+    threshold: int = 5
+    cooldown_s: float = 30.0
+    max_cooldown_s: float = 300.0
+    state: BreakerState = "closed"
+    failures: int = 0
+    #: When an open circuit lets a probe through.
+    retry_at: float = 0.0
+    #: Current open period (grows while probes fail).
+    period_s: float = 0.0
+    #: A half-open probe is in flight.
+    probing: bool = False
+
+    def allow(self, now: float) -> tuple[bool, Breaker]:
+        """May a request start now? Returns the decision and the breaker after it."""
+        if self.state == "closed":
+            return True, self
+        if self.state == "open" and now >= self.retry_at:
+            return True, attrs.evolve(self, state="half_open", probing=True)
+        if self.state == "half_open" and not self.probing:
+            return True, attrs.evolve(self, probing=True)
+        return False, self
+
+    def wait_s(self, now: float) -> float:
+        """Seconds until :meth:`allow` may say yes (0 when it already does)."""
+        if self.state == "open":
+            return max(0.0, self.retry_at - now)
+        return 0.0
+
+    def record(self, outcome: Outcome, now: float) -> Breaker:
+        """The breaker after an attempt ended with ``outcome``."""
+        if outcome not in SERVICE_FAILURES:
+            if self.state == "closed" and self.failures == 0:
+                return self
+            return attrs.evolve(self, state="closed", failures=0, period_s=0.0, probing=False)
+        failures = self.failures + 1
+        if self.state == "half_open":
+            period = min(self.max_cooldown_s, max(self.cooldown_s, self.period_s * 2))
+            return attrs.evolve(
+                self, state="open", failures=failures, retry_at=now + period, period_s=period,
+                probing=False,
+            )  # fmt: skip
+        if failures >= self.threshold:
+            return attrs.evolve(
+                self, state="open", failures=failures, retry_at=now + self.cooldown_s,
+                period_s=self.cooldown_s, probing=False,
+            )  # fmt: skip
+        return attrs.evolve(self, failures=failures)
+
+
+class RateWindow:
+    """At most ``per_minute`` request starts in any 60 s window (a sliding log), plus a hold
+    until a time the API asked for (a 429's retry delay applies to every worker, not only to
+    the request that got it)."""
+
+    def __init__(self, per_minute: int, window_s: float = 60.0) -> None:
+        if per_minute < 1:
+            raise ValueError("per_minute must be at least 1")
+        self.per_minute = per_minute
+        self.window_s = window_s
+        self._starts: collections.deque[float] = collections.deque()
+        self.hold_until = 0.0
+
+    def wait_s(self, now: float) -> float:
+        """Seconds until a request may start (0: now)."""
+        while self._starts and self._starts[0] <= now - self.window_s:
+            self._starts.popleft()
+        wait = max(0.0, self.hold_until - now)
+        if len(self._starts) >= self.per_minute:
+            wait = max(wait, self._starts[0] + self.window_s - now)
+        return wait
+
+    def take(self, now: float) -> None:
+        """Record a request start (call only when :meth:`wait_s` is 0)."""
+        self._starts.append(now)
+
+    def hold(self, until: float) -> None:
+        """No request starts before ``until``."""
+        self.hold_until = max(self.hold_until, until)
+
+    def recent(self, now: float) -> int:
+        """Request starts in the last window."""
+        self.wait_s(now)
+        return len(self._starts)
+
+
+def utc_day(epoch_ms: int) -> int:
+    """The UTC day number of ``epoch_ms`` (budgets reset at UTC midnight)."""
+    return epoch_ms // DAY_MS
+
+
+class TokenBudget:
+    """Tokens per UTC day for the whole machine (0 = unlimited), with reservations.
+
+    A call reserves its estimated cost before it starts (so concurrent calls cannot overshoot
+    together) and settles with the real ``usageMetadata`` count when it ends. Once a call's
+    estimate does not fit, the day is over (no trickle of calls squeezed into the remainder).
+    """
+
+    def __init__(self, daily_limit: int) -> None:
+        self.daily_limit = daily_limit
+        self.day = -1
+        self.used = 0
+        self.reserved = 0
+        self.refused = False
+
+    def _roll(self, now_ms: int) -> None:
+        day = utc_day(now_ms)
+        if day != self.day:
+            self.day = day
+            self.used = 0
+            self.refused = False
+
+    def exhausted(self, now_ms: int) -> bool:
+        """True when nothing is left today."""
+        self._roll(now_ms)
+        if self.daily_limit <= 0:
+            return False
+        return self.refused or self.used + self.reserved >= self.daily_limit
+
+    def reserve(self, tokens: int, now_ms: int) -> bool:
+        """Reserve ``tokens`` for a call; False (nothing reserved) if it does not fit."""
+        self._roll(now_ms)
+        if self.daily_limit > 0 and (
+            self.refused or self.used + self.reserved + tokens > self.daily_limit
+        ):
+            self.refused = True
+            return False
+        self.reserved += tokens
+        return True
+
+    def settle(self, reserved: int, used: int, now_ms: int) -> None:
+        """Replace a reservation by the tokens the call really used."""
+        self._roll(now_ms)
+        self.reserved = max(0, self.reserved - reserved)
+        self.used += used
+
+    def used_today(self, now_ms: int) -> int:
+        """Tokens settled today."""
+        self._roll(now_ms)
+        return self.used
+
+    def remaining(self, now_ms: int) -> int | None:
+        """Tokens left today (None: unlimited)."""
+        self._roll(now_ms)
+        if self.daily_limit <= 0:
+            return None
+        return max(0, self.daily_limit - self.used - self.reserved)
+
+
+class DailyCounts:
+    """Analyses admitted per trader per UTC day (the trader's ``aiAnalysisLimit``)."""
+
+    def __init__(self) -> None:
+        self.day = -1
+        self._counts: dict[str, int] = {}
+
+    def _roll(self, now_ms: int) -> None:
+        day = utc_day(now_ms)
+        if day != self.day:
+            self.day = day
+            self._counts.clear()
+
+    def count(self, trader_id: str, now_ms: int) -> int:
+        """Analyses admitted for ``trader_id`` today."""
+        self._roll(now_ms)
+        return self._counts.get(trader_id, 0)
+
+    def add(self, trader_id: str, now_ms: int, n: int = 1) -> None:
+        """Count ``n`` more (negative to give back an analysis that was dropped)."""
+        self._roll(now_ms)
+        self._counts[trader_id] = max(0, self._counts.get(trader_id, 0) + n)

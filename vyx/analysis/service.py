@@ -1,0 +1,456 @@
+"""The ConcurrentAnalyzer: signals in, verdicts out, never in the screener's way.
+
+::
+
+    screener ──submit()──► bounded priority queue ──► N workers (N = max concurrency)
+      (sync, O(log n),        (full: drop, counted)     │ inputs: Vyx kernels over the candles
+       never waits)                                     │ slot: breaker · RPM window · token budget
+                                                        │ generateContent (deadline, retries)
+                                                        ▼
+                                  store.save_analysis(row) + broadcast(analysis_completed)
+
+:meth:`ConcurrentAnalyzer.submit` decides admission on the spot (confirmed signal, trader with
+``auto_analyze_signals``, first time for this signal id, trader's ``aiAnalysisLimit`` and the
+machine's token budget not spent, room in the queue) and returns. Everything slow — indicators,
+rate waits, the API, the store — happens in the workers. Decisions (retry, breaker, rate, budget)
+are the pure objects of :mod:`vyx.analysis.policy`.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import itertools
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import httpx
+import trio
+from google import genai
+from google.genai import types
+from loguru import logger
+
+from vyx.analysis import gemini
+from vyx.analysis.inputs import AnalysisContext
+from vyx.analysis.offline import OFFLINE_MODEL, offline_verdict
+from vyx.analysis.policy import (
+    RETRYABLE,
+    Breaker,
+    DailyCounts,
+    Outcome,
+    RateWindow,
+    RetryPolicy,
+    TokenBudget,
+)
+from vyx.analysis.prompt import (
+    SYSTEM_INSTRUCTION,
+    AnalysisInputs,
+    build_inputs,
+    estimate_tokens,
+    render_prompt,
+)
+from vyx.analysis.rows import Result, analysis_row, completed_message
+from vyx.analysis.stats import AnalyzerState, AnalyzerStatistics, Percentiles
+from vyx.analysis.verdict import InvalidAnswer, Usage, Verdict, answer_text, parse_verdict
+from vyx.config import AnalyzerConfig
+from vyx.signal import Signal
+from vyx.store.api import Store
+from vyx.store.errors import StoreError
+
+Broadcast = Callable[[dict[str, Any]], None]
+
+
+def _wall_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@attrs.frozen
+class AnalyzerOptions:
+    """Knobs beyond the environment's :class:`~vyx.config.AnalyzerConfig`."""
+
+    queue_size: int = 256
+    #: Candles written into the prompt.
+    prompt_candles: int = 50
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    breaker: Breaker = attrs.field(factory=Breaker)
+    generation: gemini.GenerationSettings = attrs.field(factory=gemini.GenerationSettings)
+    #: Re-asks after an invalid answer before recording a failed analysis.
+    invalid_retries: int = 1
+    #: Without an API key, run the offline analyst instead of staying disabled (``vyx demo``).
+    offline: bool = False
+    #: Signal ids remembered for "one analysis per signal id".
+    remembered_ids: int = 50_000
+
+
+@attrs.frozen(order=True)
+class _Job:
+    priority: int
+    seq: int
+    signal: Signal = attrs.field(order=False)
+    context: AnalysisContext = attrs.field(order=False)
+    queued_at: float = attrs.field(order=False)
+
+
+@attrs.frozen
+class _Answer:
+    verdict: Verdict | None
+    raw: str
+    usage: Usage
+    error: str | None = None
+    #: The budget ran out before a call could be made.
+    abandoned: bool = False
+
+
+class ConcurrentAnalyzer:
+    """See the module docstring. Start it with :func:`run_analyzer`; :meth:`submit` and
+    :meth:`statistics` are called from the Trio thread."""
+
+    def __init__(
+        self,
+        cfg: AnalyzerConfig,
+        store: Store,
+        broadcast: Broadcast,
+        *,
+        options: AnalyzerOptions = AnalyzerOptions(),
+        now_ms: Callable[[], int] = _wall_ms,
+    ) -> None:
+        self.cfg = cfg
+        self.options = options
+        self._store = store
+        self._broadcast = broadcast
+        self._now_ms = now_ms
+        self.mode: AnalyzerState = (
+            "running" if cfg.enabled else "offline" if options.offline else "disabled"
+        )
+        self.model = OFFLINE_MODEL if self.mode == "offline" else cfg.model
+        self._heap: list[_Job] = []
+        self._seq = itertools.count()
+        self._wakeup = trio.lowlevel.ParkingLot()
+        self._changed = trio.lowlevel.ParkingLot()
+        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._per_trader = DailyCounts()
+        self._budget = TokenBudget(cfg.daily_token_budget)
+        self._window = RateWindow(max(1, cfg.requests_per_minute))
+        self._breaker = options.breaker
+        self._config = gemini.request_config(SYSTEM_INSTRUCTION, options.generation)
+        self._client: genai.Client | None = None
+        self._latency = Percentiles()
+        self._queue_wait = Percentiles()
+        self._count: collections.Counter[str] = collections.Counter()
+        self._skipped: collections.Counter[str] = collections.Counter()
+        self._usage = Usage()
+        self._busy = 0
+        self._in_flight = 0
+        self._last_error: str | None = None
+        self._budget_warned_day = -1
+
+    # -- the screener's side -------------------------------------------------------------------
+
+    def submit(self, signal: Signal, context: AnalysisContext) -> bool:
+        """Queue ``signal`` for analysis; never blocks. False when it was not queued: the
+        analyzer is disabled, the signal is provisional, its trader does not auto-analyze, it
+        was submitted before, the trader's daily limit or the token budget is spent, or the
+        queue is full (see :meth:`statistics` for the counts by reason)."""
+        self._count["submitted"] += 1
+        reason = self._refusal(signal, context)
+        if reason is not None:
+            self._skipped[reason] += 1
+            return False
+        job = _Job(context.priority, next(self._seq), signal, context, trio.current_time())
+        if len(self._heap) >= self.options.queue_size:
+            worst = max(self._heap)
+            self._count["dropped"] += 1
+            if not job < worst:
+                return False
+            self._heap.remove(worst)
+            heapq.heapify(self._heap)
+            self._forget(worst)
+        heapq.heappush(self._heap, job)
+        self._remember(signal.id)
+        self._per_trader.add(context.trader.id, self._now_ms())
+        self._count["accepted"] += 1
+        self._wakeup.unpark()
+        return True
+
+    def _refusal(self, signal: Signal, context: AnalysisContext) -> str | None:
+        if self.mode == "disabled":
+            return "disabled"
+        if signal.provisional:
+            return "provisional"
+        if not context.trader.auto_analyze:
+            return "auto_analyze_off"
+        if signal.id in self._seen:
+            return "duplicate"
+        now_ms = self._now_ms()
+        limit = context.trader.ai_analysis_limit
+        if limit is not None and self._per_trader.count(context.trader.id, now_ms) >= limit:
+            return "trader_limit"
+        if self.mode == "running" and self._budget.exhausted(now_ms):
+            self._warn_budget(now_ms)
+            return "budget_exhausted"
+        return None
+
+    def _remember(self, signal_id: str) -> None:
+        self._seen[signal_id] = None
+        while len(self._seen) > self.options.remembered_ids:
+            self._seen.popitem(last=False)
+
+    def _forget(self, job: _Job) -> None:
+        """An evicted job may be submitted again and does not count against its trader."""
+        self._seen.pop(job.signal.id, None)
+        self._per_trader.add(job.context.trader.id, self._now_ms(), -1)
+
+    # -- statistics ----------------------------------------------------------------------------
+
+    def state(self) -> AnalyzerState:
+        """``disabled``, ``offline``, ``running``, ``circuit_open`` or ``budget_exhausted``."""
+        if self.mode != "running":
+            return self.mode
+        if self._budget.exhausted(self._now_ms()):
+            return "budget_exhausted"
+        return "circuit_open" if self._breaker.state != "closed" else "running"
+
+    def statistics(self) -> AnalyzerStatistics:
+        """A snapshot (see :class:`~vyx.analysis.stats.AnalyzerStatistics`)."""
+        c = self._count
+        now_ms = self._now_ms()
+        return AnalyzerStatistics(
+            state=self.state(),
+            model=self.model,
+            queue_depth=len(self._heap),
+            queue_capacity=self.options.queue_size,
+            busy=self._busy,
+            in_flight=self._in_flight,
+            submitted=c["submitted"],
+            accepted=c["accepted"],
+            dropped=c["dropped"],
+            skipped=dict(self._skipped),
+            completed=c["completed"],
+            failed=c["failed"],
+            abandoned_budget=c["abandoned"],
+            crashed=c["errors"],
+            requests=c["requests"],
+            rate_limited=c["rate_limited"],
+            server_errors=c["server"],
+            timeouts=c["timeout"],
+            transport_errors=c["transport"],
+            client_errors=c["client"],
+            invalid_answers=c["invalid"],
+            retries=c["retries"],
+            tokens_today=self._budget.used_today(now_ms),
+            daily_token_budget=self.cfg.daily_token_budget,
+            prompt_tokens=self._usage.prompt,
+            output_tokens=self._usage.output + self._usage.thoughts,
+            total_tokens=self._usage.total,
+            latency_ms_p50=self._latency.quantile(0.5),
+            latency_ms_p95=self._latency.quantile(0.95),
+            queue_wait_ms_p95=self._queue_wait.quantile(0.95),
+            requests_last_minute=self._window.recent(trio.current_time()),
+            requests_per_minute=self.cfg.requests_per_minute,
+            breaker=self._breaker.state,
+            last_error=self._last_error,
+        )
+
+    # -- workers -------------------------------------------------------------------------------
+
+    async def worker(self) -> None:
+        """Analyse queued signals one at a time, forever (run ``max_concurrency`` of these)."""
+        while True:
+            while not self._heap:
+                await self._wakeup.park()
+            job = heapq.heappop(self._heap)
+            self._busy += 1
+            try:
+                await self._process(job)
+            except Exception:  # a bug in one analysis must not stop the others (or the daemon)
+                self._count["errors"] += 1
+                logger.exception("analysis of signal {} crashed", job.signal.id)
+            finally:
+                self._busy -= 1
+
+    async def _process(self, job: _Job) -> None:
+        started = trio.current_time()
+        self._queue_wait.add((started - job.queued_at) * 1000)
+        inputs = build_inputs(job.signal, job.context)
+        if self.mode == "offline":
+            answer = _Answer(offline_verdict(inputs), "", Usage())
+        else:
+            answer = await self._ask(inputs)
+        if answer.abandoned:
+            self._count["abandoned"] += 1
+            return
+        latency_ms = round((trio.current_time() - started) * 1000)
+        self._latency.add(latency_ms)
+        raw = answer.raw
+        if answer.verdict is not None and self.mode == "offline":
+            raw = "offline analyst (no model call)"
+        result = Result(
+            inputs, self.model, answer.verdict, raw, latency_ms, answer.usage.total, answer.error
+        )
+        self._count["failed" if result.failed else "completed"] += 1
+        row = analysis_row(result, self._now_ms())
+        try:
+            await self._store.save_analysis(row)
+        except StoreError as exc:
+            self._last_error = f"store: {exc}"
+            logger.warning("analysis of signal {} not stored: {}", job.signal.id, exc)
+            return
+        try:
+            self._broadcast(completed_message(row))
+        except Exception:  # the daemon's callable must not take a worker down
+            logger.exception("broadcasting analysis_completed failed")
+
+    async def _ask(self, inputs: AnalysisInputs) -> _Answer:
+        """Call Gemini until a valid verdict, a terminal error or the end of the retries."""
+        prompt = render_prompt(inputs, self.options.prompt_candles)
+        estimate = estimate_tokens(SYSTEM_INSTRUCTION + prompt) + self._output_allowance()
+        retry = self.options.retry
+        invalid_left = self.options.invalid_retries
+        used = Usage()
+        while True:
+            if not await self._slot(estimate):
+                self._warn_budget(self._now_ms())
+                return _Answer(None, "", used, "daily token budget exhausted", abandoned=True)
+            response, error = await self._call(prompt)
+            usage = Usage.of(response.usage_metadata) if response is not None else Usage()
+            # An answer without usageMetadata is charged at the estimate (never undercount).
+            charged = usage.total if usage.total or response is None else estimate
+            self._budget.settle(estimate, charged, self._now_ms())
+            used += attrs.evolve(usage, total=charged)
+            self._usage += attrs.evolve(usage, total=charged)
+            now = trio.current_time()
+            if response is not None:
+                self._record("ok", now)
+                try:
+                    return _Answer(parse_verdict(answer_text(response)), _text_of(response), used)
+                except InvalidAnswer as bad:
+                    self._count["invalid"] += 1
+                    self._last_error = f"invalid answer: {bad.reason}"
+                    if invalid_left > 0:
+                        invalid_left -= 1
+                        continue
+                    return _Answer(None, bad.raw, used, f"invalid answer: {bad.reason}")
+            assert error is not None
+            self._count[error.outcome] += 1
+            self._last_error = error.message
+            self._record(error.outcome, now)
+            if error.outcome not in RETRYABLE or retry.exhausted:
+                return _Answer(None, error.raw or error.message, used, error.message)
+            delay = retry.backoff(error.retry_after_s)
+            retry = retry.increment()
+            self._count["retries"] += 1
+            if error.outcome == "rate_limited":
+                self._window.hold(now + delay)  # the quota is shared: every worker waits
+            await trio.sleep(delay)
+
+    def _output_allowance(self) -> int:
+        gen = self.options.generation
+        return gen.max_output_tokens + max(0, gen.thinking_budget or 0)
+
+    async def _slot(self, estimate: int) -> bool:
+        """Wait until the breaker, the RPM window and the budget allow one request and take it;
+        False when the budget cannot cover ``estimate`` today."""
+        while True:
+            now = trio.current_time()
+            wait = self._window.wait_s(now)
+            if wait <= 0:
+                allowed, breaker = self._breaker.allow(now)
+                if allowed:
+                    if not self._budget.reserve(estimate, self._now_ms()):
+                        return False  # the breaker's probe was not taken: keep it as it was
+                    self._breaker = breaker
+                    self._window.take(now)
+                    return True
+                wait = self._breaker.wait_s(now) or math.inf
+            with trio.move_on_after(wait):
+                await self._changed.park()
+
+    def _record(self, outcome: Outcome, now: float) -> None:
+        before = self._breaker.state
+        self._breaker = self._breaker.record(outcome, now)
+        if self._breaker.state == "open" and before != "open":
+            logger.warning(
+                "Gemini keeps failing ({}); analysis paused for {:.0f}s",
+                self._last_error,
+                self._breaker.period_s,
+            )
+        self._changed.unpark_all()
+
+    async def _call(
+        self, prompt: str
+    ) -> tuple[types.GenerateContentResponse | None, gemini.CallError | None]:
+        self._count["requests"] += 1
+        self._in_flight += 1
+        try:
+            with trio.move_on_after(self.cfg.timeout_s) as scope:
+                assert self._client is not None
+                response = await gemini.generate(self._client, self.model, prompt, self._config)
+            if scope.cancelled_caught:
+                return None, gemini.CallError("timeout", f"no answer within {self.cfg.timeout_s}s")
+            return response, None
+        except Exception as exc:
+            return None, gemini.classify(exc, self.cfg.api_key)
+        finally:
+            self._in_flight -= 1
+
+    def _warn_budget(self, now_ms: int) -> None:
+        day = now_ms // 86_400_000
+        if day != self._budget_warned_day:
+            self._budget_warned_day = day
+            logger.warning(
+                "daily Gemini token budget of {} spent; no analyses until 00:00 UTC",
+                self.cfg.daily_token_budget,
+            )
+
+
+def _text_of(response: types.GenerateContentResponse) -> str:
+    try:
+        return answer_text(response)
+    except InvalidAnswer as bad:  # pragma: no cover - only called after a valid answer
+        return bad.raw
+
+
+async def run_analyzer(
+    cfg: AnalyzerConfig,
+    store: Store,
+    broadcast: Broadcast,
+    *,
+    options: AnalyzerOptions = AnalyzerOptions(),
+    http: httpx.AsyncClient | None = None,
+    now_ms: Callable[[], int] = _wall_ms,
+    task_status: trio.TaskStatus[ConcurrentAnalyzer] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the analyzer until cancelled; ``task_status.started(analyzer)`` once workers run.
+
+    Without an API key it starts ``disabled`` (or ``offline`` with ``options.offline``) and
+    only counts submissions. ``http`` (tests, a shared client) is used as given and not closed;
+    otherwise one is opened here and closed on exit. Cancellation abandons queued signals and
+    calls in flight (their signals are already stored; analysis is best-effort)."""
+    analyzer = ConcurrentAnalyzer(cfg, store, broadcast, options=options, now_ms=now_ms)
+    if analyzer.mode == "disabled":
+        logger.info("analysis disabled: no GEMINI_API_KEY")
+        task_status.started(analyzer)
+        await trio.sleep_forever()
+    owned = None
+    if analyzer.mode == "running" and http is None:
+        owned = http = httpx.AsyncClient(
+            timeout=httpx.Timeout(cfg.timeout_s + 5.0),
+            limits=httpx.Limits(max_connections=cfg.max_concurrency),
+        )
+    try:
+        if analyzer.mode == "running":
+            assert http is not None
+            analyzer._client = gemini.make_client(cfg, http)
+        workers = cfg.max_concurrency if analyzer.mode == "running" else 1
+        async with trio.open_nursery() as nursery:
+            for _ in range(max(1, workers)):
+                nursery.start_soon(analyzer.worker)
+            logger.info("analysis {} with {} ({} workers)", analyzer.mode, analyzer.model, workers)
+            task_status.started(analyzer)
+    finally:
+        if owned is not None:
+            with trio.CancelScope(shield=True), trio.move_on_after(2.0):
+                await owned.aclose()
