@@ -199,4 +199,6 @@ async def test_a_hole_larger_than_the_ring_reloads_history(
         (e.timeframe, s, e.open_time) for e in events if isinstance(e, BarClosed) for s in e.symbols
     ]
     assert len(closes) == len(set(closes))
-    assert handle.statistics().bars_backfilled > 3 * (40 + 40)
+    stats = handle.statistics()
+    assert stats.bars_backfilled > 3 * (40 + 40)
+    assert stats.reconnects >= 1  # the stale-stream watchdog replaced the silent connection
