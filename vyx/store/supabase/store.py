@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -30,16 +30,12 @@ from vyx.store.records import MachineRecord, Trader, event_row
 from vyx.store.supabase.drain import Drain, DrainStatistics, SpoolEntry, SpoolIO
 from vyx.store.supabase.rest import Rest
 from vyx.store.supabase.spool import Spool
-from vyx.store.supabase.wire import RetryPolicy, from_wire, to_wire
+from vyx.store.supabase.wire import RetryPolicy, encode_wire, from_wire, to_wire
 from vyx.store.writer import BatchPolicy, BatchWriter, QueuedWrites
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _encode(table: str, row: Mapping[str, Any]) -> str:
-    return json.dumps(to_wire(table, row), separators=(",", ":"), allow_nan=False)
 
 
 @attrs.frozen
@@ -68,7 +64,7 @@ class _SpoolSink:
         bad: list[tuple[str, str, str, str]] = []
         for p in rows:
             try:
-                good.append((p.table, p.key, _encode(p.table, p.row)))
+                good.append((p.table, p.key, encode_wire(p.table, p.row)))
             except (TypeError, ValueError) as exc:
                 bad.append((p.table, p.key, json.dumps({k: repr(v) for k, v in p.row.items()}),
                             f"{type(exc).__name__}: {exc}"))  # fmt: skip
@@ -136,7 +132,7 @@ class SupabaseStore(QueuedWrites):
         )  # fmt: skip
         event["machine_id"] = self.machine_id
         event["user_id"] = self.user_id
-        return ("cloud_events", event["id"], _encode("cloud_events", event))
+        return ("cloud_events", event["id"], encode_wire("cloud_events", event))
 
     # ------------------------------------------------------------------ batched writes
     # save_signals/save_analysis/save_metrics/save_event: QueuedWrites.

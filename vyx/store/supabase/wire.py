@@ -75,22 +75,34 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def encode_wire(table: str, row: Mapping[str, Any]) -> str:
+    """:func:`to_wire` as compact JSON text (what the spool stores)."""
+    out = _stamped(table, row)
+    try:
+        return json.dumps(out, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # NaN/inf somewhere: rare, so only then walk the row
+        return json.dumps(_json_safe(out), separators=(",", ":"), allow_nan=False)
+
+
+def _stamped(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
+    stamps = TIMESTAMP_COLUMNS.get(table, frozenset())
+    out = dict(row)
+    for column in stamps & out.keys():
+        value = out[column]
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ValueError(f"{table}.{column}: timestamp {value!r} is not finite")
+            out[column] = iso_from_ms(int(value))
+    return out
+
+
 def to_wire(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON object PostgREST receives for ``row`` of ``table``.
 
     Timestamps given as numbers become ISO strings (strings are passed through); non-finite
     floats become ``null``. Raises ``TypeError``/``ValueError`` for a value JSON cannot carry
     (the row is then quarantined before it is ever sent)."""
-    stamps = TIMESTAMP_COLUMNS.get(table, frozenset())
-    out: dict[str, Any] = {}
-    for column, value in row.items():
-        if column in stamps and isinstance(value, int | float) and not isinstance(value, bool):
-            if not math.isfinite(value):
-                raise ValueError(f"{table}.{column}: timestamp {value!r} is not finite")
-            value = iso_from_ms(int(value))
-        out[column] = _json_safe(value)
-    # Encode once now: an unencodable value must fail here, not inside an HTTP request.
-    json.dumps(out, allow_nan=False)
+    out: dict[str, Any] = json.loads(encode_wire(table, row))
     return out
 
 

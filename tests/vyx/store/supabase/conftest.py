@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from trio.testing import MockClock
 
 from tests.vyx.store.supabase.fake_postgrest import SERVICE_KEY, FakePostgrest
 from vyx.config import StoreConfig, SupabaseConfig
@@ -24,3 +25,10 @@ def supabase_cfg() -> SupabaseConfig:
 def store_cfg(tmp_path: Path) -> StoreConfig:
     return StoreConfig(data_dir=tmp_path / "data", batch_rows=50, flush_interval_ms=100,
                        buffer_rows=1000, final_flush_s=5.0)  # fmt: skip
+
+
+@pytest.fixture
+def clock() -> MockClock:
+    """Virtual time that jumps after 20 ms of real idleness: the spool's worker threads finish
+    before time moves (pytest-trio's ``autojump_clock`` would jump while they run)."""
+    return MockClock(autojump_threshold=0.02)

@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.vyx.store import factory as store_factory
 from vyx.signal import Signal
+from vyx.store.supabase import SupabaseStore
 
 USER = "2b7c1f9e-6d1a-4c55-9c3e-7a1b2c3d4e5f"
 OTHER_USER = "9d3e4f5a-1b2c-4d5e-8f90-a1b2c3d4e5f6"
@@ -30,3 +31,12 @@ def make_analysis(signal: Signal, *, confidence: float = 72.0) -> dict[str, Any]
                        "riskReward": 1.5},
         "created_at": signal.created_at + 1000,
     }  # fmt: skip
+
+
+async def synced(store: SupabaseStore, attempts: int = 10) -> bool:
+    """``store.sync()`` under virtual time. The clock may jump while a spool thread works
+    (> 20 ms of real idleness), which can expire a single wait early; retrying is safe."""
+    for _ in range(attempts):
+        if await store.sync(600):
+            return True
+    return False

@@ -76,7 +76,7 @@ def parse_bool(v: Any) -> bool:
 
 
 def parse_json(v: Any) -> Any:
-    return copy.deepcopy(v)
+    return v  # fresh from json.loads: nothing else holds it
 
 
 def parse_timestamp(v: Any) -> datetime:
@@ -213,7 +213,7 @@ def render(value: Any) -> Any:
     """A stored value as PostgREST's JSON output shows it."""
     if isinstance(value, datetime):
         return value.isoformat()
-    return copy.deepcopy(value)
+    return value  # responses are serialized at once; nobody mutates them
 
 
 def _eq_matches(stored: Any, literal: str, pg_type: str) -> bool:
@@ -290,11 +290,8 @@ class FakeDatabase:
         pk = row[table.primary_key]
         for column in (table.primary_key, *table.unique):
             value = row[column]
-            owners = [p for p, r in staged.items() if r[column] == value and p != pk]
-            owner = self.index[table.name][column].get(value)
-            if owner is not None and owner != pk and owner not in staged:
-                owners.append(owner)
-            if owners:
+            owner = self._owner(table, staged, column, value)
+            if owner is not None and owner != pk:
                 name = (
                     f"{table.name}_pkey"
                     if column == table.primary_key
@@ -304,6 +301,21 @@ class FakeDatabase:
                               f'constraint "{name}"',
                               f"Key ({column})=({render(value)}) already exists.")  # fmt: skip
         staged[pk] = row
+
+    def _owner(self, table: Table, staged: dict[Any, dict[str, Any]], column: str,
+               value: Any) -> Any:  # fmt: skip
+        """The primary key holding ``value`` in ``column``, staged rows first."""
+        if column == table.primary_key:
+            if value in staged:
+                return value
+        elif len(table.unique) and staged:
+            for pk, r in staged.items():
+                if r[column] == value:
+                    return pk
+        owner = self.index[table.name][column].get(value)
+        if owner is not None and owner in staged and staged[owner][column] != value:
+            return None  # moved away by this request
+        return owner
 
     def _commit(self, table: Table, staged: dict[Any, dict[str, Any]]) -> None:
         rows = self.rows[table.name]
@@ -318,11 +330,10 @@ class FakeDatabase:
 
     def _find(self, table: Table, staged: dict[Any, dict[str, Any]], column: str,
               value: Any) -> dict[str, Any] | None:  # fmt: skip
-        for row in staged.values():
-            if row[column] == value:
-                return row
-        pk = self.index[table.name][column].get(value)
-        return None if pk is None else self.rows[table.name][pk]
+        pk = self._owner(table, staged, column, value)
+        if pk is None:
+            return None
+        return staged[pk] if pk in staged else self.rows[table.name][pk]
 
     def insert(
         self,

@@ -10,12 +10,11 @@ import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import pytest
 import trio
 import trio.testing
 from trio.testing import MockClock
 
-from tests.vyx.store.supabase.factory import USER, make_analysis, make_signal
+from tests.vyx.store.supabase.factory import USER, make_analysis, make_signal, synced
 from tests.vyx.store.supabase.fake_postgrest import (
     ConnectionFaults,
     FakePostgrest,
@@ -29,11 +28,6 @@ from vyx.store.supabase import RetryPolicy, SupabaseStore, run_supabase_store
 
 POLICY = RetryPolicy(backoff=Backoff(initial=0.5, maximum=30.0), attempt_timeout_s=5.0)
 MACHINE = "7c6b5a49-3827-4165-9e4d-3c2b1a098f7e"
-
-
-@pytest.fixture
-def clock() -> MockClock:
-    return MockClock(autojump_threshold=0.02)
 
 
 @asynccontextmanager
@@ -62,7 +56,7 @@ async def test_rows_land_once_with_timestamptz_and_read_back_as_epoch_ms(
         await store.save_analysis(make_analysis(signals[0]))
         await store.save_metrics(metrics_row(machine_id=MACHINE, recorded_at=1_700_000_000_000,
                                              cpu_usage_vcpus=0.25, active_signals=3))  # fmt: skip
-        assert await store.sync(60)
+        assert await synced(store)
         recent = await store.recent_signals(USER, limit=2)
         stats = store.statistics()
     assert sorted(ids(fake, "signals")) == sorted(s.id for s in signals)
@@ -83,7 +77,7 @@ async def test_a_ten_minute_outage_loses_nothing(
     async with open_store(store_cfg, supabase_cfg, faults) as store:
         await store.save_signals([make_signal(n)])
         n += 1
-        assert await store.sync(10)
+        assert await synced(store)
         fake.down = True
         start = trio.current_time()
         while trio.current_time() - start < 600:  # 10 minutes: 503s, then refused connections
@@ -99,7 +93,7 @@ async def test_a_ten_minute_outage_loses_nothing(
         assert stats.spooled_rows == n - 1 + 60
         assert fake.count("signals") == 1
         fake.down = faults.refuse = False
-        assert await store.sync(120)
+        assert await synced(store)
         after = store.statistics()
     assert sorted(ids(fake, "signals")) == sorted(make_signal(i).id for i in range(n))
     assert fake.count("cloud_events") == 60
@@ -125,7 +119,7 @@ async def test_timeouts_resets_429_and_5xx_are_retried_without_duplicates(
     async with open_store(store_cfg, supabase_cfg, faults) as store:
         await store.save_signals(signals)
         await store.save_signals(signals[:50])  # a producer's own replay: same ids
-        assert await store.sync(300)
+        assert await synced(store)
         stats = store.statistics()
     assert sorted(ids(fake, "signals")) == sorted(s.id for s in signals)
     assert not fake.faults
@@ -148,8 +142,8 @@ async def test_a_poison_row_is_quarantined_and_the_rest_lands(
         await store.save_metrics(
             {"id": "m-1", "machine_id": MACHINE, "recorded_at": math.nan}
         )  # fmt: skip  (never spooled)
-        assert await store.sync(60)
-        assert await store.sync(60)  # the quarantine events themselves
+        assert await synced(store)
+        assert await synced(store)  # the quarantine events themselves
         quarantined = await store.quarantined()
         stats = store.supabase_statistics()
     assert sorted(ids(fake, "signals")) == sorted(s.id for s in signals)
@@ -177,7 +171,7 @@ async def test_blocked_requests_keep_rows_in_the_spool_instead_of_quarantining(
         await store.flush()
         await trio.sleep(1)
         assert store.supabase_statistics().drain.state == "blocked"
-        assert await store.sync(300)
+        assert await synced(store)
         stats = store.statistics()
     assert fake.count("signals") == 10
     assert stats.quarantined == 0
@@ -198,7 +192,7 @@ async def test_shutdown_flushes_within_the_budget_and_a_restart_replays_the_rest
     fake.down = False
     async with open_store(store_cfg, supabase_cfg, transport(fake)) as store:
         assert store.statistics().spooled_rows == 50
-        assert await store.sync(60)
+        assert await synced(store)
     assert trio.current_time() - start < 60
     assert sorted(ids(fake, "signals")) == sorted(make_signal(i).id for i in range(80))
 
@@ -209,12 +203,12 @@ async def test_requeued_quarantine_lands_after_the_cause_is_fixed(
     signal = make_signal(1)
     async with open_store(store_cfg, supabase_cfg, transport(fake)) as store:
         await store.save_analysis(make_analysis(signal))  # its signal is not there yet
-        assert await store.sync(60)
+        assert await synced(store)
         assert len(await store.quarantined()) == 1
         await store.save_signals([signal])
-        assert await store.sync(60)
+        assert await synced(store)
         assert await store.requeue_quarantined() == 1
-        assert await store.sync(60)
+        assert await synced(store)
         assert await store.quarantined() == []
     assert ids(fake, "signal_analyses", "signal_id") == [signal.id]
     payload = json.dumps(fake.rows("signal_analyses")[0]["key_levels"])
