@@ -1,0 +1,309 @@
+"""Traders and the subscription from Supabase: :func:`run_trader_sync`.
+
+Pure core: :func:`classify_traders` turns ``traders`` rows into the runnable set and the ones
+reported instead (unreadable row, not the Vyx language, filter does not compile);
+:func:`diff_traders` says what was added, removed, updated. The shell loads rows
+(``user_id=eq.USER_ID&enabled=eq.true``; ``cloud_config.enabledInCloud = false`` is filtered
+here, jsonb may be a JSON string), checks ``user_subscriptions`` (an active elite subscription
+serves the user), reloads every ``reload_s`` and on :meth:`TraderSync.reload`
+(``config_update``), writes ``cloud_events`` (config_synced, trader_added/removed/updated, error
+per rejected trader) and hands each change to the daemon's ``on_update`` callback, which swaps
+the screener's plans and sends the browser an ``error`` message per rejected trader.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import trio
+from loguru import logger
+
+from kernels.lang import CompileError, check
+from kernels.timeframes import TimeframeError
+from vyx.store.errors import RowError, StoreError
+from vyx.store.records import Trader, event_row
+from vyx.store.supabase.rest import Rest
+from vyx.store.supabase.store import SupabaseStore
+
+#: The filter language this machine runs (``filter.language``, or the ``language`` column).
+VYX_LANGUAGE = "vyx"
+
+
+@attrs.frozen
+class RejectedTrader:
+    """A trader of the user that this machine does not run, and why."""
+
+    id: str
+    name: str
+    reason: str
+    #: ``unreadable`` (the row), ``language`` (not Vyx), ``compile`` (the filter).
+    kind: str
+    #: The row's ``version`` (a rejected trader is reported again only when it changes).
+    version: int = 0
+
+
+@attrs.frozen
+class TraderSet:
+    """What one load found."""
+
+    traders: tuple[Trader, ...]
+    rejected: tuple[RejectedTrader, ...]
+
+
+@attrs.frozen
+class TraderChanges:
+    """The difference between two loads."""
+
+    added: tuple[Trader, ...] = ()
+    removed: tuple[Trader, ...] = ()
+    updated: tuple[Trader, ...] = ()
+    #: Rejections not reported before (new trader, or a new version).
+    newly_rejected: tuple[RejectedTrader, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing changed."""
+        return not (self.added or self.removed or self.updated or self.newly_rejected)
+
+
+@attrs.frozen
+class TraderUpdate:
+    """What ``on_update`` receives: the runnable traders, what changed, and the entitlement."""
+
+    current: TraderSet
+    changes: TraderChanges
+    #: True while the user has an active elite subscription.
+    entitled: bool
+
+
+def filter_language(trader: Trader) -> str | None:
+    """``filter.language``, else the ``language`` column."""
+    language = trader.filter.get("language")
+    return language if isinstance(language, str) else trader.language
+
+
+def check_filter(trader: Trader) -> str | None:
+    """None when the trader's filter compiles as Vyx, else why it does not."""
+    code = trader.filter.get("code")
+    if not isinstance(code, str) or not code.strip():
+        return "the filter has no code"
+    try:
+        check(code, timeframe=trader.execution_interval)
+    except CompileError as exc:
+        return f"the filter does not compile: {exc}"
+    except TimeframeError as exc:
+        return f"execution_interval: {exc}"
+    return None
+
+
+def classify_traders(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    compile_check: Callable[[Trader], str | None] = check_filter,
+) -> TraderSet:
+    """Runnable traders (by name) and the rejected ones. Rows disabled for the cloud
+    (``cloud_config.enabledInCloud = false``) or disabled are neither."""
+    ok: list[Trader] = []
+    rejected: list[RejectedTrader] = []
+    for row in rows:
+        try:
+            trader = Trader.from_row(row)
+        except RowError as exc:
+            rid, name = str(row.get("id")), str(row.get("name") or "")
+            rejected.append(RejectedTrader(rid, name, str(exc), "unreadable"))
+            continue
+        if not trader.enabled or not trader.enabled_in_cloud:
+            continue
+        language = filter_language(trader)
+        if language != VYX_LANGUAGE:
+            reason = (f"the filter is in {language!r}, not the Vyx filter language"
+                      if language else "the filter does not say it is in the Vyx filter "
+                      "language (filter.language = 'vyx')")  # fmt: skip
+            rejected.append(RejectedTrader(trader.id, trader.name, reason, "language",
+                                           trader.version))  # fmt: skip
+            continue
+        problem = compile_check(trader)
+        if problem is not None:
+            rejected.append(RejectedTrader(trader.id, trader.name, problem, "compile",
+                                           trader.version))  # fmt: skip
+            continue
+        ok.append(trader)
+    ok.sort(key=lambda t: (t.name, t.id))
+    return TraderSet(tuple(ok), tuple(rejected))
+
+
+def diff_traders(old: TraderSet, new: TraderSet) -> TraderChanges:
+    """What changed from ``old`` to ``new`` (a trader is updated when its row differs)."""
+    before = {t.id: t for t in old.traders}
+    after = {t.id: t for t in new.traders}
+    seen = {(r.id, r.version, r.reason) for r in old.rejected}
+    return TraderChanges(
+        added=tuple(t for i, t in after.items() if i not in before),
+        removed=tuple(t for i, t in before.items() if i not in after),
+        updated=tuple(t for i, t in after.items() if i in before and before[i] != t),
+        newly_rejected=tuple(r for r in new.rejected if (r.id, r.version, r.reason) not in seen),
+    )
+
+
+async def fetch_trader_rows(rest: Rest, user_id: str) -> list[dict[str, Any]]:
+    """The user's enabled ``traders`` rows (bounded retries)."""
+    eq = {"user_id": user_id, "enabled": True}
+    return await rest.call("load traders", lambda: rest.select("traders", eq=eq))
+
+
+async def has_elite_subscription(rest: Rest, user_id: str) -> bool:
+    """True when ``user_subscriptions`` holds an active elite subscription for the user."""
+    eq = {"user_id": user_id, "status": "active", "tier": "elite"}
+    rows = await rest.call("check subscription", lambda: rest.select(
+        "user_subscriptions", eq=eq, columns="user_id,tier,status"
+    ))  # fmt: skip
+    return bool(rows)
+
+
+@attrs.frozen
+class TraderSyncConfig:
+    """Who and how often."""
+
+    user_id: str
+    #: ``cloud_machines.id`` for the events (None until known).
+    machine_id: str | None = None
+    reload_s: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+    subscription_s: float = attrs.field(default=300.0, validator=attrs.validators.gt(0))
+
+
+@attrs.frozen
+class TraderSyncStatistics:
+    """A snapshot of the trader sync."""
+
+    #: Runnable traders / rejected traders in the last successful load.
+    traders: int
+    rejected: int
+    #: Successful loads and failed ones since start.
+    loads: int
+    failures: int
+    #: Whether the user is served (active elite subscription), as last checked.
+    entitled: bool
+    last_error: str | None
+
+
+class TraderSync:
+    """Handle of :func:`run_trader_sync`: the current traders and :meth:`reload`."""
+
+    def __init__(self, cfg: TraderSyncConfig, rest: Rest, store: SupabaseStore,
+                 on_update: Callable[[TraderUpdate], Awaitable[None]],
+                 now_ms: Callable[[], int]) -> None:  # fmt: skip
+        self._cfg = cfg
+        self._rest = rest
+        self._store = store
+        self._on_update = on_update
+        self._now_ms = now_ms
+        self.current = TraderSet((), ())
+        self.entitled = False
+        self._lock = trio.Lock()
+        self._loads = 0
+        self._failures = 0
+        self._last_error: str | None = None
+
+    def statistics(self) -> TraderSyncStatistics:
+        """Counters of the sync."""
+        return TraderSyncStatistics(len(self.current.traders), len(self.current.rejected),
+                                    self._loads, self._failures, self.entitled,
+                                    self._last_error)  # fmt: skip
+
+    async def check_subscription(self) -> bool:
+        """Re-check the subscription now; reports a change through ``on_update``."""
+        async with self._lock:
+            entitled = await has_elite_subscription(self._rest, self._cfg.user_id)
+            if entitled != self.entitled:
+                self.entitled = entitled
+                logger.info("traders: elite subscription {}", "active" if entitled else "inactive")
+                await self._on_update(TraderUpdate(self.current, TraderChanges(), entitled))
+            return entitled
+
+    async def reload(self, reason: str = "periodic") -> TraderChanges:
+        """Load the traders now (``config_update`` calls this); events and ``on_update`` for
+        what changed. Raises :class:`~vyx.store.supabase.rest.SupabaseUnavailable`."""
+        async with self._lock:
+            try:
+                rows = await fetch_trader_rows(self._rest, self._cfg.user_id)
+            except StoreError as exc:
+                self._failures += 1
+                self._last_error = str(exc)
+                raise
+            new = classify_traders(rows)
+            changes = diff_traders(self.current, new)
+            self.current = new
+            self._loads += 1
+            await self._events(changes, reason)
+            if not changes.empty or self._loads == 1:
+                await self._on_update(TraderUpdate(new, changes, self.entitled))
+            return changes
+
+    async def _events(self, changes: TraderChanges, reason: str) -> None:
+        now = self._now_ms()
+        rows: list[dict[str, Any]] = []
+
+        def event(kind: str, message: str, details: dict[str, Any], severity: Any = "info") -> None:
+            row = event_row(machine_id=self._cfg.machine_id or "", user_id=self._cfg.user_id,
+                            event_type=kind, message=message, created_at=now,
+                            severity=severity, details=details)  # fmt: skip
+            row["machine_id"] = self._cfg.machine_id
+            rows.append(row)
+
+        for kind, traders in (("trader_added", changes.added), ("trader_removed", changes.removed),
+                              ("trader_updated", changes.updated)):  # fmt: skip
+            for t in traders:
+                event(kind, f"{kind.removeprefix('trader_')}: {t.name}",
+                      {"trader_id": t.id, "name": t.name, "version": t.version})  # fmt: skip
+        for r in changes.newly_rejected:
+            event("error", f"trader {r.name!r} is not run: {r.reason}",
+                  {"trader_id": r.id, "name": r.name, "kind": r.kind, "reason": r.reason},
+                  "warning")  # fmt: skip
+        event("config_synced", f"{len(self.current.traders)} traders loaded ({reason})",
+              {"traders": len(self.current.traders), "rejected": len(self.current.rejected),
+               "reason": reason})  # fmt: skip
+        for row in rows:
+            await self._store.save_event(row)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+async def run_trader_sync(
+    cfg: TraderSyncConfig,
+    rest: Rest,
+    store: SupabaseStore,
+    *,
+    on_update: Callable[[TraderUpdate], Awaitable[None]],
+    now_ms: Callable[[], int] = _now_ms,
+    task_status: trio.TaskStatus[TraderSync] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Check the subscription, load the traders, then reload every ``cfg.reload_s`` and
+    re-check the subscription every ``cfg.subscription_s`` until cancelled.
+
+    ``task_status.started(sync)`` after the first successful load (``on_update`` has been
+    called once with every trader). A failed periodic reload is logged and counted; the
+    traders in use stay. Raises :class:`~vyx.store.supabase.rest.SupabaseUnavailable` if the
+    first load fails (a cloud machine has nothing to run without its traders)."""
+    sync = TraderSync(cfg, rest, store, on_update, now_ms)
+    sync.entitled = await has_elite_subscription(rest, cfg.user_id)
+    await sync.reload("start")
+    task_status.started(sync)
+
+    async def every(period: float, job: Callable[[], Awaitable[Any]]) -> None:
+        deadline = trio.current_time()
+        while True:
+            deadline += period  # drift-free: the schedule does not slip by the job's duration
+            await trio.sleep_until(deadline)
+            try:
+                await job()
+            except StoreError as exc:
+                logger.warning("traders: {}", exc)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(every, cfg.reload_s, sync.reload)
+        nursery.start_soon(every, cfg.subscription_s, sync.check_subscription)
