@@ -208,6 +208,8 @@ class RestClient:
         backoff = self.cfg.backoff
         for attempt in range(1, self.cfg.max_attempts + 1):
             self._check_ban()
+            # A 429 holds back every request of this client, not only the one that got it.
+            await trio.sleep_until(self._retry_after_until)
             wait, self._budget = self._budget.reserve(weight, trio.current_time())
             if wait > 0:
                 logger.info("REST weight budget near its limit: waiting {:.1f}s", wait)
@@ -234,9 +236,9 @@ class RestClient:
                 elif status == 429:
                     self._rate_limited += 1
                     delay = _retry_after(response, default=60.0)
-                    self._retry_after_until = trio.current_time() + delay
+                    until = trio.current_time() + delay
+                    self._retry_after_until = max(self._retry_after_until, until)
                     logger.warning("REST 429 on {}: waiting Retry-After {:.0f}s", path, delay)
-                    await trio.sleep(delay)
                     continue
                 elif status >= 500:
                     failure = f"{path}: HTTP {status}"

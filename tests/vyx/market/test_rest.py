@@ -183,3 +183,23 @@ async def test_timeouts_are_applied_at_the_call_site(
         with pytest.raises(RestUnavailable, match="TooSlowError"):
             await client.exchange_info()
         assert trio.current_time() - start < 10
+
+
+async def test_429_holds_back_concurrent_requests(autojump_clock: trio.testing.MockClock) -> None:
+    sent: list[float] = []
+
+    class Transport(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            sent.append(trio.current_time())
+            if len(sent) == 1:
+                return httpx.Response(429, headers={"Retry-After": "10"})
+            return httpx.Response(200, json=[])
+
+    client = RestClient(RestConfig(base_url="http://x"), transport=Transport())
+    async with client, trio.open_nursery() as nursery:
+        start = trio.current_time()
+        nursery.start_soon(client.klines, "A", "1m")
+        await trio.sleep(0.5)  # B starts after A's 429 arrived
+        nursery.start_soon(client.klines, "B", "1m")
+    assert len(sent) == 3
+    assert all(t - start >= 10 for t in sent[1:])
