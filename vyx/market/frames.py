@@ -31,10 +31,7 @@ class FrameError(ValueError):
 
 def _num(obj: dict[str, Any], key: str) -> float:
     """A finite float from a decimal string (or number) field ``key``."""
-    try:
-        raw = obj[key]
-    except KeyError:
-        raise FrameError(f"missing field {key!r}") from None
+    raw = _field(obj, key)
     kind = type(raw)
     if kind is not str and kind is not int and kind is not float:
         raise FrameError(f"field {key!r} is not a number: {raw!r}")
@@ -47,22 +44,23 @@ def _num(obj: dict[str, Any], key: str) -> float:
     return value
 
 
-def _int(obj: dict[str, Any], key: str) -> int:
+def _field(obj: dict[str, Any], key: str) -> Any:
     try:
-        raw = obj[key]
+        return obj[key]
     except KeyError:
         raise FrameError(f"missing field {key!r}") from None
-    if isinstance(raw, bool) or not isinstance(raw, int):
+
+
+def _int(obj: dict[str, Any], key: str) -> int:
+    raw = _field(obj, key)
+    if type(raw) is not int:
         raise FrameError(f"field {key!r} is not an integer: {raw!r}")
     return raw
 
 
 def _str(obj: dict[str, Any], key: str) -> str:
-    try:
-        raw = obj[key]
-    except KeyError:
-        raise FrameError(f"missing field {key!r}") from None
-    if not isinstance(raw, str) or not raw:
+    raw = _field(obj, key)
+    if type(raw) is not str or not raw:
         raise FrameError(f"field {key!r} is not a non-empty string: {raw!r}")
     return raw
 

@@ -55,7 +55,7 @@ class MarketStatistics:
     #: Make-before-break rotations completed (24 h limit, serverShutdown).
     rotations: int
     #: Closed bars appended from the stream and from repairs.
-    closed_bars: int
+    closed_appended: int
     #: Closed frames ignored as already held.
     duplicates: int
     #: Missing-bar ranges detected and repaired.
@@ -67,6 +67,8 @@ class MarketStatistics:
     bars_synthesized: int
     #: Bars loaded by backfill.
     bars_backfilled: int
+    #: Closed frames held during a repair that overflowed (refetched over REST instead).
+    held_dropped: int
     #: Gap repairs running now.
     repairs_in_flight: int
     backfill: BackfillProgress
