@@ -10,6 +10,7 @@ import itertools
 import json
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +20,10 @@ from tests.vyx.analysis.conftest import KEY, MemoryStore, Signals, config, trade
 from tests.vyx.analysis.fake_gemini import FakeGemini
 from vyx.analysis import OFFLINE_MODEL, AnalyzerOptions, ConcurrentAnalyzer, run_analyzer
 from vyx.analysis.policy import Breaker, RetryPolicy
-from vyx.config import AnalyzerConfig
+from vyx.config import AnalyzerConfig, StoreConfig
 from vyx.signal import Signal
+from vyx.store import run_store
+from vyx.store.sqlite import SqliteDatabase
 
 DAY0_MS = 1_750_000_000_000
 
@@ -416,3 +419,32 @@ async def test_offline_analyst_fills_the_same_fields(
         assert row["decision"] in ("enter_trade", "bad_setup", "wait")
         assert set(row["trade_plan"]) == {"setup", "execution", "invalidation", "riskReward"}
         assert row["gemini_tokens_used"] == 0
+
+
+async def test_rows_land_in_the_sqlite_store(
+    fake: FakeGemini, signals: Signals, tmp_path: Path
+) -> None:
+    """Real time here: the SQLite store writes from a worker thread (the fake answers at once)."""
+    rig = Rig(fake)
+    rig.fake.script.extend(["ok", "bad_json", "bad_json"])
+    store_cfg = StoreConfig(data_dir=tmp_path, batch_rows=10, flush_interval_ms=50)
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            rig.store = await nursery.start(run_store, store_cfg)
+            analyzer = await rig.start(nursery, config(max_concurrency=1))
+            good, bad = signals.make(0), signals.make(1)
+            assert analyzer.submit(*good)
+            assert analyzer.submit(*bad)
+            await rig.until(lambda: len(rig.messages) == 2)
+            await rig.store.flush()
+            nursery.cancel_scope.cancel()
+    db = SqliteDatabase.open(store_cfg.database_path)
+    try:
+        rows = {r["signal_id"]: r for r in db.select("signal_analyses")}
+    finally:
+        db.close()
+    assert rows[good[0].id]["decision"] == "enter_trade"
+    assert rows[good[0].id]["key_levels"]["stopLoss"] < rows[good[0].id]["key_levels"]["entry"]
+    failed = rows[bad[0].id]
+    assert failed["technical_indicators"]["analysis_status"] == "failed"
+    assert failed["raw_ai_response"].startswith('{"decision": "enter_trade", "confidence": 7')
