@@ -17,6 +17,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from functools import partial
 from typing import Any
 
@@ -29,6 +30,7 @@ from kernels.program import Program
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 from vyx import __version__
+from vyx.cloud import CloudMachine, cloud_machine
 from vyx.config import Config
 from vyx.control import Control
 from vyx.market.closes import MarketEvent
@@ -43,7 +45,9 @@ from vyx.server import AuthConfig, ServerConfig, ServerDeps, run_server
 from vyx.server.auth import supabase_jwks_url
 from vyx.server.service import ServerHandle
 from vyx.signal import Signal
-from vyx.store.service import SqliteStore, run_store
+from vyx.store.api import Store
+from vyx.store.service import run_store
+from vyx.store.supabase import SupabaseStore, run_supabase_store
 from vyx.traders import TraderInfo, TraderRejected, from_record
 
 #: Traders loader: every trader to run and the ones rejected (with reasons).
@@ -70,7 +74,7 @@ class Daemon:
     """The running daemon (what ``run_daemon`` hands to ``task_status.started``)."""
 
     cfg: Config
-    store: SqliteStore
+    store: Store
     server: ServerHandle
     screener: Screener
     market: MarketHandle
@@ -145,7 +149,7 @@ def server_config(cfg: Config) -> ServerConfig:
 
 
 async def store_traders(
-    store: SqliteStore, user_id: str
+    store: Store, user_id: str
 ) -> tuple[list[TraderInfo], list[TraderRejected]]:
     """Every trader of ``user_id`` in the store that belongs on this machine."""
     infos, rejected = [], []
@@ -175,112 +179,170 @@ async def run_daemon(
     async with trio.open_nursery() as sinks:
         if opts.handle_signals:
             sinks.start_soon(_signals, stop)
-        store: SqliteStore = await sinks.start(run_store, cfg.store)
-        health.report("store", ComponentState.OK, str(cfg.store.database_path))
-        load = opts.traders or partial(store_traders, store, cfg.machine.user_id)
-        traders, rejected = await load()
-        capacity = ring_capacity(traders)
-        capacity.setdefault(cfg.market.kline_interval, 300)
-        rings = {tf: RingBuffer(timeframe_ms(tf), n) for tf, n in capacity.items()}
-        market: MarketHandle | None = None
-        sink_ref: list[Callable[[Sequence[Signal], Sequence[str]], Awaitable[None]]] = []
-
-        async def sink(signals: Sequence[Signal], cancelled: Sequence[str]) -> None:
-            await sink_ref[0](signals, cancelled)
-
-        events_tx, events_rx = trio.open_memory_channel[MarketEvent](1024)
-        scfg = ScreenerConfig(
-            user_id=cfg.machine.user_id,
-            machine_id=cfg.machine.machine_id,
-            workers=cfg.runtime.workers,
-            intrabar_ms=cfg.market.screening_interval_ms,
-        )
-        async with trio.open_nursery() as sources:
-            screener: Screener = await sources.start(
-                partial(run_screener, scfg, rings, events_rx, sink)
+        store: Store
+        supabase: SupabaseStore | None = None
+        if cfg.supabase is not None:
+            store = supabase = await sinks.start(
+                partial(run_supabase_store, cfg.store, cfg.supabase, user_id=cfg.machine.user_id)
             )
-            control = Control(
-                user_id=cfg.machine.user_id,
-                store=store,
-                screener=screener,
-                reload=load,
-                persist_browser_edits=opts.persist_browser_edits,
-                status=lambda: _status(cfg, screener, market, started_at),
+            health.report("store", ComponentState.OK, "Supabase (with a local spool)")
+        else:
+            store = await sinks.start(run_store, cfg.store)
+            health.report("store", ComponentState.OK, str(cfg.store.database_path))
+        async with AsyncExitStack() as stack:
+            cloud: CloudMachine | None = None
+            if supabase is not None:
+                cloud = await stack.enter_async_context(cloud_machine(cfg, supabase))
+            if opts.traders is not None:
+                load: TraderSource = opts.traders
+            elif cloud is not None:
+                load = cloud.reload
+            else:
+                load = partial(store_traders, store, cfg.machine.user_id)
+            traders, rejected = (
+                cloud.traders.current() if cloud and not opts.traders else await load()
             )
-            server: ServerHandle = await sinks.start(
-                run_server,
-                server_config(cfg),
-                ServerDeps(
-                    commands=control.handle,
-                    snapshot=control.snapshot,
-                    health=health,
-                    metrics=metrics,
-                ),
-            )
-            control.broadcast = server.broadcast
-            sink_ref.append(partial(_deliver, store, server, control, metrics))
-            await control.apply(traders, rejected)
-            health.report("server", ComponentState.OK, server.url)
-            health.report("analyzer", ComponentState.DISABLED, "no GEMINI_API_KEY")
-            health.report("market", ComponentState.STARTING, "backfilling")
-            health.report("screener", ComponentState.STARTING, "waiting for history")
-            market_scope = trio.CancelScope()
-            market = await sources.start(
-                _run_market_until, market_scope, market_config(cfg, capacity), rings, events_tx
-            )
-            assert market is not None
-            sources.start_soon(
-                _status_loop,
+            await _serve(
                 cfg,
-                control,
-                screener,
-                market,
+                opts,
                 store,
-                server,
+                cloud,
+                load,
+                traders,
+                rejected,
                 health,
                 metrics,
-                started_at,
-            )
-            daemon = Daemon(
-                cfg,
-                store,
-                server,
-                screener,
-                market,
-                control,
-                health,
-                metrics,
-                rings,
-                started_at,
                 stop,
+                started_at,
+                sinks,
+                task_status,
             )
-            logger.info(
-                "vyx {} ready: {} traders, {} symbols, timeframes {}",
-                __version__,
-                len(traders),
-                len(market.symbols),
-                ", ".join(rings),
-            )
-            task_status.started(daemon)
-            await stop.wait()
-            logger.info("draining (budget {}s)", cfg.runtime.drain_timeout_s)
-            deadline = trio.current_time() + cfg.runtime.drain_timeout_s
-            # 1. Sources stop: the market closes its sockets and the event channel; the
-            # screener finishes the events it already has, then returns.
-            market_scope.cancel()
-            with trio.move_on_at(deadline - cfg.runtime.drain_timeout_s / 2) as too_slow:
-                await screener.drained.wait()
-            if too_slow.cancelled_caught:
-                logger.warning("screener did not finish in time; stopping it")
-            sources.cancel_scope.cancel()
         # 2. Sinks: flush what is queued, close browsers with 1001, stop the writer.
-        with trio.move_on_at(deadline) as flush_scope:
+        with trio.move_on_after(cfg.runtime.drain_timeout_s / 2) as flush_scope:
             flush_scope.shield = True
             await store.flush()
         # Cancelling the sinks is graceful for both: the server closes browsers with 1001 and
         # the store writes what is still queued, each within its own bounded budget.
         sinks.cancel_scope.cancel()
     logger.info("stopped")
+
+
+async def _serve(
+    cfg: Config,
+    opts: DaemonOptions,
+    store: Store,
+    cloud: CloudMachine | None,
+    load: TraderSource,
+    traders: list[TraderInfo],
+    rejected: list[TraderRejected],
+    health: HealthRegistry,
+    metrics: Metrics,
+    stop: trio.Event,
+    started_at: float,
+    sinks: trio.Nursery,
+    task_status: trio.TaskStatus[Daemon],
+) -> None:
+    """Rings, screener, server and market; returns once the sources have drained."""
+    capacity = ring_capacity(traders)
+    capacity.setdefault(cfg.market.kline_interval, 300)
+    rings = {tf: RingBuffer(timeframe_ms(tf), n) for tf, n in capacity.items()}
+    market: MarketHandle | None = None
+    sink_ref: list[Callable[[Sequence[Signal], Sequence[str]], Awaitable[None]]] = []
+
+    async def sink(signals: Sequence[Signal], cancelled: Sequence[str]) -> None:
+        await sink_ref[0](signals, cancelled)
+
+    events_tx, events_rx = trio.open_memory_channel[MarketEvent](1024)
+    scfg = ScreenerConfig(
+        user_id=cfg.machine.user_id,
+        # Signals carry cloud_machines.id in cloud mode.
+        machine_id=cloud.identity.id if cloud is not None else cfg.machine.machine_id,
+        workers=cfg.runtime.workers,
+        intrabar_ms=cfg.market.screening_interval_ms,
+    )
+    async with trio.open_nursery() as sources:
+        screener: Screener = await sources.start(
+            partial(run_screener, scfg, rings, events_rx, sink)
+        )
+        control = Control(
+            user_id=cfg.machine.user_id,
+            store=store,
+            screener=screener,
+            reload=load,
+            persist_browser_edits=opts.persist_browser_edits,
+            status=lambda: _status(cfg, screener, market, started_at),
+        )
+        server: ServerHandle = await sinks.start(
+            run_server,
+            server_config(cfg),
+            ServerDeps(
+                commands=control.handle,
+                snapshot=control.snapshot,
+                health=health,
+                metrics=metrics,
+            ),
+        )
+        control.broadcast = server.broadcast
+        sink_ref.append(partial(_deliver, store, server, control, metrics))
+        if cloud is not None and opts.traders is None:
+            await cloud.traders.attach(control)
+        else:
+            await control.apply(traders, rejected)
+        if cloud is not None:
+            cloud.sample = partial(_cloud_metrics, cfg, screener, store, control)
+        health.report("server", ComponentState.OK, server.url)
+        health.report("analyzer", ComponentState.DISABLED, "no GEMINI_API_KEY")
+        health.report("market", ComponentState.STARTING, "backfilling")
+        health.report("screener", ComponentState.STARTING, "waiting for history")
+        market_scope = trio.CancelScope()
+        market = await sources.start(
+            _run_market_until, market_scope, market_config(cfg, capacity), rings, events_tx
+        )
+        assert market is not None
+        sources.start_soon(
+            _status_loop,
+            cfg,
+            control,
+            screener,
+            market,
+            store,
+            server,
+            health,
+            metrics,
+            started_at,
+        )
+        daemon = Daemon(
+            cfg,
+            store,
+            server,
+            screener,
+            market,
+            control,
+            health,
+            metrics,
+            rings,
+            started_at,
+            stop,
+        )
+        logger.info(
+            "vyx {} ready: {} traders, {} symbols, timeframes {}",
+            __version__,
+            len(traders),
+            len(market.symbols),
+            ", ".join(rings),
+        )
+        task_status.started(daemon)
+        await stop.wait()
+        logger.info("draining (budget {}s)", cfg.runtime.drain_timeout_s)
+        deadline = trio.current_time() + cfg.runtime.drain_timeout_s
+        # 1. Sources stop: the market closes its sockets and the event channel; the
+        # screener finishes the events it already has, then returns.
+        market_scope.cancel()
+        with trio.move_on_at(deadline - cfg.runtime.drain_timeout_s / 2) as too_slow:
+            await screener.drained.wait()
+        if too_slow.cancelled_caught:
+            logger.warning("screener did not finish in time; stopping it")
+        sources.cancel_scope.cancel()
 
 
 async def _run_market_until(
@@ -297,7 +359,7 @@ async def _run_market_until(
 
 
 async def _deliver(
-    store: SqliteStore,
+    store: Store,
     server: ServerHandle,
     control: Control,
     metrics: Metrics,
@@ -330,7 +392,7 @@ async def _status_loop(
     control: Control,
     screener: Screener,
     market: MarketHandle,
-    store: SqliteStore,
+    store: Store,
     server: ServerHandle,
     health: HealthRegistry,
     metrics: Metrics,
@@ -386,6 +448,24 @@ async def _status_loop(
                 },
             }
         )
+
+
+def _cloud_metrics(
+    cfg: Config, screener: Screener, store: Store, control: Control
+) -> dict[str, float | int]:
+    """The ``cloud_metrics`` row's values, measured now."""
+    process = psutil.Process()
+    ss = screener.statistics()
+    return {
+        "cpu_usage_vcpus": round(process.cpu_percent() / 100.0, 3),
+        "memory_used_mb": round(process.memory_info().rss / 2**20, 1),
+        "memory_total_mb": cfg.machine.memory_mb,
+        "active_signals": len(control.recent),
+        "analysis_queue_depth": 0,
+        "filter_execution_time_ms": round(ss.last_screen_ms, 3),
+        "signals_created_count": ss.signals,
+        "errors_count": len(control.errors),
+    }
 
 
 async def _signals(stop: trio.Event) -> None:
