@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from functools import partial
 from typing import Any
 
 import attrs
-import psutil
 import trio
 from loguru import logger
 
@@ -30,6 +29,14 @@ from kernels.program import Program
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 from vyx import __version__
+from vyx.analysis import (
+    AnalysisContext,
+    AnalyzerOptions,
+    Candles,
+    ConcurrentAnalyzer,
+    TraderSettings,
+    run_analyzer,
+)
 from vyx.cloud import CloudMachine, cloud_machine
 from vyx.config import Config
 from vyx.control import Control
@@ -45,6 +52,7 @@ from vyx.server import AuthConfig, ServerConfig, ServerDeps, run_server
 from vyx.server.auth import supabase_jwks_url
 from vyx.server.service import ServerHandle
 from vyx.signal import Signal
+from vyx.status import cloud_metrics, status, status_loop
 from vyx.store.api import Store
 from vyx.store.service import run_store
 from vyx.store.supabase import SupabaseStore, run_supabase_store
@@ -54,6 +62,11 @@ from vyx.traders import TraderInfo, TraderRejected, from_record
 TraderSource = Callable[[], Awaitable[tuple[list[TraderInfo], list[TraderRejected]]]]
 
 STATUS_PERIOD_S = 5.0
+_ANALYZER_HEALTH = {
+    "disabled": ComponentState.DISABLED,
+    "offline": ComponentState.OK,
+    "running": ComponentState.OK,
+}
 MAX_RING = 5000
 
 
@@ -67,6 +80,8 @@ class DaemonOptions:
     persist_browser_edits: bool = True
     #: Install SIGTERM/SIGINT handlers (only from the main thread).
     handle_signals: bool = True
+    #: Without ``GEMINI_API_KEY``, analyse signals with the built-in offline analyst (demo).
+    offline_analyst: bool = False
 
 
 @attrs.define(eq=False)
@@ -91,22 +106,7 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         """The ``status_update`` data."""
-        return _status(self.cfg, self.screener, self.market, self.started_at)
-
-
-def _status(
-    cfg: Config, screener: Screener, market: MarketHandle | None, started_at: float
-) -> dict[str, Any]:
-    stats = screener.statistics()
-    return {
-        "status": "paused" if stats.paused else "running",
-        "cpus": cfg.machine.cpus,
-        "uptime_s": round(time.monotonic() - started_at, 1),
-        "traders": len([t for t in stats.traders.values() if t.error is None]),
-        "symbols": len(market.symbols) if market is not None else 0,
-        "version": __version__,
-        "machineId": cfg.machine.machine_id,
-    }
+        return status(self.cfg, self.screener, self.market, self.started_at)
 
 
 def ring_capacity(traders: Sequence[TraderInfo]) -> dict[str, int]:
@@ -270,7 +270,7 @@ async def _serve(
             screener=screener,
             reload=load,
             persist_browser_edits=opts.persist_browser_edits,
-            status=lambda: _status(cfg, screener, market, started_at),
+            status=lambda: status(cfg, screener, market, started_at),
         )
         server: ServerHandle = await sinks.start(
             run_server,
@@ -283,15 +283,23 @@ async def _serve(
             ),
         )
         control.broadcast = server.broadcast
-        sink_ref.append(partial(_deliver, store, server, control, metrics))
+        analyzer: ConcurrentAnalyzer = await sinks.start(
+            partial(
+                run_analyzer,
+                cfg.analyzer,
+                store,
+                partial(_push, server),
+                options=AnalyzerOptions(offline=opts.offline_analyst),
+            )
+        )
+        sink_ref.append(partial(_deliver, store, server, control, metrics, analyzer, rings))
         if cloud is not None and opts.traders is None:
             await cloud.traders.attach(control)
         else:
             await control.apply(traders, rejected)
         if cloud is not None:
-            cloud.sample = partial(_cloud_metrics, cfg, screener, store, control)
+            cloud.sample = partial(cloud_metrics, cfg, screener, analyzer, control)
         health.report("server", ComponentState.OK, server.url)
-        health.report("analyzer", ComponentState.DISABLED, "no GEMINI_API_KEY")
         health.report("market", ComponentState.STARTING, "backfilling")
         health.report("screener", ComponentState.STARTING, "waiting for history")
         market_scope = trio.CancelScope()
@@ -300,8 +308,9 @@ async def _serve(
         )
         assert market is not None
         sources.start_soon(
-            _status_loop,
+            status_loop,
             cfg,
+            analyzer,
             control,
             screener,
             market,
@@ -363,109 +372,43 @@ async def _deliver(
     server: ServerHandle,
     control: Control,
     metrics: Metrics,
+    analyzer: ConcurrentAnalyzer,
+    rings: Mapping[str, RingBuffer],
     signals: Sequence[Signal],
     cancelled: Sequence[str],
 ) -> None:
-    """Signals are queued for the store first, then pushed to every browser."""
+    """Signals are queued for the store first, then pushed to every browser, then offered to
+    the analyzer (which never blocks: a signal never waits for its analysis)."""
     confirmed = [s for s in signals if not s.provisional]
     if confirmed:
         await store.save_signals(confirmed)
         metrics.signals.inc(len(confirmed))
     for s in signals:
         server.broadcast(s.to_message())
-        if not s.provisional:
-            control.remember(s)
-            logger.info(
-                "signal {} {} {} @ {}: {}",
-                s.trader_id,
-                s.symbol,
-                s.interval,
-                s.price,
-                "; ".join(s.matched_conditions),
+        if s.provisional:
+            continue
+        control.remember(s)
+        logger.info(
+            "signal {} {} {} @ {}: {}",
+            s.trader_id,
+            s.symbol,
+            s.interval,
+            s.price,
+            "; ".join(s.matched_conditions),
+        )
+        info = control.traders.get(s.trader_id)
+        if info is not None and info.auto_analyze and s.interval in rings:
+            trader = TraderSettings.from_strategy(
+                info.id, info.definition.name, info.auto_analyze, dict(info.strategy)
             )
+            candles = Candles.from_ring(rings[s.interval], s.symbol, s.interval)
+            analyzer.submit(s, AnalysisContext(trader, candles))
     for sid in cancelled:
         server.broadcast({"type": "signal_cancelled", "data": {"signalId": sid}})
 
 
-async def _status_loop(
-    cfg: Config,
-    control: Control,
-    screener: Screener,
-    market: MarketHandle,
-    store: Store,
-    server: ServerHandle,
-    health: HealthRegistry,
-    metrics: Metrics,
-    started_at: float,
-) -> None:
-    """Every few seconds: health reports, status and metrics to the browsers (drift-free)."""
-    process = psutil.Process()
-    process.cpu_percent()
-    next_at = trio.current_time()
-    frames_seen = 0
-    while True:
-        next_at += STATUS_PERIOD_S
-        await trio.sleep_until(next_at)
-        ms = market.statistics()
-        metrics.frames.inc(max(0, ms.frames - frames_seen))
-        frames_seen = ms.frames
-        age = ms.last_frame_age_s
-        if age is None or age > 90:
-            health.report("market", ComponentState.DEGRADED, f"no frame for {age}s")
-        else:
-            health.report(
-                "market", ComponentState.OK, f"{ms.symbols} symbols, {ms.frames_per_s:.1f} frames/s"
-            )
-        ss = screener.statistics()
-        health.report(
-            "screener", ComponentState.OK, f"{ss.screens} screens, last {ss.last_screen_ms:.2f} ms"
-        )
-        st = store.statistics()
-        store_state = (
-            ComponentState.DEGRADED if st.quarantined or st.last_error else ComponentState.OK
-        )
-        health.report(
-            "store", store_state, f"{st.pending_rows} pending, {st.quarantined} quarantined"
-        )
-        metrics.queue_depth.labels("store").set(st.pending_rows)
-        metrics.ws_clients.set(server.statistics().clients)
-        rss_mb = process.memory_info().rss / 2**20
-        server.broadcast(
-            {"type": "status_update", "data": _status(cfg, screener, market, started_at)}
-        )
-        server.broadcast(
-            {
-                "type": "metrics_update",
-                "data": {
-                    "activeSignals": len(control.recent),
-                    "queueDepth": st.pending_rows,
-                    "cpuUsage": process.cpu_percent(),
-                    "memoryUsage": round(rss_mb, 1),
-                    "screens": ss.screens,
-                    "lastScreenMs": round(ss.last_screen_ms, 3),
-                    "framesPerS": round(ms.frames_per_s, 2),
-                    "signals": ss.signals,
-                },
-            }
-        )
-
-
-def _cloud_metrics(
-    cfg: Config, screener: Screener, store: Store, control: Control
-) -> dict[str, float | int]:
-    """The ``cloud_metrics`` row's values, measured now."""
-    process = psutil.Process()
-    ss = screener.statistics()
-    return {
-        "cpu_usage_vcpus": round(process.cpu_percent() / 100.0, 3),
-        "memory_used_mb": round(process.memory_info().rss / 2**20, 1),
-        "memory_total_mb": cfg.machine.memory_mb,
-        "active_signals": len(control.recent),
-        "analysis_queue_depth": 0,
-        "filter_execution_time_ms": round(ss.last_screen_ms, 3),
-        "signals_created_count": ss.signals,
-        "errors_count": len(control.errors),
-    }
+def _push(server: ServerHandle, message: dict[str, Any]) -> None:
+    server.broadcast(message)
 
 
 async def _signals(stop: trio.Event) -> None:

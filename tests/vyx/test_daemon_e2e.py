@@ -60,9 +60,10 @@ def _klines(bars: candles.Bars) -> Klines:
 
 async def test_daemon_signals_equal_the_backtest_and_are_stored_once(tmp_path: Path) -> None:
     async def load() -> tuple[list[TraderInfo], list[TraderRejected]]:
-        return [TraderInfo(t) for t in TRADERS], []
+        return [TraderInfo(t, auto_analyze=t.id == "cross") for t in TRADERS], []
 
     received: list[dict[str, Any]] = []
+    analyses: list[dict[str, Any]] = []
     async with trio.open_nursery() as nursery:
         exchange = await nursery.start(
             run_exchange, ExchangeConfig(symbols=3, seed=7, speed=3000.0, decoys=False)
@@ -76,7 +77,9 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(tmp_path: P
                 "PORT": "0",
             }
         )
-        opts = DaemonOptions(traders=load, persist_browser_edits=False, handle_signals=False)
+        opts = DaemonOptions(
+            traders=load, persist_browser_edits=False, handle_signals=False, offline_analyst=True
+        )
         daemon = await nursery.start(run_daemon, cfg, opts)
         symbols = list(daemon.market.symbols)
         first = {
@@ -98,6 +101,8 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(tmp_path: P
                         msg = json.loads(await ws.get_message())
                         if msg["type"] == "signal_created":
                             received.append(msg["data"])
+                        elif msg["type"] == "analysis_completed":
+                            analyses.append(msg["data"])
             screened_to = daemon.screener.closed_upto("5m")
             # Drain what is already on its way to us.
             with trio.move_on_after(0.5):
@@ -140,3 +145,8 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(tmp_path: P
     ids = [row["id"] for row in stored]
     assert len(ids) == len(set(ids)), "every signal is stored exactly once"
     assert {m["signalId"] for m in received} <= set(ids)
+    # The offline analyst judged the auto-analyzed trader's signals, after they were pushed.
+    cross = {m["signalId"] for m in received if m["traderId"] == "cross"}
+    assert analyses, "analysis_completed messages arrive"
+    assert {a["signalId"] for a in analyses} <= cross
+    assert all(a["decision"] in ("enter_trade", "bad_setup", "wait") for a in analyses)

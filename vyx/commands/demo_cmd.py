@@ -119,7 +119,7 @@ async def _live(symbols: int, seed: int, speed: float, port: int, data_dir: str)
             f"{symbols} symbols; backfilling and starting the daemon ...",
             err=True,
         )
-        opts = DaemonOptions(traders=load, persist_browser_edits=False)
+        opts = DaemonOptions(traders=load, persist_browser_edits=False, offline_analyst=True)
         await serve(cfg, opts)
         nursery.cancel_scope.cancel()
 

@@ -1,0 +1,134 @@
+"""What the daemon says about itself: status and metrics for browsers, health, cloud_metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import psutil
+import trio
+
+from vyx import __version__
+from vyx.analysis import ConcurrentAnalyzer
+from vyx.config import Config
+from vyx.control import Control
+from vyx.market.service import MarketHandle
+from vyx.ops.health import ComponentState, HealthRegistry
+from vyx.ops.metrics import Metrics
+from vyx.screener.service import Screener
+from vyx.server.service import ServerHandle
+from vyx.store.api import Store
+
+STATUS_PERIOD_S = 5.0
+_ANALYZER_HEALTH = {
+    "disabled": ComponentState.DISABLED,
+    "offline": ComponentState.OK,
+    "running": ComponentState.OK,
+}
+
+
+def status(
+    cfg: Config, screener: Screener, market: MarketHandle | None, started_at: float
+) -> dict[str, Any]:
+    stats = screener.statistics()
+    return {
+        "status": "paused" if stats.paused else "running",
+        "cpus": cfg.machine.cpus,
+        "uptime_s": round(time.monotonic() - started_at, 1),
+        "traders": len([t for t in stats.traders.values() if t.error is None]),
+        "symbols": len(market.symbols) if market is not None else 0,
+        "version": __version__,
+        "machineId": cfg.machine.machine_id,
+    }
+
+
+async def status_loop(
+    cfg: Config,
+    analyzer: ConcurrentAnalyzer,
+    control: Control,
+    screener: Screener,
+    market: MarketHandle,
+    store: Store,
+    server: ServerHandle,
+    health: HealthRegistry,
+    metrics: Metrics,
+    started_at: float,
+) -> None:
+    """Every few seconds: health reports, status and metrics to the browsers (drift-free)."""
+    process = psutil.Process()
+    process.cpu_percent()
+    next_at = trio.current_time()
+    frames_seen = 0
+    while True:
+        next_at += STATUS_PERIOD_S
+        await trio.sleep_until(next_at)
+        ms = market.statistics()
+        metrics.frames.inc(max(0, ms.frames - frames_seen))
+        frames_seen = ms.frames
+        age = ms.last_frame_age_s
+        if age is None or age > 90:
+            health.report("market", ComponentState.DEGRADED, f"no frame for {age}s")
+        else:
+            health.report(
+                "market", ComponentState.OK, f"{ms.symbols} symbols, {ms.frames_per_s:.1f} frames/s"
+            )
+        ss = screener.statistics()
+        health.report(
+            "screener", ComponentState.OK, f"{ss.screens} screens, last {ss.last_screen_ms:.2f} ms"
+        )
+        st = store.statistics()
+        store_state = (
+            ComponentState.DEGRADED if st.quarantined or st.last_error else ComponentState.OK
+        )
+        health.report(
+            "store", store_state, f"{st.pending_rows} pending, {st.quarantined} quarantined"
+        )
+        metrics.queue_depth.labels("store").set(st.pending_rows)
+        an = analyzer.statistics()
+        health.report(
+            "analyzer",
+            _ANALYZER_HEALTH.get(an.state, ComponentState.DEGRADED),
+            f"{an.state}: {an.completed} done, {an.queue_depth} queued",
+        )
+        metrics.queue_depth.labels("analysis").set(an.queue_depth)
+        metrics.ws_clients.set(server.statistics().clients)
+        rss_mb = process.memory_info().rss / 2**20
+        server.broadcast(
+            {"type": "status_update", "data": status(cfg, screener, market, started_at)}
+        )
+        server.broadcast(
+            {
+                "type": "metrics_update",
+                "data": {
+                    "activeSignals": len(control.recent),
+                    "queueDepth": an.queue_depth,
+                    "storeQueue": st.pending_rows,
+                    "analyses": an.completed,
+                    "cpuUsage": process.cpu_percent(),
+                    "memoryUsage": round(rss_mb, 1),
+                    "screens": ss.screens,
+                    "lastScreenMs": round(ss.last_screen_ms, 3),
+                    "framesPerS": round(ms.frames_per_s, 2),
+                    "signals": ss.signals,
+                },
+            }
+        )
+
+
+def cloud_metrics(
+    cfg: Config, screener: Screener, analyzer: ConcurrentAnalyzer, control: Control
+) -> dict[str, float | int]:
+    """The ``cloud_metrics`` row's values, measured now."""
+    process = psutil.Process()
+    ss = screener.statistics()
+    return {
+        "cpu_usage_vcpus": round(process.cpu_percent() / 100.0, 3),
+        "memory_used_mb": round(process.memory_info().rss / 2**20, 1),
+        "memory_total_mb": cfg.machine.memory_mb,
+        "active_signals": len(control.recent),
+        "analysis_queue_depth": analyzer.statistics().queue_depth,
+        "analyses_completed_count": analyzer.statistics().completed,
+        "filter_execution_time_ms": round(ss.last_screen_ms, 3),
+        "signals_created_count": ss.signals,
+        "errors_count": len(control.errors),
+    }
