@@ -20,6 +20,8 @@ class _LazyGroup(click.Group):
         "demo": "vyx.commands.demo_cmd:demo_command",
         "run": "vyx.commands.run_cmd:run_command",
         "exchange": "vyx.market.exchange.cli:exchange_command",
+        "provision": "vyx.ops.provision_cli:provision_command",
+        "machines": "vyx.ops.provision_cli:machines_group",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -203,6 +203,12 @@ class Machine:
         return image if isinstance(image, str) else None
 
 
+def authorization(token: str) -> str:
+    """The ``Authorization`` value of a token: macaroon tokens (``FlyV1 fm2_...``, from
+    ``fly tokens create``) go as they are, like flyctl sends them; others as ``Bearer``."""
+    return token if token.startswith("FlyV1 ") else f"Bearer {token}"
+
+
 def go_duration(seconds: float) -> str:
     """A Go duration string (``"30s"``, ``"1m30s"``) as the API takes for ``fly.Duration``."""
     whole = math.ceil(seconds)
@@ -300,11 +306,15 @@ class FlyMachines:
         config: Mapping[str, Any],
         *,
         current_version: str | None = None,
+        skip_launch: bool = False,
     ) -> Machine:
         """Replace the machine's config (``UpdateMachineRequest``); Fly restarts it with the new
-        config (a stopped machine is started). ``current_version`` (an ``instance_id``) makes the
-        update conditional: :class:`FlyConflict` if the machine changed meanwhile."""
+        config (a stopped machine is started) unless ``skip_launch``. ``current_version`` (an
+        ``instance_id``) makes the update conditional: :class:`FlyConflict` if the machine
+        changed meanwhile."""
         request: dict[str, Any] = {"config": dict(config)}
+        if skip_launch:
+            request["skip_launch"] = True
         if current_version:
             request["current_version"] = current_version
         # Same config twice gives the same machine: safe to retry.
@@ -395,7 +405,7 @@ class FlyMachines:
         read_timeout_s: float | None = None,
     ) -> Any:
         policy = self._policy
-        headers = {"Authorization": f"Bearer {self._token}"}
+        headers = {"Authorization": authorization(self._token)}
         timeout = httpx.Timeout(self._timeout_s, read=read_timeout_s or self._timeout_s)
         while True:
             retry_after: float | None = None

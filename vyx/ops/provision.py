@@ -193,13 +193,19 @@ def websocket_url(settings: ProvisionSettings, fly_machine_id: str) -> str:
 
 
 def machine_config(
-    settings: ProvisionSettings, *, user_id: str, row_id: str, region: str, guest: Guest
+    settings: ProvisionSettings,
+    *,
+    user_id: str,
+    machine_id: str | None,
+    region: str,
+    guest: Guest,
 ) -> dict[str, Any]:
-    """The ``fly.MachineConfig`` of a user's machine."""
+    """The ``fly.MachineConfig`` of a user's machine. ``MACHINE_ID`` (the Fly machine id the
+    daemon writes into ``cloud_machines.machine_id``) is set once the id is known."""
     env = {
         **settings.env,
         "USER_ID": user_id,
-        "MACHINE_ID": row_id,
+        **({"MACHINE_ID": machine_id} if machine_id else {}),
         "MACHINE_REGION": region,
         "MACHINE_CPUS": str(guest.cpus),
         "MACHINE_MEMORY": str(guest.memory_mb),
@@ -295,16 +301,15 @@ class Provisioner:
         row_id = record.id if record is not None else machine_row_id(user_id)
         if machine is not None:
             region = machine.region or region  # a machine never moves region
-        wanted = machine_config(self.settings, user_id=user_id, row_id=row_id, region=region,
-                                guest=guest)  # fmt: skip
         action: Action
         try:
             if machine is None:
-                request = {"name": f"vyx-{user_id}", "region": region, "config": wanted}
-                machine = await self.fly.create(request)
+                machine = await self._create(user_id, region, guest)
                 action = "created"
             else:
                 machine = await self._settle(machine)
+                wanted = machine_config(self.settings, user_id=user_id, machine_id=machine.id,
+                                        region=region, guest=guest)  # fmt: skip
                 if differs(machine, wanted):
                     machine = await self.fly.update(machine.id, wanted)
                     action = "updated"
@@ -432,6 +437,20 @@ class Provisioner:
                 logger.info("user {}: adopting machine {}", user_id, machine.id)
                 return machine
         return None
+
+    async def _create(self, user_id: str, region: str, guest: Guest) -> Machine:
+        """Create without launching, give the machine its own id (``MACHINE_ID``), start it:
+        the daemon must know its Fly id from its first start."""
+        draft = machine_config(self.settings, user_id=user_id, machine_id=None, region=region,
+                               guest=guest)  # fmt: skip
+        request = {"name": f"vyx-{user_id}", "region": region, "config": draft,
+                   "skip_launch": True}  # fmt: skip
+        machine = await self.fly.create(request)
+        config = machine_config(self.settings, user_id=user_id, machine_id=machine.id,
+                                region=machine.region or region, guest=guest)  # fmt: skip
+        machine = await self.fly.update(machine.id, config, skip_launch=True)
+        await self.fly.start(machine.id)
+        return machine
 
     async def _settle(self, machine: Machine) -> Machine:
         """Wait out a transition, so the machine is started or stopped before acting on it."""

@@ -28,6 +28,8 @@ import attrs
 import httpx
 import trio
 
+from vyx.ops.fly_api import authorization
+
 SPEC_FILE = "flyio/machines_api_swagger2_docs.machines.dev_2024-03-07.json"
 _GO_DURATION = re.compile(r"^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$")
 
@@ -194,7 +196,7 @@ class FakeFly:
     async def _handle(self, request: httpx.Request) -> httpx.Response:
         body = json.loads(request.content) if request.content else None
         self.requests.append((request.method, request.url.path, body))
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        if request.headers.get("Authorization") != authorization(self.token):
             return httpx.Response(401, json={"error": "unauthorized"})
         problems = self.validator.request_errors(request, "/v1")
         if problems:
@@ -229,8 +231,9 @@ class FakeFly:
         if any(m.name == name and m.state != "destroyed" for m in self.machines.values()):
             return httpx.Response(409, json={"error": f"a machine named {name} exists"})
         mid = f"m{next(self._ids):04x}"
+        launch = [] if body.get("skip_launch") else ["starting", "started"]
         machine = FakeMachine(mid, name, body.get("region") or "ord", body["config"],
-                              f"i{mid}-1", "created", ["starting", "started"])  # fmt: skip
+                              f"i{mid}-1", "created", launch)  # fmt: skip
         self.machines[mid] = machine
         return httpx.Response(200, json=machine.body())
 
@@ -244,7 +247,8 @@ class FakeFly:
             m.config = body["config"]
             version = int(m.instance_id.rsplit("-", 1)[1]) + 1
             m.instance_id = f"i{m.id}-{version}"
-            m.state, m.pending = "replacing", ["starting", "started"]
+            if not body.get("skip_launch"):
+                m.state, m.pending = "replacing", ["starting", "started"]
             return httpx.Response(200, json=m.body())
         if method == "POST" and action == "start":
             if m.state not in ("stopped", "created", "suspended"):

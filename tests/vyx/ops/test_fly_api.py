@@ -36,7 +36,7 @@ USER = "11111111-2222-3333-4444-555555555555"
 
 
 def _request() -> dict[str, object]:
-    config = machine_config(SETTINGS, user_id=USER, row_id="row", region="ams",
+    config = machine_config(SETTINGS, user_id=USER, machine_id=None, region="ams",
                             guest=guest_for(1, 256))  # fmt: skip
     return {"name": f"vyx-{USER}", "region": "ams", "config": config}
 
