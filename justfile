@@ -28,3 +28,27 @@ bench:
 # The offline demo.
 demo *args:
     uv run vyx demo {{args}}
+
+# Build the production image (Docker): Dockerfile.prod, kernel cache included.
+image tag="vyx:latest":
+    docker build -f Dockerfile.prod -t {{tag}} .
+
+# Push the image to Fly's registry as registry.fly.io/<app>:<label> (then `vyx provision USER_ID`).
+deploy label="latest":
+    fly deploy --build-only --push --image-label {{label}}
+
+# Import SUPABASE_URL/SUPABASE_SERVICE_KEY/GEMINI_API_KEY/FLY_API_TOKEN from .env.local (names only shown).
+secrets file=".env.local" *flags:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    keys='^(SUPABASE_URL|SUPABASE_SERVICE_KEY|GEMINI_API_KEY|FLY_API_TOKEN)='
+    [ -f "{{file}}" ] || { echo "{{file}} not found" >&2; exit 1; }
+    names=$(grep -E "$keys" "{{file}}" | cut -d= -f1 | tr '\n' ' ' || true)
+    [ -n "$names" ] || { echo "{{file}} sets none of the secrets" >&2; exit 1; }
+    echo "importing: $names"
+    grep -E "$keys" "{{file}}" | fly secrets import {{flags}} >/dev/null
+    echo "done"
+
+# Run the production image locally with .env.local (http://localhost:8080).
+test-local tag="vyx:latest":
+    docker run --rm -it --init --env-file .env.local -p 8080:8080 {{tag}}
