@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -29,15 +29,6 @@ from kernels.program import Program
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 from vyx import __version__
-from vyx.analysis import (
-    AnalysisContext,
-    AnalyzerOptions,
-    Candles,
-    ConcurrentAnalyzer,
-    TraderSettings,
-    run_analyzer,
-)
-from vyx.cloud import CloudMachine, cloud_machine
 from vyx.config import Config
 from vyx.control import Control
 from vyx.market.closes import MarketEvent
@@ -53,9 +44,15 @@ from vyx.server.auth import supabase_jwks_url
 from vyx.server.service import ServerHandle
 from vyx.signal import Signal
 from vyx.status import cloud_metrics, status, status_loop
+
+if TYPE_CHECKING:
+    # Imported when used: the Supabase client and google-genai cost ~60 MiB of a 256 MB
+    # machine, and an embedded daemon without a Gemini key needs neither.
+    from vyx.analysis import ConcurrentAnalyzer
+    from vyx.cloud import CloudMachine
+    from vyx.store.supabase import SupabaseStore
 from vyx.store.api import Store
 from vyx.store.service import run_store
-from vyx.store.supabase import SupabaseStore, run_supabase_store
 from vyx.traders import TraderInfo, TraderRejected, from_record
 
 #: Traders loader: every trader to run and the ones rejected (with reasons).
@@ -182,6 +179,8 @@ async def run_daemon(
         store: Store
         supabase: SupabaseStore | None = None
         if cfg.supabase is not None:
+            from vyx.store.supabase import run_supabase_store
+
             store = supabase = await sinks.start(
                 partial(run_supabase_store, cfg.store, cfg.supabase, user_id=cfg.machine.user_id)
             )
@@ -192,6 +191,8 @@ async def run_daemon(
         async with AsyncExitStack() as stack:
             cloud: CloudMachine | None = None
             if supabase is not None:
+                from vyx.cloud import cloud_machine
+
                 cloud = await stack.enter_async_context(cloud_machine(cfg, supabase))
             if opts.traders is not None:
                 load: TraderSource = opts.traders
@@ -283,15 +284,21 @@ async def _serve(
             ),
         )
         control.broadcast = server.broadcast
-        analyzer: ConcurrentAnalyzer = await sinks.start(
-            partial(
-                run_analyzer,
-                cfg.analyzer,
-                store,
-                partial(_push, server),
-                options=AnalyzerOptions(offline=opts.offline_analyst),
+        analyzer: ConcurrentAnalyzer | None = None
+        if cfg.analyzer.enabled or opts.offline_analyst:
+            from vyx.analysis import AnalyzerOptions, run_analyzer
+
+            analyzer = await sinks.start(
+                partial(
+                    run_analyzer,
+                    cfg.analyzer,
+                    store,
+                    partial(_push, server),
+                    options=AnalyzerOptions(offline=opts.offline_analyst),
+                )
             )
-        )
+        else:
+            health.report("analyzer", ComponentState.DISABLED, "no GEMINI_API_KEY")
         sink_ref.append(partial(_deliver, store, server, control, metrics, analyzer, rings))
         if cloud is not None and opts.traders is None:
             await cloud.traders.attach(control)
@@ -372,7 +379,7 @@ async def _deliver(
     server: ServerHandle,
     control: Control,
     metrics: Metrics,
-    analyzer: ConcurrentAnalyzer,
+    analyzer: ConcurrentAnalyzer | None,
     rings: Mapping[str, RingBuffer],
     signals: Sequence[Signal],
     cancelled: Sequence[str],
@@ -397,7 +404,9 @@ async def _deliver(
             "; ".join(s.matched_conditions),
         )
         info = control.traders.get(s.trader_id)
-        if info is not None and info.auto_analyze and s.interval in rings:
+        if analyzer is not None and info is not None and info.auto_analyze and s.interval in rings:
+            from vyx.analysis import AnalysisContext, Candles, TraderSettings
+
             trader = TraderSettings.from_strategy(
                 info.id, info.definition.name, info.auto_analyze, dict(info.strategy)
             )

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 import trio
 
 from vyx import __version__
-from vyx.analysis import ConcurrentAnalyzer
 from vyx.config import Config
 from vyx.control import Control
 from vyx.market.service import MarketHandle
@@ -18,6 +17,9 @@ from vyx.ops.metrics import Metrics
 from vyx.screener.service import Screener
 from vyx.server.service import ServerHandle
 from vyx.store.api import Store
+
+if TYPE_CHECKING:
+    from vyx.analysis import ConcurrentAnalyzer
 
 STATUS_PERIOD_S = 5.0
 _ANALYZER_HEALTH = {
@@ -44,7 +46,7 @@ def status(
 
 async def status_loop(
     cfg: Config,
-    analyzer: ConcurrentAnalyzer,
+    analyzer: ConcurrentAnalyzer | None,
     control: Control,
     screener: Screener,
     market: MarketHandle,
@@ -84,13 +86,16 @@ async def status_loop(
             "store", store_state, f"{st.pending_rows} pending, {st.quarantined} quarantined"
         )
         metrics.queue_depth.labels("store").set(st.pending_rows)
-        an = analyzer.statistics()
-        health.report(
-            "analyzer",
-            _ANALYZER_HEALTH.get(an.state, ComponentState.DEGRADED),
-            f"{an.state}: {an.completed} done, {an.queue_depth} queued",
-        )
-        metrics.queue_depth.labels("analysis").set(an.queue_depth)
+        queued, analyses = 0, 0
+        if analyzer is not None:
+            an = analyzer.statistics()
+            queued, analyses = an.queue_depth, an.completed
+            health.report(
+                "analyzer",
+                _ANALYZER_HEALTH.get(an.state, ComponentState.DEGRADED),
+                f"{an.state}: {an.completed} done, {an.queue_depth} queued",
+            )
+        metrics.queue_depth.labels("analysis").set(queued)
         metrics.ws_clients.set(server.statistics().clients)
         rss_mb = process.memory_info().rss / 2**20
         server.broadcast(
@@ -101,9 +106,9 @@ async def status_loop(
                 "type": "metrics_update",
                 "data": {
                     "activeSignals": len(control.recent),
-                    "queueDepth": an.queue_depth,
+                    "queueDepth": queued,
                     "storeQueue": st.pending_rows,
-                    "analyses": an.completed,
+                    "analyses": analyses,
                     "cpuUsage": process.cpu_percent(),
                     "memoryUsage": round(rss_mb, 1),
                     "screens": ss.screens,
@@ -116,7 +121,7 @@ async def status_loop(
 
 
 def cloud_metrics(
-    cfg: Config, screener: Screener, analyzer: ConcurrentAnalyzer, control: Control
+    cfg: Config, screener: Screener, analyzer: ConcurrentAnalyzer | None, control: Control
 ) -> dict[str, float | int]:
     """The ``cloud_metrics`` row's values, measured now."""
     process = psutil.Process()
@@ -126,8 +131,8 @@ def cloud_metrics(
         "memory_used_mb": round(process.memory_info().rss / 2**20, 1),
         "memory_total_mb": cfg.machine.memory_mb,
         "active_signals": len(control.recent),
-        "analysis_queue_depth": analyzer.statistics().queue_depth,
-        "analyses_completed_count": analyzer.statistics().completed,
+        "analysis_queue_depth": analyzer.statistics().queue_depth if analyzer else 0,
+        "analyses_completed_count": analyzer.statistics().completed if analyzer else 0,
         "filter_execution_time_ms": round(ss.last_screen_ms, 3),
         "signals_created_count": ss.signals,
         "errors_count": len(control.errors),
