@@ -284,10 +284,14 @@ async def run_scaler(
             await _report(deps, "workers", before, state, decision.reason)
         elif decision.action == "vcpus" and deps.fly and deps.fly_machine_id:
             await _report(deps, "vcpus", before, state, decision.reason)
-            await _resize(deps, deps.fly, deps.fly_machine_id, state)
+            if not await _resize(deps, deps.fly, deps.fly_machine_id, state):
+                # Still the old size; the attempt counts for the cooldown.
+                state = attrs.evolve(before, high_streak=0, low_streak=0,
+                                     last_cpu_change_s=state.last_cpu_change_s)  # fmt: skip
 
 
-async def _resize(deps: ScalerDeps, fly: FlyMachines, machine_id: str, state: ScalerState) -> None:
+async def _resize(deps: ScalerDeps, fly: FlyMachines, machine_id: str, state: ScalerState) -> bool:
+    """Ask Fly for the new size; False (reported) when that failed."""
     try:
         with trio.fail_after(30):
             await deps.prepare_restart()
@@ -296,6 +300,7 @@ async def _resize(deps: ScalerDeps, fly: FlyMachines, machine_id: str, state: Sc
         config = resized_config(machine, guest, deps.wall_ms())
         # Fly restarts this machine with the new size: SIGTERM, the daemon drains.
         await fly.update(machine_id, config, current_version=machine.instance_id)
+        return True
     except (FlyError, trio.TooSlowError) as exc:
         message = f"vCPU change to {state.cpus} failed: {exc}"
         logger.error("scaler: {}", message)
@@ -304,6 +309,7 @@ async def _resize(deps: ScalerDeps, fly: FlyMachines, machine_id: str, state: Sc
             severity="error", message=message, created_at=deps.wall_ms(),
             details={"operation": "scale", "cpus": state.cpus},
         ))  # fmt: skip
+        return False
 
 
 async def _report(
