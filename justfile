@@ -24,6 +24,7 @@ fmt:
 # Benchmarks: kernels vs the TA-Lib loop, store throughput (prints tables, writes bench-results/).
 bench:
     uv run python -m benchmarks.bench_kernels
+    uv run python -m benchmarks.bench_daemon
 
 # The offline demo.
 demo *args:
