@@ -129,7 +129,9 @@ class Screener:
         defs = [t for t in traders if t.timeframe in self.rings]
         unknown = [t for t in traders if t.timeframe not in self.rings]
         async with self._lock:
-            errors = await trio.to_thread.run_sync(self.executor.set_traders, defs)
+            # In this (the event loop's) thread: warming new nodes reads the rings, which only
+            # the market writes, from this thread too — a worker thread could see a torn bar.
+            errors = self.executor.set_traders(defs)
         self._definitions = {t.id: t for t in defs}
         self._errors = {tid: str(exc) for tid, exc in errors.items()}
         for t in unknown:
