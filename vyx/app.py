@@ -38,6 +38,7 @@ from vyx.market.service import MarketConfig, MarketHandle, run_market
 from vyx.market.universe import UniverseConfig
 from vyx.ops.health import ComponentState, HealthRegistry
 from vyx.ops.metrics import Metrics
+from vyx.scaling import run_daemon_scaler
 from vyx.screener.service import Screener, ScreenerConfig, run_screener
 from vyx.server import AuthConfig, ServerConfig, ServerDeps, run_server
 from vyx.server.auth import supabase_jwks_url
@@ -314,6 +315,8 @@ async def _serve(
             _run_market_until, market_scope, market_config(cfg, capacity), rings, events_tx
         )
         assert market is not None
+        row_id = cloud.identity.id if cloud is not None else cfg.machine.machine_id
+        await sources.start(run_daemon_scaler, cfg, screener, store, server, analyzer, row_id)
         sources.start_soon(
             status_loop,
             cfg,

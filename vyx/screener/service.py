@@ -121,6 +121,8 @@ class Screener:
         self._max_ms = 0.0
         #: Set when the market's events ended and every one of them was handled.
         self.drained = trio.Event()
+        #: Called with every screen's result (the scaler measures load with it).
+        self.listeners: list[Callable[[ScreenResult], None]] = []
 
     # -- control (browser commands, the traders source, the scaler) ----------------------------
 
@@ -238,6 +240,8 @@ class Screener:
         logger.info("symbols left the universe: {}", ", ".join(event.symbols))
 
     async def _publish(self, result: ScreenResult) -> None:
+        for listener in self.listeners:
+            listener(result)
         self._screens += 1
         ms = result.duration_s * 1000
         self._last_ms = ms
