@@ -78,6 +78,7 @@ def screen_at_close(
     pool = ThreadPoolExecutor(threads) if threads > 1 else None
     step_s: list[float] = []
     screen_s: list[float] = []
+    fired: list[int] = []
     for t in range(n_bars - TIMED_BARS, n_bars):
         _append(rings[base], data[base], t)
         a = time.perf_counter()
@@ -88,14 +89,16 @@ def screen_at_close(
         else:
             list(pool.map(job.run, *zip(*job.chunks(threads), strict=True)))
         c = time.perf_counter()
-        executor.finish(job)
+        result = executor.finish(job)
         d = time.perf_counter()
+        fired.append(len(result.matches))
         step_s.append(c - b)
         screen_s.append(d - a)
     out = {
         "kernel_step_us": _median_us(step_s),
         "screen_us": _median_us(screen_s),
         "warm_s": warm_s,
+        "signals_per_screen": float(statistics.mean(fired)),
         "nodes": float(sum(lay.n_nodes for lay in executor.layouts.values())),
     }
     if pool is not None:
@@ -201,14 +204,15 @@ def main() -> None:
             "screen at close, 100 sym × 20 traders: kernel step",
             ref["kernel_step_us"],
             "µs",
-            f"{ref['talib_loop_us'] / ref['kernel_step_us']:.0f}× faster than TA-Lib loop "
-            f"({ref['talib_loop_us'] / 1000:.1f} ms)",
+            f"{ref['talib_loop_us'] / ref['kernel_step_us']:.0f}× faster than the TA-Lib loop "
+            f"({ref['talib_loop_us'] / 1000:.1f} ms; target ≥ 50×)",
         ),
         (
             "screen at close, 100 sym × 20 traders: whole screen",
             ref["screen_us"],
             "µs",
-            f"{ref['talib_loop_us'] / ref['screen_us']:.0f}× faster (target ≥ 50×)",
+            f"{ref['talib_loop_us'] / ref['screen_us']:.0f}× faster (copy bars, step, firing "
+            f"rules, {ref['signals_per_screen']:.0f} signals explained per screen)",
         ),
         (
             "  same, 2 threads: kernel step",

@@ -300,15 +300,19 @@ class Executor:
         """Other timeframes' values as of their newest committed bar."""
         sources = program.exts[tf].sources
         ext = np.full((n_slots, n_t, max(1, len(sources))), np.nan)
+        by_tf: dict[str, list[tuple[int, int]]] = {}
         for k, (src_tf, node) in enumerate(sources):
             src_state = self.states.get(src_tf)
             if src_state is None or node >= src_state.layout.n_nodes:
                 continue
             if src_state.layout.keys[node] != program.graphs[src_tf].nodes[node]:
                 continue
-            vals = src_state.value(node)
+            by_tf.setdefault(src_tf, []).append((k, node))
+        for src_tf, pairs in by_tf.items():
+            cols = [k for k, _ in pairs]
+            vals = self.states[src_tf].values(np.array([n for _, n in pairs], dtype=np.int64))
             m = min(n_slots, len(vals))
-            ext[:m, :, k] = vals[:m, None]
+            ext[:m, :, cols] = vals[:m, None, :]
         return ext
 
     # -- screening -----------------------------------------------------------------------------
@@ -438,10 +442,12 @@ class Executor:
         warming = held[:, None] & ~warm
         counts = base + after[:, -1]
         short = np.where(warming, edges.need[None, :] - counts[:, None], 0)
+        # One reduction per statistic over all traders (not one per trader).
+        matching = match.sum(axis=0).tolist()
+        warming_n = warming.sum(axis=0).tolist()
+        needed = short.max(axis=0, initial=0).tolist()
         stats = {
-            tid: TraderStats(
-                int(match[:, i].sum()), int(warming[:, i].sum()), int(short[:, i].max(initial=0))
-            )
+            tid: TraderStats(matching[i], warming_n[i], needed[i])
             for i, tid in enumerate(edges.ids)
         }
         matches.sort(key=lambda m: (m.open_time, m.trader_id, m.symbol))
@@ -457,21 +463,27 @@ class Executor:
 
     def _match(self, plan: TraderPlan, job: StepJob, slot: int, t: int, ring: RingBuffer) -> Match:
         _, col = self._outs[job.timeframe]
-        row = job.out[slot, t]
+        # One conversion to Python floats, then plain list indexing (numpy scalars per value
+        # cost several microseconds a signal).
+        row: list[float] = job.out[slot, t].tolist()
         clauses: dict[str, dict[str, object]] = {}
         matched: list[str] = []
         for clause in plan.clauses:
-            held = bool(row[col[clause.node]] == 1.0)
+            held = row[col[clause.node]] == 1.0
             if held:
                 matched.append(clause.label)
-            values = {o.label: _number(row[col[o.node]]) for o in clause.operands}
+            values = {}
+            for o in clause.operands:
+                v = row[col[o.node]]
+                values[o.label] = None if v != v else v
             clauses[clause.label] = {"held": held, "values": values}
+        bar = job.bars[slot, t]
         return Match(
             plan.id,
             ring.symbol_at(slot) or "",
             job.timeframe,
-            int(job.bars[slot, t, OPEN_TIME]),
-            float(job.bars[slot, t, 3]),
+            int(bar[OPEN_TIME]),
+            float(bar[3]),
             tuple(matched),
             clauses,
             provisional=not job.commit,

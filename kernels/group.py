@@ -106,6 +106,16 @@ class GroupState:
         vals = self.mem[rows, idx]
         return np.where((count - 1 - lag >= 0) & (lag < lay.rdep[node]), vals, np.nan)
 
+    def values(self, nodes: I64) -> F64:
+        """Committed outputs of several ``nodes`` for every slot: ``float64[n_slots, k]``
+        (NaN for slots that have stepped nothing)."""
+        lay = self.layout
+        last = (self.count - 1)[:, None]
+        idx = lay.roff[nodes][None, :] + (last & (lay.rdep[nodes] - 1)[None, :])
+        vals: F64 = self.mem[np.arange(self.n_slots)[:, None], idx]
+        vals[self.count == 0] = np.nan
+        return vals
+
 
 def migrate(
     old: GroupState,
