@@ -143,7 +143,13 @@ def server_config(cfg: Config) -> ServerConfig:
         jwks_url=(sb.jwks_url or supabase_jwks_url(sb.url)) if sb else None,
         local_token=cfg.mode == "embedded",
     )
-    return ServerConfig(cfg.server.host, cfg.server.port, auth, machine_id=cfg.machine.machine_id)
+    return ServerConfig(
+        cfg.server.host,
+        cfg.server.port,
+        auth,
+        machine_id=cfg.machine.machine_id,
+        instance_id=cfg.fly.machine_id,
+    )
 
 
 async def store_traders(

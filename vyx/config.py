@@ -291,6 +291,14 @@ def _token(raw: str) -> str:
     return raw
 
 
+def _fly_token(raw: str) -> str:
+    """A Fly API token: ``FlyV1 fm2_...`` (as ``fly tokens create`` prints it) or a bare one."""
+    scheme, _, rest = raw.partition(" ")
+    if rest and scheme == "FlyV1":
+        return f"FlyV1 {_token(rest)}"
+    return _token(raw)
+
+
 def _symbols(raw: str) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for item in raw.split(","):
@@ -410,7 +418,7 @@ class _Reader:
             daily_token_budget=self.get("GEMINI_DAILY_TOKEN_BUDGET", _int_in(0, 10**12), 0),
         )
         fly = FlyConfig(
-            api_token=self.opt("FLY_API_TOKEN", _token, secret=True),
+            api_token=self.opt("FLY_API_TOKEN", _fly_token, secret=True),
             api_url=self.get("FLY_API_URL", _url("https", "http"), DEFAULT_FLY_API_URL),
             app_name=self.opt("FLY_APP_NAME", _token),
             machine_id=self.opt("FLY_MACHINE_ID", _token),

@@ -90,6 +90,7 @@ GOOD = [
     ("GEMINI_TIMEOUT_S", "12.5", "analyzer.timeout_s", 12.5),
     ("GEMINI_DAILY_TOKEN_BUDGET", "1_000_000", "analyzer.daily_token_budget", 1_000_000),
     ("FLY_API_TOKEN", "fm2_abc", "fly.api_token", "fm2_abc"),
+    ("FLY_API_TOKEN", "FlyV1 fm2_a,fm2_b", "fly.api_token", "FlyV1 fm2_a,fm2_b"),
     ("FLY_API_URL", "http://fly.test/v1", "fly.api_url", "http://fly.test/v1"),
     ("FLY_APP_NAME", "vyx-machines", "fly.app_name", "vyx-machines"),
     ("FLY_MACHINE_ID", "148e21ea", "fly.machine_id", "148e21ea"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from importlib import resources
+from urllib.parse import parse_qsl
 
 from vyx.ops.health import HealthRegistry
 from vyx.ops.metrics import CONTENT_TYPE_LATEST, Metrics
@@ -57,6 +58,36 @@ async def _respond(
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
+def _instance(scope: Scope) -> str | None:
+    """The ``instance`` query parameter (a Fly machine id), if any."""
+    raw: bytes = scope.get("query_string", b"")
+    for key, value in parse_qsl(raw.decode("latin-1")):
+        if key == "instance" and value:
+            return str(value)
+    return None
+
+
+async def _replay(scope: Scope, receive: Receive, send: Send, target: str) -> None:
+    """Ask Fly's proxy to replay this request on machine ``target``."""
+    header = [(b"fly-replay", f"instance={target}".encode("latin-1"))]
+    body = b"replaying on the requested machine\n"
+    if scope["type"] == "http":
+        await _respond(send, 307, body, b"text/plain", extra=header)
+        return
+    await receive()  # websocket.connect
+    if "websocket.http.response" in scope.get("extensions", {}):
+        await send(
+            {
+                "type": "websocket.http.response.start",
+                "status": 307,
+                "headers": [*header, (b"content-type", b"text/plain")],
+            }
+        )
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
+
+
 class ServerApp:
     """The ASGI callable served by hypercorn.
 
@@ -65,6 +96,10 @@ class ServerApp:
         health: the component registry behind ``/health``.
         metrics: the registry behind ``/metrics``.
         dashboard: the page served at ``/`` (loaded lazily from package data by default).
+        instance_id: this machine's Fly id: a request naming another one (``?instance=<id>``)
+            is answered with ``fly-replay: instance=<id>``, and Fly's proxy replays it there.
+            Browsers cannot set headers on a WebSocket, so this is how the dashboard and the web
+            app reach a user's machine among all the machines of the Fly app.
     """
 
     def __init__(
@@ -73,7 +108,9 @@ class ServerApp:
         health: HealthRegistry,
         metrics: Metrics,
         dashboard: Callable[[], bytes] = load_dashboard,
+        instance_id: str | None = None,
     ) -> None:
+        self._instance_id = instance_id
         self._sessions = sessions
         self._health = health
         self._metrics = metrics
@@ -82,6 +119,10 @@ class ServerApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        target = _instance(scope) if kind in ("http", "websocket") else None
+        if target is not None and self._instance_id is not None and target != self._instance_id:
+            await _replay(scope, receive, send, target)
+            return
         if kind == "http":
             await self._http(scope, send)
         elif kind == "websocket":

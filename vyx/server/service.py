@@ -50,6 +50,9 @@ class ServerConfig:
     auth: AuthConfig = attrs.field(factory=AuthConfig)
     #: ``MACHINE_ID``, announced in ``hello``.
     machine_id: str | None = None
+    #: This machine's Fly machine id (``FLY_MACHINE_ID``): requests with another
+    #: ``?instance=`` are replayed there by Fly's proxy (``fly-replay``).
+    instance_id: str | None = None
     #: Largest browser frame accepted; larger ones close the socket with 1009.
     max_frame_bytes: int = MAX_FRAME_BYTES
     #: Messages that may wait per client before it is dropped as too slow.
@@ -232,7 +235,7 @@ async def _serve(
             snapshot=deps.snapshot,
             metrics=metrics,
         )
-        app = cast(Framework, ServerApp(sessions, health, metrics))
+        app = cast(Framework, ServerApp(sessions, health, metrics, instance_id=cfg.instance_id))
         async with trio.open_nursery() as nursery:
             binds: list[str] = await nursery.start(
                 partial(serve, app, _hypercorn_config(cfg), shutdown_trigger=stop_hypercorn.wait)
