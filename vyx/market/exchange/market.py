@@ -221,15 +221,15 @@ class Market:
         length = timeframe_ms(interval)
         if at_ms < open_time:
             return None
-        if at_ms >= open_time + length:
-            bars = self.closed_bars(symbol, interval, open_time, open_time + 1)
-            return Kline.from_row(interval, bars.data[0]) if len(bars) else None
-        base = self.source.base_bars(symbol, open_time, at_ms + 1)
-        current_open = bar_open(self.base_interval, at_ms)
+        end = min(at_ms, open_time + length)
+        base = self.source.base_bars(symbol, open_time, end + 1)
+        current_open = bar_open(self.base_interval, end)
         closed = base.between(open_time, current_open).data
-        current = base.between(current_open, current_open + 1).data
         if len(closed) != (current_open - open_time) // self.base_ms:
             return None  # a hole in the source
+        if at_ms >= open_time + length:
+            return Kline.from_row(interval, merge_rows(closed)) if len(closed) else None
+        current = base.between(current_open, current_open + 1).data
         row = forming_row(
             closed, current[0] if len(current) else None, at_ms - current_open, self.base_ms
         )

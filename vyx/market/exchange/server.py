@@ -2,8 +2,11 @@
 connection hub, and the pump that turns the market timeline into frames.
 
 Each WebSocket connection has a bounded queue of outgoing frames; the pump encodes a frame once
-per stream and offers it to every subscribed connection without blocking. A connection whose
-queue is full is closed (a slow consumer, code 1008) rather than slowing everyone else down.
+per stream and offers it to every subscribed connection without blocking. After each event the
+pump waits (up to ``slow_consumer_s``) for queues more than half full to drain below a quarter,
+so a busy server delays frames (their ``E`` stays the market time they were due) instead of
+losing them; a connection that does not drain in time, or whose queue overflows, is dropped as a
+slow consumer.
 Dropping a connection (the fault) ends its ASGI handler without a close message; hypercorn then
 sends close code 1011 and closes the socket (ASGI cannot express a TCP abort).
 """
@@ -52,8 +55,22 @@ class Connection:
     subs: Subscriptions
     combined: bool
     queue: trio.MemorySendChannel[str | _Close]
+    capacity: int
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     frames_sent: int = 0
+    #: Set by the writer when the queue has drained to a quarter (the pump waits on it).
+    drained: trio.Event | None = None
+
+    def pending(self) -> int:
+        """Frames queued and not yet written."""
+        return self.queue.statistics().current_buffer_used
+
+    def note_sent(self) -> None:
+        """The writer wrote one item: wake a waiting pump once the queue is low enough."""
+        self.frames_sent += 1
+        if self.drained is not None and self.pending() <= self.capacity // 4:
+            self.drained.set()
+            self.drained = None
 
     def offer(self, item: str | _Close) -> bool:
         """Queue ``item`` without waiting; False when the queue is full."""
@@ -92,6 +109,18 @@ class Hub:
                 sent += 1
         self.frames_published += sent
         return sent
+
+    async def wait_for_room(self, patience: float) -> None:
+        """Wait until no queue is more than half full; drop those still full after ``patience``."""
+        for conn in list(self.connections):
+            if conn.pending() <= conn.capacity // 2:
+                continue
+            conn.drained = event = trio.Event()
+            with trio.move_on_after(patience):
+                await event.wait()
+            if not event.is_set() and conn in self.connections:
+                self.slow_consumers_closed += 1
+                self.close(conn)
 
     def close(self, conn: Connection) -> None:
         """End a connection abruptly (its handler returns without a close frame)."""
@@ -196,6 +225,7 @@ async def run_pump(
     truth: Truth,
     timeframes: tuple[str, ...],
     *,
+    slow_consumer_s: float = 10.0,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Walk the market timeline forever, publishing due frames; cancel to stop."""
@@ -213,6 +243,7 @@ async def run_pump(
         for key in wanted:
             if key.interval in event.closing and key.name in payloads:
                 truth.record_sent(key.symbol, key.interval, t - timeframe_ms(key.interval))
+        await hub.wait_for_room(slow_consumer_s)
 
 
 @attrs.define
@@ -293,7 +324,7 @@ class ExchangeApp:
             return
         await send({"type": "websocket.accept"})
         queue_in, queue_out = trio.open_memory_channel[str | _Close](self.send_queue)
-        conn = Connection(subs, combined, queue_in)
+        conn = Connection(subs, combined, queue_in, self.send_queue)
         if self.connection_lifetime_s is not None:
             conn.scope.deadline = trio.current_time() + self.connection_lifetime_s
         self.hub.connections.add(conn)
@@ -337,7 +368,7 @@ class ExchangeApp:
                 await send({"type": "websocket.close", "code": item.code, "reason": item.reason})
                 return
             await send({"type": "websocket.send", "text": item})
-            conn.frames_sent += 1
+            conn.note_sent()
 
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import attrs
@@ -57,8 +58,10 @@ class ExchangeConfig:
     max_messages_per_s: int = 5
     #: Binance cuts connections after 24 h (trio seconds here); None: never.
     connection_lifetime_s: float | None = 86_400.0
-    #: Outgoing frames queued per connection before it is closed as a slow consumer.
+    #: Outgoing frames queued per connection; a full queue drops the connection.
     send_queue: int = 10_000
+    #: How long the pump waits for a half-full queue to drain before dropping that connection.
+    slow_consumer_s: float = 10.0
     #: Server ping interval (Binance pings every 20 s); None: no pings.
     ping_interval_s: float | None = 20.0
 
@@ -175,7 +178,8 @@ async def run_exchange(
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(hypercorn.trio.serve, app, config)
         port = int(binds[0].rsplit(":", 1)[1])
-        await nursery.start(run_pump, market, clock, hub, faults, truth, market.timeframes)
+        pump = partial(run_pump, slow_consumer_s=cfg.slow_consumer_s)
+        await nursery.start(pump, market, clock, hub, faults, truth, market.timeframes)
         host = _bind(cfg.host, port).rsplit(":", 1)[0]
         handle = ExchangeHandle(
             host=cfg.host,
