@@ -122,11 +122,15 @@ async def _run() -> dict[str, float]:
     latencies.sort()
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
     qo = statistics.quantiles(own, n=100) if len(own) > 1 else own * 99
+    inner = sorted(screens.close_to_signals_s)
+    qi = statistics.quantiles(inner, n=100) if len(inner) > 1 else inner * 99
     return {
         "signals": float(len(latencies)),
         "closes": float(len(seen_bars)),
         "latency_p50_ms": q[49] * 1000,
         "latency_p99_ms": q[98] * 1000,
+        "daemon_close_to_signals_p50_ms": qi[49] * 1000 if qi else float("nan"),
+        "daemon_close_to_signals_p99_ms": qi[98] * 1000 if qi else float("nan"),
         "after_bucket_p50_ms": qo[49] * 1000,
         "after_bucket_p99_ms": qo[98] * 1000,
         "bucket_spread_ms": max(
@@ -153,6 +157,11 @@ def main() -> None:
         f"  from the bucket's last closed frame: p50 {r['after_bucket_p50_ms']:.2f} ms   "
         f"p99 {r['after_bucket_p99_ms']:.2f} ms (the exchange spread a bucket's closed frames "
         f"over up to {r['bucket_spread_ms']:.0f} ms)"
+    )
+    print(
+        f"  inside the daemon, close announced (every symbol's bar in) -> signals stored and "
+        f"pushed: p50 {r['daemon_close_to_signals_p50_ms']:.2f} ms   "
+        f"p99 {r['daemon_close_to_signals_p99_ms']:.2f} ms"
     )
     print(f"  screen at close: last {r['screen_last_ms']:.2f} ms, max {r['screen_max_ms']:.2f} ms")
     print(

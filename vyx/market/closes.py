@@ -33,6 +33,8 @@ class BarClosed:
     complete: bool
     #: Symbols whose bar arrived after this bucket was already announced.
     late: bool = False
+    #: ``trio.current_time()`` when the bucket was announced (latency measurements).
+    at: float = attrs.field(default=math.nan, eq=False)
 
 
 @attrs.frozen
@@ -84,7 +86,7 @@ class CloseTracker:
             bucket = self._buckets[key] = _Bucket(now if late else now + self.grace_s, late=late)
         bucket.symbols.append(symbol)
         if not late and len(bucket.symbols) >= self._expected(timeframe):
-            self._flush(timeframe, open_time, complete=True)
+            self._flush(timeframe, open_time, complete=True, now=now)
 
     def next_deadline(self) -> float:
         """When :meth:`due` next has something (inf if nothing is pending)."""
@@ -96,18 +98,18 @@ class CloseTracker:
         """Events ready at ``now``, oldest bar first per timeframe."""
         for (tf, t), bucket in sorted(self._buckets.items(), key=lambda kv: kv[0][1]):
             if (tf, t) in self._buckets and bucket.deadline <= now:
-                self._flush(tf, t, complete=False)
+                self._flush(tf, t, complete=False, now=now)
         out, self._ready = self._ready, []
         return out
 
-    def _flush(self, timeframe: str, open_time: int, *, complete: bool) -> None:
+    def _flush(self, timeframe: str, open_time: int, *, complete: bool, now: float) -> None:
         # Older buckets of the timeframe go first so open times never run backwards.
         keys = sorted(k for k in self._buckets if k[0] == timeframe and k[1] <= open_time)
         for key in keys:
             bucket = self._buckets.pop(key)
             whole = complete and key[1] == open_time
             self._ready.append(
-                BarClosed(timeframe, key[1], tuple(bucket.symbols), whole, bucket.late)
+                BarClosed(timeframe, key[1], tuple(bucket.symbols), whole, bucket.late, now)
             )
             if not bucket.late:
                 self._announced[timeframe] = max(self._announced.get(timeframe, -1), key[1])

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import attrs
@@ -89,6 +90,9 @@ class ScreenerStatistics:
     paused: bool
     workers: int
     traders: Mapping[str, TraderStatistics]
+    #: Recent delays from a close being announced (every symbol's bar in) to its signals
+    #: handed on (stored and pushed), seconds; bounded.
+    close_to_signals_s: tuple[float, ...] = ()
 
 
 def _now_ms() -> int:
@@ -121,6 +125,7 @@ class Screener:
         self._max_ms = 0.0
         #: Set when the market's events ended and every one of them was handled.
         self.drained = trio.Event()
+        self._close_to_signals: deque[float] = deque(maxlen=1000)
         #: Called with every screen's result (the scaler measures load with it).
         self.listeners: list[Callable[[ScreenResult], None]] = []
 
@@ -171,6 +176,7 @@ class Screener:
         return ScreenerStatistics(
             self._screens, self._last_ms, self._max_ms, self._signals, self._provisional_count,
             self._cancelled, self._paused, int(self._limiter.total_tokens), traders,
+            tuple(self._close_to_signals),
         )  # fmt: skip
 
     # -- events --------------------------------------------------------------------------------
@@ -218,6 +224,8 @@ class Screener:
         await self._run(job)
         result = self.executor.finish(job, emit=not self._paused)
         await self._publish(result)
+        if result.matches and not math.isnan(event.at):
+            self._close_to_signals.append(trio.current_time() - event.at)
 
     async def _history_loaded(self, event: HistoryLoaded) -> None:
         tf = event.timeframe
