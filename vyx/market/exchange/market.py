@@ -43,6 +43,8 @@ from vyx.market.exchange.candles import (
 from vyx.market.exchange.source import CandleSource, SymbolInfo
 
 _DAILY_CACHE = 200_000
+#: Bytes of aggregated day blocks kept (a day of 5m bars is 25 kB, of 1h bars 2 kB).
+_DAY_BARS_CACHE_BYTES = 64 * 2**20
 
 
 @attrs.frozen
@@ -172,6 +174,8 @@ class Market:
         )
         self.symbols: dict[str, SymbolInfo] = {info.symbol: info for info in source.symbols}
         self._daily: OrderedDict[tuple[str, int], np.ndarray | None] = OrderedDict()
+        self._days: OrderedDict[tuple[str, str, int], Bars] = OrderedDict()
+        self._days_bytes = 0
 
     def _update_step(self, interval: str) -> int:
         return max(timeframe_ms(interval) // (self.forming_updates + 1), 1)
@@ -193,12 +197,27 @@ class Market:
             days = Bars(np.array([r for r in rows if r is not None]).reshape(-1, N_COLS))
             return aggregate(days, interval, base_ms=DAY_MS).between(start_open, end_open)
         parts = []
-        chunk = max(DAY_MS // length, 1) * length
-        for lo in range(_ceil_open(interval, start_open), end_open, chunk):
-            hi = min(lo + chunk, end_open)
-            base = self.source.base_bars(symbol, lo, bar_open(interval, hi - 1) + length)
-            parts.append(aggregate(base, interval, base_ms=self.base_ms).between(lo, hi))
+        first_day = _ceil_open(interval, start_open) // DAY_MS
+        for day in range(first_day, (end_open - 1) // DAY_MS + 1):
+            lo, hi = max(day * DAY_MS, start_open), min((day + 1) * DAY_MS, end_open)
+            parts.append(self._day_bars(symbol, interval, day).between(lo, hi))
         return Bars.concat(parts)
+
+    def _day_bars(self, symbol: str, interval: str, day: int) -> Bars:
+        """Complete bars of ``interval`` (at most a day long) opening on ``day``, cached."""
+        key = (symbol, interval, day)
+        cached = self._days.get(key)
+        if cached is not None:
+            self._days.move_to_end(key)
+            return cached
+        length, lo = timeframe_ms(interval), day * DAY_MS
+        base = self.source.base_bars(symbol, lo, bar_open(interval, lo + DAY_MS - 1) + length)
+        bars = aggregate(base, interval, base_ms=self.base_ms).between(lo, lo + DAY_MS)
+        self._days[key] = bars
+        self._days_bytes += bars.data.nbytes
+        while self._days_bytes > _DAY_BARS_CACHE_BYTES:
+            self._days_bytes -= self._days.popitem(last=False)[1].data.nbytes
+        return bars
 
     def _daily_row(self, symbol: str, day: int) -> np.ndarray | None:
         key = (symbol, day)
