@@ -11,18 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import trio
 
 from kernels.backtest import run_backtest
-from kernels.klines_csv import Klines
-from kernels.ops import N_BAR_FIELDS, OPEN_TIME
 from kernels.program import Program, TraderDef
 from kernels.timeframes import timeframe_ms
 from tests.vyx.server.wsclient import connect
 from vyx.app import DaemonOptions, run_daemon
 from vyx.config import Config
-from vyx.market.exchange import candles
 from vyx.market.exchange.service import ExchangeConfig, run_exchange
 from vyx.traders import TraderInfo, TraderRejected
 
@@ -37,25 +33,6 @@ TRADERS = [
     ),
 ]
 LIVE_BARS = 36
-
-
-def _klines(bars: candles.Bars) -> Klines:
-    rows = bars.data
-    out = np.empty((len(rows), N_BAR_FIELDS))
-    cols = (
-        candles.OPEN_COL,
-        candles.HIGH_COL,
-        candles.LOW_COL,
-        candles.CLOSE_COL,
-        candles.VOLUME_COL,
-        candles.QUOTE_VOLUME_COL,
-    )
-    for i, col in enumerate(cols):
-        out[:, i] = rows[:, col] / candles.SCALE
-    out[:, 6] = rows[:, candles.TRADES_COL]
-    out[:, 7] = rows[:, candles.TAKER_BASE_COL] / candles.SCALE
-    out[:, OPEN_TIME] = rows[:, candles.OPEN_TIME_COL]
-    return Klines(rows[:, candles.OPEN_TIME_COL].copy(), out)
 
 
 async def test_daemon_signals_equal_the_backtest_and_are_stored_once(tmp_path: Path) -> None:
@@ -118,9 +95,9 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(tmp_path: P
     # The truth: the same candles, backtested from the first bar the daemon held.
     data = {
         tf: {
-            s: _klines(
-                exchange.market.closed_bars(s, tf, first[tf][s], screened_to + timeframe_ms(tf))
-            )
+            s: exchange.market.closed_bars(
+                s, tf, first[tf][s], screened_to + timeframe_ms(tf)
+            ).to_klines()
             for s in symbols
         }
         for tf in first

@@ -15,12 +15,10 @@ from functools import partial
 from importlib import resources
 
 import click
-import numpy as np
 import trio
 
 from kernels.backtest import run_backtest
 from kernels.klines_csv import Klines
-from kernels.ops import N_BAR_FIELDS, OPEN_TIME
 from kernels.program import build
 from kernels.timeframes import DAY_MS, MINUTE_MS
 from vyx.app import DaemonOptions
@@ -49,22 +47,7 @@ def synthetic_klines(
     for info in source.symbols:
         minutes = source.base_bars(info.symbol, DEFAULT_ORIGIN_MS, end)
         for tf in timeframes:
-            rows = candles.aggregate(minutes, tf, base_ms=MINUTE_MS).data
-            bars = np.empty((len(rows), N_BAR_FIELDS))
-            cols = (
-                candles.OPEN_COL,
-                candles.HIGH_COL,
-                candles.LOW_COL,
-                candles.CLOSE_COL,
-                candles.VOLUME_COL,
-                candles.QUOTE_VOLUME_COL,
-            )
-            for i, col in enumerate(cols):
-                bars[:, i] = rows[:, col] / candles.SCALE
-            bars[:, 6] = rows[:, candles.TRADES_COL]
-            bars[:, 7] = rows[:, candles.TAKER_BASE_COL] / candles.SCALE
-            bars[:, OPEN_TIME] = rows[:, candles.OPEN_TIME_COL]
-            data[tf][info.symbol] = Klines(rows[:, candles.OPEN_TIME_COL].copy(), bars)
+            data[tf][info.symbol] = candles.aggregate(minutes, tf, base_ms=MINUTE_MS).to_klines()
     return data
 
 

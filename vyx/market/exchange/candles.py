@@ -21,6 +21,8 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
+from kernels.klines_csv import Klines
+from kernels.ops import N_BAR_FIELDS, OPEN_TIME
 from kernels.timeframes import bar_open, timeframe_ms
 
 SCALE = 100_000_000
@@ -196,6 +198,19 @@ class Bars:
         lo = int(np.searchsorted(times, start_ms, side="left"))
         hi = int(np.searchsorted(times, end_ms, side="left"))
         return Bars(self.data[lo:hi])
+
+    def to_klines(self) -> Klines:
+        """These bars as the kernels' float :class:`~kernels.klines_csv.Klines` (backtests of the
+        candles the exchange produced)."""
+        rows = self.data
+        out = np.empty((len(rows), N_BAR_FIELDS))
+        prices = (OPEN_COL, HIGH_COL, LOW_COL, CLOSE_COL, VOLUME_COL, QUOTE_VOLUME_COL)
+        for i, col in enumerate(prices):
+            out[:, i] = rows[:, col] / SCALE
+        out[:, 6] = rows[:, TRADES_COL]
+        out[:, 7] = rows[:, TAKER_BASE_COL] / SCALE
+        out[:, OPEN_TIME] = rows[:, OPEN_TIME_COL]
+        return Klines(rows[:, OPEN_TIME_COL].copy(), out)
 
     def klines(self, interval: str) -> list[Kline]:
         """One :class:`Kline` per row."""
