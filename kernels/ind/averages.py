@@ -17,30 +17,11 @@ from kernels.ops import OpSpec, Params
 
 
 @njit(cache=True, nogil=True)
-def sma_nb(row, st, c, inp, roff, rdep, p):
-    """Simple moving average; reference TA-Lib SMA (running total: add, emit, drop trailing).
+def sum_nb(row, st, c, inp, roff, rdep, p):
+    """Rolling sum; reference TA-Lib SUM (running total: add, emit, drop the trailing value).
 
     State: [valid count, running total].
     """
-    n = int(p[0])
-    x = _cur(row, roff, rdep, inp[0], c)
-    if math.isnan(x):
-        row[st] = 0.0
-        row[st + 1] = 0.0
-        return math.nan
-    m = min(row[st] + 1.0, n)
-    row[st] = m
-    total = row[st + 1] + x
-    if m < n:
-        row[st + 1] = total
-        return math.nan
-    row[st + 1] = total - _ago(row, roff, rdep, inp[0], c, n - 1)
-    return total / n
-
-
-@njit(cache=True, nogil=True)
-def sum_nb(row, st, c, inp, roff, rdep, p):
-    """Rolling sum; reference TA-Lib SUM. State: [valid count, running total]."""
     n = int(p[0])
     x = _cur(row, roff, rdep, inp[0], c)
     if math.isnan(x):
@@ -58,9 +39,19 @@ def sum_nb(row, st, c, inp, roff, rdep, p):
 
 
 @njit(cache=True, nogil=True)
-def ema_nb(row, st, c, inp, roff, rdep, p):
-    """Exponential moving average; reference TA-Lib EMA (seeded with the SMA of the first
-    ``n`` values, then ``prev + (x - prev) * 2 / (n + 1)``). State: [valid count, value]."""
+def sma_nb(row, st, c, inp, roff, rdep, p):
+    """Simple moving average; reference TA-Lib SMA (its running total divided by ``n``).
+
+    State: as :func:`sum_nb`.
+    """
+    return sum_nb(row, st, c, inp, roff, rdep, p) / int(p[0])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _smoothed(row, st, c, inp, roff, rdep, p, wilder):
+    """A recursive average seeded with the SMA of its first ``n`` values: EMA's
+    ``prev + (x - prev) * 2 / (n + 1)`` or, with ``wilder``, ``(prev * (n - 1) + x) / n``.
+    State: [valid count, sum of the seed values, then the value]."""
     n = int(p[0])
     x = _cur(row, roff, rdep, inp[0], c)
     if math.isnan(x):
@@ -75,6 +66,8 @@ def ema_nb(row, st, c, inp, roff, rdep, p):
     if m == n:
         row[st] = m
         prev = (row[st + 1] + x) / n
+    elif wilder:
+        prev = (row[st + 1] * (n - 1) + x) / n
     else:
         prev = row[st + 1]
         prev = ((x - prev) * (2.0 / (n + 1))) + prev
@@ -83,28 +76,17 @@ def ema_nb(row, st, c, inp, roff, rdep, p):
 
 
 @njit(cache=True, nogil=True)
+def ema_nb(row, st, c, inp, roff, rdep, p):
+    """Exponential moving average; reference TA-Lib EMA (SMA seed, then
+    ``prev + (x - prev) * 2 / (n + 1)``). State: [valid count, value]."""
+    return _smoothed(row, st, c, inp, roff, rdep, p, False)
+
+
+@njit(cache=True, nogil=True)
 def rma_nb(row, st, c, inp, roff, rdep, p):
     """Wilder's moving average; reference TradingView ta.rma and TA-Lib ATR's smoothing
     (SMA seed, then ``(prev * (n - 1) + x) / n``). State: [valid count, value]."""
-    n = int(p[0])
-    x = _cur(row, roff, rdep, inp[0], c)
-    if math.isnan(x):
-        row[st] = 0.0
-        row[st + 1] = 0.0
-        return math.nan
-    m = row[st] + 1.0
-    if m < n:
-        row[st] = m
-        row[st + 1] += x
-        return math.nan
-    if m == n:
-        row[st] = m
-        prev = (row[st + 1] + x) / n
-    else:
-        prev = row[st + 1]
-        prev = (prev * (n - 1) + x) / n
-    row[st + 1] = prev
-    return prev
+    return _smoothed(row, st, c, inp, roff, rdep, p, True)
 
 
 @njit(cache=True, nogil=True)
