@@ -82,9 +82,9 @@ def stddev_nb(row, st, c, inp, roff, rdep, p):
     return math.sqrt(variance) * p[1]
 
 
-@njit(cache=True, nogil=True)
-def highest_nb(row, st, c, inp, roff, rdep, p):
-    """Highest value of the last ``n`` bars; reference TA-Lib MAX. State: [valid count]."""
+@njit(cache=True, nogil=True, inline="always")
+def _extreme(row, st, c, inp, roff, rdep, p, highest):
+    """Highest (or lowest) value of the last ``n`` bars. State: [valid count]."""
     n = int(p[0])
     x = cur(row, roff, rdep, inp[0], c)
     if math.isnan(x):
@@ -97,29 +97,21 @@ def highest_nb(row, st, c, inp, roff, rdep, p):
     best = x
     for k in range(1, n):
         v = ago(row, roff, rdep, inp[0], c, k)
-        if v > best:
+        if (v > best) if highest else (v < best):
             best = v
     return best
+
+
+@njit(cache=True, nogil=True)
+def highest_nb(row, st, c, inp, roff, rdep, p):
+    """Highest value of the last ``n`` bars; reference TA-Lib MAX. State: [valid count]."""
+    return _extreme(row, st, c, inp, roff, rdep, p, True)
 
 
 @njit(cache=True, nogil=True)
 def lowest_nb(row, st, c, inp, roff, rdep, p):
     """Lowest value of the last ``n`` bars; reference TA-Lib MIN. State: [valid count]."""
-    n = int(p[0])
-    x = cur(row, roff, rdep, inp[0], c)
-    if math.isnan(x):
-        row[st] = 0.0
-        return math.nan
-    m = min(row[st] + 1.0, n)
-    row[st] = m
-    if m < n:
-        return math.nan
-    best = x
-    for k in range(1, n):
-        v = ago(row, roff, rdep, inp[0], c, k)
-        if v < best:
-            best = v
-    return best
+    return _extreme(row, st, c, inp, roff, rdep, p, False)
 
 
 def _window(p: Params) -> tuple[int, ...]:
