@@ -267,6 +267,7 @@ async def _serve(
         machine_id=cloud.identity.id if cloud is not None else cfg.machine.machine_id,
         workers=cfg.runtime.workers,
         intrabar_ms=cfg.market.screening_interval_ms,
+        cooldown_bars=cfg.market.cooldown_bars,
     )
     async with trio.open_nursery() as sources:
         screener: Screener = await sources.start(

@@ -94,6 +94,8 @@ class MarketConfig:
     symbols: tuple[str, ...] | None = None
     rest_url: str = DEFAULT_BINANCE_REST_URL
     ws_url: str = DEFAULT_BINANCE_WS_URL
+    #: Minimum bars between two signals of one trader on one symbol (``SIGNAL_COOLDOWN_BARS``).
+    cooldown_bars: int = 0
 
 
 @attrs.frozen
@@ -389,6 +391,7 @@ class _Reader:
             symbols=self.opt("SYMBOLS", _symbols),
             rest_url=self.get("BINANCE_REST_URL", _url("https", "http"), DEFAULT_BINANCE_REST_URL),
             ws_url=self.get("BINANCE_WS_URL", _url("wss", "ws"), DEFAULT_BINANCE_WS_URL),
+            cooldown_bars=self.get("SIGNAL_COOLDOWN_BARS", _int_in(0, 10_000), 0),
         )
         drain = self.get("DRAIN_TIMEOUT_S", _float_in(0.1, 300), 10.0)
         batch_rows = self.get("VYX_STORE_BATCH_ROWS", _int_in(1, 10_000), 100)
