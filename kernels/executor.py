@@ -31,8 +31,12 @@ from kernels.lang import CompileError
 from kernels.ops import N_BAR_FIELDS, OPEN_TIME
 from kernels.program import Program, Signature, TraderDef, TraderPlan, build
 from kernels.ring import RingBuffer
+from kernels.timeframes import bar_open_array, timeframe_ms
 
 B = npt.NDArray[np.bool_]
+
+#: Bars of history kept of every value another timeframe reads (see ``set_traders``).
+EXT_HISTORY = 64
 
 
 @attrs.frozen
@@ -172,6 +176,12 @@ class Executor:
             if t.timeframe not in self.rings:
                 raise KeyError(f"trader {t.id}: no ring buffer for timeframe {t.timeframe}")
         program, errors = build(defs)
+        # Values other timeframes read keep some history, so bars stepped late (a repaired
+        # gap) read them as they were when those bars closed.
+        for exts in program.exts.values():
+            for src_tf, node in exts.sources:
+                graph = program.graphs[src_tf]
+                graph.pinned_depth[node] = max(graph.pinned_depth.get(node, 1), EXT_HISTORY)
         old_defs = {tid: p.definition for tid, p in self.program.traders.items()}
         layouts = program.layouts()
         states: dict[str, GroupState] = {}
@@ -278,7 +288,7 @@ class Executor:
         lay = layouts[tf]
         fresh = GroupState(lay, state.n_slots, state.n_ext)
         bars = self._history(tf, state.n_slots)
-        ext = self._ext_now(tf, program, fresh.n_slots, bars.shape[1])
+        ext = self._ext_now(tf, program, fresh.n_slots, bars)
         fresh.run(bars, ext=ext)
         for j in cold:
             a, size = int(lay.soff[j]), int(lay.ssize[j])
@@ -296,23 +306,32 @@ class Executor:
         state.count[never] = fresh.count[never]
         state.last_time[never] = fresh.last_time[never]
 
-    def _ext_now(self, tf: str, program: Program, n_slots: int, n_t: int) -> F64:
-        """Other timeframes' values as of their newest committed bar."""
+    def _ext_now(self, tf: str, program: Program, n_slots: int, bars: F64) -> F64:
+        """Other timeframes' values as each bar of ``bars`` sees them: at the last bar of that
+        timeframe closed by the bar's close (the newest one when it is not stepped yet)."""
         sources = program.exts[tf].sources
+        n_t = bars.shape[1]
         ext = np.full((n_slots, n_t, max(1, len(sources))), np.nan)
-        by_tf: dict[str, list[tuple[int, int]]] = {}
+        if not sources:
+            return ext
+        close = bars[:n_slots, :, OPEN_TIME] + timeframe_ms(tf)
         for k, (src_tf, node) in enumerate(sources):
-            src_state = self.states.get(src_tf)
-            if src_state is None or node >= src_state.layout.n_nodes:
+            src = self.states.get(src_tf)
+            if src is None or node >= src.layout.n_nodes:
                 continue
-            if src_state.layout.keys[node] != program.graphs[src_tf].nodes[node]:
+            if src.layout.keys[node] != program.graphs[src_tf].nodes[node]:
                 continue
-            by_tf.setdefault(src_tf, []).append((k, node))
-        for src_tf, pairs in by_tf.items():
-            cols = [k for k, _ in pairs]
-            vals = self.states[src_tf].values(np.array([n for _, n in pairs], dtype=np.int64))
-            m = min(n_slots, len(vals))
-            ext[:m, :, cols] = vals[:m, None, :]
+            m = min(n_slots, src.n_slots)
+            step = timeframe_ms(src_tf)
+            wanted = bar_open_array(src_tf, close[:m]) - step
+            lag = (src.last_time[:m, None] - wanted) // step
+            lag = np.clip(np.nan_to_num(lag, nan=0.0), 0, src.layout.rdep[node] - 1).astype(
+                np.int64
+            )
+            pos = src.count[:m, None] - 1 - lag
+            idx = src.layout.roff[node] + (pos & (src.layout.rdep[node] - 1))
+            vals = src.mem[np.arange(m)[:, None], idx]
+            ext[:m, :, k] = np.where(pos >= 0, vals, np.nan)
         return ext
 
     # -- screening -----------------------------------------------------------------------------
@@ -386,7 +405,7 @@ class Executor:
     def _job(
         self, tf: str, state: GroupState, bars: F64, open_time: int, *, commit: bool
     ) -> StepJob:
-        ext = self._ext_now(tf, self.program, state.n_slots, bars.shape[1])
+        ext = self._ext_now(tf, self.program, state.n_slots, bars)
         nodes, _ = self._outs[tf]
         out = np.empty((state.n_slots, bars.shape[1], len(nodes)))
         return StepJob(tf, open_time, state, bars, ext, nodes, out, commit)

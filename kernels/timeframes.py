@@ -7,6 +7,9 @@ on Monday, as Binance's do, which is 4 days after the epoch's Thursday).
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
+
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
 DAY_MS = 24 * HOUR_MS
@@ -51,3 +54,11 @@ def bar_open(name: str, t_ms: int) -> int:
     length = timeframe_ms(name)
     anchor = _ANCHOR_MS.get(name, 0)
     return (t_ms - anchor) // length * length + anchor
+
+
+def bar_open_array(name: str, t_ms: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """:func:`bar_open` of every instant of ``t_ms`` (float epoch ms; NaN stays NaN)."""
+    length = timeframe_ms(name)
+    anchor = _ANCHOR_MS.get(name, 0)
+    opened: npt.NDArray[np.float64] = np.floor((t_ms - anchor) / length) * length + anchor
+    return opened

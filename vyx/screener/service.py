@@ -189,8 +189,20 @@ class Screener:
         if exts is None:
             return False
         for src_tf in {tf for tf, _ in exts.sources}:
-            if close % timeframe_ms(src_tf) == 0 and self._closed_upto.get(src_tf, -1) < close:
-                return True
+            step = timeframe_ms(src_tf)
+            if close % step:
+                continue
+            state = self.executor.states.get(src_tf)
+            ring = self.rings.get(src_tf)
+            if state is None or ring is None:
+                continue
+            # Every symbol of this close must have stepped the longer bar closing with it
+            # (a symbol's may come late, after a repaired gap).
+            for symbol in event.symbols:
+                if symbol in ring:
+                    slot = ring.slot(symbol)
+                    if slot >= state.n_slots or state.last_time[slot] < close - step:
+                        return True
         return False
 
     async def handle(self, event: MarketEvent) -> None:
@@ -349,17 +361,25 @@ async def _consume(screener: Screener, events: trio.MemoryReceiveChannel[MarketE
                 except trio.EndOfChannel:
                     break
             if event is not None:
-                if isinstance(event, BarClosed) and screener.waiting_for(event):
+                # A close queues behind a held close of its timeframe: handling it would step
+                # the held bar too, before the longer bar it waits for.
+                queued = isinstance(event, BarClosed) and any(
+                    ev.timeframe == event.timeframe for _, ev in held
+                )
+                if isinstance(event, BarClosed) and (queued or screener.waiting_for(event)):
                     held.append((trio.current_time() + align_timeout_s, event))
                 else:
                     await screener.handle(event)
-            # Release held closes whose longer timeframe has closed, or that waited too long.
+            # Release held closes (in order per timeframe) whose longer timeframe has closed,
+            # or that waited too long.
             now = trio.current_time()
             still: list[tuple[float, BarClosed]] = []
+            blocked: set[str] = set()
             for d, ev in held:
-                if d <= now or not screener.waiting_for(ev):
+                if ev.timeframe not in blocked and (d <= now or not screener.waiting_for(ev)):
                     await screener.handle(ev)
                 else:
+                    blocked.add(ev.timeframe)
                     still.append((d, ev))
             held = still
         for _, ev in held:
