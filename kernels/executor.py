@@ -533,7 +533,3 @@ class Executor:
         if edges is not None and slot < len(edges.previous):
             edges.previous[slot] = False
             edges.last_fire[slot] = -1
-
-
-def _number(v: float) -> float | None:
-    return None if np.isnan(v) else float(v)

@@ -25,7 +25,7 @@ import attrs
 import trio
 from loguru import logger
 
-from kernels.program import Program
+from kernels.program import build
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 from vyx import __version__
@@ -109,12 +109,8 @@ class Daemon:
 
 def ring_capacity(traders: Sequence[TraderInfo]) -> dict[str, int]:
     """Closed bars to keep per timeframe: every trader's warm-up plus a margin."""
-    program = Program()
-    for t in traders:
-        try:
-            program.add(t.definition)
-        except Exception:
-            continue
+    # Traders that do not compile are left out here and reported by Control.apply.
+    program, _ = build(t.definition for t in traders)
     layouts = program.layouts()
     need: dict[str, int] = {}
     for tid in program.traders:

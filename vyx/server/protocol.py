@@ -18,11 +18,12 @@ Machine -> browser: ``hello`` (first, once authenticated), ``snapshot``, ``statu
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
+
+from vyx.json_finite import finite
 
 #: Bumped on any incompatible change; announced in ``hello``.
 PROTOCOL_VERSION = 1
@@ -328,22 +329,12 @@ def trader_removed(trader_id: str) -> dict[str, Any]:
     return message("trader_removed", {"traderId": trader_id})
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def _default(value: Any) -> Any:
     # numpy scalars and arrays (without importing numpy here).
     for method in ("item", "tolist"):
         convert = getattr(value, method, None)
         if callable(convert):
-            return _json_safe(convert())
+            return finite(convert())
     if isinstance(value, set | frozenset):
         return sorted(value, key=str)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
@@ -354,4 +345,4 @@ def encode(msg: Mapping[str, Any]) -> str:
     try:
         return json.dumps(msg, separators=(",", ":"), allow_nan=False, default=_default)
     except ValueError:
-        return json.dumps(_json_safe(msg), separators=(",", ":"), allow_nan=False, default=_default)
+        return json.dumps(finite(msg), separators=(",", ":"), allow_nan=False, default=_default)

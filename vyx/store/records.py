@@ -9,7 +9,6 @@ its errors go through ``transform_error`` so a bad row's message names the field
 from __future__ import annotations
 
 import json
-import math
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -19,6 +18,7 @@ import attrs
 import cattrs
 from cattrs.errors import ClassValidationError
 
+from vyx.json_finite import finite
 from vyx.store.errors import RowError
 
 #: Namespace of event and metrics ids (fixed forever: changing it would duplicate replays).
@@ -153,17 +153,7 @@ def to_json(value: Any) -> str:
     try:
         return json.dumps(value, separators=(",", ":"), allow_nan=False)
     except ValueError:
-        return json.dumps(_finite(value), separators=(",", ":"), allow_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
+        return json.dumps(finite(value), separators=(",", ":"), allow_nan=False)
 
 
 def event_row(

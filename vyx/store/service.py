@@ -7,18 +7,17 @@ abandoned on cancellation, so a write in flight always finishes and its outcome 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 from loguru import logger
 
 from vyx.config import StoreConfig
-from vyx.signal import Signal
 from vyx.store.api import PendingRow, Sink, Store, StoreStatistics, WriteOutcome
 from vyx.store.records import MachineRecord, Trader
 from vyx.store.sqlite import SqliteDatabase, Synchronous
-from vyx.store.writer import BatchPolicy, BatchWriter
+from vyx.store.writer import BatchPolicy, BatchWriter, QueuedWrites
 
 T = TypeVar("T")
 
@@ -33,7 +32,7 @@ class _SqliteSink:
                                              limiter=self._limiter)  # fmt: skip
 
 
-class SqliteStore:
+class SqliteStore(QueuedWrites):
     """The embedded store (implements :class:`~vyx.store.api.Store`); get one from
     :func:`run_store`."""
 
@@ -44,22 +43,6 @@ class SqliteStore:
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)
-
-    async def save_signals(self, signals: Iterable[Signal]) -> None:
-        """Queue signals (upsert by id)."""
-        await self.writer.put([PendingRow.of("signals", s.to_row()) for s in signals])
-
-    async def save_analysis(self, row: Mapping[str, Any]) -> None:
-        """Queue a ``signal_analyses`` row (upsert by signal_id)."""
-        await self.writer.put([PendingRow.of("signal_analyses", row)])
-
-    async def save_metrics(self, row: Mapping[str, Any]) -> None:
-        """Queue a ``cloud_metrics`` row."""
-        await self.writer.put([PendingRow.of("cloud_metrics", row)])
-
-    async def save_event(self, row: Mapping[str, Any]) -> None:
-        """Queue a ``cloud_events`` row."""
-        await self.writer.put([PendingRow.of("cloud_events", row)])
 
     async def flush(self) -> None:
         """Return when everything queued before is committed."""

@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 import attrs
 
+from vyx.json_finite import finite
 from vyx.market.backoff import Backoff
 
 Verdict = Literal["retry", "blocked", "reject"]
@@ -65,23 +66,13 @@ def iso_from_ms(ms: int) -> str:
     return (_EPOCH + timedelta(milliseconds=int(ms))).isoformat(timespec="milliseconds")
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def encode_wire(table: str, row: Mapping[str, Any]) -> str:
     """:func:`to_wire` as compact JSON text (what the spool stores)."""
     out = _stamped(table, row)
     try:
         return json.dumps(out, separators=(",", ":"), allow_nan=False)
     except ValueError:  # NaN/inf somewhere: rare, so only then walk the row
-        return json.dumps(_json_safe(out), separators=(",", ":"), allow_nan=False)
+        return json.dumps(finite(out), separators=(",", ":"), allow_nan=False)
 
 
 def _stamped(table: str, row: Mapping[str, Any]) -> dict[str, Any]:
