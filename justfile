@@ -26,6 +26,19 @@ bench:
     uv run python -m benchmarks.bench_kernels
     uv run python -m benchmarks.bench_daemon
 
+# Chaos: the daemon against the simulated exchange, PostgREST and Gemini fakes under a seeded
+# schedule of faults, kills and restarts, checked against `vyx backtest` (the long mode).
+chaos *args:
+    VYX_CHAOS=long uv run pytest -q -p no:cacheprovider tests/vyx/chaos {{args}}
+
+# Soak: a week of 1m candles for 100 symbols through the daemon with 20 traders; RSS slope, leaks.
+soak *args:
+    uv run python -m benchmarks.soak {{args}}
+
+# Load: 500 browser clients plus a stalled one, and 1,000 bad connection attempts.
+load *args:
+    uv run python -m benchmarks.load {{args}}
+
 # The offline demo.
 demo *args:
     uv run vyx demo {{args}}
