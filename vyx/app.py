@@ -269,6 +269,9 @@ async def _serve(
         screener: Screener = await sources.start(
             partial(run_screener, scfg, rings, events_rx, sink)
         )
+        screener.listeners.append(metrics.observe_screen)
+        events_depth = metrics.queue_depth.labels("market_events")
+        events_depth.set_function(lambda: events_rx.statistics().current_buffer_used)
         control = Control(
             user_id=cfg.machine.user_id,
             store=store,
