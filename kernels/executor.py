@@ -367,14 +367,17 @@ class Executor:
             open_time = int(np.nanmax(bars[:, 0, OPEN_TIME], initial=-1))
         else:
             times, values = ring.newest()
-            fresh = (times > state.last_time[: len(times)]) & chosen
-            if until is not None:
-                fresh &= times <= until
             last = state.last_time[: len(times)]
+            fresh = (times > last) & chosen
+            # A slot whose newest bar is past ``until`` may still have older bars due.
+            beyond = np.zeros_like(fresh)
+            if until is not None:
+                beyond = fresh & (times > until)
+                fresh &= times <= until
             one_step = times - ring.timeframe_ms == last
             for first in np.nonzero(fresh & (last < 0))[0].tolist():
                 one_step[first] = ring.length(first) == 1
-            if np.all(one_step[fresh]):
+            if not beyond.any() and np.all(one_step[fresh]):
                 # The common case, vectorised: every slot has at most its one next bar.
                 bars = np.full((n, 1, N_BAR_FIELDS), np.nan)
                 bars[: len(times), 0, : N_BAR_FIELDS - 1] = np.where(fresh[:, None], values, np.nan)

@@ -39,6 +39,7 @@ from vyx.market.universe import UniverseConfig
 from vyx.ops.health import ComponentState, HealthRegistry
 from vyx.ops.metrics import Metrics
 from vyx.scaling import run_daemon_scaler
+from vyx.screener.marks import MarkKeeper
 from vyx.screener.service import Screener, ScreenerConfig, run_screener
 from vyx.server import AuthConfig, ServerConfig, ServerDeps, run_server
 from vyx.server.auth import supabase_jwks_url
@@ -266,9 +267,15 @@ async def _serve(
         cooldown_bars=cfg.market.cooldown_bars,
     )
     async with trio.open_nursery() as sources:
+        marks = MarkKeeper(cfg.store.data_dir, store, {})
+        if marks.saved:
+            logger.info("last run screened up to {}", _marks_line(marks.saved))
         screener: Screener = await sources.start(
-            partial(run_screener, scfg, rings, events_rx, sink)
+            partial(run_screener, scfg, rings, events_rx, sink, resume=marks.saved)
         )
+        marks.progress = screener.progress
+        screener.on_progress = marks.poke
+        sources.start_soon(marks.run)
         screener.listeners.append(metrics.observe_screen)
         events_depth = metrics.queue_depth.labels("market_events")
         events_depth.set_function(lambda: events_rx.statistics().current_buffer_used)
@@ -367,7 +374,17 @@ async def _serve(
             await screener.drained.wait()
         if too_slow.cancelled_caught:
             logger.warning("screener did not finish in time; stopping it")
+        else:
+            with trio.move_on_at(deadline - cfg.runtime.drain_timeout_s / 4):
+                await marks.save()
         sources.cancel_scope.cancel()
+
+
+def _marks_line(marks: Mapping[str, int]) -> str:
+    return ", ".join(
+        f"{tf} {time.strftime('%Y-%m-%d %H:%M', time.gmtime(ms / 1000))} UTC"
+        for tf, ms in sorted(marks.items(), key=lambda kv: timeframe_ms(kv[0]))
+    )
 
 
 async def _run_market_until(

@@ -2,7 +2,10 @@
 
 It consumes the market's events in order and keeps the executor in step with the rings:
 
-- ``HistoryLoaded``: those symbols' state is rebuilt from the ring (no signals for history);
+- ``HistoryLoaded``: those symbols' state is rebuilt from the ring (no signals for history)
+  up to the last bar screened (this run, or the previous one: :mod:`vyx.screener.marks`); the
+  bars after it closed while nobody screened them, and are screened now (*catch-up*), in time
+  order across timeframes, with their signals;
 - ``BarClosed``: one streaming step of every plan of that timeframe for every symbol that has
   new closed bars (repaired bars first, in order), in worker threads, then the firing rules;
   a timeframe that reads a longer one through ``on()`` waits (briefly) for that one's bar
@@ -54,6 +57,8 @@ class ScreenerConfig:
     chunk_min_slots: int = 256
     #: How long a close waits for a longer timeframe's close at the same instant.
     align_timeout_s: float = 5.0
+    #: Catch-up screens at most this much history after a restart (older bars: no signals).
+    catch_up_ms: int = 86_400_000
 
 
 @attrs.frozen
@@ -103,7 +108,8 @@ class Screener:
     """The screener's state; :func:`run_screener` drives it, the daemon holds it as a handle."""
 
     def __init__(self, cfg: ScreenerConfig, rings: Mapping[str, RingBuffer], sink: SignalSink,
-                 now_ms: Callable[[], int] = _now_ms) -> None:  # fmt: skip
+                 now_ms: Callable[[], int] = _now_ms,
+                 resume: Mapping[str, int] | None = None) -> None:  # fmt: skip
         self.cfg = cfg
         self.rings = rings
         self.executor = Executor(rings, cooldown_bars=cfg.cooldown_bars)
@@ -113,6 +119,16 @@ class Screener:
         self._limiter = trio.CapacityLimiter(max(1, cfg.workers))
         self._paused = False
         self._closed_upto: dict[str, int] = {}
+        # Close time of the newest bar per timeframe whose signals went to the sink (this run),
+        # the previous run's (``resume``), and per timeframe the newest bar open time loaded
+        # from history that is still to be screened (catch-up).
+        self._progress: dict[str, int] = {}
+        self._resume = dict(resume or {})
+        self._behind: dict[str, int] = {}
+        self._loaded: set[str] = set()
+        self._caught_up = 0
+        #: Called after each screen whose signals went to the sink (the progress moved).
+        self.on_progress: Callable[[], None] | None = None
         self._provisional: dict[str, dict[str, Signal]] = {}
         self._definitions: dict[str, TraderDef] = {}
         self._errors: dict[str, str] = {}
@@ -164,6 +180,16 @@ class Screener:
         return self._closed_upto.get(timeframe, -1)
 
     @property
+    def progress(self) -> Mapping[str, int]:
+        """Per timeframe, the close time of the newest bar whose signals went to the sink."""
+        return self._progress
+
+    @property
+    def caught_up(self) -> int:
+        """Bars screened by catch-up (closed while nobody screened them) since start."""
+        return self._caught_up
+
+    @property
     def timeframes(self) -> tuple[str, ...]:
         """Timeframes some trader screens or reads."""
         return self.executor.program.timeframes
@@ -209,6 +235,8 @@ class Screener:
         """Apply one market event (see the module docstring)."""
         async with self._lock:
             if isinstance(event, BarClosed):
+                if self._behind:
+                    await self._catch_up()
                 await self._bar_closed(event)
             elif isinstance(event, HistoryLoaded):
                 await self._history_loaded(event)
@@ -238,6 +266,13 @@ class Screener:
         await self._publish(result)
         if result.matches and not math.isnan(event.at):
             self._close_to_signals.append(trio.current_time() - event.at)
+        self._advanced(tf, close)
+
+    def _advanced(self, tf: str, close: int) -> None:
+        if close > self._progress.get(tf, -1):
+            self._progress[tf] = close
+            if self.on_progress is not None:
+                self.on_progress()
 
     async def _history_loaded(self, event: HistoryLoaded) -> None:
         tf = event.timeframe
@@ -247,12 +282,63 @@ class Screener:
         slots = [ring.slot(s) for s in event.symbols if s in ring]
         for slot in slots:
             self.executor.remove_symbol(tf, slot)
-        job = self.executor.prepare(tf, slots=slots)
+        newest = max((ring.last_open_time(s) for s in slots), default=-1)
+        step = ring.timeframe_ms
+        mark = self._progress.get(tf, self._resume.get(tf))
+        until = None
+        if mark is not None and newest >= 0:
+            # History is state, not signals, up to the last bar screened; the bars after it
+            # (at most ``catch_up_ms`` of them) are screened with their signals.
+            start = max(mark, newest + step - self.cfg.catch_up_ms)
+            until = start - step
+            if newest > until:
+                self._behind[tf] = max(self._behind.get(tf, -1), newest)
+        job = self.executor.prepare(tf, until=until, slots=slots)
         await self._run(job)
         self.executor.finish(job, emit=False)
-        newest = max((ring.last_open_time(s) for s in slots), default=-1)
         if newest >= 0:
-            self._closed_upto[tf] = max(self._closed_upto.get(tf, -1), newest + ring.timeframe_ms)
+            self._closed_upto[tf] = max(self._closed_upto.get(tf, -1), newest + step)
+        self._loaded.add(tf)
+        waiting = set(self._resume) & set(self.executor.states) - self._loaded
+        if self._behind and not waiting:
+            await self._catch_up()
+
+    async def _catch_up(self) -> None:
+        """Screen the bars loaded from history after the last bar screened, one close time at
+        a time across timeframes (a longer timeframe first at the same instant, as live)."""
+        todo: list[tuple[int, int, str, int]] = []
+        for tf, upto in self._behind.items():
+            ring = self.rings[tf]
+            state = self.executor.states.get(tf)
+            if state is None:
+                continue
+            step = ring.timeframe_ms
+            held = [
+                slot
+                for slot in range(min(ring.n_slots, state.n_slots))
+                if ring.symbol_at(slot) is not None and state.last_time[slot] >= 0
+            ]
+            if not held:
+                continue
+            first = int(min(state.last_time[slot] for slot in held)) + step
+            first = max(first, upto - (self.cfg.catch_up_ms // step) * step)
+            todo += [(o + step, -step, tf, o) for o in range(first, upto + 1, step)]
+        self._behind.clear()
+        if not todo:
+            return
+        todo.sort()
+        started = time.perf_counter()
+        before = self._signals
+        for close, _, tf, open_time in todo:
+            job = self.executor.prepare(tf, until=open_time)
+            await self._run(job)
+            await self._publish(self.executor.finish(job, emit=not self._paused))
+            self._advanced(tf, close)
+        self._caught_up += len(todo)
+        logger.info(
+            "caught up {} bars that closed while nobody screened them ({} signals, {:.0f} ms)",
+            len(todo), self._signals - before, (time.perf_counter() - started) * 1000,
+        )  # fmt: skip
 
     def _symbols_removed(self, event: SymbolsRemoved) -> None:
         # The market freed their ring slots; a symbol reusing a slot arrives with a
@@ -316,6 +402,7 @@ async def run_screener(
     *,
     traders: Iterable[TraderDef] = (),
     now_ms: Callable[[], int] = _now_ms,
+    resume: Mapping[str, int] | None = None,
     task_status: trio.TaskStatus[Screener] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Screen on every close until cancelled; ``started(Screener)`` once the traders compiled.
@@ -327,8 +414,10 @@ async def run_screener(
         sink: where signals go (the daemon stores and pushes them); awaited per screen.
         traders: the initial traders (compile errors are logged and kept in statistics).
         now_ms: wall clock in epoch ms (signals' ``created_at``).
+        resume: the previous run's progress (:func:`vyx.screener.marks.load_marks`): bars
+            after it are screened with their signals once their history is loaded.
     """
-    screener = Screener(cfg, rings, sink, now_ms)
+    screener = Screener(cfg, rings, sink, now_ms, resume)
     await screener.set_traders(traders)
     async with trio.open_nursery() as nursery:
         if cfg.intrabar_ms > 0:
