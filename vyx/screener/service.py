@@ -57,6 +57,8 @@ class ScreenerConfig:
     chunk_min_slots: int = 256
     #: How long a close waits for a longer timeframe's close at the same instant.
     align_timeout_s: float = 5.0
+    #: History is stepped this many bars at a time (bounds the memory of a load).
+    history_chunk: int = 64
     #: Catch-up screens at most this much history after a restart (older bars: no signals).
     catch_up_ms: int = 86_400_000
 
@@ -293,15 +295,32 @@ class Screener:
             until = start - step
             if newest > until:
                 self._behind[tf] = max(self._behind.get(tf, -1), newest)
-        job = self.executor.prepare(tf, until=until, slots=slots)
-        await self._run(job)
-        self.executor.finish(job, emit=False)
+        await self._step_history(tf, slots, newest if until is None else until)
         if newest >= 0:
             self._closed_upto[tf] = max(self._closed_upto.get(tf, -1), newest + step)
         self._loaded.add(tf)
         waiting = set(self._resume) & set(self.executor.states) - self._loaded
         if self._behind and not waiting:
             await self._catch_up()
+
+    async def _step_history(self, tf: str, slots: Sequence[int], upto: int) -> None:
+        """Step ``slots``' bars up to open time ``upto`` without signals, ``history_chunk`` bars
+        at a time (one step over the whole history would hold arrays of every bar of every
+        slot times every output: a transient of tens of MiB at the reference workload)."""
+        ring = self.rings[tf]
+        step = ring.timeframe_ms
+        held = [slot for slot in slots if ring.length(slot)]
+        if not held:
+            return
+        first = min(ring.last_open_time(slot) - (ring.length(slot) - 1) * step for slot in held)
+        cut = first + (self.cfg.history_chunk - 1) * step
+        while True:
+            job = self.executor.prepare(tf, until=min(cut, upto), slots=held)
+            await self._run(job)
+            self.executor.finish(job, emit=False)
+            if cut >= upto:
+                return
+            cut += self.cfg.history_chunk * step
 
     async def _catch_up(self) -> None:
         """Screen the bars loaded from history after the last bar screened, one close time at
