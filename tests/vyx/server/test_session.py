@@ -265,3 +265,16 @@ async def test_cancelling_the_server_also_closes_clients_with_1001() -> None:
             scope.cancel()
             close = await closed(ws)
     assert (close.code, close.reason) == (1001, "server shutting down")
+
+
+async def test_shutdown_does_not_wait_for_a_closed_connections_ping_task() -> None:
+    """hypercorn's ping task slept out its interval after the close and its graceful shutdown
+    waited for it: a SIGTERM with a browser connected took ``shutdown_timeout_s`` longer."""
+    cfg = config(ping_interval_s=20.0, shutdown_timeout_s=5.0)
+    async with serving(cfg) as running, client(running.ws_url(hs256_token())) as ws:
+        await greeted(ws)
+        stopping = trio.current_time()
+        running.handle.shutdown()
+        close = await closed(ws)
+    assert (close.code, close.reason) == (1001, "server shutting down")
+    assert trio.current_time() - stopping < 2.0
