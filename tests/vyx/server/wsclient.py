@@ -88,6 +88,9 @@ class WsClient:
             self.close = self.close or CloseReason(1006, "")
             return
         self._ws.receive_data(data)
+        await self._process()
+
+    async def _process(self) -> None:
         for event in self._ws.events():
             if isinstance(event, TextMessage | BytesMessage):
                 self._parts.append(event.data if isinstance(event.data, str) else bytes(event.data))
@@ -156,8 +159,10 @@ async def connect(url: str, *, receive_buffer: int | None = None) -> AsyncIterat
                 for event in ws.events():
                     if isinstance(event, AcceptConnection):
                         accepted = True
-                    elif isinstance(event, RejectConnection):
+                        break  # what came in the same read is the client's (hello...)
+                    if isinstance(event, RejectConnection):
                         raise Rejected(event.status_code)
+            await client._process()
         yield client
     finally:
         await client.aclose()
