@@ -1,0 +1,137 @@
+"""The load benchmark scaled down (``just load`` is the full size): 30 authenticated readers and
+one that never reads, then ~100 bad connection attempts of every kind while broadcasts go on.
+
+Correctness only, never speed: every reader gets every broadcast once and in order, the stalled
+client is dropped with 1013, each bad attempt gets exactly its rejection, the readers are not
+disturbed and the server keeps nothing of the bad attempts. Uses the benchmark's own clients
+(``benchmarks.load``), in this process, against a server on port 0. Broadcasts go in lock step
+(the next one when every reader has the previous one), so the readers' queues never fill while
+the stalled client's does.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import trio
+
+from benchmarks.load import (
+    EXPECTED,
+    ReaderResult,
+    Tokens,
+    end_marker,
+    open_stalled,
+    plan_attempts,
+    run_attempts,
+    run_reader,
+    stalled_outcome,
+    stamped,
+)
+
+from .harness import OTHER_USER_ID, SECRET, USER_ID, config, serving
+
+READERS = 30
+BAD = 100
+SEED = 8
+#: Deadline for every reader to have one broadcast (never reached when things work).
+STEP_S = 5.0
+
+
+async def test_readers_a_stalled_client_and_bad_attempts() -> None:
+    tokens = Tokens(user_id=USER_ID, secret=SECRET, other_user_id=OTHER_USER_ID)
+    # A small queue so the stalled client overflows soon; a long close deadline so the 1013
+    # close frame is still waiting when the stalled client finally reads; a short auth deadline
+    # for the attempts that send nothing.
+    cfg = config(client_queue_size=8, close_timeout_s=30.0, auth_timeout_s=0.5)
+    results: list[ReaderResult] = []
+    counts: Counter[int] = Counter()
+    complete: dict[int, trio.Event] = {}
+    all_ready = trio.Event()
+    ready = 0
+
+    def one_ready() -> None:
+        nonlocal ready
+        ready += 1
+        if ready == READERS:
+            all_ready.set()
+
+    def arrived(seq: int) -> None:
+        counts[seq] += 1
+        if counts[seq] == READERS:
+            complete[seq].set()
+
+    async with serving(cfg) as running:
+        handle, port = running.handle, running.handle.port
+        seq = 0
+
+        async def step(phase: str) -> None:
+            nonlocal seq
+            complete[seq] = trio.Event()
+            assert handle.broadcast(stamped(seq, phase)) >= READERS
+            with trio.fail_after(STEP_S):
+                await complete[seq].wait()
+            seq += 1
+
+        async def reader(i: int) -> None:
+            result = await run_reader(
+                port, tokens.make(), via_message=i % 2 == 1, ready=one_ready, on_message=arrived
+            )
+            results.append(result)
+
+        async with trio.open_nursery() as readers:
+            for i in range(READERS):
+                readers.start_soon(reader, i)
+            with trio.fail_after(STEP_S):
+                await all_ready.wait()
+            stalled = await open_stalled(port, tokens.make())
+            with trio.fail_after(STEP_S):
+                await handle.wait_for_clients(READERS + 1)
+
+            # The stalled client's kernel buffers, then its queue of 8, fill up; it is dropped.
+            while handle.statistics().dropped_slow == 0:
+                assert seq < 2_000, "the stalled client was never dropped"
+                await step("stall")
+            assert handle.statistics().clients == READERS
+            assert await stalled_outcome(stalled) == "1013 client too slow"
+
+            # Bad attempts of every kind while broadcasts go on.
+            kinds = plan_attempts(BAD, SEED)
+            assert set(kinds) == set(EXPECTED)
+            done = trio.Event()
+            report = None
+
+            async def attack() -> None:
+                nonlocal report
+                report = await run_attempts(
+                    kinds, port, tokens, auth_timeout_s=cfg.auth_timeout_s, concurrency=20
+                )
+                done.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(attack)
+                during = 0
+                while not done.is_set() or during < 20:
+                    await step("bad")
+                    during += 1
+            assert report is not None
+            assert sum(sum(per.values()) for per in report.outcomes.values()) == BAD
+            assert report.wrong == {}, report.outcomes
+
+            # Nothing of the bad attempts is left in the server.
+            # (Polled: the handle has no event for connections, only for clients.)
+            with trio.fail_after(STEP_S):
+                while handle.statistics().connections != READERS:  # noqa: ASYNC110
+                    await trio.sleep(0.01)
+            assert handle.statistics().clients == READERS
+            assert handle.statistics().dropped_slow == 1
+
+            await step("after")
+            handle.broadcast(end_marker(seq))
+
+    assert len(results) == READERS
+    for result in results:
+        assert result.closed_early is None
+        assert result.end_total == seq
+        assert result.received == seq
+        assert result.missing == 0
+        assert result.out_of_order == 0
