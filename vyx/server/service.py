@@ -28,7 +28,7 @@ from hypercorn.typing import Framework
 from vyx import __version__
 from vyx.ops.health import ComponentState, HealthRegistry
 from vyx.ops.metrics import Metrics
-from vyx.server import hypercorn_patch
+from vyx.server import hypercorn_patch, hypercorn_tcp_patch
 from vyx.server.asgi import ServerApp
 from vyx.server.auth import AuthConfig, TokenVerifier
 from vyx.server.hub import CLOSE_GOING_AWAY, Hub, HubStatistics
@@ -37,6 +37,7 @@ from vyx.server.protocol import MAX_FRAME_BYTES
 from vyx.server.session import SessionDeps, SessionSettings
 
 hypercorn_patch.apply()
+hypercorn_tcp_patch.apply()
 
 
 @attrs.frozen
