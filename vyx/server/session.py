@@ -115,6 +115,8 @@ class _Session:
         self.client = client
         self.send = send
         self.expiry = trio.CancelScope()
+        #: Set when the session sends its close frame: nothing may be sent after it.
+        self.closing = False
 
     def reply(self, message: dict[str, Any]) -> None:
         self.client.offer(protocol.encode(message))
@@ -123,6 +125,10 @@ class _Session:
         with scope:
             try:
                 async for text in self.client.outbox:
+                    # The session may have sent its close frame while this task held a message
+                    # (no checkpoint raises after the receive): hypercorn refuses a send then.
+                    if self.closing:
+                        break
                     await self.send({"type": "websocket.send", "text": text})
             except trio.ClosedResourceError:
                 pass
@@ -254,6 +260,7 @@ async def run_session(deps: SessionDeps, scope: Scope, receive: Receive, send: S
             reason = client.close_reason if client.close_code is not None else "server closing"
             with trio.move_on_after(settings.close_timeout_s) as cleanup:
                 cleanup.shield = True
+                session.closing = True
                 await send({"type": "websocket.close", "code": code, "reason": reason})
                 # Finish the closing handshake before hypercorn drops the TCP connection.
                 while (await receive())["type"] != "websocket.disconnect":

@@ -32,6 +32,8 @@ from benchmarks.load import (
     stamped,
 )
 from vyx.server import protocol
+from vyx.server.hub import Client
+from vyx.server.session import _Session
 
 from .harness import (
     OTHER_USER_ID,
@@ -203,3 +205,31 @@ async def test_a_failing_connection_handler_ends_only_that_connection(
             await greeted(third)
             await send(third, "ping")
             assert await recv(third) == protocol.pong()
+
+
+async def test_a_writer_holding_a_message_never_sends_it_after_the_close_frame() -> None:
+    # A writer parked inside its queue's receive (holding a message, past the last checkpoint
+    # that could raise Cancelled) resumed after the session had sent its close frame and sent
+    # anyway: hypercorn raised UnexpectedMessageError, logged as "writer failed" (93 times when
+    # the load run's clients were dropped). Trio picks which task runs first: ~1 try in 2 hit it.
+    for _ in range(40):
+        client = Client("test", queue_size=4)
+        sent: list[str] = []
+
+        async def asgi_send(message: dict[str, object], sent: list[str] = sent) -> None:
+            if "websocket.close" in sent:
+                raise RuntimeError(f"{message['type']} after the close frame")
+            sent.append(str(message["type"]))
+
+        session = _Session(None, client, asgi_send)  # type: ignore[arg-type]
+        writer = trio.CancelScope()
+        assert client.offer("message")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(session.write_loop, writer)
+            await trio.lowlevel.checkpoint()
+            # What run_session's finally does.
+            writer.cancel()
+            client.close_queue()
+            session.closing = True
+            await asgi_send({"type": "websocket.close"})
+        assert client.close_code is None, sent
