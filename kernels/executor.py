@@ -459,8 +459,10 @@ class Executor:
                 for slot, i in zip(*np.nonzero(fire), strict=True):
                     plan = self.program.traders[edges.ids[i]]
                     matches.append(self._match(plan, job, int(slot), t, ring))
-        held = np.zeros(state.n_slots, dtype=bool)
-        held[: ring.n_slots] = [ring.symbol_at(s) is not None for s in range(ring.n_slots)]
+        # The job's slots: the market may have added ring slots while the job ran.
+        held = np.zeros(len(job.bars), dtype=bool)
+        k = min(len(held), ring.n_slots)
+        held[:k] = [ring.symbol_at(s) is not None for s in range(k)]
         warming = held[:, None] & ~warm
         counts = base + after[:, -1]
         short = np.where(warming, edges.need[None, :] - counts[:, None], 0)

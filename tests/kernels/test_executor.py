@@ -152,6 +152,21 @@ def test_forming_bar_peek_does_not_change_committed_state():
     assert {_key(m) for m in provisional.matches} == {_key(m) for m in confirmed.matches}
 
 
+@pytest.mark.parametrize("forming", [False, True], ids=["close", "intrabar"])
+def test_a_symbol_joining_while_a_screen_runs_does_not_break_it(forming):
+    """The market adds ring slots on its own (start-up, a universe refresh) while a screen
+    runs in a worker thread; finishing that screen must not fail (it crashed the daemon)."""
+    rings = {"5m": RingBuffer(timeframe_ms("5m"), 100)}
+    executor = Executor(rings)
+    executor.set_traders([TraderDef("x", "close > open", "5m")])
+    job = executor.prepare("5m", forming=forming)
+    for s in SYMBOLS:
+        rings["5m"].add_symbol(s)
+    job.run()
+    assert executor.finish(job).matches == ()
+    assert executor.advance("5m").matches == ()  # the next screen has the new slots
+
+
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_chunks_cover_all_slots(n):
     rings = {"5m": RingBuffer(timeframe_ms("5m"), 10, SYMBOLS)}
