@@ -12,6 +12,8 @@ An ASGI app over :class:`~tests.vyx.store.supabase.fake_tables.FakeDatabase`:
   (503, 500, 429 + Retry-After, 409/23505, 400/PGRST204...), a hang (the client times out),
   or "commit then fail" (the write lands but the response says it did not: the retry must not
   duplicate). :attr:`FakePostgrest.down` answers 503 to everything while set (an outage).
+  :attr:`FakePostgrest.poison` (``(table, row) -> bool``) makes a write holding such a row fail
+  with 23514, as a CHECK constraint would: the whole request, every time (a poison row).
 - :class:`ConnectionFaults`, an httpx transport wrapper, adds refused connections and resets.
 
 Serve it in-process with ``httpx.ASGITransport(app)`` (virtual time works) or over TCP with
@@ -63,6 +65,27 @@ class Request:
     status: int
 
 
+async def serve_lifespan(receive: Receive, send: Send) -> None:
+    """Answer an ASGI ``lifespan`` scope: startup, then shutdown."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        else:
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The whole body of an ASGI ``http`` request."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
 class FakePostgrest:
     """The ASGI app. ``db`` is inspectable; ``requests`` logs every request."""
 
@@ -70,6 +93,7 @@ class FakePostgrest:
         self.db = db or FakeDatabase()
         self.faults: deque[Fault] = deque()
         self.down = False
+        self.poison: Callable[[str, dict[str, Any]], bool] | None = None
         self.requests: list[Request] = []
 
     def inject(self, *faults: Fault) -> None:
@@ -84,19 +108,9 @@ class FakePostgrest:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                else:
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
+            await serve_lifespan(receive, send)
+            return
+        body = await read_body(receive)
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         status, payload, extra = await self._handle(scope, headers, body)
         out = b"" if payload is None else json.dumps(payload).encode()
@@ -189,6 +203,11 @@ class FakePostgrest:
             data = json.loads(body)
             rows_in = data if isinstance(data, list) else [data]
             log.rows = len(rows_in)
+            if self.poison is not None and any(
+                isinstance(r, dict) and self.poison(table, r) for r in rows_in
+            ):
+                raise PgError(400, "23514", f'new row for relation "{table}" violates check '
+                              'constraint "poison"')  # fmt: skip
             params = dict(query)
             resolution = next((p.split("=")[1].removesuffix("-duplicates") for p in prefer
                                if p.startswith("resolution=")), None)  # fmt: skip
@@ -256,8 +275,11 @@ def transport(app: FakePostgrest) -> ConnectionFaults:
     return ConnectionFaults(httpx.ASGITransport(app=app))
 
 
-async def serve_tcp(app: FakePostgrest, *, task_status: trio.TaskStatus[int]) -> None:
-    """Serve ``app`` on 127.0.0.1 (a free port, handed to ``task_status``) until cancelled."""
+async def serve_tcp(
+    app: Callable[[Scope, Receive, Send], Awaitable[None]], *, task_status: trio.TaskStatus[int]
+) -> None:
+    """Serve ``app`` (this fake, or another ASGI app) on 127.0.0.1 (a free port, handed to
+    ``task_status``) until cancelled."""
     from hypercorn.config import Config
     from hypercorn.trio import serve
 
