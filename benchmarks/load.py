@@ -16,9 +16,13 @@ What runs where (each in its own process, so the clients' CPU is not the server'
   and the **bad** connection attempts (``--bad``, every kind of :data:`EXPECTED`, seeded order),
   each checked against the rejection it must get.
 
-Phases: baseline (steady broadcasts), bursts (a candle close's worth of signals back to back, which
-is also where the stalled client overflows), bad (steady broadcasts while the bad attempts run),
-then an end marker. Prints a results block and writes ``bench-results/load.json``.
+Phases: baseline (``--rate`` steady broadcasts: a single broadcast's latency), bursts (a candle
+close's worth of signals back to back, the next one once every reader has the last, as closes are
+minutes apart; repeated until the stalled client overflows its queue and is dropped), bad (steady
+broadcasts while the bad attempts run: do the readers notice?), after, then an end marker. Prints
+a results block (latency per phase against ``--budget-p99-ms``, which the issue leaves open; the
+CPU each side used per phase, to tell a slow server from slow readers) and writes
+``bench-results/load.json``.
 
 Run with ``just load`` (the issue's sizes: 500 clients, 1,000 bad attempts) or e.g.
 ``just load --clients 50 --bad 100`` on a busy machine.
@@ -27,6 +31,7 @@ Run with ``just load`` (the issue's sizes: 500 clients, 1,000 bad attempts) or e
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -582,6 +587,13 @@ class _Lines:
         return line
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds ``pid`` has used."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_mib(pid: int) -> dict[str, float]:
     values: dict[str, float] = {}
     with open(f"/proc/{pid}/status") as status:
@@ -635,7 +647,7 @@ async def _server_main(queue_size: int, snapshot_signals: int, fd_limit: int) ->
                             "dropped_slow": seen,
                         }
                     )
-                await trio.sleep(0.005)
+                await trio.sleep(0.05)  # statistics() walks every connection: not too often
 
         nursery.start_soon(watch_drops)
 
@@ -870,6 +882,14 @@ async def _orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             await server.send({"cmd": "stats"})
             stats = await server.event("stats")
         rss["connected"] = _rss_mib(pid)
+        procs = {"server": [pid], "readers": [r.proc.pid for r in readers]}
+        cpu: dict[str, dict[str, float]] = {}
+
+        def cpu_mark(phase: str) -> None:
+            cpu[phase] = {k: sum(_cpu_s(x) for x in v) for k, v in procs.items()}
+            cpu[phase]["wall"] = time.perf_counter()
+
+        cpu_mark("start")
         _log(f"{stats['clients']} clients (one stalled); RSS {rss['connected']['rss_mib']:.0f} MiB")
 
         # Phase 1: baseline.
@@ -880,6 +900,7 @@ async def _orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             {"cmd": "steady", "phase": "baseline", "rate": args.rate, "count": base_n}
         )
         await server.event("done", timeout_s=args.baseline_s + 60)
+        cpu_mark("baseline")
 
         # Phase 2: candle-close bursts, until the stalled client is dropped (or --max-bursts).
         _log(
@@ -908,8 +929,10 @@ async def _orchestrate(args: argparse.Namespace) -> dict[str, Any]:
                 f"stalled client dropped after {dropped['broadcasts']} broadcasts, "
                 f"{dropped['t'] - broadcasting_from:.1f} s after broadcasting began"
             )
+        cpu_mark("burst")
         stalled_close = await stalled_outcome(stalled)
         rss["after_bursts"] = _rss_mib(pid)
+        cpu_mark("stalled")
 
         # Phase 3: bad attempts during steady broadcasts.
         kinds = plan_attempts(args.bad, args.seed)
@@ -930,6 +953,7 @@ async def _orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         )
         await server.send({"cmd": "stop"})
         await server.event("done")
+        cpu_mark("bad")
         rss["after_bad"] = _rss_mib(pid)
 
         # Phase 4: a few more after the flood, then the end marker.
@@ -1001,6 +1025,11 @@ async def _orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             "wrong": bad.wrong,
         },
         "server_final": final_stats,
+        # CPU seconds used in each phase, and its wall time.
+        "cpu_s": {
+            phase: {k: v - cpu[before][k] for k, v in cpu[phase].items()}
+            for before, phase in itertools.pairwise(cpu)
+        },
         "server_rss_mib": rss,
         "loadavg_1m": os.getloadavg()[0],
     }
@@ -1026,6 +1055,13 @@ def _print(r: dict[str, Any]) -> None:
             f"    {phase:9s} p50 {q['p50_ms']:7.2f} ms  p99 {q['p99_ms']:7.2f} ms  "
             f"max {q['max_ms']:7.2f} ms  ({q['n']} messages)"
         )
+    budget = p["budget_p99_ms"]
+    worst = max(r["latency"][ph]["p99_ms"] for ph in ("baseline", "bad", "after"))
+    print(
+        f"  budget: a single broadcast's p99 to every reader <= {budget:.0f} ms (baseline, bad and "
+        f"after phases; --budget-p99-ms): {'MET' if worst <= budget else 'NOT MET'} "
+        f"(worst p99 {worst:.1f} ms)"
+    )
     bd = r["burst_delivered"]
     if bd["n"]:
         rate = p["burst_size"] * p["clients"] / (bd["p50_ms"] / 1000)
@@ -1070,6 +1106,14 @@ def _print(r: dict[str, Any]) -> None:
         f"  server after the flood: {fs['connections']} connections open, {fs['clients']} "
         f"authenticated (expected {p['clients']} and {p['clients']}: nothing left behind)"
     )
+    print("  CPU seconds per phase (wall seconds): ", end="")
+    print(
+        "; ".join(
+            f"{ph} server {c['server']:.1f} readers {c['readers']:.1f} ({c['wall']:.1f})"
+            for ph, c in r["cpu_s"].items()
+            if ph != "stalled"
+        )
+    )
     rss = r["server_rss_mib"]
     print(
         "  server RSS: "
@@ -1095,6 +1139,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--queue-size", type=int, default=256, help="server's per-client queue")
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument(
+        "--budget-p99-ms",
+        type=float,
+        default=100.0,
+        help="p99 of a single broadcast's latency to every reader that counts as within budget",
+    )
     parser.add_argument("--profile-server", metavar="PATH", help="cProfile the server into PATH")
     parser.add_argument("--role", choices=["orchestrator", "server", "readers"], default=None)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
