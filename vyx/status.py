@@ -60,13 +60,16 @@ async def status_loop(
     process = psutil.Process()
     process.cpu_percent()
     next_at = trio.current_time()
-    frames_seen = 0
+    seen = {"frames": 0, "reconnects": 0, "gaps_repaired": 0, "bars_repaired": 0}
     while True:
         next_at += STATUS_PERIOD_S
         await trio.sleep_until(next_at)
         ms = market.statistics()
-        metrics.frames.inc(max(0, ms.frames - frames_seen))
-        frames_seen = ms.frames
+        # The market's counters, mirrored into the Prometheus counters of the same names.
+        for name in seen:
+            value = getattr(ms, name)
+            getattr(metrics, name).inc(max(0, value - seen[name]))
+            seen[name] = value
         age = ms.last_frame_age_s
         if age is None or age > 90:
             health.report("market", ComponentState.DEGRADED, f"no frame for {age}s")
