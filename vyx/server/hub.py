@@ -2,8 +2,11 @@
 
 Each client has a bounded send queue drained by its own writer task. :meth:`Hub.broadcast` is
 synchronous and never blocks: it encodes the message once and offers it to every authenticated
-client; a client whose queue is full is dropped (closed 1013 "client too slow") and never slows
-the others.
+client. A client is dropped (closed 1013 "client too slow") and never slows the others when its
+backlog passes ``queue_size`` messages and its writer has not sent one for ``stall_s`` seconds,
+or when the backlog reaches ``BURST_FACTOR × queue_size`` whatever it does. A browser that keeps
+reading therefore survives a burst bigger than its queue (a close of a large universe can fire
+hundreds of signals at once); only one that stopped reading, or cannot keep up for long, goes.
 """
 
 from __future__ import annotations
@@ -25,16 +28,21 @@ CLOSE_TRY_AGAIN = 1013
 
 _ids = itertools.count(1)
 
+#: A client still reading may fall this many queues behind before it is dropped anyway.
+BURST_FACTOR = 8
+
 
 class Client:
     """One WebSocket connection, from accept to close.
 
     Args:
         peer: ``host:port`` of the browser (for logs).
-        queue_size: how many messages may wait to be sent before the client counts as slow.
+        queue_size: how many messages may wait to be sent before the client may count as slow.
+        stall_s: a client with more than ``queue_size`` waiting is slow once its writer has
+            sent nothing for this long.
     """
 
-    def __init__(self, peer: str, queue_size: int) -> None:
+    def __init__(self, peer: str, queue_size: int, stall_s: float = 5.0) -> None:
         self.id = next(_ids)
         self.peer = peer
         self.authenticated = False
@@ -43,11 +51,26 @@ class Client:
         self.close_reason = ""
         #: The session runs inside it; :meth:`drop` cancels it.
         self.cancel_scope = trio.CancelScope()
-        self._send, self.outbox = trio.open_memory_channel[str](queue_size)
+        self.queue_size = queue_size
+        self.stall_s = stall_s
+        self._send, self.outbox = trio.open_memory_channel[str](queue_size * BURST_FACTOR)
+        #: When the writer last sent a message or found the queue empty (trio time).
+        self.progress_at = trio.current_time()
+
+    def sent(self) -> None:
+        """The writer delivered a message."""
+        self.progress_at = trio.current_time()
 
     def offer(self, text: str) -> bool:
-        """Queue ``text`` without blocking; a full queue drops the client. True if queued."""
+        """Queue ``text`` without blocking; a slow client is dropped instead. True if queued."""
         if self.close_code is not None:
+            return False
+        waiting = self._send.statistics().current_buffer_used
+        now = trio.current_time()
+        if waiting == 0:
+            self.progress_at = now
+        elif waiting >= self.queue_size and now - self.progress_at >= self.stall_s:
+            self.drop(CLOSE_TRY_AGAIN, "client too slow")
             return False
         try:
             self._send.send_nowait(text)

@@ -56,8 +56,10 @@ class ServerConfig:
     instance_id: str | None = None
     #: Largest browser frame accepted; larger ones close the socket with 1009.
     max_frame_bytes: int = MAX_FRAME_BYTES
-    #: Messages that may wait per client before it is dropped as too slow.
+    #: Messages that may wait per client before it may be dropped as too slow: when its writer
+    #: has sent nothing for ``client_stall_s``, or its backlog reaches 8 times this.
     client_queue_size: int = 256
+    client_stall_s: float = 5.0
     #: Deadline for the first ``auth`` message when no ``access_token`` was given.
     auth_timeout_s: float = 10.0
     #: Deadline for the daemon to take a command.
@@ -225,6 +227,7 @@ async def _serve(
                 server_version=__version__,
                 max_frame_bytes=cfg.max_frame_bytes,
                 queue_size=cfg.client_queue_size,
+                stall_s=cfg.client_stall_s,
                 auth_timeout_s=cfg.auth_timeout_s,
                 command_timeout_s=cfg.command_timeout_s,
                 close_timeout_s=cfg.close_timeout_s,

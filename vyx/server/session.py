@@ -42,6 +42,8 @@ class SessionSettings:
     auth_timeout_s: float
     command_timeout_s: float
     close_timeout_s: float
+    #: A client over ``queue_size`` is slow once it has sent nothing for this long.
+    stall_s: float = 5.0
 
 
 @attrs.frozen
@@ -130,6 +132,7 @@ class _Session:
                     if self.closing:
                         break
                     await self.send({"type": "websocket.send", "text": text})
+                    self.client.sent()
             except trio.ClosedResourceError:
                 pass
             except Exception:
@@ -210,7 +213,7 @@ async def run_session(deps: SessionDeps, scope: Scope, receive: Receive, send: S
     if (await receive())["type"] != "websocket.connect":
         return
     settings = deps.settings
-    client = Client(_peer(scope), settings.queue_size)
+    client = Client(_peer(scope), settings.queue_size, settings.stall_s)
     session = _Session(deps, client, send)
     deps.hub.add(client)
     peer_gone = False
