@@ -178,6 +178,8 @@ class Browser:
 
     #: ``signal_created`` data, in arrival order (possibly repeated).
     created: list[dict[str, Any]] = attrs.Factory(list)
+    #: For each of :attr:`created`, which connection (0, 1...) brought it.
+    created_by: list[int] = attrs.Factory(list)
     #: Signals of every ``snapshot`` (the recent signals a daemon sends on connect).
     snapshot: list[dict[str, Any]] = attrs.Factory(list)
     analyses: list[dict[str, Any]] = attrs.Factory(list)
@@ -204,6 +206,7 @@ class Browser:
                 msg = json.loads(raw)
                 if msg["type"] == "signal_created":
                     self.created.append(msg["data"])
+                    self.created_by.append(self.connections - 1)
                 elif msg["type"] == "snapshot":
                     self.snapshot.extend(msg["data"]["signals"])
                 elif msg["type"] == "analysis_completed":
@@ -311,13 +314,17 @@ class Phase:
     end: str
     #: Fault kind names by live bar index.
     faults: dict[int, list[str]]
+    #: The database is down from just before the end until the daemon has exited (its final
+    #: flush and "stopped" write fail; the next life replays the spool).
+    down_at_end: bool = False
 
 
 def schedule(seed: int, ends: list[str], bars: int, extra_faults: int) -> list[Phase]:
     """A seeded plan: one life per entry of ``ends`` (the last one in-process), each ``bars``
     live bars long; every fault kind once, plus ``extra_faults`` drawn at random, spread over
     the lives at random bars (none in the first 3 or last 6 bars of a life, so a life starts
-    clean and its last faults have time to heal before it ends)."""
+    clean and its last faults have time to heal before it ends). The first life, and others at
+    random, end with the database down."""
     rng = random.Random(seed)
     kinds = list(FAULTS)
     rng.shuffle(kinds)
@@ -325,7 +332,14 @@ def schedule(seed: int, ends: list[str], bars: int, extra_faults: int) -> list[P
     plans: list[dict[int, list[str]]] = [{} for _ in ends]
     for i, kind in enumerate(kinds):
         plans[i % len(ends)].setdefault(rng.randrange(3, bars - 6), []).append(kind)
+    last = len(ends) - 1
     return [
-        Phase("inprocess" if i == len(ends) - 1 else "process", bars, end, plans[i])
+        Phase(
+            "inprocess" if i == last else "process",
+            bars,
+            end,
+            plans[i],
+            down_at_end=i != last and (i == 0 or rng.random() < 0.5),
+        )
         for i, end in enumerate(ends)
     ]
