@@ -1,179 +1,544 @@
-"""End-to-end benchmark: closed-candle frame -> ``signal_created`` on a browser socket.
+"""End-to-end benchmark of the real daemon: exchange, ``vyx run`` and a browser, three processes.
 
-The simulated exchange, the daemon and two WebSocket clients run on loopback: one client listens
-to the exchange's kline stream (when each closed frame went out), the other is a browser on the
-daemon's ``/ws``. A signal's latency is its arrival minus the arrival of the closed frame of its
-bar (the screen waits for every symbol of the bucket, so this includes that wait). Also reports
-the process's peak RSS (exchange included) and the daemon's start-to-ready time.
-Run with ``just bench`` or ``uv run python -m benchmarks.bench_daemon``.
+- The simulated exchange runs in its own process and notes (``ExchangeConfig.on_sent``) when
+  each closed-candle frame was written to its socket, on ``time.perf_counter`` — on Linux the
+  monotonic clock, comparable across processes.
+- The daemon is the real ``vyx run --traders FILE`` in its own process, configured from the
+  environment like a user's (SQLite in a temporary directory, default log level): its peak RSS
+  is that process's ``VmHWM``.
+- The browser is a WebSocket client in this process, on the daemon's ``/ws``.
+
+Phases (about two minutes):
+
+1. warm-up: the reference daemon starts once (fills the kernel cache and the page cache);
+2. reference workload (DESIGN §6): 100 symbols x 1000 bars on 5m and 1h, the 20 reference
+   traders plus ``flip`` (``close > open``), exchange at 60x. Start to ready (warm), RSS at
+   ready (before the first close), then ``CLOSES`` closes: closed-candle frame ->
+   ``signal_created`` latency, and the peak RSS;
+3. idle: the daemon with no traders (100 symbols streaming, nothing screened), RSS after ready;
+4. throughput: traders that fire on every symbol at every close and a faster exchange: signals
+   stored and pushed per second, every one received by the browser.
+
+Run with ``just bench`` or ``uv run python -m benchmarks.bench_daemon``; writes
+``bench-results/daemon.json``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import signal
+import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import attrs
+import httpx
 import trio
-from trio_websocket import open_websocket_url
+from trio_websocket import ConnectionClosed, open_websocket_url
 
-from benchmarks.workload import traders
-from vyx.app import DaemonOptions, run_daemon
-from vyx.config import Config
-from vyx.traders import TraderInfo, TraderRejected
+from benchmarks.workload import FILTERS
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench-results"
-_EXCHANGE = """
-import sys, trio
-from vyx.market.exchange.service import ExchangeConfig, run_exchange
-async def main():
-    async with trio.open_nursery() as nursery:
-        h = await nursery.start(run_exchange, ExchangeConfig(
-            symbols=int(sys.argv[1]), seed=5, speed=60.0, decoys=False))
-        print(h.rest_url, h.ws_url, flush=True)
-trio.run(main)
-"""
 SYMBOLS = 100
+#: Closes measured at the reference workload.
 CLOSES = 8
+#: Exchange speed of the reference phase: 60x plays a 5m bar in 5 s, and then sends about as
+#: many frames per real second as Binance does (a forming update per kline stream every ~1.7 s,
+#: a ticker per symbol every second); only closes come 60x more often.
+SPEED = 60.0
+#: The throughput phase: a 5m close every quarter second, tickers still 100/s. Two traders of
+#: four fire on each symbol: 200 signals per close (a browser's queue holds 256 messages, and
+#: a close's signals are queued at once: more than that per close drops every browser).
+FAST_SPEED = 600.0
+FAST_TRADERS = 4
+FAST_SECONDS = 12.0
+_DASHBOARD = re.compile(r"Dashboard: (http://\S+)/\?token=(\S+)")
 
 
-def _hwm_mib() -> float:
-    with open("/proc/self/status") as status:
-        line = next(x for x in status if x.startswith("VmHWM"))
-    return int(line.split()[1]) / 1024
+def _quantiles(xs: list[float]) -> tuple[float, float, float]:
+    """(p50, p99, max) of ``xs`` in ms (NaN when empty)."""
+    if not xs:
+        return (float("nan"),) * 3
+    if len(xs) == 1:
+        return xs[0] * 1e3, xs[0] * 1e3, xs[0] * 1e3
+    q = statistics.quantiles(xs, n=100, method="inclusive")
+    return q[49] * 1e3, q[98] * 1e3, max(xs) * 1e3
 
 
-async def _run() -> dict[str, float]:
-    defs = [*traders(20), traders(1)[0].__class__("flip", "close > open", "5m", "flip")]
+# -- the exchange process ------------------------------------------------------------------------
 
-    async def load() -> tuple[list[TraderInfo], list[TraderRejected]]:
-        return [TraderInfo(d) for d in defs], []
 
-    closed_at: dict[tuple[str, int], float] = {}
-    latencies: list[float] = []
-    arrivals: list[tuple[int, float]] = []
-    with tempfile.TemporaryDirectory() as data_dir:
-        async with trio.open_nursery() as nursery:
-            # The exchange runs in its own process, as Binance does: its frame production must
-            # not share this process's CPU with the daemon being measured.
-            exchange_proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before timing
-                [sys.executable, "-c", _EXCHANGE, str(SYMBOLS)],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            assert exchange_proc.stdout is not None
-            rest_url, ws_url = exchange_proc.stdout.readline().split()
-            cfg = Config.from_env(
-                {
-                    "BINANCE_REST_URL": rest_url,
-                    "BINANCE_WS_URL": ws_url,
-                    "SYMBOL_COUNT": str(SYMBOLS),
-                    "VYX_DATA_DIR": data_dir,
-                    "PORT": "0",
-                    "LOG_LEVEL": "WARNING",
-                }
-            )
-            started = time.perf_counter()
-            opts = DaemonOptions(traders=load, persist_browser_edits=False, handle_signals=False)
-            daemon = await nursery.start(run_daemon, cfg, opts)
-            ready_s = time.perf_counter() - started
-            streams = "/".join(f"{s.lower()}@kline_5m" for s in daemon.market.symbols)
+def exchange_main(symbols: int, speed: float, ticker_ms: int, forming: int, out: str) -> None:
+    """The exchange subprocess: serve until SIGTERM, then write the closed frames' send times."""
+    from vyx.market.exchange.service import ExchangeConfig, run_exchange
 
-            async def watch_exchange() -> None:
-                async with open_websocket_url(f"{ws_url}/stream?streams={streams}") as ws:
-                    while True:
-                        msg = json.loads(await ws.get_message())
-                        k = msg.get("data", {}).get("k")
-                        if k and k["x"]:
-                            closed_at.setdefault((k["s"], int(k["t"])), time.perf_counter())
+    sent: list[tuple[float, str]] = []
 
-            nursery.start_soon(watch_exchange)
-            url = daemon.server.url.replace("http://", "ws://")
-            seen_bars: set[int] = set()
-            async with open_websocket_url(
-                f"{url}/ws?access_token={daemon.server.local_token}"
-            ) as ws:
-                with trio.move_on_after(CLOSES * 5 + 15):
-                    while len(seen_bars) < CLOSES:
-                        msg = json.loads(await ws.get_message())
-                        if msg["type"] != "signal_created":
-                            continue
-                        d = msg["data"]
-                        at = closed_at.get((d["symbol"], d["barOpenTime"]))
-                        if at is not None:
-                            now = time.perf_counter()
-                            latencies.append(now - at)
-                            arrivals.append((d["barOpenTime"], now))
-                            seen_bars.add(d["barOpenTime"])
-            screens = daemon.screener.statistics()
-            daemon.stop()
-            nursery.cancel_scope.cancel()
-            exchange_proc.terminate()
-            exchange_proc.wait()
-    # From the bucket's last closed frame (every symbol has closed): the daemon's own share.
-    last: dict[int, float] = {}
-    for (_, t), at in closed_at.items():
-        last[t] = max(last.get(t, 0.0), at)
-    own = sorted(now - last[t] for t, now in arrivals)
-    latencies.sort()
-    q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
-    qo = statistics.quantiles(own, n=100) if len(own) > 1 else own * 99
-    inner = sorted(screens.close_to_signals_s)
-    qi = statistics.quantiles(inner, n=100) if len(inner) > 1 else inner * 99
-    return {
-        "signals": float(len(latencies)),
-        "closes": float(len(seen_bars)),
-        "latency_p50_ms": q[49] * 1000,
-        "latency_p99_ms": q[98] * 1000,
-        "daemon_close_to_signals_p50_ms": qi[49] * 1000 if qi else float("nan"),
-        "daemon_close_to_signals_p99_ms": qi[98] * 1000 if qi else float("nan"),
-        "after_bucket_p50_ms": qo[49] * 1000,
-        "after_bucket_p99_ms": qo[98] * 1000,
-        "bucket_spread_ms": max(
-            last[t] - min(a for (_, t2), a in closed_at.items() if t2 == t) for t in last
+    def on_sent(text: str) -> None:
+        if '"x":true' in text:
+            sent.append((time.perf_counter(), text))
+
+    async def serve() -> None:
+        cfg = ExchangeConfig(
+            symbols=symbols,
+            seed=5,
+            speed=speed,
+            decoys=False,
+            ticker_interval_ms=ticker_ms,
+            forming_updates=forming,
+            on_sent=on_sent,
         )
-        * 1000,
-        "screen_last_ms": screens.last_screen_ms,
-        "screen_max_ms": screens.max_screen_ms,
-        "ready_s": ready_s,
-        "peak_rss_mib": _hwm_mib(),
+        with trio.open_signal_receiver(signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                handle = await nursery.start(run_exchange, cfg)
+                print(handle.rest_url, handle.ws_url, flush=True)
+                async for _ in signals:
+                    break
+                nursery.cancel_scope.cancel()
+
+    trio.run(serve)
+    with open(out, "w") as f:
+        for at, text in sent:
+            k = json.loads(text)["data"]["k"]
+            f.write(json.dumps([k["s"], k["i"], k["t"], at]) + "\n")
+
+
+@attrs.define
+class Exchange:
+    proc: subprocess.Popen[str]
+    rest_url: str
+    ws_url: str
+    sent_path: Path
+
+    def stop(self) -> dict[tuple[str, str, int], float]:
+        """Stop it; (symbol, interval, open time) -> when its closed frame was written."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+        out: dict[tuple[str, str, int], float] = {}
+        for line in self.sent_path.read_text().splitlines():
+            s, i, t, at = json.loads(line)
+            out.setdefault((s, i, t), at)
+        return out
+
+
+def start_exchange(tmp: Path, name: str, speed: float, forming: int = 3) -> Exchange:
+    # Tickers every market minute at 60x: 100 frames/s, Binance's rate; kept there when faster.
+    ticker_ms = max(60_000, int(speed / 60) * 60_000)
+    path = tmp / f"{name}-sent.jsonl"
+    args = [str(SYMBOLS), str(speed), str(ticker_ms), str(forming), str(path)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.bench_daemon", "exchange", *args],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    rest_url, ws_url = proc.stdout.readline().split()
+    return Exchange(proc, rest_url, ws_url, path)
+
+
+# -- the daemon process --------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _toml_str(s: str) -> str:
+    return json.dumps(s)  # a JSON string is a valid TOML basic string here (ASCII)
+
+
+def traders_toml(entries: list[tuple[str, str, str]]) -> str:
+    """A traders file: (id, filter, timeframe) per trader."""
+    return "".join(
+        f"[[traders]]\nid = {_toml_str(i)}\nname = {_toml_str(i)}\n"
+        f"timeframe = {_toml_str(tf)}\nfilter = {_toml_str(src)}\n\n"
+        for i, src, tf in entries
+    )
+
+
+REFERENCE = [(f"t{i:02d}", src, tf) for i, (src, tf) in enumerate(FILTERS)] + [
+    ("flip", "close > open", "5m")
+]
+
+
+def _fast_traders() -> list[tuple[str, str, str]]:
+    # Half say close > open, half close <= open (each its own filter: identical filters share
+    # one rule): every symbol fires FAST_TRADERS / 2 signals at every close.
+    return [
+        (f"f{i:02d}", f"{'close > open' if i % 2 else 'close <= open'} and volume >= -{i}", "5m")
+        for i in range(FAST_TRADERS)
+    ]
+
+
+@attrs.define
+class Daemon:
+    proc: subprocess.Popen[bytes]
+    started: float
+    port: int
+    data_dir: Path
+    log_path: Path
+    ready_s: float = float("nan")
+    healthy_s: float = float("nan")
+    token: str = ""
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws?access_token={self.token}"
+
+    def status(self, key: str) -> float:
+        """A ``/proc/PID/status`` value in MiB (VmRSS, VmHWM)."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds of the daemon (every thread)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def metrics(self) -> dict[str, float]:
+        """``/metrics`` samples without labels, plus labelled ones as ``name{labels}``."""
+        text = httpx.get(f"http://127.0.0.1:{self.port}/metrics", timeout=5).text
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                with contextlib.suppress(ValueError):
+                    out[name] = float(value)
+        return out
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stored_signals(self) -> int:
+        with contextlib.closing(sqlite3.connect(self.data_dir / "vyx.sqlite3")) as db:
+            return int(db.execute("SELECT count(*) FROM signals").fetchone()[0])
+
+
+def start_daemon(
+    tmp: Path,
+    name: str,
+    exchange: Exchange,
+    traders: list[tuple[str, str, str]],
+    python: tuple[str, ...] = (sys.executable,),
+) -> Daemon:
+    """Start ``vyx run`` and wait until it is ready (dashboard printed) and /health healthy."""
+    data_dir = tmp / name
+    data_dir.mkdir()
+    traders_path = tmp / f"{name}.toml"
+    traders_path.write_text(traders_toml(traders))
+    port = _free_port()
+    env = {
+        # Only what a user's shell would pass, and the daemon's own variables.
+        **{k: v for k in ("PATH", "HOME", "LANG", "NUMBA_CACHE_DIR") if (v := os.environ.get(k))},
+        "BINANCE_REST_URL": exchange.rest_url,
+        "BINANCE_WS_URL": exchange.ws_url,
+        "SYMBOL_COUNT": str(SYMBOLS),
+        "VYX_DATA_DIR": str(data_dir),
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
     }
+    log_path = tmp / f"{name}.log"
+    with open(log_path, "wb") as log:
+        started = time.perf_counter()
+        proc = subprocess.Popen(
+            [*python, "-m", "vyx", "run", "--traders", str(traders_path)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    daemon = Daemon(proc, started, port, data_dir, log_path)
+    try:
+        _wait_ready(daemon)
+    except BaseException:
+        daemon.stop()
+        raise
+    return daemon
+
+
+def _wait_ready(daemon: Daemon) -> None:
+    proc, started, log_path, port = daemon.proc, daemon.started, daemon.log_path, daemon.port
+    deadline = started + 120
+    while time.perf_counter() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"vyx run exited: {log_path.read_text()[-2000:]}")
+        if not daemon.token:
+            m = _DASHBOARD.search(log_path.read_text(errors="replace"))
+            if m:
+                daemon.ready_s = time.perf_counter() - started
+                daemon.token = m.group(2)
+        with contextlib.suppress(httpx.HTTPError):
+            health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).json()
+            if health.get("status") == "healthy" and daemon.token:
+                daemon.healthy_s = time.perf_counter() - started
+                return
+        time.sleep(0.01)
+    raise RuntimeError(f"vyx run not ready in time: {log_path.read_text()[-2000:]}")
+
+
+# -- the browser ---------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Received:
+    at: float
+    symbol: str
+    interval: str
+    open_time: int
+    trader: str
+
+
+async def browse(url: str, seconds: float, until_bars: int | None = None) -> list[Received]:
+    """Every ``signal_created`` (confirmed) received for ``seconds`` (or ``until_bars`` bars)."""
+    out: list[Received] = []
+    bars: set[int] = set()
+    async with open_websocket_url(url, message_queue_size=0) as ws:
+        with trio.move_on_after(seconds):
+            while until_bars is None or len(bars) < until_bars:
+                try:
+                    raw = await ws.get_message()
+                except ConnectionClosed as exc:
+                    print(f"  !! the daemon closed the browser: {exc.reason}", file=sys.stderr)
+                    break
+                at = time.perf_counter()
+                if '"signal_created"' not in raw:
+                    continue
+                d = json.loads(raw)["data"]
+                if d["provisional"]:
+                    continue
+                out.append(
+                    Received(at, d["symbol"], d["interval"], d["barOpenTime"], d["traderId"])
+                )
+                bars.add(d["barOpenTime"])
+    return out
+
+
+# -- phases --------------------------------------------------------------------------------------
+
+
+def _buckets(sent: dict[tuple[str, str, int], float]) -> dict[tuple[str, int], tuple[float, float]]:
+    """(interval, open time) -> (first, last) closed frame sent."""
+    out: dict[tuple[str, int], tuple[float, float]] = {}
+    for (_, i, t), at in sent.items():
+        lo, hi = out.get((i, t), (at, at))
+        out[(i, t)] = (min(lo, at), max(hi, at))
+    return out
+
+
+def reference(tmp: Path) -> dict[str, Any]:
+    exchange = start_exchange(tmp, "reference", SPEED)
+    try:
+        # 1. warm-up: kernel cache compiled/loaded, files in the page cache
+        warm = start_daemon(tmp, "warmup", exchange, REFERENCE)
+        first_ready = warm.ready_s
+        warm.stop()
+        # 2. the reference workload
+        daemon = start_daemon(tmp, "reference", exchange, REFERENCE)
+        try:
+            rss_ready = daemon.status("VmRSS")
+            cpu0, t0 = daemon.cpu_s(), time.perf_counter()
+            got = trio.run(browse, daemon.ws_url, CLOSES * 300 / SPEED + 15, CLOSES + 1)
+            cpu = (daemon.cpu_s() - cpu0) / (time.perf_counter() - t0)
+            peak, rss_end = daemon.status("VmHWM"), daemon.status("VmRSS")
+            metrics = daemon.metrics()
+        finally:
+            daemon.stop()
+        # 3. idle: no traders
+        idle = start_daemon(tmp, "idle", exchange, [])
+        try:
+            time.sleep(3)
+            idle_rss, idle_hwm = idle.status("VmRSS"), idle.status("VmHWM")
+            idle_ready = idle.ready_s
+        finally:
+            idle.stop()
+    finally:
+        sent = exchange.stop()
+    # Bars of the first close may have been half-received when the browser connected.
+    first_bar = min(r.open_time for r in got)
+    got = [r for r in got if r.open_time != first_bar]
+    buckets = _buckets(sent)
+    own = [r.at - sent[(r.symbol, r.interval, r.open_time)] for r in got]
+    after = [r.at - buckets[(r.interval, r.open_time)][1] for r in got]
+    spreads = [hi - lo for (i, t), (lo, hi) in buckets.items() if i == "5m"]
+    bars = sorted({r.open_time for r in got})
+    per_close = [sum(1 for r in got if r.open_time == b) for b in bars]
+    q_own, q_after = _quantiles(own), _quantiles(after)
+    q_spread = _quantiles(spreads)
+    return {
+        "signals": len(got),
+        "closes": len(bars),
+        "signals_per_close": statistics.mean(per_close) if per_close else 0,
+        "latency_p50_ms": q_own[0],
+        "latency_p99_ms": q_own[1],
+        "latency_max_ms": q_own[2],
+        "after_bucket_p50_ms": q_after[0],
+        "after_bucket_p99_ms": q_after[1],
+        "bucket_spread_p50_ms": q_spread[0],
+        "bucket_spread_max_ms": q_spread[2],
+        "daemon_cpu_fraction": cpu,
+        "screen_p50_ms": _histogram_quantile(metrics, "vyx_screen_duration_seconds", "5m", 0.5),
+        "ready_first_s": first_ready,
+        "ready_s": daemon.ready_s,
+        "healthy_s": daemon.healthy_s,
+        "idle_ready_s": idle_ready,
+        "rss_at_ready_mib": rss_ready,
+        "rss_end_mib": rss_end,
+        "peak_rss_mib": peak,
+        "idle_rss_mib": idle_rss,
+        "idle_peak_rss_mib": idle_hwm,
+    }
+
+
+def _histogram_quantile(metrics: dict[str, float], name: str, tf: str, q: float) -> float:
+    """A quantile (ms) read from a Prometheus histogram's buckets (upper bound of its bucket)."""
+    rows = []
+    for key, value in metrics.items():
+        m = re.fullmatch(name + r'_bucket\{le="([^"]+)",timeframe="' + tf + r'"\}', key)
+        if m:
+            rows.append((float(m.group(1)), value))
+    rows.sort()
+    if not rows or rows[-1][1] == 0:
+        return float("nan")
+    for le, count in rows:
+        if count >= q * rows[-1][1]:
+            return le * 1e3
+    return float("nan")
+
+
+def throughput(tmp: Path) -> dict[str, Any]:
+    exchange = start_exchange(tmp, "fast", FAST_SPEED, forming=1)
+    try:
+        daemon = start_daemon(tmp, "fast", exchange, _fast_traders())
+        try:
+            cpu0 = daemon.cpu_s()
+            t0 = time.perf_counter()
+            got = trio.run(browse, daemon.ws_url, FAST_SECONDS)
+            wall = time.perf_counter() - t0
+            cpu = (daemon.cpu_s() - cpu0) / wall
+            created = daemon.metrics().get("vyx_signals_total", float("nan"))
+        finally:
+            daemon.stop()
+        stored = daemon.stored_signals()
+    finally:
+        sent = exchange.stop()
+    buckets = _buckets(sent)
+    bars = sorted({r.open_time for r in got})[1:-1]  # whole closes only
+    whole = [r for r in got if r.open_time in bars]
+    span = max(r.at for r in whole) - min(r.at for r in whole) if whole else float("nan")
+    lags = []
+    for b in bars:
+        last = max(r.at for r in whole if r.open_time == b)
+        lags.append(last - buckets[("5m", b)][1])
+    return {
+        "signals_received": len(got),
+        "closes": len(bars),
+        "signals_per_close": len(whole) / len(bars) if bars else 0,
+        "signals_per_s": len(whole) / span if span else float("nan"),
+        "offered_per_s": len(whole) / len(bars) * FAST_SPEED / 300 if bars else 0,
+        "last_signal_lag_first_ms": lags[0] * 1e3 if lags else float("nan"),
+        "last_signal_lag_last_ms": lags[-1] * 1e3 if lags else float("nan"),
+        "last_signal_lag_max_ms": max(lags) * 1e3 if lags else float("nan"),
+        "daemon_cpu_fraction": cpu,
+        "created_total": created,
+        "stored_total": stored,
+    }
+
+
+@contextlib.contextmanager
+def _tmpdir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="vyx-bench-") as d:
+        yield Path(d)
 
 
 def main() -> None:
     """Run and print the daemon benchmark; write bench-results/daemon.json."""
-    print("daemon benchmark (about a minute)...", file=sys.stderr)
-    r = trio.run(_run)
-    print(f"closed-candle frame -> signal_created, {SYMBOLS} symbols x 21 traders, loopback:")
-    print(
-        f"  p50 {r['latency_p50_ms']:.2f} ms   p99 {r['latency_p99_ms']:.2f} ms   "
-        f"({r['signals']:.0f} signals over {r['closes']:.0f} closes; target p99 <= 10 ms)"
-    )
-    print(
-        f"  from the bucket's last closed frame: p50 {r['after_bucket_p50_ms']:.2f} ms   "
-        f"p99 {r['after_bucket_p99_ms']:.2f} ms (the exchange spread a bucket's closed frames "
-        f"over up to {r['bucket_spread_ms']:.0f} ms)"
-    )
-    print(
-        f"  inside the daemon, close announced (every symbol's bar in) -> signals stored and "
-        f"pushed: p50 {r['daemon_close_to_signals_p50_ms']:.2f} ms   "
-        f"p99 {r['daemon_close_to_signals_p99_ms']:.2f} ms"
-    )
-    print(f"  screen at close: last {r['screen_last_ms']:.2f} ms, max {r['screen_max_ms']:.2f} ms")
-    print(
-        f"  start to ready (backfill of {SYMBOLS} symbols x 2 timeframes included): "
-        f"{r['ready_s']:.1f} s"
-    )
-    print(
-        f"  peak RSS of the daemon's process (with the two measuring clients): "
-        f"{r['peak_rss_mib']:.0f} MiB (target <= 220 MiB)"
-    )
+    if len(sys.argv) > 1 and sys.argv[1] == "exchange":
+        a = sys.argv[2:]
+        exchange_main(int(a[0]), float(a[1]), int(a[2]), int(a[3]), a[4])
+        return
+    print("daemon benchmark (about two minutes)...", file=sys.stderr)
+    with _tmpdir() as tmp:
+        r = reference(tmp)
+        _print_reference(r)
+        if "--reference-only" in sys.argv:
+            return
+        f = throughput(tmp)
+        _print_throughput(f)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "daemon.json").write_text(json.dumps(r, indent=2))
+    out = {**r, **{f"throughput_{k}": v for k, v in f.items()}}
+    (RESULTS / "daemon.json").write_text(json.dumps(out, indent=2))
+
+
+def _print_reference(r: dict[str, Any]) -> None:
+    print(
+        f"vyx run (own process) <- simulated exchange (own process, x{SPEED:g}), "
+        f"{SYMBOLS} symbols x 5m+1h, 20 reference traders + flip, browser on /ws:"
+    )
+    print(
+        f"  closed-candle frame -> signal_created: p50 {r['latency_p50_ms']:.1f} ms   "
+        f"p99 {r['latency_p99_ms']:.1f} ms   max {r['latency_max_ms']:.1f} ms   "
+        f"({r['signals']} signals over {r['closes']} closes; target p99 <= 10 ms)"
+    )
+    print(
+        f"  from the bucket's last closed frame:  p50 {r['after_bucket_p50_ms']:.1f} ms   "
+        f"p99 {r['after_bucket_p99_ms']:.1f} ms   (the exchange wrote a bucket's 100 closed 5m "
+        f"frames over p50 {r['bucket_spread_p50_ms']:.1f} ms, max "
+        f"{r['bucket_spread_max_ms']:.1f} ms)"
+    )
+    print(
+        f"  screen at close (5m, /metrics histogram): p50 <= {r['screen_p50_ms']:.1f} ms; "
+        f"daemon CPU {r['daemon_cpu_fraction'] * 100:.0f}% of a core over the closes"
+    )
+    print(
+        f"  start to ready (process start -> dashboard printed; backfill of {SYMBOLS} symbols x "
+        f"2 timeframes included): {r['ready_s']:.2f} s warm (first start {r['ready_first_s']:.2f} "
+        f"s); /health healthy at {r['healthy_s']:.2f} s (target <= 5 s)"
+    )
+    print(
+        f"  peak RSS (VmHWM of vyx run): {r['peak_rss_mib']:.0f} MiB (target <= 220 MiB); "
+        f"RSS at ready {r['rss_at_ready_mib']:.0f} MiB, after the closes {r['rss_end_mib']:.0f} MiB"
+    )
+    print(
+        f"  idle (no traders, {SYMBOLS} symbols streaming, 3 s after ready): RSS "
+        f"{r['idle_rss_mib']:.0f} MiB, peak {r['idle_peak_rss_mib']:.0f} MiB"
+    )
+
+
+def _print_throughput(f: dict[str, Any]) -> None:
+    print(
+        f"throughput: {FAST_TRADERS} traders firing on every symbol, exchange x{FAST_SPEED:g} "
+        f"(a 5m close every {300 / FAST_SPEED:g} s):"
+    )
+    print(
+        f"  {f['signals_per_s']:.0f} signals/s stored and pushed, all received by the browser "
+        f"({f['signals_per_close']:.0f} per close over {f['closes']} closes, offered "
+        f"{f['offered_per_s']:.0f}/s); daemon CPU {f['daemon_cpu_fraction'] * 100:.0f}% of a core"
+    )
+    print(
+        f"  last signal of a close after its bucket's last frame: first "
+        f"{f['last_signal_lag_first_ms']:.0f} ms, last {f['last_signal_lag_last_ms']:.0f} ms, "
+        f"max {f['last_signal_lag_max_ms']:.0f} ms; created {f['created_total']:.0f}, "
+        f"in SQLite after drain {f['stored_total']}"
+    )
 
 
 if __name__ == "__main__":

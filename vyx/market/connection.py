@@ -164,7 +164,12 @@ _ids = itertools.count(1)
 @contextlib.asynccontextmanager
 async def _default_connect(url: str, cfg: StreamConfig) -> AsyncIterator[WebSocketConnection]:
     async with open_websocket_url(
-        url, connect_timeout=cfg.connect_timeout_s, disconnect_timeout=2.0, message_queue_size=64
+        url,
+        connect_timeout=cfg.connect_timeout_s,
+        disconnect_timeout=2.0,
+        message_queue_size=64,
+        # A bucket's frames queued behind each other are read in a few receives, not dozens.
+        receive_buffer_size=64 * 1024,
     ) as ws:
         try:
             yield ws
@@ -301,12 +306,10 @@ async def _serve(
         conn.streams = len(subscribed)
         nursery.start_soon(_subscriber, cfg, shard, conn, ws, subscribed, pending)
         nursery.start_soon(_rotation_timer, cfg, conn, notify)
+        nursery.start_soon(_watchdog, cfg, conn, trio.current_time())
         got_data = False
         while True:
-            with trio.move_on_after(cfg.stale_after_s) as watchdog:
-                raw = await ws.get_message()
-            if watchdog.cancelled_caught:
-                raise StaleStream(f"no frame for {cfg.stale_after_s:.0f}s")
+            raw = await ws.get_message()
             conn.count_frame(trio.current_time())
             shard.frames += 1
             try:
@@ -318,7 +321,12 @@ async def _serve(
                     logger.warning("malformed frame #{} skipped: {}", conn.malformed, exc)
                 continue
             if isinstance(event, Kline | Ticker):
-                await out.send(event)
+                # No checkpoint while the writer keeps up (get_message is one already): a
+                # bucket's frames reach the writer in one batch instead of one task switch each.
+                try:
+                    out.send_nowait(event)
+                except trio.WouldBlock:
+                    await out.send(event)
                 got_data = True
             elif isinstance(event, ServerShutdown):
                 logger.info("shard {}: serverShutdown on connection {}", shard.index, conn.id)
@@ -331,10 +339,26 @@ async def _serve(
                     logger.error("shard {}: subscription refused: {}", shard.index, event.error)
             else:
                 conn.other += 1
-            settled = not pending and subscribed == set(shard.streams)
-            if conn.state == "subscribing" and got_data and settled:
+            if (
+                conn.state == "subscribing"
+                and got_data
+                and not pending
+                and subscribed == set(shard.streams)
+            ):
                 conn.state = "ready"
                 await notify.send(("ready", conn))
+
+
+async def _watchdog(cfg: StreamConfig, conn: _Conn, since: float) -> None:
+    """Raise :class:`StaleStream` once no frame came for ``stale_after_s`` (counting from
+    ``since``, the start of serving). One task per connection instead of a timeout around
+    every receive: a cancel scope per frame costs more than parsing the frame."""
+    while True:
+        last = since if conn.last_frame_at is None else max(since, conn.last_frame_at)
+        deadline = last + cfg.stale_after_s
+        if trio.current_time() >= deadline:
+            raise StaleStream(f"no frame for {cfg.stale_after_s:.0f}s")
+        await trio.sleep_until(deadline)
 
 
 async def _rotation_timer(

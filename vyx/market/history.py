@@ -92,6 +92,8 @@ class History:
         self._appended: list[tuple[str, int, str]] = []
         self._closed = self._dup = self._gaps = self._repaired = 0
         self._bars_repaired = self._synth = self._backfilled = self._held_dropped = 0
+        #: live_count per timeframe, recomputed after a key enters or leaves LOADING.
+        self._live: dict[str, int] | None = None
 
     # -- symbols ---------------------------------------------------------------------------------
 
@@ -100,6 +102,7 @@ class History:
         for tf, ring in self.rings.items():
             ring.add_symbol(symbol)
             self._keys[(symbol, tf)] = _Key()
+        self._live = None
 
     def remove_symbol(self, symbol: str) -> None:
         """Forget ``symbol`` everywhere (bars, forming bar, held frames)."""
@@ -107,6 +110,7 @@ class History:
             if symbol in ring:
                 ring.remove_symbol(symbol)
             self._keys.pop((symbol, tf), None)
+        self._live = None
 
     def state(self, symbol: str, timeframe: str) -> KeyState | None:
         """State of a key, None if not tracked."""
@@ -120,6 +124,16 @@ class History:
             for (s, tf), k in self._keys.items()
             if tf == timeframe and k.state is not KeyState.LOADING
         }
+
+    def live_count(self, timeframe: str) -> int:
+        """``len(live_symbols(timeframe))``, cached: the close tracker asks at every closed bar."""
+        if self._live is None:
+            live: dict[str, int] = dict.fromkeys(self.rings, 0)
+            for (_, tf), k in self._keys.items():
+                if k.state is not KeyState.LOADING:
+                    live[tf] = live.get(tf, 0) + 1
+            self._live = live
+        return self._live.get(timeframe, 0)
 
     # -- backfill --------------------------------------------------------------------------------
 
@@ -142,6 +156,7 @@ class History:
         self._backfilled += appended
         key = self._keys[(symbol, timeframe)]
         key.state = KeyState.LIVE
+        self._live = None
         return appended
 
     # -- frames ----------------------------------------------------------------------------------
@@ -244,6 +259,7 @@ class History:
         ring.remove_symbol(symbol)
         ring.add_symbol(symbol)
         self._keys[(symbol, timeframe)] = _Key()
+        self._live = None
 
     # -- output ----------------------------------------------------------------------------------
 

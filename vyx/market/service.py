@@ -160,9 +160,7 @@ class _Market:
         self.connect = connect
         self.progress_cb = progress
         self.history = History(rings)
-        self.tracker = CloseTracker(
-            lambda tf: len(self.history.live_symbols(tf)), cfg.close_grace_s
-        )
+        self.tracker = CloseTracker(self.history.live_count, cfg.close_grace_s)
         self.tickers = TickerTable()
         self.plan = ShardPlan(self.timeframes, 1024)
         self.shards: list[Shard] = []
@@ -289,15 +287,28 @@ class _Market:
         )
 
     async def _writer(self) -> None:
-        """The single writer: applies frames in arrival order."""
-        async for event in self.frames_recv:
-            if isinstance(event, Ticker):
-                if event.symbol in self.universe_set:
-                    self.tickers.update(event)
-                continue
-            repair = self.history.on_kline(event)
-            if repair is not None:
-                self._start_repair(repair.symbol, repair.timeframe)
+        """The single writer: applies frames in arrival order, every frame waiting at once."""
+        recv = self.frames_recv
+        async for first in recv:
+            event: Kline | Ticker | None = first
+            while event is not None:
+                if isinstance(event, Ticker):
+                    if event.symbol in self.universe_set:
+                        self.tickers.update(event)
+                else:
+                    repair = self.history.on_kline(event)
+                    if repair is not None:
+                        self._start_repair(repair.symbol, repair.timeframe)
+                    if event.closed:
+                        self._collect()
+                        if self.tracker.next_deadline() == -math.inf:
+                            # A bucket is complete: let the notifier announce it now, before
+                            # the frames queued behind it.
+                            await trio.lowlevel.checkpoint()
+                try:
+                    event = recv.receive_nowait()
+                except trio.WouldBlock:
+                    event = None
             self._collect()
 
     def _collect(self) -> None:

@@ -19,6 +19,7 @@ from vyx.market.frames import (
     ServerShutdown,
     SubscriptionReply,
     Ticker,
+    _parse_checked,
     parse_frame,
     subscribe_message,
 )
@@ -210,3 +211,37 @@ def test_mutated_good_frame_parses_or_is_frame_error(data: st.DataObject) -> Non
     except FrameError:
         return
     assert isinstance(event, Kline)
+
+
+def _outcome(parse: Any, raw: str) -> object:
+    try:
+        return parse(raw)
+    except FrameError:
+        return FrameError
+
+
+TICKER = {
+    "stream": "btcusdt@ticker",
+    "data": {"e": "24hrTicker", "E": 1, "s": "BTCUSDT", "c": "2.5", "P": "-1.25", "q": "100"},
+}
+
+
+@given(st.data())
+def test_fast_path_agrees_with_the_checked_parser(data: st.DataObject) -> None:
+    """The hot path (well-formed klines and tickers) accepts exactly what the checked parser
+    accepts, with the same result."""
+    frame = json.loads(json.dumps(data.draw(st.sampled_from([GOOD, TICKER]))))
+    target = data.draw(st.sampled_from(["frame", "data", "k"] if "k" in frame["data"] else
+                                       ["frame", "data"]))  # fmt: skip
+    obj = frame if target == "frame" else frame["data"] if target == "data" else frame["data"]["k"]
+    key = data.draw(st.sampled_from(sorted(obj)))
+    value = data.draw(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.floats()
+        | st.sampled_from(["", "nan", "inf", "1e400", "btcusdt@kline_1m", "BTCUSDT", "1m"])
+    )  # fmt: skip
+    if data.draw(st.booleans()):
+        obj[key] = value
+    else:
+        del obj[key]
+    raw = json.dumps(frame)
+    assert _outcome(parse_frame, raw) == _outcome(_parse_checked, raw)

@@ -95,12 +95,13 @@ class Hub:
         return {key for conn in self.connections for key in conn.subs.fed()}
 
     def publish(self, payloads: dict[str, str]) -> int:
-        """Offer encoded payloads (stream name -> data JSON) to their subscribers; returns sends."""
+        """Offer encoded payloads (stream name -> data JSON) to their subscribers, in the order of
+        ``payloads``; returns sends."""
         sent = 0
         for conn in list(self.connections):
-            for name in conn.subs.streams:
-                data = payloads.get(name)
-                if data is None:
+            subscribed = conn.subs.streams
+            for name, data in payloads.items():
+                if name not in subscribed:
                     continue
                 if not conn.offer(combined_frame(name, data) if conn.combined else data):
                     self.slow_consumers_closed += 1
@@ -192,15 +193,22 @@ class Truth:
 
 
 def build_payloads(market: Market, event: Event, wanted: set[StreamKey]) -> dict[str, str]:
-    """Encoded ``data`` JSON per stream name for everything in ``wanted`` due at ``event``."""
-    out: dict[str, str] = {}
+    """Encoded ``data`` JSON per stream name for everything in ``wanted`` due at ``event``.
+
+    Closed klines come first (by symbol), then forming ones, then tickers: Binance's streams
+    are independent, so nothing makes a close wait behind another stream's frames of the same
+    instant.
+    """
+    closed_out: list[tuple[str, str]] = []
+    forming_out: list[tuple[str, str]] = []
+    tickers_out: list[tuple[str, str]] = []
     at = event.at
-    for key in wanted:
+    for key in sorted(wanted, key=lambda k: k.name):
         if key.kind == "ticker":
             if event.tickers and key.symbol in market.symbols:
                 ticker = market.ticker(key.symbol, at)
                 if ticker is not None:
-                    out[key.name] = dumps(ticker.stream_payload(at))
+                    tickers_out.append((key.name, dumps(ticker.stream_payload(at))))
             continue
         assert key.interval is not None
         if key.interval in event.closing:
@@ -213,8 +221,9 @@ def build_payloads(market: Market, event: Event, wanted: set[StreamKey]) -> dict
             continue
         kline = market.kline_at(key.symbol, key.interval, open_time, at)
         if kline is not None:
-            out[key.name] = dumps(kline.stream_payload(key.symbol, at, closed=closed))
-    return out
+            payload = dumps(kline.stream_payload(key.symbol, at, closed=closed))
+            (closed_out if closed else forming_out).append((key.name, payload))
+    return dict(closed_out + forming_out + tickers_out)
 
 
 async def run_pump(
@@ -258,6 +267,8 @@ class ExchangeApp:
     max_messages_per_s: int
     send_queue: int
     connection_lifetime_s: float | None
+    #: Called with each frame's text once written (see ``ExchangeConfig.on_sent``).
+    on_sent: Callable[[str], None] | None = None
     rest_requests: int = 0
 
     async def __call__(self, scope: Message, receive: Receive, send: Send) -> None:
@@ -369,6 +380,8 @@ class ExchangeApp:
                 return
             await send({"type": "websocket.send", "text": item})
             conn.note_sent()
+            if self.on_sent is not None:
+                self.on_sent(item)
 
 
 __all__ = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -64,6 +65,9 @@ class ExchangeConfig:
     slow_consumer_s: float = 10.0
     #: Server ping interval (Binance pings every 20 s); None: no pings.
     ping_interval_s: float | None = 20.0
+    #: Called with each stream frame's text right after it was written to a socket
+    #: (benchmarks: when a closed candle really left the exchange). None: nothing is called.
+    on_sent: Callable[[str], None] | None = None
 
 
 @attrs.frozen
@@ -169,6 +173,7 @@ async def run_exchange(
         max_messages_per_s=cfg.max_messages_per_s,
         send_queue=cfg.send_queue,
         connection_lifetime_s=cfg.connection_lifetime_s,
+        on_sent=cfg.on_sent,
     )
     config = hypercorn.config.Config()
     config.bind = [_bind(cfg.host, cfg.port)]
