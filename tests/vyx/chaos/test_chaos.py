@@ -321,7 +321,9 @@ async def test_chaos_lives_and_restarts_lose_and_duplicate_nothing(
             f"stop {life.stop_s:.1f}s)"
             for life in lives
         )
-        + f"; faults {sorted(world.injected)}; Gemini {gemini.served}; browser: "
+        + f"; faults {sorted(world.injected)}; Gemini {gemini.served}, analyses stored for "
+        + f"{len({a['signal_id'] for a in fake.rows('signal_analyses')})} of "
+        + f"{sum(row['trader_id'] in AUTO_ANALYZED for row in stored.values())} signals; browser: "
         + f"{len({m['signalId'] for m in browser.created})} signals pushed live, "
         + f"{len(browser.pushed_ids() - {m['signalId'] for m in browser.created})} only in a "
         + "snapshot"
