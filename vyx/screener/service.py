@@ -128,6 +128,10 @@ class Screener:
         self._resume = dict(resume or {})
         self._behind: dict[str, int] = {}
         self._loaded: set[str] = set()
+        # Per timeframe, the slots whose history was loaded (slot -> its symbol then): only they
+        # are screened. A slot the market has filled but not yet announced would otherwise be
+        # stepped through its whole ring with signals on, firing on bars days old.
+        self._live: dict[str, dict[int, str]] = {}
         self._caught_up = 0
         #: Called after each screen whose signals went to the sink (the progress moved).
         self.on_progress: Callable[[], None] | None = None
@@ -262,7 +266,7 @@ class Screener:
         self._closed_upto[tf] = max(self._closed_upto.get(tf, -1), close)
         if tf not in self.executor.states:
             return
-        job = self.executor.prepare(tf, until=event.open_time)
+        job = self.executor.prepare(tf, until=event.open_time, slots=self._live_slots(tf))
         await self._run(job)
         result = self.executor.finish(job, emit=not self._paused)
         await self._publish(result)
@@ -282,8 +286,10 @@ class Screener:
         if ring is None or tf not in self.executor.states:
             return
         slots = [ring.slot(s) for s in event.symbols if s in ring]
+        live = self._live.setdefault(tf, {})
         for slot in slots:
             self.executor.remove_symbol(tf, slot)
+            live[slot] = ring.symbol_at(slot) or ""
         newest = max((ring.last_open_time(s) for s in slots), default=-1)
         step = ring.timeframe_ms
         mark = self._progress.get(tf, self._resume.get(tf))
@@ -334,8 +340,8 @@ class Screener:
             step = ring.timeframe_ms
             held = [
                 slot
-                for slot in range(min(ring.n_slots, state.n_slots))
-                if ring.symbol_at(slot) is not None and state.last_time[slot] >= 0
+                for slot in self._live_slots(tf)
+                if slot < state.n_slots and state.last_time[slot] >= 0
             ]
             if not held:
                 continue
@@ -349,7 +355,7 @@ class Screener:
         started = time.perf_counter()
         before = self._signals
         for close, _, tf, open_time in todo:
-            job = self.executor.prepare(tf, until=open_time)
+            job = self.executor.prepare(tf, until=open_time, slots=self._live_slots(tf))
             await self._run(job)
             await self._publish(self.executor.finish(job, emit=not self._paused))
             self._advanced(tf, close)
@@ -358,6 +364,14 @@ class Screener:
             "caught up {} bars that closed while nobody screened them ({} signals, {:.0f} ms)",
             len(todo), self._signals - before, (time.perf_counter() - started) * 1000,
         )  # fmt: skip
+
+    def _live_slots(self, tf: str) -> list[int]:
+        ring = self.rings[tf]
+        live = self._live.get(tf, {})
+        gone = [slot for slot, symbol in live.items() if ring.symbol_at(slot) != symbol]
+        for slot in gone:
+            del live[slot]
+        return list(live)
 
     def _symbols_removed(self, event: SymbolsRemoved) -> None:
         # The market freed their ring slots; a symbol reusing a slot arrives with a
@@ -399,7 +413,7 @@ class Screener:
             async with self._lock:
                 if tf not in self.executor.states or self._paused:
                     continue
-                job = self.executor.prepare(tf, forming=True)
+                job = self.executor.prepare(tf, forming=True, slots=self._live_slots(tf))
                 await self._run(job)
                 result = self.executor.finish(job)
             signals = to_signals(result.matches, user_id=self.cfg.user_id,

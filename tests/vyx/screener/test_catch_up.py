@@ -180,3 +180,28 @@ async def test_marks_file_round_trips_and_bad_files_mean_no_mark(tmp_path: Path)
     )
     assert load_marks(tmp_path) == {"5m": 300000}
     assert not (tmp_path / (FILE_NAME.replace(".json", ".tmp"))).exists()
+
+
+async def test_a_slot_filled_but_not_yet_announced_is_not_screened(
+    bars: dict[str, dict[str, Klines]],
+) -> None:
+    """The market writes a symbol's history into its ring before it announces it; a close of
+    the other symbols in between must not step that ring from its first bar with signals on
+    (it fired on bars days old), and once announced it is warmed silently."""
+    t0 = int(bars["1h"][SYMBOLS[0]].open_time[0])
+    run = _Run(bars, resume=None)
+    await run.screener.set_traders(TRADERS)
+    loaded_to = t0 + 30 * H1
+    for tf in ("5m", "1h"):
+        run._append(tf, loaded_to)
+        await run.screener.handle(HistoryLoaded(tf, SYMBOLS[:1]))
+    await run.live(loaded_to + 20 * M5)
+    assert run.signals, "the announced symbol fires"
+    assert {s.symbol for s in run.signals} == {SYMBOLS[0]}
+    late = len(run.signals)
+    for tf in ("5m", "1h"):
+        await run.screener.handle(HistoryLoaded(tf, SYMBOLS[1:]))
+    assert len(run.signals) == late, "announcing history fires nothing"
+    await run.live(loaded_to + 60 * M5)
+    assert {s.symbol for s in run.signals[late:]} == set(SYMBOLS)
+    assert min(s.bar_open_time for s in run.signals) >= loaded_to
