@@ -222,8 +222,9 @@ async def run_daemon(
                 sinks,
                 task_status,
             )
-        # 2. Sinks: flush what is queued, close browsers with 1001, stop the writer.
-        with trio.move_on_after(cfg.runtime.drain_timeout_s / 2) as flush_scope:
+        # 2. Sinks: flush what is queued, close browsers with 1001, stop the writer. The sources
+        # took at most 55% of the drain budget and the cloud machine's final write 20%.
+        with trio.move_on_after(cfg.runtime.drain_timeout_s / 4) as flush_scope:
             flush_scope.shield = True
             await store.flush()
         # Cancelling the sinks is graceful for both: the server closes browsers with 1001 and
@@ -366,16 +367,18 @@ async def _serve(
         task_status.started(daemon)
         await stop.wait()
         logger.info("draining (budget {}s)", cfg.runtime.drain_timeout_s)
-        deadline = trio.current_time() + cfg.runtime.drain_timeout_s
+        budget = cfg.runtime.drain_timeout_s
+        begun = trio.current_time()
         # 1. Sources stop: the market closes its sockets and the event channel; the
-        # screener finishes the events it already has, then returns.
+        # screener finishes the events it already has, then returns (40% of the budget), and
+        # its progress is saved once the store holds its signals (15%).
         market_scope.cancel()
-        with trio.move_on_at(deadline - cfg.runtime.drain_timeout_s / 2) as too_slow:
+        with trio.move_on_at(begun + budget * 0.4) as too_slow:
             await screener.drained.wait()
         if too_slow.cancelled_caught:
             logger.warning("screener did not finish in time; stopping it")
         else:
-            with trio.move_on_at(deadline - cfg.runtime.drain_timeout_s / 4):
+            with trio.move_on_at(begun + budget * 0.55):
                 await marks.save()
         sources.cancel_scope.cancel()
 

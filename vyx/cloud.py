@@ -103,7 +103,11 @@ async def cloud_machine(cfg: Config, store: SupabaseStore) -> AsyncIterator[Clou
     """Mark the machine running (stopped or error when the body ends), load the traders and
     keep them in sync, heartbeat and report metrics while the body runs."""
     lifecycle = LifecycleConfig(
-        cfg.machine, fly_app_name=cfg.fly.app_name, fly_machine_version=cfg.fly.machine_version
+        cfg.machine,
+        # Its share of the drain budget (see vyx.app): the whole stop fits DRAIN_TIMEOUT_S.
+        final_write_s=min(5.0, cfg.runtime.drain_timeout_s * 0.2),
+        fly_app_name=cfg.fly.app_name,
+        fly_machine_version=cfg.fly.machine_version,
     )
     async with open_machine_lifecycle(lifecycle, store.rest, store) as me:
         bridge = TraderBridge()

@@ -360,13 +360,13 @@ async def test_chaos_lives_and_restarts_lose_and_duplicate_nothing(
     unseen = sorted(set(stored) - browser.pushed_ids())
     assert not unseen, f"stored but never pushed: {describe(unseen, stored)}"
     assert browser.connections == len(lives)
-    # SIGTERM and stop drain, bounded: the sources and the flush within DRAIN_TIMEOUT_S, plus
-    # the machine's "stopped" write (up to 5 s more when the database is down), well inside
-    # Fly's kill_timeout; browsers are closed with 1001 ("going away").
+    # SIGTERM and stop drain within DRAIN_TIMEOUT_S, the machine's "stopped" write included
+    # even when the database is down (it overran by 5 s before), plus closing the browsers
+    # (1001, "going away") and the process exit.
     drain_s = float(env["DRAIN_TIMEOUT_S"])
     for life in lives:
         if life.phase.end != "kill":
-            assert life.stop_s < drain_s + (5 if life.phase.down_at_end else 0) + 2, summary
+            assert life.stop_s < drain_s + 2, summary
     expected_closes = [1006 if life.phase.end == "kill" else 1001 for life in lives]
     assert browser.closes == expected_closes
 
