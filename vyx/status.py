@@ -12,6 +12,7 @@ from vyx import __version__
 from vyx.config import Config
 from vyx.control import Control
 from vyx.market.service import MarketHandle
+from vyx.market.statistics import MarketStatistics
 from vyx.ops.health import ComponentState, HealthRegistry
 from vyx.ops.metrics import Metrics
 from vyx.screener.service import Screener
@@ -20,6 +21,7 @@ from vyx.store.api import Store
 
 if TYPE_CHECKING:
     from vyx.analysis import ConcurrentAnalyzer
+    from vyx.analysis.stats import AnalyzerStatistics
 
 STATUS_PERIOD_S = 5.0
 _ANALYZER_HEALTH = {
@@ -44,6 +46,34 @@ def status(
     }
 
 
+class CounterMirror:
+    """Copies services' running totals into the Prometheus counters (which only count up)."""
+
+    MARKET = ("frames", "reconnects", "gaps_repaired", "bars_repaired")
+    ANALYZER = ("completed", "failed", "dropped", "abandoned_budget")
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.seen: dict[str, int] = {}
+
+    def _add(self, key: str, value: int) -> int:
+        delta = max(0, value - self.seen.get(key, 0))
+        self.seen[key] = value
+        return delta
+
+    def market(self, ms: MarketStatistics) -> None:
+        """The market's counters, into the counters of the same names."""
+        for name in self.MARKET:
+            getattr(self.metrics, name).inc(self._add(name, getattr(ms, name)))
+
+    def analyzer(self, an: AnalyzerStatistics) -> None:
+        """The analyzer's outcomes, into ``vyx_analyses{outcome}``."""
+        for outcome in self.ANALYZER:
+            self.metrics.analyses.labels(outcome).inc(
+                self._add("analyses." + outcome, getattr(an, outcome))
+            )
+
+
 async def status_loop(
     cfg: Config,
     analyzer: ConcurrentAnalyzer | None,
@@ -60,16 +90,12 @@ async def status_loop(
     process = psutil.Process()
     process.cpu_percent()
     next_at = trio.current_time()
-    seen = {"frames": 0, "reconnects": 0, "gaps_repaired": 0, "bars_repaired": 0}
+    mirror = CounterMirror(metrics)
     while True:
         next_at += STATUS_PERIOD_S
         await trio.sleep_until(next_at)
         ms = market.statistics()
-        # The market's counters, mirrored into the Prometheus counters of the same names.
-        for name in seen:
-            value = getattr(ms, name)
-            getattr(metrics, name).inc(max(0, value - seen[name]))
-            seen[name] = value
+        mirror.market(ms)
         age = ms.last_frame_age_s
         if age is None or age > 90:
             health.report("market", ComponentState.DEGRADED, f"no frame for {age}s")
@@ -93,6 +119,7 @@ async def status_loop(
         if analyzer is not None:
             an = analyzer.statistics()
             queued, analyses = an.queue_depth, an.completed
+            mirror.analyzer(an)
             health.report(
                 "analyzer",
                 _ANALYZER_HEALTH.get(an.state, ComponentState.DEGRADED),
