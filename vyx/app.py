@@ -278,6 +278,7 @@ async def _serve(
         screener.on_progress = marks.poke
         sources.start_soon(marks.run)
         screener.listeners.append(metrics.observe_screen)
+        screener.delay_listeners.append(metrics.close_to_signals.observe)
         events_depth = metrics.queue_depth.labels("market_events")
         events_depth.set_function(lambda: events_rx.statistics().current_buffer_used)
         control = Control(
@@ -420,10 +421,14 @@ async def _deliver(
         await store.save_signals(confirmed)
         metrics.signals.inc(len(confirmed))
     for s in signals:
-        server.broadcast(s.to_message())
-        if s.provisional:
-            continue
-        control.remember(s)
+        message = s.to_message()
+        if not s.provisional:
+            # Before the broadcast: a browser joining meanwhile gets it in its snapshot.
+            control.remember(s, message)
+        server.broadcast(message)
+    # The browsers' writers go first; the log lines (~40 µs each) and the analyzer after.
+    await trio.lowlevel.checkpoint()
+    for s in confirmed:
         logger.info(
             "signal {} {} {} @ {}: {}",
             s.trader_id,

@@ -120,9 +120,9 @@ class Control:
 
     # -- signals ------------------------------------------------------------------------------
 
-    def remember(self, signal: Signal) -> None:
-        """Keep ``signal`` for the connect snapshot."""
-        self.recent.appendleft(signal.to_message()["data"])
+    def remember(self, signal: Signal, message: Mapping[str, Any] | None = None) -> None:
+        """Keep ``signal`` (``message``: its ``signal_created``, if made) for the snapshot."""
+        self.recent.appendleft((message or signal.to_message())["data"])
 
     def snapshot(self) -> Snapshot:
         """Recent signals, traders and status for a browser that just connected."""

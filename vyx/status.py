@@ -91,13 +91,19 @@ async def status_loop(
     process.cpu_percent()
     next_at = trio.current_time()
     mirror = CounterMirror(metrics)
+    first = True
     while True:
-        next_at += STATUS_PERIOD_S
-        await trio.sleep_until(next_at)
+        # The first report at once: /health says "ready" when the daemon is, not a period later.
+        if not first:
+            next_at += STATUS_PERIOD_S
+            await trio.sleep_until(next_at)
+        first = False
         ms = market.statistics()
         mirror.market(ms)
         age = ms.last_frame_age_s
-        if age is None or age > 90:
+        if age is None and time.monotonic() - started_at < 90:
+            health.report("market", ComponentState.STARTING, "waiting for the first frame")
+        elif age is None or age > 90:
             health.report("market", ComponentState.DEGRADED, f"no frame for {age}s")
         else:
             health.report(

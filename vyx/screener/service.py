@@ -150,6 +150,8 @@ class Screener:
         self._close_to_signals: deque[float] = deque(maxlen=1000)
         #: Called with every screen's result (the scaler measures load with it).
         self.listeners: list[Callable[[ScreenResult], None]] = []
+        #: Called with each close's delay from announced to signals handed on, seconds.
+        self.delay_listeners: list[Callable[[float], None]] = []
 
     # -- control (browser commands, the traders source, the scaler) ----------------------------
 
@@ -271,7 +273,10 @@ class Screener:
         result = self.executor.finish(job, emit=not self._paused)
         await self._publish(result)
         if result.matches and not math.isnan(event.at):
-            self._close_to_signals.append(trio.current_time() - event.at)
+            delay = trio.current_time() - event.at
+            self._close_to_signals.append(delay)
+            for observe in self.delay_listeners:
+                observe(delay)
         self._advanced(tf, close)
 
     def _advanced(self, tf: str, close: int) -> None:
