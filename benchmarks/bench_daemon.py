@@ -397,6 +397,12 @@ def reference(tmp: Path) -> dict[str, Any]:
         "bucket_spread_max_ms": q_spread[2],
         "daemon_cpu_fraction": cpu,
         "screen_p50_ms": _histogram_quantile(metrics, "vyx_screen_duration_seconds", "5m", 0.5),
+        "close_to_signals_p50_ms": _histogram_quantile(
+            metrics, "vyx_close_to_signals_seconds", None, 0.5
+        ),
+        "close_to_signals_p99_ms": _histogram_quantile(
+            metrics, "vyx_close_to_signals_seconds", None, 0.99
+        ),
         "ready_first_s": first_ready,
         "ready_s": daemon.ready_s,
         "healthy_s": daemon.healthy_s,
@@ -409,11 +415,12 @@ def reference(tmp: Path) -> dict[str, Any]:
     }
 
 
-def _histogram_quantile(metrics: dict[str, float], name: str, tf: str, q: float) -> float:
+def _histogram_quantile(metrics: dict[str, float], name: str, tf: str | None, q: float) -> float:
     """A quantile (ms) read from a Prometheus histogram's buckets (upper bound of its bucket)."""
     rows = []
+    label = "" if tf is None else ',timeframe="' + tf + '"'
     for key, value in metrics.items():
-        m = re.fullmatch(name + r'_bucket\{le="([^"]+)",timeframe="' + tf + r'"\}', key)
+        m = re.fullmatch(name + r'_bucket\{le="([^"]+)"' + label + r"\}", key)
         if m:
             rows.append((float(m.group(1)), value))
     rows.sort()
@@ -504,6 +511,11 @@ def _print_reference(r: dict[str, Any]) -> None:
         f"p99 {r['after_bucket_p99_ms']:.1f} ms   (the exchange wrote a bucket's 100 closed 5m "
         f"frames over p50 {r['bucket_spread_p50_ms']:.1f} ms, max "
         f"{r['bucket_spread_max_ms']:.1f} ms)"
+    )
+    print(
+        f"  inside the daemon, close announced -> signals stored and pushed (/metrics): "
+        f"p50 <= {r['close_to_signals_p50_ms']:.1f} ms, "
+        f"p99 <= {r['close_to_signals_p99_ms']:.1f} ms"
     )
     print(
         f"  screen at close (5m, /metrics histogram): p50 <= {r['screen_p50_ms']:.1f} ms; "
