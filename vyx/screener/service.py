@@ -25,14 +25,16 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import attrs
+import numpy as np
 import trio
 from loguru import logger
 
 from kernels.executor import Executor, ScreenResult, StepJob
+from kernels.group import GroupState
 from kernels.lang import CompileError
 from kernels.program import TraderDef
 from kernels.ring import RingBuffer
-from kernels.timeframes import timeframe_ms
+from kernels.timeframes import bar_open, timeframe_ms
 from vyx.market.closes import BarClosed, HistoryLoaded, MarketEvent, SymbolsRemoved
 from vyx.screener.signals import to_signals
 from vyx.signal import Signal
@@ -216,28 +218,42 @@ class Screener:
     # -- events --------------------------------------------------------------------------------
 
     def waiting_for(self, event: BarClosed) -> bool:
-        """Must ``event`` wait for a longer timeframe closing at the same instant?"""
+        """Must ``event`` wait for a longer timeframe's bar closed by its close (the one
+        closing at the same instant, or one that is late: a repaired gap, a bar that closed
+        while history was loading)?"""
         close = event.open_time + timeframe_ms(event.timeframe)
-        program = self.executor.program
-        exts = program.exts.get(event.timeframe)
-        if exts is None:
-            return False
-        for src_tf in {tf for tf, _ in exts.sources}:
-            step = timeframe_ms(src_tf)
-            if close % step:
-                continue
-            state = self.executor.states.get(src_tf)
-            ring = self.rings.get(src_tf)
-            if state is None or ring is None:
-                continue
-            # Every symbol of this close must have stepped the longer bar closing with it
-            # (a symbol's may come late, after a repaired gap).
+        for src_tf, state, need in self._sources(event.timeframe, close):
+            ring = self.rings[src_tf]
+            aligned = bar_open(src_tf, close) == close
             for symbol in event.symbols:
                 if symbol in ring:
                     slot = ring.slot(symbol)
-                    if slot >= state.n_slots or state.last_time[slot] < close - step:
+                    last = int(state.last_time[slot]) if slot < state.n_slots else -1
+                    # A symbol with no bar of that timeframe yet (a new listing) waits only
+                    # for one closing with this bar.
+                    if last < need and (aligned or last >= 0):
                         return True
         return False
+
+    def _sources(self, tf: str, close: int) -> list[tuple[str, GroupState, int]]:
+        """Timeframes ``tf`` reads through ``on()``, their state, and the open time of their
+        newest bar closed by ``close``."""
+        exts = self.executor.program.exts.get(tf)
+        out = []
+        for src_tf in sorted({src for src, _ in exts.sources} if exts else ()):
+            state = self.executor.states.get(src_tf)
+            if state is not None and src_tf in self.rings:
+                out.append((src_tf, state, bar_open(src_tf, close) - timeframe_ms(src_tf)))
+        return out
+
+    def _sources_ready(self, tf: str, close: int) -> bool:
+        """Has every symbol of ``tf`` that has longer bars stepped those closed by ``close``?"""
+        slots = self._live_slots(tf)
+        for _, state, need in self._sources(tf, close):
+            last = state.last_time[[slot for slot in slots if slot < state.n_slots]]
+            if np.any((last >= 0) & (last < need)):
+                return False
+        return True
 
     async def handle(self, event: MarketEvent) -> None:
         """Apply one market event (see the module docstring)."""
@@ -307,12 +323,33 @@ class Screener:
             if newest > until:
                 self._behind[tf] = max(self._behind.get(tf, -1), newest)
         await self._step_history(tf, slots, newest if until is None else until)
+        await self._restep_readers(tf, event.symbols)
         if newest >= 0:
             self._closed_upto[tf] = max(self._closed_upto.get(tf, -1), newest + step)
         self._loaded.add(tf)
         waiting = set(self._resume) & set(self.executor.states) - self._loaded
         if self._behind and not waiting:
             await self._catch_up()
+
+    async def _restep_readers(self, tf: str, symbols: Sequence[str]) -> None:
+        """Timeframes that read ``tf`` through ``on()`` and already stepped these symbols'
+        history did so without ``tf``'s values (its history came second): step it again, as
+        far as it had got, so their state and edges are what the backtest has."""
+        for reader, exts in self.executor.program.exts.items():
+            state = self.executor.states.get(reader)
+            if state is None or tf not in {src for src, _ in exts.sources}:
+                continue
+            ring = self.rings[reader]
+            live = self._live.get(reader, {})
+            by_upto: dict[int, list[int]] = {}
+            for symbol in symbols:
+                slot = ring.slot(symbol) if symbol in ring else -1
+                if slot in live and slot < state.n_slots and state.last_time[slot] >= 0:
+                    by_upto.setdefault(int(state.last_time[slot]), []).append(slot)
+            for upto, slots in by_upto.items():
+                for slot in slots:
+                    self.executor.remove_symbol(reader, slot)
+                await self._step_history(reader, slots, upto)
 
     async def _step_history(self, tf: str, slots: Sequence[int], upto: int) -> None:
         """Step ``slots``' bars up to open time ``upto`` without signals, ``history_chunk`` bars
@@ -359,15 +396,23 @@ class Screener:
         todo.sort()
         started = time.perf_counter()
         before = self._signals
+        stopped: set[str] = set()
+        stepped = 0
         for close, _, tf, open_time in todo:
+            if tf in stopped or not self._sources_ready(tf, close):
+                # A longer bar it reads is not in yet: the rest of this timeframe is screened
+                # by its next close, which waits for that bar.
+                stopped.add(tf)
+                continue
             job = self.executor.prepare(tf, until=open_time, slots=self._live_slots(tf))
             await self._run(job)
             await self._publish(self.executor.finish(job, emit=not self._paused))
             self._advanced(tf, close)
-        self._caught_up += len(todo)
+            stepped += 1
+        self._caught_up += stepped
         logger.info(
             "caught up {} bars that closed while nobody screened them ({} signals, {:.0f} ms)",
-            len(todo), self._signals - before, (time.perf_counter() - started) * 1000,
+            stepped, self._signals - before, (time.perf_counter() - started) * 1000,
         )  # fmt: skip
 
     def _live_slots(self, tf: str) -> list[int]:

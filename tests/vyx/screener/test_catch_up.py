@@ -51,8 +51,14 @@ def bars() -> dict[str, dict[str, Klines]]:
 class _Run:
     """One daemon run's screener fed by hand: history up to ``loaded_to``, then live closes."""
 
-    def __init__(self, data: dict[str, dict[str, Klines]], resume: dict[str, int] | None) -> None:
+    def __init__(
+        self,
+        data: dict[str, dict[str, Klines]],
+        resume: dict[str, int] | None,
+        traders: list[TraderDef] = TRADERS,
+    ) -> None:
         self.data = data
+        self.traders = traders
         self.rings = {tf: RingBuffer(timeframe_ms(tf), 400) for tf in data}
         for ring in self.rings.values():
             for s in SYMBOLS:
@@ -79,7 +85,7 @@ class _Run:
         return sorted(added)
 
     async def start(self, loaded_to: int) -> None:
-        await self.screener.set_traders(TRADERS)
+        await self.screener.set_traders(self.traders)
         for tf in ("5m", "1h"):
             self._append(tf, loaded_to)
             await self.screener.handle(HistoryLoaded(tf, SYMBOLS))
@@ -205,3 +211,42 @@ async def test_a_slot_filled_but_not_yet_announced_is_not_screened(
     await run.live(loaded_to + 60 * M5)
     assert {s.symbol for s in run.signals[late:]} == set(SYMBOLS)
     assert min(s.bar_open_time for s in run.signals) >= loaded_to
+
+
+async def test_catch_up_waits_for_a_longer_bar_not_loaded_yet(
+    bars: dict[str, dict[str, Klines]],
+) -> None:
+    """The 1h history was fetched just before an hour closed, the 5m history just after: the 5m
+    bars after that hour must not be screened with the hour before's values (they would be,
+    and fire otherwise than the backtest); they are screened once the hour's bar is in."""
+    t0 = int(bars["1h"][SYMBOLS[0]].open_time[0])
+    history_end = t0 + 30 * H1
+    crash = history_end + 40 * M5
+    restart = (crash // H1 + 3) * H1 + 4 * M5  # three hours down, four 5m bars into the next
+    traders = [*TRADERS, TraderDef("hour", 'on("1h", close > open)', "5m", "hour")]
+    first = _Run(bars, resume=None, traders=traders)
+    await first.start(history_end)
+    await first.live(crash)
+    second = _Run(bars, resume=dict(first.screener.progress), traders=traders)
+    await second.screener.set_traders(traders)
+    second._append("5m", restart)
+    # The hours closing 20 and 80 minutes ago are missing.
+    second._append("1h", restart - 4 * M5 - 2 * H1)
+    for tf in ("5m", "1h"):
+        await second.screener.handle(HistoryLoaded(tf, SYMBOLS))
+    held_back = len(second.signals)
+    await second.live(restart + 12 * M5)  # the missing hour arrives first, then 5m closes
+    assert second.screener.caught_up < (restart - crash) // M5 + 3, "catch-up stopped early"
+    assert len(second.signals) > held_back
+
+    fires = {
+        (f.trader_id, f.symbol, f.open_time): f
+        for f in run_backtest(Program(traders), bars)
+        if history_end < f.open_time + timeframe_ms(f.timeframe) <= restart + 12 * M5
+    }
+    got = {(s.trader_id, s.symbol, s.bar_open_time): s for s in first.signals + second.signals}
+    assert any(k[0] == "hour" and k[2] > restart - 4 * M5 - 2 * H1 for k in fires)
+    assert set(got) == set(fires)
+    for key, s in got.items():
+        for label, clause in fires[key].clauses.items():
+            assert s.indicator_data[label]["values"] == pytest.approx(clause["values"], rel=1e-9)
