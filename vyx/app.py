@@ -39,7 +39,7 @@ from vyx.market.universe import UniverseConfig
 from vyx.ops.health import ComponentState, HealthRegistry
 from vyx.ops.metrics import Metrics
 from vyx.scaling import run_daemon_scaler
-from vyx.screener.marks import MarkKeeper
+from vyx.screener.marks import MarkKeeper, load_marks
 from vyx.screener.service import Screener, ScreenerConfig, run_screener
 from vyx.server import AuthConfig, ServerConfig, ServerDeps, run_server
 from vyx.server.auth import supabase_jwks_url
@@ -268,13 +268,13 @@ async def _serve(
         cooldown_bars=cfg.market.cooldown_bars,
     )
     async with trio.open_nursery() as sources:
-        marks = MarkKeeper(cfg.store.data_dir, store, {})
-        if marks.saved:
-            logger.info("last run screened up to {}", _marks_line(marks.saved))
+        resume = load_marks(cfg.store.data_dir)
+        if resume:
+            logger.info("last run screened up to {}", _marks_line(resume))
         screener: Screener = await sources.start(
-            partial(run_screener, scfg, rings, events_rx, sink, resume=marks.saved)
+            partial(run_screener, scfg, rings, events_rx, sink, resume=resume)
         )
-        marks.progress = screener.progress
+        marks = MarkKeeper(cfg.store.data_dir, store, screener.progress, resume)
         screener.on_progress = marks.poke
         sources.start_soon(marks.run)
         screener.listeners.append(metrics.observe_screen)

@@ -70,12 +70,15 @@ def save_marks(data_dir: Path, marks: Mapping[str, int]) -> None:
 class MarkKeeper:
     """Writes the screener's progress once the store holds the signals it produced."""
 
-    def __init__(self, data_dir: Path, store: Store, progress: Mapping[str, int]) -> None:
+    def __init__(
+        self, data_dir: Path, store: Store, progress: Mapping[str, int], saved: Mapping[str, int]
+    ) -> None:
         self.data_dir = data_dir
         self.store = store
         #: The screener's live progress (timeframe → close time of the newest bar handed on).
         self.progress = progress
-        self.saved: dict[str, int] = load_marks(data_dir)
+        #: What the file holds (:func:`load_marks` at start).
+        self.saved = dict(saved)
         #: Set by the screener after each screen.
         self.changed = trio.Event()
 

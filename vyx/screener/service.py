@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 
 import attrs
@@ -99,9 +98,6 @@ class ScreenerStatistics:
     paused: bool
     workers: int
     traders: Mapping[str, TraderStatistics]
-    #: Recent delays from a close being announced (every symbol's bar in) to its signals
-    #: handed on (stored and pushed), seconds; bounded.
-    close_to_signals_s: tuple[float, ...] = ()
 
 
 def _now_ms() -> int:
@@ -149,10 +145,10 @@ class Screener:
         self._max_ms = 0.0
         #: Set when the market's events ended and every one of them was handled.
         self.drained = trio.Event()
-        self._close_to_signals: deque[float] = deque(maxlen=1000)
         #: Called with every screen's result (the scaler measures load with it).
         self.listeners: list[Callable[[ScreenResult], None]] = []
-        #: Called with each close's delay from announced to signals handed on, seconds.
+        #: Called with each close's delay from announced (every symbol's bar in) to its
+        #: signals handed on (stored and pushed), seconds (/metrics keeps the histogram).
         self.delay_listeners: list[Callable[[float], None]] = []
 
     # -- control (browser commands, the traders source, the scaler) ----------------------------
@@ -212,7 +208,6 @@ class Screener:
         return ScreenerStatistics(
             self._screens, self._last_ms, self._max_ms, self._signals, self._provisional_count,
             self._cancelled, self._paused, int(self._limiter.total_tokens), traders,
-            tuple(self._close_to_signals),
         )  # fmt: skip
 
     # -- events --------------------------------------------------------------------------------
@@ -290,7 +285,6 @@ class Screener:
         await self._publish(result)
         if result.matches and not math.isnan(event.at):
             delay = trio.current_time() - event.at
-            self._close_to_signals.append(delay)
             for observe in self.delay_listeners:
                 observe(delay)
         self._advanced(tf, close)
