@@ -57,8 +57,11 @@ def make_client(cfg: AnalyzerConfig, http: httpx.AsyncClient) -> genai.Client:
     )
 
 
-def request_config(system: str, settings: GenerationSettings) -> types.GenerateContentConfig:
-    """JSON mode with :data:`~vyx.analysis.verdict.RESPONSE_SCHEMA`."""
+def request_config(
+    system: str, settings: GenerationSettings, schema: types.Schema = RESPONSE_SCHEMA
+) -> types.GenerateContentConfig:
+    """JSON mode with ``schema`` (the analyzer's :data:`~vyx.analysis.verdict.RESPONSE_SCHEMA`
+    by default)."""
     thinking = (
         None
         if settings.thinking_budget is None
@@ -67,7 +70,7 @@ def request_config(system: str, settings: GenerationSettings) -> types.GenerateC
     return types.GenerateContentConfig(
         system_instruction=system,
         response_mime_type="application/json",
-        response_schema=RESPONSE_SCHEMA,
+        response_schema=schema,
         temperature=settings.temperature,
         max_output_tokens=settings.max_output_tokens,
         thinking_config=thinking,
@@ -75,11 +78,15 @@ def request_config(system: str, settings: GenerationSettings) -> types.GenerateC
 
 
 async def generate(
-    client: genai.Client, model: str, prompt: str, config: types.GenerateContentConfig
+    client: genai.Client,
+    model: str,
+    contents: types.ContentListUnion,
+    config: types.GenerateContentConfig,
 ) -> types.GenerateContentResponse:
-    """One ``generateContent`` call. Raises what the SDK and httpx raise (see :func:`classify`);
-    cancellation aborts the HTTP request."""
-    return await client.aio.models.generate_content(model=model, contents=prompt, config=config)
+    """One ``generateContent`` call (``contents``: a prompt, or the turns of a conversation).
+    Raises what the SDK and httpx raise (see :func:`classify`); cancellation aborts the HTTP
+    request."""
+    return await client.aio.models.generate_content(model=model, contents=contents, config=config)
 
 
 @attrs.frozen

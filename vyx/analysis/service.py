@@ -12,8 +12,9 @@
 :meth:`ConcurrentAnalyzer.submit` decides admission on the spot (confirmed signal, trader with
 ``auto_analyze_signals``, first time for this signal id, trader's ``aiAnalysisLimit`` and the
 machine's token budget not spent, room in the queue) and returns. Everything slow — indicators,
-rate waits, the API, the store — happens in the workers. Decisions (retry, breaker, rate, budget)
-are the pure objects of :mod:`vyx.analysis.policy`.
+rate waits, the API, the store — happens in the workers. Every call goes through the
+:class:`~vyx.analysis.gate.GeminiGate` (breaker, rate window, token budget, retries), whose
+decisions are the pure objects of :mod:`vyx.analysis.policy`.
 """
 
 from __future__ import annotations
@@ -21,30 +22,20 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
-import math
-import time
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 import httpx
 import trio
-from google import genai
 from google.genai import types
 from loguru import logger
 
 from vyx.analysis import gemini
+from vyx.analysis.gate import GeminiGate, wall_ms
 from vyx.analysis.inputs import AnalysisContext
 from vyx.analysis.offline import OFFLINE_MODEL, offline_verdict
-from vyx.analysis.policy import (
-    RETRYABLE,
-    Breaker,
-    DailyCounts,
-    Outcome,
-    RateWindow,
-    RetryPolicy,
-    TokenBudget,
-)
+from vyx.analysis.policy import Breaker, DailyCounts, RetryPolicy
 from vyx.analysis.prompt import (
     SYSTEM_INSTRUCTION,
     AnalysisInputs,
@@ -61,10 +52,6 @@ from vyx.store.api import Store
 from vyx.store.errors import StoreError
 
 Broadcast = Callable[[dict[str, Any]], None]
-
-
-def _wall_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @attrs.frozen
@@ -115,7 +102,7 @@ class ConcurrentAnalyzer:
         broadcast: Broadcast,
         *,
         options: AnalyzerOptions = AnalyzerOptions(),
-        now_ms: Callable[[], int] = _wall_ms,
+        now_ms: Callable[[], int] = wall_ms,
     ) -> None:
         self.cfg = cfg
         self.options = options
@@ -129,21 +116,18 @@ class ConcurrentAnalyzer:
         self._heap: list[_Job] = []
         self._seq = itertools.count()
         self._wakeup = trio.lowlevel.ParkingLot()
-        self._changed = trio.lowlevel.ParkingLot()
         self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._per_trader = DailyCounts()
-        self._budget = TokenBudget(cfg.daily_token_budget)
-        self._window = RateWindow(max(1, cfg.requests_per_minute))
-        self._breaker = options.breaker
+        #: The breaker, RPM window and token budget of every Gemini call (share it to share
+        #: the limits, e.g. with the trader drafter).
+        self.gate = GeminiGate(cfg, breaker=options.breaker, now_ms=now_ms)
         self._config = gemini.request_config(SYSTEM_INSTRUCTION, options.generation)
-        self._client: genai.Client | None = None
         self._latency = Percentiles()
         self._queue_wait = Percentiles()
         self._count: collections.Counter[str] = collections.Counter()
         self._skipped: collections.Counter[str] = collections.Counter()
         self._usage = Usage()
         self._busy = 0
-        self._in_flight = 0
         self._last_error: str | None = None
         self._budget_warned_day = -1
 
@@ -188,7 +172,7 @@ class ConcurrentAnalyzer:
         limit = context.trader.ai_analysis_limit
         if limit is not None and self._per_trader.count(context.trader.id, now_ms) >= limit:
             return "trader_limit"
-        if self.mode == "running" and self._budget.exhausted(now_ms):
+        if self.mode == "running" and self.gate.budget.exhausted(now_ms):
             self._warn_budget(now_ms)
             return "budget_exhausted"
         return None
@@ -209,13 +193,14 @@ class ConcurrentAnalyzer:
         """``disabled``, ``offline``, ``running``, ``circuit_open`` or ``budget_exhausted``."""
         if self.mode != "running":
             return self.mode
-        if self._budget.exhausted(self._now_ms()):
+        if self.gate.budget.exhausted(self._now_ms()):
             return "budget_exhausted"
-        return "circuit_open" if self._breaker.state != "closed" else "running"
+        return "circuit_open" if self.gate.breaker.state != "closed" else "running"
 
     def statistics(self) -> AnalyzerStatistics:
         """A snapshot (see :class:`~vyx.analysis.stats.AnalyzerStatistics`)."""
         c = self._count
+        g = self.gate.counts
         now_ms = self._now_ms()
         return AnalyzerStatistics(
             state=self.state(),
@@ -223,7 +208,7 @@ class ConcurrentAnalyzer:
             queue_depth=len(self._heap),
             queue_capacity=self.options.queue_size,
             busy=self._busy,
-            in_flight=self._in_flight,
+            in_flight=self.gate.in_flight,
             submitted=c["submitted"],
             accepted=c["accepted"],
             dropped=c["dropped"],
@@ -232,15 +217,15 @@ class ConcurrentAnalyzer:
             failed=c["failed"],
             abandoned_budget=c["abandoned"],
             crashed=c["errors"],
-            requests=c["requests"],
-            rate_limited=c["rate_limited"],
-            server_errors=c["server"],
-            timeouts=c["timeout"],
-            transport_errors=c["transport"],
-            client_errors=c["client"],
+            requests=g["requests"],
+            rate_limited=g["rate_limited"],
+            server_errors=g["server"],
+            timeouts=g["timeout"],
+            transport_errors=g["transport"],
+            client_errors=g["client"],
             invalid_answers=c["invalid"],
-            retries=c["retries"],
-            tokens_today=self._budget.used_today(now_ms),
+            retries=g["retries"],
+            tokens_today=self.gate.budget.used_today(now_ms),
             daily_token_budget=self.cfg.daily_token_budget,
             prompt_tokens=self._usage.prompt,
             output_tokens=self._usage.output + self._usage.thoughts,
@@ -248,10 +233,10 @@ class ConcurrentAnalyzer:
             latency_ms_p50=self._latency.quantile(0.5),
             latency_ms_p95=self._latency.quantile(0.95),
             queue_wait_ms_p95=self._queue_wait.quantile(0.95),
-            requests_last_minute=self._window.recent(trio.current_time()),
+            requests_last_minute=self.gate.window.recent(trio.current_time()),
             requests_per_minute=self.cfg.requests_per_minute,
-            breaker=self._breaker.state,
-            last_error=self._last_error,
+            breaker=self.gate.breaker.state,
+            last_error=self._last_error or self.gate.last_error,
         )
 
     # -- workers -------------------------------------------------------------------------------
@@ -311,90 +296,33 @@ class ConcurrentAnalyzer:
         invalid_left = self.options.invalid_retries
         used = Usage()
         while True:
-            if not await self._slot(estimate):
+            reply = await self.gate.request(self.model, prompt, self._config, estimate, retry)
+            retry = reply.retry
+            used += reply.usage
+            self._usage += reply.usage
+            if reply.errors:
+                self._last_error = reply.errors[-1].message
+            if reply.abandoned:
                 self._warn_budget(self._now_ms())
                 return _Answer(None, "", used, "daily token budget exhausted", abandoned=True)
-            response, error = await self._call(prompt)
-            usage = Usage.of(response.usage_metadata) if response is not None else Usage()
-            # An answer without usageMetadata is charged at the estimate (never undercount).
-            charged = usage.total if usage.total or response is None else estimate
-            self._budget.settle(estimate, charged, self._now_ms())
-            used += attrs.evolve(usage, total=charged)
-            self._usage += attrs.evolve(usage, total=charged)
-            now = trio.current_time()
-            if response is not None:
-                self._record("ok", now)
-                try:
-                    return _Answer(parse_verdict(answer_text(response)), _text_of(response), used)
-                except InvalidAnswer as bad:
-                    self._count["invalid"] += 1
-                    self._last_error = f"invalid answer: {bad.reason}"
-                    if invalid_left > 0:
-                        invalid_left -= 1
-                        continue
-                    return _Answer(None, bad.raw, used, f"invalid answer: {bad.reason}")
-            assert error is not None
-            self._count[error.outcome] += 1
-            self._last_error = error.message
-            self._record(error.outcome, now)
-            if error.outcome not in RETRYABLE or retry.exhausted:
-                return _Answer(None, error.raw or error.message, used, error.message)
-            delay = retry.backoff(error.retry_after_s)
-            retry = retry.increment()
-            self._count["retries"] += 1
-            if error.outcome == "rate_limited":
-                self._window.hold(now + delay)  # the quota is shared: every worker waits
-            await trio.sleep(delay)
+            if reply.response is None:
+                last = reply.errors[-1]
+                return _Answer(None, last.raw or last.message, used, last.message)
+            try:
+                return _Answer(
+                    parse_verdict(answer_text(reply.response)), _text_of(reply.response), used
+                )
+            except InvalidAnswer as bad:
+                self._count["invalid"] += 1
+                self._last_error = f"invalid answer: {bad.reason}"
+                if invalid_left > 0:
+                    invalid_left -= 1
+                    continue
+                return _Answer(None, bad.raw, used, f"invalid answer: {bad.reason}")
 
     def _output_allowance(self) -> int:
         gen = self.options.generation
         return gen.max_output_tokens + max(0, gen.thinking_budget or 0)
-
-    async def _slot(self, estimate: int) -> bool:
-        """Wait until the breaker, the RPM window and the budget allow one request and take it;
-        False when the budget cannot cover ``estimate`` today."""
-        while True:
-            now = trio.current_time()
-            wait = self._window.wait_s(now)
-            if wait <= 0:
-                allowed, breaker = self._breaker.allow(now)
-                if allowed:
-                    if not self._budget.reserve(estimate, self._now_ms()):
-                        return False  # the breaker's probe was not taken: keep it as it was
-                    self._breaker = breaker
-                    self._window.take(now)
-                    return True
-                wait = self._breaker.wait_s(now) or math.inf
-            with trio.move_on_after(wait):
-                await self._changed.park()
-
-    def _record(self, outcome: Outcome, now: float) -> None:
-        before = self._breaker.state
-        self._breaker = self._breaker.record(outcome, now)
-        if self._breaker.state == "open" and before != "open":
-            logger.warning(
-                "Gemini keeps failing ({}); analysis paused for {:.0f}s",
-                self._last_error,
-                self._breaker.period_s,
-            )
-        self._changed.unpark_all()
-
-    async def _call(
-        self, prompt: str
-    ) -> tuple[types.GenerateContentResponse | None, gemini.CallError | None]:
-        self._count["requests"] += 1
-        self._in_flight += 1
-        try:
-            with trio.move_on_after(self.cfg.timeout_s) as scope:
-                assert self._client is not None
-                response = await gemini.generate(self._client, self.model, prompt, self._config)
-            if scope.cancelled_caught:
-                return None, gemini.CallError("timeout", f"no answer within {self.cfg.timeout_s}s")
-            return response, None
-        except Exception as exc:
-            return None, gemini.classify(exc, self.cfg.api_key)
-        finally:
-            self._in_flight -= 1
 
     def _warn_budget(self, now_ms: int) -> None:
         day = now_ms // 86_400_000
@@ -420,7 +348,7 @@ async def run_analyzer(
     *,
     options: AnalyzerOptions = AnalyzerOptions(),
     http: httpx.AsyncClient | None = None,
-    now_ms: Callable[[], int] = _wall_ms,
+    now_ms: Callable[[], int] = wall_ms,
     task_status: trio.TaskStatus[ConcurrentAnalyzer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the analyzer until cancelled; ``task_status.started(analyzer)`` once workers run.
@@ -443,7 +371,7 @@ async def run_analyzer(
     try:
         if analyzer.mode == "running":
             assert http is not None
-            analyzer._client = gemini.make_client(cfg, http)
+            analyzer.gate.client = gemini.make_client(cfg, http)
         workers = cfg.max_concurrency if analyzer.mode == "running" else 1
         async with trio.open_nursery() as nursery:
             for _ in range(max(1, workers)):
