@@ -17,6 +17,8 @@ class _LazyGroup(click.Group):
         "filter": "vyx.commands.filter_cmd:filter_group",
         "eval": "vyx.commands.eval_cmd:eval_command",
         "backtest": "vyx.commands.backtest_cmd:backtest_command",
+        "trader": "vyx.commands.trader_group:trader_group",
+        "traders": "vyx.commands.trader_group:traders_group",
         "demo": "vyx.commands.demo_cmd:demo_command",
         "run": "vyx.commands.run_cmd:run_command",
         "exchange": "vyx.market.exchange.cli:exchange_command",

@@ -46,7 +46,8 @@ class TraderEntry:
     instructions: str = ""
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
+    """The id a trader named ``name`` gets when it has none."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "trader"
 
 
@@ -78,7 +79,7 @@ def parse_traders(text: str, origin: str = "<traders>") -> list[TraderEntry]:
         where = f"{origin}: trader {name!r}"
         if not isinstance(source, str) or not source.strip():
             raise TradersFileError(f"{where}: 'filter' (a non-empty string) is required")
-        trader_id = table.get("id", _slug(name))
+        trader_id = table.get("id", slug(name))
         timeframe = table.get("timeframe", "5m")
         if not isinstance(trader_id, str) or not trader_id:
             raise TradersFileError(f"{where}: 'id' must be a non-empty string")

@@ -132,7 +132,7 @@ def _raw(response: types.GenerateContentResponse) -> str:
         return repr(response)
 
 
-def _strip_fence(text: str) -> str:
+def strip_fence(text: str) -> str:
     """Models sometimes wrap JSON in a Markdown fence even in JSON mode."""
     body = text.strip()
     if body.startswith("```"):
@@ -153,7 +153,7 @@ def parse_verdict(text: str) -> Verdict:
     """Validate the model's JSON text against :data:`RESPONSE_SCHEMA`; raises
     :class:`InvalidAnswer` naming the first bad field."""
     try:
-        data = json.loads(_strip_fence(text))
+        data = json.loads(strip_fence(text))
     except ValueError as exc:
         raise InvalidAnswer(f"not JSON: {exc}", text) from None
     if not isinstance(data, dict):

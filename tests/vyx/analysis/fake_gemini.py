@@ -12,7 +12,9 @@ Behaviours: ``ok``, ``json_mode`` (constrained-decoding capture: no usageMetadat
 promptFeedback), ``no_content`` (finishReason OTHER, no content), ``malformed``,
 ``unknown_finish``, ``400`` (invalid key; the API echoes the key), ``404`` (unknown model),
 ``429`` (quota capture plus a ``RetryInfo`` of :attr:`retry_delay`, as the live API sends),
-``429_plain`` (the capture verbatim), ``503``, ``hang``.
+``429_plain`` (the capture verbatim), ``503``, ``hang``, and ``text``: a success whose candidate
+text is the next of :attr:`FakeGemini.texts` (any answer a test scripts: a trader draft, broken
+JSON, ...).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ class FakeGemini:
         self.latency_s = 0.0
         self.retry_delay = "20s"
         self.verdict: dict[str, Any] = dict(GOOD_VERDICT)
+        #: Candidate texts of the ``text`` behaviour, in order.
+        self.texts: collections.deque[str] = collections.deque()
         #: JSON bodies of every request, in arrival order.
         self.requests: list[dict[str, Any]] = []
         self.models: list[str] = []
@@ -97,8 +101,8 @@ class FakeGemini:
 
     def respond(self, behaviour: str, body: dict[str, Any]) -> httpx.Response:
         """The response for ``behaviour`` to a request with JSON ``body``."""
-        if behaviour in ("ok", "thinking", "bad_json", "bad_schema"):
-            text = json.dumps(self.verdict)
+        if behaviour in ("ok", "thinking", "bad_json", "bad_schema", "text"):
+            text = self.texts.popleft() if behaviour == "text" else json.dumps(self.verdict)
             if behaviour == "bad_json":
                 text = '{"decision": "enter_trade", "confidence": 7'
             if behaviour == "bad_schema":
@@ -170,3 +174,10 @@ class FakeGemini:
     def prompt_text(self, i: int = -1) -> str:
         """The user turn of request ``i``."""
         return "".join(p["text"] for c in self.requests[i]["contents"] for p in c["parts"])
+
+    def turns(self, i: int = -1) -> list[tuple[str, str]]:
+        """``(role, text)`` of every turn of request ``i`` (a conversation's history)."""
+        return [
+            (c.get("role", "user"), "".join(p.get("text", "") for p in c["parts"]))
+            for c in self.requests[i]["contents"]
+        ]

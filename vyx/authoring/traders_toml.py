@@ -1,0 +1,154 @@
+"""Writing the local traders file (``vyx trader new --save``, ``edit``, ``remove``, ``import``).
+
+Edits go through tomlkit, so the user's comments and layout survive. Every edit is checked
+before it lands: the whole new text must read back with :func:`vyx.traders_file.parse_traders`
+(the daemon's own reader), and it replaces the file atomically (a temporary file renamed over
+it), so a failed edit leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import tomlkit
+from tomlkit.items import AoT, String, StringType, Table, Trivia
+
+from vyx.traders_file import TraderEntry, TradersFileError, parse_traders, slug
+
+#: Traders file the CLI uses when none is named.
+DEFAULT_TRADERS_FILE = Path("traders.toml")
+
+
+@attrs.frozen
+class NewTrader:
+    """A trader to write: what the file's ``[[traders]]`` table holds."""
+
+    name: str
+    filter: str
+    timeframe: str = "5m"
+    enabled: bool = True
+    auto_analyze: bool = False
+    instructions: str = ""
+    #: A comment written above the table (where it came from).
+    note: str = ""
+
+
+def _document(path: Path) -> tomlkit.TOMLDocument:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return tomlkit.document()
+    except OSError as exc:
+        raise TradersFileError(f"{path}: {exc.strerror}") from None
+    parse_traders(text, str(path))  # a file the daemon cannot read is not edited
+    return tomlkit.parse(text)
+
+
+def _tables(doc: tomlkit.TOMLDocument) -> AoT:
+    tables = doc.get("traders")
+    if tables is None:
+        tables = tomlkit.aot()
+        doc.append("traders", tables)
+    assert isinstance(tables, AoT)
+    return tables
+
+
+def _write(path: Path, doc: tomlkit.TOMLDocument) -> list[TraderEntry]:
+    text = tomlkit.dumps(doc)
+    entries = parse_traders(text, str(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return entries
+
+
+def _table(trader: NewTrader, trader_id: str) -> Table:
+    table = tomlkit.table()
+    if trader.note:
+        for line in trader.note.splitlines():
+            table.add(tomlkit.comment(line))
+    table.add("id", trader_id)
+    table.add("name", trader.name)
+    table.add("timeframe", trader.timeframe)
+    table.add("filter", _multiline(trader.filter))
+    table.add("enabled", trader.enabled)
+    if trader.auto_analyze:
+        table.add("auto_analyze", True)
+    if trader.instructions:
+        table.add("instructions", trader.instructions)
+    table.add(tomlkit.nl())
+    return table
+
+
+def _multiline(text: str) -> String:
+    """A multi-line string written as three quotes, a newline, the text: TOML drops that first
+    newline on reading, and the filter reads well in the file."""
+    value = f"{text.strip()}\n"
+    escaped = tomlkit.string(value, multiline=True).as_string()[3:-3]
+    return String(StringType.MLB, value, f"\n{escaped}", Trivia())
+
+
+def add_traders(path: Path, traders: list[NewTrader]) -> list[str]:
+    """Append ``traders`` to the file (created if missing); their ids (slugs of their names,
+    made unique with ``-2``, ``-3``...). Raises :class:`TradersFileError`."""
+    doc = _document(path)
+    tables = _tables(doc)
+    taken = {str(t.get("id") or slug(str(t.get("name", "")))) for t in tables}
+    ids = []
+    for trader in traders:
+        base = slug(trader.name)
+        trader_id, n = base, 1
+        while trader_id in taken:
+            n += 1
+            trader_id = f"{base}-{n}"
+        taken.add(trader_id)
+        tables.append(_table(trader, trader_id))
+        ids.append(trader_id)
+    _write(path, doc)
+    return ids
+
+
+def _find(tables: AoT, trader_id: str) -> int:
+    for i, table in enumerate(tables):
+        if str(table.get("id") or slug(str(table.get("name", "")))) == trader_id:
+            return i
+    known = ", ".join(str(t.get("id") or slug(str(t.get("name", "")))) for t in tables)
+    raise TradersFileError(f"no trader {trader_id!r} (the file has: {known or 'none'})")
+
+
+def update_trader(path: Path, trader_id: str, changes: Mapping[str, Any]) -> TraderEntry:
+    """Set ``changes`` (keys of the file's format) on one trader; the trader after the edit.
+    Raises :class:`TradersFileError` (unknown trader, or an edit the reader would refuse)."""
+    if not path.exists():
+        raise TradersFileError(f"{path}: no such file")
+    doc = _document(path)
+    tables = _tables(doc)
+    table = tables[_find(tables, trader_id)]
+    if "id" not in table:
+        table["id"] = trader_id  # pin the id before a rename changes its slug
+    for key, value in changes.items():
+        if key == "filter":
+            value = _multiline(str(value))
+        table[key] = value
+    entries = _write(path, doc)
+    return next(e for e in entries if e.definition.id == trader_id)
+
+
+def remove_trader(path: Path, trader_id: str) -> None:
+    """Remove one trader. Raises :class:`TradersFileError`."""
+    if not path.exists():
+        raise TradersFileError(f"{path}: no such file")
+    doc = _document(path)
+    tables = _tables(doc)
+    del tables[_find(tables, trader_id)]
+    _write(path, doc)

@@ -1,0 +1,30 @@
+"""The ``vyx trader`` and ``vyx traders`` command groups, assembled from their modules."""
+
+from __future__ import annotations
+
+import click
+
+from vyx.commands.trader_cmd import new_command, phrases_command
+from vyx.commands.trader_file_cmd import (
+    edit_command,
+    list_command,
+    remove_command,
+    show_command,
+)
+from vyx.commands.trader_import_cmd import import_command
+
+
+@click.group("trader")
+def trader_group() -> None:
+    """Draft traders from words, preview them, and keep them in the traders file."""
+
+
+@click.group("traders")
+def traders_group() -> None:
+    """Bring traders in from elsewhere (the same as ``vyx trader import``)."""
+
+
+_TRADER_COMMANDS = (new_command, list_command, show_command, edit_command, remove_command)
+for _command in (*_TRADER_COMMANDS, import_command, phrases_command):
+    trader_group.add_command(_command)
+traders_group.add_command(import_command)

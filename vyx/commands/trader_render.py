@@ -1,0 +1,60 @@
+"""How ``vyx trader`` prints a draft and its preview for people."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import click
+
+from vyx.authoring import Draft, Preview
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "null" if value is None else str(value)
+
+
+def echo_draft(draft: Draft, rounds: int) -> None:
+    """Name, timeframe, the filter, what each clause checks, the warm-up."""
+    how = "offline phrasebook" if draft.origin == "offline" else draft.origin
+    if rounds > 1:
+        how += f", {rounds} rounds with the compiler"
+    click.echo(f"name:      {draft.name}\ntimeframe: {draft.timeframe}   (drafted by {how})")
+    click.echo("filter:\n" + "\n".join(f"  {line}" for line in draft.filter.splitlines()))
+    click.echo("clauses:")
+    for i, clause in enumerate(draft.clauses, 1):
+        click.echo(f"  {i}. {clause.label}")
+        click.echo(f"     {clause.explanation or '(no explanation given)'}")
+    warm = ", ".join(f"{n} bars of {tf}" for tf, n in draft.warmup.items())
+    click.echo(f"warm-up:   {warm}")
+
+
+def echo_preview(preview: Preview, origin: str) -> None:
+    """Fires, per symbol, warm-up state and the last signals with their clause values."""
+    bars = ", ".join(f"{n} bars of {tf}" for tf, n in preview.bars.items())
+    click.echo(f"\npreview on {origin}: {preview.symbols} symbols, up to {bars}")
+    if preview.missing:
+        click.echo(f"  cannot preview: no bars of {', '.join(preview.missing)}")
+        return
+    fired_on = ", ".join(f"{s} {n}" for s, n in list(preview.per_symbol.items())[:8])
+    more = " ..." if len(preview.per_symbol) > 8 else ""
+    click.echo(
+        f"  would have fired {preview.fires} times on {len(preview.per_symbol)} symbols"
+        + (f": {fired_on}{more}" if fired_on else "")
+    )
+    if preview.warming_up:
+        need = ", ".join(f"{n} bars of {tf}" for tf, n in preview.warmup.items())
+        names = ", ".join(preview.warming_up[:6]) + (" ..." if len(preview.warming_up) > 6 else "")
+        click.echo(f"  still warming up ({need} needed): {names}")
+    if preview.last:
+        click.echo(f"  last {len(preview.last)} signals:")
+    for signal in preview.last:
+        when = datetime.fromtimestamp(signal.open_time / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"  {when}  {signal.symbol:<12} @ {_fmt(signal.price)}")
+        for label, clause in signal.clauses.items():
+            values = clause["values"]
+            assert isinstance(values, dict)
+            shown = ", ".join(f"{k} = {_fmt(v)}" for k, v in values.items())
+            mark = "✓" if clause["held"] else "✗"
+            click.echo(f"      {mark} {label}" + (f"   [{shown}]" if shown else ""))
