@@ -323,6 +323,16 @@ class Phrasing:
 
     proposal: Proposal | None
     problems: tuple[Problem, ...] = ()
+    #: Each clause of the words: its text and ``(line, col)`` (line ``i`` of the filter is
+    #: clause ``i``).
+    clauses: tuple[tuple[str, tuple[int, int]], ...] = ()
+
+    def in_words(self, problem: Problem) -> Problem:
+        """A problem of the drafted filter, placed at the clause of the words it came from."""
+        if problem.line is None or not 0 < problem.line <= len(self.clauses):
+            return problem
+        text, (line, col) = self.clauses[problem.line - 1]
+        return Problem(f"{problem.message} (in {text!r})", line, col)
 
 
 def _sentence(words: str) -> tuple[str, int, str | None]:
@@ -364,15 +374,17 @@ def draft_offline(words: str, *, timeframe: str = "5m") -> Phrasing:
     source_map = SourceMap(words)
     readings: list[Reading] = []
     problems: list[Problem] = []
+    places: list[tuple[str, tuple[int, int]]] = []
     for clause, at in _clauses(body, offset):
         reading = read_clause(normalize(clause))
+        line, col = source_map.position(at)
         if reading is None:
-            line, col = source_map.position(at)
             problems.append(
                 Problem(f"could not understand {clause!r} (see `vyx trader phrases`)", line, col)
             )
         else:
             readings.append(reading)
+            places.append((clause, (line, col)))
     if not readings and not problems:
         problems.append(Problem("no conditions found: describe at least one, e.g. RSI below 30"))
     if problems:
@@ -383,7 +395,8 @@ def draft_offline(words: str, *, timeframe: str = "5m") -> Phrasing:
             timeframe=said_tf or timeframe,
             filter="\nand ".join(r.code for r in readings),
             explanations=tuple((r.code, r.explanation) for r in readings),
-        )
+        ),
+        clauses=tuple(places),
     )
 
 
@@ -410,7 +423,8 @@ def draft_words(
         return DraftResult(None, phrasing.problems, (Round(None, "", phrasing.problems),))
     checked = check_proposal(phrasing.proposal, allowed_timeframes=allowed_timeframes)
     if isinstance(checked, list):
-        return DraftResult(None, tuple(checked), (Round(phrasing.proposal, "", tuple(checked)),))
+        problems = tuple(phrasing.in_words(p) for p in checked)
+        return DraftResult(None, problems, (Round(phrasing.proposal, "", problems),))
     return DraftResult(checked, (), (Round(phrasing.proposal, "", ()),))
 
 
