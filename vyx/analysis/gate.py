@@ -51,8 +51,6 @@ class Reply:
     retry: RetryPolicy
     #: Every failed attempt, in order (the last one is why :attr:`response` is None).
     errors: tuple[gemini.CallError, ...] = ()
-    #: HTTP requests made.
-    requests: int = 0
     #: The daily token budget could not cover the estimate: no (further) call was made.
     abandoned: bool = False
 
@@ -105,11 +103,9 @@ class GeminiGate:
         its estimate."""
         used = Usage()
         errors: list[gemini.CallError] = []
-        requests = 0
         while True:
             if not await self._slot(estimate):
-                return Reply(None, used, retry, tuple(errors), requests, abandoned=True)
-            requests += 1
+                return Reply(None, used, retry, tuple(errors), abandoned=True)
             self.counts["requests"] += 1
             charged = estimate
             try:
@@ -123,14 +119,14 @@ class GeminiGate:
             now = trio.current_time()
             if response is not None:
                 self.record("ok", now)
-                return Reply(response, used, retry, tuple(errors), requests)
+                return Reply(response, used, retry, tuple(errors))
             assert error is not None
             errors.append(error)
             self.counts[error.outcome] += 1
             self.last_error = error.message
             self.record(error.outcome, now)
             if error.outcome not in RETRYABLE or retry.exhausted:
-                return Reply(None, used, retry, tuple(errors), requests)
+                return Reply(None, used, retry, tuple(errors))
             delay = retry.backoff(error.retry_after_s)
             retry = retry.increment()
             self.counts["retries"] += 1

@@ -49,7 +49,7 @@ class AnalyzerStatistics:
     abandoned_budget: int
     #: Analyses that crashed (a bug: logged with its traceback, the worker goes on).
     crashed: int
-    #: generateContent requests sent.
+    #: generateContent requests sent through the analyzer's gate (by every caller sharing it).
     requests: int
     #: Requests answered 429, answered 5xx, timed out, failed in transport, rejected as 4xx.
     rate_limited: int
