@@ -126,7 +126,7 @@ def new_command(
     as_json: bool,
     traders_file: Path,
 ) -> None:
-    """Draft a trader from WORDS, e.g. "RSI below 30 and on the 1h trend up"."""
+    """Draft a trader from WORDS ("RSI below 30 and on the 1h trend up"), explain, preview."""
     result = trio.run(with_drafter, offline, partial(_draft, words, timeframe))
     if result.draft is None:
         if as_json:

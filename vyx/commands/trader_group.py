@@ -21,7 +21,7 @@ def trader_group() -> None:
 
 @click.group("traders")
 def traders_group() -> None:
-    """Bring traders in from elsewhere (the same as ``vyx trader import``)."""
+    """Bring traders in from elsewhere (import is also vyx trader import)."""
 
 
 _TRADER_COMMANDS = (new_command, list_command, show_command, edit_command, remove_command)
