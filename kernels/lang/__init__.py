@@ -98,11 +98,16 @@ clauses, timeframes, normalized text), :func:`to_source` (canonical printer), :m
 """
 
 from kernels.lang.ast import Expr
+from kernels.lang.budget import BUDGET, MAX_RING, MAX_WARMUP, Budget
 from kernels.lang.checker import CheckedFilter, Clause, check
 from kernels.lang.errors import CompileError, Diagnostic, Span
 from kernels.lang.printer import to_source
 
 __all__ = [
+    "BUDGET",
+    "MAX_RING",
+    "MAX_WARMUP",
+    "Budget",
     "CheckedFilter",
     "Clause",
     "CompileError",

@@ -19,7 +19,7 @@ import attrs
 
 from kernels.lang import syntax as syn
 from kernels.lang.catalog import FunctionSpec, Param, format_number
-from kernels.lang.errors import Span, did_you_mean
+from kernels.lang.errors import Span, did_you_mean, quoted
 
 #: Reports one problem: (message, span, expected).
 Report = Callable[[str, Span, "str | None"], None]
@@ -46,13 +46,13 @@ def describe(node: syn.Node) -> str:
     """How a message names what it found: ``'close'``, ``a string``, ``an expression``."""
     match node:
         case syn.Number(text=text):
-            return f"the number {text}"
+            return f"the number {quoted(text)}"
         case syn.String():
             return "a string"
         case syn.Bool(value=value):
             return "true" if value else "false"
         case syn.Name(name=name):
-            return f"'{name}'"
+            return f"'{quoted(name)}'"
         case _:
             return "an expression"
 
@@ -102,7 +102,7 @@ def bind(spec: FunctionSpec, call: syn.Call, report: Report) -> Binding | None:
         else:
             known = input_names + param_names
             report(
-                f"{spec.name} has no argument '{name}'{did_you_mean(name, known)} "
+                f"{spec.name} has no argument '{quoted(name)}'{did_you_mean(name, known)} "
                 f"(expected one of {', '.join(known) or 'none'})",
                 arg.name_span,
                 None,
@@ -110,7 +110,7 @@ def bind(spec: FunctionSpec, call: syn.Call, report: Report) -> Binding | None:
             ok = False
             continue
         if filled[slot] is not None:
-            report(f"argument '{name}' given twice", arg.name_span, None)
+            report(f"argument '{quoted(name)}' given twice", arg.name_span, None)
             ok = False
         filled[slot] = arg.value
 

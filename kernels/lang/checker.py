@@ -8,6 +8,8 @@ their own type checks, so one mistake is reported once, not once per enclosing o
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import attrs
 
 from kernels.lang import syntax as syn
@@ -26,6 +28,7 @@ from kernels.lang.ast import (
     Series,
     Ticker,
 )
+from kernels.lang.budget import BUDGET, Budget
 from kernels.lang.calls import bind, describe
 from kernels.lang.catalog import (
     ALIASES,
@@ -38,8 +41,8 @@ from kernels.lang.catalog import (
     resolve_field,
     value_names,
 )
-from kernels.lang.errors import CompileError, Diagnostic, Span, did_you_mean
-from kernels.lang.parser import parse
+from kernels.lang.errors import CompileError, Diagnostic, SourceMap, Span, did_you_mean, quoted
+from kernels.lang.parser import parse, too_deep
 from kernels.lang.printer import to_source
 from kernels.timeframes import TIMEFRAME_MS, timeframe_ms
 
@@ -61,8 +64,11 @@ class _Context:
 class _Checker:
     """Checks one parse tree; see :func:`kernels.lang.check`."""
 
-    def __init__(self, timeframe: str, diagnostics: list[Diagnostic]) -> None:
+    def __init__(
+        self, timeframe: str, streamed: frozenset[str] | None, diagnostics: list[Diagnostic]
+    ) -> None:
         self.timeframe = timeframe
+        self.streamed = streamed
         self.diagnostics = diagnostics
         self.timeframes: set[str] = {timeframe}
 
@@ -135,12 +141,14 @@ class _Checker:
                 return None
             return Ticker(name, span=span)
         if name.startswith("_"):
-            self.error(f"'{name}' is not allowed: names starting with '_' are reserved", span)
+            self.error(
+                f"'{quoted(name)}' is not allowed: names starting with '_' are reserved", span
+            )
         elif resolve(name) is not None or name == "on":
             self.error(f"{name} is a function: call it, e.g. {_example(name)}", span, "value")
         else:
             suggestion = did_you_mean(name, value_names()) or did_you_mean(name, callable_names())
-            self.error(f"unknown name '{name}'{suggestion}", span, "series or ticker field")
+            self.error(f"unknown name '{quoted(name)}'{suggestion}", span, "series or ticker field")
         return None
 
     def unary(self, node: syn.Unary, ctx: _Context) -> Expr | None:
@@ -206,10 +214,11 @@ class _Checker:
             self.error(message, index.span, expected)
             return None
         if not index.value.is_integer():
-            self.error(f"lookback must be a whole number of bars, found {index.text}", index.span)
+            found = quoted(index.text)
+            self.error(f"lookback must be a whole number of bars, found {found}", index.span)
             return None
         if index.value > MAX_LOOKBACK:
-            message = f"lookback too long: {index.text} bars (at most {MAX_LOOKBACK})"
+            message = f"lookback too long: {quoted(index.text)} bars (at most {MAX_LOOKBACK})"
             self.error(message, index.span, expected)
             return None
         return int(index.value)
@@ -221,8 +230,8 @@ class _Checker:
             message = 'a field goes on the indicator inside on(): on("1h", macd(12, 26, 9).hist)'
         else:
             message = (
-                f"attribute '{node.name}' is not allowed: only the outputs of a multi-output "
-                "indicator have fields, e.g. macd(12, 26, 9).hist"
+                f"attribute '{quoted(node.name)}' is not allowed: only the outputs of a "
+                "multi-output indicator have fields, e.g. macd(12, 26, 9).hist"
             )
         self.error(message, node.name_span)
         if not isinstance(node.operand, syn.Name):
@@ -273,7 +282,7 @@ class _Checker:
             return False
         if spec.outputs is None:
             self.error(
-                f"{spec.name} has a single output: it has no field '{field.name}'",
+                f"{spec.name} has a single output: it has no field '{quoted(field.name)}'",
                 field.name_span,
                 "no field",
             )
@@ -282,7 +291,7 @@ class _Checker:
         if picked is None:
             known = (*spec.outputs, *spec.field_aliases)
             self.error(
-                f"{spec.name} has no field '{field.name}'{did_you_mean(field.name, known)} "
+                f"{spec.name} has no field '{quoted(field.name)}'{did_you_mean(field.name, known)} "
                 f"(its fields are {', '.join(spec.outputs)})",
                 field.name_span,
                 " | ".join(spec.outputs),
@@ -293,7 +302,9 @@ class _Checker:
     def unknown_function(self, node: syn.Call, ctx: _Context) -> None:
         name, span = node.name, node.name_span
         if name.startswith("_"):
-            self.error(f"'{name}' is not allowed: names starting with '_' are reserved", span)
+            self.error(
+                f"'{quoted(name)}' is not allowed: names starting with '_' are reserved", span
+            )
             return
         if name in SERIES or name in TICKER_FIELDS:
             self.error(
@@ -303,8 +314,8 @@ class _Checker:
             )
         else:
             suggestion = did_you_mean(name, callable_names())
-            self.error(f"unknown function '{name}'{suggestion}", span, "function")
-        self.check_arguments(node, attrs.evolve(ctx, history=f"{name}()"))
+            self.error(f"unknown function '{quoted(name)}'{suggestion}", span, "function")
+        self.check_arguments(node, attrs.evolve(ctx, history=f"{quoted(name)}()"))
 
     def check_arguments(self, node: syn.Call, ctx: _Context) -> None:
         """Check argument expressions of a call that could not be bound, for their own errors."""
@@ -345,7 +356,7 @@ class _Checker:
         name = node.value
         if name not in TIMEFRAME_MS:
             self.error(
-                f"unknown timeframe '{name}'{did_you_mean(name, list(TIMEFRAME_MS))} "
+                f"unknown timeframe '{quoted(name)}'{did_you_mean(name, list(TIMEFRAME_MS))} "
                 f"(expected one of {', '.join(TIMEFRAME_MS)})",
                 node.span,
                 "timeframe",
@@ -359,7 +370,16 @@ class _Checker:
                 "timeframe",
             )
             return None
+        if self.streamed is not None and name not in self.streamed:
+            self.error(not_streamed(name, self.streamed), node.span, "timeframe")
+            return None
         return name
+
+
+def not_streamed(timeframe: str, streamed: Collection[str]) -> str:
+    """The message of a timeframe this machine does not stream."""
+    names = ", ".join(sorted(streamed, key=timeframe_ms)) or "none"
+    return f"timeframe '{timeframe}' is not streamed here (streamed: {names})"
 
 
 def _short(expr: Expr, limit: int = 40) -> str:
@@ -408,11 +428,14 @@ class CheckedFilter:
     normalized: str
 
 
-#: Deepest parse tree accepted (the checker and printer recurse once per level).
-MAX_DEPTH = 100
-
-
-def check(source: str, *, timeframe: str = "5m", require_bool: bool = True) -> CheckedFilter:
+def check(
+    source: str,
+    *,
+    timeframe: str = "5m",
+    require_bool: bool = True,
+    budget: Budget = BUDGET,
+    timeframes: Collection[str] | None = None,
+) -> CheckedFilter:
     """Compile ``source`` to a typed, checked filter.
 
     Args:
@@ -420,19 +443,34 @@ def check(source: str, *, timeframe: str = "5m", require_bool: bool = True) -> C
         timeframe: the trader's own timeframe; ``on()`` may only ask for one at least as long.
         require_bool: whether the whole expression must be a condition; ``False`` also accepts a
             number expression (``vyx eval``).
+        budget: the limits of the text's length and nesting depth (the plan's limits are
+            :class:`kernels.program.Program`'s).
+        timeframes: the timeframes streamed, when known: the trader's own timeframe and every
+            ``on()`` timeframe must be one of them.
 
     Raises:
         CompileError: with every problem found, when the text is not a valid filter.
         kernels.timeframes.TimeframeError: when ``timeframe`` itself is not a timeframe name.
     """
     timeframe_ms(timeframe)
-    tree, diagnostics = parse(source)
-    expr: Expr | None = None
-    if syn.depth(tree) > MAX_DEPTH:
-        message = f"expression nested too deeply (more than {MAX_DEPTH} levels)"
-        diagnostics.append(Diagnostic(message, tree.span))
+    if len(source) > budget.max_chars:
+        # Nothing else is looked at: every later step is linear in a text of bounded length.
+        span = SourceMap(source).span(budget.max_chars, len(source))
+        message = f"filter too long ({len(source)} characters > {budget.max_chars})"
+        raise CompileError([Diagnostic(message, span)])
+    tree, diagnostics = parse(source, budget.max_depth)
+    deep = syn.first_below(tree, budget.max_depth + 1)
+    if deep is not None or any(d.message.startswith("filter too deeply") for d in diagnostics):
+        # The checker and printer recurse once per level: never run them over such a tree.
+        if deep is not None:
+            message = too_deep(budget.max_depth + 1, budget.max_depth)
+            diagnostics.append(Diagnostic(message, deep.span))
         raise CompileError(diagnostics)
-    checker = _Checker(timeframe, diagnostics)
+    streamed = None if timeframes is None else frozenset(timeframes)
+    if streamed is not None and timeframe not in streamed:
+        message = f"the trader's {not_streamed(timeframe, streamed)}"
+        diagnostics.append(Diagnostic(message, tree.span, "timeframe"))
+    checker = _Checker(timeframe, streamed, diagnostics)
     expr = checker.check(tree, _Context())
     if require_bool:
         expr = checker.require(expr, "bool", "for the whole filter (a condition)")

@@ -17,9 +17,6 @@ from kernels.lang import syntax as syn
 from kernels.lang.errors import Diagnostic, SourceMap, Span
 from kernels.lang.tokens import Kind, Token, tokenize
 
-#: Parentheses, calls, subscripts and unary operators nest at most this deep.
-MAX_NESTING = 64
-
 # Binding powers, loosest first.
 OR, AND, NOT, CMP, ADD, MUL, UNARY = 1, 2, 3, 4, 5, 6, 7
 
@@ -60,19 +57,29 @@ _OPENERS = {"(": ")", "[": "]", "{": "}"}
 
 
 class _TooDeep(Exception):
-    pass
+    """Raised where the parser's recursion would nest deeper than allowed."""
+
+    def __init__(self, token: Token) -> None:
+        super().__init__(token)
+        self.token = token
+
+
+def too_deep(depth: int, max_depth: int) -> str:
+    """The message of a filter nested deeper than the budget allows."""
+    return f"filter too deeply nested (depth {depth} > {max_depth})"
 
 
 class _Parser:
     """Parses one filter; see :func:`parse`."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, max_depth: int) -> None:
         self.source = source
         self.smap = SourceMap(source)
         self.diagnostics: list[Diagnostic] = []
         self.tokens = tokenize(source, self.smap, self.diagnostics)
         self.pos = 0
         self.nesting = 0
+        self.max_depth = max_depth
 
     # -- token access --------------------------------------------------------------------------
 
@@ -156,8 +163,8 @@ class _Parser:
         """``parse()``, or a Bad node after reporting that the text nests too deeply."""
         try:
             return parse()
-        except _TooDeep:
-            self.error(f"expression nested too deeply (more than {MAX_NESTING} levels)", start.span)
+        except _TooDeep as exc:
+            self.error(too_deep(self.max_depth + 1, self.max_depth), exc.token.span)
             self.pos = len(self.tokens) - 1
             return syn.Bad(start.span)
 
@@ -171,8 +178,8 @@ class _Parser:
     def expression(self, min_bp: int) -> syn.Node:
         """An expression whose infix operators all bind tighter than ``min_bp``."""
         self.nesting += 1
-        if self.nesting > MAX_NESTING:
-            raise _TooDeep
+        if self.nesting > self.max_depth:
+            raise _TooDeep(self.peek())
         try:
             return self.extend(self.prefix(), min_bp)
         finally:
@@ -409,8 +416,12 @@ class _Parser:
         return syn.Arg(None, None, value, value.span)
 
 
-def parse(source: str) -> tuple[syn.Node, list[Diagnostic]]:
-    """The parse tree of ``source`` and the syntax errors found (empty if there are none)."""
-    parser = _Parser(source)
+def parse(source: str, max_depth: int = 64) -> tuple[syn.Node, list[Diagnostic]]:
+    """The parse tree of ``source`` and the syntax errors found (empty if there are none).
+
+    The parser recurses once per level of nesting: deeper than ``max_depth`` (at most
+    :data:`kernels.lang.budget.DEPTH_CEILING`) it stops and reports where.
+    """
+    parser = _Parser(source, max_depth)
     tree = parser.parse()
     return tree, parser.diagnostics

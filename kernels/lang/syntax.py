@@ -159,12 +159,16 @@ def children(node: Node) -> tuple[Node, ...]:
             return ()
 
 
-def depth(node: Node) -> int:
-    """How deeply ``node`` nests (a leaf is 1), computed without recursion."""
-    deepest = 0
+def first_below(node: Node, level: int) -> Node | None:
+    """The first node (in source order) nested ``level`` deep in ``node`` (``node`` itself is
+    1 deep), or None when it nests less deeply; computed without recursion."""
+    found: Node | None = None
     stack = [(node, 1)]
     while stack:
-        current, level = stack.pop()
-        deepest = max(deepest, level)
-        stack.extend((child, level + 1) for child in children(current))
-    return deepest
+        current, at = stack.pop()
+        if at == level:
+            if found is None or current.span.start < found.span.start:
+                found = current
+            continue
+        stack.extend((child, at + 1) for child in children(current))
+    return found

@@ -14,7 +14,7 @@ import re
 
 import attrs
 
-from kernels.lang.errors import Diagnostic, SourceMap, Span
+from kernels.lang.errors import Diagnostic, SourceMap, Span, quoted
 
 
 class Kind(enum.Enum):
@@ -44,7 +44,7 @@ class Token:
             return "end of input"
         if self.kind is Kind.OP:
             return f"'{self.text}'"
-        return f"{self.kind.value} {self.text}"
+        return f"{self.kind.value} {quoted(self.text)}"
 
 
 #: Operators of the language.
@@ -128,13 +128,15 @@ def _number(
     assert tail is not None
     if tail.end() > end:
         span = smap.span(pos, tail.end())
-        diagnostics.append(Diagnostic(f"invalid number literal '{span_text(source, span)}'", span))
+        diagnostics.append(
+            Diagnostic(f"invalid number literal '{quoted(span_text(source, span))}'", span)
+        )
         tokens.append(Token(Kind.NUMBER, source[pos : tail.end()], span, 0.0))
         return tail.end()
     span = smap.span(pos, end)
     value = float(match.group())
     if not math.isfinite(value):
-        diagnostics.append(Diagnostic(f"number {match.group()} is too large", span))
+        diagnostics.append(Diagnostic(f"number {quoted(match.group())} is too large", span))
         value = 0.0
     tokens.append(Token(Kind.NUMBER, match.group(), span, value))
     return end

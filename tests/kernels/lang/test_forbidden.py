@@ -71,16 +71,16 @@ def test_forbidden(source: str, line: int, col: int, fragment: str) -> None:
 
 
 def test_deep_nesting_is_a_compile_error_not_a_crash() -> None:
-    for source in ("(" * 5000 + "close" + ")" * 5000, "-" * 5000 + "close", "not " * 3000 + "true"):
-        with pytest.raises(CompileError, match="nested too deeply"):
+    for source in ("(" * 2000 + "close" + ")" * 2000, "-" * 4000 + "close", "not " * 1000 + "true"):
+        with pytest.raises(CompileError, match=r"too deeply nested \(depth 65 > 64\)"):
             check(source)
 
 
 def test_long_flat_chains_are_a_compile_error_not_a_crash() -> None:
-    with pytest.raises(CompileError, match="nested too deeply"):
-        check(" + ".join(["close"] * 5000) + " > 1")
+    with pytest.raises(CompileError, match=r"too deeply nested \(depth 65 > 64\)"):
+        check(" + ".join(["close"] * 500) + " > 1")
 
 
 def test_long_and_chains_are_fine() -> None:
-    checked = check(" and ".join(f"close > {i}" for i in range(500)))
-    assert len(checked.clauses) == 500
+    checked = check(" and ".join(f"close > {i}" for i in range(200)))
+    assert len(checked.clauses) == 200
