@@ -37,17 +37,54 @@ class NodeKey:
     params: tuple[float, ...] = ()
 
 
+def ring_size(depth: int) -> int:
+    """Ring slots kept for a required ring depth: the next power of two (the interpreter finds
+    ring slots with a mask instead of a modulo)."""
+    return 1 << (max(depth, 1) - 1).bit_length()
+
+
+@attrs.frozen
+class Mark:
+    """A point in a graph's history that :meth:`Graph.rollback` returns to."""
+
+    nodes: int
+    log: int
+    state: int
+    rings: int
+    work: int
+
+
 class Graph:
-    """A growing DAG of nodes of one timeframe, in topological (insertion) order."""
+    """A growing DAG of nodes of one timeframe, in topological (insertion) order.
+
+    It keeps what its layout will cost as nodes are added (each node's warm-up and ring depth,
+    the total width and work per bar), so a budget can be checked after every step of a
+    lowering, and a lowering that went over budget can be rolled back (:meth:`mark`).
+    """
 
     def __init__(self) -> None:
         self.nodes: list[NodeKey] = []
         self._index: dict[NodeKey, int] = {}
         #: Extra ring depth asked for a node by readers outside the graph (explanations).
         self.pinned_depth: dict[int, int] = {}
+        #: Per node: bars from a symbol's first bar until its output is valid and stable.
+        self.warm: list[int] = []
+        #: Per node: ring depth its consumers (and pins) need, before rounding.
+        self.ring: list[int] = []
+        #: Floats of state, and of output rings, per symbol; work per bar and symbol.
+        self.state_floats = 0
+        self.ring_floats = 0
+        self.work = 0
+        # (node, previous ring depth, previous pin or -1) of every deepening, for rollback.
+        self._log: list[tuple[int, int, int]] = []
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+    @property
+    def width(self) -> int:
+        """Floats per symbol of this graph's layout (state and rings)."""
+        return self.state_floats + self.ring_floats
 
     def add(self, op: int, inputs: Sequence[int] = (), params: Sequence[float] = ()) -> int:
         """The id of node ``(op, inputs, params)``, creating it if new."""
@@ -65,9 +102,55 @@ class Graph:
         found = self._index.get(key)
         if found is not None:
             return found
+        for i, d in zip(key.inputs, spec.depths(key.params), strict=True):
+            if d > self.ring[i]:
+                self._deepen(i, d, self.pinned_depth.get(i, -1))
         self.nodes.append(key)
         self._index[key] = len(self.nodes) - 1
+        before = max((self.warm[i] for i in key.inputs), default=0)
+        self.warm.append(before + spec.warmup(key.params))
+        self.ring.append(1)
+        self.state_floats += spec.state(key.params)
+        self.ring_floats += 1
+        self.work += spec.cost(key.params)
         return len(self.nodes) - 1
+
+    def _deepen(self, node: int, depth: int, pinned: int) -> None:
+        """Make ``node``'s ring at least ``depth`` deep (``pinned``: its pin, logged for
+        rollback)."""
+        old = self.ring[node]
+        self._log.append((node, old, pinned))
+        if depth > old:
+            self.ring[node] = depth
+            self.ring_floats += ring_size(depth) - ring_size(old)
+
+    def pin(self, node: int, depth: int) -> None:
+        """Keep at least ``depth`` past values of ``node`` (read from outside the graph)."""
+        pinned = self.pinned_depth.get(node, -1)
+        if depth > pinned:
+            self._deepen(node, depth, pinned)
+            self.pinned_depth[node] = depth
+
+    def mark(self) -> Mark:
+        """The graph as it is now, for :meth:`rollback`."""
+        return Mark(len(self.nodes), len(self._log), self.state_floats, self.ring_floats, self.work)
+
+    def rollback(self, mark: Mark) -> None:
+        """Forget every node added and every ring deepened since ``mark``."""
+        while len(self._log) > mark.log:
+            node, depth, pinned = self._log.pop()
+            if node < mark.nodes:
+                self.ring[node] = depth
+                if pinned < 0:
+                    self.pinned_depth.pop(node, None)
+                else:
+                    self.pinned_depth[node] = pinned
+        for key in self.nodes[mark.nodes :]:
+            del self._index[key]
+        for node in range(mark.nodes, len(self.nodes)):
+            self.pinned_depth.pop(node, None)
+        del self.nodes[mark.nodes :], self.warm[mark.nodes :], self.ring[mark.nodes :]
+        self.state_floats, self.ring_floats, self.work = mark.state, mark.rings, mark.work
 
     def find(self, key: NodeKey) -> int | None:
         """The id of ``key`` if the graph has it."""
@@ -127,29 +210,52 @@ def layout(graph: Graph) -> Layout:
     ins = np.full((n, MAX_INPUTS), -1, dtype=np.int64)
     prm = np.zeros((n, MAX_PARAMS), dtype=np.float64)
     ssize = np.zeros(n, dtype=np.int64)
-    rdep = np.ones(n, dtype=np.int64)
-    warm = np.zeros(n, dtype=np.int64)
     for j, key in enumerate(graph.nodes):
-        spec = SPECS[key.op]
         op[j] = key.op
         ins[j, : len(key.inputs)] = key.inputs
         prm[j, : len(key.params)] = key.params
-        ssize[j] = spec.state(key.params)
-        depths = spec.depths(key.params)
-        for i, d in zip(key.inputs, depths, strict=True):
-            rdep[i] = max(rdep[i], d)
-        before = max((int(warm[i]) for i in key.inputs), default=0)
-        warm[j] = before + spec.warmup(key.params)
+        ssize[j] = SPECS[key.op].state(key.params)
+    depth = list(graph.ring)
     for j, d in graph.pinned_depth.items():
-        rdep[j] = max(rdep[j], d)
-    # Powers of two: the interpreter finds ring slots with a mask instead of a modulo.
-    rdep = (1 << np.ceil(np.log2(rdep)).astype(np.int64)).astype(np.int64)
-    soff = np.zeros(n, dtype=np.int64)
-    roff = np.zeros(n, dtype=np.int64)
-    pos = 0
-    for j in range(n):
-        soff[j] = pos
-        pos += int(ssize[j])
-        roff[j] = pos
-        pos += int(rdep[j])
-    return Layout(tuple(graph.nodes), op, ins, prm, soff, ssize, roff, rdep, warm, max(pos, 1))
+        depth[j] = max(depth[j], d)
+    rdep = np.fromiter((ring_size(d) for d in depth), dtype=np.int64, count=n)
+    warm = np.asarray(graph.warm, dtype=np.int64).reshape(n)
+    return _offsets(tuple(graph.nodes), op, ins, prm, ssize, rdep, warm)
+
+
+def _offsets(
+    keys: tuple[NodeKey, ...], op: I64, ins: I64, prm: F64, ssize: I64, rdep: I64, warm: I64
+) -> Layout:
+    """The layout of nodes given their state sizes and ring depths: each node's state block,
+    then its ring, one after the other."""
+    sizes = ssize + rdep
+    end = np.cumsum(sizes)
+    soff = (end - sizes).astype(np.int64)
+    roff = (soff + ssize).astype(np.int64)
+    width = int(end[-1]) if len(end) else 0
+    return Layout(keys, op, ins, prm, soff, ssize, roff, rdep, warm, max(width, 1))
+
+
+def sub_layout(full: Layout, nodes: Iterable[int]) -> tuple[Layout, I64]:
+    """The layout of some nodes of ``full`` and every node they read (ring depths as in
+    ``full``, so the same bar sits in the same ring slot), and the ids of its nodes in
+    ``full`` (ascending: the order stays topological)."""
+    keep: set[int] = set()
+    stack = list(nodes)
+    while stack:
+        j = stack.pop()
+        if j not in keep:
+            keep.add(j)
+            stack.extend(int(i) for i in full.ins[j] if i >= 0)
+    ids = np.asarray(sorted(keep), dtype=np.int64)
+    remap = np.full(full.n_nodes + 1, -1, dtype=np.int64)  # index -1 maps to -1
+    remap[ids] = np.arange(len(ids))
+    ins = remap[full.ins[ids]]
+    keys = tuple(
+        attrs.evolve(full.keys[j], inputs=tuple(int(remap[i]) for i in full.keys[j].inputs))
+        for j in ids.tolist()
+    )
+    sub = _offsets(
+        keys, full.op[ids], ins, full.prm[ids], full.ssize[ids], full.rdep[ids], full.warm[ids]
+    )
+    return sub, ids

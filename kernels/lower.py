@@ -4,6 +4,11 @@ Every function of :mod:`kernels.lang.catalog` becomes one kernel node or a small
 nodes (``bbands(20, 2).upper`` is ``sma + stddev * 2``); the compositions are the ones the
 indicator tests verify against TA-Lib. Nodes go into one :class:`~kernels.graph.Graph` per
 timeframe, shared by every trader, so equal subexpressions are computed once.
+
+The plan is never deeper than the typed AST by more than a constant per level, except for
+``and``/``or`` of many operands and long comparison chains, which become balanced trees of
+two-input nodes (depth log2 n, not n). A watcher, when given, sees every expression as soon as it
+is lowered (the budget is checked there, :mod:`kernels.footprint`).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 
 from kernels import ops
-from kernels.graph import Graph
+from kernels.graph import Graph, Mark
 from kernels.lang import ast
 from kernels.timeframes import DAY_MS, timeframe_ms
 
@@ -26,6 +31,13 @@ _SERIES = {
     "trades": ops.TRADES,
     "taker_buy_volume": ops.TAKER_BUY_VOLUME,
 }
+#: Bars of history kept of every value another timeframe reads, so bars stepped late (a repaired
+#: gap) read them as they were when those bars closed.
+EXT_HISTORY = 64
+
+#: Called with each expression lowered, its timeframe and its node.
+Watch = Callable[[ast.Expr, str, int], None]
+
 _ARITH = {"+": ops.ADD, "-": ops.SUB, "*": ops.MUL, "/": ops.DIV}
 _COMPARE = {"<": ops.LT, "<=": ops.LE, ">": ops.GT, ">=": ops.GE, "==": ops.EQ, "!=": ops.NE}
 
@@ -51,13 +63,38 @@ class ExtRegistry:
             self._index[key] = found
         return found
 
+    def truncate(self, n: int) -> None:
+        """Forget every slot from the ``n``-th on."""
+        for key in self.sources[n:]:
+            del self._index[key]
+        del self.sources[n:]
+
+
+#: Where a :class:`Lowerer` was: per timeframe, its graph's mark and the ext slots held.
+LowererMark = dict[str, tuple[Mark, int]]
+
 
 class Lowerer:
     """Adds nodes for checked expressions to per-timeframe graphs."""
 
-    def __init__(self, graphs: dict[str, Graph], exts: dict[str, ExtRegistry]) -> None:
+    def __init__(
+        self, graphs: dict[str, Graph], exts: dict[str, ExtRegistry], watch: Watch | None = None
+    ) -> None:
         self.graphs = graphs
         self.exts = exts
+        self.watch = watch
+
+    def mark(self) -> LowererMark:
+        """The graphs as they are now, for :meth:`rollback`."""
+        return {tf: (g.mark(), len(self.exts[tf].sources)) for tf, g in self.graphs.items()}
+
+    def rollback(self, mark: LowererMark) -> None:
+        """Forget every node, ext slot and graph added since ``mark``."""
+        for tf in [tf for tf in self.graphs if tf not in mark]:
+            del self.graphs[tf], self.exts[tf]
+        for tf, (graph_mark, n_ext) in mark.items():
+            self.graphs[tf].rollback(graph_mark)
+            self.exts[tf].truncate(n_ext)
 
     def graph(self, tf: str) -> Graph:
         """The graph of ``tf`` (created on first use)."""
@@ -70,10 +107,17 @@ class Lowerer:
         """A node of ``base_tf`` carrying ``node`` of ``source_tf`` at its last closed bar."""
         self.graph(base_tf)
         k = self.exts[base_tf].index(source_tf, node)
+        self.graph(source_tf).pin(node, EXT_HISTORY)
         return self.graphs[base_tf].add(ops.EXT, (), (k,))
 
     def lower(self, expr: ast.Expr, tf: str) -> int:
         """The node computing ``expr`` on timeframe ``tf``."""
+        node = self._lower(expr, tf)
+        if self.watch is not None:
+            self.watch(expr, tf, node)
+        return node
+
+    def _lower(self, expr: ast.Expr, tf: str) -> int:
         g = self.graph(tf)
         if isinstance(expr, ast.Const):
             return g.const(expr.value)
@@ -94,17 +138,13 @@ class Lowerer:
             return g.add(_ARITH[expr.op], (a, b))
         if isinstance(expr, ast.Logic):
             op = ops.AND if expr.op == "and" else ops.OR
-            acc = self.lower(expr.operands[0], tf)
-            for operand in expr.operands[1:]:
-                acc = g.add(op, (acc, self.lower(operand, tf)))
-            return acc
+            return balanced(g, op, [self.lower(o, tf) for o in expr.operands])
         if isinstance(expr, ast.Compare):
             nodes = [self.lower(o, tf) for o in expr.operands]
-            result = -1
-            for i, cmp in enumerate(expr.ops):
-                pair = g.add(_COMPARE[cmp], (nodes[i], nodes[i + 1]))
-                result = pair if result < 0 else g.add(ops.AND, (result, pair))
-            return result
+            pairs = [
+                g.add(_COMPARE[cmp], (nodes[i], nodes[i + 1])) for i, cmp in enumerate(expr.ops)
+            ]
+            return balanced(g, ops.AND, pairs)
         if isinstance(expr, ast.On):
             if expr.timeframe == tf:
                 return self.lower(expr.operand, tf)
@@ -153,6 +193,16 @@ class Lowerer:
             raise LoweringError(f"no lowering for {call.name!r}")
         inputs = [self.lower(i, tf) for i in call.inputs]
         return rule(self, g, inputs, call.params, call.field, tf)
+
+
+def balanced(g: Graph, op: int, nodes: Sequence[int]) -> int:
+    """``nodes[0] op nodes[1] op ...`` for an associative ``op`` (``and``, ``or``) as a
+    balanced tree of two-input nodes, operands in order."""
+    level = list(nodes)
+    while len(level) > 1:
+        paired = [g.add(op, (a, b)) for a, b in zip(level[::2], level[1::2], strict=False)]
+        level = paired + level[len(paired) * 2 :]
+    return level[0]
 
 
 _Rule = Callable[[Lowerer, Graph, Sequence[int], Sequence[float], "str | None", str], int]

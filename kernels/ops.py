@@ -2,8 +2,8 @@
 
 An :class:`OpSpec` is the Python-side contract of one numba kernel: how many float64 state slots
 it keeps per symbol, how many past values of each input it reads (its inputs' ring depths), how
-many bars after its inputs are valid it needs before its output is valid and stable, and the
-reference implementation its tests compare against.
+many bars after its inputs are valid it needs before its output is valid and stable, what one
+step costs, and the reference implementation its tests compare against.
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ class OpSpec:
     warmup: Callable[[Params], int]
     #: Reference implementation the tests compare against.
     reference: str
+    #: Work of one step for one symbol, in simple node steps (an ``add`` is 1, ~4 ns through
+    #: the interpreter), an upper bound measured with ``benchmarks.bench_kernels``: kernels
+    #: that scan their window every bar cost in proportion to its length.
+    cost: Callable[[Params], int] = attrs.field(default=lambda _p: 1)
 
 
 def _zero(_: Params) -> int:
@@ -61,6 +65,16 @@ def _fixed(name: str, arity: int, reference: str, *, state: int = 0) -> OpSpec:
 
 def _period(p: Params, i: int = 0) -> int:
     return int(p[i])
+
+
+def fixed_cost(units: int) -> Callable[[Params], int]:
+    """The cost of a kernel doing the same work every step."""
+    return lambda _p: units
+
+
+def scan_cost(per_bar: float) -> Callable[[Params], int]:
+    """The cost of a kernel reading ``per_bar`` × its period (``params[0]``) values a step."""
+    return lambda p: 2 + int(per_bar * _period(p))
 
 
 #: Every opcode's spec; families register theirs in :mod:`kernels.ind`.
@@ -94,6 +108,7 @@ SPECS: dict[int, OpSpec] = {
     CROSS_BELOW: OpSpec(
         "crosses_below", 2, _zero, lambda _p: (2, 2), lambda _p: 1, "TradingView ta.crossunder"
     ),
+    # Both compare with up to ``length`` past values (all of them when the input is monotone).
     RISING: OpSpec(
         "rising",
         1,
@@ -101,6 +116,7 @@ SPECS: dict[int, OpSpec] = {
         lambda p: (_period(p) + 1,),
         lambda p: _period(p),
         "TradingView ta.rising",
+        scan_cost(0.5),
     ),
     FALLING: OpSpec(
         "falling",
@@ -109,6 +125,7 @@ SPECS: dict[int, OpSpec] = {
         lambda p: (_period(p) + 1,),
         lambda p: _period(p),
         "TradingView ta.falling",
+        scan_cost(0.5),
     ),
 }
 

@@ -4,23 +4,34 @@
 (common subexpressions computed once across all traders) and records, per trader, the node of
 its whole filter and of each top-level clause with the operands worth showing ("why it fired").
 Adding a trader costs microseconds and compiles no machine code.
+
+Every trader is held to the :class:`~kernels.lang.Budget`: its filter alone (lowered on its own
+first), then all traders together; a trader over budget is a :class:`~kernels.lang.CompileError`
+and leaves the program as it was. Whatever a trader contains, :meth:`Program.add` raises nothing
+else. Everything here is linear in the size of the filters: a node's signature is a fixed-size
+digest of its operation and its inputs' digests, never a copy of its subtree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+import struct
+from collections.abc import Collection, Iterable, Mapping
 
 import attrs
 
 from kernels import ops
+from kernels.footprint import Guard, Limits, OverBudget
 from kernels.graph import Graph, Layout, layout
-from kernels.lang import CheckedFilter, CompileError, ast, check
+from kernels.lang import BUDGET, Budget, CheckedFilter, CompileError, Diagnostic, ast, check
+from kernels.lang.errors import SourceMap
 from kernels.lang.printer import to_source
 from kernels.lower import ExtRegistry, Lowerer
-from kernels.timeframes import timeframe_ms
+from kernels.timeframes import TimeframeError, timeframe_ms
 
-#: Structural identity of a node, stable across rebuilds of the graphs.
-Signature = tuple[object, ...]
+#: Structural identity of a node, stable across rebuilds of the graphs (and processes): a
+#: 16-byte digest of its operation, parameters and inputs' signatures.
+Signature = bytes
 
 
 @attrs.frozen
@@ -93,48 +104,85 @@ def _operand_exprs(expr: ast.Expr) -> list[ast.Expr]:
 
 
 class Program:
-    """Traders compiled into shared per-timeframe graphs."""
+    """Traders compiled into shared per-timeframe graphs.
 
-    def __init__(self, traders: Iterable[TraderDef] = ()) -> None:
+    Args:
+        traders: traders to add (each must compile).
+        budget: the limits of each filter and of all traders together.
+        timeframes: the timeframes streamed, when known: a trader whose timeframe or ``on()``
+            is not one of them does not compile.
+    """
+
+    def __init__(
+        self,
+        traders: Iterable[TraderDef] = (),
+        *,
+        budget: Budget = BUDGET,
+        timeframes: Collection[str] | None = None,
+    ) -> None:
         self.graphs: dict[str, Graph] = {}
         self.exts: dict[str, ExtRegistry] = {}
         self.traders: dict[str, TraderPlan] = {}
+        self.budget = budget
+        self.streamed = None if timeframes is None else frozenset(timeframes)
         self._lowerer = Lowerer(self.graphs, self.exts)
+        self._signature_cache: dict[str, list[Signature]] | None = None
         for trader in traders:
             self.add(trader)
 
     def add(self, trader: TraderDef, *, require_bool: bool = True) -> TraderPlan:
         """Compile and add ``trader`` (replacing one with the same id only by rebuilding, see
-        :func:`build`); raises :class:`~kernels.lang.CompileError`. Without ``require_bool``
-        the expression may be a number (``vyx eval``)."""
-        timeframe_ms(trader.timeframe)
-        checked = check(trader.filter, timeframe=trader.timeframe, require_bool=require_bool)
+        :func:`build`). Without ``require_bool`` the expression may be a number (``vyx eval``).
+
+        Raises:
+            CompileError: the trader does not compile, is over budget alone or would take
+                all traders together over budget (the program is left as it was).
+        """
+        checked = self._check(trader, require_bool)
         tf = trader.timeframe
-        lw = self._lowerer
-        root = lw.lower(checked.expr, tf)
-        clauses = []
-        for clause in checked.clauses:
-            node = lw.lower(clause.expr, tf)
-            clauses.append(ClausePlan(clause.label, node, self._operands(clause.expr, tf)))
-        plan = TraderPlan(trader, checked, root, tuple(clauses))
+        b = self.budget
+        whole = checked.expr.span
+        alone = Lowerer({}, {})
+        alone.watch = guard = Guard(
+            alone.graphs, Limits(b.max_nodes, b.max_work, b.max_width, b.max_warmup), "filter"
+        )
+        together = Guard(
+            self.graphs, Limits(b.max_user_nodes, b.max_user_work, b.max_user_width), "traders"
+        )
+        mark = self._lowerer.mark()
+        try:
+            _lower_trader(alone, checked, tf)
+            guard.check(whole)
+            self._lowerer.watch = together
+            root, clauses = _lower_trader(self._lowerer, checked, tf)
+            together.check(whole)
+        except OverBudget as exc:
+            self._lowerer.rollback(mark)
+            raise CompileError([exc.diagnostic]) from None
+        finally:
+            self._lowerer.watch = None
+        plan = TraderPlan(trader, checked, root, clauses)
         self.traders[trader.id] = plan
+        self._signature_cache = None
         return plan
 
-    def _operands(self, expr: ast.Expr, tf: str) -> tuple[Operand, ...]:
-        lw = self._lowerer
-        if isinstance(expr, ast.On) and expr.timeframe != tf:
-            found = []
-            for o in _operand_exprs(expr.operand):
-                inner = lw.lower(o, expr.timeframe)
-                label = f'on("{expr.timeframe}", {to_source(o)})'
-                found.append(Operand(label, lw.ext(tf, expr.timeframe, inner)))
-            return tuple(found)
-        seen: dict[str, Operand] = {}
-        for o in _operand_exprs(expr):
-            label = to_source(o)
-            if label not in seen:
-                seen[label] = Operand(label, lw.lower(o, tf))
-        return tuple(seen.values())
+    def _check(self, trader: TraderDef, require_bool: bool) -> CheckedFilter:
+        """The checked filter of ``trader``; anything wrong with it is a CompileError."""
+        source = trader.filter if isinstance(trader.filter, str) else ""
+        try:
+            timeframe_ms(trader.timeframe)
+        except TimeframeError as exc:
+            raise CompileError([Diagnostic(str(exc), SourceMap(source).span(0, 0))]) from None
+        if not isinstance(trader.filter, str):
+            message = f"a filter is text, found {type(trader.filter).__name__}"
+            raise CompileError([Diagnostic(message, SourceMap("").span(0, 0))])
+        return check(
+            trader.filter,
+            timeframe=trader.timeframe,
+            require_bool=require_bool,
+            budget=self.budget,
+            timeframes=self.streamed,
+        )
 
     @property
     def timeframes(self) -> tuple[str, ...]:
@@ -147,23 +195,32 @@ class Program:
 
     def signatures(self, tf: str) -> list[Signature]:
         """Structural signature of every node of ``tf``'s graph (stable across rebuilds)."""
-        memo: dict[tuple[str, int], Signature] = {}
-        return [self._signature(tf, j, memo) for j in range(len(self.graphs[tf]))]
+        if self._signature_cache is None:
+            self._signature_cache = self._signatures()
+        return self._signature_cache[tf]
 
-    def _signature(self, tf: str, j: int, memo: dict[tuple[str, int], Signature]) -> Signature:
-        key = (tf, j)
-        found = memo.get(key)
-        if found is not None:
-            return found
-        node = self.graphs[tf].nodes[j]
-        if node.op == ops.EXT:
-            src_tf, src = self.exts[tf].sources[int(node.params[0])]
-            sig: Signature = ("ext", src_tf, self._signature(src_tf, src, memo))
-        else:
-            inputs = tuple(self._signature(tf, i, memo) for i in node.inputs)
-            sig = (node.op, node.params, inputs)
-        memo[key] = sig
-        return sig
+    def _signatures(self) -> dict[str, list[Signature]]:
+        """Every graph's signatures, in one pass over each graph in node order.
+
+        Nodes come after their inputs, and an ``on()`` reads a longer timeframe, which is done
+        first: every input's signature exists when a node's is made.
+        """
+        sigs: dict[str, list[Signature]] = {}
+        for tf in self.timeframes:
+            own: list[Signature] = []
+            sigs[tf] = own
+            sources = self.exts[tf].sources
+            for node in self.graphs[tf].nodes:
+                digest = hashlib.blake2b(digest_size=16)
+                digest.update(struct.pack(f"<q{len(node.params)}d", node.op, *node.params))
+                if node.op == ops.EXT:
+                    src_tf, src = sources[int(node.params[0])]
+                    digest.update(src_tf.encode())
+                    digest.update(sigs[src_tf][src])
+                for i in node.inputs:
+                    digest.update(own[i])
+                own.append(digest.digest())
+        return sigs
 
     def warmup(self, trader_id: str, layouts: Mapping[str, Layout]) -> dict[str, int]:
         """Bars of history each timeframe needs before ``trader_id`` may fire."""
@@ -178,10 +235,45 @@ class Program:
         return needs
 
 
-def build(traders: Iterable[TraderDef]) -> tuple[Program, dict[str, CompileError]]:
-    """Compile ``traders``; those that do not compile are left out and returned with their
-    errors (a trader is never silently skipped)."""
-    program = Program()
+def _lower_trader(
+    lw: Lowerer, checked: CheckedFilter, tf: str
+) -> tuple[int, tuple[ClausePlan, ...]]:
+    """Lower a checked filter: the node of the whole filter, and its clauses."""
+    root = lw.lower(checked.expr, tf)
+    clauses = tuple(
+        ClausePlan(clause.label, lw.lower(clause.expr, tf), _operands(lw, clause.expr, tf))
+        for clause in checked.clauses
+    )
+    return root, clauses
+
+
+def _operands(lw: Lowerer, expr: ast.Expr, tf: str) -> tuple[Operand, ...]:
+    """The operands worth showing of a clause, lowered."""
+    if isinstance(expr, ast.On) and expr.timeframe != tf:
+        found = []
+        for o in _operand_exprs(expr.operand):
+            inner = lw.lower(o, expr.timeframe)
+            label = f'on("{expr.timeframe}", {to_source(o)})'
+            found.append(Operand(label, lw.ext(tf, expr.timeframe, inner)))
+        return tuple(found)
+    seen: dict[str, Operand] = {}
+    for o in _operand_exprs(expr):
+        label = to_source(o)
+        if label not in seen:
+            seen[label] = Operand(label, lw.lower(o, tf))
+    return tuple(seen.values())
+
+
+def build(
+    traders: Iterable[TraderDef],
+    *,
+    budget: Budget = BUDGET,
+    timeframes: Collection[str] | None = None,
+) -> tuple[Program, dict[str, CompileError]]:
+    """Compile ``traders`` in order (see :class:`Program` for ``budget`` and ``timeframes``);
+    those that do not compile, alone or after the ones before them, are left out and returned
+    with their errors (a trader is never silently skipped)."""
+    program = Program(budget=budget, timeframes=timeframes)
     errors: dict[str, CompileError] = {}
     for trader in traders:
         try:

@@ -13,7 +13,7 @@ from numba import njit
 from kernels import ops
 from kernels.ind.access import ago as _ago
 from kernels.ind.access import cur as _cur
-from kernels.ops import OpSpec, Params
+from kernels.ops import OpSpec, Params, fixed_cost
 
 
 @njit(cache=True, nogil=True)
@@ -151,5 +151,5 @@ SPECS: dict[int, OpSpec] = {
     ops.SUM: OpSpec("sum", 1, _two, _window, _lookback, "TA-Lib SUM"),
     ops.EMA: OpSpec("ema", 1, _two, _one, _recursive, "TA-Lib EMA"),
     ops.RMA: OpSpec("rma", 1, _two, _one, _wilder, "TradingView ta.rma / TA-Lib ATR smoothing"),
-    ops.WMA: OpSpec("wma", 1, lambda _p: 4, _window, _lookback, "TA-Lib WMA"),
+    ops.WMA: OpSpec("wma", 1, lambda _p: 4, _window, _lookback, "TA-Lib WMA", fixed_cost(5)),
 }

@@ -15,7 +15,7 @@ from numba.extending import intrinsic
 
 from kernels import ops
 from kernels.ind.access import ago, cur
-from kernels.ops import OpSpec, Params
+from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
 
 @njit(cache=True, nogil=True)
@@ -327,10 +327,20 @@ SPECS: dict[int, OpSpec] = {
         lambda _p: (1,),
         lambda p: _slow(p) - 1 + 3 * _slow(p),
         "TA-Lib MACD (outMACD)",
+        fixed_cost(2),
     ),
-    ops.STOCHK: OpSpec("stochk", 3, lambda _p: 1, _hlc_depths, _lookback, "TA-Lib STOCHF (fastK)"),
+    # STOCHK and WILLR scan the high and low windows every bar, CCI its window twice.
+    ops.STOCHK: OpSpec(
+        "stochk", 3, lambda _p: 1, _hlc_depths, _lookback, "TA-Lib STOCHF (fastK)", scan_cost(1)
+    ),
     ops.ROC: OpSpec("roc", 1, lambda _p: 1, lambda p: (_n(p) + 1,), _n, "TA-Lib ROC"),
-    ops.WILLR: OpSpec("willr", 3, lambda _p: 1, _hlc_depths, _lookback, "TA-Lib WILLR"),
-    ops.CCI: OpSpec("cci", 1, lambda _p: 2, lambda p: (_n(p),), _lookback, "TA-Lib CCI"),
-    ops.MFI: OpSpec("mfi", 2, lambda p: 6 + 2 * _n(p), lambda _p: (1, 1), _n, "TA-Lib MFI"),
+    ops.WILLR: OpSpec(
+        "willr", 3, lambda _p: 1, _hlc_depths, _lookback, "TA-Lib WILLR", scan_cost(1)
+    ),
+    ops.CCI: OpSpec(
+        "cci", 1, lambda _p: 2, lambda p: (_n(p),), _lookback, "TA-Lib CCI", scan_cost(2)
+    ),
+    ops.MFI: OpSpec(
+        "mfi", 2, lambda p: 6 + 2 * _n(p), lambda _p: (1, 1), _n, "TA-Lib MFI", fixed_cost(5)
+    ),
 }

@@ -11,7 +11,7 @@ from numba import njit
 
 from kernels import ops
 from kernels.ind.access import ago, cur
-from kernels.ops import OpSpec, Params
+from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
 
 @njit(cache=True, nogil=True)
@@ -123,7 +123,13 @@ def _lookback(p: Params) -> int:
 
 
 SPECS: dict[int, OpSpec] = {
-    ops.STDDEV: OpSpec("stddev", 1, lambda _p: 5, _window, _lookback, "TA-Lib STDDEV"),
-    ops.HIGHEST: OpSpec("highest", 1, lambda _p: 1, _window, _lookback, "TA-Lib MAX"),
-    ops.LOWEST: OpSpec("lowest", 1, lambda _p: 1, _window, _lookback, "TA-Lib MIN"),
+    # Re-anchoring (two passes over the window) is scheduled every 32 windows; 5 covers it.
+    ops.STDDEV: OpSpec(
+        "stddev", 1, lambda _p: 5, _window, _lookback, "TA-Lib STDDEV", fixed_cost(5)
+    ),
+    # Both scan the whole window every bar.
+    ops.HIGHEST: OpSpec(
+        "highest", 1, lambda _p: 1, _window, _lookback, "TA-Lib MAX", scan_cost(0.5)
+    ),
+    ops.LOWEST: OpSpec("lowest", 1, lambda _p: 1, _window, _lookback, "TA-Lib MIN", scan_cost(0.5)),
 }

@@ -15,7 +15,7 @@ from numba import njit
 
 from kernels import ops
 from kernels.ind.access import ago, cur
-from kernels.ops import OpSpec, Params
+from kernels.ops import OpSpec, Params, fixed_cost
 
 #: TA-Lib's fixed zero band, still applied to the (dimensionless) sum of the two DIs in ADX.
 _DI_EPSILON = 1e-14
@@ -251,9 +251,13 @@ def _adx_warmup(p: Params) -> int:
 
 SPECS: dict[int, OpSpec] = {
     ops.TRANGE: OpSpec("trange", 3, lambda _p: 2, _cur3, lambda _p: 1, "TA-Lib TRANGE"),
-    ops.PLUS_DI: OpSpec("plus_di", 3, lambda _p: 7, _cur3, _di_warmup, "TA-Lib PLUS_DI"),
-    ops.MINUS_DI: OpSpec("minus_di", 3, lambda _p: 7, _cur3, _di_warmup, "TA-Lib MINUS_DI"),
-    ops.ADX: OpSpec("adx", 3, lambda _p: 8, _cur3, _adx_warmup, "TA-Lib ADX"),
+    ops.PLUS_DI: OpSpec(
+        "plus_di", 3, lambda _p: 7, _cur3, _di_warmup, "TA-Lib PLUS_DI", fixed_cost(5)
+    ),
+    ops.MINUS_DI: OpSpec(
+        "minus_di", 3, lambda _p: 7, _cur3, _di_warmup, "TA-Lib MINUS_DI", fixed_cost(5)
+    ),
+    ops.ADX: OpSpec("adx", 3, lambda _p: 8, _cur3, _adx_warmup, "TA-Lib ADX", fixed_cost(10)),
     # Inputs (hl2, close, atr): close is read one bar back. The ratchet has no fixed memory
     # (a band holds until price closes through it); one bar settles the first direction.
     ops.SUPERTREND: OpSpec(
@@ -263,5 +267,6 @@ SPECS: dict[int, OpSpec] = {
         lambda _p: (1, 2, 1),
         lambda _p: 1,
         "TradingView ta.supertrend",
+        fixed_cost(8),
     ),
 }

@@ -13,7 +13,7 @@ from numba import njit
 from kernels import ops
 from kernels.ind.access import cur
 from kernels.ind.trend import reset
-from kernels.ops import OpSpec, Params
+from kernels.ops import OpSpec, Params, fixed_cost
 
 _DAY_MS = 86_400_000.0
 
@@ -80,7 +80,9 @@ def _session_warmup(p: Params) -> int:
 
 
 SPECS: dict[int, OpSpec] = {
-    ops.OBV: OpSpec("obv", 2, lambda _p: 3, lambda _p: (1, 1), lambda _p: 0, "TA-Lib OBV"),
+    ops.OBV: OpSpec(
+        "obv", 2, lambda _p: 3, lambda _p: (1, 1), lambda _p: 0, "TA-Lib OBV", fixed_cost(2)
+    ),
     ops.VWAP_SESSION: OpSpec(
         "vwap",
         3,
@@ -88,5 +90,6 @@ SPECS: dict[int, OpSpec] = {
         lambda _p: (1, 1, 1),
         _session_warmup,
         "TradingView ta.vwap (anchor: UTC day)",
+        fixed_cost(5),
     ),
 }
