@@ -25,18 +25,22 @@ import numpy.typing as npt
 
 from kernels.edges import fires
 from kernels.graph import F64, I64, Layout
-from kernels.group import GroupState, migrate
+from kernels.group import GroupState
 from kernels.interp import run_nb
-from kernels.lang import CompileError
+from kernels.lang import BUDGET, Budget, CompileError
+from kernels.lower import EXT_HISTORY
 from kernels.ops import N_BAR_FIELDS, OPEN_TIME
-from kernels.program import Program, Signature, TraderDef, TraderPlan, build
+from kernels.program import Program, Signature, TraderDef, TraderPlan
 from kernels.ring import RingBuffer
-from kernels.timeframes import bar_open_array, timeframe_ms
+from kernels.staging import Staged, ext_values, stage
+
+__all__ = ["EXT_HISTORY", "Executor", "Match", "ScreenResult", "StaleStage", "StepJob"]
 
 B = npt.NDArray[np.bool_]
 
-#: Bars of history kept of every value another timeframe reads (see ``set_traders``).
-EXT_HISTORY = 64
+
+class StaleStage(Exception):
+    """A staged trader set no longer fits the executor (it stepped, or a ring was written)."""
 
 
 @attrs.frozen
@@ -143,13 +147,25 @@ class Executor:
     """Streaming state of a user's traders over the symbols of ``rings`` (timeframe -> ring).
 
     Args:
-        rings: closed-bar history per timeframe; every timeframe a trader uses must have one.
+        rings: closed-bar history per timeframe; a trader using a timeframe without one does
+            not compile.
         cooldown_bars: minimum bars between two signals of one trader on one symbol.
+        budget: the limits of each filter and of all traders together.
     """
 
-    def __init__(self, rings: Mapping[str, RingBuffer], cooldown_bars: int = 0) -> None:
+    def __init__(
+        self,
+        rings: Mapping[str, RingBuffer],
+        cooldown_bars: int = 0,
+        *,
+        budget: Budget = BUDGET,
+    ) -> None:
         self.rings = rings
         self.cooldown_bars = cooldown_bars
+        self.budget = budget
+        # Bumped whenever the states change: a staged trader set is installed only on the
+        # states it was staged from.
+        self._generation = 0
         self.program = Program()
         self.layouts: dict[str, Layout] = {}
         self.states: dict[str, GroupState] = {}
@@ -164,53 +180,53 @@ class Executor:
         """Compiled traders by id."""
         return self.program.traders
 
+    def stage(self, traders: Iterable[TraderDef]) -> Staged:
+        """Everything needed to run ``traders`` instead (:func:`kernels.staging.stage`),
+        leaving this executor as it is: safe in a worker thread while nothing steps this
+        executor. A trader on a timeframe without a ring does not compile."""
+        return stage(
+            traders,
+            rings=self.rings,
+            states=self.states,
+            signatures=self._signatures,
+            budget=self.budget,
+            basis=self._basis(),
+        )
+
+    def install(self, staged: Staged) -> None:
+        """Run the staged traders from now on (quick: no compiling, no warming).
+
+        Raises:
+            StaleStage: something was stepped or a ring written since ``staged`` was made
+                (stage again); nothing changed.
+        """
+        if staged.basis != self._basis():
+            raise StaleStage("the executor or its rings changed since the traders were staged")
+        old_defs = {tid: p.definition for tid, p in self.program.traders.items()}
+        self.program, self.layouts = staged.program, staged.layouts
+        self.states, self._signatures = staged.states, staged.signatures
+        self._generation += 1
+        self._outs = {tf: self._out_nodes(tf) for tf in self.layouts}
+        old_edges = self._edges
+        self._edges = {}
+        for tf in self.layouts:
+            self._edges[tf] = self._new_edges(tf, old_edges.get(tf), old_defs)
+
     def set_traders(self, traders: Iterable[TraderDef]) -> dict[str, CompileError]:
         """Replace the trader set; returns the traders that did not compile, with errors.
 
         Nodes that stay keep their state untouched; new nodes (and rings that must grow) are
         warmed from the rings' history; a new trader's edge state starts from its match at
         the newest bar, so conditions already true do not fire until they become true again.
+        ``stage`` then ``install``: a trader that does not compile, is over budget or reads a
+        timeframe without a ring is an error here, never an exception.
         """
-        defs = list(traders)
-        for t in defs:
-            if t.timeframe not in self.rings:
-                raise KeyError(f"trader {t.id}: no ring buffer for timeframe {t.timeframe}")
-        program, errors = build(defs)
-        # Values other timeframes read keep some history, so bars stepped late (a repaired
-        # gap) read them as they were when those bars closed.
-        for exts in program.exts.values():
-            for src_tf, node in exts.sources:
-                graph = program.graphs[src_tf]
-                graph.pinned_depth[node] = max(graph.pinned_depth.get(node, 1), EXT_HISTORY)
-        old_defs = {tid: p.definition for tid, p in self.program.traders.items()}
-        layouts = program.layouts()
-        states: dict[str, GroupState] = {}
-        old_states = self.states
-        self.states = dict(old_states)
-        for tf in program.timeframes:
-            lay = layouts[tf]
-            n_ext = len(program.exts[tf].sources)
-            n_slots = self.rings[tf].n_slots
-            sigs = program.signatures(tf)
-            old = old_states.get(tf)
-            if old is None:
-                state = GroupState(lay, n_slots, n_ext)
-                cold = list(range(lay.n_nodes))
-            else:
-                state, cold = migrate(old, self._signatures[tf], lay, sigs, n_ext)
-            state.grow(n_slots)
-            states[tf] = state
-            self.states[tf] = state
-            if cold:
-                self._warm(tf, state, cold, program, layouts)
-            self._signatures[tf] = sigs
-        self.program, self.layouts, self.states = program, layouts, states
-        self._outs = {tf: self._out_nodes(tf) for tf in layouts}
-        old_edges = self._edges
-        self._edges = {}
-        for tf in layouts:
-            self._edges[tf] = self._new_edges(tf, old_edges.get(tf), old_defs)
-        return errors
+        staged = self.stage(traders)
+        self.install(staged)
+        return staged.errors
+
+    def _basis(self) -> tuple[int, tuple[int, ...]]:
+        return self._generation, tuple(ring.version for ring in self.rings.values())
 
     def _new_edges(self, tf: str, old: _Edges | None, old_defs: Mapping[str, TraderDef]) -> _Edges:
         plans = [p for p in self.program.traders.values() if p.timeframe == tf]
@@ -262,77 +278,6 @@ class Executor:
                 nodes.extend(o.node for o in clause.operands)
         unique = list(dict.fromkeys(nodes))
         return np.asarray(unique, dtype=np.int64), {n: i for i, n in enumerate(unique)}
-
-    def _history(self, tf: str, n_slots: int) -> F64:
-        ring = self.rings[tf]
-        bars = np.full((n_slots, ring.capacity, N_BAR_FIELDS), np.nan)
-        for slot in range(ring.n_slots):
-            if ring.symbol_at(slot) is None:
-                continue
-            times, values = ring.window(slot)
-            n = len(times)
-            if n:
-                bars[slot, ring.capacity - n :, : N_BAR_FIELDS - 1] = values.T
-                bars[slot, ring.capacity - n :, OPEN_TIME] = times
-        return bars
-
-    def _warm(
-        self,
-        tf: str,
-        state: GroupState,
-        cold: list[int],
-        program: Program,
-        layouts: Mapping[str, Layout],
-    ) -> None:
-        """Compute ``cold`` nodes over the ring's history and graft them into ``state``."""
-        lay = layouts[tf]
-        fresh = GroupState(lay, state.n_slots, state.n_ext)
-        bars = self._history(tf, state.n_slots)
-        ext = self._ext_now(tf, program, fresh.n_slots, bars)
-        fresh.run(bars, ext=ext)
-        for j in cold:
-            a, size = int(lay.soff[j]), int(lay.ssize[j])
-            state.mem[:, a : a + size] = fresh.mem[:, a : a + size]
-            d = int(lay.rdep[j])
-            rows = np.arange(state.n_slots)
-            for lag in range(d):
-                src = lay.roff[j] + (fresh.count - 1 - lag) % d
-                dst = lay.roff[j] + (state.count - 1 - lag) % d
-                valid = (fresh.count - 1 - lag >= 0) & (state.count - 1 - lag >= 0)
-                state.mem[rows[valid], dst[valid]] = fresh.mem[rows[valid], src[valid]]
-        # Slots never stepped before take everything from the history run.
-        never = state.count == 0
-        state.mem[never] = fresh.mem[never]
-        state.count[never] = fresh.count[never]
-        state.last_time[never] = fresh.last_time[never]
-
-    def _ext_now(self, tf: str, program: Program, n_slots: int, bars: F64) -> F64:
-        """Other timeframes' values as each bar of ``bars`` sees them: at the last bar of that
-        timeframe closed by the bar's close (the newest one when it is not stepped yet)."""
-        sources = program.exts[tf].sources
-        n_t = bars.shape[1]
-        ext = np.full((n_slots, n_t, max(1, len(sources))), np.nan)
-        if not sources:
-            return ext
-        close = bars[:n_slots, :, OPEN_TIME] + timeframe_ms(tf)
-        for k, (src_tf, node) in enumerate(sources):
-            src = self.states.get(src_tf)
-            if src is None or node >= src.layout.n_nodes:
-                continue
-            if src.layout.keys[node] != program.graphs[src_tf].nodes[node]:
-                continue
-            m = min(n_slots, src.n_slots)
-            step = timeframe_ms(src_tf)
-            wanted = bar_open_array(src_tf, close[:m]) - step
-            lag = (src.last_time[:m, None] - wanted) // step
-            lag = np.clip(np.nan_to_num(lag, nan=0.0), 0, src.layout.rdep[node] - 1).astype(
-                np.int64
-            )
-            pos = src.count[:m, None] - 1 - lag
-            idx = src.layout.roff[node] + (pos & (src.layout.rdep[node] - 1))
-            vals = src.mem[np.arange(m)[:, None], idx]
-            ext[:m, :, k] = np.where(pos >= 0, vals, np.nan)
-        return ext
 
     # -- screening -----------------------------------------------------------------------------
 
@@ -408,7 +353,9 @@ class Executor:
     def _job(
         self, tf: str, state: GroupState, bars: F64, open_time: int, *, commit: bool
     ) -> StepJob:
-        ext = self._ext_now(tf, self.program, state.n_slots, bars)
+        if commit:
+            self._generation += 1
+        ext = ext_values(tf, self.program, self.states, bars)
         nodes, _ = self._outs[tf]
         out = np.empty((state.n_slots, bars.shape[1], len(nodes)))
         return StepJob(tf, open_time, state, bars, ext, nodes, out, commit)
@@ -430,6 +377,7 @@ class Executor:
         edges = self._edges[tf]
         present = ~np.isnan(job.bars[:, :, OPEN_TIME])
         if job.commit:
+            self._generation += 1
             newest = np.where(present.any(axis=1), job.bars[:, -1, OPEN_TIME], np.nan)
             stepped = ~np.isnan(newest)
             state.last_time[stepped] = newest[stepped].astype(np.int64)
@@ -531,6 +479,7 @@ class Executor:
 
     def remove_symbol(self, tf: str, slot: int) -> None:
         """Forget everything stepped for ``slot`` of ``tf`` (its symbol left the universe)."""
+        self._generation += 1
         state = self.states.get(tf)
         if state is not None and slot < state.n_slots:
             state.reset_slot(slot)

@@ -128,7 +128,9 @@ def migrate(
 
     Nodes are matched by their structural signatures (stable when graphs are rebuilt).
     Returns the new state and the ids (in ``new_layout``) of nodes that need warming from
-    history: new nodes, and old ones whose ring must now be deeper than it was.
+    history: new nodes, and old ones whose ring must now be deeper than it was. The copy is
+    one gather of whole blocks for nodes whose ring depth is unchanged (a bar sits in the same
+    slot of a ring of the same depth) and one per node whose ring depth changed.
     """
     new = GroupState(new_layout, old.n_slots, n_ext)
     new.count[:] = old.count
@@ -136,20 +138,48 @@ def migrate(
     old_index = {sig: i for i, sig in enumerate(old_signatures)}
     cold: list[int] = []
     lay, olay = new_layout, old.layout
-    rows = np.arange(old.n_slots)
+    src: list[I64] = []
+    dst: list[I64] = []
     for j, sig in enumerate(new_signatures):
         i = old_index.get(sig)
         if i is None:
             cold.append(j)
             continue
-        a, b = int(olay.soff[i]), int(lay.soff[j])
-        size = int(lay.ssize[j])
-        new.mem[:, b : b + size] = old.mem[:, a : a + size]
         d_old, d_new = int(olay.rdep[i]), int(lay.rdep[j])
-        for lag in range(min(d_old, d_new)):
-            src = olay.roff[i] + (old.count - 1 - lag) % d_old
-            dst = lay.roff[j] + (new.count - 1 - lag) % d_new
-            new.mem[rows, dst] = old.mem[rows, src]
-        if d_new > d_old:
-            cold.append(j)
+        # The state block, and the ring right after it when it keeps its depth.
+        size = int(lay.ssize[j]) + (d_new if d_old == d_new else 0)
+        src.append(np.arange(olay.soff[i], olay.soff[i] + size))
+        dst.append(np.arange(lay.soff[j], lay.soff[j] + size))
+        if d_old != d_new:
+            copy_ring(old, i, new, j, min(d_old, d_new))
+            if d_new > d_old:
+                cold.append(j)
+    if src:
+        new.mem[:, np.concatenate(dst)] = old.mem[:, np.concatenate(src)]
     return new, cold
+
+
+def copy_ring(
+    source: GroupState,
+    i: int,
+    target: GroupState,
+    j: int,
+    lags: int,
+    rows: I64 | None = None,
+    source_rows: I64 | None = None,
+) -> None:
+    """Copy the newest ``lags`` outputs of node ``i`` of ``source`` into the ring of node ``j``
+    of ``target``, each symbol's newest bar onto its newest (target ``rows`` from
+    ``source_rows``, every slot by default; values a symbol has not stepped are left alone)."""
+    rows = np.arange(target.n_slots) if rows is None else rows
+    source_rows = rows if source_rows is None else source_rows
+    back = np.arange(lags)[None, :]
+    pos_from = source.count[source_rows][:, None] - 1 - back
+    pos_to = target.count[rows][:, None] - 1 - back
+    valid = (pos_from >= 0) & (pos_to >= 0)
+    s_lay, t_lay = source.layout, target.layout
+    col_from = s_lay.roff[i] + (pos_from & (s_lay.rdep[i] - 1))
+    col_to = t_lay.roff[j] + (pos_to & (t_lay.rdep[j] - 1))
+    row_from = np.broadcast_to(source_rows[:, None], valid.shape)[valid]
+    row_to = np.broadcast_to(rows[:, None], valid.shape)[valid]
+    target.mem[row_to, col_to[valid]] = source.mem[row_from, col_from[valid]]

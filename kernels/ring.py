@@ -7,7 +7,9 @@ are float64; the open time is int64 epoch milliseconds. Slots live in fixed-size
 adding symbols never copies the bars already held, and a removed symbol's slot is reused.
 
 The forming (not yet closed) bar is kept apart from history, one per slot, and never touches it.
-There is a single writer (the market service); readers take copies through :meth:`window`.
+There is a single writer (the market service); readers take copies through :meth:`window`. A
+reader in another thread compares :attr:`RingBuffer.version` before and after reading to know
+whether a write may have torn what it read.
 """
 
 from __future__ import annotations
@@ -90,6 +92,8 @@ class RingBuffer:
         self._slot_of: dict[str, int] = {}
         self._symbol_at: list[str | None] = []
         self._free: list[int] = []
+        #: Bumped by every change of the closed bars or slots held.
+        self.version = 0
         for symbol in symbols:
             self.add_symbol(symbol)
 
@@ -136,6 +140,7 @@ class RingBuffer:
                 self._blocks.append(_Block(self.capacity))
             self._symbol_at.append(symbol)
         self._slot_of[symbol] = slot
+        self.version += 1
         return slot
 
     def remove_symbol(self, symbol: str) -> None:
@@ -151,6 +156,7 @@ class RingBuffer:
         del self._slot_of[symbol]
         self._symbol_at[slot] = None
         self._free.append(slot)
+        self.version += 1
 
     def _locate(self, slot: int) -> tuple[_Block, int]:
         return self._blocks[slot // BLOCK], slot % BLOCK
@@ -197,6 +203,7 @@ class RingBuffer:
         block.times[row, i] = open_time
         block.times[row, i + cap] = open_time
         block.head[row] = i
+        self.version += 1
         if block.count[row] < cap:
             block.count[row] += 1
         if block.forming_time[row] <= open_time:

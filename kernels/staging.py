@@ -1,0 +1,208 @@
+"""Staging a change of traders: compile, migrate and warm, apart from the running state.
+
+:func:`stage` builds everything an :class:`~kernels.executor.Executor` needs to run a new set of
+traders — the program (each trader held to the budget), the layouts, and every timeframe's
+state with the nodes that stay carried over and the new ones warmed from the rings' history —
+and changes nothing it was given, so it can run in a worker thread while the running set keeps
+its state; the executor swaps the result in at once (:meth:`~kernels.executor.Executor.install`).
+
+Warming is bounded by the new nodes, not by everything running: for symbols already stepped, only
+the new nodes and what they read are replayed, through the bars those symbols have stepped
+(so the new nodes end on the same bar as the rest); symbols never stepped take every node from
+the whole history. History is replayed in batches of :data:`BATCH_SLOTS` symbols and chunks of
+bars, so the memory of a warm-up does not grow with the ring's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+
+import attrs
+import numpy as np
+
+from kernels.graph import F64, I64, Layout, sub_layout
+from kernels.group import GroupState, copy_ring, migrate
+from kernels.lang import BUDGET, Budget, CompileError
+from kernels.ops import EXT, N_BAR_FIELDS, OPEN_TIME
+from kernels.program import Program, Signature, TraderDef, build
+from kernels.ring import RingBuffer
+from kernels.timeframes import bar_open_array, timeframe_ms
+
+#: Symbols replayed together when warming new nodes.
+BATCH_SLOTS = 32
+#: Floats of bars and other timeframes' values copied per replayed chunk (512 KiB).
+CHUNK_FLOATS = 1 << 16
+
+
+@attrs.frozen(eq=False)
+class Staged:
+    """A trader set ready to install, and what it was staged from."""
+
+    program: Program
+    layouts: dict[str, Layout]
+    states: dict[str, GroupState]
+    signatures: dict[str, list[Signature]]
+    #: Traders that did not compile (or are over budget), with why.
+    errors: dict[str, CompileError]
+    #: What it was staged from: the executor's generation and every ring's version.
+    basis: tuple[int, tuple[int, ...]]
+
+
+def stage(
+    traders: Iterable[TraderDef],
+    *,
+    rings: Mapping[str, RingBuffer],
+    states: Mapping[str, GroupState],
+    signatures: Mapping[str, list[Signature]],
+    budget: Budget = BUDGET,
+    basis: tuple[int, tuple[int, ...]] = (0, ()),
+) -> Staged:
+    """Compile ``traders`` (a trader on a timeframe ``rings`` lacks does not compile) and
+    carry the running ``states`` (with their ``signatures``) over to their plan, warming new
+    nodes from ``rings``. Reads ``states`` and ``rings`` and changes neither."""
+    program, errors = build(traders, budget=budget, timeframes=rings.keys())
+    layouts = program.layouts()
+    sigs = {tf: program.signatures(tf) for tf in program.timeframes}
+    staged: dict[str, GroupState] = {}
+    # Longest first: an on() reads a longer timeframe, whose new state is then ready.
+    for tf in program.timeframes:
+        lay = layouts[tf]
+        n_ext = len(program.exts[tf].sources)
+        old = states.get(tf)
+        if old is None:
+            state = GroupState(lay, rings[tf].n_slots, n_ext)
+            cold = list(range(lay.n_nodes))
+        else:
+            state, cold = migrate(old, signatures[tf], lay, sigs[tf], n_ext)
+        state.grow(rings[tf].n_slots)
+        sources = _Sources(tf, program, staged)
+        if cold:
+            _warm(state, cold, rings[tf], sources)
+        staged[tf] = state
+    return Staged(program, layouts, staged, sigs, errors, basis)
+
+
+class _Sources:
+    """Values of other timeframes' nodes as the bars of one timeframe see them."""
+
+    def __init__(self, tf: str, program: Program, states: Mapping[str, GroupState]) -> None:
+        self.tf = tf
+        self.program = program
+        self.states = states
+
+    def __call__(self, bars: F64, used: Collection[int] | None = None) -> F64:
+        return ext_values(self.tf, self.program, self.states, bars, used)
+
+
+def ext_values(
+    tf: str,
+    program: Program,
+    states: Mapping[str, GroupState],
+    bars: F64,
+    used: Collection[int] | None = None,
+) -> F64:
+    """Other timeframes' values as each bar of ``bars`` (``[n_slots, n_t, 9]``) of ``tf`` sees
+    them: at the last bar of that timeframe closed by the bar's close (the newest one when it is
+    not stepped yet). ``used`` limits it to those ext slots (the others are NaN)."""
+    sources = program.exts[tf].sources
+    n_slots, n_t = bars.shape[0], bars.shape[1]
+    ext = np.full((n_slots, n_t, max(1, len(sources))), np.nan)
+    if not sources:
+        return ext
+    close = bars[:, :, OPEN_TIME] + timeframe_ms(tf)
+    for k, (src_tf, node) in enumerate(sources):
+        src = states.get(src_tf)
+        if (used is not None and k not in used) or src is None or node >= src.layout.n_nodes:
+            continue
+        if src.layout.keys[node] != program.graphs[src_tf].nodes[node]:
+            continue
+        m = min(n_slots, src.n_slots)
+        step = timeframe_ms(src_tf)
+        wanted = bar_open_array(src_tf, close[:m]) - step
+        lag = (src.last_time[:m, None] - wanted) // step
+        depth = src.layout.rdep[node]
+        lag = np.clip(np.nan_to_num(lag, nan=0.0), 0, depth - 1).astype(np.int64)
+        pos = src.count[:m, None] - 1 - lag
+        idx = src.layout.roff[node] + (pos & (depth - 1))
+        vals = src.mem[np.arange(m)[:, None], idx]
+        ext[:m, :, k] = np.where(pos >= 0, vals, np.nan)
+    return ext
+
+
+def _warm(state: GroupState, cold: list[int], ring: RingBuffer, sources: _Sources) -> None:
+    """Compute the ``cold`` nodes of ``state`` from ``ring``'s history (see the module doc)."""
+    held = np.asarray(
+        [ring.symbol_at(s) is not None and ring.length(s) > 0 for s in range(ring.n_slots)]
+        + [False] * (state.n_slots - ring.n_slots),
+        dtype=bool,
+    )
+    stepped = np.nonzero(held & (state.count > 0))[0]
+    if len(stepped):
+        sub, ids = sub_layout(state.layout, cold)
+        at = {int(j): q for q, j in enumerate(ids.tolist())}
+
+        def graft(rows: I64, fresh: GroupState) -> None:
+            lay = state.layout
+            cols = [np.arange(lay.soff[j], lay.soff[j] + lay.ssize[j]) for j in cold]
+            sub_cols = [
+                np.arange(sub.soff[at[j]], sub.soff[at[j]] + sub.ssize[at[j]]) for j in cold
+            ]
+            state.mem[rows[:, None], np.concatenate(cols)[None, :]] = fresh.mem[
+                :, np.concatenate(sub_cols)
+            ]
+            own = np.arange(len(rows))
+            for j in cold:
+                copy_ring(fresh, at[j], state, j, int(lay.rdep[j]), rows, own)
+
+        until = state.last_time[stepped]
+        _replay(sub, ring, stepped, until, state.n_ext, sources, graft)
+    never = np.nonzero(held & (state.count == 0))[0]
+    if len(never):
+
+        def take(rows: I64, fresh: GroupState) -> None:
+            state.mem[rows] = fresh.mem
+            state.count[rows] = fresh.count
+            state.last_time[rows] = fresh.last_time
+
+        _replay(state.layout, ring, never, None, state.n_ext, sources, take)
+
+
+def _replay(
+    lay: Layout,
+    ring: RingBuffer,
+    slots: I64,
+    until: I64 | None,
+    n_ext: int,
+    sources: _Sources,
+    done: Callable[[I64, GroupState], None],
+) -> None:
+    """Step a fresh state of ``lay`` through the history of ``slots`` (up to open time
+    ``until`` per slot), :data:`BATCH_SLOTS` at a time, handing each batch to ``done``."""
+    used = {int(p) for p, o in zip(lay.prm[:, 0], lay.op, strict=True) if o == EXT}
+    chunk = max(1, CHUNK_FLOATS // (BATCH_SLOTS * (N_BAR_FIELDS + (len(used) if used else 0))))
+    for lo in range(0, len(slots), BATCH_SLOTS):
+        rows = slots[lo : lo + BATCH_SLOTS]
+        windows = []
+        for k, slot in enumerate(rows.tolist()):
+            times, values = ring.window(slot)
+            if until is not None:
+                n = int(np.searchsorted(times, until[lo + k], side="right"))
+                times, values = times[:n], values[:, :n]
+            windows.append((times, values))
+        depth = max((len(t) for t, _ in windows), default=0)
+        fresh = GroupState(lay, len(rows), n_ext)
+        for a in range(0, depth, chunk):
+            b = min(depth, a + chunk)
+            bars = np.full((len(rows), b - a, N_BAR_FIELDS), np.nan)
+            for k, (times, values) in enumerate(windows):
+                # Right-aligned: every symbol's newest bar is at the last step.
+                first = depth - len(times)
+                i0, i1 = max(a, first), b
+                if i1 > i0:
+                    bars[k, i0 - a : i1 - a, : N_BAR_FIELDS - 1] = values[
+                        :, i0 - first : i1 - first
+                    ].T
+                    bars[k, i0 - a : i1 - a, OPEN_TIME] = times[i0 - first : i1 - first]
+            ext = sources(bars, used) if used else None
+            fresh.run(bars, ext=ext)
+        done(rows, fresh)
