@@ -1,5 +1,6 @@
 """Kernel benchmarks (DESIGN §6): screen at close, backtest throughput, threads, the large
-workload, cold compile time and the memory of a process that loads the kernels from cache.
+workload, cold compile time, the memory of a process that loads the kernels from cache, and the
+install of the worst filter the budget accepts.
 
 Every Vyx number is measured next to its baseline in the same run: the same 20 filters as a
 Python loop over symbols calling TA-Lib, checked for identical results before timing.
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -23,7 +26,8 @@ import numpy as np
 from benchmarks.workload import TALIB, arrays, klines, traders
 from kernels.backtest import run_backtest
 from kernels.executor import Executor
-from kernels.program import Program
+from kernels.lang import CompileError
+from kernels.program import Program, TraderDef
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 
@@ -153,6 +157,88 @@ def backtest_throughput(n_sym: int, n_bars: int) -> dict[str, float]:
     }
 
 
+def _clauses(template: str) -> Callable[[int], str]:
+    return lambda n: " and ".join(template.format(k=k) for k in range(n))
+
+
+#: Families of filters, each pushing one limit of the budget with its parameter ``n``.
+EDGE_FILTERS: dict[str, Callable[[int], str]] = {
+    "many clauses": _clauses("close > {k}"),
+    "many on() clauses": _clauses('on("1h", close > {k})'),
+    "deep lookbacks": _clauses("(close + {k})[1000] > 0"),
+    "window scan (willr)": lambda n: f"willr(high + 1, low, close, {n}) > -50",
+    "window scan (stoch)": lambda n: f"stoch(high + 1, low, close, {n}, 1, 1).slowk > 50",
+    "window scan (cci)": lambda n: f"cci(high + 1, low, close, {n}) > 0",
+    "window scan (highest)": lambda n: f"close > highest(high + 1, {n})",
+    "window scan (rising)": lambda n: f"rising(close + 1, {n})",
+    "nested zscore": lambda n: "zscore(" * n + "close" + ")" * n + " > 0",
+    "long warm-up (ema of ema)": lambda n: f"ema(ema(ema(close, {n}), {n}), {n}) > close",
+}
+
+
+def _accepted(source: str) -> bool:
+    try:
+        Program().add(TraderDef("edge", source, "5m"))
+    except CompileError:
+        return False
+    return True
+
+
+def edge_filter(family: Callable[[int], str], high: int = 1000) -> str:
+    """The filter of ``family`` with the largest ``n`` the default budget accepts."""
+    lo = 2
+    assert _accepted(family(lo))
+    while lo < high:
+        mid = (lo + high + 1) // 2
+        lo, high = (mid, high) if _accepted(family(mid)) else (lo, mid - 1)
+    return family(lo)
+
+
+def worst_install(n_sym: int, n_bars: int) -> dict[str, object]:
+    """Install each edge filter next to the 20 reference traders (5m and 1h rings of
+    ``n_bars`` bars): the worst wall time (best of 3: compile, layout, migrate and warm its new
+    nodes) and the worst peak of memory allocated during the install (tracemalloc)."""
+    tfs = ["5m", "1h"]
+    data = {tf: klines(n_sym, n_bars, tf, seed=i + 1) for i, tf in enumerate(tfs)}
+    rings = {tf: RingBuffer(timeframe_ms(tf), n_bars) for tf in tfs}
+    for tf in tfs:
+        _fill(rings[tf], data[tf], n_bars)
+    executor = Executor(rings)
+    base = traders(20)
+    assert not executor.set_traders(base)
+    for tf in tfs:
+        executor.advance(tf)
+    rows = {}
+    for name, family in EDGE_FILTERS.items():
+        trader = TraderDef("edge", edge_filter(family), "5m")
+        samples = []
+        cpu = []
+        for _ in range(3):
+            executor.set_traders(base)
+            a, c = time.perf_counter(), time.process_time()
+            assert not executor.set_traders([*base, trader])
+            samples.append(time.perf_counter() - a)
+            cpu.append(time.process_time() - c)
+        executor.set_traders(base)
+        tracemalloc.start()
+        executor.set_traders([*base, trader])
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rows[name] = (min(samples) * 1000, peak / 2**20, trader.filter, min(cpu) * 1000)
+    slowest = max(rows, key=lambda k: rows[k][0])
+    widest = max(rows, key=lambda k: rows[k][1])
+    return {
+        "ms": rows[slowest][0],
+        "slowest": slowest,
+        "mib": rows[widest][1],
+        "widest": widest,
+        "cpu_ms": rows[slowest][3],
+        "filters": {
+            k: {"ms": v[0], "cpu_ms": v[3], "mib": v[1], "filter": v[2]} for k, v in rows.items()
+        },
+    }
+
+
 _CHILD = """
 import time
 t = time.perf_counter()
@@ -199,6 +285,7 @@ def main() -> None:
     big2 = screen_at_close(1000, 1000, ["5m", "15m", "1h"], 50, threads=2, talib_baseline=False)
     bt = backtest_throughput(100, 1000)
     mem = compile_and_memory()
+    edge = worst_install(100, 1000)
     rows = [
         (
             "screen at close, 100 sym × 20 traders: kernel step",
@@ -248,6 +335,18 @@ def main() -> None:
             "MiB",
             "target ≤ 160 MiB",
         ),
+        (
+            "worst accepted filter install, 100 sym × 1000 bars",
+            edge["ms"],
+            "ms",
+            f"{edge['slowest']}; next to the 20 reference traders; target ≤ ~100 ms",
+        ),
+        (
+            "  same: peak memory allocated",
+            edge["mib"],
+            "MiB",
+            f"{edge['widest']}; target ≤ ~10 MiB",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     print(f"{'benchmark':<{width}}  {'value':>12}  unit  vs baseline")
@@ -261,6 +360,7 @@ def main() -> None:
         "large_2_threads": big2,
         "backtest": bt,
         "compile_memory": mem,
+        "worst_install": edge,
     }
     (RESULTS / "kernels.json").write_text(json.dumps(payload, indent=2))
     print(f"\nwritten {RESULTS / 'kernels.json'}", file=sys.stderr)

@@ -226,7 +226,9 @@ class Executor:
         return staged.errors
 
     def _basis(self) -> tuple[int, tuple[int, ...]]:
-        return self._generation, tuple(ring.version for ring in self.rings.values())
+        # A read-only stand-in for a ring (a snapshot of one) has no version: it never changes.
+        versions = tuple(getattr(ring, "version", 0) for ring in self.rings.values())
+        return self._generation, versions
 
     def _new_edges(self, tf: str, old: _Edges | None, old_defs: Mapping[str, TraderDef]) -> _Edges:
         plans = [p for p in self.program.traders.values() if p.timeframe == tf]

@@ -151,7 +151,7 @@ def migrate(
         src.append(np.arange(olay.soff[i], olay.soff[i] + size))
         dst.append(np.arange(lay.soff[j], lay.soff[j] + size))
         if d_old != d_new:
-            copy_ring(old, i, new, j, min(d_old, d_new))
+            copy_rings(old, np.asarray([i]), new, np.asarray([j]), min(d_old, d_new))
             if d_new > d_old:
                 cold.append(j)
     if src:
@@ -159,27 +159,33 @@ def migrate(
     return new, cold
 
 
-def copy_ring(
+def copy_rings(
     source: GroupState,
-    i: int,
+    src_nodes: I64,
     target: GroupState,
-    j: int,
+    dst_nodes: I64,
     lags: int,
     rows: I64 | None = None,
     source_rows: I64 | None = None,
 ) -> None:
-    """Copy the newest ``lags`` outputs of node ``i`` of ``source`` into the ring of node ``j``
-    of ``target``, each symbol's newest bar onto its newest (target ``rows`` from
-    ``source_rows``, every slot by default; values a symbol has not stepped are left alone)."""
+    """Copy the newest ``lags`` outputs of nodes ``src_nodes`` of ``source`` into the rings of
+    ``dst_nodes`` of ``target``, each symbol's newest bar onto its newest (target ``rows`` from
+    ``source_rows``, every slot by default; values a symbol has not stepped are left alone).
+    The ``src_nodes`` share one ring depth, and so do the ``dst_nodes``."""
     rows = np.arange(target.n_slots) if rows is None else rows
     source_rows = rows if source_rows is None else source_rows
+    s_lay, t_lay = source.layout, target.layout
+    s_mask = int(s_lay.rdep[src_nodes[0]]) - 1
+    t_mask = int(t_lay.rdep[dst_nodes[0]]) - 1
     back = np.arange(lags)[None, :]
     pos_from = source.count[source_rows][:, None] - 1 - back
     pos_to = target.count[rows][:, None] - 1 - back
     valid = (pos_from >= 0) & (pos_to >= 0)
-    s_lay, t_lay = source.layout, target.layout
-    col_from = s_lay.roff[i] + (pos_from & (s_lay.rdep[i] - 1))
-    col_to = t_lay.roff[j] + (pos_to & (t_lay.rdep[j] - 1))
-    row_from = np.broadcast_to(source_rows[:, None], valid.shape)[valid]
-    row_to = np.broadcast_to(rows[:, None], valid.shape)[valid]
-    target.mem[row_to, col_to[valid]] = source.mem[row_from, col_from[valid]]
+    # [symbol, node, lag]
+    col_from = s_lay.roff[src_nodes][None, :, None] + (pos_from & s_mask)[:, None, :]
+    col_to = t_lay.roff[dst_nodes][None, :, None] + (pos_to & t_mask)[:, None, :]
+    shape = col_from.shape
+    keep = np.broadcast_to(valid[:, None, :], shape)
+    row_from = np.broadcast_to(source_rows[:, None, None], shape)[keep]
+    row_to = np.broadcast_to(rows[:, None, None], shape)[keep]
+    target.mem[row_to, col_to[keep]] = source.mem[row_from, col_from[keep]]

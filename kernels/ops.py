@@ -81,7 +81,11 @@ def scan_cost(per_bar: float) -> Callable[[Params], int]:
 SPECS: dict[int, OpSpec] = {
     CONST: _fixed("const", 0, "literal"),
     SRC: _fixed("src", 0, "bar field"),
-    EXT: _fixed("ext", 0, "value of another timeframe's node at its last closed bar"),
+    # Gathering the value from the other timeframe's state costs more than the step itself.
+    EXT: attrs.evolve(
+        _fixed("ext", 0, "value of another timeframe's node at its last closed bar"),
+        cost=fixed_cost(3),
+    ),
     LAG: OpSpec(
         "lag", 1, _zero, lambda p: (_period(p) + 1,), lambda p: _period(p), "x[n]: n bars ago"
     ),

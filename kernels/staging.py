@@ -21,7 +21,7 @@ import attrs
 import numpy as np
 
 from kernels.graph import F64, I64, Layout, sub_layout
-from kernels.group import GroupState, copy_ring, migrate
+from kernels.group import GroupState, copy_rings, migrate
 from kernels.lang import BUDGET, Budget, CompileError
 from kernels.ops import EXT, N_BAR_FIELDS, OPEN_TIME
 from kernels.program import Program, Signature, TraderDef, build
@@ -30,8 +30,10 @@ from kernels.timeframes import bar_open_array, timeframe_ms
 
 #: Symbols replayed together when warming new nodes.
 BATCH_SLOTS = 32
-#: Floats of bars and other timeframes' values copied per replayed chunk (512 KiB).
-CHUNK_FLOATS = 1 << 16
+#: Ring slots per symbol copied at once when grafting warmed nodes.
+RING_COPY = 2048
+#: Floats of bars and other timeframes' values copied per replayed chunk (1 MiB).
+CHUNK_FLOATS = 1 << 17
 
 
 @attrs.frozen(eq=False)
@@ -103,29 +105,38 @@ def ext_values(
 ) -> F64:
     """Other timeframes' values as each bar of ``bars`` (``[n_slots, n_t, 9]``) of ``tf`` sees
     them: at the last bar of that timeframe closed by the bar's close (the newest one when it is
-    not stepped yet). ``used`` limits it to those ext slots (the others are NaN)."""
+    not stepped yet). ``used`` limits it to those ext slots (the others are NaN). One gather per
+    other timeframe, whatever the number of values read from it."""
     sources = program.exts[tf].sources
     n_slots, n_t = bars.shape[0], bars.shape[1]
     ext = np.full((n_slots, n_t, max(1, len(sources))), np.nan)
-    if not sources:
-        return ext
-    close = bars[:, :, OPEN_TIME] + timeframe_ms(tf)
+    by_tf: dict[str, list[tuple[int, int]]] = {}
     for k, (src_tf, node) in enumerate(sources):
         src = states.get(src_tf)
         if (used is not None and k not in used) or src is None or node >= src.layout.n_nodes:
             continue
-        if src.layout.keys[node] != program.graphs[src_tf].nodes[node]:
-            continue
+        if src.layout.keys[node] == program.graphs[src_tf].nodes[node]:
+            by_tf.setdefault(src_tf, []).append((k, node))
+    if not by_tf:
+        return ext
+    close = bars[:, :, OPEN_TIME] + timeframe_ms(tf)
+    for src_tf, picked in by_tf.items():
+        src = states[src_tf]
         m = min(n_slots, src.n_slots)
         step = timeframe_ms(src_tf)
         wanted = bar_open_array(src_tf, close[:m]) - step
-        lag = (src.last_time[:m, None] - wanted) // step
-        depth = src.layout.rdep[node]
-        lag = np.clip(np.nan_to_num(lag, nan=0.0), 0, depth - 1).astype(np.int64)
-        pos = src.count[:m, None] - 1 - lag
-        idx = src.layout.roff[node] + (pos & (depth - 1))
-        vals = src.mem[np.arange(m)[:, None], idx]
-        ext[:m, :, k] = np.where(pos >= 0, vals, np.nan)
+        lag = np.nan_to_num((src.last_time[:m, None] - wanted) // step, nan=0.0)
+        cols = np.asarray([k for k, _ in picked])
+        nodes = np.asarray([node for _, node in picked])
+        depth = src.layout.rdep[nodes]
+        back = np.clip(lag[:, :, None], 0, depth - 1).astype(np.int64)
+        pos = src.count[:m, None, None] - 1 - back
+        # One flat take: much cheaper than indexing rows and columns with two arrays.
+        row_start = np.arange(m)[:, None, None] * src.mem.shape[1] + src.layout.roff[nodes]
+        flat = row_start + (pos & (depth - 1))
+        vals = np.take(src.mem, flat)
+        vals[pos < 0] = np.nan
+        ext[:m, :, cols] = vals
     return ext
 
 
@@ -142,17 +153,7 @@ def _warm(state: GroupState, cold: list[int], ring: RingBuffer, sources: _Source
         at = {int(j): q for q, j in enumerate(ids.tolist())}
 
         def graft(rows: I64, fresh: GroupState) -> None:
-            lay = state.layout
-            cols = [np.arange(lay.soff[j], lay.soff[j] + lay.ssize[j]) for j in cold]
-            sub_cols = [
-                np.arange(sub.soff[at[j]], sub.soff[at[j]] + sub.ssize[at[j]]) for j in cold
-            ]
-            state.mem[rows[:, None], np.concatenate(cols)[None, :]] = fresh.mem[
-                :, np.concatenate(sub_cols)
-            ]
-            own = np.arange(len(rows))
-            for j in cold:
-                copy_ring(fresh, at[j], state, j, int(lay.rdep[j]), rows, own)
+            _graft(state, fresh, rows, cold, sub, at)
 
         until = state.last_time[stepped]
         _replay(sub, ring, stepped, until, state.n_ext, sources, graft)
@@ -165,6 +166,33 @@ def _warm(state: GroupState, cold: list[int], ring: RingBuffer, sources: _Source
             state.last_time[rows] = fresh.last_time
 
         _replay(state.layout, ring, never, None, state.n_ext, sources, take)
+
+
+def _graft(
+    state: GroupState,
+    fresh: GroupState,
+    rows: I64,
+    cold: list[int],
+    sub: Layout,
+    at: Mapping[int, int],
+) -> None:
+    """Copy the ``cold`` nodes (sub-layout ids ``at[j]``) of ``fresh`` into ``rows`` of
+    ``state``: their state blocks in one gather, their rings a few gathers per ring depth."""
+    lay = state.layout
+    cols = [np.arange(lay.soff[j], lay.soff[j] + lay.ssize[j]) for j in cold]
+    sub_cols = [np.arange(sub.soff[at[j]], sub.soff[at[j]] + sub.ssize[at[j]]) for j in cold]
+    state.mem[rows[:, None], np.concatenate(cols)[None, :]] = fresh.mem[:, np.concatenate(sub_cols)]
+    own = np.arange(len(rows))
+    by_depth: dict[int, list[int]] = {}
+    for j in cold:
+        by_depth.setdefault(int(lay.rdep[j]), []).append(j)
+    for depth, nodes in by_depth.items():
+        # At most RING_COPY ring slots per symbol at once: index arrays stay small.
+        step = max(1, RING_COPY // depth)
+        for k in range(0, len(nodes), step):
+            dst = np.asarray(nodes[k : k + step])
+            src = np.asarray([at[j] for j in nodes[k : k + step]])
+            copy_rings(fresh, src, state, dst, depth, rows, own)
 
 
 def _replay(

@@ -89,12 +89,39 @@ where TA-Lib has the indicator):
 
 Parameter ranges, references and one-line docs are in :data:`kernels.lang.catalog.FUNCTIONS`.
 
+Budget (:class:`Budget`, defaults :data:`BUDGET`; over budget is a :class:`CompileError` at the
+offending position naming the limit and its value, e.g. ``1:5: filter too deeply nested (depth
+65 > 64)``)::
+
+    limit                         one filter     all of a user's traders   checked by
+    text (characters)             4096           -                         check()
+    nesting depth                 64             -                         check()
+    plan nodes                    200            4096                      Program
+    work per bar and symbol       200            8192                      Program
+    width (floats per symbol)     6144           32768                     Program
+    warm-up (bars per timeframe)  4000           -                         Program
+
+- *Nesting depth*: each call, operator, lookback or parenthesis nests one level (``a + b + c``
+  is 3 deep; ``and``/``or`` and comparison chains are flat). Deeper text is refused where it
+  goes too deep, before any recursive pass runs (at most :data:`~.budget.DEPTH_CEILING`).
+- *Plan nodes*, *work* and *width* are measured on the lowered plan
+  (:mod:`kernels.footprint`): work in simple node steps (:attr:`kernels.ops.OpSpec.cost`; window
+  scans cost their period), width as each node's state plus its ring of past values. A filter is
+  measured alone, then with the traders before it (:class:`kernels.program.Program`).
+- *Warm-up*: :data:`MAX_WARMUP` (4000) bars fit a ring of :data:`MAX_RING` (5000, the daemon's
+  cap) with its margin.
+- ``check(..., timeframes=...)``: the timeframes streamed; an ``on()`` of another one, or a trader
+  on another one, is an error naming those streamed.
+
 Errors: :func:`check` raises one :class:`CompileError` carrying every problem found, each with
 its line:column span and what was expected; ``CompileError.format(source)`` renders them with a
-caret under the offending text. Names the language does not know get "did you mean" hints.
+caret under the offending text. Names the language does not know get "did you mean" hints. A
+report is bounded whatever the input: at most 20 diagnostics (then ``and N more``), each with at
+most ~100 characters of its line around the caret and a clipped message.
 
 Public API: :func:`check` -> :class:`CheckedFilter` (typed AST in :mod:`kernels.lang.ast`,
-clauses, timeframes, normalized text), :func:`to_source` (canonical printer), :mod:`.catalog`.
+clauses, timeframes, normalized text), :class:`Budget`, :func:`to_source` (canonical printer),
+:mod:`.catalog`.
 """
 
 from kernels.lang.ast import Expr

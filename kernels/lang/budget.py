@@ -60,11 +60,11 @@ class Budget:
     #: (``a + b + c`` is 3 deep; chains of ``and``, ``or`` and comparisons are flat).
     max_depth: int = attrs.field(default=64, validator=_depth)
     #: Plan nodes of one filter.
-    max_nodes: int = attrs.field(default=256, validator=_positive)
+    max_nodes: int = attrs.field(default=200, validator=_positive)
     #: Work of one filter per bar and symbol.
-    max_work: int = attrs.field(default=320, validator=_positive)
+    max_work: int = attrs.field(default=200, validator=_positive)
     #: Width of one filter: floats per symbol.
-    max_width: int = attrs.field(default=8192, validator=_positive)
+    max_width: int = attrs.field(default=6144, validator=_positive)
     #: Bars of history one filter needs before it may fire, on each timeframe it reads.
     max_warmup: int = attrs.field(default=MAX_WARMUP, validator=_warmup)
     #: Plan nodes of all of a user's traders together.
@@ -72,7 +72,7 @@ class Budget:
     #: Work of all of a user's traders together, per bar and symbol.
     max_user_work: int = attrs.field(default=8192, validator=_positive)
     #: Width of all of a user's traders together: floats per symbol.
-    max_user_width: int = attrs.field(default=65536, validator=_positive)
+    max_user_width: int = attrs.field(default=32768, validator=_positive)
 
 
 #: The default budget.

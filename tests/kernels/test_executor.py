@@ -47,6 +47,15 @@ def _replay(executor: Executor, rings: dict[str, RingBuffer], data, n5: int, sta
     return fired
 
 
+def _running(traders, data, n5: int) -> tuple[Executor, dict[str, RingBuffer]]:
+    """An executor of ``traders`` that has screened the first ``n5`` bars of ``data``."""
+    rings = {tf: RingBuffer(timeframe_ms(tf), 1000, SYMBOLS) for tf in ("5m", "1h")}
+    executor = Executor(rings)
+    assert executor.set_traders(traders) == {}
+    _replay(executor, rings, data, n5)
+    return executor, rings
+
+
 def _key(f):
     return (f.trader_id, f.symbol, f.open_time)
 
@@ -93,11 +102,8 @@ def test_trader_added_at_run_time_leaves_shared_nodes_untouched_and_fires_like_b
     data = _data(n5)
     base = [TraderDef("a", "sma(close, 20) > sma(close, 50) and rsi(14) > 50", "5m")]
     added = TraderDef("b", "crosses_above(sma(close, 20), sma(close, 50))", "5m")
-    rings = {tf: RingBuffer(timeframe_ms(tf), 1000, SYMBOLS) for tf in ("5m", "1h")}
-    executor = Executor(rings)
-    executor.set_traders(base)
     half = n5 // 2
-    _replay(executor, rings, data, half)
+    executor, rings = _running(base, data, half)
     state = executor.states["5m"]
     rsi_node = next(j for j, k in enumerate(state.layout.keys) if k.op == 40)
     rsi_before = state.value(rsi_node).copy()
@@ -176,3 +182,29 @@ def test_chunks_cover_all_slots(n):
     chunks = job.chunks(n)
     covered = [s for a, b in chunks for s in range(a, b)]
     assert covered == list(range(len(SYMBOLS)))
+
+
+def _node_values(executor: Executor, tf: str) -> dict[object, np.ndarray]:
+    state = executor.states[tf]
+    return {key: state.value(j) for j, key in enumerate(state.layout.keys)}
+
+
+def test_a_trader_added_while_a_bar_waits_to_be_screened_warms_to_the_bar_screened():
+    """New nodes are warmed through the bars the running ones have stepped, not through a bar
+    the ring holds but no screen has stepped yet (it was stepped twice)."""
+    n5 = 12 * 30
+    half = 12 * 15 + 4
+    data = _data(n5)
+    base = [TraderDef("a", "rsi(14) > 50", "5m")]
+    added = TraderDef("b", "close > ema(close, 10) and volume > sma(volume, 7)", "5m")
+    executor, rings = _running(base, data, half)
+    for s in SYMBOLS:  # the next bar arrives; its screen has not run yet
+        k = data["5m"][s]
+        rings["5m"].append(rings["5m"].slot(s), int(k.open_time[half]), k.bars[half, :8])
+    assert executor.set_traders([*base, added]) == {}
+    executor.advance("5m")
+    reference, _ = _running([*base, added], data, half + 1)
+    got, want = _node_values(executor, "5m"), _node_values(reference, "5m")
+    assert got.keys() == want.keys()
+    for key, values in want.items():
+        np.testing.assert_array_equal(got[key], values, err_msg=str(key))

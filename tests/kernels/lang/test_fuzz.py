@@ -1,15 +1,18 @@
-"""Hypothesis: whatever the text, checking ends in a result or a CompileError; spans are sane."""
+"""Hypothesis: whatever the text, checking ends in a result or a CompileError; spans are sane;
+compiling stays within budget and error reports stay bounded."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernels.lang import CompileError, ast, check
+from kernels.footprint import footprint
+from kernels.lang import BUDGET, CompileError, ast, check
 from kernels.lang.catalog import ALIASES, FUNCTIONS, KEYWORDS, SERIES, TICKER_FIELDS
 from kernels.lang.errors import MAX_SHOWN, SourceMap, Span
 from kernels.lang.parser import PYTHON_KEYWORDS
 from kernels.lang.tokens import OPERATORS, UNSUPPORTED
+from kernels.program import Program, TraderDef
 
 FIELDS = sorted({f for s in FUNCTIONS.values() for f in (*(s.outputs or ()), *s.field_aliases)})
 WORDS = sorted(
@@ -88,3 +91,31 @@ def test_mutated_filters(source: str, edits: list[tuple[int, int, str]]) -> None
 @given(st.sampled_from(VALID), st.integers(0, 150))
 def test_every_prefix_of_a_valid_filter(source: str, cut: int) -> None:
     check_anything(source[:cut])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from([*TOKENS, *VALID]), SEPARATORS), max_size=600),
+    st.sampled_from(["1m", "5m", "1h"]),
+)
+def test_any_text_compiles_within_budget_or_gives_a_bounded_report(
+    parts: list[tuple[str, str]], timeframe: str
+) -> None:
+    """Up to ~8 KB of anything: a plan within every limit of the budget, or a CompileError
+    whose report is a few KB; never another exception."""
+    source = "".join(token + sep for token, sep in parts)
+    program = Program(timeframes={"1m", "5m", "1h", "4h"})
+    error: CompileError | None = None
+    try:
+        program.add(TraderDef("t", source, timeframe))
+    except CompileError as exc:
+        error = exc
+    if error is not None:
+        check_error(error, source)
+        assert len(error.format(source)) <= 16 * 1024
+        return
+    size = footprint(program.graphs)
+    assert size.nodes <= BUDGET.max_nodes
+    assert size.work <= BUDGET.max_work
+    assert size.width <= BUDGET.max_width
+    assert max(size.warmup.values()) <= BUDGET.max_warmup
