@@ -84,7 +84,7 @@ SPECS: dict[int, OpSpec] = {
     # Gathering the value from the other timeframe's state costs more than the step itself.
     EXT: attrs.evolve(
         _fixed("ext", 0, "value of another timeframe's node at its last closed bar"),
-        cost=fixed_cost(3),
+        cost=fixed_cost(4),
     ),
     LAG: OpSpec(
         "lag", 1, _zero, lambda p: (_period(p) + 1,), lambda p: _period(p), "x[n]: n bars ago"

@@ -106,37 +106,33 @@ def ext_values(
     """Other timeframes' values as each bar of ``bars`` (``[n_slots, n_t, 9]``) of ``tf`` sees
     them: at the last bar of that timeframe closed by the bar's close (the newest one when it is
     not stepped yet). ``used`` limits it to those ext slots (the others are NaN). One gather per
-    other timeframe, whatever the number of values read from it."""
+    other timeframe and ring depth, whatever the number of values read."""
     sources = program.exts[tf].sources
     n_slots, n_t = bars.shape[0], bars.shape[1]
     ext = np.full((n_slots, n_t, max(1, len(sources))), np.nan)
-    by_tf: dict[str, list[tuple[int, int]]] = {}
+    # Values read from one timeframe through rings of one depth share their ring positions.
+    groups: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for k, (src_tf, node) in enumerate(sources):
         src = states.get(src_tf)
         if (used is not None and k not in used) or src is None or node >= src.layout.n_nodes:
             continue
         if src.layout.keys[node] == program.graphs[src_tf].nodes[node]:
-            by_tf.setdefault(src_tf, []).append((k, node))
-    if not by_tf:
-        return ext
+            groups.setdefault((src_tf, int(src.layout.rdep[node])), []).append((k, node))
     close = bars[:, :, OPEN_TIME] + timeframe_ms(tf)
-    for src_tf, picked in by_tf.items():
+    for (src_tf, depth), picked in groups.items():
         src = states[src_tf]
         m = min(n_slots, src.n_slots)
         step = timeframe_ms(src_tf)
         wanted = bar_open_array(src_tf, close[:m]) - step
         lag = np.nan_to_num((src.last_time[:m, None] - wanted) // step, nan=0.0)
-        cols = np.asarray([k for k, _ in picked])
-        nodes = np.asarray([node for _, node in picked])
-        depth = src.layout.rdep[nodes]
-        back = np.clip(lag[:, :, None], 0, depth - 1).astype(np.int64)
-        pos = src.count[:m, None, None] - 1 - back
+        back = np.clip(lag, 0, depth - 1).astype(np.int64)
+        pos = src.count[:m, None] - 1 - back
         # One flat take: much cheaper than indexing rows and columns with two arrays.
-        row_start = np.arange(m)[:, None, None] * src.mem.shape[1] + src.layout.roff[nodes]
-        flat = row_start + (pos & (depth - 1))
-        vals = np.take(src.mem, flat)
+        at = (np.arange(m) * src.mem.shape[1])[:, None] + (pos & (depth - 1))
+        nodes = np.asarray([node for _, node in picked])
+        vals = np.take(src.mem, at[:, :, None] + src.layout.roff[nodes])
         vals[pos < 0] = np.nan
-        ext[:m, :, cols] = vals
+        ext[:m, :, [k for k, _ in picked]] = vals
     return ext
 
 

@@ -96,8 +96,8 @@ offending position naming the limit and its value, e.g. ``1:5: filter too deeply
     limit                         one filter     all of a user's traders   checked by
     text (characters)             4096           -                         check()
     nesting depth                 64             -                         check()
-    plan nodes                    200            4096                      Program
-    work per bar and symbol       200            8192                      Program
+    plan nodes                    160            4096                      Program
+    work per bar and symbol       160            8192                      Program
     width (floats per symbol)     6144           32768                     Program
     warm-up (bars per timeframe)  4000           -                         Program
 

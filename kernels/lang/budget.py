@@ -60,9 +60,9 @@ class Budget:
     #: (``a + b + c`` is 3 deep; chains of ``and``, ``or`` and comparisons are flat).
     max_depth: int = attrs.field(default=64, validator=_depth)
     #: Plan nodes of one filter.
-    max_nodes: int = attrs.field(default=200, validator=_positive)
+    max_nodes: int = attrs.field(default=160, validator=_positive)
     #: Work of one filter per bar and symbol.
-    max_work: int = attrs.field(default=200, validator=_positive)
+    max_work: int = attrs.field(default=160, validator=_positive)
     #: Width of one filter: floats per symbol.
     max_width: int = attrs.field(default=6144, validator=_positive)
     #: Bars of history one filter needs before it may fire, on each timeframe it reads.
