@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from kernels.executor import Executor, StaleStage
 from kernels.lang import BUDGET, Budget
 from kernels.program import TraderDef
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
+from tests.kernels.lang.test_fuzz import TOKENS, VALID
 from tests.kernels.synthetic import random_klines
 
 SYMBOLS = ["AAAUSDT", "BBBUSDT"]
@@ -100,3 +103,34 @@ def test_a_stale_stage_is_refused_and_changes_nothing(change: str) -> None:
     fresh = executor.stage([*BASE, TraderDef("new", "close > ema(close, 30)", "5m")])
     executor.install(fresh)
     assert list(executor.traders) == ["ok", "new"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(VALID),
+            st.lists(
+                st.tuples(st.integers(0, 200), st.sampled_from([*TOKENS, "", "("])), max_size=3
+            ),
+            st.sampled_from(["1m", "5m", "1h", "4h"]),
+        ),
+        max_size=4,
+    )
+)
+def test_any_trader_set_installs_or_is_refused_per_trader(
+    traders: list[tuple[str, list[tuple[int, str]], str]],
+) -> None:
+    """Whatever the traders contain, a change installs the good ones and reports the others."""
+    executor, _ = _executor(80)
+    defs = [*BASE]
+    for i, (source, edits, timeframe) in enumerate(traders):
+        for at, insert in edits:
+            at %= len(source) + 1
+            source = source[:at] + insert + source[at:]
+        defs.append(TraderDef(f"t{i}", source, timeframe))
+    errors = executor.set_traders(defs)
+    assert set(errors) | set(executor.traders) == {d.id for d in defs}
+    assert "ok" in executor.traders
+    result = executor.advance("5m")
+    assert set(result.traders) <= set(executor.traders)
