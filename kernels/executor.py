@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from kernels.edges import fires
 from kernels.graph import F64, I64, Layout
-from kernels.group import GroupState
+from kernels.group import GroupState, load_interpreter
 from kernels.interp import run_nb
 from kernels.lang import BUDGET, Budget, CompileError
 from kernels.lower import EXT_HISTORY
@@ -151,6 +151,9 @@ class Executor:
             not compile.
         cooldown_bars: minimum bars between two signals of one trader on one symbol.
         budget: the limits of each filter and of all traders together.
+
+    Creating one loads the interpreter's machine code (:func:`~kernels.group.load_interpreter`),
+    so no screen pays for that.
     """
 
     def __init__(
@@ -160,6 +163,7 @@ class Executor:
         *,
         budget: Budget = BUDGET,
     ) -> None:
+        load_interpreter()
         self.rings = rings
         self.cooldown_bars = cooldown_bars
         self.budget = budget

@@ -8,12 +8,13 @@ removed): nodes present in both keep their state and history untouched.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from kernels.graph import F64, I64, Layout
+from kernels.graph import F64, I64, Graph, Layout, layout
 from kernels.interp import run_nb
 from kernels.ops import N_BAR_FIELDS
 
@@ -115,6 +116,16 @@ class GroupState:
         vals: F64 = self.mem[np.arange(self.n_slots)[:, None], idx]
         vals[self.count == 0] = np.nan
         return vals
+
+
+@functools.cache
+def load_interpreter() -> None:
+    """Step a one-node plan once, so numba loads the interpreter's machine code (from its cache;
+    a second or two) now rather than at the first real step, which may be on the clock (bars
+    waiting to be screened). Once per process."""
+    graph = Graph()
+    graph.const(0.0)
+    GroupState(layout(graph), 1).run(np.full((1, 1, N_BAR_FIELDS), np.nan))
 
 
 def migrate(
