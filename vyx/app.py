@@ -25,7 +25,7 @@ import attrs
 import trio
 from loguru import logger
 
-from kernels.program import build
+from kernels.program import Program
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 from vyx import __version__
@@ -43,6 +43,7 @@ from vyx.screener.marks import MarkKeeper, load_marks
 from vyx.screener.service import Screener, ScreenerConfig, run_screener
 from vyx.server import AuthConfig, ServerConfig, ServerDeps, run_server
 from vyx.server.auth import supabase_jwks_url
+from vyx.server.interface import CommandRejected
 from vyx.server.service import ServerHandle
 from vyx.signal import Signal
 from vyx.status import cloud_metrics, status, status_loop
@@ -109,13 +110,18 @@ class Daemon:
 
 
 def ring_capacity(traders: Sequence[TraderInfo]) -> dict[str, int]:
-    """Closed bars to keep per timeframe: every trader's warm-up plus a margin."""
-    # Traders that do not compile are left out here and reported by Control.apply.
-    program, _ = build(t.definition for t in traders)
-    layouts = program.layouts()
+    """Closed bars to keep per timeframe: every trader's warm-up plus a margin (at most
+    :data:`MAX_RING`; a trader that needs more is refused when it is installed)."""
     need: dict[str, int] = {}
-    for tid in program.traders:
-        for tf, bars in program.warmup(tid, layouts).items():
+    for t in traders:
+        # Traders that do not compile are left out here and reported by Control.apply.
+        program = Program()
+        try:
+            program.add(t.definition)
+            warmup = program.warmup(t.id, program.layouts())
+        except Exception:
+            continue
+        for tf, bars in warmup.items():
             need[tf] = max(need.get(tf, 0), bars)
     return {tf: min(MAX_RING, max(300, int(n * 1.2) + 20)) for tf, n in need.items()}
 
@@ -249,7 +255,7 @@ async def _serve(
     task_status: trio.TaskStatus[Daemon],
 ) -> None:
     """Rings, screener, server and market; returns once the sources have drained."""
-    capacity = ring_capacity(traders)
+    capacity = await trio.to_thread.run_sync(ring_capacity, traders, abandon_on_cancel=True)
     capacity.setdefault(cfg.market.kline_interval, 300)
     rings = {tf: RingBuffer(timeframe_ms(tf), n) for tf, n in capacity.items()}
     market: MarketHandle | None = None
@@ -319,7 +325,11 @@ async def _serve(
         if cloud is not None and opts.traders is None:
             await cloud.traders.attach(control)
         else:
-            await control.apply(traders, rejected)
+            try:
+                await control.apply(traders, rejected)
+            except CommandRejected as exc:
+                # Never a reason to stop: the daemon runs without them and says why.
+                logger.error("{}", exc.message)
         if cloud is not None:
             cloud.sample = partial(cloud_metrics, cfg, screener, analyzer, control)
         health.report("server", ComponentState.OK, server.url)

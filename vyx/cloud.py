@@ -16,6 +16,7 @@ from loguru import logger
 
 from vyx.config import Config
 from vyx.control import Control
+from vyx.server.interface import CommandRejected
 from vyx.server.protocol import ErrorCode, error
 from vyx.store.supabase import SupabaseStore
 from vyx.store.supabase.machine import (
@@ -67,7 +68,21 @@ class TraderBridge:
 
     async def _apply(self, update: TraderUpdate) -> None:
         assert self.control is not None
-        await self.control.apply(*to_infos(update))
+        try:
+            await self.control.apply(*to_infos(update))
+        except CommandRejected as exc:
+            # Whatever the table holds, the machine keeps running the traders it has.
+            self.control.broadcast(error(exc.message, exc.code))
+        except Exception:
+            logger.exception(
+                "traders from the database could not be applied; keeping the running ones"
+            )
+            self.control.broadcast(
+                error(
+                    "the traders could not be updated; the running ones are unchanged",
+                    ErrorCode.TRADER_ERROR,
+                )
+            )
         screener = self.control.screener
         if not update.entitled and not self.paused_for_subscription:
             self.paused_for_subscription = True

@@ -15,8 +15,7 @@ from typing import Any
 import trio
 from loguru import logger
 
-from kernels.lang import CompileError
-from kernels.program import Program
+from vyx.screener.install import InstallFailed
 from vyx.screener.service import Screener
 from vyx.server.interface import CommandRejected, Snapshot
 from vyx.server.protocol import (
@@ -28,6 +27,7 @@ from vyx.server.protocol import (
     ResumeExecution,
     TraderRemove,
     TraderUpsert,
+    clip,
     error,
     trader_removed,
     trader_updated,
@@ -64,36 +64,51 @@ class Control:
         self.errors: dict[str, str] = {}
         self.recent: deque[dict[str, Any]] = deque(maxlen=100)
         self.broadcast: Broadcast = lambda _m: None
+        self._changing = trio.Lock()
 
     # -- traders ------------------------------------------------------------------------------
 
     async def apply(
         self, traders: Iterable[TraderInfo], rejected: Iterable[TraderRejected] = ()
     ) -> dict[str, str]:
-        """Run exactly ``traders`` (the enabled ones); returns trader id -> problem."""
-        before = set(self.traders)
-        self.traders = {t.id: t for t in traders}
-        compile_errors = await self.screener.set_traders(
-            t.definition for t in self.traders.values() if t.enabled
-        )
-        problems: dict[str, str] = {}
-        for tid, exc in compile_errors.items():
-            problems[tid] = exc.format(self.traders[tid].definition.filter)
+        """Run exactly ``traders`` (the enabled ones); returns trader id -> problem.
+
+        A trader that cannot run is reported (log, browser ``error``) and the others run.
+        Changes are made one at a time (a change made from the running set sees the last one).
+
+        Raises:
+            CommandRejected: the set could not be installed; the running traders are unchanged.
+        """
+        async with self._changing:
+            return await self._apply(traders, rejected)
+
+    async def _apply(
+        self, traders: Iterable[TraderInfo], rejected: Iterable[TraderRejected] = ()
+    ) -> dict[str, str]:
+        wanted = {t.id: t for t in traders}
+        try:
+            problems = await self.screener.set_traders(
+                [t.definition for t in wanted.values() if t.enabled]
+            )
+        except InstallFailed as exc:
+            logger.warning("trader change refused: {}", exc)
+            raise CommandRejected(
+                f"{exc}; the running traders are unchanged", ErrorCode.TRADER_ERROR
+            ) from None
+        before, self.traders = self.traders, wanted
         for r in rejected:
             problems[r.trader_id] = r.reason
-        for tid, message in self.screener.statistics().traders.items():
-            if message.error and tid not in problems:
-                problems[tid] = message.error
+        problems = {tid: clip(problem) for tid, problem in problems.items()}
         self.errors = problems
         for tid, problem in problems.items():
-            name = self.traders[tid].definition.name if tid in self.traders else tid
+            name = wanted[tid].definition.name if tid in wanted else tid
             logger.warning("trader {!r} ({}) does not run:\n{}", name, tid, problem)
             self.broadcast(
                 error(f"trader {name!r}: {problem}", ErrorCode.TRADER_ERROR, trader_id=tid)
             )
-        for tid in before - set(self.traders):
+        for tid in before.keys() - wanted.keys():
             self.broadcast(trader_removed(tid))
-        for info in self.traders.values():
+        for info in wanted.values():
             self.broadcast(trader_updated(self.trader_message(info)))
         return problems
 
@@ -116,7 +131,11 @@ class Control:
                 "warmingSymbols": stats.warming,
                 "barsNeeded": stats.bars_needed,
             }
-        return info.to_message(state)
+        message = info.to_message(state)
+        # Whatever was sent, the echo stays small (the full text is in the store).
+        message["name"] = clip(message["name"], 300)
+        message["filter"] = {**message["filter"], "code": clip(info.definition.filter, 6000)}
+        return message
 
     # -- signals ------------------------------------------------------------------------------
 
@@ -160,13 +179,14 @@ class Control:
             case TraderUpsert(trader=row):
                 await self._upsert(row)
             case TraderRemove(trader_id=tid):
-                if tid not in self.traders:
-                    raise CommandRejected(
-                        f"no trader {tid!r}", ErrorCode.TRADER_ERROR, trader_id=tid
-                    )
-                if self.persist:
-                    await self.store.delete_trader(tid)
-                await self.apply(t for k, t in self.traders.items() if k != tid)
+                async with self._changing:
+                    if tid not in self.traders:
+                        raise CommandRejected(
+                            f"no trader {tid!r}", ErrorCode.TRADER_ERROR, trader_id=tid
+                        )
+                    if self.persist:
+                        await self.store.delete_trader(tid)
+                    await self._apply(t for k, t in self.traders.items() if k != tid)
             case _:
                 raise CommandRejected(f"{command.TYPE} is not supported", ErrorCode.UNAVAILABLE)
 
@@ -177,15 +197,15 @@ class Control:
             raise CommandRejected(
                 str(exc), ErrorCode.TRADER_ERROR, trader_id=exc.trader_id
             ) from None
-        try:  # an edit that does not compile is refused; the running version stays
-            Program().add(info.definition)
-        except CompileError as exc:
+        # An edit that cannot run is refused; the running version stays.
+        problem = await self.screener.check(info.definition)
+        if problem is not None:
             raise CommandRejected(
-                f"trader {info.definition.name!r} does not compile:\n"
-                f"{exc.format(info.definition.filter)}",
+                f"trader {info.definition.name!r} {problem}",
                 ErrorCode.TRADER_ERROR,
                 trader_id=info.id,
-            ) from None
-        await self.apply({**self.traders, info.id: info}.values())
-        if self.persist:
-            await self.store.upsert_trader(to_record(info, self.user_id))
+            )
+        async with self._changing:
+            await self._apply({**self.traders, info.id: info}.values())
+            if self.persist:
+                await self.store.upsert_trader(to_record(info, self.user_id))

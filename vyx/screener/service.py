@@ -7,9 +7,8 @@ It consumes the market's events in order and keeps the executor in step with the
   bars after it closed while nobody screened them, and are screened now (*catch-up*), in time
   order across timeframes, with their signals;
 - ``BarClosed``: one streaming step of every plan of that timeframe for every symbol that has
-  new closed bars (repaired bars first, in order), in worker threads, then the firing rules;
-  a timeframe that reads a longer one through ``on()`` waits (briefly) for that one's bar
-  closing at the same instant, so live screens see what the backtest sees;
+  new closed bars (repaired bars first, in order), in worker threads, then the firing rules
+  (in the order of :mod:`vyx.screener.ordering`);
 - ``SymbolsRemoved``: their state is dropped.
 
 With ``intrabar_ms`` the forming bars are screened without committing every ``intrabar_ms``:
@@ -22,21 +21,27 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from functools import partial
+from typing import TypeVar
 
 import attrs
 import numpy as np
 import trio
 from loguru import logger
 
-from kernels.executor import Executor, ScreenResult, StepJob
+from kernels.executor import Executor, ScreenResult, StaleStage, StepJob
 from kernels.group import GroupState
-from kernels.lang import CompileError
 from kernels.program import TraderDef
 from kernels.ring import RingBuffer
 from kernels.timeframes import bar_open, timeframe_ms
 from vyx.market.closes import BarClosed, HistoryLoaded, MarketEvent, SymbolsRemoved
+from vyx.screener.install import STAGE_ATTEMPTS, InstallFailed, stage, vet, vet_all
+from vyx.screener.ordering import consume, intrabar_loop
 from vyx.screener.signals import to_signals
+from vyx.screener.statistics import ScreenerStatistics, TraderStatistics
 from vyx.signal import Signal
+
+T = TypeVar("T")
 
 #: Receives each screen's new signals and the ids of provisional signals cancelled at close.
 SignalSink = Callable[[Sequence[Signal], Sequence[str]], Awaitable[None]]
@@ -64,42 +69,6 @@ class ScreenerConfig:
     catch_up_ms: int = 86_400_000
 
 
-@attrs.frozen
-class TraderStatistics:
-    """One trader's screening record."""
-
-    #: Epoch ms of its last screen (0: never).
-    last_run_ms: int
-    #: Duration of the screen that ran it, ms.
-    last_duration_ms: float
-    #: Signals it produced since start.
-    signals: int
-    #: Symbols matching at the last screen.
-    matching: int
-    #: Symbols still warming up (and the most bars any of them still needs).
-    warming: int
-    bars_needed: int
-    #: The compile error of a trader that is not running, else None.
-    error: str | None = None
-
-
-@attrs.frozen
-class ScreenerStatistics:
-    """Counters of the screener service."""
-
-    screens: int
-    #: Duration of the last screen, ms.
-    last_screen_ms: float
-    #: Longest screen since start, ms.
-    max_screen_ms: float
-    signals: int
-    provisional: int
-    cancelled: int
-    paused: bool
-    workers: int
-    traders: Mapping[str, TraderStatistics]
-
-
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -117,6 +86,9 @@ class Screener:
         self._now_ms = now_ms
         self._lock = trio.Lock()
         self._limiter = trio.CapacityLimiter(max(1, cfg.workers))
+        # One trader change compiles and warms up at a time, in a worker thread.
+        self._installs = trio.CapacityLimiter(1)
+        self._stale_stages = 0
         self._paused = False
         self._closed_upto: dict[str, int] = {}
         # Close time of the newest bar per timeframe whose signals went to the sink (this run),
@@ -134,7 +106,6 @@ class Screener:
         #: Called after each screen whose signals went to the sink (the progress moved).
         self.on_progress: Callable[[], None] | None = None
         self._provisional: dict[str, dict[str, Signal]] = {}
-        self._definitions: dict[str, TraderDef] = {}
         self._errors: dict[str, str] = {}
         self._stats: dict[str, TraderStatistics] = {}
         self._signals = 0
@@ -153,21 +124,47 @@ class Screener:
 
     # -- control (browser commands, the traders source, the scaler) ----------------------------
 
-    async def set_traders(self, traders: Iterable[TraderDef]) -> dict[str, CompileError]:
-        """Replace the traders (waits for the screen in flight); returns compile errors."""
-        defs = [t for t in traders if t.timeframe in self.rings]
-        unknown = [t for t in traders if t.timeframe not in self.rings]
-        async with self._lock:
-            # In this (the event loop's) thread: warming new nodes reads the rings, which only
-            # the market writes, from this thread too — a worker thread could see a torn bar.
-            errors = self.executor.set_traders(defs)
-        self._definitions = {t.id: t for t in defs}
-        self._errors = {tid: str(exc) for tid, exc in errors.items()}
-        for t in unknown:
-            self._errors[t.id] = f"timeframe {t.timeframe} is not streamed by this machine"
-        for tid, message in self._errors.items():
-            logger.warning("trader {} does not run: {}", tid, message)
-        return errors
+    async def set_traders(self, traders: Iterable[TraderDef]) -> dict[str, str]:
+        """Replace the traders; returns trader id -> why it does not run (it is left out).
+
+        The change is checked, staged and warmed up in a worker thread and installed whole
+        (see :mod:`vyx.screener.install`): screens wait for it, none sees a half-installed set.
+        Raises :class:`InstallFailed` when the set as a whole could not be installed: the
+        running traders are then unchanged. Cancellation: the running traders are unchanged
+        (a worker still busy finishes in the background and is discarded).
+        """
+        wanted = list(traders)
+        depth = {tf: ring.capacity for tf, ring in self.rings.items()}
+        running = {tid: plan.definition for tid, plan in self.executor.traders.items()}
+        accepted, problems = await self._in_thread(
+            partial(vet_all, wanted, depth, running, self.executor.budget)
+        )
+        for _ in range(STAGE_ATTEMPTS):
+            async with self._lock:
+                staged, left_out = await self._in_thread(partial(stage, self.executor, accepted))
+                try:
+                    self.executor.install(staged)
+                except StaleStage:
+                    self._stale_stages += 1
+                    continue  # the closes that changed the rings are screened first
+                problems.update(left_out)
+                self._errors = problems
+                kept = self.executor.traders
+                self._stats = {tid: s for tid, s in self._stats.items() if tid in kept}
+                return problems
+        raise InstallFailed("the market kept writing candles while the traders were installed")
+
+    async def check(self, trader: TraderDef) -> str | None:
+        """Why ``trader`` cannot run on this machine, or None (checked in a worker thread).
+
+        Cancellation: returns at once (the worker finishes in the background).
+        """
+        depth = {tf: ring.capacity for tf, ring in self.rings.items()}
+        return await self._in_thread(partial(vet, trader, depth, self.executor.budget))
+
+    async def _in_thread(self, work: Callable[[], T]) -> T:
+        """``work()`` in a worker thread, one at a time (compiling and warming up traders)."""
+        return await trio.to_thread.run_sync(work, limiter=self._installs, abandon_on_cancel=True)
 
     def pause(self) -> None:
         """Stop producing signals (state keeps up with the market, so resuming has no gap)."""
@@ -208,6 +205,7 @@ class Screener:
         return ScreenerStatistics(
             self._screens, self._last_ms, self._max_ms, self._signals, self._provisional_count,
             self._cancelled, self._paused, int(self._limiter.total_tokens), traders,
+            self._stale_stages,
         )  # fmt: skip
 
     # -- events --------------------------------------------------------------------------------
@@ -498,55 +496,8 @@ async def run_screener(
     await screener.set_traders(traders)
     async with trio.open_nursery() as nursery:
         if cfg.intrabar_ms > 0:
-            nursery.start_soon(_intrabar_loop, screener, cfg.intrabar_ms / 1000)
+            nursery.start_soon(intrabar_loop, screener, cfg.intrabar_ms / 1000)
         task_status.started(screener)
-        await _consume(screener, events, cfg.align_timeout_s)
+        await consume(screener, events, cfg.align_timeout_s)
         screener.drained.set()
         nursery.cancel_scope.cancel()
-
-
-async def _intrabar_loop(screener: Screener, period_s: float) -> None:
-    deadline = trio.current_time()
-    while True:
-        deadline += period_s
-        await trio.sleep_until(deadline)
-        await screener.intrabar()
-
-
-async def _consume(screener: Screener, events: trio.MemoryReceiveChannel[MarketEvent],
-                   align_timeout_s: float) -> None:  # fmt: skip
-    """Handle events in order, holding back closes that wait for a longer timeframe."""
-    held: list[tuple[float, BarClosed]] = []
-    async with events:
-        while True:
-            deadline = min((d for d, _ in held), default=math.inf)
-            event: MarketEvent | None = None
-            with trio.move_on_at(deadline):
-                try:
-                    event = await events.receive()
-                except trio.EndOfChannel:
-                    break
-            if event is not None:
-                # A close queues behind a held close of its timeframe: handling it would step
-                # the held bar too, before the longer bar it waits for.
-                queued = isinstance(event, BarClosed) and any(
-                    ev.timeframe == event.timeframe for _, ev in held
-                )
-                if isinstance(event, BarClosed) and (queued or screener.waiting_for(event)):
-                    held.append((trio.current_time() + align_timeout_s, event))
-                else:
-                    await screener.handle(event)
-            # Release held closes (in order per timeframe) whose longer timeframe has closed,
-            # or that waited too long.
-            now = trio.current_time()
-            still: list[tuple[float, BarClosed]] = []
-            blocked: set[str] = set()
-            for d, ev in held:
-                if ev.timeframe not in blocked and (d <= now or not screener.waiting_for(ev)):
-                    await screener.handle(ev)
-                else:
-                    blocked.add(ev.timeframe)
-                    still.append((d, ev))
-            held = still
-        for _, ev in held:
-            await screener.handle(ev)

@@ -31,6 +31,10 @@ PROTOCOL_VERSION = 1
 #: Largest frame the machine accepts from a browser.
 MAX_FRAME_BYTES = 64 * 1024
 
+#: Bytes of the text of an ``error`` message (and of a trader's ``error`` state) at most, as sent
+#: (see :func:`clip`): whatever a browser sends, what comes back stays a few KB.
+MAX_MESSAGE_BYTES = 4000
+
 _MAX_ID_CHARS = 128
 _MAX_TOKEN_CHARS = 16 * 1024
 _MAX_TRADERS = 1000
@@ -305,6 +309,18 @@ def ack(command: str, request_id: str | int | None = None) -> dict[str, Any]:
     return message("ack", _with_request_id({"command": command}, request_id))
 
 
+def clip(text: str, limit: int = MAX_MESSAGE_BYTES) -> str:
+    """``text``, cut so that it takes at most ``limit`` bytes in a message (JSON escapes
+    counted: ``é`` takes 6), with a note of how much was left out."""
+    if len(text) <= limit // 12 or len(json.dumps(text)) - 2 <= limit:
+        return text
+    room, used, cut = limit - 40, 0, 0  # 40: the note
+    while used + len(json.dumps(text[cut])) - 2 <= room:
+        used += len(json.dumps(text[cut])) - 2
+        cut += 1
+    return f"{text[:cut]} … ({len(text) - cut} more characters)"
+
+
 def error(
     message_text: str,
     code: str,
@@ -312,8 +328,9 @@ def error(
     request_id: str | int | None = None,
     trader_id: str | None = None,
 ) -> dict[str, Any]:
-    """``error {message, code}`` (plus ``requestId``/``traderId`` when known)."""
-    data: dict[str, Any] = {"message": message_text, "code": code}
+    """``error {message, code}`` (plus ``requestId``/``traderId`` when known); the message is
+    :func:`clip`-ped."""
+    data: dict[str, Any] = {"message": clip(message_text), "code": code}
     if trader_id is not None:
         data["traderId"] = trader_id
     return message("error", _with_request_id(data, request_id))
