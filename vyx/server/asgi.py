@@ -7,6 +7,7 @@ No framework: four routes do not need one. HTTP handlers never read a request bo
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from importlib import resources
 from urllib.parse import parse_qsl
@@ -58,34 +59,59 @@ async def _respond(
     await send({"type": "http.response.body", "body": b"" if head else body})
 
 
+#: A Fly machine id: the only ``?instance=`` value accepted (it goes into a response header).
+FLY_MACHINE_ID = re.compile(r"[0-9a-f]{14}")
+
+
+class _BadInstance(ValueError):
+    """``?instance=`` is not a Fly machine id."""
+
+
 def _instance(scope: Scope) -> str | None:
-    """The ``instance`` query parameter (a Fly machine id), if any."""
+    """The ``instance`` query parameter (a Fly machine id), if any.
+
+    Raises:
+        _BadInstance: it is there but not a Fly machine id.
+    """
     raw: bytes = scope.get("query_string", b"")
-    for key, value in parse_qsl(raw.decode("latin-1")):
-        if key == "instance" and value:
-            return str(value)
+    for key, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+        if key == "instance":
+            if FLY_MACHINE_ID.fullmatch(value) is None:
+                raise _BadInstance
+            return value
     return None
 
 
-async def _replay(scope: Scope, receive: Receive, send: Send, target: str) -> None:
-    """Ask Fly's proxy to replay this request on machine ``target``."""
-    header = [(b"fly-replay", f"instance={target}".encode("latin-1"))]
-    body = b"replaying on the requested machine\n"
+async def _answer(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    body: bytes,
+    extra: list[tuple[bytes, bytes]],
+) -> None:
+    """Answer an HTTP request, or refuse a WebSocket handshake with an HTTP response."""
     if scope["type"] == "http":
-        await _respond(send, 307, body, b"text/plain", extra=header)
+        await _respond(send, status, body, b"text/plain", extra=extra)
         return
     await receive()  # websocket.connect
     if "websocket.http.response" in scope.get("extensions", {}):
         await send(
             {
                 "type": "websocket.http.response.start",
-                "status": 307,
-                "headers": [*header, (b"content-type", b"text/plain")],
+                "status": status,
+                "headers": [*extra, (b"content-type", b"text/plain")],
             }
         )
         await send({"type": "websocket.http.response.body", "body": body})
     else:
         await send({"type": "websocket.close", "code": 1008})
+
+
+async def _replay(scope: Scope, receive: Receive, send: Send, target: str) -> None:
+    """Ask Fly's proxy to replay this request on machine ``target`` (a checked Fly id)."""
+    header = [(b"fly-replay", b"instance=" + target.encode("ascii"))]
+    await _answer(scope, receive, send, 307, b"replaying on the requested machine\n", header)
 
 
 class ServerApp:
@@ -98,6 +124,7 @@ class ServerApp:
         dashboard: the page served at ``/`` (loaded lazily from package data by default).
         instance_id: this machine's Fly id: a request naming another one (``?instance=<id>``)
             is answered with ``fly-replay: instance=<id>``, and Fly's proxy replays it there.
+            An ``instance`` that is not a Fly machine id is answered with 400.
             Browsers cannot set headers on a WebSocket, so this is how the dashboard and the web
             app reach a user's machine among all the machines of the Fly app.
     """
@@ -119,7 +146,12 @@ class ServerApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        target = _instance(scope) if kind in ("http", "websocket") else None
+        try:
+            target = _instance(scope) if kind in ("http", "websocket") else None
+        except _BadInstance:
+            body = b"instance must be a Fly machine id (14 lowercase hex digits)\n"
+            await _answer(scope, receive, send, 400, body, [])
+            return
         if target is not None and self._instance_id is not None and target != self._instance_id:
             await _replay(scope, receive, send, target)
             return

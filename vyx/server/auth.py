@@ -290,11 +290,16 @@ class TokenVerifier:
         """
         if not token:
             raise MissingToken
-        if self._local is not None and hmac.compare_digest(token.encode(), self._local):
+        try:
+            # A token that is not even text (a lone surrogate from JSON) is just invalid.
+            raw = token.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidToken from None
+        if self._local is not None and hmac.compare_digest(raw, self._local):
             return Identity(user_id=self._cfg.user_id, method="local", expires_at=None)
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
+            header = jwt.get_unverified_header(raw)
+        except (jwt.PyJWTError, ValueError, TypeError):
             raise InvalidToken from None
         algorithm = header.get("alg")
         key: Any

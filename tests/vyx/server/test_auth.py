@@ -323,3 +323,26 @@ async def test_a_bad_fresh_auth_closes_the_session() -> None:
         await send(ws, "auth", {"token": hs256_token(OTHER_USER_ID)})
         close = await closed(ws)
     assert (close.code, close.reason) == (1008, "wrong user")
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["embedded", "jwt"])
+@pytest.mark.parametrize(
+    "token", ["\ud800", "a\udfffb", hs256_token() + "\ud800"], ids=["lone", "inside", "after"]
+)
+async def test_a_token_that_is_not_text_is_an_auth_failure(local: bool, token: str) -> None:
+    """Finding 7: a lone surrogate (valid JSON, not encodable) escaped the auth errors: close
+    1001 with a traceback, not counted."""
+    cfg = config(auth=AuthConfig(user_id=USER_ID, jwt_secret=SECRET, local_token=local))
+    async with serving(cfg) as running, client(running.ws_url()) as ws:
+        await send(ws, "auth", {"token": token})
+        close = await closed(ws)
+    assert (close.code, close.reason) == (1008, "invalid token")
+    assert running.metrics.value("vyx_ws_auth_failures_total") == 1
+    async with serving() as running, client(running.ws_url(hs256_token())) as ws:
+        await greeted(ws)
+        await send(ws, "auth", {"token": token})
+        close = await closed(ws)
+    assert (close.code, close.reason) == (1008, "invalid token")
+    assert running.metrics.value("vyx_ws_auth_failures_total") == 1
+    with pytest.raises(InvalidToken):
+        await TokenVerifier(AuthConfig(user_id=USER_ID, jwt_secret=SECRET)).verify(token)
