@@ -182,9 +182,22 @@ def guest_for(cpus: int, memory_mb: int) -> Guest:
     return Guest(cpus, memory_mb)
 
 
+def canonical_user_id(raw: str) -> str:
+    """The user id as one spelling (``str(uuid.UUID(raw))``): braces, capitals, ``urn:uuid:``
+    or no dashes would otherwise give one user several machine names and rows.
+
+    Raises:
+        ValueError: not a UUID.
+    """
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        raise ValueError(f"user id {raw[:64]!r} is not a UUID") from None
+
+
 def machine_row_id(user_id: str) -> str:
     """The ``cloud_machines.id`` of a user's machine (derived, so retries agree on it)."""
-    return str(uuid.uuid5(ROW_NAMESPACE, f"machine|{user_id}"))
+    return str(uuid.uuid5(ROW_NAMESPACE, f"machine|{canonical_user_id(user_id)}"))
 
 
 def websocket_url(settings: ProvisionSettings, fly_machine_id: str) -> str:
@@ -294,6 +307,7 @@ class Provisioner:
         Raises ``ValueError`` (size), :class:`NotEntitled`, :class:`RegistryError` or
         :class:`~vyx.ops.fly_api.FlyError`. Cancellation: a machine already created stays and
         is adopted by the next call."""
+        user_id = canonical_user_id(user_id)
         guest = guest_for(cpus, memory_mb)
         await self._require_elite(user_id)
         record = await self.registry.machine_of_user(user_id)
@@ -361,6 +375,7 @@ class Provisioner:
 
     async def start(self, user_id: str) -> ProvisionResult:
         """Start the user's machine with its recorded size (:class:`NoMachine` without one)."""
+        user_id = canonical_user_id(user_id)
         record = await self._record(user_id)
         cpus = record.cpus or 1
         return await self.provision(user_id, record.region or "iad", cpus,
@@ -368,6 +383,7 @@ class Provisioner:
 
     async def stop(self, user_id: str) -> MachineRecord:
         """Stop the user's machine (SIGTERM, the daemon drains) and wait for ``stopped``."""
+        user_id = canonical_user_id(user_id)
         record = await self._record(user_id)
         try:
             machine = await self.fly.get(record.machine_id)
@@ -387,6 +403,7 @@ class Provisioner:
 
     async def destroy(self, user_id: str) -> MachineRecord:
         """Destroy the user's machine and remove its ``cloud_machines`` row."""
+        user_id = canonical_user_id(user_id)
         record = await self._record(user_id)
         try:
             await self.fly.delete(record.machine_id, force=True)
@@ -402,6 +419,7 @@ class Provisioner:
 
     async def status(self, user_id: str) -> MachineStatusReport:
         """The user's row and Fly's view of the machine."""
+        user_id = canonical_user_id(user_id)
         record = await self._record(user_id)
         try:
             machine: Machine | None = await self.fly.get(record.machine_id)

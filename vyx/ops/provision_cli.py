@@ -70,8 +70,9 @@ def _run(
     user_id: str,
     app: str | None,
     image: str | None,
-    operation: Callable[[Provisioner], Awaitable[T]],
+    operation: Callable[[Provisioner, str], Awaitable[T]],
 ) -> T:
+    """Run ``operation(provisioner, user id)``; the user id as one canonical UUID string."""
     try:
         cfg = operator_config(user_id)
     except ConfigError as exc:
@@ -80,7 +81,7 @@ def _run(
 
     async def main() -> T:
         async with open_provisioner(cfg, app=app, image=image) as provisioner:
-            return await operation(provisioner)
+            return await operation(provisioner, cfg.machine.user_id)
 
     try:
         return trio.run(main)
@@ -128,8 +129,8 @@ def provision_command(
     Needs an active elite subscription. A stopped machine is started; one whose image or size
     differs is updated (Fly restarts it)."""
 
-    async def op(p: Provisioner) -> ProvisionResult:
-        return await p.provision(user_id, region, cpus, memory_mb)
+    async def op(p: Provisioner, user: str) -> ProvisionResult:
+        return await p.provision(user, region, cpus, memory_mb)
 
     result = _run(user_id, app, image, op)
     click.echo(f"{result.action}: machine {result.machine.id}")
@@ -146,7 +147,7 @@ def machines_group() -> None:
 @_app_option
 def status_command(user_id: str, app: str | None) -> None:
     """The user's cloud_machines row and Fly's state of the machine."""
-    report: MachineStatusReport = _run(user_id, app, None, lambda p: p.status(user_id))
+    report: MachineStatusReport = _run(user_id, app, None, lambda p, user: p.status(user))
     click.echo(describe(report.record))
     fly_state = report.machine.state if report.machine else "unknown to Fly (destroyed?)"
     click.echo(f"fly state:     {fly_state}")
@@ -158,7 +159,7 @@ def status_command(user_id: str, app: str | None) -> None:
 @_image_option
 def start_command(user_id: str, app: str | None, image: str | None) -> None:
     """Start the user's stopped machine with its recorded size."""
-    result = _run(user_id, app, image, lambda p: p.start(user_id))
+    result = _run(user_id, app, image, lambda p, user: p.start(user))
     click.echo(f"{result.action}: machine {result.machine.id}")
 
 
@@ -167,7 +168,7 @@ def start_command(user_id: str, app: str | None, image: str | None) -> None:
 @_app_option
 def stop_command(user_id: str, app: str | None) -> None:
     """Stop the user's machine (the daemon drains on SIGTERM) and wait until it stopped."""
-    record = _run(user_id, app, None, lambda p: p.stop(user_id))
+    record = _run(user_id, app, None, lambda p, user: p.stop(user))
     click.echo(f"stopped: machine {record.machine_id}")
 
 
@@ -179,5 +180,5 @@ def destroy_command(user_id: str, yes: bool, app: str | None) -> None:
     """Destroy the user's machine and remove its cloud_machines row."""
     if not yes:
         click.confirm(f"Destroy the machine of user {user_id}?", abort=True)
-    record = _run(user_id, app, None, lambda p: p.destroy(user_id))
+    record = _run(user_id, app, None, lambda p, user: p.destroy(user))
     click.echo(f"destroyed: machine {record.machine_id}")

@@ -104,6 +104,26 @@ def test_provision_stop_start_status_destroy_from_the_command_line(
 
 
 @pytest.mark.usefixtures("wired")
+def test_every_spelling_of_a_user_id_is_one_user(fake_fly: FakeFly, db: FakePostgrest) -> None:
+    """Finding 8: each spelling made its own machine name and row id."""
+    spellings = [USER.upper(), "{" + USER + "}", USER.replace("-", ""), "urn:uuid:" + USER, USER]
+    for spelling in spellings:
+        code, out = _vyx("provision", spelling)
+        assert code == 0, out
+        code, out = _vyx("machines", "status", spelling)
+        assert code == 0, out
+        assert f"user:          {USER}" in out
+    (machine,) = fake_fly.machines.values()
+    assert machine.name == f"vyx-{USER}"
+    assert machine.config["env"]["USER_ID"] == USER
+    (row,) = db.rows("cloud_machines")
+    assert (row["id"], row["user_id"]) == (machine_row_id(USER), USER)
+    code, out = _vyx("machines", "destroy", USER.upper(), "--yes")
+    assert code == 0, out
+    assert db.rows("cloud_machines") == []
+
+
+@pytest.mark.usefixtures("wired")
 def test_refusals_exit_1_with_the_reason(fake_fly: FakeFly, db: FakePostgrest) -> None:
     other = "99999999-2222-3333-4444-555555555555"
     code, out = _vyx("provision", other)
