@@ -34,7 +34,7 @@ from vyx.control import Control
 from vyx.market.closes import MarketEvent
 from vyx.market.connection import StreamConfig
 from vyx.market.rest import RestConfig
-from vyx.market.service import MarketConfig, MarketHandle, run_market
+from vyx.market.service import MarketConfig, MarketHandle, PhaseCallback, run_market
 from vyx.market.universe import UniverseConfig
 from vyx.ops.health import ComponentState, HealthRegistry
 from vyx.ops.metrics import Metrics
@@ -46,7 +46,14 @@ from vyx.server.auth import supabase_jwks_url
 from vyx.server.interface import CommandRejected
 from vyx.server.service import ServerHandle
 from vyx.signal import Signal
-from vyx.status import cloud_metrics, status, status_loop
+from vyx.status import (
+    MarketPhase,
+    PhaseReporter,
+    cloud_metrics,
+    status,
+    status_loop,
+    status_update,
+)
 
 if TYPE_CHECKING:
     # Imported when used: the Supabase client and google-genai cost ~60 MiB of a 256 MB
@@ -82,6 +89,9 @@ class DaemonOptions:
     handle_signals: bool = True
     #: Without ``GEMINI_API_KEY``, analyse signals with the built-in offline analyst (demo).
     offline_analyst: bool = False
+    #: Called once the server listens, before the market is ready (the CLI prints the
+    #: dashboard's address; the page shows how the market's start-up goes).
+    announce: Callable[[ServerHandle], None] | None = None
 
 
 @attrs.define(eq=False)
@@ -98,6 +108,7 @@ class Daemon:
     metrics: Metrics
     rings: dict[str, RingBuffer]
     started_at: float
+    phase: MarketPhase
     _stop: trio.Event
 
     def stop(self) -> None:
@@ -106,7 +117,7 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         """The ``status_update`` data."""
-        return status(self.cfg, self.screener, self.market, self.started_at)
+        return status(self.cfg, self.screener, self.market, self.started_at, self.phase)
 
 
 def ring_capacity(traders: Sequence[TraderInfo]) -> dict[str, int]:
@@ -178,83 +189,101 @@ async def run_daemon(
 ) -> None:
     """Run every service until SIGTERM/SIGINT or :meth:`Daemon.stop`, then drain (bounded).
 
-    ``started(Daemon)`` once the market is backfilled and streaming.
+    ``started(Daemon)`` once the market is backfilled and streaming. A SIGTERM/SIGINT before
+    that (market unreachable, backfilling, catching up, installing traders) stops the start-up
+    and returns without ``started``.
     """
-    health, metrics = HealthRegistry(), Metrics()
-    stop = trio.Event()
-    started_at = time.monotonic()
+    run = _Run(cfg, opts, HealthRegistry(), Metrics(), trio.Event(), trio.Event())
     async with trio.open_nursery() as sinks:
         if opts.handle_signals:
-            sinks.start_soon(_signals, stop)
-        store: Store
-        supabase: SupabaseStore | None = None
-        if cfg.supabase is not None:
-            from vyx.store.supabase import run_supabase_store
-
-            store = supabase = await sinks.start(
-                partial(run_supabase_store, cfg.store, cfg.supabase, user_id=cfg.machine.user_id)
-            )
-            health.report("store", ComponentState.OK, "Supabase (with a local spool)")
-        else:
-            store = await sinks.start(run_store, cfg.store)
-            health.report("store", ComponentState.OK, str(cfg.store.database_path))
-        async with AsyncExitStack() as stack:
-            cloud: CloudMachine | None = None
-            if supabase is not None:
-                from vyx.cloud import cloud_machine
-
-                cloud = await stack.enter_async_context(cloud_machine(cfg, supabase))
-            if opts.traders is not None:
-                load: TraderSource = opts.traders
-            elif cloud is not None:
-                load = cloud.reload
-            else:
-                load = partial(store_traders, store, cfg.machine.user_id)
-            traders, rejected = (
-                cloud.traders.current() if cloud and not opts.traders else await load()
-            )
-            await _serve(
-                cfg,
-                opts,
-                store,
-                cloud,
-                load,
-                traders,
-                rejected,
-                health,
-                metrics,
-                stop,
-                started_at,
-                sinks,
-                task_status,
-            )
+            sinks.start_soon(_signals, run.stop)
+        with trio.CancelScope() as starting:
+            sinks.start_soon(_cancel_unless_ready, run, starting)
+            await _start(run, sinks, task_status)
+        if starting.cancelled_caught:
+            logger.info("stopped before the daemon was ready")
         # 2. Sinks: flush what is queued, close browsers with 1001, stop the writer. The sources
         # took at most 55% of the drain budget and the cloud machine's final write 20%.
-        with trio.move_on_after(cfg.runtime.drain_timeout_s / 4) as flush_scope:
-            flush_scope.shield = True
-            await store.flush()
+        store = run.store
+        if store is not None:
+            with trio.move_on_after(cfg.runtime.drain_timeout_s / 4) as flush_scope:
+                flush_scope.shield = True
+                await store.flush()
         # Cancelling the sinks is graceful for both: the server closes browsers with 1001 and
         # the store writes what is still queued, each within its own bounded budget.
         sinks.cancel_scope.cancel()
     logger.info("stopped")
 
 
+@attrs.define(eq=False)
+class _Run:
+    """What every part of one run of the daemon shares."""
+
+    cfg: Config
+    opts: DaemonOptions
+    health: HealthRegistry
+    metrics: Metrics
+    #: Set by SIGTERM/SIGINT or :meth:`Daemon.stop`.
+    stop: trio.Event
+    #: Set once ``started(Daemon)`` was called: a stop from then on drains.
+    ready: trio.Event
+    phase: MarketPhase = attrs.Factory(MarketPhase)
+    started_at: float = attrs.Factory(time.monotonic)
+    store: Store | None = None
+
+
+async def _cancel_unless_ready(run: _Run, starting: trio.CancelScope) -> None:
+    """A stop before the daemon is ready cancels the start-up (after, the sources drain)."""
+    await run.stop.wait()
+    if not run.ready.is_set():
+        starting.cancel()
+
+
+async def _start(run: _Run, sinks: trio.Nursery, task_status: trio.TaskStatus[Daemon]) -> None:
+    """The store, the cloud machine and the traders, then :func:`_serve`."""
+    cfg, opts, health = run.cfg, run.opts, run.health
+    store: Store
+    supabase: SupabaseStore | None = None
+    if cfg.supabase is not None:
+        from vyx.store.supabase import run_supabase_store
+
+        store = supabase = await sinks.start(
+            partial(run_supabase_store, cfg.store, cfg.supabase, user_id=cfg.machine.user_id)
+        )
+        health.report("store", ComponentState.OK, "Supabase (with a local spool)")
+    else:
+        store = await sinks.start(run_store, cfg.store)
+        health.report("store", ComponentState.OK, str(cfg.store.database_path))
+    run.store = store
+    async with AsyncExitStack() as stack:
+        cloud: CloudMachine | None = None
+        if supabase is not None:
+            from vyx.cloud import cloud_machine
+
+            cloud = await stack.enter_async_context(cloud_machine(cfg, supabase))
+        if opts.traders is not None:
+            load: TraderSource = opts.traders
+        elif cloud is not None:
+            load = cloud.reload
+        else:
+            load = partial(store_traders, store, cfg.machine.user_id)
+        traders, rejected = cloud.traders.current() if cloud and not opts.traders else await load()
+        await _serve(run, store, cloud, load, traders, rejected, sinks, task_status)
+
+
 async def _serve(
-    cfg: Config,
-    opts: DaemonOptions,
+    run: _Run,
     store: Store,
     cloud: CloudMachine | None,
     load: TraderSource,
     traders: list[TraderInfo],
     rejected: list[TraderRejected],
-    health: HealthRegistry,
-    metrics: Metrics,
-    stop: trio.Event,
-    started_at: float,
     sinks: trio.Nursery,
     task_status: trio.TaskStatus[Daemon],
 ) -> None:
     """Rings, screener, server and market; returns once the sources have drained."""
+    cfg, opts, health, metrics = run.cfg, run.opts, run.health, run.metrics
+    stop, started_at, phase = run.stop, run.started_at, run.phase
     capacity = await trio.to_thread.run_sync(ring_capacity, traders, abandon_on_cancel=True)
     capacity.setdefault(cfg.market.kline_interval, 300)
     rings = {tf: RingBuffer(timeframe_ms(tf), n) for tf, n in capacity.items()}
@@ -293,7 +322,7 @@ async def _serve(
             screener=screener,
             reload=load,
             persist_browser_edits=opts.persist_browser_edits,
-            status=lambda: status(cfg, screener, market, started_at),
+            status=lambda: status(cfg, screener, market, started_at, phase),
         )
         server: ServerHandle = await sinks.start(
             run_server,
@@ -306,6 +335,8 @@ async def _serve(
             ),
         )
         control.broadcast = server.broadcast
+        if opts.announce is not None:
+            opts.announce(server)
         analyzer: ConcurrentAnalyzer | None = None
         if cfg.analyzer.enabled or opts.offline_analyst:
             from vyx.analysis import AnalyzerOptions, run_analyzer
@@ -337,7 +368,12 @@ async def _serve(
         health.report("screener", ComponentState.STARTING, "waiting for history")
         market_scope = trio.CancelScope()
         market = await sources.start(
-            _run_market_until, market_scope, market_config(cfg, capacity), rings, events_tx
+            _run_market_until,
+            market_scope,
+            market_config(cfg, capacity),
+            rings,
+            events_tx,
+            PhaseReporter(phase, health, lambda: server.broadcast(status_update(control))),
         )
         assert market is not None
         row_id = cloud.identity.id if cloud is not None else cfg.machine.machine_id
@@ -354,6 +390,7 @@ async def _serve(
             health,
             metrics,
             started_at,
+            phase,
         )
         daemon = Daemon(
             cfg,
@@ -366,6 +403,7 @@ async def _serve(
             metrics,
             rings,
             started_at,
+            phase,
             stop,
         )
         logger.info(
@@ -376,6 +414,7 @@ async def _serve(
             ", ".join(rings),
         )
         task_status.started(daemon)
+        run.ready.set()
         await stop.wait()
         logger.info("draining (budget {}s)", cfg.runtime.drain_timeout_s)
         budget = cfg.runtime.drain_timeout_s
@@ -406,12 +445,13 @@ async def _run_market_until(
     cfg: MarketConfig,
     rings: dict[str, RingBuffer],
     events: trio.MemorySendChannel[MarketEvent],
+    on_phase: PhaseCallback,
     *,
     task_status: trio.TaskStatus[MarketHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     async with events:  # closing it tells the screener that no more events will come
         with scope:
-            await run_market(cfg, rings, events, task_status=task_status)
+            await run_market(cfg, rings, events, on_phase=on_phase, task_status=task_status)
 
 
 async def _deliver(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import psutil
 import trio
 
@@ -31,12 +34,63 @@ _ANALYZER_HEALTH = {
 }
 
 
+@attrs.define
+class MarketPhase:
+    """How far the market's start-up is: ``connecting``, ``unreachable``, ``backfilling`` or
+    ``streaming`` (see :data:`vyx.market.service.PhaseCallback`)."""
+
+    name: str = "connecting"
+    detail: str = ""
+
+
+_PHASE_HEALTH = {
+    "connecting": ComponentState.STARTING,
+    "backfilling": ComponentState.STARTING,
+    "unreachable": ComponentState.DEGRADED,
+    "streaming": ComponentState.OK,
+}
+
+
+@attrs.define
+class PhaseReporter:
+    """The market's :data:`~vyx.market.service.PhaseCallback`: keeps ``phase``, reports it to
+    ``/health`` and has the browsers told (``push``) at each new phase and at most once a
+    second within one (backfill progress)."""
+
+    phase: MarketPhase
+    health: HealthRegistry
+    push: Callable[[], object]
+    pushed_at: float = -math.inf
+
+    def __call__(self, name: str, detail: str) -> None:
+        changed = name != self.phase.name
+        self.phase.name, self.phase.detail = name, detail[:300]
+        self.health.report(
+            "market", _PHASE_HEALTH.get(name, ComponentState.STARTING), self.phase.detail
+        )
+        now = trio.current_time()
+        if changed or now - self.pushed_at >= 1.0:
+            self.pushed_at = now
+            self.push()
+
+
+def status_update(control: Control) -> dict[str, Any]:
+    """The ``status_update`` message."""
+    return {"type": "status_update", "data": dict(control.status())}
+
+
 def status(
-    cfg: Config, screener: Screener, market: MarketHandle | None, started_at: float
+    cfg: Config,
+    screener: Screener,
+    market: MarketHandle | None,
+    started_at: float,
+    phase: MarketPhase,
 ) -> dict[str, Any]:
+    """The ``status_update`` data; ``market`` says how its start-up goes until it streams."""
     stats = screener.statistics()
     return {
         "status": "paused" if stats.paused else "running",
+        "market": phase.name,
         "cpus": cfg.machine.cpus,
         "uptime_s": round(time.monotonic() - started_at, 1),
         "traders": len([t for t in stats.traders.values() if t.error is None]),
@@ -85,6 +139,7 @@ async def status_loop(
     health: HealthRegistry,
     metrics: Metrics,
     started_at: float,
+    phase: MarketPhase,
 ) -> None:
     """Every few seconds: health reports, status and metrics to the browsers (drift-free)."""
     process = psutil.Process()
@@ -135,7 +190,7 @@ async def status_loop(
         metrics.ws_clients.set(server.statistics().clients)
         rss_mb = process.memory_info().rss / 2**20
         server.broadcast(
-            {"type": "status_update", "data": status(cfg, screener, market, started_at)}
+            {"type": "status_update", "data": status(cfg, screener, market, started_at, phase)}
         )
         server.broadcast(
             {

@@ -6,12 +6,14 @@ import sys
 from functools import partial
 from pathlib import Path
 
+import attrs
 import click
 import trio
 
 from vyx.app import DaemonOptions, TraderSource, run_daemon
 from vyx.config import Config, ConfigError, load_config
 from vyx.logs import setup_logging
+from vyx.server.service import ServerHandle
 from vyx.traders import TraderInfo, TraderRejected, from_entry
 from vyx.traders_file import TradersFileError, load_traders
 
@@ -26,12 +28,15 @@ def file_source(path: Path) -> TraderSource:
     return load
 
 
+def announce(server: ServerHandle) -> None:
+    """Print where the dashboard is (printed, never logged: the embedded URL carries the local
+    token); the page shows how the market's start-up goes until the daemon is ready."""
+    click.echo(f"\n  Vyx is starting. Dashboard: {server.dashboard_url}\n", err=True)
+
+
 async def serve(cfg: Config, opts: DaemonOptions) -> None:
-    """Run the daemon and print where its dashboard is once it is ready."""
-    async with trio.open_nursery() as nursery:
-        daemon = await nursery.start(run_daemon, cfg, opts)
-        # Printed, never logged: the embedded URL carries the local token.
-        click.echo(f"\n  Vyx is running. Dashboard: {daemon.server.dashboard_url}\n", err=True)
+    """Run the daemon; its dashboard's address is printed as soon as the server listens."""
+    await run_daemon(cfg, attrs.evolve(opts, announce=announce))
 
 
 @click.command("run")

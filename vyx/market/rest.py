@@ -15,7 +15,7 @@ Exceptions::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
@@ -99,12 +99,19 @@ class RestClient:
     Args:
         cfg: settings (base URL, timeouts, weight limit).
         transport: an httpx transport; tests pass :class:`httpx.MockTransport`.
+        on_failure: told of every failed attempt that is retried (what failed), so a caller
+            can say the exchange is unreachable before the retries run out.
     """
 
     def __init__(
-        self, cfg: RestConfig, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        cfg: RestConfig,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        on_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.cfg = cfg
+        self._on_failure = on_failure
         self._http = httpx.AsyncClient(base_url=cfg.base_url, transport=transport, timeout=None)
         self._budget = WeightBudget(limit=cfg.weight_limit, headroom=cfg.weight_headroom)
         self._requests = 0
@@ -247,7 +254,10 @@ class RestClient:
             if attempt == self.cfg.max_attempts:
                 raise RestUnavailable(f"{failure} (after {attempt} attempts)")
             self._retries += 1
-            await trio.sleep(backoff.delay())
+            delay = backoff.delay()
+            if self._on_failure is not None:
+                self._on_failure(f"{failure}; retrying in {delay:.1f}s")
+            await trio.sleep(delay)
             backoff = backoff.failed()
         raise RestUnavailable(f"{path}: still rate limited after {self.cfg.max_attempts} attempts")
 

@@ -84,6 +84,9 @@ class MarketSettings(Protocol):
 
 T = TypeVar("T")
 ProgressCallback = Callable[[BackfillProgress], None]
+#: Told how start-up goes: ``(phase, detail)`` with phase ``connecting`` (first requests),
+#: ``unreachable`` (a request failed; retrying), ``backfilling`` or ``streaming`` (started).
+PhaseCallback = Callable[[str, str], None]
 
 
 class MarketHandle:
@@ -119,6 +122,7 @@ async def run_market(
     transport: httpx.AsyncBaseTransport | None = None,
     connect: Connect | None = None,
     progress: ProgressCallback | None = None,
+    on_phase: PhaseCallback | None = None,
     task_status: trio.TaskStatus[MarketHandle] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the market service; ``started(MarketHandle)`` once backfilled and streaming.
@@ -131,13 +135,34 @@ async def run_market(
         transport: httpx transport for REST (tests).
         connect: WebSocket opener (tests); default trio-websocket.
         progress: called as backfill advances.
+        on_phase: called as start-up goes (see :data:`PhaseCallback`).
 
     Never returns; cancellation closes sockets. REST failures at start-up are retried forever.
     """
-    async with RestClient(cfg.rest, transport=transport) as rest, trio.open_nursery() as nursery:
-        svc = _Market(cfg, rings, events, rest, nursery, connect, progress)
+    phases = _Phases(on_phase)
+    async with (
+        RestClient(cfg.rest, transport=transport, on_failure=phases.unreachable) as rest,
+        trio.open_nursery() as nursery,
+    ):
+        svc = _Market(cfg, rings, events, rest, nursery, connect, progress, phases)
         await svc.start()
         task_status.started(MarketHandle(svc))
+
+
+@attrs.define
+class _Phases:
+    """Start-up phases, told to ``on_phase`` until the market has started."""
+
+    on_phase: PhaseCallback | None
+    starting: bool = True
+
+    def __call__(self, phase: str, detail: str) -> None:
+        if self.starting and self.on_phase is not None:
+            self.on_phase(phase, detail)
+
+    def unreachable(self, what: str) -> None:
+        """A request failed and is retried."""
+        self("unreachable", what)
 
 
 class _Market:
@@ -150,8 +175,10 @@ class _Market:
         nursery: trio.Nursery,
         connect: Connect | None,
         progress: ProgressCallback | None,
+        phases: _Phases,
     ) -> None:
         self.cfg = cfg
+        self._phase = phases
         self.rings = rings
         self.timeframes = tuple(rings)
         self.events = events
@@ -182,6 +209,7 @@ class _Market:
     # -- start-up ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
+        self._phase("connecting", f"exchange information from {self.cfg.rest.base_url}")
         info, tickers = await self._retry(self._exchange_state, "exchangeInfo/ticker")
         universe = select_universe(self.cfg.universe, info, tickers)
         logger.info("market universe: {} symbols x {}", len(universe), ", ".join(self.timeframes))
@@ -196,6 +224,8 @@ class _Market:
         self.nursery.start_soon(self._notifier)
         await self._place(universe, wait=True)
         self.nursery.start_soon(self._refresh_loop)
+        self._phase("streaming", f"{len(universe)} symbols")
+        self._phase.starting = False
 
     async def _exchange_state(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         info = await self.rest.exchange_info()
@@ -211,10 +241,13 @@ class _Market:
             try:
                 return await fn()
             except RestBanned as exc:
+                wait = exc.banned_until - trio.current_time()
+                self._phase("unreachable", f"{what}: banned by the exchange for {wait:.0f}s")
                 await trio.sleep_until(exc.banned_until)
             except RestError as exc:
                 delay = backoff.delay()
                 logger.warning("{} failed ({}); retrying in {:.1f}s", what, exc, delay)
+                self._phase("unreachable", f"{what} failed ({exc}); retrying in {delay:.0f}s")
                 await trio.sleep(delay)
                 backoff = backoff.failed()
 
@@ -250,6 +283,7 @@ class _Market:
         self._emit(HistoryLoaded(tf, (symbol,)))
 
     def _report(self) -> None:
+        self._phase("backfilling", self.progress.line())
         if self.progress_cb is not None:
             self.progress_cb(self.progress)
             return

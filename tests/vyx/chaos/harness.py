@@ -112,7 +112,9 @@ def daemon_env(
 
 # --------------------------------------------------------------------------- the daemon process
 
-READY = re.compile(r"Dashboard: (http://\S+?)/?\s*$", re.MULTILINE)
+DASHBOARD = re.compile(r"Dashboard: (http://\S+?)/?\s*$", re.MULTILINE)
+#: Logged once the market is backfilled and streaming (the address is printed before).
+READY = re.compile(r"vyx \S+ ready: ")
 
 
 class DaemonProcess:
@@ -125,10 +127,11 @@ class DaemonProcess:
         self.url = ""
 
     async def start(self, timeout_s: float = 120.0) -> str:
-        """Start and wait until the daemon prints its dashboard URL (ready); the base URL."""
+        """Start and wait until the daemon printed its dashboard URL and is ready; the URL."""
         keep = ("PATH", "HOME", "LANG", "TMPDIR", "NUMBA_CACHE_DIR", "VIRTUAL_ENV")
         env = {k: os.environ[k] for k in keep if k in os.environ}
         env.update(self.env, PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1")
+        offset = self.log.stat().st_size if self.log.exists() else 0
         out = self.log.open("ab")
         try:
             self.process = await trio.lowlevel.open_process(
@@ -138,8 +141,9 @@ class DaemonProcess:
             out.close()
         with trio.fail_after(timeout_s):
             while True:
-                found = READY.search(self.log.read_text(errors="replace"))
-                if found:
+                text = self.log.read_bytes()[offset:].decode(errors="replace")
+                found = DASHBOARD.search(text)
+                if found and READY.search(text):
                     self.url = found.group(1)
                     return self.url
                 if self.process.poll() is not None:

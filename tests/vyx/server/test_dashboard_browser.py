@@ -150,7 +150,7 @@ async def test_the_dashboard_shows_a_live_signal_in_chromium(tmp_path: Path) -> 
             traders=[
                 {"id": "t1", "name": "Oversold bounce", "state": "running", "timeframe": "5m"}
             ],
-            status={"status": "running", "symbols": 100},
+            status={"status": "running", "symbols": 100, "market": "backfilling"},
         )
     )
     cfg = config(auth=AuthConfig(local_token=True))
@@ -178,6 +178,12 @@ async def test_the_dashboard_shows_a_live_signal_in_chromium(tmp_path: Path) -> 
             assert "Oversold bounce" in traders
             health = await cdp.evaluate(session, wait_for('[data-component="server"]', "ok"))
             assert "listening" in health
+            # The market's start-up is on the page until it streams.
+            assert await cdp.evaluate(session, wait_for("#market-pill", "backfilling"))
+            update = {"type": "status_update", "data": {"market": "unreachable"}}
+            assert running.handle.broadcast(update) == 1
+            pill = await cdp.evaluate(session, wait_for("#market-pill", "unreachable"))
+            assert pill == "market: unreachable"
             # The token left the address bar (and so history and referrers).
             assert await cdp.evaluate(session, "location.search") == ""
             await cdp.call("Target.closeTarget", targetId=target["targetId"])

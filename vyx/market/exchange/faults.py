@@ -48,6 +48,7 @@ class FaultControl:
     _rest_retry_after: int = attrs.field(default=1, init=False)
     _rest_delay: float = attrs.field(default=0.0, init=False)
     _rest_delay_left: int | None = attrs.field(default=None, init=False)
+    _rest_delay_after: int = attrs.field(default=0, init=False)
     _stats: dict[str, int] = attrs.field(
         factory=lambda: dict.fromkeys(
             ("dropped", "malformed_sent", "shutdowns_sent", "rest_failed", "rest_delayed"), 0
@@ -96,9 +97,11 @@ class FaultControl:
         self._rest_fail_left, self._rest_fail_status = n, status
         self._rest_retry_after = retry_after
 
-    def slow_rest(self, seconds: float, n: int | None = None) -> None:
-        """Delay REST responses by ``seconds`` (the next ``n`` ones, or all until cleared)."""
+    def slow_rest(self, seconds: float, n: int | None = None, *, after: int = 0) -> None:
+        """Delay REST responses by ``seconds`` (the next ``n`` ones, or all until cleared),
+        from the one after the next ``after`` requests on."""
         self._rest_delay, self._rest_delay_left = seconds, n
+        self._rest_delay_after = after
 
     def take_rest_failure(self) -> tuple[int, int] | None:
         """For the REST shell: ``(status, retry_after)`` if this request must fail."""
@@ -111,6 +114,9 @@ class FaultControl:
     def take_rest_delay(self) -> float:
         """For the REST shell: how long to hold this response."""
         if self._rest_delay <= 0 or self._rest_delay_left == 0:
+            return 0.0
+        if self._rest_delay_after > 0:
+            self._rest_delay_after -= 1
             return 0.0
         if self._rest_delay_left is not None:
             self._rest_delay_left -= 1
