@@ -18,6 +18,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
+from errno import EACCES, EADDRINUSE, EADDRNOTAVAIL
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from kernels.timeframes import timeframe_ms
 from vyx import __version__
 from vyx.config import Config
 from vyx.control import Control
+from vyx.delivery import deliver
 from vyx.market.closes import MarketEvent
 from vyx.market.connection import StreamConfig
 from vyx.market.rest import RestConfig
@@ -44,8 +46,9 @@ from vyx.screener.service import Screener, ScreenerConfig, run_screener
 from vyx.server import AuthConfig, ServerConfig, ServerDeps, run_server
 from vyx.server.auth import supabase_jwks_url
 from vyx.server.interface import CommandRejected
-from vyx.server.service import ServerHandle
+from vyx.server.service import ListenError, ServerHandle
 from vyx.signal import Signal
+from vyx.startup import StartupError, prepare_data_dir
 from vyx.status import (
     MarketPhase,
     PhaseReporter,
@@ -68,12 +71,6 @@ from vyx.traders import TraderInfo, TraderRejected, from_record
 #: Traders loader: every trader to run and the ones rejected (with reasons).
 TraderSource = Callable[[], Awaitable[tuple[list[TraderInfo], list[TraderRejected]]]]
 
-STATUS_PERIOD_S = 5.0
-_ANALYZER_HEALTH = {
-    "disabled": ComponentState.DISABLED,
-    "offline": ComponentState.OK,
-    "running": ComponentState.OK,
-}
 MAX_RING = 5000
 
 
@@ -89,6 +86,8 @@ class DaemonOptions:
     handle_signals: bool = True
     #: Without ``GEMINI_API_KEY``, analyse signals with the built-in offline analyst (demo).
     offline_analyst: bool = False
+    #: What chose the port (``vyx demo``: its ``--port``), for an operator's error.
+    port_setting: str = "PORT"
     #: Called once the server listens, before the market is ready (the CLI prints the
     #: dashboard's address; the page shows how the market's start-up goes).
     announce: Callable[[ServerHandle], None] | None = None
@@ -244,6 +243,8 @@ async def _start(run: _Run, sinks: trio.Nursery, task_status: trio.TaskStatus[Da
     cfg, opts, health = run.cfg, run.opts, run.health
     store: Store
     supabase: SupabaseStore | None = None
+    kept = cfg.store.spool_path if cfg.supabase is not None else cfg.store.database_path
+    prepare_data_dir(cfg.store.data_dir, (kept,))
     if cfg.supabase is not None:
         from vyx.store.supabase import run_supabase_store
 
@@ -324,17 +325,23 @@ async def _serve(
             persist_browser_edits=opts.persist_browser_edits,
             status=lambda: status(cfg, screener, market, started_at, phase),
         )
-        server: ServerHandle = await sinks.start(
-            run_server,
-            server_config(cfg),
-            ServerDeps(
-                commands=control.handle,
-                snapshot=control.snapshot,
-                health=health,
-                metrics=metrics,
-            ),
+        deps = ServerDeps(
+            commands=control.handle, snapshot=control.snapshot, health=health, metrics=metrics
         )
+        try:
+            server: ServerHandle = await sinks.start(run_server, server_config(cfg), deps)
+        except ListenError as exc:
+            hint = {
+                EADDRINUSE: f"; set {opts.port_setting} to a free port",
+                EACCES: f"; set {opts.port_setting} to a port above 1023",
+                EADDRNOTAVAIL: "; set HOST to an address of this machine",
+            }.get(exc.errno or 0, "")
+            raise StartupError(f"{exc}{hint}") from None
         control.broadcast = server.broadcast
+
+        def push(message: dict[str, Any]) -> None:
+            server.broadcast(message)
+
         if opts.announce is not None:
             opts.announce(server)
         analyzer: ConcurrentAnalyzer | None = None
@@ -346,13 +353,13 @@ async def _serve(
                     run_analyzer,
                     cfg.analyzer,
                     store,
-                    partial(_push, server),
+                    push,
                     options=AnalyzerOptions(offline=opts.offline_analyst),
                 )
             )
         else:
             health.report("analyzer", ComponentState.DISABLED, "no GEMINI_API_KEY")
-        sink_ref.append(partial(_deliver, store, server, control, metrics, analyzer, rings))
+        sink_ref.append(partial(deliver, store, server, control, metrics, analyzer, rings))
         if cloud is not None and opts.traders is None:
             await cloud.traders.attach(control)
         else:
@@ -452,56 +459,6 @@ async def _run_market_until(
     async with events:  # closing it tells the screener that no more events will come
         with scope:
             await run_market(cfg, rings, events, on_phase=on_phase, task_status=task_status)
-
-
-async def _deliver(
-    store: Store,
-    server: ServerHandle,
-    control: Control,
-    metrics: Metrics,
-    analyzer: ConcurrentAnalyzer | None,
-    rings: Mapping[str, RingBuffer],
-    signals: Sequence[Signal],
-    cancelled: Sequence[str],
-) -> None:
-    """Signals are queued for the store first, then pushed to every browser, then offered to
-    the analyzer (which never blocks: a signal never waits for its analysis)."""
-    confirmed = [s for s in signals if not s.provisional]
-    if confirmed:
-        await store.save_signals(confirmed)
-        metrics.signals.inc(len(confirmed))
-    for s in signals:
-        message = s.to_message()
-        if not s.provisional:
-            # Before the broadcast: a browser joining meanwhile gets it in its snapshot.
-            control.remember(s, message)
-        server.broadcast(message)
-    # The browsers' writers go first; the log lines (~40 µs each) and the analyzer after.
-    await trio.lowlevel.checkpoint()
-    for s in confirmed:
-        logger.info(
-            "signal {} {} {} @ {}: {}",
-            s.trader_id,
-            s.symbol,
-            s.interval,
-            s.price,
-            "; ".join(s.matched_conditions),
-        )
-        info = control.traders.get(s.trader_id)
-        if analyzer is not None and info is not None and info.auto_analyze and s.interval in rings:
-            from vyx.analysis import AnalysisContext, Candles, TraderSettings
-
-            trader = TraderSettings.from_strategy(
-                info.id, info.definition.name, info.auto_analyze, dict(info.strategy)
-            )
-            candles = Candles.from_ring(rings[s.interval], s.symbol, s.interval)
-            analyzer.submit(s, AnalysisContext(trader, candles))
-    for sid in cancelled:
-        server.broadcast({"type": "signal_cancelled", "data": {"signalId": sid}})
-
-
-def _push(server: ServerHandle, message: dict[str, Any]) -> None:
-    server.broadcast(message)
 
 
 async def _signals(stop: trio.Event) -> None:

@@ -13,6 +13,7 @@ from kernels.backtest import Fire, run_backtest
 from kernels.klines_csv import Klines
 from kernels.program import TraderDef, build
 from vyx.commands.klines_args import load_klines_args
+from vyx.commands.option_types import TIMEFRAME
 from vyx.traders_file import TradersFileError, load_traders
 
 
@@ -75,7 +76,14 @@ def print_summary(
 
 @click.command("backtest")
 @click.option("--filter", "filter_src", default=None, help="One filter to test.")
-@click.option("--timeframe", "-t", default="5m", show_default=True, help="Timeframe of --filter.")
+@click.option(
+    "--timeframe",
+    "-t",
+    default="5m",
+    show_default=True,
+    type=TIMEFRAME,
+    help="Timeframe of --filter.",
+)
 @click.option(
     "--traders",
     "traders_file",
@@ -95,12 +103,13 @@ def print_summary(
     "--cooldown",
     default=0,
     show_default=True,
+    type=click.IntRange(min=0),
     help="Bars between two signals of one trader on one symbol.",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON lines for programs.")
 @click.option(
     "--limit",
-    type=int,
+    type=click.IntRange(min=1),
     default=50,
     show_default=True,
     help="Signals shown in the table (the newest).",

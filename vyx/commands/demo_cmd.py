@@ -23,12 +23,14 @@ from kernels.program import build
 from kernels.timeframes import DAY_MS, MINUTE_MS
 from vyx.app import DaemonOptions
 from vyx.commands.backtest_cmd import print_summary, print_table
+from vyx.commands.option_types import POSITIVE
 from vyx.commands.run_cmd import serve
 from vyx.config import Config
 from vyx.logs import setup_logging
 from vyx.market.exchange import candles
 from vyx.market.exchange.service import ExchangeConfig, run_exchange
 from vyx.market.exchange.synthetic import DEFAULT_ORIGIN_MS, SyntheticSource
+from vyx.startup import exit_on_startup_error
 from vyx.traders import TraderInfo, TraderRejected, from_entry
 from vyx.traders_file import parse_traders
 
@@ -52,18 +54,39 @@ def synthetic_klines(
 
 
 @click.command("demo")
-@click.option("--symbols", default=12, show_default=True, help="Synthetic symbols.")
+@click.option(
+    "--symbols",
+    default=12,
+    show_default=True,
+    type=click.IntRange(1, 200),
+    help="Synthetic symbols.",
+)
 @click.option("--seed", default=0, show_default=True, help="Seed of the generated market.")
 @click.option(
     "--speed",
     default=60.0,
     show_default=True,
+    type=POSITIVE,
     help="Market minutes per real minute (60: a 5m candle closes every 5 s).",
 )
-@click.option("--port", default=8080, show_default=True, help="Dashboard port (0: any free).")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Dashboard port (0: any free).",
+)
 @click.option("--backtest", is_flag=True, help="Backtest the examples instead and print a table.")
-@click.option("--days", default=7, show_default=True, help="--backtest: days of history.")
-@click.option("--limit", default=15, show_default=True, help="--backtest: signals shown.")
+@click.option(
+    "--days", default=7, show_default=True, type=click.IntRange(1, 90), help="--backtest: days."
+)
+@click.option(
+    "--limit",
+    default=15,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="--backtest: signals shown.",
+)
 def demo_command(
     symbols: int, seed: int, speed: float, port: int, backtest: bool, days: int, limit: int
 ) -> None:
@@ -72,7 +95,9 @@ def demo_command(
         _backtest(symbols, days, seed, limit)
         return
     with tempfile.TemporaryDirectory(prefix="vyx-demo-") as data_dir:
-        trio.run(partial(_live, symbols, seed, speed, port, data_dir))
+        exit_on_startup_error(
+            partial(trio.run, partial(_live, symbols, seed, speed, port, data_dir))
+        )
 
 
 async def _live(symbols: int, seed: int, speed: float, port: int, data_dir: str) -> None:
@@ -102,7 +127,9 @@ async def _live(symbols: int, seed: int, speed: float, port: int, data_dir: str)
             f"{symbols} symbols; backfilling and starting the daemon ...",
             err=True,
         )
-        opts = DaemonOptions(traders=load, persist_browser_edits=False, offline_analyst=True)
+        opts = DaemonOptions(
+            traders=load, persist_browser_edits=False, offline_analyst=True, port_setting="--port"
+        )
         await serve(cfg, opts)
         nursery.cancel_scope.cancel()
 

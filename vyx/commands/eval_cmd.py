@@ -12,6 +12,7 @@ from kernels.backtest import evaluate
 from kernels.lang import CompileError
 from kernels.program import Program, TraderDef
 from vyx.commands.klines_args import load_klines_args
+from vyx.commands.option_types import TIMEFRAME
 
 
 def _time(ms: int) -> str:
@@ -30,10 +31,14 @@ def _time(ms: int) -> str:
     "more symbols or timeframes used by on().",
 )
 @click.option(
-    "--timeframe", "-t", default=None, help="Timeframe EXPR runs on (default: the shortest given)."
+    "--timeframe",
+    "-t",
+    default=None,
+    type=TIMEFRAME,
+    help="Timeframe EXPR runs on (default: the shortest given).",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
-@click.option("--tail", type=int, default=None, help="Only the last N bars.")
+@click.option("--tail", type=click.IntRange(min=1), default=None, help="Only the last N bars.")
 def eval_command(
     expr: str, klines: tuple[str, ...], timeframe: str | None, as_json: bool, tail: int | None
 ) -> None:

@@ -10,6 +10,7 @@ import click
 from kernels.lang import CompileError
 from kernels.program import Program, TraderDef
 from kernels.timeframes import TIMEFRAME_MS
+from vyx.commands.option_types import TIMEFRAME
 
 
 @click.group("filter")
@@ -24,7 +25,7 @@ def filter_group() -> None:
     "-t",
     default="5m",
     show_default=True,
-    type=click.Choice(list(TIMEFRAME_MS)),
+    type=TIMEFRAME,
     help="The trader's own timeframe.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

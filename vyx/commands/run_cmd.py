@@ -14,6 +14,7 @@ from vyx.app import DaemonOptions, TraderSource, run_daemon
 from vyx.config import Config, ConfigError, load_config
 from vyx.logs import setup_logging
 from vyx.server.service import ServerHandle
+from vyx.startup import exit_on_startup_error
 from vyx.traders import TraderInfo, TraderRejected, from_entry
 from vyx.traders_file import TradersFileError, load_traders
 
@@ -64,4 +65,4 @@ def run_command(traders_file: Path | None) -> None:
         traders=file_source(traders_file) if traders_file else None,
         persist_browser_edits=traders_file is None,
     )
-    trio.run(partial(serve, cfg, opts))
+    exit_on_startup_error(partial(trio.run, partial(serve, cfg, opts)))

@@ -60,7 +60,8 @@ def save_marks(data_dir: Path, marks: Mapping[str, int]) -> None:
     path = data_dir / FILE_NAME
     tmp = path.with_suffix(".tmp")
     body = json.dumps({"version": _VERSION, "closed_upto": dict(sorted(marks.items()))})
-    with open(tmp, "w") as f:
+    # Private like every file of the data directory (vyx.startup).
+    with os.fdopen(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "w") as f:
         f.write(body)
         f.flush()
         os.fsync(f.fileno())

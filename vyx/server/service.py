@@ -11,12 +11,14 @@ it would record ``access_token`` query parameters.
 
 from __future__ import annotations
 
+import errno
 import logging
 import secrets
+import socket
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from functools import partial
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import attrs
 import httpx
@@ -36,8 +38,14 @@ from vyx.server.interface import CommandHandler, SnapshotProvider, empty_snapsho
 from vyx.server.protocol import MAX_FRAME_BYTES
 from vyx.server.session import SessionDeps, SessionSettings
 
+E = TypeVar("E", bound=BaseException)
+
 hypercorn_patch.apply()
 hypercorn_tcp_patch.apply()
+
+
+class ListenError(OSError):
+    """The server cannot listen on its address (in use, not allowed, not an address here)."""
 
 
 @attrs.frozen
@@ -145,10 +153,25 @@ class ServerHandle:
         self._stop.set()
 
 
-def _hypercorn_config(cfg: ServerConfig) -> HypercornConfig:
+def _listen(cfg: ServerConfig) -> socket.socket:
+    """The server's socket, bound here so that a failure is one clear :class:`ListenError`
+    (hypercorn would leave the socket it failed to bind open)."""
+    family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((cfg.host, cfg.port))
+    except OSError as exc:
+        sock.close()
+        raise _listen_error(cfg, exc) from None
+    return sock
+
+
+def _hypercorn_config(cfg: ServerConfig, sock: socket.socket) -> HypercornConfig:
     config = HypercornConfig()
-    host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
-    config.bind = [f"{host}:{cfg.port}"]
+    # hypercorn takes the bound socket over (and closes it).
+    config.bind = [f"fd://{sock.detach()}"]
     config.accesslog = None
     # Through stdlib logging (warnings and errors reach stderr unless the app configures it).
     config.errorlog = logging.getLogger("vyx.server.hypercorn")
@@ -157,6 +180,24 @@ def _hypercorn_config(cfg: ServerConfig) -> HypercornConfig:
     config.graceful_timeout = cfg.shutdown_timeout_s
     config.include_server_header = False
     return config
+
+
+def _first(group: BaseExceptionGroup[E]) -> E:
+    """The first exception of ``group`` that is not a group."""
+    inner = group.exceptions[0]
+    return _first(inner) if isinstance(inner, BaseExceptionGroup) else inner
+
+
+def _listen_error(cfg: ServerConfig, exc: OSError) -> ListenError:
+    """One line saying why the server cannot listen."""
+    why = {
+        errno.EADDRINUSE: "the port is already in use",
+        errno.EACCES: "not allowed (ports below 1024 need privileges)",
+        errno.EADDRNOTAVAIL: "the address is not one of this machine's",
+    }.get(exc.errno or 0, exc.strerror or str(exc))
+    error = ListenError(f"cannot listen on {cfg.host}:{cfg.port}: {why}")
+    error.errno = exc.errno
+    return error
 
 
 def _local_url(bind: str, host: str) -> tuple[str, int]:
@@ -183,7 +224,7 @@ async def run_server(
     hypercorn drains within the same budget.
 
     Raises:
-        OSError: the address could not be bound.
+        ListenError: the address could not be bound (one line saying why).
     """
     stop_requested = trio.Event()
 
@@ -194,15 +235,18 @@ async def run_server(
         finally:
             stop_requested.set()
 
-    async with AsyncExitStack() as stack:
-        http = deps.http
-        if cfg.auth.jwks_url is not None and http is None:
-            http = await stack.enter_async_context(httpx.AsyncClient())
-        async with trio.open_nursery() as outer:
-            outer.start_soon(stop_on_cancel)
-            with trio.CancelScope(shield=True) as shielded:
-                await _serve(cfg, deps, http, stop_requested, shielded, task_status)
-            outer.cancel_scope.cancel()
+    try:
+        async with AsyncExitStack() as stack:
+            http = deps.http
+            if cfg.auth.jwks_url is not None and http is None:
+                http = await stack.enter_async_context(httpx.AsyncClient())
+            async with trio.open_nursery() as outer:
+                outer.start_soon(stop_on_cancel)
+                with trio.CancelScope(shield=True) as shielded:
+                    await _serve(cfg, deps, http, stop_requested, shielded, task_status)
+                outer.cancel_scope.cancel()
+    except* ListenError as failed:
+        raise _first(failed) from None
 
 
 async def _serve(
@@ -241,8 +285,9 @@ async def _serve(
         )
         app = cast(Framework, ServerApp(sessions, health, metrics, instance_id=cfg.instance_id))
         async with trio.open_nursery() as nursery:
+            config = _hypercorn_config(cfg, _listen(cfg))
             binds: list[str] = await nursery.start(
-                partial(serve, app, _hypercorn_config(cfg), shutdown_trigger=stop_hypercorn.wait)
+                partial(serve, app, config, shutdown_trigger=stop_hypercorn.wait)
             )
             url, port = _local_url(binds[0], cfg.host)
             handle = ServerHandle(
