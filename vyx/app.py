@@ -26,6 +26,7 @@ import attrs
 import trio
 from loguru import logger
 
+from kernels.lang import MAX_RING
 from kernels.program import Program
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
@@ -70,8 +71,6 @@ from vyx.traders import TraderInfo, TraderRejected, from_record
 
 #: Traders loader: every trader to run and the ones rejected (with reasons).
 TraderSource = Callable[[], Awaitable[tuple[list[TraderInfo], list[TraderRejected]]]]
-
-MAX_RING = 5000
 
 
 @attrs.frozen
