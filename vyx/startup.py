@@ -12,6 +12,7 @@ import errno
 import os
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -37,8 +38,8 @@ def _reason(exc: OSError) -> str:
 
 
 def prepare_data_dir(path: Path, files: tuple[Path, ...] = ()) -> None:
-    """Create ``path`` (mode 0700) if needed, make it and ``files`` private (0600, created
-    empty when missing) and check that the daemon can write there.
+    """Create ``path`` (mode 0700) if needed, make it and the files in it private (0600;
+    ``files`` are created empty when missing) and check that the daemon can write there.
 
     Raises:
         StartupError: ``VYX_DATA_DIR`` cannot be used, and why.
@@ -62,7 +63,21 @@ def prepare_data_dir(path: Path, files: tuple[Path, ...] = ()) -> None:
             os.close(os.open(file, os.O_CREAT | os.O_RDWR, FILE_MODE))
         except OSError as exc:
             raise StartupError(f"{where}: cannot open {file.name}: {_reason(exc)}") from None
-        _tighten(file, FILE_MODE)
+    # Files an older version (or another umask) left readable by others.
+    for entry in path.iterdir():
+        if entry.is_file():
+            _tighten(entry, FILE_MODE)
+
+
+@contextmanager
+def private_files() -> Iterator[None]:
+    """While it lasts, files this process creates are private (umask 077): the daemon's
+    commands run in it, so every file of the data directory is 0600 whoever creates it."""
+    before = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(before)
 
 
 def _tighten(path: Path, mode: int) -> None:

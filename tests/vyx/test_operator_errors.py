@@ -18,6 +18,7 @@ from vyx.cli import cli
 from vyx.config import Config
 from vyx.screener.marks import FILE_NAME, save_marks
 from vyx.server.service import ServerHandle
+from vyx.startup import private_files
 
 KLINES = "binance/klines/spot_5m/BTCUSDT-5m-2025-08-20_2025-09-19.csv"
 
@@ -132,8 +133,9 @@ async def test_the_data_directory_is_0700_and_its_files_0600(tmp_path: Path) -> 
     old = tmp_path / "old"
     old.mkdir(mode=0o755)
     old.chmod(0o755)
-    (old / "vyx.sqlite3").touch(mode=0o644)
-    (old / "vyx.sqlite3").chmod(0o644)
+    for name in ("vyx.sqlite3", "traders.json"):
+        (old / name).touch()
+        (old / name).chmod(0o644)
     for data_dir in (tmp_path / "new" / "vyx", old):
         where = _refused()
         cfg = Config.from_env(
@@ -159,3 +161,17 @@ async def test_the_data_directory_is_0700_and_its_files_0600(tmp_path: Path) -> 
         files = sorted(p.name for p in data_dir.iterdir())
         assert {"vyx.sqlite3", FILE_NAME} <= set(files)
         assert {p.name: _mode(p) for p in data_dir.iterdir()} == dict.fromkeys(files, 0o600)
+
+
+def test_the_commands_create_private_files(tmp_path: Path) -> None:
+    """``vyx run`` and ``vyx demo`` run with umask 077: a file any part of the daemon creates
+    later (a cache, a journal) is 0600 too; the umask is given back afterwards."""
+    before = os.umask(0o022)
+    try:
+        with private_files():
+            (tmp_path / "later.json").write_text("{}")
+        (tmp_path / "after.txt").write_text("")
+    finally:
+        os.umask(before)
+    assert _mode(tmp_path / "later.json") == 0o600
+    assert _mode(tmp_path / "after.txt") == 0o644

@@ -30,7 +30,7 @@ from vyx.logs import setup_logging
 from vyx.market.exchange import candles
 from vyx.market.exchange.service import ExchangeConfig, run_exchange
 from vyx.market.exchange.synthetic import DEFAULT_ORIGIN_MS, SyntheticSource
-from vyx.startup import exit_on_startup_error
+from vyx.startup import exit_on_startup_error, private_files
 from vyx.traders import TraderInfo, TraderRejected, from_entry
 from vyx.traders_file import parse_traders
 
@@ -94,7 +94,7 @@ def demo_command(
     if backtest:
         _backtest(symbols, days, seed, limit)
         return
-    with tempfile.TemporaryDirectory(prefix="vyx-demo-") as data_dir:
+    with private_files(), tempfile.TemporaryDirectory(prefix="vyx-demo-") as data_dir:
         exit_on_startup_error(
             partial(trio.run, partial(_live, symbols, seed, speed, port, data_dir))
         )

@@ -14,7 +14,7 @@ from vyx.app import DaemonOptions, TraderSource, run_daemon
 from vyx.config import Config, ConfigError, load_config
 from vyx.logs import setup_logging
 from vyx.server.service import ServerHandle
-from vyx.startup import exit_on_startup_error
+from vyx.startup import exit_on_startup_error, private_files
 from vyx.traders import TraderInfo, TraderRejected, from_entry
 from vyx.traders_file import TradersFileError, load_traders
 
@@ -65,4 +65,5 @@ def run_command(traders_file: Path | None) -> None:
         traders=file_source(traders_file) if traders_file else None,
         persist_browser_edits=traders_file is None,
     )
-    exit_on_startup_error(partial(trio.run, partial(serve, cfg, opts)))
+    with private_files():
+        exit_on_startup_error(partial(trio.run, partial(serve, cfg, opts)))
