@@ -48,8 +48,8 @@ JS_TRADERS = [
 
 
 def _row(tid: str, code: str, timeframe: str = "5m") -> dict[str, Any]:
-    return {"id": tid, "name": tid, "filter": {"code": code, "language": "vyx"},
-            "executionInterval": timeframe}  # fmt: skip
+    filter_ = {"code": code, "language": "vyx"}
+    return {"id": tid, "name": tid, "filter": filter_, "executionInterval": timeframe}
 
 
 class _Browser:
