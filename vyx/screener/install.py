@@ -1,21 +1,24 @@
 """Installing a trader set: off the event loop, all at once, or not at all.
 
-Each new or edited trader is first checked on its own (:func:`vet`): its filter compiles within
-the budget, it reads only timeframes this machine streams, and the history it needs before it
-can fire fits the ring. A trader that fails is left out and reported; the rest of the set is
-*staged* in a worker thread (:meth:`kernels.executor.Executor.stage`: compiled, planned, the
-running nodes carried over and the new ones warmed up, nothing running touched) and installed
-at once on the event loop, under the screen lock: no screen ever runs against a half-installed
-program, and a change that fails leaves the running traders as they were.
+A change is *staged* in a worker thread (:meth:`kernels.executor.Executor.stage`: every trader
+compiled within the budget and against the timeframes streamed, the running nodes carried over
+and the new ones warmed up, nothing running touched) and installed at once on the event loop,
+under the screen lock: no screen ever runs against a half-installed program. A trader that does
+not compile is left out and reported, the rest is installed; a change that fails leaves the
+running traders as they were.
 
 The market writes the rings on the event loop while a stage reads them in its thread; a stage
 that saw a ring change is stale (the executor refuses it) and is staged again once the screens of
 those bars have run.
+
+A trader that needs more history than the rings keep (they are sized from the traders at start)
+runs: it warms up over the candles that close from then on, and the next start sizes the rings
+for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Sequence
 
 from kernels.executor import Executor
 from kernels.lang import BUDGET, Budget, CompileError
@@ -30,48 +33,17 @@ class InstallFailed(Exception):
     """A trader change that could not be installed; the running traders are unchanged."""
 
 
-def vet(trader: TraderDef, depth: Mapping[str, int], budget: Budget = BUDGET) -> str | None:
-    """Why ``trader`` cannot run on rings of ``depth`` (timeframe -> bars kept), or None
-    (a predicate: "does not compile: ...", "needs 1200 5m candles of history ...").
-
-    Any failure of the compiler on a user's filter is a reason too: it rejects the trader,
-    never the change or the daemon.
-    """
-    program = Program(budget=budget, timeframes=depth.keys())
+def vet(trader: TraderDef, timeframes: Collection[str], budget: Budget = BUDGET) -> str | None:
+    """Why ``trader`` cannot run where ``timeframes`` are streamed, or None (a predicate:
+    "does not compile: ..."). Any failure of the compiler on a user's filter is a reason too:
+    it rejects the trader, never the change or the daemon."""
     try:
-        program.add(trader)
-        for tf, bars in program.warmup(trader.id, program.layouts()).items():
-            if bars > depth[tf]:
-                return (
-                    f"needs {bars} {tf} candles of history before it can fire; this machine "
-                    f"keeps {depth[tf]}"
-                )
+        Program(budget=budget, timeframes=timeframes).add(trader)
     except CompileError as exc:
         return "does not compile:\n" + exc.format(trader.filter)
     except Exception as exc:
         return f"could not be compiled ({type(exc).__name__})"
     return None
-
-
-def vet_all(
-    traders: Sequence[TraderDef],
-    depth: Mapping[str, int],
-    running: Mapping[str, TraderDef],
-    budget: Budget = BUDGET,
-) -> tuple[list[TraderDef], dict[str, str]]:
-    """The traders that can run and, by id, why the others cannot (in a worker thread).
-
-    Traders already running unchanged (``running``) were vetted when they were installed.
-    """
-    problems: dict[str, str] = {}
-    accepted: list[TraderDef] = []
-    for trader in traders:
-        problem = None if running.get(trader.id) == trader else vet(trader, depth, budget)
-        if problem is None:
-            accepted.append(trader)
-        else:
-            problems[trader.id] = problem
-    return accepted, problems
 
 
 def stage(executor: Executor, traders: Sequence[TraderDef]) -> tuple[Staged, dict[str, str]]:

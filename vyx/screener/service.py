@@ -35,7 +35,7 @@ from kernels.program import TraderDef
 from kernels.ring import RingBuffer
 from kernels.timeframes import bar_open, timeframe_ms
 from vyx.market.closes import BarClosed, HistoryLoaded, MarketEvent, SymbolsRemoved
-from vyx.screener.install import STAGE_ATTEMPTS, InstallFailed, stage, vet, vet_all
+from vyx.screener.install import STAGE_ATTEMPTS, InstallFailed, stage, vet
 from vyx.screener.ordering import consume, intrabar_loop
 from vyx.screener.signals import to_signals
 from vyx.screener.statistics import ScreenerStatistics, TraderStatistics
@@ -134,20 +134,14 @@ class Screener:
         (a worker still busy finishes in the background and is discarded).
         """
         wanted = list(traders)
-        depth = {tf: ring.capacity for tf, ring in self.rings.items()}
-        running = {tid: plan.definition for tid, plan in self.executor.traders.items()}
-        accepted, problems = await self._in_thread(
-            partial(vet_all, wanted, depth, running, self.executor.budget)
-        )
         for _ in range(STAGE_ATTEMPTS):
             async with self._lock:
-                staged, left_out = await self._in_thread(partial(stage, self.executor, accepted))
+                staged, problems = await self._in_thread(partial(stage, self.executor, wanted))
                 try:
                     self.executor.install(staged)
                 except StaleStage:
                     self._stale_stages += 1
                     continue  # the closes that changed the rings are screened first
-                problems.update(left_out)
                 self._errors = problems
                 kept = self.executor.traders
                 self._stats = {tid: s for tid, s in self._stats.items() if tid in kept}
@@ -159,8 +153,7 @@ class Screener:
 
         Cancellation: returns at once (the worker finishes in the background).
         """
-        depth = {tf: ring.capacity for tf, ring in self.rings.items()}
-        return await self._in_thread(partial(vet, trader, depth, self.executor.budget))
+        return await self._in_thread(partial(vet, trader, self.rings.keys(), self.executor.budget))
 
     async def _in_thread(self, work: Callable[[], T]) -> T:
         """``work()`` in a worker thread, one at a time (compiling and warming up traders)."""
@@ -296,13 +289,17 @@ class Screener:
     async def _history_loaded(self, event: HistoryLoaded) -> None:
         tf = event.timeframe
         ring = self.rings.get(tf)
-        if ring is None or tf not in self.executor.states:
+        if ring is None:
             return
         slots = [ring.slot(s) for s in event.symbols if s in ring]
         live = self._live.setdefault(tf, {})
         for slot in slots:
-            self.executor.remove_symbol(tf, slot)
             live[slot] = ring.symbol_at(slot) or ""
+        if tf not in self.executor.states:
+            # No trader of it yet: one added later is warmed from the ring, then screens these.
+            return
+        for slot in slots:
+            self.executor.remove_symbol(tf, slot)
         newest = max((ring.last_open_time(s) for s in slots), default=-1)
         step = ring.timeframe_ms
         mark = self._progress.get(tf, self._resume.get(tf))

@@ -74,23 +74,42 @@ async def test_a_trader_on_a_timeframe_without_candles_is_reported() -> None:
 async def test_on_of_an_unstreamed_timeframe_is_refused_and_the_rest_runs() -> None:
     """Finding 4: ``on("4h", ...)`` on a 5m-only machine raised KeyError out of the install."""
     run = ScreenerRun(filled_rings())
-    await run.load()
     mtf = TraderDef("mtf", 'close > open and on("4h", close > open)', "5m", "mtf")
     problems = await run.screener.set_traders([*BASE, mtf])
+    await run.load()
     assert "timeframe '4h' is not streamed here" in problems["mtf"]
     assert set(run.screener.executor.traders) == {"up", "rising"}
-    for _ in range(3):
-        await run.close_next()
-    assert {s.trader_id for s in run.signals} <= {"up", "rising"}
+    for up in (False, True, True):
+        await run.close_next(up=up)
+    assert {s.trader_id for s in run.signals} == {"up", "rising"}
     assert run.screener.statistics().traders["rising"].last_run_ms > 0
 
 
-async def test_a_trader_that_needs_more_history_than_the_ring_keeps_is_refused() -> None:
-    """Finding 5: accepted, it would have warmed up forever."""
+async def test_a_trader_that_needs_more_history_than_the_ring_keeps_warms_up_live() -> None:
+    """It runs, warming up over the candles that close from then on (its statistics say how
+    many it still needs); the filter budget bounds how many that can be."""
     run = ScreenerRun(filled_rings(bars=300))
-    problems = await run.screener.set_traders([TraderDef("long", "close > sma(close, 500)")])
-    assert problems["long"].startswith("needs 500 5m candles of history before it can fire")
-    assert "keeps 300" in problems["long"]
+    await run.load()
+    assert await run.screener.set_traders([TraderDef("long", "close > sma(close, 302)")]) == {}
+    await run.close_next()
+    warming = run.screener.statistics().traders["long"]
+    assert warming.warming == 3
+    assert 1 <= warming.bars_needed <= 3
+    for _ in range(warming.bars_needed):
+        await run.close_next()
+    assert run.screener.statistics().traders["long"].warming == 0
+
+
+async def test_a_trader_of_a_timeframe_nobody_screened_at_start_is_screened() -> None:
+    """History came in before any trader of its timeframe (a machine started without
+    traders): a trader added later is warmed from the ring and fires on the next closes."""
+    run = ScreenerRun(filled_rings(bars=300))
+    await run.load()
+    assert await run.screener.set_traders([TraderDef("up", "close > open")]) == {}
+    for up in (False, True, False, True):
+        await run.close_next(up=up)
+    assert [s.trader_id for s in run.signals] == ["up"] * 6
+    assert list(run.screener.executor.states["5m"].count[:3]) == [304] * 3
 
 
 async def test_removed_traders_leave_the_statistics() -> None:
@@ -157,11 +176,11 @@ async def test_a_change_that_cannot_be_installed_leaves_the_running_traders() ->
     [
         ("close >", "does not compile:\n1:8: "),
         ('on("1h", close > open)', "does not compile:\n1:4: timeframe '1h' is not streamed"),
-        ("close > sma(close, 1000)", "needs 1000 5m candles"),
+        ("rsi(1000) < 30", "does not compile:\n1:1: filter needs too much history"),
     ],
 )
 def test_vet_says_why_a_trader_cannot_run(source: str, expected: str) -> None:
-    problem = vet(TraderDef("t", source, "5m"), {"5m": 400})
+    problem = vet(TraderDef("t", source, "5m"), {"5m"})
     assert problem is not None
     assert problem.startswith(expected) or expected in problem
-    assert vet(TraderDef("t", "close > open", "5m"), {"5m": 400}) is None
+    assert vet(TraderDef("t", "close > open", "5m"), {"5m"}) is None
