@@ -86,6 +86,12 @@ async def read_body(receive: Receive) -> bytes:
             return body
 
 
+async def read_request(scope: Scope, receive: Receive) -> tuple[dict[str, str], bytes]:
+    """The headers (lower-case names) and the whole body of an ASGI ``http`` request."""
+    headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+    return headers, await read_body(receive)
+
+
 class FakePostgrest:
     """The ASGI app. ``db`` is inspectable; ``requests`` logs every request."""
 
@@ -110,8 +116,7 @@ class FakePostgrest:
         if scope["type"] == "lifespan":
             await serve_lifespan(receive, send)
             return
-        body = await read_body(receive)
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        headers, body = await read_request(scope, receive)
         status, payload, extra = await self._handle(scope, headers, body)
         out = b"" if payload is None else json.dumps(payload).encode()
         response_headers = [(b"content-type", b"application/json; charset=utf-8"),

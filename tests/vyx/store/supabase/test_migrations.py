@@ -3,7 +3,6 @@ owner, another user and the service role, and the PostgREST fake has the same co
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,28 +12,33 @@ import pytest
 from tests.conftest import REPO
 from tests.vyx.store.supabase.factory import OTHER_USER, TRADER, USER
 from tests.vyx.store.supabase.fake_tables import TABLES
-from tests.vyx.store.supabase.postgres import Postgres, postgres_bin, running_postgres
+from tests.vyx.store.supabase.postgres import Databases, Postgres
 
 MIGRATIONS = sorted((REPO / "supabase" / "migrations").glob("*.sql"))
 SIGNAL = "0e5b9c1d-2f3a-4b5c-8d6e-7f8091a2b3c4"
 MACHINE = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 
 
+class Database:
+    """One database of the session's cluster; :meth:`psql` runs SQL in it."""
+
+    def __init__(self, pg: Postgres, name: str) -> None:
+        self.pg = pg
+        self.name = name
+
+    def psql(self, sql: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.pg.psql(sql, check=check, db=self.name)
+
+
 @pytest.fixture(scope="module")
-def pg() -> Iterator[Postgres]:
-    bindir = postgres_bin()
-    if bindir is None:
-        reason = ("PostgreSQL is not installed (Debian: apt-get install postgresql); "
-                  "the migration tests need initdb/pg_ctl/psql")  # fmt: skip
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with running_postgres(bindir) as server:
-        for _ in range(2):  # idempotent: the second run must succeed too
-            for migration in MIGRATIONS:
-                server.psql(migration.read_text())
-        server.psql(SEED)
-        yield server
+def pg(postgres_databases: Databases) -> Iterator[Database]:
+    name = postgres_databases.create("fresh")  # the migrations applied once
+    db = Database(postgres_databases.pg, name)
+    for migration in MIGRATIONS:  # idempotent: a second run must succeed too
+        db.psql(migration.read_text())
+    db.psql(SEED)
+    yield db
+    postgres_databases.drop(name)
 
 
 SEED = f"""
@@ -53,19 +57,19 @@ insert into user_subscriptions (user_id, tier, status) values ('{USER}', 'elite'
 """
 
 
-def as_role(pg: Postgres, role: str, sql: str, *, sub: str | None = None
+def as_role(pg: Database, role: str, sql: str, *, sub: str | None = None
             ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     claim = f"select set_config('request.jwt.claim.sub', '{sub}', false);" if sub else ""
     return pg.psql(f"set role {role}; {claim} {sql}", check=False)
 
 
-def count(pg: Postgres, role: str, table: str, *, sub: str | None = None) -> int:
+def count(pg: Database, role: str, table: str, *, sub: str | None = None) -> int:
     done = as_role(pg, role, f"select count(*) from {table};", sub=sub)
     assert done.returncode == 0, done.stderr
     return int(done.stdout.split()[-1])
 
 
-def test_migrations_apply_twice_and_define_the_contract_tables(pg: Postgres) -> None:
+def test_migrations_apply_twice_and_define_the_contract_tables(pg: Database) -> None:
     out = pg.psql("select table_name from information_schema.tables "
                   "where table_schema = 'public' order by 1;").stdout.split()  # fmt: skip
     assert set(TABLES) <= set(out)
@@ -74,7 +78,7 @@ def test_migrations_apply_twice_and_define_the_contract_tables(pg: Postgres) -> 
     assert set(rls) == set(TABLES)
 
 
-def test_the_fake_has_the_migrated_columns_and_types(pg: Postgres) -> None:
+def test_the_fake_has_the_migrated_columns_and_types(pg: Database) -> None:
     out = pg.psql("select table_name, column_name, data_type, is_nullable from "
                   "information_schema.columns where table_schema = 'public';").stdout  # fmt: skip
     migrated: dict[str, dict[str, tuple[str, bool]]] = {}
@@ -91,21 +95,21 @@ def test_the_fake_has_the_migrated_columns_and_types(pg: Postgres) -> None:
     [("traders", 1), ("signals", 1), ("cloud_machines", 1), ("cloud_metrics", 1),
      ("cloud_events", 1), ("user_subscriptions", 1), ("signal_analyses", 0)],
 )  # fmt: skip
-def test_owners_see_only_their_rows(pg: Postgres, table: str, mine: int) -> None:
+def test_owners_see_only_their_rows(pg: Database, table: str, mine: int) -> None:
     assert count(pg, "authenticated", table, sub=USER) == mine
     other = count(pg, "authenticated", table, sub=OTHER_USER)
     everyone = count(pg, "service_role", table)
     assert other == (everyone - mine if table != "cloud_metrics" else 0)
 
 
-def test_anon_reads_nothing(pg: Postgres) -> None:
+def test_anon_reads_nothing(pg: Database) -> None:
     done = as_role(pg, "anon", "select count(*) from signals;")
     assert done.returncode != 0
     assert "permission denied" in done.stderr
 
 
 @pytest.mark.parametrize("table", ["signals", "cloud_machines", "cloud_metrics", "cloud_events"])
-def test_only_the_service_role_writes_machine_tables(pg: Postgres, table: str) -> None:
+def test_only_the_service_role_writes_machine_tables(pg: Database, table: str) -> None:
     done = as_role(pg, "authenticated", f"delete from {table};", sub=USER)
     assert done.returncode != 0
     assert "permission denied" in done.stderr
@@ -117,7 +121,7 @@ def test_only_the_service_role_writes_machine_tables(pg: Postgres, table: str) -
     assert count(pg, "service_role", table) == before
 
 
-def test_service_role_writes_a_signal_and_its_analysis(pg: Postgres) -> None:
+def test_service_role_writes_a_signal_and_its_analysis(pg: Database) -> None:
     sql = (f"insert into signal_analyses (signal_id, trader_id, user_id, decision, confidence) "
            f"values ('{SIGNAL}', '{TRADER}', '{USER}', 'wait', 50) on conflict (signal_id) "
            f"do update set confidence = excluded.confidence;")  # fmt: skip
@@ -128,7 +132,7 @@ def test_service_role_writes_a_signal_and_its_analysis(pg: Postgres) -> None:
     assert "signal_analyses_confidence_check" in bad.stderr
 
 
-def test_owner_edits_own_traders_only(pg: Postgres) -> None:
+def test_owner_edits_own_traders_only(pg: Database) -> None:
     mine = as_role(pg, "authenticated", f"update traders set name = 'renamed' where id = "
                    f"'{TRADER}' returning id;", sub=USER)  # fmt: skip
     assert mine.returncode == 0
