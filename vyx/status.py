@@ -35,10 +35,12 @@ def status(
     cfg: Config, screener: Screener, market: MarketHandle | None, started_at: float
 ) -> dict[str, Any]:
     stats = screener.statistics()
+    uptime_s = round(time.monotonic() - started_at, 1)
     return {
         "status": "paused" if stats.paused else "running",
         "cpus": cfg.machine.cpus,
-        "uptime_s": round(time.monotonic() - started_at, 1),
+        "uptime_s": uptime_s,
+        "uptime": uptime_s,  # the original web app's name for it (seconds)
         "traders": len([t for t in stats.traders.values() if t.error is None]),
         "symbols": len(market.symbols) if market is not None else 0,
         "version": __version__,

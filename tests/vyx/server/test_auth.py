@@ -323,3 +323,15 @@ async def test_a_bad_fresh_auth_closes_the_session() -> None:
         await send(ws, "auth", {"token": hs256_token(OTHER_USER_ID)})
         close = await closed(ws)
     assert (close.code, close.reason) == (1008, "wrong user")
+
+
+async def test_the_original_clients_path_is_served_with_the_same_authentication() -> None:
+    async with serving() as running:
+        async with client(running.ws_url(hs256_token(), path="/")) as ws:
+            hello, _ = await greeted(ws)
+            assert hello["data"]["userId"] == USER_ID
+        # The original client sent ?userId= and nothing else: not enough.
+        async with client(running.ws_url(path="/") + f"?userId={USER_ID}") as ws:
+            await send(ws, "ping")
+            close = await closed(ws)
+    assert (close.code, close.reason) == (1008, "authentication required")
