@@ -306,7 +306,8 @@ async def run_metrics_reporter(
     now_ms: Callable[[], int] = _now_ms,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Queue a ``cloud_metrics`` row every ``interval_s`` (drift-free) until cancelled.
+    """Queue a ``cloud_metrics`` row every ``interval_s`` (drift-free) until cancelled, and a
+    last one then (the partial interval before a stop is reported too; shielded, bounded).
 
     ``sample()`` returns the values (keys from :data:`METRIC_COLUMNS`; others are dropped and
     logged once); ``machine_id`` is ``cloud_machines.id``. The first row is written one
@@ -315,18 +316,30 @@ async def run_metrics_reporter(
         logger.warning("metrics: interval {} s is outside the 30 to 60 s contract", interval_s)
     task_status.started()
     warned = False
-    deadline = trio.current_time()
-    while True:
-        deadline += interval_s
-        await trio.sleep_until(deadline)
+
+    async def report() -> None:
+        nonlocal warned
         try:
             values = dict(sample())
         except Exception as exc:
             logger.error("metrics: sample failed: {!r}", exc)
-            continue
+            return
         unknown = values.keys() - METRIC_COLUMNS
         if unknown and not warned:
             logger.warning("metrics: dropping unknown columns {}", sorted(unknown))
             warned = True
         clean = {k: v for k, v in values.items() if k in METRIC_COLUMNS}
         await store.save_metrics(metrics_row(machine_id=machine_id, recorded_at=now_ms(), **clean))
+
+    deadline = trio.current_time()
+    try:
+        while True:
+            deadline += interval_s
+            await trio.sleep_until(deadline)
+            await report()
+    finally:
+        with trio.CancelScope(shield=True), trio.move_on_after(2):
+            try:
+                await report()
+            except StoreError as exc:  # the store closed first: nothing to report into
+                logger.warning("metrics: last sample not stored: {}", exc)

@@ -44,6 +44,18 @@ from vyx.store.supabase.spool import Spool
 
 #: PostgreSQL types whose JSON input must be an integer.
 INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
+#: ``cloud_metrics`` columns our migrations make ``double precision`` (the machine sends
+#: fractions; an INTEGER column of the project gets them rounded).
+FRACTIONAL_METRICS = frozenset(
+    {
+        "cpu_usage_vcpus",
+        "memory_used_mb",
+        "memory_total_mb",
+        "websocket_latency_ms",
+        "filter_execution_time_ms",
+        "ai_analysis_time_ms",
+    }
+)
 #: Tables whose ``machine_id`` is ``cloud_machines.id``.
 MACHINE_TABLES = frozenset({"signals", "cloud_metrics", "cloud_events"})
 _FK = re.compile(r"<fk table='([^']+)' column='([^']+)'/>")
@@ -136,14 +148,11 @@ class ProjectSchema:
                 f"signals.machine_id is written to {column or 'no column'}"
                 + ("" if ours else " as NULL (it points at another table)")
             )
-        for table, shape in sorted(self.tables.items()):
-            rounded = sorted(
-                c
-                for c, t in shape.columns.items()
-                if t in INTEGER_TYPES and (table == "cloud_metrics")
-            )
-            if rounded:
-                lines.append(f"{table}: {', '.join(rounded)} are INTEGER (values are rounded)")
+        metrics = self.tables.get("cloud_metrics")
+        columns = metrics.columns if metrics is not None else {}
+        rounded = sorted(c for c in FRACTIONAL_METRICS if columns.get(c) in INTEGER_TYPES)
+        if rounded:
+            lines.append(f"cloud_metrics: {', '.join(rounded)} are INTEGER (values are rounded)")
         return lines
 
 

@@ -108,6 +108,7 @@ class Logged:
     method: str
     path: str
     role: str
+    query: str = ""
     status: int = 0
 
 
@@ -202,7 +203,7 @@ class PostgrestServer:
             await serve_lifespan(receive, send)
             return
         headers, body = await read_request(scope, receive)
-        log = Logged(scope["method"], scope["path"], "")
+        log = Logged(scope["method"], scope["path"], "", scope["query_string"].decode())
         self.requests.append(log)
         try:
             status, out, extra = await self._handle(scope, headers, body, log)

@@ -114,10 +114,21 @@ def running_postgres(bindir: Path) -> Iterator[Postgres]:
 
 #: ``fresh``: our migrations on an empty project. ``original``: the existing product's schema
 #: (``vyx-original/schema.sql``) then our migrations. ``original_as_is``: that schema alone.
-#: ``original_renamed``: that schema after the original's rename of ``signals.machine_id`` to
-#: ``fly_app_id``, then our migrations.
+#: ``original_renamed``: that schema at the original's later state (``signals.machine_id``
+#: renamed ``fly_app_id``, pointing at a newer table, ``user_fly_apps``), then our migrations.
 Template = Literal["fresh", "original", "original_as_is", "original_renamed"]
-RENAME = "alter table public.signals rename column machine_id to fly_app_id;"
+RENAME = """
+create table public.user_fly_apps (
+  id uuid primary key default gen_random_uuid(),
+  user_id uuid not null references auth.users(id) on delete cascade,
+  fly_app_name text not null
+);
+grant all on public.user_fly_apps to anon, authenticated, service_role;
+alter table public.signals rename column machine_id to fly_app_id;
+alter table public.signals drop constraint signals_machine_id_fkey;
+alter table public.signals add constraint signals_fly_app_id_fkey
+  foreign key (fly_app_id) references public.user_fly_apps(id) on delete set null;
+"""
 
 
 class Databases:

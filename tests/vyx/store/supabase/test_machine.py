@@ -89,7 +89,7 @@ async def test_running_heartbeat_metrics_then_stopped(
     assert [(r["id"], r["status"]) for r in rows] == [(provisioned, "stopped")]
     assert rows[0]["stopped_at"] is not None
     metrics = fake.rows("cloud_metrics")
-    assert [m["active_signals"] for m in metrics] == [0, 1, 2]
+    assert [m["active_signals"] for m in metrics] == [0, 1, 2, 3]  # 3: the last, at the stop
     assert {m["machine_id"] for m in metrics} == {provisioned}
     events = fake.rows("cloud_events")
     assert [e["event_type"] for e in events] == ["machine_started", "machine_stopped"]
