@@ -18,6 +18,10 @@ The URL grammar (``docs/references/api/tables_views.rst``, ``url_grammar.rst``) 
 - ``POST /rpc/f`` — the JSON object's keys are the named arguments (``json_to_record``).
 - Results are built by PostgreSQL (``json_agg``/``to_json``), so timestamps, numerics and
   jsonb come back exactly as PostgREST prints them.
+
+Not implemented (the machine and supabase-py as used here never send them): resource
+embedding, ``Prefer: missing=default``/``count=``/``tx=``, ``Range`` headers, singular
+responses (``Accept: application/vnd.pgrst.object+json``), CSV.
 """
 
 from __future__ import annotations
