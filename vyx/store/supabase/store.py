@@ -74,8 +74,14 @@ class _SpoolSink:
             try:
                 good.append((p.table, p.key, encode_wire(p.table, p.row)))
             except (TypeError, ValueError) as exc:
-                bad.append((p.table, p.key, json.dumps({k: repr(v) for k, v in p.row.items()}),
-                            f"{type(exc).__name__}: {exc}"))  # fmt: skip
+                bad.append(
+                    (
+                        p.table,
+                        p.key,
+                        json.dumps({k: repr(v) for k, v in p.row.items()}),
+                        f"{type(exc).__name__}: {exc}",
+                    )
+                )
         spool = self._store.io.spool
 
         def write() -> None:
@@ -121,8 +127,13 @@ class SupabaseStore(QueuedWrites):
         self.machine = machine
         self.machine_id: str | None = machine.current if machine is not None else None
         self._now_ms = now_ms
-        self.drain = Drain(io, rest, project=Project(rest, machine), batch_rows=drain_rows,
-                           on_quarantine=self._report)  # fmt: skip
+        self.drain = Drain(
+            io,
+            rest,
+            project=Project(rest, machine),
+            batch_rows=drain_rows,
+            on_quarantine=self._report,
+        )
         self.writer = BatchWriter(_SpoolSink(self), policy)
         self._initial_spooled = initial_spooled
         self._appended = 0
@@ -137,12 +148,14 @@ class SupabaseStore(QueuedWrites):
         if row.table == "cloud_events":  # never report a rejected report (no loops)
             return None
         event = event_row(
-            machine_id=self.machine_id or "", user_id=self.user_id or "",
-            event_type="error", severity="warning",
+            machine_id=self.machine_id or "",
+            user_id=self.user_id or "",
+            event_type="error",
+            severity="warning",
             message=f"Supabase rejected a {row.table} row; it is quarantined on the machine",
             details={"table": row.table, "key": row.key, "error": row.error},
             created_at=self._now_ms(),
-        )  # fmt: skip
+        )
         event["machine_id"] = self.machine_id
         event["user_id"] = self.user_id
         return ("cloud_events", event["id"], encode_wire("cloud_events", event))
@@ -218,23 +231,27 @@ class SupabaseStore(QueuedWrites):
         :class:`~vyx.store.errors.TraderNotOwned` (a security event) when nothing was the
         user's to remove."""
         mine = {"id": trader_id, "user_id": user_id}
-        gone = await self.rest.call("delete trader", lambda: self.rest.delete(
-            "traders", eq=mine, returning=True))  # fmt: skip
+        gone = await self.rest.call(
+            "delete trader", lambda: self.rest.delete("traders", eq=mine, returning=True)
+        )
         if not gone:
             raise await self._refuse(trader_id, user_id, "trader_remove")
 
     async def _refuse(self, trader_id: str, user_id: str, action: str) -> TraderNotOwned:
         """Log a refused trader change as a security event (and a ``cloud_events`` row)."""
         refused = TraderNotOwned(trader_id, action)
-        logger.warning("security: {} of trader {} refused: not a trader of user {}", action,
-                       trader_id, user_id)  # fmt: skip
+        logger.warning(
+            "security: {} of trader {} refused: not a trader of user {}", action, trader_id, user_id
+        )
         event = event_row(
-            machine_id=self.machine_id or "", user_id=self.user_id or user_id,
-            event_type="error", severity="warning",
+            machine_id=self.machine_id or "",
+            user_id=self.user_id or user_id,
+            event_type="error",
+            severity="warning",
             message=f"refused {action} of trader {trader_id}: not one of this user's traders",
             details={"trader_id": trader_id, "action": action, "security": True},
             created_at=self._now_ms(),
-        )  # fmt: skip
+        )
         event["machine_id"] = self.machine_id
         await self.save_event(event)
         return refused
@@ -252,9 +269,12 @@ class SupabaseStore(QueuedWrites):
 
     async def recent_signals(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The user's newest signals in Supabase (timestamps as epoch ms)."""
-        rows = await self.rest.call("recent signals", lambda: self.rest.select(
-            "signals", eq={"user_id": user_id}, order="created_at", desc=True, limit=limit
-        ))  # fmt: skip
+        rows = await self.rest.call(
+            "recent signals",
+            lambda: self.rest.select(
+                "signals", eq={"user_id": user_id}, order="created_at", desc=True, limit=limit
+            ),
+        )
         return [from_wire("signals", r) for r in rows]
 
     async def upsert_machine(self, machine: MachineRecord) -> None:
@@ -265,15 +285,17 @@ class SupabaseStore(QueuedWrites):
     async def heartbeat(self, machine_id: str, at_ms: int) -> None:
         """Set ``last_health_check`` and ``updated_at`` of the machine row."""
         values = to_wire("cloud_machines", {"last_health_check": at_ms, "updated_at": at_ms})
-        await self.rest.call("heartbeat", lambda: self.rest.update(
-            "cloud_machines", values, eq={"machine_id": machine_id}
-        ))  # fmt: skip
+        await self.rest.call(
+            "heartbeat",
+            lambda: self.rest.update("cloud_machines", values, eq={"machine_id": machine_id}),
+        )
 
     async def load_machine(self, machine_id: str) -> MachineRecord | None:
         """The machine row, if any."""
-        rows = await self.rest.call("load machine", lambda: self.rest.select(
-            "cloud_machines", eq={"machine_id": machine_id}
-        ))  # fmt: skip
+        rows = await self.rest.call(
+            "load machine",
+            lambda: self.rest.select("cloud_machines", eq={"machine_id": machine_id}),
+        )
         return MachineRecord.from_row(rows[0]) if rows else None
 
     async def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -297,9 +319,11 @@ class SupabaseStore(QueuedWrites):
     def supabase_statistics(self) -> SupabaseStatistics:
         """The write path in detail."""
         return SupabaseStatistics(
-            writer=self.writer.statistics(), drain=self.drain.statistics(),
-            spooled_rows=self.spooled_rows(), quarantined_local=self._quarantined_local,
-        )  # fmt: skip
+            writer=self.writer.statistics(),
+            drain=self.drain.statistics(),
+            spooled_rows=self.spooled_rows(),
+            quarantined_local=self._quarantined_local,
+        )
 
     def statistics(self) -> StoreStatistics:
         """Backend-neutral counters: ``rows_written`` counts rows applied to Supabase,
@@ -357,12 +381,23 @@ async def run_supabase_store(
     queued, _, _ = await io.run(spool.counts)
     machine = await io.run(MachineIds.load, spool, user_id) if user_id is not None else None
     rest = Rest.open(supabase, policy=policy, transport=transport)
-    batch = BatchPolicy(batch_rows=cfg.batch_rows, max_age_s=cfg.flush_interval_ms / 1000,
-                        buffer_rows=cfg.buffer_rows)  # fmt: skip
-    store = SupabaseStore(io, rest, batch, user_id=user_id, machine=machine,
-                          drain_rows=drain_rows, initial_spooled=queued)  # fmt: skip
-    logger.info("store: Supabase at {} (spool {}, {} rows to replay)", supabase.url,
-                cfg.spool_path, queued)  # fmt: skip
+    batch = BatchPolicy(
+        batch_rows=cfg.batch_rows,
+        max_age_s=cfg.flush_interval_ms / 1000,
+        buffer_rows=cfg.buffer_rows,
+    )
+    store = SupabaseStore(
+        io,
+        rest,
+        batch,
+        user_id=user_id,
+        machine=machine,
+        drain_rows=drain_rows,
+        initial_spooled=queued,
+    )
+    logger.info(
+        "store: Supabase at {} (spool {}, {} rows to replay)", supabase.url, cfg.spool_path, queued
+    )
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(store.writer.run)
@@ -375,8 +410,11 @@ async def run_supabase_store(
             await store.push_spool()
         left = store.spooled_rows() + store.writer.statistics().pending_rows
         if scope.cancelled_caught or left:
-            logger.warning("store: final flush ended with {} rows not in Supabase "
-                           "(kept in the spool for the next start)", left)  # fmt: skip
+            logger.warning(
+                "store: final flush ended with {} rows not in Supabase "
+                "(kept in the spool for the next start)",
+                left,
+            )
         with trio.move_on_after(5) as close_scope:
             close_scope.shield = True
             await io.run(spool.close)

@@ -157,8 +157,16 @@ class FakePostgrest:
         if role is None:
             return 401, {"code": "PGRST301", "message": "JWSError JWSInvalidSignature",
                          "details": None, "hint": None}, []  # fmt: skip
-        outage = (503, {"code": "PGRST000", "message": "Could not connect to the database",
-                        "details": "connection refused", "hint": None}, [])  # fmt: skip
+        outage = (
+            503,
+            {
+                "code": "PGRST000",
+                "message": "Could not connect to the database",
+                "details": "connection refused",
+                "hint": None,
+            },
+            [],
+        )
         if table == "" and method == "GET":  # the description: faults are for the tables
             return outage if self.down else (200, describe(), [])
         fault = self._take_fault(table)
