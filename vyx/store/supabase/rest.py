@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import attrs
 import httpx
 import trio
 from loguru import logger
@@ -220,12 +221,17 @@ class Rest:
             builder = builder.eq(column, _bool_filter(value))
         return await self._execute(builder)
 
-    async def call(self, what: str, request: Callable[[], Awaitable[T]]) -> T:
+    async def call(
+        self, what: str, request: Callable[[], Awaitable[T]], *, attempts: int | None = None
+    ) -> T:
         """Run ``request`` with bounded retries on ``retry`` verdicts.
 
-        Raises :class:`SupabaseUnavailable` after ``max_attempts`` failures or at once for a
-        ``blocked`` one, :class:`RestError` for a rejection. Cancellation propagates."""
+        Raises :class:`SupabaseUnavailable` after ``max_attempts`` failures (``attempts``, if
+        given) or at once for a ``blocked`` one, :class:`RestError` for a rejection.
+        Cancellation propagates."""
         policy = self.policy
+        if attempts is not None:
+            policy = attrs.evolve(policy, max_attempts=attempts)
         while True:
             try:
                 return await request()

@@ -160,18 +160,21 @@ def diff_traders(old: TraderSet, new: TraderSet) -> TraderChanges:
     )
 
 
-async def fetch_trader_rows(rest: Rest, user_id: str) -> list[dict[str, Any]]:
-    """The user's enabled ``traders`` rows (bounded retries)."""
+async def fetch_trader_rows(
+    rest: Rest, user_id: str, *, attempts: int | None = None
+) -> list[dict[str, Any]]:
+    """The user's enabled ``traders`` rows (bounded retries: ``attempts`` or the policy's)."""
     eq = {"user_id": user_id, "enabled": True}
-    return await rest.call("load traders", lambda: rest.select("traders", eq=eq))
+    return await rest.call("load traders", lambda: rest.select("traders", eq=eq), attempts=attempts)
 
 
-async def has_elite_subscription(rest: Rest, user_id: str) -> bool:
+async def has_elite_subscription(rest: Rest, user_id: str, *, attempts: int | None = None) -> bool:
     """True when ``user_subscriptions`` holds an active elite subscription for the user."""
     eq = {"user_id": user_id, "status": "active", "tier": "elite"}
     rows = await rest.call(
         "check subscription",
         lambda: rest.select("user_subscriptions", eq=eq, columns="user_id,tier,status"),
+        attempts=attempts,
     )
     return bool(rows)
 
@@ -281,12 +284,14 @@ class TraderSync:
                 await self._on_update(TraderUpdate(self.current, TraderChanges(), entitled))
             return entitled
 
-    async def reload(self, reason: str = "periodic") -> TraderChanges:
+    async def reload(
+        self, reason: str = "periodic", *, attempts: int | None = None
+    ) -> TraderChanges:
         """Load the traders now (``config_update`` calls this); events and ``on_update`` for
         what changed. Raises :class:`~vyx.store.supabase.rest.SupabaseUnavailable`."""
         async with self._lock:
             try:
-                rows = await fetch_trader_rows(self._rest, self._cfg.user_id)
+                rows = await fetch_trader_rows(self._rest, self._cfg.user_id, attempts=attempts)
             except StoreError as exc:
                 self._failures += 1
                 self._last_error = str(exc)
@@ -305,9 +310,10 @@ class TraderSync:
             return changes
 
     async def start(self) -> None:
-        """The first load: the subscription, then the traders."""
-        self.entitled = await has_elite_subscription(self._rest, self._cfg.user_id)
-        await self.reload("start")
+        """The first load: the subscription, then the traders, one attempt each (the caller
+        retries, and runs the cached traders meanwhile)."""
+        self.entitled = await has_elite_subscription(self._rest, self._cfg.user_id, attempts=1)
+        await self.reload("start", attempts=1)
 
     async def from_cache(self) -> None:
         """Run the traders of the last successful load (none without a cache)."""
