@@ -45,6 +45,16 @@ def trader(
     }
 
 
+async def start_store(
+    nursery: trio.Nursery, fake: FakePostgrest, cfg: StoreConfig, sb: SupabaseConfig
+) -> SupabaseStore:
+    """A Supabase store on the fake, running in ``nursery``."""
+    store: SupabaseStore = await nursery.start(
+        functools.partial(run_supabase_store, cfg, sb, transport=transport(fake))
+    )
+    return store
+
+
 def test_classify_accepts_json_strings_and_reports_foreign_or_broken_filters() -> None:
     rows = [
         trader(as_string=True, cloud_config=json.dumps({"enabledInCloud": True})),
@@ -92,11 +102,7 @@ async def test_sync_loads_reports_and_reloads(
         updates.append(update)
 
     async with trio.open_nursery() as nursery:
-        store: SupabaseStore = await nursery.start(
-            functools.partial(
-                run_supabase_store, store_cfg, supabase_cfg, transport=transport(fake)
-            )
-        )
+        store = await start_store(nursery, fake, store_cfg, supabase_cfg)
         cfg = TraderSyncConfig(user_id=USER, reload_s=60, subscription_s=300)
         sync: TraderSync = await nursery.start(
             functools.partial(run_trader_sync, cfg, store.rest, store, on_update=on_update)
@@ -156,11 +162,7 @@ async def test_a_database_down_at_start_runs_the_last_loads_traders(
         updates.append(update)
 
     async with trio.open_nursery() as nursery:
-        store: SupabaseStore = await nursery.start(
-            functools.partial(
-                run_supabase_store, store_cfg, supabase_cfg, transport=transport(fake)
-            )
-        )
+        store = await start_store(nursery, fake, store_cfg, supabase_cfg)
         sync = functools.partial(run_trader_sync, cfg, store.rest, store, on_update=on_update)
         first = await nursery.start(sync)  # a load that works: it is cached
         assert first.statistics().loads == 1
@@ -168,11 +170,7 @@ async def test_a_database_down_at_start_runs_the_last_loads_traders(
     fake.down = True
     updates.clear()
     async with trio.open_nursery() as nursery:
-        store = await nursery.start(
-            functools.partial(
-                run_supabase_store, store_cfg, supabase_cfg, transport=transport(fake)
-            )
-        )
+        store = await start_store(nursery, fake, store_cfg, supabase_cfg)
         begun = trio.current_time()
         second: TraderSync = await nursery.start(
             functools.partial(run_trader_sync, cfg, store.rest, store, on_update=on_update)
