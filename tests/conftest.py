@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+
+from tests.vyx.store.supabase.postgres import Databases, postgres_bin, running_postgres
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -17,16 +21,39 @@ def shared_data_dir() -> Path | None:
     return path if path.is_dir() else None
 
 
+def _absent(reason: str, *, required: bool) -> NoReturn:
+    if required:
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared reference data; skips (fails under VYX_REQUIRE_SHARED_DATA=1) when absent."""
     path = shared_data_dir()
     if path is None:
-        reason = (
+        _absent(
             "../shared/data is not present (set VYX_SHARED_DATA to its location); "
-            "tests against real Binance/Gemini/Fly recordings are skipped"
+            "tests against real Binance/Gemini/Fly recordings are skipped",
+            required=os.environ.get("VYX_REQUIRE_SHARED_DATA") == "1",
         )
-        if os.environ.get("VYX_REQUIRE_SHARED_DATA") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[Databases]:
+    """One PostgreSQL cluster for the session with template databases (our migrations; the
+    original product's schema with and without them); each test copies one. Skips without
+    PostgreSQL (fails under CI=true: ``.ci/run`` installs it)."""
+    bindir = postgres_bin()
+    if bindir is None:
+        _absent(
+            "PostgreSQL is not installed (Debian: apt-get install postgresql); "
+            "the tests on real PostgreSQL need initdb/pg_ctl/psql",
+            required=os.environ.get("CI") == "true",
+        )
+    data = shared_data_dir()
+    original = data / "vyx-original" / "schema.sql" if data is not None else None
+    migrations = sorted((REPO / "supabase" / "migrations").glob("*.sql"))
+    with running_postgres(bindir) as pg:
+        yield Databases(pg, migrations, original if original and original.exists() else None)

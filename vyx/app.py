@@ -346,6 +346,7 @@ async def _serve(
         analyzer: ConcurrentAnalyzer | None = None
         if cfg.analyzer.enabled or opts.offline_analyst:
             from vyx.analysis import AnalyzerOptions, run_analyzer
+            from vyx.analysis.journal import JOURNAL_FILE
 
             analyzer = await sinks.start(
                 partial(
@@ -353,7 +354,10 @@ async def _serve(
                     cfg.analyzer,
                     store,
                     push,
-                    options=AnalyzerOptions(offline=opts.offline_analyst),
+                    options=AnalyzerOptions(
+                        offline=opts.offline_analyst,
+                        journal=cfg.store.data_dir / JOURNAL_FILE,
+                    ),
                 )
             )
         else:

@@ -2,6 +2,9 @@
 this machine (``cloud_machines`` running → heartbeat → stopped/error, ``cloud_metrics`` every
 30 s, ``cloud_events``). A machine serves only an active elite subscription: without one,
 screening pauses (and resumes when the subscription is active again).
+
+The database is never a start-up dependency: every row goes through the store's spool, and the
+traders come from the last successful load when the database does not answer at start.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ from vyx.store.supabase.machine import (
 )
 from vyx.store.supabase.traders import TraderSync, TraderSyncConfig, TraderUpdate, run_trader_sync
 from vyx.traders import TraderInfo, TraderRejected, from_record
+
+#: The last trader load, beside the spool in ``VYX_DATA_DIR`` (run when the database is down
+#: at start).
+TRADERS_CACHE = "traders.json"
 
 
 def to_infos(update: TraderUpdate) -> tuple[list[TraderInfo], list[TraderRejected]]:
@@ -119,25 +126,23 @@ async def cloud_machine(cfg: Config, store: SupabaseStore) -> AsyncIterator[Clou
     keep them in sync, heartbeat and report metrics while the body runs."""
     lifecycle = LifecycleConfig(
         cfg.machine,
-        # Its share of the drain budget (see vyx.app): the whole stop fits DRAIN_TIMEOUT_S.
+        # Its share of the drain budget (see vyx.app): the whole stop fits DRAIN_TIMEOUT_S. The
+        # lifecycle rows go through the spool: nothing here waits for the database.
         final_write_s=min(5.0, cfg.runtime.drain_timeout_s * 0.2),
         fly_app_name=cfg.fly.app_name,
         fly_machine_version=cfg.fly.machine_version,
     )
-    async with open_machine_lifecycle(lifecycle, store.rest, store) as me:
+    async with open_machine_lifecycle(lifecycle, store) as me:
         bridge = TraderBridge()
         async with trio.open_nursery() as nursery:
+            sync_cfg = TraderSyncConfig(
+                user_id=me.user_id, machine_id=me.id, cache=cfg.store.data_dir / TRADERS_CACHE
+            )
             sync: TraderSync = await nursery.start(
-                partial(
-                    run_trader_sync,
-                    TraderSyncConfig(user_id=me.user_id, machine_id=me.id),
-                    store.rest,
-                    store,
-                    on_update=bridge.on_update,
-                )
+                partial(run_trader_sync, sync_cfg, store.rest, store, on_update=bridge.on_update)
             )
             machine = CloudMachine(me, sync, bridge)
-            nursery.start_soon(partial(run_heartbeat, store.rest, me, heartbeat_s=30))
+            nursery.start_soon(partial(run_heartbeat, store, lifecycle, heartbeat_s=30))
             nursery.start_soon(
                 partial(
                     run_metrics_reporter,

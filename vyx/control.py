@@ -34,6 +34,7 @@ from vyx.server.protocol import (
 )
 from vyx.signal import Signal
 from vyx.store.api import Store
+from vyx.store.errors import StoreError, TraderNotOwned
 from vyx.traders import TraderInfo, TraderRejected, from_mapping, to_record
 
 Broadcast = Callable[[Mapping[str, Any]], object]
@@ -185,7 +186,9 @@ class Control:
                             f"no trader {tid!r}", ErrorCode.TRADER_ERROR, trader_id=tid
                         )
                     if self.persist:
-                        await self.store.delete_trader(tid)
+                        await self._persist(
+                            self.store.delete_trader(tid, user_id=self.user_id), tid
+                        )
                     await self._apply(t for k, t in self.traders.items() if k != tid)
             case _:
                 raise CommandRejected(f"{command.TYPE} is not supported", ErrorCode.UNAVAILABLE)
@@ -206,6 +209,20 @@ class Control:
                 trader_id=info.id,
             )
         async with self._changing:
+            if self.persist:  # first: the store refuses another user's trader id
+                await self._persist(
+                    self.store.upsert_trader(to_record(info, self.user_id)), info.id
+                )
             await self._apply({**self.traders, info.id: info}.values())
-            if self.persist:
-                await self.store.upsert_trader(to_record(info, self.user_id))
+
+    @staticmethod
+    async def _persist(write: Awaitable[None], trader_id: str) -> None:
+        """A trader write on behalf of a browser; its refusal is the browser's error."""
+        try:
+            await write
+        except TraderNotOwned as exc:
+            raise CommandRejected(str(exc), ErrorCode.TRADER_ERROR, trader_id=trader_id) from None
+        except StoreError as exc:
+            raise CommandRejected(
+                f"the trader could not be saved: {exc}", ErrorCode.UNAVAILABLE, trader_id=trader_id
+            ) from None

@@ -88,11 +88,13 @@ def status(
 ) -> dict[str, Any]:
     """The ``status_update`` data; ``market`` says how its start-up goes until it streams."""
     stats = screener.statistics()
+    uptime_s = round(time.monotonic() - started_at, 1)
     return {
         "status": "paused" if stats.paused else "running",
         "market": phase.name,
         "cpus": cfg.machine.cpus,
-        "uptime_s": round(time.monotonic() - started_at, 1),
+        "uptime_s": uptime_s,
+        "uptime": uptime_s,  # the original web app's name for it (seconds)
         "traders": len([t for t in stats.traders.values() if t.error is None]),
         "symbols": len(market.symbols) if market is not None else 0,
         "version": __version__,

@@ -1,14 +1,25 @@
 -- Vyx: the tables a user's machine reads and writes (CONTRACTS.md "Supabase tables").
 --
--- Idempotent: every statement may run again, and tables that already exist in a user's
--- project are left as they are (create ... if not exists; policies are dropped and created
--- again under their own names). Timestamps are timestamptz; ids written by the machine are
--- deterministic UUIDs (retries and replays upsert, never duplicate).
+-- Idempotent: every statement may run again. Additive on an existing project (the Vyx web
+-- app's, see ../shared/data/vyx-original): tables that already exist are left as they are --
+-- their grants, their row level security and the web app's policies (e.g. the anonymous
+-- SELECT on signals) stay; only indexes and the owner policies below are added. Timestamps are
+-- timestamptz; ids written by the machine are deterministic UUIDs (retries and replays
+-- upsert, never duplicate).
 --
--- Access: owners (auth.uid() = user_id) may SELECT their rows; traders are also written by
--- their owner (the web app edits them). Only the service role (the machine's key, which
--- bypasses RLS) writes signals, analyses, machines, metrics, events and subscriptions:
--- anon and authenticated have no INSERT/UPDATE/DELETE privilege on them at all.
+-- Access on a fresh project (tables this migration creates): owners (auth.uid() = user_id)
+-- may SELECT their rows; traders are also written by their owner (the web app edits them).
+-- Only the service role (the machine's key, which bypasses RLS) writes signals, analyses,
+-- machines, metrics, events and subscriptions: anon has no privilege at all, authenticated
+-- no INSERT/UPDATE/DELETE on them.
+
+-- Which of our tables the project already had (their access is the web app's to decide).
+drop table if exists pg_temp.vyx_preexisting;
+create temporary table vyx_preexisting as
+    select c.relname::text as name from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'public' and c.relkind in ('r', 'p') and c.relname in (
+        'traders', 'signals', 'signal_analyses', 'cloud_machines', 'cloud_metrics',
+        'cloud_events', 'user_subscriptions');
 
 create extension if not exists pgcrypto;
 
@@ -158,27 +169,41 @@ create table if not exists public.user_subscriptions (
 );
 
 -- ----------------------------------------------------------------------------- privileges
--- Explicit, so the rules hold whatever the project's default privileges are.
+-- Grants are additive, so they hold on any project whatever its default privileges.
 grant usage on schema public to anon, authenticated, service_role;
 grant all on public.traders, public.signals, public.signal_analyses, public.cloud_machines,
     public.cloud_metrics, public.cloud_events, public.user_subscriptions to service_role;
 grant select on public.signals, public.signal_analyses, public.cloud_machines,
     public.cloud_metrics, public.cloud_events, public.user_subscriptions to authenticated;
 grant select, insert, update, delete on public.traders to authenticated;
-revoke insert, update, delete, truncate on public.signals, public.signal_analyses,
-    public.cloud_machines, public.cloud_metrics, public.cloud_events, public.user_subscriptions
-    from anon, authenticated;
-revoke all on public.traders, public.signals, public.signal_analyses, public.cloud_machines,
-    public.cloud_metrics, public.cloud_events, public.user_subscriptions from anon;
 
 -- ----------------------------------------------------------------------------- row level security
-alter table public.traders enable row level security;
-alter table public.signals enable row level security;
-alter table public.signal_analyses enable row level security;
-alter table public.cloud_machines enable row level security;
-alter table public.cloud_metrics enable row level security;
-alter table public.cloud_events enable row level security;
-alter table public.user_subscriptions enable row level security;
+-- Narrowing (revokes, RLS on) only for the tables created above: Supabase's default
+-- privileges give anon and authenticated everything on a new table.
+do $$
+declare
+    t text;
+begin
+    for t in select unnest(array['traders', 'signals', 'signal_analyses', 'cloud_machines',
+                                 'cloud_metrics', 'cloud_events', 'user_subscriptions'])
+             except select name from pg_temp.vyx_preexisting
+    loop
+        execute format('revoke all on public.%I from anon', t);
+        if t <> 'traders' then
+            execute format('revoke insert, update, delete, truncate on public.%I '
+                           'from authenticated', t);
+        end if;
+        execute format('alter table public.%I enable row level security', t);
+    end loop;
+    for t in select name from pg_temp.vyx_preexisting loop
+        if not (select relrowsecurity from pg_class where oid = format('public.%I', t)::regclass)
+        then
+            raise warning 'public.% has row level security disabled: every role the project '
+                          'grants it to reads all of its rows (left as it is)', t;
+        end if;
+    end loop;
+end $$;
+drop table pg_temp.vyx_preexisting;
 
 drop policy if exists vyx_traders_owner_select on public.traders;
 create policy vyx_traders_owner_select on public.traders

@@ -2,8 +2,10 @@
 
 A failed analysis is still a row (the browser learns the signal will get no verdict): decision
 ``wait`` at confidence 0 (the table's constraints allow nothing else), a reasoning that starts
-with :data:`FAILED_PREFIX`, our key levels, ``technical_indicators.analysis_status = "failed"``
-and the model's raw text (or the API's error body) in ``raw_ai_response``.
+with :data:`FAILED_PREFIX`, our key levels, an empty ``trade_plan`` object (the original
+product's table has ``trade_plan jsonb NOT NULL``), ``technical_indicators.analysis_status =
+"failed"`` and the model's raw text (or the API's error body) in ``raw_ai_response``. The
+browser's ``analysis_completed`` says ``tradePlan: null`` for it.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def analysis_row(result: Result, created_at_ms: int) -> dict[str, Any]:
         technical["error"] = result.error
         decision, confidence = "wait", 0
         reasoning = f"{FAILED_PREFIX}: {result.error}. The signal stands without an AI verdict."
-        trade_plan: dict[str, str] | None = None
+        trade_plan: dict[str, str] = {}
     else:
         technical["analysis_status"] = "ok"
         technical["technical_context"] = verdict.technical_context
@@ -86,7 +88,7 @@ def completed_message(row: dict[str, Any]) -> dict[str, Any]:
             "confidence": row["confidence"],
             "reasoning": row["reasoning"],
             "keyLevels": row["key_levels"],
-            "tradePlan": row["trade_plan"],
+            "tradePlan": None if failed else row["trade_plan"],
             "technicalContext": technical.get("technical_context"),
             "modelName": row["model_name"],
             "failed": failed,

@@ -22,7 +22,8 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -34,6 +35,7 @@ from loguru import logger
 from vyx.analysis import gemini
 from vyx.analysis.gate import GeminiGate, wall_ms
 from vyx.analysis.inputs import AnalysisContext
+from vyx.analysis.journal import Journal, JournalWriter, SavedJob
 from vyx.analysis.offline import OFFLINE_MODEL, offline_verdict
 from vyx.analysis.policy import Breaker, DailyCounts, RetryPolicy
 from vyx.analysis.prompt import (
@@ -70,6 +72,10 @@ class AnalyzerOptions:
     offline: bool = False
     #: Signal ids remembered for "one analysis per signal id".
     remembered_ids: int = 50_000
+    #: Where queued analyses are kept (:mod:`vyx.analysis.journal`; None: in memory only).
+    journal: Path | None = None
+    #: A kept job is resumed after a restart only this long after its signal was created.
+    resume_within_s: float = 900.0
 
 
 @attrs.frozen(order=True)
@@ -130,6 +136,8 @@ class ConcurrentAnalyzer:
         self._busy = 0
         self._last_error: str | None = None
         self._budget_warned_day = -1
+        #: Set by :func:`run_analyzer` when ``options.journal`` is.
+        self.journal: JournalWriter | None = None
 
     # -- the screener's side -------------------------------------------------------------------
 
@@ -144,6 +152,16 @@ class ConcurrentAnalyzer:
             self._skipped[reason] += 1
             return False
         job = _Job(context.priority, next(self._seq), signal, context, trio.current_time())
+        if not self._enqueue(job):
+            return False
+        if self.journal is not None:
+            deadline = signal.created_at + round(self.options.resume_within_s * 1000)
+            self.journal.add(SavedJob(signal, context, deadline))
+        self._count["accepted"] += 1
+        return True
+
+    def _enqueue(self, job: _Job) -> bool:
+        """Queue ``job`` (evicting a lower priority when full); False when it does not fit."""
         if len(self._heap) >= self.options.queue_size:
             worst = max(self._heap)
             self._count["dropped"] += 1
@@ -152,12 +170,35 @@ class ConcurrentAnalyzer:
             self._heap.remove(worst)
             heapq.heapify(self._heap)
             self._forget(worst)
+            self._done(worst.signal.id)
         heapq.heappush(self._heap, job)
-        self._remember(signal.id)
-        self._per_trader.add(context.trader.id, self._now_ms())
-        self._count["accepted"] += 1
+        self._remember(job.signal.id)
+        self._per_trader.add(job.context.trader.id, self._now_ms())
         self._wakeup.unpark()
         return True
+
+    def resume(self, saved: Sequence[SavedJob]) -> tuple[int, int]:
+        """Queue again the jobs an earlier run kept (:mod:`vyx.analysis.journal`); those past
+        their deadline are dropped. Returns (resumed, expired)."""
+        now_ms = self._now_ms()
+        for job in saved:
+            if job.deadline_ms <= now_ms or job.signal.id in self._seen:
+                self._count["expired"] += 1
+                self._done(job.signal.id)
+                continue
+            queued = _Job(
+                job.context.priority, next(self._seq), job.signal, job.context, trio.current_time()
+            )
+            if self._enqueue(queued):
+                self._count["resumed"] += 1
+            else:
+                self._done(job.signal.id)
+        return self._count["resumed"], self._count["expired"]
+
+    def _done(self, signal_id: str) -> None:
+        """The job of ``signal_id`` needs no resuming (stored, evicted, expired, abandoned)."""
+        if self.journal is not None:
+            self.journal.remove(signal_id)
 
     def _refusal(self, signal: Signal, context: AnalysisContext) -> str | None:
         if self.mode == "disabled":
@@ -237,6 +278,8 @@ class ConcurrentAnalyzer:
             requests_per_minute=self.cfg.requests_per_minute,
             breaker=self.gate.breaker.state,
             last_error=self._last_error or self.gate.last_error,
+            resumed=c["resumed"],
+            expired=c["expired"],
         )
 
     # -- workers -------------------------------------------------------------------------------
@@ -253,6 +296,7 @@ class ConcurrentAnalyzer:
             except Exception:  # a bug in one analysis must not stop the others (or the daemon)
                 self._count["errors"] += 1
                 logger.exception("analysis of signal {} crashed", job.signal.id)
+                self._done(job.signal.id)
             finally:
                 self._busy -= 1
 
@@ -266,6 +310,7 @@ class ConcurrentAnalyzer:
             answer = await self._ask(inputs)
         if answer.abandoned:
             self._count["abandoned"] += 1
+            self._done(job.signal.id)
             return
         latency_ms = round((trio.current_time() - started) * 1000)
         self._latency.add(latency_ms)
@@ -279,10 +324,13 @@ class ConcurrentAnalyzer:
         row = analysis_row(result, self._now_ms())
         try:
             await self._store.save_analysis(row)
-        except StoreError as exc:
+            if self.journal is not None:  # kept until the store has the row for sure
+                await self._store.flush()
+        except StoreError as exc:  # kept in the journal: the next start tries again
             self._last_error = f"store: {exc}"
             logger.warning("analysis of signal {} not stored: {}", job.signal.id, exc)
             return
+        self._done(job.signal.id)
         try:
             self._broadcast(completed_message(row))
         except Exception:  # the daemon's callable must not take a worker down
@@ -356,12 +404,35 @@ async def run_analyzer(
     Without an API key it starts ``disabled`` (or ``offline`` with ``options.offline``) and
     only counts submissions. ``http`` (tests, a shared client) is used as given and not closed;
     otherwise one is opened here and closed on exit. Cancellation abandons queued signals and
-    calls in flight (their signals are already stored; analysis is best-effort)."""
+    calls in flight (their signals are already stored); with ``options.journal`` they are kept
+    there and the next start resumes those still within ``options.resume_within_s``."""
     analyzer = ConcurrentAnalyzer(cfg, store, broadcast, options=options, now_ms=now_ms)
     if analyzer.mode == "disabled":
         logger.info("analysis disabled: no GEMINI_API_KEY")
         task_status.started(analyzer)
         await trio.sleep_forever()
+    async with trio.open_nursery() as journal_nursery:
+        if options.journal is not None:
+            journal = await trio.to_thread.run_sync(Journal.open, options.journal)
+            analyzer.journal = JournalWriter(journal)
+            journal_nursery.start_soon(analyzer.journal.run)
+            resumed, expired = analyzer.resume(await analyzer.journal.call(journal.load))
+            if resumed or expired:
+                logger.info(
+                    "analysis: {} queued analyses resumed, {} past their deadline dropped",
+                    resumed,
+                    expired,
+                )
+        await _run_workers(analyzer, cfg, http, task_status)
+        journal_nursery.cancel_scope.cancel()
+
+
+async def _run_workers(
+    analyzer: ConcurrentAnalyzer,
+    cfg: AnalyzerConfig,
+    http: httpx.AsyncClient | None,
+    task_status: trio.TaskStatus[ConcurrentAnalyzer],
+) -> None:
     owned = None
     if analyzer.mode == "running" and http is None:
         owned = http = httpx.AsyncClient(

@@ -79,6 +79,10 @@ class AnalyzerStatistics:
     breaker: BreakerState
     #: The last error (API key redacted), if any.
     last_error: str | None
+    #: Jobs of an earlier run queued again at start (the journal), and those past their deadline
+    #: then (not analysed).
+    resumed: int = 0
+    expired: int = 0
 
 
 class Percentiles:

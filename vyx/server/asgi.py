@@ -1,4 +1,5 @@
-"""The raw ASGI application: a small router over ``/ws``, ``/health``, ``/metrics`` and ``/``.
+"""The raw ASGI application: a small router over ``/ws``, ``/health``, ``/metrics`` and ``/``
+(the dashboard over HTTP, the browser WebSocket too).
 
 No framework: four routes do not need one. HTTP handlers never read a request body and answer
 ``GET``/``HEAD`` only.
@@ -15,6 +16,9 @@ from urllib.parse import parse_qsl
 from vyx.ops.health import HealthRegistry
 from vyx.ops.metrics import CONTENT_TYPE_LATEST, Metrics
 from vyx.server.session import Receive, Scope, Send, SessionDeps, run_session
+
+#: Where the browser WebSocket is served (``/``: the original web app's client).
+WEBSOCKET_PATHS = frozenset({"/ws", "/"})
 
 #: Headers of every HTTP response.
 _COMMON_HEADERS = [
@@ -158,7 +162,8 @@ class ServerApp:
         if kind == "http":
             await self._http(scope, send)
         elif kind == "websocket":
-            if scope["path"] == "/ws":
+            # The original web app's client connects to ``/``; same authentication as ``/ws``.
+            if scope["path"] in WEBSOCKET_PATHS:
                 await run_session(self._sessions, scope, receive, send)
             else:
                 await receive()  # websocket.connect

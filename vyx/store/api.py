@@ -25,15 +25,17 @@ __all__ = [
     "StoreError", "StoreStatistics", "StoreUnavailable", "Table", "WriteOutcome",
 ]  # fmt: skip
 
-#: Tables written through the batch writer.
-Table = Literal["signals", "signal_analyses", "cloud_metrics", "cloud_events"]
+#: Tables written through the batch writer (``cloud_machines``: the Supabase store's machine
+#: lifecycle rows only).
+Table = Literal["signals", "signal_analyses", "cloud_metrics", "cloud_events", "cloud_machines"]
 
-#: The column identifying a row of each batched table (the upsert's conflict target).
+#: The column identifying a row of each batched table.
 KEYS: Mapping[Table, str] = {
     "signals": "id",
     "signal_analyses": "signal_id",
     "cloud_metrics": "id",
     "cloud_events": "id",
+    "cloud_machines": "user_id",
 }
 
 
@@ -139,11 +141,15 @@ class Store(Protocol):
         ...
 
     async def upsert_trader(self, trader: Trader) -> None:
-        """Insert or replace a trader (by id), durably, before returning."""
+        """Insert a trader of ``trader.user_id``, or merge a browser's edit into that user's
+        row of the same id (:func:`~vyx.store.records.merge_trader_edit`: ``cloud_config``
+        and ``description`` stay, ``version`` + 1), durably, before returning. Raises
+        :class:`~vyx.store.errors.TraderNotOwned` when the id belongs to another user."""
         ...
 
-    async def delete_trader(self, trader_id: str) -> None:
-        """Remove a trader; its signals stay."""
+    async def delete_trader(self, trader_id: str, *, user_id: str) -> None:
+        """Remove ``user_id``'s trader (its signals stay). Raises
+        :class:`~vyx.store.errors.TraderNotOwned` when the user has no trader of that id."""
         ...
 
     async def recent_signals(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:

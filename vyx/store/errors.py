@@ -5,7 +5,8 @@
     StoreError              any store failure
      ├── StoreClosed        the store has shut down; nothing more is accepted
      ├── StoreUnavailable   a whole batch could not be written (disk, network); retried
-     └── RowError           a row read back from the backend has an invalid shape
+     ├── RowError           a row read back from the backend has an invalid shape
+     └── TraderNotOwned     a change to a trader that is not the machine user's (refused)
 """
 
 from __future__ import annotations
@@ -27,3 +28,15 @@ class StoreUnavailable(StoreError):
 
 class RowError(StoreError):
     """A row read from the backend does not have the expected shape."""
+
+
+class TraderNotOwned(StoreError):
+    """A trader change (from a browser) named a trader the machine's user does not own, or one
+    that no longer exists. Nothing was written; the store has logged a security event."""
+
+    def __init__(self, trader_id: str, action: str) -> None:
+        super().__init__(
+            f"trader {trader_id} is not one of yours (or no longer exists): {action} refused"
+        )
+        self.trader_id = trader_id
+        self.action = action

@@ -44,6 +44,15 @@ def _structure_json_object(value: Any, _: Any) -> dict[str, Any]:
     return dict(value)
 
 
+def json_object(value: Any) -> dict[str, Any]:
+    """A jsonb value as an object: decoded when the browser stored a JSON string, empty when
+    it is not an object at all."""
+    try:
+        return _structure_json_object(value, None)
+    except (TypeError, ValueError):
+        return {}
+
+
 def _structure_epoch_ms(value: Any, _: Any) -> int:
     if isinstance(value, bool):
         raise TypeError("expected epoch ms or an ISO-8601 timestamp, got a boolean")
@@ -109,6 +118,48 @@ class Trader:
     def to_row(self) -> dict[str, Any]:
         """The ``traders`` row."""
         return attrs.asdict(self)
+
+
+#: Columns a browser's trader edit sets; every other column of an existing row stays
+#: (``cloud_config``, ``description``, ``access_tier``, the web app's own columns).
+EDITED_COLUMNS = ("name", "enabled", "execution_interval", "language", "auto_analyze_signals")
+
+
+def merge_trader_edit(existing: Mapping[str, Any], edit: Trader) -> dict[str, Any]:
+    """The values a browser's edit ``edit`` writes into the ``traders`` row ``existing`` (of
+    either backend): :data:`EDITED_COLUMNS`, ``filter`` and ``strategy`` merged into the
+    row's objects (the edit's keys win; others, such as ``filter.description``, stay),
+    ``version`` + 1. ``updated_at`` is the caller's."""
+    new = edit.to_row()
+    out = {column: new[column] for column in EDITED_COLUMNS}
+    out["filter"] = {**json_object(existing.get("filter")), **edit.filter}
+    out["strategy"] = {**json_object(existing.get("strategy")), **edit.strategy}
+    version = existing.get("version")
+    out["version"] = (version if isinstance(version, int) else 0) + 1
+    return out
+
+
+def new_trader_row(trader: Trader, now_ms: int) -> dict[str, Any]:
+    """The ``traders`` row a browser's new trader becomes: ``updated_at`` now, on this machine
+    (``cloud_config.enabledInCloud``) unless it says otherwise; None values are left out, so
+    the table's defaults apply."""
+    row = {k: v for k, v in trader.to_row().items() if v is not None}
+    row["updated_at"] = now_ms
+    if not trader.cloud_config:
+        row["cloud_config"] = {"enabledInCloud": True}
+    return row
+
+
+def machine_row_id(user_id: str) -> str:
+    """The ``cloud_machines.id`` a machine gives the row it creates for ``user_id`` (derived,
+    as the provisioner derives it, so every writer agrees before the database is reached)."""
+    return str(uuid.uuid5(ROW_NAMESPACE, f"machine|{user_id}"))
+
+
+def analysis_row_id(signal_id: str) -> str:
+    """The ``signal_analyses.id`` of a signal's analysis (one per signal): the upsert's key,
+    which needs no unique constraint on ``signal_id``."""
+    return str(uuid.uuid5(ROW_NAMESPACE, f"analysis|{signal_id}"))
 
 
 @attrs.frozen

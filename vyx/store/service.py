@@ -7,6 +7,7 @@ abandoned on cancellation, so a write in flight always finishes and its outcome 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,6 +16,7 @@ from loguru import logger
 
 from vyx.config import StoreConfig
 from vyx.store.api import PendingRow, Sink, Store, StoreStatistics, WriteOutcome
+from vyx.store.errors import TraderNotOwned
 from vyx.store.records import MachineRecord, Trader
 from vyx.store.sqlite import SqliteDatabase, Synchronous
 from vyx.store.writer import BatchPolicy, BatchWriter, QueuedWrites
@@ -55,12 +57,22 @@ class SqliteStore(QueuedWrites):
         )
 
     async def upsert_trader(self, trader: Trader) -> None:
-        """Insert or replace a trader, committed before returning."""
-        await self._call(self._db.upsert, "traders", trader.to_row())
+        """Insert ``trader`` or merge the edit into its owner's row, committed before
+        returning; a change to another user's trader is refused (logged as a security event,
+        :class:`~vyx.store.errors.TraderNotOwned`)."""
+        try:
+            await self._call(self._db.upsert_trader, trader, int(time.time() * 1000))
+        except TraderNotOwned as exc:
+            logger.warning("security: {}", exc)
+            raise
 
-    async def delete_trader(self, trader_id: str) -> None:
-        """Remove a trader."""
-        await self._call(self._db.delete_trader, trader_id)
+    async def delete_trader(self, trader_id: str, *, user_id: str) -> None:
+        """Remove ``user_id``'s trader (:class:`~vyx.store.errors.TraderNotOwned` if none)."""
+        try:
+            await self._call(self._db.delete_trader, trader_id, user_id)
+        except TraderNotOwned as exc:
+            logger.warning("security: {}", exc)
+            raise
 
     async def recent_signals(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest committed signals of the user."""

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from vyx.store.api import PendingRow, QuarantinedRow, WriteOutcome
-from vyx.store.errors import StoreUnavailable
-from vyx.store.records import MachineRecord, Trader, to_json
+from vyx.store.errors import StoreUnavailable, TraderNotOwned
+from vyx.store.records import MachineRecord, Trader, merge_trader_edit, new_trader_row, to_json
 from vyx.store.schema import COLUMNS, DDL, JSON_COLUMNS, SCHEMA_VERSION, upsert_sql
 
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
@@ -177,10 +177,35 @@ class SqliteDatabase:
         with self._transaction():
             self._conn.execute(upsert_sql(table), encode(table, row))
 
-    def delete_trader(self, trader_id: str) -> None:
-        """Remove a trader row."""
+    def upsert_trader(self, trader: Trader, now_ms: int) -> None:
+        """Insert ``trader`` for ``trader.user_id``, or merge the edit into that user's row
+        (:func:`~vyx.store.records.merge_trader_edit`), in one transaction. Raises
+        :class:`~vyx.store.errors.TraderNotOwned` when the id is another user's."""
         with self._transaction():
-            self._conn.execute("DELETE FROM traders WHERE id = ?", (trader_id,))
+            found = self.select("traders", "id = ?", (trader.id,))
+            if not found:
+                row = {**trader.to_row(), **new_trader_row(trader, now_ms)}
+                self._conn.execute(upsert_sql("traders"), encode("traders", row))
+                return
+            if found[0]["user_id"] != trader.user_id:
+                raise TraderNotOwned(trader.id, "trader_upsert")
+            values = {**merge_trader_edit(found[0], trader), "updated_at": now_ms}
+            encoded = dict(zip(COLUMNS["traders"], encode("traders", values), strict=True))
+            sets = ", ".join(f"{c} = ?" for c in values)
+            self._conn.execute(
+                f"UPDATE traders SET {sets} WHERE id = ? AND user_id = ?",
+                (*(encoded[c] for c in values), trader.id, trader.user_id),
+            )
+
+    def delete_trader(self, trader_id: str, user_id: str) -> None:
+        """Remove ``user_id``'s trader; raises :class:`~vyx.store.errors.TraderNotOwned` when
+        the user has none of that id."""
+        with self._transaction():
+            gone = self._conn.execute(
+                "DELETE FROM traders WHERE id = ? AND user_id = ?", (trader_id, user_id)
+            ).rowcount
+            if not gone:
+                raise TraderNotOwned(trader_id, "trader_remove")
 
     def heartbeat(self, machine_id: str, at_ms: int) -> None:
         """Set the machine row's ``last_health_check``."""

@@ -31,6 +31,9 @@ class MemoryStore:
         self.writes += 1
         self.analyses[str(row["signal_id"])] = dict(row)
 
+    async def flush(self) -> None:
+        self.flushes = getattr(self, "flushes", 0) + 1
+
 
 @pytest.fixture(scope="session")
 def btc_1h(shared_data: Path) -> Klines:

@@ -161,10 +161,12 @@ async def test_invalid_twice_is_a_failed_row_with_the_raw_text(
     assert row["reasoning"].startswith("Analysis failed: invalid answer: ")
     assert reason in row["reasoning"]
     assert row["technical_indicators"]["analysis_status"] == "failed"
+    assert row["trade_plan"] == {}  # NOT NULL in the original product's table
     assert row["raw_ai_response"]  # what the model said, kept for inspection
     if behaviour in ("bad_json", "safety"):
         assert row["raw_ai_response"].startswith(("{", "Safety error"))
     assert rig.messages[0]["data"]["failed"] is True
+    assert rig.messages[0]["data"]["tradePlan"] is None
     assert analyzer.statistics().failed == 1
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,6 @@ from vyx.cli import cli
 from vyx.config import Config, MachineConfig, SupabaseConfig
 from vyx.ops import provision_cli
 from vyx.ops.provision import Provisioner, machine_row_id
-from vyx.store.supabase.rest import Rest
 from vyx.store.supabase.wire import iso_from_ms
 
 from .conftest import TOKEN
@@ -149,10 +149,14 @@ def test_configuration_errors_exit_2() -> None:
 
 
 async def test_the_daemon_lifecycle_keeps_the_provisioned_row(
-    fake_fly: FakeFly, db: FakePostgrest
+    fake_fly: FakeFly, db: FakePostgrest, tmp_path: Path
 ) -> None:
-    """The daemon upserts its row on ``user_id`` with its ``MACHINE_ID``: provisioning gives it
+    """The daemon updates its row by ``user_id`` with its ``MACHINE_ID``: provisioning gives it
     the Fly id, so the row keeps its id and the Fly machine id."""
+    import trio
+
+    from vyx.config import StoreConfig
+    from vyx.store.supabase import run_supabase_store
     from vyx.store.supabase.machine import LifecycleConfig, open_machine_lifecycle
 
     cfg = Config.from_env({**ENV, "USER_ID": USER})
@@ -164,17 +168,18 @@ async def test_the_daemon_lifecycle_keeps_the_provisioned_row(
     machine_cfg = MachineConfig(user_id=env["USER_ID"], machine_id=env["MACHINE_ID"],
                                 region=env["MACHINE_REGION"], cpus=1, memory_mb=256)  # fmt: skip
     sb = SupabaseConfig(url="http://supabase.test", service_key=SERVICE_KEY)
-    rest = Rest.open(sb, transport=transport(db))
-    store: Any = type("S", (), {"machine_id": None, "save_event": _ignore})()
-    async with open_machine_lifecycle(LifecycleConfig(machine_cfg), rest, store) as me:
-        assert me.id == machine_row_id(USER)
-    await rest.aclose()
+    store_cfg = StoreConfig(data_dir=tmp_path, flush_interval_ms=5)
+    async with trio.open_nursery() as nursery:
+        store = await nursery.start(
+            partial(run_supabase_store, store_cfg, sb, user_id=USER, transport=transport(db))
+        )
+        async with open_machine_lifecycle(LifecycleConfig(machine_cfg), store) as me:
+            assert me.id == machine_row_id(USER)
+        assert await store.sync(10)
+        nursery.cancel_scope.cancel()
     (row,) = db.rows("cloud_machines")
+    assert row["id"] == machine_row_id(USER)
     assert row["machine_id"] == result.machine.id
     assert row["status"] == "stopped"
     provisioned = datetime.fromisoformat(row["provisioned_at"])
     assert provisioned == datetime.fromisoformat(iso_from_ms(result.record.provisioned_at or 0))
-
-
-async def _ignore(*_: Any, **__: Any) -> None:
-    return None

@@ -346,3 +346,15 @@ async def test_a_token_that_is_not_text_is_an_auth_failure(local: bool, token: s
     assert running.metrics.value("vyx_ws_auth_failures_total") == 1
     with pytest.raises(InvalidToken):
         await TokenVerifier(AuthConfig(user_id=USER_ID, jwt_secret=SECRET)).verify(token)
+
+
+async def test_the_original_clients_path_is_served_with_the_same_authentication() -> None:
+    async with serving() as running:
+        async with client(running.ws_url(hs256_token(), path="/")) as ws:
+            hello, _ = await greeted(ws)
+            assert hello["data"]["userId"] == USER_ID
+        # The original client sent ?userId= and nothing else: not enough.
+        async with client(running.ws_url(path="/") + f"?userId={USER_ID}") as ws:
+            await send(ws, "ping")
+            close = await closed(ws)
+    assert (close.code, close.reason) == (1008, "authentication required")

@@ -26,6 +26,7 @@ from vyx.store import (
     metrics_row,
     run_store,
 )
+from vyx.store.errors import TraderNotOwned
 
 
 @asynccontextmanager
@@ -46,11 +47,16 @@ def rows(cfg: StoreConfig, sql: str) -> list[tuple[Any, ...]]:
 
 def analysis(signal_id: str, decision: str = "enter_trade") -> dict[str, Any]:
     return {
-        "signal_id": signal_id, "trader_id": "t-1", "user_id": USER, "decision": decision,
-        "confidence": 72, "reasoning": "RSI oversold at support",
+        "signal_id": signal_id,
+        "trader_id": "t-1",
+        "user_id": USER,
+        "decision": decision,
+        "confidence": 72,
+        "reasoning": "RSI oversold at support",
         "key_levels": {"entry": 40_000, "stopLoss": 39_200, "takeProfit": [41_000, 42_000]},
-        "trade_plan": {"setup": "reversal", "riskReward": 2.1}, "created_at": 1,
-    }  # fmt: skip
+        "trade_plan": {"setup": "reversal", "riskReward": 2.1},
+        "created_at": 1,
+    }
 
 
 async def test_same_signal_twice_is_one_row(store_cfg: StoreConfig) -> None:
@@ -85,13 +91,19 @@ async def test_restart_keeps_everything_and_duplicates_nothing(store_cfg: StoreC
     signals = [make_signal(i) for i in range(35)]
     async with running(store_cfg) as store:
         await store.save_signals(signals[:20])
-        await store.save_event(event_row(machine_id="m", user_id=USER, event_type="start",
-                                         message="started", created_at=1))  # fmt: skip
+        await store.save_event(
+            event_row(
+                machine_id="m", user_id=USER, event_type="start", message="started", created_at=1
+            )
+        )
     async with running(store_cfg) as store:
         assert len(await store.recent_signals(USER, limit=100)) == 20
         await store.save_signals(signals)  # a replay of the first 20 plus 15 new ones
-        await store.save_event(event_row(machine_id="m", user_id=USER, event_type="start",
-                                         message="started", created_at=1))  # fmt: skip
+        await store.save_event(
+            event_row(
+                machine_id="m", user_id=USER, event_type="start", message="started", created_at=1
+            )
+        )
     async with running(store_cfg) as store:
         recent = await store.recent_signals(USER, limit=100)
     assert sorted(r["id"] for r in recent) == sorted(s.id for s in signals)
@@ -113,8 +125,9 @@ async def test_poison_row_is_quarantined_and_the_rest_lands(store_cfg: StoreConf
         await store.flush()
     assert (stats.quarantined, stats.rows_written) == (2, 5)
     assert [(q["table_name"], q["row_key"]) for q in quarantined] == [
-        ("signal_analyses", good[1].id), ("signal_analyses", good[2].id),
-    ]  # fmt: skip
+        ("signal_analyses", good[1].id),
+        ("signal_analyses", good[2].id),
+    ]
     assert "CHECK constraint failed" in quarantined[0]["error"]
     assert json.loads(quarantined[0]["payload"])["decision"] == "buy_now"
     assert "mood" in quarantined[1]["error"]
@@ -160,11 +173,16 @@ async def test_metrics_rows_are_idempotent(store_cfg: StoreConfig) -> None:
 
 async def test_traders_add_edit_remove_and_jsonb_strings(store_cfg: StoreConfig) -> None:
     from_browser = {
-        "id": "t-1", "user_id": USER, "name": "RSI dip", "enabled": True,
+        "id": "t-1",
+        "user_id": USER,
+        "name": "RSI dip",
+        "enabled": True,
         "filter": json.dumps({"code": "rsi(14) < 30", "description": ["oversold"]}),
-        "strategy": None, "cloud_config": '{"enabledInCloud": false}',
-        "updated_at": "2025-01-02T03:04:05+00:00", "version": 3,
-    }  # fmt: skip
+        "strategy": None,
+        "cloud_config": '{"enabledInCloud": false}',
+        "updated_at": "2025-01-02T03:04:05+00:00",
+        "version": 3,
+    }
     trader = Trader.from_row(from_browser)
     assert trader.filter["code"] == "rsi(14) < 30"
     assert trader.enabled_in_cloud is False
@@ -174,38 +192,82 @@ async def test_traders_add_edit_remove_and_jsonb_strings(store_cfg: StoreConfig)
         breakout = {"code": "close > highest(high, 20)[1]"}
         await store.upsert_trader(Trader(id="t-2", user_id=USER, name="Breakout", filter=breakout))
         await store.upsert_trader(attrs.evolve(trader, name="RSI dip v2", version=4))
-        await store.upsert_trader(Trader(id="t-3", user_id=USER, name="Off", enabled=False,
-                                         filter={"code": "close > 0"}))  # fmt: skip
+        await store.upsert_trader(
+            Trader(id="t-3", user_id=USER, name="Off", enabled=False, filter={"code": "close > 0"})
+        )
         names = [t.name for t in await store.load_traders(USER)]
         everything = {t.id: t for t in await store.load_traders(USER, include_disabled=True)}
-        await store.delete_trader("t-2")
+        await store.delete_trader("t-2", user_id=USER)
         after_delete = [t.id for t in await store.load_traders(USER)]
         others = await store.load_traders("someone-else")
     assert names == ["Breakout", "RSI dip v2"]
     assert len(everything) == 3
-    assert everything["t-1"] == attrs.evolve(trader, name="RSI dip v2", version=4)
+    edited = everything["t-1"]
+    assert edited.version == 4  # an edit counts up from the stored version (3)
+    assert edited.updated_at is not None
+    assert edited.updated_at > trader.updated_at
+    assert attrs.evolve(edited, updated_at=None) == attrs.evolve(
+        trader, name="RSI dip v2", version=4, updated_at=None
+    )
     assert after_delete == ["t-1"]
     assert others == []
 
 
+async def test_a_user_changes_only_their_own_traders(store_cfg: StoreConfig) -> None:
+    theirs = Trader(
+        id="t-1",
+        user_id="someone-else",
+        name="Theirs",
+        filter={"code": "x > 1"},
+        description="kept",
+        cloud_config={"enabledInCloud": False},
+    )
+    async with running(store_cfg) as store:
+        await store.upsert_trader(theirs)
+        hijack = attrs.evolve(theirs, user_id=USER, name="Mine now", cloud_config={})
+        with pytest.raises(TraderNotOwned, match="t-1"):
+            await store.upsert_trader(hijack)
+        with pytest.raises(TraderNotOwned, match="trader_remove"):
+            await store.delete_trader("t-1", user_id=USER)
+        await store.upsert_trader(
+            attrs.evolve(theirs, name="Renamed", description="", filter={"code": "x > 2"})
+        )
+        [row] = await store.load_traders("someone-else", include_disabled=True)
+    # The owner's own edit merged: cloud_config and description stay, version counts up.
+    assert (row.user_id, row.name, row.filter["code"]) == ("someone-else", "Renamed", "x > 2")
+    assert (row.description, row.cloud_config, row.version) == (
+        "kept",
+        {"enabledInCloud": False},
+        2,
+    )
+
+
 def test_bad_trader_row_names_the_field() -> None:
     with pytest.raises(RowError, match=r"trader 't-9'.*trader\.version"):
-        Trader.from_row({"id": "t-9", "user_id": USER, "name": "x", "filter": {},
-                         "version": "three"})  # fmt: skip
+        Trader.from_row(
+            {"id": "t-9", "user_id": USER, "name": "x", "filter": {}, "version": "three"}
+        )
     with pytest.raises(RowError, match=r"trader\.filter"):
         Trader.from_row({"id": "t-9", "user_id": USER, "name": "x", "filter": "[1, 2]"})
 
 
 async def test_machine_row_lifecycle(store_cfg: StoreConfig) -> None:
-    record = MachineRecord(id="9f1e5c7a-0000-4000-8000-000000000001", user_id=USER,
-                           machine_id="vyx-1", status="running", cpus=1, started_at=10)  # fmt: skip
+    record = MachineRecord(
+        id="9f1e5c7a-0000-4000-8000-000000000001",
+        user_id=USER,
+        machine_id="vyx-1",
+        status="running",
+        cpus=1,
+        started_at=10,
+    )
     async with running(store_cfg) as store:
         assert await store.load_machine("vyx-1") is None
         await store.upsert_machine(record)
         await store.heartbeat("vyx-1", 20)
         beat = await store.load_machine("vyx-1")
-        await store.upsert_machine(attrs.evolve(record, status="stopped", stopped_at=30,
-                                                last_health_check=20))  # fmt: skip
+        await store.upsert_machine(
+            attrs.evolve(record, status="stopped", stopped_at=30, last_health_check=20)
+        )
         stopped = await store.load_machine("vyx-1")
     assert beat == attrs.evolve(record, last_health_check=20, updated_at=20)
     assert stopped is not None

@@ -14,6 +14,13 @@ the same row twice). What happens on failure depends on :func:`~vyx.store.supaba
 
 Only settled rows (applied or quarantined) leave the spool, so a crash at any point resends at
 most the rows in flight, and the upserts make that harmless.
+
+Before its first request the drain asks PostgREST to describe the project's tables, and every
+row goes out adapted to them (:mod:`vyx.store.supabase.project`: integer columns, the
+``signals`` column naming the machine, the machine's row id). ``cloud_machines`` rows (the
+machine's lifecycle: running, heartbeat, stopped, error) are not upserted but written by
+:meth:`~vyx.store.supabase.project.Project.write_machine`, one request per row, in their place
+in the order; rows of one key in a run are merged, newer columns over older ones.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import trio
 from loguru import logger
 
 from vyx.store.api import QuarantinedRow
+from vyx.store.supabase.project import Project
 from vyx.store.supabase.rest import Rest, RestError
 from vyx.store.supabase.spool import Rejection, Spool, SpooledRow
 from vyx.store.supabase.wire import CONFLICT_KEYS, IMMUTABLE_TABLES, RetryPolicy
@@ -80,8 +88,13 @@ class _Group:
     seqs: tuple[int, ...]
 
 
+#: Tables whose rows are partial snapshots: repeated keys are merged, newer columns win.
+MERGED_TABLES: frozenset[str] = frozenset({"cloud_machines"})
+
+
 def group_run(table: str, rows: Sequence[SpooledRow]) -> list[_Group]:
-    """One entry per key: merged tables keep the newest version, immutable ones the first."""
+    """One entry per key: merged tables keep the newest version (``cloud_machines`` the union
+    of the columns, newest first), immutable ones the first."""
     keep_first = table in IMMUTABLE_TABLES
     groups: dict[str, _Group] = {}
     for r in rows:
@@ -89,7 +102,10 @@ def group_run(table: str, rows: Sequence[SpooledRow]) -> list[_Group]:
         if old is None:
             groups[r.key] = _Group(r.key, r.row, (r.seq,))
         else:
-            row = old.row if keep_first else r.row
+            if table in MERGED_TABLES:
+                row = {**old.row, **r.row}
+            else:
+                row = old.row if keep_first else r.row
             groups[r.key] = _Group(r.key, row, (*old.seqs, r.seq))
     return list(groups.values())
 
@@ -102,11 +118,13 @@ class Drain:
         io: SpoolIO,
         rest: Rest,
         *,
+        project: Project | None = None,
         batch_rows: int = 500,
         on_quarantine: Callable[[QuarantinedRow], SpoolEntry | None] = lambda row: None,
     ) -> None:
         self._io = io
         self._rest = rest
+        self.project = project or Project(rest, None)
         self._batch_rows = batch_rows
         self._on_quarantine = on_quarantine
         self._wake = trio.Event()
@@ -178,6 +196,7 @@ class Drain:
             self.settled_through = max(self.settled_through, top)
             self._settle_waiters()
             return False
+        await self.project.describe()
         for table, run in groupby(rows, key=lambda r: r.table):
             await self._apply_run(table, list(run))
         return True
@@ -210,10 +229,7 @@ class Drain:
     ) -> None:
         self._requests += 1
         try:
-            await self._rest.upsert(
-                table, [g.row for g in groups], on_conflict=CONFLICT_KEYS[table],
-                ignore_duplicates=table in IMMUTABLE_TABLES,
-            )  # fmt: skip
+            await self._send(table, groups)
         except RestError as exc:
             self._failures += 1
             self._last_error = str(exc)
@@ -236,6 +252,21 @@ class Drain:
             return
         for g in groups:
             done.extend(g.seqs)
+
+    async def _send(self, table: str, groups: list[_Group]) -> None:
+        project = self.project
+        if table == "cloud_machines":
+            for g in groups:
+                held = await project.write_machine(project.adapt(table, g.row))
+                if project.machine is not None:
+                    await self._io.run(project.machine.learn, held, self._io.spool)
+            return
+        await self._rest.upsert(
+            table,
+            [project.adapt(table, g.row) for g in groups],
+            on_conflict=CONFLICT_KEYS[table],
+            ignore_duplicates=table in IMMUTABLE_TABLES,
+        )
 
     def _settle_waiters(self) -> None:
         keep = []

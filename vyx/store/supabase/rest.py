@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+import attrs
 import httpx
 import trio
 from loguru import logger
@@ -76,8 +77,11 @@ class Rest:
 
     Single-attempt methods raise :class:`RestError`; :meth:`call` retries a request."""
 
-    def __init__(self, client: AsyncPostgrestClient, policy: RetryPolicy) -> None:
+    def __init__(
+        self, client: AsyncPostgrestClient, policy: RetryPolicy, http: httpx.AsyncClient
+    ) -> None:
         self._client = client
+        self._http = http
         self.policy = policy
 
     @classmethod
@@ -109,18 +113,24 @@ class Rest:
                                       retry_enabled=False)  # fmt: skip
         # We own the httpx client (its hooks); aclose() closes it.
         client._owns_session = True
-        return cls(client, policy)
+        return cls(client, policy, http)
 
     async def aclose(self) -> None:
         """Close the connections."""
         await self._client.aclose()
 
     async def _execute(self, builder: Any) -> list[dict[str, Any]]:
+        data = await self._bounded(builder.execute)
+        rows = data.data
+        return rows if isinstance(rows, list) else []
+
+    async def _bounded(self, request: Callable[[], Awaitable[T]]) -> T:
+        """One attempt of ``request`` within ``attempt_timeout_s``; raises :class:`RestError`."""
         timeout = self.policy.attempt_timeout_s
         failure: ApiFailure
         with trio.move_on_after(timeout):
             try:
-                response = await builder.execute()
+                return await request()
             except _HttpStatusError as exc:
                 failure = exc.failure
             except APIError as exc:  # a 2xx whose body did not parse
@@ -129,11 +139,29 @@ class Rest:
                 failure = ApiFailure(None, None, f"timed out after {timeout:g} s")
             except httpx.TransportError as exc:
                 failure = ApiFailure(None, None, f"{type(exc).__name__}: {exc}")
-            else:
-                data = response.data
-                return data if isinstance(data, list) else []
             raise RestError(failure)
         raise RestError(ApiFailure(None, None, f"timed out after {timeout:g} s"))
+
+    async def describe(self) -> dict[str, Any]:
+        """``GET /rest/v1/``: PostgREST's OpenAPI description of the tables it serves."""
+        response = await self._bounded(lambda: self._http.get("/"))
+        try:
+            doc = response.json()
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise RestError(ApiFailure(response.status_code, None, "not an OpenAPI description"))
+        return doc
+
+    async def insert(
+        self, table: str, rows: Sequence[Mapping[str, Any]], *, returning: bool = False
+    ) -> list[dict[str, Any]]:
+        """``POST /rest/v1/{table}``: a plain insert (a conflicting key is a 409/23505)."""
+        builder = self._client.from_(table).insert(
+            [dict(r) for r in rows],
+            returning=ReturnMethod.representation if returning else ReturnMethod.minimal,
+        )
+        return await self._execute(builder)
 
     async def upsert(
         self,
@@ -182,19 +210,28 @@ class Rest:
             builder = builder.eq(column, _bool_filter(value))
         return await self._execute(builder)
 
-    async def delete(self, table: str, *, eq: Mapping[str, Any]) -> None:
-        """``DELETE /rest/v1/{table}?col=eq.value``."""
-        builder = self._client.from_(table).delete(returning=ReturnMethod.minimal)
+    async def delete(
+        self, table: str, *, eq: Mapping[str, Any], returning: bool = False
+    ) -> list[dict[str, Any]]:
+        """``DELETE /rest/v1/{table}?col=eq.value`` (the deleted rows with ``returning``)."""
+        builder = self._client.from_(table).delete(
+            returning=ReturnMethod.representation if returning else ReturnMethod.minimal
+        )
         for column, value in eq.items():
             builder = builder.eq(column, _bool_filter(value))
-        await self._execute(builder)
+        return await self._execute(builder)
 
-    async def call(self, what: str, request: Callable[[], Awaitable[T]]) -> T:
+    async def call(
+        self, what: str, request: Callable[[], Awaitable[T]], *, attempts: int | None = None
+    ) -> T:
         """Run ``request`` with bounded retries on ``retry`` verdicts.
 
-        Raises :class:`SupabaseUnavailable` after ``max_attempts`` failures or at once for a
-        ``blocked`` one, :class:`RestError` for a rejection. Cancellation propagates."""
+        Raises :class:`SupabaseUnavailable` after ``max_attempts`` failures (``attempts``, if
+        given) or at once for a ``blocked`` one, :class:`RestError` for a rejection.
+        Cancellation propagates."""
         policy = self.policy
+        if attempts is not None:
+            policy = attrs.evolve(policy, max_attempts=attempts)
         while True:
             try:
                 return await request()

@@ -7,6 +7,7 @@ survives kill -9 and power loss. The drain (:mod:`vyx.store.supabase.drain`) rea
 applied but not yet deleted when the process dies is sent again after the restart, which the
 idempotent upserts make harmless. Rows rejected for good move to ``quarantine`` with their error
 (and can be queued again with :meth:`Spool.requeue_quarantined` once the cause is fixed).
+``meta`` keeps a few values beside the rows (the machine's ``cloud_machines.id``).
 
 Blocking; one connection, called from one worker thread at a time.
 """
@@ -38,6 +39,10 @@ CREATE TABLE IF NOT EXISTS quarantine (
     error TEXT NOT NULL,
     code TEXT,
     quarantined_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 """
 
@@ -175,6 +180,19 @@ class Spool:
             ).rowcount
             self._conn.execute("DELETE FROM quarantine")
         return moved
+
+    def get_meta(self, key: str) -> str | None:
+        """A value the store keeps beside the rows (e.g. the machine's row id), if set."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Set ``key`` durably."""
+        self._conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
 
     def counts(self) -> tuple[int, int, int]:
         """``(queued rows, highest seq ever assigned, quarantined rows)``."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -25,10 +26,17 @@ from loguru import logger
 
 from vyx.config import StoreConfig, SupabaseConfig
 from vyx.store.api import PendingRow, QuarantinedRow, Sink, Store, StoreStatistics, WriteOutcome
-from vyx.store.errors import RowError, StoreUnavailable
-from vyx.store.records import MachineRecord, Trader, event_row
+from vyx.store.errors import RowError, StoreUnavailable, TraderNotOwned
+from vyx.store.records import (
+    MachineRecord,
+    Trader,
+    event_row,
+    merge_trader_edit,
+    new_trader_row,
+)
 from vyx.store.supabase.drain import Drain, DrainStatistics, SpoolEntry, SpoolIO
-from vyx.store.supabase.rest import Rest
+from vyx.store.supabase.project import MachineIds, Project
+from vyx.store.supabase.rest import Rest, RestError
 from vyx.store.supabase.spool import Spool
 from vyx.store.supabase.wire import RetryPolicy, encode_wire, from_wire, to_wire
 from vyx.store.writer import BatchPolicy, BatchWriter, QueuedWrites
@@ -66,8 +74,14 @@ class _SpoolSink:
             try:
                 good.append((p.table, p.key, encode_wire(p.table, p.row)))
             except (TypeError, ValueError) as exc:
-                bad.append((p.table, p.key, json.dumps({k: repr(v) for k, v in p.row.items()}),
-                            f"{type(exc).__name__}: {exc}"))  # fmt: skip
+                bad.append(
+                    (
+                        p.table,
+                        p.key,
+                        json.dumps({k: repr(v) for k, v in p.row.items()}),
+                        f"{type(exc).__name__}: {exc}",
+                    )
+                )
         spool = self._store.io.spool
 
         def write() -> None:
@@ -90,8 +104,10 @@ class SupabaseStore(QueuedWrites):
     """The cloud store (implements :class:`~vyx.store.api.Store`); get one from
     :func:`run_supabase_store`.
 
-    ``machine_id`` (the ``cloud_machines.id`` uuid, once known) and ``user_id`` label the
-    events this store writes about quarantined rows."""
+    ``user_id`` is the machine's user: whose traders a browser may change, and (with
+    ``machine_id``, the ``cloud_machines.id`` the machine's rows carry) the label of the events
+    this store writes (quarantined rows, refused trader changes). ``machine`` is what the
+    spool remembers of the machine's row (:class:`~vyx.store.supabase.project.MachineIds`)."""
 
     def __init__(
         self,
@@ -100,6 +116,7 @@ class SupabaseStore(QueuedWrites):
         policy: BatchPolicy,
         *,
         user_id: str | None = None,
+        machine: MachineIds | None = None,
         drain_rows: int = 500,
         initial_spooled: int = 0,
         now_ms: Callable[[], int] = _now_ms,
@@ -107,9 +124,16 @@ class SupabaseStore(QueuedWrites):
         self.io = io
         self.rest = rest
         self.user_id = user_id
-        self.machine_id: str | None = None
+        self.machine = machine
+        self.machine_id: str | None = machine.current if machine is not None else None
         self._now_ms = now_ms
-        self.drain = Drain(io, rest, batch_rows=drain_rows, on_quarantine=self._report)
+        self.drain = Drain(
+            io,
+            rest,
+            project=Project(rest, machine),
+            batch_rows=drain_rows,
+            on_quarantine=self._report,
+        )
         self.writer = BatchWriter(_SpoolSink(self), policy)
         self._initial_spooled = initial_spooled
         self._appended = 0
@@ -124,12 +148,14 @@ class SupabaseStore(QueuedWrites):
         if row.table == "cloud_events":  # never report a rejected report (no loops)
             return None
         event = event_row(
-            machine_id=self.machine_id or "", user_id=self.user_id or "",
-            event_type="error", severity="warning",
+            machine_id=self.machine_id or "",
+            user_id=self.user_id or "",
+            event_type="error",
+            severity="warning",
             message=f"Supabase rejected a {row.table} row; it is quarantined on the machine",
             details={"table": row.table, "key": row.key, "error": row.error},
             created_at=self._now_ms(),
-        )  # fmt: skip
+        )
         event["machine_id"] = self.machine_id
         event["user_id"] = self.user_id
         return ("cloud_events", event["id"], encode_wire("cloud_events", event))
@@ -171,44 +197,105 @@ class SupabaseStore(QueuedWrites):
         return sorted(traders, key=lambda t: (t.name, t.id))
 
     async def upsert_trader(self, trader: Trader) -> None:
-        """Insert or replace a trader (by id)."""
-        row = to_wire("traders", trader.to_row())
-        await self.rest.call(
-            "upsert trader", lambda: self.rest.upsert("traders", [row], on_conflict="id")
-        )
+        """Insert ``trader`` for ``trader.user_id``, or merge the edit into that user's row
+        (:meth:`~vyx.store.api.Store.upsert_trader`). Every request is filtered by the user:
+        the service key bypasses RLS, so ownership is enforced here. Raises
+        :class:`~vyx.store.errors.TraderNotOwned` (and reports a security event) when the id is
+        another user's, :class:`~vyx.store.supabase.rest.SupabaseUnavailable` or
+        :class:`~vyx.store.supabase.rest.RestError`."""
+        rest = self.rest
+        mine = {"id": trader.id, "user_id": trader.user_id}
+        for _ in range(2):
+            found = await rest.call("load trader", partial(rest.select, "traders", eq=mine))
+            if found:
+                edit = {**merge_trader_edit(found[0], trader), "updated_at": self._now_ms()}
+                update = partial(rest.update, "traders", to_wire("traders", edit), eq=mine)
+                if await rest.call("update trader", update):
+                    return
+                continue  # removed meanwhile: insert it again
+            row = to_wire("traders", new_trader_row(trader, self._now_ms()))
+            try:
+                await rest.call("insert trader", partial(rest.insert, "traders", [row]))
+                return
+            except RestError as exc:
+                if exc.failure.code != "23505":
+                    raise
+            # The id exists: ours (an earlier attempt whose answer was lost) or another user's?
+            probe = partial(rest.select, "traders", eq=mine, columns="id")
+            if not await rest.call("load trader", probe):
+                break
+        raise await self._refuse(trader.id, trader.user_id, "trader_upsert")
 
-    async def delete_trader(self, trader_id: str) -> None:
-        """Remove a trader."""
-        await self.rest.call(
-            "delete trader", lambda: self.rest.delete("traders", eq={"id": trader_id})
+    async def delete_trader(self, trader_id: str, *, user_id: str) -> None:
+        """Remove ``user_id``'s trader ``trader_id`` (the delete is filtered by both). Raises
+        :class:`~vyx.store.errors.TraderNotOwned` (a security event) when nothing was the
+        user's to remove."""
+        mine = {"id": trader_id, "user_id": user_id}
+        gone = await self.rest.call(
+            "delete trader", lambda: self.rest.delete("traders", eq=mine, returning=True)
         )
+        if not gone:
+            raise await self._refuse(trader_id, user_id, "trader_remove")
+
+    async def _refuse(self, trader_id: str, user_id: str, action: str) -> TraderNotOwned:
+        """Log a refused trader change as a security event (and a ``cloud_events`` row)."""
+        refused = TraderNotOwned(trader_id, action)
+        logger.warning(
+            "security: {} of trader {} refused: not a trader of user {}", action, trader_id, user_id
+        )
+        event = event_row(
+            machine_id=self.machine_id or "",
+            user_id=self.user_id or user_id,
+            event_type="error",
+            severity="warning",
+            message=f"refused {action} of trader {trader_id}: not one of this user's traders",
+            details={"trader_id": trader_id, "action": action, "security": True},
+            created_at=self._now_ms(),
+        )
+        event["machine_id"] = self.machine_id
+        await self.save_event(event)
+        return refused
+
+    async def save_machine(self, row: Mapping[str, Any]) -> None:
+        """Queue a ``cloud_machines`` lifecycle row (it carries ``user_id``, ``machine_id``,
+        ``status``, ``region``...): through the spool like every other row, in order; see
+        :meth:`~vyx.store.supabase.project.Project.write_machine`."""
+        await self.writer.put([PendingRow.of("cloud_machines", row)])
+
+    @property
+    def machine_error_count(self) -> int:
+        """``cloud_machines.error_count`` when the database last answered (0 if never)."""
+        return self.machine.error_count if self.machine is not None else 0
 
     async def recent_signals(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The user's newest signals in Supabase (timestamps as epoch ms)."""
-        rows = await self.rest.call("recent signals", lambda: self.rest.select(
-            "signals", eq={"user_id": user_id}, order="created_at", desc=True, limit=limit
-        ))  # fmt: skip
+        rows = await self.rest.call(
+            "recent signals",
+            lambda: self.rest.select(
+                "signals", eq={"user_id": user_id}, order="created_at", desc=True, limit=limit
+            ),
+        )
         return [from_wire("signals", r) for r in rows]
 
     async def upsert_machine(self, machine: MachineRecord) -> None:
-        """Insert or replace the ``cloud_machines`` row (by ``machine_id``)."""
-        row = to_wire("cloud_machines", machine.to_row())
-        await self.rest.call("upsert machine", lambda: self.rest.upsert(
-            "cloud_machines", [row], on_conflict="machine_id"
-        ))  # fmt: skip
+        """Queue the ``cloud_machines`` row and make it durable in the spool."""
+        await self.save_machine(machine.to_row())
+        await self.flush()
 
     async def heartbeat(self, machine_id: str, at_ms: int) -> None:
         """Set ``last_health_check`` and ``updated_at`` of the machine row."""
         values = to_wire("cloud_machines", {"last_health_check": at_ms, "updated_at": at_ms})
-        await self.rest.call("heartbeat", lambda: self.rest.update(
-            "cloud_machines", values, eq={"machine_id": machine_id}
-        ))  # fmt: skip
+        await self.rest.call(
+            "heartbeat",
+            lambda: self.rest.update("cloud_machines", values, eq={"machine_id": machine_id}),
+        )
 
     async def load_machine(self, machine_id: str) -> MachineRecord | None:
         """The machine row, if any."""
-        rows = await self.rest.call("load machine", lambda: self.rest.select(
-            "cloud_machines", eq={"machine_id": machine_id}
-        ))  # fmt: skip
+        rows = await self.rest.call(
+            "load machine",
+            lambda: self.rest.select("cloud_machines", eq={"machine_id": machine_id}),
+        )
         return MachineRecord.from_row(rows[0]) if rows else None
 
     async def quarantined(self, limit: int = 100) -> list[dict[str, Any]]:
@@ -232,9 +319,11 @@ class SupabaseStore(QueuedWrites):
     def supabase_statistics(self) -> SupabaseStatistics:
         """The write path in detail."""
         return SupabaseStatistics(
-            writer=self.writer.statistics(), drain=self.drain.statistics(),
-            spooled_rows=self.spooled_rows(), quarantined_local=self._quarantined_local,
-        )  # fmt: skip
+            writer=self.writer.statistics(),
+            drain=self.drain.statistics(),
+            spooled_rows=self.spooled_rows(),
+            quarantined_local=self._quarantined_local,
+        )
 
     def statistics(self) -> StoreStatistics:
         """Backend-neutral counters: ``rows_written`` counts rows applied to Supabase,
@@ -290,13 +379,25 @@ async def run_supabase_store(
     spool = await trio.to_thread.run_sync(Spool.open, cfg.spool_path)
     io = SpoolIO(spool)
     queued, _, _ = await io.run(spool.counts)
+    machine = await io.run(MachineIds.load, spool, user_id) if user_id is not None else None
     rest = Rest.open(supabase, policy=policy, transport=transport)
-    batch = BatchPolicy(batch_rows=cfg.batch_rows, max_age_s=cfg.flush_interval_ms / 1000,
-                        buffer_rows=cfg.buffer_rows)  # fmt: skip
-    store = SupabaseStore(io, rest, batch, user_id=user_id, drain_rows=drain_rows,
-                          initial_spooled=queued)  # fmt: skip
-    logger.info("store: Supabase at {} (spool {}, {} rows to replay)", supabase.url,
-                cfg.spool_path, queued)  # fmt: skip
+    batch = BatchPolicy(
+        batch_rows=cfg.batch_rows,
+        max_age_s=cfg.flush_interval_ms / 1000,
+        buffer_rows=cfg.buffer_rows,
+    )
+    store = SupabaseStore(
+        io,
+        rest,
+        batch,
+        user_id=user_id,
+        machine=machine,
+        drain_rows=drain_rows,
+        initial_spooled=queued,
+    )
+    logger.info(
+        "store: Supabase at {} (spool {}, {} rows to replay)", supabase.url, cfg.spool_path, queued
+    )
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(store.writer.run)
@@ -309,8 +410,11 @@ async def run_supabase_store(
             await store.push_spool()
         left = store.spooled_rows() + store.writer.statistics().pending_rows
         if scope.cancelled_caught or left:
-            logger.warning("store: final flush ended with {} rows not in Supabase "
-                           "(kept in the spool for the next start)", left)  # fmt: skip
+            logger.warning(
+                "store: final flush ended with {} rows not in Supabase "
+                "(kept in the spool for the next start)",
+                left,
+            )
         with trio.move_on_after(5) as close_scope:
             close_scope.shield = True
             await io.run(spool.close)

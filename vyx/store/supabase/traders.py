@@ -9,12 +9,19 @@ serves the user), reloads every ``reload_s`` and on :meth:`TraderSync.reload`
 (``config_update``), writes ``cloud_events`` (config_synced, trader_added/removed/updated, error
 per rejected trader) and hands each change to the daemon's ``on_update`` callback, which swaps
 the screener's plans and sends the browser an ``error`` message per rejected trader.
+
+The database is not needed to start: the first load gets ``first_load_s``; if it fails, the
+machine runs the traders of the last successful load (kept in ``cache``, a JSON file beside
+the spool) and keeps trying, with backoff, until the database answers.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -119,16 +126,21 @@ def classify_traders(
             continue
         language = filter_language(trader)
         if language != VYX_LANGUAGE:
-            reason = (f"the filter is in {language!r}, not the Vyx filter language"
-                      if language else "the filter does not say it is in the Vyx filter "
-                      "language (filter.language = 'vyx')")  # fmt: skip
-            rejected.append(RejectedTrader(trader.id, trader.name, reason, "language",
-                                           trader.version))  # fmt: skip
+            reason = (
+                f"the filter is in {language!r}, not the Vyx filter language"
+                if language
+                else "the filter does not say it is in the Vyx filter "
+                "language (filter.language = 'vyx')"
+            )
+            rejected.append(
+                RejectedTrader(trader.id, trader.name, reason, "language", trader.version)
+            )
             continue
         problem = compile_check(trader)
         if problem is not None:
-            rejected.append(RejectedTrader(trader.id, trader.name, problem, "compile",
-                                           trader.version))  # fmt: skip
+            rejected.append(
+                RejectedTrader(trader.id, trader.name, problem, "compile", trader.version)
+            )
             continue
         ok.append(trader)
     ok.sort(key=lambda t: (t.name, t.id))
@@ -148,18 +160,22 @@ def diff_traders(old: TraderSet, new: TraderSet) -> TraderChanges:
     )
 
 
-async def fetch_trader_rows(rest: Rest, user_id: str) -> list[dict[str, Any]]:
-    """The user's enabled ``traders`` rows (bounded retries)."""
+async def fetch_trader_rows(
+    rest: Rest, user_id: str, *, attempts: int | None = None
+) -> list[dict[str, Any]]:
+    """The user's enabled ``traders`` rows (bounded retries: ``attempts`` or the policy's)."""
     eq = {"user_id": user_id, "enabled": True}
-    return await rest.call("load traders", lambda: rest.select("traders", eq=eq))
+    return await rest.call("load traders", lambda: rest.select("traders", eq=eq), attempts=attempts)
 
 
-async def has_elite_subscription(rest: Rest, user_id: str) -> bool:
+async def has_elite_subscription(rest: Rest, user_id: str, *, attempts: int | None = None) -> bool:
     """True when ``user_subscriptions`` holds an active elite subscription for the user."""
     eq = {"user_id": user_id, "status": "active", "tier": "elite"}
-    rows = await rest.call("check subscription", lambda: rest.select(
-        "user_subscriptions", eq=eq, columns="user_id,tier,status"
-    ))  # fmt: skip
+    rows = await rest.call(
+        "check subscription",
+        lambda: rest.select("user_subscriptions", eq=eq, columns="user_id,tier,status"),
+        attempts=attempts,
+    )
     return bool(rows)
 
 
@@ -172,6 +188,41 @@ class TraderSyncConfig:
     machine_id: str | None = None
     reload_s: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
     subscription_s: float = attrs.field(default=300.0, validator=attrs.validators.gt(0))
+    #: The last successful load (rows and entitlement), run when the database is down at start.
+    cache: Path | None = None
+    #: Budget of the first load; after it the machine starts from the cache.
+    first_load_s: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
+
+
+def save_cache(path: Path, user_id: str, rows: Sequence[Mapping[str, Any]], entitled: bool) -> None:
+    """Write the cache atomically (owner-only: a user's filters). Blocking."""
+    tmp = path.with_name(path.name + ".tmp")
+    data = json.dumps({"user_id": user_id, "entitled": entitled, "rows": list(rows)})
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def load_cache(path: Path, user_id: str) -> tuple[list[dict[str, Any]], bool] | None:
+    """The cached rows and entitlement of ``user_id``, or None (no cache, another user's, or
+    unreadable: logged). Blocking."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        logger.warning("traders: cache {} unreadable: {}", path, exc)
+        return None
+    if not isinstance(data, dict) or data.get("user_id") != user_id:
+        return None
+    rows = data.get("rows")
+    return (
+        [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else [],
+        data.get("entitled") is True,
+    )
 
 
 @attrs.frozen
@@ -192,9 +243,14 @@ class TraderSyncStatistics:
 class TraderSync:
     """Handle of :func:`run_trader_sync`: the current traders and :meth:`reload`."""
 
-    def __init__(self, cfg: TraderSyncConfig, rest: Rest, store: SupabaseStore,
-                 on_update: Callable[[TraderUpdate], Awaitable[None]],
-                 now_ms: Callable[[], int]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: TraderSyncConfig,
+        rest: Rest,
+        store: SupabaseStore,
+        on_update: Callable[[TraderUpdate], Awaitable[None]],
+        now_ms: Callable[[], int],
+    ) -> None:
         self._cfg = cfg
         self._rest = rest
         self._store = store
@@ -209,9 +265,14 @@ class TraderSync:
 
     def statistics(self) -> TraderSyncStatistics:
         """Counters of the sync."""
-        return TraderSyncStatistics(len(self.current.traders), len(self.current.rejected),
-                                    self._loads, self._failures, self.entitled,
-                                    self._last_error)  # fmt: skip
+        return TraderSyncStatistics(
+            len(self.current.traders),
+            len(self.current.rejected),
+            self._loads,
+            self._failures,
+            self.entitled,
+            self._last_error,
+        )
 
     async def check_subscription(self) -> bool:
         """Re-check the subscription now; reports a change through ``on_update``."""
@@ -223,12 +284,14 @@ class TraderSync:
                 await self._on_update(TraderUpdate(self.current, TraderChanges(), entitled))
             return entitled
 
-    async def reload(self, reason: str = "periodic") -> TraderChanges:
+    async def reload(
+        self, reason: str = "periodic", *, attempts: int | None = None
+    ) -> TraderChanges:
         """Load the traders now (``config_update`` calls this); events and ``on_update`` for
         what changed. Raises :class:`~vyx.store.supabase.rest.SupabaseUnavailable`."""
         async with self._lock:
             try:
-                rows = await fetch_trader_rows(self._rest, self._cfg.user_id)
+                rows = await fetch_trader_rows(self._rest, self._cfg.user_id, attempts=attempts)
             except StoreError as exc:
                 self._failures += 1
                 self._last_error = str(exc)
@@ -237,34 +300,81 @@ class TraderSync:
             changes = diff_traders(self.current, new)
             self.current = new
             self._loads += 1
+            if self._cfg.cache is not None:
+                await trio.to_thread.run_sync(
+                    save_cache, self._cfg.cache, self._cfg.user_id, rows, self.entitled
+                )
             await self._events(changes, reason)
             if not changes.empty or self._loads == 1:
                 await self._on_update(TraderUpdate(new, changes, self.entitled))
             return changes
+
+    async def start(self) -> None:
+        """The first load: the subscription, then the traders, one attempt each (the caller
+        retries, and runs the cached traders meanwhile)."""
+        self.entitled = await has_elite_subscription(self._rest, self._cfg.user_id, attempts=1)
+        await self.reload("start", attempts=1)
+
+    async def from_cache(self) -> None:
+        """Run the traders of the last successful load (none without a cache)."""
+        cached = None
+        if self._cfg.cache is not None:
+            cached = await trio.to_thread.run_sync(load_cache, self._cfg.cache, self._cfg.user_id)
+        rows, entitled = cached if cached is not None else ([], True)
+        async with self._lock:
+            self.entitled = entitled
+            self.current = classify_traders(rows)
+            logger.warning(
+                "traders: running {} traders of the last load until the database answers",
+                len(self.current.traders),
+            )
+            changes = diff_traders(TraderSet((), ()), self.current)
+            await self._on_update(TraderUpdate(self.current, changes, entitled))
 
     async def _events(self, changes: TraderChanges, reason: str) -> None:
         now = self._now_ms()
         rows: list[dict[str, Any]] = []
 
         def event(kind: str, message: str, details: dict[str, Any], severity: Any = "info") -> None:
-            row = event_row(machine_id=self._cfg.machine_id or "", user_id=self._cfg.user_id,
-                            event_type=kind, message=message, created_at=now,
-                            severity=severity, details=details)  # fmt: skip
+            row = event_row(
+                machine_id=self._cfg.machine_id or "",
+                user_id=self._cfg.user_id,
+                event_type=kind,
+                message=message,
+                created_at=now,
+                severity=severity,
+                details=details,
+            )
             row["machine_id"] = self._cfg.machine_id
             rows.append(row)
 
-        for kind, traders in (("trader_added", changes.added), ("trader_removed", changes.removed),
-                              ("trader_updated", changes.updated)):  # fmt: skip
+        for kind, traders in (
+            ("trader_added", changes.added),
+            ("trader_removed", changes.removed),
+            ("trader_updated", changes.updated),
+        ):
             for t in traders:
-                event(kind, f"{kind.removeprefix('trader_')}: {t.name}",
-                      {"trader_id": t.id, "name": t.name, "version": t.version})  # fmt: skip
+                event(
+                    kind,
+                    f"{kind.removeprefix('trader_')}: {t.name}",
+                    {"trader_id": t.id, "name": t.name, "version": t.version},
+                )
         for r in changes.newly_rejected:
-            event("error", f"trader {r.name!r} is not run: {r.reason}",
-                  {"trader_id": r.id, "name": r.name, "kind": r.kind, "reason": r.reason},
-                  "warning")  # fmt: skip
-        event("config_synced", f"{len(self.current.traders)} traders loaded ({reason})",
-              {"traders": len(self.current.traders), "rejected": len(self.current.rejected),
-               "reason": reason})  # fmt: skip
+            event(
+                "error",
+                f"trader {r.name!r} is not run: {r.reason}",
+                {"trader_id": r.id, "name": r.name, "kind": r.kind, "reason": r.reason},
+                "warning",
+            )
+        event(
+            "config_synced",
+            f"{len(self.current.traders)} traders loaded ({reason})",
+            {
+                "traders": len(self.current.traders),
+                "rejected": len(self.current.rejected),
+                "reason": reason,
+            },
+        )
         for row in rows:
             await self._store.save_event(row)
 
@@ -285,14 +395,30 @@ async def run_trader_sync(
     """Check the subscription, load the traders, then reload every ``cfg.reload_s`` and
     re-check the subscription every ``cfg.subscription_s`` until cancelled.
 
-    ``task_status.started(sync)`` after the first successful load (``on_update`` has been
-    called once with every trader). A failed periodic reload is logged and counted; the
-    traders in use stay. Raises :class:`~vyx.store.supabase.rest.SupabaseUnavailable` if the
-    first load fails (a cloud machine has nothing to run without its traders)."""
+    ``task_status.started(sync)`` once ``on_update`` has been called with the traders: those
+    of the first load, or, when the database does not answer within ``cfg.first_load_s``,
+    those of ``cfg.cache`` (the first load is then retried with backoff until it succeeds).
+    A failed periodic reload is logged and counted; the traders in use stay."""
     sync = TraderSync(cfg, rest, store, on_update, now_ms)
-    sync.entitled = await has_elite_subscription(rest, cfg.user_id)
-    await sync.reload("start")
+    loaded = False
+    with trio.move_on_after(cfg.first_load_s):
+        try:
+            await sync.start()
+            loaded = True
+        except StoreError as exc:
+            logger.warning("traders: the database did not answer at start: {}", exc)
+    if not loaded:
+        await sync.from_cache()
     task_status.started(sync)
+    policy = rest.policy
+    while not loaded:
+        await trio.sleep(policy.delay())
+        try:
+            await sync.start()
+            loaded = True
+        except StoreError as exc:
+            policy = policy.failed()
+            logger.warning("traders: still no database: {}", exc)
 
     async def every(period: float, job: Callable[[], Awaitable[Any]]) -> None:
         deadline = trio.current_time()

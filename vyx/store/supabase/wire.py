@@ -46,10 +46,14 @@ TIMESTAMP_COLUMNS: Mapping[str, frozenset[str]] = {
     }),
 }  # fmt: skip
 
-#: Upsert conflict target (``on_conflict``) of each batched table.
+#: Upsert conflict target (``on_conflict``) of each batched table: always the primary key, so
+#: no other unique constraint is needed (``signal_analyses`` rows carry a deterministic ``id``,
+#: :func:`~vyx.store.records.analysis_row_id`; the original product's table has no unique
+#: constraint on ``signal_id``). ``cloud_machines`` rows are not upserted: see
+#: :mod:`vyx.store.supabase.project`.
 CONFLICT_KEYS: Mapping[str, str] = {
     "signals": "id",
-    "signal_analyses": "signal_id",
+    "signal_analyses": "id",
     "cloud_metrics": "id",
     "cloud_events": "id",
 }

@@ -2,6 +2,7 @@
 
 An ASGI app over :class:`~tests.vyx.store.supabase.fake_tables.FakeDatabase`:
 
+- ``GET /rest/v1/``: the OpenAPI description of the tables (column types, foreign keys).
 - ``GET|POST|PATCH|DELETE /rest/v1/<table>``; ``apikey`` and ``Authorization: Bearer`` are
   required (the service key writes anything; the anon key reads nothing and writes nothing:
   RLS, 42501); ``select=``, ``<col>=eq.<v>``, ``order=<col>.<asc|desc>``, ``limit=``;
@@ -86,6 +87,12 @@ async def read_body(receive: Receive) -> bytes:
             return body
 
 
+async def read_request(scope: Scope, receive: Receive) -> tuple[dict[str, str], bytes]:
+    """The headers (lower-case names) and the whole body of an ASGI ``http`` request."""
+    headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+    return headers, await read_body(receive)
+
+
 class FakePostgrest:
     """The ASGI app. ``db`` is inspectable; ``requests`` logs every request."""
 
@@ -110,8 +117,7 @@ class FakePostgrest:
         if scope["type"] == "lifespan":
             await serve_lifespan(receive, send)
             return
-        body = await read_body(receive)
-        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        headers, body = await read_request(scope, receive)
         status, payload, extra = await self._handle(scope, headers, body)
         out = b"" if payload is None else json.dumps(payload).encode()
         response_headers = [(b"content-type", b"application/json; charset=utf-8"),
@@ -151,10 +157,21 @@ class FakePostgrest:
         if role is None:
             return 401, {"code": "PGRST301", "message": "JWSError JWSInvalidSignature",
                          "details": None, "hint": None}, []  # fmt: skip
+        outage = (
+            503,
+            {
+                "code": "PGRST000",
+                "message": "Could not connect to the database",
+                "details": "connection refused",
+                "hint": None,
+            },
+            [],
+        )
+        if table == "" and method == "GET":  # the description: faults are for the tables
+            return outage if self.down else (200, describe(), [])
         fault = self._take_fault(table)
         if self.down:
-            return 503, {"code": "PGRST000", "message": "Could not connect to the database",
-                         "details": "connection refused", "hint": None}, []  # fmt: skip
+            return outage
         if fault is not None and fault.kind == "hang":
             await trio.sleep(fault.seconds)
         if fault is not None and fault.kind == "status":
@@ -245,6 +262,24 @@ class FakePostgrest:
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         return self.db.select(table, [])
+
+
+def describe() -> dict[str, Any]:
+    """``GET /``: PostgREST's OpenAPI description of the fake's tables (the parts the machine
+    reads: each column's type in ``format``, foreign keys in ``description``)."""
+    definitions: dict[str, Any] = {}
+    for name, table in TABLES.items():
+        props: dict[str, Any] = {}
+        for column, col in table.columns.items():
+            props[column] = {"format": col.type}
+            if column in table.foreign:
+                ft, fc = table.foreign[column]
+                props[column]["description"] = (
+                    f"Note:\nThis is a Foreign Key to `{ft}.{fc}`.<fk table='{ft}' column='{fc}'/>"
+                )
+        required = [c for c, col in table.columns.items() if not col.nullable]
+        definitions[name] = {"required": required, "properties": props, "type": "object"}
+    return {"swagger": "2.0", "basePath": "/", "paths": {}, "definitions": definitions}
 
 
 class ConnectionFaults(httpx.AsyncBaseTransport):

@@ -3,7 +3,6 @@ owner, another user and the service role, and the PostgREST fake has the same co
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,28 +12,33 @@ import pytest
 from tests.conftest import REPO
 from tests.vyx.store.supabase.factory import OTHER_USER, TRADER, USER
 from tests.vyx.store.supabase.fake_tables import TABLES
-from tests.vyx.store.supabase.postgres import Postgres, postgres_bin, running_postgres
+from tests.vyx.store.supabase.postgres import Databases, Postgres
 
 MIGRATIONS = sorted((REPO / "supabase" / "migrations").glob("*.sql"))
 SIGNAL = "0e5b9c1d-2f3a-4b5c-8d6e-7f8091a2b3c4"
 MACHINE = "1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 
 
+class Database:
+    """One database of the session's cluster; :meth:`psql` runs SQL in it."""
+
+    def __init__(self, pg: Postgres, name: str) -> None:
+        self.pg = pg
+        self.name = name
+
+    def psql(self, sql: str, *, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.pg.psql(sql, check=check, db=self.name)
+
+
 @pytest.fixture(scope="module")
-def pg() -> Iterator[Postgres]:
-    bindir = postgres_bin()
-    if bindir is None:
-        reason = ("PostgreSQL is not installed (Debian: apt-get install postgresql); "
-                  "the migration tests need initdb/pg_ctl/psql")  # fmt: skip
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    with running_postgres(bindir) as server:
-        for _ in range(2):  # idempotent: the second run must succeed too
-            for migration in MIGRATIONS:
-                server.psql(migration.read_text())
-        server.psql(SEED)
-        yield server
+def pg(postgres_databases: Databases) -> Iterator[Database]:
+    name = postgres_databases.create("fresh")  # the migrations applied once
+    db = Database(postgres_databases.pg, name)
+    for migration in MIGRATIONS:  # idempotent: a second run must succeed too
+        db.psql(migration.read_text())
+    db.psql(SEED)
+    yield db
+    postgres_databases.drop(name)
 
 
 SEED = f"""
@@ -53,30 +57,36 @@ insert into user_subscriptions (user_id, tier, status) values ('{USER}', 'elite'
 """
 
 
-def as_role(pg: Postgres, role: str, sql: str, *, sub: str | None = None
-            ) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def as_role(
+    pg: Database, role: str, sql: str, *, sub: str | None = None
+) -> subprocess.CompletedProcess[str]:
     claim = f"select set_config('request.jwt.claim.sub', '{sub}', false);" if sub else ""
     return pg.psql(f"set role {role}; {claim} {sql}", check=False)
 
 
-def count(pg: Postgres, role: str, table: str, *, sub: str | None = None) -> int:
+def count(pg: Database, role: str, table: str, *, sub: str | None = None) -> int:
     done = as_role(pg, role, f"select count(*) from {table};", sub=sub)
     assert done.returncode == 0, done.stderr
     return int(done.stdout.split()[-1])
 
 
-def test_migrations_apply_twice_and_define_the_contract_tables(pg: Postgres) -> None:
-    out = pg.psql("select table_name from information_schema.tables "
-                  "where table_schema = 'public' order by 1;").stdout.split()  # fmt: skip
+def test_migrations_apply_twice_and_define_the_contract_tables(pg: Database) -> None:
+    out = pg.psql(
+        "select table_name from information_schema.tables where table_schema = 'public' order by 1;"
+    ).stdout.split()
     assert set(TABLES) <= set(out)
-    rls = pg.psql("select relname from pg_class where relrowsecurity and relnamespace = "
-                  "'public'::regnamespace order by 1;").stdout.split()  # fmt: skip
+    rls = pg.psql(
+        "select relname from pg_class where relrowsecurity and relnamespace = "
+        "'public'::regnamespace order by 1;"
+    ).stdout.split()
     assert set(rls) == set(TABLES)
 
 
-def test_the_fake_has_the_migrated_columns_and_types(pg: Postgres) -> None:
-    out = pg.psql("select table_name, column_name, data_type, is_nullable from "
-                  "information_schema.columns where table_schema = 'public';").stdout  # fmt: skip
+def test_the_fake_has_the_migrated_columns_and_types(pg: Database) -> None:
+    out = pg.psql(
+        "select table_name, column_name, data_type, is_nullable from "
+        "information_schema.columns where table_schema = 'public';"
+    ).stdout
     migrated: dict[str, dict[str, tuple[str, bool]]] = {}
     for line in out.splitlines():
         table, column, data_type, nullable = line.split("|")
@@ -88,24 +98,31 @@ def test_the_fake_has_the_migrated_columns_and_types(pg: Postgres) -> None:
 
 @pytest.mark.parametrize(
     ("table", "mine"),
-    [("traders", 1), ("signals", 1), ("cloud_machines", 1), ("cloud_metrics", 1),
-     ("cloud_events", 1), ("user_subscriptions", 1), ("signal_analyses", 0)],
-)  # fmt: skip
-def test_owners_see_only_their_rows(pg: Postgres, table: str, mine: int) -> None:
+    [
+        ("traders", 1),
+        ("signals", 1),
+        ("cloud_machines", 1),
+        ("cloud_metrics", 1),
+        ("cloud_events", 1),
+        ("user_subscriptions", 1),
+        ("signal_analyses", 0),
+    ],
+)
+def test_owners_see_only_their_rows(pg: Database, table: str, mine: int) -> None:
     assert count(pg, "authenticated", table, sub=USER) == mine
     other = count(pg, "authenticated", table, sub=OTHER_USER)
     everyone = count(pg, "service_role", table)
     assert other == (everyone - mine if table != "cloud_metrics" else 0)
 
 
-def test_anon_reads_nothing(pg: Postgres) -> None:
+def test_anon_reads_nothing(pg: Database) -> None:
     done = as_role(pg, "anon", "select count(*) from signals;")
     assert done.returncode != 0
     assert "permission denied" in done.stderr
 
 
 @pytest.mark.parametrize("table", ["signals", "cloud_machines", "cloud_metrics", "cloud_events"])
-def test_only_the_service_role_writes_machine_tables(pg: Postgres, table: str) -> None:
+def test_only_the_service_role_writes_machine_tables(pg: Database, table: str) -> None:
     done = as_role(pg, "authenticated", f"delete from {table};", sub=USER)
     assert done.returncode != 0
     assert "permission denied" in done.stderr
@@ -117,10 +134,12 @@ def test_only_the_service_role_writes_machine_tables(pg: Postgres, table: str) -
     assert count(pg, "service_role", table) == before
 
 
-def test_service_role_writes_a_signal_and_its_analysis(pg: Postgres) -> None:
-    sql = (f"insert into signal_analyses (signal_id, trader_id, user_id, decision, confidence) "
-           f"values ('{SIGNAL}', '{TRADER}', '{USER}', 'wait', 50) on conflict (signal_id) "
-           f"do update set confidence = excluded.confidence;")  # fmt: skip
+def test_service_role_writes_a_signal_and_its_analysis(pg: Database) -> None:
+    sql = (
+        f"insert into signal_analyses (signal_id, trader_id, user_id, decision, confidence) "
+        f"values ('{SIGNAL}', '{TRADER}', '{USER}', 'wait', 50) on conflict (signal_id) "
+        f"do update set confidence = excluded.confidence;"
+    )
     assert as_role(pg, "service_role", sql).returncode == 0
     assert count(pg, "authenticated", "signal_analyses", sub=USER) == 1
     assert count(pg, "authenticated", "signal_analyses", sub=OTHER_USER) == 0
@@ -128,17 +147,29 @@ def test_service_role_writes_a_signal_and_its_analysis(pg: Postgres) -> None:
     assert "signal_analyses_confidence_check" in bad.stderr
 
 
-def test_owner_edits_own_traders_only(pg: Postgres) -> None:
-    mine = as_role(pg, "authenticated", f"update traders set name = 'renamed' where id = "
-                   f"'{TRADER}' returning id;", sub=USER)  # fmt: skip
+def test_owner_edits_own_traders_only(pg: Database) -> None:
+    mine = as_role(
+        pg,
+        "authenticated",
+        f"update traders set name = 'renamed' where id = '{TRADER}' returning id;",
+        sub=USER,
+    )
     assert mine.returncode == 0
     assert TRADER in mine.stdout
-    theirs = as_role(pg, "authenticated", f"update traders set name = 'x' where id = "
-                     f"'{TRADER}' returning id;", sub=OTHER_USER)  # fmt: skip
+    theirs = as_role(
+        pg,
+        "authenticated",
+        f"update traders set name = 'x' where id = '{TRADER}' returning id;",
+        sub=OTHER_USER,
+    )
     assert theirs.returncode == 0
     assert TRADER not in theirs.stdout
-    forged = as_role(pg, "authenticated", f"insert into traders (user_id, name) values "
-                     f"('{USER}', 'forged');", sub=OTHER_USER)  # fmt: skip
+    forged = as_role(
+        pg,
+        "authenticated",
+        f"insert into traders (user_id, name) values ('{USER}', 'forged');",
+        sub=OTHER_USER,
+    )
     assert "row-level security" in forged.stderr
 
 
@@ -149,3 +180,95 @@ def test_migration_file_names_follow_the_supabase_cli_convention() -> None:
         assert len(stamp) == 14
         assert stamp.isdigit()
         assert name
+
+
+# --------------------------------------------------------------- on the original product's schema
+
+ACCESS = """
+select 'grant', grantee || ' ' || table_name || ' ' || privilege_type
+from information_schema.role_table_grants
+where table_schema = 'public' and grantee in ('anon', 'authenticated')
+union all
+select 'policy', tablename || ' ' || policyname || ' ' || cmd || ' ' || coalesce(qual, '')
+from pg_policies where schemaname = 'public'
+union all
+select 'rls', relname || ' ' || relrowsecurity from pg_class
+where relnamespace = 'public'::regnamespace and relkind = 'r'
+order by 1, 2;
+"""
+BUILT_IN = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f"
+
+
+@pytest.fixture(scope="module")
+def original(postgres_databases: Databases, shared_data: Path) -> Iterator[Database]:
+    """The original product's schema, then our migrations (twice: idempotent there too)."""
+    name = postgres_databases.create("original")
+    db = Database(postgres_databases.pg, name)
+    for migration in MIGRATIONS:
+        db.psql(migration.read_text())
+    db.psql(f"""
+        insert into auth.users (id) values ('{USER}'), ('{OTHER_USER}');
+        insert into traders (id, user_id, name, filter, strategy, is_built_in, access_tier)
+        values ('{BUILT_IN}', null, 'built-in', '{{}}', '{{}}', true, 'anonymous'),
+               ('{TRADER}', '{USER}', 'mine', '{{}}', '{{}}', false, 'elite');
+        insert into signals (trader_id, user_id, symbol) values
+            ('{BUILT_IN}', null, 'BTCUSDT'), ('{TRADER}', '{USER}', 'ETHUSDT');
+    """)
+    yield db
+    postgres_databases.drop(name)
+
+
+def test_our_migrations_take_nothing_from_the_web_app(
+    original: Database, postgres_databases: Databases
+) -> None:
+    name = postgres_databases.create("original_as_is")
+    try:
+        before = set(Database(postgres_databases.pg, name).psql(ACCESS).stdout.splitlines())
+    finally:
+        postgres_databases.drop(name)
+    after = set(original.psql(ACCESS).stdout.splitlines())
+    assert before - after == set()  # every grant, policy and RLS flag is still there
+    added = {line for line in after - before if line.startswith("policy")}
+    assert added
+    assert all(" vyx_" in line for line in added)
+
+
+def test_the_web_apps_anonymous_and_user_reads_still_work(original: Database) -> None:
+    assert count(original, "anon", "signals") == 1  # the anonymous-tier trader's signal
+    assert count(original, "anon", "traders") == 1  # built-in traders
+    assert count(original, "authenticated", "signals", sub=USER) == 1
+    analysis = (
+        f"insert into signal_analyses (signal_id, trader_id, user_id, decision, "
+        f"confidence, reasoning, key_levels, trade_plan) select id, trader_id, "
+        f"'{USER}', 'wait', 1, 'r', '{{}}', '{{}}' from signals where user_id = "
+        f"'{USER}';"
+    )
+    done = as_role(original, "authenticated", analysis, sub=USER)
+    assert done.returncode == 0, done.stderr  # "Anyone can insert analyses" still holds
+
+
+@pytest.mark.parametrize(
+    ("statement", "accepted"),
+    [
+        (f"update traders set language = 'vyx' where id = '{TRADER}'", True),
+        (f"update traders set language = 'go' where id = '{TRADER}'", True),
+        (f"update traders set language = 'python' where id = '{TRADER}'", False),
+        (
+            f"insert into cloud_machines (user_id, machine_id, region, status) "
+            f"values ('{USER}', 'm-nrt', 'nrt', 'running')",
+            True,
+        ),
+        (
+            f"insert into cloud_machines (user_id, machine_id, region, status) "
+            f"values ('{OTHER_USER}', 'm-x', 'Tokyo!', 'running')",
+            False,
+        ),
+    ],
+)
+def test_checks_are_widened_for_the_machine_and_nothing_else(
+    original: Database, statement: str, accepted: bool
+) -> None:
+    done = original.psql(f"begin; {statement}; rollback;", check=False)
+    assert (done.returncode == 0) == accepted, done.stderr
+    if not accepted:
+        assert "violates check constraint" in done.stderr

@@ -187,13 +187,14 @@ async def test_shutdown_flushes_within_the_budget_and_a_restart_replays_the_rest
     fake.down = True
     async with open_store(store_cfg, supabase_cfg, transport(fake)) as store:
         await store.save_signals([make_signal(i) for i in range(30, 80)])
-    start = trio.current_time()
     assert fake.count("signals") == 30  # down: kept in the spool
     fake.down = False
     async with open_store(store_cfg, supabase_cfg, transport(fake)) as store:
         assert store.statistics().spooled_rows == 50
         assert await synced(store)
-    assert trio.current_time() - start < 60
+        # Replayed at once: no failed request, no backoff. (Not a virtual-time bound: the
+        # clock may jump while a spool thread works on a loaded machine.)
+        assert store.drain.statistics().failures == 0
     assert sorted(ids(fake, "signals")) == sorted(make_signal(i).id for i in range(80))
 
 

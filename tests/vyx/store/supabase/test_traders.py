@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -19,18 +20,39 @@ from vyx.store.supabase.traders import (
     TraderUpdate,
     classify_traders,
     run_trader_sync,
-)  # fmt: skip
+)
 
 OTHER_TRADER = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 
 
-def trader(id: str = TRADER, *, code: str = "rsi(14) < 30", language: str | None = "vyx",
-           as_string: bool = False, **extra: Any) -> dict[str, Any]:  # fmt: skip
+def trader(
+    id: str = TRADER,
+    *,
+    code: str = "rsi(14) < 30",
+    language: str | None = "vyx",
+    as_string: bool = False,
+    **extra: Any,
+) -> dict[str, Any]:
     filt: dict[str, Any] = {"code": code, "description": ["oversold"]}
     if language is not None:
         filt["language"] = language
-    return {"id": id, "user_id": USER, "name": f"trader {id[:4]}",
-            "filter": json.dumps(filt) if as_string else filt, **extra}  # fmt: skip
+    return {
+        "id": id,
+        "user_id": USER,
+        "name": f"trader {id[:4]}",
+        "filter": json.dumps(filt) if as_string else filt,
+        **extra,
+    }
+
+
+async def start_store(
+    nursery: trio.Nursery, fake: FakePostgrest, cfg: StoreConfig, sb: SupabaseConfig
+) -> SupabaseStore:
+    """A Supabase store on the fake, running in ``nursery``."""
+    store: SupabaseStore = await nursery.start(
+        functools.partial(run_supabase_store, cfg, sb, transport=transport(fake))
+    )
+    return store
 
 
 def test_classify_accepts_json_strings_and_reports_foreign_or_broken_filters() -> None:
@@ -51,33 +73,50 @@ def test_classify_accepts_json_strings_and_reports_foreign_or_broken_filters() -
 
 
 async def test_sync_loads_reports_and_reloads(
-    fake: FakePostgrest, store_cfg: StoreConfig, supabase_cfg: SupabaseConfig,
+    fake: FakePostgrest,
+    store_cfg: StoreConfig,
+    supabase_cfg: SupabaseConfig,
     clock: MockClock,
-) -> None:  # fmt: skip
+) -> None:
     db = fake.db
-    db.insert("traders", [trader(), trader(OTHER_TRADER, code="nope(")],
-              on_conflict=None, resolution=None, columns=None)  # fmt: skip
-    db.insert("user_subscriptions", [{"user_id": USER, "tier": "elite", "status": "active"},
-                                     {"user_id": OTHER_USER, "tier": "pro", "status": "active"}],
-              on_conflict=None, resolution=None, columns=None)  # fmt: skip
+    db.insert(
+        "traders",
+        [trader(), trader(OTHER_TRADER, code="nope(")],
+        on_conflict=None,
+        resolution=None,
+        columns=None,
+    )
+    db.insert(
+        "user_subscriptions",
+        [
+            {"user_id": USER, "tier": "elite", "status": "active"},
+            {"user_id": OTHER_USER, "tier": "pro", "status": "active"},
+        ],
+        on_conflict=None,
+        resolution=None,
+        columns=None,
+    )
     updates: list[TraderUpdate] = []
 
     async def on_update(update: TraderUpdate) -> None:
         updates.append(update)
 
     async with trio.open_nursery() as nursery:
-        store: SupabaseStore = await nursery.start(functools.partial(
-            run_supabase_store, store_cfg, supabase_cfg, transport=transport(fake)))  # fmt: skip
+        store = await start_store(nursery, fake, store_cfg, supabase_cfg)
         cfg = TraderSyncConfig(user_id=USER, reload_s=60, subscription_s=300)
-        sync: TraderSync = await nursery.start(functools.partial(
-            run_trader_sync, cfg, store.rest, store, on_update=on_update))  # fmt: skip
+        sync: TraderSync = await nursery.start(
+            functools.partial(run_trader_sync, cfg, store.rest, store, on_update=on_update)
+        )
         assert sync.entitled
         assert [t.id for t in updates[0].current.traders] == [TRADER]
         assert [r.kind for r in updates[0].changes.newly_rejected] == ["compile"]
 
         db.update("traders", {"name": "renamed", "version": 2}, [("id", TRADER)])
-        db.update("traders", {"filter": {"code": "close > ema(close, 50)", "language": "vyx"}},
-                  [("id", OTHER_TRADER)])  # fmt: skip
+        db.update(
+            "traders",
+            {"filter": {"code": "close > ema(close, 50)", "language": "vyx"}},
+            [("id", OTHER_TRADER)],
+        )
         await trio.sleep(61)  # the periodic reload
         last = updates[-1].changes
         assert [t.name for t in last.updated] == ["renamed"]
@@ -99,3 +138,48 @@ async def test_sync_loads_reports_and_reloads(
     error = next(e for e in fake.rows("cloud_events") if e["event_type"] == "error")
     assert error["severity"] == "warning"
     assert error["details"]["trader_id"] == OTHER_TRADER
+
+
+async def test_a_database_down_at_start_runs_the_last_loads_traders(
+    fake: FakePostgrest,
+    store_cfg: StoreConfig,
+    supabase_cfg: SupabaseConfig,
+    tmp_path: Path,
+    clock: MockClock,
+) -> None:
+    fake.db.insert("traders", [trader()], on_conflict=None, resolution=None, columns=None)
+    fake.db.insert(
+        "user_subscriptions",
+        [{"user_id": USER, "tier": "elite", "status": "active"}],
+        on_conflict=None,
+        resolution=None,
+        columns=None,
+    )
+    cfg = TraderSyncConfig(user_id=USER, cache=tmp_path / "traders.json")
+    updates: list[TraderUpdate] = []
+
+    async def on_update(update: TraderUpdate) -> None:
+        updates.append(update)
+
+    async with trio.open_nursery() as nursery:
+        store = await start_store(nursery, fake, store_cfg, supabase_cfg)
+        sync = functools.partial(run_trader_sync, cfg, store.rest, store, on_update=on_update)
+        first = await nursery.start(sync)  # a load that works: it is cached
+        assert first.statistics().loads == 1
+        nursery.cancel_scope.cancel()
+    fake.down = True
+    updates.clear()
+    async with trio.open_nursery() as nursery:
+        store = await start_store(nursery, fake, store_cfg, supabase_cfg)
+        begun = trio.current_time()
+        second: TraderSync = await nursery.start(
+            functools.partial(run_trader_sync, cfg, store.rest, store, on_update=on_update)
+        )
+        assert trio.current_time() - begun <= cfg.first_load_s
+        assert [t.id for t in updates[0].current.traders] == [TRADER]  # from the cache
+        assert updates[0].entitled
+        assert second.statistics().loads == 0
+        fake.down = False
+        await trio.sleep(60)
+        assert second.statistics().loads >= 1  # retried until the database answered
+        nursery.cancel_scope.cancel()
