@@ -100,10 +100,13 @@ def _channel_id(service: str, canonical: str) -> str:
 
 
 def _query(query: str) -> list[tuple[str, str]]:
-    try:
-        return urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=False)
-    except ValueError:
-        raise ChannelError("the query string cannot be read") from None
+    """``key=value&…`` pairs, percent-decoded; a ``+`` stays a ``+`` (apprise's ``+Header``)."""
+    pairs = []
+    for part in query.split("&"):
+        if part:
+            key, _, value = part.partition("=")
+            pairs.append((urllib.parse.unquote(key), urllib.parse.unquote(value)))
+    return pairs
 
 
 def _telegram(rest: str) -> list[Channel]:

@@ -49,7 +49,8 @@ class OutboxPolicy:
 
     #: Seconds alerts gather before the first message of a burst leaves.
     gather_s: float = 1.0
-    #: An alert pending for longer is given up (counted dead).
+    #: An alert still pending this long after it could first be sent (after the quiet hours
+    #: that held it) is given up (counted dead).
     max_age_s: float = 6 * 3600.0
     #: A message the service rejects (4xx) is tried this many times.
     max_rejections: int = 3
@@ -70,7 +71,6 @@ class Item:
     """One alert for one channel."""
 
     notice: Notice
-    added_at: float
     #: Not before this (quiet hours), then after gathering.
     due_at: float
     attempts: int = 0
@@ -222,7 +222,7 @@ class Outbox:
             key = notice.key
             if key in state.items or key in state.sent:
                 continue
-            state.items[key] = Item(notice, now, max(now, not_before))
+            state.items[key] = Item(notice, max(now, not_before))
             added += 1
             if len(state.items) > self.policy.max_pending:
                 oldest = next(iter(state.items))
@@ -255,7 +255,7 @@ class Outbox:
         return batches
 
     def _expire(self, state: _ChannelState, now: float) -> None:
-        stale = [k for k, i in state.items.items() if now - i.added_at > self.policy.max_age_s]
+        stale = [k for k, i in state.items.items() if now - i.due_at >= self.policy.max_age_s]
         for key in stale:
             del state.items[key]
         state.counts["dead"] += len(stale)
@@ -355,7 +355,7 @@ class Outbox:
             if state.in_flight is not None or not state.items:
                 continue
             first = min(i.due_at for i in state.items.values()) + self.policy.gather_s
-            oldest = min(i.added_at for i in state.items.values()) + self.policy.max_age_s
+            oldest = min(i.due_at for i in state.items.values()) + self.policy.max_age_s
             at = min(max(first, state.ready_at(now)), oldest)
             wake = at if wake is None else min(wake, at)
         return wake

@@ -31,6 +31,7 @@ from vyx.notify.apprise_sender import AppriseSender
 from vyx.notify.channels import Channel, describe
 from vyx.notify.notices import QuietHours, SignalNotice, TraderAlerts, VerdictNotice
 from vyx.notify.outbox import Attempt, Batch, Outbox, OutboxPolicy, Settled
+from vyx.notify.redaction import protect
 from vyx.notify.stats import NotifierStatistics
 
 
@@ -65,6 +66,7 @@ class Notifier:
         on_settled: Callable[[Settled], None] | None = None,
     ) -> None:
         self.settings = settings
+        protect(settings.channels)
         self.outbox = Outbox(settings.channels, settings.policy, rng=rng)
         self.wall = wall
         self.on_settled = on_settled
@@ -78,6 +80,7 @@ class Notifier:
     def set_traders(self, alerts: Mapping[str, TraderAlerts]) -> None:
         """The traders' alert settings (replaces the previous ones; their channels open)."""
         for entry in alerts.values():
+            protect(entry.channels)
             for channel in entry.channels:
                 self.outbox.open(channel)
         self.alerts = dict(alerts)

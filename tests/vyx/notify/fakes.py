@@ -55,13 +55,18 @@ class FakeService:
         #: Requests refused by the fake's own rate limits (a sender that respects the limits
         #: never sees one).
         self.limit_violations = 0
+        #: An outage: every request answers 502 (a proxy's HTML page) while set.
+        self.down = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await serve_lifespan(receive, send)
             return
         body = await read_body(receive)
-        behaviour = self.script.popleft() if self.script else "ok"
+        if self.down:
+            behaviour = "502"
+        else:
+            behaviour = self.script.popleft() if self.script else "ok"
         self.log.append((behaviour, scope["method"], scope["path"]))
         if behaviour == "hang":
             await trio.sleep(self.hang_s)
@@ -213,7 +218,7 @@ class FakeTelegram(FakeService):
         if len(visible) > 4096:
             return self._error(400, "Bad Request: message is too long")
         if method == "editMessageText":
-            return self._edit(chat, request, text)
+            return self._edit(chat, request, text, visible)
         wait = max(self.per_chat.wait(chat), self.per_bot.wait("bot"))
         if wait > 0:
             self.limit_violations += 1
@@ -249,7 +254,9 @@ class FakeTelegram(FakeService):
         }
         return 200, {"ok": True, "result": result}, []
 
-    def _edit(self, chat: str, request: dict[str, Any], text: str) -> tuple[int, Any, Headers]:
+    def _edit(
+        self, chat: str, request: dict[str, Any], text: str, visible: str
+    ) -> tuple[int, Any, Headers]:
         for message in self.messages[chat]:
             if message["message_id"] == request.get("message_id"):
                 if message["text"] == text:
@@ -258,6 +265,7 @@ class FakeTelegram(FakeService):
                         NOT_MODIFIED,
                     )
                 message["text"] = text
+                message["visible"] = visible
                 message["edits"] += 1
                 return (
                     200,
