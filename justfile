@@ -21,12 +21,13 @@ fmt:
     uv run ruff format .
     uv run ruff check --fix .
 
-# Benchmarks: kernels vs the TA-Lib loop, store throughput, authoring previews (prints tables,
-# writes bench-results/).
+# Benchmarks: kernels vs the TA-Lib loop, store throughput, authoring previews, alerts (prints
+# tables, writes bench-results/).
 bench:
     uv run python -m benchmarks.bench_kernels
     uv run python -m benchmarks.bench_daemon
     uv run python -m benchmarks.authoring_bench
+    uv run python -m benchmarks.notify_bench
 
 # Chaos: the daemon against the simulated exchange, PostgREST and Gemini fakes under a seeded
 # schedule of faults, kills and restarts, checked against `vyx backtest` (the long mode).
