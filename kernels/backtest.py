@@ -1,114 +1,109 @@
-"""Backtests: the live plan stepped through history, bar by bar, with the live firing rules.
+"""Backtests and ``vyx eval``: the live plan stepped through history, with the live firing rules.
 
-Timeframes are processed longest first; a trader's ``on("1h", ...)`` reads, at each of its
-bars, the 1 h value at the last 1 h bar closed by that bar's close — what the live screener
-sees at that instant.
+The plan runs in column mode (:mod:`kernels.columns`): the live interpreter, a block of bars per
+node at a time, symbols split across threads; the outputs are bit for bit those of the live
+screener. Timeframes are processed longest first; a trader's ``on("1h", ...)`` reads, at each
+of its bars, the 1 h value at the last 1 h bar closed by that bar's close — what the live
+screener sees at that instant.
 """
 
 from __future__ import annotations
 
-import functools
-import itertools
 import os
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
+from kernels.columns import run_columns
+from kernels.fires import Fire, Fires, TimeframeFires
 from kernels.graph import F64, I64, Layout
-from kernels.group import GroupState
+from kernels.interp import outputs
 from kernels.klines_csv import Klines
 from kernels.ops import N_BAR_FIELDS, OPEN_TIME
 from kernels.program import Program, TraderPlan
 from kernels.timeframes import timeframe_ms
 
-#: Bars stepped per interpreter call (bounds the memory of gathered outputs).
-CHUNK = 512
+__all__ = ["Fire", "Fires", "Simulation", "evaluate", "run_backtest", "simulate"]
+
+B = npt.NDArray[np.bool_]
+ProgressFn = Callable[[int, int], None]
+
+#: Node steps (symbols × bars × nodes) below which a second thread costs more than it saves.
+MIN_THREAD_WORK = 200_000
 
 
-@attrs.frozen
-class Fire:
-    """One signal a trader would have produced.
-
-    The "why it fired" (``matched``, ``clauses``) is read from the gathered outputs when first
-    asked for: a backtest over months can fire tens of thousands of times.
-    """
-
-    trader_id: str
-    symbol: str
-    timeframe: str
-    open_time: int
-    price: float
-    _plan: TraderPlan = attrs.field(repr=False, eq=False)
-    _row: F64 = attrs.field(repr=False, eq=False)
-    _col: Mapping[int, int] = attrs.field(repr=False, eq=False)
-
-    @functools.cached_property
-    def clauses(self) -> Mapping[str, Mapping[str, object]]:
-        """clause label -> ``{"held": bool, "values": {operand label: value}}``."""
-        found: dict[str, dict[str, object]] = {}
-        for clause in self._plan.clauses:
-            found[clause.label] = {
-                "held": bool(self._row[self._col[clause.node]] == 1.0),
-                "values": {o.label: _value(self._row[self._col[o.node]]) for o in clause.operands},
-            }
-        return found
-
-    @functools.cached_property
-    def matched(self) -> tuple[str, ...]:
-        """Labels of the clauses that held."""
-        return tuple(label for label, c in self.clauses.items() if c["held"])
-
-
-@attrs.frozen
-class Series:
-    """Values of traders' filters at every bar (``vyx eval``-style output)."""
-
-    open_time: I64
-    #: float64[n_sym, n_t, n_out]
-    values: F64
+def default_threads() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def _grid(data: Mapping[str, Klines], symbols: list[str]) -> tuple[I64, F64]:
-    times = np.unique(np.concatenate([data[s].open_time for s in symbols]))
-    bars = np.full((len(symbols), len(times), N_BAR_FIELDS), np.nan)
-    for i, s in enumerate(symbols):
-        idx = np.searchsorted(times, data[s].open_time)
-        bars[i, idx] = data[s].bars
+    """Every open time any symbol has, and each symbol's bars on that grid (NaN where it has
+    none: the interpreter steps nothing there)."""
+    first = data[symbols[0]].open_time if symbols else np.zeros(0, dtype=np.int64)
+    if all(np.array_equal(data[s].open_time, first) for s in symbols[1:]):
+        times = first
+        bars = np.stack([data[s].bars for s in symbols]) if symbols else np.empty((0, 0, 9))
+    else:
+        times = np.unique(np.concatenate([data[s].open_time for s in symbols]))
+        bars = np.full((len(symbols), len(times), N_BAR_FIELDS), np.nan)
+        for i, s in enumerate(symbols):
+            bars[i, np.searchsorted(times, data[s].open_time)] = data[s].bars
     bars[np.isnan(bars[:, :, 3]), OPEN_TIME] = np.nan
     return times.astype(np.int64), bars
-
-
-ProgressFn = Callable[[int, int], None]
 
 
 @attrs.frozen(eq=False)
 class Simulation:
     """Outputs of a plan stepped through history: per timeframe, the time grid, the bars and
-    the gathered node outputs ``float64[n_sym, n_t, n_out]`` (columns by node in ``col``)."""
+    the gathered node outputs ``float64[n_sym, n_t, n_out]``. ``col`` maps, per timeframe,
+    the nodes gathered at every step (those other timeframes read, and every trader's whole
+    filter) to their column; ``trader_col`` maps, per trader, every node of its explanation
+    too: a trader's clause and operand columns hold values only where its filter matched."""
 
     grids: Mapping[str, tuple[I64, F64]]
     slot: Mapping[str, Mapping[str, int]]
     gathered: Mapping[str, F64]
     col: Mapping[str, Mapping[int, int]]
+    trader_col: Mapping[str, Mapping[int, int]]
     layouts: Mapping[str, Layout]
 
 
-def _symbol_ranges(n_sym: int, threads: int) -> list[tuple[int, int]]:
-    n = max(1, min(threads, n_sym // 8))
-    bounds = np.linspace(0, n_sym, n + 1).astype(int).tolist()
-    return list(itertools.pairwise(bounds))
+def _columns(
+    program: Program, tf: str, exported: list[int]
+) -> tuple[I64, dict[int, int], dict[str, dict[int, int]]]:
+    """Output columns of ``tf`` (:func:`kernels.interp.outputs`): first the nodes other
+    timeframes read and every trader's root, then each trader's clauses and operands gated
+    by its root. Returns them, the ungated columns by node and each trader's columns by node."""
+    plans = [p for p in program.traders.values() if p.timeframe == tf]
+    nodes: list[int] = []
+    gates: list[int] = []
+    col: dict[int, int] = {}
+    for node in [*exported, *(p.root for p in plans)]:
+        if node not in col:
+            col[node] = len(nodes)
+            nodes.append(node)
+            gates.append(-1)
+    trader_col: dict[str, dict[int, int]] = {}
+    for plan in plans:
+        mine = dict(col)
+        for clause in plan.clauses:
+            for node in (clause.node, *(o.node for o in clause.operands)):
+                if node not in mine:
+                    mine[node] = len(nodes)
+                    nodes.append(node)
+                    gates.append(col[plan.root])
+        trader_col[plan.id] = mine
+    return outputs(nodes, gates), col, trader_col
 
 
-def _step(
-    state: GroupState, gathered: F64, out_nodes: I64, a: int, bars: F64, ext: F64, lo: int, hi: int
-) -> None:
-    """Step symbols ``lo..hi-1`` through a chunk of bars starting at bar ``a``."""
-    gathered[lo:hi, a : a + bars.shape[1]] = state.run(
-        bars[lo:hi], lo=lo, hi=hi, ext=ext[lo:hi], out_nodes=out_nodes
-    )
+def _threads(threads: int | None, work: int) -> int:
+    return 1 if work < MIN_THREAD_WORK else (threads or default_threads())
 
 
 def simulate(
@@ -116,19 +111,20 @@ def simulate(
     data: Mapping[str, Mapping[str, Klines]],
     *,
     progress: ProgressFn | None = None,
-    threads: int = min(2, os.cpu_count() or 1),
+    threads: int | None = None,
 ) -> Simulation:
     """Step ``program`` through ``data`` (timeframe -> symbol -> klines) from the first bar,
-    longest timeframe first, gathering every trader's root, clause and operand nodes."""
+    longest timeframe first, gathering every trader's root, clause and operand nodes.
+    ``progress(done, total)`` counts bars of every timeframe; ``threads`` defaults to the
+    CPUs this process may use."""
     layouts = program.layouts()
     symbols = sorted({s for per_tf in data.values() for s in per_tf})
     for tf in program.timeframes:
         if tf not in data:
             raise ValueError(f"the traders need {tf} klines; none were given")
-    grids = {
-        tf: _grid(data[tf], [s for s in symbols if s in data[tf]]) for tf in program.timeframes
-    }
-    slot = {tf: {s: i for i, s in enumerate(s for s in symbols if s in data[tf])} for tf in grids}
+    slot = {tf: {s: i for i, s in enumerate(s for s in symbols if s in data[tf])}
+            for tf in program.timeframes}  # fmt: skip
+    grids = {tf: _grid(data[tf], list(slot[tf])) for tf in program.timeframes}
     total = sum(len(grids[tf][0]) for tf in program.timeframes)
     done = 0
     # Nodes other timeframes read, per source timeframe.
@@ -140,47 +136,28 @@ def simulate(
     history: dict[str, F64] = {}
     gathered_by_tf: dict[str, F64] = {}
     col_by_tf: dict[str, dict[int, int]] = {}
+    trader_col: dict[str, dict[int, int]] = {}
     for tf in program.timeframes:
         times, bars = grids[tf]
-        outs: list[int] = list(exported[tf])
-        for plan in program.traders.values():
-            if plan.timeframe != tf:
-                continue
-            outs.append(plan.root)
-            for clause in plan.clauses:
-                outs.append(clause.node)
-                outs.extend(o.node for o in clause.operands)
-        col_by_tf[tf] = {node: i for i, node in reversed(list(enumerate(outs)))}
+        outs, col_by_tf[tf], cols = _columns(program, tf, exported[tf])
+        trader_col.update(cols)
         ext = _ext_history(program, tf, times, grids, slot, history, exported)
-        state = GroupState(layouts[tf], bars.shape[0], ext.shape[2])
-        out_nodes = np.asarray(outs, dtype=np.int64)
         n_sym, n_t = bars.shape[0], bars.shape[1]
-        gathered = np.empty((n_sym, n_t, len(outs)))
-        # Symbols are independent: halves of them step in parallel threads (the interpreter
-        # releases the GIL).
-        ranges = _symbol_ranges(n_sym, threads)
-        for a in range(0, n_t, CHUNK):
-            b = min(n_t, a + CHUNK)
-            step = functools.partial(
-                _step,
-                state,
-                gathered,
-                out_nodes,
-                a,
-                np.ascontiguousarray(bars[:, a:b]),
-                np.ascontiguousarray(ext[:, a:b]),
-            )
-            if len(ranges) == 1:
-                step(*ranges[0])
-            else:
-                with ThreadPoolExecutor(len(ranges)) as pool:
-                    list(pool.map(step, *zip(*ranges, strict=True)))
-            done += b - a
+
+        def report(done_sym: int, before: int = done, n_sym: int = n_sym, n_t: int = n_t) -> None:
             if progress is not None:
-                progress(done, total)
+                progress(before + n_t * done_sym // max(n_sym, 1), total)
+
+        gathered = run_columns(
+            layouts[tf], bars, ext, outs,
+            threads=_threads(threads, n_sym * n_t * layouts[tf].n_nodes), progress=report,
+        )  # fmt: skip
+        done += n_t
         history[tf] = gathered[:, :, : len(exported[tf])]
         gathered_by_tf[tf] = gathered
-    return Simulation(grids, slot, gathered_by_tf, col_by_tf, layouts)
+    if progress is not None:
+        progress(total, total)
+    return Simulation(grids, slot, gathered_by_tf, col_by_tf, trader_col, layouts)
 
 
 def run_backtest(
@@ -189,47 +166,35 @@ def run_backtest(
     *,
     cooldown_bars: int = 0,
     progress: ProgressFn | None = None,
-) -> list[Fire]:
+    threads: int | None = None,
+) -> Fires:
     """Every signal ``program``'s traders would have fired over ``data`` (timeframe ->
-    symbol -> klines), in time order. ``progress(done, total)`` is called per chunk."""
-    sim = simulate(program, data, progress=progress)
-    fired: list[Fire] = []
+    symbol -> klines), in time order. ``progress(done, total)`` is called as it goes."""
+    sim = simulate(program, data, progress=progress, threads=threads)
+    warm = _Warmth(program, sim)
+    parts = []
     for tf in program.timeframes:
-        times, bars = sim.grids[tf]
         traders = [p for p in program.traders.values() if p.timeframe == tf]
-        fired.extend(
-            _fires(
-                program,
-                tf,
-                traders,
-                times,
-                bars,
-                sim.gathered[tf],
-                sim.col[tf],
-                sim.slot,
-                cooldown_bars,
-                sim.grids,
-                sim.layouts,
-            )
-        )
-    fired.sort(key=lambda f: (f.open_time, f.trader_id, f.symbol))
-    return fired
+        parts.append(_fires(tf, traders, sim, warm, cooldown_bars))
+    return Fires(parts)
 
 
 def evaluate(
     program: Program,
     trader_id: str,
     data: Mapping[str, Mapping[str, Klines]],
+    *,
+    threads: int | None = None,
 ) -> dict[str, tuple[I64, F64]]:
     """Values of trader ``trader_id``'s whole expression at every bar of its timeframe, per
     symbol: ``(open_times, values)`` with NaN where the symbol is still warming up."""
-    sim = simulate(program, data)
+    sim = simulate(program, data, threads=threads)
     plan = program.traders[trader_id]
     tf = plan.timeframe
-    times, _ = sim.grids[tf]
-    warm = _warm(program, trader_id, tf, times, sim.grids, sim.slot, sim.layouts)
+    times, bars = sim.grids[tf]
+    warm = _Warmth(program, sim).of(trader_id)
     values = np.where(warm, sim.gathered[tf][:, :, sim.col[tf][plan.root]], np.nan)
-    present = _present(sim.grids[tf][1])
+    present = _present(bars)
     return {s: (times[present[i]], values[i, present[i]]) for s, i in sim.slot[tf].items()}
 
 
@@ -242,6 +207,8 @@ def _ext_history(
     history: Mapping[str, F64],
     exported: Mapping[str, list[int]],
 ) -> F64:
+    """Other timeframes' values as each bar of ``tf`` sees them (at the last bar of theirs
+    closed by the bar's close)."""
     sources = program.exts[tf].sources
     n_sym = len(slot[tf])
     ext = np.full((n_sym, len(times), max(1, len(sources))), np.nan)
@@ -249,98 +216,107 @@ def _ext_history(
     for k, (src_tf, node) in enumerate(sources):
         src_times = grids[src_tf][0]
         idx = np.searchsorted(src_times + timeframe_ms(src_tf), close, side="right") - 1
-        col = exported[src_tf].index(node)
-        for sym, i in slot[tf].items():
-            j = slot[src_tf].get(sym)
-            if j is None:
-                continue
-            vals = history[src_tf][j, :, col]
-            ok = idx >= 0
-            ext[i, ok, k] = vals[idx[ok]]
+        mine, theirs = _common(slot[tf], slot[src_tf])
+        values = history[src_tf][:, :, exported[src_tf].index(node)][theirs]
+        seen = values[:, np.maximum(idx, 0)]
+        seen[:, idx < 0] = np.nan
+        ext[mine, :, k] = seen
     return ext
 
 
-def _present(bars: F64) -> npt.NDArray[np.bool_]:
-    present: npt.NDArray[np.bool_] = ~np.isnan(bars[:, :, OPEN_TIME])
+def _common(a: Mapping[str, int], b: Mapping[str, int]) -> tuple[I64, I64]:
+    """Rows in ``a`` and in ``b`` of the symbols both have."""
+    both = [s for s in a if s in b]
+    return (np.asarray([a[s] for s in both], dtype=np.int64),
+            np.asarray([b[s] for s in both], dtype=np.int64))  # fmt: skip
+
+
+def _present(bars: F64) -> B:
+    present: B = ~np.isnan(bars[:, :, OPEN_TIME])
     return present
 
 
-def _warm(
-    program: Program,
-    trader_id: str,
-    tf: str,
-    times: I64,
-    grids: Mapping[str, tuple[I64, F64]],
-    slot: Mapping[str, Mapping[str, int]],
-    layouts: Mapping[str, Layout],
-) -> npt.NDArray[np.bool_]:
-    """Per symbol and bar: has the trader enough history on every timeframe it reads?"""
-    needs = program.warmup(trader_id, layouts)
-    bars = grids[tf][1]
-    ok = np.cumsum(_present(bars), axis=1) >= needs[tf]
-    close = times + timeframe_ms(tf)
-    for src_tf, need in needs.items():
-        if src_tf == tf:
-            continue
-        src_times, src_bars = grids[src_tf]
-        idx = np.searchsorted(src_times + timeframe_ms(src_tf), close, side="right") - 1
-        src_count = np.cumsum(_present(src_bars), axis=1)
-        for sym, i in slot[tf].items():
-            j = slot[src_tf].get(sym)
-            if j is None:
-                ok[i] = False
+class _Warmth:
+    """Per symbol and bar, whether a trader has enough history on every timeframe it reads."""
+
+    def __init__(self, program: Program, sim: Simulation) -> None:
+        self.program = program
+        self.sim = sim
+        #: Bars stepped per symbol up to each step, per timeframe.
+        self.counts = {tf: np.cumsum(_present(bars), axis=1) for tf, (_, bars) in sim.grids.items()}
+
+    def of(self, trader_id: str) -> B:
+        """float per symbol and step of the trader's timeframe: warm enough to fire."""
+        sim = self.sim
+        needs = self.program.warmup(trader_id, sim.layouts)
+        tf = self.program.traders[trader_id].timeframe
+        times = sim.grids[tf][0]
+        ok: B = self.counts[tf] >= needs[tf]
+        close = times + timeframe_ms(tf)
+        for src_tf, need in needs.items():
+            if src_tf == tf:
                 continue
-            counts = np.where(idx >= 0, src_count[j, np.maximum(idx, 0)], 0)
-            ok[i] &= counts >= need
-    return ok
+            src_times = sim.grids[src_tf][0]
+            idx = np.searchsorted(src_times + timeframe_ms(src_tf), close, side="right") - 1
+            mine, theirs = _common(sim.slot[tf], sim.slot[src_tf])
+            lacking = np.ones(ok.shape[0], dtype=bool)
+            lacking[mine] = False
+            ok[lacking] = False
+            counts = np.where(idx >= 0, self.counts[src_tf][theirs][:, np.maximum(idx, 0)], 0)
+            ok[mine] &= counts >= need
+        return ok
 
 
 def _fires(
-    program: Program,
     tf: str,
     traders: list[TraderPlan],
-    times: I64,
-    bars: F64,
-    gathered: F64,
-    col: Mapping[int, int],
-    slot: Mapping[str, Mapping[str, int]],
+    sim: Simulation,
+    warmth: _Warmth,
     cooldown_bars: int,
-    grids: Mapping[str, tuple[I64, F64]],
-    layouts: Mapping[str, Layout],
-) -> list[Fire]:
+) -> TimeframeFires:
+    """Edges of every trader of ``tf``: matches whose previous bar (of the symbol's own bars)
+    did not match, thinned by the cooldown."""
+    times, bars = sim.grids[tf]
+    gathered, col = sim.gathered[tf], sim.col[tf]
     present = _present(bars)
-    symbols = {i: s for s, i in slot[tf].items()}
-    # Index of each symbol's previous present bar (gaps in its history are skipped over).
-    steps = np.arange(present.shape[1])
-    last_present = np.maximum.accumulate(np.where(present, steps, -1), axis=1)
-    prev_index = np.full_like(last_present, -1)
-    prev_index[:, 1:] = last_present[:, :-1]
-    rows = np.arange(present.shape[0])[:, None]
-    bar_index = np.cumsum(present, axis=1) - 1
-    result: list[Fire] = []
-    for plan in traders:
-        warm = _warm(program, plan.id, tf, times, grids, slot, layouts)
-        match = (gathered[:, :, col[plan.root]] == 1.0) & warm & present
-        previous = np.where(prev_index >= 0, match[rows, np.maximum(prev_index, 0)], False)
-        syms, ts = np.nonzero(match & ~previous)
-        if cooldown_bars > 0:
-            keep = np.ones(len(syms), dtype=bool)
-            last: dict[int, int] = {}
-            for k, (i, t) in enumerate(zip(syms.tolist(), ts.tolist(), strict=True)):
-                n = int(bar_index[i, t])
-                if i in last and n - last[i] < cooldown_bars:
-                    keep[k] = False
-                else:
-                    last[i] = n
-            syms, ts = syms[keep], ts[keep]
-        price = bars[syms, ts, 3].tolist()
-        opened = times[ts].tolist()
-        for k, (i, t) in enumerate(zip(syms.tolist(), ts.tolist(), strict=True)):
-            result.append(
-                Fire(plan.id, symbols[i], tf, opened[k], price[k], plan, gathered[i, t], col)
-            )
-    return result
+    roots = gathered[:, :, [col[p.root] for p in traders]]
+    match = (roots == 1.0) & present[:, :, None]
+    for i, plan in enumerate(traders):
+        match[:, :, i] &= warmth.of(plan.id)
+    previous = np.zeros_like(match)
+    if present.all():
+        previous[:, 1:] = match[:, :-1]
+    else:
+        # The symbol's previous bar: gaps in its history are skipped over.
+        steps = np.arange(present.shape[1])
+        last_present = np.maximum.accumulate(np.where(present, steps, -1), axis=1)
+        prev_index = np.full_like(last_present, -1)
+        prev_index[:, 1:] = last_present[:, :-1]
+        rows = np.arange(present.shape[0])[:, None]
+        previous = match[rows, np.maximum(prev_index, 0)] & (prev_index >= 0)[:, :, None]
+    # (trader, symbol, step) of every edge, ordered by trader, then symbol, then step.
+    trader, symbol, step = np.nonzero((match & ~previous).transpose(2, 0, 1))
+    if cooldown_bars > 0:
+        keep = _cooled(trader * len(present) + symbol, warmth.counts[tf][symbol, step] - 1,
+                       cooldown_bars)  # fmt: skip
+        trader, symbol, step = trader[keep], symbol[keep], step[keep]
+    names = {i: s for s, i in sim.slot[tf].items()}
+    return TimeframeFires(
+        tf, traders, [names[i] for i in range(len(names))], times, bars, gathered,
+        [sim.trader_col[p.id] for p in traders], trader.astype(np.int64),
+        symbol.astype(np.int64), step.astype(np.int64),
+    )  # fmt: skip
 
 
-def _value(v: float) -> float | None:
-    return None if np.isnan(v) else float(v)
+def _cooled(syms: I64, bar_index: I64, cooldown_bars: int) -> B:
+    """Which edges survive the cooldown: at least ``cooldown_bars`` after the last kept one
+    of the same series (``syms``: one id per trader and symbol; edges come ordered by it,
+    then by bar)."""
+    keep = np.ones(len(syms), dtype=bool)
+    last: dict[int, int] = {}
+    for k, (i, n) in enumerate(zip(syms.tolist(), bar_index.tolist(), strict=True)):
+        if i in last and n - last[i] < cooldown_bars:
+            keep[k] = False
+        else:
+            last[i] = n
+    return keep

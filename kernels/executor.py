@@ -26,7 +26,7 @@ import numpy.typing as npt
 from kernels.edges import fires
 from kernels.graph import F64, I64, Layout
 from kernels.group import GroupState, load_interpreter
-from kernels.interp import run_nb
+from kernels.interp import outputs, run_nb, workspace
 from kernels.lang import BUDGET, Budget, CompileError
 from kernels.lower import EXT_HISTORY
 from kernels.ops import N_BAR_FIELDS, OPEN_TIME
@@ -131,9 +131,9 @@ class StepJob:
             lo,
             hi,
             self.commit,
-            self.out_nodes,
+            outputs(self.out_nodes),
             self.out,
-            np.empty(lay.width),
+            *workspace(lay.width, hi - lo, self.commit),
         )
 
     def chunks(self, n: int) -> list[tuple[int, int]]:

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kernels.graph import F64, I64, Graph, Layout, layout
-from kernels.interp import run_nb
+from kernels.interp import outputs, run_nb, workspace
 from kernels.ops import N_BAR_FIELDS
 
 U8 = npt.NDArray[np.uint8]
@@ -81,7 +81,7 @@ class GroupState:
         hi = self.n_slots if hi is None else hi
         n_t = bars.shape[1]
         k = 0 if out_nodes is None else len(out_nodes)
-        nodes = np.zeros(0, dtype=np.int64) if out_nodes is None else out_nodes
+        nodes = outputs(() if out_nodes is None else out_nodes)
         if ext is None:
             ext = np.zeros((hi - lo, n_t, max(self.n_ext, 1)))
         out = np.empty((hi - lo, n_t, k))
@@ -90,7 +90,7 @@ class GroupState:
         run_nb(
             lay.op, lay.ins, lay.prm, lay.soff, lay.roff, lay.rdep,
             self.mem[lo:hi], self.count[lo:hi], bars, ext, 0, hi - lo, commit, nodes, out,
-            np.empty(lay.width),
+            *workspace(lay.width, hi - lo, commit),
         )  # fmt: skip
         if commit:
             times = bars[:, -1, N_BAR_FIELDS - 1]

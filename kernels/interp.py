@@ -13,205 +13,209 @@ table below) and this fixed interpreter runs it. Array contract of :func:`run_nb
   advance at that step); ``ext`` float64[n_symbols, n_t, n_ext]: values of other
   timeframes' nodes (``EXT`` nodes read them);
 - ``out_nodes`` int64[k] and ``out`` float64[n_symbols, n_t, k]: node outputs gathered per bar;
-- ``scratch`` float64[width]: working row used when ``commit`` is false.
+- ``scratch`` float64[width]: working row used when ``commit`` is false;
+- ``block``: bars stepped per node at a time (below).
 
 With ``commit`` the symbols' memory advances; without it (evaluating a forming bar) each
 symbol's row is copied into ``scratch`` and stepped there, so committed state is untouched.
 Releases the GIL: disjoint symbol ranges may run in parallel threads (each with its own
 ``scratch``).
+
+**Blocks.** For each symbol, bars are taken ``block`` at a time; every node steps through the
+whole block before the next node starts (node-major inside a block), so the opcode dispatch
+costs once per node and block instead of once per node and bar. The live screener steps one bar
+(``block`` 1) on the planner's layout; backtests and ``vyx eval`` use :mod:`kernels.columns`,
+whose layout has rings deep enough for a block plus the deepest lag. Either way each node
+computes each bar with the same kernel, from the same inputs, in the same order: the results
+are bit for bit the same.
+
+**Families.** Opcodes are run by their family's ``block_nb`` (:mod:`kernels.families`); only
+``CONST``, ``SRC`` and ``EXT`` are run here. Adding an opcode to a family needs no change here;
+adding a family needs one more branch below (and its entry in ``FAMILIES``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 from numba import njit
 
 from kernels import ops
-from kernels.ind.averages import ema_nb, rma_nb, sma_nb, sum_nb, wma_nb
-from kernels.ind.oscillators import (
-    cci_nb,
-    macdline_nb,
-    mfi_nb,
-    roc_nb,
-    rsi_nb,
-    stochk_nb,
-    willr_nb,
-)
-from kernels.ind.stats import highest_nb, lowest_nb, stddev_nb
-from kernels.ind.trend import adx_nb, minus_di_nb, plus_di_nb, supertrend_nb, trange_nb
-from kernels.ind.volume import obv_nb, vwap_session_nb
+from kernels.families import table
+from kernels.graph import F64, I64
+from kernels.ind import averages, elementwise, oscillators, stats, trend, volume
+from kernels.jit import entry
 
-_CONST, _SRC, _EXT, _LAG = ops.CONST, ops.SRC, ops.EXT, ops.LAG
-_ADD, _SUB, _MUL, _DIV, _NEG, _ABS, _MIN, _MAX = (
-    ops.ADD, ops.SUB, ops.MUL, ops.DIV, ops.NEG, ops.ABS, ops.MIN, ops.MAX,
-)  # fmt: skip
-_LT, _LE, _GT, _GE, _EQ, _NE = ops.LT, ops.LE, ops.GT, ops.GE, ops.EQ, ops.NE
-_AND, _OR, _NOT = ops.AND, ops.OR, ops.NOT
-_XA, _XB, _RISING, _FALLING = ops.CROSS_ABOVE, ops.CROSS_BELOW, ops.RISING, ops.FALLING
-_OPEN_TIME = ops.OPEN_TIME
+_CONST, _SRC, _EXT, _OPEN_TIME = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME
+#: Family index of each opcode (a compile-time constant of :func:`run_nb`).
+_FAMILY = table()
+#: Rows of scratch for evaluating without committing (symbols stepped together).
+SCRATCH_ROWS = 32
 
 
-@njit(cache=True, nogil=True)
+def outputs(nodes: Sequence[int] | I64, gates: Sequence[int] | None = None) -> I64:
+    """The ``out_nodes`` argument of :func:`run_nb`: ``int64[2, k]``, the nodes gathered into
+    the output columns, and per column the earlier column that gates it (-1: none). A gated
+    column is written only at steps where its gate holds 1.0 (elsewhere it is left as it
+    was): a backtest keeps a trader's clause values only where its filter matched."""
+    spec = np.full((2, len(nodes)), -1, dtype=np.int64)
+    spec[0] = nodes
+    if gates is not None:
+        spec[1] = gates
+    return spec
+
+
+def workspace(width: int, n_slots: int, commit: bool, block: int = 1) -> tuple[F64, I64]:
+    """The ``scratch`` and ``work`` arguments of :func:`run_nb` for stepping ``n_slots``
+    symbols ``block`` bars at a time (``scratch``: one row when committing, it is unused)."""
+    rows = (max(1, n_slots) if commit else SCRATCH_ROWS) if block == 1 else 1
+    scratch = np.empty((1 if commit else rows, width))
+    return scratch, np.empty((rows, _STEPS + block), dtype=np.int64)
+
+
+#: Columns of ``work``: the row of ``mem`` (or ``scratch``) stepped, its first bar, its end
+#: bar (the families read these three), the symbol, its bar count, then the steps (indices
+#: into ``bars``) of its bars.
+_ROW, _FIRST, _END, _SYM, _COUNT, _STEPS = range(6)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _copy(src, dst):
+    """``dst[:] = src`` (a plain loop: a slice assignment may need a temporary array, and
+    the loops below run without numba's runtime)."""
+    for i in range(src.shape[0]):
+        dst[i] = src[i]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _copy_in(src, f, rows, items, oj, mj):
+    """Field ``f`` of ``src`` (the bars, or other timeframes' values) into a node's ring."""
+    for w in range(items.shape[0]):
+        row = rows[items[w, _ROW]]
+        s = items[w, _SYM]
+        c0 = items[w, _FIRST]
+        for q in range(items[w, _END] - c0):
+            row[oj + ((c0 + q) & mj)] = src[s, items[w, _STEPS + q], f]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _family(o, rows, items, st, inp, roff, rdep, p, oj, mj):
+    """The family of opcode ``o`` steps the node (see :mod:`kernels.families`)."""
+    f = _FAMILY[o]
+    if f == 0:
+        elementwise.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
+    elif f == 1:
+        averages.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
+    elif f == 2:
+        stats.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
+    elif f == 3:
+        oscillators.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
+    elif f == 4:
+        trend.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
+    elif f == 5:
+        volume.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gather(row, roff, rdep, out_nodes, out, s, t, c):
+    """Outputs at step ``t``: each output node's value at bar ``c - 1`` (NaN before any),
+    where its gate column holds 1.0 (see :func:`outputs`)."""
+    for k in range(out_nodes.shape[1]):
+        g = out_nodes[1, k]
+        if g >= 0 and out[s, t, g] != 1.0:
+            continue
+        n = out_nodes[0, k]
+        out[s, t, k] = row[roff[n] + ((c - 1) & (rdep[n] - 1))] if c > 0 else math.nan
+
+
+@entry
 def run_nb(op, ins, prm, soff, roff, rdep, mem, count, bars, ext, lo, hi, commit, out_nodes, out,
-           scratch):  # fmt: skip
+           scratch, work):  # fmt: skip
     """Step symbols ``lo..hi-1`` through ``bars`` (see the module docstring)."""
-    n_nodes = op.shape[0]
-    n_t = bars.shape[1]
-    n_out = out_nodes.shape[0]
-    for s in range(lo, hi):
-        if commit:
-            row = mem[s]
-        else:
-            scratch[:] = mem[s]
-            row = scratch
-        c = count[s]
-        for t in range(n_t):
-            bar = bars[s, t]
-            if math.isnan(bar[_OPEN_TIME]):
-                # No bar for this symbol at this step: nothing advances; report latest values.
-                for k in range(n_out):
-                    i = out_nodes[k]
-                    out[s, t, k] = row[roff[i] + ((c - 1) & (rdep[i] - 1))] if c > 0 else math.nan
-                continue
-            ext_row = ext[s, t]
-            for j in range(n_nodes):
+    block = work.shape[1] - _STEPS
+    g = work.shape[0] if block == 1 else 1
+    for a in range(lo, hi, g):
+        b = min(hi, a + g)
+        rows = mem[a:b] if commit else scratch
+        for r in range(b - a):
+            if not commit:
+                _copy(mem[a + r], rows[r])
+            work[r, _COUNT] = count[a + r]
+        t0 = 0
+        while t0 < bars.shape[1]:
+            k, t1 = _batch(bars, work, a, b, t0, block)
+            items = work[:k]
+            for j in range(op.shape[0] if k > 0 else 0):
                 o = op[j]
-                if o >= 30:
-                    # Tuples, not array views: a view per node would cost reference counting.
-                    inp = (ins[j, 0], ins[j, 1], ins[j, 2], ins[j, 3])
-                    p = (prm[j, 0], prm[j, 1], prm[j, 2], prm[j, 3])
-                    st = soff[j]
-                    # Every kernel is called right here: behind one more function call (a
-                    # dispatcher) each step cost ~60 ns more.
-                    if o == ops.EMA:
-                        v = ema_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.SMA:
-                        v = sma_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.RSI:
-                        v = rsi_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.RMA:
-                        v = rma_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.STDDEV:
-                        v = stddev_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.WMA:
-                        v = wma_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.SUM:
-                        v = sum_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.HIGHEST:
-                        v = highest_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.LOWEST:
-                        v = lowest_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.MACDLINE:
-                        v = macdline_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.STOCHK:
-                        v = stochk_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.TRANGE:
-                        v = trange_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.ROC:
-                        v = roc_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.WILLR:
-                        v = willr_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.CCI:
-                        v = cci_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.MFI:
-                        v = mfi_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.PLUS_DI:
-                        v = plus_di_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.MINUS_DI:
-                        v = minus_di_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.ADX:
-                        v = adx_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.SUPERTREND:
-                        v = supertrend_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.OBV:
-                        v = obv_nb(row, st, c, inp, roff, rdep, p)
-                    elif o == ops.VWAP_SESSION:
-                        v = vwap_session_nb(row, st, c, inp, roff, rdep, p)
-                    else:
-                        v = math.nan
-                elif o == _SRC:
-                    v = bar[int(prm[j, 0])]
+                oj = roff[j]
+                mj = rdep[j] - 1
+                if o in (_SRC, _EXT):
+                    _copy_in(bars if o == _SRC else ext, int(prm[j, 0]), rows, items, oj, mj)
                 elif o == _CONST:
-                    v = prm[j, 0]
-                elif o == _EXT:
-                    v = ext_row[int(prm[j, 0])]
+                    _fill(prm[j, 0], rows, items, oj, mj, block)
                 else:
-                    # Written out here rather than in a helper: as a separate function (even
-                    # inlined) this part cost ten times more per node.
-                    i0 = ins[j, 0]
-                    a = row[roff[i0] + (c & (rdep[i0] - 1))]
-                    if o == _LAG:
-                        k = int(prm[j, 0])
-                        v = row[roff[i0] + ((c - k) & (rdep[i0] - 1))] if k <= c else math.nan
-                    elif o == _NEG:
-                        v = -a
-                    elif o == _ABS:
-                        v = abs(a)
-                    elif o == _NOT:
-                        v = math.nan if math.isnan(a) else (1.0 if a == 0.0 else 0.0)
-                    elif o in (_RISING, _FALLING):
-                        n = int(prm[j, 0])
-                        if n > c or math.isnan(a):
-                            v = math.nan
-                        else:
-                            v = 1.0
-                            for k in range(1, n + 1):
-                                w = row[roff[i0] + ((c - k) & (rdep[i0] - 1))]
-                                if math.isnan(w):
-                                    v = math.nan
-                                    break
-                                if (o == _RISING and not a > w) or (o == _FALLING and not a < w):
-                                    v = 0.0
-                                    break
-                    else:
-                        i1 = ins[j, 1]
-                        b = row[roff[i1] + (c & (rdep[i1] - 1))]
-                        if o == _ADD:
-                            v = a + b
-                        elif o == _SUB:
-                            v = a - b
-                        elif o == _MUL:
-                            v = a * b
-                        elif o == _DIV:
-                            v = a / b if b != 0.0 else math.nan
-                        elif math.isnan(a) or math.isnan(b):
-                            v = math.nan
-                        elif o == _LT:
-                            v = 1.0 if a < b else 0.0
-                        elif o == _LE:
-                            v = 1.0 if a <= b else 0.0
-                        elif o == _GT:
-                            v = 1.0 if a > b else 0.0
-                        elif o == _GE:
-                            v = 1.0 if a >= b else 0.0
-                        elif o == _EQ:
-                            v = 1.0 if a == b else 0.0
-                        elif o == _NE:
-                            v = 1.0 if a != b else 0.0
-                        elif o == _AND:
-                            v = 1.0 if (a != 0.0 and b != 0.0) else 0.0
-                        elif o == _OR:
-                            v = 1.0 if (a != 0.0 or b != 0.0) else 0.0
-                        elif o == _MIN:
-                            v = min(a, b)
-                        elif o == _MAX:
-                            v = max(a, b)
-                        elif (o in (_XA, _XB)) and c >= 1:
-                            a1 = row[roff[i0] + ((c - 1) & (rdep[i0] - 1))]
-                            b1 = row[roff[i1] + ((c - 1) & (rdep[i1] - 1))]
-                            if math.isnan(a1) or math.isnan(b1):
-                                v = math.nan
-                            elif o == _XA:
-                                v = 1.0 if (a > b and a1 <= b1) else 0.0
-                            else:
-                                v = 1.0 if (a < b and a1 >= b1) else 0.0
-                        else:
-                            v = math.nan
-                row[roff[j] + (c & (rdep[j] - 1))] = v
-            for k in range(n_out):
-                i = out_nodes[k]
-                out[s, t, k] = row[roff[i] + (c & (rdep[i] - 1))]
-            c += 1
-        if commit:
-            count[s] = c
+                    _family(o, rows, items, soff[j], (ins[j, 0], ins[j, 1], ins[j, 2],
+                            ins[j, 3]), roff, rdep, (prm[j, 0], prm[j, 1], prm[j, 2],
+                            prm[j, 3]), oj, mj)  # fmt: skip
+            for r in range(b - a):
+                c = work[r, _COUNT]
+                for t in range(t0, t1):
+                    # In a block, bars in ``work[0, _STEPS:]``: those after ``t`` not yet.
+                    n = _later(work, k, t, t1, block)
+                    _gather(rows[r], roff, rdep, out_nodes, out, a + r, t, c - n)
+            t0 = t1
+        for r in range(b - a if commit else 0):
+            count[a + r] = work[r, _COUNT]
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _batch(bars, work, a, b, t0, block):
+    """The next bars to step, as items in ``work`` (their counts advanced): with ``block``
+    1 the bar at step ``t0`` of every symbol ``a..b-1`` that has one; else up to ``block``
+    bars of symbol ``a`` from step ``t0`` on. Returns the items and the step after them."""
+    k = 0
+    if block == 1:
+        for r in range(b - a):
+            if not math.isnan(bars[a + r, t0, _OPEN_TIME]):
+                c = work[r, _COUNT]
+                work[k, _ROW], work[k, _FIRST], work[k, _END] = r, c, c + 1
+                work[k, _SYM], work[k, _STEPS] = a + r, t0
+                work[r, _COUNT] = c + 1
+                k += 1
+        return k, t0 + 1
+    c0 = work[0, _COUNT]
+    nb = 0
+    t1 = t0
+    while t1 < bars.shape[1] and nb < block:
+        if not math.isnan(bars[a, t1, _OPEN_TIME]):
+            work[0, _STEPS + nb] = t1
+            nb += 1
+        t1 += 1
+    work[0, _ROW], work[0, _FIRST], work[0, _END], work[0, _SYM] = 0, c0, c0 + nb, a
+    work[0, _COUNT] = c0 + nb
+    return 1 if nb > 0 else 0, t1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _later(work, k, t, t1, block):
+    """Bars of the batch stepped after step ``t`` (a block's gathers see the bars up to
+    theirs; they must still be in the rings: :func:`kernels.columns.column_layout`)."""
+    if block == 1 or k == 0:
+        return 0
+    n = 0
+    for i in range(work[0, _END] - work[0, _FIRST] - 1, -1, -1):
+        if work[0, _STEPS + i] <= t:
+            break
+        n += 1
+    return n
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fill(v, rows, items, oj, mj, block):
+    """A constant's ring at the bars of ``items`` (column mode: full from the start)."""
+    for w in range(items.shape[0] if block == 1 else 0):
+        row = rows[items[w, _ROW]]
+        for c in range(items[w, _FIRST], items[w, _END]):
+            row[oj + (c & mj)] = v

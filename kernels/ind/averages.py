@@ -13,10 +13,11 @@ from numba import njit
 from kernels import ops
 from kernels.ind.access import ago as _ago
 from kernels.ind.access import cur as _cur
+from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
 
-@njit(cache=True, nogil=True)
+@loops
 def sum_nb(row, st, c, inp, roff, rdep, p):
     """Rolling sum; reference TA-Lib SUM (running total: add, emit, drop the trailing value).
 
@@ -38,7 +39,7 @@ def sum_nb(row, st, c, inp, roff, rdep, p):
     return total
 
 
-@njit(cache=True, nogil=True)
+@loops
 def sma_nb(row, st, c, inp, roff, rdep, p):
     """Simple moving average; reference TA-Lib SMA (its running total divided by ``n``).
 
@@ -75,21 +76,21 @@ def _smoothed(row, st, c, inp, roff, rdep, p, wilder):
     return prev
 
 
-@njit(cache=True, nogil=True)
+@loops
 def ema_nb(row, st, c, inp, roff, rdep, p):
     """Exponential moving average; reference TA-Lib EMA (SMA seed, then
     ``prev + (x - prev) * 2 / (n + 1)``). State: [valid count, value]."""
     return _smoothed(row, st, c, inp, roff, rdep, p, False)
 
 
-@njit(cache=True, nogil=True)
+@loops
 def rma_nb(row, st, c, inp, roff, rdep, p):
     """Wilder's moving average; reference TradingView ta.rma and TA-Lib ATR's smoothing
     (SMA seed, then ``(prev * (n - 1) + x) / n``). State: [valid count, value]."""
     return _smoothed(row, st, c, inp, roff, rdep, p, True)
 
 
-@njit(cache=True, nogil=True)
+@loops
 def wma_nb(row, st, c, inp, roff, rdep, p):
     """Linearly weighted moving average; reference TA-Lib WMA (running ``periodSum`` and
     ``periodSub``). State: [valid count, periodSub, periodSum, trailing value]."""
@@ -114,6 +115,36 @@ def wma_nb(row, st, c, inp, roff, rdep, p):
     row[st + 1] = period_sub
     row[st + 2] = period_sum - period_sub
     return out
+
+
+@loops
+def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
+    """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
+    if o == ops.SMA:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = sma_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.EMA:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = ema_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.WMA:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = wma_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.RMA:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = rma_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.SUM:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = sum_nb(row, st, c, inp, roff, rdep, p)
 
 
 def _n(p: Params) -> int:
@@ -153,3 +184,6 @@ SPECS: dict[int, OpSpec] = {
     ops.RMA: OpSpec("rma", 1, _two, _one, _wilder, "TradingView ta.rma / TA-Lib ATR smoothing"),
     ops.WMA: OpSpec("wma", 1, lambda _p: 4, _window, _lookback, "TA-Lib WMA", fixed_cost(5)),
 }
+
+#: Opcodes this family runs (see :mod:`kernels.families`).
+OPCODES = tuple(SPECS)

@@ -15,10 +15,12 @@ from numba.extending import intrinsic
 
 from kernels import ops
 from kernels.ind.access import ago, cur
+from kernels.ind.stats import window_extreme
+from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
 
-@njit(cache=True, nogil=True)
+@loops
 def rsi_nb(row, st, c, inp, roff, rdep, p):
     """Relative strength index; reference TA-Lib RSI (Wilder averages of gains and losses,
     seeded with their plain mean over the first ``n`` changes; 0 when both are 0).
@@ -68,6 +70,46 @@ def rsi_nb(row, st, c, inp, roff, rdep, p):
     return 0.0
 
 
+@loops
+def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
+    """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
+    if o == ops.RSI:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = rsi_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.MACDLINE:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = macdline_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.STOCHK:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = stochk_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.ROC:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = roc_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.WILLR:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = willr_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.CCI:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = cci_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.MFI:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = mfi_nb(row, st, c, inp, roff, rdep, p)
+
+
 def _fma_typer(typingctx, a, b, c):
     if not all(t == types.float64 for t in (a, b, c)):
         return None
@@ -87,7 +129,7 @@ def _fma_typer(typingctx, a, b, c):
 fma = cast("Callable[[float, float, float], float]", intrinsic(_fma_typer))
 
 
-@njit(cache=True, nogil=True)
+@loops
 def macdline_nb(row, st, c, inp, roff, rdep, p):
     """MACD line, fast EMA - slow EMA; reference TA-Lib MACD ``outMACD`` (default
     compatibility). Periods are swapped when ``slow < fast``, as TA-Lib does. Both EMAs are
@@ -135,38 +177,35 @@ def _flat(a, b):
     return abs(a - b) <= 1e-14 * (abs(a) + abs(b))
 
 
-@njit(cache=True, nogil=True)
+@loops
 def _hlc_window(row, st, c, inp, roff, rdep, n):
     """(close, highest high, lowest low) over the last ``n`` bars of the (high, low, close)
     inputs; the close is NaN while fewer than ``n`` valid bars were seen (any NaN input
-    resets). State: [valid count]."""
+    resets). State: [valid count, highest high and its bar, lowest low and its bar] (see
+    :func:`kernels.ind.stats.window_extreme`)."""
     h = cur(row, roff, rdep, inp[0], c)
     lo = cur(row, roff, rdep, inp[1], c)
     cl = cur(row, roff, rdep, inp[2], c)
     if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
         row[st] = 0.0
         return math.nan, h, lo
+    full = row[st] >= n
     m = min(row[st] + 1.0, n)
     row[st] = m
     if m < n:
         return math.nan, h, lo
-    for k in range(1, n):
-        v = ago(row, roff, rdep, inp[0], c, k)
-        if v > h:
-            h = v
-        v = ago(row, roff, rdep, inp[1], c, k)
-        if v < lo:
-            lo = v
+    h = window_extreme(row, st + 1, c, inp[0], roff, rdep, n, h, True, not full)
+    lo = window_extreme(row, st + 3, c, inp[1], roff, rdep, n, lo, False, not full)
     return cl, h, lo
 
 
-@njit(cache=True, nogil=True)
+@loops
 def stochk_nb(row, st, c, inp, roff, rdep, p):
     """Fast stochastic %K of (high, low, close); reference TA-Lib STOCHF ``outFastK`` as
     TA-Lib 0.8 computes it: ``((close - lowest) / (highest - lowest)) * 100`` (older
     releases divided by ``(highest - lowest) / 100``, which rounds differently), 0 when the
     window is flat (``|highest - lowest| <= 1e-14 * (|highest| + |lowest|)``, TA-Lib 0.8's
-    scaled guard). State: [valid count]."""
+    scaled guard). State: see :func:`_hlc_window`."""
     cl, highest, lowest = _hlc_window(row, st, c, inp, roff, rdep, int(p[0]))
     if math.isnan(cl):
         return math.nan
@@ -175,7 +214,7 @@ def stochk_nb(row, st, c, inp, roff, rdep, p):
     return ((cl - lowest) / (highest - lowest)) * 100.0
 
 
-@njit(cache=True, nogil=True)
+@loops
 def roc_nb(row, st, c, inp, roff, rdep, p):
     """Rate of change in percent, ``(x / x[n] - 1) * 100``; reference TA-Lib ROC (0 when
     ``x[n] == 0``). State: [valid count]."""
@@ -194,11 +233,11 @@ def roc_nb(row, st, c, inp, roff, rdep, p):
     return 0.0
 
 
-@njit(cache=True, nogil=True)
+@loops
 def willr_nb(row, st, c, inp, roff, rdep, p):
     """Williams %R of (high, low, close); reference TA-Lib WILLR as TA-Lib 0.8 computes it:
     ``((close - highest) / (highest - lowest)) * 100``, 0 when the window is flat (same
-    scaled guard as :func:`stochk_nb`). State: [valid count]."""
+    scaled guard as :func:`stochk_nb`). State: see :func:`_hlc_window`."""
     cl, highest, lowest = _hlc_window(row, st, c, inp, roff, rdep, int(p[0]))
     if math.isnan(cl):
         return math.nan
@@ -207,7 +246,7 @@ def willr_nb(row, st, c, inp, roff, rdep, p):
     return ((cl - highest) / (highest - lowest)) * 100.0
 
 
-@njit(cache=True, nogil=True)
+@loops
 def cci_nb(row, st, c, inp, roff, rdep, p):
     """Commodity channel index of the typical price; reference TA-Lib CCI: the window's
     mean and mean absolute deviation recomputed every bar, summed in TA-Lib's circular
@@ -227,13 +266,19 @@ def cci_nb(row, st, c, inp, roff, rdep, p):
     row[st + 1] = (slot + 1) % n
     if m < n:
         return math.nan
+    # Buffer order: lags slot, slot - 1, ..., 0, then n - 1, ..., slot + 1 (the ``(slot - j)
+    # mod n`` of TA-Lib's loop, without a modulo per value).
     total = 0.0
-    for j in range(n):
-        total += ago(row, roff, rdep, inp[0], c, (slot - j) % n)
+    for k in range(slot, -1, -1):
+        total += ago(row, roff, rdep, inp[0], c, k)
+    for k in range(n - 1, slot, -1):
+        total += ago(row, roff, rdep, inp[0], c, k)
     mean = total / n
     dev = 0.0
-    for j in range(n):
-        dev += abs(ago(row, roff, rdep, inp[0], c, (slot - j) % n) - mean)
+    for k in range(slot, -1, -1):
+        dev += abs(ago(row, roff, rdep, inp[0], c, k) - mean)
+    for k in range(n - 1, slot, -1):
+        dev += abs(ago(row, roff, rdep, inp[0], c, k) - mean)
     dev /= n
     diff = x - mean
     scale = 1e-14 * abs(mean)
@@ -242,7 +287,7 @@ def cci_nb(row, st, c, inp, roff, rdep, p):
     return diff / (0.015 * dev)
 
 
-@njit(cache=True, nogil=True)
+@loops
 def mfi_nb(row, st, c, inp, roff, rdep, p):
     """Money flow index of (typical price, volume); reference TA-Lib MFI (0.8 rules): a
     bar's flow ``tp * volume`` counts as positive when tp rose, negative when it fell, and
@@ -331,11 +376,11 @@ SPECS: dict[int, OpSpec] = {
     ),
     # STOCHK and WILLR scan the high and low windows every bar, CCI its window twice.
     ops.STOCHK: OpSpec(
-        "stochk", 3, lambda _p: 1, _hlc_depths, _lookback, "TA-Lib STOCHF (fastK)", scan_cost(1)
+        "stochk", 3, lambda _p: 5, _hlc_depths, _lookback, "TA-Lib STOCHF (fastK)", scan_cost(1)
     ),
     ops.ROC: OpSpec("roc", 1, lambda _p: 1, lambda p: (_n(p) + 1,), _n, "TA-Lib ROC"),
     ops.WILLR: OpSpec(
-        "willr", 3, lambda _p: 1, _hlc_depths, _lookback, "TA-Lib WILLR", scan_cost(1)
+        "willr", 3, lambda _p: 5, _hlc_depths, _lookback, "TA-Lib WILLR", scan_cost(1)
     ),
     ops.CCI: OpSpec(
         "cci", 1, lambda _p: 2, lambda p: (_n(p),), _lookback, "TA-Lib CCI", scan_cost(2)
@@ -344,3 +389,6 @@ SPECS: dict[int, OpSpec] = {
         "mfi", 2, lambda p: 6 + 2 * _n(p), lambda _p: (1, 1), _n, "TA-Lib MFI", fixed_cost(5)
     ),
 }
+
+#: Opcodes this family runs (see :mod:`kernels.families`).
+OPCODES = tuple(SPECS)

@@ -11,10 +11,11 @@ from numba import njit
 
 from kernels import ops
 from kernels.ind.access import ago, cur
+from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
 
-@njit(cache=True, nogil=True)
+@loops
 def stddev_nb(row, st, c, inp, roff, rdep, p):
     """Population standard deviation times ``nbdev``; reference TA-Lib STDDEV (0.8's
     cancellation-free variance: running sums of deviations from a shift anchored at the
@@ -82,36 +83,79 @@ def stddev_nb(row, st, c, inp, roff, rdep, p):
     return math.sqrt(variance) * p[1]
 
 
+@loops
+def window_extreme(row, at, c, i, roff, rdep, n, x, highest, rescan):
+    """The highest (or lowest) value of input ``i`` over bars ``c - n + 1 .. c`` (all valid;
+    ``x`` is bar ``c``'s), tracked as TA-Lib's MAX/MIN track it: the extreme and its bar are
+    kept in ``row[at]`` and ``row[at + 1]``; the window is scanned only when that bar leaves
+    it (or when ``rescan``: the first full window of a run). Among equal values the newest
+    wins, as a plain scan from the current bar backwards taking only greater values finds it,
+    so the value returned is the same float, bit for bit."""
+    best = row[at]
+    bar = row[at + 1]
+    if rescan or bar <= c - n:
+        best = ago(row, roff, rdep, i, c, n - 1)
+        bar = c - n + 1.0
+        for k in range(n - 2, -1, -1):
+            v = ago(row, roff, rdep, i, c, k)
+            if (v >= best) if highest else (v <= best):
+                best = v
+                bar = c - k
+    elif (x >= best) if highest else (x <= best):
+        best = x
+        bar = c
+    row[at] = best
+    row[at + 1] = bar
+    return best
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _extreme(row, st, c, inp, roff, rdep, p, highest):
-    """Highest (or lowest) value of the last ``n`` bars. State: [valid count]."""
+    """Highest (or lowest) value of the last ``n`` bars.
+    State: [valid count, the extreme, its bar] (see :func:`window_extreme`)."""
     n = int(p[0])
     x = cur(row, roff, rdep, inp[0], c)
     if math.isnan(x):
         row[st] = 0.0
         return math.nan
+    full = row[st] >= n
     m = min(row[st] + 1.0, n)
     row[st] = m
     if m < n:
         return math.nan
-    best = x
-    for k in range(1, n):
-        v = ago(row, roff, rdep, inp[0], c, k)
-        if (v > best) if highest else (v < best):
-            best = v
-    return best
+    return window_extreme(row, st + 1, c, inp[0], roff, rdep, n, x, highest, not full)
 
 
-@njit(cache=True, nogil=True)
+@loops
 def highest_nb(row, st, c, inp, roff, rdep, p):
-    """Highest value of the last ``n`` bars; reference TA-Lib MAX. State: [valid count]."""
+    """Highest value of the last ``n`` bars; reference TA-Lib MAX. State: see :func:`_extreme`."""
     return _extreme(row, st, c, inp, roff, rdep, p, True)
 
 
-@njit(cache=True, nogil=True)
+@loops
 def lowest_nb(row, st, c, inp, roff, rdep, p):
-    """Lowest value of the last ``n`` bars; reference TA-Lib MIN. State: [valid count]."""
+    """Lowest value of the last ``n`` bars; reference TA-Lib MIN. State: see :func:`_extreme`."""
     return _extreme(row, st, c, inp, roff, rdep, p, False)
+
+
+@loops
+def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
+    """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
+    if o == ops.STDDEV:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = stddev_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.HIGHEST:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = highest_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.LOWEST:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = lowest_nb(row, st, c, inp, roff, rdep, p)
 
 
 def _window(p: Params) -> tuple[int, ...]:
@@ -129,7 +173,10 @@ SPECS: dict[int, OpSpec] = {
     ),
     # Both scan the whole window every bar.
     ops.HIGHEST: OpSpec(
-        "highest", 1, lambda _p: 1, _window, _lookback, "TA-Lib MAX", scan_cost(0.5)
+        "highest", 1, lambda _p: 3, _window, _lookback, "TA-Lib MAX", scan_cost(0.5)
     ),
-    ops.LOWEST: OpSpec("lowest", 1, lambda _p: 1, _window, _lookback, "TA-Lib MIN", scan_cost(0.5)),
+    ops.LOWEST: OpSpec("lowest", 1, lambda _p: 3, _window, _lookback, "TA-Lib MIN", scan_cost(0.5)),
 }
+
+#: Opcodes this family runs (see :mod:`kernels.families`).
+OPCODES = tuple(SPECS)

@@ -15,6 +15,7 @@ from numba import njit
 
 from kernels import ops
 from kernels.ind.access import ago, cur
+from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
 #: TA-Lib's fixed zero band, still applied to the (dimensionless) sum of the two DIs in ADX.
@@ -43,7 +44,7 @@ def _true_range(h, lo, prev_close):
     return greatest
 
 
-@njit(cache=True, nogil=True)
+@loops
 def trange_nb(row, st, c, inp, roff, rdep, p):
     """True range of (high, low, close); reference TA-Lib TRANGE: the greatest of
     ``high - low``, ``|prev close - high|`` and ``|prev close - low|``, NaN on a run's first bar
@@ -62,7 +63,7 @@ def trange_nb(row, st, c, inp, roff, rdep, p):
     return _true_range(h, lo, prev)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@loops
 def _dm_step(row, st, c, inp, roff, rdep, n, cap):
     """Advance TA-Lib's directional-movement state by one bar; returns the run's bar index
     ``k`` (0 = first bar of the run), or -1 after a NaN input reset the state.
@@ -112,7 +113,7 @@ def _dm_step(row, st, c, inp, roff, rdep, n, cap):
     return k
 
 
-@njit(cache=True, nogil=True, inline="always")
+@loops
 def _di(row, st, c, inp, roff, rdep, p, slot):
     """Advance the DM state, then +DI (``slot`` 4) or -DI (``slot`` 5) with TA-Lib's output
     rules: NaN before bar ``n``, 0 when the smoothed TR is 0, and for ``n == 1`` the plain ratio
@@ -128,7 +129,7 @@ def _di(row, st, c, inp, roff, rdep, p, slot):
     return 100.0 * (row[st + slot] / tr)
 
 
-@njit(cache=True, nogil=True)
+@loops
 def plus_di_nb(row, st, c, inp, roff, rdep, p):
     """+DI of (high, low, close); reference TA-Lib PLUS_DI (+DM1/TR1 summed over the first
     ``n - 1`` one-bar moves, then Wilder-smoothed; ``100 * +DM / TR``; first value at bar ``n``).
@@ -136,14 +137,14 @@ def plus_di_nb(row, st, c, inp, roff, rdep, p):
     return _di(row, st, c, inp, roff, rdep, p, 4)
 
 
-@njit(cache=True, nogil=True)
+@loops
 def minus_di_nb(row, st, c, inp, roff, rdep, p):
     """-DI of (high, low, close); reference TA-Lib MINUS_DI (as :func:`plus_di_nb` with -DM).
     State: see :func:`_dm_step` (7 slots)."""
     return _di(row, st, c, inp, roff, rdep, p, 5)
 
 
-@njit(cache=True, nogil=True)
+@loops
 def adx_nb(row, st, c, inp, roff, rdep, p):
     """Average directional index of (high, low, close); reference TA-Lib ADX: DX = 100 *
     |-DI - +DI| / (-DI + +DI) on the smoothed DM/TR; the first ADX (bar ``2n - 1``) is the sum
@@ -179,7 +180,7 @@ def adx_nb(row, st, c, inp, roff, rdep, p):
     return row[st + 7]
 
 
-@njit(cache=True, nogil=True)
+@loops
 def supertrend_nb(row, st, c, inp, roff, rdep, p):
     """Supertrend of (hl2, close, atr) with ``p = (factor, which)``; reference TradingView
     ta.supertrend. Bands ``hl2 ± factor * atr`` ratchet: the lower band only rises unless the
@@ -227,6 +228,36 @@ def supertrend_nb(row, st, c, inp, roff, rdep, p):
     return 1.0 if up else -1.0
 
 
+@loops
+def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
+    """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
+    if o == ops.TRANGE:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = trange_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.PLUS_DI:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = plus_di_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.MINUS_DI:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = minus_di_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.ADX:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = adx_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.SUPERTREND:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = supertrend_nb(row, st, c, inp, roff, rdep, p)
+
+
 def _n(p: Params) -> int:
     return int(p[0])
 
@@ -270,3 +301,6 @@ SPECS: dict[int, OpSpec] = {
         fixed_cost(8),
     ),
 }
+
+#: Opcodes this family runs (see :mod:`kernels.families`).
+OPCODES = tuple(SPECS)

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
 from kernels import ops
 from kernels.ind.access import cur
 from kernels.ind.trend import reset
+from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
 _DAY_MS = 86_400_000.0
 
 
-@njit(cache=True, nogil=True)
+@loops
 def obv_nb(row, st, c, inp, roff, rdep, p):
     """On-balance volume of (close, volume); reference TA-Lib OBV: starts at the run's first
     volume, then adds the volume when the close rose, subtracts it when it fell.
@@ -42,7 +41,7 @@ def obv_nb(row, st, c, inp, roff, rdep, p):
     return obv
 
 
-@njit(cache=True, nogil=True)
+@loops
 def vwap_session_nb(row, st, c, inp, roff, rdep, p):
     """VWAP of (typical price, volume, open time in epoch ms) anchored at 00:00 UTC; reference
     TradingView ta.vwap with a daily anchor on a UTC chart: ``sum(tp * v) / sum(v)`` over the
@@ -73,6 +72,21 @@ def vwap_session_nb(row, st, c, inp, roff, rdep, p):
     return sum_pv / sum_v
 
 
+@loops
+def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
+    """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
+    if o == ops.OBV:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = obv_nb(row, st, c, inp, roff, rdep, p)
+    elif o == ops.VWAP_SESSION:
+        for w in range(items.shape[0]):
+            row = mem[items[w, 0]]
+            for c in range(items[w, 1], items[w, 2]):
+                row[oj + (c & mj)] = vwap_session_nb(row, st, c, inp, roff, rdep, p)
+
+
 def _session_warmup(p: Params) -> int:
     # Worst case, the first bar is the day's second: a full session needs bars_per_day - 1 more.
     bars_per_day = int(p[0]) if len(p) > 0 else 0
@@ -93,3 +107,6 @@ SPECS: dict[int, OpSpec] = {
         fixed_cost(5),
     ),
 }
+
+#: Opcodes this family runs (see :mod:`kernels.families`).
+OPCODES = tuple(SPECS)

@@ -1,0 +1,142 @@
+"""Column mode: a plan stepped through a whole history, a block of bars per node at a time.
+
+Backtests and ``vyx eval`` run the live interpreter (:func:`kernels.interp.run_nb`) with
+``block`` > 1 on a *column layout*: the plan's layout with every output ring deep enough to hold
+a block of bars plus the deepest lag its consumers read. Each node then steps through a whole
+block before the next node starts, so the interpreter dispatches once per node and block instead
+of once per node and bar, while every bar is computed by the same kernel, from the same inputs,
+in the same order as the live screener computes it: outputs are bit for bit the live ones.
+
+Symbols are independent: they are split into contiguous ranges stepped in parallel threads (the
+interpreter releases the GIL), the calling thread taking one range itself. Each thread steps its
+symbols in small groups through its own memory (the plan's state is only needed per symbol, for
+the duration of its history), so memory stays at a few rows of the column layout per thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import attrs
+import numpy as np
+
+from kernels import ops
+from kernels.graph import F64, I64, Layout
+from kernels.interp import run_nb, workspace
+
+#: Bars each node steps at a time in column mode.
+BLOCK = 64
+#: Symbols stepped through one buffer of state before it is reset for the next ones.
+GROUP = 4
+
+ProgressFn = Callable[[int], None]
+
+
+def column_layout(lay: Layout, block: int = BLOCK) -> Layout:
+    """``lay`` with every ring deep enough for a block of ``block`` bars plus its lags (and
+    the bar before the block, which steps without a bar of their own report)."""
+    need = lay.rdep + block
+    rdep = (1 << np.ceil(np.log2(need)).astype(np.int64)).astype(np.int64)
+    n = lay.n_nodes
+    soff = np.zeros(n, dtype=np.int64)
+    roff = np.zeros(n, dtype=np.int64)
+    pos = 0
+    for j in range(n):
+        soff[j] = pos
+        pos += int(lay.ssize[j])
+        roff[j] = pos
+        pos += int(rdep[j])
+    return attrs.evolve(lay, soff=soff, roff=roff, rdep=rdep, width=max(pos, 1))
+
+
+def _fresh_row(lay: Layout) -> F64:
+    """The memory of a symbol that has stepped nothing: NaN rings, zero state, and constants'
+    rings full of their value (column mode does not step them)."""
+    row = np.full(lay.width, np.nan)
+    for j in range(lay.n_nodes):
+        a = int(lay.soff[j])
+        row[a : a + int(lay.ssize[j])] = 0.0
+        if lay.op[j] == ops.CONST:
+            b = int(lay.roff[j])
+            row[b : b + int(lay.rdep[j])] = lay.prm[j, 0]
+    return row
+
+
+def split(n: int, parts: int) -> list[tuple[int, int]]:
+    """``parts`` contiguous ranges covering ``0..n-1`` (fewer when ``n`` is small)."""
+    bounds = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(int).tolist()
+    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+
+
+@attrs.define
+class _Progress:
+    """Symbols stepped so far, across threads; reported from the calling thread."""
+
+    report: ProgressFn | None
+    done: int = 0
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def add(self, n: int, *, caller: bool) -> None:
+        with self.lock:
+            self.done += n
+            done = self.done
+        if caller and self.report is not None:
+            self.report(done)
+
+
+def _step_range(lay: Layout, bars: F64, ext: F64, outs: I64, out: F64, lo: int, hi: int,
+                progress: _Progress, caller: bool) -> None:  # fmt: skip
+    fresh = _fresh_row(lay)
+    mem = np.empty((GROUP, lay.width))
+    count = np.zeros(GROUP, dtype=np.int64)
+    spare, work = workspace(lay.width, GROUP, True, BLOCK)
+    for a in range(lo, hi, GROUP):
+        b = min(hi, a + GROUP)
+        mem[:] = fresh
+        count[:] = 0
+        # The interpreter indexes symbols from 0: views of the group's bars and outputs.
+        run_nb(
+            lay.op, lay.ins, lay.prm, lay.soff, lay.roff, lay.rdep, mem, count, bars[a:b],
+            ext[a:b], 0, b - a, True, outs, out[a:b], spare, work,
+        )  # fmt: skip
+        progress.add(b - a, caller=caller)
+
+
+def run_columns(
+    lay: Layout,
+    bars: F64,
+    ext: F64,
+    outs: I64,
+    *,
+    threads: int = 1,
+    progress: ProgressFn | None = None,
+) -> F64:
+    """Step every symbol of ``bars[n_sym, n_t, 9]`` (with ``ext[n_sym, n_t, n_ext]``) from its
+    first bar through the plan ``lay`` (a planner layout) and return the output columns
+    ``outs`` (:func:`kernels.interp.outputs`) at every step: ``float64[n_sym, n_t, k]``,
+    exactly what the live interpreter gives stepping the same bars one at a time.
+    ``progress(symbols_done)`` is called from the calling thread."""
+    col = column_layout(lay)
+    n_sym = bars.shape[0]
+    bars = np.ascontiguousarray(bars)
+    ext = np.ascontiguousarray(ext)
+    out = np.empty((n_sym, bars.shape[1], outs.shape[1]))
+    state = _Progress(progress)
+    ranges = split(n_sym, threads)
+    if len(ranges) == 1:
+        _step_range(col, bars, ext, outs, out, 0, n_sym, state, True)
+        return out
+    with ThreadPoolExecutor(len(ranges) - 1) as pool:
+        futures = [
+            pool.submit(_step_range, col, bars, ext, outs, out, a, b, state, False)
+            for a, b in ranges[1:]
+        ]
+        _step_range(col, bars, ext, outs, out, *ranges[0], state, True)
+        for f in futures:
+            f.result()
+    if progress is not None:
+        progress(n_sym)
+    return out

@@ -1,0 +1,143 @@
+"""What a backtest fired: :class:`Fire`, and :class:`Fires`, the time-ordered sequence of them.
+
+A backtest over months can fire hundreds of thousands of times; :class:`Fires` keeps them as
+arrays (which trader, which symbol, which bar) and builds a :class:`Fire` only when one is
+looked at, so a backtest's cost is the stepping, not the Python objects of its result.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Mapping, Sequence
+from typing import overload
+
+import attrs
+import numpy as np
+
+from kernels.graph import F64, I64
+from kernels.program import TraderPlan
+
+
+def _value(v: float) -> float | None:
+    return None if np.isnan(v) else float(v)
+
+
+@attrs.frozen
+class Fire:
+    """One signal a trader would have produced.
+
+    The "why it fired" (``matched``, ``clauses``) is read from the gathered outputs when first
+    asked for.
+    """
+
+    trader_id: str
+    symbol: str
+    timeframe: str
+    open_time: int
+    price: float
+    _plan: TraderPlan = attrs.field(repr=False, eq=False)
+    _row: F64 = attrs.field(repr=False, eq=False)
+    _col: Mapping[int, int] = attrs.field(repr=False, eq=False)
+
+    @functools.cached_property
+    def clauses(self) -> Mapping[str, Mapping[str, object]]:
+        """clause label -> ``{"held": bool, "values": {operand label: value}}``."""
+        found: dict[str, dict[str, object]] = {}
+        for clause in self._plan.clauses:
+            found[clause.label] = {
+                "held": bool(self._row[self._col[clause.node]] == 1.0),
+                "values": {o.label: _value(self._row[self._col[o.node]]) for o in clause.operands},
+            }
+        return found
+
+    @functools.cached_property
+    def matched(self) -> tuple[str, ...]:
+        """Labels of the clauses that held."""
+        return tuple(label for label, c in self.clauses.items() if c["held"])
+
+
+@attrs.frozen
+class TimeframeFires:
+    """The fires of one timeframe's traders: what a :class:`Fire` is built from."""
+
+    timeframe: str
+    plans: Sequence[TraderPlan]
+    symbols: Sequence[str]
+    times: I64
+    bars: F64
+    gathered: F64
+    #: Per trader (as ``plans``), its output columns by node.
+    cols: Sequence[Mapping[int, int]]
+    #: Per fire: index into ``plans``, symbol index (row of ``bars``), step (column).
+    trader: I64
+    symbol: I64
+    step: I64
+
+
+class Fires(Sequence[Fire]):
+    """Fires of every timeframe, ordered by (open time, trader id, symbol)."""
+
+    def __init__(self, parts: Sequence[TimeframeFires]) -> None:
+        self._parts = list(parts)
+        # Sort keys as ranks: ids and symbols ranked once, then looked up per fire.
+        id_rank = {v: i for i, v in enumerate(sorted({pl.id for p in parts for pl in p.plans}))}
+        name_rank = {v: i for i, v in enumerate(sorted({s for p in parts for s in p.symbols}))}
+        part = _joined([np.full(len(p.step), i, dtype=np.int64) for i, p in enumerate(parts)])
+        index = _joined([np.arange(len(p.step), dtype=np.int64) for p in parts])
+        opened = _joined([p.times[p.step] for p in parts])
+        trader = _joined([_lookup([id_rank[pl.id] for pl in p.plans], p.trader) for p in parts])
+        symbol = _joined([_lookup([name_rank[s] for s in p.symbols], p.symbol) for p in parts])
+        order = np.lexsort((symbol, trader, opened))
+        self._part = part[order]
+        self._index = index[order]
+
+    def __len__(self) -> int:
+        return len(self._part)
+
+    @overload
+    def __getitem__(self, i: int) -> Fire: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[Fire]: ...
+
+    def __getitem__(self, i: int | slice) -> Fire | list[Fire]:
+        if isinstance(i, slice):
+            return [self._fire(k) for k in range(*i.indices(len(self)))]
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError("fire index out of range")
+        return self._fire(i)
+
+    def __iter__(self) -> Iterator[Fire]:
+        return (self._fire(k) for k in range(len(self)))
+
+    def _fire(self, k: int) -> Fire:
+        p = self._parts[int(self._part[k])]
+        i = int(self._index[k])
+        trader = int(p.trader[i])
+        plan = p.plans[trader]
+        s, t = int(p.symbol[i]), int(p.step[i])
+        return Fire(
+            plan.id, p.symbols[s], p.timeframe, int(p.times[t]), float(p.bars[s, t, 3]),
+            plan, p.gathered[s, t], p.cols[trader],
+        )  # fmt: skip
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Fires per (trader id, symbol)."""
+        found: dict[tuple[str, str], int] = {}
+        for p in self._parts:
+            pairs, n = np.unique(np.stack([p.trader, p.symbol]), axis=1, return_counts=True)
+            for (t, s), k in zip(pairs.T.tolist(), n.tolist(), strict=True):
+                key = (p.plans[t].id, p.symbols[s])
+                found[key] = found.get(key, 0) + k
+        return found
+
+
+def _joined(arrays: list[I64]) -> I64:
+    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
+
+
+def _lookup(table: list[int], at: I64) -> I64:
+    found: I64 = np.asarray(table, dtype=np.int64)[at]
+    return found

@@ -1,0 +1,151 @@
+"""Arithmetic, comparisons, boolean logic, lags, rising/falling and crossings.
+
+These opcodes keep no state; each reads its inputs' output rings at the bars it computes (see
+:mod:`kernels.ind` for the layout and the family contract). Booleans are 1.0 / 0.0, and NaN
+when an input is NaN. The opcode is tested once per call, outside the loops over bars.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit, uint64
+
+from kernels import ops
+from kernels.jit import loops
+
+_ARITH = (ops.ADD, ops.SUB, ops.MUL, ops.DIV, ops.MIN, ops.MAX)
+_COMPARE = (ops.LT, ops.LE, ops.GT, ops.GE, ops.EQ, ops.NE, ops.AND, ops.OR)
+_UNARY = (ops.LAG, ops.NEG, ops.ABS, ops.NOT)
+_HISTORY = (ops.CROSS_ABOVE, ops.CROSS_BELOW, ops.RISING, ops.FALLING)
+
+#: Opcodes this family runs (see :mod:`kernels.families`).
+OPCODES = (*_ARITH, *_COMPARE, *_UNARY, *_HISTORY)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _u(i):
+    """An index known not to be negative, as unsigned: numba then skips its negative-index
+    wraparound, and LLVM vectorizes the runs below."""
+    return uint64(i)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _truth(x):
+    return 1.0 if x else 0.0
+
+
+@loops
+def _run(o, row, out, a, b, c, e):
+    """``row[out + q] = row[a + q] (op) row[b + q]`` for ``q`` in ``c..e-1``: the arithmetic
+    opcodes (DIV gives NaN for a zero divisor), then the comparisons and logic (NaN when an
+    input is NaN) in one branch-free loop."""
+    if o == ops.ADD:
+        for q in range(c, e):
+            row[_u(out + q)] = row[_u(a + q)] + row[_u(b + q)]
+    elif o == ops.SUB:
+        for q in range(c, e):
+            row[_u(out + q)] = row[_u(a + q)] - row[_u(b + q)]
+    elif o == ops.MUL:
+        for q in range(c, e):
+            row[_u(out + q)] = row[_u(a + q)] * row[_u(b + q)]
+    elif o == ops.DIV:
+        for q in range(c, e):
+            y = row[_u(b + q)]
+            row[_u(out + q)] = row[_u(a + q)] / y if y != 0.0 else math.nan
+    elif o == ops.MIN:
+        for q in range(c, e):
+            row[_u(out + q)] = min(row[_u(a + q)], row[_u(b + q)])
+    elif o == ops.MAX:
+        for q in range(c, e):
+            row[_u(out + q)] = max(row[_u(a + q)], row[_u(b + q)])
+    else:
+        # a < b, a == b, a > b taken or not (LE is "less or equal", NE "less or greater"...).
+        lt = o == ops.LT or o == ops.LE or o == ops.NE
+        eq = o == ops.LE or o == ops.GE or o == ops.EQ
+        gt = o == ops.GT or o == ops.GE or o == ops.NE
+        logic = o == ops.AND or o == ops.OR
+        either = o == ops.OR
+        for q in range(c, e):
+            x, y = row[_u(a + q)], row[_u(b + q)]
+            nx, ny = x != 0.0, y != 0.0
+            held = (
+                ((nx & ny) | (either & (nx | ny)))
+                if logic
+                else ((lt & (x < y)) | (eq & (x == y)) | (gt & (x > y)))
+            )
+            row[_u(out + q)] = math.nan if (math.isnan(x) or math.isnan(y)) else _truth(held)
+
+
+@loops
+def _binary(o, mem, items, ao, am, bo, bm, oj, mj):
+    """The arithmetic, comparison and logic opcodes. Bars are taken in runs where no ring
+    wraps, so each run is a plain loop over consecutive memory (vectorized)."""
+    for w in range(items.shape[0]):
+        row = mem[items[w, 0]]
+        c, c1 = items[w, 1], items[w, 2]
+        while c < c1:
+            e = min(c1, (c | mj) + 1, (c | am) + 1, (c | bm) + 1)
+            _run(o, row, oj + (c & mj) - c, ao + (c & am) - c, bo + (c & bm) - c, c, e)
+            c = e
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _trend(rising, row, ao, am, n, c):
+    """RISING, FALLING: the value above (below) each of the ``n`` before it."""
+    a = row[ao + (c & am)]
+    if n > c or math.isnan(a):
+        return math.nan
+    for k in range(1, n + 1):
+        x = row[ao + ((c - k) & am)]
+        if math.isnan(x):
+            return math.nan
+        if (rising and not a > x) or (not rising and not a < x):
+            return 0.0
+    return 1.0
+
+
+@loops
+def _bar_by_bar(o, mem, items, ao, am, bo, bm, k, oj, mj):
+    """LAG (``k`` bars ago), NEG, ABS, NOT, RISING / FALLING (over ``k`` bars) and the
+    crossings (TradingView ta.crossover / ta.crossunder)."""
+    for w in range(items.shape[0]):
+        row = mem[items[w, 0]]
+        for c in range(items[w, 1], items[w, 2]):
+            a = row[ao + (c & am)]
+            if o == ops.LAG:
+                v = row[ao + ((c - k) & am)] if k <= c else math.nan
+            elif o == ops.NEG:
+                v = -a
+            elif o == ops.ABS:
+                v = abs(a)
+            elif o == ops.NOT:
+                v = math.nan if math.isnan(a) else _truth(a == 0.0)
+            elif o == ops.RISING or o == ops.FALLING:
+                v = _trend(o == ops.RISING, row, ao, am, k, c)
+            else:
+                b = row[bo + (c & bm)]
+                v = math.nan
+                if c >= 1 and not (math.isnan(a) or math.isnan(b)):
+                    a1 = row[ao + ((c - 1) & am)]
+                    b1 = row[bo + ((c - 1) & bm)]
+                    if math.isnan(a1) or math.isnan(b1):
+                        v = math.nan
+                    elif o == ops.CROSS_ABOVE:
+                        v = _truth(a > b and a1 <= b1)
+                    else:
+                        v = _truth(a < b and a1 >= b1)
+            row[oj + (c & mj)] = v
+
+
+@loops
+def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
+    """Step an elementwise node through the bars of ``items`` (see :mod:`kernels.ind`)."""
+    i0, i1 = inp[0], inp[1]
+    ao, am = roff[i0], rdep[i0] - 1
+    # Unary opcodes have no second input: read the first one twice.
+    bo, bm = (roff[i1], rdep[i1] - 1) if i1 >= 0 else (ao, am)
+    if o in _ARITH or o in _COMPARE:
+        _binary(o, mem, items, ao, am, bo, bm, oj, mj)
+    else:
+        _bar_by_bar(o, mem, items, ao, am, bo, bm, int(p[0]), oj, mj)

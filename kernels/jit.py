@@ -1,0 +1,77 @@
+"""How kernels are compiled and cached: numba's options for them.
+
+- **No runtime.** The interpreter, the kernel families and their kernels allocate nothing, so
+  they are compiled without numba's runtime: numba then adds no reference counting of the
+  arrays they pass each other (with it, every call with array arguments costs atomic
+  increments and decrements, which dominated the interpreter's time).
+- **No wrappers.** Functions only ever called from other kernels skip the wrappers that make
+  them callable from Python (a third of their compile time).
+- **One cache key for all kernel sources.** numba keys a cached function on its own source
+  file only, so a change to a kernel would leave the interpreter (which has it compiled in)
+  stale. Here every cached kernel function's key also holds a digest of every source file
+  compiled code comes from (:data:`SOURCES`): any change there recompiles, nothing is stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+from numba import njit
+from numba.core.caching import FunctionCache
+
+_HERE = Path(__file__).resolve().parent
+
+#: Files the compiled kernels are made of (relative to the ``kernels`` package).
+SOURCES = ("interp.py", "families.py", "ops.py", "jit.py", "ind/*.py")
+
+
+def _sources_digest() -> str:
+    files = sorted({p for pattern in SOURCES for p in _HERE.glob(pattern)})
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(_HERE).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+_DIGEST = _sources_digest()
+
+
+#: numba's class, untyped.
+_FunctionCache: Any = FunctionCache
+
+
+class _KernelCache(_FunctionCache):  # type: ignore[misc]
+    """numba's on-disk cache of a function, keyed on every kernel source too."""
+
+    def _index_key(self, sig: object, codegen: object) -> tuple[object, ...]:
+        key: tuple[object, ...] = super()._index_key(sig, codegen)
+        return (*key, _DIGEST)
+
+
+_NO_RUNTIME = cast("dict[str, Any]", {"_nrt": False})
+_INTERNAL = cast("dict[str, Any]", {"no_cpython_wrapper": True, "no_cfunc_wrapper": True})
+
+
+def _cached(**options: Any) -> Callable[[Callable[..., Any]], Any]:
+    jit = njit(nogil=True, **options)
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        dispatcher = jit(fn)
+        dispatcher._cache = _KernelCache(dispatcher.py_func)
+        return dispatcher
+
+    return decorate
+
+
+#: Decorator of kernels and loops called only from other kernels: cached, no runtime.
+loops = _cached(**_NO_RUNTIME, **_INTERNAL)
+
+#: Decorator of the interpreter (called from Python): cached, releases the GIL, no runtime.
+entry = _cached(**_NO_RUNTIME)
+
+#: Decorator of small helpers inlined where they are called.
+inline = njit(cache=True, nogil=True, inline="always")
