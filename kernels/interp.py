@@ -121,13 +121,18 @@ def _family(o, rows, items, st, inp, roff, rdep, p, oj, mj):
 @njit(cache=True, nogil=True, inline="always")
 def _gather(row, roff, rdep, out_nodes, out, s, t, c):
     """Outputs at step ``t``: each output node's value at bar ``c - 1`` (NaN before any),
-    where its gate column holds 1.0 (see :func:`outputs`)."""
+    where its gate column holds 1.0 (see :func:`outputs`; a run of columns with one gate
+    tests it once)."""
+    gate = -1
+    held = True
     for k in range(out_nodes.shape[1]):
         g = out_nodes[1, k]
-        if g >= 0 and out[s, t, g] != 1.0:
-            continue
-        n = out_nodes[0, k]
-        out[s, t, k] = row[roff[n] + ((c - 1) & (rdep[n] - 1))] if c > 0 else math.nan
+        if g != gate:
+            gate = g
+            held = g < 0 or out[s, t, g] == 1.0
+        if held:
+            n = out_nodes[0, k]
+            out[s, t, k] = row[roff[n] + ((c - 1) & (rdep[n] - 1))] if c > 0 else math.nan
 
 
 @entry
@@ -160,11 +165,7 @@ def run_nb(op, ins, prm, soff, roff, rdep, mem, count, bars, ext, lo, hi, commit
                             ins[j, 3]), roff, rdep, (prm[j, 0], prm[j, 1], prm[j, 2],
                             prm[j, 3]), oj, mj)  # fmt: skip
             for r in range(b - a):
-                c = work[r, _COUNT]
-                for t in range(t0, t1):
-                    # In a block, bars in ``work[0, _STEPS:]``: those after ``t`` not yet.
-                    n = _later(work, k, t, t1, block)
-                    _gather(rows[r], roff, rdep, out_nodes, out, a + r, t, c - n)
+                _gather_steps(rows[r], roff, rdep, out_nodes, out, a + r, t0, t1, work, r, k, block)
             t0 = t1
         for r in range(b - a if commit else 0):
             count[a + r] = work[r, _COUNT]
@@ -199,17 +200,20 @@ def _batch(bars, work, a, b, t0, block):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _later(work, k, t, t1, block):
-    """Bars of the batch stepped after step ``t`` (a block's gathers see the bars up to
-    theirs; they must still be in the rings: :func:`kernels.columns.column_layout`)."""
+def _gather_steps(row, roff, rdep, out_nodes, out, s, t0, t1, work, r, k, block):
+    """Outputs of symbol ``s`` (``row``, item ``r``) at steps ``t0..t1-1`` of a batch: a
+    block's steps see the bars up to theirs (which the rings still hold:
+    :func:`kernels.columns.column_layout`)."""
     if block == 1 or k == 0:
-        return 0
-    n = 0
-    for i in range(work[0, _END] - work[0, _FIRST] - 1, -1, -1):
-        if work[0, _STEPS + i] <= t:
-            break
-        n += 1
-    return n
+        for t in range(t0, t1):
+            _gather(row, roff, rdep, out_nodes, out, s, t, work[r, _COUNT])
+        return
+    c = work[0, _FIRST]
+    i = 0
+    for t in range(t0, t1):
+        while c + i < work[0, _END] and work[0, _STEPS + i] <= t:
+            i += 1
+        _gather(row, roff, rdep, out_nodes, out, s, t, c + i)
 
 
 @njit(cache=True, nogil=True, inline="always")

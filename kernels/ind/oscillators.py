@@ -177,7 +177,7 @@ def _flat(a, b):
     return abs(a - b) <= 1e-14 * (abs(a) + abs(b))
 
 
-@loops
+@njit(cache=True, nogil=True, inline="always")
 def _hlc_window(row, st, c, inp, roff, rdep, n):
     """(close, highest high, lowest low) over the last ``n`` bars of the (high, low, close)
     inputs; the close is NaN while fewer than ``n`` valid bars were seen (any NaN input

@@ -83,7 +83,7 @@ def stddev_nb(row, st, c, inp, roff, rdep, p):
     return math.sqrt(variance) * p[1]
 
 
-@loops
+@njit(cache=True, nogil=True, inline="always")
 def window_extreme(row, at, c, i, roff, rdep, n, x, highest, rescan):
     """The highest (or lowest) value of input ``i`` over bars ``c - n + 1 .. c`` (all valid;
     ``x`` is bar ``c``'s), tracked as TA-Lib's MAX/MIN track it: the extreme and its bar are
