@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from kernels.columns import run_columns
+from kernels.fired import scan
 from kernels.fires import Fire, Fires, TimeframeFires
 from kernels.graph import F64, I64, Layout
 from kernels.interp import outputs
@@ -78,26 +79,26 @@ def _columns(
     program: Program, tf: str, exported: list[int]
 ) -> tuple[I64, dict[int, int], dict[str, dict[int, int]]]:
     """Output columns of ``tf`` (:func:`kernels.interp.outputs`): first the nodes other
-    timeframes read and every trader's root, then each trader's clauses and operands gated
-    by its root. Returns them, the ungated columns by node and each trader's columns by node."""
-    plans = [p for p in program.traders.values() if p.timeframe == tf]
-    nodes: list[int] = []
-    gates: list[int] = []
-    col: dict[int, int] = {}
-    for node in [*exported, *(p.root for p in plans)]:
-        if node not in col:
-            col[node] = len(nodes)
-            nodes.append(node)
-            gates.append(-1)
+    timeframes read, then every trader's root in trader id order (one column each, for
+    :func:`kernels.fired.scan`), then each trader's clauses and operands gated by its root.
+    Returns them, the ungated columns by node and each trader's columns by node."""
+    plans = sorted((p for p in program.traders.values() if p.timeframe == tf), key=lambda p: p.id)
+    nodes: list[int] = list(dict.fromkeys(exported))
+    col = {node: i for i, node in enumerate(nodes)}
+    roots = [len(nodes) + i for i in range(len(plans))]
+    nodes.extend(p.root for p in plans)
+    for plan, root in zip(plans, roots, strict=True):
+        col.setdefault(plan.root, root)
+    gates = [-1] * len(nodes)
     trader_col: dict[str, dict[int, int]] = {}
-    for plan in plans:
-        mine = dict(col)
+    for plan, root in zip(plans, roots, strict=True):
+        mine = {**col, plan.root: root}
         for clause in plan.clauses:
             for node in (clause.node, *(o.node for o in clause.operands)):
                 if node not in mine:
                     mine[node] = len(nodes)
                     nodes.append(node)
-                    gates.append(col[plan.root])
+                    gates.append(root)
         trader_col[plan.id] = mine
     return outputs(nodes, gates), col, trader_col
 
@@ -220,7 +221,10 @@ def _ext_history(
         values = history[src_tf][:, :, exported[src_tf].index(node)][theirs]
         seen = values[:, np.maximum(idx, 0)]
         seen[:, idx < 0] = np.nan
-        ext[mine, :, k] = seen
+        if len(mine) == n_sym:  # every symbol (in order): a plain slice, not a scatter
+            ext[:, :, k] = seen
+        else:
+            ext[mine, :, k] = seen
     return ext
 
 
@@ -242,16 +246,26 @@ class _Warmth:
     def __init__(self, program: Program, sim: Simulation) -> None:
         self.program = program
         self.sim = sim
-        #: Bars stepped per symbol up to each step, per timeframe.
-        self.counts = {tf: np.cumsum(_present(bars), axis=1) for tf, (_, bars) in sim.grids.items()}
+        #: Per timeframe: has each symbol a bar at each step, and bars stepped up to it.
+        self.present = {tf: _present(bars) for tf, (_, bars) in sim.grids.items()}
+        self.counts = {tf: np.cumsum(p, axis=1) for tf, p in self.present.items()}
 
-    def of(self, trader_id: str) -> B:
-        """float per symbol and step of the trader's timeframe: warm enough to fire."""
+    def own(self, trader_id: str) -> int:
+        """Bars of its own timeframe the trader needs."""
+        return self.program.warmup(trader_id, self.sim.layouts)[
+            self.program.traders[trader_id].timeframe
+        ]
+
+    def others(self, trader_id: str) -> B | None:
+        """Per symbol and step: enough history on the other timeframes it reads (None when
+        it reads none)."""
         sim = self.sim
         needs = self.program.warmup(trader_id, sim.layouts)
         tf = self.program.traders[trader_id].timeframe
+        if len(needs) == 1:
+            return None
         times = sim.grids[tf][0]
-        ok: B = self.counts[tf] >= needs[tf]
+        ok: B = np.ones(self.counts[tf].shape, dtype=bool)
         close = times + timeframe_ms(tf)
         for src_tf, need in needs.items():
             if src_tf == tf:
@@ -266,6 +280,13 @@ class _Warmth:
             ok[mine] &= counts >= need
         return ok
 
+    def of(self, trader_id: str) -> B:
+        """Per symbol and step of the trader's timeframe: warm enough to fire."""
+        tf = self.program.traders[trader_id].timeframe
+        ok: B = self.counts[tf] >= self.own(trader_id)
+        others = self.others(trader_id)
+        return ok if others is None else ok & others
+
 
 def _fires(
     tf: str,
@@ -274,49 +295,25 @@ def _fires(
     warmth: _Warmth,
     cooldown_bars: int,
 ) -> TimeframeFires:
-    """Edges of every trader of ``tf``: matches whose previous bar (of the symbol's own bars)
-    did not match, thinned by the cooldown."""
+    """Every trader of ``tf``'s fires (:func:`kernels.fired.scan`), ordered by step, trader
+    id and symbol (symbols are in name order), as :class:`~kernels.fires.Fires` wants them."""
+    traders = sorted(traders, key=lambda p: p.id)
     times, bars = sim.grids[tf]
-    gathered, col = sim.gathered[tf], sim.col[tf]
-    present = _present(bars)
-    roots = gathered[:, :, [col[p.root] for p in traders]]
-    match = (roots == 1.0) & present[:, :, None]
-    for i, plan in enumerate(traders):
-        match[:, :, i] &= warmth.of(plan.id)
-    previous = np.zeros_like(match)
-    if present.all():
-        previous[:, 1:] = match[:, :-1]
-    else:
-        # The symbol's previous bar: gaps in its history are skipped over.
-        steps = np.arange(present.shape[1])
-        last_present = np.maximum.accumulate(np.where(present, steps, -1), axis=1)
-        prev_index = np.full_like(last_present, -1)
-        prev_index[:, 1:] = last_present[:, :-1]
-        rows = np.arange(present.shape[0])[:, None]
-        previous = match[rows, np.maximum(prev_index, 0)] & (prev_index >= 0)[:, :, None]
-    # (trader, symbol, step) of every edge, ordered by trader, then symbol, then step.
-    trader, symbol, step = np.nonzero((match & ~previous).transpose(2, 0, 1))
-    if cooldown_bars > 0:
-        keep = _cooled(trader * len(present) + symbol, warmth.counts[tf][symbol, step] - 1,
-                       cooldown_bars)  # fmt: skip
-        trader, symbol, step = trader[keep], symbol[keep], step[keep]
+    counts = warmth.counts[tf]
+    need = np.asarray([warmth.own(p.id) for p in traders], dtype=np.int64)
+    others = None
+    if any(len(sim.layouts) > 1 and warmth.others(p.id) is not None for p in traders):
+        others = np.ones((*counts.shape, len(traders)), dtype=np.uint8)
+        for i, plan in enumerate(traders):
+            ok = warmth.others(plan.id)
+            if ok is not None:
+                others[:, :, i] = ok
+    first = sim.trader_col[traders[0].id][traders[0].root] if traders else 0
+    symbol, step, trader = scan(sim.gathered[tf], first, counts, need, others, cooldown_bars).T
+    # Into (step, trader id, symbol name) order: one integer key per fire.
+    order = np.argsort((step * len(traders) + trader) * len(counts) + symbol, kind="stable")
     names = {i: s for s, i in sim.slot[tf].items()}
     return TimeframeFires(
-        tf, traders, [names[i] for i in range(len(names))], times, bars, gathered,
-        [sim.trader_col[p.id] for p in traders], trader.astype(np.int64),
-        symbol.astype(np.int64), step.astype(np.int64),
+        tf, traders, [names[i] for i in range(len(names))], times, bars, sim.gathered[tf],
+        [sim.trader_col[p.id] for p in traders], trader[order], symbol[order], step[order],
     )  # fmt: skip
-
-
-def _cooled(syms: I64, bar_index: I64, cooldown_bars: int) -> B:
-    """Which edges survive the cooldown: at least ``cooldown_bars`` after the last kept one
-    of the same series (``syms``: one id per trader and symbol; edges come ordered by it,
-    then by bar)."""
-    keep = np.ones(len(syms), dtype=bool)
-    last: dict[int, int] = {}
-    for k, (i, n) in enumerate(zip(syms.tolist(), bar_index.tolist(), strict=True)):
-        if i in last and n - last[i] < cooldown_bars:
-            keep[k] = False
-        else:
-            last[i] = n
-    return keep

@@ -75,19 +75,25 @@ class TimeframeFires:
 
 
 class Fires(Sequence[Fire]):
-    """Fires of every timeframe, ordered by (open time, trader id, symbol)."""
+    """Fires of every timeframe, ordered by (open time, trader id, symbol); each part's fires
+    come in that order already."""
 
     def __init__(self, parts: Sequence[TimeframeFires]) -> None:
-        self._parts = list(parts)
-        # Sort keys as ranks: ids and symbols ranked once, then looked up per fire.
-        id_rank = {v: i for i, v in enumerate(sorted({pl.id for p in parts for pl in p.plans}))}
-        name_rank = {v: i for i, v in enumerate(sorted({s for p in parts for s in p.symbols}))}
+        parts = [p for p in parts if len(p.step)]
+        self._parts = parts
         part = _joined([np.full(len(p.step), i, dtype=np.int64) for i, p in enumerate(parts)])
         index = _joined([np.arange(len(p.step), dtype=np.int64) for p in parts])
-        opened = _joined([p.times[p.step] for p in parts])
-        trader = _joined([_lookup([id_rank[pl.id] for pl in p.plans], p.trader) for p in parts])
-        symbol = _joined([_lookup([name_rank[s] for s in p.symbols], p.symbol) for p in parts])
-        order = np.lexsort((symbol, trader, opened))
+        order = np.arange(len(part))
+        if len(parts) > 1:
+            # Sort keys as ranks: ids and symbols ranked once, then looked up per fire.
+            ids = sorted({pl.id for p in parts for pl in p.plans})
+            names = sorted({s for p in parts for s in p.symbols})
+            id_rank = {v: i for i, v in enumerate(ids)}
+            name_rank = {v: i for i, v in enumerate(names)}
+            opened = _joined([p.times[p.step] for p in parts])
+            trader = _joined([_lookup([id_rank[pl.id] for pl in p.plans], p.trader) for p in parts])
+            symbol = _joined([_lookup([name_rank[s] for s in p.symbols], p.symbol) for p in parts])
+            order = np.lexsort((symbol, trader, opened))
         self._part = part[order]
         self._index = index[order]
 

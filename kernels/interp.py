@@ -203,17 +203,28 @@ def _batch(bars, work, a, b, t0, block):
 def _gather_steps(row, roff, rdep, out_nodes, out, s, t0, t1, work, r, k, block):
     """Outputs of symbol ``s`` (``row``, item ``r``) at steps ``t0..t1-1`` of a batch: a
     block's steps see the bars up to theirs (which the rings still hold:
-    :func:`kernels.columns.column_layout`)."""
+    :func:`kernels.columns.column_layout`), gathered a column at a time."""
     if block == 1 or k == 0:
         for t in range(t0, t1):
             _gather(row, roff, rdep, out_nodes, out, s, t, work[r, _COUNT])
         return
-    c = work[0, _FIRST]
-    i = 0
-    for t in range(t0, t1):
-        while c + i < work[0, _END] and work[0, _STEPS + i] <= t:
-            i += 1
-        _gather(row, roff, rdep, out_nodes, out, s, t, c + i)
+    c0, nb = work[0, _FIRST], work[0, _END] - work[0, _FIRST]
+    for j in range(out_nodes.shape[1]):
+        n, g = out_nodes[0, j], out_nodes[1, j]
+        off, mask = roff[n], rdep[n] - 1
+        if nb == t1 - t0:
+            # Every step has a bar: step t0 + q sees bar c0 + q.
+            for q in range(nb):
+                if g < 0 or out[s, t0 + q, g] == 1.0:
+                    out[s, t0 + q, j] = row[off + ((c0 + q) & mask)]
+            continue
+        i = 0
+        for t in range(t0, t1):
+            while i < nb and work[0, _STEPS + i] <= t:
+                i += 1
+            if g < 0 or out[s, t, g] == 1.0:
+                c = c0 + i
+                out[s, t, j] = row[off + ((c - 1) & mask)] if c > 0 else math.nan
 
 
 @njit(cache=True, nogil=True, inline="always")

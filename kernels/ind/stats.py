@@ -10,13 +10,29 @@ import math
 from numba import njit
 
 from kernels import ops
-from kernels.ind.access import ago, cur
+from kernels.ind.access import ring
 from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _reanchor(row, xo, xm, c, n, inv):
+    """A fresh two-pass sum over the window: (shift, sum of deviations, of their squares)."""
+    total = 0.0
+    for k in range(n - 1, -1, -1):
+        total += row[xo + ((c - k) & xm)]
+    shift = total * inv
+    t1 = 0.0
+    t2 = 0.0
+    for k in range(n - 1, -1, -1):
+        d = row[xo + ((c - k) & xm)] - shift
+        t1 += d
+        t2 += d * d
+    return shift, t1, t2
+
+
 @loops
-def stddev_nb(row, st, c, inp, roff, rdep, p):
+def stddev_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     """Population standard deviation times ``nbdev``; reference TA-Lib STDDEV (0.8's
     cancellation-free variance: running sums of deviations from a shift anchored at the
     first value, re-anchored on the window mean with a fresh two-pass sum when the variance
@@ -26,136 +42,117 @@ def stddev_nb(row, st, c, inp, roff, rdep, p):
     next scheduled re-anchor].
     """
     n = int(p[0])
-    x = cur(row, roff, rdep, inp[0], c)
-    if math.isnan(x):
-        for k in range(5):
-            row[st + k] = 0.0
-        return math.nan
-    m = row[st] + 1.0
-    if m == 1.0:
-        row[st + 1] = x
-        row[st + 2] = 0.0
-        row[st + 3] = 0.0
-    shift = row[st + 1]
     inv = 1.0 / n
-    d = x - shift
-    t1 = row[st + 2] + d
-    t2 = row[st + 3] + d * d
-    if m < n:
-        row[st] = m
-        row[st + 2] = t1
-        row[st + 3] = t2
-        return math.nan
-    if m == n:
-        row[st + 4] = 32.0 * n
-    row[st] = n + 1.0
-    mean1 = t1 * inv
-    variance = t2 * inv - mean1 * mean1
-    old = ago(row, roff, rdep, inp[0], c, n - 1)
-    d = old - shift
-    t1 -= d
-    d *= d
-    t2 -= d
-    until = row[st + 4] - 1.0
-    if variance < 0.000001 * (t2 * inv) or d > 1000000.0 * t2 or until <= 0.0:
-        until = 32.0 * n
-        total = 0.0
-        for k in range(n - 1, -1, -1):
-            total += ago(row, roff, rdep, inp[0], c, k)
-        shift = total * inv
-        t1 = 0.0
-        t2 = 0.0
-        for k in range(n - 1, -1, -1):
-            d = ago(row, roff, rdep, inp[0], c, k) - shift
-            t1 += d
-            t2 += d * d
+    xo, xm = ring(roff, rdep, inp[0])
+    m, shift, s1, s2, until = row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4]
+    for c in range(c0, c1):
+        x = row[xo + (c & xm)]
+        v = math.nan
+        if math.isnan(x):
+            m, shift, s1, s2, until = 0.0, 0.0, 0.0, 0.0, 0.0
+            row[oj + (c & mj)] = v
+            continue
+        if m + 1.0 == 1.0:
+            shift, s1, s2 = x, 0.0, 0.0
+        d = x - shift
+        t1 = s1 + d
+        t2 = s2 + d * d
+        if m + 1.0 < n:
+            m, s1, s2 = m + 1.0, t1, t2
+            row[oj + (c & mj)] = v
+            continue
+        if m + 1.0 == n:
+            until = 32.0 * n
+        m = n + 1.0
         mean1 = t1 * inv
         variance = t2 * inv - mean1 * mean1
-        if variance < 0.000000000001 * (t2 * inv):
-            variance = 0.0
+        old = row[xo + ((c - (n - 1)) & xm)]
         d = old - shift
         t1 -= d
-        t2 -= d * d
-    row[st + 1] = shift
-    row[st + 2] = t1
-    row[st + 3] = t2
-    row[st + 4] = until
-    return math.sqrt(variance) * p[1]
+        d *= d
+        t2 -= d
+        until -= 1.0
+        if variance < 0.000001 * (t2 * inv) or d > 1000000.0 * t2 or until <= 0.0:
+            until = 32.0 * n
+            shift, t1, t2 = _reanchor(row, xo, xm, c, n, inv)
+            mean1 = t1 * inv
+            variance = t2 * inv - mean1 * mean1
+            if variance < 0.000000000001 * (t2 * inv):
+                variance = 0.0
+            d = old - shift
+            t1 -= d
+            t2 -= d * d
+        s1, s2 = t1, t2
+        row[oj + (c & mj)] = math.sqrt(variance) * p[1]
+    row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4] = m, shift, s1, s2, until
 
 
 @njit(cache=True, nogil=True, inline="always")
-def window_extreme(row, at, c, i, roff, rdep, n, x, highest, rescan):
-    """The highest (or lowest) value of input ``i`` over bars ``c - n + 1 .. c`` (all valid;
-    ``x`` is bar ``c``'s), tracked as TA-Lib's MAX/MIN track it: the extreme and its bar are
-    kept in ``row[at]`` and ``row[at + 1]``; the window is scanned only when that bar leaves
-    it (or when ``rescan``: the first full window of a run). Among equal values the newest
-    wins, as a plain scan from the current bar backwards taking only greater values finds it,
-    so the value returned is the same float, bit for bit."""
-    best = row[at]
-    bar = row[at + 1]
+def track(row, xo, xm, c, n, x, best, bar, highest, rescan):
+    """The highest (or lowest) value of a ring over bars ``c - n + 1 .. c`` (all valid;
+    ``x`` is bar ``c``'s) and its bar, from the previous window's (``best``, ``bar``), as
+    TA-Lib's MAX/MIN track it: the window is scanned only when that bar leaves it (or when
+    ``rescan``: the first full window of a run). Among equal values the newest wins, as a
+    plain scan from the current bar backwards taking only greater values finds it, so the
+    value is the same float, bit for bit."""
     if rescan or bar <= c - n:
-        best = ago(row, roff, rdep, i, c, n - 1)
+        best = row[xo + ((c - (n - 1)) & xm)]
         bar = c - n + 1.0
         for k in range(n - 2, -1, -1):
-            v = ago(row, roff, rdep, i, c, k)
+            v = row[xo + ((c - k) & xm)]
             if (v >= best) if highest else (v <= best):
                 best = v
                 bar = c - k
     elif (x >= best) if highest else (x <= best):
         best = x
         bar = c
-    row[at] = best
-    row[at + 1] = bar
-    return best
+    return best, bar
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _extreme(row, st, c, inp, roff, rdep, p, highest):
+@loops
+def _extreme(row, st, c0, c1, inp, roff, rdep, n, oj, mj, highest):
     """Highest (or lowest) value of the last ``n`` bars.
-    State: [valid count, the extreme, its bar] (see :func:`window_extreme`)."""
-    n = int(p[0])
-    x = cur(row, roff, rdep, inp[0], c)
-    if math.isnan(x):
-        row[st] = 0.0
-        return math.nan
-    full = row[st] >= n
-    m = min(row[st] + 1.0, n)
-    row[st] = m
-    if m < n:
-        return math.nan
-    return window_extreme(row, st + 1, c, inp[0], roff, rdep, n, x, highest, not full)
+    State: [valid count, the extreme, its bar] (see :func:`track`)."""
+    xo, xm = ring(roff, rdep, inp[0])
+    m, best, bar = row[st], row[st + 1], row[st + 2]
+    for c in range(c0, c1):
+        x = row[xo + (c & xm)]
+        v = math.nan
+        if math.isnan(x):
+            m = 0.0
+        else:
+            full = m >= n
+            m = min(m + 1.0, n)
+            if m >= n:
+                best, bar = track(row, xo, xm, c, n, x, best, bar, highest, not full)
+                v = best
+        row[oj + (c & mj)] = v
+    row[st], row[st + 1], row[st + 2] = m, best, bar
 
 
 @loops
-def highest_nb(row, st, c, inp, roff, rdep, p):
+def highest_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     """Highest value of the last ``n`` bars; reference TA-Lib MAX. State: see :func:`_extreme`."""
-    return _extreme(row, st, c, inp, roff, rdep, p, True)
+    _extreme(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, True)
 
 
 @loops
-def lowest_nb(row, st, c, inp, roff, rdep, p):
+def lowest_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     """Lowest value of the last ``n`` bars; reference TA-Lib MIN. State: see :func:`_extreme`."""
-    return _extreme(row, st, c, inp, roff, rdep, p, False)
+    _extreme(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, False)
 
 
 @loops
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
-    if o == ops.STDDEV:
-        for w in range(items.shape[0]):
-            row = mem[items[w, 0]]
-            for c in range(items[w, 1], items[w, 2]):
-                row[oj + (c & mj)] = stddev_nb(row, st, c, inp, roff, rdep, p)
-    elif o == ops.HIGHEST:
-        for w in range(items.shape[0]):
-            row = mem[items[w, 0]]
-            for c in range(items[w, 1], items[w, 2]):
-                row[oj + (c & mj)] = highest_nb(row, st, c, inp, roff, rdep, p)
-    elif o == ops.LOWEST:
-        for w in range(items.shape[0]):
-            row = mem[items[w, 0]]
-            for c in range(items[w, 1], items[w, 2]):
-                row[oj + (c & mj)] = lowest_nb(row, st, c, inp, roff, rdep, p)
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        if o == ops.STDDEV:
+            stddev_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
+        elif o == ops.HIGHEST:
+            highest_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
+        elif o == ops.LOWEST:
+            lowest_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
 
 
 def _window(p: Params) -> tuple[int, ...]:

@@ -14,20 +14,12 @@ import math
 from numba import njit
 
 from kernels import ops
-from kernels.ind.access import ago, cur
+from kernels.ind.access import ring
 from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
 #: TA-Lib's fixed zero band, still applied to the (dimensionless) sum of the two DIs in ADX.
 _DI_EPSILON = 1e-14
-
-
-@njit(cache=True, nogil=True, inline="always")
-def reset(row, st, size):
-    """Clear a kernel's ``size`` state slots after a NaN input; returns the NaN it outputs."""
-    for i in range(size):
-        row[st + i] = 0.0
-    return math.nan
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -45,143 +37,145 @@ def _true_range(h, lo, prev_close):
 
 
 @loops
-def trange_nb(row, st, c, inp, roff, rdep, p):
+def trange_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     """True range of (high, low, close); reference TA-Lib TRANGE: the greatest of
     ``high - low``, ``|prev close - high|`` and ``|prev close - low|``, NaN on a run's first bar
     (no previous close). State: [valid count, previous close]."""
-    h = cur(row, roff, rdep, inp[0], c)
-    lo = cur(row, roff, rdep, inp[1], c)
-    cl = cur(row, roff, rdep, inp[2], c)
-    if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
-        return reset(row, st, 2)
-    first = row[st] == 0.0
-    prev = row[st + 1]
-    row[st] = 1.0
-    row[st + 1] = cl
-    if first:
-        return math.nan
-    return _true_range(h, lo, prev)
+    ho, hm = ring(roff, rdep, inp[0])
+    lo_, lm = ring(roff, rdep, inp[1])
+    co, cm = ring(roff, rdep, inp[2])
+    seen, prev = row[st], row[st + 1]
+    for c in range(c0, c1):
+        h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]
+        v = math.nan
+        if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
+            seen, prev = 0.0, 0.0
+        else:
+            if seen != 0.0:
+                v = _true_range(h, lo, prev)
+            seen, prev = 1.0, cl
+        row[oj + (c & mj)] = v
+    row[st], row[st + 1] = seen, prev
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _di_value(dm, tr, n):
+    """+DI or -DI from the smoothed DM and TR, TA-Lib's output rules: 0 when TR is 0, and
+    for ``n == 1`` the plain ratio DM1/TR1 (TA-Lib does not scale that case by 100)."""
+    if not tr > 0.0:
+        return 0.0
+    if n == 1:
+        return dm / tr
+    return 100.0 * (dm / tr)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _adx_step(k, n, plus, minus, tr, adx):
+    """ADX's output and running value at run bar ``k`` (see :func:`adx_nb`)."""
+    dx = math.nan
+    if tr > 0.0:
+        minus_di = 100.0 * (minus / tr)
+        plus_di = 100.0 * (plus / tr)
+        total = minus_di + plus_di
+        if not (-_DI_EPSILON < total < _DI_EPSILON):
+            dx = 100.0 * (abs(minus_di - plus_di) / total)
+    if k < 2 * n - 1:
+        if not math.isnan(dx):
+            adx += dx
+        return math.nan, adx
+    if k == 2 * n - 1:
+        if not math.isnan(dx):
+            adx += dx
+        adx = adx / n
+    elif not math.isnan(dx):
+        adx = (adx * (n - 1) + dx) / n
+    return adx, adx
 
 
 @loops
-def _dm_step(row, st, c, inp, roff, rdep, n, cap):
-    """Advance TA-Lib's directional-movement state by one bar; returns the run's bar index
-    ``k`` (0 = first bar of the run), or -1 after a NaN input reset the state.
+def _directional(row, st, c0, c1, inp, roff, rdep, n, oj, mj, which):
+    """Directional movement of one symbol over bars ``c0..c1-1``: +DI (``which`` 0), -DI (1)
+    or ADX (2), with TA-Lib's directional-movement state.
 
     State layout shared by PLUS_DI, MINUS_DI and ADX: [bar index + 1 (capped at ``cap``),
     previous high, previous low, previous close, +DM, -DM, TR]. Bars 1 .. n-1 of a run add up
     the one-bar +DM1/-DM1/TR1 (TA-Lib's seed); from bar n on each is Wilder-smoothed as
     ``prev - prev / n + today`` (TA-Lib's ``x -= x / n; x += today`` is the same operation).
     """
-    h = cur(row, roff, rdep, inp[0], c)
-    lo = cur(row, roff, rdep, inp[1], c)
-    cl = cur(row, roff, rdep, inp[2], c)
-    if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
-        reset(row, st, 7)
-        return -1
-    m = row[st] + 1.0
-    row[st] = min(m, cap)
-    k = int(m) - 1
-    prev_high = row[st + 1]
-    prev_low = row[st + 2]
-    prev_close = row[st + 3]
-    row[st + 1] = h
-    row[st + 2] = lo
-    row[st + 3] = cl
-    if k == 0:
-        return 0
-    diff_p = h - prev_high
-    diff_m = prev_low - lo
-    plus = 0.0
-    minus = 0.0
-    if diff_m > 0 and diff_p < diff_m:
-        minus = diff_m
-    elif diff_p > 0 and diff_p > diff_m:
-        plus = diff_p
-    tr = _true_range(h, lo, prev_close)
-    if k < n:
-        row[st + 4] += plus
-        row[st + 5] += minus
-        row[st + 6] += tr
-    else:
-        pdm = row[st + 4]
-        mdm = row[st + 5]
-        ttr = row[st + 6]
-        row[st + 4] = pdm - pdm / n + plus
-        row[st + 5] = mdm - mdm / n + minus
-        row[st + 6] = ttr - ttr / n + tr
-    return k
+    ho, hm = ring(roff, rdep, inp[0])
+    lo_, lm = ring(roff, rdep, inp[1])
+    co, cm = ring(roff, rdep, inp[2])
+    cap = 2.0 * n if which == 2 else n + 1.0
+    m, ph, pl, pc, plus, minus, tr = (row[st], row[st + 1], row[st + 2], row[st + 3],
+                                      row[st + 4], row[st + 5], row[st + 6])  # fmt: skip
+    adx = row[st + 7] if which == 2 else 0.0
+    for c in range(c0, c1):
+        h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]
+        v = math.nan
+        if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
+            m, ph, pl, pc, plus, minus, tr, adx = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+            row[oj + (c & mj)] = v
+            continue
+        k = int(m + 1.0) - 1
+        m = min(m + 1.0, cap)
+        if k > 0:
+            diff_p = h - ph
+            diff_m = pl - lo
+            up, down = 0.0, 0.0
+            if diff_m > 0 and diff_p < diff_m:
+                down = diff_m
+            elif diff_p > 0 and diff_p > diff_m:
+                up = diff_p
+            one = _true_range(h, lo, pc)
+            if k < n:
+                plus += up
+                minus += down
+                tr += one
+            else:
+                plus = plus - plus / n + up
+                minus = minus - minus / n + down
+                tr = tr - tr / n + one
+        ph, pl, pc = h, lo, cl
+        if which == 2:
+            if n >= 2 and k >= n:
+                v, adx = _adx_step(k, n, plus, minus, tr, adx)
+        elif k >= n:
+            v = _di_value(plus if which == 0 else minus, tr, n)
+        row[oj + (c & mj)] = v
+    row[st], row[st + 1], row[st + 2], row[st + 3] = m, ph, pl, pc
+    row[st + 4], row[st + 5], row[st + 6] = plus, minus, tr
+    if which == 2:
+        row[st + 7] = adx
 
 
 @loops
-def _di(row, st, c, inp, roff, rdep, p, slot):
-    """Advance the DM state, then +DI (``slot`` 4) or -DI (``slot`` 5) with TA-Lib's output
-    rules: NaN before bar ``n``, 0 when the smoothed TR is 0, and for ``n == 1`` the plain ratio
-    DM1/TR1 (TA-Lib does not scale that case by 100)."""
-    n = int(p[0])
-    if _dm_step(row, st, c, inp, roff, rdep, n, n + 1.0) < n:
-        return math.nan
-    tr = row[st + 6]
-    if not tr > 0.0:
-        return 0.0
-    if n == 1:
-        return row[st + slot] / tr
-    return 100.0 * (row[st + slot] / tr)
-
-
-@loops
-def plus_di_nb(row, st, c, inp, roff, rdep, p):
+def plus_di_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     """+DI of (high, low, close); reference TA-Lib PLUS_DI (+DM1/TR1 summed over the first
     ``n - 1`` one-bar moves, then Wilder-smoothed; ``100 * +DM / TR``; first value at bar ``n``).
     State: see :func:`_dm_step` (7 slots)."""
-    return _di(row, st, c, inp, roff, rdep, p, 4)
+    _directional(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, 0)
 
 
 @loops
-def minus_di_nb(row, st, c, inp, roff, rdep, p):
+def minus_di_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     """-DI of (high, low, close); reference TA-Lib MINUS_DI (as :func:`plus_di_nb` with -DM).
     State: see :func:`_dm_step` (7 slots)."""
-    return _di(row, st, c, inp, roff, rdep, p, 5)
+    _directional(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, 1)
 
 
 @loops
-def adx_nb(row, st, c, inp, roff, rdep, p):
+def adx_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     """Average directional index of (high, low, close); reference TA-Lib ADX: DX = 100 *
     |-DI - +DI| / (-DI + +DI) on the smoothed DM/TR; the first ADX (bar ``2n - 1``) is the sum
     of the first ``n`` DX divided by ``n``, then ``(prev * (n - 1) + DX) / n``. As in TA-Lib, a
     bar whose TR is 0 or whose DI sum is within 1e-14 of 0 contributes no DX (the seed sum skips
     it, the running ADX keeps its value). ``n < 2`` is invalid in TA-Lib: output NaN.
     State: see :func:`_dm_step` (7 slots), then [DX sum until bar 2n - 1, then ADX]."""
-    n = int(p[0])
-    k = _dm_step(row, st, c, inp, roff, rdep, n, 2.0 * n)
-    if k < 0:
-        row[st + 7] = 0.0
-        return math.nan
-    if n < 2 or k < n:
-        return math.nan
-    dx = math.nan
-    tr = row[st + 6]
-    if tr > 0.0:
-        minus_di = 100.0 * (row[st + 5] / tr)
-        plus_di = 100.0 * (row[st + 4] / tr)
-        total = minus_di + plus_di
-        if not (-_DI_EPSILON < total < _DI_EPSILON):
-            dx = 100.0 * (abs(minus_di - plus_di) / total)
-    if k < 2 * n - 1:
-        if not math.isnan(dx):
-            row[st + 7] += dx
-        return math.nan
-    if k == 2 * n - 1:
-        if not math.isnan(dx):
-            row[st + 7] += dx
-        row[st + 7] = row[st + 7] / n
-    elif not math.isnan(dx):
-        row[st + 7] = (row[st + 7] * (n - 1) + dx) / n
-    return row[st + 7]
+    _directional(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, 2)
 
 
 @loops
-def supertrend_nb(row, st, c, inp, roff, rdep, p):
+def supertrend_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     """Supertrend of (hl2, close, atr) with ``p = (factor, which)``; reference TradingView
     ta.supertrend. Bands ``hl2 ± factor * atr`` ratchet: the lower band only rises unless the
     previous close fell below it, the upper band only falls unless the previous close rose above
@@ -195,67 +189,51 @@ def supertrend_nb(row, st, c, inp, roff, rdep, p):
     the first bar after the ATR's warm-up compares against the real previous close, as in Pine.
     State: [valid flag, upper band, lower band, line] of the previous bar.
     """
-    hl2 = cur(row, roff, rdep, inp[0], c)
-    close = cur(row, roff, rdep, inp[1], c)
-    atr = cur(row, roff, rdep, inp[2], c)
-    if math.isnan(hl2) or math.isnan(close) or math.isnan(atr):
-        return reset(row, st, 4)
+    ho, hm = ring(roff, rdep, inp[0])
+    co, cm = ring(roff, rdep, inp[1])
+    ao, am = ring(roff, rdep, inp[2])
     factor = p[0]
-    upper = hl2 + factor * atr
-    lower = hl2 - factor * atr
-    first = row[st] == 0.0
-    prev_upper = row[st + 1]
-    prev_lower = row[st + 2]
-    prev_line = row[st + 3]
-    prev_close = ago(row, roff, rdep, inp[1], c, 1) if c >= 1 else math.nan
-    if not (lower > prev_lower or prev_close < prev_lower):
-        lower = prev_lower
-    if not (upper < prev_upper or prev_close > prev_upper):
-        upper = prev_upper
-    if first:
-        up = False
-    elif prev_line == prev_upper:
-        up = close > upper
-    else:
-        up = not close < lower
-    line = lower if up else upper
-    row[st] = 1.0
-    row[st + 1] = upper
-    row[st + 2] = lower
-    row[st + 3] = line
-    if p[1] == 0.0:
-        return line
-    return 1.0 if up else -1.0
+    seen, prev_upper, prev_lower, prev_line = row[st], row[st + 1], row[st + 2], row[st + 3]
+    for c in range(c0, c1):
+        hl2, close, atr = row[ho + (c & hm)], row[co + (c & cm)], row[ao + (c & am)]
+        if math.isnan(hl2) or math.isnan(close) or math.isnan(atr):
+            seen, prev_upper, prev_lower, prev_line = 0.0, 0.0, 0.0, 0.0
+            row[oj + (c & mj)] = math.nan
+            continue
+        upper = hl2 + factor * atr
+        lower = hl2 - factor * atr
+        prev_close = row[co + ((c - 1) & cm)] if c >= 1 else math.nan
+        if not (lower > prev_lower or prev_close < prev_lower):
+            lower = prev_lower
+        if not (upper < prev_upper or prev_close > prev_upper):
+            upper = prev_upper
+        if seen == 0.0:
+            up = False
+        elif prev_line == prev_upper:
+            up = close > upper
+        else:
+            up = not close < lower
+        line = lower if up else upper
+        seen, prev_upper, prev_lower, prev_line = 1.0, upper, lower, line
+        row[oj + (c & mj)] = line if p[1] == 0.0 else (1.0 if up else -1.0)
+    row[st], row[st + 1], row[st + 2], row[st + 3] = seen, prev_upper, prev_lower, prev_line
 
 
 @loops
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
-    if o == ops.TRANGE:
-        for w in range(items.shape[0]):
-            row = mem[items[w, 0]]
-            for c in range(items[w, 1], items[w, 2]):
-                row[oj + (c & mj)] = trange_nb(row, st, c, inp, roff, rdep, p)
-    elif o == ops.PLUS_DI:
-        for w in range(items.shape[0]):
-            row = mem[items[w, 0]]
-            for c in range(items[w, 1], items[w, 2]):
-                row[oj + (c & mj)] = plus_di_nb(row, st, c, inp, roff, rdep, p)
-    elif o == ops.MINUS_DI:
-        for w in range(items.shape[0]):
-            row = mem[items[w, 0]]
-            for c in range(items[w, 1], items[w, 2]):
-                row[oj + (c & mj)] = minus_di_nb(row, st, c, inp, roff, rdep, p)
-    elif o == ops.ADX:
-        for w in range(items.shape[0]):
-            row = mem[items[w, 0]]
-            for c in range(items[w, 1], items[w, 2]):
-                row[oj + (c & mj)] = adx_nb(row, st, c, inp, roff, rdep, p)
-    elif o == ops.SUPERTREND:
-        for w in range(items.shape[0]):
-            row = mem[items[w, 0]]
-            for c in range(items[w, 1], items[w, 2]):
-                row[oj + (c & mj)] = supertrend_nb(row, st, c, inp, roff, rdep, p)
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        if o == ops.TRANGE:
+            trange_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
+        elif o == ops.PLUS_DI:
+            plus_di_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
+        elif o == ops.MINUS_DI:
+            minus_di_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
+        elif o == ops.ADX:
+            adx_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
+        elif o == ops.SUPERTREND:
+            supertrend_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
 
 
 def _n(p: Params) -> int:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import math
 
 from kernels import ops
-from kernels.ind.access import cur
-from kernels.ind.trend import reset
+from kernels.ind.access import ring
 from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
@@ -18,31 +17,32 @@ _DAY_MS = 86_400_000.0
 
 
 @loops
-def obv_nb(row, st, c, inp, roff, rdep, p):
+def obv_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     """On-balance volume of (close, volume); reference TA-Lib OBV: starts at the run's first
     volume, then adds the volume when the close rose, subtracts it when it fell.
     State: [valid flag, previous close, OBV]."""
-    x = cur(row, roff, rdep, inp[0], c)
-    v = cur(row, roff, rdep, inp[1], c)
-    if math.isnan(x) or math.isnan(v):
-        return reset(row, st, 3)
-    if row[st] == 0.0:
-        obv = v
-    else:
-        obv = row[st + 2]
-        prev = row[st + 1]
-        if x > prev:
+    xo, xm = ring(roff, rdep, inp[0])
+    vo, vm = ring(roff, rdep, inp[1])
+    seen, prev, obv = row[st], row[st + 1], row[st + 2]
+    for c in range(c0, c1):
+        x, v = row[xo + (c & xm)], row[vo + (c & vm)]
+        if math.isnan(x) or math.isnan(v):
+            seen, prev, obv = 0.0, 0.0, 0.0
+            row[oj + (c & mj)] = math.nan
+            continue
+        if seen == 0.0:
+            obv = v
+        elif x > prev:
             obv += v
         elif x < prev:
             obv -= v
-    row[st] = 1.0
-    row[st + 1] = x
-    row[st + 2] = obv
-    return obv
+        seen, prev = 1.0, x
+        row[oj + (c & mj)] = obv
+    row[st], row[st + 1], row[st + 2] = seen, prev, obv
 
 
 @loops
-def vwap_session_nb(row, st, c, inp, roff, rdep, p):
+def vwap_session_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     """VWAP of (typical price, volume, open time in epoch ms) anchored at 00:00 UTC; reference
     TradingView ta.vwap with a daily anchor on a UTC chart: ``sum(tp * v) / sum(v)`` over the
     bars since the session (UTC day) began, a new sum starting on the first bar of each day.
@@ -51,40 +51,37 @@ def vwap_session_nb(row, st, c, inp, roff, rdep, p):
     0 / 0 is ``na``); the sums carry on, so it returns with the first traded volume.
     ``p[0]`` (bars per UTC day) only sets the warm-up: a history that starts mid-day has a
     partial first session. State: [valid flag, UTC day number, sum tp * v, sum v]."""
-    tp = cur(row, roff, rdep, inp[0], c)
-    v = cur(row, roff, rdep, inp[1], c)
-    t = cur(row, roff, rdep, inp[2], c)
-    if math.isnan(tp) or math.isnan(v) or math.isnan(t):
-        return reset(row, st, 4)
-    day = math.floor(t / _DAY_MS)
-    if row[st] == 0.0 or day != row[st + 1]:
-        sum_pv = tp * v
-        sum_v = v
-    else:
-        sum_pv = row[st + 2] + tp * v
-        sum_v = row[st + 3] + v
-    row[st] = 1.0
-    row[st + 1] = day
-    row[st + 2] = sum_pv
-    row[st + 3] = sum_v
-    if sum_v == 0.0:
-        return math.nan
-    return sum_pv / sum_v
+    po, pm = ring(roff, rdep, inp[0])
+    vo, vm = ring(roff, rdep, inp[1])
+    to, tm = ring(roff, rdep, inp[2])
+    seen, day, sum_pv, sum_v = row[st], row[st + 1], row[st + 2], row[st + 3]
+    for c in range(c0, c1):
+        tp, v, t = row[po + (c & pm)], row[vo + (c & vm)], row[to + (c & tm)]
+        if math.isnan(tp) or math.isnan(v) or math.isnan(t):
+            seen, day, sum_pv, sum_v = 0.0, 0.0, 0.0, 0.0
+            row[oj + (c & mj)] = math.nan
+            continue
+        today = math.floor(t / _DAY_MS)
+        if seen == 0.0 or today != day:
+            sum_pv = tp * v
+            sum_v = v
+        else:
+            sum_pv = sum_pv + tp * v
+            sum_v = sum_v + v
+        seen, day = 1.0, today
+        row[oj + (c & mj)] = math.nan if sum_v == 0.0 else sum_pv / sum_v
+    row[st], row[st + 1], row[st + 2], row[st + 3] = seen, day, sum_pv, sum_v
 
 
 @loops
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
-    if o == ops.OBV:
-        for w in range(items.shape[0]):
-            row = mem[items[w, 0]]
-            for c in range(items[w, 1], items[w, 2]):
-                row[oj + (c & mj)] = obv_nb(row, st, c, inp, roff, rdep, p)
-    elif o == ops.VWAP_SESSION:
-        for w in range(items.shape[0]):
-            row = mem[items[w, 0]]
-            for c in range(items[w, 1], items[w, 2]):
-                row[oj + (c & mj)] = vwap_session_nb(row, st, c, inp, roff, rdep, p)
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        if o == ops.OBV:
+            obv_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
+        elif o == ops.VWAP_SESSION:
+            vwap_session_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
 
 
 def _session_warmup(p: Params) -> int:
