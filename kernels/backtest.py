@@ -248,7 +248,7 @@ class _Warmth:
         self.sim = sim
         #: Per timeframe: has each symbol a bar at each step, and bars stepped up to it.
         self.present = {tf: _present(bars) for tf, (_, bars) in sim.grids.items()}
-        self.counts = {tf: np.cumsum(p, axis=1) for tf, p in self.present.items()}
+        self.counts = {tf: np.cumsum(p, axis=1, dtype=np.int64) for tf, p in self.present.items()}
 
     def own(self, trader_id: str) -> int:
         """Bars of its own timeframe the trader needs."""
