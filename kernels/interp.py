@@ -70,7 +70,7 @@ def outputs(nodes: Sequence[int] | I64, gates: Sequence[int] | None = None) -> I
 def workspace(width: int, n_slots: int, commit: bool, block: int = 1) -> tuple[F64, I64]:
     """The ``scratch`` and ``work`` arguments of :func:`run_nb` for stepping ``n_slots``
     symbols ``block`` bars at a time (``scratch``: one row when committing, it is unused)."""
-    rows = (max(1, n_slots) if commit else SCRATCH_ROWS) if block == 1 else 1
+    rows = min(max(1, n_slots), SCRATCH_ROWS) if block == 1 else 1
     scratch = np.empty((1 if commit else rows, width))
     return scratch, np.empty((rows, _STEPS + block), dtype=np.int64)
 

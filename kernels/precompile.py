@@ -20,13 +20,13 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from types import ModuleType
 from typing import Any
 
 import attrs
 from numba import types
 
 from kernels.families import FAMILIES
+from kernels.fired import scan_nb
 from kernels.interp import run_nb
 
 _TUPLE: Any = types.UniTuple
@@ -45,6 +45,11 @@ INTERP_SIGNATURE = (
     types.boolean, _I2, _F3, _F2, _I2,
 )  # fmt: skip
 
+#: The signature :func:`kernels.fired.scan_nb` is called with.
+SCAN_SIGNATURE = (
+    _F3, types.int64, _I2, _I1, types.uint8[:, :, ::1], types.boolean, types.int64, _I2, _I2,
+)  # fmt: skip
+
 #: ``progress(done, total, what)``: ``what`` was just compiled (or loaded).
 Progress = Callable[[int, int, str], None]
 
@@ -53,7 +58,7 @@ Progress = Callable[[int, int, str], None]
 class CompileReport:
     """What :func:`ensure_compiled` did."""
 
-    #: True when the interpreter came from the cache (nothing was compiled).
+    #: True when everything came from the cache (nothing was compiled).
     cached: bool
     #: Processes that compiled (this one included).
     processes: int
@@ -61,24 +66,29 @@ class CompileReport:
     seconds: float
 
 
-def _name(family: ModuleType) -> str:
-    return family.__name__.rsplit(".", 1)[-1]
-
-
-def is_cached() -> bool:
-    """Is the interpreter in numba's on-disk cache for this machine and these sources?"""
-    cache = run_nb._cache
+def _cached(dispatcher: Any, signature: tuple[Any, ...]) -> bool:
+    cache = dispatcher._cache
     try:
-        key = cache._index_key(INTERP_SIGNATURE, run_nb.targetctx.codegen())
+        key = cache._index_key(signature, dispatcher.targetctx.codegen())
         return key in cache._cache_file._load_index()
     except (AttributeError, OSError, EOFError, ValueError):  # numba internals; assume cold
         return False
 
 
-def _compile_family(index: int) -> str:
+def is_cached() -> bool:
+    """Are the interpreter and the backtest's firing pass in numba's on-disk cache for this
+    machine and these sources?"""
+    return _cached(run_nb, INTERP_SIGNATURE) and _cached(scan_nb, SCAN_SIGNATURE)
+
+
+def _compile_unit(index: int) -> str:
+    """Compile kernel family ``index``, or (-1) the backtest's firing pass."""
+    if index < 0:
+        scan_nb.compile(SCAN_SIGNATURE)
+        return "firing rules"
     family = FAMILIES[index]
     family.block_nb.compile(FAMILY_SIGNATURE)
-    return _name(family)
+    return family.__name__.rsplit(".", 1)[-1]
 
 
 def _cpus() -> int:
@@ -91,15 +101,17 @@ def _cpus() -> int:
 def ensure_compiled(
     progress: Progress | None = None, *, processes: int | None = None
 ) -> CompileReport:
-    """Make the interpreter ready to run: from the cache, or compiled (families in parallel
-    over ``processes``, default the CPUs this process may use). ``progress`` is called after
-    each compiled unit."""
+    """Make the kernels ready to run: from the cache, or compiled (the families and the
+    firing pass in parallel over ``processes``, default the CPUs this process may use, then
+    the interpreter). ``progress`` is called after each compiled unit."""
     started = time.perf_counter()
-    total = len(FAMILIES) + 1
+    units = [*range(len(FAMILIES)), -1]
+    total = len(units) + 1
     if is_cached():
         run_nb.compile(INTERP_SIGNATURE)
+        scan_nb.compile(SCAN_SIGNATURE)
         if progress is not None:
-            progress(total, total, "interpreter (cached)")
+            progress(total, total, "kernels (cached)")
         return CompileReport(True, 1, time.perf_counter() - started)
     workers = max(1, processes or _cpus()) - 1
     if "fork" not in multiprocessing.get_all_start_methods():
@@ -112,22 +124,26 @@ def ensure_compiled(
         if progress is not None:
             progress(done, total, what)
 
-    # Largest families first; this process and the workers each take the next one left.
-    pending = sorted(range(len(FAMILIES)), key=lambda i: -len(FAMILIES[i].OPCODES))
+    _compile_all(units, workers, report)
+    run_nb.compile(INTERP_SIGNATURE)
+    report("interpreter")
+    return CompileReport(False, workers + 1, time.perf_counter() - started)
+
+
+def _compile_all(units: list[int], workers: int, report: Callable[[str], None]) -> None:
+    """Compile ``units``: forked workers take them from the front, this process from the
+    back, until none is left."""
+    pending = list(units)
     if workers:
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
             running: list[Future[str]] = []
             while pending or running:
                 while pending and len(running) < workers:
-                    running.append(pool.submit(_compile_family, pending.pop(0)))
+                    running.append(pool.submit(_compile_unit, pending.pop(0)))
                 if pending:
-                    report(_compile_family(pending.pop()))
+                    report(_compile_unit(pending.pop()))
                 for future in [f for f in running if f.done() or not pending]:
                     report(future.result())
                     running.remove(future)
     for index in pending:
-        report(_compile_family(index))
-    run_nb.compile(INTERP_SIGNATURE)
-    report("interpreter")
-    return CompileReport(False, workers + 1, time.perf_counter() - started)
+        report(_compile_unit(index))

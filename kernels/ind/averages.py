@@ -15,126 +15,130 @@ from kernels.ops import OpSpec, Params, fixed_cost
 
 
 @loops
-def _rolling(row, st, c0, c1, inp, roff, rdep, n, oj, mj, mean):
+def _rolling(mem, items, st, inp, roff, rdep, n, oj, mj, mean):
     """Rolling sum (``mean``: divided by ``n``) of the last ``n`` values; TA-Lib's running
     total: add, emit, drop the trailing value. State: [valid count, running total]."""
     xo, xm = ring(roff, rdep, inp[0])
-    m, total = row[st], row[st + 1]
-    for c in range(c0, c1):
-        x = row[xo + (c & xm)]
-        v = math.nan
-        if math.isnan(x):
-            m, total = 0.0, 0.0
-        else:
-            m = min(m + 1.0, n)
-            t = total + x
-            if m < n:
-                total = t
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        m, total = row[st], row[st + 1]
+        for c in range(c0, c1):
+            x = row[xo + (c & xm)]
+            v = math.nan
+            if math.isnan(x):
+                m, total = 0.0, 0.0
             else:
-                total = t - row[xo + ((c - (n - 1)) & xm)]
-                v = t / n if mean else t
-        row[oj + (c & mj)] = v
-    row[st], row[st + 1] = m, total
+                m = min(m + 1.0, n)
+                t = total + x
+                if m < n:
+                    total = t
+                else:
+                    total = t - row[xo + ((c - (n - 1)) & xm)]
+                    v = t / n if mean else t
+            row[oj + (c & mj)] = v
+        row[st], row[st + 1] = m, total
 
 
 @loops
-def sum_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def sum_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Rolling sum; reference TA-Lib SUM. State: see :func:`_rolling`."""
-    _rolling(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, False)
+    _rolling(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, False)
 
 
 @loops
-def sma_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def sma_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Simple moving average; reference TA-Lib SMA (its running total divided by ``n``).
     State: see :func:`_rolling`."""
-    _rolling(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, True)
+    _rolling(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, True)
 
 
 @loops
-def _smoothed(row, st, c0, c1, inp, roff, rdep, n, oj, mj, wilder):
+def _smoothed(mem, items, st, inp, roff, rdep, n, oj, mj, wilder):
     """A recursive average seeded with the SMA of its first ``n`` values: EMA's
     ``prev + (x - prev) * 2 / (n + 1)`` or, with ``wilder``, ``(prev * (n - 1) + x) / n``.
     State: [valid count (capped at ``n``), sum of the seed values, then the value]."""
     xo, xm = ring(roff, rdep, inp[0])
-    m, prev = row[st], row[st + 1]
-    for c in range(c0, c1):
-        x = row[xo + (c & xm)]
-        v = math.nan
-        if math.isnan(x):
-            m, prev = 0.0, 0.0
-        elif m + 1.0 < n:
-            m += 1.0
-            prev += x
-        else:
-            if m + 1.0 == n:
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        m, prev = row[st], row[st + 1]
+        for c in range(c0, c1):
+            x = row[xo + (c & xm)]
+            v = math.nan
+            if math.isnan(x):
+                m, prev = 0.0, 0.0
+            elif m + 1.0 < n:
                 m += 1.0
-                v = (prev + x) / n
-            elif wilder:
-                v = (prev * (n - 1) + x) / n
+                prev += x
             else:
-                v = ((x - prev) * (2.0 / (n + 1))) + prev
-            prev = v
-        row[oj + (c & mj)] = v
-    row[st], row[st + 1] = m, prev
+                if m + 1.0 == n:
+                    m += 1.0
+                    v = (prev + x) / n
+                elif wilder:
+                    v = (prev * (n - 1) + x) / n
+                else:
+                    v = ((x - prev) * (2.0 / (n + 1))) + prev
+                prev = v
+            row[oj + (c & mj)] = v
+        row[st], row[st + 1] = m, prev
 
 
 @loops
-def ema_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def ema_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Exponential moving average; reference TA-Lib EMA (SMA seed, then
     ``prev + (x - prev) * 2 / (n + 1)``). State: see :func:`_smoothed`."""
-    _smoothed(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, False)
+    _smoothed(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, False)
 
 
 @loops
-def rma_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def rma_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Wilder's moving average; reference TradingView ta.rma and TA-Lib ATR's smoothing
     (SMA seed, then ``(prev * (n - 1) + x) / n``). State: see :func:`_smoothed`."""
-    _smoothed(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, True)
+    _smoothed(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, True)
 
 
 @loops
-def wma_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def wma_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Linearly weighted moving average; reference TA-Lib WMA (running ``periodSum`` and
     ``periodSub``). State: [valid count, periodSub, periodSum, trailing value]."""
     n = int(p[0])
     xo, xm = ring(roff, rdep, inp[0])
-    m, sub, total, trailing = row[st], row[st + 1], row[st + 2], row[st + 3]
-    for c in range(c0, c1):
-        x = row[xo + (c & xm)]
-        v = math.nan
-        if math.isnan(x):
-            m, sub, total, trailing = 0.0, 0.0, 0.0, 0.0
-        else:
-            m = min(m + 1.0, n)
-            if m < n:
-                sub += x
-                total += x * m
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        m, sub, total, trailing = row[st], row[st + 1], row[st + 2], row[st + 3]
+        for c in range(c0, c1):
+            x = row[xo + (c & xm)]
+            v = math.nan
+            if math.isnan(x):
+                m, sub, total, trailing = 0.0, 0.0, 0.0, 0.0
             else:
-                period_sub = sub + x - trailing
-                period_sum = total + x * n
-                trailing = row[xo + ((c - (n - 1)) & xm)]
-                v = period_sum / ((n * (n + 1)) >> 1)
-                sub = period_sub
-                total = period_sum - period_sub
-        row[oj + (c & mj)] = v
-    row[st], row[st + 1], row[st + 2], row[st + 3] = m, sub, total, trailing
+                m = min(m + 1.0, n)
+                if m < n:
+                    sub += x
+                    total += x * m
+                else:
+                    period_sub = sub + x - trailing
+                    period_sum = total + x * n
+                    trailing = row[xo + ((c - (n - 1)) & xm)]
+                    v = period_sum / ((n * (n + 1)) >> 1)
+                    sub = period_sub
+                    total = period_sum - period_sub
+            row[oj + (c & mj)] = v
+        row[st], row[st + 1], row[st + 2], row[st + 3] = m, sub, total, trailing
 
 
 @loops
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
-    for w in range(items.shape[0]):
-        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        if o == ops.SMA:
-            sma_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.EMA:
-            ema_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.WMA:
-            wma_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.RMA:
-            rma_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.SUM:
-            sum_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
+    if o == ops.SMA:
+        sma_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.EMA:
+        ema_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.WMA:
+        wma_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.RMA:
+        rma_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.SUM:
+        sum_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
 
 
 def _n(p: Params) -> int:

@@ -21,49 +21,51 @@ from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
 
 @loops
-def rsi_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def rsi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Relative strength index; reference TA-Lib RSI (Wilder averages of gains and losses,
     seeded with their plain mean over the first ``n`` changes; 0 when both are 0).
     State: [valid count, previous value, average gain, average loss]."""
     n = int(p[0])
     xo, xm = ring(roff, rdep, inp[0])
-    m, last, gain, loss = row[st], row[st + 1], row[st + 2], row[st + 3]
-    for c in range(c0, c1):
-        x = row[xo + (c & xm)]
-        v = math.nan
-        if math.isnan(x):
-            m, last, gain, loss = 0.0, 0.0, 0.0, 0.0
-            row[oj + (c & mj)] = v
-            continue
-        diff = x - last
-        last = x
-        if m + 1.0 == 1.0:
-            m = 1.0
-            row[oj + (c & mj)] = v
-            continue
-        if m + 1.0 <= n + 1:
-            if diff < 0:
-                loss -= diff
-            else:
-                gain += diff
-            m += 1.0
-            if m < n + 1:
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        m, last, gain, loss = row[st], row[st + 1], row[st + 2], row[st + 3]
+        for c in range(c0, c1):
+            x = row[xo + (c & xm)]
+            v = math.nan
+            if math.isnan(x):
+                m, last, gain, loss = 0.0, 0.0, 0.0, 0.0
                 row[oj + (c & mj)] = v
                 continue
-            loss /= n
-            gain /= n
-        else:
-            loss *= n - 1
-            gain *= n - 1
-            if diff < 0:
-                loss -= diff
+            diff = x - last
+            last = x
+            if m + 1.0 == 1.0:
+                m = 1.0
+                row[oj + (c & mj)] = v
+                continue
+            if m + 1.0 <= n + 1:
+                if diff < 0:
+                    loss -= diff
+                else:
+                    gain += diff
+                m += 1.0
+                if m < n + 1:
+                    row[oj + (c & mj)] = v
+                    continue
+                loss /= n
+                gain /= n
             else:
-                gain += diff
-            loss /= n
-            gain /= n
-        total = gain + loss
-        row[oj + (c & mj)] = 100.0 * (gain / total) if total != 0.0 else 0.0
-    row[st], row[st + 1], row[st + 2], row[st + 3] = m, last, gain, loss
+                loss *= n - 1
+                gain *= n - 1
+                if diff < 0:
+                    loss -= diff
+                else:
+                    gain += diff
+                loss /= n
+                gain /= n
+            total = gain + loss
+            row[oj + (c & mj)] = 100.0 * (gain / total) if total != 0.0 else 0.0
+        row[st], row[st + 1], row[st + 2], row[st + 3] = m, last, gain, loss
 
 
 def _fma_typer(typingctx, a, b, c):
@@ -86,7 +88,7 @@ fma = cast("Callable[[float, float, float], float]", intrinsic(_fma_typer))
 
 
 @loops
-def macdline_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def macdline_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """MACD line, fast EMA - slow EMA; reference TA-Lib MACD ``outMACD`` (default
     compatibility). Periods are swapped when ``slow < fast``, as TA-Lib does. Both EMAs are
     seeded with a plain mean on the same bar, the ``slow``-th: the slow one over its first
@@ -103,27 +105,29 @@ def macdline_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
         fast, slow = slow, fast
     k_fast, k_slow = 2.0 / (fast + 1), 2.0 / (slow + 1)
     xo, xm = ring(roff, rdep, inp[0])
-    m, ema_fast, ema_slow = row[st], row[st + 1], row[st + 2]
-    for c in range(c0, c1):
-        x = row[xo + (c & xm)]
-        v = math.nan
-        if math.isnan(x):
-            m, ema_fast, ema_slow = 0.0, 0.0, 0.0
-        elif m + 1.0 <= slow:
-            m += 1.0
-            if m > slow - fast:
-                ema_fast += x
-            ema_slow += x
-            if m >= slow:
-                ema_fast /= fast
-                ema_slow /= slow
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        m, ema_fast, ema_slow = row[st], row[st + 1], row[st + 2]
+        for c in range(c0, c1):
+            x = row[xo + (c & xm)]
+            v = math.nan
+            if math.isnan(x):
+                m, ema_fast, ema_slow = 0.0, 0.0, 0.0
+            elif m + 1.0 <= slow:
+                m += 1.0
+                if m > slow - fast:
+                    ema_fast += x
+                ema_slow += x
+                if m >= slow:
+                    ema_fast /= fast
+                    ema_slow /= slow
+                    v = ema_fast - ema_slow
+            else:
+                ema_fast = fma(x - ema_fast, k_fast, ema_fast)
+                ema_slow = fma(x - ema_slow, k_slow, ema_slow)
                 v = ema_fast - ema_slow
-        else:
-            ema_fast = fma(x - ema_fast, k_fast, ema_fast)
-            ema_slow = fma(x - ema_slow, k_slow, ema_slow)
-            v = ema_fast - ema_slow
-        row[oj + (c & mj)] = v
-    row[st], row[st + 1], row[st + 2] = m, ema_fast, ema_slow
+            row[oj + (c & mj)] = v
+        row[st], row[st + 1], row[st + 2] = m, ema_fast, ema_slow
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -133,7 +137,7 @@ def _flat(a, b):
 
 
 @loops
-def _hlc(row, st, c0, c1, inp, roff, rdep, n, oj, mj, williams):
+def _hlc(mem, items, st, inp, roff, rdep, n, oj, mj, williams):
     """Stochastic %K (or, with ``williams``, Williams %R) of the (high, low, close) inputs over
     the last ``n`` bars; NaN while fewer than ``n`` valid bars were seen (any NaN input
     resets), 0 when the window is flat. State: [valid count, highest high and its bar,
@@ -141,65 +145,69 @@ def _hlc(row, st, c0, c1, inp, roff, rdep, n, oj, mj, williams):
     ho, hm = ring(roff, rdep, inp[0])
     lo_, lm = ring(roff, rdep, inp[1])
     co, cm = ring(roff, rdep, inp[2])
-    m, hb, hbar, lb, lbar = row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4]
-    for c in range(c0, c1):
-        h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]
-        v = math.nan
-        if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
-            m = 0.0
-        else:
-            full = m >= n
-            m = min(m + 1.0, n)
-            if m >= n:
-                hb, hbar = track(row, ho, hm, c, n, h, hb, hbar, True, not full)
-                lb, lbar = track(row, lo_, lm, c, n, lo, lb, lbar, False, not full)
-                if _flat(hb, lb):
-                    v = 0.0
-                elif williams:
-                    v = ((cl - hb) / (hb - lb)) * 100.0
-                else:
-                    v = ((cl - lb) / (hb - lb)) * 100.0
-        row[oj + (c & mj)] = v
-    row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4] = m, hb, hbar, lb, lbar
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        m, hb, hbar, lb, lbar = row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4]
+        for c in range(c0, c1):
+            h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]
+            v = math.nan
+            if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
+                m = 0.0
+            else:
+                full = m >= n
+                m = min(m + 1.0, n)
+                if m >= n:
+                    hb, hbar = track(row, ho, hm, c, n, h, hb, hbar, True, not full)
+                    lb, lbar = track(row, lo_, lm, c, n, lo, lb, lbar, False, not full)
+                    if _flat(hb, lb):
+                        v = 0.0
+                    elif williams:
+                        v = ((cl - hb) / (hb - lb)) * 100.0
+                    else:
+                        v = ((cl - lb) / (hb - lb)) * 100.0
+            row[oj + (c & mj)] = v
+        row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4] = m, hb, hbar, lb, lbar
 
 
 @loops
-def stochk_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def stochk_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Fast stochastic %K of (high, low, close); reference TA-Lib STOCHF ``outFastK`` as
     TA-Lib 0.8 computes it: ``((close - lowest) / (highest - lowest)) * 100`` (older
     releases divided by ``(highest - lowest) / 100``, which rounds differently), 0 when the
     window is flat (``|highest - lowest| <= 1e-14 * (|highest| + |lowest|)``, TA-Lib 0.8's
     scaled guard). State: see :func:`_hlc_window`."""
-    _hlc(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, False)
+    _hlc(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, False)
 
 
 @loops
-def roc_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def roc_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Rate of change in percent, ``(x / x[n] - 1) * 100``; reference TA-Lib ROC (0 when
     ``x[n] == 0``). State: [valid count]."""
     n = int(p[0])
     xo, xm = ring(roff, rdep, inp[0])
-    m = row[st]
-    for c in range(c0, c1):
-        x = row[xo + (c & xm)]
-        v = math.nan
-        if math.isnan(x):
-            m = 0.0
-        else:
-            m = min(m + 1.0, n + 1)
-            if m > n:
-                prev = row[xo + ((c - n) & xm)]
-                v = (x / prev - 1.0) * 100.0 if prev != 0.0 else 0.0
-        row[oj + (c & mj)] = v
-    row[st] = m
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        m = row[st]
+        for c in range(c0, c1):
+            x = row[xo + (c & xm)]
+            v = math.nan
+            if math.isnan(x):
+                m = 0.0
+            else:
+                m = min(m + 1.0, n + 1)
+                if m > n:
+                    prev = row[xo + ((c - n) & xm)]
+                    v = (x / prev - 1.0) * 100.0 if prev != 0.0 else 0.0
+            row[oj + (c & mj)] = v
+        row[st] = m
 
 
 @loops
-def willr_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def willr_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Williams %R of (high, low, close); reference TA-Lib WILLR as TA-Lib 0.8 computes it:
     ``((close - highest) / (highest - lowest)) * 100``, 0 when the window is flat (same
     scaled guard as :func:`stochk_nb`). State: see :func:`_hlc_window`."""
-    _hlc(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, True)
+    _hlc(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, True)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -227,7 +235,7 @@ def _cci_one(row, xo, xm, c, n, slot, x):
 
 
 @loops
-def cci_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def cci_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Commodity channel index of the typical price; reference TA-Lib CCI: the window's
     mean and mean absolute deviation recomputed every bar, summed in TA-Lib's circular
     buffer order (slot ``i mod n`` holds the run's bar ``i``), then
@@ -236,24 +244,26 @@ def cci_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     State: [valid count, buffer slot of the current bar]."""
     n = int(p[0])
     xo, xm = ring(roff, rdep, inp[0])
-    m, slot = row[st], row[st + 1]
-    for c in range(c0, c1):
-        x = row[xo + (c & xm)]
-        v = math.nan
-        if math.isnan(x):
-            m, slot = 0.0, 0.0
-        else:
-            m = min(m + 1.0, n)
-            k = int(slot)
-            slot = float((k + 1) % n)
-            if m >= n:
-                v = _cci_one(row, xo, xm, c, n, k, x)
-        row[oj + (c & mj)] = v
-    row[st], row[st + 1] = m, slot
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        m, slot = row[st], row[st + 1]
+        for c in range(c0, c1):
+            x = row[xo + (c & xm)]
+            v = math.nan
+            if math.isnan(x):
+                m, slot = 0.0, 0.0
+            else:
+                m = min(m + 1.0, n)
+                k = int(slot)
+                slot = float((k + 1) % n)
+                if m >= n:
+                    v = _cci_one(row, xo, xm, c, n, k, x)
+            row[oj + (c & mj)] = v
+        row[st], row[st + 1] = m, slot
 
 
 @loops
-def mfi_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def mfi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Money flow index of (typical price, volume); reference TA-Lib MFI (0.8 rules): a
     bar's flow ``tp * volume`` counts as positive when tp rose, negative when it fell, and
     as no flow when ``|tp - tp[1]| <= 1e-14 * (|tp| + |tp[1]|)``; after ``n`` bars in a row
@@ -264,84 +274,84 @@ def mfi_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     n = int(p[0])
     xo, xm = ring(roff, rdep, inp[0])
     vo, vm = ring(roff, rdep, inp[1])
-    m, last, pos, neg, idle, slot = (
-        row[st],
-        row[st + 1],
-        row[st + 2],
-        row[st + 3],
-        row[st + 4],
-        row[st + 5],
-    )
-    for c in range(c0, c1):
-        x, vol = row[xo + (c & xm)], row[vo + (c & vm)]
-        v = math.nan
-        if math.isnan(x) or math.isnan(vol):
-            m, last, pos, neg, idle, slot = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        m, last, pos, neg, idle, slot = (
+            row[st],
+            row[st + 1],
+            row[st + 2],
+            row[st + 3],
+            row[st + 4],
+            row[st + 5],
+        )
+        for c in range(c0, c1):
+            x, vol = row[xo + (c & xm)], row[vo + (c & vm)]
+            v = math.nan
+            if math.isnan(x) or math.isnan(vol):
+                m, last, pos, neg, idle, slot = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+                row[oj + (c & mj)] = v
+                continue
+            prev = last
+            last = x
+            if m + 1.0 == 1.0:
+                m = 1.0
+                row[oj + (c & mj)] = v
+                continue
+            k = int(slot)
+            pos_at, neg_at = st + 6 + k, st + 6 + n + k
+            if m + 1.0 > n + 1:
+                pos -= row[pos_at]
+                neg -= row[neg_at]
+            move = x - prev
+            flow = 0.0 if abs(move) <= 1e-14 * (abs(x) + abs(prev)) else x * vol
+            pos_flow = 0.0 if move < 0.0 else flow
+            neg_flow = flow if move < 0.0 else 0.0
+            row[pos_at] = pos_flow
+            row[neg_at] = neg_flow
+            pos += pos_flow
+            neg += neg_flow
+            idle = idle + 1.0 if flow == 0.0 else 0.0
+            if idle >= n:
+                idle = float(n)
+                pos = 0.0
+                neg = 0.0
+            slot = float((k + 1) % n)
+            ready = m + 1.0 >= n + 1
+            m = min(m + 1.0, n + 2)
+            if ready:
+                total = pos + neg
+                if total <= 0.0:
+                    v = 0.0
+                else:
+                    v = 100.0 * ((0.0 if pos < 0.0 else min(pos, total)) / total)
             row[oj + (c & mj)] = v
-            continue
-        prev = last
-        last = x
-        if m + 1.0 == 1.0:
-            m = 1.0
-            row[oj + (c & mj)] = v
-            continue
-        k = int(slot)
-        pos_at, neg_at = st + 6 + k, st + 6 + n + k
-        if m + 1.0 > n + 1:
-            pos -= row[pos_at]
-            neg -= row[neg_at]
-        move = x - prev
-        flow = 0.0 if abs(move) <= 1e-14 * (abs(x) + abs(prev)) else x * vol
-        pos_flow = 0.0 if move < 0.0 else flow
-        neg_flow = flow if move < 0.0 else 0.0
-        row[pos_at] = pos_flow
-        row[neg_at] = neg_flow
-        pos += pos_flow
-        neg += neg_flow
-        idle = idle + 1.0 if flow == 0.0 else 0.0
-        if idle >= n:
-            idle = float(n)
-            pos = 0.0
-            neg = 0.0
-        slot = float((k + 1) % n)
-        ready = m + 1.0 >= n + 1
-        m = min(m + 1.0, n + 2)
-        if ready:
-            total = pos + neg
-            if total <= 0.0:
-                v = 0.0
-            else:
-                v = 100.0 * ((0.0 if pos < 0.0 else min(pos, total)) / total)
-        row[oj + (c & mj)] = v
-    row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4], row[st + 5] = (
-        m,
-        last,
-        pos,
-        neg,
-        idle,
-        slot,
-    )
+        row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4], row[st + 5] = (
+            m,
+            last,
+            pos,
+            neg,
+            idle,
+            slot,
+        )
 
 
 @loops
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
-    for w in range(items.shape[0]):
-        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        if o == ops.RSI:
-            rsi_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.MACDLINE:
-            macdline_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.STOCHK:
-            stochk_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.ROC:
-            roc_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.WILLR:
-            willr_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.CCI:
-            cci_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.MFI:
-            mfi_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
+    if o == ops.RSI:
+        rsi_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.MACDLINE:
+        macdline_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.STOCHK:
+        stochk_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.ROC:
+        roc_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.WILLR:
+        willr_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.CCI:
+        cci_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.MFI:
+        mfi_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
 
 
 def _n(p: Params) -> int:

@@ -32,7 +32,7 @@ def _reanchor(row, xo, xm, c, n, inv):
 
 
 @loops
-def stddev_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def stddev_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Population standard deviation times ``nbdev``; reference TA-Lib STDDEV (0.8's
     cancellation-free variance: running sums of deviations from a shift anchored at the
     first value, re-anchored on the window mean with a fresh two-pass sum when the variance
@@ -44,47 +44,49 @@ def stddev_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     n = int(p[0])
     inv = 1.0 / n
     xo, xm = ring(roff, rdep, inp[0])
-    m, shift, s1, s2, until = row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4]
-    for c in range(c0, c1):
-        x = row[xo + (c & xm)]
-        v = math.nan
-        if math.isnan(x):
-            m, shift, s1, s2, until = 0.0, 0.0, 0.0, 0.0, 0.0
-            row[oj + (c & mj)] = v
-            continue
-        if m + 1.0 == 1.0:
-            shift, s1, s2 = x, 0.0, 0.0
-        d = x - shift
-        t1 = s1 + d
-        t2 = s2 + d * d
-        if m + 1.0 < n:
-            m, s1, s2 = m + 1.0, t1, t2
-            row[oj + (c & mj)] = v
-            continue
-        if m + 1.0 == n:
-            until = 32.0 * n
-        m = n + 1.0
-        mean1 = t1 * inv
-        variance = t2 * inv - mean1 * mean1
-        old = row[xo + ((c - (n - 1)) & xm)]
-        d = old - shift
-        t1 -= d
-        d *= d
-        t2 -= d
-        until -= 1.0
-        if variance < 0.000001 * (t2 * inv) or d > 1000000.0 * t2 or until <= 0.0:
-            until = 32.0 * n
-            shift, t1, t2 = _reanchor(row, xo, xm, c, n, inv)
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        m, shift, s1, s2, until = row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4]
+        for c in range(c0, c1):
+            x = row[xo + (c & xm)]
+            v = math.nan
+            if math.isnan(x):
+                m, shift, s1, s2, until = 0.0, 0.0, 0.0, 0.0, 0.0
+                row[oj + (c & mj)] = v
+                continue
+            if m + 1.0 == 1.0:
+                shift, s1, s2 = x, 0.0, 0.0
+            d = x - shift
+            t1 = s1 + d
+            t2 = s2 + d * d
+            if m + 1.0 < n:
+                m, s1, s2 = m + 1.0, t1, t2
+                row[oj + (c & mj)] = v
+                continue
+            if m + 1.0 == n:
+                until = 32.0 * n
+            m = n + 1.0
             mean1 = t1 * inv
             variance = t2 * inv - mean1 * mean1
-            if variance < 0.000000000001 * (t2 * inv):
-                variance = 0.0
+            old = row[xo + ((c - (n - 1)) & xm)]
             d = old - shift
             t1 -= d
-            t2 -= d * d
-        s1, s2 = t1, t2
-        row[oj + (c & mj)] = math.sqrt(variance) * p[1]
-    row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4] = m, shift, s1, s2, until
+            d *= d
+            t2 -= d
+            until -= 1.0
+            if variance < 0.000001 * (t2 * inv) or d > 1000000.0 * t2 or until <= 0.0:
+                until = 32.0 * n
+                shift, t1, t2 = _reanchor(row, xo, xm, c, n, inv)
+                mean1 = t1 * inv
+                variance = t2 * inv - mean1 * mean1
+                if variance < 0.000000000001 * (t2 * inv):
+                    variance = 0.0
+                d = old - shift
+                t1 -= d
+                t2 -= d * d
+            s1, s2 = t1, t2
+            row[oj + (c & mj)] = math.sqrt(variance) * p[1]
+        row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4] = m, shift, s1, s2, until
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -110,49 +112,49 @@ def track(row, xo, xm, c, n, x, best, bar, highest, rescan):
 
 
 @loops
-def _extreme(row, st, c0, c1, inp, roff, rdep, n, oj, mj, highest):
+def _extreme(mem, items, st, inp, roff, rdep, n, oj, mj, highest):
     """Highest (or lowest) value of the last ``n`` bars.
     State: [valid count, the extreme, its bar] (see :func:`track`)."""
     xo, xm = ring(roff, rdep, inp[0])
-    m, best, bar = row[st], row[st + 1], row[st + 2]
-    for c in range(c0, c1):
-        x = row[xo + (c & xm)]
-        v = math.nan
-        if math.isnan(x):
-            m = 0.0
-        else:
-            full = m >= n
-            m = min(m + 1.0, n)
-            if m >= n:
-                best, bar = track(row, xo, xm, c, n, x, best, bar, highest, not full)
-                v = best
-        row[oj + (c & mj)] = v
-    row[st], row[st + 1], row[st + 2] = m, best, bar
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        m, best, bar = row[st], row[st + 1], row[st + 2]
+        for c in range(c0, c1):
+            x = row[xo + (c & xm)]
+            v = math.nan
+            if math.isnan(x):
+                m = 0.0
+            else:
+                full = m >= n
+                m = min(m + 1.0, n)
+                if m >= n:
+                    best, bar = track(row, xo, xm, c, n, x, best, bar, highest, not full)
+                    v = best
+            row[oj + (c & mj)] = v
+        row[st], row[st + 1], row[st + 2] = m, best, bar
 
 
 @loops
-def highest_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def highest_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Highest value of the last ``n`` bars; reference TA-Lib MAX. State: see :func:`_extreme`."""
-    _extreme(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, True)
+    _extreme(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, True)
 
 
 @loops
-def lowest_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def lowest_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Lowest value of the last ``n`` bars; reference TA-Lib MIN. State: see :func:`_extreme`."""
-    _extreme(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, False)
+    _extreme(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, False)
 
 
 @loops
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
-    for w in range(items.shape[0]):
-        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        if o == ops.STDDEV:
-            stddev_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.HIGHEST:
-            highest_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.LOWEST:
-            lowest_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
+    if o == ops.STDDEV:
+        stddev_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.HIGHEST:
+        highest_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.LOWEST:
+        lowest_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
 
 
 def _window(p: Params) -> tuple[int, ...]:

@@ -37,25 +37,27 @@ def _true_range(h, lo, prev_close):
 
 
 @loops
-def trange_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def trange_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """True range of (high, low, close); reference TA-Lib TRANGE: the greatest of
     ``high - low``, ``|prev close - high|`` and ``|prev close - low|``, NaN on a run's first bar
     (no previous close). State: [valid count, previous close]."""
     ho, hm = ring(roff, rdep, inp[0])
     lo_, lm = ring(roff, rdep, inp[1])
     co, cm = ring(roff, rdep, inp[2])
-    seen, prev = row[st], row[st + 1]
-    for c in range(c0, c1):
-        h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]
-        v = math.nan
-        if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
-            seen, prev = 0.0, 0.0
-        else:
-            if seen != 0.0:
-                v = _true_range(h, lo, prev)
-            seen, prev = 1.0, cl
-        row[oj + (c & mj)] = v
-    row[st], row[st + 1] = seen, prev
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        seen, prev = row[st], row[st + 1]
+        for c in range(c0, c1):
+            h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]
+            v = math.nan
+            if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
+                seen, prev = 0.0, 0.0
+            else:
+                if seen != 0.0:
+                    v = _true_range(h, lo, prev)
+                seen, prev = 1.0, cl
+            row[oj + (c & mj)] = v
+        row[st], row[st + 1] = seen, prev
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -93,7 +95,7 @@ def _adx_step(k, n, plus, minus, tr, adx):
 
 
 @loops
-def _directional(row, st, c0, c1, inp, roff, rdep, n, oj, mj, which):
+def _directional(mem, items, st, inp, roff, rdep, n, oj, mj, which):
     """Directional movement of one symbol over bars ``c0..c1-1``: +DI (``which`` 0), -DI (1)
     or ADX (2), with TA-Lib's directional-movement state.
 
@@ -106,76 +108,78 @@ def _directional(row, st, c0, c1, inp, roff, rdep, n, oj, mj, which):
     lo_, lm = ring(roff, rdep, inp[1])
     co, cm = ring(roff, rdep, inp[2])
     cap = 2.0 * n if which == 2 else n + 1.0
-    m, ph, pl, pc, plus, minus, tr = (row[st], row[st + 1], row[st + 2], row[st + 3],
-                                      row[st + 4], row[st + 5], row[st + 6])  # fmt: skip
-    adx = row[st + 7] if which == 2 else 0.0
-    for c in range(c0, c1):
-        h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]
-        v = math.nan
-        if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
-            m, ph, pl, pc, plus, minus, tr, adx = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        m, ph, pl, pc, plus, minus, tr = (row[st], row[st + 1], row[st + 2], row[st + 3],
+                                          row[st + 4], row[st + 5], row[st + 6])  # fmt: skip
+        adx = row[st + 7] if which == 2 else 0.0
+        for c in range(c0, c1):
+            h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]
+            v = math.nan
+            if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
+                m, ph, pl, pc, plus, minus, tr, adx = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+                row[oj + (c & mj)] = v
+                continue
+            k = int(m + 1.0) - 1
+            m = min(m + 1.0, cap)
+            if k > 0:
+                diff_p = h - ph
+                diff_m = pl - lo
+                up, down = 0.0, 0.0
+                if diff_m > 0 and diff_p < diff_m:
+                    down = diff_m
+                elif diff_p > 0 and diff_p > diff_m:
+                    up = diff_p
+                one = _true_range(h, lo, pc)
+                if k < n:
+                    plus += up
+                    minus += down
+                    tr += one
+                else:
+                    plus = plus - plus / n + up
+                    minus = minus - minus / n + down
+                    tr = tr - tr / n + one
+            ph, pl, pc = h, lo, cl
+            if which == 2:
+                if n >= 2 and k >= n:
+                    v, adx = _adx_step(k, n, plus, minus, tr, adx)
+            elif k >= n:
+                v = _di_value(plus if which == 0 else minus, tr, n)
             row[oj + (c & mj)] = v
-            continue
-        k = int(m + 1.0) - 1
-        m = min(m + 1.0, cap)
-        if k > 0:
-            diff_p = h - ph
-            diff_m = pl - lo
-            up, down = 0.0, 0.0
-            if diff_m > 0 and diff_p < diff_m:
-                down = diff_m
-            elif diff_p > 0 and diff_p > diff_m:
-                up = diff_p
-            one = _true_range(h, lo, pc)
-            if k < n:
-                plus += up
-                minus += down
-                tr += one
-            else:
-                plus = plus - plus / n + up
-                minus = minus - minus / n + down
-                tr = tr - tr / n + one
-        ph, pl, pc = h, lo, cl
+        row[st], row[st + 1], row[st + 2], row[st + 3] = m, ph, pl, pc
+        row[st + 4], row[st + 5], row[st + 6] = plus, minus, tr
         if which == 2:
-            if n >= 2 and k >= n:
-                v, adx = _adx_step(k, n, plus, minus, tr, adx)
-        elif k >= n:
-            v = _di_value(plus if which == 0 else minus, tr, n)
-        row[oj + (c & mj)] = v
-    row[st], row[st + 1], row[st + 2], row[st + 3] = m, ph, pl, pc
-    row[st + 4], row[st + 5], row[st + 6] = plus, minus, tr
-    if which == 2:
-        row[st + 7] = adx
+            row[st + 7] = adx
 
 
 @loops
-def plus_di_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def plus_di_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """+DI of (high, low, close); reference TA-Lib PLUS_DI (+DM1/TR1 summed over the first
     ``n - 1`` one-bar moves, then Wilder-smoothed; ``100 * +DM / TR``; first value at bar ``n``).
     State: see :func:`_dm_step` (7 slots)."""
-    _directional(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, 0)
+    _directional(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, 0)
 
 
 @loops
-def minus_di_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def minus_di_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """-DI of (high, low, close); reference TA-Lib MINUS_DI (as :func:`plus_di_nb` with -DM).
     State: see :func:`_dm_step` (7 slots)."""
-    _directional(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, 1)
+    _directional(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, 1)
 
 
 @loops
-def adx_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def adx_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Average directional index of (high, low, close); reference TA-Lib ADX: DX = 100 *
     |-DI - +DI| / (-DI + +DI) on the smoothed DM/TR; the first ADX (bar ``2n - 1``) is the sum
     of the first ``n`` DX divided by ``n``, then ``(prev * (n - 1) + DX) / n``. As in TA-Lib, a
     bar whose TR is 0 or whose DI sum is within 1e-14 of 0 contributes no DX (the seed sum skips
     it, the running ADX keeps its value). ``n < 2`` is invalid in TA-Lib: output NaN.
     State: see :func:`_dm_step` (7 slots), then [DX sum until bar 2n - 1, then ADX]."""
-    _directional(row, st, c0, c1, inp, roff, rdep, int(p[0]), oj, mj, 2)
+    _directional(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, 2)
 
 
 @loops
-def supertrend_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def supertrend_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Supertrend of (hl2, close, atr) with ``p = (factor, which)``; reference TradingView
     ta.supertrend. Bands ``hl2 ± factor * atr`` ratchet: the lower band only rises unless the
     previous close fell below it, the upper band only falls unless the previous close rose above
@@ -193,47 +197,47 @@ def supertrend_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     co, cm = ring(roff, rdep, inp[1])
     ao, am = ring(roff, rdep, inp[2])
     factor = p[0]
-    seen, prev_upper, prev_lower, prev_line = row[st], row[st + 1], row[st + 2], row[st + 3]
-    for c in range(c0, c1):
-        hl2, close, atr = row[ho + (c & hm)], row[co + (c & cm)], row[ao + (c & am)]
-        if math.isnan(hl2) or math.isnan(close) or math.isnan(atr):
-            seen, prev_upper, prev_lower, prev_line = 0.0, 0.0, 0.0, 0.0
-            row[oj + (c & mj)] = math.nan
-            continue
-        upper = hl2 + factor * atr
-        lower = hl2 - factor * atr
-        prev_close = row[co + ((c - 1) & cm)] if c >= 1 else math.nan
-        if not (lower > prev_lower or prev_close < prev_lower):
-            lower = prev_lower
-        if not (upper < prev_upper or prev_close > prev_upper):
-            upper = prev_upper
-        if seen == 0.0:
-            up = False
-        elif prev_line == prev_upper:
-            up = close > upper
-        else:
-            up = not close < lower
-        line = lower if up else upper
-        seen, prev_upper, prev_lower, prev_line = 1.0, upper, lower, line
-        row[oj + (c & mj)] = line if p[1] == 0.0 else (1.0 if up else -1.0)
-    row[st], row[st + 1], row[st + 2], row[st + 3] = seen, prev_upper, prev_lower, prev_line
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        seen, prev_upper, prev_lower, prev_line = row[st], row[st + 1], row[st + 2], row[st + 3]
+        for c in range(c0, c1):
+            hl2, close, atr = row[ho + (c & hm)], row[co + (c & cm)], row[ao + (c & am)]
+            if math.isnan(hl2) or math.isnan(close) or math.isnan(atr):
+                seen, prev_upper, prev_lower, prev_line = 0.0, 0.0, 0.0, 0.0
+                row[oj + (c & mj)] = math.nan
+                continue
+            upper = hl2 + factor * atr
+            lower = hl2 - factor * atr
+            prev_close = row[co + ((c - 1) & cm)] if c >= 1 else math.nan
+            if not (lower > prev_lower or prev_close < prev_lower):
+                lower = prev_lower
+            if not (upper < prev_upper or prev_close > prev_upper):
+                upper = prev_upper
+            if seen == 0.0:
+                up = False
+            elif prev_line == prev_upper:
+                up = close > upper
+            else:
+                up = not close < lower
+            line = lower if up else upper
+            seen, prev_upper, prev_lower, prev_line = 1.0, upper, lower, line
+            row[oj + (c & mj)] = line if p[1] == 0.0 else (1.0 if up else -1.0)
+        row[st], row[st + 1], row[st + 2], row[st + 3] = seen, prev_upper, prev_lower, prev_line
 
 
 @loops
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
-    for w in range(items.shape[0]):
-        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        if o == ops.TRANGE:
-            trange_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.PLUS_DI:
-            plus_di_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.MINUS_DI:
-            minus_di_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.ADX:
-            adx_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.SUPERTREND:
-            supertrend_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
+    if o == ops.TRANGE:
+        trange_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.PLUS_DI:
+        plus_di_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.MINUS_DI:
+        minus_di_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.ADX:
+        adx_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.SUPERTREND:
+        supertrend_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
 
 
 def _n(p: Params) -> int:

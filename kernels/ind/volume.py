@@ -17,32 +17,34 @@ _DAY_MS = 86_400_000.0
 
 
 @loops
-def obv_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def obv_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """On-balance volume of (close, volume); reference TA-Lib OBV: starts at the run's first
     volume, then adds the volume when the close rose, subtracts it when it fell.
     State: [valid flag, previous close, OBV]."""
     xo, xm = ring(roff, rdep, inp[0])
     vo, vm = ring(roff, rdep, inp[1])
-    seen, prev, obv = row[st], row[st + 1], row[st + 2]
-    for c in range(c0, c1):
-        x, v = row[xo + (c & xm)], row[vo + (c & vm)]
-        if math.isnan(x) or math.isnan(v):
-            seen, prev, obv = 0.0, 0.0, 0.0
-            row[oj + (c & mj)] = math.nan
-            continue
-        if seen == 0.0:
-            obv = v
-        elif x > prev:
-            obv += v
-        elif x < prev:
-            obv -= v
-        seen, prev = 1.0, x
-        row[oj + (c & mj)] = obv
-    row[st], row[st + 1], row[st + 2] = seen, prev, obv
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        seen, prev, obv = row[st], row[st + 1], row[st + 2]
+        for c in range(c0, c1):
+            x, v = row[xo + (c & xm)], row[vo + (c & vm)]
+            if math.isnan(x) or math.isnan(v):
+                seen, prev, obv = 0.0, 0.0, 0.0
+                row[oj + (c & mj)] = math.nan
+                continue
+            if seen == 0.0:
+                obv = v
+            elif x > prev:
+                obv += v
+            elif x < prev:
+                obv -= v
+            seen, prev = 1.0, x
+            row[oj + (c & mj)] = obv
+        row[st], row[st + 1], row[st + 2] = seen, prev, obv
 
 
 @loops
-def vwap_session_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
+def vwap_session_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """VWAP of (typical price, volume, open time in epoch ms) anchored at 00:00 UTC; reference
     TradingView ta.vwap with a daily anchor on a UTC chart: ``sum(tp * v) / sum(v)`` over the
     bars since the session (UTC day) began, a new sum starting on the first bar of each day.
@@ -54,34 +56,34 @@ def vwap_session_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj):
     po, pm = ring(roff, rdep, inp[0])
     vo, vm = ring(roff, rdep, inp[1])
     to, tm = ring(roff, rdep, inp[2])
-    seen, day, sum_pv, sum_v = row[st], row[st + 1], row[st + 2], row[st + 3]
-    for c in range(c0, c1):
-        tp, v, t = row[po + (c & pm)], row[vo + (c & vm)], row[to + (c & tm)]
-        if math.isnan(tp) or math.isnan(v) or math.isnan(t):
-            seen, day, sum_pv, sum_v = 0.0, 0.0, 0.0, 0.0
-            row[oj + (c & mj)] = math.nan
-            continue
-        today = math.floor(t / _DAY_MS)
-        if seen == 0.0 or today != day:
-            sum_pv = tp * v
-            sum_v = v
-        else:
-            sum_pv = sum_pv + tp * v
-            sum_v = sum_v + v
-        seen, day = 1.0, today
-        row[oj + (c & mj)] = math.nan if sum_v == 0.0 else sum_pv / sum_v
-    row[st], row[st + 1], row[st + 2], row[st + 3] = seen, day, sum_pv, sum_v
+    for w in range(items.shape[0]):
+        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
+        seen, day, sum_pv, sum_v = row[st], row[st + 1], row[st + 2], row[st + 3]
+        for c in range(c0, c1):
+            tp, v, t = row[po + (c & pm)], row[vo + (c & vm)], row[to + (c & tm)]
+            if math.isnan(tp) or math.isnan(v) or math.isnan(t):
+                seen, day, sum_pv, sum_v = 0.0, 0.0, 0.0, 0.0
+                row[oj + (c & mj)] = math.nan
+                continue
+            today = math.floor(t / _DAY_MS)
+            if seen == 0.0 or today != day:
+                sum_pv = tp * v
+                sum_v = v
+            else:
+                sum_pv = sum_pv + tp * v
+                sum_v = sum_v + v
+            seen, day = 1.0, today
+            row[oj + (c & mj)] = math.nan if sum_v == 0.0 else sum_pv / sum_v
+        row[st], row[st + 1], row[st + 2], row[st + 3] = seen, day, sum_pv, sum_v
 
 
 @loops
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
-    for w in range(items.shape[0]):
-        row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        if o == ops.OBV:
-            obv_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
-        elif o == ops.VWAP_SESSION:
-            vwap_session_nb(row, st, c0, c1, inp, roff, rdep, p, oj, mj)
+    if o == ops.OBV:
+        obv_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+    elif o == ops.VWAP_SESSION:
+        vwap_session_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
 
 
 def _session_warmup(p: Params) -> int:

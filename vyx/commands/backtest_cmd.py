@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 import click
 
-from kernels.backtest import Fire, run_backtest
+from kernels.backtest import Fire, Fires, run_backtest
 from kernels.klines_csv import Klines
 from kernels.program import TraderDef, build
 from vyx.commands.klines_args import load_klines_args
@@ -68,8 +69,14 @@ def print_summary(
     width = max((len(t.name or t.id) for t in traders), default=6)
     header = f"{'trader':<{width}}  " + "  ".join(f"{s[:10]:>10}" for s in symbols) + "   total"
     click.echo(header)
+    # One pass over the fires (a lazy Fires counts without building them).
+    per_pair = (
+        fires.counts()
+        if isinstance(fires, Fires)
+        else Counter((f.trader_id, f.symbol) for f in fires)
+    )
     for t in traders:
-        counts = [sum(1 for f in fires if f.trader_id == t.id and f.symbol == s) for s in symbols]
+        counts = [per_pair.get((t.id, s), 0) for s in symbols]
         row = "  ".join(f"{c:>10}" for c in counts)
         click.echo(f"{t.name or t.id:<{width}}  {row}   {sum(counts):>5}")
 

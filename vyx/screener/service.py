@@ -59,8 +59,6 @@ class ScreenerConfig:
     cooldown_bars: int = 0
     #: Period of intrabar (provisional) screens; 0 = off.
     intrabar_ms: int = 0
-    #: Below this many symbol slots a screen runs as one chunk (threads cost more than they save).
-    chunk_min_slots: int = 256
     #: How long a close waits for a longer timeframe's close at the same instant.
     align_timeout_s: float = 5.0
     #: History is stepped this many bars at a time (bounds the memory of a load).
@@ -254,15 +252,10 @@ class Screener:
                 self._symbols_removed(event)
 
     async def _run(self, job: StepJob) -> None:
-        n = int(self._limiter.total_tokens)
-        if job.state.n_slots < self.cfg.chunk_min_slots:
-            n = 1
-        async with trio.open_nursery() as nursery:
-            for lo, hi in job.chunks(n):
-                nursery.start_soon(self._run_chunk, job, lo, hi)
-
-    async def _run_chunk(self, job: StepJob, lo: int, hi: int) -> None:
-        await trio.to_thread.run_sync(job.run, lo, hi, limiter=self._limiter)
+        # One worker thread steps the job, helped by more when the job is big enough to pay
+        # for them (:meth:`StepJob.threads_worth`).
+        n = job.threads_worth(int(self._limiter.total_tokens))
+        await trio.to_thread.run_sync(job.run_split, n, limiter=self._limiter)
 
     async def _bar_closed(self, event: BarClosed) -> None:
         tf = event.timeframe
