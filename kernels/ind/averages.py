@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 from kernels import ops
-from kernels.ind.access import ring
 from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
@@ -18,7 +17,7 @@ from kernels.ops import OpSpec, Params, fixed_cost
 def _rolling(mem, items, st, inp, roff, rdep, n, oj, mj, mean):
     """Rolling sum (``mean``: divided by ``n``) of the last ``n`` values; TA-Lib's running
     total: add, emit, drop the trailing value. State: [valid count, running total]."""
-    xo, xm = ring(roff, rdep, inp[0])
+    xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, total = row[st], row[st + 1]
@@ -57,7 +56,7 @@ def _smoothed(mem, items, st, inp, roff, rdep, n, oj, mj, wilder):
     """A recursive average seeded with the SMA of its first ``n`` values: EMA's
     ``prev + (x - prev) * 2 / (n + 1)`` or, with ``wilder``, ``(prev * (n - 1) + x) / n``.
     State: [valid count (capped at ``n``), sum of the seed values, then the value]."""
-    xo, xm = ring(roff, rdep, inp[0])
+    xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, prev = row[st], row[st + 1]
@@ -101,7 +100,7 @@ def wma_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Linearly weighted moving average; reference TA-Lib WMA (running ``periodSum`` and
     ``periodSub``). State: [valid count, periodSub, periodSum, trailing value]."""
     n = int(p[0])
-    xo, xm = ring(roff, rdep, inp[0])
+    xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, sub, total, trailing = row[st], row[st + 1], row[st + 2], row[st + 3]

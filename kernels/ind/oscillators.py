@@ -14,7 +14,6 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from kernels import ops
-from kernels.ind.access import ring
 from kernels.ind.stats import track
 from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
@@ -26,7 +25,7 @@ def rsi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     seeded with their plain mean over the first ``n`` changes; 0 when both are 0).
     State: [valid count, previous value, average gain, average loss]."""
     n = int(p[0])
-    xo, xm = ring(roff, rdep, inp[0])
+    xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, last, gain, loss = row[st], row[st + 1], row[st + 2], row[st + 3]
@@ -104,7 +103,7 @@ def macdline_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     if slow < fast:
         fast, slow = slow, fast
     k_fast, k_slow = 2.0 / (fast + 1), 2.0 / (slow + 1)
-    xo, xm = ring(roff, rdep, inp[0])
+    xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, ema_fast, ema_slow = row[st], row[st + 1], row[st + 2]
@@ -142,9 +141,9 @@ def _hlc(mem, items, st, inp, roff, rdep, n, oj, mj, williams):
     the last ``n`` bars; NaN while fewer than ``n`` valid bars were seen (any NaN input
     resets), 0 when the window is flat. State: [valid count, highest high and its bar,
     lowest low and its bar] (see :func:`kernels.ind.stats.track`)."""
-    ho, hm = ring(roff, rdep, inp[0])
-    lo_, lm = ring(roff, rdep, inp[1])
-    co, cm = ring(roff, rdep, inp[2])
+    ho, hm = roff[inp[0]], rdep[inp[0]] - 1
+    lo_, lm = roff[inp[1]], rdep[inp[1]] - 1
+    co, cm = roff[inp[2]], rdep[inp[2]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, hb, hbar, lb, lbar = row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4]
@@ -184,7 +183,7 @@ def roc_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Rate of change in percent, ``(x / x[n] - 1) * 100``; reference TA-Lib ROC (0 when
     ``x[n] == 0``). State: [valid count]."""
     n = int(p[0])
-    xo, xm = ring(roff, rdep, inp[0])
+    xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m = row[st]
@@ -243,7 +242,7 @@ def cci_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     or the mean deviation is within ``1e-14 * |mean|`` of 0 (TA-Lib 0.8's scaled guard).
     State: [valid count, buffer slot of the current bar]."""
     n = int(p[0])
-    xo, xm = ring(roff, rdep, inp[0])
+    xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, slot = row[st], row[st + 1]
@@ -272,8 +271,8 @@ def mfi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     State: [valid count, previous tp, positive sum, negative sum, bars without flow,
     ring slot, positive flows (n), negative flows (n)]."""
     n = int(p[0])
-    xo, xm = ring(roff, rdep, inp[0])
-    vo, vm = ring(roff, rdep, inp[1])
+    xo, xm = roff[inp[0]], rdep[inp[0]] - 1
+    vo, vm = roff[inp[1]], rdep[inp[1]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, last, pos, neg, idle, slot = (

@@ -10,7 +10,6 @@ import math
 from numba import njit
 
 from kernels import ops
-from kernels.ind.access import ring
 from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
@@ -43,7 +42,7 @@ def stddev_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """
     n = int(p[0])
     inv = 1.0 / n
-    xo, xm = ring(roff, rdep, inp[0])
+    xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, shift, s1, s2, until = row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4]
@@ -115,7 +114,7 @@ def track(row, xo, xm, c, n, x, best, bar, highest, rescan):
 def _extreme(mem, items, st, inp, roff, rdep, n, oj, mj, highest):
     """Highest (or lowest) value of the last ``n`` bars.
     State: [valid count, the extreme, its bar] (see :func:`track`)."""
-    xo, xm = ring(roff, rdep, inp[0])
+    xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, best, bar = row[st], row[st + 1], row[st + 2]

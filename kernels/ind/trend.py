@@ -14,7 +14,6 @@ import math
 from numba import njit
 
 from kernels import ops
-from kernels.ind.access import ring
 from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
@@ -41,9 +40,9 @@ def trange_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """True range of (high, low, close); reference TA-Lib TRANGE: the greatest of
     ``high - low``, ``|prev close - high|`` and ``|prev close - low|``, NaN on a run's first bar
     (no previous close). State: [valid count, previous close]."""
-    ho, hm = ring(roff, rdep, inp[0])
-    lo_, lm = ring(roff, rdep, inp[1])
-    co, cm = ring(roff, rdep, inp[2])
+    ho, hm = roff[inp[0]], rdep[inp[0]] - 1
+    lo_, lm = roff[inp[1]], rdep[inp[1]] - 1
+    co, cm = roff[inp[2]], rdep[inp[2]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         seen, prev = row[st], row[st + 1]
@@ -104,9 +103,9 @@ def _directional(mem, items, st, inp, roff, rdep, n, oj, mj, which):
     the one-bar +DM1/-DM1/TR1 (TA-Lib's seed); from bar n on each is Wilder-smoothed as
     ``prev - prev / n + today`` (TA-Lib's ``x -= x / n; x += today`` is the same operation).
     """
-    ho, hm = ring(roff, rdep, inp[0])
-    lo_, lm = ring(roff, rdep, inp[1])
-    co, cm = ring(roff, rdep, inp[2])
+    ho, hm = roff[inp[0]], rdep[inp[0]] - 1
+    lo_, lm = roff[inp[1]], rdep[inp[1]] - 1
+    co, cm = roff[inp[2]], rdep[inp[2]] - 1
     cap = 2.0 * n if which == 2 else n + 1.0
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
@@ -193,9 +192,9 @@ def supertrend_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     the first bar after the ATR's warm-up compares against the real previous close, as in Pine.
     State: [valid flag, upper band, lower band, line] of the previous bar.
     """
-    ho, hm = ring(roff, rdep, inp[0])
-    co, cm = ring(roff, rdep, inp[1])
-    ao, am = ring(roff, rdep, inp[2])
+    ho, hm = roff[inp[0]], rdep[inp[0]] - 1
+    co, cm = roff[inp[1]], rdep[inp[1]] - 1
+    ao, am = roff[inp[2]], rdep[inp[2]] - 1
     factor = p[0]
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]

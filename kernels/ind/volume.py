@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 from kernels import ops
-from kernels.ind.access import ring
 from kernels.jit import loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
@@ -21,8 +20,8 @@ def obv_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """On-balance volume of (close, volume); reference TA-Lib OBV: starts at the run's first
     volume, then adds the volume when the close rose, subtracts it when it fell.
     State: [valid flag, previous close, OBV]."""
-    xo, xm = ring(roff, rdep, inp[0])
-    vo, vm = ring(roff, rdep, inp[1])
+    xo, xm = roff[inp[0]], rdep[inp[0]] - 1
+    vo, vm = roff[inp[1]], rdep[inp[1]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         seen, prev, obv = row[st], row[st + 1], row[st + 2]
@@ -53,9 +52,9 @@ def vwap_session_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     0 / 0 is ``na``); the sums carry on, so it returns with the first traded volume.
     ``p[0]`` (bars per UTC day) only sets the warm-up: a history that starts mid-day has a
     partial first session. State: [valid flag, UTC day number, sum tp * v, sum v]."""
-    po, pm = ring(roff, rdep, inp[0])
-    vo, vm = ring(roff, rdep, inp[1])
-    to, tm = ring(roff, rdep, inp[2])
+    po, pm = roff[inp[0]], rdep[inp[0]] - 1
+    vo, vm = roff[inp[1]], rdep[inp[1]] - 1
+    to, tm = roff[inp[2]], rdep[inp[2]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         seen, day, sum_pv, sum_v = row[st], row[st + 1], row[st + 2], row[st + 3]

@@ -15,6 +15,7 @@ from kernels.klines_csv import Klines
 from kernels.program import TraderDef, build
 from vyx.commands.klines_args import load_klines_args
 from vyx.commands.option_types import TIMEFRAME
+from vyx.ops.warm_cache import prepare_kernels
 from vyx.traders_file import TradersFileError, load_traders
 
 
@@ -141,6 +142,7 @@ def backtest_command(
     else:
         assert filter_src is not None
         traders = [TraderDef("filter", filter_src, timeframe, "filter")]
+    prepare_kernels()
     data = load_klines_args(klines)
     program, errors = build(traders)
     for tid, error in errors.items():

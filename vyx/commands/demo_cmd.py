@@ -31,6 +31,7 @@ from vyx.market.exchange import candles
 from vyx.market.exchange.service import ExchangeConfig, run_exchange
 from vyx.market.exchange.synthetic import DEFAULT_ORIGIN_MS, SyntheticSource
 from vyx.startup import exit_on_startup_error, private_files
+from vyx.ops.warm_cache import prepare_kernels
 from vyx.traders import TraderInfo, TraderRejected, from_entry
 from vyx.traders_file import parse_traders
 
@@ -91,6 +92,7 @@ def demo_command(
     symbols: int, seed: int, speed: float, port: int, backtest: bool, days: int, limit: int
 ) -> None:
     """Run Vyx on a simulated exchange with the example traders (Ctrl-C stops it)."""
+    prepare_kernels()
     if backtest:
         _backtest(symbols, days, seed, limit)
         return

@@ -13,6 +13,7 @@ from kernels.lang import CompileError
 from kernels.program import Program, TraderDef
 from vyx.commands.klines_args import load_klines_args
 from vyx.commands.option_types import TIMEFRAME
+from vyx.ops.warm_cache import prepare_kernels
 
 
 def _time(ms: int) -> str:
@@ -43,6 +44,7 @@ def eval_command(
     expr: str, klines: tuple[str, ...], timeframe: str | None, as_json: bool, tail: int | None
 ) -> None:
     """Print EXPR (a number or a condition) at every bar; null while warming up."""
+    prepare_kernels()
     data = load_klines_args(klines)
     from kernels.timeframes import timeframe_ms
 

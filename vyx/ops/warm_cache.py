@@ -1,13 +1,17 @@
-"""Fill numba's on-disk cache with every kernel the daemon runs (the Docker image runs this).
+"""Compile the kernels up front, with progress (the CLI), and fill numba's on-disk cache with
+every kernel the daemon runs (the Docker image runs ``python -m vyx.ops.warm_cache``).
 
-``python -m vyx.ops.warm_cache`` builds one trader per catalog function (every indicator with
-its defaults, every helper, arithmetic, comparisons, boolean logic, lags, ``on()`` and ticker
-fields), checks the plans use **every opcode** of :mod:`kernels.ops`, and runs them through the
-same :class:`~kernels.executor.Executor` paths the daemon uses: ``set_traders`` (history warm-up
-through :meth:`~kernels.group.GroupState.run`), a committed screen at candle close
-(:meth:`~kernels.executor.StepJob.run`) and an intrabar screen of the forming bar. numba compiles
-per argument *types*, so these calls compile every signature the daemon calls and, with
-``cache=True``, write it to ``NUMBA_CACHE_DIR``.
+:func:`prepare_kernels` loads the kernels, compiling them first on a machine that has never run
+them (in parallel processes, :mod:`kernels.precompile`) with a progress line on stderr.
+
+``python -m vyx.ops.warm_cache`` compiles them so, then builds one trader per catalog
+function (every indicator with its defaults, every helper, arithmetic, comparisons, boolean
+logic, lags, ``on()`` and ticker fields), checks the plans use **every opcode** of
+:mod:`kernels.ops`, and runs them through the same :class:`~kernels.executor.Executor` paths
+the daemon uses: ``set_traders`` (history warm-up through
+:meth:`~kernels.group.GroupState.run`), a committed screen at candle close
+(:meth:`~kernels.executor.StepJob.run`) and an intrabar screen of the forming bar: numba
+compiles per argument *types*, so this checks no other signature would compile at run time.
 
 Run it with the environment of the machine that will load the cache: ``NUMBA_CPU_NAME=generic``
 (so the cached code does not depend on the build host's CPU) and the same ``NUMBA_CACHE_DIR``.
@@ -19,6 +23,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterator
+from typing import TextIO
 
 import attrs
 import numpy as np
@@ -26,6 +31,7 @@ import numpy as np
 from kernels import ops
 from kernels.executor import Executor
 from kernels.lang.catalog import FUNCTIONS
+from kernels.precompile import CompileReport, ensure_compiled, is_cached
 from kernels.program import TraderDef
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
@@ -100,12 +106,34 @@ def _bars(rng: np.random.Generator) -> np.ndarray:
     ])  # fmt: skip
 
 
+def prepare_kernels(stream: TextIO | None = None) -> CompileReport:
+    """Load the kernels; on a machine that never ran them, compile them first, showing
+    progress on ``stream`` (stderr): one line updated in place on a terminal."""
+    out = sys.stderr if stream is None else stream
+    if is_cached():
+        return ensure_compiled()
+    tty = out.isatty()
+    started = time.perf_counter()
+    out.write("compiling the kernels (first run on this machine; cached for next time)\n")
+
+    def progress(done: int, total: int, what: str) -> None:
+        line = f"  {done}/{total} {what} ({time.perf_counter() - started:.1f} s)"
+        out.write(f"\r{line:<60}" if tty else f"{line}\n")
+        out.flush()
+
+    report = ensure_compiled(progress)
+    if tty:
+        out.write("\n")
+    return report
+
+
 def warm() -> WarmReport:
     """Compile (or load from the cache) every kernel signature the daemon calls.
 
     Raises ``RuntimeError`` when a trader does not compile or an opcode is not exercised (a new
     opcode needs a filter here, or the image would compile it at run time)."""
     started = time.perf_counter()
+    ensure_compiled()
     rng = np.random.default_rng(7)
     rings = {tf: RingBuffer(timeframe_ms(tf), 1000, SYMBOLS) for tf in TIMEFRAMES}
     data = {(tf, s): _bars(rng) for tf in TIMEFRAMES for s in SYMBOLS}
