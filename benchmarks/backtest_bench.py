@@ -60,11 +60,13 @@ def throughput(n_sym: int, n_bars: int) -> dict[str, float]:
     program = Program(traders(20))
     data = {"5m": five, "1h": hour}
     fires = run_backtest(program, data)  # loads the kernels
-    best = _best({
-        "vyx_1": lambda: run_backtest(program, data, threads=1),
-        "vyx_2": lambda: run_backtest(program, data, threads=2),
-        "talib": _talib_loop(five, hour),
-    })  # fmt: skip
+    best = _best(
+        {
+            "vyx_1": lambda: run_backtest(program, data, threads=1),
+            "vyx_2": lambda: run_backtest(program, data, threads=2),
+            "talib": _talib_loop(five, hour),
+        }
+    )
     work = n_bars * n_sym * len(TALIB)
     return {
         "vyx_per_s": work / best["vyx_2"],

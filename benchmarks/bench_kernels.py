@@ -142,47 +142,90 @@ def _talib_screen(data, rings, executor, n_traders: int, base: str) -> float:
 def _rows(ref, big, bt, proc, mem, edge) -> list[tuple[str, float, str, str]]:
     r1, r2, b1, b2 = ref[1], ref[2], big[1], big[2]
     return [
-        ("screen at close, 100 sym × 20 traders: kernel step", r1["kernel_step_us"], "µs",
-         f"{r1['talib_loop_us'] / r1['kernel_step_us']:.0f}× faster than the TA-Lib loop "
-         f"({r1['talib_loop_us'] / 1000:.1f} ms; target ≥ 50×)"),
-        ("screen at close, 100 sym × 20 traders: whole screen", r1["screen_us"], "µs",
-         f"{r1['talib_loop_us'] / r1['screen_us']:.0f}× faster (copy bars, step, firing rules, "
-         f"{r1['signals_per_screen']:.0f} signals explained per screen)"),
-        ("  same, 2 threads offered: kernel step", r2["kernel_step_us"], "µs",
-         f"{r1['kernel_step_us'] / r2['kernel_step_us']:.2f}× vs 1 thread (target: never "
-         f"slower; {r2['threads_used']:.0f} used: too small to split)"),
-        ("1000 sym × 50 traders × 3 TF: kernel step, 1 thread", b1["kernel_step_us"], "µs",
-         f"whole screen {b1['screen_us'] / 1000:.2f} ms"),
-        ("1000 sym × 50 traders × 3 TF: kernel step, 2 threads", b2["kernel_step_us"], "µs",
-         f"{b1['kernel_step_us'] / b2['kernel_step_us']:.2f}× vs 1 thread (target ≥ 1.7×); "
-         f"whole screen {b2['screen_us'] / 1000:.2f} ms"),
-        ("backtest, bars×symbols×traders per second", bt["vyx_per_s"], "/s",
-         f"{bt['vyx_per_s'] / bt['talib_per_s']:.2f}× the TA-Lib loop "
-         f"({bt['talib_per_s']:.3g}/s; target ≥ 3×, at least ≥ 1×); "
-         f"1 thread {bt['vyx_1_thread_per_s'] / bt['talib_per_s']:.2f}×"),
-        ("vyx backtest process, 100 sym × 1000 bars × 2 TF CSVs", proc["vyx_process_s"], "s",
-         f"{proc['talib_script_s'] / proc['vyx_process_s']:.2f}× a TA-Lib loop script over the "
-         f"same CSVs ({proc['talib_script_s']:.2f} s; target ≥ 1×)"),
-        ("kernels cold compile (empty cache)", mem["cold_compile_s"], "s",
-         f"target ≤ 8 s; {mem['cold_processes']:.0f} processes, "
-         f"{mem['cold_progress_steps']:.0f} progress steps shown"),
+        (
+            "screen at close, 100 sym × 20 traders: kernel step",
+            r1["kernel_step_us"],
+            "µs",
+            f"{r1['talib_loop_us'] / r1['kernel_step_us']:.0f}× faster than the TA-Lib loop "
+            f"({r1['talib_loop_us'] / 1000:.1f} ms; target ≥ 50×)",
+        ),
+        (
+            "screen at close, 100 sym × 20 traders: whole screen",
+            r1["screen_us"],
+            "µs",
+            f"{r1['talib_loop_us'] / r1['screen_us']:.0f}× faster (copy bars, step, firing rules, "
+            f"{r1['signals_per_screen']:.0f} signals explained per screen)",
+        ),
+        (
+            "  same, 2 threads offered: kernel step",
+            r2["kernel_step_us"],
+            "µs",
+            f"{r1['kernel_step_us'] / r2['kernel_step_us']:.2f}× vs 1 thread (target: never "
+            f"slower; {r2['threads_used']:.0f} used: too small to split)",
+        ),
+        (
+            "1000 sym × 50 traders × 3 TF: kernel step, 1 thread",
+            b1["kernel_step_us"],
+            "µs",
+            f"whole screen {b1['screen_us'] / 1000:.2f} ms",
+        ),
+        (
+            "1000 sym × 50 traders × 3 TF: kernel step, 2 threads",
+            b2["kernel_step_us"],
+            "µs",
+            f"{b1['kernel_step_us'] / b2['kernel_step_us']:.2f}× vs 1 thread (target ≥ 1.7×); "
+            f"whole screen {b2['screen_us'] / 1000:.2f} ms",
+        ),
+        (
+            "backtest, bars×symbols×traders per second",
+            bt["vyx_per_s"],
+            "/s",
+            f"{bt['vyx_per_s'] / bt['talib_per_s']:.2f}× the TA-Lib loop "
+            f"({bt['talib_per_s']:.3g}/s; target ≥ 3×, at least ≥ 1×); "
+            f"1 thread {bt['vyx_1_thread_per_s'] / bt['talib_per_s']:.2f}×",
+        ),
+        (
+            "vyx backtest process, 100 sym × 1000 bars × 2 TF CSVs",
+            proc["vyx_process_s"],
+            "s",
+            f"{proc['talib_script_s'] / proc['vyx_process_s']:.2f}× a TA-Lib loop script over the "
+            f"same CSVs ({proc['talib_script_s']:.2f} s; target ≥ 1×)",
+        ),
+        (
+            "kernels cold compile (empty cache)",
+            mem["cold_compile_s"],
+            "s",
+            f"target ≤ 8 s; {mem['cold_processes']:.0f} processes, "
+            f"{mem['cold_progress_steps']:.0f} progress steps shown",
+        ),
         ("process loading kernels from cache: start", mem["cached_load_s"], "s", ""),
-        ("process loading kernels from cache: peak RSS", mem["cached_rss_mib"], "MiB",
-         "target ≤ 160 MiB"),
-        ("worst accepted filter install, 100 sym × 1000 bars", edge["ms"], "ms",
-         f"{edge['slowest']}; next to the 20 reference traders; target ≤ ~100 ms"),
+        (
+            "process loading kernels from cache: peak RSS",
+            mem["cached_rss_mib"],
+            "MiB",
+            "target ≤ 160 MiB",
+        ),
+        (
+            "worst accepted filter install, 100 sym × 1000 bars",
+            edge["ms"],
+            "ms",
+            f"{edge['slowest']}; next to the 20 reference traders; target ≤ ~100 ms",
+        ),
         ("  same: CPU time", edge["cpu_ms"], "ms", f"{edge['busiest']}"),
-        ("  same: peak memory allocated", edge["mib"], "MiB",
-         f"{edge['widest']}; target ≤ ~10 MiB"),
-    ]  # fmt: skip
+        (
+            "  same: peak memory allocated",
+            edge["mib"],
+            "MiB",
+            f"{edge['widest']}; target ≤ ~10 MiB",
+        ),
+    ]
 
 
 def main() -> None:
     """Run every kernel benchmark, print the table and write the JSON results."""
     print("kernel benchmarks (this takes a few minutes)...", file=sys.stderr)
     ref = screen_at_close(100, 1000, ["5m", "1h"], 20, threads=(1, 2))
-    big = screen_at_close(1000, 1000, ["5m", "15m", "1h"], 50, threads=(1, 2),
-                          talib_baseline=False)  # fmt: skip
+    big = screen_at_close(1000, 1000, ["5m", "15m", "1h"], 50, threads=(1, 2), talib_baseline=False)
     bt = throughput(100, 1000)
     proc = process(100, 1000)
     mem = compile_and_memory()

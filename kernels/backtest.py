@@ -123,8 +123,10 @@ def simulate(
     for tf in program.timeframes:
         if tf not in data:
             raise ValueError(f"the traders need {tf} klines; none were given")
-    slot = {tf: {s: i for i, s in enumerate(s for s in symbols if s in data[tf])}
-            for tf in program.timeframes}  # fmt: skip
+    slot = {
+        tf: {s: i for i, s in enumerate(s for s in symbols if s in data[tf])}
+        for tf in program.timeframes
+    }
     grids = {tf: _grid(data[tf], list(slot[tf])) for tf in program.timeframes}
     total = sum(len(grids[tf][0]) for tf in program.timeframes)
     done = 0
@@ -150,9 +152,13 @@ def simulate(
                 progress(before + n_t * done_sym // max(n_sym, 1), total)
 
         gathered = run_columns(
-            layouts[tf], bars, ext, outs,
-            threads=_threads(threads, n_sym * n_t * layouts[tf].n_nodes), progress=report,
-        )  # fmt: skip
+            layouts[tf],
+            bars,
+            ext,
+            outs,
+            threads=_threads(threads, n_sym * n_t * layouts[tf].n_nodes),
+            progress=report,
+        )
         done += n_t
         history[tf] = gathered[:, :, : len(exported[tf])]
         gathered_by_tf[tf] = gathered
@@ -231,8 +237,10 @@ def _ext_history(
 def _common(a: Mapping[str, int], b: Mapping[str, int]) -> tuple[I64, I64]:
     """Rows in ``a`` and in ``b`` of the symbols both have."""
     both = [s for s in a if s in b]
-    return (np.asarray([a[s] for s in both], dtype=np.int64),
-            np.asarray([b[s] for s in both], dtype=np.int64))  # fmt: skip
+    return (
+        np.asarray([a[s] for s in both], dtype=np.int64),
+        np.asarray([b[s] for s in both], dtype=np.int64),
+    )
 
 
 def _present(bars: F64) -> B:
@@ -314,6 +322,14 @@ def _fires(
     order = np.argsort((step * len(traders) + trader) * len(counts) + symbol, kind="stable")
     names = {i: s for s, i in sim.slot[tf].items()}
     return TimeframeFires(
-        tf, traders, [names[i] for i in range(len(names))], times, bars, sim.gathered[tf],
-        [sim.trader_col[p.id] for p in traders], trader[order], symbol[order], step[order],
-    )  # fmt: skip
+        tf,
+        traders,
+        [names[i] for i in range(len(names))],
+        times,
+        bars,
+        sim.gathered[tf],
+        [sim.trader_col[p.id] for p in traders],
+        trader[order],
+        symbol[order],
+        step[order],
+    )

@@ -8,7 +8,8 @@ of once per node and bar, while every bar is computed by the same kernel, from t
 in the same order as the live screener computes it: outputs are bit for bit the live ones.
 
 Symbols are independent: they are split into contiguous ranges stepped in parallel threads (the
-interpreter releases the GIL), the calling thread taking one range itself. Each thread steps its
+interpreter releases the GIL), the calling thread taking one range itself
+(:func:`kernels.threads.run_split`). Each thread steps its
 symbols in small groups through its own memory (the plan's state is only needed per symbol, for
 the duration of its history), so memory stays at a few rows of the column layout per thread.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 import numpy as np
@@ -26,6 +26,7 @@ import numpy as np
 from kernels import ops
 from kernels.graph import F64, I64, Layout
 from kernels.interp import run_nb, workspace
+from kernels.threads import run_split
 
 #: Bars each node steps at a time in column mode.
 BLOCK = 64
@@ -87,8 +88,17 @@ class _Progress:
             self.report(done)
 
 
-def _step_range(lay: Layout, bars: F64, ext: F64, outs: I64, out: F64, lo: int, hi: int,
-                progress: _Progress, caller: bool) -> None:  # fmt: skip
+def _step_range(
+    lay: Layout,
+    bars: F64,
+    ext: F64,
+    outs: I64,
+    out: F64,
+    lo: int,
+    hi: int,
+    progress: _Progress,
+    caller: bool,
+) -> None:
     fresh = _fresh_row(lay)
     mem = np.empty((GROUP, lay.width))
     count = np.zeros(GROUP, dtype=np.int64)
@@ -99,9 +109,24 @@ def _step_range(lay: Layout, bars: F64, ext: F64, outs: I64, out: F64, lo: int, 
         count[:] = 0
         # The interpreter indexes symbols from 0: views of the group's bars and outputs.
         run_nb(
-            lay.op, lay.ins, lay.prm, lay.soff, lay.roff, lay.rdep, mem, count, bars[a:b],
-            ext[a:b], 0, b - a, True, outs, out[a:b], spare, work,
-        )  # fmt: skip
+            lay.op,
+            lay.ins,
+            lay.prm,
+            lay.soff,
+            lay.roff,
+            lay.rdep,
+            mem,
+            count,
+            bars[a:b],
+            ext[a:b],
+            0,
+            b - a,
+            True,
+            outs,
+            out[a:b],
+            spare,
+            work,
+        )
         progress.add(b - a, caller=caller)
 
 
@@ -125,18 +150,12 @@ def run_columns(
     ext = np.ascontiguousarray(ext)
     out = np.empty((n_sym, bars.shape[1], outs.shape[1]))
     state = _Progress(progress)
-    ranges = split(n_sym, threads)
-    if len(ranges) == 1:
-        _step_range(col, bars, ext, outs, out, 0, n_sym, state, True)
-        return out
-    with ThreadPoolExecutor(len(ranges) - 1) as pool:
-        futures = [
-            pool.submit(_step_range, col, bars, ext, outs, out, a, b, state, False)
-            for a, b in ranges[1:]
-        ]
-        _step_range(col, bars, ext, outs, out, *ranges[0], state, True)
-        for f in futures:
-            f.result()
+    caller = threading.get_ident()
+
+    def step(lo: int, hi: int) -> None:
+        _step_range(col, bars, ext, outs, out, lo, hi, state, threading.get_ident() == caller)
+
+    run_split(step, split(n_sym, threads))
     if progress is not None:
         progress(n_sym)
     return out

@@ -16,10 +16,8 @@ and removed with :meth:`Executor.set_traders` without disturbing shared nodes.
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 import numpy as np
@@ -35,6 +33,7 @@ from kernels.ops import N_BAR_FIELDS, OPEN_TIME
 from kernels.program import Program, Signature, TraderDef, TraderPlan
 from kernels.ring import RingBuffer
 from kernels.staging import Staged, ext_values, stage
+from kernels.threads import MIN_SPLIT_STEPS, run_split
 
 __all__ = ["EXT_HISTORY", "Executor", "Match", "ScreenResult", "StaleStage", "StepJob"]
 
@@ -150,44 +149,13 @@ class StepJob:
         return bars * self.state.layout.n_nodes
 
     def threads_worth(self, available: int) -> int:
-        """Threads worth splitting this job over: one below :data:`MIN_SPLIT_STEPS` node
-        steps (waking a second thread costs more than it saves), else ``available``."""
+        """Threads worth splitting this job over: one below
+        :data:`~kernels.threads.MIN_SPLIT_STEPS` node steps, else ``available``."""
         return 1 if self.node_steps() < MIN_SPLIT_STEPS else max(1, available)
 
     def run_split(self, n: int) -> None:
-        """Step every slot on ``n`` threads: this one takes the first range, threads of a
-        pool shared by all jobs take the others (releases the GIL)."""
-        ranges = self.chunks(n)
-        if len(ranges) <= 1:
-            self.run()
-            return
-        futures = [_helpers(len(ranges) - 1).submit(self.run, lo, hi) for lo, hi in ranges[1:]]
-        try:
-            self.run(*ranges[0])
-        finally:
-            for future in futures:
-                future.result()
-
-
-#: Node steps (bars stepped times plan nodes) from which a screen is split over threads:
-#: on the 2-vCPU development machine a second thread's wake-up costs about as much as 25,000
-#: node steps (~8 ns each), so a split pays from about twice that (``just bench`` measures
-#: the reference workload, ~8,000 node steps, and 1,000 symbols, ~91,000).
-MIN_SPLIT_STEPS = 50_000
-
-_pool_lock = threading.Lock()
-_pool: tuple[ThreadPoolExecutor, int] | None = None
-
-
-def _helpers(n: int) -> ThreadPoolExecutor:
-    """The shared pool of helper threads, grown to at least ``n`` threads."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[1] < n:
-            if _pool is not None:
-                _pool[0].shutdown(wait=False)
-            _pool = (ThreadPoolExecutor(n, thread_name_prefix="vyx-kernels"), n)
-        return _pool[0]
+        """Step every slot on ``n`` threads, this one included (releases the GIL)."""
+        run_split(self.run, self.chunks(n))
 
 
 class Executor:

@@ -52,8 +52,9 @@ def scan_nb(gathered, first, counts, need, others, use_others, cooldown, out, st
     return found
 
 
-def scan(gathered: F64, first: int, counts: I64, need: I64, others: U8 | None,
-         cooldown: int) -> I64:  # fmt: skip
+def scan(
+    gathered: F64, first: int, counts: I64, need: I64, others: U8 | None, cooldown: int
+) -> I64:
     """:func:`scan_nb`'s fires as int64[n, 3] (symbol, step, trader)."""
     use = others is not None
     extra = others if others is not None else np.ones((1, 1, 1), dtype=np.uint8)

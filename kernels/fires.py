@@ -125,9 +125,15 @@ class Fires(Sequence[Fire]):
         plan = p.plans[trader]
         s, t = int(p.symbol[i]), int(p.step[i])
         return Fire(
-            plan.id, p.symbols[s], p.timeframe, int(p.times[t]), float(p.bars[s, t, 3]),
-            plan, p.gathered[s, t], p.cols[trader],
-        )  # fmt: skip
+            plan.id,
+            p.symbols[s],
+            p.timeframe,
+            int(p.times[t]),
+            float(p.bars[s, t, 3]),
+            plan,
+            p.gathered[s, t],
+            p.cols[trader],
+        )
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Fires per (trader id, symbol)."""

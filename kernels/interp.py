@@ -12,22 +12,25 @@ table below) and this fixed interpreter runs it. Array contract of :func:`run_nb
   :data:`kernels.ops.OPEN_TIME`; a NaN open time means "no bar here" (the symbol does not
   advance at that step); ``ext`` float64[n_symbols, n_t, n_ext]: values of other
   timeframes' nodes (``EXT`` nodes read them);
-- ``out_nodes`` int64[k] and ``out`` float64[n_symbols, n_t, k]: node outputs gathered per bar;
-- ``scratch`` float64[width]: working row used when ``commit`` is false;
-- ``block``: bars stepped per node at a time (below).
+- ``out_nodes`` int64[2, k] (:func:`outputs`) and ``out`` float64[n_symbols, n_t, k]: node
+  outputs gathered per step;
+- ``scratch`` float64[rows, width] and ``work`` int64[rows, 5 + block] (:func:`workspace`):
+  rows stepped without committing, and the work items of a batch (below); ``block``, the bars
+  stepped per node at a time, is ``work``'s width less 5.
 
-With ``commit`` the symbols' memory advances; without it (evaluating a forming bar) each
-symbol's row is copied into ``scratch`` and stepped there, so committed state is untouched.
-Releases the GIL: disjoint symbol ranges may run in parallel threads (each with its own
-``scratch``).
+With ``commit`` the symbols' memory advances; without it (evaluating a forming bar) rows are
+copied into ``scratch`` and stepped there, so committed state is untouched. Compiled without
+numba's runtime (:mod:`kernels.jit`) and releases the GIL: disjoint symbol ranges may run in
+parallel threads, each with its own ``scratch`` and ``work``.
 
-**Blocks.** For each symbol, bars are taken ``block`` at a time; every node steps through the
-whole block before the next node starts (node-major inside a block), so the opcode dispatch
-costs once per node and block instead of once per node and bar. The live screener steps one bar
-(``block`` 1) on the planner's layout; backtests and ``vyx eval`` use :mod:`kernels.columns`,
-whose layout has rings deep enough for a block plus the deepest lag. Either way each node
-computes each bar with the same kernel, from the same inputs, in the same order: the results
-are bit for bit the same.
+**Batches.** Nodes step *batches* of work items (a row, its first and end bar), each node
+through the whole batch before the next node starts, so the opcode dispatch and each kernel's
+state loads cost once per node and batch. With ``block`` 1 (the live screener, on the
+planner's layout) a batch is one bar of up to ``rows`` symbols; with a larger ``block``
+(backtests and ``vyx eval``, :mod:`kernels.columns`) it is up to ``block`` bars of one
+symbol, on a layout whose rings hold a block plus the deepest lag and whose constants' rings
+are filled once (they are not stepped). Either way each node computes each bar with the
+same kernel, from the same inputs, in the same order: the results are bit for bit the same.
 
 **Families.** Opcodes are run by their family's ``block_nb`` (:mod:`kernels.families`); only
 ``CONST``, ``SRC`` and ``EXT`` are run here. Adding an opcode to a family needs no change here;
@@ -51,7 +54,7 @@ from kernels.jit import entry
 _CONST, _SRC, _EXT, _OPEN_TIME = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME
 #: Family index of each opcode (a compile-time constant of :func:`run_nb`).
 _FAMILY = table()
-#: Rows of scratch for evaluating without committing (symbols stepped together).
+#: Symbols stepped together (one bar each) in a live batch; rows of ``scratch``.
 SCRATCH_ROWS = 32
 
 
@@ -136,8 +139,25 @@ def _gather(row, roff, rdep, out_nodes, out, s, t, c):
 
 
 @entry
-def run_nb(op, ins, prm, soff, roff, rdep, mem, count, bars, ext, lo, hi, commit, out_nodes, out,
-           scratch, work):  # fmt: skip
+def run_nb(
+    op,
+    ins,
+    prm,
+    soff,
+    roff,
+    rdep,
+    mem,
+    count,
+    bars,
+    ext,
+    lo,
+    hi,
+    commit,
+    out_nodes,
+    out,
+    scratch,
+    work,
+):
     """Step symbols ``lo..hi-1`` through ``bars`` (see the module docstring)."""
     block = work.shape[1] - _STEPS
     g = work.shape[0] if block == 1 else 1
@@ -161,9 +181,18 @@ def run_nb(op, ins, prm, soff, roff, rdep, mem, count, bars, ext, lo, hi, commit
                 elif o == _CONST:
                     _fill(prm[j, 0], rows, items, oj, mj, block)
                 else:
-                    _family(o, rows, items, soff[j], (ins[j, 0], ins[j, 1], ins[j, 2],
-                            ins[j, 3]), roff, rdep, (prm[j, 0], prm[j, 1], prm[j, 2],
-                            prm[j, 3]), oj, mj)  # fmt: skip
+                    _family(
+                        o,
+                        rows,
+                        items,
+                        soff[j],
+                        (ins[j, 0], ins[j, 1], ins[j, 2], ins[j, 3]),
+                        roff,
+                        rdep,
+                        (prm[j, 0], prm[j, 1], prm[j, 2], prm[j, 3]),
+                        oj,
+                        mj,
+                    )
             for r in range(b - a):
                 _gather_steps(rows[r], roff, rdep, out_nodes, out, a + r, t0, t1, work, r, k, block)
             t0 = t1

@@ -4,6 +4,8 @@
   they are compiled without numba's runtime: numba then adds no reference counting of the
   arrays they pass each other (with it, every call with array arguments costs atomic
   increments and decrements, which dominated the interpreter's time).
+- **NumPy's error model.** A division by zero gives inf or NaN instead of raising (kernels
+  guard every division whose result they use), which spares each division a check.
 - **No wrappers.** Functions only ever called from other kernels skip the wrappers that make
   them callable from Python (a third of their compile time).
 - **One cache key for all kernel sources.** numba keys a cached function on its own source
@@ -28,16 +30,17 @@ _HERE = Path(__file__).resolve().parent
 SOURCES = ("interp.py", "families.py", "ops.py", "jit.py", "ind/*.py")
 
 
-def _sources_digest() -> str:
-    files = sorted({p for pattern in SOURCES for p in _HERE.glob(pattern)})
+def sources_digest(root: Path = _HERE) -> str:
+    """A digest of the :data:`SOURCES` under ``root`` (the ``kernels`` package)."""
+    files = sorted({p for pattern in SOURCES for p in root.glob(pattern)})
     digest = hashlib.sha256()
     for path in files:
-        digest.update(path.relative_to(_HERE).as_posix().encode())
+        digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-_DIGEST = _sources_digest()
+_DIGEST = sources_digest()
 
 
 #: numba's class, untyped.
@@ -52,7 +55,7 @@ class _KernelCache(_FunctionCache):  # type: ignore[misc]
         return (*key, _DIGEST)
 
 
-_NO_RUNTIME = cast("dict[str, Any]", {"_nrt": False})
+_NO_RUNTIME = cast("dict[str, Any]", {"_nrt": False, "error_model": "numpy"})
 _INTERNAL = cast("dict[str, Any]", {"no_cpython_wrapper": True, "no_cfunc_wrapper": True})
 
 

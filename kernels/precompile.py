@@ -34,20 +34,51 @@ _F2, _F3 = types.float64[:, ::1], types.float64[:, :, ::1]
 
 #: The signature every family's ``block_nb`` is called with.
 FAMILY_SIGNATURE = (
-    types.int64, _F2, _I2, types.int64, _TUPLE(types.int64, 4), _I1, _I1,
-    _TUPLE(types.float64, 4), types.int64, types.int64,
-)  # fmt: skip
+    types.int64,
+    _F2,
+    _I2,
+    types.int64,
+    _TUPLE(types.int64, 4),
+    _I1,
+    _I1,
+    _TUPLE(types.float64, 4),
+    types.int64,
+    types.int64,
+)
 
 #: The signature :func:`kernels.interp.run_nb` is called with.
 INTERP_SIGNATURE = (
-    _I1, _I2, _F2, _I1, _I1, _I1, _F2, _I1, _F3, _F3, types.int64, types.int64,
-    types.boolean, _I2, _F3, _F2, _I2,
-)  # fmt: skip
+    _I1,
+    _I2,
+    _F2,
+    _I1,
+    _I1,
+    _I1,
+    _F2,
+    _I1,
+    _F3,
+    _F3,
+    types.int64,
+    types.int64,
+    types.boolean,
+    _I2,
+    _F3,
+    _F2,
+    _I2,
+)
 
 #: The signature :func:`kernels.fired.scan_nb` is called with.
 SCAN_SIGNATURE = (
-    _F3, types.int64, _I2, _I1, types.uint8[:, :, ::1], types.boolean, types.int64, _I2, _I2,
-)  # fmt: skip
+    _F3,
+    types.int64,
+    _I2,
+    _I1,
+    types.uint8[:, :, ::1],
+    types.boolean,
+    types.int64,
+    _I2,
+    _I2,
+)
 
 #: ``progress(done, total, what)``: ``what`` was just compiled (or loaded).
 Progress = Callable[[int, int, str], None]
@@ -181,8 +212,9 @@ def _take(units: list[int], taken: Any, done: Any) -> None:
         done[k] = 1
 
 
-def _report_done(units: list[int], done: Any, reported: list[bool],
-                 report: Callable[[str], None]) -> None:  # fmt: skip
+def _report_done(
+    units: list[int], done: Any, reported: list[bool], report: Callable[[str], None]
+) -> None:
     for k, flag in enumerate(done):
         if flag and not reported[k]:
             reported[k] = True

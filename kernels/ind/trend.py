@@ -109,8 +109,15 @@ def _directional(mem, items, st, inp, roff, rdep, n, oj, mj, which):
     cap = 2.0 * n if which == 2 else n + 1.0
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        m, ph, pl, pc, plus, minus, tr = (row[st], row[st + 1], row[st + 2], row[st + 3],
-                                          row[st + 4], row[st + 5], row[st + 6])  # fmt: skip
+        m, ph, pl, pc, plus, minus, tr = (
+            row[st],
+            row[st + 1],
+            row[st + 2],
+            row[st + 3],
+            row[st + 4],
+            row[st + 5],
+            row[st + 6],
+        )
         adx = row[st + 7] if which == 2 else 0.0
         for c in range(c0, c1):
             h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]

@@ -1,0 +1,165 @@
+"""Column mode (backtests, ``vyx eval``) against the live interpreter, bit for bit; the threads
+split; the backtest's firing pass against the live firing rules; the lazy Fires sequence."""
+
+from __future__ import annotations
+
+import collections
+import threading
+
+import numpy as np
+import pytest
+
+from kernels import executor as executor_module
+from kernels import ops
+from kernels.backtest import run_backtest
+from kernels.columns import BLOCK, run_columns
+from kernels.edges import fires
+from kernels.executor import Executor
+from kernels.fired import scan
+from kernels.group import GroupState
+from kernels.interp import outputs
+from kernels.program import Program, TraderDef
+from kernels.ring import RingBuffer
+from kernels.threads import run_split
+from kernels.timeframes import timeframe_ms
+from tests.kernels.synthetic import random_klines
+from vyx.ops.warm_cache import filters
+
+N_BARS = 2 * BLOCK + 77  # several blocks and a partial one
+
+
+def _bars(n_sym: int, seed: int) -> np.ndarray:
+    """Random bars with holes: a symbol starting late, missing bars, a NaN field."""
+    bars = np.stack(
+        [random_klines(seed + i, N_BARS, timeframe_ms("5m")).bars for i in range(n_sym)]
+    )
+    rng = np.random.default_rng(seed)
+    bars[0, :40] = np.nan  # starts late
+    for s in range(n_sym):
+        bars[s, rng.choice(N_BARS, 12, replace=False)] = np.nan  # no bar at those steps
+    bars[1, 150:153, ops.CLOSE] = np.nan  # a bar whose close is NaN resets the kernels
+    return np.ascontiguousarray(bars)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_column_mode_equals_stepping_bar_by_bar_for_every_opcode(threads: int) -> None:
+    program = Program()
+    for i, text in enumerate(filters()):
+        if "on(" not in text:  # one timeframe; other timeframes' values come as ``ext`` below
+            program.add(TraderDef(f"t{i}", text, "5m"))
+    lay = program.layouts()["5m"]
+    assert {int(o) for o in lay.op} >= set(range(ops.ADD, ops.FALLING + 1)) | {ops.ADX, ops.MFI}
+    bars = _bars(5, seed=3)
+    ext = np.random.default_rng(1).normal(size=(5, N_BARS, 1))
+    nodes = np.arange(lay.n_nodes)
+    live = GroupState(lay, 5, 1)
+    want = np.concatenate(
+        [
+            live.run(bars[:, t : t + 1], ext=ext[:, t : t + 1], out_nodes=nodes)
+            for t in range(N_BARS)
+        ],
+        axis=1,
+    )
+    got = run_columns(lay, bars, ext, outputs(nodes), threads=threads)
+    assert np.array_equal(got, want, equal_nan=True)
+
+
+def test_a_gated_column_holds_its_value_where_the_gate_holds() -> None:
+    program = Program([TraderDef("a", "close > sma(close, 5) and rsi(14) < 60", "5m")])
+    lay = program.layouts()["5m"]
+    plan = program.traders["a"]
+    root, clause = plan.root, plan.clauses[1].node
+    bars = _bars(2, seed=5)
+    ext = np.zeros((2, N_BARS, 1))
+    dense = run_columns(lay, bars, ext, outputs([root, clause]))
+    gated = run_columns(lay, bars, ext, outputs([root, clause], [-1, 0]))
+    held = gated[:, :, 0] == 1.0
+    assert held.any()
+    assert (~held).any()
+    assert np.array_equal(gated[:, :, 0], dense[:, :, 0], equal_nan=True)
+    assert np.array_equal(gated[:, :, 1][held], dense[:, :, 1][held], equal_nan=True)
+
+
+@pytest.mark.parametrize("cooldown", [0, 3])
+def test_the_firing_pass_fires_as_the_live_rules(cooldown: int) -> None:
+    rng = np.random.default_rng(cooldown)
+    n_sym, n_t, k = 4, 300, 3
+    roots = np.where(rng.random((n_sym, n_t, k)) < 0.3, 1.0, 0.0)
+    roots[rng.random((n_sym, n_t, k)) < 0.05] = np.nan
+    present = rng.random((n_sym, n_t)) > 0.1
+    counts = np.cumsum(present, axis=1, dtype=np.int64)
+    need = np.array([1, 20, 50], dtype=np.int64)
+    got = {
+        tuple(r)
+        for r in scan(np.ascontiguousarray(roots), 0, counts, need, None, cooldown).tolist()
+    }
+    want = set()
+    previous = np.zeros((n_sym, k), dtype=bool)
+    last = np.full((n_sym, k), -1, dtype=np.int64)
+    for t in range(n_t):
+        here = present[:, t]
+        match = (roots[:, t] == 1.0) & (counts[:, t, None] >= need) & here[:, None]
+        bar = (counts[:, t] - 1)[:, None]
+        fire = fires(match, previous, bar, last, cooldown) & here[:, None]
+        previous = np.where(here[:, None], match, previous)
+        last = np.where(fire, bar, last)
+        want |= {(s, t, i) for s, i in zip(*np.nonzero(fire), strict=True)}
+    assert got == want
+    assert len(got) > 50
+
+
+def test_fires_are_a_lazy_sequence_in_time_then_trader_then_symbol_order() -> None:
+    five = {s: random_klines(i, 600, timeframe_ms("5m")) for i, s in enumerate(["BUSDT", "AUSDT"])}
+    program = Program([TraderDef("z", "close > open", "5m"), TraderDef("y", "rsi(5) < 50", "5m")])
+    found = run_backtest(program, {"5m": five})
+    listed = list(found)
+    assert len(listed) == len(found) > 100
+    keys = [(f.open_time, f.trader_id, f.symbol) for f in listed]
+    assert keys == sorted(keys)
+    assert found[-1] == listed[-1]
+    assert found[-3:] == listed[-3:]
+    assert found[5] == listed[5]
+    with pytest.raises(IndexError):
+        found[len(found)]
+    assert found.counts() == dict(collections.Counter((f.trader_id, f.symbol) for f in listed))
+    for f in listed:
+        if f.trader_id == "z":  # its one clause held, with its operands' values then
+            values = f.clauses["close > open"]["values"]
+            assert f.matched == ("close > open",)
+            assert values["close"] > values["open"]
+
+
+def test_split_runs_every_range_once_and_the_first_in_the_calling_thread() -> None:
+    seen: list[tuple[int, int, bool]] = []
+    caller = threading.get_ident()
+
+    def run(lo: int, hi: int) -> None:
+        seen.append((lo, hi, threading.get_ident() == caller))
+
+    run_split(run, [(0, 3), (3, 5), (5, 9)])
+    assert sorted(seen) == [(0, 3, True), (3, 5, False), (5, 9, False)]
+
+
+def test_a_screen_is_split_only_when_it_pays(monkeypatch: pytest.MonkeyPatch) -> None:
+    symbols = [f"S{i}USDT" for i in range(40)]
+    rings = {"5m": RingBuffer(timeframe_ms("5m"), 300, symbols)}
+    for i, s in enumerate(symbols):
+        k = random_klines(i, 300, timeframe_ms("5m"))
+        for t in range(300):
+            rings["5m"].append(rings["5m"].slot(s), int(k.open_time[t]), k.bars[t, :8])
+    executor = Executor(rings)
+    executor.set_traders([TraderDef("x", "rsi(14) < 30 and close > ema(close, 50)", "5m")])
+    k = random_klines(99, 301, timeframe_ms("5m"))
+    for s in symbols:
+        rings["5m"].append(rings["5m"].slot(s), int(k.open_time[300]), k.bars[300, :8])
+    job = executor.prepare("5m")
+    assert job.node_steps() == 40 * executor.layouts["5m"].n_nodes
+    assert job.threads_worth(2) == 1  # far below MIN_SPLIT_STEPS
+    monkeypatch.setattr(executor_module, "MIN_SPLIT_STEPS", job.node_steps())
+    assert job.threads_worth(2) == 2
+    twin = GroupState(job.state.layout, job.state.n_slots, job.state.n_ext)
+    twin.mem[:], twin.count[:] = job.state.mem, job.state.count
+    want = twin.run(job.bars, ext=job.ext, out_nodes=job.out_nodes)
+    job.run_split(2)
+    assert np.array_equal(job.out, want, equal_nan=True)
+    assert np.array_equal(job.state.mem, twin.mem, equal_nan=True)
