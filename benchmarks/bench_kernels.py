@@ -103,6 +103,8 @@ def screen_at_close(
     out = {
         n: {
             "kernel_step_us": _median_us(s["step"]),
+            # The fastest close: on a machine shared with other work, the one least disturbed.
+            "kernel_step_best_us": min(s["step"]) * 1e6,
             "screen_us": _median_us(s["screen"]),
             "threads_used": float(used[n]),
             "warm_s": warm_s,
@@ -173,7 +175,9 @@ def _rows(ref, big, bt, proc, mem, edge) -> list[tuple[str, float, str, str]]:
             "1000 sym × 50 traders × 3 TF: kernel step, 2 threads",
             b2["kernel_step_us"],
             "µs",
-            f"{b1['kernel_step_us'] / b2['kernel_step_us']:.2f}× vs 1 thread (target ≥ 1.7×); "
+            f"{b1['kernel_step_us'] / b2['kernel_step_us']:.2f}× vs 1 thread, median close "
+            f"(target ≥ 1.7×); best close "
+            f"{b1['kernel_step_best_us'] / b2['kernel_step_best_us']:.2f}×; "
             f"whole screen {b2['screen_us'] / 1000:.2f} ms",
         ),
         (
