@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import functools
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import attrs
 import numpy as np
@@ -120,7 +120,7 @@ def preview_bars(draft: Draft, data: Bars, *, signals: int = PREVIEW_SIGNALS) ->
         if any(len(data[tf][s]) < needs[tf] if s in data.get(tf, {}) else True for tf in needs)
     )
     missing = tuple(tf for tf in timeframes if not data.get(tf))
-    fires: list[Fire] = []
+    fires: Sequence[Fire] = ()
     if not missing:
         program = Program([draft.definition()])
         fires = run_backtest(program, {tf: data[tf] for tf in timeframes})
