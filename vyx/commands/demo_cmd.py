@@ -30,8 +30,8 @@ from vyx.logs import setup_logging
 from vyx.market.exchange import candles
 from vyx.market.exchange.service import ExchangeConfig, run_exchange
 from vyx.market.exchange.synthetic import DEFAULT_ORIGIN_MS, SyntheticSource
-from vyx.startup import exit_on_startup_error, private_files
 from vyx.ops.warm_cache import prepare_kernels
+from vyx.startup import exit_on_startup_error, private_files
 from vyx.traders import TraderInfo, TraderRejected, from_entry
 from vyx.traders_file import parse_traders
 
