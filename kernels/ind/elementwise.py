@@ -84,10 +84,42 @@ def _binary(o, mem, items, ao, am, bo, bm, oj, mj):
     for w in range(items.shape[0]):
         row = mem[items[w, 0]]
         c, c1 = items[w, 1], items[w, 2]
+        if c1 - c == 1:
+            # One bar (the live screener): no run to set up, no call.
+            row[oj + (c & mj)] = _one(o, row[ao + (c & am)], row[bo + (c & bm)])
+            continue
         while c < c1:
             e = min(c1, (c | mj) + 1, (c | am) + 1, (c | bm) + 1)
             _run(o, row, oj + (c & mj) - c, ao + (c & am) - c, bo + (c & bm) - c, c, e)
             c = e
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _one(o, x, y):
+    """One bar of :func:`_run`'s opcodes (the same expressions, one value at a time)."""
+    if o == ops.ADD:
+        return x + y
+    if o == ops.SUB:
+        return x - y
+    if o == ops.MUL:
+        return x * y
+    if o == ops.DIV:
+        return x / y if y != 0.0 else math.nan
+    if o == ops.MIN:
+        return min(x, y)
+    if o == ops.MAX:
+        return max(x, y)
+    if math.isnan(x) or math.isnan(y):
+        return math.nan
+    nx, ny = x != 0.0, y != 0.0
+    if o == ops.AND:
+        return _truth(nx & ny)
+    if o == ops.OR:
+        return _truth(nx | ny)
+    lt = o == ops.LT or o == ops.LE or o == ops.NE
+    eq = o == ops.LE or o == ops.GE or o == ops.EQ
+    gt = o == ops.GT or o == ops.GE or o == ops.NE
+    return _truth((lt & (x < y)) | (eq & (x == y)) | (gt & (x > y)))
 
 
 @njit(cache=True, nogil=True, inline="always")
