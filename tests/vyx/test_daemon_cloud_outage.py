@@ -38,6 +38,12 @@ def landed(server: PostgrestServer, signal_ids: list[str]) -> bool:
     return bool(machines) and machines[0]["status"] == "running" and set(signal_ids) <= stored
 
 
+def synced(server: PostgrestServer) -> bool:
+    """The trader sync's retried first load has reached the database (it retries on its own
+    backoff, independent of the spool's flush of the signals)."""
+    return any(e["event_type"] == "config_synced" for e in server.rows("cloud_events"))
+
+
 async def test_a_machine_starts_and_screens_while_the_database_is_down(
     postgres_databases: Databases, tmp_path: Path
 ) -> None:
@@ -72,7 +78,7 @@ async def test_a_machine_starts_and_screens_while_the_database_is_down(
                             received.append(msg["data"]["signalId"])
             assert server.rows("cloud_machines") == []  # screened with the database down
             server.down = False
-            await until(lambda: landed(server, received))
+            await until(lambda: landed(server, received) and synced(server))
             daemon.stop()
             with trio.fail_after(30):
                 await done.wait()
