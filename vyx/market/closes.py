@@ -39,10 +39,16 @@ class BarClosed:
 
 @attrs.frozen
 class HistoryLoaded:
-    """History of ``symbols`` in ``timeframe`` was loaded afresh: rebuild state from the ring."""
+    """History of ``symbols`` in ``timeframe`` was loaded afresh: rebuild state from the ring.
+
+    ``upto`` holds, per symbol, the open time of the newest bar the load put in the ring (-1:
+    none). Live bars the stream appends after the load, before the screener takes this event,
+    are newer than it: they are screened as closes (with their signals), not as history. Empty
+    means "what the ring holds when the event is taken"."""
 
     timeframe: str
     symbols: tuple[str, ...]
+    upto: tuple[int, ...] = ()
 
 
 @attrs.frozen

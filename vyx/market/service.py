@@ -280,7 +280,9 @@ class _Market:
         if self.history.state(symbol, tf) is not KeyState.LOADING:
             return  # left the universe meanwhile
         self.history.load(symbol, tf, fetched.bars)
-        self._emit(HistoryLoaded(tf, (symbol,)))
+        ring = self.rings[tf]
+        newest = ring.last_open_time(ring.slot(symbol)) if symbol in ring else -1
+        self._emit(HistoryLoaded(tf, (symbol,), (newest,)))
 
     def _report(self) -> None:
         self._phase("backfilling", self.progress.line())
@@ -361,7 +363,14 @@ class _Market:
                 if not isinstance(queued, HistoryLoaded):
                     break
                 if queued.timeframe == event.timeframe:
-                    self.outbox[i] = HistoryLoaded(event.timeframe, queued.symbols + event.symbols)
+                    self.outbox[i] = HistoryLoaded(
+                        event.timeframe,
+                        queued.symbols + event.symbols,
+                        queued.upto + event.upto
+                        if len(queued.upto) == len(queued.symbols)
+                        and len(event.upto) == len(event.symbols)
+                        else (),
+                    )
                     self.wake.set()
                     return
         self.outbox.append(event)

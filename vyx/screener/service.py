@@ -293,18 +293,27 @@ class Screener:
             return
         for slot in slots:
             self.executor.remove_symbol(tf, slot)
-        newest = max((ring.last_open_time(s) for s in slots), default=-1)
+        # Each slot's history ends at the newest bar its load brought: bars the stream appended
+        # since are closes still to come (their BarClosed follows this event).
+        loaded = dict(zip(event.symbols, event.upto, strict=True)) if event.upto else {}
+        by_newest: dict[int, list[int]] = {}
+        for slot in slots:
+            last = ring.last_open_time(slot)
+            symbol = ring.symbol_at(slot) or ""
+            by_newest.setdefault(min(last, loaded.get(symbol, last)), []).append(slot)
+        newest = max(by_newest, default=-1)
         step = ring.timeframe_ms
         mark = self._progress.get(tf, self._resume.get(tf))
-        until = None
-        if mark is not None and newest >= 0:
-            # History is state, not signals, up to the last bar screened; the bars after it
-            # (at most ``catch_up_ms`` of them) are screened with their signals.
-            start = max(mark, newest + step - self.cfg.catch_up_ms)
-            until = start - step
-            if newest > until:
-                self._behind[tf] = max(self._behind.get(tf, -1), newest)
-        await self._step_history(tf, slots, newest if until is None else until)
+        for upto, group in sorted(by_newest.items()):
+            until = None
+            if mark is not None and upto >= 0:
+                # History is state, not signals, up to the last bar screened; the bars after
+                # it (at most ``catch_up_ms`` of them) are screened with their signals.
+                start = max(mark, upto + step - self.cfg.catch_up_ms)
+                until = start - step
+                if upto > until:
+                    self._behind[tf] = max(self._behind.get(tf, -1), upto)
+            await self._step_history(tf, group, upto if until is None else until)
         await self._restep_readers(tf, event.symbols)
         if newest >= 0:
             self._closed_upto[tf] = max(self._closed_upto.get(tf, -1), newest + step)

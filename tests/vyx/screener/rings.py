@@ -46,8 +46,9 @@ class ScreenerRun:
         for tf, ring in self.rings.items():
             await self.screener.handle(HistoryLoaded(tf, ring.symbols))
 
-    async def close_next(self, up: bool = True, tf: str = "5m") -> None:
-        """One more candle closes for every symbol: 2% up from the last close (or down)."""
+    async def close_next(self, up: bool = True, tf: str = "5m", *, announce: bool = True) -> int:
+        """One more candle closes for every symbol: 2% up from the last close (or down); its
+        open time. Without ``announce`` it is only appended (the market has not announced it)."""
         ring = self.rings[tf]
         step = timeframe_ms(tf)
         open_time = -1
@@ -60,4 +61,6 @@ class ScreenerRun:
             bar[0], bar[3] = last, last * (1.02 if up else 0.98)
             bar[1], bar[2] = max(bar[0], bar[3]), min(bar[0], bar[3])
             ring.append(slot, open_time, bar)
-        await self.screener.handle(BarClosed(tf, open_time, ring.symbols, complete=True))
+        if announce:
+            await self.screener.handle(BarClosed(tf, open_time, ring.symbols, complete=True))
+        return open_time
