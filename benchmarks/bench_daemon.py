@@ -81,7 +81,7 @@ def _quantiles(xs: list[float]) -> tuple[float, float, float]:
 
 def exchange_main(symbols: int, speed: float, ticker_ms: int, forming: int, out: str) -> None:
     """The exchange subprocess: serve until SIGTERM, then write the closed frames' send times."""
-    from vyx.market.exchange.service import ExchangeConfig, run_exchange
+    from vyx.exchange.service import ExchangeConfig, run_exchange
 
     sent: list[tuple[float, str]] = []
 

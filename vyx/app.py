@@ -32,25 +32,13 @@ from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 from vyx import __version__
 from vyx.config import Config
-from vyx.control import Control
-from vyx.delivery import deliver
-from vyx.market.closes import MarketEvent
-from vyx.market.connection import StreamConfig
-from vyx.market.rest import RestConfig
-from vyx.market.service import MarketConfig, MarketHandle, PhaseCallback, run_market
-from vyx.market.universe import UniverseConfig
-from vyx.ops.health import ComponentState, HealthRegistry
-from vyx.ops.metrics import Metrics
-from vyx.scaling import run_daemon_scaler
-from vyx.screener.marks import MarkKeeper, load_marks
-from vyx.screener.service import Screener, ScreenerConfig, run_screener
-from vyx.server import AuthConfig, ServerConfig, ServerDeps, run_server
-from vyx.server.auth import supabase_jwks_url
-from vyx.server.interface import CommandRejected
-from vyx.server.service import ListenError, ServerHandle
-from vyx.signal import Signal
-from vyx.startup import StartupError, prepare_data_dir
-from vyx.status import (
+from vyx.daemon.control import Control
+from vyx.daemon.delivery import deliver
+from vyx.daemon.health import ComponentState, HealthRegistry
+from vyx.daemon.metrics import Metrics
+from vyx.daemon.scaling import run_daemon_scaler
+from vyx.daemon.startup import StartupError, prepare_data_dir
+from vyx.daemon.status import (
     MarketPhase,
     PhaseReporter,
     cloud_metrics,
@@ -58,12 +46,24 @@ from vyx.status import (
     status_loop,
     status_update,
 )
+from vyx.market.closes import MarketEvent
+from vyx.market.connection import StreamConfig
+from vyx.market.rest import RestConfig
+from vyx.market.service import MarketConfig, MarketHandle, PhaseCallback, run_market
+from vyx.market.universe import UniverseConfig
+from vyx.screener.marks import MarkKeeper, load_marks
+from vyx.screener.service import Screener, ScreenerConfig, run_screener
+from vyx.server import AuthConfig, ServerConfig, ServerDeps, run_server
+from vyx.server.auth import supabase_jwks_url
+from vyx.server.interface import CommandRejected
+from vyx.server.service import ListenError, ServerHandle
+from vyx.signal import Signal
 
 if TYPE_CHECKING:
     # Imported when used: the Supabase client and google-genai cost ~60 MiB of a 256 MB
     # machine, and an embedded daemon without a Gemini key needs neither.
     from vyx.analysis import ConcurrentAnalyzer
-    from vyx.cloud import CloudMachine
+    from vyx.cloud.service import CloudMachine
     from vyx.store.supabase import SupabaseStore
 from vyx.store.api import Store
 from vyx.store.service import run_store
@@ -258,7 +258,7 @@ async def _start(run: _Run, sinks: trio.Nursery, task_status: trio.TaskStatus[Da
     async with AsyncExitStack() as stack:
         cloud: CloudMachine | None = None
         if supabase is not None:
-            from vyx.cloud import cloud_machine
+            from vyx.cloud.service import cloud_machine
 
             cloud = await stack.enter_async_context(cloud_machine(cfg, supabase))
         if opts.traders is not None:

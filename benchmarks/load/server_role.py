@@ -18,7 +18,7 @@ from benchmarks.load.tokens import SECRET, USER_ID
 async def server_main(queue_size: int, snapshot_signals: int, fd_limit: int) -> None:
     from loguru import logger
 
-    from vyx.ops.metrics import Metrics
+    from vyx.daemon.metrics import Metrics
     from vyx.server import AuthConfig, ServerConfig, ServerDeps, Snapshot, run_server
 
     raise_fd_limit(fd_limit)

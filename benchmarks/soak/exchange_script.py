@@ -3,7 +3,7 @@
 #: The exchange in its own process: prints its URLs, then obeys ``stall`` / ``stats`` on stdin.
 EXCHANGE_SCRIPT = """
 import json, sys, trio
-from vyx.market.exchange.service import ExchangeConfig, run_exchange
+from vyx.exchange.service import ExchangeConfig, run_exchange
 async def main():
     symbols, seed, speed, start, lifetime = sys.argv[1:6]
     cfg = ExchangeConfig(

@@ -22,8 +22,8 @@ from kernels.program import Program, TraderDef
 from kernels.ring import RingBuffer
 from kernels.threads import run_split
 from kernels.timeframes import timeframe_ms
+from kernels.warmup import filters
 from tests.kernels.synthetic import random_klines
-from vyx.ops.warm_cache import filters
 
 N_BARS = 2 * BLOCK + 77  # several blocks and a partial one
 

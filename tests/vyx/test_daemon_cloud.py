@@ -27,7 +27,7 @@ from tests.vyx.store.supabase.pgrest_server import PostgrestServer, serving
 from tests.vyx.store.supabase.postgres import Databases, Template
 from vyx.app import DaemonOptions, run_daemon
 from vyx.config import Config
-from vyx.market.exchange.service import ExchangeConfig, run_exchange
+from vyx.exchange.service import ExchangeConfig, run_exchange
 
 JS_TRADER = "aaaaaaaa-0000-4000-8000-000000000000"
 THEIRS = "bbbbbbbb-0000-4000-8000-000000000000"

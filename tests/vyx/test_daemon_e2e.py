@@ -22,7 +22,7 @@ from kernels.timeframes import timeframe_ms
 from tests.vyx.server.wsclient import connect
 from vyx.app import DaemonOptions, run_daemon
 from vyx.config import Config
-from vyx.market.exchange.service import ExchangeConfig, run_exchange
+from vyx.exchange.service import ExchangeConfig, run_exchange
 from vyx.traders import TraderInfo, TraderRejected
 
 TRADERS = [

@@ -35,7 +35,7 @@ from tests.vyx.fuzz_filters import filters
 from tests.vyx.server.wsclient import WsClient, connect
 from vyx.app import Daemon, DaemonOptions, run_daemon
 from vyx.config import Config
-from vyx.market.exchange.service import ExchangeConfig, run_exchange
+from vyx.exchange.service import ExchangeConfig, run_exchange
 from vyx.server.protocol import MAX_FRAME_BYTES
 from vyx.traders import TraderInfo, TraderRejected
 

@@ -17,7 +17,7 @@ from kernels.program import TraderDef
 from tests.vyx.server.wsclient import connect
 from vyx.app import DaemonOptions, run_daemon
 from vyx.config import Config
-from vyx.market.exchange.service import ExchangeConfig, ExchangeHandle, run_exchange
+from vyx.exchange.service import ExchangeConfig, ExchangeHandle, run_exchange
 from vyx.server.service import ServerHandle
 from vyx.traders import TraderInfo, TraderRejected
 

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from vyx.app import DaemonOptions, run_daemon
 from vyx.cli import cli
 from vyx.config import Config
+from vyx.daemon.startup import private_files
 from vyx.screener.marks import FILE_NAME, save_marks
 from vyx.server.service import ServerHandle
-from vyx.startup import private_files
 
 KLINES = "binance/klines/spot_5m/BTCUSDT-5m-2025-08-20_2025-09-19.csv"
 

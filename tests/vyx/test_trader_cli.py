@@ -13,7 +13,7 @@ from kernels.backtest import run_backtest
 from kernels.program import Program, TraderDef
 from tests.vyx.test_cli import _write_csv
 from vyx.cli import cli
-from vyx.commands.klines_args import load_klines_args
+from vyx.cli.klines_args import load_klines_args
 from vyx.traders_file import load_traders
 
 WORDS = "RSI below 40 and price below the 20 EMA"

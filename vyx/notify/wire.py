@@ -16,8 +16,8 @@ import httpx
 import trio
 
 from vyx.analysis.policy import Outcome
+from vyx.fleet.fly_api import parse_retry_after
 from vyx.notify.outbox import Attempt
-from vyx.ops.fly_api import parse_retry_after
 
 #: Bytes of an answer read (the rest is ignored).
 MAX_BODY = 64 * 1024

@@ -60,7 +60,7 @@ def save_marks(data_dir: Path, marks: Mapping[str, int]) -> None:
     path = data_dir / FILE_NAME
     tmp = path.with_suffix(".tmp")
     body = json.dumps({"version": _VERSION, "closed_upto": dict(sorted(marks.items()))})
-    # Private like every file of the data directory (vyx.startup).
+    # Private like every file of the data directory (vyx.daemon.startup).
     with os.fdopen(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "w") as f:
         f.write(body)
         f.flush()

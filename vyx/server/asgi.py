@@ -13,8 +13,8 @@ from collections.abc import Callable
 from importlib import resources
 from urllib.parse import parse_qsl
 
-from vyx.ops.health import HealthRegistry
-from vyx.ops.metrics import CONTENT_TYPE_LATEST, Metrics
+from vyx.daemon.health import HealthRegistry
+from vyx.daemon.metrics import CONTENT_TYPE_LATEST, Metrics
 from vyx.server.session import Receive, Scope, Send, SessionDeps, run_session
 
 #: Where the browser WebSocket is served (``/``: the original web app's client).

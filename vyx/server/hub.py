@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 import trio
 
-from vyx.ops.metrics import Metrics
+from vyx.daemon.metrics import Metrics
 from vyx.server.protocol import encode
 
 #: Close codes used by the server.

@@ -28,8 +28,8 @@ from hypercorn.trio import serve
 from hypercorn.typing import Framework
 
 from vyx import __version__
-from vyx.ops.health import ComponentState, HealthRegistry
-from vyx.ops.metrics import Metrics
+from vyx.daemon.health import ComponentState, HealthRegistry
+from vyx.daemon.metrics import Metrics
 from vyx.server import hypercorn_patch, hypercorn_tcp_patch
 from vyx.server.asgi import ServerApp
 from vyx.server.auth import AuthConfig, TokenVerifier

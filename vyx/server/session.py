@@ -19,7 +19,7 @@ import attrs
 import trio
 from loguru import logger
 
-from vyx.ops.metrics import Metrics
+from vyx.daemon.metrics import Metrics
 from vyx.server import protocol
 from vyx.server.auth import AuthError, Identity, MissingToken, TokenVerifier
 from vyx.server.hub import CLOSE_GOING_AWAY, CLOSE_POLICY, Client, Hub

@@ -31,7 +31,7 @@ from tests.vyx.chaos.gemini_server import GeminiServer
 from tests.vyx.server.harness import hs256_token
 from tests.vyx.server.wsclient import Closed, connect
 from tests.vyx.store.supabase.fake_postgrest import SERVICE_KEY, FakePostgrest, Fault
-from vyx.market.exchange.service import ExchangeHandle
+from vyx.exchange.service import ExchangeHandle
 
 USER = "2b7c1f9e-6d1a-4c55-9c3e-7a1b2c3d4e5f"
 JWT_SECRET = "chaos-test-jwt-secret-with-enough-bytes-0123456789"

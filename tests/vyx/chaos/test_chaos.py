@@ -61,7 +61,7 @@ from tests.vyx.chaos.ties import tie_signal_ids
 from tests.vyx.store.supabase.fake_postgrest import FakePostgrest, serve_tcp
 from vyx.app import Daemon, DaemonOptions, run_daemon
 from vyx.config import Config
-from vyx.market.exchange.service import ExchangeConfig, run_exchange
+from vyx.exchange.service import ExchangeConfig, run_exchange
 from vyx.market.statistics import MarketStatistics
 from vyx.signal import signal_id
 from vyx.store.supabase import SupabaseStore

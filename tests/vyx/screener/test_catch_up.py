@@ -13,9 +13,9 @@ from kernels.klines_csv import Klines
 from kernels.program import Program, TraderDef
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
+from vyx.exchange.market import Market
+from vyx.exchange.synthetic import SyntheticSource
 from vyx.market.closes import BarClosed, HistoryLoaded
-from vyx.market.exchange.market import Market
-from vyx.market.exchange.synthetic import SyntheticSource
 from vyx.screener.marks import FILE_NAME, load_marks, save_marks
 from vyx.screener.service import Screener, ScreenerConfig
 from vyx.signal import Signal

@@ -12,8 +12,8 @@ import attrs
 import jwt
 import trio
 
-from vyx.ops.health import HealthRegistry
-from vyx.ops.metrics import Metrics
+from vyx.daemon.health import HealthRegistry
+from vyx.daemon.metrics import Metrics
 from vyx.server import AuthConfig, ServerConfig, ServerDeps, ServerHandle, Snapshot, run_server
 from vyx.server.interface import CommandRejected
 from vyx.server.protocol import Command

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from vyx.ops.health import COMPONENTS, ComponentState
+from vyx.daemon.health import COMPONENTS, ComponentState
 
 from .harness import serving
 

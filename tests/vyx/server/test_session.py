@@ -8,7 +8,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from vyx.ops.metrics import Metrics
+from vyx.daemon.metrics import Metrics
 from vyx.server import ServerDeps, ServerHandle, Snapshot, run_server
 from vyx.server.interface import CommandRejected
 from vyx.server.protocol import ConfigUpdate, PauseExecution, TraderRemove, TraderUpsert

@@ -4,8 +4,8 @@ Modules: :mod:`.wire` (row format, error verdicts, :class:`RetryPolicy`), :mod:`
 supabase-py PostgREST client under Trio), :mod:`.spool` (the durable SQLite spool),
 :mod:`.drain` (spool → PostgREST in order, quarantine), :mod:`.project` (the project's tables
 as PostgREST describes them, rows adapted to them, the machine's row), :mod:`.store`
-(:func:`run_supabase_store`), :mod:`.traders` (:func:`~.traders.run_trader_sync`),
-:mod:`.machine` (lifecycle, heartbeat, metrics, events).
+(:func:`run_supabase_store`). The cloud machine's services on top of it (trader sync,
+heartbeat) are :mod:`vyx.cloud`.
 
 Wiring in the daemon's nursery (sinks before sources)::
 

@@ -183,7 +183,7 @@ class SupabaseStore(QueuedWrites):
 
     async def load_traders(self, user_id: str, *, include_disabled: bool = False) -> list[Trader]:
         """The user's traders by name; rows that do not structure are logged and left out
-        (:mod:`vyx.store.supabase.traders` reports them as events)."""
+        (:mod:`vyx.cloud.traders` reports them as events)."""
         eq: dict[str, Any] = {"user_id": user_id}
         if not include_disabled:
             eq["enabled"] = True

@@ -1,0 +1,169 @@
+"""Trader changes through :class:`vyx.daemon.control.Control`: a change that cannot run is
+refused with its reason and the running traders stay; foreign traders are rejected one by one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+
+from tests.vyx.screener.rings import ScreenerRun, filled_rings
+from vyx.cloud.service import TraderBridge
+from vyx.cloud.traders import TraderChanges, TraderSet, TraderUpdate
+from vyx.config import StoreConfig
+from vyx.daemon.control import Control
+from vyx.server.interface import CommandRejected
+from vyx.server.protocol import ConfigUpdate, TraderRemove, TraderUpsert, encode
+from vyx.store.records import Trader
+from vyx.store.service import run_store
+from vyx.traders import TraderInfo, TraderRejected
+
+USER = "2b7c1f9e-6d1a-4c55-9c3e-7a1b2c3d4e5f"
+
+#: Traders as the original product stored them: JavaScript function bodies.
+JS_TRADERS = [
+    {
+        "id": "js-1",
+        "name": "RSI dip (JS)",
+        "language": "javascript",
+        "filter": {
+            "code": "const rsi = helpers.calculateRSI(klines, 14);\nreturn rsi < 30;",
+            "description": ["RSI under 30"],
+        },
+    },
+    {
+        "id": "js-2",
+        "name": "volume (no language)",
+        "filter": json.dumps(
+            {"code": "\n".join(f"const v{i} = klines[{i}][5];" for i in range(300))}
+        ),
+    },
+    {"id": "js-3", "name": "no code", "filter": {"description": ["nothing"]}},
+]
+
+
+def _row(tid: str, code: str, timeframe: str = "5m") -> dict[str, Any]:
+    filter_ = {"code": code, "language": "vyx"}
+    return {"id": tid, "name": tid, "filter": filter_, "executionInterval": timeframe}
+
+
+class _Browser:
+    """What the daemon broadcast."""
+
+    def __init__(self) -> None:
+        self.messages: list[Mapping[str, Any]] = []
+
+    def __call__(self, message: Mapping[str, Any]) -> None:
+        assert len(encode(message)) < 16_384
+        self.messages.append(message)
+
+    def errors(self) -> dict[str | None, str]:
+        return {
+            m["data"].get("traderId"): m["data"]["message"]
+            for m in self.messages
+            if m["type"] == "error"
+        }
+
+
+@asynccontextmanager
+async def _control(tmp_path: Path) -> AsyncIterator[tuple[Control, ScreenerRun, _Browser]]:
+    run = ScreenerRun(filled_rings())
+    browser = _Browser()
+
+    async def reload() -> tuple[list[TraderInfo], list[TraderRejected]]:
+        return list(control.traders.values()), []
+
+    async with trio.open_nursery() as nursery:
+        store = await nursery.start(run_store, StoreConfig(tmp_path))
+        control = Control(
+            user_id=USER,
+            store=store,
+            screener=run.screener,
+            reload=reload,
+            persist_browser_edits=False,
+            status=dict,
+        )
+        control.broadcast = browser
+        await control.handle(TraderUpsert(_row("up", "close > open")))
+        await run.load()
+        yield control, run, browser
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_trader_that_cannot_run_is_refused_and_later_edits_work(tmp_path: Path) -> None:
+    """Finding 4: ``on("4h")`` on a 5m machine made every later upsert fail ("trader_upsert
+    failed"), because the new list was kept before the screener accepted it."""
+    async with _control(tmp_path) as (control, run, _):
+        with pytest.raises(CommandRejected, match="timeframe '4h' is not streamed") as refused:
+            await control.handle(TraderUpsert(_row("mtf", 'on("4h", close > open)')))
+        assert refused.value.trader_id == "mtf"
+        assert set(control.traders) == {"up"}
+        await control.handle(TraderUpsert(_row("rising", "close > sma(close, 20)")))
+        assert set(control.traders) == {"up", "rising"}
+        assert set(run.screener.executor.traders) == {"up", "rising"}
+
+
+async def test_a_trader_on_a_timeframe_not_streamed_is_refused(tmp_path: Path) -> None:
+    """Finding 9: it was acknowledged and then dropped silently."""
+    async with _control(tmp_path) as (control, _, _):
+        with pytest.raises(CommandRejected, match="timeframe '1h' is not streamed here"):
+            await control.handle(TraderUpsert(_row("hourly", "close > open", "1h")))
+        assert set(control.traders) == {"up"}
+
+
+async def test_foreign_traders_are_rejected_one_by_one_and_the_rest_runs(tmp_path: Path) -> None:
+    async with _control(tmp_path) as (control, run, browser):
+        rows = [*JS_TRADERS, _row("up", "close > open"), _row("down", "close < open")]
+        await control.handle(ConfigUpdate(version=2, traders=tuple(rows)))
+        assert set(run.screener.executor.traders) == {"up", "down"}
+        errors = browser.errors()
+        assert "'javascript', not the Vyx filter language" in errors["js-1"]
+        assert errors["js-2"].startswith("trader 'volume (no language)': does not compile")
+        assert "filter.code" in errors["js-3"]
+        await run.close_next(up=False)
+        await run.close_next(up=True)
+        assert {s.trader_id for s in run.signals} == {"up", "down"}
+
+
+async def test_status_counts_drop_removed_traders(tmp_path: Path) -> None:
+    async with _control(tmp_path) as (control, run, browser):
+        await control.handle(TraderUpsert(_row("down", "close < open")))
+        await run.close_next()
+        await control.handle(TraderRemove("down"))
+        assert set(run.screener.statistics().traders) == {"up"}
+        assert control.snapshot().traders[0]["id"] == "up"
+        assert {"type": "trader_removed", "data": {"traderId": "down"}} in browser.messages
+
+
+async def test_the_cloud_reload_survives_any_trader_content(tmp_path: Path) -> None:
+    """Finding 4: the reload let a trader's exception out, and the machine exited."""
+    rows = [
+        _row("up", "close > open"),
+        _row("mtf", 'close > open and on("4h", close > open)'),
+        _row("long", "close > sma(close, 4000)"),
+    ]
+    traders = tuple(Trader.from_row({**r, "user_id": USER}) for r in rows)
+    update = TraderUpdate(TraderSet(traders, ()), TraderChanges(added=traders), entitled=True)
+    async with _control(tmp_path) as (control, run, browser):
+        bridge = TraderBridge()
+        await bridge.on_update(update)
+        await bridge.attach(control)
+        assert set(run.screener.executor.traders) == {"up"}
+        assert set(browser.errors()) == {"mtf", "long"}
+        assert control.snapshot().traders[1]["state"] == "error"
+
+
+async def test_changes_at_once_are_all_kept(tmp_path: Path) -> None:
+    """Browsers editing at the same time: each change builds on the one before."""
+    async with _control(tmp_path) as (control, run, _):
+        async with trio.open_nursery() as nursery:
+            for k in range(6):
+                row = _row(f"t{k}", f"close > sma(close, {k + 2})")
+                nursery.start_soon(control.handle, TraderUpsert(row))
+        assert set(control.traders) == {"up"} | {f"t{k}" for k in range(6)}
+        assert set(run.screener.executor.traders) == set(control.traders)

@@ -1,0 +1,176 @@
+"""``vyx backtest``: when each trader would have fired over klines files, and why."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+import click
+
+from kernels.backtest import Fire, Fires, run_backtest
+from kernels.klines_csv import Klines
+from kernels.program import TraderDef, build
+from kernels.warmup import prepare_kernels
+from vyx.cli.klines_args import load_klines_args
+from vyx.cli.option_types import TIMEFRAME
+from vyx.traders_file import TradersFileError, load_traders
+
+
+def fire_to_dict(fire: Fire) -> dict[str, object]:
+    """A fire as JSON-ready data."""
+    return {
+        "trader": fire.trader_id,
+        "symbol": fire.symbol,
+        "timeframe": fire.timeframe,
+        "open_time": fire.open_time,
+        "price": fire.price,
+        "matched": list(fire.matched),
+        "clauses": fire.clauses,
+    }
+
+
+def _fmt(v: object) -> str:
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "null" if v is None else str(v)
+
+
+def print_table(fires: Sequence[Fire], names: Mapping[str, str], limit: int | None) -> None:
+    """A table of fires for people, with each clause's operand values."""
+    shown = fires if limit is None else fires[-limit:]
+    if limit is not None and len(fires) > limit:
+        click.echo(f"... {len(fires) - limit} earlier signals not shown (--limit)")
+    for f in shown:
+        when = datetime.fromtimestamp(f.open_time / 1000, UTC).strftime("%Y-%m-%d %H:%M")
+        click.echo(
+            f"{when}  {f.symbol:<12} {f.timeframe:<4} {names.get(f.trader_id, f.trader_id)}"
+            f"  @ {_fmt(f.price)}"
+        )
+        for label, clause in f.clauses.items():
+            values = clause["values"]
+            assert isinstance(values, dict)
+            vals = ", ".join(f"{k} = {_fmt(v)}" for k, v in values.items())
+            mark = "✓" if clause["held"] else "✗"
+            click.echo(f"    {mark} {label}" + (f"   [{vals}]" if vals else ""))
+
+
+def print_summary(
+    fires: Sequence[Fire], traders: Sequence[TraderDef], data: Mapping[str, Mapping[str, Klines]]
+) -> None:
+    """Signals per trader and symbol."""
+    symbols = sorted({s for per_tf in data.values() for s in per_tf})
+    bars = sum(len(k) for per_tf in data.values() for k in per_tf.values())
+    click.echo(
+        f"\n{len(fires)} signals from {len(traders)} traders over {len(symbols)} symbols "
+        f"({bars} bars)"
+    )
+    width = max((len(t.name or t.id) for t in traders), default=6)
+    header = f"{'trader':<{width}}  " + "  ".join(f"{s[:10]:>10}" for s in symbols) + "   total"
+    click.echo(header)
+    # One pass over the fires (a lazy Fires counts without building them).
+    per_pair = (
+        fires.counts()
+        if isinstance(fires, Fires)
+        else Counter((f.trader_id, f.symbol) for f in fires)
+    )
+    for t in traders:
+        counts = [per_pair.get((t.id, s), 0) for s in symbols]
+        row = "  ".join(f"{c:>10}" for c in counts)
+        click.echo(f"{t.name or t.id:<{width}}  {row}   {sum(counts):>5}")
+
+
+@click.command("backtest")
+@click.option("--filter", "filter_src", default=None, help="One filter to test.")
+@click.option(
+    "--timeframe",
+    "-t",
+    default="5m",
+    show_default=True,
+    type=TIMEFRAME,
+    help="Timeframe of --filter.",
+)
+@click.option(
+    "--traders",
+    "traders_file",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="A traders file (TOML, see README).",
+)
+@click.option(
+    "--klines",
+    "klines",
+    multiple=True,
+    required=True,
+    metavar="[TF=]FILE",
+    help="Klines CSV; repeat for more symbols and timeframes.",
+)
+@click.option(
+    "--cooldown",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Bars between two signals of one trader on one symbol.",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON lines for programs.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Signals shown in the table (the newest).",
+)
+def backtest_command(
+    filter_src: str | None,
+    timeframe: str,
+    traders_file: str | None,
+    klines: tuple[str, ...],
+    cooldown: int,
+    as_json: bool,
+    limit: int,
+) -> None:
+    """When each trader would have fired (edge-triggered), with its clause values."""
+    if (filter_src is None) == (traders_file is None):
+        raise click.UsageError("give exactly one of --filter or --traders")
+    if traders_file is not None:
+        try:
+            traders = [e.definition for e in load_traders(traders_file) if e.enabled]
+        except TradersFileError as exc:
+            raise click.UsageError(str(exc)) from None
+    else:
+        assert filter_src is not None
+        traders = [TraderDef("filter", filter_src, timeframe, "filter")]
+    prepare_kernels()
+    data = load_klines_args(klines)
+    program, errors = build(traders)
+    for tid, error in errors.items():
+        source = next(t.filter for t in traders if t.id == tid)
+        click.echo(f"trader {tid}: does not compile:\n{error.format(source)}", err=True)
+    if errors and not program.traders:
+        sys.exit(2)
+    missing = [tf for tf in program.timeframes if tf not in data]
+    if missing:
+        raise click.UsageError(f"the traders need klines for {', '.join(missing)}")
+    total = sum(len(k) for tf in program.timeframes for k in data[tf].values())
+    show = not as_json and sys.stderr.isatty()
+    with click.progressbar(
+        length=total, label="backtesting", file=sys.stderr, hidden=not show
+    ) as bar:
+        done = 0
+
+        def progress(n: int, _total: int) -> None:
+            nonlocal done
+            bar.update(n - done)
+            done = n
+
+        fires = run_backtest(program, data, cooldown_bars=cooldown, progress=progress)
+    if as_json:
+        for f in fires:
+            click.echo(json.dumps(fire_to_dict(f)))
+    else:
+        print_table(fires, {t.id: t.name for t in traders}, limit)
+        print_summary(fires, [t for t in traders if t.id in program.traders], data)
+    if errors:
+        sys.exit(2)

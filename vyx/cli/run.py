@@ -1,0 +1,69 @@
+"""``vyx run``: the daemon for real (live Binance; SQLite, or Supabase when configured)."""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+
+import attrs
+import click
+import trio
+
+from vyx.app import DaemonOptions, TraderSource, run_daemon
+from vyx.config import Config, ConfigError, load_config
+from vyx.daemon.startup import exit_on_startup_error, private_files
+from vyx.logs import setup_logging
+from vyx.server.service import ServerHandle
+from vyx.traders import TraderInfo, TraderRejected, from_entry
+from vyx.traders_file import TradersFileError, load_traders
+
+
+def file_source(path: Path) -> TraderSource:
+    """Traders read (again, on ``config_update``) from a traders file."""
+
+    async def load() -> tuple[list[TraderInfo], list[TraderRejected]]:
+        entries = await trio.to_thread.run_sync(load_traders, path)
+        return [from_entry(e) for e in entries], []
+
+    return load
+
+
+def announce(server: ServerHandle) -> None:
+    """Print where the dashboard is (printed, never logged: the embedded URL carries the local
+    token); the page shows how the market's start-up goes until the daemon is ready."""
+    click.echo(f"\n  Vyx is starting. Dashboard: {server.dashboard_url}\n", err=True)
+
+
+async def serve(cfg: Config, opts: DaemonOptions) -> None:
+    """Run the daemon; its dashboard's address is printed as soon as the server listens."""
+    await run_daemon(cfg, attrs.evolve(opts, announce=announce))
+
+
+@click.command("run")
+@click.option(
+    "--traders",
+    "traders_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Run the traders of this file (TOML) instead of the store's.",
+)
+def run_command(traders_file: Path | None) -> None:
+    """Run the screener daemon (configuration from the environment, see README)."""
+    try:
+        cfg = load_config()
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    if traders_file is not None:
+        try:
+            load_traders(traders_file)
+        except TradersFileError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(2)
+    setup_logging(cfg.log)
+    opts = DaemonOptions(
+        traders=file_source(traders_file) if traders_file else None,
+        persist_browser_edits=traders_file is None,
+    )
+    with private_files():
+        exit_on_startup_error(partial(trio.run, partial(serve, cfg, opts)))

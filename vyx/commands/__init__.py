@@ -1,1 +1,0 @@
-"""Command implementations of the ``vyx`` CLI, one module per command."""

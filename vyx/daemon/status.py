@@ -1,0 +1,232 @@
+"""What the daemon says about itself: status and metrics for browsers, health, cloud_metrics."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import psutil
+import trio
+
+from vyx import __version__
+from vyx.config import Config
+from vyx.daemon.control import Control
+from vyx.daemon.health import ComponentState, HealthRegistry
+from vyx.daemon.metrics import Metrics
+from vyx.market.service import MarketHandle
+from vyx.market.statistics import MarketStatistics
+from vyx.screener.service import Screener
+from vyx.server.service import ServerHandle
+from vyx.store.api import Store
+
+if TYPE_CHECKING:
+    from vyx.analysis import ConcurrentAnalyzer
+    from vyx.analysis.stats import AnalyzerStatistics
+
+STATUS_PERIOD_S = 5.0
+_ANALYZER_HEALTH = {
+    "disabled": ComponentState.DISABLED,
+    "offline": ComponentState.OK,
+    "running": ComponentState.OK,
+}
+
+
+@attrs.define
+class MarketPhase:
+    """How far the market's start-up is: ``connecting``, ``unreachable``, ``backfilling`` or
+    ``streaming`` (see :data:`vyx.market.service.PhaseCallback`)."""
+
+    name: str = "connecting"
+    detail: str = ""
+
+
+_PHASE_HEALTH = {
+    "connecting": ComponentState.STARTING,
+    "backfilling": ComponentState.STARTING,
+    "unreachable": ComponentState.DEGRADED,
+    "streaming": ComponentState.OK,
+}
+
+
+@attrs.define
+class PhaseReporter:
+    """The market's :data:`~vyx.market.service.PhaseCallback`: keeps ``phase``, reports it to
+    ``/health`` and has the browsers told (``push``) at each new phase and at most once a
+    second within one (backfill progress)."""
+
+    phase: MarketPhase
+    health: HealthRegistry
+    push: Callable[[], object]
+    pushed_at: float = -math.inf
+
+    def __call__(self, name: str, detail: str) -> None:
+        changed = name != self.phase.name
+        self.phase.name, self.phase.detail = name, detail[:300]
+        self.health.report(
+            "market", _PHASE_HEALTH.get(name, ComponentState.STARTING), self.phase.detail
+        )
+        now = trio.current_time()
+        if changed or now - self.pushed_at >= 1.0:
+            self.pushed_at = now
+            self.push()
+
+
+def status_update(control: Control) -> dict[str, Any]:
+    """The ``status_update`` message."""
+    return {"type": "status_update", "data": dict(control.status())}
+
+
+def status(
+    cfg: Config,
+    screener: Screener,
+    market: MarketHandle | None,
+    started_at: float,
+    phase: MarketPhase,
+) -> dict[str, Any]:
+    """The ``status_update`` data; ``market`` says how its start-up goes until it streams."""
+    stats = screener.statistics()
+    uptime_s = round(time.monotonic() - started_at, 1)
+    return {
+        "status": "paused" if stats.paused else "running",
+        "market": phase.name,
+        "cpus": cfg.machine.cpus,
+        "uptime_s": uptime_s,
+        "uptime": uptime_s,  # the original web app's name for it (seconds)
+        "traders": len([t for t in stats.traders.values() if t.error is None]),
+        "symbols": len(market.symbols) if market is not None else 0,
+        "version": __version__,
+        "machineId": cfg.machine.machine_id,
+    }
+
+
+class CounterMirror:
+    """Copies services' running totals into the Prometheus counters (which only count up)."""
+
+    MARKET = ("frames", "reconnects", "gaps_repaired", "bars_repaired")
+    ANALYZER = ("completed", "failed", "dropped", "abandoned_budget")
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.seen: dict[str, int] = {}
+
+    def _add(self, key: str, value: int) -> int:
+        delta = max(0, value - self.seen.get(key, 0))
+        self.seen[key] = value
+        return delta
+
+    def market(self, ms: MarketStatistics) -> None:
+        """The market's counters, into the counters of the same names."""
+        for name in self.MARKET:
+            getattr(self.metrics, name).inc(self._add(name, getattr(ms, name)))
+
+    def analyzer(self, an: AnalyzerStatistics) -> None:
+        """The analyzer's outcomes, into ``vyx_analyses{outcome}``."""
+        for outcome in self.ANALYZER:
+            self.metrics.analyses.labels(outcome).inc(
+                self._add("analyses." + outcome, getattr(an, outcome))
+            )
+
+
+async def status_loop(
+    cfg: Config,
+    analyzer: ConcurrentAnalyzer | None,
+    control: Control,
+    screener: Screener,
+    market: MarketHandle,
+    store: Store,
+    server: ServerHandle,
+    health: HealthRegistry,
+    metrics: Metrics,
+    started_at: float,
+    phase: MarketPhase,
+) -> None:
+    """Every few seconds: health reports, status and metrics to the browsers (drift-free)."""
+    process = psutil.Process()
+    process.cpu_percent()
+    next_at = trio.current_time()
+    mirror = CounterMirror(metrics)
+    first = True
+    while True:
+        # The first report at once: /health says "ready" when the daemon is, not a period later.
+        if not first:
+            next_at += STATUS_PERIOD_S
+            await trio.sleep_until(next_at)
+        first = False
+        ms = market.statistics()
+        mirror.market(ms)
+        age = ms.last_frame_age_s
+        if age is None and time.monotonic() - started_at < 90:
+            health.report("market", ComponentState.STARTING, "waiting for the first frame")
+        elif age is None or age > 90:
+            health.report("market", ComponentState.DEGRADED, f"no frame for {age}s")
+        else:
+            health.report(
+                "market", ComponentState.OK, f"{ms.symbols} symbols, {ms.frames_per_s:.1f} frames/s"
+            )
+        ss = screener.statistics()
+        health.report(
+            "screener", ComponentState.OK, f"{ss.screens} screens, last {ss.last_screen_ms:.2f} ms"
+        )
+        st = store.statistics()
+        store_state = (
+            ComponentState.DEGRADED if st.quarantined or st.last_error else ComponentState.OK
+        )
+        health.report(
+            "store", store_state, f"{st.pending_rows} pending, {st.quarantined} quarantined"
+        )
+        metrics.queue_depth.labels("store").set(st.pending_rows)
+        queued, analyses = 0, 0
+        if analyzer is not None:
+            an = analyzer.statistics()
+            queued, analyses = an.queue_depth, an.completed
+            mirror.analyzer(an)
+            health.report(
+                "analyzer",
+                _ANALYZER_HEALTH.get(an.state, ComponentState.DEGRADED),
+                f"{an.state}: {an.completed} done, {an.queue_depth} queued",
+            )
+        metrics.queue_depth.labels("analysis").set(queued)
+        metrics.ws_clients.set(server.statistics().clients)
+        rss_mb = process.memory_info().rss / 2**20
+        server.broadcast(
+            {"type": "status_update", "data": status(cfg, screener, market, started_at, phase)}
+        )
+        server.broadcast(
+            {
+                "type": "metrics_update",
+                "data": {
+                    "activeSignals": len(control.recent),
+                    "queueDepth": queued,
+                    "storeQueue": st.pending_rows,
+                    "analyses": analyses,
+                    "cpuUsage": process.cpu_percent(),
+                    "memoryUsage": round(rss_mb, 1),
+                    "screens": ss.screens,
+                    "lastScreenMs": round(ss.last_screen_ms, 3),
+                    "framesPerS": round(ms.frames_per_s, 2),
+                    "signals": ss.signals,
+                },
+            }
+        )
+
+
+def cloud_metrics(
+    cfg: Config, screener: Screener, analyzer: ConcurrentAnalyzer | None, control: Control
+) -> dict[str, float | int]:
+    """The ``cloud_metrics`` row's values, measured now."""
+    process = psutil.Process()
+    ss = screener.statistics()
+    return {
+        "cpu_usage_vcpus": round(process.cpu_percent() / 100.0, 3),
+        "memory_used_mb": round(process.memory_info().rss / 2**20, 1),
+        "memory_total_mb": cfg.machine.memory_mb,
+        "active_signals": len(control.recent),
+        "analysis_queue_depth": analyzer.statistics().queue_depth if analyzer else 0,
+        "analyses_completed_count": analyzer.statistics().completed if analyzer else 0,
+        "filter_execution_time_ms": round(ss.last_screen_ms, 3),
+        "signals_created_count": ss.signals,
+        "errors_count": len(control.errors),
+    }
