@@ -2,21 +2,35 @@
 
 ::
 
-    sinks (live longest)        store ─────────────── server (/ws, /health, /metrics, /)
-    sources (stopped first)     screener ◄── events ── market (Binance or the simulated exchange)
-                                        └─► signals ─► store, browsers (and the analyzer)
+    sinks (live longest)    store ── cloud machine ── analyzer ── server (/ws, /health, /metrics, /)
+                                                  ▲                    ▲
+                            delivery ─────────────┴── signals ─────────┘ (store, browsers, analyzer)
+                                ▲
+    sources (stopped first) screener ◄── events ── market (Binance or the simulated exchange)
 
-Sinks start before sources; each service calls ``task_status.started`` only when ready.
-SIGTERM/SIGINT (or :meth:`Daemon.stop`) drain within ``DRAIN_TIMEOUT_S``: the market stops,
-the screener finishes the events it already has (the screen in flight included), the store
-flushes, browsers are closed with 1001, and :func:`run_daemon` returns (exit 0).
+:func:`run_daemon` builds it top to bottom, every collaborator passed in at construction:
+
+1. the store (SQLite, or Supabase with its spool) — :func:`_start_store`;
+2. in cloud mode the cloud machine (lifecycle, heartbeat, trader sync); the traders and the
+   rings they need — :func:`_start`;
+3. the analyzer, the delivery, the screener (built, not screening yet), the browser commands
+   (:class:`~vyx.daemon.control.Control`) and the server — :func:`_start_services`, one
+   :class:`~vyx.daemon.services.Services` value;
+4. the sources: the screener screens, the traders are installed, then the market backfills and
+   streams; the scaler and the status loop watch — :func:`_run_sources`.
+
+SIGTERM/SIGINT (or :meth:`Daemon.stop`) drain within ``DRAIN_TIMEOUT_S``, one
+:class:`~vyx.daemon.drain.DrainBudget`: the market stops, the screener finishes the events it
+already has (the screen in flight included) and its progress is saved, the cloud machine writes
+its last row, the store flushes, browsers are closed with 1001, and :func:`run_daemon` returns
+(exit 0).
 """
 
 from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from errno import EACCES, EADDRINUSE, EADDRNOTAVAIL
 from functools import partial
@@ -26,38 +40,33 @@ import attrs
 import trio
 from loguru import logger
 
-from kernels.lang import MAX_RING
-from kernels.program import Program
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 from vyx import __version__
 from vyx.config import Config
-from vyx.daemon.control import Control
-from vyx.daemon.delivery import deliver
+from vyx.daemon.control import Control, RunningTraders
+from vyx.daemon.delivery import Delivery
+from vyx.daemon.drain import DrainBudget
 from vyx.daemon.health import ComponentState, HealthRegistry
+from vyx.daemon.intake import Intake, TraderSource, open_intake, ring_capacity
 from vyx.daemon.metrics import Metrics
-from vyx.daemon.scaling import run_daemon_scaler
+from vyx.daemon.phase import MarketPhase, PhaseReporter
+from vyx.daemon.scaler import ScreenLoad
+from vyx.daemon.scaling import note_screen, run_daemon_scaler
+from vyx.daemon.services import Services
+from vyx.daemon.settings import market_config, screener_config, server_config
 from vyx.daemon.startup import StartupError, prepare_data_dir
-from vyx.daemon.status import (
-    MarketPhase,
-    PhaseReporter,
-    cloud_metrics,
-    status,
-    status_loop,
-    status_update,
-)
+from vyx.daemon.status import cloud_metrics, status, status_loop, status_update
 from vyx.market.closes import MarketEvent
-from vyx.market.connection import StreamConfig
-from vyx.market.rest import RestConfig
 from vyx.market.service import MarketConfig, MarketHandle, PhaseCallback, run_market
-from vyx.market.universe import UniverseConfig
 from vyx.screener.marks import MarkKeeper, load_marks
-from vyx.screener.service import Screener, ScreenerConfig, run_screener
-from vyx.server import AuthConfig, ServerConfig, ServerDeps, run_server
-from vyx.server.auth import supabase_jwks_url
+from vyx.screener.service import Screener, ScreenerHooks, drive_screener
+from vyx.server import ServerDeps, run_server
+from vyx.server.hub import Hub
 from vyx.server.interface import CommandRejected
 from vyx.server.service import ListenError, ServerHandle
-from vyx.signal import Signal
+from vyx.store.api import Store
+from vyx.store.service import run_store
 
 if TYPE_CHECKING:
     # Imported when used: the Supabase client and google-genai cost ~60 MiB of a 256 MB
@@ -65,12 +74,6 @@ if TYPE_CHECKING:
     from vyx.analysis import ConcurrentAnalyzer
     from vyx.cloud.service import CloudMachine
     from vyx.store.supabase import SupabaseStore
-from vyx.store.api import Store
-from vyx.store.service import run_store
-from vyx.traders import TraderInfo, TraderRejected, from_record
-
-#: Traders loader: every trader to run and the ones rejected (with reasons).
-TraderSource = Callable[[], Awaitable[tuple[list[TraderInfo], list[TraderRejected]]]]
 
 
 @attrs.frozen
@@ -96,18 +99,41 @@ class DaemonOptions:
 class Daemon:
     """The running daemon (what ``run_daemon`` hands to ``task_status.started``)."""
 
-    cfg: Config
-    store: Store
-    server: ServerHandle
-    screener: Screener
+    services: Services
     market: MarketHandle
-    control: Control
-    health: HealthRegistry
-    metrics: Metrics
-    rings: dict[str, RingBuffer]
-    started_at: float
-    phase: MarketPhase
     _stop: trio.Event
+
+    @property
+    def cfg(self) -> Config:
+        return self.services.cfg
+
+    @property
+    def store(self) -> Store:
+        return self.services.store
+
+    @property
+    def server(self) -> ServerHandle:
+        return self.services.server
+
+    @property
+    def screener(self) -> Screener:
+        return self.services.screener
+
+    @property
+    def control(self) -> Control:
+        return self.services.control
+
+    @property
+    def health(self) -> HealthRegistry:
+        return self.services.health
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.services.metrics
+
+    @property
+    def rings(self) -> dict[str, RingBuffer]:
+        return self.services.rings
 
     def stop(self) -> None:
         """Drain and stop (as SIGTERM does)."""
@@ -115,68 +141,8 @@ class Daemon:
 
     def status(self) -> dict[str, Any]:
         """The ``status_update`` data."""
-        return status(self.cfg, self.screener, self.market, self.started_at, self.phase)
-
-
-def ring_capacity(traders: Sequence[TraderInfo]) -> dict[str, int]:
-    """Closed bars to keep per timeframe: every trader's warm-up plus a margin (at most
-    :data:`MAX_RING`; a trader that needs more is refused when it is installed)."""
-    need: dict[str, int] = {}
-    for t in traders:
-        # Traders that do not compile are left out here and reported by Control.apply.
-        program = Program()
-        try:
-            program.add(t.definition)
-            warmup = program.warmup(t.id, program.layouts())
-        except Exception:
-            continue
-        for tf, bars in warmup.items():
-            need[tf] = max(need.get(tf, 0), bars)
-    return {tf: min(MAX_RING, max(300, int(n * 1.2) + 20)) for tf, n in need.items()}
-
-
-def market_config(cfg: Config, capacity: dict[str, int]) -> MarketConfig:
-    """The market service's settings from the environment's."""
-    m = cfg.market
-    return MarketConfig(
-        rest=RestConfig(base_url=m.rest_url),
-        stream=StreamConfig(ws_url=m.ws_url),
-        universe=UniverseConfig(count=m.symbol_count, symbols=m.symbols or ()),
-        warmup=capacity,
-    )
-
-
-def server_config(cfg: Config) -> ServerConfig:
-    """The server's settings: Supabase tokens in cloud mode, a one-time local token embedded."""
-    sb = cfg.supabase
-    auth = AuthConfig(
-        user_id=cfg.machine.user_id,
-        jwt_secret=sb.jwt_secret if sb else None,
-        jwks_url=(sb.jwks_url or supabase_jwks_url(sb.url)) if sb else None,
-        local_token=cfg.mode == "embedded",
-    )
-    return ServerConfig(
-        cfg.server.host,
-        cfg.server.port,
-        auth,
-        machine_id=cfg.machine.machine_id,
-        instance_id=cfg.fly.machine_id,
-    )
-
-
-async def store_traders(
-    store: Store, user_id: str
-) -> tuple[list[TraderInfo], list[TraderRejected]]:
-    """Every trader of ``user_id`` in the store that belongs on this machine."""
-    infos, rejected = [], []
-    for row in await store.load_traders(user_id):
-        if not row.enabled_in_cloud:
-            continue
-        try:
-            infos.append(from_record(row))
-        except TraderRejected as exc:
-            rejected.append(exc)
-    return infos, rejected
+        s = self.services
+        return status(s.cfg, s.screener, s.started_at, s.phase)
 
 
 async def run_daemon(
@@ -191,7 +157,7 @@ async def run_daemon(
     that (market unreachable, backfilling, catching up, installing traders) stops the start-up
     and returns without ``started``.
     """
-    run = _Run(cfg, opts, HealthRegistry(), Metrics(), trio.Event(), trio.Event())
+    run = _Run(cfg, opts, DrainBudget(cfg.runtime.drain_timeout_s))
     async with trio.open_nursery() as sinks:
         if opts.handle_signals:
             sinks.start_soon(_signals, run.stop)
@@ -200,15 +166,13 @@ async def run_daemon(
             await _start(run, sinks, task_status)
         if starting.cancelled_caught:
             logger.info("stopped before the daemon was ready")
-        # 2. Sinks: flush what is queued, close browsers with 1001, stop the writer. The sources
-        # took at most 55% of the drain budget and the cloud machine's final write 20%.
-        store = run.store
-        if store is not None:
-            with trio.move_on_after(cfg.runtime.drain_timeout_s / 4) as flush_scope:
+        # The sinks: the store flushes what is queued (its share of the budget), then
+        # cancelling them is graceful for both: the server closes browsers with 1001 and the
+        # store writes what is still queued, each within its own bounded budget.
+        if run.store is not None:
+            with trio.move_on_after(run.budget.store_flush_s) as flush_scope:
                 flush_scope.shield = True
-                await store.flush()
-        # Cancelling the sinks is graceful for both: the server closes browsers with 1001 and
-        # the store writes what is still queued, each within its own bounded budget.
+                await run.store.flush()
         sinks.cancel_scope.cancel()
     logger.info("stopped")
 
@@ -219,14 +183,16 @@ class _Run:
 
     cfg: Config
     opts: DaemonOptions
-    health: HealthRegistry
-    metrics: Metrics
+    budget: DrainBudget
+    health: HealthRegistry = attrs.Factory(HealthRegistry)
+    metrics: Metrics = attrs.Factory(Metrics)
     #: Set by SIGTERM/SIGINT or :meth:`Daemon.stop`.
-    stop: trio.Event
+    stop: trio.Event = attrs.Factory(trio.Event)
     #: Set once ``started(Daemon)`` was called: a stop from then on drains.
-    ready: trio.Event
+    ready: trio.Event = attrs.Factory(trio.Event)
     phase: MarketPhase = attrs.Factory(MarketPhase)
     started_at: float = attrs.Factory(time.monotonic)
+    #: Once started (the drain flushes it).
     store: Store | None = None
 
 
@@ -238,209 +204,241 @@ async def _cancel_unless_ready(run: _Run, starting: trio.CancelScope) -> None:
 
 
 async def _start(run: _Run, sinks: trio.Nursery, task_status: trio.TaskStatus[Daemon]) -> None:
-    """The store, the cloud machine and the traders, then :func:`_serve`."""
-    cfg, opts, health = run.cfg, run.opts, run.health
-    store: Store
-    supabase: SupabaseStore | None = None
+    """The store, the cloud machine, the traders and their rings, the services, the sources."""
+    store, supabase = await _start_store(run, sinks)
+    async with AsyncExitStack() as stack:
+        cloud: CloudMachine | None = None
+        if supabase is not None:
+            from vyx.cloud.service import cloud_machine
+
+            cloud = await stack.enter_async_context(cloud_machine(run.cfg, supabase, run.budget))
+        intake = await open_intake(run.cfg, run.opts.traders, store, cloud)
+        capacity = await trio.to_thread.run_sync(
+            ring_capacity, intake.traders, abandon_on_cancel=True
+        )
+        capacity.setdefault(run.cfg.market.kline_interval, 300)
+        rings = {tf: RingBuffer(timeframe_ms(tf), n) for tf, n in capacity.items()}
+        services = await _start_services(run, sinks, store, cloud, intake.load, rings)
+        await _run_sources(run, services, cloud, intake, task_status)
+
+
+async def _start_store(run: _Run, sinks: trio.Nursery) -> tuple[Store, SupabaseStore | None]:
+    """The store, in the sinks (the Supabase one in cloud mode, also returned as such)."""
+    cfg = run.cfg
     kept = cfg.store.spool_path if cfg.supabase is not None else cfg.store.database_path
     prepare_data_dir(cfg.store.data_dir, (kept,))
+    supabase: SupabaseStore | None = None
+    store: Store
     if cfg.supabase is not None:
         from vyx.store.supabase import run_supabase_store
 
         store = supabase = await sinks.start(
             partial(run_supabase_store, cfg.store, cfg.supabase, user_id=cfg.machine.user_id)
         )
-        health.report("store", ComponentState.OK, "Supabase (with a local spool)")
+        run.health.report("store", ComponentState.OK, "Supabase (with a local spool)")
     else:
         store = await sinks.start(run_store, cfg.store)
-        health.report("store", ComponentState.OK, str(cfg.store.database_path))
+        run.health.report("store", ComponentState.OK, str(cfg.store.database_path))
     run.store = store
-    async with AsyncExitStack() as stack:
-        cloud: CloudMachine | None = None
-        if supabase is not None:
-            from vyx.cloud.service import cloud_machine
-
-            cloud = await stack.enter_async_context(cloud_machine(cfg, supabase))
-        if opts.traders is not None:
-            load: TraderSource = opts.traders
-        elif cloud is not None:
-            load = cloud.reload
-        else:
-            load = partial(store_traders, store, cfg.machine.user_id)
-        traders, rejected = cloud.traders.current() if cloud and not opts.traders else await load()
-        await _serve(run, store, cloud, load, traders, rejected, sinks, task_status)
+    return store, supabase
 
 
-async def _serve(
+async def _start_services(
     run: _Run,
+    sinks: trio.Nursery,
     store: Store,
     cloud: CloudMachine | None,
     load: TraderSource,
-    traders: list[TraderInfo],
-    rejected: list[TraderRejected],
-    sinks: trio.Nursery,
+    rings: dict[str, RingBuffer],
+) -> Services:
+    """The analyzer, the delivery, the screener (not screening yet), Control and the server:
+    everything a signal or a browser command reaches, up before the market."""
+    cfg, metrics = run.cfg, run.metrics
+    hub = Hub(metrics)  # the browsers' broadcast, before the server: every service pushes to it
+    analyzer = await _start_analyzer(run, sinks, store, hub)
+    running = RunningTraders()
+    delivery = Delivery(
+        store=store,
+        broadcast=hub.broadcast,
+        metrics=metrics,
+        analyzer=analyzer,
+        rings=rings,
+        running=running,
+    )
+    resume = load_marks(cfg.store.data_dir)
+    if resume:
+        logger.info("last run screened up to {}", _marks_line(resume))
+    marks = MarkKeeper(cfg.store.data_dir, store, resume)
+    screen_load = ScreenLoad()
+    # Signals and machine rows carry cloud_machines.id in cloud mode.
+    row_id = cloud.identity.id if cloud is not None else cfg.machine.machine_id
+    hooks = ScreenerHooks(
+        on_screen=(metrics.observe_screen, partial(note_screen, screen_load)),
+        on_delay=(metrics.close_to_signals.observe,),
+        on_progress=marks.poke,
+    )
+    scfg = screener_config(cfg, row_id)
+    screener = Screener(scfg, rings, delivery.deliver, resume=resume, hooks=hooks)
+    await screener.set_traders(())
+    control = Control(
+        user_id=cfg.machine.user_id,
+        store=store,
+        screener=screener,
+        reload=load,
+        persist_browser_edits=run.opts.persist_browser_edits,
+        status=partial(status, cfg, screener, run.started_at, run.phase),
+        broadcast=hub.broadcast,
+        running=running,
+        recent=delivery.recent,
+    )
+    server = await _start_server(run, sinks, control, hub)
+    return Services(
+        cfg=cfg,
+        health=run.health,
+        metrics=metrics,
+        started_at=run.started_at,
+        phase=run.phase,
+        rings=rings,
+        store=store,
+        analyzer=analyzer,
+        delivery=delivery,
+        screener=screener,
+        control=control,
+        server=server,
+        marks=marks,
+        load=screen_load,
+        row_id=row_id,
+    )
+
+
+async def _start_analyzer(
+    run: _Run, sinks: trio.Nursery, store: Store, hub: Hub
+) -> ConcurrentAnalyzer | None:
+    """The analyzer in the sinks, or None (``/health`` says why) without a Gemini key."""
+    cfg = run.cfg
+    if not (cfg.analyzer.enabled or run.opts.offline_analyst):
+        run.health.report("analyzer", ComponentState.DISABLED, "no GEMINI_API_KEY")
+        return None
+    from vyx.analysis import AnalyzerOptions, run_analyzer
+    from vyx.analysis.journal import JOURNAL_FILE
+
+    def push(message: dict[str, Any]) -> None:
+        hub.broadcast(message)
+
+    options = AnalyzerOptions(
+        offline=run.opts.offline_analyst, journal=cfg.store.data_dir / JOURNAL_FILE
+    )
+    analyzer: ConcurrentAnalyzer = await sinks.start(
+        partial(run_analyzer, cfg.analyzer, store, push, options=options)
+    )
+    return analyzer
+
+
+async def _start_server(run: _Run, sinks: trio.Nursery, control: Control, hub: Hub) -> ServerHandle:
+    """The server in the sinks; an address it cannot bind stops the start (exit status 2)."""
+    opts = run.opts
+    deps = ServerDeps(
+        commands=control.handle,
+        snapshot=control.snapshot,
+        health=run.health,
+        metrics=run.metrics,
+        hub=hub,
+    )
+    try:
+        server: ServerHandle = await sinks.start(run_server, server_config(run.cfg), deps)
+    except ListenError as exc:
+        hint = {
+            EADDRINUSE: f"; set {opts.port_setting} to a free port",
+            EACCES: f"; set {opts.port_setting} to a port above 1023",
+            EADDRNOTAVAIL: "; set HOST to an address of this machine",
+        }.get(exc.errno or 0, "")
+        raise StartupError(f"{exc}{hint}") from None
+    if opts.announce is not None:
+        opts.announce(server)
+    return server
+
+
+async def _run_sources(
+    run: _Run,
+    services: Services,
+    cloud: CloudMachine | None,
+    intake: Intake,
     task_status: trio.TaskStatus[Daemon],
 ) -> None:
-    """Rings, screener, server and market; returns once the sources have drained."""
-    cfg, opts, health, metrics = run.cfg, run.opts, run.health, run.metrics
-    stop, started_at, phase = run.stop, run.started_at, run.phase
-    capacity = await trio.to_thread.run_sync(ring_capacity, traders, abandon_on_cancel=True)
-    capacity.setdefault(cfg.market.kline_interval, 300)
-    rings = {tf: RingBuffer(timeframe_ms(tf), n) for tf, n in capacity.items()}
-    market: MarketHandle | None = None
-    sink_ref: list[Callable[[Sequence[Signal], Sequence[str]], Awaitable[None]]] = []
-
-    async def sink(signals: Sequence[Signal], cancelled: Sequence[str]) -> None:
-        await sink_ref[0](signals, cancelled)
-
+    """The screener screens, the traders are installed, the market starts; ``started`` once it
+    streams; at a stop the sources drain within their share of the budget."""
+    s, cfg, health = services, run.cfg, run.health
     events_tx, events_rx = trio.open_memory_channel[MarketEvent](1024)
-    scfg = ScreenerConfig(
-        user_id=cfg.machine.user_id,
-        # Signals carry cloud_machines.id in cloud mode.
-        machine_id=cloud.identity.id if cloud is not None else cfg.machine.machine_id,
-        workers=cfg.runtime.workers,
-        intrabar_ms=cfg.market.screening_interval_ms,
-        cooldown_bars=cfg.market.cooldown_bars,
-    )
+    events_depth = run.metrics.queue_depth.labels("market_events")
+    events_depth.set_function(lambda: events_rx.statistics().current_buffer_used)
     async with trio.open_nursery() as sources:
-        resume = load_marks(cfg.store.data_dir)
-        if resume:
-            logger.info("last run screened up to {}", _marks_line(resume))
-        screener: Screener = await sources.start(
-            partial(run_screener, scfg, rings, events_rx, sink, resume=resume)
-        )
-        marks = MarkKeeper(cfg.store.data_dir, store, screener.progress, resume)
-        screener.on_progress = marks.poke
-        sources.start_soon(marks.run)
-        screener.listeners.append(metrics.observe_screen)
-        screener.delay_listeners.append(metrics.close_to_signals.observe)
-        events_depth = metrics.queue_depth.labels("market_events")
-        events_depth.set_function(lambda: events_rx.statistics().current_buffer_used)
-        control = Control(
-            user_id=cfg.machine.user_id,
-            store=store,
-            screener=screener,
-            reload=load,
-            persist_browser_edits=opts.persist_browser_edits,
-            status=lambda: status(cfg, screener, market, started_at, phase),
-        )
-        deps = ServerDeps(
-            commands=control.handle, snapshot=control.snapshot, health=health, metrics=metrics
-        )
-        try:
-            server: ServerHandle = await sinks.start(run_server, server_config(cfg), deps)
-        except ListenError as exc:
-            hint = {
-                EADDRINUSE: f"; set {opts.port_setting} to a free port",
-                EACCES: f"; set {opts.port_setting} to a port above 1023",
-                EADDRNOTAVAIL: "; set HOST to an address of this machine",
-            }.get(exc.errno or 0, "")
-            raise StartupError(f"{exc}{hint}") from None
-        control.broadcast = server.broadcast
-
-        def push(message: dict[str, Any]) -> None:
-            server.broadcast(message)
-
-        if opts.announce is not None:
-            opts.announce(server)
-        analyzer: ConcurrentAnalyzer | None = None
-        if cfg.analyzer.enabled or opts.offline_analyst:
-            from vyx.analysis import AnalyzerOptions, run_analyzer
-            from vyx.analysis.journal import JOURNAL_FILE
-
-            analyzer = await sinks.start(
-                partial(
-                    run_analyzer,
-                    cfg.analyzer,
-                    store,
-                    push,
-                    options=AnalyzerOptions(
-                        offline=opts.offline_analyst,
-                        journal=cfg.store.data_dir / JOURNAL_FILE,
-                    ),
-                )
-            )
-        else:
-            health.report("analyzer", ComponentState.DISABLED, "no GEMINI_API_KEY")
-        sink_ref.append(partial(deliver, store, server, control, metrics, analyzer, rings))
-        if cloud is not None and opts.traders is None:
-            await cloud.traders.attach(control)
-        else:
-            try:
-                await control.apply(traders, rejected)
-            except CommandRejected as exc:
-                # Never a reason to stop: the daemon runs without them and says why.
-                logger.error("{}", exc.message)
+        await sources.start(drive_screener, s.screener, events_rx)
+        sources.start_soon(s.marks.run)
+        await _install_traders(s.control, cloud, intake)
         if cloud is not None:
-            cloud.sample = partial(cloud_metrics, cfg, screener, analyzer, control)
-        health.report("server", ComponentState.OK, server.url)
+            sample = partial(cloud_metrics, cfg, s.screener, s.analyzer, s.control)
+            sources.start_soon(cloud.run_metrics, sample)
+        health.report("server", ComponentState.OK, s.server.url)
         health.report("market", ComponentState.STARTING, "backfilling")
         health.report("screener", ComponentState.STARTING, "waiting for history")
         market_scope = trio.CancelScope()
+        push_status = partial(_push_status, s.server, s.control)
+        capacity = {tf: ring.capacity for tf, ring in s.rings.items()}
         market = await sources.start(
             _run_market_until,
             market_scope,
             market_config(cfg, capacity),
-            rings,
+            s.rings,
             events_tx,
-            PhaseReporter(phase, health, lambda: server.broadcast(status_update(control))),
+            PhaseReporter(run.phase, health, push_status),
         )
-        assert market is not None
-        row_id = cloud.identity.id if cloud is not None else cfg.machine.machine_id
-        await sources.start(run_daemon_scaler, cfg, screener, store, server, analyzer, row_id)
-        sources.start_soon(
-            status_loop,
-            cfg,
-            analyzer,
-            control,
-            screener,
-            market,
-            store,
-            server,
-            health,
-            metrics,
-            started_at,
-            phase,
-        )
-        daemon = Daemon(
-            cfg,
-            store,
-            server,
-            screener,
-            market,
-            control,
-            health,
-            metrics,
-            rings,
-            started_at,
-            phase,
-            stop,
-        )
+        run.phase.market = market
+        await sources.start(run_daemon_scaler, services)
+        sources.start_soon(status_loop, services, market)
         logger.info(
             "vyx {} ready: {} traders, {} symbols, timeframes {}",
             __version__,
-            len(traders),
+            len(intake.traders),
             len(market.symbols),
-            ", ".join(rings),
+            ", ".join(s.rings),
         )
-        task_status.started(daemon)
+        task_status.started(Daemon(services, market, run.stop))
         run.ready.set()
-        await stop.wait()
-        logger.info("draining (budget {}s)", cfg.runtime.drain_timeout_s)
-        budget = cfg.runtime.drain_timeout_s
-        begun = trio.current_time()
-        # 1. Sources stop: the market closes its sockets and the event channel; the
-        # screener finishes the events it already has, then returns (40% of the budget), and
-        # its progress is saved once the store holds its signals (15%).
-        market_scope.cancel()
-        with trio.move_on_at(begun + budget * 0.4) as too_slow:
-            await screener.drained.wait()
-        if too_slow.cancelled_caught:
-            logger.warning("screener did not finish in time; stopping it")
-        else:
-            with trio.move_on_at(begun + budget * 0.55):
-                await marks.save()
+        await run.stop.wait()
+        await _drain_sources(run, services, market_scope)
         sources.cancel_scope.cancel()
+
+
+async def _install_traders(control: Control, cloud: CloudMachine | None, intake: Intake) -> None:
+    """The first traders, through :meth:`Control.apply` (the cloud machine's sync from now on,
+    in cloud mode); a set that cannot be installed is said, never a reason to stop."""
+    if cloud is not None and intake.synced:
+        await cloud.traders.attach(control)
+        return
+    try:
+        await control.apply(intake.traders, intake.rejected)
+    except CommandRejected as exc:
+        logger.error("{}", exc.message)
+
+
+def _push_status(server: ServerHandle, control: Control) -> None:
+    server.broadcast(status_update(control))
+
+
+async def _drain_sources(run: _Run, services: Services, market_scope: trio.CancelScope) -> None:
+    """The market closes its sockets and the event channel; the screener finishes the events
+    it already has, then returns, and its progress is saved once the store holds its signals
+    (each by its deadline of :class:`DrainBudget`)."""
+    logger.info("draining (budget {}s)", run.budget.total_s)
+    begun = trio.current_time()
+    market_scope.cancel()
+    with trio.move_on_at(run.budget.sources_until(begun)) as too_slow:
+        await services.screener.drained.wait()
+    if too_slow.cancelled_caught:
+        logger.warning("screener did not finish in time; stopping it")
+    else:
+        with trio.move_on_at(run.budget.marks_until(begun)):
+            await services.marks.save()
 
 
 def _marks_line(marks: Mapping[str, int]) -> str:

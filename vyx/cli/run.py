@@ -10,8 +10,9 @@ import attrs
 import click
 import trio
 
-from vyx.app import DaemonOptions, TraderSource, run_daemon
+from vyx.app import DaemonOptions, run_daemon
 from vyx.config import Config, ConfigError, load_config
+from vyx.daemon.intake import TraderSource
 from vyx.daemon.startup import exit_on_startup_error, private_files
 from vyx.logs import setup_logging
 from vyx.server.service import ServerHandle

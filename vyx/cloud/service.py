@@ -27,6 +27,7 @@ from vyx.cloud.machine import (
 from vyx.cloud.traders import TraderSync, TraderSyncConfig, TraderUpdate, run_trader_sync
 from vyx.config import Config
 from vyx.daemon.control import Control
+from vyx.daemon.drain import DrainBudget
 from vyx.server.interface import CommandRejected
 from vyx.server.protocol import ErrorCode, error
 from vyx.store.supabase import SupabaseStore
@@ -111,24 +112,41 @@ class CloudMachine:
     identity: MachineIdentity
     sync: TraderSync
     traders: TraderBridge
-    #: The daemon sets this once its services run: ``cloud_metrics`` values.
-    sample: Callable[[], Mapping[str, float | int]] = dict
+    store: SupabaseStore
 
     async def reload(self) -> tuple[list[TraderInfo], list[TraderRejected]]:
         """``config_update``: load the traders from the database now."""
         await self.sync.reload("config_update")
         return self.traders.current()
 
+    async def run_metrics(
+        self,
+        sample: Callable[[], Mapping[str, float | int]],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Report ``cloud_metrics`` rows of ``sample()`` every 30 s until cancelled (the daemon
+        starts it once the services it samples run)."""
+        await run_metrics_reporter(
+            self.store,
+            machine_id=self.identity.id,
+            sample=sample,
+            interval_s=30,
+            task_status=task_status,
+        )
+
 
 @asynccontextmanager
-async def cloud_machine(cfg: Config, store: SupabaseStore) -> AsyncIterator[CloudMachine]:
+async def cloud_machine(
+    cfg: Config, store: SupabaseStore, budget: DrainBudget
+) -> AsyncIterator[CloudMachine]:
     """Mark the machine running (stopped or error when the body ends), load the traders and
-    keep them in sync, heartbeat and report metrics while the body runs."""
+    keep them in sync and heartbeat while the body runs."""
     lifecycle = LifecycleConfig(
         cfg.machine,
-        # Its share of the drain budget (see vyx.app): the whole stop fits DRAIN_TIMEOUT_S. The
-        # lifecycle rows go through the spool: nothing here waits for the database.
-        final_write_s=min(5.0, cfg.runtime.drain_timeout_s * 0.2),
+        # Its share of the drain budget: the whole stop fits DRAIN_TIMEOUT_S. The lifecycle
+        # rows go through the spool: nothing here waits for the database.
+        final_write_s=budget.cloud_final_write_s,
         fly_app_name=cfg.fly.app_name,
         fly_machine_version=cfg.fly.machine_version,
     )
@@ -141,16 +159,6 @@ async def cloud_machine(cfg: Config, store: SupabaseStore) -> AsyncIterator[Clou
             sync: TraderSync = await nursery.start(
                 partial(run_trader_sync, sync_cfg, store.rest, store, on_update=bridge.on_update)
             )
-            machine = CloudMachine(me, sync, bridge)
             nursery.start_soon(partial(run_heartbeat, store, lifecycle, heartbeat_s=30))
-            nursery.start_soon(
-                partial(
-                    run_metrics_reporter,
-                    store,
-                    machine_id=me.id,
-                    sample=lambda: machine.sample(),
-                    interval_s=30,
-                )
-            )
-            yield machine
+            yield CloudMachine(me, sync, bridge, store)
             nursery.cancel_scope.cancel()

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
+import attrs
 import trio
 from loguru import logger
 
@@ -32,7 +33,6 @@ from vyx.server.protocol import (
     trader_removed,
     trader_updated,
 )
-from vyx.signal import Signal
 from vyx.store.api import Store
 from vyx.store.errors import StoreError, TraderNotOwned
 from vyx.traders import TraderInfo, TraderRejected, from_mapping, to_record
@@ -40,6 +40,21 @@ from vyx.traders import TraderInfo, TraderRejected, from_mapping, to_record
 Broadcast = Callable[[Mapping[str, Any]], object]
 #: Reloads every trader from its source (file or table); returns them and the rejected ones.
 Reload = Callable[[], Awaitable[tuple[list[TraderInfo], list[TraderRejected]]]]
+
+
+def _no_broadcast(message: Mapping[str, Any]) -> None:
+    """No browsers (a control without a server)."""
+
+
+@attrs.define(eq=False)
+class RunningTraders:
+    """The traders the daemon runs now and why the others do not: written by :class:`Control`
+    (one change at a time), read by the delivery (a signal's analysis settings) and status."""
+
+    #: Trader id -> the trader, every one of the last applied set (enabled or not).
+    traders: dict[str, TraderInfo] = attrs.Factory(dict)
+    #: Trader id -> why it does not run (clipped for the browser).
+    errors: dict[str, str] = attrs.Factory(dict)
 
 
 class Control:
@@ -54,18 +69,41 @@ class Control:
         reload: Reload,
         persist_browser_edits: bool,
         status: Callable[[], Mapping[str, Any]],
+        broadcast: Broadcast = _no_broadcast,
+        running: RunningTraders | None = None,
+        recent: deque[dict[str, Any]] | None = None,
     ) -> None:
+        """Args: ``broadcast`` the browsers' broadcast; ``running`` the running traders shared
+        with the delivery (a fresh set when None); ``recent`` the delivered signals a
+        connecting browser gets, newest first (the delivery's; an empty one when None)."""
         self.user_id = user_id
         self.store = store
         self.screener = screener
         self.reload = reload
         self.persist = persist_browser_edits
         self.status = status
-        self.traders: dict[str, TraderInfo] = {}
-        self.errors: dict[str, str] = {}
-        self.recent: deque[dict[str, Any]] = deque(maxlen=100)
-        self.broadcast: Broadcast = lambda _m: None
+        self.running = running if running is not None else RunningTraders()
+        self.recent: deque[dict[str, Any]] = recent if recent is not None else deque(maxlen=100)
+        self.broadcast: Broadcast = broadcast
         self._changing = trio.Lock()
+
+    @property
+    def traders(self) -> dict[str, TraderInfo]:
+        """The last applied traders (:attr:`RunningTraders.traders`)."""
+        return self.running.traders
+
+    @traders.setter
+    def traders(self, traders: dict[str, TraderInfo]) -> None:
+        self.running.traders = traders
+
+    @property
+    def errors(self) -> dict[str, str]:
+        """Why traders do not run (:attr:`RunningTraders.errors`)."""
+        return self.running.errors
+
+    @errors.setter
+    def errors(self, errors: dict[str, str]) -> None:
+        self.running.errors = errors
 
     # -- traders ------------------------------------------------------------------------------
 
@@ -139,10 +177,6 @@ class Control:
         return message
 
     # -- signals ------------------------------------------------------------------------------
-
-    def remember(self, signal: Signal, message: Mapping[str, Any] | None = None) -> None:
-        """Keep ``signal`` (``message``: its ``signal_created``, if made) for the snapshot."""
-        self.recent.appendleft((message or signal.to_message())["data"])
 
     def snapshot(self) -> Snapshot:
         """Recent signals, traders and status for a browser that just connected."""

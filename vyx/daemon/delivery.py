@@ -1,65 +1,108 @@
-"""Where a screen's signals go: the store first, then every browser, then the analyzer."""
+"""Where a screen's signals go: the store first, then every browser, then the analyzer.
+
+:class:`Delivery` is built before the screener and handed to it as its sink. The screener awaits
+:meth:`Delivery.deliver` once per screen: its progress (and so the restart marks of
+:mod:`vyx.screener.marks`) moves only once the store holds the screen's signals in its queue.
+A queue between the two would let a mark pass signals the store has not been given yet, and a
+crash then would lose them; the store's own queue is the bounded buffer (``save_signals``
+waits when it is full).
+"""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 from loguru import logger
 
 from kernels.ring import RingBuffer
-from vyx.daemon.control import Control
+from vyx.daemon.control import Broadcast, RunningTraders
 from vyx.daemon.metrics import Metrics
-from vyx.server.service import ServerHandle
 from vyx.signal import Signal
 from vyx.store.api import Store
 
 if TYPE_CHECKING:
     from vyx.analysis import ConcurrentAnalyzer
 
+#: Recent confirmed signals kept for the snapshot a connecting browser gets.
+RECENT_SIGNALS = 100
 
-async def deliver(
-    store: Store,
-    server: ServerHandle,
-    control: Control,
-    metrics: Metrics,
-    analyzer: ConcurrentAnalyzer | None,
-    rings: Mapping[str, RingBuffer],
-    signals: Sequence[Signal],
-    cancelled: Sequence[str],
-) -> None:
-    """Signals are queued for the store first, then pushed to every browser, then offered to
-    the analyzer (which never blocks: a signal never waits for its analysis)."""
-    confirmed = [s for s in signals if not s.provisional]
-    if confirmed:
-        await store.save_signals(confirmed)
-        metrics.signals.inc(len(confirmed))
-    for s in signals:
-        message = s.to_message()
-        if not s.provisional:
-            # Before the broadcast: a browser joining meanwhile gets it in its snapshot.
-            control.remember(s, message)
-        server.broadcast(message)
-    # The browsers' writers go first; the log lines (~40 µs each) and the analyzer after.
-    await trio.lowlevel.checkpoint()
-    for s in confirmed:
-        logger.info(
-            "signal {} {} {} @ {}: {}",
-            s.trader_id,
-            s.symbol,
-            s.interval,
-            s.price,
-            "; ".join(s.matched_conditions),
-        )
-        info = control.traders.get(s.trader_id)
-        if analyzer is not None and info is not None and info.auto_analyze and s.interval in rings:
-            from vyx.analysis import AnalysisContext, Candles, TraderSettings
 
-            trader = TraderSettings.from_strategy(
-                info.id, info.definition.name, info.auto_analyze, dict(info.strategy)
+class Delivery:
+    """Hands each screen's signals to the store, the browsers and the analyzer.
+
+    Args:
+        store: where confirmed signals are saved (awaited: the store's queue is the bound).
+        broadcast: the browsers' broadcast (never blocks).
+        metrics: ``vyx_signals_total`` counts what was stored.
+        analyzer: offered each confirmed signal of a trader with ``auto_analyze`` (never
+            blocks); None when analysis is off.
+        rings: the market's rings, read for the analyzer's candles.
+        running: the traders running now (their analysis settings).
+    """
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        broadcast: Broadcast,
+        metrics: Metrics,
+        analyzer: ConcurrentAnalyzer | None,
+        rings: Mapping[str, RingBuffer],
+        running: RunningTraders,
+    ) -> None:
+        self.store = store
+        self.broadcast = broadcast
+        self.metrics = metrics
+        self.analyzer = analyzer
+        self.rings = rings
+        self.running = running
+        #: The newest confirmed signals first, each the ``data`` of its ``signal_created``.
+        self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_SIGNALS)
+
+    async def deliver(self, signals: Sequence[Signal], cancelled: Sequence[str]) -> None:
+        """The screener's :data:`~vyx.screener.service.SignalSink`: signals are queued for the
+        store first, then pushed to every browser, then offered to the analyzer (which never
+        blocks: a signal never waits for its analysis); then the cancelled provisional ones
+        are announced."""
+        confirmed = [s for s in signals if not s.provisional]
+        if confirmed:
+            await self.store.save_signals(confirmed)
+            self.metrics.signals.inc(len(confirmed))
+        for s in signals:
+            message = s.to_message()
+            if not s.provisional:
+                # Before the broadcast: a browser joining meanwhile gets it in its snapshot.
+                self.recent.appendleft(message["data"])
+            self.broadcast(message)
+        # The browsers' writers go first; the log lines (~40 µs each) and the analyzer after.
+        await trio.lowlevel.checkpoint()
+        for s in confirmed:
+            logger.info(
+                "signal {} {} {} @ {}: {}",
+                s.trader_id,
+                s.symbol,
+                s.interval,
+                s.price,
+                "; ".join(s.matched_conditions),
             )
-            candles = Candles.from_ring(rings[s.interval], s.symbol, s.interval)
-            analyzer.submit(s, AnalysisContext(trader, candles))
-    for sid in cancelled:
-        server.broadcast({"type": "signal_cancelled", "data": {"signalId": sid}})
+            self._offer(s)
+        for sid in cancelled:
+            self.broadcast({"type": "signal_cancelled", "data": {"signalId": sid}})
+
+    def _offer(self, s: Signal) -> None:
+        """``s`` to the analyzer, with its trader's settings and candles, if it wants it."""
+        info = self.running.traders.get(s.trader_id)
+        if self.analyzer is None or info is None or not info.auto_analyze:
+            return
+        if s.interval not in self.rings:
+            return
+        from vyx.analysis import AnalysisContext, Candles, TraderSettings
+
+        trader = TraderSettings.from_strategy(
+            info.id, info.definition.name, info.auto_analyze, dict(info.strategy)
+        )
+        candles = Candles.from_ring(self.rings[s.interval], s.symbol, s.interval)
+        self.analyzer.submit(s, AnalysisContext(trader, candles))

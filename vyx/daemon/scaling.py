@@ -17,7 +17,6 @@ from loguru import logger
 
 from kernels.executor import ScreenResult
 from kernels.timeframes import timeframe_ms
-from vyx.config import Config
 from vyx.daemon.scaler import (
     CpuMeter,
     LoadStats,
@@ -27,32 +26,26 @@ from vyx.daemon.scaler import (
     run_scaler,
     state_after_restart,
 )
-from vyx.screener.service import Screener
-from vyx.server.service import ServerHandle
-from vyx.store.api import Store
+from vyx.daemon.services import Services
 
 if TYPE_CHECKING:
-    from vyx.analysis import ConcurrentAnalyzer
     from vyx.fleet.fly_api import FlyMachines
 
 
+def note_screen(load: ScreenLoad, result: ScreenResult) -> None:
+    """A :attr:`~vyx.screener.service.ScreenerHooks.on_screen` hook: ``result``'s share of its
+    bar interval, into ``load``."""
+    load.note(result.duration_s, timeframe_ms(result.timeframe))
+
+
 async def run_daemon_scaler(
-    cfg: Config,
-    screener: Screener,
-    store: Store,
-    server: ServerHandle,
-    analyzer: ConcurrentAnalyzer | None,
-    row_id: str,
-    *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    services: Services, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
-    """Measure screen load, analyzer queue and CPU; scale threads (and vCPUs on Fly)."""
-    load, cpu = ScreenLoad(), CpuMeter(cfg.machine.cpus)
-
-    def note(result: ScreenResult) -> None:
-        load.note(result.duration_s, timeframe_ms(result.timeframe))
-
-    screener.listeners.append(note)
+    """Measure screen load (``services.load``, fed by the screener's :func:`note_screen` hook),
+    analyzer queue and CPU; scale threads (and vCPUs on Fly)."""
+    cfg, screener, store, server = services.cfg, services.screener, services.store, services.server
+    analyzer, row_id, load = services.analyzer, services.row_id, services.load
+    cpu = CpuMeter(cfg.machine.cpus)
     fly: FlyMachines | None = None
     machine = None
     if cfg.fly.api_token and cfg.fly.app_name and cfg.fly.machine_id:

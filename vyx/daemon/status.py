@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import psutil
 import trio
 
 from vyx import __version__
 from vyx.config import Config
 from vyx.daemon.control import Control
-from vyx.daemon.health import ComponentState, HealthRegistry
+from vyx.daemon.health import ComponentState
 from vyx.daemon.metrics import Metrics
+from vyx.daemon.phase import MarketPhase
+from vyx.daemon.services import Services
 from vyx.market.service import MarketHandle
 from vyx.market.statistics import MarketStatistics
 from vyx.screener.service import Screener
-from vyx.server.service import ServerHandle
-from vyx.store.api import Store
 
 if TYPE_CHECKING:
     from vyx.analysis import ConcurrentAnalyzer
@@ -34,59 +31,16 @@ _ANALYZER_HEALTH = {
 }
 
 
-@attrs.define
-class MarketPhase:
-    """How far the market's start-up is: ``connecting``, ``unreachable``, ``backfilling`` or
-    ``streaming`` (see :data:`vyx.market.service.PhaseCallback`)."""
-
-    name: str = "connecting"
-    detail: str = ""
-
-
-_PHASE_HEALTH = {
-    "connecting": ComponentState.STARTING,
-    "backfilling": ComponentState.STARTING,
-    "unreachable": ComponentState.DEGRADED,
-    "streaming": ComponentState.OK,
-}
-
-
-@attrs.define
-class PhaseReporter:
-    """The market's :data:`~vyx.market.service.PhaseCallback`: keeps ``phase``, reports it to
-    ``/health`` and has the browsers told (``push``) at each new phase and at most once a
-    second within one (backfill progress)."""
-
-    phase: MarketPhase
-    health: HealthRegistry
-    push: Callable[[], object]
-    pushed_at: float = -math.inf
-
-    def __call__(self, name: str, detail: str) -> None:
-        changed = name != self.phase.name
-        self.phase.name, self.phase.detail = name, detail[:300]
-        self.health.report(
-            "market", _PHASE_HEALTH.get(name, ComponentState.STARTING), self.phase.detail
-        )
-        now = trio.current_time()
-        if changed or now - self.pushed_at >= 1.0:
-            self.pushed_at = now
-            self.push()
-
-
 def status_update(control: Control) -> dict[str, Any]:
     """The ``status_update`` message."""
     return {"type": "status_update", "data": dict(control.status())}
 
 
 def status(
-    cfg: Config,
-    screener: Screener,
-    market: MarketHandle | None,
-    started_at: float,
-    phase: MarketPhase,
+    cfg: Config, screener: Screener, started_at: float, phase: MarketPhase
 ) -> dict[str, Any]:
     """The ``status_update`` data; ``market`` says how its start-up goes until it streams."""
+    market = phase.market
     stats = screener.statistics()
     uptime_s = round(time.monotonic() - started_at, 1)
     return {
@@ -130,20 +84,12 @@ class CounterMirror:
             )
 
 
-async def status_loop(
-    cfg: Config,
-    analyzer: ConcurrentAnalyzer | None,
-    control: Control,
-    screener: Screener,
-    market: MarketHandle,
-    store: Store,
-    server: ServerHandle,
-    health: HealthRegistry,
-    metrics: Metrics,
-    started_at: float,
-    phase: MarketPhase,
-) -> None:
+async def status_loop(services: Services, market: MarketHandle) -> None:
     """Every few seconds: health reports, status and metrics to the browsers (drift-free)."""
+    s = services
+    cfg, analyzer, control, screener = s.cfg, s.analyzer, s.control, s.screener
+    store, server, health, metrics = s.store, s.server, s.health, s.metrics
+    started_at, phase = s.started_at, s.phase
     process = psutil.Process()
     process.cpu_percent()
     next_at = trio.current_time()
@@ -192,7 +138,7 @@ async def status_loop(
         metrics.ws_clients.set(server.statistics().clients)
         rss_mb = process.memory_info().rss / 2**20
         server.broadcast(
-            {"type": "status_update", "data": status(cfg, screener, market, started_at, phase)}
+            {"type": "status_update", "data": status(cfg, screener, started_at, phase)}
         )
         server.broadcast(
             {

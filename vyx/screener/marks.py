@@ -71,20 +71,21 @@ def save_marks(data_dir: Path, marks: Mapping[str, int]) -> None:
 class MarkKeeper:
     """Writes the screener's progress once the store holds the signals it produced."""
 
-    def __init__(
-        self, data_dir: Path, store: Store, progress: Mapping[str, int], saved: Mapping[str, int]
-    ) -> None:
+    def __init__(self, data_dir: Path, store: Store, saved: Mapping[str, int]) -> None:
         self.data_dir = data_dir
         self.store = store
-        #: The screener's live progress (timeframe → close time of the newest bar handed on).
-        self.progress = progress
+        #: The screener's live progress (timeframe → close time of the newest bar handed on),
+        #: as its last :meth:`poke` gave it.
+        self.progress: Mapping[str, int] = {}
         #: What the file holds (:func:`load_marks` at start).
         self.saved = dict(saved)
         #: Set by the screener after each screen.
         self.changed = trio.Event()
 
-    def poke(self) -> None:
-        """A screen handed its signals on: the mark may move."""
+    def poke(self, progress: Mapping[str, int]) -> None:
+        """A screen handed its signals on (``progress``: the screener's, live): the mark may
+        move (:attr:`ScreenerHooks.on_progress <vyx.screener.service.ScreenerHooks>`)."""
+        self.progress = progress
         self.changed.set()
 
     async def save(self) -> None:

@@ -71,12 +71,27 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+@attrs.frozen
+class ScreenerHooks:
+    """Who hears about the screener's work, given at construction (never appended later)."""
+
+    #: Called with every screen's result (metrics, the scaler's load measure).
+    on_screen: Sequence[Callable[[ScreenResult], None]] = ()
+    #: Called with each close's delay from announced (every symbol's bar in) to its signals
+    #: handed on (stored and pushed), seconds (/metrics keeps the histogram).
+    on_delay: Sequence[Callable[[float], None]] = ()
+    #: Called with :attr:`Screener.progress` after each screen whose signals went to the sink
+    #: (the progress moved).
+    on_progress: Callable[[Mapping[str, int]], None] | None = None
+
+
 class Screener:
     """The screener's state; :func:`run_screener` drives it, the daemon holds it as a handle."""
 
     def __init__(self, cfg: ScreenerConfig, rings: Mapping[str, RingBuffer], sink: SignalSink,
                  now_ms: Callable[[], int] = _now_ms,
-                 resume: Mapping[str, int] | None = None) -> None:  # fmt: skip
+                 resume: Mapping[str, int] | None = None, *,
+                 hooks: ScreenerHooks = ScreenerHooks()) -> None:  # fmt: skip
         self.cfg = cfg
         self.rings = rings
         self.executor = Executor(rings, cooldown_bars=cfg.cooldown_bars)
@@ -101,8 +116,7 @@ class Screener:
         # stepped through its whole ring with signals on, firing on bars days old.
         self._live: dict[str, dict[int, str]] = {}
         self._caught_up = 0
-        #: Called after each screen whose signals went to the sink (the progress moved).
-        self.on_progress: Callable[[], None] | None = None
+        self._hooks = hooks
         self._provisional: dict[str, dict[str, Signal]] = {}
         self._errors: dict[str, str] = {}
         self._stats: dict[str, TraderStatistics] = {}
@@ -114,11 +128,6 @@ class Screener:
         self._max_ms = 0.0
         #: Set when the market's events ended and every one of them was handled.
         self.drained = trio.Event()
-        #: Called with every screen's result (the scaler measures load with it).
-        self.listeners: list[Callable[[ScreenResult], None]] = []
-        #: Called with each close's delay from announced (every symbol's bar in) to its
-        #: signals handed on (stored and pushed), seconds (/metrics keeps the histogram).
-        self.delay_listeners: list[Callable[[float], None]] = []
 
     # -- control (browser commands, the traders source, the scaler) ----------------------------
 
@@ -269,15 +278,15 @@ class Screener:
         await self._publish(result)
         if result.matches and not math.isnan(event.at):
             delay = trio.current_time() - event.at
-            for observe in self.delay_listeners:
+            for observe in self._hooks.on_delay:
                 observe(delay)
         self._advanced(tf, close)
 
     def _advanced(self, tf: str, close: int) -> None:
         if close > self._progress.get(tf, -1):
             self._progress[tf] = close
-            if self.on_progress is not None:
-                self.on_progress()
+            if self._hooks.on_progress is not None:
+                self._hooks.on_progress(self._progress)
 
     async def _history_loaded(self, event: HistoryLoaded) -> None:
         tf = event.timeframe
@@ -420,7 +429,7 @@ class Screener:
         logger.info("symbols left the universe: {}", ", ".join(event.symbols))
 
     async def _publish(self, result: ScreenResult) -> None:
-        for listener in self.listeners:
+        for listener in self._hooks.on_screen:
             listener(result)
         self._screens += 1
         ms = result.duration_s * 1000
@@ -493,6 +502,19 @@ async def run_screener(
     """
     screener = Screener(cfg, rings, sink, now_ms, resume)
     await screener.set_traders(traders)
+    await drive_screener(screener, events, task_status=task_status)
+
+
+async def drive_screener(
+    screener: Screener,
+    events: trio.MemoryReceiveChannel[MarketEvent],
+    *,
+    task_status: trio.TaskStatus[Screener] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Screen ``events`` with a screener built by the caller (the daemon builds it before the
+    server, which hands it browser commands); ``started(screener)`` at once. Returns once the
+    channel closed and every event was handled (:attr:`Screener.drained` is then set)."""
+    cfg = screener.cfg
     async with trio.open_nursery() as nursery:
         if cfg.intrabar_ms > 0:
             nursery.start_soon(intrabar_loop, screener, cfg.intrabar_ms / 1000)

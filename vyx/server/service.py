@@ -92,6 +92,9 @@ class ServerDeps:
     metrics: Metrics = attrs.field(factory=Metrics)
     #: HTTP client for JWKS fetches (one is created when needed and None is given).
     http: httpx.AsyncClient | None = None
+    #: The browsers' broadcast, when the daemon's services push to it before the server is up
+    #: (one on ``metrics`` is made when None is given).
+    hub: Hub | None = None
 
 
 @attrs.frozen
@@ -261,7 +264,7 @@ async def _serve(
     health, metrics = deps.health, deps.metrics
     health.add_metrics_source(metrics.headline)
     health.report("server", ComponentState.STARTING, "binding")
-    hub = Hub(metrics)
+    hub = deps.hub if deps.hub is not None else Hub(metrics)
     stop_hypercorn = trio.Event()
     async with trio.open_nursery() as writers:
         sessions = SessionDeps(

@@ -1,0 +1,82 @@
+"""Where the daemon's traders come from: the traders file, the cloud machine's trader sync or
+the store's ``traders`` table; the first load of them, and the history their rings keep."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
+from typing import TYPE_CHECKING
+
+import attrs
+
+from kernels.lang import MAX_RING
+from kernels.program import Program
+from vyx.config import Config
+from vyx.store.api import Store
+from vyx.traders import TraderInfo, TraderRejected, from_record
+
+if TYPE_CHECKING:
+    from vyx.cloud.service import CloudMachine
+
+#: Traders loader: every trader to run and the ones rejected (with reasons).
+TraderSource = Callable[[], Awaitable[tuple[list[TraderInfo], list[TraderRejected]]]]
+
+
+@attrs.frozen
+class Intake:
+    """Where the traders come from, and the first load of them."""
+
+    #: ``config_update`` reloads from here.
+    load: TraderSource
+    traders: list[TraderInfo]
+    rejected: list[TraderRejected]
+    #: The cloud machine's trader sync installs them (and its later updates).
+    synced: bool
+
+
+async def open_intake(
+    cfg: Config, from_file: TraderSource | None, store: Store, cloud: CloudMachine | None
+) -> Intake:
+    """The traders' source (the file, the cloud machine's sync or the store) and its first load."""
+    load: TraderSource
+    if from_file is not None:
+        load = from_file
+    elif cloud is not None:
+        load = cloud.reload
+    else:
+        load = partial(store_traders, store, cfg.machine.user_id)
+    synced = cloud is not None and from_file is None
+    traders, rejected = cloud.traders.current() if cloud and synced else await load()
+    return Intake(load, traders, rejected, synced)
+
+
+def ring_capacity(traders: Sequence[TraderInfo]) -> dict[str, int]:
+    """Closed bars to keep per timeframe: every trader's warm-up plus a margin (at most
+    :data:`MAX_RING`; a trader that needs more is refused when it is installed)."""
+    need: dict[str, int] = {}
+    for t in traders:
+        # Traders that do not compile are left out here and reported by Control.apply.
+        program = Program()
+        try:
+            program.add(t.definition)
+            warmup = program.warmup(t.id, program.layouts())
+        except Exception:
+            continue
+        for tf, bars in warmup.items():
+            need[tf] = max(need.get(tf, 0), bars)
+    return {tf: min(MAX_RING, max(300, int(n * 1.2) + 20)) for tf, n in need.items()}
+
+
+async def store_traders(
+    store: Store, user_id: str
+) -> tuple[list[TraderInfo], list[TraderRejected]]:
+    """Every trader of ``user_id`` in the store that belongs on this machine."""
+    infos, rejected = [], []
+    for row in await store.load_traders(user_id):
+        if not row.enabled_in_cloud:
+            continue
+        try:
+            infos.append(from_record(row))
+        except TraderRejected as exc:
+            rejected.append(exc)
+    return infos, rejected
