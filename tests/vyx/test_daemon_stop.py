@@ -1,5 +1,6 @@
 """SIGTERM stops the daemon within ``DRAIN_TIMEOUT_S`` whatever its start-up is doing, and the
-dashboard is reachable (and says how the market's start-up goes) before the market is ready."""
+dashboard is reachable (and says how the market's start-up goes) before the market is ready; a
+location Binance refuses (451) is the one start-up state that makes ``/health`` answer 503."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trio
 
@@ -48,11 +50,29 @@ async def _market_phase(server: ServerHandle, wanted: str) -> dict[str, Any]:
 
 
 Setup = Callable[[ExchangeHandle], str]
-STATES: dict[str, tuple[Setup, str]] = {
-    "unreachable": (lambda ex: _refused_url(), "unreachable"),
-    "answering 503": (lambda ex: (ex.faults.fail_rest(10**6, 503), ex.rest_url)[1], "unreachable"),
-    "connecting": (lambda ex: (ex.faults.slow_rest(120), ex.rest_url)[1], "connecting"),
-    "backfilling": (lambda ex: (ex.faults.slow_rest(120, after=2), ex.rest_url)[1], "backfilling"),
+RESTRICTED = "restricted location (HTTP 451) from region iad"
+#: state -> (the exchange's setup, the market phase, /health's status code and reason).
+STATES: dict[str, tuple[Setup, str, int, str | None]] = {
+    "unreachable": (lambda ex: _refused_url(), "unreachable", 200, None),
+    "answering 503": (
+        lambda ex: (ex.faults.fail_rest(10**6, 503), ex.rest_url)[1],
+        "unreachable",
+        200,
+        None,
+    ),
+    "connecting": (lambda ex: (ex.faults.slow_rest(120), ex.rest_url)[1], "connecting", 200, None),
+    "backfilling": (
+        lambda ex: (ex.faults.slow_rest(120, after=2), ex.rest_url)[1],
+        "backfilling",
+        200,
+        None,
+    ),
+    "restricted": (
+        lambda ex: (ex.faults.restrict(), ex.rest_url)[1],
+        "restricted",
+        503,
+        f"market: {RESTRICTED}",
+    ),
 }
 
 
@@ -60,7 +80,7 @@ STATES: dict[str, tuple[Setup, str]] = {
 async def test_sigterm_stops_the_daemon_while_it_starts(tmp_path: Path, state: str) -> None:
     """Finding 10: with Binance unreachable the daemon logged "stopping" and kept retrying; the
     dashboard's address was printed only once the market was ready."""
-    setup, phase = STATES[state]
+    setup, phase, health_status, reason = STATES[state]
     announced: list[ServerHandle] = []
     listening, stopped = trio.Event(), trio.Event()
 
@@ -80,6 +100,7 @@ async def test_sigterm_stops_the_daemon_while_it_starts(tmp_path: Path, state: s
                 "VYX_DATA_DIR": str(tmp_path),
                 "PORT": "0",
                 "DRAIN_TIMEOUT_S": str(DRAIN_S),
+                "MACHINE_REGION": "iad",
             }
         )
         opts = DaemonOptions(traders=_traders, persist_browser_edits=False, announce=announce)
@@ -93,6 +114,14 @@ async def test_sigterm_stops_the_daemon_while_it_starts(tmp_path: Path, state: s
             await listening.wait()
             status = await _market_phase(announced[0], phase)
         assert status["symbols"] == 0
+        async with httpx.AsyncClient(base_url=announced[0].url) as client:
+            health = await client.get("/health")
+        assert health.status_code == health_status
+        assert health.json().get("reason") == reason
+        if state == "restricted":
+            assert status["marketDetail"] == RESTRICTED
+            # One refused request, no retry: the market does not hammer.
+            assert exchange.faults.statistics().restricted_refused == 1
         signal.raise_signal(signal.SIGTERM)
         with trio.fail_after(DRAIN_S):
             await stopped.wait()

@@ -75,11 +75,16 @@ class HealthReport:
     components: Mapping[str, Mapping[str, Any]]
     #: Headline numbers (signals, clients, RSS, ...), JSON values only.
     metrics: Mapping[str, Any]
+    #: Why the daemon is unhealthy, one line (``market: restricted location (HTTP 451) from
+    #: region iad``); empty unless unhealthy.
+    reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The ``/health`` body."""
-        return {
-            "status": self.status.value,
+        """The ``/health`` body (``reason`` only when unhealthy)."""
+        body: dict[str, Any] = {"status": self.status.value}
+        if self.reason:
+            body["reason"] = self.reason
+        return body | {
             "uptime_s": round(self.uptime_s, 3),
             "components": {name: dict(info) for name, info in self.components.items()},
             "metrics": dict(self.metrics),
@@ -97,6 +102,7 @@ def evaluate(
     """The overall health from the components' last reports (None = not reported yet)."""
     critical_set = frozenset(critical)
     status = Status.HEALTHY
+    reasons: list[str] = []
     components: dict[str, Mapping[str, Any]] = {}
     for name, report in reports.items():
         if report is None:
@@ -112,6 +118,7 @@ def evaluate(
                 detail = f"stale: no report for {age:.0f} s" + (f" ({detail})" if detail else "")
         if state is ComponentState.DOWN and name in critical_set:
             status = Status.UNHEALTHY
+            reasons.append(f"{name}: {detail}")
         elif status is Status.HEALTHY and state in (
             ComponentState.DOWN,
             ComponentState.DEGRADED,
@@ -128,6 +135,7 @@ def evaluate(
         uptime_s=max(0.0, now - started_at),
         components=components,
         metrics=dict(metrics or {}),
+        reason="; ".join(reasons),
     )
 
 

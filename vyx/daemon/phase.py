@@ -16,7 +16,8 @@ from vyx.market.service import MarketHandle
 @attrs.define
 class MarketPhase:
     """How far the market's start-up is: ``connecting``, ``unreachable``, ``backfilling`` or
-    ``streaming`` (see :data:`vyx.market.service.PhaseCallback`)."""
+    ``streaming``; or ``restricted`` (Binance refuses the location, the market is stopped) —
+    see :data:`vyx.market.service.PhaseCallback`."""
 
     name: str = "connecting"
     detail: str = ""
@@ -30,6 +31,7 @@ _PHASE_HEALTH = {
     "backfilling": ComponentState.STARTING,
     "unreachable": ComponentState.DEGRADED,
     "streaming": ComponentState.OK,
+    "restricted": ComponentState.DOWN,
 }
 
 

@@ -20,6 +20,7 @@ def market_config(cfg: Config, capacity: dict[str, int]) -> MarketConfig:
         stream=StreamConfig(ws_url=m.ws_url),
         universe=UniverseConfig(count=m.symbol_count, symbols=m.symbols or ()),
         warmup=capacity,
+        region=cfg.machine.region,
     )
 
 

@@ -39,13 +39,15 @@ def status_update(control: Control) -> dict[str, Any]:
 def status(
     cfg: Config, screener: Screener, started_at: float, phase: MarketPhase
 ) -> dict[str, Any]:
-    """The ``status_update`` data; ``market`` says how its start-up goes until it streams."""
+    """The ``status_update`` data; ``market`` says how its start-up goes until it streams (or
+    that Binance refuses the location), ``marketDetail`` says it in words."""
     market = phase.market
     stats = screener.statistics()
     uptime_s = round(time.monotonic() - started_at, 1)
     return {
         "status": "paused" if stats.paused else "running",
         "market": phase.name,
+        "marketDetail": phase.detail,
         "cpus": cfg.machine.cpus,
         "uptime_s": uptime_s,
         "uptime": uptime_s,  # the original web app's name for it (seconds)
@@ -104,7 +106,9 @@ async def status_loop(services: Services, market: MarketHandle) -> None:
         ms = market.statistics()
         mirror.market(ms)
         age = ms.last_frame_age_s
-        if age is None and time.monotonic() - started_at < 90:
+        if ms.restricted is not None:
+            health.report("market", ComponentState.DOWN, ms.restricted)
+        elif age is None and time.monotonic() - started_at < 90:
             health.report("market", ComponentState.STARTING, "waiting for the first frame")
         elif age is None or age > 90:
             health.report("market", ComponentState.DEGRADED, f"no frame for {age}s")

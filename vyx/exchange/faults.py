@@ -35,6 +35,8 @@ class FaultStatistics:
     rest_failed: int
     #: REST requests delayed by :meth:`FaultControl.slow_rest`.
     rest_delayed: int
+    #: REST requests and stream handshakes refused with 451 (:meth:`FaultControl.restrict`).
+    restricted_refused: int
 
 
 @attrs.define
@@ -49,9 +51,19 @@ class FaultControl:
     _rest_delay: float = attrs.field(default=0.0, init=False)
     _rest_delay_left: int | None = attrs.field(default=None, init=False)
     _rest_delay_after: int = attrs.field(default=0, init=False)
+    #: Every request (REST and stream handshakes) is answered 451, as from a US address.
+    restricted: bool = attrs.field(default=False, init=False)
     _stats: dict[str, int] = attrs.field(
         factory=lambda: dict.fromkeys(
-            ("dropped", "malformed_sent", "shutdowns_sent", "rest_failed", "rest_delayed"), 0
+            (
+                "dropped",
+                "malformed_sent",
+                "shutdowns_sent",
+                "rest_failed",
+                "rest_delayed",
+                "restricted_refused",
+            ),
+            0,
         ),
         init=False,
     )
@@ -103,6 +115,17 @@ class FaultControl:
         self._rest_delay, self._rest_delay_left = seconds, n
         self._rest_delay_after = after
 
+    def restrict(self, on: bool = True) -> None:
+        """Refuse every REST request and stream handshake with HTTP 451 and Binance's
+        restricted-location body (``on=False`` serves again); open connections stay open."""
+        self.restricted = on
+
+    def take_restricted(self) -> bool:
+        """For the REST and stream shells: whether this request is refused for its location."""
+        if self.restricted:
+            self._stats["restricted_refused"] += 1
+        return self.restricted
+
     def take_rest_failure(self) -> tuple[int, int] | None:
         """For the REST shell: ``(status, retry_after)`` if this request must fail."""
         if self._rest_fail_left <= 0:
@@ -126,6 +149,7 @@ class FaultControl:
     def clear(self) -> None:
         """Switch every fault off (connections already dropped stay dropped)."""
         self.unstall()
+        self.restricted = False
         self._rest_fail_left, self._rest_delay, self._rest_delay_left = 0, 0.0, None
 
     def statistics(self) -> FaultStatistics:

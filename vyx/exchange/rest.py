@@ -11,7 +11,8 @@ limit-tiered 1/2/5/10 weights belong to the USDⓈ-M futures klines endpoint):
 ``GET /api/v3/klines``         2; ``limit`` default 500, 1..1000 (else -1130)
 =============================  =============================================================
 
-Errors are HTTP 400 with ``{"code": -11xx, "msg": ...}`` bodies worded like Binance's.
+Errors are HTTP 400 with ``{"code": -11xx, "msg": ...}`` bodies worded like Binance's; a restricted
+location (:meth:`FaultControl.restrict`) is HTTP 451 with :data:`RESTRICTED_BODY` on every path.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ KLINES_WEIGHT = 2
 EXCHANGE_INFO_WEIGHT = 20
 MAX_KLINES_LIMIT = 1000
 JSON_TYPE = "application/json;charset=UTF-8"
+#: Binance's answer to a location it does not serve (HTTP 451), REST and stream handshake alike.
+RESTRICTED_MSG = (
+    "Service unavailable from a restricted location according to 'b. Eligibility' in "
+    "https://www.binance.com/en/terms. Please contact customer service if you believe you "
+    "received this message in error."
+)
+RESTRICTED_BODY: dict[str, object] = {"code": 0, "msg": RESTRICTED_MSG}
 _SERVER_ERRORS = {
     500: (-1000, "An unknown error occured while processing the request."),
     502: (-1001, "Internal error; unable to process your request. Please try again."),
@@ -109,6 +117,8 @@ class RestApi:
         self, method: str, path: str, query: str, ip: str, now: float, now_ms: int
     ) -> Response:
         """Answer one request from ``ip`` at trio time ``now`` / market time ``now_ms``."""
+        if self.faults.take_restricted():
+            return Response(451, _json(RESTRICTED_BODY))
         route = self._routes.get(path)
         if route is None:
             return Response(404, _json({"code": -1000, "msg": f"Unknown endpoint {path}."}))

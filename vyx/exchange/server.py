@@ -24,7 +24,7 @@ from kernels.timeframes import bar_open, timeframe_ms
 from vyx.exchange.clock import MarketClock
 from vyx.exchange.faults import FaultControl
 from vyx.exchange.market import Event, Market
-from vyx.exchange.rest import JSON_TYPE, RestApi
+from vyx.exchange.rest import JSON_TYPE, RESTRICTED_MSG, RestApi
 from vyx.exchange.streams import (
     CLOSE_POLICY,
     StreamKey,
@@ -321,6 +321,9 @@ class ExchangeApp:
 
     async def _websocket(self, scope: Message, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
+            return
+        if self.faults.take_restricted():
+            await self._reject(send, 451, 0, RESTRICTED_MSG)
             return
         query = scope.get("query_string", b"").decode("latin-1")
         endpoint = streams_from_path(scope["path"], query)

@@ -7,7 +7,9 @@ A shard's supervisor (:func:`run_shard`) keeps one connection serving the shard'
   shard's stream set with SUBSCRIBE/UNSUBSCRIBE;
 - it is *ready* once every stream is subscribed and a data frame has arrived;
 - no frame for ``stale_after_s`` -> it is closed (stale-stream watchdog) and replaced;
-- a lost connection is replaced after a capped, jittered exponential backoff, forever;
+- a lost connection is replaced after a capped, jittered exponential backoff, forever — except
+  when Binance refuses the location (HTTP 451 at the handshake): the shard stops for good and
+  says so through ``on_restricted`` (:mod:`vyx.market.restriction`);
 - before Binance's 24 h cut (``rotate_after_s``) and on ``serverShutdown``, a second connection
   is opened and made ready *before* the old one is closed (make-before-break). Both feed the
   same channel meanwhile; the history writer is idempotent, so overlap costs nothing and
@@ -21,12 +23,20 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import ssl
 from collections.abc import AsyncIterator, Callable
+from urllib.parse import urlsplit
 
 import attrs
 import trio
 from loguru import logger
-from trio_websocket import ConnectionClosed, HandshakeError, WebSocketConnection, open_websocket_url
+from trio_websocket import (
+    ConnectionClosed,
+    ConnectionRejected,
+    HandshakeError,
+    WebSocketConnection,
+    wrap_client_stream,
+)
 
 from vyx.market.backoff import Backoff
 from vyx.market.frames import (
@@ -38,11 +48,14 @@ from vyx.market.frames import (
     parse_frame,
     subscribe_message,
 )
+from vyx.market.restriction import is_restricted, refusal_reason
 
 #: Real Binance spot streams (``BINANCE_WS_URL``).
 DEFAULT_WS_URL = "wss://stream.binance.com:9443"
 
 Connect = Callable[[str], contextlib.AbstractAsyncContextManager[WebSocketConnection]]
+#: Told once when Binance refuses the location at a handshake: ``(where, reason)``.
+OnRestricted = Callable[[str, str], None]
 
 
 class StaleStream(Exception):
@@ -105,6 +118,8 @@ class _Conn:
     window_start: float = 0.0
     window_frames: int = 0
     rate: float = 0.0
+    #: Binance's reason when it refused this connection's location (HTTP 451).
+    restricted: str | None = None
 
     def count_frame(self, now: float) -> None:
         self.frames += 1
@@ -140,6 +155,8 @@ class Shard:
         self.rotations = 0
         self.malformed = 0
         self.frames = 0
+        #: Set when Binance refused the location: the shard no longer connects.
+        self.restricted: str | None = None
 
     def set_streams(self, streams: list[str] | tuple[str, ...]) -> None:
         """Change the stream set; live connections (un)subscribe the difference."""
@@ -163,21 +180,55 @@ _ids = itertools.count(1)
 
 @contextlib.asynccontextmanager
 async def _default_connect(url: str, cfg: StreamConfig) -> AsyncIterator[WebSocketConnection]:
-    async with open_websocket_url(
-        url,
-        connect_timeout=cfg.connect_timeout_s,
-        disconnect_timeout=2.0,
-        message_queue_size=64,
-        # A bucket's frames queued behind each other are read in a few receives, not dozens.
-        receive_buffer_size=64 * 1024,
-    ) as ws:
-        try:
-            yield ws
-        finally:
-            # trio-websocket 0.12 leaves the TCP stream open when the server closed first; a
-            # month of reconnects would leak a socket each time.
-            with trio.CancelScope(shield=True):
-                await trio.aclose_forcefully(ws._stream)
+    """A trio-websocket connection over a stream this function owns and always closes.
+
+    trio-websocket 0.12's ``open_websocket_url`` leaves the TCP stream open when the server
+    closed first or refused the handshake (a 451); a month of reconnects would leak a socket each
+    time. So the stream is opened here and closed in ``finally``.
+    """
+    host, port, resource, secure = _ws_target(url)
+    with trio.fail_after(cfg.connect_timeout_s):
+        if secure:
+            context = ssl.create_default_context()
+            stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
+            stream = await trio.open_ssl_over_tcp_stream(
+                host, port, ssl_context=context, https_compatible=True
+            )
+        else:
+            stream = await trio.open_tcp_stream(host, port)
+    try:
+        async with trio.open_nursery() as nursery:
+            with trio.fail_after(cfg.connect_timeout_s):
+                ws = await wrap_client_stream(
+                    nursery,
+                    stream,
+                    host if port in (80, 443) else f"{host}:{port}",
+                    resource,
+                    message_queue_size=64,
+                    # A bucket's frames queued behind each other are read in a few receives.
+                    receive_buffer_size=64 * 1024,
+                )
+            try:
+                yield ws
+            finally:
+                with trio.move_on_after(2.0) as closing:
+                    closing.shield = True
+                    await ws.aclose()
+                nursery.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.aclose_forcefully(stream)
+
+
+def _ws_target(url: str) -> tuple[str, int, str, bool]:
+    """``(host, port, resource, secure)`` of a ``ws://`` or ``wss://`` URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"not a WebSocket URL: {url!r}")
+    secure = parts.scheme == "wss"
+    port = parts.port or (443 if secure else 80)
+    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.hostname, port, resource, secure
 
 
 async def run_shard(
@@ -186,11 +237,15 @@ async def run_shard(
     out: trio.MemorySendChannel[Kline | Ticker],
     *,
     connect: Connect | None = None,
+    on_restricted: OnRestricted | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Keep the shard's streams flowing into ``out`` forever; started once first ready.
 
-    Cancellation closes the connections (bounded by the close handshake timeout).
+    A handshake refused for the location (HTTP 451) stops the shard: ``on_restricted`` is told,
+    no connection is opened again, and the task waits for cancellation (it is then never started
+    if that happens before the first connection was ready). Cancellation closes the connections
+    (bounded by the close handshake timeout).
     """
     opener: Connect = connect or (lambda url: _default_connect(url, cfg))
     backoff = cfg.backoff
@@ -231,6 +286,11 @@ async def run_shard(
                     if candidate is not None:
                         current, candidate = candidate, None
                         continue
+                    if conn.restricted is not None:
+                        shard.restricted = conn.restricted
+                        if on_restricted is not None:
+                            on_restricted(f"{cfg.ws_url} (shard {shard.index})", conn.restricted)
+                        await trio.sleep_forever()
                     if trio.current_time() - conn.opened_at >= cfg.stable_after_s:
                         backoff = backoff.succeeded()
                     shard.reconnects += 1
@@ -272,10 +332,21 @@ async def _connection(
             StaleStream,
             trio.TooSlowError,
         ) as group:
-            reason = "; ".join(f"{type(e).__name__}: {e}" for e in _leaves(group))
-            logger.warning("shard {} connection {}: {}", shard.index, conn.id, reason)
+            leaves = _leaves(group)
+            conn.restricted = _restriction(leaves)
+            if conn.restricted is None:
+                reason = "; ".join(f"{type(e).__name__}: {e}" for e in leaves)
+                logger.warning("shard {} connection {}: {}", shard.index, conn.id, reason)
     with trio.CancelScope(shield=True):
         await notify.send(("closed", conn))
+
+
+def _restriction(leaves: list[BaseException]) -> str | None:
+    """Binance's reason when one of the failures is a handshake refused for the location."""
+    for leaf in leaves:
+        if isinstance(leaf, ConnectionRejected) and is_restricted(leaf.status_code, leaf.body):
+            return refusal_reason(leaf.body or b"")
+    return None
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:

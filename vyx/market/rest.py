@@ -3,12 +3,15 @@
 Every request reserves its weight in the :class:`~vyx.market.weight.WeightBudget` first and
 updates it from ``X-MBX-USED-WEIGHT-1M`` afterwards. A 429 waits ``Retry-After`` and retries;
 a 418 (IP ban) stops all REST calls until the ban ends and is reported loudly (log and
-statistics); timeouts, transport errors and 5xx are retried with backoff, a few times.
+statistics); timeouts, transport errors and 5xx are retried with backoff, a few times. A 451
+(Binance refuses the caller's location) is final: it is never retried, and the client sends no
+request after it (:class:`RestRestricted` at once).
 
 Exceptions::
 
     RestError                 any REST failure
      ├── RestBanned           418: REST is stopped until ``banned_until``
+     ├── RestRestricted       451: Binance does not serve this location; REST is stopped for good
      └── RestUnavailable      retries exhausted (5xx, timeouts, transport errors) or a 4xx
 """
 
@@ -24,6 +27,7 @@ import trio
 from loguru import logger
 
 from vyx.market.backoff import Backoff
+from vyx.market.restriction import is_restricted, refusal_reason
 from vyx.market.weight import WeightBudget
 
 #: Real Binance spot REST (``BINANCE_REST_URL``).
@@ -47,6 +51,19 @@ class RestBanned(RestError):
     def __init__(self, message: str, banned_until: float) -> None:
         super().__init__(message)
         self.banned_until = banned_until
+
+
+class RestRestricted(RestError):
+    """Binance refuses this location (HTTP 451): no REST request is sent after it.
+
+    Attributes:
+        where: the request that was refused (path).
+        reason: Binance's ``msg`` (or the start of the body), for the log.
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"HTTP 451 on {where}: {reason}")
+        self.where, self.reason = where, reason
 
 
 class RestUnavailable(RestError):
@@ -89,7 +106,7 @@ class RestStatistics:
     banned_until: float | None
     #: Failed attempts retried (5xx, timeouts, transport errors).
     retries: int
-    #: "ok", "rate_limited" or "banned".
+    #: "ok", "rate_limited", "banned" or "restricted" (HTTP 451: stopped for good).
     state: str
 
 
@@ -120,6 +137,8 @@ class RestClient:
         self._bans = 0
         self._retries = 0
         self._banned_until: float | None = None
+        #: (path, reason) of the 451 that stopped this client.
+        self._restricted: tuple[str, str] | None = None
         self._retry_after_until = -math.inf
 
     async def aclose(self) -> None:
@@ -138,6 +157,11 @@ class RestClient:
         """Use the limit announced by ``exchangeInfo.rateLimits``."""
         self._budget = attrs.evolve(self._budget, limit=limit)
 
+    def restrict(self, where: str, reason: str) -> None:
+        """Send nothing more: Binance refused this location (also seen on a stream handshake)."""
+        if self._restricted is None:
+            self._restricted = (where, reason)
+
     @property
     def banned(self) -> bool:
         """True while a 418 ban is in force."""
@@ -146,7 +170,9 @@ class RestClient:
     def statistics(self) -> RestStatistics:
         """Counters and the current weight/ban state."""
         now = trio.current_time()
-        if self.banned:
+        if self._restricted is not None:
+            state = "restricted"
+        elif self.banned:
             state = "banned"
         elif now < self._retry_after_until:
             state = "rate_limited"
@@ -209,8 +235,9 @@ class RestClient:
     async def get_json(self, path: str, params: Mapping[str, str | int], weight: int) -> Any:
         """GET ``path`` and decode JSON, with budget, 429/418 handling and retries.
 
-        Raises :class:`RestBanned` at once while banned, :class:`RestUnavailable` when retries
-        are exhausted. Cancellation aborts the request.
+        Raises :class:`RestBanned` at once while banned, :class:`RestRestricted` on a 451 and
+        at once after one, :class:`RestUnavailable` when retries are exhausted. Cancellation
+        aborts the request.
         """
         backoff = self.cfg.backoff
         for attempt in range(1, self.cfg.max_attempts + 1):
@@ -238,6 +265,9 @@ class RestClient:
                         return response.json() if content else None
                     except ValueError:
                         failure = f"{path}: body is not JSON"
+                elif is_restricted(status, content):
+                    self._restricted = (path, refusal_reason(content))
+                    raise RestRestricted(*self._restricted)
                 elif status == 418:
                     self._ban(response, path)
                 elif status == 429:
@@ -262,6 +292,8 @@ class RestClient:
         raise RestUnavailable(f"{path}: still rate limited after {self.cfg.max_attempts} attempts")
 
     def _check_ban(self) -> None:
+        if self._restricted is not None:
+            raise RestRestricted(*self._restricted)
         if self._banned_until is not None and self.banned:
             raise RestBanned("REST is stopped: the IP is banned (HTTP 418)", self._banned_until)
 

@@ -6,6 +6,10 @@ universe -> backfill every (symbol, timeframe) with ``warmup`` bars -> open the 
 a revealed gap starts a repair task (REST) for that key; closes are announced on ``events``;
 the universe is refreshed every ``universe_refresh_s`` (joining symbols are subscribed and
 backfilled, leaving ones unsubscribed and dropped).
+
+A location Binance refuses (HTTP 451 on REST or at a stream handshake) stops the market for good:
+one line is logged, the phase becomes ``restricted`` (also after start-up) and nothing is sent to
+Binance again (:mod:`vyx.market.restriction`).
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from vyx.market.closes import CloseTracker, HistoryLoaded, MarketEvent, SymbolsR
 from vyx.market.connection import Connect, Shard, StreamConfig, run_shard
 from vyx.market.frames import FrameError, Kline, Ticker
 from vyx.market.history import History, KeyState
-from vyx.market.rest import RestBanned, RestClient, RestConfig, RestError
+from vyx.market.rest import RestBanned, RestClient, RestConfig, RestError, RestRestricted
+from vyx.market.restriction import health_detail, log_line
 from vyx.market.shards import ShardPlan
 from vyx.market.statistics import BackfillProgress, MarketStatistics
 from vyx.market.tickers import TickerTable
@@ -56,6 +61,8 @@ class MarketConfig:
     #: Buffer of the frame channel between connections and the writer.
     frame_buffer: int = 1024
     retry: Backoff = attrs.Factory(lambda: Backoff(initial=1.0, maximum=60.0))
+    #: Where the machine runs (Fly region), named when Binance refuses the location.
+    region: str | None = None
 
     @classmethod
     def from_settings(cls, settings: MarketSettings, **overrides: Any) -> MarketConfig:
@@ -85,7 +92,8 @@ class MarketSettings(Protocol):
 T = TypeVar("T")
 ProgressCallback = Callable[[BackfillProgress], None]
 #: Told how start-up goes: ``(phase, detail)`` with phase ``connecting`` (first requests),
-#: ``unreachable`` (a request failed; retrying), ``backfilling`` or ``streaming`` (started).
+#: ``unreachable`` (a request failed; retrying), ``backfilling`` or ``streaming`` (started);
+#: and ``restricted`` (Binance refuses the location: stopped for good), at any time.
 PhaseCallback = Callable[[str, str], None]
 
 
@@ -164,6 +172,12 @@ class _Phases:
         """A request failed and is retried."""
         self("unreachable", what)
 
+    def restricted(self, detail: str) -> None:
+        """Binance refuses the location: told even after start-up, and the last phase told."""
+        if self.on_phase is not None:
+            self.on_phase("restricted", detail)
+        self.starting = False
+
 
 class _Market:
     def __init__(
@@ -205,6 +219,17 @@ class _Market:
         self.started_at = trio.current_time()
         self.reported_at = -math.inf
         self.refresh_lock = trio.Lock()
+        #: The ``/health`` detail once Binance refused the location (the market is stopped).
+        self.restricted: str | None = None
+
+    def restrict(self, where: str, reason: str) -> None:
+        """Binance refused the location: log one line, tell the phase, stop (idempotent)."""
+        if self.restricted is not None:
+            return
+        self.restricted = health_detail(self.cfg.region)
+        self.rest.restrict(where, reason)
+        logger.error("{}", log_line(self.cfg.region, where, reason))
+        self._phase.restricted(self.restricted)
 
     # -- start-up ----------------------------------------------------------------------------------
 
@@ -240,6 +265,9 @@ class _Market:
         while True:
             try:
                 return await fn()
+            except RestRestricted as exc:
+                self.restrict(exc.where, exc.reason)
+                await trio.sleep_forever()
             except RestBanned as exc:
                 wait = exc.banned_until - trio.current_time()
                 self._phase("unreachable", f"{what}: banned by the exchange for {wait:.0f}s")
@@ -319,6 +347,7 @@ class _Market:
             shard,
             self.frames_send.clone(),
             connect=self.connect,
+            on_restricted=self.restrict,
             task_status=task_status,
         )
 
@@ -415,6 +444,9 @@ class _Market:
                             bars = (
                                 await fetch_range(self.rest, symbol, tf, todo.start, todo.end)
                             ).bars
+                    except RestRestricted as exc:
+                        self.restrict(exc.where, exc.reason)
+                        return
                     except RestBanned as exc:
                         await trio.sleep_until(exc.banned_until)
                         continue
@@ -442,6 +474,9 @@ class _Market:
             await trio.sleep(self.cfg.universe_refresh_s)
             try:
                 await self.refresh_universe()
+            except RestRestricted as exc:
+                self.restrict(exc.where, exc.reason)
+                return
             except RestError as exc:
                 logger.warning("universe refresh failed: {}", exc)
 
@@ -489,6 +524,8 @@ class _Market:
         ages = [c.last_frame_age_s for c in conns if c.last_frame_age_s is not None]
         rest = self.rest.statistics()
         problems = []
+        if self.restricted is not None:
+            problems.append(f"Binance refuses the location: {self.restricted}")
         if rest.state == "banned":
             problems.append(f"REST banned by Binance (HTTP 418) until t={rest.banned_until:.0f}")
         ready = {c.shard for c in conns if c.state in ("ready", "rotating", "idle")}
@@ -513,5 +550,6 @@ class _Market:
             repairs_in_flight=len(self.repairing),
             backfill=self.progress,
             rest=rest,
+            restricted=self.restricted,
             problems=tuple(problems),
         )

@@ -73,6 +73,9 @@ class MarketStatistics:
     repairs_in_flight: int
     backfill: BackfillProgress
     rest: RestStatistics
+    #: ``restricted location (HTTP 451) from region X`` once Binance refused the location (the
+    #: market is stopped for good); None otherwise.
+    restricted: str | None
     #: Human-readable problems; empty when healthy.
     problems: tuple[str, ...]
 

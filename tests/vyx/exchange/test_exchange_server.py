@@ -14,11 +14,21 @@ from trio.testing import MockClock
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from vyx.exchange import ExchangeConfig, ExchangeHandle, run_exchange
+from vyx.market.connection import Shard, StreamConfig, run_shard
+from vyx.market.frames import Kline, Ticker
+from vyx.market.restriction import is_restricted
 
 StartExchange = Callable[..., Awaitable[ExchangeHandle]]
 Connect = Callable[[str], AbstractAsyncContextManager[WebSocketConnection]]
 #: The conftest's start time: 2023-11-14 22:00 UTC.
 START_MS = 1_699_999_200_000
+#: A bare upgrade request, sent with httpx to see a refused handshake's status and body.
+UPGRADE = {
+    "Connection": "Upgrade",
+    "Upgrade": "websocket",
+    "Sec-WebSocket-Version": "13",
+    "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+}
 
 
 async def recv(ws: WebSocketConnection) -> dict[str, Any]:
@@ -220,16 +230,9 @@ async def test_too_many_streams_in_the_url_is_refused(
     start_exchange: StartExchange, clock: MockClock
 ) -> None:
     handle = await start_exchange(max_streams=2)
-    # A bare upgrade request: trio-websocket leaks its socket when a handshake is refused.
-    upgrade = {
-        "Connection": "Upgrade",
-        "Upgrade": "websocket",
-        "Sec-WebSocket-Version": "13",
-        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
-    }
     async with rest(handle) as client:
-        ok = await client.get("/stream?streams=a@ticker/b@ticker", headers=upgrade)
-        refused = await client.get("/stream?streams=a@ticker/b@ticker/c@ticker", headers=upgrade)
+        ok = await client.get("/stream?streams=a@ticker/b@ticker", headers=UPGRADE)
+        refused = await client.get("/stream?streams=a@ticker/b@ticker/c@ticker", headers=UPGRADE)
     assert ok.status_code == 101
     assert refused.status_code == 400
     assert refused.json()["code"] == -1121
@@ -345,3 +348,37 @@ async def test_cancellation_closes_the_listener(clock: MockClock) -> None:
         nursery.cancel_scope.cancel()
     with pytest.raises(OSError):
         await trio.open_tcp_stream("127.0.0.1", handle.port)
+
+
+async def test_a_restricted_location_is_refused_with_451(
+    start_exchange: StartExchange, clock: MockClock
+) -> None:
+    """As from a US address: every REST path and the stream handshake answer 451 with Binance's
+    body; a real shard supervisor (trio-websocket) reports it once and stops connecting."""
+    handle = await start_exchange()
+    handle.faults.restrict()
+    async with rest(handle) as client:
+        refused = [await client.get(p) for p in ("/api/v3/ping", "/api/v3/nowhere")]
+        handshake = await client.get("/stream?streams=btcusdt@ticker", headers=UPGRADE)
+    for answer in (*refused, handshake):
+        assert answer.status_code == 451
+        assert is_restricted(answer.status_code, answer.content)
+        assert "restricted location" in answer.json()["msg"]
+    told: list[tuple[str, str]] = []
+    out, _frames = trio.open_memory_channel[Kline | Ticker](8)
+    shard = Shard(0, ["btcusdt@ticker"])
+    with trio.move_on_after(600):
+        await run_shard(
+            StreamConfig(ws_url=handle.ws_url),
+            shard,
+            out,
+            on_restricted=lambda where, reason: told.append((where, reason)),
+        )
+    assert len(told) == 1
+    assert told[0][1].startswith("Service unavailable from a restricted location")
+    assert shard.restricted == told[0][1]
+    assert shard.reconnects == 0
+    assert handle.faults.statistics().restricted_refused == 4  # 2 REST, 2 handshakes, no more
+    handle.faults.restrict(on=False)
+    async with rest(handle) as client:
+        assert (await client.get("/api/v3/ping")).status_code == 200

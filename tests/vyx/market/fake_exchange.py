@@ -21,6 +21,7 @@ import trio
 import trio.testing
 from trio_websocket import (
     ConnectionClosed,
+    ConnectionRejected,
     WebSocketConnection,
     wrap_client_stream,
     wrap_server_stream,
@@ -28,6 +29,7 @@ from trio_websocket import (
 
 from kernels.timeframes import MINUTE_MS, bar_open, timeframe_ms
 from tests.vyx.market.fakes import rest_row, ws_frame
+from vyx.exchange.rest import RESTRICTED_BODY
 
 T0 = 1_700_000_000_000 // 3_600_000 * 3_600_000
 
@@ -61,6 +63,10 @@ class FakeExchange:
     rest_failures: list[tuple[int, int]] = attrs.Factory(list)
     #: No frame is sent before this trio time (a stalled stream).
     stalled_until: float = 0.0
+    #: Refuse every REST request and stream handshake with 451 (a location Binance refuses).
+    restricted: bool = False
+    #: Requests and handshakes refused so.
+    refused: int = 0
 
     def now_ms(self) -> int:
         now = self.start_ms + int((trio.current_time() - self.t0) * self.speed * 1000)
@@ -83,6 +89,9 @@ class FakeExchange:
     def _rest(self, request: httpx.Request) -> httpx.Response:
         self.rest_requests += 1
         headers = {"x-mbx-used-weight-1m": "10"}
+        if self.restricted:
+            self.refused += 1
+            return httpx.Response(451, json=RESTRICTED_BODY)
         if self.rest_failures:
             status, retry_after = self.rest_failures.pop(0)
             return httpx.Response(status, headers={**headers, "Retry-After": str(retry_after)})
@@ -122,6 +131,9 @@ class FakeExchange:
 
     @contextlib.asynccontextmanager
     async def connect(self, url: str) -> AsyncIterator[WebSocketConnection]:
+        if self.restricted:
+            self.refused += 1
+            raise ConnectionRejected(451, (), json.dumps(RESTRICTED_BODY).encode())
         parts = urlsplit(url)
         streams = set(parse_qs(parts.query).get("streams", [""])[0].split("/")) - {""}
         client_stream, server_stream = trio.testing.memory_stream_pair()

@@ -184,6 +184,17 @@ async def test_the_dashboard_shows_a_live_signal_in_chromium(tmp_path: Path) -> 
             assert running.handle.broadcast(update) == 1
             pill = await cdp.evaluate(session, wait_for("#market-pill", "unreachable"))
             assert pill == "market: unreachable"
+            # Binance refusing the location: the pill names it and the region.
+            detail = "restricted location (HTTP 451) from region iad"
+            update = {
+                "type": "status_update",
+                "data": {"market": "restricted", "marketDetail": detail},
+            }
+            assert running.handle.broadcast(update) == 1
+            pill = await cdp.evaluate(session, wait_for("#market-pill", "HTTP 451"))
+            assert pill == f"market: {detail}"
+            pill_class = 'document.getElementById("market-pill").className'
+            assert await cdp.evaluate(session, pill_class) == "pill bad"
             # The token left the address bar (and so history and referrers).
             assert await cdp.evaluate(session, "location.search") == ""
             await cdp.call("Target.closeTarget", targetId=target["targetId"])
