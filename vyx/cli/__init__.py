@@ -21,6 +21,7 @@ class _LazyGroup(click.Group):
         "traders": "vyx.cli.trader_group:traders_group",
         "demo": "vyx.cli.demo:demo_command",
         "run": "vyx.cli.run:run_command",
+        "doctor": "vyx.cli.doctor:doctor_command",
         "exchange": "vyx.cli.exchange:exchange_command",
         "provision": "vyx.cli.provision:provision_command",
         "machines": "vyx.cli.provision:machines_group",

@@ -28,6 +28,7 @@ from vyx.fleet.provision import (
     ProvisionResult,
     ProvisionSettings,
 )
+from vyx.fleet.regions import DEFAULT_REGION
 from vyx.fleet.registry import SupabaseRegistry
 from vyx.store.records import MachineRecord
 
@@ -115,7 +116,12 @@ _image_option = click.option(
 
 @click.command("provision")
 @click.argument("user_id")
-@click.option("--region", default="iad", show_default=True, help="Fly region of a new machine.")
+@click.option(
+    "--region",
+    default=DEFAULT_REGION,
+    show_default=True,
+    help="Fly region of a new machine: one Binance serves (nrt: Tokyo, nearest to Binance).",
+)
 @click.option("--cpus", default=1, show_default=True, type=click.IntRange(1, 8))
 @click.option("--memory", "memory_mb", default=256, show_default=True, type=int,
               help="Memory in MB: a multiple of 256, 256..2048 per vCPU.")  # fmt: skip
@@ -127,7 +133,8 @@ def provision_command(
     """Create (or reuse and start) USER_ID's machine and wait until it runs.
 
     Needs an active elite subscription. A stopped machine is started; one whose image or size
-    differs is updated (Fly restarts it)."""
+    differs is updated (Fly restarts it). A region Binance refuses (the United States, Canada)
+    is refused: the machine would never see a candle."""
 
     async def op(p: Provisioner, user: str) -> ProvisionResult:
         return await p.provision(user, region, cpus, memory_mb)

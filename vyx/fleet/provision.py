@@ -40,6 +40,7 @@ import attrs
 from loguru import logger
 
 from vyx.fleet.fly_api import FlyError, FlyMachines, FlyNotFound, Guest, Machine, utc_now_ms
+from vyx.fleet.regions import DEFAULT_REGION, RegionRefused, check_region, region_of
 from vyx.store.records import (
     ROW_NAMESPACE,
     EpochMs,
@@ -304,17 +305,20 @@ class Provisioner:
     ) -> ProvisionResult:
         """Create or reuse the user's machine, record it, wait for ``started``.
 
-        Raises ``ValueError`` (size), :class:`NotEntitled`, :class:`RegistryError` or
-        :class:`~vyx.fleet.fly_api.FlyError`. Cancellation: a machine already created stays and
-        is adopted by the next call."""
+        Raises ``ValueError`` (size; :class:`~vyx.fleet.regions.RegionRefused` for a region Fly
+        does not have or Binance refuses, also the region of an existing machine),
+        :class:`NotEntitled`, :class:`RegistryError` or :class:`~vyx.fleet.fly_api.FlyError`.
+        Cancellation: a machine already created stays and is adopted by the next call."""
         user_id = canonical_user_id(user_id)
         guest = guest_for(cpus, memory_mb)
+        region = check_region(region).code
         await self._require_elite(user_id)
         record = await self.registry.machine_of_user(user_id)
         machine = await self._find(user_id, record)
         row_id = record.id if record is not None else machine_row_id(user_id)
         if machine is not None:
             region = machine.region or region  # a machine never moves region
+            _refuse_restricted(machine, user_id)
         action: Action
         try:
             if machine is None:
@@ -378,7 +382,7 @@ class Provisioner:
         user_id = canonical_user_id(user_id)
         record = await self._record(user_id)
         cpus = record.cpus or 1
-        return await self.provision(user_id, record.region or "iad", cpus,
+        return await self.provision(user_id, record.region or DEFAULT_REGION, cpus,
                                     record.memory_mb or 256 * cpus)  # fmt: skip
 
     async def stop(self, user_id: str) -> MachineRecord:
@@ -524,6 +528,17 @@ class Provisioner:
             machine_id=record.id, user_id=record.user_id, event_type=event_type,
             severity=severity, message=message, created_at=self.now_ms(), details=details,
         ))  # fmt: skip
+
+
+def _refuse_restricted(machine: Machine, user_id: str) -> None:
+    """A machine made before regions were checked cannot be reused where Binance refuses."""
+    where = region_of(machine.region)
+    if where is not None and where.restricted:
+        raise RegionRefused(
+            f"machine {machine.id} of user {user_id} is in {where.describe()}, where Binance "
+            f"refuses to serve (HTTP 451); a machine never moves: destroy it (vyx machines "
+            f"destroy {user_id}) and provision again in {DEFAULT_REGION}"
+        )
 
 
 async def provision_machine(

@@ -37,6 +37,7 @@ from trio_websocket import (
     WebSocketConnection,
     wrap_client_stream,
 )
+from wsproto.utilities import LocalProtocolError
 
 from vyx.market.backoff import Backoff
 from vyx.market.frames import (
@@ -179,7 +180,7 @@ _ids = itertools.count(1)
 
 
 @contextlib.asynccontextmanager
-async def _default_connect(url: str, cfg: StreamConfig) -> AsyncIterator[WebSocketConnection]:
+async def open_stream(url: str, cfg: StreamConfig) -> AsyncIterator[WebSocketConnection]:
     """A trio-websocket connection over a stream this function owns and always closes.
 
     trio-websocket 0.12's ``open_websocket_url`` leaves the TCP stream open when the server
@@ -196,6 +197,7 @@ async def _default_connect(url: str, cfg: StreamConfig) -> AsyncIterator[WebSock
             )
         else:
             stream = await trio.open_tcp_stream(host, port)
+    closing = False
     try:
         async with trio.open_nursery() as nursery:
             with trio.fail_after(cfg.connect_timeout_s):
@@ -211,10 +213,16 @@ async def _default_connect(url: str, cfg: StreamConfig) -> AsyncIterator[WebSock
             try:
                 yield ws
             finally:
-                with trio.move_on_after(2.0) as closing:
-                    closing.shield = True
+                closing = True
+                with trio.move_on_after(2.0) as close_scope:
+                    close_scope.shield = True
                     await ws.aclose()
                 nursery.cancel_scope.cancel()
+    except* LocalProtocolError:
+        # trio-websocket answers a ping that arrives during the close handshake and fails
+        # doing so; the connection is going away anyway.
+        if not closing:
+            raise
     finally:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)
@@ -247,7 +255,7 @@ async def run_shard(
     if that happens before the first connection was ready). Cancellation closes the connections
     (bounded by the close handshake timeout).
     """
-    opener: Connect = connect or (lambda url: _default_connect(url, cfg))
+    opener: Connect = connect or (lambda url: open_stream(url, cfg))
     backoff = cfg.backoff
     started = False
     notify_send, notify_recv = trio.open_memory_channel[tuple[str, _Conn]](16)

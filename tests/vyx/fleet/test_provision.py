@@ -18,6 +18,7 @@ from vyx.fleet.provision import (
     machine_row_id,
     provision_machine,
 )
+from vyx.fleet.regions import RegionRefused
 
 from .conftest import TOKEN, MemoryRegistry
 from .fake_fly import Failure, FakeFly
@@ -277,3 +278,29 @@ async def test_secrets_stay_out_of_logs_reprs_and_errors(
     assert any("stop failed" in t for t in texts)
     for secret in (TOKEN.split()[-1], KEY):
         assert all(secret not in t for t in texts)
+
+
+async def test_a_region_binance_refuses_is_refused_before_any_request(
+    provisioner: Provisioner, fake_fly: FakeFly, registry: MemoryRegistry
+) -> None:
+    for region in ("iad", "yyz", "nowhere"):
+        with pytest.raises(RegionRefused, match="nrt"):
+            await provisioner.provision(USER, region, 1, 256)
+    assert fake_fly.requests == []
+    assert registry.rows == {}
+    result = await provisioner.provision(USER, "NRT", 1, 256)
+    assert result.machine.region == result.record.region == "nrt"
+    assert result.machine.config["env"]["MACHINE_REGION"] == "nrt"
+
+
+async def test_an_existing_machine_where_binance_refuses_is_not_reused(
+    provisioner: Provisioner, fake_fly: FakeFly, registry: MemoryRegistry
+) -> None:
+    """A machine made with the old default (iad) would never see a candle: provision and start
+    say to destroy it and where to provision again, and leave it as it is."""
+    machine = fake_fly.add(user_id=USER, state="stopped", region="iad")
+    with pytest.raises(RegionRefused, match=rf"{machine.id} .* is in iad \(Ashburn, US\)") as info:
+        await provisioner.provision(USER, "nrt", 1, 256)
+    assert f"vyx machines destroy {USER}" in str(info.value)
+    assert machine.state == "stopped"
+    assert fake_fly.calls("POST") == []

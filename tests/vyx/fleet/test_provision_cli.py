@@ -115,6 +115,7 @@ def test_every_spelling_of_a_user_id_is_one_user(fake_fly: FakeFly, db: FakePost
         assert f"user:          {USER}" in out
     (machine,) = fake_fly.machines.values()
     assert machine.name == f"vyx-{USER}"
+    assert machine.region == "nrt"  # the default: Binance serves it, next to its servers
     assert machine.config["env"]["USER_ID"] == USER
     (row,) = db.rows("cloud_machines")
     assert (row["id"], row["user_id"]) == (machine_row_id(USER), USER)
@@ -135,7 +136,15 @@ def test_refusals_exit_1_with_the_reason(fake_fly: FakeFly, db: FakePostgrest) -
     code, out = _vyx("provision", USER, "--cpus", "2", "--memory", "256")
     assert code == 2
     assert "memory must be a multiple of 256 MB in 512..4096" in out
+    code, out = _vyx("provision", USER, "--region", "iad")
+    assert code == 2
+    assert "Binance refuses the United States (HTTP 451)" in out
+    assert "use nrt (Tokyo, nearest to Binance)" in out
+    code, out = _vyx("provision", USER, "--region", "xyz")
+    assert code == 2
+    assert "'xyz' is not a Fly region" in out
     assert fake_fly.machines == {}
+    assert fake_fly.requests == []  # refused before asking Fly anything
     assert all(TOKEN.split()[-1] not in line for line in out.splitlines())
 
 
