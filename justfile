@@ -66,6 +66,16 @@ secrets file=".env.local" *flags:
     grep -E "$keys" "{{file}}" | fly secrets import {{flags}} >/dev/null
     echo "done"
 
-# Run the production image locally with .env.local (http://localhost:8080).
-test-local tag="vyx:latest":
-    docker run --rm -it --init --env-file .env.local -p 8080:8080 {{tag}}
+# Run the production image locally with .env.local (http://localhost:8080); /data on a local
+# Docker volume (vyx-local-data), as a Fly volume on a machine. Cloud mode needs USER_ID there.
+test-local tag="vyx:latest" file=".env.local":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    [ -f "{{file}}" ] || { echo "{{file}} not found (see README: Deploying on Fly.io)" >&2; exit 1; }
+    if grep -qE '^SUPABASE_URL=.' "{{file}}" && ! grep -qE '^USER_ID=.' "{{file}}"; then
+        echo "{{file}} sets SUPABASE_URL but not USER_ID: add USER_ID=<the Supabase user's UUID>" \
+            "(a cloud machine serves one user)" >&2
+        exit 1
+    fi
+    exec docker run --rm -it --init --env-file "{{file}}" -p 8080:8080 \
+        -v vyx-local-data:/data "{{tag}}"

@@ -184,8 +184,14 @@ def stop_command(user_id: str, app: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @_app_option
 def destroy_command(user_id: str, yes: bool, app: str | None) -> None:
-    """Destroy the user's machine and remove its cloud_machines row."""
+    """Destroy the user's machine and remove its cloud_machines row (its volume is kept)."""
     if not yes:
         click.confirm(f"Destroy the machine of user {user_id}?", abort=True)
-    record = _run(user_id, app, None, lambda p, user: p.destroy(user))
-    click.echo(f"destroyed: machine {record.machine_id}")
+    result = _run(user_id, app, None, lambda p, user: p.destroy(user))
+    click.echo(f"destroyed: machine {result.record.machine_id}")
+    if result.volume_id is not None:
+        click.echo(
+            f"kept: volume {result.volume_id} (its data: spool, store, catch-up mark); the next "
+            f"`vyx provision` in {result.record.region} reuses it, `fly volumes destroy "
+            f"{result.volume_id}` deletes it"
+        )

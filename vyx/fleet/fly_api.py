@@ -1,9 +1,10 @@
 """A client of the Fly Machines API (``https://api.machines.dev/v1``, bearer token) on httpx.
 
 Covers what Vyx needs of a user's machine: list, get, create, update (a new guest size: Fly
-restarts the machine), start, stop, wait for a state, delete. Request bodies follow the API's
-Swagger definitions (``CreateMachineRequest``, ``UpdateMachineRequest``, ``fly.MachineConfig``,
-``StopRequest``); responses are read into :class:`Machine`.
+restarts the machine), start, stop, wait for a state, delete; and of its volume: list, create.
+Request bodies follow the API's Swagger definitions (``CreateMachineRequest``,
+``UpdateMachineRequest``, ``fly.MachineConfig``, ``StopRequest``, ``CreateVolumeRequest``);
+responses are read into :class:`Machine` and :class:`~vyx.fleet.fly_volumes.Volume`.
 
 Exceptions::
 
@@ -39,6 +40,7 @@ import trio
 from loguru import logger
 
 from vyx.config import DEFAULT_FLY_API_URL, FlyConfig
+from vyx.fleet.fly_volumes import Volume
 
 #: States of a Fly machine (``Machine.state``).
 MachineState = Literal[
@@ -381,6 +383,17 @@ class FlyMachines:
             f"machine {machine_id} of app {self.app} did not reach {state!r} in {timeout_s:g} s"
         )
 
+    async def list_volumes(self) -> tuple[Volume, ...]:
+        """The app's volumes (``GET /apps/{app}/volumes``)."""
+        body = await self._call("GET", f"/apps/{self.app}/volumes")
+        return tuple(_volume(v) for v in body or [] if isinstance(v, Mapping))
+
+    async def create_volume(self, request: Mapping[str, Any]) -> Volume:
+        """Create a volume from a ``CreateVolumeRequest`` body (not retried once sent: a volume
+        must not be duplicated; provisioning finds one an attempt left by its name)."""
+        path = f"/apps/{self.app}/volumes"
+        return _volume(await self._call("POST", path, json=dict(request), idempotent=False))
+
     # -- plumbing ------------------------------------------------------------------------------
 
     def _path(self, machine_id: str | None = None, action: str | None = None) -> str:
@@ -456,6 +469,13 @@ class FlyMachines:
         elif status in (409, 412):
             kind = FlyConflict
         return kind(status, method, path, message)
+
+
+def _volume(body: Mapping[str, Any]) -> Volume:
+    try:
+        return Volume.from_api(body)
+    except ValueError as exc:
+        raise FlyError(str(exc)) from None
 
 
 def utc_now_ms() -> int:

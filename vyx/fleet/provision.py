@@ -8,6 +8,11 @@ duplicated): a stopped machine is started, one whose image, size or environment 
 updated (Fly restarts it with the new config). Otherwise it creates one, records it and waits
 for ``started``.
 
+Every machine mounts the user's Fly volume at ``/data`` (created, or reused from a destroyed
+machine, in the machine's region: :mod:`vyx.fleet.fly_volumes`), so the spool, the store and the
+catch-up mark survive restarts and deploys; it gets swap (``init.swap_size_mb``) and Fly scrapes
+its ``/metrics``. Destroying a machine keeps its volume and says so.
+
 How the browser reaches its machine: every user machine is in one Fly app behind
 ``https://{app}.fly.dev``; the Fly proxy sends a request to a given machine when it carries the
 header ``fly-force-instance-id: <fly machine id>``. The recorded ``websocket_url`` is
@@ -40,6 +45,7 @@ import attrs
 from loguru import logger
 
 from vyx.fleet.fly_api import FlyError, FlyMachines, FlyNotFound, Guest, Machine, utc_now_ms
+from vyx.fleet.fly_volumes import DEFAULT_SIZE_GB, MOUNT_PATH, ensure_volume, mounted_volume
 from vyx.fleet.regions import DEFAULT_REGION, RegionRefused, check_region, region_of
 from vyx.store.records import (
     ROW_NAMESPACE,
@@ -146,6 +152,10 @@ class ProvisionSettings:
     stop_timeout_s: float = 60.0
     #: SIGTERM → SIGKILL budget on stop: longer than the daemon's drain (``DRAIN_TIMEOUT_S``).
     kill_timeout_s: float = 20.0
+    #: Size of a new ``/data`` volume.
+    volume_size_gb: int = DEFAULT_SIZE_GB
+    #: Swap of a machine (``init.swap_size_mb``): a 256 MB machine survives a spike; 0 = none.
+    swap_size_mb: int = 512
 
     @property
     def host(self) -> str:
@@ -160,6 +170,14 @@ class ProvisionResult:
     record: MachineRecord
     machine: Machine
     action: Action
+
+
+@attrs.frozen
+class DestroyResult:
+    """What :meth:`Provisioner.destroy` did: the removed row and the volume it kept (if any)."""
+
+    record: MachineRecord
+    volume_id: str | None
 
 
 @attrs.frozen
@@ -213,9 +231,11 @@ def machine_config(
     machine_id: str | None,
     region: str,
     guest: Guest,
+    volume_id: str | None = None,
 ) -> dict[str, Any]:
     """The ``fly.MachineConfig`` of a user's machine. ``MACHINE_ID`` (the Fly machine id the
-    daemon writes into ``cloud_machines.machine_id``) is set once the id is known."""
+    daemon writes into ``cloud_machines.machine_id``) is set once the id is known; ``volume_id``
+    is mounted at ``/data``."""
     env = {
         **settings.env,
         "USER_ID": user_id,
@@ -258,11 +278,15 @@ def machine_config(
         "restart": {"policy": "on-failure", "max_retries": settings.restart_retries},
         "stop_config": {"signal": "SIGTERM", "timeout": f"{int(settings.kill_timeout_s)}s"},
         "metadata": {USER_KEY: user_id},
+        "metrics": {"port": INTERNAL_PORT, "path": "/metrics"},
+        **({"init": {"swap_size_mb": settings.swap_size_mb}} if settings.swap_size_mb else {}),
+        **({"mounts": [{"volume": volume_id, "path": MOUNT_PATH}]} if volume_id else {}),
     }
 
 
 def differs(current: Machine, wanted: Mapping[str, Any]) -> bool:
-    """Does the running config differ in what provisioning manages (image, size, env)?"""
+    """Does the running config differ in what provisioning manages (image, size, env, the
+    volume, swap, metrics)?"""
     have = current.config
     guest = current.guest
     return (
@@ -270,6 +294,7 @@ def differs(current: Machine, wanted: Mapping[str, Any]) -> bool:
         or guest is None
         or guest.to_api() != wanted["guest"]
         or dict(have.get("env") or {}) != wanted["env"]
+        or any(have.get(key) != wanted.get(key) for key in ("mounts", "init", "metrics"))
     )
 
 
@@ -326,8 +351,17 @@ class Provisioner:
                 action = "created"
             else:
                 machine = await self._settle(machine)
-                wanted = machine_config(self.settings, user_id=user_id, machine_id=machine.id,
-                                        region=region, guest=guest)  # fmt: skip
+                volume = mounted_volume(machine.config) or await self._volume(
+                    user_id, region, machine.id
+                )
+                wanted = machine_config(
+                    self.settings,
+                    user_id=user_id,
+                    machine_id=machine.id,
+                    region=region,
+                    guest=guest,
+                    volume_id=volume,
+                )
                 if differs(machine, wanted):
                     machine = await self.fly.update(machine.id, wanted)
                     action = "updated"
@@ -405,21 +439,25 @@ class Provisioner:
         await self._event(record, "machine_stopped", f"machine {record.machine_id} stopped")
         return record
 
-    async def destroy(self, user_id: str) -> MachineRecord:
-        """Destroy the user's machine and remove its ``cloud_machines`` row."""
+    async def destroy(self, user_id: str) -> DestroyResult:
+        """Destroy the user's machine and remove its ``cloud_machines`` row; its volume stays
+        (the next :meth:`provision` in that region reuses it)."""
         user_id = canonical_user_id(user_id)
         record = await self._record(user_id)
+        volume: str | None = None
         try:
+            volume = mounted_volume((await self.fly.get(record.machine_id)).config)
             await self.fly.delete(record.machine_id, force=True)
         except FlyNotFound:
             pass  # already gone: still remove the row
         except FlyError as exc:
             await self._failed(user_id, record.id, record, "destroy", exc)
             raise
-        await self._event(record, "machine_stopped", f"machine {record.machine_id} destroyed",
-                          details={"destroyed": True})  # fmt: skip
+        details = {"destroyed": True, "volume_kept": volume}
+        message = f"machine {record.machine_id} destroyed"
+        await self._event(record, "machine_stopped", message, details=details)
         await self.registry.delete_machine(user_id)
-        return record
+        return DestroyResult(record, volume)
 
     async def status(self, user_id: str) -> MachineStatusReport:
         """The user's row and Fly's view of the machine."""
@@ -463,16 +501,35 @@ class Provisioner:
     async def _create(self, user_id: str, region: str, guest: Guest) -> Machine:
         """Create without launching, give the machine its own id (``MACHINE_ID``), start it:
         the daemon must know its Fly id from its first start."""
-        draft = machine_config(self.settings, user_id=user_id, machine_id=None, region=region,
-                               guest=guest)  # fmt: skip
+        volume = await self._volume(user_id, region, None)
+        draft = machine_config(
+            self.settings,
+            user_id=user_id,
+            machine_id=None,
+            region=region,
+            guest=guest,
+            volume_id=volume,
+        )
         request = {"name": f"vyx-{user_id}", "region": region, "config": draft,
                    "skip_launch": True}  # fmt: skip
         machine = await self.fly.create(request)
-        config = machine_config(self.settings, user_id=user_id, machine_id=machine.id,
-                                region=machine.region or region, guest=guest)  # fmt: skip
+        config = machine_config(
+            self.settings,
+            user_id=user_id,
+            machine_id=machine.id,
+            region=machine.region or region,
+            guest=guest,
+            volume_id=volume,
+        )
         machine = await self.fly.update(machine.id, config, skip_launch=True)
         await self.fly.start(machine.id)
         return machine
+
+    async def _volume(self, user_id: str, region: str, machine_id: str | None) -> str:
+        """The id of the user's ``/data`` volume in ``region`` (reused or created)."""
+        size = self.settings.volume_size_gb
+        volume = await ensure_volume(self.fly, user_id, region, machine_id=machine_id, size_gb=size)
+        return volume.id
 
     async def _settle(self, machine: Machine) -> Machine:
         """Wait out a transition, so the machine is started or stopped before acting on it."""

@@ -13,6 +13,12 @@ Simulation: created → starting → started; stop: stopping → stopped; update
 ``instance_id``; delete → destroyed (gone from list/get). Transitions advance when the machine
 is read (get, list, wait). ``fail`` queues error answers; ``stuck`` machines never reach a
 waited-for state (wait answers 408).
+
+Volumes: list and create; a machine's ``mounts`` must name an existing volume of its region not
+attached to another machine (else 400/409, as Fly answers); a destroyed machine's volume is
+detached and kept. Disks (with ``disk`` set): each boot of a machine (start, update, a
+:meth:`FakeFly.crash`) gets a fresh root filesystem, as Fly's; :meth:`FakeFly.data_dir` is where
+``/data`` is for the current boot — the volume's directory when one is mounted there.
 """
 
 from __future__ import annotations
@@ -140,6 +146,29 @@ class FakeMachine:
 
 
 @attrs.define
+class FakeVolume:
+    id: str
+    name: str
+    region: str
+    size_gb: int
+    created_at: str
+    state: str = "created"
+    attached_machine_id: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "region": self.region,
+            "size_gb": self.size_gb,
+            "state": self.state,
+            "encrypted": True,
+            "attached_machine_id": self.attached_machine_id or "",
+            "created_at": self.created_at,
+        }
+
+
+@attrs.define
 class Failure:
     """An error answer for the next matching request."""
 
@@ -164,6 +193,11 @@ class FakeFly:
         self.invalid: list[str] = []
         self.fail: list[Failure] = []
         self.stuck: set[str] = set()
+        self.volumes: dict[str, FakeVolume] = {}
+        #: Where machines' disks live (None: no disks simulated).
+        self.disk: Path | None = None
+        #: Boots of each machine so far (a fresh root filesystem each).
+        self.boots: dict[str, int] = {}
         self._ids = itertools.count(1)
         self.transport = httpx.MockTransport(self._handle)
 
@@ -206,6 +240,8 @@ class FakeFly:
             if failure.method == request.method and re.search(failure.path_regex, request.url.path):
                 self.fail.remove(failure)
                 return httpx.Response(failure.status, json=failure.body, headers=failure.headers)
+        if request.url.path == f"/v1/apps/{self.app}/volumes":
+            return self._volumes(request.method, body)
         parts = request.url.path.removeprefix(f"/v1/apps/{self.app}/machines").strip("/")
         segments = parts.split("/") if parts else []
         if not request.url.path.startswith(f"/v1/apps/{self.app}/"):
@@ -234,7 +270,12 @@ class FakeFly:
         launch = [] if body.get("skip_launch") else ["starting", "started"]
         machine = FakeMachine(mid, name, body.get("region") or "ord", body["config"],
                               f"i{mid}-1", "created", launch)  # fmt: skip
+        refused = self._attach(machine, body["config"])
+        if refused is not None:
+            return refused
         self.machines[mid] = machine
+        if launch:
+            self._boot(machine)
         return httpx.Response(200, json=machine.body())
 
     def _member(self, method: str, action: str | None, m: FakeMachine, body: Any,
@@ -244,7 +285,12 @@ class FakeFly:
             self._advance(m)
             return httpx.Response(200, json=m.body())
         if method == "POST" and action is None:  # update = restart with the new config
+            refused = self._attach(m, body["config"])
+            if refused is not None:
+                return refused
             m.config = body["config"]
+            if not body.get("skip_launch"):
+                self._boot(m)
             version = int(m.instance_id.rsplit("-", 1)[1]) + 1
             m.instance_id = f"i{m.id}-{version}"
             if not body.get("skip_launch"):
@@ -255,6 +301,7 @@ class FakeFly:
                 return httpx.Response(412, json={"error": f"machine is {m.state}"})
             previous = m.state
             m.state, m.pending = "starting", ["started"]
+            self._boot(m)
             return httpx.Response(200, json={"previous_state": previous, "migrated": False,
                                              "new_host": ""})  # fmt: skip
         if method == "POST" and action == "stop":
@@ -265,6 +312,9 @@ class FakeFly:
             if m.state not in ("stopped", "created") and params.get("force") != "true":
                 return httpx.Response(412, json={"error": "machine is running: stop it or force"})
             m.state, m.pending = "destroyed", []
+            for volume in self.volumes.values():
+                if volume.attached_machine_id == m.id:
+                    volume.attached_machine_id = None  # Fly keeps a destroyed machine's volume
             return ok
         if method == "GET" and action == "wait":
             want = params["state"]
@@ -277,6 +327,53 @@ class FakeFly:
                 return ok
             return httpx.Response(408, json={"error": "deadline_exceeded"})
         return httpx.Response(405, json={"error": "not simulated"})
+
+    def _volumes(self, method: str, body: Any) -> httpx.Response:
+        if method == "GET":
+            return httpx.Response(200, json=[v.body() for v in self.volumes.values()])
+        vid = f"vol_{next(self._ids):04x}"
+        created = f"2024-03-07T00:00:{len(self.volumes):02d}Z"
+        volume = FakeVolume(vid, body["name"], body["region"], body.get("size_gb") or 1, created)
+        self.volumes[vid] = volume
+        return httpx.Response(200, json=volume.body())
+
+    def _attach(self, m: FakeMachine, config: Mapping[str, Any]) -> httpx.Response | None:
+        """Attach the volumes ``config`` mounts to ``m``; Fly's refusal when one cannot be."""
+        for mount in config.get("mounts") or ():
+            volume = self.volumes.get(mount.get("volume", ""))
+            if volume is None or volume.state == "destroyed":
+                return httpx.Response(
+                    400, json={"error": f"volume {mount.get('volume')} not found"}
+                )
+            if volume.region != m.region:
+                msg = f"volume {volume.id} is in {volume.region}, the machine in {m.region}"
+                return httpx.Response(400, json={"error": msg})
+            if volume.attached_machine_id not in (None, m.id):
+                msg = f"volume {volume.id} is attached to {volume.attached_machine_id}"
+                return httpx.Response(409, json={"error": msg})
+            volume.attached_machine_id = m.id
+        return None
+
+    def _boot(self, m: FakeMachine) -> None:
+        self.boots[m.id] = self.boots.get(m.id, 0) + 1
+
+    def crash(self, machine_id: str) -> None:
+        """The machine's process is killed and Fly restarts it (``on-failure``): a new boot."""
+        self._boot(self.machines[machine_id])
+
+    def data_dir(self, machine_id: str) -> Path:
+        """Where the current boot of the machine has ``/data``: its volume's directory when one
+        is mounted there, else a directory of this boot's (fresh) root filesystem."""
+        assert self.disk is not None, "set FakeFly.disk to simulate disks"
+        m = self.machines[machine_id]
+        for mount in m.config.get("mounts") or ():
+            if mount.get("path") == "/data":
+                path = self.disk / "volumes" / mount["volume"]
+                break
+        else:
+            path = self.disk / "machines" / m.id / f"boot-{self.boots.get(m.id, 0)}" / "data"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     @staticmethod
     def _advance(m: FakeMachine) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,9 @@ def test_fly_toml_matches_the_daemon() -> None:
     assert fly["build"]["dockerfile"] == "Dockerfile.prod"
     vm = fly["vm"][0]
     assert (vm["cpus"], vm["memory"]) == (1, "256mb")
+    assert fly["swap_size_mb"] == 512  # a 256 MB machine survives a spike
+    assert fly["mounts"]["destination"] == fly["env"]["VYX_DATA_DIR"] == "/data"
+    assert fly["primary_region"] == "nrt"  # Binance serves it (vyx.fleet.regions)
     Config.from_env({k: str(v) for k, v in fly["env"].items()})  # every default parses
 
 
@@ -130,3 +134,101 @@ def test_dockerfile_runs_what_the_tests_check() -> None:
     assert "/health" in text
     cmd = text.split("\nCMD ", 1)[1].splitlines()[0]
     assert json.loads(cmd) == ["python", "-m", "vyx", "run"]
+
+
+def test_the_base_image_is_pinned_by_digest() -> None:
+    text = (REPO / "Dockerfile.prod").read_text()
+    (base,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", text, flags=re.M)
+    assert re.fullmatch(r"python:3\.11-slim-bookworm@sha256:[0-9a-f]{64}", base)
+    assert text.count("FROM ${PYTHON_IMAGE} AS") == 2  # both stages
+
+
+def _entrypoint(tmp_path: Path) -> Path:
+    """The entrypoint script, as the Dockerfile's heredoc writes it."""
+    text = (REPO / "Dockerfile.prod").read_text()
+    assert 'ENTRYPOINT ["/usr/local/bin/vyx-entrypoint"]' in text
+    body = text.split("<<'EOF' /usr/local/bin/vyx-entrypoint\n", 1)[1].split("\nEOF\n", 1)[0]
+    script = tmp_path / "vyx-entrypoint"
+    script.write_text(body + "\n")
+    return script
+
+
+def _stubs(tmp_path: Path, uid: int, owner: str) -> Path:
+    """``id``, ``stat``, ``chown`` and ``setpriv`` that log their arguments (setpriv then runs
+    the command after ``--``)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls"
+    stubs = {
+        "id": f'echo "id $*" >> {log}; echo {uid}',
+        "stat": f'echo "stat $*" >> {log}; echo {owner}',
+        "chown": f'echo "chown $*" >> {log}',
+        "setpriv": f'echo "setpriv $*" >> {log}; while [ "$1" != "--" ]; do shift; done; shift; '
+        'exec "$@"',
+    }
+    for name, body in stubs.items():
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(0o755)
+    return bin_dir
+
+
+@pytest.mark.parametrize(
+    ("uid", "owner", "expected"),
+    [
+        (
+            0,
+            "root",
+            ["chown -R vyx:vyx {data}", "setpriv --reuid=vyx --regid=vyx --init-groups --"],
+        ),
+        (0, "vyx", ["setpriv --reuid=vyx --regid=vyx --init-groups --"]),  # already handed over
+        (1000, "vyx", []),  # started as a user already (docker run --user): runs as it is
+    ],
+)
+def test_the_entrypoint_hands_the_volume_to_vyx_then_drops_root(
+    tmp_path: Path, uid: int, owner: str, expected: list[str]
+) -> None:
+    script, bin_dir = _entrypoint(tmp_path), _stubs(tmp_path, uid, owner)
+    data = tmp_path / "volume"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "VYX_DATA_DIR": str(data)}
+    command = ["sh", str(script), "echo", "daemon", "runs"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "daemon runs\n"
+    assert data.is_dir() == (uid == 0)  # as a user, the daemon makes it itself
+    calls = (tmp_path / "calls").read_text().splitlines()
+    acting = [c for c in calls if c.startswith(("chown", "setpriv"))]
+    runs = " echo daemon runs"
+    assert acting == [c.format(data=data) + (runs if "setpriv" in c else "") for c in expected]
+
+
+def _test_local(tmp_path: Path, env_file: str) -> subprocess.CompletedProcess[str]:
+    """``just test-local`` with ``env_file`` as .env.local and a ``docker`` that prints its
+    arguments."""
+    just = shutil.which("just")
+    if just is None:
+        pytest.skip("just is not on PATH")
+    (tmp_path / ".env.local").write_text(env_file)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "docker").write_text('#!/bin/sh\necho "docker $*"\n')
+    (bin_dir / "docker").chmod(0o755)
+    command = [just, "--justfile", str(REPO / "justfile"), "--working-directory", str(tmp_path)]
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    run = [*command, "test-local"]
+    return subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_just_test_local_runs_the_image_with_a_volume(tmp_path: Path) -> None:
+    user = "USER_ID=11111111-2222-3333-4444-555555555555\n"
+    done = _test_local(tmp_path, "SUPABASE_URL=https://x.supabase.co\n" + user)
+    assert done.returncode == 0, done.stderr
+    expected = "docker run --rm -it --init --env-file .env.local -p 8080:8080 "
+    assert done.stdout.split() == [*expected.split(), "-v", "vyx-local-data:/data", "vyx:latest"]
+
+
+def test_just_test_local_says_what_is_missing(tmp_path: Path) -> None:
+    done = _test_local(tmp_path, "SUPABASE_URL=https://x.supabase.co\nSUPABASE_SERVICE_KEY=k\n")
+    assert done.returncode == 1
+    assert "sets SUPABASE_URL but not USER_ID" in done.stderr
+    assert "docker" not in done.stdout

@@ -78,11 +78,18 @@ async def test_a_new_machine_is_created_recorded_and_started(
     assert registry.event_types() == ["machine_provisioned"]
     assert registry.events[0]["machine_id"] == record.id
     assert record.id == machine_row_id(USER)
-    # Created without launching, given its own id, started.
-    assert fake_fly.calls() == ["GET /", "POST /", f"POST /{machine.id}",
-                                f"POST /{machine.id}/start", f"GET /{machine.id}/wait"]  # fmt: skip
-    assert fake_fly.requests[1][2]["skip_launch"] is True
-    assert "MACHINE_ID" not in fake_fly.requests[1][2]["config"]["env"]
+    # Its volume found or made, created without launching, given its own id, started.
+    volumes = "GET /v1/apps/vyx-test/volumes", "POST /v1/apps/vyx-test/volumes"
+    assert fake_fly.calls() == [
+        "GET /",
+        *volumes,
+        "POST /",
+        f"POST /{machine.id}",
+        f"POST /{machine.id}/start",
+        f"GET /{machine.id}/wait",
+    ]
+    assert fake_fly.requests[3][2]["skip_launch"] is True
+    assert "MACHINE_ID" not in fake_fly.requests[3][2]["config"]["env"]
 
 
 async def test_the_stopped_machine_is_reused_not_duplicated(

@@ -96,6 +96,9 @@ def test_provision_stop_start_status_destroy_from_the_command_line(
     code, out = _vyx("machines", "destroy", USER, "--yes")
     assert code == 0, out
     assert machine.state == "destroyed"
+    (volume,) = fake_fly.volumes.values()
+    assert f"kept: volume {volume.id}" in out
+    assert "the next `vyx provision` in fra reuses it" in out
     assert db.rows("cloud_machines") == []
     events = [e["event_type"] for e in db.rows("cloud_events")]
     assert events == ["machine_provisioned", "machine_stopped", "machine_started",
