@@ -74,6 +74,17 @@ class TimeframeFires:
     step: I64
 
 
+@attrs.frozen
+class FireKeys:
+    """Per fire, in the order of :class:`Fires`: the trader id, symbol, timeframe and the open
+    time of the signal bar."""
+
+    trader: list[str]
+    symbol: list[str]
+    timeframe: list[str]
+    open_time: I64
+
+
 class Fires(Sequence[Fire]):
     """Fires of every timeframe, ordered by (open time, trader id, symbol); each part's fires
     come in that order already."""
@@ -134,6 +145,22 @@ class Fires(Sequence[Fire]):
             p.gathered[s, t],
             p.cols[trader],
         )
+
+    def keys(self) -> FireKeys:
+        """Who fired where and when, for every fire in order, without building the fires."""
+        trader: list[str] = []
+        symbol: list[str] = []
+        timeframe: list[str] = []
+        for k in range(len(self)):
+            p = self._parts[int(self._part[k])]
+            i = int(self._index[k])
+            trader.append(p.plans[int(p.trader[i])].id)
+            symbol.append(p.symbols[int(p.symbol[i])])
+            timeframe.append(p.timeframe)
+        opened = _joined([p.times[p.step] for p in self._parts])
+        starts = np.cumsum([0, *(len(p.step) for p in self._parts)])[:-1].astype(np.int64)
+        at = starts[self._part] + self._index if len(self) else np.zeros(0, dtype=np.int64)
+        return FireKeys(trader, symbol, timeframe, opened[at])
 
     def counts(self) -> dict[tuple[str, str], int]:
         """Fires per (trader id, symbol)."""

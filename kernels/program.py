@@ -36,12 +36,15 @@ Signature = bytes
 
 @attrs.frozen
 class TraderDef:
-    """A trader as configured: an id, a filter in the Vyx language and its timeframe."""
+    """A trader as configured: an id, a filter in the Vyx language, its timeframe, its name
+    and the direction of its trades (``"long"`` or ``"short"``: how its signals' outcomes are
+    scored, :mod:`kernels.outcomes`)."""
 
     id: str
     filter: str
     timeframe: str = "5m"
     name: str = ""
+    direction: str = "long"
 
 
 @attrs.frozen

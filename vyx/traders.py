@@ -51,6 +51,7 @@ class TraderInfo:
             "id": d.id,
             "name": d.name or d.id,
             "timeframe": d.timeframe,
+            "direction": d.direction,
             "filter": {"code": d.filter, "language": "vyx"},
             "enabled": self.enabled,
             "autoAnalyze": self.auto_analyze,
@@ -107,7 +108,12 @@ def from_mapping(row: Mapping[str, Any]) -> TraderInfo:
     if not isinstance(strategy, Mapping):
         strategy = {}
     auto = row.get("auto_analyze_signals", row.get("autoAnalyzeSignals", row.get("autoAnalyze")))
-    definition = TraderDef(trader_id, flt["code"], timeframe, str(row.get("name") or trader_id))
+    # The table has no direction column: it rides in ``strategy`` (additive, any schema).
+    direction = row.get("direction") or strategy.get("direction") or "long"
+    if direction not in ("long", "short"):
+        raise TraderRejected(trader_id, f"direction {direction!r} is not 'long' or 'short'")
+    name = str(row.get("name") or trader_id)
+    definition = TraderDef(trader_id, flt["code"], timeframe, name, direction)
     return TraderInfo(definition, bool(row.get("enabled", True)), bool(auto), dict(strategy))
 
 
@@ -121,7 +127,7 @@ def to_record(info: TraderInfo, user_id: str) -> Trader:
             "name": d.name or d.id,
             "filter": {"code": d.filter, "language": "vyx"},
             "enabled": info.enabled,
-            "strategy": dict(info.strategy),
+            "strategy": {**info.strategy, "direction": d.direction},
             "execution_interval": d.timeframe,
             "language": "vyx",
             "auto_analyze_signals": info.auto_analyze,

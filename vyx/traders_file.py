@@ -13,6 +13,7 @@ Format — one ``[[traders]]`` table per trader::
     enabled = true                 # optional, default true
     auto_analyze = true            # optional: ask the analyst about each signal
     instructions = "Prefer entries near support."   # optional strategy text
+    direction = "long"             # optional: "long" (default) or "short", scores outcomes
 
 Unknown keys are errors (a typo must not silently change a trader).
 """
@@ -29,7 +30,16 @@ import attrs
 from kernels.program import TraderDef
 from kernels.timeframes import TIMEFRAME_MS
 
-_KEYS = {"id", "name", "timeframe", "filter", "enabled", "auto_analyze", "instructions"}
+_KEYS = {
+    "id",
+    "name",
+    "timeframe",
+    "filter",
+    "enabled",
+    "auto_analyze",
+    "instructions",
+    "direction",
+}
 
 
 class TradersFileError(ValueError):
@@ -97,9 +107,12 @@ def parse_traders(text: str, origin: str = "<traders>") -> list[TraderEntry]:
         instructions = table.get("instructions", "")
         if not isinstance(instructions, str):
             raise TradersFileError(f"{where}: 'instructions' must be a string")
+        direction = table.get("direction", "long")
+        if direction not in ("long", "short"):
+            raise TradersFileError(f'{where}: \'direction\' must be "long" or "short"')
         entries.append(
             TraderEntry(
-                TraderDef(trader_id, source.strip(), timeframe, name),
+                TraderDef(trader_id, source.strip(), timeframe, name, direction),
                 flags["enabled"],
                 flags["auto_analyze"],
                 instructions,

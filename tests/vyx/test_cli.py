@@ -126,3 +126,55 @@ def test_demo_runs_offline_and_shows_signals() -> None:
     result = CliRunner().invoke(cli, ["demo", "--backtest", "--symbols", "3", "--days", "2"])
     assert result.exit_code == 0, result.output
     assert "signals from 6 traders over 3 symbols" in result.output
+
+
+def test_backtest_outcomes_table_json_and_html(tmp_path: Path) -> None:
+    a = tmp_path / "AAAUSDT-5m-x.csv"
+    closes = _write_csv(a, 3, 600, "5m")
+    traders = tmp_path / "traders.toml"
+    traders.write_text(
+        '[[traders]]\nname = "cross <up>"\nfilter = "crosses_above(close, sma(close, 10))"\n'
+        '[[traders]]\nname = "cross down"\ndirection = "short"\n'
+        'filter = "crosses_below(close, sma(close, 10))"\n'
+    )
+    base = ["backtest", "--traders", str(traders), "--klines", str(a), "--outcomes"]
+    result = CliRunner().invoke(cli, [*base, "--json"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    fires, records = lines[:-1], lines[-1]["records"]
+    start = int(np.searchsorted(_open_times(a), fires[0]["open_time"]))
+    first = fires[0]["outcome"]
+    sign = 1 if fires[0]["trader"] == "cross-up" else -1
+    assert first["returns"]["1"] == sign * (closes[start + 1] / closes[start] - 1)
+    assert first["levels"] == "atr"
+    assert first["complete"]
+    for tid in ("cross-up", "cross-down"):
+        mine = [f for f in fires if f["trader"] == tid]
+        assert records[tid]["all"]["signals"] == len(mine) > 0
+        assert records[tid]["all"]["targets"] == sum(
+            f["outcome"]["touch"] == "target" for f in mine
+        )
+    assert {f["outcome"]["direction"] for f in fires if f["trader"] == "cross-down"} == {"short"}
+
+    report = tmp_path / "report.html"
+    result = CliRunner().invoke(cli, [*base, "--html", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "hit+24" in result.output
+    assert "cross <up> last 7d" in result.output
+    page = report.read_text()
+    assert page.count("<svg") == 4
+    assert "<polyline" in page
+    assert "cross &lt;up&gt;" in page
+    assert "<up>" not in page
+    assert "http" not in page
+    assert "<script" not in page
+    refused = CliRunner().invoke(
+        cli, ["backtest", "--traders", str(traders), "--klines", str(a), "--html", str(report)]
+    )
+    assert refused.exit_code == 2
+    assert "--html needs --outcomes" in refused.output
+
+
+def _open_times(path: Path) -> np.ndarray:
+    rows = path.read_text().splitlines()[1:]
+    return np.asarray([int(r.split(",")[0]) for r in rows])

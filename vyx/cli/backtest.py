@@ -11,11 +11,14 @@ from datetime import UTC, datetime
 import click
 
 from kernels.backtest import Fire, Fires, run_backtest
+from kernels.fire_outcomes import fire_outcomes
 from kernels.klines_csv import Klines
 from kernels.program import TraderDef, build
 from kernels.warmup import prepare_kernels
 from vyx.cli.klines_args import load_klines_args
 from vyx.cli.option_types import TIMEFRAME
+from vyx.cli.outcomes_html import finite, report_html
+from vyx.cli.outcomes_table import print_records, records_by_trader
 from vyx.traders_file import TradersFileError, load_traders
 
 
@@ -116,6 +119,18 @@ def print_summary(
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON lines for programs.")
 @click.option(
+    "--outcomes",
+    is_flag=True,
+    help="Score each signal (returns at +1..+24 bars, MFE/MAE, target/stop) per trader.",
+)
+@click.option(
+    "--html",
+    "html_file",
+    default=None,
+    type=click.Path(dir_okay=False, writable=True),
+    help="With --outcomes: write a self-contained HTML report to FILE.",
+)
+@click.option(
     "--limit",
     type=click.IntRange(min=1),
     default=50,
@@ -129,11 +144,16 @@ def backtest_command(
     klines: tuple[str, ...],
     cooldown: int,
     as_json: bool,
+    outcomes: bool,
+    html_file: str | None,
     limit: int,
 ) -> None:
-    """When each trader would have fired (edge-triggered), with its clause values."""
+    """When each trader would have fired (edge-triggered), with its clause values; with
+    --outcomes, how each signal did and each trader's record."""
     if (filter_src is None) == (traders_file is None):
         raise click.UsageError("give exactly one of --filter or --traders")
+    if html_file is not None and not outcomes:
+        raise click.UsageError("--html needs --outcomes")
     if traders_file is not None:
         try:
             traders = [e.definition for e in load_traders(traders_file) if e.enabled]
@@ -166,11 +186,63 @@ def backtest_command(
             done = n
 
         fires = run_backtest(program, data, cooldown_bars=cooldown, progress=progress)
-    if as_json:
+    ran = [t for t in traders if t.id in program.traders]
+    if outcomes:
+        _with_outcomes(fires, ran, data, as_json, limit, html_file)
+    elif as_json:
         for f in fires:
             click.echo(json.dumps(fire_to_dict(f)))
     else:
         print_table(fires, {t.id: t.name for t in traders}, limit)
-        print_summary(fires, [t for t in traders if t.id in program.traders], data)
+        print_summary(fires, ran, data)
     if errors:
         sys.exit(2)
+
+
+def _with_outcomes(
+    fires: Fires,
+    traders: Sequence[TraderDef],
+    data: Mapping[str, Mapping[str, Klines]],
+    as_json: bool,
+    limit: int,
+    html_file: str | None,
+) -> None:
+    """The fires with their outcomes, and the per-trader records (table, JSON, HTML)."""
+    scored = fire_outcomes(fires, data, {t.id: t.direction for t in traders})
+    keys = fires.keys()
+    opened = keys.open_time.tolist()
+    order = [t.id for t in traders]
+    records = records_by_trader(keys.trader, opened, scored, order)
+    names = {t.id: t.name for t in traders}
+    if as_json:
+        for f, o in zip(fires, scored, strict=True):
+            click.echo(json.dumps({**fire_to_dict(f), "outcome": o.to_json()}))
+        click.echo(
+            json.dumps(
+                {
+                    "records": {
+                        t: {"all": whole.to_json(), "recent": recent.to_json()}
+                        for t, (whole, recent) in records.items()
+                    }
+                }
+            )
+        )
+    else:
+        print_table(fires, names, limit)
+        print_summary(fires, traders, data)
+        print_records(records, names)
+    if html_file is not None:
+        last: dict[str, list[float]] = {t: [] for t in order}
+        trades: dict[str, list[float]] = {t: [] for t in order}
+        for tid, o in zip(keys.trader, scored, strict=True):
+            if o.complete:
+                last[tid].extend(finite([o.returns[-1]]))
+                trades[tid].extend(finite([o.trade_return]))
+        page = report_html("vyx backtest: signal outcomes", records, names, last, trades)
+        try:
+            with open(html_file, "w", encoding="utf-8") as out:
+                out.write(page)
+        except OSError as exc:
+            raise click.UsageError(f"cannot write {html_file}: {exc.strerror}") from None
+        if not as_json:
+            click.echo(f"report written to {html_file}")
