@@ -21,12 +21,12 @@ import trio
 
 from vyx.config import Config, ConfigError
 from vyx.fleet.fly_api import FlyError, FlyMachines
+from vyx.fleet.machine_config import ProvisionSettings
 from vyx.fleet.provision import (
     MachineStatusReport,
     Provisioner,
     ProvisionError,
     ProvisionResult,
-    ProvisionSettings,
 )
 from vyx.fleet.regions import DEFAULT_REGION
 from vyx.fleet.registry import SupabaseRegistry
@@ -96,16 +96,18 @@ def _run(
 
 def describe(record: MachineRecord) -> str:
     """One line per field an operator looks at."""
-    return "\n".join([
-        f"user:          {record.user_id}",
-        f"machine:       {record.machine_id} ({record.fly_app_name}, {record.region})",
-        f"status:        {record.status}",
-        f"size:          {record.cpus} vCPU, {record.memory_mb} MB",
-        f"websocket:     {record.websocket_url}",
-        f"health:        {record.health_check_url} (header fly-force-instance-id: "
-        f"{record.machine_id})",
-        *([f"error:         {record.error_message}"] if record.error_message else []),
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"user:          {record.user_id}",
+            f"machine:       {record.machine_id} ({record.fly_app_name}, {record.region})",
+            f"status:        {record.status}",
+            f"size:          {record.cpus} vCPU, {record.memory_mb} MB",
+            f"websocket:     {record.websocket_url}",
+            f"health:        {record.health_check_url} (header fly-force-instance-id: "
+            f"{record.machine_id})",
+            *([f"error:         {record.error_message}"] if record.error_message else []),
+        ]
+    )
 
 
 _app_option = click.option("--app", help="Fly app of the user machines (default FLY_APP_NAME).")
@@ -123,8 +125,14 @@ _image_option = click.option(
     help="Fly region of a new machine: one Binance serves (nrt: Tokyo, nearest to Binance).",
 )
 @click.option("--cpus", default=1, show_default=True, type=click.IntRange(1, 8))
-@click.option("--memory", "memory_mb", default=256, show_default=True, type=int,
-              help="Memory in MB: a multiple of 256, 256..2048 per vCPU.")  # fmt: skip
+@click.option(
+    "--memory",
+    "memory_mb",
+    default=256,
+    show_default=True,
+    type=int,
+    help="Memory in MB: a multiple of 256, 256..2048 per vCPU.",
+)
 @_app_option
 @_image_option
 def provision_command(

@@ -42,11 +42,6 @@ from loguru import logger
 from vyx.config import DEFAULT_FLY_API_URL, FlyConfig
 from vyx.fleet.fly_volumes import Volume
 
-#: States of a Fly machine (``Machine.state``).
-MachineState = Literal[
-    "created", "starting", "started", "stopping", "stopped", "suspending", "suspended",
-    "replacing", "destroying", "destroyed",
-]  # fmt: skip
 #: States ``wait`` accepts.
 WaitState = Literal["started", "stopped", "suspended", "destroyed"]
 #: The Machines API answers a wait after at most this many seconds (then 408).
@@ -269,8 +264,9 @@ class FlyMachines:
         name = app or fly.app_name
         if not name:
             raise ValueError("no Fly app name: set FLY_APP_NAME or pass --app")
-        return cls(fly.api_token or "", name, base_url=fly.api_url, transport=transport,
-                   policy=policy)  # fmt: skip
+        return cls(
+            fly.api_token or "", name, base_url=fly.api_url, transport=transport, policy=policy
+        )
 
     def __repr__(self) -> str:
         return f"FlyMachines(app={self.app!r}, base_url={self.base_url!r})"
@@ -371,8 +367,12 @@ class FlyMachines:
             called = trio.current_time()
             try:
                 with trio.move_on_after(remaining + self._timeout_s):
-                    await self._call("GET", self._path(machine_id, "wait"), params=params,
-                                     read_timeout_s=remaining + self._timeout_s)  # fmt: skip
+                    await self._call(
+                        "GET",
+                        self._path(machine_id, "wait"),
+                        params=params,
+                        read_timeout_s=remaining + self._timeout_s,
+                    )
                     return
             except FlyRequestError as exc:
                 if exc.status != 408:  # 408: this call's timeout passed; try again
@@ -444,8 +444,9 @@ class FlyMachines:
                     raise FlyUnavailable(f"{failure} after {policy.attempt} attempt(s)")
                 retry_after = parse_retry_after(response.headers.get("Retry-After"))
             delay = policy.delay(retry_after)
-            logger.warning("Fly API {} (attempt {}); retrying in {:.1f} s", failure,
-                           policy.attempt, delay)  # fmt: skip
+            logger.warning(
+                "Fly API {} (attempt {}); retrying in {:.1f} s", failure, policy.attempt, delay
+            )
             await trio.sleep(delay)
             policy = policy.next()
 

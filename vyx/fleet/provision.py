@@ -4,14 +4,11 @@ One machine per user (``cloud_machines.user_id`` is unique), served only with an
 **elite** subscription. :func:`provision_machine` reuses the user's machine when there is one
 (found by the Fly machine id recorded in ``cloud_machines``, else by the ``vyx_user_id`` key of
 the machine's metadata, so a machine created by an attempt whose answer was lost is adopted, not
-duplicated): a stopped machine is started, one whose image, size or environment differs is
-updated (Fly restarts it with the new config). Otherwise it creates one, records it and waits
-for ``started``.
-
-Every machine mounts the user's Fly volume at ``/data`` (created, or reused from a destroyed
-machine, in the machine's region: :mod:`vyx.fleet.fly_volumes`), so the spool, the store and the
-catch-up mark survive restarts and deploys; it gets swap (``init.swap_size_mb``) and Fly scrapes
-its ``/metrics``. Destroying a machine keeps its volume and says so.
+duplicated): a stopped machine is started, one whose config differs
+(:mod:`vyx.fleet.machine_config`) is updated (Fly restarts it). Otherwise it creates one, records
+it and waits for ``started``. A region Binance refuses is refused (:mod:`vyx.fleet.regions`).
+Every machine mounts the user's volume at ``/data`` (:mod:`vyx.fleet.fly_volumes`); destroying a
+machine keeps it and says so.
 
 How the browser reaches its machine: every user machine is in one Fly app behind
 ``https://{app}.fly.dev``; the Fly proxy sends a request to a given machine when it carries the
@@ -31,13 +28,12 @@ Exceptions::
      ├── NotEntitled           the user has no active elite subscription
      ├── NoMachine             the user has no machine (stop/start/destroy/status)
      └── RegistryError         cloud_machines / user_subscriptions could not be read or written
-    vyx.fleet.fly_api.FlyError   a Machines API failure (its own tree); recorded first as the
+    vyx.fleet.fly_api.FlyError a Machines API failure (its own tree); recorded first as the
                                row's error and a ``machine_error`` event where a row exists
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, Protocol
 
@@ -45,23 +41,25 @@ import attrs
 from loguru import logger
 
 from vyx.fleet.fly_api import FlyError, FlyMachines, FlyNotFound, Guest, Machine, utc_now_ms
-from vyx.fleet.fly_volumes import DEFAULT_SIZE_GB, MOUNT_PATH, ensure_volume, mounted_volume
+from vyx.fleet.fly_volumes import ensure_volume, mounted_volume
+from vyx.fleet.machine_config import (
+    USER_KEY,
+    ProvisionSettings,
+    canonical_user_id,
+    differs,
+    guest_for,
+    machine_config,
+    machine_row_id,
+    websocket_url,
+)
 from vyx.fleet.regions import DEFAULT_REGION, RegionRefused, check_region, region_of
 from vyx.store.records import (
-    ROW_NAMESPACE,
     EpochMs,
     MachineRecord,
     MachineStatus,
     Severity,
     event_row,
 )
-
-#: Port the daemon serves on inside the machine (``/ws``, ``/health``, ``/metrics``).
-INTERNAL_PORT = 8080
-#: Metadata key naming the user a machine serves.
-USER_KEY = "vyx_user_id"
-#: The header the Fly proxy routes to one machine by.
-INSTANCE_HEADER = "fly-force-instance-id"
 
 Action = Literal["created", "started", "updated", "running"]
 
@@ -123,47 +121,6 @@ class MachineRegistry(Protocol):
 
 
 @attrs.frozen
-class ProvisionSettings:
-    """What every user machine gets.
-
-    Secrets: by default a machine takes ``SUPABASE_SERVICE_KEY``, ``GEMINI_API_KEY`` and
-    ``FLY_API_TOKEN`` from the app's secrets (``just secrets``), which Fly injects into every
-    machine of the app. ``secret_env`` puts narrower, per-user credentials into the machine's own
-    config instead (they win over app secrets of the same name); the trade-off is in the README.
-    """
-
-    #: The Fly app holding every user machine.
-    app: str
-    #: Image to run, e.g. ``registry.fly.io/{app}:latest`` (pushed by ``just deploy``).
-    image: str
-    #: ``SUPABASE_URL`` of the machines (cloud mode); None leaves it to the app's secrets.
-    supabase_url: str | None = None
-    #: Public host of the app; ``{app}.fly.dev`` by default.
-    public_host: str | None = None
-    #: Extra non-secret environment (``KLINE_INTERVAL``, ``SYMBOL_COUNT`` ...).
-    env: Mapping[str, str] = attrs.field(factory=dict)
-    #: Per-machine secrets put into the machine's config env (never logged).
-    secret_env: Mapping[str, str] = attrs.field(factory=dict, repr=False)
-    #: Fly's ``on-failure`` restarts before a crashing machine is left stopped.
-    restart_retries: int = 10
-    #: Deadline for a machine to reach ``started``.
-    start_timeout_s: float = 180.0
-    #: Deadline for a machine to reach ``stopped``.
-    stop_timeout_s: float = 60.0
-    #: SIGTERM → SIGKILL budget on stop: longer than the daemon's drain (``DRAIN_TIMEOUT_S``).
-    kill_timeout_s: float = 20.0
-    #: Size of a new ``/data`` volume.
-    volume_size_gb: int = DEFAULT_SIZE_GB
-    #: Swap of a machine (``init.swap_size_mb``): a 256 MB machine survives a spike; 0 = none.
-    swap_size_mb: int = 512
-
-    @property
-    def host(self) -> str:
-        """The app's public host name."""
-        return self.public_host or f"{self.app}.fly.dev"
-
-
-@attrs.frozen
 class ProvisionResult:
     """What :func:`provision_machine` did."""
 
@@ -186,116 +143,6 @@ class MachineStatusReport:
 
     record: MachineRecord
     machine: Machine | None
-
-
-def guest_for(cpus: int, memory_mb: int) -> Guest:
-    """A shared-CPU size, checked: 1..8 vCPUs, memory a multiple of 256 MB, 256 MB per vCPU at
-    least and 2048 MB per vCPU at most (Fly's shared-CPU limits). Raises ``ValueError``."""
-    if not 1 <= cpus <= 8:
-        raise ValueError(f"cpus must be 1..8, not {cpus}")
-    if memory_mb % 256 or not 256 * cpus <= memory_mb <= 2048 * cpus:
-        raise ValueError(
-            f"memory must be a multiple of 256 MB in {256 * cpus}..{2048 * cpus} for {cpus} "
-            f"shared vCPU(s), not {memory_mb}"
-        )
-    return Guest(cpus, memory_mb)
-
-
-def canonical_user_id(raw: str) -> str:
-    """The user id as one spelling (``str(uuid.UUID(raw))``): braces, capitals, ``urn:uuid:``
-    or no dashes would otherwise give one user several machine names and rows.
-
-    Raises:
-        ValueError: not a UUID.
-    """
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise ValueError(f"user id {raw[:64]!r} is not a UUID") from None
-
-
-def machine_row_id(user_id: str) -> str:
-    """The ``cloud_machines.id`` of a user's machine (derived, so retries agree on it)."""
-    return str(uuid.uuid5(ROW_NAMESPACE, f"machine|{canonical_user_id(user_id)}"))
-
-
-def websocket_url(settings: ProvisionSettings, fly_machine_id: str) -> str:
-    """Where the browser connects (see the module docstring)."""
-    return f"wss://{settings.host}/ws?instance={fly_machine_id}"
-
-
-def machine_config(
-    settings: ProvisionSettings,
-    *,
-    user_id: str,
-    machine_id: str | None,
-    region: str,
-    guest: Guest,
-    volume_id: str | None = None,
-) -> dict[str, Any]:
-    """The ``fly.MachineConfig`` of a user's machine. ``MACHINE_ID`` (the Fly machine id the
-    daemon writes into ``cloud_machines.machine_id``) is set once the id is known; ``volume_id``
-    is mounted at ``/data``."""
-    env = {
-        **settings.env,
-        "USER_ID": user_id,
-        **({"MACHINE_ID": machine_id} if machine_id else {}),
-        "MACHINE_REGION": region,
-        "MACHINE_CPUS": str(guest.cpus),
-        "MACHINE_MEMORY": str(guest.memory_mb),
-        "FLY_APP_NAME": settings.app,
-        **({"SUPABASE_URL": settings.supabase_url} if settings.supabase_url else {}),
-        **settings.secret_env,
-    }
-    return {
-        "image": settings.image,
-        "guest": guest.to_api(),
-        "env": env,
-        "services": [
-            {
-                "protocol": "tcp",
-                "internal_port": INTERNAL_PORT,
-                # Always on: the proxy neither stops it when idle nor wakes a stopped one.
-                "autostop": False,
-                "autostart": False,
-                "ports": [
-                    {"port": 443, "handlers": ["tls", "http"]},
-                    {"port": 80, "handlers": ["http"], "force_https": True},
-                ],
-            }
-        ],
-        "checks": {
-            "health": {
-                "type": "http",
-                "port": INTERNAL_PORT,
-                "method": "GET",
-                "path": "/health",
-                "interval": "15s",
-                "timeout": "5s",
-                "grace_period": "30s",
-            }
-        },
-        "restart": {"policy": "on-failure", "max_retries": settings.restart_retries},
-        "stop_config": {"signal": "SIGTERM", "timeout": f"{int(settings.kill_timeout_s)}s"},
-        "metadata": {USER_KEY: user_id},
-        "metrics": {"port": INTERNAL_PORT, "path": "/metrics"},
-        **({"init": {"swap_size_mb": settings.swap_size_mb}} if settings.swap_size_mb else {}),
-        **({"mounts": [{"volume": volume_id, "path": MOUNT_PATH}]} if volume_id else {}),
-    }
-
-
-def differs(current: Machine, wanted: Mapping[str, Any]) -> bool:
-    """Does the running config differ in what provisioning manages (image, size, env, the
-    volume, swap, metrics)?"""
-    have = current.config
-    guest = current.guest
-    return (
-        have.get("image") != wanted["image"]
-        or guest is None
-        or guest.to_api() != wanted["guest"]
-        or dict(have.get("env") or {}) != wanted["env"]
-        or any(have.get(key) != wanted.get(key) for key in ("mounts", "init", "metrics"))
-    )
 
 
 class Provisioner:
@@ -344,32 +191,12 @@ class Provisioner:
         if machine is not None:
             region = machine.region or region  # a machine never moves region
             _refuse_restricted(machine, user_id)
-        action: Action
+        action: Action = "created"
         try:
             if machine is None:
                 machine = await self._create(user_id, region, guest)
-                action = "created"
             else:
-                machine = await self._settle(machine)
-                volume = mounted_volume(machine.config) or await self._volume(
-                    user_id, region, machine.id
-                )
-                wanted = machine_config(
-                    self.settings,
-                    user_id=user_id,
-                    machine_id=machine.id,
-                    region=region,
-                    guest=guest,
-                    volume_id=volume,
-                )
-                if differs(machine, wanted):
-                    machine = await self.fly.update(machine.id, wanted)
-                    action = "updated"
-                elif machine.state == "started":
-                    action = "running"
-                else:
-                    await self.fly.start(machine.id)
-                    action = "started"
+                machine, action = await self._reuse(user_id, region, guest, machine)
         except FlyError as exc:
             await self._failed(user_id, row_id, record, "provision", exc)
             raise
@@ -395,20 +222,29 @@ class Provisioner:
         await self.registry.save_machine(record)
         if action != "running":
             try:
-                await self.fly.wait(machine.id, "started", instance_id=machine.instance_id,
-                                    timeout_s=self.settings.start_timeout_s)  # fmt: skip
+                await self.fly.wait(
+                    machine.id,
+                    "started",
+                    instance_id=machine.instance_id,
+                    timeout_s=self.settings.start_timeout_s,
+                )
             except FlyError as exc:
                 await self._failed(user_id, row_id, record, "wait for started", exc)
                 raise
-            record = attrs.evolve(record, status="running", started_at=self.now_ms(),
-                                  error_message=None, updated_at=self.now_ms())  # fmt: skip
+            record = attrs.evolve(
+                record,
+                status="running",
+                started_at=self.now_ms(),
+                error_message=None,
+                updated_at=self.now_ms(),
+            )
             await self.registry.save_machine(record)
         event = "machine_provisioned" if action == "created" else "machine_started"
-        await self._event(record, event, f"machine {machine.id} {action} in {record.region}",
-                          details={"action": action, "fly_machine_id": machine.id,
-                                   "cpus": guest.cpus, "memory_mb": guest.memory_mb})  # fmt: skip
-        logger.info("user {}: machine {} {} ({} vCPU, {} MB, {})", user_id, machine.id, action,
-                    guest.cpus, guest.memory_mb, record.region)  # fmt: skip
+        size = {"cpus": guest.cpus, "memory_mb": guest.memory_mb}
+        details = {"action": action, "fly_machine_id": machine.id, **size}
+        message = f"machine {machine.id} {action} in {record.region}"
+        await self._event(record, event, message, details=details)
+        logger.info("user {}: {} ({} vCPU, {} MB)", user_id, message, guest.cpus, guest.memory_mb)
         return ProvisionResult(record, machine, action)
 
     async def start(self, user_id: str) -> ProvisionResult:
@@ -416,8 +252,9 @@ class Provisioner:
         user_id = canonical_user_id(user_id)
         record = await self._record(user_id)
         cpus = record.cpus or 1
-        return await self.provision(user_id, record.region or DEFAULT_REGION, cpus,
-                                    record.memory_mb or 256 * cpus)  # fmt: skip
+        return await self.provision(
+            user_id, record.region or DEFAULT_REGION, cpus, record.memory_mb or 256 * cpus
+        )
 
     async def stop(self, user_id: str) -> MachineRecord:
         """Stop the user's machine (SIGTERM, the daemon drains) and wait for ``stopped``."""
@@ -428,8 +265,12 @@ class Provisioner:
             if machine.state not in ("stopped", "suspended", "created"):
                 record = await self._save(record, "stopping")
                 await self.fly.stop(machine.id, timeout_s=self.settings.kill_timeout_s)
-                await self.fly.wait(machine.id, "stopped", instance_id=machine.instance_id,
-                                    timeout_s=self.settings.stop_timeout_s)  # fmt: skip
+                await self.fly.wait(
+                    machine.id,
+                    "stopped",
+                    instance_id=machine.instance_id,
+                    timeout_s=self.settings.stop_timeout_s,
+                )
         except FlyError as exc:
             await self._failed(user_id, record.id, record, "stop", exc)
             raise
@@ -510,8 +351,7 @@ class Provisioner:
             guest=guest,
             volume_id=volume,
         )
-        request = {"name": f"vyx-{user_id}", "region": region, "config": draft,
-                   "skip_launch": True}  # fmt: skip
+        request = {"name": f"vyx-{user_id}", "region": region, "config": draft, "skip_launch": True}
         machine = await self.fly.create(request)
         config = machine_config(
             self.settings,
@@ -531,15 +371,45 @@ class Provisioner:
         volume = await ensure_volume(self.fly, user_id, region, machine_id=machine_id, size_gb=size)
         return volume.id
 
+    async def _reuse(
+        self, user_id: str, region: str, guest: Guest, machine: Machine
+    ) -> tuple[Machine, Action]:
+        """Bring the user's existing machine to the wanted config and running: updated (Fly
+        restarts it), started, or left running."""
+        machine = await self._settle(machine)
+        volume = mounted_volume(machine.config) or await self._volume(user_id, region, machine.id)
+        wanted = machine_config(
+            self.settings,
+            user_id=user_id,
+            machine_id=machine.id,
+            region=region,
+            guest=guest,
+            volume_id=volume,
+        )
+        if differs(machine, wanted):
+            return await self.fly.update(machine.id, wanted), "updated"
+        if machine.state == "started":
+            return machine, "running"
+        await self.fly.start(machine.id)
+        return machine, "started"
+
     async def _settle(self, machine: Machine) -> Machine:
         """Wait out a transition, so the machine is started or stopped before acting on it."""
         if machine.state in ("created", "starting", "replacing"):
-            await self.fly.wait(machine.id, "started", instance_id=machine.instance_id,
-                                timeout_s=self.settings.start_timeout_s)  # fmt: skip
+            await self.fly.wait(
+                machine.id,
+                "started",
+                instance_id=machine.instance_id,
+                timeout_s=self.settings.start_timeout_s,
+            )
             return await self.fly.get(machine.id)
         if machine.state in ("stopping", "suspending"):
-            await self.fly.wait(machine.id, "stopped", instance_id=machine.instance_id,
-                                timeout_s=self.settings.stop_timeout_s)  # fmt: skip
+            await self.fly.wait(
+                machine.id,
+                "stopped",
+                instance_id=machine.instance_id,
+                timeout_s=self.settings.stop_timeout_s,
+            )
             return await self.fly.get(machine.id)
         return machine
 
@@ -567,10 +437,17 @@ class Provisioner:
                 updated_at=self.now_ms(),
             )
             await self.registry.save_machine(record)
-        await self.registry.save_event(event_row(
-            machine_id=row_id, user_id=user_id, event_type="machine_error", severity="error",
-            message=message, created_at=self.now_ms(), details={"operation": what},
-        ))  # fmt: skip
+        await self.registry.save_event(
+            event_row(
+                machine_id=row_id,
+                user_id=user_id,
+                event_type="machine_error",
+                severity="error",
+                message=message,
+                created_at=self.now_ms(),
+                details={"operation": what},
+            )
+        )
 
     async def _event(
         self,
@@ -581,10 +458,17 @@ class Provisioner:
         severity: Severity = "info",
         details: Mapping[str, Any] | None = None,
     ) -> None:
-        await self.registry.save_event(event_row(
-            machine_id=record.id, user_id=record.user_id, event_type=event_type,
-            severity=severity, message=message, created_at=self.now_ms(), details=details,
-        ))  # fmt: skip
+        await self.registry.save_event(
+            event_row(
+                machine_id=record.id,
+                user_id=record.user_id,
+                event_type=event_type,
+                severity=severity,
+                message=message,
+                created_at=self.now_ms(),
+                details=details,
+            )
+        )
 
 
 def _refuse_restricted(machine: Machine, user_id: str) -> None:

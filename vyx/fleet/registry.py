@@ -61,14 +61,20 @@ class SupabaseRegistry:
 
     async def subscription(self, user_id: str) -> Subscription | None:
         columns = "user_id,tier,status"
-        rows = await self._call("read user_subscriptions", lambda: self.rest.select(
-            "user_subscriptions", eq={"user_id": user_id}, columns=columns))  # fmt: skip
+        rows = await self._call(
+            "read user_subscriptions",
+            lambda: self.rest.select(
+                "user_subscriptions", eq={"user_id": user_id}, columns=columns
+            ),
+        )
         subs = [Subscription(str(r["user_id"]), str(r["tier"]), str(r["status"])) for r in rows]
         return next((s for s in subs if s.serves_machine), subs[0] if subs else None)
 
     async def machine_of_user(self, user_id: str) -> MachineRecord | None:
-        rows = await self._call("read cloud_machines", lambda: self.rest.select(
-            "cloud_machines", eq={"user_id": user_id}))  # fmt: skip
+        rows = await self._call(
+            "read cloud_machines",
+            lambda: self.rest.select("cloud_machines", eq={"user_id": user_id}),
+        )
         if not rows:
             return None
         try:
@@ -80,14 +86,22 @@ class SupabaseRegistry:
         row = to_wire("cloud_machines", record.to_row())
         if row["created_at"] is None:
             del row["created_at"]  # the database default
-        await self._call("write cloud_machines", lambda: self.rest.upsert(
-            "cloud_machines", [row], on_conflict="user_id"))  # fmt: skip
+        await self._call(
+            "write cloud_machines",
+            lambda: self.rest.upsert("cloud_machines", [row], on_conflict="user_id"),
+        )
 
     async def delete_machine(self, user_id: str) -> None:
-        await self._call("delete cloud_machines", lambda: self.rest.delete(
-            "cloud_machines", eq={"user_id": user_id}))  # fmt: skip
+        await self._call(
+            "delete cloud_machines",
+            lambda: self.rest.delete("cloud_machines", eq={"user_id": user_id}),
+        )
 
     async def save_event(self, row: Mapping[str, Any]) -> None:
         wire = to_wire("cloud_events", row)
-        await self._call("write cloud_events", lambda: self.rest.upsert(
-            "cloud_events", [wire], on_conflict="id", ignore_duplicates=True))  # fmt: skip
+        await self._call(
+            "write cloud_events",
+            lambda: self.rest.upsert(
+                "cloud_events", [wire], on_conflict="id", ignore_duplicates=True
+            ),
+        )

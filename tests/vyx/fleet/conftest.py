@@ -27,8 +27,9 @@ def fake_fly(shared_data: Path) -> FakeFly:
 @pytest.fixture
 async def fly(fake_fly: FakeFly) -> AsyncIterator[FlyMachines]:
     policy = RetryPolicy(backoff_s=0.1)
-    client = FlyMachines(TOKEN, fake_fly.app, base_url=FakeFly.BASE,
-                         transport=fake_fly.transport, policy=policy)  # fmt: skip
+    client = FlyMachines(
+        TOKEN, fake_fly.app, base_url=FakeFly.BASE, transport=fake_fly.transport, policy=policy
+    )
     async with client:
         yield client
 

@@ -139,10 +139,15 @@ class FakeMachine:
 
     def body(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "state": self.state, "region": self.region,
-            "instance_id": self.instance_id, "private_ip": "fdaa:0:1::2",
-            "config": self.config, "created_at": "2024-03-07T00:00:00Z",
-        }  # fmt: skip
+            "id": self.id,
+            "name": self.name,
+            "state": self.state,
+            "region": self.region,
+            "instance_id": self.instance_id,
+            "private_ip": "fdaa:0:1::2",
+            "config": self.config,
+            "created_at": "2024-03-07T00:00:00Z",
+        }
 
 
 @attrs.define
@@ -205,16 +210,25 @@ class FakeFly:
     def from_shared(cls, shared_data: Path, *, token: str) -> FakeFly:
         return cls(json.loads((shared_data / SPEC_FILE).read_text()), token=token)
 
-    def add(self, *, user_id: str, state: str, cpus: int = 1, memory_mb: int = 256,
-            image: str = "registry.fly.io/vyx-test:old", env: dict[str, str] | None = None,
-            region: str = "ams") -> FakeMachine:  # fmt: skip
+    def add(
+        self,
+        *,
+        user_id: str,
+        state: str,
+        cpus: int = 1,
+        memory_mb: int = 256,
+        image: str = "registry.fly.io/vyx-test:old",
+        env: dict[str, str] | None = None,
+        region: str = "ams",
+    ) -> FakeMachine:
         """A machine that exists before the test (Vyx metadata, the given state)."""
         mid = f"m{next(self._ids):04x}"
         config = {
-            "image": image, "env": env or {"USER_ID": user_id},
+            "image": image,
+            "env": env or {"USER_ID": user_id},
             "guest": {"cpu_kind": "shared", "cpus": cpus, "memory_mb": memory_mb},
             "metadata": {"vyx_user_id": user_id},
-        }  # fmt: skip
+        }
         machine = FakeMachine(mid, f"vyx-{user_id}", region, config, f"i{mid}-1", state)
         self.machines[mid] = machine
         return machine
@@ -222,8 +236,11 @@ class FakeFly:
     def calls(self, method: str | None = None) -> list[str]:
         """``"METHOD /path/after/app"`` of each request so far (optionally one method)."""
         prefix = f"/v1/apps/{self.app}/machines"
-        return [f"{m} {p.removeprefix(prefix) or '/'}" for m, p, _ in self.requests
-                if method is None or m == method]  # fmt: skip
+        return [
+            f"{m} {p.removeprefix(prefix) or '/'}"
+            for m, p, _ in self.requests
+            if method is None or m == method
+        ]
 
     # -- handler -------------------------------------------------------------------------------
 
@@ -268,8 +285,9 @@ class FakeFly:
             return httpx.Response(409, json={"error": f"a machine named {name} exists"})
         mid = f"m{next(self._ids):04x}"
         launch = [] if body.get("skip_launch") else ["starting", "started"]
-        machine = FakeMachine(mid, name, body.get("region") or "ord", body["config"],
-                              f"i{mid}-1", "created", launch)  # fmt: skip
+        machine = FakeMachine(
+            mid, name, body.get("region") or "ord", body["config"], f"i{mid}-1", "created", launch
+        )
         refused = self._attach(machine, body["config"])
         if refused is not None:
             return refused
@@ -278,8 +296,9 @@ class FakeFly:
             self._boot(machine)
         return httpx.Response(200, json=machine.body())
 
-    def _member(self, method: str, action: str | None, m: FakeMachine, body: Any,
-                params: httpx.QueryParams) -> httpx.Response:  # fmt: skip
+    def _member(
+        self, method: str, action: str | None, m: FakeMachine, body: Any, params: httpx.QueryParams
+    ) -> httpx.Response:
         ok = httpx.Response(200, json={"ok": True})
         if method == "GET" and action is None:
             self._advance(m)
@@ -302,8 +321,9 @@ class FakeFly:
             previous = m.state
             m.state, m.pending = "starting", ["started"]
             self._boot(m)
-            return httpx.Response(200, json={"previous_state": previous, "migrated": False,
-                                             "new_host": ""})  # fmt: skip
+            return httpx.Response(
+                200, json={"previous_state": previous, "migrated": False, "new_host": ""}
+            )
         if method == "POST" and action == "stop":
             if m.state in ("started", "starting"):
                 m.state, m.pending = "stopping", ["stopped"]

@@ -25,19 +25,21 @@ from vyx.fleet.fly_api import (
     go_duration,
     parse_retry_after,
 )
-from vyx.fleet.provision import ProvisionSettings, guest_for, machine_config
+from vyx.fleet.machine_config import ProvisionSettings, guest_for, machine_config
 
 from .conftest import TOKEN
 from .fake_fly import SPEC_FILE, Failure, FakeFly, SwaggerValidator
 
-SETTINGS = ProvisionSettings(app="vyx-test", image="registry.fly.io/vyx-test:latest",
-                             supabase_url="https://db.example.test")  # fmt: skip
+SETTINGS = ProvisionSettings(
+    app="vyx-test", image="registry.fly.io/vyx-test:latest", supabase_url="https://db.example.test"
+)
 USER = "11111111-2222-3333-4444-555555555555"
 
 
 def _request() -> dict[str, object]:
-    config = machine_config(SETTINGS, user_id=USER, machine_id=None, region="ams",
-                            guest=guest_for(1, 256))  # fmt: skip
+    config = machine_config(
+        SETTINGS, user_id=USER, machine_id=None, region="ams", guest=guest_for(1, 256)
+    )
     return {"name": f"vyx-{USER}", "region": "ams", "config": config}
 
 
@@ -100,8 +102,7 @@ async def test_machine_lifecycle_through_every_call(fly: FlyMachines, fake_fly: 
     assert fake_fly.invalid == []
     stop_body = next(b for m, p, b in fake_fly.requests if p.endswith("/stop"))
     assert stop_body == {"signal": "SIGTERM", "timeout": "20s"}
-    update_body = next(b for m, p, b in fake_fly.requests
-                       if m == "POST" and p.endswith(created.id))  # fmt: skip
+    update_body = next(b for m, p, b in fake_fly.requests if m == "POST" and p.endswith(created.id))
     assert update_body["current_version"] == created.instance_id
 
 
@@ -114,9 +115,16 @@ async def test_an_invalid_body_is_refused_by_the_fake(fly: FlyMachines, fake_fly
 
 @pytest.mark.parametrize(
     ("status", "kind"),
-    [(401, FlyAuthError), (403, FlyAuthError), (404, FlyNotFound), (409, FlyConflict),
-     (412, FlyConflict), (400, FlyRequestError), (422, FlyRequestError)],
-)  # fmt: skip
+    [
+        (401, FlyAuthError),
+        (403, FlyAuthError),
+        (404, FlyNotFound),
+        (409, FlyConflict),
+        (412, FlyConflict),
+        (400, FlyRequestError),
+        (422, FlyRequestError),
+    ],
+)
 async def test_refusals_map_to_the_exception_tree(
     fly: FlyMachines, fake_fly: FakeFly, status: int, kind: type[FlyRequestError]
 ) -> None:
@@ -173,8 +181,9 @@ async def test_network_errors(autojump_clock: trio.abc.Clock) -> None:
             raise httpx.ReadTimeout("slow", request=request)
         raise httpx.ConnectError("refused", request=request)
 
-    async with FlyMachines(TOKEN, "app", transport=httpx.MockTransport(handler),
-                           policy=RetryPolicy(max_attempts=3)) as fly:  # fmt: skip
+    async with FlyMachines(
+        TOKEN, "app", transport=httpx.MockTransport(handler), policy=RetryPolicy(max_attempts=3)
+    ) as fly:
         with pytest.raises(FlyUnavailable, match="ConnectError after 3 attempt"):
             await fly.get("m1")
         with pytest.raises(FlyUnavailable, match="ReadTimeout after 1 attempt"):

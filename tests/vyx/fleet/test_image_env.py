@@ -46,8 +46,12 @@ print(json.dumps({
 def _image_env(cache: Path) -> dict[str, str]:
     drop = ("VIRTUAL_ENV", "PYTHONPATH", "NUMBA_", "UV_PROJECT_ENVIRONMENT")
     keep = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
-    return {**keep, "NUMBA_CPU_NAME": "generic", "NUMBA_CACHE_DIR": str(cache),
-            "PYTHONDONTWRITEBYTECODE": "1"}  # fmt: skip
+    return {
+        **keep,
+        "NUMBA_CPU_NAME": "generic",
+        "NUMBA_CACHE_DIR": str(cache),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
 
 
 @pytest.mark.slow
@@ -60,31 +64,50 @@ def test_the_image_environment_loads_every_kernel_from_the_warmed_cache(tmp_path
     for name in ("pyproject.toml", "uv.lock", "README.md"):
         shutil.copy2(REPO / name, src / name)
     for package in ("vyx", "kernels"):
-        shutil.copytree(REPO / package, src / package,
-                        ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))  # fmt: skip
+        shutil.copytree(
+            REPO / package,
+            src / package,
+            ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"),
+        )
     venv = tmp_path / "venv"
     env = {**_image_env(tmp_path / "numba-cache"), "UV_PROJECT_ENVIRONMENT": str(venv)}
     # What Dockerfile.prod's builder stage runs.
     synced = subprocess.run(
         [uv, "sync", "--locked", "--no-dev", "--no-editable", "--python", sys._base_executable],
-        cwd=src, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=src,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert synced.returncode == 0, synced.stderr
     python = str(venv / "bin" / "python")
     shutil.rmtree(src)  # the image runs the installed package, not the sources
     dev = subprocess.run([python, "-c", "import pytest"], capture_output=True, cwd=tmp_path)
     assert dev.returncode != 0, "dev dependencies must not be in the production environment"
 
-    warm = subprocess.run([python, "-m", "kernels.warmup"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    warm = subprocess.run(
+        [python, "-m", "kernels.warmup"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert warm.returncode == 0, warm.stderr
     assert f"{len(all_opcodes())} opcodes" in warm.stdout
     index = list((tmp_path / "numba-cache").rglob("*.nbi"))
     assert any("run_nb" in p.name for p in index)
 
     debug_env = {**env, "NUMBA_DEBUG_CACHE": "1"}
-    probe = subprocess.run([python, "-c", PROBE], cwd=tmp_path, env=debug_env,
-                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    probe = subprocess.run(
+        [python, "-c", PROBE],
+        cwd=tmp_path,
+        env=debug_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert probe.returncode == 0, probe.stderr
     *debug, last = probe.stdout.strip().splitlines()
     result = json.loads(last)

@@ -8,14 +8,12 @@ import pytest
 import trio
 
 from vyx.fleet.fly_api import FlyConflict, FlyError, FlyMachines, FlyWaitTimeout
+from vyx.fleet.machine_config import ProvisionSettings, guest_for, machine_row_id
 from vyx.fleet.provision import (
     NoMachine,
     NotEntitled,
     Provisioner,
-    ProvisionSettings,
     RegistryError,
-    guest_for,
-    machine_row_id,
     provision_machine,
 )
 from vyx.fleet.regions import RegionRefused
@@ -27,10 +25,14 @@ USER = "11111111-2222-3333-4444-555555555555"
 IMAGE = "registry.fly.io/vyx-test:latest"
 KEY = "sb_secret_narrow-per-user-key-42"
 SETTINGS = ProvisionSettings(
-    app="vyx-test", image=IMAGE, supabase_url="https://db.example.test",
-    env={"KLINE_INTERVAL": "5m"}, secret_env={"SUPABASE_SERVICE_KEY": KEY},
-    start_timeout_s=30, stop_timeout_s=30,
-)  # fmt: skip
+    app="vyx-test",
+    image=IMAGE,
+    supabase_url="https://db.example.test",
+    env={"KLINE_INTERVAL": "5m"},
+    secret_env={"SUPABASE_SERVICE_KEY": KEY},
+    start_timeout_s=30,
+    stop_timeout_s=30,
+)
 
 
 @pytest.fixture
@@ -52,16 +54,22 @@ async def test_a_new_machine_is_created_recorded_and_started(
     assert config["image"] == IMAGE
     assert config["guest"] == {"cpu_kind": "shared", "cpus": 2, "memory_mb": 512}
     assert config["env"] | {"SUPABASE_SERVICE_KEY": "x"} == {
-        "KLINE_INTERVAL": "5m", "USER_ID": USER, "MACHINE_ID": machine.id,
-        "MACHINE_REGION": "ams", "MACHINE_CPUS": "2", "MACHINE_MEMORY": "512",
-        "FLY_APP_NAME": "vyx-test", "SUPABASE_URL": "https://db.example.test",
+        "KLINE_INTERVAL": "5m",
+        "USER_ID": USER,
+        "MACHINE_ID": machine.id,
+        "MACHINE_REGION": "ams",
+        "MACHINE_CPUS": "2",
+        "MACHINE_MEMORY": "512",
+        "FLY_APP_NAME": "vyx-test",
+        "SUPABASE_URL": "https://db.example.test",
         "SUPABASE_SERVICE_KEY": "x",
-    }  # fmt: skip
+    }
     (service,) = config["services"]
     assert service["internal_port"] == 8080
     assert [(p["port"], p["handlers"]) for p in service["ports"]] == [
-        (443, ["tls", "http"]), (80, ["http"]),
-    ]  # fmt: skip
+        (443, ["tls", "http"]),
+        (80, ["http"]),
+    ]
     assert config["restart"] == {"policy": "on-failure", "max_retries": 10}
     assert config["checks"]["health"]["path"] == "/health"
     assert fake_fly.invalid == []
@@ -106,8 +114,11 @@ async def test_the_stopped_machine_is_reused_not_duplicated(
     assert result.action == "started"
     assert len(fake_fly.machines) == 1
     assert machine.state == "started"
-    assert fake_fly.calls() == [f"GET /{machine.id}", f"POST /{machine.id}/start",
-                                f"GET /{machine.id}/wait"]  # fmt: skip
+    assert fake_fly.calls() == [
+        f"GET /{machine.id}",
+        f"POST /{machine.id}/start",
+        f"GET /{machine.id}/wait",
+    ]
     assert registry.event_types() == ["machine_provisioned", "machine_stopped", "machine_started"]
     # Once more while it runs: nothing to do.
     fake_fly.requests.clear()
@@ -280,8 +291,14 @@ async def test_secrets_stay_out_of_logs_reprs_and_errors(
     fake_fly.fail += [Failure("POST", "/stop$", 500) for _ in range(4)]
     with pytest.raises(FlyError) as info:
         await provisioner.stop(USER)
-    texts = [*log_lines, repr(SETTINGS), repr(provisioner.fly), str(registry.events),
-             str(registry.history), "".join(traceback.format_exception(info.value))]  # fmt: skip
+    texts = [
+        *log_lines,
+        repr(SETTINGS),
+        repr(provisioner.fly),
+        str(registry.events),
+        str(registry.history),
+        "".join(traceback.format_exception(info.value)),
+    ]
     assert any("stop failed" in t for t in texts)
     for secret in (TOKEN.split()[-1], KEY):
         assert all(secret not in t for t in texts)

@@ -17,7 +17,8 @@ from tests.vyx.store.supabase.fake_postgrest import SERVICE_KEY, FakePostgrest, 
 from vyx.cli import cli
 from vyx.cli import provision as provision_cli
 from vyx.config import Config, MachineConfig, SupabaseConfig
-from vyx.fleet.provision import Provisioner, machine_row_id
+from vyx.fleet.machine_config import machine_row_id
+from vyx.fleet.provision import Provisioner
 from vyx.store.supabase.wire import iso_from_ms
 
 from .conftest import TOKEN
@@ -38,8 +39,13 @@ ENV = {
 @pytest.fixture
 def db() -> FakePostgrest:
     fake = FakePostgrest()
-    fake.db.insert("user_subscriptions", [{"user_id": USER, "tier": "elite", "status": "active"}],
-                   on_conflict=None, resolution=None, columns=None)  # fmt: skip
+    fake.db.insert(
+        "user_subscriptions",
+        [{"user_id": USER, "tier": "elite", "status": "active"}],
+        on_conflict=None,
+        resolution=None,
+        columns=None,
+    )
     return fake
 
 
@@ -55,8 +61,9 @@ def wired(monkeypatch: pytest.MonkeyPatch, fake_fly: FakeFly, db: FakePostgrest)
 
     @asynccontextmanager
     async def fake_open(cfg: Config, **kw: Any) -> AsyncIterator[Provisioner]:
-        async with real(cfg, fly_transport=fake_fly.transport, supabase_transport=transport(db),
-                        **kw) as provisioner:  # fmt: skip
+        async with real(
+            cfg, fly_transport=fake_fly.transport, supabase_transport=transport(db), **kw
+        ) as provisioner:
             yield provisioner
 
     monkeypatch.setattr(provision_cli, "open_provisioner", fake_open)
@@ -101,8 +108,12 @@ def test_provision_stop_start_status_destroy_from_the_command_line(
     assert "the next `vyx provision` in fra reuses it" in out
     assert db.rows("cloud_machines") == []
     events = [e["event_type"] for e in db.rows("cloud_events")]
-    assert events == ["machine_provisioned", "machine_stopped", "machine_started",
-                      "machine_stopped"]  # fmt: skip
+    assert events == [
+        "machine_provisioned",
+        "machine_stopped",
+        "machine_started",
+        "machine_stopped",
+    ]
     assert fake_fly.invalid == []
 
 
@@ -177,8 +188,13 @@ async def test_the_daemon_lifecycle_keeps_the_provisioned_row(
     ) as provisioner:
         result = await provisioner.provision(USER, "fra", 1, 256)
     env = result.machine.config["env"]
-    machine_cfg = MachineConfig(user_id=env["USER_ID"], machine_id=env["MACHINE_ID"],
-                                region=env["MACHINE_REGION"], cpus=1, memory_mb=256)  # fmt: skip
+    machine_cfg = MachineConfig(
+        user_id=env["USER_ID"],
+        machine_id=env["MACHINE_ID"],
+        region=env["MACHINE_REGION"],
+        cpus=1,
+        memory_mb=256,
+    )
     sb = SupabaseConfig(url="http://supabase.test", service_key=SERVICE_KEY)
     store_cfg = StoreConfig(data_dir=tmp_path, flush_interval_ms=5)
     async with trio.open_nursery() as nursery:
