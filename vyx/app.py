@@ -43,6 +43,9 @@ from loguru import logger
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 from vyx import __version__
+from vyx.authoring.desk import AuthoringDesk
+from vyx.authoring.draft import Drafter
+from vyx.authoring.phrasebook import OfflineDrafter
 from vyx.config import Config
 from vyx.daemon.control import Control, RunningTraders
 from vyx.daemon.delivery import Delivery
@@ -290,6 +293,9 @@ async def _start_services(
         broadcast=hub.broadcast,
         running=running,
         recent=delivery.recent,
+        desk=AuthoringDesk(
+            rings, partial(_drafter, cfg, analyzer), default_timeframe=cfg.market.kline_interval
+        ),
     )
     server = await _start_server(run, sinks, control, hub)
     return Services(
@@ -309,6 +315,16 @@ async def _start_services(
         load=screen_load,
         row_id=row_id,
     )
+
+
+def _drafter(cfg: Config, analyzer: ConcurrentAnalyzer | None) -> Drafter:
+    """Who drafts traders from words: the model when a key is set (sharing the analyzer's
+    limits), else the offline phrasebook."""
+    if analyzer is None or not cfg.analyzer.enabled or analyzer.gate.client is None:
+        return OfflineDrafter()
+    from vyx.authoring.gemini_drafter import GeminiDrafter
+
+    return GeminiDrafter(analyzer.gate, cfg.analyzer.model)
 
 
 async def _start_analyzer(

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -39,9 +40,21 @@ from vyx.authoring.draft import (
     Round,
     check_proposal,
 )
-from vyx.authoring.gemini_drafter import GeminiDrafter, open_gemini_drafter
 from vyx.authoring.phrasebook import OfflineDrafter, draft_words
 from vyx.authoring.preview import Preview, PreviewSignal, preview, preview_bars, snapshot
+
+if TYPE_CHECKING:
+    from vyx.authoring.gemini_drafter import GeminiDrafter, open_gemini_drafter
+
+
+def __getattr__(name: str) -> Any:
+    # google-genai costs tens of MiB: imported only when a model drafts (the daemon imports
+    # this package for the browser's requests, usually without a key).
+    if name in ("GeminiDrafter", "open_gemini_drafter"):
+        from vyx.authoring import gemini_drafter
+
+        return getattr(gemini_drafter, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 async def draft(

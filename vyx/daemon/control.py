@@ -16,6 +16,7 @@ import attrs
 import trio
 from loguru import logger
 
+from vyx.authoring.desk import AuthoringDesk
 from vyx.screener.install import InstallFailed
 from vyx.screener.service import Screener
 from vyx.server.interface import CommandRejected, Snapshot
@@ -26,6 +27,8 @@ from vyx.server.protocol import (
     ForceSync,
     PauseExecution,
     ResumeExecution,
+    TraderCheck,
+    TraderDraft,
     TraderRemove,
     TraderUpsert,
     clip,
@@ -72,10 +75,12 @@ class Control:
         broadcast: Broadcast = _no_broadcast,
         running: RunningTraders | None = None,
         recent: deque[dict[str, Any]] | None = None,
+        desk: AuthoringDesk | None = None,
     ) -> None:
         """Args: ``broadcast`` the browsers' broadcast; ``running`` the running traders shared
         with the delivery (a fresh set when None); ``recent`` the delivered signals a
-        connecting browser gets, newest first (the delivery's; an empty one when None)."""
+        connecting browser gets, newest first (the delivery's; an empty one when None);
+        ``desk`` answers the authoring requests (None: they are refused as unavailable)."""
         self.user_id = user_id
         self.store = store
         self.screener = screener
@@ -85,6 +90,7 @@ class Control:
         self.running = running if running is not None else RunningTraders()
         self.recent: deque[dict[str, Any]] = recent if recent is not None else deque(maxlen=100)
         self.broadcast: Broadcast = broadcast
+        self.desk = desk
         self._changing = trio.Lock()
 
     @property
@@ -188,9 +194,12 @@ class Control:
 
     # -- browser commands ---------------------------------------------------------------------
 
-    async def handle(self, command: Command) -> None:
-        """Carry out a validated browser command; raises :class:`CommandRejected`."""
+    async def handle(self, command: Command) -> Mapping[str, Any] | None:
+        """Carry out a validated browser command (None) or answer a request (its reply's data);
+        raises :class:`CommandRejected`."""
         match command:
+            case TraderDraft() | TraderCheck():
+                return await self._author(command)
             case PauseExecution():
                 self.screener.pause()
                 logger.info("screening paused from the browser")
@@ -226,6 +235,21 @@ class Control:
                     await self._apply(t for k, t in self.traders.items() if k != tid)
             case _:
                 raise CommandRejected(f"{command.TYPE} is not supported", ErrorCode.UNAVAILABLE)
+        return None
+
+    async def _author(self, request: TraderDraft | TraderCheck) -> Mapping[str, Any]:
+        """A draft or a check (nothing changes: ``trader_upsert`` saves)."""
+        if self.desk is None:
+            raise CommandRejected(f"{request.TYPE} is not available", ErrorCode.UNAVAILABLE)
+        if isinstance(request, TraderDraft):
+            return await self.desk.draft(request.words, request.timeframe)
+        tid = request.trader_id
+        # Only this machine's own traders are edited from here (ownership, as for upserts).
+        if tid is not None and tid not in self.traders:
+            raise CommandRejected(f"no trader {tid!r}", ErrorCode.TRADER_ERROR, trader_id=tid)
+        return await self.desk.check(
+            request.filter, timeframe=request.timeframe, name=request.name, preview=request.preview
+        )
 
     async def _upsert(self, row: Mapping[str, Any]) -> None:
         try:

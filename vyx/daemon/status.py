@@ -55,6 +55,9 @@ def status(
         "symbols": len(market.symbols) if market is not None else 0,
         "version": __version__,
         "machineId": cfg.machine.machine_id,
+        # What a new trader may use (the editor's choices).
+        "timeframes": list(screener.rings),
+        "cooldownBars": cfg.market.cooldown_bars,
     }
 
 

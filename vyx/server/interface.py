@@ -13,7 +13,9 @@ plug in::
     send, receive = trio.open_memory_channel[Command](16)  # or queue them (bounded)
     deps = ServerDeps(commands=send.send, ...)
 
-The server awaits the handler under ``command_timeout_s`` and answers ``ack`` when it returns,
+The server awaits the handler under ``command_timeout_s`` and answers ``ack`` when it returns
+(a request — ``trader_draft``, ``trader_check`` — under ``request_timeout_s``, answered with
+``<type>_result`` carrying what the handler returned),
 ``error`` with the rejection's code when it raises :class:`CommandRejected`, and a generic
 ``error`` (the exception is logged, never shown) on anything else.
 """
@@ -27,8 +29,9 @@ import attrs
 
 from vyx.server.protocol import Command, ErrorCode
 
-#: The daemon's side of the browser commands.
-CommandHandler = Callable[[Command], Awaitable[None]]
+#: The daemon's side of the browser commands: None for a command (the browser gets ``ack``),
+#: the reply's data for a :data:`~vyx.server.protocol.Request` (``<type>_result``).
+CommandHandler = Callable[[Command], Awaitable[Mapping[str, Any] | None]]
 
 
 class CommandRejected(Exception):
@@ -69,6 +72,6 @@ def empty_snapshot() -> Snapshot:
     return Snapshot()
 
 
-async def reject_commands(command: Command) -> None:
+async def reject_commands(command: Command) -> Mapping[str, Any] | None:
     """A handler for a server without a daemon behind it: rejects every command."""
     raise CommandRejected(f"{command.TYPE} is not available", ErrorCode.UNAVAILABLE)

@@ -7,12 +7,14 @@ machine sends. It does no I/O; ``vyx.server.session`` is the shell around it.
 
 Browser -> machine: ``auth {token}`` (first message, when no ``access_token`` query parameter),
 ``ping``, ``config_update {traders?, version}``, ``pause_execution``, ``resume_execution``,
-``force_sync``, ``trader_upsert {trader}``, ``trader_remove {traderId}``. Any of them may carry
-``data.requestId`` (string or integer), echoed in the ``ack``/``error``/``pong`` reply.
+``force_sync``, ``trader_upsert {trader}``, ``trader_remove {traderId}``, and the requests
+``trader_draft {words, timeframe?}`` and ``trader_check {filter, timeframe?, name?, traderId?,
+preview?}`` (answered with ``trader_draft_result``/``trader_check_result`` instead of ``ack``).
+Any of them may carry ``data.requestId`` (string or integer), echoed in the reply.
 
 Machine -> browser: ``hello`` (first, once authenticated), ``snapshot``, ``status_update``,
 ``metrics_update``, ``signal_created``, ``analysis_completed``, ``trader_updated``,
-``trader_removed``, ``ack``, ``error {message, code}``, ``pong``.
+``trader_removed``, ``ack``, ``error {message, code}``, ``pong``, and the replies to requests.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class ErrorCode:
     COMMAND_TIMEOUT = "command_timeout"
     UNAVAILABLE = "unavailable"
     TRADER_ERROR = "trader_error"
+    #: Too many requests of one session in flight; send it again later.
+    BUSY = "busy"
 
 
 class ProtocolError(Exception):
@@ -142,8 +146,55 @@ class TraderRemove:
     request_id: str | int | None = None
 
 
+#: Longest description of a trader in words (characters).
+MAX_WORDS_CHARS = 2000
+#: Longest filter text (characters).
+MAX_FILTER_CHARS = 4000
+_MAX_NAME_CHARS = 200
+
+
+@attrs.frozen
+class TraderDraft:
+    """``trader_draft {words, timeframe?}``: draft a trader from words; answered with
+    ``trader_draft_result {ok, draft, problems, rounds, preview}``. Changes nothing."""
+
+    TYPE: ClassVar[str] = "trader_draft"
+    words: str
+    timeframe: str | None = None
+    request_id: str | int | None = None
+
+
+@attrs.frozen
+class TraderCheck:
+    """``trader_check {filter, timeframe?, name?, traderId?, preview?}``: compile a filter as the
+    user types; answered with ``trader_check_result {ok, draft, problems, preview}``. Changes
+    nothing (``trader_upsert`` saves)."""
+
+    TYPE: ClassVar[str] = "trader_check"
+    filter: str
+    timeframe: str | None = None
+    name: str | None = None
+    #: The trader being edited (it must be one of this machine's).
+    trader_id: str | None = None
+    preview: bool = False
+    request_id: str | int | None = None
+
+
+#: Read-only requests answered with data (``<type>_result``), served concurrently with other
+#: messages of the session (a few at a time).
+Request = TraderDraft | TraderCheck
+
 #: The commands the server hands to the daemon.
-Command = ConfigUpdate | PauseExecution | ResumeExecution | ForceSync | TraderUpsert | TraderRemove
+Command = (
+    ConfigUpdate
+    | PauseExecution
+    | ResumeExecution
+    | ForceSync
+    | TraderUpsert
+    | TraderRemove
+    | TraderDraft
+    | TraderCheck
+)
 
 #: Everything a browser may send.
 ClientMessage = Auth | Ping | Command
@@ -167,6 +218,39 @@ def _id_field(data: Mapping[str, Any], key: str, what: str) -> str:
     if not isinstance(value, str) or not value or len(value) > _MAX_ID_CHARS:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"{what} must be a non-empty string")
     return value
+
+
+def _text_field(data: Mapping[str, Any], key: str, limit: int, *, required: bool) -> str | None:
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"{key} must be a string")
+    if len(value) > limit:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"{key}: at most {limit} characters")
+    return value
+
+
+def _parse_trader_draft(data: Mapping[str, Any], rid: str | int | None) -> TraderDraft:
+    words = _text_field(data, "words", MAX_WORDS_CHARS, required=True) or ""
+    timeframe = _text_field(data, "timeframe", 8, required=False)
+    return TraderDraft(words=words, timeframe=timeframe, request_id=rid)
+
+
+def _parse_trader_check(data: Mapping[str, Any], rid: str | int | None) -> TraderCheck:
+    text = _text_field(data, "filter", MAX_FILTER_CHARS, required=True) or ""
+    trader_id = _id_field(data, "traderId", "traderId") if "traderId" in data else None
+    preview = data.get("preview", False)
+    if not isinstance(preview, bool):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "preview must be true or false")
+    return TraderCheck(
+        filter=text,
+        timeframe=_text_field(data, "timeframe", 8, required=False),
+        name=_text_field(data, "name", _MAX_NAME_CHARS, required=False),
+        trader_id=trader_id,
+        preview=preview,
+        request_id=rid,
+    )
 
 
 def _parse_config_update(data: Mapping[str, Any], rid: str | int | None) -> ConfigUpdate:
@@ -214,6 +298,10 @@ def _parse_data(kind: str, data: Mapping[str, Any], rid: str | int | None) -> Cl
             return TraderUpsert(trader=trader, request_id=rid)
         case "trader_remove":
             return TraderRemove(trader_id=_id_field(data, "traderId", "traderId"), request_id=rid)
+        case "trader_draft":
+            return _parse_trader_draft(data, rid)
+        case "trader_check":
+            return _parse_trader_check(data, rid)
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown message type", request_id=rid)
 
 
@@ -302,6 +390,11 @@ def snapshot(
 def pong(request_id: str | int | None = None) -> dict[str, Any]:
     """``pong``: the answer to ``ping``."""
     return message("pong", _with_request_id({}, request_id))
+
+
+def result(request: Request, data: Mapping[str, Any]) -> dict[str, Any]:
+    """``<type>_result {..., requestId?}``: the answer to a request."""
+    return message(f"{request.TYPE}_result", _with_request_id(dict(data), request.request_id))
 
 
 def ack(command: str, request_id: str | int | None = None) -> dict[str, Any]:

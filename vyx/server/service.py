@@ -72,6 +72,10 @@ class ServerConfig:
     auth_timeout_s: float = 10.0
     #: Deadline for the daemon to take a command.
     command_timeout_s: float = 10.0
+    #: Deadline for the daemon to answer a request (``trader_draft`` may ask a model).
+    request_timeout_s: float = 45.0
+    #: Requests of one session in flight at once; more are answered ``busy``.
+    session_requests: int = 4
     #: Deadline for sending one close frame.
     close_timeout_s: float = 2.0
     #: Deadline for closing every client at shutdown (and, again, for hypercorn's own drain).
@@ -277,6 +281,8 @@ async def _serve(
                 stall_s=cfg.client_stall_s,
                 auth_timeout_s=cfg.auth_timeout_s,
                 command_timeout_s=cfg.command_timeout_s,
+                request_timeout_s=cfg.request_timeout_s,
+                max_requests=cfg.session_requests,
                 close_timeout_s=cfg.close_timeout_s,
             ),
             writers=writers,

@@ -3,7 +3,10 @@
 The I/O shell around ``vyx.server.protocol``: it accepts the socket, authenticates (query
 parameter ``access_token`` or a first ``auth`` message within ``auth_timeout_s``), queues
 ``hello`` and the snapshot, then runs a writer (drains the client's bounded queue) and a reader
-(parses frames, answers ``ping``, hands commands to the daemon). A token's expiry closes the
+(parses frames, answers ``ping``, hands commands to the daemon one at a time, in order). A
+request (``trader_draft``, ``trader_check``: read-only, possibly slow) is served beside the
+reader, at most ``max_requests`` at once per session (more: ``error busy``), so a slow draft
+never delays a ``ping`` or a command. A token's expiry closes the
 session (1008 "token expired") unless the browser sends a fresh ``auth`` before it.
 """
 
@@ -42,6 +45,10 @@ class SessionSettings:
     auth_timeout_s: float
     command_timeout_s: float
     close_timeout_s: float
+    #: Deadline for the daemon's answer to one request.
+    request_timeout_s: float = 45.0
+    #: Requests of this session in flight at once.
+    max_requests: int = 4
     #: A client over ``queue_size`` is slow once it has sent nothing for this long.
     stall_s: float = 5.0
 
@@ -119,6 +126,7 @@ class _Session:
         self.expiry = trio.CancelScope()
         #: Set when the session sends its close frame: nothing may be sent after it.
         self.closing = False
+        self.requests = 0
 
     def reply(self, message: dict[str, Any]) -> None:
         self.client.offer(protocol.encode(message))
@@ -149,7 +157,7 @@ class _Session:
             math.inf if identity.expires_at is None else _wall_to_trio(identity.expires_at)
         )
 
-    async def read_loop(self, receive: Receive) -> None:
+    async def read_loop(self, receive: Receive, requests: trio.Nursery) -> None:
         settings = self.deps.settings
         while True:
             frame = await _receive_frame(receive)
@@ -162,6 +170,18 @@ class _Session:
                 self.reply(protocol.pong(msg.request_id))
             elif isinstance(msg, protocol.Auth):
                 await self.reauthenticate(msg)
+            elif isinstance(msg, protocol.Request):
+                if self.requests >= settings.max_requests:
+                    self.reply(
+                        protocol.error(
+                            f"at most {settings.max_requests} requests at once; send it again",
+                            protocol.ErrorCode.BUSY,
+                            request_id=msg.request_id,
+                        )
+                    )
+                    continue
+                self.requests += 1
+                requests.start_soon(self.dispatch, msg)
             else:
                 await self.dispatch(msg)
 
@@ -177,9 +197,12 @@ class _Session:
 
     async def dispatch(self, command: protocol.Command) -> None:
         rid = command.request_id
+        request = isinstance(command, protocol.Request)
+        settings = self.deps.settings
+        timeout = settings.request_timeout_s if request else settings.command_timeout_s
         try:
-            with trio.fail_after(self.deps.settings.command_timeout_s):
-                await self.deps.commands(command)
+            with trio.fail_after(timeout):
+                answer = await self.deps.commands(command)
         except CommandRejected as exc:
             self.reply(
                 protocol.error(exc.message, exc.code, request_id=rid, trader_id=exc.trader_id)
@@ -201,7 +224,13 @@ class _Session:
                 )
             )
         else:
-            self.reply(protocol.ack(command.TYPE, rid))
+            if isinstance(command, protocol.Request):
+                self.reply(protocol.result(command, answer or {}))
+            else:
+                self.reply(protocol.ack(command.TYPE, rid))
+        finally:
+            if request:
+                self.requests -= 1
 
 
 async def run_session(deps: SessionDeps, scope: Scope, receive: Receive, send: Send) -> None:
@@ -249,7 +278,7 @@ async def run_session(deps: SessionDeps, scope: Scope, receive: Receive, send: S
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(session.expiry_watch)
                 try:
-                    await session.read_loop(receive)
+                    await session.read_loop(receive, nursery)
                 finally:
                     nursery.cancel_scope.cancel()
     except* _PeerGone:

@@ -9,16 +9,26 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import trio
 
 from tests.vyx.screener.rings import ScreenerRun, filled_rings
+from vyx.authoring.desk import AuthoringDesk
+from vyx.authoring.phrasebook import OfflineDrafter
 from vyx.cloud.service import TraderBridge
 from vyx.cloud.traders import TraderChanges, TraderSet, TraderUpdate
 from vyx.config import StoreConfig
 from vyx.daemon.control import Control
 from vyx.server.interface import CommandRejected
-from vyx.server.protocol import ConfigUpdate, TraderRemove, TraderUpsert, encode
+from vyx.server.protocol import (
+    ConfigUpdate,
+    TraderCheck,
+    TraderDraft,
+    TraderRemove,
+    TraderUpsert,
+    encode,
+)
 from vyx.store.records import Trader
 from vyx.store.service import run_store
 from vyx.traders import TraderInfo, TraderRejected
@@ -87,6 +97,7 @@ async def _control(tmp_path: Path) -> AsyncIterator[tuple[Control, ScreenerRun, 
             reload=reload,
             persist_browser_edits=False,
             status=dict,
+            desk=AuthoringDesk(run.rings, OfflineDrafter),
         )
         control.broadcast = browser
         await control.handle(TraderUpsert(_row("up", "close > open")))
@@ -167,3 +178,66 @@ async def test_changes_at_once_are_all_kept(tmp_path: Path) -> None:
                 nursery.start_soon(control.handle, TraderUpsert(row))
         assert set(control.traders) == {"up"} | {f"t{k}" for k in range(6)}
         assert set(run.screener.executor.traders) == set(control.traders)
+
+
+async def test_words_to_a_checked_previewed_trader_then_the_upsert_saves_it(tmp_path: Path) -> None:
+    """``trader_draft`` → draft + explanations + preview; ``trader_check`` → the compiler's
+    errors at their line:column as the user types; then ``trader_upsert`` saves it."""
+    async with _control(tmp_path) as (control, run, _):
+        drafted = await control.handle(
+            TraderDraft("RSI below 30 and volume twice its 20-bar average")
+        )
+        assert drafted is not None
+        assert drafted["ok"] is True
+        draft = drafted["draft"]
+        assert draft["filter"] == "rsi(14) < 30\nand volume > 2 * sma(volume, 20)"
+        assert [c["checks"] for c in draft["clauses"]] == [
+            "RSI(14) is below 30",
+            "The volume is more than 2× its 20-bar average",
+        ]
+        assert drafted["preview"]["symbols"] == 3
+        assert drafted["timeframes"] == ["5m"]
+        assert len(encode(drafted)) < 16_384
+
+        typing = await control.handle(TraderCheck("rsi(14) < 30\nand  rsx(14) > 1"))
+        assert typing == {
+            "ok": False,
+            "draft": None,
+            "problems": [
+                {"message": "unknown function 'rsx'; did you mean rsi?", "line": 2, "column": 6}
+            ],
+            "preview": None,
+            "timeframes": ["5m"],
+        }
+        hourly = await control.handle(TraderCheck('on("4h", close > open)'))
+        assert hourly is not None
+        assert "'4h' is not available here (one of 5m)" in hourly["problems"][0]["message"]
+
+        # The preview fires where an up bar follows a bar that was not: an oracle from the rings.
+        fixed = await control.handle(TraderCheck("close > open", preview=True))
+        assert fixed is not None
+        assert fixed["ok"] is True
+        ring = run.rings["5m"]
+        expected = 0
+        for symbol in ring.symbols:
+            _, values = ring.window(ring.slot(symbol), 1000)
+            up = values[3] > values[0]
+            expected += int(up[0]) + int(np.sum(up[1:] & ~up[:-1]))
+        assert fixed["preview"]["fires"] == expected > 0
+
+        await control.handle(TraderUpsert(_row("words", draft["filter"])))
+        assert set(run.screener.executor.traders) == {"up", "words"}
+
+
+async def test_authoring_requests_edit_only_this_machines_traders(tmp_path: Path) -> None:
+    async with _control(tmp_path) as (control, _, _):
+        with pytest.raises(CommandRejected, match="no trader 'theirs'"):
+            await control.handle(TraderCheck("close > open", trader_id="theirs"))
+        mine = await control.handle(TraderCheck("close > open", trader_id="up"))
+        assert mine is not None
+        assert mine["ok"] is True
+        unread = await control.handle(TraderDraft("buy when the moon is full"))
+        assert unread is not None
+        assert unread["ok"] is False
+        assert unread["preview"] is None
+        assert unread["problems"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -53,7 +53,7 @@ class FakeDaemon:
     snap: Snapshot = attrs.field(factory=Snapshot)
     arrived: trio.Event = attrs.field(factory=trio.Event)
 
-    async def handle(self, command: Command) -> None:
+    async def handle(self, command: Command) -> Mapping[str, Any] | None:
         self.commands.append(command)
         self.arrived.set()
         self.arrived = trio.Event()
@@ -61,6 +61,7 @@ class FakeDaemon:
             await trio.sleep_forever()
         if self.reject is not None:
             raise self.reject
+        return None
 
     def snapshot(self) -> Snapshot:
         return self.snap

@@ -75,6 +75,43 @@ def test_bad_frames_raise_protocol_errors(frame: str | bytes, code: str) -> None
     assert info.value.code == code
 
 
+def test_authoring_requests_parse_with_their_limits() -> None:
+    msg = p.parse_client_message(
+        json.dumps({"type": "trader_draft", "data": {"words": "RSI below 30", "requestId": 3}})
+    )
+    assert msg == p.TraderDraft(words="RSI below 30", timeframe=None, request_id=3)
+    msg = p.parse_client_message(
+        json.dumps(
+            {
+                "type": "trader_check",
+                "data": {
+                    "filter": "rsi(14) <",
+                    "timeframe": "1h",
+                    "traderId": "t1",
+                    "preview": True,
+                },
+            }
+        )
+    )
+    assert msg == p.TraderCheck("rsi(14) <", "1h", None, "t1", True)
+    assert p.result(msg, {"ok": False}) == {"type": "trader_check_result", "data": {"ok": False}}
+    for data, needle in [
+        ({}, "words must be a string"),
+        ({"words": "x" * (p.MAX_WORDS_CHARS + 1)}, "at most 2000"),
+        ({"words": "x", "timeframe": 5}, "timeframe must be a string"),
+    ]:
+        with pytest.raises(p.ProtocolError, match=needle):
+            p.parse_client_message(json.dumps({"type": "trader_draft", "data": data}))
+    for data, needle in [
+        ({"filter": ["rsi"]}, "filter must be a string"),
+        ({"filter": "x" * (p.MAX_FILTER_CHARS + 1)}, "at most 4000"),
+        ({"filter": "x", "preview": "yes"}, "preview must be true or false"),
+        ({"filter": "x", "traderId": ""}, "traderId must be a non-empty string"),
+    ]:
+        with pytest.raises(p.ProtocolError, match=needle):
+            p.parse_client_message(json.dumps({"type": "trader_check", "data": data}))
+
+
 def test_errors_keep_the_request_id() -> None:
     with pytest.raises(p.ProtocolError) as info:
         p.parse_client_message('{"type":"nope","data":{"requestId":"r1"}}')

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
+import attrs
 import pytest
 import trio
 from trio.testing import MockClock
@@ -11,7 +14,14 @@ from trio.testing import MockClock
 from vyx.daemon.metrics import Metrics
 from vyx.server import ServerDeps, ServerHandle, Snapshot, run_server
 from vyx.server.interface import CommandRejected
-from vyx.server.protocol import ConfigUpdate, PauseExecution, TraderRemove, TraderUpsert
+from vyx.server.protocol import (
+    Command,
+    ConfigUpdate,
+    PauseExecution,
+    TraderDraft,
+    TraderRemove,
+    TraderUpsert,
+)
 from vyx.signal import Signal, signal_id
 
 from .harness import (
@@ -89,6 +99,50 @@ async def test_commands_reach_the_daemon_and_are_acknowledged() -> None:
         TraderUpsert({"id": "t9", "name": "New"}),
         TraderRemove("t9"),
     ]
+
+
+@attrs.define
+class _Drafting(FakeDaemon):
+    """Answers ``trader_draft`` once released; acknowledges everything else at once."""
+
+    release: trio.Event = attrs.field(factory=trio.Event)
+
+    async def handle(self, command: Command) -> Mapping[str, Any] | None:
+        self.commands.append(command)
+        if isinstance(command, TraderDraft):
+            await self.release.wait()
+            return {"ok": True, "words": command.words}
+        return None
+
+
+async def test_requests_run_beside_commands_at_most_four_at_once() -> None:
+    """A slow draft (a model thinking) never holds up a ping or a command; a fifth request
+    while four are in flight is refused as ``busy``, and each answer carries its requestId."""
+    daemon = _Drafting()
+    async with (
+        serving(config(session_requests=4), daemon=daemon) as running,
+        client(running.ws_url(hs256_token())) as ws,
+    ):
+        await greeted(ws)
+        for i in range(5):
+            await send(ws, "trader_draft", {"words": f"rsi below {i}", "requestId": i})
+        busy = await recv(ws)
+        assert busy["type"] == "error"
+        assert busy["data"]["code"] == "busy"
+        assert busy["data"]["requestId"] == 4
+        await send(ws, "ping", {"requestId": "p"})
+        assert await recv(ws) == {"type": "pong", "data": {"requestId": "p"}}
+        await send(ws, "pause_execution")
+        assert (await recv(ws))["type"] == "ack"
+        daemon.release.set()
+        answers = [await recv(ws) for _ in range(4)]
+        assert {a["type"] for a in answers} == {"trader_draft_result"}
+        assert sorted((a["data"]["requestId"], a["data"]["words"]) for a in answers) == [
+            (i, f"rsi below {i}") for i in range(4)
+        ]
+        # Slots are free again.
+        await send(ws, "trader_draft", {"words": "again", "requestId": "x"})
+        assert (await recv(ws))["data"] == {"ok": True, "words": "again", "requestId": "x"}
 
 
 async def test_rejected_and_failing_commands_answer_errors() -> None:
