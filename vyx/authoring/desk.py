@@ -1,4 +1,5 @@
-"""The browser's authoring requests, answered by the daemon: ``trader_draft`` and ``trader_check``.
+"""The browser's authoring requests, answered by the daemon: ``trader_draft``, ``trader_check``
+and the ``chart_data`` that shows a signal (or a preview's) with the trader's indicators.
 
 ::
 
@@ -24,11 +25,13 @@ from typing import Any
 import attrs
 import trio
 
+from kernels.program import TraderDef
 from kernels.ring import RingBuffer
 from kernels.timeframes import TIMEFRAME_MS
 from vyx.authoring.draft import Draft, Drafter, Problem, Proposal, check_proposal
 from vyx.authoring.messages import draft_message, preview_message, problem_message, result_message
 from vyx.authoring.preview import PREVIEW_BARS, preview_bars, snapshot
+from vyx.charts import CHART_BARS, ChartRequest, chart_bars, timeframes_of
 
 #: Compiles and previews running at once (worker threads), for every browser together.
 CPU_WORKERS = 1
@@ -117,3 +120,24 @@ class AuthoringDesk:
             "preview": None,
             "timeframes": list(self.timeframes),
         }
+
+    async def chart(
+        self,
+        symbol: str,
+        trader: TraderDef | None,
+        *,
+        timeframe: str | None = None,
+        time: int | None = None,
+        bars: int | None = None,
+    ) -> dict[str, Any]:
+        """``chart_data_result`` (see :func:`vyx.charts.chart_bars`): ``symbol``'s candles of
+        ``timeframe`` (the trader's by default) around ``time`` with ``trader``'s indicators,
+        computed over every bar the rings hold of that symbol."""
+        tf = timeframe or (trader.timeframe if trader is not None else self._timeframe(None))
+        request = ChartRequest(symbol, trader, tf, time, bars or CHART_BARS)
+        if tf not in self.rings:
+            return chart_bars(request, {}) | {"note": f"{tf} is not streamed here"}
+        # The whole ring of this one symbol: indicators warm up as the live screen's did.
+        data = snapshot(self.rings, timeframes_of(trader, tf), 1 << 30, symbols=(symbol,))
+        run = functools.partial(chart_bars, request, data)
+        return await trio.to_thread.run_sync(run, limiter=self.cpu, abandon_on_cancel=True)

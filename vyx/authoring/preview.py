@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import functools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import attrs
 import numpy as np
@@ -78,9 +78,13 @@ class Preview:
 
 
 def snapshot(
-    rings: Mapping[str, RingBuffer], timeframes: tuple[str, ...], n: int = PREVIEW_BARS
+    rings: Mapping[str, RingBuffer],
+    timeframes: tuple[str, ...],
+    n: int = PREVIEW_BARS,
+    symbols: Collection[str] | None = None,
 ) -> dict[str, dict[str, Klines]]:
-    """The newest ``n`` closed bars of every symbol of each of ``timeframes`` (copies).
+    """The newest ``n`` closed bars of every symbol (or of ``symbols``) of each of
+    ``timeframes`` (copies).
 
     Call it on the thread that writes the rings (the Trio thread in the daemon)."""
     n = max(1, min(n, MAX_PREVIEW_BARS))
@@ -90,7 +94,8 @@ def snapshot(
         if ring is None:
             continue
         per_symbol: dict[str, Klines] = {}
-        for symbol in ring.symbols:
+        held = ring.symbols
+        for symbol in held if symbols is None else [s for s in symbols if s in held]:
             times, values = ring.window(ring.slot(symbol), n)
             if len(times) == 0:
                 continue

@@ -16,17 +16,21 @@ import attrs
 import trio
 from loguru import logger
 
+from kernels.program import TraderDef
 from vyx.authoring.desk import AuthoringDesk
+from vyx.history import history_page
 from vyx.screener.install import InstallFailed
 from vyx.screener.service import Screener
 from vyx.server.interface import CommandRejected, Snapshot
 from vyx.server.protocol import (
+    ChartData,
     Command,
     ConfigUpdate,
     ErrorCode,
     ForceSync,
     PauseExecution,
     ResumeExecution,
+    SignalHistory,
     TraderCheck,
     TraderDraft,
     TraderRemove,
@@ -58,6 +62,12 @@ class RunningTraders:
     traders: dict[str, TraderInfo] = attrs.Factory(dict)
     #: Trader id -> why it does not run (clipped for the browser).
     errors: dict[str, str] = attrs.Factory(dict)
+    #: Trader id -> its newest delivered signal (``{symbol, time}``), for the traders table.
+    last_signals: dict[str, dict[str, Any]] = attrs.Factory(dict)
+
+
+def _without_timings(message: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in message.items() if k not in ("lastRunMs", "lastDurationMs")}
 
 
 class Control:
@@ -91,6 +101,8 @@ class Control:
         self.recent: deque[dict[str, Any]] = recent if recent is not None else deque(maxlen=100)
         self.broadcast: Broadcast = broadcast
         self.desk = desk
+        #: Per trader: what browsers were last told of it (timings aside).
+        self._announced: dict[str, dict[str, Any]] = {}
         self._changing = trio.Lock()
 
     @property
@@ -152,10 +164,25 @@ class Control:
                 error(f"trader {name!r}: {problem}", ErrorCode.TRADER_ERROR, trader_id=tid)
             )
         for tid in before.keys() - wanted.keys():
+            self._announced.pop(tid, None)
             self.broadcast(trader_removed(tid))
         for info in wanted.values():
-            self.broadcast(trader_updated(self.trader_message(info)))
+            self.broadcast(self._announce(info))
         return problems
+
+    def _announce(self, info: TraderInfo) -> dict[str, Any]:
+        message = self.trader_message(info)
+        self._announced[info.id] = _without_timings(message)
+        return trader_updated(message)
+
+    def trader_changes(self) -> list[dict[str, Any]]:
+        """``trader_updated`` of every trader whose state changed since browsers were last told
+        (matches, warm-up, running, last signal; not the screens' timings)."""
+        return [
+            self._announce(info)
+            for info in self.traders.values()
+            if self._announced.get(info.id) != _without_timings(self.trader_message(info))
+        ]
 
     def trader_message(self, info: TraderInfo) -> dict[str, Any]:
         """A trader with its live state for the browser."""
@@ -175,7 +202,10 @@ class Control:
                 "matching": stats.matching,
                 "warmingSymbols": stats.warming,
                 "barsNeeded": stats.bars_needed,
+                # Bars of its own timeframe it needs in all (a progress bar while warming up).
+                "warmupBars": self.screener.warmup(info.id).get(info.definition.timeframe, 0),
             }
+        state["lastSignal"] = self.running.last_signals.get(info.id)
         message = info.to_message(state)
         # Whatever was sent, the echo stays small (the full text is in the store).
         message["name"] = clip(message["name"], 300)
@@ -198,8 +228,23 @@ class Control:
         """Carry out a validated browser command (None) or answer a request (its reply's data);
         raises :class:`CommandRejected`."""
         match command:
-            case TraderDraft() | TraderCheck():
+            case TraderDraft() | TraderCheck() | ChartData():
                 return await self._author(command)
+            case SignalHistory():
+                try:
+                    with trio.fail_after(20):
+                        return await history_page(
+                            self.store,
+                            self.user_id,
+                            after=command.after,
+                            trader_id=command.trader_id,
+                            symbol=command.symbol,
+                            limit=command.limit,
+                        )
+                except (StoreError, trio.TooSlowError):
+                    raise CommandRejected(
+                        "the signal history cannot be read now", ErrorCode.UNAVAILABLE
+                    ) from None
             case PauseExecution():
                 self.screener.pause()
                 logger.info("screening paused from the browser")
@@ -237,8 +282,8 @@ class Control:
                 raise CommandRejected(f"{command.TYPE} is not supported", ErrorCode.UNAVAILABLE)
         return None
 
-    async def _author(self, request: TraderDraft | TraderCheck) -> Mapping[str, Any]:
-        """A draft or a check (nothing changes: ``trader_upsert`` saves)."""
+    async def _author(self, request: TraderDraft | TraderCheck | ChartData) -> Mapping[str, Any]:
+        """A draft, a check or a chart (nothing changes: ``trader_upsert`` saves)."""
         if self.desk is None:
             raise CommandRejected(f"{request.TYPE} is not available", ErrorCode.UNAVAILABLE)
         if isinstance(request, TraderDraft):
@@ -247,6 +292,17 @@ class Control:
         # Only this machine's own traders are edited from here (ownership, as for upserts).
         if tid is not None and tid not in self.traders:
             raise CommandRejected(f"no trader {tid!r}", ErrorCode.TRADER_ERROR, trader_id=tid)
+        if isinstance(request, ChartData):
+            trader = self.traders[tid].definition if tid is not None else None
+            if trader is None and request.filter:
+                trader = TraderDef("chart", request.filter, request.timeframe or "5m")
+            return await self.desk.chart(
+                request.symbol,
+                trader,
+                timeframe=request.timeframe,
+                time=request.time,
+                bars=request.bars,
+            )
         return await self.desk.check(
             request.filter, timeframe=request.timeframe, name=request.name, preview=request.preview
         )

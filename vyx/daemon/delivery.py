@@ -76,6 +76,7 @@ class Delivery:
             if not s.provisional:
                 # Before the broadcast: a browser joining meanwhile gets it in its snapshot.
                 self.recent.appendleft(message["data"])
+                self.running.last_signals[s.trader_id] = {"symbol": s.symbol, "time": s.created_at}
             self.broadcast(message)
         # The browsers' writers go first; the log lines (~40 µs each) and the analyzer after.
         await trio.lowlevel.checkpoint()

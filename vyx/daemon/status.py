@@ -147,6 +147,8 @@ async def status_loop(services: Services, market: MarketHandle) -> None:
         server.broadcast(
             {"type": "status_update", "data": status(cfg, screener, started_at, phase)}
         )
+        for update in control.trader_changes():  # starting, warming up, running
+            server.broadcast(update)
         server.broadcast(
             {
                 "type": "metrics_update",

@@ -197,6 +197,14 @@ class Screener:
         """Timeframes some trader screens or reads."""
         return self.executor.program.timeframes
 
+    def warmup(self, trader_id: str) -> dict[str, int]:
+        """Bars of history per timeframe ``trader_id`` needs before it may fire (empty: it is
+        not installed)."""
+        executor = self.executor
+        if trader_id not in executor.program.traders:
+            return {}
+        return executor.program.warmup(trader_id, executor.layouts)
+
     def statistics(self) -> ScreenerStatistics:
         """Counters and per-trader records."""
         traders = dict(self._stats)

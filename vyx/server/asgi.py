@@ -1,5 +1,6 @@
-"""The raw ASGI application: a small router over ``/ws``, ``/health``, ``/metrics`` and ``/``
-(the dashboard over HTTP, the browser WebSocket too).
+"""The raw ASGI application: a small router over ``/ws``, ``/health``, ``/metrics``, ``/`` (the
+dashboard over HTTP, the browser WebSocket too) and ``/static/…`` (the dashboard's scripts and
+the vendored chart library, from package data: only the files shipped, nothing else).
 
 No framework: four routes do not need one. HTTP handlers never read a request body and answer
 ``GET``/``HEAD`` only.
@@ -7,6 +8,7 @@ No framework: four routes do not need one. HTTP handlers never read a request bo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable
@@ -20,11 +22,9 @@ from vyx.server.session import Receive, Scope, Send, SessionDeps, run_session
 #: Where the browser WebSocket is served (``/``: the original web app's client).
 WEBSOCKET_PATHS = frozenset({"/ws", "/"})
 
-#: Headers of every HTTP response.
-_COMMON_HEADERS = [
-    (b"cache-control", b"no-store"),
-    (b"x-content-type-options", b"nosniff"),
-]
+#: Headers of every HTTP response (``cache-control`` unless given).
+_COMMON_HEADERS = [(b"x-content-type-options", b"nosniff")]
+_NO_STORE = (b"cache-control", b"no-store")
 
 #: The dashboard carries a token in its address: never send it on as a referrer.
 _PAGE_HEADERS = [
@@ -32,7 +32,7 @@ _PAGE_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (
         b"content-security-policy",
-        b"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+        b"default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
         b"connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; "
         b"form-action 'none'; frame-ancestors 'none'",
     ),
@@ -44,6 +44,33 @@ def load_dashboard() -> bytes:
     return resources.files("vyx.server").joinpath("dashboard.html").read_bytes()
 
 
+_STATIC_TYPES = {
+    ".js": b"text/javascript; charset=utf-8",
+    ".css": b"text/css; charset=utf-8",
+    ".md": b"text/plain; charset=utf-8",
+    "": b"text/plain; charset=utf-8",  # LICENSE
+}
+
+
+def load_static() -> dict[str, tuple[bytes, bytes, bytes]]:
+    """Every file under the package's ``static/`` folder: ``/static/<path>`` -> (body, type,
+    etag)."""
+    found: dict[str, tuple[bytes, bytes, bytes]] = {}
+    pending = [("", resources.files("vyx.server").joinpath("static"))]
+    while pending:
+        prefix, folder = pending.pop()
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                pending.append((f"{prefix}{entry.name}/", entry))
+                continue
+            suffix = entry.name[entry.name.rfind(".") :] if "." in entry.name else ""
+            if suffix in _STATIC_TYPES:
+                body = entry.read_bytes()
+                etag = b'"' + hashlib.sha256(body).hexdigest()[:32].encode() + b'"'
+                found[f"/static/{prefix}{entry.name}"] = (body, _STATIC_TYPES[suffix], etag)
+    return found
+
+
 async def _respond(
     send: Send,
     status: int,
@@ -53,11 +80,14 @@ async def _respond(
     head: bool = False,
     extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
+    extra = extra or []
+    cached = any(name == b"cache-control" for name, _ in extra)
     headers = [
         (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
         *_COMMON_HEADERS,
-        *(extra or []),
+        *([] if cached else [_NO_STORE]),
+        *extra,
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
@@ -147,6 +177,7 @@ class ServerApp:
         self._metrics = metrics
         self._dashboard = dashboard
         self._page: bytes | None = None
+        self._static: dict[str, tuple[bytes, bytes, bytes]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -203,5 +234,19 @@ class ServerApp:
             await _respond(
                 send, 200, self._page, b"text/html; charset=utf-8", head=head, extra=_PAGE_HEADERS
             )
+        elif path.startswith("/static/"):
+            if self._static is None:
+                self._static = load_static()
+            found = self._static.get(path)
+            if found is None:
+                await _respond(send, 404, b"not found\n", b"text/plain", head=head)
+                return
+            body, kind, etag = found
+            # Revalidated on each load: a new version of the daemon may ship new scripts.
+            cache = [(b"cache-control", b"no-cache"), (b"etag", etag)]
+            if dict(scope.get("headers", [])).get(b"if-none-match") == etag:
+                await _respond(send, 304, b"", kind, head=True, extra=cache)
+                return
+            await _respond(send, 200, body, kind, head=head, extra=cache)
         else:
             await _respond(send, 404, b"not found\n", b"text/plain", head=head)

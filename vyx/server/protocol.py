@@ -9,7 +9,9 @@ Browser -> machine: ``auth {token}`` (first message, when no ``access_token`` qu
 ``ping``, ``config_update {traders?, version}``, ``pause_execution``, ``resume_execution``,
 ``force_sync``, ``trader_upsert {trader}``, ``trader_remove {traderId}``, and the requests
 ``trader_draft {words, timeframe?}`` and ``trader_check {filter, timeframe?, name?, traderId?,
-preview?}`` (answered with ``trader_draft_result``/``trader_check_result`` instead of ``ack``).
+preview?}``, ``chart_data {symbol, traderId? | filter?, timeframe?, time?, bars?}``,
+``signal_history {after?, traderId?, symbol?, limit?}`` (answered with ``<type>_result`` instead
+of ``ack``).
 Any of them may carry ``data.requestId`` (string or integer), echoed in the reply.
 
 Machine -> browser: ``hello`` (first, once authenticated), ``snapshot``, ``status_update``,
@@ -180,9 +182,39 @@ class TraderCheck:
     request_id: str | int | None = None
 
 
+@attrs.frozen
+class ChartData:
+    """``chart_data {symbol, traderId? | filter?, timeframe?, time?, bars?}``: candles of
+    ``symbol`` around ``time`` (a bar's open time, epoch ms) with the indicators of a trader
+    (one of this machine's, or a ``filter`` being written); answered with
+    ``chart_data_result``."""
+
+    TYPE: ClassVar[str] = "chart_data"
+    symbol: str
+    trader_id: str | None = None
+    filter: str | None = None
+    timeframe: str | None = None
+    time: int | None = None
+    bars: int | None = None
+    request_id: str | int | None = None
+
+
+@attrs.frozen
+class SignalHistory:
+    """``signal_history {after?: {createdAt, id}, traderId?, symbol?, limit?}``: a page of
+    stored signals older than the cursor ``after``; answered with ``signal_history_result``."""
+
+    TYPE: ClassVar[str] = "signal_history"
+    after: tuple[int, str] | None = None
+    trader_id: str | None = None
+    symbol: str | None = None
+    limit: int | None = None
+    request_id: str | int | None = None
+
+
 #: Read-only requests answered with data (``<type>_result``), served concurrently with other
 #: messages of the session (a few at a time).
-Request = TraderDraft | TraderCheck
+Request = TraderDraft | TraderCheck | ChartData | SignalHistory
 
 #: The commands the server hands to the daemon.
 Command = (
@@ -194,6 +226,8 @@ Command = (
     | TraderRemove
     | TraderDraft
     | TraderCheck
+    | ChartData
+    | SignalHistory
 )
 
 #: Everything a browser may send.
@@ -253,6 +287,52 @@ def _parse_trader_check(data: Mapping[str, Any], rid: str | int | None) -> Trade
     )
 
 
+def _int_field(data: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ProtocolError(
+            ErrorCode.INVALID_MESSAGE, f"{key} must be an integer from {low} to {high}"
+        )
+    return value
+
+
+def _parse_chart_data(data: Mapping[str, Any], rid: str | int | None) -> ChartData:
+    symbol = _id_field(data, "symbol", "symbol")
+    if len(symbol) > 32:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "symbol: at most 32 characters")
+    return ChartData(
+        symbol=symbol,
+        trader_id=_id_field(data, "traderId", "traderId") if "traderId" in data else None,
+        filter=_text_field(data, "filter", MAX_FILTER_CHARS, required=False),
+        timeframe=_text_field(data, "timeframe", 8, required=False),
+        time=_int_field(data, "time", 0, 2**53),
+        bars=_int_field(data, "bars", 1, 10_000),
+        request_id=rid,
+    )
+
+
+def _parse_signal_history(data: Mapping[str, Any], rid: str | int | None) -> SignalHistory:
+    after = data.get("after")
+    cursor = None
+    if after is not None:
+        if not isinstance(after, dict):
+            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "after must be {createdAt, id}")
+        created = _int_field(after, "createdAt", 0, 2**53)
+        if created is None:
+            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "after.createdAt is required")
+        cursor = (created, _id_field(after, "id", "after.id"))
+    symbol = _text_field(data, "symbol", 32, required=False)
+    return SignalHistory(
+        after=cursor,
+        trader_id=_id_field(data, "traderId", "traderId") if "traderId" in data else None,
+        symbol=symbol.upper() if symbol else None,
+        limit=_int_field(data, "limit", 1, 500),
+        request_id=rid,
+    )
+
+
 def _parse_config_update(data: Mapping[str, Any], rid: str | int | None) -> ConfigUpdate:
     version = data.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
@@ -302,6 +382,10 @@ def _parse_data(kind: str, data: Mapping[str, Any], rid: str | int | None) -> Cl
             return _parse_trader_draft(data, rid)
         case "trader_check":
             return _parse_trader_check(data, rid)
+        case "chart_data":
+            return _parse_chart_data(data, rid)
+        case "signal_history":
+            return _parse_signal_history(data, rid)
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown message type", request_id=rid)
 
 

@@ -101,6 +101,17 @@ class StoreStatistics:
     last_error: str | None
 
 
+@attrs.frozen
+class HistoryPage:
+    """Which signals a history page holds: at most ``limit``, older than the cursor ``after``
+    (the last row of the previous page: ``(created_at, id)``), of one trader or symbol."""
+
+    limit: int = 100
+    after: tuple[int, str] | None = None
+    trader_id: str | None = None
+    symbol: str | None = None
+
+
 class Sink(Protocol):
     """The backend side of the batch writer."""
 
@@ -154,6 +165,12 @@ class Store(Protocol):
 
     async def recent_signals(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The user's newest acknowledged signals as ``signals`` rows (JSON decoded)."""
+        ...
+
+    async def signal_history(self, user_id: str, page: HistoryPage) -> list[dict[str, Any]]:
+        """A page of the user's signals, newest first (``created_at`` descending, then ``id``
+        ascending), after ``page.after``; each row carries ``analysis`` (its
+        ``signal_analyses`` row, or None)."""
         ...
 
     async def upsert_machine(self, machine: MachineRecord) -> None:

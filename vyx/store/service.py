@@ -15,7 +15,7 @@ import trio
 from loguru import logger
 
 from vyx.config import StoreConfig
-from vyx.store.api import PendingRow, Sink, Store, StoreStatistics, WriteOutcome
+from vyx.store.api import HistoryPage, PendingRow, Sink, Store, StoreStatistics, WriteOutcome
 from vyx.store.errors import TraderNotOwned
 from vyx.store.records import MachineRecord, Trader
 from vyx.store.sqlite import SqliteDatabase, Synchronous
@@ -77,6 +77,10 @@ class SqliteStore(QueuedWrites):
     async def recent_signals(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The newest committed signals of the user."""
         return await self._call(self._db.recent_signals, user_id, limit)
+
+    async def signal_history(self, user_id: str, page: HistoryPage) -> list[dict[str, Any]]:
+        """A page of the user's committed signals with their analyses, newest first."""
+        return await self._call(self._db.signal_history, user_id, page)
 
     async def upsert_machine(self, machine: MachineRecord) -> None:
         """Insert or replace the machine row (by machine_id)."""

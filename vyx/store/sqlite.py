@@ -26,7 +26,7 @@ from itertools import groupby
 from pathlib import Path
 from typing import Any, Literal
 
-from vyx.store.api import PendingRow, QuarantinedRow, WriteOutcome
+from vyx.store.api import HistoryPage, PendingRow, QuarantinedRow, WriteOutcome
 from vyx.store.errors import StoreUnavailable, TraderNotOwned
 from vyx.store.records import MachineRecord, Trader, merge_trader_edit, new_trader_row, to_json
 from vyx.store.schema import COLUMNS, DDL, JSON_COLUMNS, SCHEMA_VERSION, upsert_sql
@@ -239,6 +239,28 @@ class SqliteDatabase:
         """Newest signals first."""
         tail = "ORDER BY created_at DESC, id LIMIT ?"
         return self.select("signals", "user_id = ?", (user_id, limit), tail)
+
+    def signal_history(self, user_id: str, page: HistoryPage) -> list[dict[str, Any]]:
+        """A page of the user's signals with their analyses (see ``Store.signal_history``)."""
+        where, params = ["user_id = ?"], list[Any]([user_id])
+        if page.after is not None:
+            where.append("(created_at < ? OR (created_at = ? AND id > ?))")
+            params += [page.after[0], page.after[0], page.after[1]]
+        for column, value in (("trader_id", page.trader_id), ("symbol", page.symbol)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        tail = "ORDER BY created_at DESC, id LIMIT ?"
+        rows = self.select("signals", " AND ".join(where), (*params, page.limit), tail)
+        ids = [r["id"] for r in rows]
+        found: dict[str, dict[str, Any]] = {}
+        if ids:
+            marks = ", ".join("?" * len(ids))
+            for a in self.select(
+                "signal_analyses", f"user_id = ? AND signal_id IN ({marks})", (user_id, *ids)
+            ):
+                found[a["signal_id"]] = a
+        return [{**r, "analysis": found.get(r["id"])} for r in rows]
 
     def machine(self, machine_id: str) -> MachineRecord | None:
         """The ``cloud_machines`` row of ``machine_id``."""

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import trio
 
+from tests.vyx.control_harness import control_over
 from tests.vyx.screener.rings import ScreenerRun, filled_rings
-from vyx.authoring.desk import AuthoringDesk
-from vyx.authoring.phrasebook import OfflineDrafter
 from vyx.cloud.service import TraderBridge
 from vyx.cloud.traders import TraderChanges, TraderSet, TraderUpdate
-from vyx.config import StoreConfig
 from vyx.daemon.control import Control
+from vyx.daemon.delivery import Delivery
+from vyx.daemon.metrics import Metrics
 from vyx.server.interface import CommandRejected
 from vyx.server.protocol import (
     ConfigUpdate,
@@ -30,8 +30,6 @@ from vyx.server.protocol import (
     encode,
 )
 from vyx.store.records import Trader
-from vyx.store.service import run_store
-from vyx.traders import TraderInfo, TraderRejected
 
 USER = "2b7c1f9e-6d1a-4c55-9c3e-7a1b2c3d4e5f"
 
@@ -84,26 +82,11 @@ class _Browser:
 async def _control(tmp_path: Path) -> AsyncIterator[tuple[Control, ScreenerRun, _Browser]]:
     run = ScreenerRun(filled_rings())
     browser = _Browser()
-
-    async def reload() -> tuple[list[TraderInfo], list[TraderRejected]]:
-        return list(control.traders.values()), []
-
-    async with trio.open_nursery() as nursery:
-        store = await nursery.start(run_store, StoreConfig(tmp_path))
-        control = Control(
-            user_id=USER,
-            store=store,
-            screener=run.screener,
-            reload=reload,
-            persist_browser_edits=False,
-            status=dict,
-            desk=AuthoringDesk(run.rings, OfflineDrafter),
-        )
+    async with control_over(run, tmp_path, user_id=USER, persist=False) as (control, _):
         control.broadcast = browser
         await control.handle(TraderUpsert(_row("up", "close > open")))
         await run.load()
         yield control, run, browser
-        nursery.cancel_scope.cancel()
 
 
 async def test_a_trader_that_cannot_run_is_refused_and_later_edits_work(tmp_path: Path) -> None:
@@ -241,3 +224,31 @@ async def test_authoring_requests_edit_only_this_machines_traders(tmp_path: Path
         assert unread["ok"] is False
         assert unread["preview"] is None
         assert unread["problems"]
+
+
+async def test_trader_states_reach_browsers_as_they_change(tmp_path: Path) -> None:
+    """The traders table is live: matches and the last signal after a screen, nothing
+    re-sent when only a screen's timings changed."""
+    async with _control(tmp_path) as (control, run, browser):
+        delivery = Delivery(
+            store=control.store,
+            broadcast=browser,
+            metrics=Metrics(),
+            analyzer=None,
+            rings=run.rings,
+            running=control.running,
+        )
+        control.trader_changes()  # what browsers know now
+        await run.close_next(up=False)
+        await run.close_next(up=True)
+        fired = [s for s in run.signals if s.trader_id == "up"]
+        assert fired
+        await delivery.deliver(fired, [])
+        changes = control.trader_changes()
+        assert [m["type"] for m in changes] == ["trader_updated"]
+        trader = changes[0]["data"]["trader"]
+        assert trader["signals"] == len(fired)
+        assert trader["lastSignal"] == {"symbol": fired[-1].symbol, "time": fired[-1].created_at}
+        assert trader["state"] == "running"
+        assert trader["warmupBars"] == 1
+        assert control.trader_changes() == []

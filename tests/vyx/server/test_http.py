@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -74,3 +77,33 @@ async def test_dashboard_and_unknown_paths() -> None:
         assert (await http.get("/nope")).status_code == 404
         post = await http.post("/health", content=b"x")
         assert (post.status_code, post.headers["allow"]) == (405, "GET, HEAD")
+
+
+async def test_the_page_loads_only_its_own_scripts_served_with_the_chart_librarys_license() -> None:
+    """Offline: every script the page names is served here (none from elsewhere, no inline
+    code), among them the vendored Lightweight Charts with its version and Apache license."""
+    async with serving() as running, httpx.AsyncClient(base_url=running.handle.url) as http:
+        page = await http.get("/")
+        csp = page.headers["content-security-policy"]
+        assert "script-src 'self';" in csp
+        assert "unsafe-eval" not in csp
+        scripts = re.findall(r'<script src="([^"]+)"', page.text)
+        assert "<script>" not in page.text  # no inline code
+        assert "/static/lightweight-charts/lightweight-charts.standalone.production.js" in scripts
+        for src in scripts:
+            assert src.startswith("/static/")
+            served = await http.get(src)
+            assert served.status_code == 200, src
+            assert served.headers["content-type"] == "text/javascript; charset=utf-8"
+        library = await http.get(scripts[0])
+        assert "TradingView Lightweight Charts™ v5.2.1" in library.text[:300]
+        notice = await http.get("/static/lightweight-charts/NOTICE.md")
+        sha = hashlib.sha256(library.content).hexdigest()
+        assert sha in notice.text  # the vendored file is the one the note names
+        license_text = await http.get("/static/lightweight-charts/LICENSE")
+        assert "Apache License" in license_text.text
+        # Revalidated with its ETag; nothing outside the shipped files is reachable.
+        again = await http.get(scripts[0], headers={"if-none-match": library.headers["etag"]})
+        assert (again.status_code, again.content) == (304, b"")
+        for path in ("/static/../dashboard.html", "/static/", "/static/dashboard", "/static/x.js"):
+            assert (await http.get(path)).status_code == 404, path

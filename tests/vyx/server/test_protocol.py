@@ -112,6 +112,28 @@ def test_authoring_requests_parse_with_their_limits() -> None:
             p.parse_client_message(json.dumps({"type": "trader_check", "data": data}))
 
 
+def test_chart_and_history_requests_parse_with_their_limits() -> None:
+    chart = {"symbol": "BTCUSDT", "traderId": "t1", "time": 1_700_000_000_000, "bars": 150}
+    msg = p.parse_client_message(json.dumps({"type": "chart_data", "data": chart}))
+    assert msg == p.ChartData("BTCUSDT", "t1", None, None, 1_700_000_000_000, 150)
+    page = {"after": {"createdAt": 5, "id": "s1"}, "symbol": "ethusdt", "limit": 100}
+    msg = p.parse_client_message(json.dumps({"type": "signal_history", "data": page}))
+    assert msg == p.SignalHistory((5, "s1"), None, "ETHUSDT", 100)
+    assert p.parse_client_message('{"type": "signal_history"}') == p.SignalHistory()
+    for kind, data, needle in [
+        ("chart_data", {}, "symbol must be a non-empty string"),
+        ("chart_data", {"symbol": "X" * 40}, "at most 32"),
+        ("chart_data", {"symbol": "X", "bars": 0}, "bars must be an integer from 1"),
+        ("chart_data", {"symbol": "X", "time": -1}, "time must be an integer"),
+        ("chart_data", {"symbol": "X", "time": True}, "time must be an integer"),
+        ("signal_history", {"after": 5}, "after must be"),
+        ("signal_history", {"after": {"id": "s"}}, "createdAt is required"),
+        ("signal_history", {"limit": 501}, "limit must be an integer from 1 to 500"),
+    ]:
+        with pytest.raises(p.ProtocolError, match=needle):
+            p.parse_client_message(json.dumps({"type": kind, "data": data}))
+
+
 def test_errors_keep_the_request_id() -> None:
     with pytest.raises(p.ProtocolError) as info:
         p.parse_client_message('{"type":"nope","data":{"requestId":"r1"}}')

@@ -7,6 +7,7 @@ import math
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -15,6 +16,8 @@ import trio
 import trio.testing
 
 from tests.vyx.store.factory import USER, make_signal
+from tests.vyx.store.history_pages import check_history_pages, history_signals
+from tests.vyx.store.supabase.factory import make_analysis
 from vyx.config import StoreConfig
 from vyx.store import (
     MachineRecord,
@@ -272,3 +275,13 @@ async def test_machine_row_lifecycle(store_cfg: StoreConfig) -> None:
     assert beat == attrs.evolve(record, last_health_check=20, updated_at=20)
     assert stopped is not None
     assert (stopped.status, stopped.stopped_at) == ("stopped", 30)
+
+
+async def test_the_signal_history_pages_through_every_signal(tmp_path: Path) -> None:
+    signals = history_signals(40, USER, "t-1", "someone-else")
+    analysis = {**make_analysis(signals[4]), "decision": "enter_trade", "confidence": 81.0}
+    async with running(StoreConfig(tmp_path)) as store:
+        await store.save_signals(signals)
+        await store.save_analysis(analysis)
+        await store.flush()
+        await check_history_pages(store, signals, USER, {signals[4].id: analysis})

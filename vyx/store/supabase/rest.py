@@ -190,13 +190,26 @@ class Rest:
         order: str | None = None,
         desc: bool = False,
         limit: int | None = None,
+        lt: Mapping[str, Any] | None = None,
+        gt: Mapping[str, Any] | None = None,
+        then_by: str | None = None,
+        in_: Mapping[str, Sequence[str]] | None = None,
     ) -> list[dict[str, Any]]:
-        """``GET /rest/v1/{table}?select=...&col=eq.value...``."""
+        """``GET /rest/v1/{table}?select=...&col=eq.value...`` (and ``lt.``/``gt.``/``in.``
+        filters; ``order``, then ascending ``then_by``)."""
         builder = self._client.from_(table).select(columns)
         for column, value in eq.items():
             builder = builder.eq(column, _bool_filter(value))
+        for column, value in (lt or {}).items():
+            builder = builder.lt(column, value)
+        for column, value in (gt or {}).items():
+            builder = builder.gt(column, value)
+        for column, values in (in_ or {}).items():
+            builder = builder.in_(column, list(values))
         if order is not None:
             builder = builder.order(order, desc=desc)
+        if then_by is not None:
+            builder = builder.order(then_by)
         if limit is not None:
             builder = builder.limit(limit)
         return await self._execute(builder)

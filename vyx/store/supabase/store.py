@@ -25,7 +25,15 @@ import trio
 from loguru import logger
 
 from vyx.config import StoreConfig, SupabaseConfig
-from vyx.store.api import PendingRow, QuarantinedRow, Sink, Store, StoreStatistics, WriteOutcome
+from vyx.store.api import (
+    HistoryPage,
+    PendingRow,
+    QuarantinedRow,
+    Sink,
+    Store,
+    StoreStatistics,
+    WriteOutcome,
+)
 from vyx.store.errors import RowError, StoreUnavailable, TraderNotOwned
 from vyx.store.records import (
     MachineRecord,
@@ -276,6 +284,53 @@ class SupabaseStore(QueuedWrites):
             ),
         )
         return [from_wire("signals", r) for r in rows]
+
+    async def signal_history(self, user_id: str, page: HistoryPage) -> list[dict[str, Any]]:
+        """A page of the user's signals in Supabase with their analyses, newest first (the
+        rest of the cursor's own ``created_at`` first, then older ones: ``gt``/``lt`` filters
+        only, which every PostgREST has)."""
+        eq: dict[str, Any] = {"user_id": user_id}
+        if page.trader_id is not None:
+            eq["trader_id"] = page.trader_id
+        if page.symbol is not None:
+            eq["symbol"] = page.symbol
+        rows: list[dict[str, Any]] = []
+        older: dict[str, Any] | None = None
+        after = page.after
+        if after is not None:
+            at = to_wire("signals", {"created_at": after[0]})["created_at"]
+            older = {"created_at": at}
+            same = {**eq, "created_at": at}
+            rows = await self.rest.call(
+                "signal history",
+                lambda: self.rest.select(
+                    "signals", eq=same, gt={"id": after[1]}, order="id", limit=page.limit
+                ),
+            )
+        if len(rows) < page.limit:
+            rows += await self.rest.call(
+                "signal history",
+                lambda: self.rest.select(
+                    "signals",
+                    eq=eq,
+                    lt=older,
+                    order="created_at",
+                    desc=True,
+                    then_by="id",
+                    limit=page.limit - len(rows),
+                ),
+            )
+        ids = [r["id"] for r in rows]
+        analyses: list[dict[str, Any]] = []
+        if ids:
+            analyses = await self.rest.call(
+                "signal analyses",
+                lambda: self.rest.select(
+                    "signal_analyses", eq={"user_id": user_id}, in_={"signal_id": ids}
+                ),
+            )
+        found = {a["signal_id"]: from_wire("signal_analyses", a) for a in analyses}
+        return [{**from_wire("signals", r), "analysis": found.get(r["id"])} for r in rows]
 
     async def upsert_machine(self, machine: MachineRecord) -> None:
         """Queue the ``cloud_machines`` row and make it durable in the spool."""

@@ -17,6 +17,7 @@ import httpx
 import pytest
 import trio
 
+from tests.vyx.store.history_pages import check_history_pages, history_signals
 from tests.vyx.store.supabase.factory import OTHER_USER, TRADER, USER, make_analysis, make_signal
 from tests.vyx.store.supabase.pgrest_server import PostgrestServer, serving
 from tests.vyx.store.supabase.postgres import Databases, Template
@@ -198,3 +199,18 @@ async def test_a_machine_changes_only_its_own_users_traders(
     about = [r for r in server.requests if r.path.endswith("/traders")]
     assert about
     assert all(f"user_id=eq.{USER}" in r.query for r in about if r.method != "POST")
+
+
+@pytest.mark.parametrize("database", ["fresh"], indirect=True)
+async def test_the_signal_history_pages_through_every_signal(
+    database: tuple[PostgrestServer, Template], tmp_path: Path
+) -> None:
+    """The same paging as SQLite's, over PostgREST's filters (``gt``/``lt``/``in``)."""
+    server, _ = database
+    signals = history_signals(40, USER, TRADER, OTHER_USER)
+    analysis = {**make_analysis(signals[4]), "decision": "enter_trade", "confidence": 81.0}
+    async with store_on(server, tmp_path) as store:
+        await store.save_signals(signals)
+        await store.save_analysis(analysis)
+        await synced(store)
+        await check_history_pages(store, signals, USER, {signals[4].id: analysis})
