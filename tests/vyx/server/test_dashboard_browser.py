@@ -1,150 +1,51 @@
-"""The dashboard in real headless Chromium, driven over the Chrome DevTools Protocol.
+"""The dashboard in real headless Chromium (Playwright driving Debian's ``chromium``).
 
-The test serves the page with a one-time local token, opens the printed dashboard address,
-waits until the page has authenticated over /ws, broadcasts a signal and asserts that the page
-rendered it with its "why it fired" values. Needs Debian's ``chromium`` package; skipped with a
-reason when it is absent, except under ``CI=true`` where that is a failure.
+Behind the page: the real server, and for the editor, chart and history the daemon's real
+``Control`` with its authoring desk (the offline drafter, the compiler, previews and charts by
+the kernels over rings of synthetic candles), a real screener and a SQLite store. What a user
+does: a live signal with its "why", a trader written with a mistake (the error at its caret,
+kept until fixed), previewed, saved, and then firing; its signal's chart with candles and the
+indicator; the history paged from the store and exported; the layout at 390 px. Screenshots of
+each state land in ``bench-results/dashboard/``. No request leaves the machine.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
-import os
-import re
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
+import attrs
 import trio
 
-from vyx.server import AuthConfig, Snapshot
+from tests.vyx.control_harness import control_over
+from tests.vyx.screener.rings import ScreenerRun, filled_rings
+from vyx.daemon.control import Control
+from vyx.daemon.delivery import Delivery
+from vyx.daemon.health import ComponentState, HealthRegistry
+from vyx.daemon.metrics import Metrics
+from vyx.server import AuthConfig, ServerDeps, ServerHandle, Snapshot, run_server
+from vyx.signal import Signal, signal_id
 
+from .browser import Browser, browser, shot
 from .harness import FakeDaemon, config, serving
 from .test_session import make_signal
-from .wsclient import WsClient, connect
 
-BROWSER_S = 60.0
+__all__ = ["browser"]  # the module's fixture
 
-
-def _chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    reason = "headless Chromium is not installed (apt-get install -y chromium)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason)
-    pytest.skip(reason)
+USER = "local"
+WAIT_MS = 15_000
 
 
-class Cdp:
-    """Sequential CDP calls over the browser's DevTools WebSocket."""
-
-    def __init__(self, ws: WsClient) -> None:
-        self._ws = ws
-        self._ids = itertools.count(1)
-
-    async def call(self, method: str, session: str | None = None, **params: Any) -> Any:
-        call_id = next(self._ids)
-        message: dict[str, Any] = {"id": call_id, "method": method, "params": params}
-        if session is not None:
-            message["sessionId"] = session
-        await self._ws.send_text(json.dumps(message))
-        while True:
-            reply = json.loads(await self._ws.get_message())
-            if reply.get("id") == call_id:
-                if "error" in reply:
-                    raise AssertionError(f"{method}: {reply['error']}")
-                return reply["result"]
-
-    async def evaluate(self, session: str, expression: str) -> Any:
-        result = await self.call(
-            "Runtime.evaluate",
-            session,
-            expression=expression,
-            awaitPromise=True,
-            returnByValue=True,
-        )
-        if "exceptionDetails" in result:
-            raise AssertionError(f"page error: {result['exceptionDetails']}")
-        return result["result"].get("value")
+def _open(b: Browser, url: str, width: int = 1280) -> Any:
+    page = b.new_page(url.split("/?", 1)[0], width=width)
+    page.goto(url)
+    page.wait_for_selector("#conn:has-text('live')", timeout=WAIT_MS)
+    return page
 
 
-def wait_for(selector: str, contains: str = "", timeout_ms: int = 20_000) -> str:
-    """JS: a promise of the text of the first ``selector`` element containing ``contains``."""
-    return f"""new Promise((resolve, reject) => {{
-        const find = () => [...document.querySelectorAll({json.dumps(selector)})]
-            .find((e) => e.textContent.includes({json.dumps(contains)}));
-        const done = (e) => {{ observer.disconnect(); resolve(e.textContent); }};
-        const observer = new MutationObserver(() => {{ const e = find(); if (e) done(e); }});
-        observer.observe(document, {{ subtree: true, childList: true, characterData: true }});
-        const now = find(); if (now) done(now);
-        setTimeout(() => reject(new Error({json.dumps("timed out: " + selector)})), {timeout_ms});
-    }})"""
-
-
-@asynccontextmanager
-async def chromium(profile: Path) -> AsyncIterator[Cdp]:
-    command = [
-        _chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--no-default-browser-check",
-        f"--user-data-dir={profile}",
-        "--remote-debugging-port=0",
-        "about:blank",
-    ]
-    process = await trio.lowlevel.open_process(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    assert process.stderr is not None
-    log: list[str] = []
-    found = trio.Event()
-    endpoint: list[str] = []
-
-    async def drain() -> None:
-        # Keep reading so Chromium never blocks on a full stderr pipe.
-        buffer = ""
-        async for chunk in process.stderr:  # type: ignore[union-attr]
-            buffer += chunk.decode(errors="replace")
-            log.append(chunk.decode(errors="replace"))
-            match = re.search(r"DevTools listening on (ws://\S+)", buffer)
-            if match and not found.is_set():
-                endpoint.append(match.group(1))
-                found.set()
-
-    try:
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(drain)
-            with trio.fail_after(BROWSER_S):
-                await found.wait()
-            async with connect(endpoint[0]) as ws:
-                yield Cdp(ws)
-            nursery.cancel_scope.cancel()
-    except BaseException:
-        print("".join(log)[-4000:])
-        raise
-    finally:
-        with trio.move_on_after(10) as cleanup:
-            cleanup.shield = True
-            process.terminate()
-            await process.wait()
-        if process.returncode is None:
-            process.kill()
-        with trio.CancelScope(shield=True):
-            await process.stderr.aclose()
-
-
-async def test_the_dashboard_shows_a_live_signal_in_chromium(tmp_path: Path) -> None:
+async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> None:
     daemon = FakeDaemon(
         snap=Snapshot(
             traders=[
@@ -153,48 +54,286 @@ async def test_the_dashboard_shows_a_live_signal_in_chromium(tmp_path: Path) -> 
             status={"status": "running", "symbols": 100, "market": "backfilling"},
         )
     )
+    health = HealthRegistry()
+    health.report("market", ComponentState.DEGRADED, "restricted location (HTTP 451)")
     cfg = config(auth=AuthConfig(local_token=True))
-    with trio.fail_after(BROWSER_S):
-        async with serving(cfg, daemon=daemon) as running, chromium(tmp_path / "profile") as cdp:
-            target = await cdp.call("Target.createTarget", url=running.handle.dashboard_url)
-            attached = await cdp.call(
-                "Target.attachToTarget", targetId=target["targetId"], flatten=True
-            )
-            session = attached["sessionId"]
-            await running.handle.wait_for_clients(1)  # the page authenticated with the token
+    async with serving(cfg, daemon=daemon, health=health) as running:
+        page = await browser.run(_open, browser, running.handle.dashboard_url)
+        signal = make_signal("SOLUSDT")
+        assert running.handle.broadcast(signal.to_message()) == 1
 
-            signal = make_signal("SOLUSDT")
-            assert running.handle.broadcast(signal.to_message()) == 1
-            card = await cdp.evaluate(
-                session, wait_for(f'[data-signal-id="{signal.id}"]', "SOLUSDT")
-            )
-            assert "Oversold bounce" in card  # trader name from the snapshot
-            assert "rsi(14) < 30" in card  # the clause ...
-            assert "✓" in card  # ... held ...
-            assert "27.4" in card  # ... with its operand value
-            assert "42,000.5" in card
-
-            traders = await cdp.evaluate(session, wait_for('[data-trader-id="t1"]', "running"))
-            assert "Oversold bounce" in traders
-            health = await cdp.evaluate(session, wait_for('[data-component="server"]', "ok"))
-            assert "listening" in health
-            # The market's start-up is on the page until it streams.
-            assert await cdp.evaluate(session, wait_for("#market-pill", "backfilling"))
-            update = {"type": "status_update", "data": {"market": "unreachable"}}
-            assert running.handle.broadcast(update) == 1
-            pill = await cdp.evaluate(session, wait_for("#market-pill", "unreachable"))
-            assert pill == "market: unreachable"
-            # Binance refusing the location: the pill names it and the region.
-            detail = "restricted location (HTTP 451) from region iad"
-            update = {
-                "type": "status_update",
-                "data": {"market": "restricted", "marketDetail": detail},
+        def check() -> dict[str, str]:
+            card = page.wait_for_selector(f'[data-signal-id="{signal.id}"]', timeout=WAIT_MS)
+            page.wait_for_selector("#health-pill:has-text('restricted location')", timeout=WAIT_MS)
+            shot(page, "live-signal")
+            return {
+                "card": card.inner_text(),
+                "group": page.inner_text(".group-head"),
+                "trader": page.inner_text('[data-trader-id="t1"]'),
+                "health": page.inner_text("#health-words"),
+                "market": page.inner_text("#market-pill"),
+                "status": page.inner_text("#status"),
+                "search": page.evaluate("location.search"),
             }
-            assert running.handle.broadcast(update) == 1
-            pill = await cdp.evaluate(session, wait_for("#market-pill", "HTTP 451"))
-            assert pill == f"market: {detail}"
-            pill_class = 'document.getElementById("market-pill").className'
-            assert await cdp.evaluate(session, pill_class) == "pill bad"
-            # The token left the address bar (and so history and referrers).
-            assert await cdp.evaluate(session, "location.search") == ""
-            await cdp.call("Target.closeTarget", targetId=target["targetId"])
+
+        seen = await browser.run(check)
+        assert "SOLUSDT" in seen["card"]
+        assert "Oversold bounce" in seen["card"]  # the trader's name from the snapshot
+        assert "rsi(14) < 30" in seen["card"]  # the clause ...
+        assert "✓" in seen["card"]  # ... held ...
+        assert "27.4" in seen["card"]  # ... with its operand value
+        assert "42,000.5" in seen["card"]
+        assert "5m close" in seen["group"]  # grouped per close, with the date
+        assert "2023-11-1" in seen["group"]
+        assert "running" in seen["trader"]
+        assert "market: restricted location (HTTP 451)" in seen["health"]
+        assert seen["market"] == "market: backfilling"
+        assert "100 symbols" in seen["status"]  # status in words, not raw keys
+        assert "uptime_s" not in seen["status"]
+        assert seen["search"] == ""  # the token left the address bar
+
+        update = {"type": "status_update", "data": {"market": "unreachable"}}
+        assert running.handle.broadcast(update) == 1
+        pill = await browser.run(
+            lambda: page.wait_for_selector(
+                "#market-pill:has-text('unreachable')", timeout=WAIT_MS
+            ).inner_text()
+        )
+        assert pill == "market: unreachable"
+        assert page.errors == []
+        await browser.run(page.context.close)
+    assert browser.external == []
+
+
+@attrs.define
+class _Machine:
+    """The daemon's browser side over a screener of synthetic candles."""
+
+    handle: ServerHandle
+    control: Control
+    run: ScreenerRun
+    store: Any
+    delivery: Delivery
+
+    async def close(self, *, up: bool) -> list[Signal]:
+        """One more candle closes; its signals go the daemon's way to the browsers, and the
+        traders' new states as the status loop sends them."""
+        before = len(self.run.signals)
+        await self.run.close_next(up=up)
+        fired = self.run.signals[before:]
+        await self.delivery.deliver(fired, [])
+        for update in self.control.trader_changes():
+            self.handle.broadcast(update)
+        return fired
+
+
+@asynccontextmanager
+async def _machine(tmp_path: Path) -> AsyncIterator[_Machine]:
+    run = ScreenerRun(filled_rings(symbols=4, bars=400))
+    metrics = Metrics()
+    status = {
+        "status": "running",
+        "market": "streaming",
+        "symbols": 4,
+        "timeframes": ["5m"],
+        "cooldownBars": 0,
+    }
+    async with (
+        control_over(run, tmp_path, user_id=USER, persist=True, status=lambda: status) as (
+            control,
+            store,
+        ),
+        trio.open_nursery() as nursery,
+    ):
+        await run.load()
+        deps = ServerDeps(commands=control.handle, snapshot=control.snapshot, metrics=metrics)
+        cfg = config(auth=AuthConfig(local_token=True))
+        handle = await nursery.start(run_server, cfg, deps)
+        control.broadcast = handle.broadcast
+        delivery = Delivery(
+            store=store,
+            broadcast=handle.broadcast,
+            metrics=metrics,
+            analyzer=None,
+            rings=run.rings,
+            running=control.running,
+        )
+        try:
+            yield _Machine(handle, control, run, store, delivery)
+        finally:
+            handle.shutdown()
+
+
+def _write_a_trader(page: Any) -> dict[str, str]:
+    """Words → draft, then a mistake typed into the filter, then fixed; preview; save."""
+    page.keyboard.press("n")  # the keyboard opens the editor
+    page.wait_for_selector("#editor[open]", timeout=WAIT_MS)
+    page.fill("#ed-words", "RSI below 30 and volume twice its 20-bar average")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#ed-preview-summary", timeout=WAIT_MS)
+    drafted = page.input_value("#ed-filter")
+    shot(page, "editor-draft")
+    page.fill("#ed-name", "Up bar")
+    page.fill("#ed-filter", "close > open\nand rsi(14 > 1")
+    problem = page.wait_for_selector("#ed-problems li", timeout=WAIT_MS)
+    shot(page, "editor-error")
+    error = problem.inner_text()
+    # Still typing, still wrong: the error stays on screen.
+    page.type("#ed-filter", " ")
+    page.wait_for_timeout(400)
+    still = page.inner_text("#ed-problems")
+    page.fill("#ed-filter", "close > open\nand rsi(14) > 1")
+    page.wait_for_selector("#ed-ok:has-text('compiles')", timeout=WAIT_MS)
+    gone = page.inner_text("#ed-problems")
+    page.click("#ed-preview-btn")
+    summary = page.wait_for_selector(
+        "#ed-preview-summary:has-text('Would have fired')", timeout=WAIT_MS
+    ).inner_text()
+    shot(page, "editor-preview")
+    page.keyboard.press("Control+Enter")  # saves
+    page.wait_for_selector("#editor:not([open])", state="attached", timeout=WAIT_MS)
+    row = page.wait_for_selector("tr:has-text('Up bar')", timeout=WAIT_MS).inner_text()
+    return {
+        "drafted": drafted,
+        "error": error,
+        "still": still,
+        "gone": gone,
+        "summary": summary,
+        "row": row,
+    }
+
+
+def _chart_of(page: Any, trader: str) -> dict[str, Any]:
+    card = page.wait_for_selector(f"article.signal:has-text('{trader}')", timeout=WAIT_MS)
+    card.query_selector("text=Chart").click()
+    page.wait_for_selector("#chart-box[data-candles]:not([data-candles='0'])", timeout=WAIT_MS)
+    page.wait_for_selector("#chart-box canvas", timeout=WAIT_MS)
+    page.wait_for_timeout(300)  # one frame for the canvas
+    shot(page, "chart")
+    box = page.query_selector("#chart-box")
+    seen = {
+        "candles": int(box.get_attribute("data-candles")),
+        "series": int(box.get_attribute("data-series")),
+        "panes": int(box.get_attribute("data-panes")),
+        "legend": page.inner_text("#chart-legend"),
+        "side": page.inner_text("#chart-side"),
+    }
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#chart-dialog:not([open])", state="attached", timeout=WAIT_MS)
+    return seen
+
+
+async def test_write_a_trader_in_words_see_its_error_preview_save_it_fire_and_chart_it(
+    browser: Browser, tmp_path: Path
+) -> None:
+    async with _machine(tmp_path) as machine:
+        page = await browser.run(_open, browser, machine.handle.dashboard_url)
+        seen = await browser.run(_write_a_trader, page)
+        assert seen["drafted"] == "rsi(14) < 30\nand volume > 2 * sma(volume, 20)"
+        assert "line 2, column" in seen["error"]
+        assert "^" in seen["error"]  # the caret under the column
+        assert "and rsi(14 > 1" in seen["error"]  # the line it points into
+        assert "line 2" in seen["still"]
+        assert seen["gone"] == ""
+        assert "Would have fired" in seen["summary"]
+        assert "over 4 symbols" in seen["summary"]
+        assert "Up bar" in seen["row"]
+        saved = next(t for t in machine.control.traders.values() if t.definition.name == "Up bar")
+        assert saved.definition.filter == "close > open\nand rsi(14) > 1"
+        assert [t.name for t in await machine.store.load_traders(USER)] == ["Up bar"]
+
+        # It fires: a down bar, then an up bar on every symbol.
+        await machine.close(up=False)
+        fired = await machine.close(up=True)
+        assert {s.trader_id for s in fired} == {saved.id}
+        assert len(fired) == 4
+
+        def table() -> str:
+            page.wait_for_selector(
+                f'[data-trader-id="{saved.id}"]:has-text("last signal")', timeout=WAIT_MS
+            )
+            return str(page.inner_text(f'[data-trader-id="{saved.id}"]'))
+
+        row = await browser.run(table)
+        assert row.rstrip().endswith("4")  # matches, live
+        chart = await browser.run(_chart_of, page, "Up bar")
+        assert chart["candles"] == 150
+        assert chart["series"] == 1  # rsi(14); close and open are the candles
+        assert chart["panes"] == 2  # the price, and the RSI's own pane below
+        assert "rsi(14)" in chart["legend"]
+        assert "close > open" in chart["side"]
+        assert page.errors == []
+        await browser.run(page.context.close)
+    assert browser.external == []
+
+
+def _stored(n: int) -> list[Signal]:
+    start = 1_700_000_000_000
+    return [
+        Signal(
+            id=signal_id("old", f"S{i % 7}USDT", "5m", start + i * 300_000),
+            trader_id="old",
+            user_id=USER,
+            symbol=f"S{i % 7}USDT",
+            interval="5m",
+            price=100.0 + i,
+            bar_open_time=start + i * 300_000,
+            matched_conditions=("close > open",),
+            indicator_data={"close > open": {"held": True, "values": {"close": 100.0 + i}}},
+            # Three at each close: pages must not split or repeat a close's signals.
+            created_at=start + (i // 3) * 300_000 + 300_000,
+        )
+        for i in range(n)
+    ]
+
+
+def _page_through_history(page: Any) -> dict[str, Any]:
+    counts = []
+    for _ in range(4):
+        before = page.text_content("#signal-count")
+        page.click("#older")
+        page.wait_for_function(
+            "n => document.querySelector('#signal-count').textContent !== n",
+            arg=before,
+            timeout=WAIT_MS,
+        )
+        counts.append(page.text_content("#signal-count"))
+        if page.is_disabled("#older"):
+            break
+    note = page.inner_text("#history-note")
+    page.fill("#f-search", "S3USDT")
+    filtered = page.text_content("#signal-count")
+    with page.expect_download() as download:
+        page.click("#export")
+    csv = Path(download.value.path()).read_text()
+    page.fill("#f-search", "")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(200)
+    shot(page, "phone")
+    widths = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    return {"counts": counts, "note": note, "filtered": filtered, "csv": csv, "widths": widths}
+
+
+async def test_the_history_pages_from_the_store_exports_and_fits_a_phone(
+    browser: Browser, tmp_path: Path
+) -> None:
+    async with _machine(tmp_path) as machine:
+        await machine.store.save_signals(_stored(250))
+        await machine.store.flush()
+        page = await browser.run(_open, browser, machine.handle.dashboard_url)
+        seen = await browser.run(_page_through_history, page)
+        assert seen["counts"] == ["100", "200", "250"]
+        assert "every stored signal" in seen["note"]
+        on_s3 = sum(1 for s in _stored(250) if s.symbol == "S3USDT")
+        assert seen["filtered"] == f"{on_s3} of 250"
+        rows = seen["csv"].strip().splitlines()
+        assert rows[0].startswith("created_at,bar_open_time,symbol")
+        assert len(rows) == 1 + on_s3
+        assert all('"S3USDT"' in r for r in rows[1:])
+        scroll, client = seen["widths"]
+        assert scroll <= client == 390  # nothing wider than the phone
+        assert page.errors == []
+        await browser.run(page.context.close)
+    assert browser.external == []

@@ -1,0 +1,196 @@
+// The trader editor: draft from words (trader_draft), live compile errors at their line and
+// caret as the user types (trader_check; kept until fixed), the preview over the machine's own
+// bars with a chart per signal, then save (trader_upsert) or delete (trader_remove, confirmed).
+"use strict";
+Vyx.Editor = (() => {
+  const { $, el, fmt, dateTime, request, openDialog, toast, state } = Vyx;
+  const dialog = $("editor");
+  const filter = $("ed-filter");
+  let editing = null; // the trader being edited (null: a new one)
+  let checkSeq = 0;
+  let checked = { seq: 0, ok: false };
+  let timer = null;
+
+  function problemsOf(list) {
+    const lines = filter.value.split("\n");
+    return list.map((p) => {
+      const where = p.line ? `line ${p.line}, column ${p.column}: ` : "";
+      let excerpt = null;
+      if (p.line && lines[p.line - 1] !== undefined) {
+        const text = lines[p.line - 1];
+        excerpt = el("pre", { class: "mono" }, text + "\n", el("span", { class: "caret" }, " ".repeat(Math.max(0, p.column - 1)) + "^"));
+      }
+      return el("li", { dataset: { line: String(p.line || ""), column: String(p.column || "") } }, where + p.message, excerpt);
+    });
+  }
+
+  function showCheck(result) {
+    const ok = result.ok;
+    filter.setAttribute("aria-invalid", ok ? "false" : "true");
+    $("ed-problems").replaceChildren(...(ok ? [] : problemsOf(result.problems || [])));
+    if (!ok) $("ed-clauses").replaceChildren();
+    $("ed-ok").textContent = ok ? "✓ compiles · warm-up " + Object.entries(result.draft.warmupBars).map(([tf, n]) => `${n} bars of ${tf}`).join(", ") : "";
+    if (ok) showClauses(result.draft.clauses);
+  }
+
+  function showClauses(clauses) {
+    $("ed-clauses").replaceChildren(...(clauses || []).map((c) =>
+      el("li", {}, el("code", {}, c.clause), c.checks ? " — " + c.checks : "")));
+  }
+
+  async function check(preview) {
+    const seq = ++checkSeq;
+    const data = { filter: filter.value, timeframe: $("ed-timeframe").value, name: $("ed-name").value || undefined, preview: !!preview };
+    if (editing) data.traderId = String(editing.id);
+    let result;
+    try {
+      result = await request("trader_check", data);
+    } catch (e) {
+      if (seq === checkSeq) $("ed-ok").textContent = "Could not check: " + (e.message || "error");
+      return null;
+    }
+    if (seq !== checkSeq) return null; // a newer keystroke's answer will come
+    checked = { seq, ok: result.ok };
+    showCheck(result);
+    return result;
+  }
+
+  function scheduleCheck() {
+    clearTimeout(timer);
+    checked = { seq: 0, ok: false };
+    timer = setTimeout(() => check(false), 250);
+  }
+
+  function renderPreview(p) {
+    const box = $("ed-preview");
+    if (!p) { box.replaceChildren(); return; }
+    const bars = Object.entries(p.bars).map(([tf, n]) => `${n} bars of ${tf}`).join(", ");
+    const per = Object.entries(p.perSymbol).slice(0, 8).map(([s, n]) => `${s} ${n}`).join(", ");
+    const head = p.missingTimeframes.length
+      ? `No ${p.missingTimeframes.join(", ")} bars held yet: nothing to preview.`
+      : `Would have fired ${p.fires} time${p.fires === 1 ? "" : "s"} over ${p.symbols} symbols (the last ${bars})` + (per ? `: ${per}` : ".");
+    const warming = p.warmingUp.length
+      ? el("div", { class: "muted" }, `Still warming up on ${p.warmingUp.length} of ${p.symbols} symbols (needs ${Object.entries(p.warmupBars).map(([tf, n]) => `${n} bars of ${tf}`).join(", ")}).`)
+      : null;
+    const rows = p.last.slice().reverse().map((s) => el("tr", {},
+      el("td", {}, el("b", {}, s.symbol)), el("td", { class: "muted" }, dateTime(s.openTime)),
+      el("td", { class: "price" }, fmt(s.price)),
+      el("td", {}, el("button", { type: "button", class: "link", onclick: () => Vyx.Chart.show({
+        symbol: s.symbol, time: s.openTime, filter: filter.value, timeframe: $("ed-timeframe").value,
+        title: `${s.symbol} · ${$("ed-timeframe").value} · preview of ${$("ed-name").value || "draft"}`,
+        signal: { symbol: s.symbol, price: s.price, barOpenTime: s.openTime, interval: $("ed-timeframe").value, indicatorData: s.clauses },
+      }) }, "Chart"))));
+    const parts = [el("h3", {}, "Preview on this machine's bars"), el("div", { id: "ed-preview-summary" }, head), warming,
+      rows.length ? el("table", {}, el("tbody", {}, rows)) : null, el("div", { class: "muted" }, `computed in ${p.elapsedMs} ms`)];
+    box.replaceChildren(...parts.filter(Boolean));
+  }
+
+  function timeframes(selected) {
+    const list = (state.status.timeframes && state.status.timeframes.length ? state.status.timeframes : ["5m"]).slice();
+    if (selected && !list.includes(selected)) list.push(selected);
+    $("ed-timeframe").replaceChildren(...list.map((tf) => el("option", { value: tf, selected: tf === selected }, tf)));
+  }
+
+  function open(trader) {
+    editing = trader || null;
+    $("editor-title").textContent = trader ? "Edit " + (trader.name || trader.id) : "New trader";
+    $("ed-words").value = "";
+    $("ed-draft-note").textContent = "";
+    $("ed-name").value = trader ? trader.name || "" : "";
+    timeframes(trader ? trader.timeframe : state.status.timeframes && state.status.timeframes[0]);
+    const cd = state.status.cooldownBars;
+    $("ed-cooldown").value = cd ? `${cd} bars per symbol (machine-wide)` : "none (machine-wide)";
+    filter.value = trader && trader.filter ? trader.filter.code || "" : "";
+    $("ed-enabled").checked = trader ? trader.enabled !== false : true;
+    $("ed-delete").hidden = !trader;
+    $("ed-problems").replaceChildren();
+    $("ed-ok").textContent = "";
+    $("ed-clauses").replaceChildren();
+    filter.setAttribute("aria-invalid", "false");
+    renderPreview(null);
+    openDialog(dialog);
+    if (filter.value) check(false);
+    (trader ? filter : $("ed-words")).focus();
+  }
+
+  async function draft() {
+    const words = $("ed-words").value.trim();
+    if (!words) { $("ed-words").focus(); return; }
+    $("ed-draft").disabled = true;
+    $("ed-draft-note").textContent = "drafting…";
+    try {
+      const r = await request("trader_draft", { words, timeframe: $("ed-timeframe").value });
+      if (!r.ok) {
+        $("ed-draft-note").textContent = "Could not draft it: " + r.problems.map((p) => (p.line ? `${p.line}:${p.column} ` : "") + p.message).join("; ");
+        return;
+      }
+      const d = r.draft;
+      $("ed-draft-note").textContent = `Drafted by ${d.origin}` + (r.rounds > 1 ? ` in ${r.rounds} rounds` : "") + ". Check it, then save.";
+      if (!editing || !$("ed-name").value) $("ed-name").value = d.name;
+      timeframes(d.timeframe);
+      filter.value = d.filter;
+      showCheck({ ok: true, draft: d });
+      checked = { seq: ++checkSeq, ok: true };
+      renderPreview(r.preview);
+    } catch (e) {
+      $("ed-draft-note").textContent = "Could not draft it: " + (e.message || "error");
+    } finally {
+      $("ed-draft").disabled = false;
+    }
+  }
+
+  async function save() {
+    clearTimeout(timer);
+    const name = $("ed-name").value.trim();
+    if (!name) { $("ed-name").focus(); $("ed-ok").textContent = "A trader needs a name."; return; }
+    if (!checked.ok) {
+      const r = await check(false);
+      if (!r || !r.ok) { filter.focus(); return; }
+    }
+    const base = editing ? { ...editing } : { id: crypto.randomUUID ? crypto.randomUUID() : "t-" + Date.now() };
+    for (const k of ["state", "error", "lastRunMs", "lastDurationMs", "signals", "matching", "warmingSymbols", "barsNeeded"]) delete base[k];
+    const trader = { ...base, name, timeframe: $("ed-timeframe").value, executionInterval: $("ed-timeframe").value,
+      filter: { code: filter.value, language: "vyx" }, enabled: $("ed-enabled").checked };
+    $("ed-save").disabled = true;
+    try {
+      await request("trader_upsert", { trader });
+      dialog.close();
+    } catch (e) {
+      $("ed-problems").replaceChildren(el("li", {}, e.message || "could not save"));
+      filter.setAttribute("aria-invalid", "true");
+    } finally {
+      $("ed-save").disabled = false;
+    }
+  }
+
+  function confirmDelete(trader) {
+    const box = $("confirm");
+    $("confirm-text").textContent = `Delete “${trader.name || trader.id}”? It stops screening at once; its past signals stay.`;
+    openDialog(box);
+    $("confirm-no").focus();
+    $("confirm-no").onclick = () => box.close();
+    $("confirm-yes").onclick = async () => {
+      box.close();
+      try {
+        await request("trader_remove", { traderId: String(trader.id) });
+        if (dialog.open) dialog.close();
+      } catch (e) { toast("Could not delete: " + (e.message || "error")); }
+    };
+  }
+
+  async function setEnabled(trader, enabled) {
+    const copy = { ...trader, enabled };
+    try { await request("trader_upsert", { trader: copy }); } catch (e) { toast("Could not change it: " + (e.message || "error")); }
+  }
+
+  filter.addEventListener("input", scheduleCheck);
+  $("ed-timeframe").addEventListener("change", scheduleCheck);
+  $("ed-draft").addEventListener("click", draft);
+  $("ed-words").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); draft(); } });
+  $("ed-preview-btn").addEventListener("click", async () => { const r = await check(true); if (r) renderPreview(r.preview); });
+  $("ed-save").addEventListener("click", save);
+  $("ed-delete").addEventListener("click", () => editing && confirmDelete(editing));
+  // Ctrl/Cmd+Enter saves from anywhere in the editor.
+  dialog.addEventListener("keydown", (e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); save(); } });
+  return { open, confirmDelete, setEnabled };
+})();

@@ -1,0 +1,221 @@
+// The signal history: live signals and older pages from the store (signal_history), grouped
+// per candle close, filtered by trader, symbol/search, verdict and dates, exported as CSV, and
+// symbols or traders muted (kept in this browser).
+"use strict";
+Vyx.History = (() => {
+  const { $, el, fmt, dateTime, TF_MS, request, toast, state } = Vyx;
+  const MAX_KEPT = 5000;   // signals held in the page
+  const MAX_SHOWN = 300;   // signals drawn at once (the filters narrow the rest)
+  let cursor = null;       // the store's cursor for the next older page
+  let exhausted = false;
+  let fresh = new Set();
+  const muted = loadMuted();
+
+  function loadMuted() {
+    try {
+      const m = JSON.parse(localStorage.getItem("vyx-muted") || "{}");
+      return { symbols: new Set(m.symbols || []), traders: new Set(m.traders || []) };
+    } catch { return { symbols: new Set(), traders: new Set() }; }
+  }
+  function saveMuted() {
+    localStorage.setItem("vyx-muted", JSON.stringify({ symbols: [...muted.symbols], traders: [...muted.traders] }));
+    renderMuted(); render();
+  }
+  const isMuted = (s) => muted.symbols.has(s.symbol) || muted.traders.has(String(s.traderId));
+
+  function traderName(id) {
+    const t = state.traders.get(String(id));
+    return t ? t.name || t.id : String(id || "?");
+  }
+
+  function add(signals, { live } = {}) {
+    const seen = new Map(state.signals.map((s) => [s.signalId, s]));
+    for (const s of signals) {
+      const old = seen.get(s.signalId);
+      if (old) Object.assign(old, s, { analysis: s.analysis || old.analysis });
+      else { state.signals.push(s); seen.set(s.signalId, s); if (live) fresh.add(s.signalId); }
+    }
+    state.signals.sort((a, b) => (b.createdAt || 0) - (a.createdAt || 0) || String(a.signalId).localeCompare(String(b.signalId)));
+    if (state.signals.length > MAX_KEPT) state.signals.length = MAX_KEPT;
+    render();
+  }
+
+  function filters() {
+    const from = $("f-from").value ? new Date($("f-from").value + "T00:00").getTime() : null;
+    const to = $("f-to").value ? new Date($("f-to").value + "T00:00").getTime() + 864e5 : null;
+    return { q: $("f-search").value.trim().toLowerCase(), trader: $("f-trader").value, verdict: $("f-verdict").value, from, to };
+  }
+
+  function matches(s, f) {
+    if (isMuted(s)) return false;
+    if (f.trader && String(s.traderId) !== f.trader) return false;
+    const verdict = s.analysis ? s.analysis.decision : "none";
+    if (f.verdict && verdict !== f.verdict) return false;
+    const at = s.createdAt || s.barOpenTime || 0;
+    if (f.from !== null && at < f.from) return false;
+    if (f.to !== null && at >= f.to) return false;
+    if (f.q) {
+      const hay = [s.symbol, traderName(s.traderId), ...(s.matchedConditions || [])].join(" ").toLowerCase();
+      if (!hay.includes(f.q)) return false;
+    }
+    return true;
+  }
+
+  function clauses(sig) {
+    const matched = new Set(sig.matchedConditions || []);
+    const data = sig.indicatorData && typeof sig.indicatorData === "object" ? sig.indicatorData : {};
+    const rows = [];
+    for (const [name, info] of Object.entries(data)) {
+      let held = matched.has(name), values = {};
+      if (info && typeof info === "object" && !Array.isArray(info)) {
+        if (typeof info.held === "boolean") held = info.held;
+        const v = info.values || info.operands;
+        if (v && typeof v === "object") values = v;
+      } else values = { value: info };
+      rows.push({ name, held, values });
+    }
+    if (!rows.length) for (const name of matched) rows.push({ name, held: true, values: {} });
+    return rows;
+  }
+
+  function barTime(s) {
+    if (s.barOpenTime) return s.barOpenTime;
+    const tf = TF_MS[s.interval];
+    return tf && s.createdAt ? Math.floor(s.createdAt / tf) * tf - tf : s.createdAt;
+  }
+
+  function openChart(s) {
+    Vyx.Chart.show({
+      symbol: s.symbol, timeframe: s.interval, time: barTime(s), traderId: state.traders.has(String(s.traderId)) ? String(s.traderId) : null,
+      title: `${s.symbol} · ${s.interval} · ${traderName(s.traderId)}`, signal: s,
+    });
+  }
+
+  function signalNode(sig) {
+    const a = sig.analysis;
+    const why = clauses(sig);
+    const top = el("div", { class: "top" },
+      el("span", { class: "symbol" }, sig.symbol),
+      el("span", { class: "price" }, fmt(sig.price)),
+      sig.provisional ? el("span", { class: "badge provisional" }, "provisional") : null,
+      a && a.decision ? el("span", { class: "badge " + a.decision }, a.decision.replace("_", " ") + " · " + fmt(a.confidence) + "%") : null,
+      el("span", { class: "muted" }, traderName(sig.traderId) + " · " + dateTime(sig.createdAt || sig.barOpenTime)),
+      el("span", { class: "actions" },
+        el("button", { type: "button", class: "link", onclick: () => openChart(sig), "aria-label": "Chart of " + sig.symbol }, "Chart"),
+        el("button", { type: "button", class: "link", onclick: () => { muted.symbols.add(sig.symbol); saveMuted(); }, "aria-label": "Mute " + sig.symbol }, "Mute " + sig.symbol)));
+    const clauseRow = (c) => el("tr", { class: "clause" },
+      el("td", { class: c.held ? "held" : "failed" }, c.held ? "✓" : "✗"),
+      el("td", {}, el("code", {}, c.name), el("div", { class: "operands" },
+        Object.entries(c.values).map(([k, v]) => el("code", {}, k + " = ", el("b", {}, fmt(v)))))));
+    const table = why.length ? el("table", { class: "why" }, el("tbody", {}, why.map(clauseRow))) : null;
+    const reasoning = a && a.reasoning ? el("div", { class: "muted" }, a.reasoning) : null;
+    const node = el("article", { class: "signal" + (fresh.has(sig.signalId) ? " fresh" : ""), dataset: { signalId: sig.signalId || "" } }, top, table, reasoning);
+    return node;
+  }
+
+  function render() {
+    const f = filters();
+    const shown = state.signals.filter((s) => matches(s, f));
+    $("signal-count").textContent = shown.length === state.signals.length ? String(shown.length) : `${shown.length} of ${state.signals.length}`;
+    const box = $("signals");
+    if (!shown.length) {
+      box.replaceChildren(el("div", { class: "empty" }, state.signals.length
+        ? "No signal matches these filters." : "No signals yet. They appear here the moment a candle closes and a trader's filter starts matching."));
+      fresh = new Set();
+      return;
+    }
+    // Grouped per candle close: every signal of one close of one timeframe together.
+    const groups = [];
+    let current = null;
+    for (const s of shown.slice(0, MAX_SHOWN)) {
+      const tf = TF_MS[s.interval] || 0;
+      const close = barTime(s) + tf;
+      const key = s.interval + "@" + close;
+      if (!current || current.key !== key) { current = { key, close, interval: s.interval, items: [] }; groups.push(current); }
+      current.items.push(s);
+    }
+    box.replaceChildren(...groups.map((g) => el("div", { class: "group", role: "group", "aria-label": `${g.interval} close ${dateTime(g.close)}` },
+      el("div", { class: "group-head" }, el("span", {}, `${dateTime(g.close)} · ${g.interval} close`), el("span", {}, `${g.items.length} signal${g.items.length === 1 ? "" : "s"}`)),
+      g.items.map(signalNode))));
+    if (shown.length > MAX_SHOWN) box.append(el("div", { class: "empty" }, `${shown.length - MAX_SHOWN} more: narrow the filters or export them.`));
+    fresh = new Set();
+  }
+
+  function renderMuted() {
+    const row = $("muted-row");
+    const items = [...[...muted.symbols].map((s) => ["symbols", s, s]), ...[...muted.traders].map((t) => ["traders", t, traderName(t)])];
+    row.hidden = !items.length;
+    row.replaceChildren("Muted:", ...items.map(([kind, key, label]) => el("button", { type: "button", class: "secondary",
+      onclick: () => { muted[kind].delete(key); saveMuted(); }, "aria-label": "Unmute " + label }, label + " ✕")));
+  }
+
+  function renderTraderOptions() {
+    const sel = $("f-trader");
+    const chosen = sel.value;
+    const ids = new Set([...state.traders.keys(), ...state.signals.map((s) => String(s.traderId))]);
+    sel.replaceChildren(el("option", { value: "" }, "All traders"),
+      ...[...ids].map((id) => el("option", { value: id, selected: id === chosen }, traderName(id))));
+  }
+
+  async function older() {
+    const btn = $("older");
+    btn.disabled = true;
+    // Pages of every trader (the filters apply here), so what is held stays one unbroken span.
+    const oldest = state.signals[state.signals.length - 1];
+    const data = { limit: 100 };
+    const after = cursor || (oldest ? { createdAt: oldest.createdAt, id: oldest.signalId } : null);
+    if (after) data.after = after;
+    try {
+      const page = await request("signal_history", data);
+      cursor = page.after;
+      exhausted = !page.more;
+      add(page.signals);
+      $("history-note").textContent = exhausted ? "That is every stored signal." : `${state.signals.length} signals loaded`;
+    } catch (e) {
+      toast("Could not load older signals: " + (e.message || "error"));
+    } finally {
+      btn.disabled = exhausted;
+    }
+  }
+
+  function csvCell(v) {
+    const text = v === null || v === undefined ? "" : String(v);
+    // Quoted, and never a formula in a spreadsheet.
+    return '"' + (/^[=+\-@]/.test(text) ? "'" : "") + text.replace(/"/g, '""') + '"';
+  }
+  function exportCsv() {
+    const f = filters();
+    const rows = state.signals.filter((s) => matches(s, f));
+    const head = ["created_at", "bar_open_time", "symbol", "interval", "trader", "price", "matched_conditions", "verdict", "confidence", "signal_id"];
+    const lines = [head.join(",")].concat(rows.map((s) => [
+      new Date(s.createdAt || 0).toISOString(), barTime(s) ? new Date(barTime(s)).toISOString() : "", s.symbol, s.interval,
+      traderName(s.traderId), s.price, (s.matchedConditions || []).join(" and "), s.analysis ? s.analysis.decision : "",
+      s.analysis ? s.analysis.confidence : "", s.signalId].map(csvCell).join(",")));
+    const blob = new Blob([lines.join("\r\n") + "\r\n"], { type: "text/csv" });
+    const link = el("a", { href: URL.createObjectURL(blob), download: `vyx-signals-${new Date().toISOString().slice(0, 10)}.csv` });
+    document.body.append(link);
+    link.click();
+    setTimeout(() => { URL.revokeObjectURL(link.href); link.remove(); }, 1000);
+  }
+
+  function analysis(data) {
+    const sig = state.signals.find((s) => s.signalId === data.signalId);
+    if (sig) { sig.analysis = data; render(); }
+  }
+  function cancelled(id) {
+    state.signals = state.signals.filter((s) => s.signalId !== id);
+    render();
+  }
+  function reset(signals) {
+    state.signals = [];
+    cursor = null; exhausted = false;
+    $("older").disabled = false;
+    add(signals);
+  }
+
+  for (const id of ["f-search", "f-trader", "f-verdict", "f-from", "f-to"]) $(id).addEventListener("input", render);
+  $("older").addEventListener("click", older);
+  $("export").addEventListener("click", exportCsv);
+  renderMuted();
+  return { add, reset, render, analysis, cancelled, renderTraderOptions, isMuted, traderName, muteTrader: (id) => { muted.traders.add(String(id)); saveMuted(); } };
+})();
