@@ -137,7 +137,11 @@ class AuthoringDesk:
         request = ChartRequest(symbol, trader, tf, time, bars or CHART_BARS)
         if tf not in self.rings:
             return chart_bars(request, {}) | {"note": f"{tf} is not streamed here"}
+        # Which timeframes the filter reads needs a compile: off the event loop too.
+        tfs = await trio.to_thread.run_sync(
+            timeframes_of, trader, tf, limiter=self.cpu, abandon_on_cancel=True
+        )
         # The whole ring of this one symbol: indicators warm up as the live screen's did.
-        data = snapshot(self.rings, timeframes_of(trader, tf), 1 << 30, symbols=(symbol,))
+        data = snapshot(self.rings, tfs, 1 << 30, symbols=(symbol,))
         run = functools.partial(chart_bars, request, data)
         return await trio.to_thread.run_sync(run, limiter=self.cpu, abandon_on_cancel=True)

@@ -22,7 +22,9 @@ from vyx.daemon.delivery import Delivery
 from vyx.daemon.metrics import Metrics
 from vyx.server.interface import CommandRejected
 from vyx.server.protocol import (
+    ChartData,
     ConfigUpdate,
+    SignalHistory,
     TraderCheck,
     TraderDraft,
     TraderRemove,
@@ -216,6 +218,14 @@ async def test_authoring_requests_edit_only_this_machines_traders(tmp_path: Path
     async with _control(tmp_path) as (control, _, _):
         with pytest.raises(CommandRejected, match="no trader 'theirs'"):
             await control.handle(TraderCheck("close > open", trader_id="theirs"))
+        with pytest.raises(CommandRejected, match="no trader 'theirs'"):
+            await control.handle(ChartData("S0USDT", trader_id="theirs"))
+        drawn = await control.handle(ChartData("S0USDT", filter="rsi(14) > 50", bars=50))
+        assert drawn is not None
+        assert [s["label"] for s in drawn["series"]] == ["rsi(14)"]
+        assert len(drawn["candles"]) == 50
+        page = await control.handle(SignalHistory(limit=10))
+        assert page == {"signals": [], "more": False, "after": None}
         mine = await control.handle(TraderCheck("close > open", trader_id="up"))
         assert mine is not None
         assert mine["ok"] is True
