@@ -100,9 +100,87 @@ async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> No
             ).inner_text()
         )
         assert pill == "market: unreachable"
+        # Binance refusing the location: the pill names it and the region.
+        detail = "restricted location (HTTP 451) from region iad"
+        update = {"type": "status_update", "data": {"market": "restricted", "marketDetail": detail}}
+        assert running.handle.broadcast(update) == 1
+        pill = await browser.run(
+            lambda: page.wait_for_selector(
+                "#market-pill:has-text('HTTP 451')", timeout=WAIT_MS
+            ).inner_text()
+        )
+        assert pill == f"market: {detail}"
+        assert await browser.run(page.get_attribute, "#market-pill", "class") == "pill bad"
+        # How the signal did, and its trader's record, as the outcomes arrive.
+        outcome = {
+            "signalId": signal.id,
+            "traderId": "t1",
+            "returns": {"1": 0.004, "2": 0.012},
+            "touch": "target",
+            "mfe": 0.015,
+            "mae": -0.002,
+            "complete": True,
+            "record": {"all": {"signals": 9, "complete": 8, "hitRate": {"24": 0.625},
+                               "meanReturn": {"24": 0.011}, "targets": 5, "stops": 2}},
+        }  # fmt: skip
+        assert running.handle.broadcast({"type": "signal_outcome", "data": outcome}) == 1
+
+        def outcomes() -> tuple[str, str]:
+            card = page.wait_for_selector(f'[data-signal-id="{signal.id}"] .outcome')
+            record = page.wait_for_selector('[data-trader-id="t1"] .record')
+            return card.inner_text(), record.inner_text()
+
+        card_outcome, record = await browser.run(outcomes)
+        assert card_outcome == (
+            "Outcome: +1.20% after 2 bars · target touched first · best 1.50%, worst -0.20%"
+        )
+        assert "8 of 9 signals followed · 63% up after 24 bars · mean +1.1%" in record
+        await _browser_notifications(browser, page, running.handle)
         assert page.errors == []
         await browser.run(page.context.close)
     assert browser.external == []
+
+
+# The page hidden, the browser's Notification recorded (headless Chromium shows none).
+HIDDEN_TAB = """() => {
+    window.shown = [];
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => true });
+    window.Notification = class {
+        constructor(title, options) { window.shown.push([title, options.body, options.tag]); }
+        static get permission() { return "granted"; }
+        static requestPermission() { return Promise.resolve("granted"); }
+    };
+    document.getElementById("notify-toggle").click();
+}"""
+
+
+async def _browser_notifications(browser: Browser, page: Any, handle: ServerHandle) -> None:
+    """Turned on, the page shows a system notification for a signal while it is hidden, and
+    none for a muted symbol."""
+    assert "alerts: off" in await browser.run(page.inner_text, "#notify-toggle")
+    await browser.run(page.evaluate, HIDDEN_TAB)
+    await browser.run(
+        lambda: page.wait_for_selector("#notify-toggle:has-text('alerts: on')", timeout=WAIT_MS)
+    )
+    first, other = make_signal("ADAUSDT"), make_signal("XRPUSDT")
+    again = attrs.evolve(first, id="ada-again")
+    handle.broadcast(first.to_message())
+    await browser.run(
+        lambda: page.wait_for_selector(f'[data-signal-id="{first.id}"]', timeout=WAIT_MS)
+    )
+    await browser.run(page.click, "text=Mute ADAUSDT")
+    handle.broadcast(again.to_message())  # muted: no notification
+    handle.broadcast(other.to_message())
+    await browser.run(
+        lambda: page.wait_for_selector(f'[data-signal-id="{other.id}"]', timeout=WAIT_MS)
+    )
+    shown = await browser.run(page.evaluate, "window.shown")
+    assert [(title, tag) for title, _, tag in shown] == [
+        ("ADAUSDT 5m · Oversold bounce", first.id),
+        ("XRPUSDT 5m · Oversold bounce", other.id),
+    ]
+    assert "rsi(14) < 30" in shown[0][1]
+    assert "ADAUSDT" in await browser.run(page.inner_text, "#muted-row")
 
 
 @attrs.define

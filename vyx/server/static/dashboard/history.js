@@ -109,7 +109,9 @@ Vyx.History = (() => {
         Object.entries(c.values).map(([k, v]) => el("code", {}, k + " = ", el("b", {}, fmt(v)))))));
     const table = why.length ? el("table", { class: "why" }, el("tbody", {}, why.map(clauseRow))) : null;
     const reasoning = a && a.reasoning ? el("div", { class: "muted" }, a.reasoning) : null;
-    const node = el("article", { class: "signal" + (fresh.has(sig.signalId) ? " fresh" : ""), dataset: { signalId: sig.signalId || "" } }, top, table, reasoning);
+    const o = sig.outcome;
+    const outcome = o ? el("div", { class: "muted outcome" }, outcomeWords(o)) : null;
+    const node = el("article", { class: "signal" + (fresh.has(sig.signalId) ? " fresh" : ""), dataset: { signalId: sig.signalId || "" } }, top, table, reasoning, outcome);
     return node;
   }
 
@@ -198,6 +200,21 @@ Vyx.History = (() => {
     setTimeout(() => { URL.revokeObjectURL(link.href); link.remove(); }, 1000);
   }
 
+  // How a signal did so far (signal_outcome): its return at the newest horizon, what it touched.
+  function outcomeWords(o) {
+    const returns = o.returns && typeof o.returns === "object" ? Object.entries(o.returns).filter(([, v]) => typeof v === "number") : [];
+    const last = returns.length ? returns[returns.length - 1] : null;
+    const parts = [];
+    if (last) parts.push(`${last[1] >= 0 ? "+" : ""}${(last[1] * 100).toFixed(2)}% after ${last[0]} bar${last[0] === "1" ? "" : "s"}`);
+    if (o.touch && o.touch !== "none") parts.push(`${o.touch} touched first`);
+    if (typeof o.mfe === "number" && typeof o.mae === "number") parts.push(`best ${(o.mfe * 100).toFixed(2)}%, worst ${(o.mae * 100).toFixed(2)}%`);
+    return "Outcome" + (o.complete ? "" : " so far") + ": " + (parts.join(" · ") || "waiting for the next bar");
+  }
+  function outcome(data) {
+    const sig = state.signals.find((s) => s.signalId === data.signalId);
+    if (sig) { sig.outcome = data; render(); }
+  }
+
   function analysis(data) {
     const sig = state.signals.find((s) => s.signalId === data.signalId);
     if (sig) { sig.analysis = data; render(); }
@@ -217,5 +234,5 @@ Vyx.History = (() => {
   $("older").addEventListener("click", older);
   $("export").addEventListener("click", exportCsv);
   renderMuted();
-  return { add, reset, render, analysis, cancelled, renderTraderOptions, isMuted, traderName, muteTrader: (id) => { muted.traders.add(String(id)); saveMuted(); } };
+  return { add, reset, render, analysis, outcome, cancelled, renderTraderOptions, isMuted, traderName, muteTrader: (id) => { muted.traders.add(String(id)); saveMuted(); } };
 })();

@@ -102,6 +102,12 @@
       case "analysis_completed":
         Vyx.History.analysis(data);
         break;
+      case "signal_outcome":
+        Vyx.History.outcome(data);
+        if (data.record && state.traders.has(String(data.traderId))) {
+          state.traders.get(String(data.traderId)).record = data.record; renderTraders();
+        }
+        break;
       case "trader_updated":
         if (data.trader && data.trader.id !== undefined) {
           state.traders.set(String(data.trader.id), data.trader);
@@ -140,9 +146,7 @@
     const rows = [...state.traders.values()].map((t) => {
       const s = traderState(t);
       const last = t.lastSignal ? `last signal ${dateTime(t.lastSignal.time)} on ${t.lastSignal.symbol}` : "no signal yet";
-      const stats = t.outcomes || t.outcome || null; // per-trader outcome aggregates, when sent
-      const outcome = stats && typeof stats === "object"
-        ? el("div", { class: "muted" }, Object.entries(stats).slice(0, 4).map(([k, v]) => `${k} ${fmt(v)}`).join(" · ")) : null;
+      const outcome = recordLine(t.record);
       const enabled = t.enabled !== false;
       return el("tr", { dataset: { traderId: String(t.id) } },
         el("td", {}, el("div", { class: "trader-name" }, t.name || t.id),
@@ -163,15 +167,29 @@
     Vyx.History.renderTraderOptions();
   }
 
+  // A trader's track record (its signals' outcomes), when the machine follows them.
+  const pct = (v) => (typeof v === "number" ? (v >= 0 ? "+" : "") + (v * 100).toFixed(1) + "%" : "—");
+  function recordLine(record) {
+    const r = record && (record.all || record);
+    if (!r || typeof r !== "object" || !r.signals) return null;
+    const h = (m) => (m && typeof m === "object" ? m["24"] ?? m[Object.keys(m).pop()] : m);
+    const hit = h(r.hitRate);
+    const parts = [`${r.complete ?? r.signals} of ${r.signals} signals followed`];
+    if (typeof hit === "number") parts.push(`${Math.round(hit * 100)}% up after 24 bars`);
+    if (r.meanReturn) parts.push(`mean ${pct(h(r.meanReturn))}`);
+    if (r.targets !== undefined) parts.push(`targets ${r.targets} / stops ${r.stops}`);
+    return el("div", { class: "muted record" }, parts.join(" · "));
+  }
+
   // --- status and health, in words ----------------------------------------------------------
   const MARKET_WORDS = { connecting: "connecting to the exchange", unreachable: "exchange unreachable, retrying",
-    backfilling: "loading history", streaming: "live" };
+    backfilling: "loading history", streaming: "live", restricted: "the exchange refuses this machine's location" };
   function renderStatus() {
     const s = state.status;
     const rows = [];
     const add = (k, v) => { if (v !== undefined && v !== null && v !== "") rows.push(el("dt", {}, k), el("dd", {}, v)); };
     add("Screening", s.status === "paused" ? "paused" : s.status ? "on" : undefined);
-    add("Market", s.market ? MARKET_WORDS[s.market] || s.market : undefined);
+    add("Market", s.market ? (MARKET_WORDS[s.market] || s.market) + (s.marketDetail ? ` (${s.marketDetail})` : "") : undefined);
     add("Watching", s.symbols !== undefined ? `${s.symbols} symbols on ${(s.timeframes || []).join(", ") || "—"}` : undefined);
     add("Traders running", s.traders);
     add("Up for", s.uptime_s !== undefined ? duration(s.uptime_s) : undefined);
@@ -182,12 +200,16 @@
     add("CPU", typeof s.cpuUsage === "number" ? `${fmt(s.cpuUsage)} %` : undefined);
     add("Version", s.version);
     $("status").replaceChildren(...rows);
+    // The market's start-up: connecting, unreachable (retrying), backfilling, then streaming;
+    // restricted (the exchange refuses the location: stopped) shows its detail.
     const market = s.market;
     if (typeof market === "string") {
-      const kind = market === "streaming" ? "ok" : market === "unreachable" ? "bad" : "warn";
+      const bad = market === "unreachable" || market === "restricted";
+      const kind = market === "streaming" ? "ok" : bad ? "bad" : "warn";
+      const detail = market === "restricted" ? s.marketDetail : "";
       $("market-pill").hidden = false;
       $("market-pill").className = "pill " + kind;
-      $("market-pill").lastElementChild.textContent = "market: " + market;
+      $("market-pill").lastElementChild.textContent = "market: " + (detail || market);
     }
   }
 
