@@ -340,9 +340,24 @@ async def test_write_a_trader_in_words_see_its_error_preview_save_it_fire_and_ch
         assert chart["panes"] == 2  # the price, and the RSI's own pane below
         assert "rsi(14)" in chart["legend"]
         assert "close > open" in chart["side"]
+        assert await browser.run(_disable_then_delete, page, saved.id) == "disabled"
+        assert saved.id not in machine.control.traders
+        assert await machine.store.load_traders(USER, include_disabled=True) == []
         assert page.errors == []
         await browser.run(page.context.close)
     assert browser.external == []
+
+
+def _disable_then_delete(page: Any, trader_id: str) -> str:
+    row = f'[data-trader-id="{trader_id}"]'
+    page.click(f"{row} >> text=Disable")
+    state = page.wait_for_selector(f"{row}:has-text('disabled')", timeout=WAIT_MS).inner_text()
+    page.click(f"{row} >> text=Delete")
+    page.wait_for_selector("#confirm[open]", timeout=WAIT_MS)
+    shot(page, "delete-confirm")
+    page.click("#confirm-yes")
+    page.wait_for_selector(row, state="detached", timeout=WAIT_MS)
+    return "disabled" if "disabled" in state else state
 
 
 def _stored(n: int) -> list[Signal]:
