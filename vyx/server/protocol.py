@@ -28,6 +28,17 @@ from typing import Any, ClassVar
 import attrs
 
 from vyx.json_finite import finite
+from vyx.server.fields import MAX_ID_CHARS, id_field
+from vyx.server.fields import ErrorCode as ErrorCode
+from vyx.server.fields import ProtocolError as ProtocolError
+from vyx.server.requests import MAX_FILTER_CHARS as MAX_FILTER_CHARS
+from vyx.server.requests import MAX_WORDS_CHARS as MAX_WORDS_CHARS
+from vyx.server.requests import ChartData as ChartData
+from vyx.server.requests import Request as Request
+from vyx.server.requests import SignalHistory as SignalHistory
+from vyx.server.requests import TraderCheck as TraderCheck
+from vyx.server.requests import TraderDraft as TraderDraft
+from vyx.server.requests import parse_request
 
 #: Bumped on any incompatible change; announced in ``hello``.
 PROTOCOL_VERSION = 1
@@ -39,34 +50,8 @@ MAX_FRAME_BYTES = 64 * 1024
 #: (see :func:`clip`): whatever a browser sends, what comes back stays a few KB.
 MAX_MESSAGE_BYTES = 4000
 
-_MAX_ID_CHARS = 128
 _MAX_TOKEN_CHARS = 16 * 1024
 _MAX_TRADERS = 1000
-
-
-class ErrorCode:
-    """Values of ``error.data.code``."""
-
-    INVALID_JSON = "invalid_json"
-    INVALID_MESSAGE = "invalid_message"
-    UNKNOWN_TYPE = "unknown_type"
-    FRAME_TOO_LARGE = "frame_too_large"
-    COMMAND_FAILED = "command_failed"
-    COMMAND_TIMEOUT = "command_timeout"
-    UNAVAILABLE = "unavailable"
-    TRADER_ERROR = "trader_error"
-    #: Too many requests of one session in flight; send it again later.
-    BUSY = "busy"
-
-
-class ProtocolError(Exception):
-    """A frame the machine cannot accept; ``code`` and ``message`` go into the ``error`` reply."""
-
-    def __init__(self, code: str, message: str, *, request_id: str | int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.request_id = request_id
 
 
 # --- browser -> machine -------------------------------------------------------------------------
@@ -148,74 +133,6 @@ class TraderRemove:
     request_id: str | int | None = None
 
 
-#: Longest description of a trader in words (characters).
-MAX_WORDS_CHARS = 2000
-#: Longest filter text (characters).
-MAX_FILTER_CHARS = 4000
-_MAX_NAME_CHARS = 200
-
-
-@attrs.frozen
-class TraderDraft:
-    """``trader_draft {words, timeframe?}``: draft a trader from words; answered with
-    ``trader_draft_result {ok, draft, problems, rounds, preview}``. Changes nothing."""
-
-    TYPE: ClassVar[str] = "trader_draft"
-    words: str
-    timeframe: str | None = None
-    request_id: str | int | None = None
-
-
-@attrs.frozen
-class TraderCheck:
-    """``trader_check {filter, timeframe?, name?, traderId?, preview?}``: compile a filter as the
-    user types; answered with ``trader_check_result {ok, draft, problems, preview}``. Changes
-    nothing (``trader_upsert`` saves)."""
-
-    TYPE: ClassVar[str] = "trader_check"
-    filter: str
-    timeframe: str | None = None
-    name: str | None = None
-    #: The trader being edited (it must be one of this machine's).
-    trader_id: str | None = None
-    preview: bool = False
-    request_id: str | int | None = None
-
-
-@attrs.frozen
-class ChartData:
-    """``chart_data {symbol, traderId? | filter?, timeframe?, time?, bars?}``: candles of
-    ``symbol`` around ``time`` (a bar's open time, epoch ms) with the indicators of a trader
-    (one of this machine's, or a ``filter`` being written); answered with
-    ``chart_data_result``."""
-
-    TYPE: ClassVar[str] = "chart_data"
-    symbol: str
-    trader_id: str | None = None
-    filter: str | None = None
-    timeframe: str | None = None
-    time: int | None = None
-    bars: int | None = None
-    request_id: str | int | None = None
-
-
-@attrs.frozen
-class SignalHistory:
-    """``signal_history {after?: {createdAt, id}, traderId?, symbol?, limit?}``: a page of
-    stored signals older than the cursor ``after``; answered with ``signal_history_result``."""
-
-    TYPE: ClassVar[str] = "signal_history"
-    after: tuple[int, str] | None = None
-    trader_id: str | None = None
-    symbol: str | None = None
-    limit: int | None = None
-    request_id: str | int | None = None
-
-
-#: Read-only requests answered with data (``<type>_result``), served concurrently with other
-#: messages of the session (a few at a time).
-Request = TraderDraft | TraderCheck | ChartData | SignalHistory
-
 #: The commands the server hands to the daemon.
 Command = (
     ConfigUpdate
@@ -240,97 +157,11 @@ def _request_id(data: Mapping[str, Any]) -> str | int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "requestId must be a string or an integer")
-    if isinstance(value, str) and len(value) > _MAX_ID_CHARS:
+    if isinstance(value, str) and len(value) > MAX_ID_CHARS:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "requestId is too long")
     if isinstance(value, int) and abs(value) > 2**53:
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "requestId is out of range")
     return value
-
-
-def _id_field(data: Mapping[str, Any], key: str, what: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value or len(value) > _MAX_ID_CHARS:
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"{what} must be a non-empty string")
-    return value
-
-
-def _text_field(data: Mapping[str, Any], key: str, limit: int, *, required: bool) -> str | None:
-    value = data.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"{key} must be a string")
-    if len(value) > limit:
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"{key}: at most {limit} characters")
-    return value
-
-
-def _parse_trader_draft(data: Mapping[str, Any], rid: str | int | None) -> TraderDraft:
-    words = _text_field(data, "words", MAX_WORDS_CHARS, required=True) or ""
-    timeframe = _text_field(data, "timeframe", 8, required=False)
-    return TraderDraft(words=words, timeframe=timeframe, request_id=rid)
-
-
-def _parse_trader_check(data: Mapping[str, Any], rid: str | int | None) -> TraderCheck:
-    text = _text_field(data, "filter", MAX_FILTER_CHARS, required=True) or ""
-    trader_id = _id_field(data, "traderId", "traderId") if "traderId" in data else None
-    preview = data.get("preview", False)
-    if not isinstance(preview, bool):
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "preview must be true or false")
-    return TraderCheck(
-        filter=text,
-        timeframe=_text_field(data, "timeframe", 8, required=False),
-        name=_text_field(data, "name", _MAX_NAME_CHARS, required=False),
-        trader_id=trader_id,
-        preview=preview,
-        request_id=rid,
-    )
-
-
-def _int_field(data: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ProtocolError(
-            ErrorCode.INVALID_MESSAGE, f"{key} must be an integer from {low} to {high}"
-        )
-    return value
-
-
-def _parse_chart_data(data: Mapping[str, Any], rid: str | int | None) -> ChartData:
-    symbol = _id_field(data, "symbol", "symbol")
-    if len(symbol) > 32:
-        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "symbol: at most 32 characters")
-    return ChartData(
-        symbol=symbol,
-        trader_id=_id_field(data, "traderId", "traderId") if "traderId" in data else None,
-        filter=_text_field(data, "filter", MAX_FILTER_CHARS, required=False),
-        timeframe=_text_field(data, "timeframe", 8, required=False),
-        time=_int_field(data, "time", 0, 2**53),
-        bars=_int_field(data, "bars", 1, 10_000),
-        request_id=rid,
-    )
-
-
-def _parse_signal_history(data: Mapping[str, Any], rid: str | int | None) -> SignalHistory:
-    after = data.get("after")
-    cursor = None
-    if after is not None:
-        if not isinstance(after, dict):
-            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "after must be {createdAt, id}")
-        created = _int_field(after, "createdAt", 0, 2**53)
-        if created is None:
-            raise ProtocolError(ErrorCode.INVALID_MESSAGE, "after.createdAt is required")
-        cursor = (created, _id_field(after, "id", "after.id"))
-    symbol = _text_field(data, "symbol", 32, required=False)
-    return SignalHistory(
-        after=cursor,
-        trader_id=_id_field(data, "traderId", "traderId") if "traderId" in data else None,
-        symbol=symbol.upper() if symbol else None,
-        limit=_int_field(data, "limit", 1, 500),
-        request_id=rid,
-    )
 
 
 def _parse_config_update(data: Mapping[str, Any], rid: str | int | None) -> ConfigUpdate:
@@ -347,7 +178,7 @@ def _parse_config_update(data: Mapping[str, Any], rid: str | int | None) -> Conf
     for trader in traders:
         if not isinstance(trader, dict):
             raise ProtocolError(ErrorCode.INVALID_MESSAGE, "each trader must be an object")
-        _id_field(trader, "id", "trader.id")
+        id_field(trader, "id", "trader.id")
     return ConfigUpdate(version=version, traders=tuple(traders), request_id=rid)
 
 
@@ -374,18 +205,13 @@ def _parse_data(kind: str, data: Mapping[str, Any], rid: str | int | None) -> Cl
                 raise ProtocolError(
                     ErrorCode.INVALID_MESSAGE, "trader_upsert.trader must be an object"
                 )
-            _id_field(trader, "id", "trader.id")
+            id_field(trader, "id", "trader.id")
             return TraderUpsert(trader=trader, request_id=rid)
         case "trader_remove":
-            return TraderRemove(trader_id=_id_field(data, "traderId", "traderId"), request_id=rid)
-        case "trader_draft":
-            return _parse_trader_draft(data, rid)
-        case "trader_check":
-            return _parse_trader_check(data, rid)
-        case "chart_data":
-            return _parse_chart_data(data, rid)
-        case "signal_history":
-            return _parse_signal_history(data, rid)
+            return TraderRemove(trader_id=id_field(data, "traderId", "traderId"), request_id=rid)
+    request = parse_request(kind, data, rid)
+    if request is not None:
+        return request
     raise ProtocolError(ErrorCode.UNKNOWN_TYPE, "unknown message type", request_id=rid)
 
 
