@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -93,18 +93,6 @@ class Browser:
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.errors = errors
         return page
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """One Chromium for the module's tests."""
-    executable = chromium_path()
-    driver = Browser()
-    driver.start(executable)
-    try:
-        yield driver
-    finally:
-        driver.stop()
 
 
 def shot(page: Any, name: str, *, full_page: bool = False) -> None:

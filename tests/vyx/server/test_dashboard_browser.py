@@ -28,11 +28,9 @@ from vyx.daemon.metrics import Metrics
 from vyx.server import AuthConfig, ServerDeps, ServerHandle, Snapshot, run_server
 from vyx.signal import Signal, signal_id
 
-from .browser import Browser, browser, shot
+from .browser import Browser, shot
 from .harness import FakeDaemon, config, serving
 from .test_session import make_signal
-
-__all__ = ["browser"]  # the module's fixture
 
 USER = "local"
 WAIT_MS = 15_000
