@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 import talib
@@ -178,3 +181,26 @@ def test_backtest_outcomes_table_json_and_html(tmp_path: Path) -> None:
 def _open_times(path: Path) -> np.ndarray:
     rows = path.read_text().splitlines()[1:]
     return np.asarray([int(r.split(",")[0]) for r in rows])
+
+
+def test_help_lists_every_command_with_its_own_help_without_importing_it() -> None:
+    """``vyx --help`` shows what each command's docstring says, at any width, and imports no
+    command module (a fresh interpreter: numba, the kernels and trio stay out)."""
+    from vyx.cli import _LazyGroup
+
+    ctx = click.Context(cli)
+    for name, (_, written) in _LazyGroup.lazy.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        for limit in (30, 45, 70, 200):
+            stand_in = click.Command(name, help=written)
+            assert stand_in.get_short_help_str(limit) == command.get_short_help_str(limit)
+    code = (
+        "import sys; from vyx.cli import main; sys.argv = ['vyx', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('numba', 'kernels', 'trio', "
+        "'google') or m.startswith('vyx.cli.')]\nprint('HEAVY', heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY []" in out.stdout, out.stdout
+    assert "backtest   When each trader would have fired" in out.stdout
