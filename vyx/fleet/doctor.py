@@ -19,7 +19,6 @@ from typing import Literal
 import attrs
 import httpx
 import trio
-from trio_websocket import ConnectionRejected, HandshakeError
 
 from vyx.config import Config, ConfigError
 from vyx.daemon.startup import StartupError, prepare_data_dir
@@ -27,6 +26,7 @@ from vyx.fleet.fly_api import authorization
 from vyx.fleet.regions import DEFAULT_REGION, RegionRefused, check_region, region_of
 from vyx.market.connection import Connect, StreamConfig, open_stream
 from vyx.market.restriction import is_restricted
+from vyx.market.websocket import HandshakeFailed, WebSocketError
 
 #: Deadline of each network probe, seconds.
 PROBE_TIMEOUT_S = 10.0
@@ -159,14 +159,14 @@ async def check_binance_ws(cfg: Config, connect: Connect | None = None) -> Verdi
         with trio.fail_after(PROBE_TIMEOUT_S):
             async with opener(url):
                 pass
-    except* (HandshakeError, OSError, trio.TooSlowError, ValueError) as group:
+    except* (WebSocketError, OSError, trio.TooSlowError, ValueError) as group:
         failure = group
     if failure is None:
         ms = (time.monotonic() - started) * 1000
         return Verdict("binance ws", "ok", f"{url}: connected in {ms:.0f} ms")
     leaves = _leaves(failure)
     for leaf in leaves:
-        if isinstance(leaf, ConnectionRejected):
+        if isinstance(leaf, HandshakeFailed) and leaf.status_code is not None:
             if is_restricted(leaf.status_code, leaf.body):
                 return _restricted("binance ws", url, cfg.machine.region)
             return Verdict(

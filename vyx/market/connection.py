@@ -15,29 +15,20 @@ A shard's supervisor (:func:`run_shard`) keeps one connection serving the shard'
   same channel meanwhile; the history writer is idempotent, so overlap costs nothing and
   nothing is lost.
 
-Frames are parsed here; malformed ones are counted and skipped. Klines and tickers go to the
-output channel (bounded: a slow writer slows the socket reads, never drops).
+Frames are read by :mod:`vyx.market.websocket` a socket read at a time and parsed here;
+malformed ones are counted and skipped. The klines and tickers of one read go to the output
+channel as one batch (bounded: a slow writer slows the socket reads, never drops).
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import ssl
 from collections.abc import AsyncIterator, Callable
-from urllib.parse import urlsplit
 
 import attrs
 import trio
 from loguru import logger
-from trio_websocket import (
-    ConnectionClosed,
-    ConnectionRejected,
-    HandshakeError,
-    WebSocketConnection,
-    wrap_client_stream,
-)
-from wsproto.utilities import LocalProtocolError
 
 from vyx.market.backoff import Backoff
 from vyx.market.frames import (
@@ -50,11 +41,14 @@ from vyx.market.frames import (
     subscribe_message,
 )
 from vyx.market.restriction import is_restricted, refusal_reason
+from vyx.market.websocket import HandshakeFailed, MarketSocket, WebSocketError, open_market_socket
 
 #: Real Binance spot streams (``BINANCE_WS_URL``).
 DEFAULT_WS_URL = "wss://stream.binance.com:9443"
 
-Connect = Callable[[str], contextlib.AbstractAsyncContextManager[WebSocketConnection]]
+Connect = Callable[[str], contextlib.AbstractAsyncContextManager[MarketSocket]]
+#: What a connection hands the writer: the klines and tickers of one socket read, in order.
+Batch = list[Kline | Ticker]
 #: Told once when Binance refuses the location at a handshake: ``(where, reason)``.
 OnRestricted = Callable[[str, str], None]
 
@@ -122,8 +116,8 @@ class _Conn:
     #: Binance's reason when it refused this connection's location (HTTP 451).
     restricted: str | None = None
 
-    def count_frame(self, now: float) -> None:
-        self.frames += 1
+    def count_frames(self, n: int, now: float) -> None:
+        self.frames += n
         self.last_frame_at = now
         if now - self.window_start >= 5.0:
             self.rate = (self.frames - self.window_frames) / (now - self.window_start)
@@ -180,69 +174,17 @@ _ids = itertools.count(1)
 
 
 @contextlib.asynccontextmanager
-async def open_stream(url: str, cfg: StreamConfig) -> AsyncIterator[WebSocketConnection]:
-    """A trio-websocket connection over a stream this function owns and always closes.
-
-    trio-websocket 0.12's ``open_websocket_url`` leaves the TCP stream open when the server
-    closed first or refused the handshake (a 451); a month of reconnects would leak a socket each
-    time. So the stream is opened here and closed in ``finally``.
-    """
-    host, port, resource, secure = _ws_target(url)
-    with trio.fail_after(cfg.connect_timeout_s):
-        if secure:
-            context = ssl.create_default_context()
-            stream: trio.SocketStream | trio.SSLStream[trio.SocketStream]
-            stream = await trio.open_ssl_over_tcp_stream(
-                host, port, ssl_context=context, https_compatible=True
-            )
-        else:
-            stream = await trio.open_tcp_stream(host, port)
-    closing = False
-    try:
-        async with trio.open_nursery() as nursery:
-            with trio.fail_after(cfg.connect_timeout_s):
-                ws = await wrap_client_stream(
-                    nursery,
-                    stream,
-                    host if port in (80, 443) else f"{host}:{port}",
-                    resource,
-                    message_queue_size=64,
-                    # A bucket's frames queued behind each other are read in a few receives.
-                    receive_buffer_size=64 * 1024,
-                )
-            try:
-                yield ws
-            finally:
-                closing = True
-                with trio.move_on_after(2.0) as close_scope:
-                    close_scope.shield = True
-                    await ws.aclose()
-                nursery.cancel_scope.cancel()
-    except* LocalProtocolError:
-        # trio-websocket answers a ping that arrives during the close handshake and fails
-        # doing so; the connection is going away anyway.
-        if not closing:
-            raise
-    finally:
-        with trio.CancelScope(shield=True):
-            await trio.aclose_forcefully(stream)
-
-
-def _ws_target(url: str) -> tuple[str, int, str, bool]:
-    """``(host, port, resource, secure)`` of a ``ws://`` or ``wss://`` URL."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ValueError(f"not a WebSocket URL: {url!r}")
-    secure = parts.scheme == "wss"
-    port = parts.port or (443 if secure else 80)
-    resource = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return parts.hostname, port, resource, secure
+async def open_stream(url: str, cfg: StreamConfig) -> AsyncIterator[MarketSocket]:
+    """A connected :class:`~vyx.market.websocket.MarketSocket` (its socket always closed on
+    exit); connecting and the handshake are each bounded by ``connect_timeout_s``."""
+    async with open_market_socket(url, connect_timeout_s=cfg.connect_timeout_s) as ws:
+        yield ws
 
 
 async def run_shard(
     cfg: StreamConfig,
     shard: Shard,
-    out: trio.MemorySendChannel[Kline | Ticker],
+    out: trio.MemorySendChannel[Batch],
     *,
     connect: Connect | None = None,
     on_restricted: OnRestricted | None = None,
@@ -326,7 +268,7 @@ async def _connection(
     cfg: StreamConfig,
     shard: Shard,
     conn: _Conn,
-    out: trio.MemorySendChannel[Kline | Ticker],
+    out: trio.MemorySendChannel[Batch],
     notify: trio.MemorySendChannel[tuple[str, _Conn]],
     connect: Connect,
 ) -> None:
@@ -334,8 +276,7 @@ async def _connection(
         try:
             await _serve(cfg, shard, conn, out, notify, connect)
         except* (
-            ConnectionClosed,
-            HandshakeError,
+            WebSocketError,
             OSError,
             StaleStream,
             trio.TooSlowError,
@@ -352,8 +293,12 @@ async def _connection(
 def _restriction(leaves: list[BaseException]) -> str | None:
     """Binance's reason when one of the failures is a handshake refused for the location."""
     for leaf in leaves:
-        if isinstance(leaf, ConnectionRejected) and is_restricted(leaf.status_code, leaf.body):
-            return refusal_reason(leaf.body or b"")
+        if (
+            isinstance(leaf, HandshakeFailed)
+            and leaf.status_code is not None
+            and is_restricted(leaf.status_code, leaf.body)
+        ):
+            return refusal_reason(leaf.body)
     return None
 
 
@@ -367,7 +312,7 @@ async def _serve(
     cfg: StreamConfig,
     shard: Shard,
     conn: _Conn,
-    out: trio.MemorySendChannel[Kline | Ticker],
+    out: trio.MemorySendChannel[Batch],
     notify: trio.MemorySendChannel[tuple[str, _Conn]],
     connect: Connect,
 ) -> None:
@@ -388,36 +333,39 @@ async def _serve(
         nursery.start_soon(_watchdog, cfg, conn, trio.current_time())
         got_data = False
         while True:
-            raw = await ws.get_message()
-            conn.count_frame(trio.current_time())
-            shard.frames += 1
-            try:
-                event = parse_frame(raw)
-            except FrameError as exc:
-                conn.malformed += 1
-                shard.malformed += 1
-                if conn.malformed <= 3 or conn.malformed % 1000 == 0:
-                    logger.warning("malformed frame #{} skipped: {}", conn.malformed, exc)
-                continue
-            if isinstance(event, Kline | Ticker):
-                # No checkpoint while the writer keeps up (get_message is one already): a
-                # bucket's frames reach the writer in one batch instead of one task switch each.
+            batch = await ws.receive()
+            conn.count_frames(len(batch), trio.current_time())
+            shard.frames += len(batch)
+            data: Batch = []
+            for raw in batch:
                 try:
-                    out.send_nowait(event)
+                    event = parse_frame(raw)
+                except FrameError as exc:
+                    conn.malformed += 1
+                    shard.malformed += 1
+                    if conn.malformed <= 3 or conn.malformed % 1000 == 0:
+                        logger.warning("malformed frame #{} skipped: {}", conn.malformed, exc)
+                    continue
+                if type(event) is Kline or type(event) is Ticker:
+                    data.append(event)
+                elif isinstance(event, ServerShutdown):
+                    logger.info("shard {}: serverShutdown on connection {}", shard.index, conn.id)
+                    await notify.send(("rotate", conn))
+                elif isinstance(event, SubscriptionReply):
+                    if event.id is not None:
+                        pending.discard(event.id)
+                    if event.error is not None:
+                        conn.sub_errors += 1
+                        logger.error("shard {}: subscription refused: {}", shard.index, event.error)
+                else:
+                    conn.other += 1
+            if data:
+                # No checkpoint while the writer keeps up (receive is one already).
+                try:
+                    out.send_nowait(data)
                 except trio.WouldBlock:
-                    await out.send(event)
+                    await out.send(data)
                 got_data = True
-            elif isinstance(event, ServerShutdown):
-                logger.info("shard {}: serverShutdown on connection {}", shard.index, conn.id)
-                await notify.send(("rotate", conn))
-            elif isinstance(event, SubscriptionReply):
-                if event.id is not None:
-                    pending.discard(event.id)
-                if event.error is not None:
-                    conn.sub_errors += 1
-                    logger.error("shard {}: subscription refused: {}", shard.index, event.error)
-            else:
-                conn.other += 1
             if (
                 conn.state == "subscribing"
                 and got_data
@@ -451,7 +399,7 @@ async def _subscriber(
     cfg: StreamConfig,
     shard: Shard,
     conn: _Conn,
-    ws: WebSocketConnection,
+    ws: MarketSocket,
     subscribed: set[str],
     pending: set[int],
 ) -> None:
@@ -472,7 +420,7 @@ async def _subscriber(
             await trio.sleep_until(next_send)
             rid = next(request_ids)
             pending.add(rid)
-            await ws.send_message(subscribe_message(names, rid, on=on))
+            await ws.send_text(subscribe_message(names, rid, on=on))
             next_send = trio.current_time() + interval
             if on:
                 subscribed.update(names)

@@ -28,7 +28,7 @@ from kernels.ring import RingBuffer
 from vyx.market.backfill import fetch_newest, fetch_range
 from vyx.market.backoff import Backoff
 from vyx.market.closes import CloseTracker, HistoryLoaded, MarketEvent, SymbolsRemoved
-from vyx.market.connection import Connect, Shard, StreamConfig, run_shard
+from vyx.market.connection import Batch, Connect, Shard, StreamConfig, run_shard
 from vyx.market.frames import FrameError, Kline, Ticker
 from vyx.market.history import History, KeyState
 from vyx.market.rest import RestBanned, RestClient, RestConfig, RestError, RestRestricted
@@ -58,8 +58,9 @@ class MarketConfig:
     close_grace_s: float = 2.0
     backfill_concurrency: int = 8
     repair_concurrency: int = 4
-    #: Buffer of the frame channel between connections and the writer.
-    frame_buffer: int = 1024
+    #: Batches buffered between the connections and the writer (a batch is what one socket
+    #: read completed: at most 64 KiB of frames).
+    frame_buffer: int = 64
     retry: Backoff = attrs.Factory(lambda: Backoff(initial=1.0, maximum=60.0))
     #: Where the machine runs (Fly region), named when Binance refuses the location.
     region: str | None = None
@@ -212,9 +213,7 @@ class _Market:
         self.repairing: set[tuple[str, str]] = set()
         self.repair_limiter = trio.CapacityLimiter(cfg.repair_concurrency)
         self.backfill_limiter = trio.CapacityLimiter(cfg.backfill_concurrency)
-        self.frames_send, self.frames_recv = trio.open_memory_channel[Kline | Ticker](
-            cfg.frame_buffer
-        )
+        self.frames_send, self.frames_recv = trio.open_memory_channel[Batch](cfg.frame_buffer)
         self.wake = trio.Event()
         self.started_at = trio.current_time()
         self.reported_at = -math.inf
@@ -352,15 +351,16 @@ class _Market:
         )
 
     async def _writer(self) -> None:
-        """The single writer: applies frames in arrival order, every frame waiting at once."""
+        """The single writer: applies frames in arrival order, every batch waiting at once."""
         recv = self.frames_recv
         async for first in recv:
-            event: Kline | Ticker | None = first
-            while event is not None:
-                if isinstance(event, Ticker):
-                    if event.symbol in self.universe_set:
-                        self.tickers.update(event)
-                else:
+            batch: Batch | None = first
+            while batch is not None:
+                for event in batch:
+                    if isinstance(event, Ticker):
+                        if event.symbol in self.universe_set:
+                            self.tickers.update(event)
+                        continue
                     repair = self.history.on_kline(event)
                     if repair is not None:
                         self._start_repair(repair.symbol, repair.timeframe)
@@ -371,9 +371,9 @@ class _Market:
                             # the frames queued behind it.
                             await trio.lowlevel.checkpoint()
                 try:
-                    event = recv.receive_nowait()
+                    batch = recv.receive_nowait()
                 except trio.WouldBlock:
-                    event = None
+                    batch = None
             self._collect()
 
     def _collect(self) -> None:

@@ -19,17 +19,12 @@ import attrs
 import httpx
 import trio
 import trio.testing
-from trio_websocket import (
-    ConnectionClosed,
-    ConnectionRejected,
-    WebSocketConnection,
-    wrap_client_stream,
-    wrap_server_stream,
-)
+from trio_websocket import ConnectionClosed, WebSocketConnection, wrap_server_stream
 
 from kernels.timeframes import MINUTE_MS, bar_open, timeframe_ms
 from tests.vyx.market.fakes import rest_row, ws_frame
 from vyx.exchange.rest import RESTRICTED_BODY
+from vyx.market.websocket import HandshakeFailed, MarketSocket, handshake
 
 T0 = 1_700_000_000_000 // 3_600_000 * 3_600_000
 
@@ -130,18 +125,16 @@ class FakeExchange:
     # -- streams ---------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def connect(self, url: str) -> AsyncIterator[WebSocketConnection]:
+    async def connect(self, url: str) -> AsyncIterator[MarketSocket]:
         if self.restricted:
             self.refused += 1
-            raise ConnectionRejected(451, (), json.dumps(RESTRICTED_BODY).encode())
+            raise HandshakeFailed("refused", 451, json.dumps(RESTRICTED_BODY).encode())
         parts = urlsplit(url)
         streams = set(parse_qs(parts.query).get("streams", [""])[0].split("/")) - {""}
         client_stream, server_stream = trio.testing.memory_stream_pair()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._serve, nursery, server_stream, streams)
-            ws = await wrap_client_stream(
-                nursery, client_stream, "fake", parts.path + "?" + parts.query
-            )
+            ws = await handshake(client_stream, f"ws://fake{parts.path}?{parts.query}")
             try:
                 yield ws
             finally:
@@ -224,7 +217,9 @@ class FakeExchange:
     async def drop_all(self) -> None:
         """Close every stream connection at once (an abrupt network drop, as the client sees it)."""
         for peer in list(self.peers):
-            with contextlib.suppress(Exception):
+            # Bounded: once the client answered the close and left, this connection's reader
+            # task is cancelled with it, and trio-websocket would wait for the answer forever.
+            with contextlib.suppress(Exception), trio.move_on_after(1.0):
                 await peer.ws.aclose(1011)
 
     def stall(self, seconds: float) -> None:
