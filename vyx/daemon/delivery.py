@@ -78,17 +78,12 @@ class Delivery:
                 self.recent.appendleft(message["data"])
                 self.running.last_signals[s.trader_id] = {"symbol": s.symbol, "time": s.created_at}
             self.broadcast(message)
-        # The browsers' writers go first; the log lines (~40 µs each) and the analyzer after.
+        # The browsers' writers go first; the log and the analyzer after.
         await trio.lowlevel.checkpoint()
+        if confirmed:
+            # One log call for the whole batch: a call costs ~40 µs, a line ~1 µs.
+            logger.info("{}", "\n".join(map(_log_line, confirmed)))
         for s in confirmed:
-            logger.info(
-                "signal {} {} {} @ {}: {}",
-                s.trader_id,
-                s.symbol,
-                s.interval,
-                s.price,
-                "; ".join(s.matched_conditions),
-            )
             self._offer(s)
         for sid in cancelled:
             self.broadcast({"type": "signal_cancelled", "data": {"signalId": sid}})
@@ -107,3 +102,8 @@ class Delivery:
         )
         candles = Candles.from_ring(self.rings[s.interval], s.symbol, s.interval)
         self.analyzer.submit(s, AnalysisContext(trader, candles))
+
+
+def _log_line(s: Signal) -> str:
+    conditions = "; ".join(s.matched_conditions)
+    return f"signal {s.trader_id} {s.symbol} {s.interval} @ {s.price}: {conditions}"

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import attrs
+import orjson
 
 from vyx.json_finite import finite
 from vyx.server.fields import MAX_ID_CHARS, id_field
@@ -361,7 +362,16 @@ def _default(value: Any) -> Any:
 
 
 def encode(msg: Mapping[str, Any]) -> str:
-    """``msg`` as compact JSON text; NaN/inf become null (browsers reject them)."""
+    """``msg`` as compact JSON text; NaN/inf become null (browsers reject them).
+
+    orjson first (a tenth of the standard library's time: a close can push hundreds of
+    signals); what it cannot encode (an integer beyond 64 bits) goes through the standard
+    library, with the same result once parsed.
+    """
+    try:
+        return orjson.dumps(msg, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        pass
     try:
         return json.dumps(msg, separators=(",", ":"), allow_nan=False, default=_default)
     except ValueError:
