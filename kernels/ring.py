@@ -211,6 +211,58 @@ class RingBuffer:
             block.forming_time[row] = -1
         return Append.APPENDED
 
+    def extend(
+        self, slot: int, open_times: Sequence[int], values: Sequence[Sequence[float]]
+    ) -> int:
+        """:meth:`append` each bar in turn; returns how many were APPENDED.
+
+        The same result bar for bar, written at once (a backfill is thousands of bars): bars
+        not newer than the newest held are skipped, then a contiguous run is written with one
+        array assignment (only its last ``capacity`` bars can survive). Anything else (a hole)
+        goes bar by bar through :meth:`append`.
+        """
+        n = len(open_times)
+        last = self.last_open_time(slot)
+        j = 0
+        while j < n and open_times[j] <= last:
+            j += 1  # DUPLICATE or STALE
+        if j == n:
+            return 0
+        step = self.timeframe_ms
+        first = open_times[j]
+        m = n - j
+        if (last >= 0 and first != last + step) or open_times[n - 1] != first + (m - 1) * step:
+            return self._extend_slowly(slot, open_times[j:], values[j:])
+        times = np.asarray(open_times[j:], dtype=np.int64)
+        if m > 1 and not bool(np.all(np.diff(times) == step)):
+            return self._extend_slowly(slot, open_times[j:], values[j:])
+        block, row = self._locate(slot)
+        cap = self.capacity
+        h = int(block.head[row])
+        start = 0 if h < 0 else (h + 1) % cap
+        kept = min(m, cap)
+        pos = (start + m - kept + np.arange(kept)) % cap
+        bars = np.asarray(values[n - kept :], dtype=np.float64).T
+        block.data[:, row, pos] = bars
+        block.data[:, row, pos + cap] = bars
+        block.times[row, pos] = times[m - kept :]
+        block.times[row, pos + cap] = times[m - kept :]
+        block.head[row] = (start + m - 1) % cap
+        block.count[row] = min(cap, int(block.count[row]) + m)
+        self.version += 1
+        if block.forming_time[row] <= times[-1]:
+            block.forming[row, :] = np.nan
+            block.forming_time[row] = -1
+        return m
+
+    def _extend_slowly(
+        self, slot: int, open_times: Sequence[int], values: Sequence[Sequence[float]]
+    ) -> int:
+        return sum(
+            self.append(slot, t, v) is Append.APPENDED
+            for t, v in zip(open_times, values, strict=True)
+        )
+
     def window(self, slot: int, n: int | None = None) -> tuple[I64, F64]:
         """The last ``n`` closed bars of ``slot`` (all held if None), oldest first.
 

@@ -103,3 +103,49 @@ def test_symbols_come_and_go_without_moving_other_symbols_bars() -> None:
     assert ring.symbols[3] == "NEWUSDT"
     with pytest.raises(RingError, match="unknown symbol"):
         ring.slot(names[3])
+
+
+def _state(ring: RingBuffer, slot: int) -> tuple[object, ...]:
+    block, row = ring._locate(slot)
+    return (
+        block.times[row].tolist(),
+        block.data[:, row].tobytes(),
+        int(block.head[row]),
+        int(block.count[row]),
+        int(block.forming_time[row]),
+        block.forming[row].tobytes(),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    capacity=st.integers(1, 12),
+    held=st.integers(0, 20),
+    forming_at=st.integers(-1, 40),
+    steps=st.lists(st.integers(-3, 3), min_size=0, max_size=40),
+    start=st.integers(-2, 25),
+)
+def test_extend_is_append_bar_by_bar(
+    capacity: int, held: int, forming_at: int, steps: list[int], start: int
+) -> None:
+    """Whatever is held and whatever comes (runs, duplicates, stale bars, holes), ``extend``
+    leaves the ring exactly as appending each bar would, and counts the same bars."""
+    step = 60_000
+    rings = [RingBuffer(step, capacity, ["X"]) for _ in range(2)]
+    for ring in rings:
+        for t in range(held):
+            ring.append(0, t * step, [float(t)] * N_FIELDS)
+        if forming_at >= 0:
+            ring.set_forming(0, forming_at * step, [-1.0] * N_FIELDS)
+    # mostly the next bar, sometimes a duplicate (0), a stale bar (< 0) or a hole (3)
+    advance = {1: 1, 2: 1, 3: 3}
+    times, t = [], max(0, start)
+    for d in steps:
+        times.append(t * step)
+        t = max(0, t + advance.get(d, d))
+    values = [[float(x // step) + 0.5 * i] * N_FIELDS for i, x in enumerate(times)]
+    one_by_one = sum(
+        rings[0].append(0, x, v) is Append.APPENDED for x, v in zip(times, values, strict=True)
+    )
+    assert rings[1].extend(0, times, values) == one_by_one
+    assert _state(rings[0], 0) == _state(rings[1], 0)

@@ -118,6 +118,20 @@ class Kline:
     @classmethod
     def from_rest(cls, row: Any, symbol: str, timeframe: str) -> Kline:
         """One row of ``/api/v3/klines`` (marked closed; the caller drops forming rows)."""
+        if type(row) is list and len(row) >= 11:
+            # A backfill is tens of thousands of rows: Binance's shape takes the fast path.
+            t, o, h, lo, c, v, _, q, n, tb = row[:10]
+            if type(t) is int and type(n) is int:
+                try:
+                    values = _bar_values(o, h, lo, c, v, q, n, tb)
+                except ValueError:
+                    values = None
+                if values is not None:
+                    return cls(symbol, timeframe, t, True, values)
+        return cls._from_rest_checked(row, symbol, timeframe)
+
+    @classmethod
+    def _from_rest_checked(cls, row: Any, symbol: str, timeframe: str) -> Kline:
         if not isinstance(row, list) or len(row) < 11:
             raise FrameError(f"kline row is not a 12-element array: {row!r}")
         open_time, o, h, lo, c, v, _, q, n, tb = row[:10]
@@ -207,17 +221,41 @@ def _finite(raw: list[Any]) -> list[float] | None:
     return out if all(map(math.isfinite, out)) else None
 
 
+BarValues = tuple[float, float, float, float, float, float, float, float]
+
+
+def _bar_values(
+    o: object, h: object, lo: object, c: object, v: object, q: object, n: int, tb: object
+) -> BarValues | None:
+    """A bar's values in :data:`kernels.ring.FIELDS` order from Binance's fields (``n`` the
+    trade count); None unless all are finite numbers. A bad string raises ValueError.
+
+    Binance's are decimal strings: when all seven are, they are converted without a check each
+    and one sum tells whether all are finite (NaN or an infinity makes it NaN; a sum that
+    overflows only sends the bar to the checked parser, which gives the same values).
+    """
+    if (
+        type(o) is str
+        and type(h) is str
+        and type(lo) is str
+        and type(c) is str
+        and type(v) is str
+        and type(q) is str
+        and type(tb) is str
+    ):
+        values = (float(o), float(h), float(lo), float(c), float(v), float(q), float(n), float(tb))
+        total = sum(values)
+        return values if total - total == 0.0 else None
+    f = _finite([o, h, lo, c, v, q, tb])
+    return None if f is None else (f[0], f[1], f[2], f[3], f[4], f[5], float(n), f[6])
+
+
 def _symbol_ok(symbol: object, event_time: object) -> bool:
     return type(symbol) is str and bool(symbol) and type(event_time) is int
 
 
 def _fast_kline(stream: object, data: dict[str, Any]) -> Kline | None:
-    """A well-formed kline frame's :class:`Kline` (None: let the checked parser say why).
-
-    Binance's prices are decimal strings: when all seven are, they are converted without a
-    check each, and one sum tells whether all are finite (NaN or an infinity makes it NaN; a
-    sum that overflows only sends the frame to the checked parser, which gives the same Kline).
-    """
+    """A well-formed kline frame's :class:`Kline` (None: let the checked parser say why)."""
     k = data["k"]
     symbol, interval, open_time, closed, trades = k["s"], k["i"], k["t"], k["x"], k["n"]
     event_time = data.get("E", 0)
@@ -233,25 +271,8 @@ def _fast_kline(stream: object, data: dict[str, Any]) -> Kline | None:
         and bar_open(interval, open_time) == open_time
     ):
         return None
-    o, h, lo, c, v, q, tb = k["o"], k["h"], k["l"], k["c"], k["v"], k["q"], k["V"]
-    if not (
-        type(o) is str
-        and type(h) is str
-        and type(lo) is str
-        and type(c) is str
-        and type(v) is str
-        and type(q) is str
-        and type(tb) is str
-    ):
-        f = _finite([o, h, lo, c, v, q, tb])
-        if f is None:
-            return None
-        values = (f[0], f[1], f[2], f[3], f[4], f[5], float(trades), f[6])
-        return Kline(symbol, interval, open_time, closed, values, event_time)
-    # A bad string raises ValueError: the checked path reports it.
-    values = (float(o), float(h), float(lo), float(c), float(v), float(q), float(trades), float(tb))
-    total = values[0] + values[1] + values[2] + values[3] + values[4] + values[5] + values[7]
-    if total - total != 0.0:
+    values = _bar_values(k["o"], k["h"], k["l"], k["c"], k["v"], k["q"], trades, k["V"])
+    if values is None:
         return None
     return Kline(symbol, interval, open_time, closed, values, event_time)
 

@@ -150,9 +150,9 @@ class History:
             end = bars[-1].open_time + ring.timeframe_ms
             filled, synth = fill_holes(bars, symbol, timeframe, bars[0].open_time, end, math.nan)
             self._synth += synth
-            for bar in filled:
-                if ring.append(slot, bar.open_time, bar.values) is Append.APPENDED:
-                    appended += 1
+            appended = ring.extend(
+                slot, [bar.open_time for bar in filled], [bar.values for bar in filled]
+            )
         self._backfilled += appended
         key = self._keys[(symbol, timeframe)]
         key.state = KeyState.LIVE

@@ -23,6 +23,7 @@ from typing import Any
 
 import attrs
 import httpx
+import orjson
 import trio
 from loguru import logger
 
@@ -262,7 +263,7 @@ class RestClient:
                 status = response.status_code
                 if status == 200:
                     try:
-                        return response.json() if content else None
+                        return _decode(response, content)
                     except ValueError:
                         failure = f"{path}: body is not JSON"
                 elif is_restricted(status, content):
@@ -323,3 +324,14 @@ def _retry_after(response: httpx.Response, default: float) -> float:
         return max(0.0, float(raw)) if raw is not None else default
     except ValueError:
         return default
+
+
+def _decode(response: httpx.Response, content: bytes) -> Any:
+    """The JSON body (None when empty): orjson for UTF-8 (a backfill decodes megabytes),
+    httpx's own decoding for anything orjson refuses (another charset); raises ValueError."""
+    if not content:
+        return None
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return response.json()
