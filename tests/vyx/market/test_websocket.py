@@ -222,3 +222,14 @@ def test_a_fragmented_text_message_split_inside_a_character_comes_back_whole() -
     wire = _frame(0x1, "hé".encode()[:2], fin=False) + _frame(0x0, "hé".encode()[2:])
     messages, _ = reader.feed(wire)
     assert [m.encode() if isinstance(m, str) else m for m in messages] == ["hé".encode()]
+
+
+async def test_a_refusal_keeps_its_status_and_body(nursery: trio.Nursery) -> None:
+    """Binance's 451 for a restricted location: the market needs the status and the reason."""
+    client, server = trio.testing.memory_stream_pair()
+    body = b'{"code":0,"msg":"Service unavailable from a restricted location"}'
+    response = b"HTTP/1.1 451 Unavailable\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+    nursery.start_soon(_respond, server, response)
+    with pytest.raises(HandshakeFailed) as info:
+        await handshake(client, "ws://example/stream")
+    assert (info.value.status_code, info.value.body) == (451, body)
