@@ -3,7 +3,8 @@
 Run by an operator with the app's configuration in the environment: ``FLY_API_TOKEN``,
 ``FLY_APP_NAME`` (or ``--app``), ``SUPABASE_URL`` and ``SUPABASE_SERVICE_KEY`` (the registry:
 ``user_subscriptions``, ``cloud_machines``, ``cloud_events``). The image defaults to
-``registry.fly.io/<app>:latest``, what ``just deploy`` pushes. Exit status: 0 done, 1 refused or
+``registry.fly.io/<app>:latest``, what ``just deploy`` pushes; ``provision`` and ``start`` pin it
+by digest (what the tag is now) in the machine's config. Exit status: 0 done, 1 refused or
 failed (the reason on stderr), 2 bad configuration or arguments.
 """
 
@@ -21,6 +22,7 @@ import trio
 
 from vyx.config import Config, ConfigError
 from vyx.fleet.fly_api import FlyError, FlyMachines
+from vyx.fleet.image_ref import ImageError, pin_image
 from vyx.fleet.machine_config import ProvisionSettings
 from vyx.fleet.provision import (
     MachineStatusReport,
@@ -47,19 +49,29 @@ async def open_provisioner(
     *,
     app: str | None = None,
     image: str | None = None,
+    pin: bool = False,
     fly_transport: httpx.AsyncBaseTransport | None = None,
     supabase_transport: httpx.AsyncBaseTransport | None = None,
+    registry_transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Provisioner]:
-    """A :class:`Provisioner` on the configured Fly app and Supabase project.
+    """A :class:`Provisioner` on the configured Fly app and Supabase project; with ``pin`` the
+    image is pinned by digest (:mod:`vyx.fleet.image_ref`; a tag that cannot be resolved is
+    used as it is, with a warning).
 
     Raises ``ValueError`` naming what is missing (Supabase, app name) and
     :class:`~vyx.fleet.fly_api.FlyAuthError` without a Fly token."""
     if cfg.supabase is None:
         raise ValueError("provisioning needs SUPABASE_URL and SUPABASE_SERVICE_KEY")
     fly = FlyMachines.from_config(cfg.fly, app=app, transport=fly_transport)
+    image = image or f"registry.fly.io/{fly.app}:latest"
+    if pin:
+        try:
+            image = await pin_image(image, token=cfg.fly.api_token, transport=registry_transport)
+        except ImageError as exc:
+            click.echo(f"warning: {exc}; machines run the tag {image} (not pinned)", err=True)
     settings = ProvisionSettings(
         app=fly.app,
-        image=image or f"registry.fly.io/{fly.app}:latest",
+        image=image,
         supabase_url=cfg.supabase.url,
         kill_timeout_s=cfg.runtime.drain_timeout_s + 10,
     )
@@ -72,8 +84,11 @@ def _run(
     app: str | None,
     image: str | None,
     operation: Callable[[Provisioner, str], Awaitable[T]],
+    *,
+    pin: bool = False,
 ) -> T:
-    """Run ``operation(provisioner, user id)``; the user id as one canonical UUID string."""
+    """Run ``operation(provisioner, user id)``; the user id as one canonical UUID string;
+    ``pin``: the image pinned by digest (provision, start)."""
     try:
         cfg = operator_config(user_id)
     except ConfigError as exc:
@@ -81,7 +96,7 @@ def _run(
         sys.exit(2)
 
     async def main() -> T:
-        async with open_provisioner(cfg, app=app, image=image) as provisioner:
+        async with open_provisioner(cfg, app=app, image=image, pin=pin) as provisioner:
             return await operation(provisioner, cfg.machine.user_id)
 
     try:
@@ -112,7 +127,9 @@ def describe(record: MachineRecord) -> str:
 
 _app_option = click.option("--app", help="Fly app of the user machines (default FLY_APP_NAME).")
 _image_option = click.option(
-    "--image", help="Image to run (default registry.fly.io/<app>:latest, pushed by just deploy)."
+    "--image",
+    help="Image to run (default registry.fly.io/<app>:latest, pushed by just deploy); a tag "
+    "is pinned by its current digest.",
 )
 
 
@@ -147,7 +164,7 @@ def provision_command(
     async def op(p: Provisioner, user: str) -> ProvisionResult:
         return await p.provision(user, region, cpus, memory_mb)
 
-    result = _run(user_id, app, image, op)
+    result = _run(user_id, app, image, op, pin=True)
     click.echo(f"{result.action}: machine {result.machine.id}")
     click.echo(describe(result.record))
 
@@ -174,7 +191,7 @@ def status_command(user_id: str, app: str | None) -> None:
 @_image_option
 def start_command(user_id: str, app: str | None, image: str | None) -> None:
     """Start the user's stopped machine with its recorded size."""
-    result = _run(user_id, app, image, lambda p, user: p.start(user))
+    result = _run(user_id, app, image, lambda p, user: p.start(user), pin=True)
     click.echo(f"{result.action}: machine {result.machine.id}")
 
 

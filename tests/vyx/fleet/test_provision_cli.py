@@ -23,6 +23,7 @@ from vyx.store.supabase.wire import iso_from_ms
 
 from .conftest import TOKEN
 from .fake_fly import FakeFly
+from .fake_registry import FakeRegistry
 
 USER = "11111111-2222-3333-4444-555555555555"
 #: vyx.config rejects a token with a space (``FlyV1 fm2_...``): the bare macaroon here.
@@ -55,14 +56,27 @@ def fake_fly(shared_data: Path) -> FakeFly:
 
 
 @pytest.fixture
-def wired(monkeypatch: pytest.MonkeyPatch, fake_fly: FakeFly, db: FakePostgrest) -> None:
+def registry() -> FakeRegistry:
+    fake = FakeRegistry(BARE_TOKEN)
+    fake.push("vyx-test")
+    return fake
+
+
+@pytest.fixture
+def wired(
+    monkeypatch: pytest.MonkeyPatch, fake_fly: FakeFly, db: FakePostgrest, registry: FakeRegistry
+) -> None:
     """The CLI's provisioner talks to the fakes."""
     real = provision_cli.open_provisioner
 
     @asynccontextmanager
     async def fake_open(cfg: Config, **kw: Any) -> AsyncIterator[Provisioner]:
         async with real(
-            cfg, fly_transport=fake_fly.transport, supabase_transport=transport(db), **kw
+            cfg,
+            fly_transport=fake_fly.transport,
+            supabase_transport=transport(db),
+            registry_transport=registry.transport,
+            **kw,
         ) as provisioner:
             yield provisioner
 
@@ -76,7 +90,7 @@ def _vyx(*args: str, env: dict[str, str] = ENV) -> tuple[int, str]:
 
 @pytest.mark.usefixtures("wired")
 def test_provision_stop_start_status_destroy_from_the_command_line(
-    fake_fly: FakeFly, db: FakePostgrest
+    fake_fly: FakeFly, db: FakePostgrest, registry: FakeRegistry
 ) -> None:
     code, out = _vyx("provision", USER, "--region", "fra", "--cpus", "2", "--memory", "512")
     assert code == 0, out
@@ -88,7 +102,10 @@ def test_provision_stop_start_status_destroy_from_the_command_line(
     assert row["status"] == "running"
     assert (row["region"], row["cpus"], row["memory_mb"]) == ("fra", 2, 512)
     assert row["websocket_url"] == f"wss://vyx-test.fly.dev/ws?instance={machine.id}"
-    assert machine.config["image"] == "registry.fly.io/vyx-test:latest"
+    # The tag just deploy pushed, pinned by what it is now.
+    assert (
+        machine.config["image"] == f"registry.fly.io/vyx-test@{registry.tags['vyx-test', 'latest']}"
+    )
     assert machine.config["stop_config"]["timeout"] == "20s"  # drain 10 s + 10 s
 
     code, out = _vyx("machines", "stop", USER)
@@ -160,6 +177,28 @@ def test_refusals_exit_1_with_the_reason(fake_fly: FakeFly, db: FakePostgrest) -
     assert fake_fly.machines == {}
     assert fake_fly.requests == []  # refused before asking Fly anything
     assert all(TOKEN.split()[-1] not in line for line in out.splitlines())
+
+
+@pytest.mark.usefixtures("wired")
+def test_a_new_push_of_the_tag_updates_the_machine(
+    fake_fly: FakeFly, registry: FakeRegistry
+) -> None:
+    code, out = _vyx("provision", USER)
+    assert code == 0, out
+    (machine,) = fake_fly.machines.values()
+    first = machine.config["image"]
+    code, out = _vyx("provision", USER)
+    assert (code, f"running: machine {machine.id}" in out) == (0, True), out  # nothing new
+    digest = registry.push("vyx-test")  # just deploy again
+    code, out = _vyx("provision", USER)
+    assert f"updated: machine {machine.id}" in out, out
+    assert machine.config["image"] == f"registry.fly.io/vyx-test@{digest}" != first
+    # A tag the registry does not know: said, and the tag is used as it is.
+    code, out = _vyx("provision", USER, "--image", "registry.fly.io/vyx-test:nope")
+    assert code == 0, out
+    assert "warning: registry.fly.io/vyx-test:nope: the registry answered HTTP 404" in out
+    assert machine.config["image"] == "registry.fly.io/vyx-test:nope"
+    assert all(BARE_TOKEN not in line for line in out.splitlines())
 
 
 def test_configuration_errors_exit_2() -> None:
