@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 import numpy as np
@@ -191,6 +191,45 @@ class Executor:
         self._signatures: dict[str, list[Signature]] = {}
         self._edges: dict[str, _Edges] = {}
         self._outs: dict[str, tuple[I64, dict[int, int]]] = {}
+
+    # -- what the screener asks ---------------------------------------------------------------
+
+    def screens(self, tf: str) -> bool:
+        """Does some trader screen ``tf`` or read it through ``on()``?"""
+        return tf in self.states
+
+    def last_stepped(self, tf: str, slot: int) -> int:
+        """Open time of the newest bar stepped for ``slot`` of ``tf``; -1 when none was (or
+        nothing screens ``tf``)."""
+        state = self.states.get(tf)
+        if state is None or slot >= state.n_slots:
+            return -1
+        return int(state.last_time[slot])
+
+    def stepped_slots(self, tf: str, slots: Iterable[int]) -> list[int]:
+        """Those of ``slots`` with at least one bar of ``tf`` stepped."""
+        return [slot for slot in slots if self.last_stepped(tf, slot) >= 0]
+
+    def sources(self, tf: str) -> list[str]:
+        """The timeframes ``tf``'s traders read through ``on()`` and that run, sorted."""
+        exts = self.program.exts.get(tf)
+        found = {src for src, _ in exts.sources} if exts else set()
+        return [src for src in sorted(found) if src in self.states]
+
+    def readers(self, tf: str) -> list[str]:
+        """The running timeframes whose traders read ``tf`` through ``on()``."""
+        return [
+            reader
+            for reader, exts in self.program.exts.items()
+            if reader in self.states and tf in {src for src, _ in exts.sources}
+        ]
+
+    def behind(self, tf: str, slots: Sequence[int], need: int) -> bool:
+        """Has one of ``slots`` stepped some bar of ``tf``, but not yet the one opening at
+        ``need``?"""
+        state = self.states[tf]
+        last = state.last_time[[slot for slot in slots if slot < state.n_slots]]
+        return bool(np.any((last >= 0) & (last < need)))
 
     # -- traders -------------------------------------------------------------------------------
 
@@ -456,20 +495,7 @@ class Executor:
 
     def _match(self, plan: TraderPlan, job: StepJob, slot: int, t: int, ring: RingBuffer) -> Match:
         _, col = self._outs[job.timeframe]
-        # One conversion to Python floats, then plain list indexing (numpy scalars per value
-        # cost several microseconds a signal).
-        row: list[float] = job.out[slot, t].tolist()
-        clauses: dict[str, dict[str, object]] = {}
-        matched: list[str] = []
-        for clause in plan.clauses:
-            held = row[col[clause.node]] == 1.0
-            if held:
-                matched.append(clause.label)
-            values = {}
-            for o in clause.operands:
-                v = row[col[o.node]]
-                values[o.label] = None if v != v else v
-            clauses[clause.label] = {"held": held, "values": values}
+        matched, clauses = plan.explain(job.out[slot, t].tolist(), col)
         bar = job.bars[slot, t]
         return Match(
             plan.id,
@@ -477,7 +503,7 @@ class Executor:
             job.timeframe,
             int(bar[OPEN_TIME]),
             float(bar[3]),
-            tuple(matched),
+            matched,
             clauses,
             provisional=not job.commit,
         )

@@ -18,10 +18,6 @@ from kernels.graph import F64, I64
 from kernels.program import TraderPlan
 
 
-def _value(v: float) -> float | None:
-    return None if np.isnan(v) else float(v)
-
-
 @attrs.frozen
 class Fire:
     """One signal a trader would have produced.
@@ -40,20 +36,19 @@ class Fire:
     _col: Mapping[int, int] = attrs.field(repr=False, eq=False)
 
     @functools.cached_property
-    def clauses(self) -> Mapping[str, Mapping[str, object]]:
-        """clause label -> ``{"held": bool, "values": {operand label: value}}``."""
-        found: dict[str, dict[str, object]] = {}
-        for clause in self._plan.clauses:
-            found[clause.label] = {
-                "held": bool(self._row[self._col[clause.node]] == 1.0),
-                "values": {o.label: _value(self._row[self._col[o.node]]) for o in clause.operands},
-            }
-        return found
+    def _explained(self) -> tuple[tuple[str, ...], Mapping[str, Mapping[str, object]]]:
+        return self._plan.explain(self._row.tolist(), self._col)
 
-    @functools.cached_property
+    @property
+    def clauses(self) -> Mapping[str, Mapping[str, object]]:
+        """clause label -> ``{"held": bool, "values": {operand label: value}}``
+        (:meth:`TraderPlan.explain <kernels.program.TraderPlan.explain>`, as live)."""
+        return self._explained[1]
+
+    @property
     def matched(self) -> tuple[str, ...]:
         """Labels of the clauses that held."""
-        return tuple(label for label, c in self.clauses.items() if c["held"])
+        return self._explained[0]
 
 
 @attrs.frozen

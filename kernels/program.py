@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -83,6 +83,33 @@ class TraderPlan:
     def timeframe(self) -> str:
         """The timeframe the trader screens on."""
         return self.definition.timeframe
+
+    def explain(
+        self, row: Sequence[float], col: Mapping[int, int]
+    ) -> tuple[tuple[str, ...], dict[str, dict[str, object]]]:
+        """Why it fired (or not) at one bar, for the live screener and the backtest alike.
+
+        Args:
+            row: the bar's gathered outputs, as Python floats (``ndarray.tolist()``: numpy
+                scalars cost several microseconds a value).
+            col: output column of each node of the plan.
+
+        Returns:
+            The labels of the clauses that held, and per clause label
+            ``{"held": bool, "values": {operand label: value, None while NaN}}``.
+        """
+        clauses: dict[str, dict[str, object]] = {}
+        matched: list[str] = []
+        for clause in self.clauses:
+            held = row[col[clause.node]] == 1.0
+            if held:
+                matched.append(clause.label)
+            values = {}
+            for o in clause.operands:
+                v = row[col[o.node]]
+                values[o.label] = None if v != v else v
+            clauses[clause.label] = {"held": held, "values": values}
+        return tuple(matched), clauses
 
 
 def _operand_exprs(expr: ast.Expr) -> list[ast.Expr]:

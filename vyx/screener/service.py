@@ -25,12 +25,10 @@ from functools import partial
 from typing import TypeVar
 
 import attrs
-import numpy as np
 import trio
 from loguru import logger
 
 from kernels.executor import Executor, ScreenResult, StaleStage, StepJob
-from kernels.group import GroupState
 from kernels.program import TraderDef
 from kernels.ring import RingBuffer
 from kernels.timeframes import bar_open, timeframe_ms
@@ -223,38 +221,33 @@ class Screener:
         closing at the same instant, or one that is late: a repaired gap, a bar that closed
         while history was loading)?"""
         close = event.open_time + timeframe_ms(event.timeframe)
-        for src_tf, state, need in self._sources(event.timeframe, close):
+        for src_tf, need in self._sources(event.timeframe, close):
             ring = self.rings[src_tf]
             aligned = bar_open(src_tf, close) == close
             for symbol in event.symbols:
                 if symbol in ring:
-                    slot = ring.slot(symbol)
-                    last = int(state.last_time[slot]) if slot < state.n_slots else -1
+                    last = self.executor.last_stepped(src_tf, ring.slot(symbol))
                     # A symbol with no bar of that timeframe yet (a new listing) waits only
                     # for one closing with this bar.
                     if last < need and (aligned or last >= 0):
                         return True
         return False
 
-    def _sources(self, tf: str, close: int) -> list[tuple[str, GroupState, int]]:
-        """Timeframes ``tf`` reads through ``on()``, their state, and the open time of their
-        newest bar closed by ``close``."""
-        exts = self.executor.program.exts.get(tf)
-        out = []
-        for src_tf in sorted({src for src, _ in exts.sources} if exts else ()):
-            state = self.executor.states.get(src_tf)
-            if state is not None and src_tf in self.rings:
-                out.append((src_tf, state, bar_open(src_tf, close) - timeframe_ms(src_tf)))
-        return out
+    def _sources(self, tf: str, close: int) -> list[tuple[str, int]]:
+        """Timeframes ``tf`` reads through ``on()``, and the open time of their newest bar
+        closed by ``close``."""
+        return [
+            (src_tf, bar_open(src_tf, close) - timeframe_ms(src_tf))
+            for src_tf in self.executor.sources(tf)
+            if src_tf in self.rings
+        ]
 
     def _sources_ready(self, tf: str, close: int) -> bool:
         """Has every symbol of ``tf`` that has longer bars stepped those closed by ``close``?"""
         slots = self._live_slots(tf)
-        for _, state, need in self._sources(tf, close):
-            last = state.last_time[[slot for slot in slots if slot < state.n_slots]]
-            if np.any((last >= 0) & (last < need)):
-                return False
-        return True
+        return not any(
+            self.executor.behind(src_tf, slots, need) for src_tf, need in self._sources(tf, close)
+        )
 
     async def handle(self, event: MarketEvent) -> None:
         """Apply one market event (see the module docstring)."""
@@ -278,7 +271,7 @@ class Screener:
         tf = event.timeframe
         close = event.open_time + timeframe_ms(tf)
         self._closed_upto[tf] = max(self._closed_upto.get(tf, -1), close)
-        if tf not in self.executor.states:
+        if not self.executor.screens(tf):
             return
         job = self.executor.prepare(tf, until=event.open_time, slots=self._live_slots(tf))
         await self._run(job)
@@ -305,7 +298,7 @@ class Screener:
         live = self._live.setdefault(tf, {})
         for slot in slots:
             live[slot] = ring.symbol_at(slot) or ""
-        if tf not in self.executor.states:
+        if not self.executor.screens(tf):
             # No trader of it yet: one added later is warmed from the ring, then screens these.
             return
         for slot in slots:
@@ -335,7 +328,7 @@ class Screener:
         if newest >= 0:
             self._closed_upto[tf] = max(self._closed_upto.get(tf, -1), newest + step)
         self._loaded.add(tf)
-        waiting = set(self._resume) & set(self.executor.states) - self._loaded
+        waiting = {tf for tf in self._resume if self.executor.screens(tf)} - self._loaded
         if self._behind and not waiting:
             await self._catch_up()
 
@@ -343,17 +336,15 @@ class Screener:
         """Timeframes that read ``tf`` through ``on()`` and already stepped these symbols'
         history did so without ``tf``'s values (its history came second): step it again, as
         far as it had got, so their state and edges are what the backtest has."""
-        for reader, exts in self.executor.program.exts.items():
-            state = self.executor.states.get(reader)
-            if state is None or tf not in {src for src, _ in exts.sources}:
-                continue
+        for reader in self.executor.readers(tf):
             ring = self.rings[reader]
             live = self._live.get(reader, {})
             by_upto: dict[int, list[int]] = {}
             for symbol in symbols:
                 slot = ring.slot(symbol) if symbol in ring else -1
-                if slot in live and slot < state.n_slots and state.last_time[slot] >= 0:
-                    by_upto.setdefault(int(state.last_time[slot]), []).append(slot)
+                last = self.executor.last_stepped(reader, slot) if slot in live else -1
+                if last >= 0:
+                    by_upto.setdefault(last, []).append(slot)
             for upto, slots in by_upto.items():
                 for slot in slots:
                     self.executor.remove_symbol(reader, slot)
@@ -384,18 +375,13 @@ class Screener:
         todo: list[tuple[int, int, str, int]] = []
         for tf, upto in self._behind.items():
             ring = self.rings[tf]
-            state = self.executor.states.get(tf)
-            if state is None:
+            if not self.executor.screens(tf):
                 continue
             step = ring.timeframe_ms
-            held = [
-                slot
-                for slot in self._live_slots(tf)
-                if slot < state.n_slots and state.last_time[slot] >= 0
-            ]
+            held = self.executor.stepped_slots(tf, self._live_slots(tf))
             if not held:
                 continue
-            first = int(min(state.last_time[slot] for slot in held)) + step
+            first = min(self.executor.last_stepped(tf, slot) for slot in held) + step
             first = max(first, upto - (self.cfg.catch_up_ms // step) * step)
             todo += [(o + step, -step, tf, o) for o in range(first, upto + 1, step)]
         self._behind.clear()
@@ -469,7 +455,7 @@ class Screener:
         """Screen every timeframe's forming bars once: new provisional signals go out."""
         for tf in self.timeframes:
             async with self._lock:
-                if tf not in self.executor.states or self._paused:
+                if not self.executor.screens(tf) or self._paused:
                     continue
                 job = self.executor.prepare(tf, forming=True, slots=self._live_slots(tf))
                 await self._run(job)
