@@ -32,6 +32,7 @@ from kernels.lower import EXT_HISTORY
 from kernels.ops import N_BAR_FIELDS, OPEN_TIME
 from kernels.program import Program, Signature, TraderDef, TraderPlan
 from kernels.ring import RingBuffer
+from kernels.screens import Match, ScreenResult, TraderStats
 from kernels.staging import Staged, ext_values, stage
 from kernels.threads import MIN_SPLIT_STEPS, run_split
 
@@ -42,45 +43,6 @@ B = npt.NDArray[np.bool_]
 
 class StaleStage(Exception):
     """A staged trader set no longer fits the executor (it stepped, or a ring was written)."""
-
-
-@attrs.frozen
-class Match:
-    """A trader firing on a symbol at a bar, with its "why it fired"."""
-
-    trader_id: str
-    symbol: str
-    timeframe: str
-    open_time: int
-    price: float
-    matched: tuple[str, ...]
-    clauses: Mapping[str, Mapping[str, object]]
-    provisional: bool = False
-
-
-@attrs.frozen
-class TraderStats:
-    """Per-trader outcome of one screen."""
-
-    #: Symbols matching at their newest bar.
-    matching: int
-    #: Symbols without enough history yet.
-    warming: int
-    #: Bars still needed by the least warmed-up symbol (0 when none is warming).
-    bars_needed: int
-
-
-@attrs.frozen
-class ScreenResult:
-    """What one screen of a timeframe produced."""
-
-    timeframe: str
-    open_time: int
-    matches: tuple[Match, ...]
-    traders: Mapping[str, TraderStats]
-    symbols_stepped: int
-    bars_stepped: int
-    duration_s: float
 
 
 @attrs.define

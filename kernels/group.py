@@ -12,13 +12,10 @@ import functools
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 
 from kernels.graph import F64, I64, Graph, Layout, layout
 from kernels.interp import outputs, run_nb, workspace
 from kernels.ops import N_BAR_FIELDS
-
-U8 = npt.NDArray[np.uint8]
 
 
 class GroupState:
@@ -88,10 +85,23 @@ class GroupState:
         lay = self.layout
         # The interpreter indexes symbols from 0: hand it views of the slot range.
         run_nb(
-            lay.op, lay.ins, lay.prm, lay.soff, lay.roff, lay.rdep,
-            self.mem[lo:hi], self.count[lo:hi], bars, ext, 0, hi - lo, commit, nodes, out,
+            lay.op,
+            lay.ins,
+            lay.prm,
+            lay.soff,
+            lay.roff,
+            lay.rdep,
+            self.mem[lo:hi],
+            self.count[lo:hi],
+            bars,
+            ext,
+            0,
+            hi - lo,
+            commit,
+            nodes,
+            out,
             *workspace(lay.width, hi - lo, commit),
-        )  # fmt: skip
+        )
         if commit:
             times = bars[:, -1, N_BAR_FIELDS - 1]
             self.last_time[lo:hi] = np.where(np.isnan(times), self.last_time[lo:hi], times)

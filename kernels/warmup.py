@@ -100,10 +100,18 @@ def _bars(rng: np.random.Generator) -> np.ndarray:
     close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, BARS)))
     opens = np.concatenate(([close[0]], close[:-1]))
     volume = rng.uniform(10, 1000, BARS)
-    return np.column_stack([
-        opens, np.maximum(opens, close) * 1.002, np.minimum(opens, close) * 0.998, close,
-        volume, volume * close, np.full(BARS, 100.0), volume / 2,
-    ])  # fmt: skip
+    return np.column_stack(
+        [
+            opens,
+            np.maximum(opens, close) * 1.002,
+            np.minimum(opens, close) * 0.998,
+            close,
+            volume,
+            volume * close,
+            np.full(BARS, 100.0),
+            volume / 2,
+        ]
+    )
 
 
 def prepare_kernels(stream: TextIO | None = None) -> CompileReport:

@@ -62,8 +62,9 @@ from vyx.daemon.startup import StartupError, prepare_data_dir
 from vyx.daemon.status import cloud_metrics, status, status_loop, status_update
 from vyx.market.closes import MarketEvent
 from vyx.market.service import MarketConfig, MarketHandle, PhaseCallback, run_market
+from vyx.screener.config import ScreenerHooks
 from vyx.screener.marks import MarkKeeper, load_marks
-from vyx.screener.service import Screener, ScreenerHooks, drive_screener
+from vyx.screener.service import Screener, drive_screener
 from vyx.server import ServerDeps, run_server
 from vyx.server.hub import Hub
 from vyx.server.interface import CommandRejected

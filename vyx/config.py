@@ -439,9 +439,16 @@ class _Reader:
         if self.problems:
             raise ConfigError(self.problems)
         return Config(
-            machine=machine, supabase=supabase, market=market, store=store, server=server,
-            analyzer=analyzer, fly=fly, log=log, runtime=runtime,
-        )  # fmt: skip
+            machine=machine,
+            supabase=supabase,
+            market=market,
+            store=store,
+            server=server,
+            analyzer=analyzer,
+            fly=fly,
+            log=log,
+            runtime=runtime,
+        )
 
     def machine(self) -> MachineConfig:
         return MachineConfig(

@@ -41,11 +41,39 @@ _UNSUPPORTED_INFIX: dict[str, int] = {"%": MUL, "//": MUL, "**": UNARY, "@": MUL
 _UNSUPPORTED_INFIX |= {"^": ADD, "<<": ADD, ">>": ADD}
 
 #: Python keywords, rejected with a message of their own wherever they appear.
-PYTHON_KEYWORDS = frozenset((
-    "lambda", "for", "in", "if", "else", "elif", "is", "import", "from", "def", "class", "return",
-    "yield", "await", "async", "with", "while", "global", "nonlocal", "del", "pass", "raise", "try",
-    "except", "finally", "assert", "break", "continue", "as",
-))  # fmt: skip
+PYTHON_KEYWORDS = frozenset(
+    (
+        "lambda",
+        "for",
+        "in",
+        "if",
+        "else",
+        "elif",
+        "is",
+        "import",
+        "from",
+        "def",
+        "class",
+        "return",
+        "yield",
+        "await",
+        "async",
+        "with",
+        "while",
+        "global",
+        "nonlocal",
+        "del",
+        "pass",
+        "raise",
+        "try",
+        "except",
+        "finally",
+        "assert",
+        "break",
+        "continue",
+        "as",
+    )
+)
 _KEYWORD_HINTS = {
     "lambda": "lambda functions are not allowed",
     "for": "comprehensions and loops are not allowed",

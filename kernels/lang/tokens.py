@@ -70,9 +70,31 @@ OPERATORS = (
 
 #: Operators that are tokens only so that they can be rejected with a precise message.
 UNSUPPORTED = (
-    "%", "**", "//", "&", "&&", "|", "||", "^", "~", "<<", ">>", "@", ":", ":=", ";",
-    "{", "}", "!", "->", "<>", "+=", "-=", "*=", "/=",
-)  # fmt: skip
+    "%",
+    "**",
+    "//",
+    "&",
+    "&&",
+    "|",
+    "||",
+    "^",
+    "~",
+    "<<",
+    ">>",
+    "@",
+    ":",
+    ":=",
+    ";",
+    "{",
+    "}",
+    "!",
+    "->",
+    "<>",
+    "+=",
+    "-=",
+    "*=",
+    "/=",
+)
 
 _OPERATOR_RE = re.compile(
     "|".join(re.escape(op) for op in sorted(OPERATORS + UNSUPPORTED, key=len, reverse=True))

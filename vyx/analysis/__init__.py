@@ -19,7 +19,17 @@ from vyx.analysis.service import AnalyzerOptions, Broadcast, ConcurrentAnalyzer,
 from vyx.analysis.stats import AnalyzerState, AnalyzerStatistics
 
 __all__ = [
-    "OFFLINE_MODEL", "AnalysisContext", "AnalyzerOptions", "AnalyzerState",
-    "AnalyzerStatistics", "Broadcast", "Candles", "ConcurrentAnalyzer", "KeyLevels",
-    "TraderSettings", "key_levels", "run_analyzer", "standard_indicators",
-]  # fmt: skip
+    "OFFLINE_MODEL",
+    "AnalysisContext",
+    "AnalyzerOptions",
+    "AnalyzerState",
+    "AnalyzerStatistics",
+    "Broadcast",
+    "Candles",
+    "ConcurrentAnalyzer",
+    "KeyLevels",
+    "TraderSettings",
+    "key_levels",
+    "run_analyzer",
+    "standard_indicators",
+]

@@ -108,14 +108,22 @@ class Breaker:
         if self.state == "half_open":
             period = min(self.max_cooldown_s, max(self.cooldown_s, self.period_s * 2))
             return attrs.evolve(
-                self, state="open", failures=failures, retry_at=now + period, period_s=period,
+                self,
+                state="open",
+                failures=failures,
+                retry_at=now + period,
+                period_s=period,
                 probing=False,
-            )  # fmt: skip
+            )
         if failures >= self.threshold:
             return attrs.evolve(
-                self, state="open", failures=failures, retry_at=now + self.cooldown_s,
-                period_s=self.cooldown_s, probing=False,
-            )  # fmt: skip
+                self,
+                state="open",
+                failures=failures,
+                retry_at=now + self.cooldown_s,
+                period_s=self.cooldown_s,
+                probing=False,
+            )
         return attrs.evolve(self, failures=failures)
 
 

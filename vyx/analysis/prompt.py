@@ -48,12 +48,13 @@ class AnalysisInputs:
         """The ``technical_indicators`` jsonb: the standard set, the clause values, the ATR."""
         return {
             "standard": {k: v.value for k, v in self.indicators.items()},
-            "unsettled": sorted(k for k, v in self.indicators.items() if v.value is not None
-                                and not v.settled),
+            "unsettled": sorted(
+                k for k, v in self.indicators.items() if v.value is not None and not v.settled
+            ),
             "clauses": dict(self.signal.indicator_data),
             "candles": len(self.context.candles),
             "timeframe": self.context.candles.timeframe,
-        }  # fmt: skip
+        }
 
 
 def build_inputs(signal: Signal, context: AnalysisContext) -> AnalysisInputs:

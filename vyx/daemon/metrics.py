@@ -38,9 +38,25 @@ if TYPE_CHECKING:
 #: Screen durations in seconds: the buckets resolve 0.5 ms to 2.5 s (finely below 50 ms, where
 #: screens are, so quantiles read from the histogram are meaningful).
 SCREEN_BUCKETS = (
-    0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05,
-    0.1, 0.25, 0.5, 1.0, 2.5,
-)  # fmt: skip
+    0.0005,
+    0.001,
+    0.0015,
+    0.002,
+    0.003,
+    0.004,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+)
 
 __all__ = ["CONTENT_TYPE_LATEST", "SCREEN_BUCKETS", "Metrics", "trio_task_count"]
 
@@ -104,9 +120,11 @@ class Metrics:
             registry=r,
         )
         self.bars_screened = Counter(
-            "vyx_screened_bars", "Closed bars stepped by screens, by timeframe.", ["timeframe"],
+            "vyx_screened_bars",
+            "Closed bars stepped by screens, by timeframe.",
+            ["timeframe"],
             registry=r,
-        )  # fmt: skip
+        )
         self.screened_upto = Gauge(
             "vyx_screened_upto_ms",
             "Close time (epoch ms) of the newest bar screened, by timeframe.",

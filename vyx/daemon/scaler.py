@@ -140,8 +140,11 @@ def scale_decision(stats: LoadStats, state: ScalerState, cfg: ScalerConfig, now:
     if level == "high" and high >= cfg.up_samples:
         if state.workers < state.cpus:
             if _cooled(state.last_worker_change_s, now, cfg.worker_cooldown_s):
-                return Decision("workers", _moved(kept, now, workers=state.workers + 1),
-                                f"high load: {state.workers + 1} worker threads")  # fmt: skip
+                return Decision(
+                    "workers",
+                    _moved(kept, now, workers=state.workers + 1),
+                    f"high load: {state.workers + 1} worker threads",
+                )
             return Decision("none", kept, "high load: worker cooldown")
         cpus = min(cfg.max_cpus, state.cpus * 2)
         if not cfg.vcpu_enabled or cpus <= state.cpus:
@@ -152,8 +155,11 @@ def scale_decision(stats: LoadStats, state: ScalerState, cfg: ScalerConfig, now:
     if level == "low" and low >= cfg.down_samples:
         if state.workers > 1:
             if _cooled(state.last_worker_change_s, now, cfg.worker_cooldown_s):
-                return Decision("workers", _moved(kept, now, workers=state.workers - 1),
-                                f"low load: {state.workers - 1} worker threads")  # fmt: skip
+                return Decision(
+                    "workers",
+                    _moved(kept, now, workers=state.workers - 1),
+                    f"low load: {state.workers - 1} worker threads",
+                )
             return Decision("none", kept, "low load: worker cooldown")
         cpus = max(cfg.min_cpus, state.cpus // 2)
         if not cfg.vcpu_enabled or cpus >= state.cpus:
@@ -165,14 +171,21 @@ def scale_decision(stats: LoadStats, state: ScalerState, cfg: ScalerConfig, now:
 
 
 def _moved(state: ScalerState, now: float, *, workers: int) -> ScalerState:
-    return attrs.evolve(state, workers=workers, high_streak=0, low_streak=0,
-                        last_worker_change_s=now)  # fmt: skip
+    return attrs.evolve(
+        state, workers=workers, high_streak=0, low_streak=0, last_worker_change_s=now
+    )
 
 
 def _resized(state: ScalerState, now: float, cpus: int) -> ScalerState:
-    return attrs.evolve(state, cpus=cpus, memory_mb=max(state.memory_mb, 256 * cpus),
-                        workers=min(state.workers, cpus), high_streak=0, low_streak=0,
-                        last_cpu_change_s=now)  # fmt: skip
+    return attrs.evolve(
+        state,
+        cpus=cpus,
+        memory_mb=max(state.memory_mb, 256 * cpus),
+        workers=min(state.workers, cpus),
+        high_streak=0,
+        low_streak=0,
+        last_cpu_change_s=now,
+    )
 
 
 def state_after_restart(
@@ -183,8 +196,9 @@ def state_after_restart(
     last: float | None = None
     if machine is not None and machine.metadata.get(SCALED_AT_KEY, "").isdigit():
         last = now - (wall_ms - int(machine.metadata[SCALED_AT_KEY])) / 1000
-    return ScalerState(workers=min(workers, cpus), cpus=cpus, memory_mb=memory_mb,
-                       last_cpu_change_s=last)  # fmt: skip
+    return ScalerState(
+        workers=min(workers, cpus), cpus=cpus, memory_mb=memory_mb, last_cpu_change_s=last
+    )
 
 
 def resized_config(machine: Machine, guest: Guest, wall_ms: int) -> dict[str, Any]:
@@ -193,8 +207,11 @@ def resized_config(machine: Machine, guest: Guest, wall_ms: int) -> dict[str, An
     meta = dict(machine.metadata)
     restarts = int(meta.get(RESTARTS_KEY, "0") or 0) + 1
     meta.update({SCALED_AT_KEY: str(wall_ms), RESTARTS_KEY: str(restarts)})
-    env = {**dict(config.get("env") or {}), "MACHINE_CPUS": str(guest.cpus),
-           "MACHINE_MEMORY": str(guest.memory_mb)}  # fmt: skip
+    env = {
+        **dict(config.get("env") or {}),
+        "MACHINE_CPUS": str(guest.cpus),
+        "MACHINE_MEMORY": str(guest.memory_mb),
+    }
     return {**config, "guest": guest.to_api(), "env": env, "metadata": meta}
 
 
@@ -286,8 +303,9 @@ async def run_scaler(
             await _report(deps, "vcpus", before, state, decision.reason)
             if not await _resize(deps, deps.fly, deps.fly_machine_id, state):
                 # Still the old size; the attempt counts for the cooldown.
-                state = attrs.evolve(before, high_streak=0, low_streak=0,
-                                     last_cpu_change_s=state.last_cpu_change_s)  # fmt: skip
+                state = attrs.evolve(
+                    before, high_streak=0, low_streak=0, last_cpu_change_s=state.last_cpu_change_s
+                )
 
 
 async def _resize(deps: ScalerDeps, fly: FlyMachines, machine_id: str, state: ScalerState) -> bool:
@@ -304,23 +322,42 @@ async def _resize(deps: ScalerDeps, fly: FlyMachines, machine_id: str, state: Sc
     except (FlyError, trio.TooSlowError) as exc:
         message = f"vCPU change to {state.cpus} failed: {exc}"
         logger.error("scaler: {}", message)
-        await deps.save_event(event_row(
-            machine_id=deps.row_id, user_id=deps.user_id, event_type="machine_error",
-            severity="error", message=message, created_at=deps.wall_ms(),
-            details={"operation": "scale", "cpus": state.cpus},
-        ))  # fmt: skip
+        await deps.save_event(
+            event_row(
+                machine_id=deps.row_id,
+                user_id=deps.user_id,
+                event_type="machine_error",
+                severity="error",
+                message=message,
+                created_at=deps.wall_ms(),
+                details={"operation": "scale", "cpus": state.cpus},
+            )
+        )
         return False
 
 
 async def _report(
     deps: ScalerDeps, kind: str, before: ScalerState, after: ScalerState, reason: str
 ) -> None:
-    details = {"kind": kind, "reason": reason, "workers": after.workers, "cpus": after.cpus,
-               "memory_mb": after.memory_mb, "previous_workers": before.workers,
-               "previous_cpus": before.cpus, "restart": kind == "vcpus"}  # fmt: skip
+    details = {
+        "kind": kind,
+        "reason": reason,
+        "workers": after.workers,
+        "cpus": after.cpus,
+        "memory_mb": after.memory_mb,
+        "previous_workers": before.workers,
+        "previous_cpus": before.cpus,
+        "restart": kind == "vcpus",
+    }
     logger.info("scaler: {}", reason)
-    await deps.save_event(event_row(
-        machine_id=deps.row_id, user_id=deps.user_id, event_type="machine_scaled",
-        message=reason, created_at=deps.wall_ms(), details=details,
-    ))  # fmt: skip
+    await deps.save_event(
+        event_row(
+            machine_id=deps.row_id,
+            user_id=deps.user_id,
+            event_type="machine_scaled",
+            message=reason,
+            created_at=deps.wall_ms(),
+            details=details,
+        )
+    )
     await deps.broadcast({"type": "machine_scaled", "data": details})

@@ -7,7 +7,7 @@ from vyx.market.connection import StreamConfig
 from vyx.market.rest import RestConfig
 from vyx.market.service import MarketConfig
 from vyx.market.universe import UniverseConfig
-from vyx.screener.service import ScreenerConfig
+from vyx.screener.config import ScreenerConfig
 from vyx.server import AuthConfig, ServerConfig
 from vyx.server.auth import supabase_jwks_url
 

@@ -232,16 +232,24 @@ def exchange_info(infos: Sequence[SymbolInfo], now_ms: int, weight_limit: int) -
         "timezone": "UTC",
         "serverTime": now_ms,
         "rateLimits": [
-            {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1,
-             "limit": weight_limit},
+            {
+                "rateLimitType": "REQUEST_WEIGHT",
+                "interval": "MINUTE",
+                "intervalNum": 1,
+                "limit": weight_limit,
+            },
             {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 50},
             {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 160000},
-            {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5,
-             "limit": 61000},
+            {
+                "rateLimitType": "RAW_REQUESTS",
+                "interval": "MINUTE",
+                "intervalNum": 5,
+                "limit": 61000,
+            },
         ],
         "exchangeFilters": [],
         "symbols": [_symbol_info(info) for info in infos],
-    }  # fmt: skip
+    }
 
 
 def _symbol_info(info: SymbolInfo) -> dict[str, object]:
@@ -263,19 +271,39 @@ def _symbol_info(info: SymbolInfo) -> dict[str, object]:
         "isSpotTradingAllowed": True,
         "isMarginTradingAllowed": False,
         "filters": [
-            {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000000.00000000",
-             "tickSize": tick},
-            {"filterType": "PERCENT_PRICE", "multiplierUp": "5", "multiplierDown": "0.2",
-             "avgPriceMins": 5},
-            {"filterType": "LOT_SIZE", "minQty": step, "maxQty": "9000000.00000000",
-             "stepSize": step},
-            {"filterType": "MIN_NOTIONAL", "minNotional": "10.00000000", "applyToMarket": True,
-             "avgPriceMins": 5},
+            {
+                "filterType": "PRICE_FILTER",
+                "minPrice": tick,
+                "maxPrice": "1000000.00000000",
+                "tickSize": tick,
+            },
+            {
+                "filterType": "PERCENT_PRICE",
+                "multiplierUp": "5",
+                "multiplierDown": "0.2",
+                "avgPriceMins": 5,
+            },
+            {
+                "filterType": "LOT_SIZE",
+                "minQty": step,
+                "maxQty": "9000000.00000000",
+                "stepSize": step,
+            },
+            {
+                "filterType": "MIN_NOTIONAL",
+                "minNotional": "10.00000000",
+                "applyToMarket": True,
+                "avgPriceMins": 5,
+            },
             {"filterType": "ICEBERG_PARTS", "limit": 10},
-            {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000",
-             "maxQty": "100000.00000000", "stepSize": "0.00000000"},
+            {
+                "filterType": "MARKET_LOT_SIZE",
+                "minQty": "0.00000000",
+                "maxQty": "100000.00000000",
+                "stepSize": "0.00000000",
+            },
             {"filterType": "MAX_NUM_ORDERS", "maxNumOrders": 200},
             {"filterType": "MAX_NUM_ALGO_ORDERS", "maxNumAlgoOrders": 5},
         ],
         "permissions": ["SPOT"],
-    }  # fmt: skip
+    }

@@ -16,11 +16,42 @@ import attrs
 #: Bases that are fiat-pegged stablecoins or fiat itself: a USDT pair of these does not move.
 STABLECOIN_BASES: frozenset[str] = frozenset(
     {
-        "USDT", "USDC", "BUSD", "TUSD", "USDP", "PAX", "DAI", "FDUSD", "USDD", "SUSD", "UST",
-        "USTC", "GUSD", "PYUSD", "USDS", "USDSB", "USD1", "EURI", "AEUR", "EUR", "GBP", "AUD",
-        "BIDR", "IDRT", "TRY", "BRL", "RUB", "UAH", "NGN", "ZAR", "BVND", "XUSD", "USDE", "RLUSD",
+        "USDT",
+        "USDC",
+        "BUSD",
+        "TUSD",
+        "USDP",
+        "PAX",
+        "DAI",
+        "FDUSD",
+        "USDD",
+        "SUSD",
+        "UST",
+        "USTC",
+        "GUSD",
+        "PYUSD",
+        "USDS",
+        "USDSB",
+        "USD1",
+        "EURI",
+        "AEUR",
+        "EUR",
+        "GBP",
+        "AUD",
+        "BIDR",
+        "IDRT",
+        "TRY",
+        "BRL",
+        "RUB",
+        "UAH",
+        "NGN",
+        "ZAR",
+        "BVND",
+        "XUSD",
+        "USDE",
+        "RLUSD",
     }
-)  # fmt: skip
+)
 
 #: Suffixes of Binance leveraged tokens (BTCUP, BTCDOWN, BNBBULL, BNBBEAR, and BULL/BEAR alone).
 LEVERAGED_SUFFIXES: tuple[str, ...] = ("UP", "DOWN", "BULL", "BEAR")

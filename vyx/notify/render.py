@@ -48,9 +48,12 @@ TELEGRAM = Markup(
     "html", 4096, lambda s: html.escape(s, quote=False), lambda s: f"<b>{s}</b>", _html_link
 )
 DISCORD = Markup(
-    "markdown", 2000, lambda s: _MD_SPECIAL.sub(r"\\\1", s), lambda s: f"**{s}**",
+    "markdown",
+    2000,
+    lambda s: _MD_SPECIAL.sub(r"\\\1", s),
+    lambda s: f"**{s}**",
     lambda text, url: f"[{text}](<{url}>)",
-)  # fmt: skip
+)
 PLAIN = Markup("text", 8000, lambda s: s, lambda s: s, lambda text, url: f"{text} {url}")
 
 

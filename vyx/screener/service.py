@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import TypeVar
 
-import attrs
 import trio
 from loguru import logger
 
@@ -33,6 +32,7 @@ from kernels.program import TraderDef
 from kernels.ring import RingBuffer
 from kernels.timeframes import bar_open, timeframe_ms
 from vyx.market.closes import BarClosed, HistoryLoaded, MarketEvent, SymbolsRemoved
+from vyx.screener.config import NO_HOOKS, ScreenerConfig, ScreenerHooks, SignalSink
 from vyx.screener.install import STAGE_ATTEMPTS, InstallFailed, stage, vet
 from vyx.screener.ordering import consume, intrabar_loop
 from vyx.screener.signals import to_signals
@@ -41,55 +41,24 @@ from vyx.signal import Signal
 
 T = TypeVar("T")
 
-#: Receives each screen's new signals and the ids of provisional signals cancelled at close.
-SignalSink = Callable[[Sequence[Signal], Sequence[str]], Awaitable[None]]
-
-
-@attrs.frozen
-class ScreenerConfig:
-    """Settings of the screener."""
-
-    user_id: str
-    machine_id: str | None = None
-    #: Worker threads a screen is split over.
-    workers: int = 1
-    #: Minimum bars between two signals of one trader on one symbol.
-    cooldown_bars: int = 0
-    #: Period of intrabar (provisional) screens; 0 = off.
-    intrabar_ms: int = 0
-    #: How long a close waits for a longer timeframe's close at the same instant.
-    align_timeout_s: float = 5.0
-    #: History is stepped this many bars at a time (bounds the memory of a load).
-    history_chunk: int = 64
-    #: Catch-up screens at most this much history after a restart (older bars: no signals).
-    catch_up_ms: int = 86_400_000
-
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@attrs.frozen
-class ScreenerHooks:
-    """Who hears about the screener's work, given at construction (never appended later)."""
-
-    #: Called with every screen's result (metrics, the scaler's load measure).
-    on_screen: Sequence[Callable[[ScreenResult], None]] = ()
-    #: Called with each close's delay from announced (every symbol's bar in) to its signals
-    #: handed on (stored and pushed), seconds (/metrics keeps the histogram).
-    on_delay: Sequence[Callable[[float], None]] = ()
-    #: Called with :attr:`Screener.progress` after each screen whose signals went to the sink
-    #: (the progress moved).
-    on_progress: Callable[[Mapping[str, int]], None] | None = None
-
-
 class Screener:
     """The screener's state; :func:`run_screener` drives it, the daemon holds it as a handle."""
 
-    def __init__(self, cfg: ScreenerConfig, rings: Mapping[str, RingBuffer], sink: SignalSink,
-                 now_ms: Callable[[], int] = _now_ms,
-                 resume: Mapping[str, int] | None = None, *,
-                 hooks: ScreenerHooks = ScreenerHooks()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cfg: ScreenerConfig,
+        rings: Mapping[str, RingBuffer],
+        sink: SignalSink,
+        now_ms: Callable[[], int] = _now_ms,
+        resume: Mapping[str, int] | None = None,
+        *,
+        hooks: ScreenerHooks = NO_HOOKS,
+    ) -> None:
         self.cfg = cfg
         self.rings = rings
         self.executor = Executor(rings, cooldown_bars=cfg.cooldown_bars)
@@ -209,10 +178,17 @@ class Screener:
         for tid, message in self._errors.items():
             traders[tid] = TraderStatistics(0, 0.0, 0, 0, 0, 0, message)
         return ScreenerStatistics(
-            self._screens, self._last_ms, self._max_ms, self._signals, self._provisional_count,
-            self._cancelled, self._paused, int(self._limiter.total_tokens), traders,
+            self._screens,
+            self._last_ms,
+            self._max_ms,
+            self._signals,
+            self._provisional_count,
+            self._cancelled,
+            self._paused,
+            int(self._limiter.total_tokens),
+            traders,
             self._stale_stages,
-        )  # fmt: skip
+        )
 
     # -- events --------------------------------------------------------------------------------
 
@@ -406,8 +382,10 @@ class Screener:
         self._caught_up += stepped
         logger.info(
             "caught up {} bars that closed while nobody screened them ({} signals, {:.0f} ms)",
-            stepped, self._signals - before, (time.perf_counter() - started) * 1000,
-        )  # fmt: skip
+            stepped,
+            self._signals - before,
+            (time.perf_counter() - started) * 1000,
+        )
 
     def _live_slots(self, tf: str) -> list[int]:
         ring = self.rings[tf]
@@ -439,9 +417,13 @@ class Screener:
         for tid, stats in result.traders.items():
             before = self._stats.get(tid)
             self._stats[tid] = TraderStatistics(
-                now, ms, (before.signals if before else 0) + counts.get(tid, 0),
-                stats.matching, stats.warming, stats.bars_needed,
-            )  # fmt: skip
+                now,
+                ms,
+                (before.signals if before else 0) + counts.get(tid, 0),
+                stats.matching,
+                stats.warming,
+                stats.bars_needed,
+            )
         # Provisional signals of this bar that did not confirm are cancelled.
         pending = self._provisional.pop(result.timeframe, {})
         confirmed = {s.id for s in signals}
@@ -460,8 +442,12 @@ class Screener:
                 job = self.executor.prepare(tf, forming=True, slots=self._live_slots(tf))
                 await self._run(job)
                 result = self.executor.finish(job)
-            signals = to_signals(result.matches, user_id=self.cfg.user_id,
-                                 machine_id=self.cfg.machine_id, now_ms=self._now_ms())  # fmt: skip
+            signals = to_signals(
+                result.matches,
+                user_id=self.cfg.user_id,
+                machine_id=self.cfg.machine_id,
+                now_ms=self._now_ms(),
+            )
             known = self._provisional.setdefault(tf, {})
             fresh = [s for s in signals if s.id not in known]
             for s in fresh:

@@ -16,7 +16,20 @@ from vyx.store.records import MachineRecord, Trader, event_row, metrics_row
 from vyx.store.service import SqliteStore, run_store
 
 __all__ = [
-    "KEYS", "MachineRecord", "PendingRow", "RowError", "Sink", "SqliteStore", "Store",
-    "StoreClosed", "StoreError", "StoreStatistics", "StoreUnavailable", "Trader",
-    "WriteOutcome", "event_row", "metrics_row", "run_store",
-]  # fmt: skip
+    "KEYS",
+    "MachineRecord",
+    "PendingRow",
+    "RowError",
+    "Sink",
+    "SqliteStore",
+    "Store",
+    "StoreClosed",
+    "StoreError",
+    "StoreStatistics",
+    "StoreUnavailable",
+    "Trader",
+    "WriteOutcome",
+    "event_row",
+    "metrics_row",
+    "run_store",
+]

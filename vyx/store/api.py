@@ -21,9 +21,19 @@ from vyx.store.errors import RowError, StoreClosed, StoreError, StoreUnavailable
 from vyx.store.records import MachineRecord, Trader
 
 __all__ = [
-    "KEYS", "PendingRow", "QuarantinedRow", "RowError", "Sink", "Store", "StoreClosed",
-    "StoreError", "StoreStatistics", "StoreUnavailable", "Table", "WriteOutcome",
-]  # fmt: skip
+    "KEYS",
+    "PendingRow",
+    "QuarantinedRow",
+    "RowError",
+    "Sink",
+    "Store",
+    "StoreClosed",
+    "StoreError",
+    "StoreStatistics",
+    "StoreUnavailable",
+    "Table",
+    "WriteOutcome",
+]
 
 #: Tables written through the batch writer (``cloud_machines``: the Supabase store's machine
 #: lifecycle rows only).

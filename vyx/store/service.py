@@ -30,8 +30,9 @@ class _SqliteSink:
         self._limiter = limiter
 
     async def persist(self, rows: Sequence[PendingRow]) -> WriteOutcome:
-        return await trio.to_thread.run_sync(self._db.write_batch, list(rows),
-                                             limiter=self._limiter)  # fmt: skip
+        return await trio.to_thread.run_sync(
+            self._db.write_batch, list(rows), limiter=self._limiter
+        )
 
 
 class SqliteStore(QueuedWrites):

@@ -34,8 +34,15 @@ from vyx.store.schema import COLUMNS, DDL, JSON_COLUMNS, SCHEMA_VERSION, upsert_
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
 
 #: Errors that belong to one row (constraint, binding type, integer range), not to the batch.
-ROW_ERRORS = (sqlite3.IntegrityError, sqlite3.InterfaceError, sqlite3.ProgrammingError,
-              sqlite3.DataError, OverflowError, TypeError, ValueError)  # fmt: skip
+ROW_ERRORS = (
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    sqlite3.DataError,
+    OverflowError,
+    TypeError,
+    ValueError,
+)
 
 #: (position in the batch, row, parameters)
 _Encoded = tuple[int, PendingRow, tuple[Any, ...]]
@@ -223,8 +230,9 @@ class SqliteDatabase:
 
     # ------------------------------------------------------------------ reads
 
-    def select(self, table: str, where: str = "", params: Sequence[Any] = (),
-               tail: str = "") -> list[dict[str, Any]]:  # fmt: skip
+    def select(
+        self, table: str, where: str = "", params: Sequence[Any] = (), tail: str = ""
+    ) -> list[dict[str, Any]]:
         """Rows of ``table`` (decoded); ``where``/``tail`` are trusted SQL fragments."""
         sql = f"SELECT * FROM {table}" + (f" WHERE {where}" if where else "") + f" {tail}"
         return [decode(table, r) for r in self._conn.execute(sql, tuple(params))]

@@ -30,6 +30,11 @@ from vyx.store.supabase.store import SupabaseStatistics, SupabaseStore, run_supa
 from vyx.store.supabase.wire import RetryPolicy
 
 __all__ = [
-    "Rest", "RestError", "RetryPolicy", "SupabaseStatistics", "SupabaseStore",
-    "SupabaseUnavailable", "run_supabase_store",
-]  # fmt: skip
+    "Rest",
+    "RestError",
+    "RetryPolicy",
+    "SupabaseStatistics",
+    "SupabaseStore",
+    "SupabaseUnavailable",
+    "run_supabase_store",
+]

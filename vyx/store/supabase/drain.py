@@ -149,10 +149,14 @@ class Drain:
     def statistics(self) -> DrainStatistics:
         """Counters of the drain."""
         return DrainStatistics(
-            state=self._state, applied_rows=self._applied, requests=self._requests,
-            failures=self._failures, quarantined=self._quarantined,
-            last_error=self._last_error, last_quarantine=self._last_quarantine,
-        )  # fmt: skip
+            state=self._state,
+            applied_rows=self._applied,
+            requests=self._requests,
+            failures=self._failures,
+            quarantined=self._quarantined,
+            last_error=self._last_error,
+            last_quarantine=self._last_quarantine,
+        )
 
     async def wait_applied(self, seq: int) -> None:
         """Return once every spooled row with ``seq`` or lower is settled."""
@@ -176,8 +180,12 @@ class Drain:
                 policy = policy.failed()
                 delay = policy.delay(exc.failure)
                 self._state = "blocked" if exc.verdict == "blocked" else "retrying"
-                logger.warning("supabase: {} spooled rows wait ({}); next try in {:.1f} s",
-                               self._state, exc, delay)  # fmt: skip
+                logger.warning(
+                    "supabase: {} spooled rows wait ({}); next try in {:.1f} s",
+                    self._state,
+                    exc,
+                    delay,
+                )
                 await trio.sleep(delay)
                 continue
             policy = policy.succeeded()

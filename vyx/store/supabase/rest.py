@@ -109,8 +109,7 @@ class Rest:
             transport=transport,
             event_hooks={"response": [_raise_for_status]},
         )
-        client = AsyncPostgrestClient(base, headers=headers, http_client=http,
-                                      retry_enabled=False)  # fmt: skip
+        client = AsyncPostgrestClient(base, headers=headers, http_client=http, retry_enabled=False)
         # We own the httpx client (its hooks); aclose() closes it.
         client._owns_session = True
         return cls(client, policy, http)

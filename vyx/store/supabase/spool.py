@@ -165,10 +165,16 @@ class Spool:
             (limit,),
         )
         return [
-            {"table": t, "key": k, "row": json.loads(p), "error": e, "code": c,
-             "quarantined_at": at}
+            {
+                "table": t,
+                "key": k,
+                "row": json.loads(p),
+                "error": e,
+                "code": c,
+                "quarantined_at": at,
+            }
             for t, k, p, e, c, at in cursor
-        ]  # fmt: skip
+        ]
 
     def requeue_quarantined(self) -> int:
         """Queue every quarantined row again (behind the rows queued now); returns how many."""

@@ -40,11 +40,17 @@ TIMESTAMP_COLUMNS: Mapping[str, frozenset[str]] = {
     "cloud_metrics": frozenset({"recorded_at"}),
     "cloud_events": frozenset({"created_at"}),
     "traders": frozenset({"updated_at"}),
-    "cloud_machines": frozenset({
-        "provisioned_at", "started_at", "stopped_at", "last_health_check", "created_at",
-        "updated_at",
-    }),
-}  # fmt: skip
+    "cloud_machines": frozenset(
+        {
+            "provisioned_at",
+            "started_at",
+            "stopped_at",
+            "last_health_check",
+            "created_at",
+            "updated_at",
+        }
+    ),
+}
 
 #: Upsert conflict target (``on_conflict``) of each batched table: always the primary key, so
 #: no other unique constraint is needed (``signal_analyses`` rows carry a deterministic ``id``,
