@@ -1,5 +1,8 @@
 """Traders as the daemon runs them, from any source: the local file, the ``traders`` table or
-the browser (``trader_upsert``, ``config_update``).
+the browser (``trader_upsert``, ``config_update``). Every source ends in one type,
+:class:`TraderInfo`, and every trader that cannot run in one, :class:`TraderRejected`:
+:func:`from_mapping` (browser, loose rows), :func:`from_record` (typed rows) and
+:func:`vyx.traders_file.parse_traders` (the file) share one admission (:func:`admit`).
 
 Rows of the ``traders`` table keep jsonb ``filter = {code, language?, ...}``; only filters in
 the Vyx language (``language: 'vyx'`` on the filter or the row) run on this machine. Others are
@@ -17,16 +20,41 @@ import attrs
 from kernels.program import TraderDef
 from kernels.timeframes import TIMEFRAME_MS
 from vyx.store.records import Trader
-from vyx.traders_file import TraderEntry
 
 
 class TraderRejected(ValueError):
-    """A trader this machine cannot run (not the Vyx language, malformed); says why."""
+    """A trader this machine cannot run (not the Vyx language, malformed, not compiling); says
+    why. Raised where a trader is admitted, and listed by a load of the ``traders`` table.
 
-    def __init__(self, trader_id: str, reason: str) -> None:
+    Args:
+        trader_id: its id (``"?"`` when it has none).
+        reason: why, for the user.
+        name: its name, when known.
+        kind: ``unreadable`` (the row), ``language`` (not Vyx), ``compile`` (the filter).
+        version: the row's ``version`` (a rejected trader is reported again only when it
+            changes).
+    """
+
+    def __init__(
+        self,
+        trader_id: str,
+        reason: str,
+        *,
+        name: str = "",
+        kind: str = "unreadable",
+        version: int = 0,
+    ) -> None:
         super().__init__(f"trader {trader_id}: {reason}")
         self.trader_id = trader_id
         self.reason = reason
+        self.name = name
+        self.kind = kind
+        self.version = version
+
+    @property
+    def id(self) -> str:
+        """The trader's id (as :attr:`trader_id`)."""
+        return self.trader_id
 
 
 @attrs.frozen
@@ -44,6 +72,12 @@ class TraderInfo:
         """The trader's id."""
         return self.definition.id
 
+    @property
+    def instructions(self) -> str:
+        """The strategy's instructions to the analyst ("" when none)."""
+        value = self.strategy.get("instructions", "")
+        return value if isinstance(value, str) else ""
+
     def to_message(self, state: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The trader as the browser sees it (``snapshot.traders``, ``trader_updated``)."""
         d = self.definition
@@ -59,12 +93,6 @@ class TraderInfo:
         }
 
 
-def from_entry(entry: TraderEntry) -> TraderInfo:
-    """A trader of the local traders file."""
-    strategy = {"instructions": entry.instructions} if entry.instructions else {}
-    return TraderInfo(entry.definition, entry.enabled, entry.auto_analyze, strategy)
-
-
 def _json(value: Any) -> Any:
     # The browser often stores jsonb values as a JSON string inside jsonb: accept both.
     if isinstance(value, str):
@@ -76,45 +104,80 @@ def _json(value: Any) -> Any:
 
 
 def from_record(trader: Trader) -> TraderInfo:
-    """A row of the ``traders`` table; raises :class:`TraderRejected`."""
-    return from_mapping(trader.to_row())
+    """A row of the ``traders`` table, as the store typed it; raises :class:`TraderRejected`."""
+    return admit(
+        trader.id,
+        trader.filter,
+        language=trader.language,
+        timeframe=trader.execution_interval or "5m",
+        name=trader.name,
+        enabled=trader.enabled,
+        auto_analyze=trader.auto_analyze_signals,
+        strategy=trader.strategy,
+        direction=None,
+    )
 
 
 def from_mapping(row: Mapping[str, Any]) -> TraderInfo:
     """A trader object as the table or the browser spells it (snake_case or camelCase);
     raises :class:`TraderRejected` naming the problem."""
-    trader_id = str(row.get("id") or "")
-    if not trader_id:
-        raise TraderRejected("?", "a trader needs an id")
-    flt = _json(row.get("filter"))
-    if isinstance(flt, str):
-        flt = {"code": flt}
-    if not isinstance(flt, Mapping) or not isinstance(flt.get("code"), str):
-        raise TraderRejected(trader_id, "filter.code (the filter's source) is missing")
-    language = flt.get("language") or row.get("language")
-    if language not in (None, "vyx"):
-        raise TraderRejected(
-            trader_id, f"its filter is in {language!r}, not the Vyx filter language"
-        )
-    timeframe = str(
+    timeframe = (
         row.get("execution_interval")
         or row.get("executionInterval")
         or row.get("timeframe")
         or "5m"
     )
+    auto = row.get("auto_analyze_signals", row.get("autoAnalyzeSignals", row.get("autoAnalyze")))
+    return admit(
+        str(row.get("id") or ""),
+        _json(row.get("filter")),
+        language=row.get("language"),
+        timeframe=str(timeframe),
+        name=row.get("name"),
+        enabled=bool(row.get("enabled", True)),
+        auto_analyze=bool(auto),
+        strategy=_json(row.get("strategy")),
+        direction=row.get("direction"),
+    )
+
+
+def admit(
+    trader_id: str,
+    flt: Any,
+    *,
+    language: object,
+    timeframe: str,
+    name: object,
+    enabled: bool,
+    auto_analyze: bool,
+    strategy: Any,
+    direction: object,
+) -> TraderInfo:
+    """The one admission of a trader from any source: it has an id, a filter's source in the
+    Vyx language (``flt``: ``{code, language?}`` or the source; ``language``: the row's
+    column), a Binance timeframe and a direction (``direction``, else the strategy's, else
+    long: the table has no direction column, it rides in ``strategy``). Raises
+    :class:`TraderRejected` naming the problem."""
+    if not trader_id:
+        raise TraderRejected("?", "a trader needs an id")
+    if isinstance(flt, str):
+        flt = {"code": flt}
+    if not isinstance(flt, Mapping) or not isinstance(flt.get("code"), str):
+        raise TraderRejected(trader_id, "filter.code (the filter's source) is missing")
+    lang = flt.get("language") or language
+    if lang not in (None, "vyx"):
+        raise TraderRejected(
+            trader_id, f"its filter is in {lang!r}, not the Vyx filter language", kind="language"
+        )
     if timeframe not in TIMEFRAME_MS:
         raise TraderRejected(trader_id, f"timeframe {timeframe!r} is not a Binance interval")
-    strategy = _json(row.get("strategy")) or {}
     if not isinstance(strategy, Mapping):
         strategy = {}
-    auto = row.get("auto_analyze_signals", row.get("autoAnalyzeSignals", row.get("autoAnalyze")))
-    # The table has no direction column: it rides in ``strategy`` (additive, any schema).
-    direction = row.get("direction") or strategy.get("direction") or "long"
+    direction = direction or strategy.get("direction") or "long"
     if direction not in ("long", "short"):
         raise TraderRejected(trader_id, f"direction {direction!r} is not 'long' or 'short'")
-    name = str(row.get("name") or trader_id)
-    definition = TraderDef(trader_id, flt["code"], timeframe, name, direction)
-    return TraderInfo(definition, bool(row.get("enabled", True)), bool(auto), dict(strategy))
+    definition = TraderDef(trader_id, flt["code"], timeframe, str(name or trader_id), direction)
+    return TraderInfo(definition, enabled, auto_analyze, dict(strategy))
 
 
 def to_record(info: TraderInfo, user_id: str) -> Trader:

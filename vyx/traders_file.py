@@ -25,10 +25,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from kernels.program import TraderDef
 from kernels.timeframes import TIMEFRAME_MS
+from vyx.traders import TraderInfo
 
 _KEYS = {
     "id",
@@ -46,23 +45,14 @@ class TradersFileError(ValueError):
     """A traders file that cannot be used; the message names the file and the trader."""
 
 
-@attrs.frozen
-class TraderEntry:
-    """One trader of the file."""
-
-    definition: TraderDef
-    enabled: bool = True
-    auto_analyze: bool = False
-    instructions: str = ""
-
-
 def slug(name: str) -> str:
     """The id a trader named ``name`` gets when it has none."""
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "trader"
 
 
-def parse_traders(text: str, origin: str = "<traders>") -> list[TraderEntry]:
-    """Parse the TOML text of a traders file; raises :class:`TradersFileError`."""
+def parse_traders(text: str, origin: str = "<traders>") -> list[TraderInfo]:
+    """Parse the TOML text of a traders file into the daemon's traders (``instructions`` go
+    into the strategy); raises :class:`TradersFileError`."""
     try:
         doc: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -73,7 +63,7 @@ def parse_traders(text: str, origin: str = "<traders>") -> list[TraderEntry]:
     tables = doc.get("traders", [])
     if not isinstance(tables, list):
         raise TradersFileError(f"{origin}: 'traders' must be an array of tables ([[traders]])")
-    entries: list[TraderEntry] = []
+    entries: list[TraderInfo] = []
     seen: set[str] = set()
     for i, table in enumerate(tables, 1):
         where = f"{origin}: trader #{i}"
@@ -111,17 +101,17 @@ def parse_traders(text: str, origin: str = "<traders>") -> list[TraderEntry]:
         if direction not in ("long", "short"):
             raise TradersFileError(f'{where}: \'direction\' must be "long" or "short"')
         entries.append(
-            TraderEntry(
+            TraderInfo(
                 TraderDef(trader_id, source.strip(), timeframe, name, direction),
                 flags["enabled"],
                 flags["auto_analyze"],
-                instructions,
+                {"instructions": instructions} if instructions else {},
             )
         )
     return entries
 
 
-def load_traders(path: str | Path) -> list[TraderEntry]:
+def load_traders(path: str | Path) -> list[TraderInfo]:
     """Read a traders file; raises :class:`TradersFileError`."""
     path = Path(path)
     try:

@@ -18,7 +18,8 @@ import attrs
 import tomlkit
 from tomlkit.items import AoT, String, StringType, Table, Trivia
 
-from vyx.traders_file import TraderEntry, TradersFileError, parse_traders, slug
+from vyx.traders import TraderInfo
+from vyx.traders_file import TradersFileError, parse_traders, slug
 
 #: Traders file the CLI uses when none is named.
 DEFAULT_TRADERS_FILE = Path("traders.toml")
@@ -58,7 +59,7 @@ def _tables(doc: tomlkit.TOMLDocument) -> AoT:
     return tables
 
 
-def _write(path: Path, doc: tomlkit.TOMLDocument) -> list[TraderEntry]:
+def _write(path: Path, doc: tomlkit.TOMLDocument) -> list[TraderInfo]:
     text = tomlkit.dumps(doc)
     entries = parse_traders(text, str(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or Path("."))
@@ -126,7 +127,7 @@ def _find(tables: AoT, trader_id: str) -> int:
     raise TradersFileError(f"no trader {trader_id!r} (the file has: {known or 'none'})")
 
 
-def update_trader(path: Path, trader_id: str, changes: Mapping[str, Any]) -> TraderEntry:
+def update_trader(path: Path, trader_id: str, changes: Mapping[str, Any]) -> TraderInfo:
     """Set ``changes`` (keys of the file's format) on one trader; the trader after the edit.
     Raises :class:`TradersFileError` (unknown trader, or an edit the reader would refuse)."""
     if not path.exists():

@@ -32,7 +32,7 @@ from vyx.exchange import candles
 from vyx.exchange.service import ExchangeConfig, run_exchange
 from vyx.exchange.synthetic import DEFAULT_ORIGIN_MS, SyntheticSource
 from vyx.logs import setup_logging
-from vyx.traders import TraderInfo, TraderRejected, from_entry
+from vyx.traders import TraderInfo, TraderRejected
 from vyx.traders_file import parse_traders
 
 
@@ -106,7 +106,7 @@ async def _live(symbols: int, seed: int, speed: float, port: int, data_dir: str)
     entries = parse_traders(_example_traders_text(), "vyx/examples/traders.toml")
 
     async def load() -> tuple[list[TraderInfo], list[TraderRejected]]:
-        return [from_entry(e) for e in entries], []
+        return entries, []
 
     async with trio.open_nursery() as nursery:
         exchange = await nursery.start(

@@ -16,7 +16,7 @@ from vyx.daemon.intake import TraderSource
 from vyx.daemon.startup import exit_on_startup_error, private_files
 from vyx.logs import setup_logging
 from vyx.server.service import ServerHandle
-from vyx.traders import TraderInfo, TraderRejected, from_entry
+from vyx.traders import TraderInfo, TraderRejected
 from vyx.traders_file import TradersFileError, load_traders
 
 
@@ -25,7 +25,7 @@ def file_source(path: Path) -> TraderSource:
 
     async def load() -> tuple[list[TraderInfo], list[TraderRejected]]:
         entries = await trio.to_thread.run_sync(load_traders, path)
-        return [from_entry(e) for e in entries], []
+        return entries, []
 
     return load
 

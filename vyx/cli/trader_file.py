@@ -13,10 +13,11 @@ from vyx.authoring.messages import problems_text
 from vyx.authoring.traders_toml import remove_trader, update_trader
 from vyx.cli.trader import TRADERS_OPTION, fail
 from vyx.cli.trader_render import echo_draft
-from vyx.traders_file import TraderEntry, TradersFileError, load_traders
+from vyx.traders import TraderInfo
+from vyx.traders_file import TradersFileError, load_traders
 
 
-def _load(path: Path) -> list[TraderEntry]:
+def _load(path: Path) -> list[TraderInfo]:
     try:
         return load_traders(path)
     except TradersFileError as exc:

@@ -41,7 +41,7 @@ TRADERS_CACHE = "traders.json"
 def to_infos(update: TraderUpdate) -> tuple[list[TraderInfo], list[TraderRejected]]:
     """The traders to run and the rejected ones of a trader-sync update."""
     infos: list[TraderInfo] = []
-    rejected = [TraderRejected(r.id, r.reason) for r in update.current.rejected]
+    rejected = list(update.current.rejected)
     for row in update.current.traders:
         try:
             infos.append(from_record(row))

@@ -34,22 +34,10 @@ from vyx.store.errors import RowError, StoreError
 from vyx.store.records import Trader, event_row
 from vyx.store.supabase.rest import Rest
 from vyx.store.supabase.store import SupabaseStore
+from vyx.traders import TraderRejected
 
 #: The filter language this machine runs (``filter.language``, or the ``language`` column).
 VYX_LANGUAGE = "vyx"
-
-
-@attrs.frozen
-class RejectedTrader:
-    """A trader of the user that this machine does not run, and why."""
-
-    id: str
-    name: str
-    reason: str
-    #: ``unreadable`` (the row), ``language`` (not Vyx), ``compile`` (the filter).
-    kind: str
-    #: The row's ``version`` (a rejected trader is reported again only when it changes).
-    version: int = 0
 
 
 @attrs.frozen
@@ -57,7 +45,7 @@ class TraderSet:
     """What one load found."""
 
     traders: tuple[Trader, ...]
-    rejected: tuple[RejectedTrader, ...]
+    rejected: tuple[TraderRejected, ...]
 
 
 @attrs.frozen
@@ -68,7 +56,7 @@ class TraderChanges:
     removed: tuple[Trader, ...] = ()
     updated: tuple[Trader, ...] = ()
     #: Rejections not reported before (new trader, or a new version).
-    newly_rejected: tuple[RejectedTrader, ...] = ()
+    newly_rejected: tuple[TraderRejected, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -114,13 +102,13 @@ def classify_traders(
     """Runnable traders (by name) and the rejected ones. Rows disabled for the cloud
     (``cloud_config.enabledInCloud = false``) or disabled are neither."""
     ok: list[Trader] = []
-    rejected: list[RejectedTrader] = []
+    rejected: list[TraderRejected] = []
     for row in rows:
         try:
             trader = Trader.from_row(row)
         except RowError as exc:
             rid, name = str(row.get("id")), str(row.get("name") or "")
-            rejected.append(RejectedTrader(rid, name, str(exc), "unreadable"))
+            rejected.append(TraderRejected(rid, str(exc), name=name, kind="unreadable"))
             continue
         if not trader.enabled or not trader.enabled_in_cloud:
             continue
@@ -133,13 +121,17 @@ def classify_traders(
                 "language (filter.language = 'vyx')"
             )
             rejected.append(
-                RejectedTrader(trader.id, trader.name, reason, "language", trader.version)
+                TraderRejected(
+                    trader.id, reason, name=trader.name, kind="language", version=trader.version
+                )
             )
             continue
         problem = compile_check(trader)
         if problem is not None:
             rejected.append(
-                RejectedTrader(trader.id, trader.name, problem, "compile", trader.version)
+                TraderRejected(
+                    trader.id, problem, name=trader.name, kind="compile", version=trader.version
+                )
             )
             continue
         ok.append(trader)
