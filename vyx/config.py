@@ -81,7 +81,7 @@ class SupabaseConfig:
 
 
 @attrs.frozen
-class MarketConfig:
+class MarketSettings:
     """Binance market data and screening cadence."""
 
     #: The default timeframe of traders and of the screen (``KLINE_INTERVAL``).
@@ -126,7 +126,7 @@ class StoreConfig:
 
 
 @attrs.frozen
-class ServerConfig:
+class ServerSettings:
     """The HTTP/WebSocket server (one port)."""
 
     #: Bind address; 127.0.0.1 in embedded mode, 0.0.0.0 in cloud mode unless ``HOST`` is set.
@@ -195,9 +195,9 @@ class Config:
 
     machine: MachineConfig
     supabase: SupabaseConfig | None
-    market: MarketConfig
+    market: MarketSettings
     store: StoreConfig
-    server: ServerConfig
+    server: ServerSettings
     analyzer: AnalyzerConfig
     fly: FlyConfig
     log: LogConfig
@@ -384,7 +384,7 @@ class _Reader:
         supabase = self.supabase()
         cloud = supabase is not None
         machine = self.machine()
-        market = MarketConfig(
+        market = MarketSettings(
             kline_interval=self.get("KLINE_INTERVAL", _timeframe, "5m"),
             screening_interval_ms=self.get("SCREENING_INTERVAL_MS", _screen_interval, 0),
             symbol_count=self.get("SYMBOL_COUNT", _int_in(1, 1000), 100),
@@ -407,7 +407,7 @@ class _Reader:
                 f"VYX_STORE_BUFFER_ROWS={str(store.buffer_rows)!r}: expected at least "
                 f"VYX_STORE_BATCH_ROWS ({store.batch_rows})"
             )
-        server = ServerConfig(
+        server = ServerSettings(
             host=self.get("HOST", _token, "0.0.0.0" if cloud else "127.0.0.1"),
             port=self.get("PORT", _int_in(0, 65535), 8080),
         )

@@ -31,6 +31,7 @@ from loguru import logger
 from vyx.config import MachineConfig
 from vyx.store.errors import StoreError
 from vyx.store.records import Severity, event_row, machine_row_id, metrics_row
+from vyx.store.schema import COLUMNS
 from vyx.store.supabase.store import SupabaseStore
 from vyx.store.supabase.wire import iso_from_ms
 
@@ -57,22 +58,8 @@ EventType = Literal[
     "health_check_failed",
 ]
 
-#: Columns of ``cloud_metrics`` a sample may fill.
-METRIC_COLUMNS = frozenset(
-    {
-        "cpu_usage_vcpus",
-        "memory_used_mb",
-        "memory_total_mb",
-        "active_signals",
-        "analysis_queue_depth",
-        "websocket_latency_ms",
-        "filter_execution_time_ms",
-        "ai_analysis_time_ms",
-        "signals_created_count",
-        "analyses_completed_count",
-        "errors_count",
-    }
-)
+#: Columns of ``cloud_metrics`` a sample may fill (every one but the row's own).
+METRIC_COLUMNS = frozenset(COLUMNS["cloud_metrics"]) - {"id", "machine_id", "recorded_at"}
 
 
 def _now_ms() -> int:

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from vyx.config import Config
-from vyx.market.connection import StreamConfig
-from vyx.market.rest import RestConfig
 from vyx.market.service import MarketConfig
-from vyx.market.universe import UniverseConfig
 from vyx.screener.config import ScreenerConfig
 from vyx.server import AuthConfig, ServerConfig
 from vyx.server.auth import supabase_jwks_url
 
 
 def market_config(cfg: Config, capacity: dict[str, int]) -> MarketConfig:
-    """The market service's settings from the environment's."""
-    m = cfg.market
-    return MarketConfig(
-        rest=RestConfig(base_url=m.rest_url),
-        stream=StreamConfig(ws_url=m.ws_url),
-        universe=UniverseConfig(count=m.symbol_count, symbols=m.symbols or ()),
-        warmup=capacity,
-        region=cfg.machine.region,
-    )
+    """The market service's settings from the environment's; ``capacity``: closed bars to keep
+    per timeframe (the rings' sizes, which the backfill fills)."""
+    return MarketConfig.from_settings(cfg.market, warmup=capacity, region=cfg.machine.region)
 
 
 def server_config(cfg: Config) -> ServerConfig:

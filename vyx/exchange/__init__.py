@@ -13,7 +13,7 @@ Start it in-process with :func:`run_exchange` (a startable trio service) or from
 from vyx.exchange.candles import Kline
 from vyx.exchange.clock import MarketClock
 from vyx.exchange.faults import FaultControl, FaultStatistics
-from vyx.exchange.market import Market, Ticker
+from vyx.exchange.market import Market, RollingTicker
 from vyx.exchange.replay import ReplaySource
 from vyx.exchange.server import Truth
 from vyx.exchange.service import (
@@ -36,11 +36,11 @@ __all__ = [
     "Market",
     "MarketClock",
     "ReplaySource",
+    "RollingTicker",
     "SourceError",
     "SymbolInfo",
     "SymbolKind",
     "SyntheticSource",
-    "Ticker",
     "Truth",
     "run_exchange",
 ]

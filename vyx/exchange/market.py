@@ -48,7 +48,7 @@ _DAY_BARS_CACHE_BYTES = 64 * 2**20
 
 
 @attrs.frozen
-class Ticker:
+class RollingTicker:
     """A rolling 24 h ticker at a base-bar boundary (quantities in 1e-8 units)."""
 
     symbol: str
@@ -310,7 +310,7 @@ class Market:
 
     # -- tickers -------------------------------------------------------------------------------
 
-    def ticker(self, symbol: str, now_ms: int) -> Ticker | None:
+    def ticker(self, symbol: str, now_ms: int) -> RollingTicker | None:
         """The rolling 24 h ticker as of the last base-bar boundary at or before ``now_ms``."""
         end = bar_open(self.base_interval, now_ms)
         start = end - DAY_MS
@@ -329,7 +329,7 @@ class Market:
             max(int(last[VOLUME_COL]) // max(int(last[TRADES_COL]), 1) // info.step, 1) * info.step
         )
         first_id = int(row[FIRST_TRADE_COL])
-        return Ticker(
+        return RollingTicker(
             symbol=symbol,
             open_time=int(window[0, OPEN_TIME_COL]),
             close_time=int(last[OPEN_TIME_COL]) + self.base_ms - 1,

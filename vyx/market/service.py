@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import httpx
@@ -25,6 +25,7 @@ import trio
 from loguru import logger
 
 from kernels.ring import RingBuffer
+from vyx.config import MarketSettings
 from vyx.market.backfill import fetch_newest, fetch_range
 from vyx.market.backoff import Backoff
 from vyx.market.closes import CloseTracker, HistoryLoaded, MarketEvent, SymbolsRemoved
@@ -67,7 +68,7 @@ class MarketConfig:
 
     @classmethod
     def from_settings(cls, settings: MarketSettings, **overrides: Any) -> MarketConfig:
-        """From the daemon's parsed environment (``vyx.config``: URLs, SYMBOL_COUNT, SYMBOLS)."""
+        """From the daemon's parsed environment (URLs, ``SYMBOL_COUNT``, ``SYMBOLS``)."""
         universe = UniverseConfig(count=settings.symbol_count, symbols=settings.symbols or ())
         return cls(
             rest=RestConfig(base_url=settings.rest_url),
@@ -75,19 +76,6 @@ class MarketConfig:
             universe=universe,
             **overrides,
         )
-
-
-class MarketSettings(Protocol):
-    """The environment-derived market settings (``vyx.config.MarketConfig``)."""
-
-    @property
-    def rest_url(self) -> str: ...
-    @property
-    def ws_url(self) -> str: ...
-    @property
-    def symbol_count(self) -> int: ...
-    @property
-    def symbols(self) -> tuple[str, ...] | None: ...
 
 
 T = TypeVar("T")

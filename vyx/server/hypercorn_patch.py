@@ -14,16 +14,34 @@ hypercorn's graceful shutdown waits for it: every SIGTERM with a browser connect
 whole ``graceful_timeout`` (5 s) longer (found by the chaos test). The patched stream cancels
 its ping task as soon as it is closed.
 
-Applied once, when ``vyx.server.service`` is imported.
+Applied once, when ``vyx.server.service`` is imported; only on the hypercorn version they were
+written for (:data:`~vyx.server.hypercorn_patch.PATCHED_VERSION`, pinned in ``pyproject.toml``).
+The upstream reports are drafted in ``docs/upstream/hypercorn.md``.
 """
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 import trio
 from hypercorn.protocol import ws_stream
 from wsproto.events import Message, Ping
+
+#: The hypercorn release these fixes replace private methods of.
+PATCHED_VERSION = "0.18."
+
+
+def check_version() -> None:
+    """Refuse to patch another hypercorn than the one the fixes were written for: its private
+    methods may have changed (raises ``RuntimeError`` naming both versions)."""
+    found = version("hypercorn")
+    if not found.startswith(PATCHED_VERSION):
+        raise RuntimeError(
+            f"vyx's hypercorn fixes fit hypercorn {PATCHED_VERSION}x, not {found}: "
+            "install the version pinned in pyproject.toml"
+        )
+
 
 _Base = ws_stream.WebsocketBuffer
 
@@ -69,7 +87,8 @@ async def _app_send_then_stop_pings(self: Any, message: Any) -> None:
 
 
 def apply() -> None:
-    """Install the fixes (idempotent)."""
+    """Install the fixes (idempotent); raises ``RuntimeError`` on another hypercorn."""
+    check_version()
     if ws_stream.WebsocketBuffer is _Base:
         ws_stream.WebsocketBuffer = _ClosingWebsocketBuffer  # type: ignore[misc]
     if _Stream.handle is _handle:

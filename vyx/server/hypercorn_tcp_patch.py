@@ -12,7 +12,9 @@
 2. Defence in depth: any other exception escaping one connection's handler is logged and ends
    that connection only (hypercorn has already closed its socket), never the listener.
 
-Applied once, when ``vyx.server.service`` is imported.
+Applied once, when ``vyx.server.service`` is imported; only on the hypercorn version they were
+written for (:data:`~vyx.server.hypercorn_patch.PATCHED_VERSION`, pinned in ``pyproject.toml``).
+The upstream reports are drafted in ``docs/upstream/hypercorn.md``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from __future__ import annotations
 import trio
 from hypercorn.trio.tcp_server import TCPServer
 from loguru import logger
+
+from vyx.server.hypercorn_patch import check_version
 
 _close = TCPServer._close
 _run = TCPServer.run
@@ -53,7 +57,8 @@ async def _run_isolated(self: TCPServer) -> None:
 
 
 def apply() -> None:
-    """Install the fixes (idempotent)."""
+    """Install the fixes (idempotent); raises ``RuntimeError`` on another hypercorn."""
+    check_version()
     if TCPServer._close is _close:
         TCPServer._close = _close_under_send_lock  # type: ignore[method-assign]
         TCPServer.run = _run_isolated  # type: ignore[method-assign]

@@ -101,7 +101,7 @@ async def test_startup_waits_out_rest_trouble(autojump_clock: trio.testing.MockC
 
 
 def test_config_from_the_daemon_settings() -> None:
-    from vyx.config import MarketConfig as Settings
+    from vyx.config import MarketSettings as Settings
     from vyx.market.service import MarketConfig
 
     settings = Settings(symbol_count=7, symbols=("BTCUSDT",), rest_url="http://r", ws_url="ws://w")
