@@ -50,9 +50,7 @@ from vyx.config import Config
 from vyx.daemon.control import Control, RunningTraders
 from vyx.daemon.delivery import Delivery
 from vyx.daemon.drain import DrainBudget
-from vyx.daemon.health import ComponentState, HealthRegistry
 from vyx.daemon.intake import Intake, TraderSource, open_intake, ring_capacity
-from vyx.daemon.metrics import Metrics
 from vyx.daemon.phase import MarketPhase, PhaseReporter
 from vyx.daemon.scaler import ScreenLoad
 from vyx.daemon.scaling import note_screen, run_daemon_scaler
@@ -71,12 +69,14 @@ from vyx.server.interface import CommandRejected
 from vyx.server.service import ListenError, ServerHandle
 from vyx.store.api import Store
 from vyx.store.service import run_store
+from vyx.telemetry.health import ComponentState, HealthRegistry
+from vyx.telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
     # Imported when used: the Supabase client and google-genai cost ~60 MiB of a 256 MB
     # machine, and an embedded daemon without a Gemini key needs neither.
     from vyx.analysis import ConcurrentAnalyzer
-    from vyx.cloud.service import CloudMachine
+    from vyx.daemon.cloud import CloudMachine
     from vyx.store.supabase import SupabaseStore
 
 
@@ -213,7 +213,7 @@ async def _start(run: _Run, sinks: trio.Nursery, task_status: trio.TaskStatus[Da
     async with AsyncExitStack() as stack:
         cloud: CloudMachine | None = None
         if supabase is not None:
-            from vyx.cloud.service import cloud_machine
+            from vyx.daemon.cloud import cloud_machine
 
             cloud = await stack.enter_async_context(cloud_machine(run.cfg, supabase, run.budget))
         intake = await open_intake(run.cfg, run.opts.traders, store, cloud)

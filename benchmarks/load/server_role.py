@@ -18,8 +18,8 @@ from benchmarks.load.tokens import SECRET, USER_ID
 async def server_main(queue_size: int, snapshot_signals: int, fd_limit: int) -> None:
     from loguru import logger
 
-    from vyx.daemon.metrics import Metrics
     from vyx.server import AuthConfig, ServerConfig, ServerDeps, Snapshot, run_server
+    from vyx.telemetry.metrics import Metrics
 
     raise_fd_limit(fd_limit)
     logger.remove()

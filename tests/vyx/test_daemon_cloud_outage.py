@@ -19,9 +19,9 @@ from tests.vyx.store.supabase.pgrest_server import PostgrestServer, serving
 from tests.vyx.store.supabase.postgres import Databases
 from tests.vyx.test_daemon_cloud import TRADER, environment, seed
 from vyx.app import DaemonOptions, run_daemon
-from vyx.cloud.service import TRADERS_CACHE
 from vyx.cloud.traders import save_cache
 from vyx.config import Config
+from vyx.daemon.cloud import TRADERS_CACHE
 from vyx.exchange.service import ExchangeConfig, run_exchange
 
 

@@ -26,8 +26,8 @@ from kernels.timeframes import timeframe_ms
 from tests.vyx.server.wsclient import Closed, connect
 from vyx.app import Daemon, DaemonOptions, run_daemon
 from vyx.config import Config
-from vyx.daemon.metrics import trio_task_count
 from vyx.exchange.service import ExchangeConfig, ExchangeHandle, run_exchange
+from vyx.telemetry.metrics import trio_task_count
 from vyx.traders import TraderInfo, TraderRejected
 
 TRADERS = [

@@ -19,9 +19,9 @@ from loguru import logger
 
 from kernels.ring import RingBuffer
 from vyx.daemon.control import Broadcast, RunningTraders
-from vyx.daemon.metrics import Metrics
 from vyx.signal import Signal
 from vyx.store.api import Store
+from vyx.telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
     from vyx.analysis import ConcurrentAnalyzer

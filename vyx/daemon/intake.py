@@ -16,7 +16,7 @@ from vyx.store.api import Store
 from vyx.traders import TraderInfo, TraderRejected, from_record
 
 if TYPE_CHECKING:
-    from vyx.cloud.service import CloudMachine
+    from vyx.daemon.cloud import CloudMachine
 
 #: Traders loader: every trader to run and the ones rejected (with reasons).
 TraderSource = Callable[[], Awaitable[tuple[list[TraderInfo], list[TraderRejected]]]]

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import attrs
 import trio
 
-from vyx.daemon.health import ComponentState, HealthRegistry
 from vyx.market.service import MarketHandle
+from vyx.telemetry.health import ComponentState, HealthRegistry
 
 
 @attrs.define

@@ -11,14 +11,14 @@ from kernels.ring import RingBuffer
 from vyx.config import Config
 from vyx.daemon.control import Control
 from vyx.daemon.delivery import Delivery
-from vyx.daemon.health import HealthRegistry
-from vyx.daemon.metrics import Metrics
 from vyx.daemon.phase import MarketPhase
 from vyx.daemon.scaler import ScreenLoad
 from vyx.screener.marks import MarkKeeper
 from vyx.screener.service import Screener
 from vyx.server.service import ServerHandle
 from vyx.store.api import Store
+from vyx.telemetry.health import HealthRegistry
+from vyx.telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
     from vyx.analysis import ConcurrentAnalyzer

@@ -11,13 +11,13 @@ import trio
 from vyx import __version__
 from vyx.config import Config
 from vyx.daemon.control import Control
-from vyx.daemon.health import ComponentState
-from vyx.daemon.metrics import Metrics
 from vyx.daemon.phase import MarketPhase
 from vyx.daemon.services import Services
 from vyx.market.service import MarketHandle
 from vyx.market.statistics import MarketStatistics
 from vyx.screener.service import Screener
+from vyx.telemetry.health import ComponentState
+from vyx.telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
     from vyx.analysis import ConcurrentAnalyzer

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from importlib import resources
 from urllib.parse import parse_qsl
 
-from vyx.daemon.health import HealthRegistry
-from vyx.daemon.metrics import CONTENT_TYPE_LATEST, Metrics
 from vyx.server.session import Receive, Scope, Send, SessionDeps, run_session
+from vyx.telemetry.health import HealthRegistry
+from vyx.telemetry.metrics import CONTENT_TYPE_LATEST, Metrics
 
 #: Where the browser WebSocket is served (``/``: the original web app's client).
 WEBSOCKET_PATHS = frozenset({"/ws", "/"})

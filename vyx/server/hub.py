@@ -18,8 +18,8 @@ from typing import Any
 import attrs
 import trio
 
-from vyx.daemon.metrics import Metrics
 from vyx.server.protocol import encode
+from vyx.telemetry.metrics import Metrics
 
 #: Close codes used by the server.
 CLOSE_GOING_AWAY = 1001

@@ -28,8 +28,6 @@ from hypercorn.trio import serve
 from hypercorn.typing import Framework
 
 from vyx import __version__
-from vyx.daemon.health import ComponentState, HealthRegistry
-from vyx.daemon.metrics import Metrics
 from vyx.server import hypercorn_patch, hypercorn_tcp_patch
 from vyx.server.asgi import ServerApp
 from vyx.server.auth import AuthConfig, TokenVerifier
@@ -37,6 +35,8 @@ from vyx.server.hub import CLOSE_GOING_AWAY, Hub, HubStatistics
 from vyx.server.interface import CommandHandler, SnapshotProvider, empty_snapshot, reject_commands
 from vyx.server.protocol import MAX_FRAME_BYTES
 from vyx.server.session import SessionDeps, SessionSettings
+from vyx.telemetry.health import ComponentState, HealthRegistry
+from vyx.telemetry.metrics import Metrics
 
 E = TypeVar("E", bound=BaseException)
 

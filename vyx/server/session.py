@@ -22,11 +22,11 @@ import attrs
 import trio
 from loguru import logger
 
-from vyx.daemon.metrics import Metrics
 from vyx.server import protocol
 from vyx.server.auth import AuthError, Identity, MissingToken, TokenVerifier
 from vyx.server.hub import CLOSE_GOING_AWAY, CLOSE_POLICY, Client, Hub
 from vyx.server.interface import CommandHandler, CommandRejected, SnapshotProvider
+from vyx.telemetry.metrics import Metrics
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

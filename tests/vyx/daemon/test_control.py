@@ -15,11 +15,10 @@ import trio
 
 from tests.vyx.control_harness import control_over
 from tests.vyx.screener.rings import ScreenerRun, filled_rings
-from vyx.cloud.service import TraderBridge
 from vyx.cloud.traders import TraderChanges, TraderSet, TraderUpdate
+from vyx.daemon.cloud import TraderBridge
 from vyx.daemon.control import Control
 from vyx.daemon.delivery import Delivery
-from vyx.daemon.metrics import Metrics
 from vyx.server.interface import CommandRejected
 from vyx.server.protocol import (
     ChartData,
@@ -32,6 +31,7 @@ from vyx.server.protocol import (
     encode,
 )
 from vyx.store.records import Trader
+from vyx.telemetry.metrics import Metrics
 
 USER = "2b7c1f9e-6d1a-4c55-9c3e-7a1b2c3d4e5f"
 

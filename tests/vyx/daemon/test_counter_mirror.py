@@ -5,8 +5,8 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from vyx.daemon.metrics import Metrics
 from vyx.daemon.status import CounterMirror
+from vyx.telemetry.metrics import Metrics
 
 
 def _market(**kw: int) -> Any:

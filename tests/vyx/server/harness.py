@@ -12,11 +12,11 @@ import attrs
 import jwt
 import trio
 
-from vyx.daemon.health import HealthRegistry
-from vyx.daemon.metrics import Metrics
 from vyx.server import AuthConfig, ServerConfig, ServerDeps, ServerHandle, Snapshot, run_server
 from vyx.server.interface import CommandRejected
 from vyx.server.protocol import Command
+from vyx.telemetry.health import HealthRegistry
+from vyx.telemetry.metrics import Metrics
 
 from .wsclient import CloseReason, WsClient, connect
 

@@ -23,10 +23,10 @@ from tests.vyx.control_harness import control_over
 from tests.vyx.screener.rings import ScreenerRun, filled_rings
 from vyx.daemon.control import Control
 from vyx.daemon.delivery import Delivery
-from vyx.daemon.health import ComponentState, HealthRegistry
-from vyx.daemon.metrics import Metrics
 from vyx.server import AuthConfig, ServerDeps, ServerHandle, Snapshot, run_server
 from vyx.signal import Signal, signal_id
+from vyx.telemetry.health import ComponentState, HealthRegistry
+from vyx.telemetry.metrics import Metrics
 
 from .browser import Browser, shot
 from .harness import FakeDaemon, config, serving

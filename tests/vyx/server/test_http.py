@@ -8,7 +8,7 @@ import re
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from vyx.daemon.health import COMPONENTS, ComponentState
+from vyx.telemetry.health import COMPONENTS, ComponentState
 
 from .harness import serving
 

@@ -11,7 +11,6 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from vyx.daemon.metrics import Metrics
 from vyx.server import ServerDeps, ServerHandle, Snapshot, run_server
 from vyx.server.interface import CommandRejected
 from vyx.server.protocol import (
@@ -23,6 +22,7 @@ from vyx.server.protocol import (
     TraderUpsert,
 )
 from vyx.signal import Signal, signal_id
+from vyx.telemetry.metrics import Metrics
 
 from .harness import (
     FakeDaemon,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vyx.daemon.health import ComponentState, HealthRegistry, Status
+from vyx.telemetry.health import ComponentState, HealthRegistry, Status
 
 
 class FakeClock:
