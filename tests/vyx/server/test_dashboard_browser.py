@@ -11,6 +11,7 @@ each state land in ``bench-results/dashboard/``. No request leaves the machine.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -47,7 +48,8 @@ async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> No
     daemon = FakeDaemon(
         snap=Snapshot(
             traders=[
-                {"id": "t1", "name": "Oversold bounce", "state": "running", "timeframe": "5m"}
+                {"id": "t1", "name": "Oversold bounce", "state": "running", "timeframe": "5m"},
+                {"id": "t2", "name": "Broken", "state": "error", "error": BROKEN},
             ],
             status={"status": "running", "symbols": 100, "market": "backfilling"},
         )
@@ -68,6 +70,7 @@ async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> No
                 "card": card.inner_text(),
                 "group": page.inner_text(".group-head"),
                 "trader": page.inner_text('[data-trader-id="t1"]'),
+                "error": page.inner_text('[data-trader-id="t2"] pre'),
                 "health": page.inner_text("#health-words"),
                 "market": page.inner_text("#market-pill"),
                 "status": page.inner_text("#status"),
@@ -84,6 +87,7 @@ async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> No
         assert "5m close" in seen["group"]  # grouped per close, with the date
         assert "2023-11-1" in seen["group"]
         assert "running" in seen["trader"]
+        assert seen["error"] == BROKEN  # kept as written: the caret under its column
         assert "market: restricted location (HTTP 451)" in seen["health"]
         assert seen["market"] == "market: backfilling"
         assert "100 symbols" in seen["status"]  # status in words, not raw keys
@@ -179,6 +183,10 @@ async def _browser_notifications(browser: Browser, page: Any, handle: ServerHand
     ]
     assert "rsi(14) < 30" in shown[0][1]
     assert "ADAUSDT" in await browser.run(page.inner_text, "#muted-row")
+
+
+#: A trader's compile error as the daemon reports it: the caret lines up under the mistake.
+BROKEN = "does not compile:\n1:9: expected ')'\n  rsi(14 < 30\n          ^"
 
 
 @attrs.define
@@ -316,6 +324,9 @@ async def test_write_a_trader_in_words_see_its_error_preview_save_it_fire_and_ch
         assert "Up bar" in seen["row"]
         saved = next(t for t in machine.control.traders.values() if t.definition.name == "Up bar")
         assert saved.definition.filter == "close > open\nand rsi(14) > 1"
+        assert re.fullmatch(
+            r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", saved.id
+        )
         assert [t.name for t in await machine.store.load_traders(USER)] == ["Up bar"]
 
         # It fires: a down bar, then an up bar on every symbol.

@@ -11,6 +11,14 @@ Vyx.Editor = (() => {
   let checked = { seq: 0, ok: false };
   let timer = null;
 
+  // A random (v4) UUID, as the traders table's ids are; crypto.randomUUID needs https.
+  function uuid4() {
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40; b[8] = (b[8] & 0x3f) | 0x80;
+    const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+    return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  }
+
   function problemsOf(list) {
     const lines = filter.value.split("\n");
     return list.map((p) => {
@@ -147,7 +155,7 @@ Vyx.Editor = (() => {
       const r = await check(false);
       if (!r || !r.ok) { filter.focus(); return; }
     }
-    const base = editing ? { ...editing } : { id: crypto.randomUUID ? crypto.randomUUID() : "t-" + Date.now() };
+    const base = editing ? { ...editing } : { id: uuid4() };
     for (const k of ["state", "error", "lastRunMs", "lastDurationMs", "signals", "matching", "warmingSymbols", "barsNeeded"]) delete base[k];
     const trader = { ...base, name, timeframe: $("ed-timeframe").value, executionInterval: $("ed-timeframe").value,
       filter: { code: filter.value, language: "vyx" }, enabled: $("ed-enabled").checked };

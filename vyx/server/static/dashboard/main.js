@@ -151,7 +151,7 @@
       return el("tr", { dataset: { traderId: String(t.id) } },
         el("td", {}, el("div", { class: "trader-name" }, t.name || t.id),
           el("div", { class: "muted" }, (t.timeframe || "") + " · " + last), outcome,
-          s.detail ? el("div", { class: "muted failed mono" }, s.detail) : null,
+          s.detail ? el("pre", { class: "muted failed mono trader-error" }, s.detail) : null,
           el("div", { class: "actions" },
             el("button", { type: "button", class: "link", onclick: () => Vyx.Editor.open(t), "aria-label": "Edit " + (t.name || t.id) }, "Edit"),
             el("button", { type: "button", class: "link", onclick: () => Vyx.Editor.setEnabled(t, !enabled), "aria-label": (enabled ? "Disable " : "Enable ") + (t.name || t.id) }, enabled ? "Disable" : "Enable"),
