@@ -30,7 +30,6 @@ import attrs
 import trio
 from loguru import logger
 
-from vyx.market.backoff import Backoff
 from vyx.market.frames import (
     FrameError,
     Kline,
@@ -42,6 +41,7 @@ from vyx.market.frames import (
 )
 from vyx.market.restriction import is_restricted, refusal_reason
 from vyx.market.websocket import HandshakeFailed, MarketSocket, WebSocketError, open_market_socket
+from vyx.retry import Backoff
 
 #: Real Binance spot streams (``BINANCE_WS_URL``).
 DEFAULT_WS_URL = "wss://stream.binance.com:9443"

@@ -27,9 +27,9 @@ import orjson
 import trio
 from loguru import logger
 
-from vyx.market.backoff import Backoff
 from vyx.market.restriction import is_restricted, refusal_reason
 from vyx.market.weight import WeightBudget
+from vyx.retry import Backoff
 
 #: Real Binance spot REST (``BINANCE_REST_URL``).
 DEFAULT_REST_URL = "https://api.binance.com"

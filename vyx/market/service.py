@@ -27,7 +27,6 @@ from loguru import logger
 from kernels.ring import RingBuffer
 from vyx.config import MarketSettings
 from vyx.market.backfill import fetch_newest, fetch_range
-from vyx.market.backoff import Backoff
 from vyx.market.closes import CloseTracker, HistoryLoaded, MarketEvent, SymbolsRemoved
 from vyx.market.connection import Batch, Connect, Shard, StreamConfig, run_shard
 from vyx.market.frames import FrameError, Kline, Ticker
@@ -43,6 +42,7 @@ from vyx.market.universe import (
     request_weight_limit,
     select_universe,
 )
+from vyx.retry import Backoff
 
 
 @attrs.frozen

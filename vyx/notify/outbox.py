@@ -14,7 +14,7 @@ Per channel:
   alerts gather for :attr:`OutboxPolicy.gather_s` first so a burst is not split;
 - **rate windows** (:mod:`vyx.notify.limits`) and a 429's ``Retry-After`` hold the channel (and
   the channels sharing its limit);
-- **backoff** (:class:`~vyx.market.backoff.Backoff`) after each failure, a
+- **backoff** (:class:`~vyx.retry.Backoff`) after each failure, a
   **circuit breaker** (:class:`~vyx.analysis.policy.Breaker`) over repeated ones;
 - a rejected message (a 4xx other than 429) is tried :attr:`OutboxPolicy.max_rejections` times,
   an alert older than :attr:`OutboxPolicy.max_age_s` is given up (a stale alert misleads).
@@ -33,11 +33,11 @@ from typing import Literal
 import attrs
 
 from vyx.analysis.policy import Breaker, Outcome, RateWindow
-from vyx.market.backoff import Backoff
 from vyx.notify.channels import Channel
 from vyx.notify.limits import windows_for
 from vyx.notify.notices import Notice, SignalNotice, VerdictNotice
 from vyx.notify.stats import ChannelStatistics, NotifierStatistics
+from vyx.retry import Backoff
 
 #: Outcomes that reject the message itself (it will not get better by waiting).
 REJECTED: frozenset[Outcome] = frozenset({"client"})

@@ -18,7 +18,7 @@ import attrs
 import trio
 from loguru import logger
 
-from vyx.market.backoff import Backoff
+from vyx.retry import Backoff
 from vyx.signal import Signal
 from vyx.store.api import PendingRow, Sink, StoreStatistics, WriteOutcome
 from vyx.store.errors import StoreClosed, StoreUnavailable

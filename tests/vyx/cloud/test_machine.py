@@ -20,7 +20,7 @@ from vyx.cloud.machine import (
     run_metrics_reporter,
 )
 from vyx.config import MachineConfig, StoreConfig, SupabaseConfig
-from vyx.market.backoff import Backoff
+from vyx.retry import Backoff
 from vyx.store.records import machine_row_id
 from vyx.store.supabase import RetryPolicy, SupabaseStore, run_supabase_store
 

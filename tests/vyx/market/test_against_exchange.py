@@ -17,13 +17,13 @@ from hypothesis import strategies as st
 from kernels.ring import FIELDS, RingBuffer
 from kernels.timeframes import timeframe_ms
 from vyx.exchange import ExchangeConfig, ExchangeHandle, run_exchange
-from vyx.market.backoff import Backoff
 from vyx.market.closes import BarClosed, MarketEvent
 from vyx.market.connection import StreamConfig
 from vyx.market.rest import RestConfig
 from vyx.market.service import MarketConfig, MarketHandle, run_market
 from vyx.market.statistics import MarketStatistics
 from vyx.market.universe import UniverseConfig
+from vyx.retry import Backoff
 
 START_MS = 1_700_000_000_000 // 3_600_000 * 3_600_000
 TFS = ("1m", "5m")

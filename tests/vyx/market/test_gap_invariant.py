@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from tests.vyx.market.fake_exchange import FakeExchange
 from tests.vyx.market.test_service import SYMBOLS, TFS, _assert_exact, _config, _scenario
-from vyx.market.backoff import Backoff
 from vyx.market.closes import BarClosed
 from vyx.market.service import MarketHandle
+from vyx.retry import Backoff
 
 FAULTS = st.lists(
     st.tuples(st.floats(1, 170), st.sampled_from(["drop", "stall"]), st.floats(1, 60)), max_size=5

@@ -9,9 +9,9 @@ import httpx
 import pytest
 import trio
 
-from vyx.market.backoff import Backoff
 from vyx.market.rest import RestBanned, RestClient, RestConfig, RestUnavailable
 from vyx.market.weight import WeightBudget
+from vyx.retry import Backoff
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

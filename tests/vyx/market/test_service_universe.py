@@ -19,9 +19,9 @@ from tests.vyx.market.test_service import (
     _rings,
     _scenario,
 )
-from vyx.market.backoff import Backoff
 from vyx.market.closes import HistoryLoaded, MarketEvent, SymbolsRemoved
 from vyx.market.service import MarketHandle, run_market
+from vyx.retry import Backoff
 
 
 async def test_refresh_backfills_joining_and_drops_leaving(

@@ -12,9 +12,9 @@ import trio
 
 from tests.vyx.notify.conftest import notice, serve
 from tests.vyx.notify.fakes import FakeReceiver
-from vyx.market.backoff import Backoff
 from vyx.notify import Notifier, NotifySettings, parse_urls
 from vyx.notify.outbox import OutboxPolicy, Settled
+from vyx.retry import Backoff
 
 FAST = OutboxPolicy(gather_s=0.05, backoff=Backoff(initial=0.01, maximum=0.05))
 

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import attrs
 
 from vyx.json_finite import finite
-from vyx.market.backoff import Backoff
+from vyx.retry import Backoff
 
 Verdict = Literal["retry", "blocked", "reject"]
 

@@ -31,7 +31,7 @@ from tests.vyx.store.supabase.fake_postgrest import (
     transport,
 )
 from vyx.config import StoreConfig, SupabaseConfig
-from vyx.market.backoff import Backoff
+from vyx.retry import Backoff
 from vyx.store.supabase import RetryPolicy, SupabaseStore, run_supabase_store
 
 FAST = RetryPolicy(backoff=Backoff(initial=0.05, maximum=0.5))
@@ -40,7 +40,7 @@ CHILD = """
 import sys, trio
 from tests.vyx.store.supabase.factory import make_signal
 from vyx.config import StoreConfig, SupabaseConfig
-from vyx.market.backoff import Backoff
+from vyx.retry import Backoff
 from vyx.store.supabase import run_supabase_store
 
 async def main() -> None:

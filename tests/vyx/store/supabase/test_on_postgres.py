@@ -23,7 +23,7 @@ from tests.vyx.store.supabase.pgrest_server import PostgrestServer, serving
 from tests.vyx.store.supabase.postgres import Databases, Template
 from vyx.cloud.machine import LifecycleConfig, MachineEvents, open_machine_lifecycle
 from vyx.config import MachineConfig, StoreConfig, SupabaseConfig
-from vyx.market.backoff import Backoff
+from vyx.retry import Backoff
 from vyx.store.errors import TraderNotOwned
 from vyx.store.records import Trader, metrics_row
 from vyx.store.supabase import RetryPolicy, SupabaseStore, run_supabase_store

@@ -22,7 +22,7 @@ from tests.vyx.store.supabase.fake_postgrest import (
     transport,
 )
 from vyx.config import StoreConfig, SupabaseConfig
-from vyx.market.backoff import Backoff
+from vyx.retry import Backoff
 from vyx.store.records import event_row, metrics_row
 from vyx.store.supabase import RetryPolicy, SupabaseStore, run_supabase_store
 

@@ -1,4 +1,5 @@
-"""Retry timing as a frozen value object, advanced with :func:`attrs.evolve` (urllib3 style)."""
+"""Retry timing as a frozen value object, advanced with :func:`attrs.evolve` (urllib3 style):
+the one backoff the market client, the stores and the alert senders share."""
 
 from __future__ import annotations
 
