@@ -22,7 +22,7 @@ import numpy as np
 
 from kernels.backtest import evaluate
 from kernels.klines_csv import Klines
-from kernels.lang import CompileError
+from kernels.lang import CompileError, ast, check
 from kernels.ops import CLOSE, HIGH, LOW, OPEN, VOLUME
 from kernels.program import Program, TraderDef
 
@@ -43,7 +43,6 @@ _PRICE_SCALE = frozenset(
 )
 _NOT_PRICE = frozenset({"volume", "quote_volume", "trades", "taker_buy_volume", "obv"})
 _NAME = re.compile(r"[a-z_][a-z_0-9]*")
-_LEVEL = re.compile(r"(?:^|[<>]=?|==|!=)\s*(-?\d+(?:\.\d+)?)\s*(?:$|[<>]=?|==|!=)")
 
 
 @attrs.frozen
@@ -58,9 +57,27 @@ class ChartRequest:
     bars: int = CHART_BARS
 
 
-def _levels(label: str) -> list[float]:
-    """The constants a clause compares with (``rsi(14) < 30`` -> ``[30.0]``)."""
-    return [float(m) for m in _LEVEL.findall(label)]
+def _levels(label: str, timeframe: str) -> list[float]:
+    """The constants a clause compares its operands with (``rsi(14) < 30`` -> ``[30.0]``,
+    ``crosses_above(macd(12, 26, 9).hist, 0)`` -> ``[0.0]``), read from its syntax tree; not
+    inside ``on()`` (another timeframe's values)."""
+    try:
+        expr = check(label, timeframe=timeframe).expr
+    except (CompileError, ValueError):
+        return []
+    found: list[float] = []
+    pending: list[ast.Expr] = [expr]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.Logic):
+            pending.extend(node.operands)
+        elif isinstance(node, ast.Not):
+            pending.append(node.operand)
+        elif isinstance(node, ast.Compare):
+            found += [o.value for o in node.operands if isinstance(o, ast.Const)]
+        elif isinstance(node, ast.Call) and node.name in ("crosses_above", "crosses_below"):
+            found += [i.value for i in node.inputs if isinstance(i, ast.Const)]
+    return sorted(set(found))
 
 
 def _on_price(label: str, values: np.ndarray, close: np.ndarray) -> bool:
@@ -164,7 +181,7 @@ def chart_bars(request: ChartRequest, data: Mapping[str, Mapping[str, Klines]]) 
                 }
             )
         for c, clause in labels:
-            for value in _levels(clause):
+            for value in _levels(clause, request.timeframe):
                 pane = pane_of.get(c, "price")
                 levels.append({"clause": clause, "pane": pane, "value": value})
     marker = None

@@ -76,3 +76,16 @@ def test_warming_up_is_null_and_old_or_missing_bars_are_said() -> None:
     broken = _chart(TraderDef("b", "rsi(14 <", "5m"), None)
     assert "does not compile" in broken["note"]
     assert len(broken["candles"]) == 100
+
+
+def test_levels_come_from_the_clauses_constants() -> None:
+    trader = TraderDef("m", "crosses_above(macd(12, 26, 9).hist, 0) and 40 < rsi(14) < 60", "5m")
+    chart = _chart(trader, None)
+    levels = {(lv["clause"], lv["value"]) for lv in chart["levels"]}
+    assert levels == {
+        ("crosses_above(macd(12, 26, 9).hist, 0)", 0.0),
+        ("40 < rsi(14) < 60", 40.0),
+        ("40 < rsi(14) < 60", 60.0),
+    }
+    panes = {lv["clause"]: lv["pane"] for lv in chart["levels"]}
+    assert panes == {c: c for c in panes}  # each in its clause's own pane, not the price's
