@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kernels.timeframes import TIMEFRAME_MS
+from vyx.server.requests import MAX_HISTORY_PAGE
 from vyx.store.api import HistoryPage, Store
 
-#: Signals per page by default, and at most.
+#: Signals per page by default (at most :data:`~vyx.server.requests.MAX_HISTORY_PAGE`).
 HISTORY_PAGE = 100
-MAX_HISTORY_PAGE = 500
 
 
 def _bar_open(interval: str, created_at: int) -> int | None:

@@ -22,6 +22,9 @@ MAX_WORDS_CHARS = 2000
 #: Longest filter text (characters).
 MAX_FILTER_CHARS = 4000
 _MAX_NAME_CHARS = 200
+#: Most signals in one ``signal_history`` page (a page's ids go into one PostgREST URL for their
+#: analyses: 200 keep it near 8 KB).
+MAX_HISTORY_PAGE = 200
 
 
 @attrs.frozen
@@ -138,7 +141,7 @@ def _parse_signal_history(data: Mapping[str, Any], rid: str | int | None) -> Sig
         after=cursor,
         trader_id=id_field(data, "traderId", "traderId") if "traderId" in data else None,
         symbol=symbol.upper() if symbol else None,
-        limit=int_field(data, "limit", 1, 500),
+        limit=int_field(data, "limit", 1, MAX_HISTORY_PAGE),
         request_id=rid,
     )
 

@@ -128,7 +128,7 @@ def test_chart_and_history_requests_parse_with_their_limits() -> None:
         ("chart_data", {"symbol": "X", "time": True}, "time must be an integer"),
         ("signal_history", {"after": 5}, "after must be"),
         ("signal_history", {"after": {"id": "s"}}, "createdAt is required"),
-        ("signal_history", {"limit": 501}, "limit must be an integer from 1 to 500"),
+        ("signal_history", {"limit": 201}, "limit must be an integer from 1 to 200"),
     ]:
         with pytest.raises(p.ProtocolError, match=needle):
             p.parse_client_message(json.dumps({"type": kind, "data": data}))
