@@ -27,6 +27,7 @@ fmt:
 bench:
     uv run python -m benchmarks.bench_kernels
     uv run python -m benchmarks.frames_bench
+    uv run python -m benchmarks.signals_bench
     uv run python -m benchmarks.bench_daemon
     uv run python -m benchmarks.authoring_bench
     uv run python -m benchmarks.notify_bench

@@ -1,0 +1,110 @@
+"""CPU per signal from a close's matches to the store and the browsers, in the daemon's code.
+
+A close's matches (``CLOSES`` closes of ``PER_CLOSE`` signals, each with three clauses and their
+operand values) go through what the daemon does with them: ``to_signals`` (explain),
+``Delivery.deliver`` (queue for the store, encode and broadcast to one authenticated browser
+whose queue is drained, log), and the SQLite store writing them (its writer and its worker
+thread). The figure is the whole process's CPU time (every thread) per signal, the store's
+final flush included.
+
+Run with ``uv run python -m benchmarks.signals_bench`` (``just bench``); writes
+``bench-results/signals.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import trio
+from loguru import logger
+
+from kernels.executor import Match
+from vyx.config import StoreConfig
+from vyx.daemon.control import RunningTraders
+from vyx.daemon.delivery import Delivery
+from vyx.daemon.metrics import Metrics
+from vyx.screener.signals import to_signals
+from vyx.server.hub import Client, Hub
+from vyx.store.service import run_store
+
+RESULTS = Path(__file__).resolve().parent.parent / "bench-results"
+CLOSES = 40
+PER_CLOSE = 100
+
+
+def _matches(close: int) -> list[Match]:
+    open_time = 1_700_000_000_000 + close * 300_000
+    clauses = {
+        "rsi(14) < 30": {"held": True, "values": {"rsi(14)": 25.5 + close, "30": 30.0}},
+        "close > ema(close, 50)": {"held": True, "values": {"close": 101.25, "ema": 99.5}},
+        "volume > 2 * sma(volume, 20)": {"held": False, "values": {"volume": 10.0, "x": 8.0}},
+    }
+    return [
+        Match(
+            f"t{i % 20:02d}",
+            f"S{i:03d}USDT",
+            "5m",
+            open_time,
+            101.25,
+            ("rsi(14) < 30", "close > ema(close, 50)"),
+            clauses,
+        )
+        for i in range(PER_CLOSE)
+    ]
+
+
+async def _run(data_dir: Path) -> dict[str, float]:
+    metrics = Metrics()
+    hub = Hub(metrics)
+    browser = Client("bench", queue_size=256)
+    hub.add(browser)
+    hub.authenticated(browser)
+    closes = [_matches(c) for c in range(CLOSES)]
+    async with trio.open_nursery() as nursery:
+        store = await nursery.start(run_store, StoreConfig(data_dir))
+
+        async def read() -> None:
+            async for _ in browser.outbox:
+                browser.sent()
+
+        nursery.start_soon(read)
+        delivery = Delivery(
+            store=store,
+            broadcast=hub.broadcast,
+            metrics=metrics,
+            analyzer=None,
+            rings={},
+            running=RunningTraders(),
+        )
+        cpu0 = time.process_time()
+        for matches in closes:
+            signals = to_signals(matches, user_id="u", machine_id=None, now_ms=1)
+            await delivery.deliver(signals, ())
+        await store.flush()
+        cpu = time.process_time() - cpu0
+        nursery.cancel_scope.cancel()
+    n = CLOSES * PER_CLOSE
+    return {"signals": n, "cpu_us_per_signal": cpu / n * 1e6}
+
+
+def main() -> None:
+    """Run and print; write ``bench-results/signals.json``."""
+    logger.remove()
+    # The daemon logs at INFO (the signals' lines included): the same cost, to nowhere.
+    with open(os.devnull, "w") as sink, tempfile.TemporaryDirectory(prefix="vyx-signals-") as d:
+        logger.add(sink, level="INFO")
+        r = trio.run(_run, Path(d))
+    print(
+        f"explain + store + push: {r['cpu_us_per_signal']:.1f} µs CPU per signal ({CLOSES} "
+        f"closes of {PER_CLOSE}, SQLite, one browser; target <= 20 µs)"
+    )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "signals.json").write_text(json.dumps(r, indent=2))
+
+
+if __name__ == "__main__":
+    main()
