@@ -26,10 +26,10 @@ from kernels.executor import Match
 from vyx.config import StoreConfig
 from vyx.daemon.control import RunningTraders
 from vyx.daemon.delivery import Delivery
-from vyx.daemon.metrics import Metrics
 from vyx.screener.signals import to_signals
 from vyx.server.hub import Client, Hub
 from vyx.store.service import run_store
+from vyx.telemetry.metrics import Metrics
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench-results"
 CLOSES = 40
