@@ -12,11 +12,35 @@
 - :mod:`vyx.analysis.rows` — ``signal_analyses`` rows and ``analysis_completed`` messages.
 """
 
-from vyx.analysis.inputs import AnalysisContext, Candles, TraderSettings, standard_indicators
-from vyx.analysis.levels import KeyLevels, key_levels
-from vyx.analysis.offline import OFFLINE_MODEL
-from vyx.analysis.service import AnalyzerOptions, Broadcast, ConcurrentAnalyzer, run_analyzer
-from vyx.analysis.stats import AnalyzerState, AnalyzerStatistics
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vyx.analysis.inputs import AnalysisContext, Candles, TraderSettings, standard_indicators
+    from vyx.analysis.levels import KeyLevels, key_levels
+    from vyx.analysis.offline import OFFLINE_MODEL
+    from vyx.analysis.service import AnalyzerOptions, Broadcast, ConcurrentAnalyzer, run_analyzer
+    from vyx.analysis.stats import AnalyzerState, AnalyzerStatistics
+
+# Resolved on first use: importing a pure submodule (``vyx.analysis.policy``, used by the
+# notifier) must not load google-genai and the kernels (seconds and tens of MiB).
+_EXPORTS = {
+    "AnalysisContext": "inputs",
+    "Candles": "inputs",
+    "TraderSettings": "inputs",
+    "standard_indicators": "inputs",
+    "KeyLevels": "levels",
+    "key_levels": "levels",
+    "OFFLINE_MODEL": "offline",
+    "AnalyzerOptions": "service",
+    "Broadcast": "service",
+    "ConcurrentAnalyzer": "service",
+    "run_analyzer": "service",
+    "AnalyzerState": "stats",
+    "AnalyzerStatistics": "stats",
+}
 
 __all__ = [
     "OFFLINE_MODEL",
@@ -33,3 +57,12 @@ __all__ = [
     "run_analyzer",
     "standard_indicators",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vyx.analysis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"vyx.analysis.{module}"), name)
+    globals()[name] = value
+    return value

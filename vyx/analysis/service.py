@@ -22,7 +22,7 @@ from __future__ import annotations
 import collections
 import heapq
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,7 @@ from vyx.config import AnalyzerConfig
 from vyx.signal import Signal
 from vyx.store.api import Store
 from vyx.store.errors import StoreError
+from vyx.store.outbox import AlertRow
 
 Broadcast = Callable[[dict[str, Any]], None]
 
@@ -76,6 +77,8 @@ class AnalyzerOptions:
     journal: Path | None = None
     #: A kept job is resumed after a restart only this long after its signal was created.
     resume_within_s: float = 900.0
+    #: The alerts owed for an analysis row (the notifier's), stored with it.
+    alerts: Callable[[Mapping[str, Any]], Sequence[AlertRow]] | None = None
 
 
 @attrs.frozen(order=True)
@@ -323,7 +326,10 @@ class ConcurrentAnalyzer:
         self._count["failed" if result.failed else "completed"] += 1
         row = analysis_row(result, self._now_ms())
         try:
-            await self._store.save_analysis(row)
+            if self.options.alerts is None:
+                await self._store.save_analysis(row)
+            else:
+                await self._store.save_analysis(row, self.options.alerts(row))
             if self.journal is not None:  # kept until the store has the row for sure
                 await self._store.flush()
         except StoreError as exc:  # kept in the journal: the next start tries again

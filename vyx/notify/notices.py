@@ -20,6 +20,7 @@ from typing import Any
 
 import attrs
 
+from vyx.json_finite import finite
 from vyx.notify.channels import Channel, ChannelError, parse_urls
 from vyx.signal import Signal
 
@@ -148,6 +149,49 @@ class VerdictNotice:
 
 
 Notice = SignalNotice | VerdictNotice
+
+
+def notice_to_json(notice: Notice) -> dict[str, Any]:
+    """A notice as the outbox row keeps it (``kind`` + its fields; finite numbers only)."""
+    body: dict[str, Any] = finite(attrs.asdict(notice))
+    body["kind"] = "signal" if isinstance(notice, SignalNotice) else "verdict"
+    return body
+
+
+def _clause(body: Mapping[str, Any]) -> Clause:
+    values = tuple((str(k), _value(v)) for k, v in body["values"][:MAX_VALUES])
+    return Clause(str(body["label"]), bool(body["held"]), values)
+
+
+def notice_from_json(body: Mapping[str, Any]) -> Notice:
+    """The notice of an outbox row; raises ``ValueError`` for a body that is not one."""
+    try:
+        kind = body["kind"]
+        if kind == "verdict":
+            return VerdictNotice(
+                signal_id=str(body["signal_id"]),
+                trader_id=str(body["trader_id"]),
+                decision=str(body["decision"]),
+                confidence=int(body["confidence"]),
+                reasoning=str(body["reasoning"])[:MAX_REASONING],
+                levels=tuple((str(k), float(v)) for k, v in body["levels"]),
+            )
+        if kind != "signal":
+            raise ValueError(f"unknown notice kind {kind!r}")
+        clauses = tuple(_clause(c) for c in body["clauses"][:MAX_CLAUSES])
+        return SignalNotice(
+            signal_id=str(body["signal_id"]),
+            trader_id=str(body["trader_id"]),
+            trader_name=str(body["trader_name"]),
+            symbol=str(body["symbol"]),
+            interval=str(body["interval"]),
+            price=math.nan if body["price"] is None else float(body["price"]),
+            bar_open_time=int(body["bar_open_time"]),
+            clauses=clauses,
+            provisional=bool(body.get("provisional", False)),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"not an alert notice: {exc!r}") from None
 
 
 class AlertsError(ValueError):

@@ -129,7 +129,6 @@ class Attempt:
 class _Sent:
     ref: str | None
     alone: bool
-    notice: Notice
 
 
 @attrs.define
@@ -163,7 +162,10 @@ class Settled:
     delivered: tuple[str, ...] = ()
     #: Keys given up.
     dead: tuple[str, ...] = ()
+    #: The service's id of the message (for a later edit or reply).
     ref: str | None = None
+    #: The message carried one signal alone (its analysis may edit it or reply to it).
+    alone: bool = False
 
 
 class Outbox:
@@ -201,6 +203,10 @@ class Outbox:
             channel, windows, self.policy.breaker, self.policy.backoff
         )
 
+    def knows(self, channel_id: str) -> bool:
+        """Is the channel open?"""
+        return channel_id in self._channels
+
     def channel(self, channel_id: str) -> Channel:
         """A known channel."""
         return self._channels[channel_id].channel
@@ -229,6 +235,14 @@ class Outbox:
                 del state.items[oldest]
                 state.counts["dead"] += 1
         return added
+
+    def remember(self, channel_id: str, key: str, ref: str | None) -> None:
+        """``key`` was delivered alone on the channel as message ``ref`` (known from the
+        store after a restart: its analysis can then edit it or reply to it)."""
+        state = self._channels[channel_id]
+        state.sent[key] = _Sent(ref, alone=ref is not None)
+        while len(state.sent) > self.policy.remember:
+            state.sent.popitem(last=False)
 
     def take(self, now: float) -> list[Batch]:
         """The message of every channel that may send now (each is then in flight until
@@ -307,13 +321,13 @@ class Outbox:
             item = state.items.pop(key, None)
             if item is None:
                 continue
-            state.sent[key] = _Sent(attempt.ref if alone else None, alone, item.notice)
+            state.sent[key] = _Sent(attempt.ref if alone else None, alone)
         while len(state.sent) > self.policy.remember:
             state.sent.popitem(last=False)
         if attempt.hold_s:
             for window in state.windows:
                 window.hold(now + attempt.hold_s)
-        return Settled(state.channel.id, delivered=batch.keys, ref=attempt.ref)
+        return Settled(state.channel.id, delivered=batch.keys, ref=attempt.ref, alone=alone)
 
     def _failed(self, state: _ChannelState, batch: Batch, attempt: Attempt, now: float) -> Settled:
         state.counts["failed"] += 1

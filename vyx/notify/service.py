@@ -20,6 +20,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import attrs
 import httpx
@@ -29,10 +30,19 @@ from loguru import logger
 from vyx.notify import discord, telegram, webhook
 from vyx.notify.apprise_sender import AppriseSender
 from vyx.notify.channels import Channel, describe
-from vyx.notify.notices import QuietHours, SignalNotice, TraderAlerts, VerdictNotice
+from vyx.notify.notices import (
+    QuietHours,
+    SignalNotice,
+    TraderAlerts,
+    VerdictNotice,
+    notice_from_json,
+    notice_to_json,
+)
 from vyx.notify.outbox import Attempt, Batch, Outbox, OutboxPolicy, Settled
 from vyx.notify.redaction import protect
 from vyx.notify.stats import NotifierStatistics
+from vyx.signal import Signal
+from vyx.store.outbox import PAGE_ROWS, AlertOutbox, AlertRow, OutboxEntry, Settlement
 
 
 @attrs.frozen
@@ -73,25 +83,61 @@ class Notifier:
         self.alerts: dict[str, TraderAlerts] = {}
         self._machine = tuple(c.id for c in settings.channels)
         self._wake = trio.Event()
+        #: The store's outbox once :meth:`serve` follows it.
+        self._journal: AlertOutbox | None = None
+        #: Stored alerts of channels not (yet) configured: a trader's own channels open when
+        #: the traders are installed, after the store was read.
+        self._held: list[OutboxEntry] = []
         self._apprise = AppriseSender(
             trio.CapacityLimiter(max(1, settings.threads)), link_base=settings.dashboard_url
         )
 
     def set_traders(self, alerts: Mapping[str, TraderAlerts]) -> None:
-        """The traders' alert settings (replaces the previous ones; their channels open)."""
+        """The traders' alert settings (replaces the previous ones; their channels open, and
+        stored alerts waiting for them are queued)."""
         for entry in alerts.values():
             protect(entry.channels)
             for channel in entry.channels:
                 self.outbox.open(channel)
         self.alerts = dict(alerts)
+        if self._held:
+            held, self._held = self._held, []
+            self._restore(held)
 
-    def _route(self, trader_id: str, analysis: bool) -> list[str]:
+    def route(self, trader_id: str, *, analysis: bool = False) -> list[str]:
+        """The channels an alert of ``trader_id`` goes to: the machine's and the trader's own;
+        none when the trader is muted or has this kind of alert off (counted ``muted``)."""
         entry = self.alerts.get(trader_id, TraderAlerts())
         wanted = entry.on_analysis if analysis else entry.on_signal
         if entry.muted or not wanted:
             self.outbox.muted += 1
             return []
         return list(dict.fromkeys([*self._machine, *(c.id for c in entry.channels)]))
+
+    def signal_alerts(
+        self, signals: Iterable[Signal], names: Mapping[str, str] | None = None
+    ) -> dict[str, list[AlertRow]]:
+        """The outbox rows of new confirmed signals, by signal id, to store with them
+        (``names``: trader id → name for the message)."""
+        names = names or {}
+        rows: dict[str, list[AlertRow]] = {}
+        for signal in signals:
+            if signal.provisional:
+                continue
+            channels = self.route(signal.trader_id)
+            if channels:
+                body = notice_to_json(SignalNotice.of(signal, names.get(signal.trader_id)))
+                rows[signal.id] = [AlertRow(signal.id, c, body) for c in channels]
+        return rows
+
+    def verdict_alerts(self, row: Mapping[str, Any]) -> list[AlertRow]:
+        """The outbox rows of an analysis (a ``signal_analyses`` row), to store with it (none
+        for a failed analysis)."""
+        notice = VerdictNotice.from_row(row)
+        if notice is None:
+            return []
+        body = notice_to_json(notice)
+        return [AlertRow(notice.key, c, body) for c in self.route(notice.trader_id, analysis=True)]
 
     def _not_before(self, now: float) -> float:
         if self.settings.quiet_hours is None:
@@ -109,7 +155,7 @@ class Notifier:
         for notice in notices:
             if notice.provisional:
                 continue
-            channels = self._route(notice.trader_id, analysis=False)
+            channels = self.route(notice.trader_id)
             added += self.outbox.add(notice, channels, now, not_before=not_before)
         if added:
             self._wake.set()
@@ -118,7 +164,7 @@ class Notifier:
     def verdict(self, notice: VerdictNotice) -> int:
         """Queue the alert of an analysis."""
         now = trio.current_time()
-        channels = self._route(notice.trader_id, analysis=True)
+        channels = self.route(notice.trader_id, analysis=True)
         added = self.outbox.add(notice, channels, now, not_before=self._not_before(now))
         if added:
             self._wake.set()
@@ -131,14 +177,20 @@ class Notifier:
     async def serve(
         self,
         client: httpx.AsyncClient,
+        outbox: AlertOutbox | None = None,
         *,
         task_status: trio.TaskStatus[Notifier] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Send until cancelled (sends in flight are cancelled with it: their alerts stay
-        pending)."""
+        pending). With the store's ``outbox``, the alerts are its rows: the pending ones are
+        read before ``started`` (what an earlier run left), new ones as they are committed,
+        and each delivery or give-up is written back before the next send to that channel."""
         if self.settings.channels:
             logger.info("alerts go to: {}", describe(self.settings.channels))
         async with trio.open_nursery() as nursery:
+            if outbox is not None:
+                self._journal = outbox
+                await nursery.start(self._follow, outbox)
             task_status.started(self)
             while True:
                 now = trio.current_time()
@@ -149,9 +201,72 @@ class Notifier:
                     await self._wake.wait()
                 self._wake = trio.Event()
 
+    async def _follow(
+        self, outbox: AlertOutbox, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Queue the store's pending alerts, then each commit's new ones, until cancelled."""
+        after = 0
+        restored = 0
+        while True:
+            changed = outbox.changed()  # before reading: a commit meanwhile is not missed
+            entries = await outbox.pending(after)
+            if entries:
+                after = entries[-1].seq
+                restored += len(entries)
+                dead = self._restore(entries)
+                if dead:
+                    await outbox.settle(Settlement(dead=tuple(dead)))
+            if len(entries) == PAGE_ROWS:
+                continue
+            if task_status is not trio.TASK_STATUS_IGNORED:
+                if restored:
+                    logger.info("alerts: {} owed from the last run", restored)
+                task_status.started()
+                task_status = trio.TASK_STATUS_IGNORED
+            await changed.wait()
+
+    def _restore(self, entries: Iterable[OutboxEntry]) -> list[tuple[str, str]]:
+        """Queue stored alerts; returns the ones given up (unreadable, too old)."""
+        now = trio.current_time()
+        wall = self.wall()
+        not_before = self._not_before(now)
+        dead: list[tuple[str, str]] = []
+        added = 0
+        for entry in entries:
+            if not self.outbox.knows(entry.channel):
+                if len(self._held) < self.settings.policy.max_pending:
+                    self._held.append(entry)
+                continue
+            try:
+                notice = notice_from_json(entry.notice)
+            except ValueError:
+                dead.append((entry.key, entry.channel))
+                continue
+            if wall - entry.created_at / 1000 >= self.settings.policy.max_age_s:
+                dead.append((entry.key, entry.channel))
+                continue
+            if entry.signal_ref is not None and isinstance(notice, VerdictNotice):
+                self.outbox.remember(entry.channel, notice.signal_id, entry.signal_ref)
+            added += self.outbox.add(notice, [entry.channel], now, not_before=not_before)
+        if added:
+            self._wake.set()
+        return dead
+
     async def _send(self, client: httpx.AsyncClient, batch: Batch) -> None:
         attempt = await self.deliver(client, batch)
         settled = self.outbox.settle(batch, attempt, trio.current_time())
+        if self._journal is not None and (settled.delivered or settled.dead):
+            ref = settled.ref if settled.alone else None
+            channel = settled.channel
+            settlement = Settlement(
+                delivered=tuple((key, channel, ref) for key in settled.delivered),
+                dead=tuple((key, channel) for key in settled.dead),
+            )
+            try:
+                # Durable before the loop is woken: a crash after this resends nothing of it.
+                await self._journal.settle(settlement)
+            except Exception as exc:  # sqlite3.Error (disk full, I/O): the alerts went out
+                logger.warning("alerts: could not record {} as sent: {}", channel, exc)
         if attempt.outcome != "ok":
             logger.warning(
                 "alert to {} failed ({}): {}",

@@ -18,6 +18,7 @@ import attrs
 
 from vyx.signal import Signal
 from vyx.store.errors import RowError, StoreClosed, StoreError, StoreUnavailable
+from vyx.store.outbox import AlertOutbox, AlertRow
 from vyx.store.records import MachineRecord, Trader
 
 __all__ = [
@@ -37,7 +38,9 @@ __all__ = [
 
 #: Tables written through the batch writer (``cloud_machines``: the Supabase store's machine
 #: lifecycle rows only).
-Table = Literal["signals", "signal_analyses", "cloud_metrics", "cloud_events", "cloud_machines"]
+Table = Literal[
+    "signals", "signal_analyses", "cloud_metrics", "cloud_events", "cloud_machines", "alert_outbox"
+]
 
 #: The column identifying a row of each batched table.
 KEYS: Mapping[Table, str] = {
@@ -46,6 +49,7 @@ KEYS: Mapping[Table, str] = {
     "cloud_metrics": "id",
     "cloud_events": "id",
     "cloud_machines": "user_id",
+    "alert_outbox": "id",
 }
 
 
@@ -55,6 +59,9 @@ class PendingRow:
 
     table: Table
     row: Mapping[str, Any]
+    #: Rows written in the same transaction (quarantined with this one): a signal's
+    #: ``alert_outbox`` rows (:mod:`vyx.store.outbox`).
+    attached: tuple[PendingRow, ...] = ()
 
     @property
     def key(self) -> str:
@@ -62,12 +69,14 @@ class PendingRow:
         return str(self.row[KEYS[self.table]])
 
     @classmethod
-    def of(cls, table: Table, row: Mapping[str, Any]) -> PendingRow:
+    def of(
+        cls, table: Table, row: Mapping[str, Any], attached: Sequence[PendingRow] = ()
+    ) -> PendingRow:
         """Checks the key column is a non-empty string (a bug at the call site otherwise)."""
         key = row.get(KEYS[table])
         if not isinstance(key, str) or not key:
             raise ValueError(f"a {table} row needs a non-empty string {KEYS[table]!r}")
-        return cls(table, row)
+        return cls(table, row, tuple(attached))
 
 
 @attrs.frozen
@@ -136,12 +145,19 @@ class Sink(Protocol):
 class Store(Protocol):
     """What the daemon's services use. All methods may raise :class:`StoreClosed`."""
 
-    async def save_signals(self, signals: Iterable[Signal]) -> None:
-        """Queue ``signals`` (upsert by id: a replayed signal never duplicates)."""
+    #: The alerts owed (``alert_outbox`` rows written with their signals and analyses).
+    outbox: AlertOutbox
+
+    async def save_signals(
+        self, signals: Iterable[Signal], alerts: Mapping[str, Sequence[AlertRow]] | None = None
+    ) -> None:
+        """Queue ``signals`` (upsert by id: a replayed signal never duplicates), each with its
+        ``alerts[signal.id]`` in the same transaction (an alert already queued or delivered is
+        not queued again)."""
         ...
 
-    async def save_analysis(self, row: Mapping[str, Any]) -> None:
-        """Queue a ``signal_analyses`` row (upsert by ``signal_id``)."""
+    async def save_analysis(self, row: Mapping[str, Any], alerts: Sequence[AlertRow] = ()) -> None:
+        """Queue a ``signal_analyses`` row (upsert by ``signal_id``) with its ``alerts``."""
         ...
 
     async def save_metrics(self, row: Mapping[str, Any]) -> None:

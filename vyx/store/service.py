@@ -17,6 +17,7 @@ from loguru import logger
 from vyx.config import StoreConfig
 from vyx.store.api import HistoryPage, PendingRow, Sink, Store, StoreStatistics, WriteOutcome
 from vyx.store.errors import TraderNotOwned
+from vyx.store.outbox import AlertOutbox
 from vyx.store.records import MachineRecord, Trader
 from vyx.store.sqlite import SqliteDatabase, Synchronous
 from vyx.store.writer import BatchPolicy, BatchWriter, QueuedWrites
@@ -25,14 +26,20 @@ T = TypeVar("T")
 
 
 class _SqliteSink:
-    def __init__(self, db: SqliteDatabase, limiter: trio.CapacityLimiter) -> None:
+    def __init__(
+        self, db: SqliteDatabase, limiter: trio.CapacityLimiter, outbox: AlertOutbox
+    ) -> None:
         self._db = db
         self._limiter = limiter
+        self._outbox = outbox
 
     async def persist(self, rows: Sequence[PendingRow]) -> WriteOutcome:
-        return await trio.to_thread.run_sync(
+        outcome = await trio.to_thread.run_sync(
             self._db.write_batch, list(rows), limiter=self._limiter
         )
+        if any(r.attached for r in rows):
+            self._outbox.committed()
+        return outcome
 
 
 class SqliteStore(QueuedWrites):
@@ -42,7 +49,8 @@ class SqliteStore(QueuedWrites):
     def __init__(self, db: SqliteDatabase, policy: BatchPolicy) -> None:
         self._db = db
         self._limiter = trio.CapacityLimiter(1)
-        self.writer = BatchWriter(_SqliteSink(db, self._limiter), policy)
+        self.outbox = AlertOutbox(self._call, lambda: db.connection)
+        self.writer = BatchWriter(_SqliteSink(db, self._limiter, self.outbox), policy)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         return await trio.to_thread.run_sync(fn, *args, limiter=self._limiter)

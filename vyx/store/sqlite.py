@@ -22,10 +22,10 @@ import json
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
-from itertools import groupby
 from pathlib import Path
 from typing import Any, Literal
 
+from vyx.store import outbox
 from vyx.store.api import HistoryPage, PendingRow, QuarantinedRow, WriteOutcome
 from vyx.store.errors import StoreUnavailable, TraderNotOwned
 from vyx.store.records import MachineRecord, Trader, merge_trader_edit, new_trader_row, to_json
@@ -44,8 +44,8 @@ ROW_ERRORS = (
     ValueError,
 )
 
-#: (position in the batch, row, parameters)
-_Encoded = tuple[int, PendingRow, tuple[Any, ...]]
+#: (position in the batch, row, its statements: the row's upsert and its attached rows')
+_Encoded = tuple[int, PendingRow, tuple[tuple[str, tuple[Any, ...]], ...]]
 #: (position in the batch, row, error)
 _Rejected = tuple[int, PendingRow, str]
 
@@ -107,7 +107,9 @@ class SqliteDatabase:
         if version > SCHEMA_VERSION:
             conn.close()
             raise SchemaError(f"{path}: schema version {version} is newer than {SCHEMA_VERSION}")
-        conn.executescript(f"BEGIN; {DDL}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+        conn.executescript(
+            f"BEGIN; {DDL}; {outbox.DDL}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
+        )
         return cls(conn)
 
     def close(self) -> None:
@@ -127,7 +129,7 @@ class SqliteDatabase:
         rejected: list[_Rejected] = []
         for i, pending in enumerate(rows):
             try:
-                encoded.append((i, pending, encode(pending.table, pending.row)))
+                encoded.append((i, pending, _statements(pending)))
             except (TypeError, ValueError) as exc:
                 rejected.append((i, pending, f"{type(exc).__name__}: {exc}"))
         conn = self._conn
@@ -155,9 +157,13 @@ class SqliteDatabase:
     def _apply(self, encoded: list[_Encoded], rejected: list[_Rejected]) -> int:
         conn = self._conn
         conn.execute("SAVEPOINT batch")
+        by_sql: dict[str, list[tuple[Any, ...]]] = {}
+        for _, _, statements in encoded:
+            for sql, params in statements:
+                by_sql.setdefault(sql, []).append(params)
         try:
-            for table, run in groupby(encoded, key=lambda e: e[1].table):
-                conn.executemany(upsert_sql(table), [params for _, _, params in run])
+            for sql, params_list in by_sql.items():
+                conn.executemany(sql, params_list)
         except ROW_ERRORS:
             conn.execute("ROLLBACK TO batch")
         else:
@@ -165,10 +171,11 @@ class SqliteDatabase:
             return len(encoded)
         conn.execute("RELEASE batch")
         written = 0
-        for i, pending, params in encoded:
+        for i, pending, statements in encoded:
             conn.execute("SAVEPOINT one")
             try:
-                conn.execute(upsert_sql(pending.table), params)
+                for sql, params in statements:
+                    conn.execute(sql, params)
             except ROW_ERRORS as exc:
                 conn.execute("ROLLBACK TO one")
                 rejected.append((i, pending, f"{type(exc).__name__}: {exc}"))
@@ -222,6 +229,11 @@ class SqliteDatabase:
                 "WHERE machine_id = ?",
                 (at_ms, at_ms, machine_id),
             )
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection (for :mod:`vyx.store.outbox`'s queries; same one-thread rule)."""
+        return self._conn
 
     def _transaction(self) -> sqlite3.Connection:
         # sqlite3.Connection as a context manager commits or rolls back the open transaction.
@@ -282,6 +294,19 @@ class SqliteDatabase:
     def count(self, table: str) -> int:
         """Rows in ``table``."""
         return int(self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def _statements(pending: PendingRow) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+    """The SQL and parameters of ``pending`` and of the rows attached to it."""
+    statements = [_statement(pending)]
+    statements.extend(_statement(a) for a in pending.attached)
+    return tuple(statements)
+
+
+def _statement(pending: PendingRow) -> tuple[str, tuple[Any, ...]]:
+    if pending.table == outbox.TABLE:
+        return outbox.INSERT_SQL, outbox.encode(pending.row)
+    return upsert_sql(pending.table), encode(pending.table, pending.row)
 
 
 def _payload(row: Mapping[str, Any]) -> str:

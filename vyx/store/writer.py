@@ -11,6 +11,7 @@ poison row neither blocks the rows behind it nor is retried forever.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from vyx.retry import Backoff
 from vyx.signal import Signal
 from vyx.store.api import PendingRow, Sink, StoreStatistics, WriteOutcome
 from vyx.store.errors import StoreClosed, StoreUnavailable
+from vyx.store.outbox import AlertRow
 
 
 @attrs.frozen
@@ -170,13 +172,23 @@ class QueuedWrites:
 
     writer: BatchWriter
 
-    async def save_signals(self, signals: Iterable[Signal]) -> None:
-        """Queue signals (upsert by id)."""
-        await self.writer.put([PendingRow.of("signals", s.to_row()) for s in signals])
+    async def save_signals(
+        self, signals: Iterable[Signal], alerts: Mapping[str, Sequence[AlertRow]] | None = None
+    ) -> None:
+        """Queue signals (upsert by id), each with its alerts (one transaction)."""
+        alerts = alerts or {}
+        now = int(time.time() * 1000)
+        await self.writer.put(
+            [
+                PendingRow.of("signals", s.to_row(), _outbox(alerts.get(s.id, ()), now))
+                for s in signals
+            ]
+        )
 
-    async def save_analysis(self, row: Mapping[str, Any]) -> None:
-        """Queue a ``signal_analyses`` row (upsert by signal_id)."""
-        await self.writer.put([PendingRow.of("signal_analyses", row)])
+    async def save_analysis(self, row: Mapping[str, Any], alerts: Sequence[AlertRow] = ()) -> None:
+        """Queue a ``signal_analyses`` row (upsert by signal_id) with its alerts."""
+        now = int(time.time() * 1000)
+        await self.writer.put([PendingRow.of("signal_analyses", row, _outbox(alerts, now))])
 
     async def save_metrics(self, row: Mapping[str, Any]) -> None:
         """Queue a ``cloud_metrics`` row (written once by id)."""
@@ -185,3 +197,7 @@ class QueuedWrites:
     async def save_event(self, row: Mapping[str, Any]) -> None:
         """Queue a ``cloud_events`` row (written once by id)."""
         await self.writer.put([PendingRow.of("cloud_events", row)])
+
+
+def _outbox(alerts: Iterable[AlertRow], now_ms: int) -> tuple[PendingRow, ...]:
+    return tuple(PendingRow.of("alert_outbox", a.to_row(now_ms)) for a in alerts)

@@ -7,7 +7,9 @@ survives kill -9 and power loss. The drain (:mod:`vyx.store.supabase.drain`) rea
 applied but not yet deleted when the process dies is sent again after the restart, which the
 idempotent upserts make harmless. Rows rejected for good move to ``quarantine`` with their error
 (and can be queued again with :meth:`Spool.requeue_quarantined` once the cause is fixed).
-``meta`` keeps a few values beside the rows (the machine's ``cloud_machines.id``).
+``meta`` keeps a few values beside the rows (the machine's ``cloud_machines.id``);
+``alert_outbox`` the alerts owed for the rows appended (:mod:`vyx.store.outbox`: they are
+written with their signals and never sent to Supabase).
 
 Blocking; one connection, called from one worker thread at a time.
 """
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+
+from vyx.store import outbox
 
 DDL = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -82,7 +86,7 @@ class Spool:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
-        conn.executescript(DDL)
+        conn.executescript(DDL + outbox.DDL)
         return cls(conn, path)
 
     def close(self) -> None:
@@ -92,21 +96,34 @@ class Spool:
         finally:
             self._conn.close()
 
-    def append(self, rows: Iterable[tuple[str, str, str]]) -> int:
-        """Append ``(table, key, payload JSON)`` rows in one durable transaction; returns the
-        number appended. Raises ``sqlite3.Error`` (nothing appended) on failure."""
+    def append(
+        self,
+        rows: Iterable[tuple[str, str, str]],
+        alerts: Sequence[tuple[Any, ...]] = (),
+    ) -> int:
+        """Append ``(table, key, payload JSON)`` rows and the alerts owed for them
+        (:func:`vyx.store.outbox.encode`d ``alert_outbox`` rows, which stay on the machine) in
+        one durable transaction; returns the number of rows appended. Raises
+        ``sqlite3.Error`` (nothing appended) on failure."""
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             cursor = conn.executemany(
                 "INSERT INTO queue (table_name, row_key, payload) VALUES (?, ?, ?)", rows
             )
+            appended = cursor.rowcount
+            conn.executemany(outbox.INSERT_SQL, alerts)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return cursor.rowcount
+        return appended
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The connection (for :mod:`vyx.store.outbox`'s queries; same one-thread rule)."""
+        return self._conn
 
     def peek(self, limit: int, after: int = 0) -> list[SpooledRow]:
         """The oldest ``limit`` queued rows with ``seq > after``, in order."""

@@ -25,6 +25,7 @@ import trio
 from loguru import logger
 
 from vyx.config import StoreConfig, SupabaseConfig
+from vyx.store import outbox
 from vyx.store.api import (
     HistoryPage,
     PendingRow,
@@ -35,6 +36,7 @@ from vyx.store.api import (
     WriteOutcome,
 )
 from vyx.store.errors import RowError, StoreUnavailable, TraderNotOwned
+from vyx.store.outbox import AlertOutbox
 from vyx.store.records import (
     MachineRecord,
     Trader,
@@ -77,10 +79,13 @@ class _SpoolSink:
 
     async def persist(self, rows: Sequence[PendingRow]) -> WriteOutcome:
         good: list[SpoolEntry] = []
+        alerts: list[tuple[Any, ...]] = []
         bad: list[tuple[str, str, str, str]] = []
         for p in rows:
             try:
+                owed = [outbox.encode(a.row) for a in p.attached]
                 good.append((p.table, p.key, encode_wire(p.table, p.row)))
+                alerts.extend(owed)
             except (TypeError, ValueError) as exc:
                 bad.append(
                     (
@@ -93,7 +98,7 @@ class _SpoolSink:
         spool = self._store.io.spool
 
         def write() -> None:
-            spool.append(good)
+            spool.append(good, alerts)
             if bad:
                 spool.quarantine_new(bad)
 
@@ -103,6 +108,8 @@ class _SpoolSink:
             raise StoreUnavailable(f"spool append failed: {exc}") from exc
         self._store.note_spooled(len(good), len(bad))
         self._store.drain.wake()
+        if alerts:
+            self._store.outbox.committed()
         return WriteOutcome(
             written=len(good), quarantined=tuple(QuarantinedRow(t, k, e) for t, k, _, e in bad)
         )
@@ -143,6 +150,7 @@ class SupabaseStore(QueuedWrites):
             on_quarantine=self._report,
         )
         self.writer = BatchWriter(_SpoolSink(self), policy)
+        self.outbox = AlertOutbox(io.run, lambda: io.spool.connection)
         self._initial_spooled = initial_spooled
         self._appended = 0
         self._quarantined_local = 0
