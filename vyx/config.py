@@ -26,6 +26,9 @@ from urllib.parse import urlsplit
 import attrs
 
 from kernels.timeframes import TIMEFRAME_MS
+from vyx.notify.channels import Channel, ChannelError, parse_urls
+from vyx.notify.notices import QuietHours
+from vyx.notify.settings import DISCORD_API_URL, TELEGRAM_API_URL, NotifySettings
 
 T = TypeVar("T")
 
@@ -202,6 +205,8 @@ class Config:
     fly: FlyConfig
     log: LogConfig
     runtime: RuntimeConfig
+    #: Alerts: ``NOTIFY_URLS`` (secret), quiet hours, the services' base URLs.
+    notify: NotifySettings = attrs.field(factory=NotifySettings)
 
     @property
     def mode(self) -> Mode:
@@ -331,6 +336,18 @@ def _screen_interval(raw: str) -> int:
     return value
 
 
+def _channels(raw: str) -> tuple[Channel, ...]:
+    try:
+        return parse_urls(raw, where="URL list")
+    except ChannelError as exc:
+        raise ValueError(f"expected apprise URLs ({exc})") from None
+
+
+def _zone(raw: str) -> str:
+    QuietHours.parse("00:00-00:00", raw)  # raises ValueError naming an unknown zone
+    return raw
+
+
 def _usable_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
@@ -436,6 +453,7 @@ class _Reader:
             workers=self.get("WORKERS", _int_in(1, 64), min(cpus_available, 64)),
             drain_timeout_s=drain,
         )
+        notify = self.notify()
         if self.problems:
             raise ConfigError(self.problems)
         return Config(
@@ -448,6 +466,18 @@ class _Reader:
             fly=fly,
             log=log,
             runtime=runtime,
+            notify=notify,
+        )
+
+    def notify(self) -> NotifySettings:
+        web = _url("https", "http")
+        zone = self.get("NOTIFY_TIMEZONE", _zone, "UTC")
+        return NotifySettings(
+            channels=self.get("NOTIFY_URLS", _channels, (), secret=True),
+            telegram_url=self.get("TELEGRAM_API_URL", web, TELEGRAM_API_URL),
+            discord_url=self.get("DISCORD_API_URL", web, DISCORD_API_URL),
+            dashboard_url=self.opt("DASHBOARD_URL", web),
+            quiet_hours=self.opt("NOTIFY_QUIET_HOURS", lambda raw: QuietHours.parse(raw, zone)),
         )
 
     def machine(self) -> MachineConfig:
@@ -496,6 +526,15 @@ class _Reader:
             jwt_secret=jwt_secret,
             jwks_url=jwks_url or f"{url}/auth/v1/.well-known/jwks.json",
         )
+
+
+#: The alert variables ``vyx demo`` takes from the environment (its other settings are fixed).
+NOTIFY_VARIABLES = ("NOTIFY_URLS", "NOTIFY_QUIET_HOURS", "NOTIFY_TIMEZONE", "DASHBOARD_URL")
+
+
+def environment(names: tuple[str, ...]) -> dict[str, str]:
+    """The variables ``names`` of this process's environment that are set."""
+    return {name: os.environ[name] for name in names if name in os.environ}
 
 
 def load_config() -> Config:

@@ -19,6 +19,7 @@ import attrs
 
 from kernels.program import TraderDef
 from kernels.timeframes import TIMEFRAME_MS
+from vyx.notify.notices import AlertsError, TraderAlerts
 from vyx.store.records import Trader
 
 
@@ -66,6 +67,9 @@ class TraderInfo:
     auto_analyze: bool = False
     #: The trader's ``strategy`` (instructions, riskManagement, aiAnalysisLimit, ...).
     strategy: Mapping[str, Any] = attrs.field(factory=dict)
+    #: Its alert settings (the traders file's ``notify``/``mute``, the table's
+    #: ``cloud_config.notifyOnSignal``/``notifyOnAnalysis``).
+    alerts: TraderAlerts = attrs.field(factory=TraderAlerts)
 
     @property
     def id(self) -> str:
@@ -115,6 +119,7 @@ def from_record(trader: Trader) -> TraderInfo:
         auto_analyze=trader.auto_analyze_signals,
         strategy=trader.strategy,
         direction=None,
+        cloud_config=trader.cloud_config,
     )
 
 
@@ -138,6 +143,7 @@ def from_mapping(row: Mapping[str, Any]) -> TraderInfo:
         auto_analyze=bool(auto),
         strategy=_json(row.get("strategy")),
         direction=row.get("direction"),
+        cloud_config=row.get("cloud_config", row.get("cloudConfig")),
     )
 
 
@@ -152,11 +158,13 @@ def admit(
     auto_analyze: bool,
     strategy: Any,
     direction: object,
+    cloud_config: Any = None,
 ) -> TraderInfo:
     """The one admission of a trader from any source: it has an id, a filter's source in the
     Vyx language (``flt``: ``{code, language?}`` or the source; ``language``: the row's
     column), a Binance timeframe and a direction (``direction``, else the strategy's, else
-    long: the table has no direction column, it rides in ``strategy``). Raises
+    long: the table has no direction column, it rides in ``strategy``); its alert settings
+    come from ``cloud_config`` (:meth:`TraderAlerts.from_cloud_config`). Raises
     :class:`TraderRejected` naming the problem."""
     if not trader_id:
         raise TraderRejected("?", "a trader needs an id")
@@ -177,7 +185,11 @@ def admit(
     if direction not in ("long", "short"):
         raise TraderRejected(trader_id, f"direction {direction!r} is not 'long' or 'short'")
     definition = TraderDef(trader_id, flt["code"], timeframe, str(name or trader_id), direction)
-    return TraderInfo(definition, enabled, auto_analyze, dict(strategy))
+    try:
+        alerts = TraderAlerts.from_cloud_config(cloud_config)
+    except AlertsError as exc:
+        raise TraderRejected(trader_id, str(exc)) from None
+    return TraderInfo(definition, enabled, auto_analyze, dict(strategy), alerts)
 
 
 def to_record(info: TraderInfo, user_id: str) -> Trader:

@@ -14,8 +14,13 @@ Format — one ``[[traders]]`` table per trader::
     auto_analyze = true            # optional: ask the analyst about each signal
     instructions = "Prefer entries near support."   # optional strategy text
     direction = "long"             # optional: "long" (default) or "short", scores outcomes
+    notify = ["tgram://BOT_TOKEN/CHAT_ID"]           # optional: this trader's own channels
+    notify_on_signal = true        # optional, default true
+    notify_on_analysis = true      # optional, default true (the verdict as a follow-up)
+    mute = false                   # optional: no alerts at all for this trader
 
-Unknown keys are errors (a typo must not silently change a trader).
+Unknown keys are errors (a typo must not silently change a trader). Notification URLs are
+secrets: errors name the trader, the service and the URL's position, never the URL.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 
 from kernels.program import TraderDef
 from kernels.timeframes import TIMEFRAME_MS
+from vyx.notify.notices import AlertsError, TraderAlerts
 from vyx.traders import TraderInfo
 
 _KEYS = {
@@ -38,6 +44,10 @@ _KEYS = {
     "auto_analyze",
     "instructions",
     "direction",
+    "notify",
+    "notify_on_signal",
+    "notify_on_analysis",
+    "mute",
 }
 
 
@@ -100,12 +110,17 @@ def parse_traders(text: str, origin: str = "<traders>") -> list[TraderInfo]:
         direction = table.get("direction", "long")
         if direction not in ("long", "short"):
             raise TradersFileError(f'{where}: \'direction\' must be "long" or "short"')
+        try:
+            alerts = TraderAlerts.from_table(table)
+        except AlertsError as exc:
+            raise TradersFileError(f"{where}: {exc}") from None
         entries.append(
             TraderInfo(
                 TraderDef(trader_id, source.strip(), timeframe, name, direction),
                 flags["enabled"],
                 flags["auto_analyze"],
                 {"instructions": instructions} if instructions else {},
+                alerts,
             )
         )
     return entries

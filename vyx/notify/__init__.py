@@ -16,6 +16,7 @@ apprise; each (alert, channel) once, bursts as digests.
     webhook.py    json:// — apprise's JSON payload plus the alerts as data
     apprise_sender.py   every other apprise URL, in bounded worker threads
     service.py    the Trio shell: Notifier, run_notifier
+    settings.py   NotifySettings (what the configuration fills)
     stats.py      frozen statistics for /metrics and /health
 
 Why not apprise for everything (measured on this machine, apprise 2.3): importing it costs
@@ -34,11 +35,56 @@ configuration is read. Sending never raises: every failure is an
 :class:`~vyx.notify.outbox.Attempt` the outbox settles.
 """
 
-from vyx.notify.channels import Channel, ChannelError, parse_urls
-from vyx.notify.notices import AlertsError, QuietHours, SignalNotice, TraderAlerts, VerdictNotice
-from vyx.notify.outbox import Attempt, Batch, Outbox, OutboxPolicy
-from vyx.notify.service import Notifier, NotifySettings, run_notifier
-from vyx.notify.stats import ChannelStatistics, NotifierStatistics
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vyx.notify.channels import Channel, ChannelError, parse_urls
+    from vyx.notify.notices import (
+        AlertsError,
+        QuietHours,
+        SignalNotice,
+        TraderAlerts,
+        VerdictNotice,
+    )
+    from vyx.notify.outbox import Attempt, Batch, Outbox, OutboxPolicy
+    from vyx.notify.service import Notifier, run_notifier
+    from vyx.notify.settings import NotifySettings
+    from vyx.notify.stats import ChannelStatistics, NotifierStatistics
+
+# Resolved on first use: the configuration imports the pure modules (channels, notices,
+# settings) and must not load httpx, the senders and the market's backoff with them.
+_EXPORTS = {
+    "Channel": "channels",
+    "ChannelError": "channels",
+    "parse_urls": "channels",
+    "AlertsError": "notices",
+    "QuietHours": "notices",
+    "SignalNotice": "notices",
+    "TraderAlerts": "notices",
+    "VerdictNotice": "notices",
+    "Attempt": "outbox",
+    "Batch": "outbox",
+    "Outbox": "outbox",
+    "OutboxPolicy": "outbox",
+    "Notifier": "service",
+    "run_notifier": "service",
+    "NotifySettings": "settings",
+    "ChannelStatistics": "stats",
+    "NotifierStatistics": "stats",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'vyx.notify' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"vyx.notify.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "AlertsError",

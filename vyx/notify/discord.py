@@ -17,10 +17,11 @@ import httpx
 
 from vyx.notify import render
 from vyx.notify.outbox import Attempt, Batch
+from vyx.notify.settings import DISCORD_API_URL
 from vyx.notify.wire import call, failure, header_retry_after, json_body, seconds, status_outcome
 
 #: Discord's default API address (webhooks live under it).
-API_URL = "https://discord.com/api"
+API_URL = DISCORD_API_URL
 
 
 def read_answer(status: int, headers: httpx.Headers, body: bytes) -> Attempt:

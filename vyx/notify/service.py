@@ -22,16 +22,14 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import attrs
 import httpx
 import trio
 from loguru import logger
 
 from vyx.notify import discord, telegram, webhook
 from vyx.notify.apprise_sender import AppriseSender
-from vyx.notify.channels import Channel, describe
+from vyx.notify.channels import describe
 from vyx.notify.notices import (
-    QuietHours,
     SignalNotice,
     TraderAlerts,
     VerdictNotice,
@@ -40,27 +38,10 @@ from vyx.notify.notices import (
 )
 from vyx.notify.outbox import Attempt, Batch, Outbox, OutboxPolicy, Settled
 from vyx.notify.redaction import protect
+from vyx.notify.settings import NotifySettings
 from vyx.notify.stats import NotifierStatistics
 from vyx.signal import Signal
 from vyx.store.outbox import PAGE_ROWS, AlertOutbox, AlertRow, OutboxEntry, Settlement
-
-
-@attrs.frozen
-class NotifySettings:
-    """What the notifier needs (the config module fills it from the environment)."""
-
-    #: The machine's channels (``NOTIFY_URLS``): every trader's alerts go there.
-    channels: tuple[Channel, ...] = ()
-    telegram_url: str = telegram.API_URL
-    discord_url: str = discord.API_URL
-    #: The dashboard's public address (alerts link to their signal), None for no link.
-    dashboard_url: str | None = None
-    quiet_hours: QuietHours | None = None
-    #: Seconds one send may take.
-    timeout_s: float = 10.0
-    #: Worker threads for apprise channels.
-    threads: int = 2
-    policy: OutboxPolicy = attrs.field(factory=OutboxPolicy)
 
 
 class Notifier:
@@ -74,12 +55,17 @@ class Notifier:
         wall: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         on_settled: Callable[[Settled], None] | None = None,
+        report: Callable[[NotifierStatistics], None] | None = None,
     ) -> None:
         self.settings = settings
         protect(settings.channels)
-        self.outbox = Outbox(settings.channels, settings.policy, rng=rng)
+        self.policy = settings.policy or OutboxPolicy()
+        self.outbox = Outbox(settings.channels, self.policy, rng=rng)
         self.wall = wall
         self.on_settled = on_settled
+        #: Told the statistics at start, after each send and when the traders change
+        #: (``/health``).
+        self.report = report
         self.alerts: dict[str, TraderAlerts] = {}
         self._machine = tuple(c.id for c in settings.channels)
         self._wake = trio.Event()
@@ -103,6 +89,11 @@ class Notifier:
         if self._held:
             held, self._held = self._held, []
             self._restore(held)
+        self._report()
+
+    def _report(self) -> None:
+        if self.report is not None:
+            self.report(self.statistics())
 
     def route(self, trader_id: str, *, analysis: bool = False) -> list[str]:
         """The channels an alert of ``trader_id`` goes to: the machine's and the trader's own;
@@ -192,6 +183,7 @@ class Notifier:
                 self._journal = outbox
                 await nursery.start(self._follow, outbox)
             task_status.started(self)
+            self._report()
             while True:
                 now = trio.current_time()
                 for batch in self.outbox.take(now):
@@ -234,7 +226,7 @@ class Notifier:
         added = 0
         for entry in entries:
             if not self.outbox.knows(entry.channel):
-                if len(self._held) < self.settings.policy.max_pending:
+                if len(self._held) < self.policy.max_pending:
                     self._held.append(entry)
                 continue
             try:
@@ -242,7 +234,7 @@ class Notifier:
             except ValueError:
                 dead.append((entry.key, entry.channel))
                 continue
-            if wall - entry.created_at / 1000 >= self.settings.policy.max_age_s:
+            if wall - entry.created_at / 1000 >= self.policy.max_age_s:
                 dead.append((entry.key, entry.channel))
                 continue
             if entry.signal_ref is not None and isinstance(notice, VerdictNotice):
@@ -276,6 +268,7 @@ class Notifier:
             )
         if self.on_settled is not None:
             self.on_settled(settled)
+        self._report()
         self._wake.set()
 
     async def deliver(self, client: httpx.AsyncClient, batch: Batch) -> Attempt:
@@ -298,14 +291,17 @@ class Notifier:
 
 async def run_notifier(
     settings: NotifySettings,
+    outbox: AlertOutbox | None = None,
     *,
     client: httpx.AsyncClient | None = None,
+    report: Callable[[NotifierStatistics], None] | None = None,
     task_status: trio.TaskStatus[Notifier] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run a :class:`Notifier` until cancelled; ``started`` with it once it takes alerts."""
-    notifier = Notifier(settings)
+    """Run a :class:`Notifier` until cancelled (following the store's ``outbox`` when given);
+    ``started`` with it once it takes alerts (the owed ones read)."""
+    notifier = Notifier(settings, report=report)
     if client is not None:
-        await notifier.serve(client, task_status=task_status)
+        await notifier.serve(client, outbox, task_status=task_status)
         return
     async with httpx.AsyncClient(follow_redirects=False) as own:
-        await notifier.serve(own, task_status=task_status)
+        await notifier.serve(own, outbox, task_status=task_status)

@@ -16,10 +16,11 @@ import httpx
 
 from vyx.notify import render
 from vyx.notify.outbox import Attempt, Batch
+from vyx.notify.settings import TELEGRAM_API_URL
 from vyx.notify.wire import call, failure, header_retry_after, json_body, seconds, status_outcome
 
 #: Telegram's default API address.
-API_URL = "https://api.telegram.org"
+API_URL = TELEGRAM_API_URL
 
 
 def read_answer(status: int, headers: httpx.Headers, body: bytes) -> Attempt:
