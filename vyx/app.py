@@ -60,6 +60,9 @@ from vyx.daemon.startup import StartupError, prepare_data_dir
 from vyx.daemon.status import cloud_metrics, status, status_loop, status_update
 from vyx.market.closes import MarketEvent
 from vyx.market.service import MarketConfig, MarketHandle, PhaseCallback, run_market
+from vyx.notify.metrics import AlertsCollector, health_numbers, health_of
+from vyx.notify.service import Notifier, run_notifier
+from vyx.notify.stats import NotifierStatistics
 from vyx.screener.config import ScreenerHooks
 from vyx.screener.marks import MarkKeeper, load_marks
 from vyx.screener.service import Screener, drive_screener
@@ -71,6 +74,7 @@ from vyx.store.api import Store
 from vyx.store.service import run_store
 from vyx.telemetry.health import ComponentState, HealthRegistry
 from vyx.telemetry.metrics import Metrics
+from vyx.traders import TraderInfo
 
 if TYPE_CHECKING:
     # Imported when used: the Supabase client and google-genai cost ~60 MiB of a 256 MB
@@ -138,6 +142,10 @@ class Daemon:
     @property
     def rings(self) -> dict[str, RingBuffer]:
         return self.services.rings
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.services.notifier
 
     def stop(self) -> None:
         """Drain and stop (as SIGTERM does)."""
@@ -259,7 +267,8 @@ async def _start_services(
     everything a signal or a browser command reaches, up before the market."""
     cfg, metrics = run.cfg, run.metrics
     hub = Hub(metrics)  # the browsers' broadcast, before the server: every service pushes to it
-    analyzer = await _start_analyzer(run, sinks, store, hub)
+    notifier = await _start_notifier(run, sinks, store)
+    analyzer = await _start_analyzer(run, sinks, store, hub, notifier)
     running = RunningTraders()
     delivery = Delivery(
         store=store,
@@ -268,6 +277,7 @@ async def _start_services(
         analyzer=analyzer,
         rings=rings,
         running=running,
+        notifier=notifier,
     )
     resume = load_marks(cfg.store.data_dir)
     if resume:
@@ -297,6 +307,7 @@ async def _start_services(
         desk=AuthoringDesk(
             rings, partial(_drafter, cfg, analyzer), default_timeframe=cfg.market.kline_interval
         ),
+        on_traders=partial(_trader_alerts, notifier),
     )
     server = await _start_server(run, sinks, control, hub)
     return Services(
@@ -307,6 +318,7 @@ async def _start_services(
         phase=run.phase,
         rings=rings,
         store=store,
+        notifier=notifier,
         analyzer=analyzer,
         delivery=delivery,
         screener=screener,
@@ -328,8 +340,28 @@ def _drafter(cfg: Config, analyzer: ConcurrentAnalyzer | None) -> Drafter:
     return GeminiDrafter(analyzer.gate, cfg.analyzer.model)
 
 
+async def _start_notifier(run: _Run, sinks: trio.Nursery, store: Store) -> Notifier:
+    """The notifier in the sinks, following the store's outbox: it sends the alerts the store
+    commits (and those an earlier run owed); ``/metrics`` and ``/health`` show its channels."""
+    notifier: Notifier = await sinks.start(
+        partial(run_notifier, run.cfg.notify, store.outbox, report=partial(_alerts_health, run))
+    )
+    run.metrics.registry.register(AlertsCollector(notifier.statistics))
+    run.health.add_metrics_source(lambda: health_numbers(notifier.statistics()))
+    return notifier
+
+
+def _alerts_health(run: _Run, stats: NotifierStatistics) -> None:
+    state, detail = health_of(stats)
+    run.health.report("alerts", state, detail)
+
+
+def _trader_alerts(notifier: Notifier, traders: Mapping[str, TraderInfo]) -> None:
+    notifier.set_traders({tid: info.alerts for tid, info in traders.items()})
+
+
 async def _start_analyzer(
-    run: _Run, sinks: trio.Nursery, store: Store, hub: Hub
+    run: _Run, sinks: trio.Nursery, store: Store, hub: Hub, notifier: Notifier
 ) -> ConcurrentAnalyzer | None:
     """The analyzer in the sinks, or None (``/health`` says why) without a Gemini key."""
     cfg = run.cfg
@@ -343,7 +375,9 @@ async def _start_analyzer(
         hub.broadcast(message)
 
     options = AnalyzerOptions(
-        offline=run.opts.offline_analyst, journal=cfg.store.data_dir / JOURNAL_FILE
+        offline=run.opts.offline_analyst,
+        journal=cfg.store.data_dir / JOURNAL_FILE,
+        alerts=notifier.verdict_alerts,  # the verdict follows its signal's alert
     )
     analyzer: ConcurrentAnalyzer = await sinks.start(
         partial(run_analyzer, cfg.analyzer, store, push, options=options)

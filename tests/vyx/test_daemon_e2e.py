@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ import trio
 from kernels.backtest import run_backtest
 from kernels.program import Program, TraderDef
 from kernels.timeframes import timeframe_ms
+from tests.vyx.notify.fakes import FakeReceiver
 from tests.vyx.server.wsclient import connect
-from vyx.app import DaemonOptions, run_daemon
+from tests.vyx.store.supabase.fake_postgrest import serve_tcp
+from vyx.app import Daemon, DaemonOptions, run_daemon
 from vyx.config import Config
 from vyx.exchange.service import ExchangeConfig, run_exchange
 from vyx.traders import TraderInfo, TraderRejected
@@ -54,6 +57,20 @@ def _faults(exchange: Any, seed: int) -> dict[int, Callable[[], object]]:
     return {b: kinds[i % len(kinds)] for i, b in enumerate(bars)}
 
 
+async def alerts_sent(daemon: Daemon) -> None:
+    """Wait until the store owes no alert; /metrics and /health then show the channel."""
+    with trio.fail_after(30):
+        for _ in range(3000):
+            if not (await daemon.store.outbox.counts()).get("pending"):
+                break
+            await trio.sleep(0.01)
+    text = daemon.metrics.render().decode()
+    assert re.search(r'vyx_alerts_delivered_total\{channel="json:\w+",service="json"\} [1-9]', text)
+    alerts = daemon.health.evaluate().to_json()["components"]["alerts"]
+    assert alerts["state"] == "ok"
+    assert "json:" in alerts["detail"]
+
+
 @pytest.mark.parametrize("chaos_seed", [None, 7], ids=["calm", "chaos"])
 async def test_daemon_signals_equal_the_backtest_and_are_stored_once(
     tmp_path: Path, chaos_seed: int | None
@@ -72,6 +89,8 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(
         exchange = await nursery.start(
             run_exchange, ExchangeConfig(symbols=3, seed=7, speed=3000.0, decoys=False)
         )
+        hook = FakeReceiver()  # alerts: each stored signal once, analyses after
+        hook_port = await nursery.start(serve_tcp, hook)
         cfg = Config.from_env(
             {
                 "BINANCE_REST_URL": exchange.rest_url,
@@ -79,6 +98,7 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(
                 "SYMBOL_COUNT": "3",
                 "VYX_DATA_DIR": str(tmp_path),
                 "PORT": "0",
+                "NOTIFY_URLS": f"json://127.0.0.1:{hook_port}/alerts",
             }
         )
         opts = DaemonOptions(
@@ -120,6 +140,7 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(
                         received.append(msg["data"])
         await daemon.store.flush()
         stored = await daemon.store.recent_signals(cfg.machine.user_id, limit=10_000)
+        await alerts_sent(daemon)
         stats = daemon.market.statistics()
         if chaos_seed is not None:
             # Faults that found no open connection deliver nothing: count what took effect.
@@ -178,6 +199,8 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(
         assert msg["provisional"] is False
     ids = [row["id"] for row in stored]
     assert len(ids) == len(set(ids)), "every signal is stored exactly once"
+    alerted = [s["signalId"] for body in hook.bodies for s in body["vyx"]["signals"]]
+    assert sorted(alerted) == sorted(ids), "every stored signal is alerted exactly once"
     assert {m["signalId"] for m in received} <= set(ids)
     # The offline analyst judged the auto-analyzed trader's signals, after they were pushed.
     cross = {m["signalId"] for m in received if m["traderId"] == "cross"}

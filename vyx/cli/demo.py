@@ -26,12 +26,13 @@ from vyx.app import DaemonOptions
 from vyx.cli.backtest import print_summary, print_table
 from vyx.cli.option_types import POSITIVE
 from vyx.cli.run import serve
-from vyx.config import Config
+from vyx.config import NOTIFY_VARIABLES, Config, ConfigError, environment
 from vyx.daemon.startup import exit_on_startup_error, private_files
 from vyx.exchange import candles
 from vyx.exchange.service import ExchangeConfig, run_exchange
 from vyx.exchange.synthetic import DEFAULT_ORIGIN_MS, SyntheticSource
 from vyx.logs import setup_logging
+from vyx.notify.channels import describe
 from vyx.traders import TraderInfo, TraderRejected
 from vyx.traders_file import parse_traders
 
@@ -92,6 +93,10 @@ def demo_command(
     symbols: int, seed: int, speed: float, port: int, backtest: bool, days: int, limit: int
 ) -> None:
     """Run Vyx on a simulated exchange with the example traders (Ctrl-C stops it)."""
+    try:  # the alert variables are the demo's only settings from the environment
+        Config.from_env(environment(NOTIFY_VARIABLES))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
     prepare_kernels()
     if backtest:
         _backtest(symbols, days, seed, limit)
@@ -121,9 +126,18 @@ async def _live(symbols: int, seed: int, speed: float, port: int, data_dir: str)
                 "VYX_DATA_DIR": data_dir,
                 "PORT": str(port),
                 "LOG_LEVEL": "INFO",
+                **environment(NOTIFY_VARIABLES),  # NOTIFY_URLS='json://…' vyx demo
             }
         )
         setup_logging(cfg.log)
+        channels = cfg.notify.channels
+        click.echo(
+            f"alerts: each signal to {describe(channels)} (NOTIFY_URLS)"
+            if channels
+            else "alerts: none (set NOTIFY_URLS, e.g. json://127.0.0.1:9000/hook, to get each "
+            "signal there)",
+            err=True,
+        )
         click.echo(
             f"simulated exchange on {exchange.rest_url} ({speed:g}x), "
             f"{symbols} symbols; backfilling and starting the daemon ...",

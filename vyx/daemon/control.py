@@ -86,11 +86,13 @@ class Control:
         running: RunningTraders | None = None,
         recent: deque[dict[str, Any]] | None = None,
         desk: AuthoringDesk | None = None,
+        on_traders: Callable[[Mapping[str, TraderInfo]], None] | None = None,
     ) -> None:
         """Args: ``broadcast`` the browsers' broadcast; ``running`` the running traders shared
         with the delivery (a fresh set when None); ``recent`` the delivered signals a
         connecting browser gets, newest first (the delivery's; an empty one when None);
-        ``desk`` answers the authoring requests (None: they are refused as unavailable)."""
+        ``desk`` answers the authoring requests (None: they are refused as unavailable);
+        ``on_traders`` told each new set of traders (the notifier: their alert settings)."""
         self.user_id = user_id
         self.store = store
         self.screener = screener
@@ -103,6 +105,7 @@ class Control:
         self.desk = desk
         #: Per trader: what browsers were last told of it (timings aside).
         self._announced: dict[str, dict[str, Any]] = {}
+        self.on_traders = on_traders
         self._changing = trio.Lock()
 
     @property
@@ -153,6 +156,8 @@ class Control:
                 f"{exc}; the running traders are unchanged", ErrorCode.TRADER_ERROR
             ) from None
         before, self.traders = self.traders, wanted
+        if self.on_traders is not None:
+            self.on_traders(wanted)
         for r in rejected:
             problems[r.trader_id] = r.reason
         problems = {tid: clip(problem) for tid, problem in problems.items()}

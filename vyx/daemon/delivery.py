@@ -1,4 +1,5 @@
-"""Where a screen's signals go: the store first, then every browser, then the analyzer.
+"""Where a screen's signals go: the store first (with the alerts they owe, in the same
+transaction), then every browser, then the analyzer.
 
 :class:`Delivery` is built before the screener and handed to it as its sink. The screener awaits
 :meth:`Delivery.deliver` once per screen: its progress (and so the restart marks of
@@ -21,10 +22,12 @@ from kernels.ring import RingBuffer
 from vyx.daemon.control import Broadcast, RunningTraders
 from vyx.signal import Signal
 from vyx.store.api import Store
+from vyx.store.outbox import AlertRow
 from vyx.telemetry.metrics import Metrics
 
 if TYPE_CHECKING:
     from vyx.analysis import ConcurrentAnalyzer
+    from vyx.notify.service import Notifier
 
 #: Recent confirmed signals kept for the snapshot a connecting browser gets.
 RECENT_SIGNALS = 100
@@ -40,7 +43,9 @@ class Delivery:
         analyzer: offered each confirmed signal of a trader with ``auto_analyze`` (never
             blocks); None when analysis is off.
         rings: the market's rings, read for the analyzer's candles.
-        running: the traders running now (their analysis settings).
+        running: the traders running now (their analysis settings, their names).
+        notifier: says which alerts each confirmed signal owes; they are saved with it (one
+            transaction) and sent once committed. None: no alerts.
     """
 
     def __init__(
@@ -52,6 +57,7 @@ class Delivery:
         analyzer: ConcurrentAnalyzer | None,
         rings: Mapping[str, RingBuffer],
         running: RunningTraders,
+        notifier: Notifier | None = None,
     ) -> None:
         self.store = store
         self.broadcast = broadcast
@@ -59,6 +65,7 @@ class Delivery:
         self.analyzer = analyzer
         self.rings = rings
         self.running = running
+        self.notifier = notifier
         #: The newest confirmed signals first, each the ``data`` of its ``signal_created``.
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_SIGNALS)
 
@@ -69,7 +76,7 @@ class Delivery:
         are announced."""
         confirmed = [s for s in signals if not s.provisional]
         if confirmed:
-            await self.store.save_signals(confirmed)
+            await self.store.save_signals(confirmed, self._alerts(confirmed))
             self.metrics.signals.inc(len(confirmed))
         for s in signals:
             message = s.to_message()
@@ -87,6 +94,13 @@ class Delivery:
             self._offer(s)
         for sid in cancelled:
             self.broadcast({"type": "signal_cancelled", "data": {"signalId": sid}})
+
+    def _alerts(self, confirmed: Sequence[Signal]) -> dict[str, list[AlertRow]] | None:
+        """The alerts the signals owe (by signal id), each with its trader's name."""
+        if self.notifier is None:
+            return None
+        names = {tid: info.definition.name for tid, info in self.running.traders.items()}
+        return self.notifier.signal_alerts(confirmed, names)
 
     def _offer(self, s: Signal) -> None:
         """``s`` to the analyzer, with its trader's settings and candles, if it wants it."""

@@ -13,6 +13,7 @@ from vyx.daemon.control import Control
 from vyx.daemon.delivery import Delivery
 from vyx.daemon.phase import MarketPhase
 from vyx.daemon.scaler import ScreenLoad
+from vyx.notify.service import Notifier
 from vyx.screener.marks import MarkKeeper
 from vyx.screener.service import Screener
 from vyx.server.service import ServerHandle
@@ -39,6 +40,8 @@ class Services:
     #: The market's rings: closed bars per timeframe (the market writes, the screener reads).
     rings: dict[str, RingBuffer]
     store: Store
+    #: Sends the alerts the store owes (``NOTIFY_URLS``, the traders' own channels).
+    notifier: Notifier
     #: None when signals are not analysed.
     analyzer: ConcurrentAnalyzer | None
     delivery: Delivery

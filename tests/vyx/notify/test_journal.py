@@ -13,8 +13,9 @@ import pytest
 import trio
 from trio.testing import MockClock
 
-from tests.vyx.notify.conftest import serve
-from tests.vyx.notify.fakes import FakeReceiver
+from tests.vyx.notify.conftest import HOOK_ID, HOOK_TOKEN, TOKEN, serve
+from tests.vyx.notify.fakes import FakeDiscord, FakeReceiver, FakeTelegram
+from tests.vyx.notify.test_service import accounted
 from tests.vyx.store.factory import make_signal
 from vyx.config import StoreConfig
 from vyx.notify import Notifier, NotifySettings, TraderAlerts, parse_urls
@@ -29,12 +30,16 @@ def clock() -> MockClock:
 
 @asynccontextmanager
 async def life(
-    data: Path, urls: str, http: httpx.AsyncClient, traders: dict[str, TraderAlerts] | None = None
+    data: Path,
+    urls: str,
+    http: httpx.AsyncClient,
+    traders: dict[str, TraderAlerts] | None = None,
+    **options: str,
 ) -> AsyncIterator[tuple[SqliteStore, Notifier]]:
     """One run of the daemon's alert path: the store, then the notifier following its outbox."""
     async with trio.open_nursery() as nursery:
         store: SqliteStore = await nursery.start(run_store, StoreConfig(data_dir=data))
-        notifier = Notifier(NotifySettings(channels=parse_urls(urls)))
+        notifier = Notifier(NotifySettings(channels=parse_urls(urls), **options))
         await nursery.start(notifier.serve, http, store.outbox)
         if traders is not None:
             notifier.set_traders(traders)
@@ -116,3 +121,51 @@ async def test_a_traders_own_channel_gets_its_stored_alerts_once_the_traders_are
         assert received(own) == [loud.id]
         assert received(machine) == [loud.id]
         assert await store.outbox.counts() == {"delivered": 2}
+
+
+async def test_ten_minutes_down_with_a_restart_inside_then_each_signal_once_per_channel(
+    clock: MockClock,
+    tmp_path: Path,
+    http: httpx.AsyncClient,
+    nursery: trio.Nursery,
+    telegram: FakeTelegram,
+    discord: FakeDiscord,
+    receiver: FakeReceiver,
+) -> None:
+    """Telegram, Discord and a webhook down for 10 minutes (a signal a minute, a close of 120
+    signals, a restart at minute 5), then back: every signal reaches every channel once, the
+    outbox says so, and no rate limit was broken on the way."""
+    urls = (
+        f"tgram://{TOKEN}/-1001234567890 discord://{HOOK_ID}/{HOOK_TOKEN} "
+        f"json://{(await serve(nursery, receiver)).removeprefix('http://')}/hook"
+    )
+    apis = {"telegram_url": await serve(nursery, telegram)}
+    apis["discord_url"] = await serve(nursery, discord) + "/api"
+    fakes = (telegram, discord, receiver)
+    for fake in fakes:
+        fake.down = True
+    fired: list[str] = []
+
+    async def minutes(store: SqliteStore, notifier: Notifier, first: int, last: int) -> None:
+        for minute in range(first, last):
+            batch = [make_signal(minute, trader=f"t-{minute % 3}")]
+            if minute == 2:  # a market-wide close
+                batch += [make_signal(1000 + i, trader=f"t-{i % 7}") for i in range(120)]
+            fired.extend(s.id for s in batch)
+            await store.save_signals(batch, notifier.signal_alerts(batch))
+            await trio.sleep(60.0)
+
+    async with life(tmp_path, urls, http, **apis) as (store, notifier):
+        await minutes(store, notifier, 0, 5)
+        assert all(c.failed and c.delivered == 0 for c in notifier.statistics().channels)
+    async with life(tmp_path, urls, http, **apis) as (store, notifier):
+        await minutes(store, notifier, 5, 10)
+        assert notifier.statistics().pending == 3 * len(fired)
+        for fake in fakes:
+            fake.down = False
+        await trio.sleep(700.0)  # the breaker's longest pause (600 s) plus a margin
+        assert await store.outbox.counts() == {"delivered": 3 * len(fired)}
+    assert received(receiver) == sorted(fired)
+    assert sum(accounted(m["visible"]) for m in telegram.sent()) == len(fired)
+    assert sum(accounted(m["content"]) for m in discord.sent()) == len(fired)
+    assert telegram.limit_violations == discord.limit_violations == 0
