@@ -30,6 +30,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ from tests.vyx.chaos.harness import (
     seed_database,
 )
 from tests.vyx.chaos.ties import tie_signal_ids
+from tests.vyx.notify.fakes import FakeReceiver
 from tests.vyx.store.supabase.fake_postgrest import FakePostgrest, serve_tcp
 from vyx.app import Daemon, DaemonOptions, run_daemon
 from vyx.config import Config
@@ -170,6 +172,7 @@ async def inprocess_life(
         screened_to = daemon.screener.closed_upto(TF)
         assert isinstance(daemon.store, SupabaseStore)
         assert await daemon.store.sync(60), "the store reaches Supabase after the faults"
+        await alerts_settled(daemon.store)
         symbols = list(daemon.market.symbols)
         final = Final(
             screened_to,
@@ -192,6 +195,41 @@ async def inprocess_life(
     return life, final
 
 
+async def alerts_settled(store: SupabaseStore) -> None:
+    """Wait until the spool owes no alert (the webhook's faults are behind it by then)."""
+    with trio.fail_after(60):
+        for _ in range(6000):
+            if not (await store.outbox.counts()).get("pending"):
+                return
+            await trio.sleep(0.01)
+
+
+def check_alerts(
+    hook: FakeReceiver, outbox: Path, stored: set[str], poisoned: set[str], ends: int
+) -> None:
+    """Every stored signal reached the webhook; the outbox says each was delivered once; the
+    only repeats are of messages in flight when a life ended (at most one per life)."""
+    got = [s["signalId"] for body in hook.bodies for s in body["vyx"]["signals"]]
+    assert stored <= set(got), f"stored, never alerted: {sorted(stored - set(got))[:10]}"
+    # Poison rows are stored on the machine (and quarantined by Supabase): alerted too.
+    assert set(got) - stored <= poisoned
+    conn = sqlite3.connect(outbox)
+    try:
+        rows = conn.execute("SELECT alert_key, state FROM alert_outbox").fetchall()
+    finally:
+        conn.close()
+    signal_rows = {key: state for key, state in rows if "/" not in key}
+    assert len(signal_rows) == len([k for k, _ in rows if "/" not in k])
+    assert set(signal_rows) == set(got)
+    assert set(signal_rows.values()) == {"delivered"}
+    first_seen: dict[str, int] = {}
+    for i, body in enumerate(hook.bodies):
+        for sig in body["vyx"]["signals"]:
+            first_seen.setdefault(sig["signalId"], i)
+    repeated = {first_seen[sid] for sid in got if got.count(sid) > 1}
+    assert len(repeated) <= ends, f"{len(repeated)} messages repeated over {ends} ends of life"
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 async def test_chaos_lives_and_restarts_lose_and_duplicate_nothing(
     tmp_path: Path, shared_data: Path, seed: int
@@ -201,6 +239,7 @@ async def test_chaos_lives_and_restarts_lose_and_duplicate_nothing(
     seed_database(fake)
     gemini = GeminiServer(FakeGemini(shared_data, api_key=GEMINI_KEY), hang_s=2.5)
     browser = Browser()
+    hook = FakeReceiver()
     lives: list[Life] = []
     procs: list[DaemonProcess] = []
     try:
@@ -213,6 +252,10 @@ async def test_chaos_lives_and_restarts_lose_and_duplicate_nothing(
             )
             world = World(exchange, fake, gemini, nursery)
             env = daemon_env(exchange, port, gemini_url, tmp_path / "data", SYMBOLS)
+            # Alerts to a webhook that fails now and then (502s, a 429 with Retry-After).
+            hook.script.extend(["ok", "502", "502", "ok", "429", "ok", "ok", "500"])
+            hook.retry_after = 1.0
+            env["NOTIFY_URLS"] = f"json://127.0.0.1:{await nursery.start(serve_tcp, hook)}/chaos"
             for i, phase in enumerate(plan):
                 if phase.where == "process":
                     procs.append(DaemonProcess(env, tmp_path / f"daemon-{i}.log"))
@@ -355,6 +398,10 @@ async def test_chaos_lives_and_restarts_lose_and_duplicate_nothing(
     # Including the bars that closed while no daemon ran: the restarted one caught up.
     missing = sorted(set(in_window) - set(stored) - world.poisoned - ties)
     assert not missing, f"missing {describe(missing, fires)}; {summary}"
+
+    # Every stored signal was alerted, once but for a message in flight at a life's end.
+    spool = tmp_path / "data" / "spool.sqlite3"
+    check_alerts(hook, spool, set(stored), world.poisoned, len(lives) - 1)
 
     # Every stored signal was pushed to the browser at least once.
     unseen = sorted(set(stored) - browser.pushed_ids())
