@@ -200,7 +200,9 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(
     ids = [row["id"] for row in stored]
     assert len(ids) == len(set(ids)), "every signal is stored exactly once"
     alerted = [s["signalId"] for body in hook.bodies for s in body["vyx"]["signals"]]
-    assert sorted(alerted) == sorted(ids), "every stored signal is alerted exactly once"
+    # (The market runs on while the alerts drain: later signals may be alerted too.)
+    assert set(ids) <= set(alerted), "every stored signal is alerted"
+    assert len(alerted) == len(set(alerted)), "no signal is alerted twice"
     assert {m["signalId"] for m in received} <= set(ids)
     # The offline analyst judged the auto-analyzed trader's signals, after they were pushed.
     cross = {m["signalId"] for m in received if m["traderId"] == "cross"}
