@@ -7,6 +7,10 @@
    :mod:`vyx.notify.webhook` over httpx; p50/p99 of :data:`SENDS` sequential sends.
 3. **The outbox at a burst**: queue 300 signals on 3 channels, take, render the digests and
    settle — the work a market-wide close adds, off the screening path.
+4. **The outbox rows in the store**: one batch of 300 signals written to SQLite
+   (``synchronous=FULL``) alone, against the same batch with its 900 ``alert_outbox`` rows
+   (routed and encoded by the notifier), interleaved runs, best of each — what alerts add to the
+   store's write path.
 
 Run with ``uv run python -m benchmarks.notify_bench`` (``just bench``); writes
 ``bench-results/notify.json``.
@@ -144,6 +148,47 @@ def burst() -> dict[str, float]:
     return {"burst_300x3_ms": 1000 * best, "per_alert_us": 1e6 * best / 900}
 
 
+def store_cost() -> dict[str, float]:
+    """Best seconds of a 300-signal batch without and with its alert rows (paired runs)."""
+    import tempfile
+
+    from tests.vyx.store.factory import make_signal
+    from vyx.notify.service import Notifier
+    from vyx.notify.settings import NotifySettings
+    from vyx.store.api import PendingRow
+    from vyx.store.sqlite import SqliteDatabase
+    from vyx.store.writer import _outbox
+
+    channels = parse_urls(
+        "tgram://123456:ABCDEFGHIJ/42 discord://1234567890/abcdefghijklmnop json://127.0.0.1/x"
+    )
+    notifier = Notifier(NotifySettings(channels=channels))
+    plain, alerted, routed = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        db = SqliteDatabase.open(Path(tmp) / "bench.sqlite3")
+        for run in range(12):
+            batch = [make_signal(run * 1000 + i, trader=f"t-{i % 7}") for i in range(300)]
+            t0 = time.perf_counter()
+            db.write_batch([PendingRow.of("signals", s.to_row()) for s in batch])
+            plain.append(time.perf_counter() - t0)
+            batch = [make_signal(run * 1000 + 500 + i, trader=f"t-{i % 7}") for i in range(300)]
+            t0 = time.perf_counter()
+            alerts = notifier.signal_alerts(batch)  # on the event loop (Delivery.deliver)
+            routed.append(time.perf_counter() - t0)
+            now = int(time.time() * 1000)
+            rows = [PendingRow.of("signals", s.to_row(), _outbox(alerts[s.id], now)) for s in batch]
+            db.write_batch(rows)
+            alerted.append(time.perf_counter() - t0)
+        db.close()
+    a, b = min(plain), min(alerted)
+    return {
+        "signals_only_us_per_signal": 1e6 * a / 300,
+        "with_alerts_us_per_signal": 1e6 * b / 300,
+        "ratio": b / a,
+        "route_us_per_signal": 1e6 * min(routed) / 300,
+    }
+
+
 def main() -> None:
     """Run and print; write bench-results/notify.json."""
     results: dict[str, Any] = {
@@ -162,6 +207,7 @@ def main() -> None:
         server.shutdown()
         thread.join(timeout=5)
     results["outbox"] = burst()
+    results["store"] = store_cost()
     print("what                           seconds   RSS MiB")
     for key in ("import_httpx", "import_apprise", "apprise_first_url"):
         r = results[key]
@@ -173,6 +219,13 @@ def main() -> None:
     print(
         f"\noutbox: 300 signals x 3 channels queued, digested, rendered, settled: "
         f"{o['burst_300x3_ms']:.2f} ms ({o['per_alert_us']:.1f} µs per alert)"
+    )
+    st = results["store"]
+    print(
+        f"store: a 300-signal batch {st['signals_only_us_per_signal']:.1f} µs per signal alone, "
+        f"{st['with_alerts_us_per_signal']:.1f} µs with 3 alert rows each (x{st['ratio']:.2f}; "
+        "best of 12 interleaved runs, synchronous=FULL); routing and encoding on the event "
+        f"loop {st['route_us_per_signal']:.1f} µs per signal"
     )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "notify.json").write_text(json.dumps(results, indent=2))

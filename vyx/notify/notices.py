@@ -151,11 +151,31 @@ class VerdictNotice:
 Notice = SignalNotice | VerdictNotice
 
 
-def notice_to_json(notice: Notice) -> dict[str, Any]:
-    """A notice as the outbox row keeps it (``kind`` + its fields; finite numbers only)."""
-    body: dict[str, Any] = finite(attrs.asdict(notice))
-    body["kind"] = "signal" if isinstance(notice, SignalNotice) else "verdict"
-    return body
+def notice_to_json(notice: Notice) -> str:
+    """A notice as the outbox row keeps it: compact JSON text of ``kind`` and its fields,
+    finite numbers only (built once per alert, shared by its channels' rows)."""
+    body: dict[str, Any]
+    if isinstance(notice, SignalNotice):
+        body = {
+            "kind": "signal",
+            "signal_id": notice.signal_id,
+            "trader_id": notice.trader_id,
+            "trader_name": notice.trader_name,
+            "symbol": notice.symbol,
+            "interval": notice.interval,
+            "price": notice.price,
+            "bar_open_time": notice.bar_open_time,
+            "clauses": [
+                {"label": c.label, "held": c.held, "values": c.values} for c in notice.clauses
+            ],
+            "provisional": notice.provisional,
+        }
+    else:
+        body = {"kind": "verdict", **attrs.asdict(notice, recurse=False)}
+    try:
+        return json.dumps(body, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a price that is not finite: rare, so only then walk the body
+        return json.dumps(finite(body), separators=(",", ":"), allow_nan=False)
 
 
 def _clause(body: Mapping[str, Any]) -> Clause:

@@ -8,6 +8,7 @@
                                               ▼ the notifier
     notifier ── pending(after) ──► sends ── settle(delivered, dead) ──► state, settled_at
 
+``seq`` is the rowid: rows are never deleted, so it only grows (the order alerts are read in).
 The table lives next to the rows it announces: in the embedded database (SQLite backend) or in
 the spool file (Supabase backend: the rows go to Supabase, the outbox stays on the machine; a
 signal spooled is an alert owed, whether or not Supabase has it yet). Each row's ``id`` is
@@ -36,7 +37,7 @@ TABLE = "alert_outbox"
 
 DDL = """
 CREATE TABLE IF NOT EXISTS alert_outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
     alert_key TEXT NOT NULL,
     channel TEXT NOT NULL,
@@ -46,7 +47,7 @@ CREATE TABLE IF NOT EXISTS alert_outbox (
     settled_at INTEGER,
     ref TEXT
 );
-CREATE INDEX IF NOT EXISTS alert_outbox_pending ON alert_outbox (state, seq);
+CREATE INDEX IF NOT EXISTS alert_outbox_pending ON alert_outbox (seq) WHERE state = 'pending';
 """
 
 #: Columns written by an insert (``seq`` is assigned).
@@ -69,8 +70,8 @@ class AlertRow:
     key: str
     #: The channel's ``service:hash`` (never its URL).
     channel: str
-    #: What the alert says (the notifier's notice as JSON).
-    notice: Mapping[str, Any]
+    #: What the alert says: the notifier's notice as JSON text (or an object to encode).
+    notice: str | Mapping[str, Any]
 
     @property
     def id(self) -> str:
@@ -83,7 +84,7 @@ class AlertRow:
             "id": self.id,
             "alert_key": self.key,
             "channel": self.channel,
-            "notice": dict(self.notice),
+            "notice": self.notice,
             "state": "pending",
             "created_at": now_ms,
             "settled_at": None,
@@ -92,12 +93,15 @@ class AlertRow:
 
 
 def encode(row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """An ``alert_outbox`` row → insert parameters; raises ``TypeError``/``ValueError`` for a
-    notice JSON cannot carry (NaN included)."""
+    """An ``alert_outbox`` row → insert parameters (a notice given as text is stored as it
+    is: the notifier wrote it); raises ``TypeError``/``ValueError`` for a notice object JSON
+    cannot carry (NaN included)."""
     unknown = row.keys() - set(COLUMNS)
     if unknown:
         raise ValueError(f"unknown column(s) of alert_outbox: {', '.join(sorted(unknown))}")
-    notice = json.dumps(row["notice"], separators=(",", ":"), allow_nan=False)
+    notice = row["notice"]
+    if not isinstance(notice, str):
+        notice = json.dumps(notice, separators=(",", ":"), allow_nan=False)
     return tuple(notice if c == "notice" else row.get(c) for c in COLUMNS)
 
 
