@@ -217,7 +217,8 @@ async def test_hostile_filters_never_freeze_crash_or_bloat_the_daemon(tmp_path: 
     assert sorted(watch.health_s)[int(len(watch.health_s) * 0.99)] < HEALTH_LIMIT_S
     assert max(watch.rss) - watch.rss[0] < RSS_LIMIT
     # Its own traders fired all along: in each quarter of the run.
-    quarters = {rid * 4 // browser.sent for rid in browser.own_signals}
+    # (a signal that arrives after the last command counts in the last quarter)
+    quarters = {min(rid * 4 // browser.sent, 3) for rid in browser.own_signals}
     assert quarters == {0, 1, 2, 3}, browser.own_signals[-10:]
     accepted = browser.answers["trader_upsert ack"]
     refused = browser.answers["trader_upsert error"]
