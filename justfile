@@ -22,8 +22,8 @@ fmt:
     uv run ruff check --fix .
 
 # Benchmarks: kernels vs the TA-Lib loop, frames, the daemon end to end, authoring previews,
-# alerts; last, every figure of the performance issue next to its target (prints tables,
-# writes bench-results/).
+# alerts, signal outcomes; last, every figure of the performance issue next to its target
+# (prints tables, writes bench-results/).
 bench:
     uv run python -m benchmarks.bench_kernels
     uv run python -m benchmarks.frames_bench
@@ -31,6 +31,7 @@ bench:
     uv run python -m benchmarks.bench_daemon
     uv run python -m benchmarks.authoring_bench
     uv run python -m benchmarks.notify_bench
+    uv run python -m benchmarks.outcomes_bench
     uv run python -m benchmarks.targets
 
 # Chaos: the daemon against the simulated exchange, PostgREST and Gemini fakes under a seeded

@@ -124,10 +124,8 @@ def history_nb(state, starts, horizons, high, low, close):
             _advance(state, j, horizons, high[t], low[t], close[t])
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def mean_true_range_nb(high, low, close, t, period):
-    """The mean of the ``period`` true ranges of bars ``t - period + 1 .. t`` (each needs the
-    close before it): NaN when the series has fewer bars before ``t``."""
+@njit(cache=True, nogil=True, inline="always")
+def _mean_true_range(high, low, close, t, period):
     if t < period or t >= close.shape[0]:
         return np.nan
     total = 0.0
@@ -135,6 +133,34 @@ def mean_true_range_nb(high, low, close, t, period):
         prev = close[k - 1]
         total += max(high[k] - low[k], abs(high[k] - prev), abs(low[k] - prev))
     return total / period
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def mean_true_range_nb(high, low, close, t, period):
+    """The mean of the ``period`` true ranges of bars ``t - period + 1 .. t`` (each needs the
+    close before it): NaN when the series has fewer bars before ``t``."""
+    return _mean_true_range(high, low, close, t, period)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def start_nb(state, starts, directions, high, low, close, period, stop_atr, target_atr):
+    """Start ``state[j]`` for a signal at bar ``starts[j]`` in direction ``directions[j]``
+    (+1/-1) with ATR levels (:func:`atr_levels`, the same arithmetic); returns nothing, a row
+    without an ATR has NaN levels."""
+    for j in range(starts.shape[0]):
+        t = starts[j]
+        d = directions[j]
+        entry = close[t]
+        atr = _mean_true_range(high, low, close, t, period)
+        for c in range(state.shape[1]):
+            state[j, c] = np.nan
+        state[j, ENTRY] = entry
+        state[j, DIRECTION] = d
+        state[j, SEEN] = 0.0
+        state[j, TOUCH] = 0.0
+        if atr == atr and atr > 0:
+            state[j, STOP_LEVEL] = entry - d * stop_atr * atr
+            state[j, TARGET_LEVEL] = entry + d * target_atr * atr
 
 
 @attrs.frozen
@@ -177,7 +203,7 @@ def atr_levels(high: F64, low: F64, close: F64, t: int, direction: str) -> Level
 
 
 def _opt(v: float) -> float | None:
-    return None if math.isnan(v) else float(v)
+    return None if v != v else v
 
 
 @attrs.frozen
@@ -219,24 +245,22 @@ class Outcome:
     @classmethod
     def from_state(cls, row: F64, levels: str) -> Outcome:
         """Read a state row (:data:`COLUMNS`)."""
-        d = float(row[DIRECTION])
-        entry = float(row[ENTRY])
-        seen = int(row[SEEN])
-        mfe = d * (float(row[FAV]) / entry - 1.0) if seen else math.nan
-        mae = d * (float(row[ADV]) / entry - 1.0) if seen else math.nan
-        touch = int(row[TOUCH])
+        v: list[float] = row.tolist()
+        d, entry, seen, touch = v[DIRECTION], v[ENTRY], int(v[SEEN]), int(v[TOUCH])
+        mfe = d * (v[FAV] / entry - 1.0) if seen else math.nan
+        mae = d * (v[ADV] / entry - 1.0) if seen else math.nan
         return cls(
             "long" if d > 0 else "short",
             entry,
-            _opt(float(row[STOP_LEVEL])),
-            _opt(float(row[TARGET_LEVEL])),
+            _opt(v[STOP_LEVEL]),
+            _opt(v[TARGET_LEVEL]),
             levels,
             seen,
-            tuple(_opt(float(row[R0 + k])) for k in range(len(HORIZONS))),
+            tuple([None if r != r else r for r in v[R0 : R0 + len(HORIZONS)]]),
             _opt(mfe),
             _opt(mae),
             TOUCH_NAMES[touch],
-            int(row[TOUCH_BAR]) if touch else None,
+            int(v[TOUCH_BAR]) if touch else None,
         )
 
     def to_json(self) -> dict[str, object]:
@@ -279,12 +303,11 @@ def history_outcomes(
     """The outcome of a signal at each bar ``starts[j]`` of one symbol's series (in the
     direction ``directions[j]``, ATR levels), from the bars after it that the series holds."""
     state = new_state(len(starts))
-    sources: list[str] = []
-    for j, (t, direction) in enumerate(zip(starts.tolist(), directions, strict=True)):
-        levels = atr_levels(high, low, close, t, direction)
-        _start(state, j, float(close[t]), direction_sign(direction), levels)
-        sources.append(levels.source)
-    history_nb(state, starts.astype(np.int64), _HORIZONS, high, low, close)
+    starts = starts.astype(np.int64)
+    signs = np.asarray([direction_sign(d) for d in directions], dtype=np.float64)
+    start_nb(state, starts, signs, high, low, close, ATR_PERIOD, STOP_ATR, TARGET_ATR)
+    history_nb(state, starts, _HORIZONS, high, low, close)
+    sources = np.where(np.isnan(state[:, STOP_LEVEL]), "none", "atr").tolist()
     return [Outcome.from_state(state[j], sources[j]) for j in range(len(starts))]
 
 
@@ -323,6 +346,13 @@ class OutcomeTracker:
     def seen(self, row: int) -> int:
         """Bars ``row`` has been stepped by."""
         return int(self.state[row, SEEN])
+
+    def progress(self, rows: I64) -> tuple[I64, I64]:
+        """Per row of ``rows``: bars stepped by, and what it touched first (a
+        :data:`TOUCH_NAMES` index)."""
+        seen: I64 = self.state[rows, SEEN].astype(np.int64)
+        touch: I64 = self.state[rows, TOUCH].astype(np.int64)
+        return seen, touch
 
     def advance(self, rows: I64, high: F64, low: F64, close: F64) -> None:
         """Step each of ``rows`` (distinct) by its next closed bar."""

@@ -63,6 +63,9 @@ from vyx.market.service import MarketConfig, MarketHandle, PhaseCallback, run_ma
 from vyx.notify.metrics import AlertsCollector, health_numbers, health_of
 from vyx.notify.service import Notifier, run_notifier
 from vyx.notify.stats import NotifierStatistics
+from vyx.outcomes.live import LiveOutcomes
+from vyx.outcomes.records import Records
+from vyx.outcomes.service import Outcomes
 from vyx.screener.config import ScreenerHooks
 from vyx.screener.marks import MarkKeeper, load_marks
 from vyx.screener.service import Screener, drive_screener
@@ -268,8 +271,19 @@ async def _start_services(
     cfg, metrics = run.cfg, run.metrics
     hub = Hub(metrics)  # the browsers' broadcast, before the server: every service pushes to it
     notifier = await _start_notifier(run, sinks, store)
-    analyzer = await _start_analyzer(run, sinks, store, hub, notifier)
     running = RunningTraders()
+    outcomes = Outcomes(
+        LiveOutcomes(rings),
+        Records(_now_ms),
+        store,
+        hub.broadcast,
+        user_id=cfg.machine.user_id,
+        direction_of=running.direction,
+        now_ms=_now_ms,
+        metrics=metrics,
+    )
+    await sinks.start(outcomes.run)
+    analyzer = await _start_analyzer(run, sinks, store, hub, notifier, outcomes)
     delivery = Delivery(
         store=store,
         broadcast=hub.broadcast,
@@ -278,6 +292,7 @@ async def _start_services(
         rings=rings,
         running=running,
         notifier=notifier,
+        outcomes=outcomes,
     )
     resume = load_marks(cfg.store.data_dir)
     if resume:
@@ -287,7 +302,7 @@ async def _start_services(
     # Signals and machine rows carry cloud_machines.id in cloud mode.
     row_id = cloud.identity.id if cloud is not None else cfg.machine.machine_id
     hooks = ScreenerHooks(
-        on_screen=(metrics.observe_screen, partial(note_screen, screen_load)),
+        on_screen=(metrics.observe_screen, partial(note_screen, screen_load), outcomes.screened),
         on_delay=(metrics.close_to_signals.observe,),
         on_progress=marks.poke,
     )
@@ -308,6 +323,7 @@ async def _start_services(
             rings, partial(_drafter, cfg, analyzer), default_timeframe=cfg.market.kline_interval
         ),
         on_traders=partial(_trader_alerts, notifier),
+        record=outcomes.records.to_json,
     )
     server = await _start_server(run, sinks, control, hub)
     return Services(
@@ -361,7 +377,12 @@ def _trader_alerts(notifier: Notifier, traders: Mapping[str, TraderInfo]) -> Non
 
 
 async def _start_analyzer(
-    run: _Run, sinks: trio.Nursery, store: Store, hub: Hub, notifier: Notifier
+    run: _Run,
+    sinks: trio.Nursery,
+    store: Store,
+    hub: Hub,
+    notifier: Notifier,
+    outcomes: Outcomes,
 ) -> ConcurrentAnalyzer | None:
     """The analyzer in the sinks, or None (``/health`` says why) without a Gemini key."""
     cfg = run.cfg
@@ -373,6 +394,7 @@ async def _start_analyzer(
 
     def push(message: dict[str, Any]) -> None:
         hub.broadcast(message)
+        outcomes.analysed(message)  # its key levels score the signal
 
     options = AnalyzerOptions(
         offline=run.opts.offline_analyst,
@@ -490,6 +512,10 @@ async def _drain_sources(run: _Run, services: Services, market_scope: trio.Cance
     else:
         with trio.move_on_at(run.budget.marks_until(begun)):
             await services.marks.save()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def _marks_line(marks: Mapping[str, int]) -> str:

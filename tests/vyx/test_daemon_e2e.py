@@ -18,6 +18,7 @@ import pytest
 import trio
 
 from kernels.backtest import run_backtest
+from kernels.fire_outcomes import fire_outcomes
 from kernels.program import Program, TraderDef
 from kernels.timeframes import timeframe_ms
 from tests.vyx.notify.fakes import FakeReceiver
@@ -26,6 +27,7 @@ from tests.vyx.store.supabase.fake_postgrest import serve_tcp
 from vyx.app import Daemon, DaemonOptions, run_daemon
 from vyx.config import Config
 from vyx.exchange.service import ExchangeConfig, run_exchange
+from vyx.outcomes.live import outcome_from_row
 from vyx.traders import TraderInfo, TraderRejected
 
 TRADERS = [
@@ -85,6 +87,7 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(
 
     received: list[dict[str, Any]] = []
     analyses: list[dict[str, Any]] = []
+    outcomes: list[dict[str, Any]] = []
     async with trio.open_nursery() as nursery:
         exchange = await nursery.start(
             run_exchange, ExchangeConfig(symbols=3, seed=7, speed=3000.0, decoys=False)
@@ -131,6 +134,8 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(
                             received.append(msg["data"])
                         elif msg["type"] == "analysis_completed":
                             analyses.append(msg["data"])
+                        elif msg["type"] == "signal_outcome":
+                            outcomes.append(msg["data"])
             screened_to = daemon.screener.closed_upto("5m")
             # Drain what is already on its way to us.
             with trio.move_on_after(0.5):
@@ -141,6 +146,12 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(
         await daemon.store.flush()
         stored = await daemon.store.recent_signals(cfg.machine.user_id, limit=10_000)
         await alerts_sent(daemon)
+        scored = await daemon.store.load_outcomes(cfg.machine.user_id, complete=True, limit=10_000)
+        metrics = daemon.metrics.render().decode()
+        # Outcomes kept completing after the window, over every bar in the rings (some not
+        # screened yet): the truth runs up to the newest of them too.
+        ring5 = daemon.rings["5m"]
+        scored_to = max(ring5.last_open_time(ring5.slot(s)) for s in symbols) + timeframe_ms("5m")
         stats = daemon.market.statistics()
         if chaos_seed is not None:
             # Faults that found no open connection deliver nothing: count what took effect.
@@ -161,15 +172,16 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(
     data = {
         tf: {
             s: exchange.market.closed_bars(
-                s, tf, first[tf][s], screened_to + timeframe_ms(tf)
+                s, tf, first[tf][s], scored_to + timeframe_ms(tf)
             ).to_klines()
             for s in symbols
         }
         for tf in first
     }
+    all_fires = run_backtest(Program(TRADERS), data)
     fires = [
         f
-        for f in run_backtest(Program(TRADERS), data)
+        for f in all_fires
         if backfilled_to < f.open_time and f.open_time + timeframe_ms("5m") <= screened_to
     ]
     assert len(fires) >= 5, "the scenario should produce signals"
@@ -204,6 +216,24 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(
     assert set(ids) <= set(alerted), "every stored signal is alerted"
     assert len(alerted) == len(set(alerted)), "no signal is alerted twice"
     assert {m["signalId"] for m in received} <= set(ids)
+    # Outcomes: each complete one stored and pushed equals the backtest's over the same candles
+    # (the analysed trader's levels may be the analysis': its returns and excursions agree).
+    truth = {
+        (f.trader_id, f.symbol, f.open_time): o
+        for f, o in zip(all_fires, fire_outcomes(all_fires, data), strict=True)
+    }
+    assert len(scored) >= 3, "signals in the window complete their 24 bars"
+    for row in scored:
+        o = truth[(row["trader_id"], row["symbol"], row["bar_open_time"])]
+        got = outcome_from_row(row)
+        assert (got.returns, got.mfe, got.mae, got.bars) == (o.returns, o.mfe, o.mae, o.bars)
+        if row["trader_id"] != "cross":
+            assert got == o
+    pushed = {m["signalId"]: m for m in outcomes if m["complete"]}
+    assert pushed, "signal_outcome messages arrive"
+    assert set(pushed) <= {row["signal_id"] for row in scored}
+    assert all(m["record"]["all"]["signals"] >= 1 for m in pushed.values())
+    assert 'vyx_trader_hit_rate{horizon="24",trader="volume"}' in metrics
     # The offline analyst judged the auto-analyzed trader's signals, after they were pushed.
     cross = {m["signalId"] for m in received if m["traderId"] == "cross"}
     assert analyses, "analysis_completed messages arrive"

@@ -10,10 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from kernels.backtest import run_backtest
+from kernels.outcomes import HORIZON, Outcome
 from kernels.program import Program, TraderDef
 from tests.vyx.test_cli import _write_csv
 from vyx.cli import cli
 from vyx.cli.klines_args import load_klines_args
+from vyx.outcomes.live import OutcomeUpdate
+from vyx.store.sqlite import SqliteDatabase
 from vyx.traders_file import load_traders
 
 WORDS = "RSI below 40 and price below the 20 EMA"
@@ -173,3 +176,33 @@ def test_phrases_lists_the_phrasebook() -> None:
     assert code == 0
     assert "volume twice its 20-bar average" in out
     assert '→ on("1h", close > ema(50))' in out
+
+
+def test_trader_show_prints_its_record_from_the_local_database(tmp_path: Path) -> None:
+    traders = tmp_path / "traders.toml"
+    traders.write_text(
+        '[[traders]]\nid = "dip"\nname = "Dip"\nfilter = "rsi(14) < 30"\ndirection = "short"\n'
+    )
+    data = tmp_path / "data"
+    env = {"VYX_DATA_DIR": str(data)}
+    code, out, _ = run("trader", "show", "dip", "--traders", str(traders), env=env)
+    assert code == 0
+    assert "direction: short" in out
+    assert "no signal scored yet" in out
+    data.mkdir()
+    db = SqliteDatabase.open(data / "vyx.sqlite3")
+    nil = "00000000-0000-0000-0000-000000000000"
+    for i, r24 in enumerate((0.02, -0.01, 0.03)):
+        returns = (0.01, 0.01, 0.01, 0.01, r24)
+        o = Outcome(
+            "short", 100.0, 101.0, 97.0, "atr", HORIZON, returns, 0.03, -0.005, "none", None
+        )
+        update = OutcomeUpdate(f"s{i}", "dip" if i < 2 else "other", nil, "BTCUSDT", "5m", i, o)
+        db.upsert("signal_outcomes", update.to_row(0))
+    db.close()
+    code, out, _ = run("trader", "show", "dip", "--traders", str(traders), env=env)
+    assert code == 0
+    assert "record of its newest 2 complete signals" in out
+    whole, recent = [line.split() for line in out.splitlines() if line.startswith("Dip ")]
+    assert whole[1:7] == ["2", "100%", "100%", "100%", "100%", "50%"]
+    assert recent[1:5] == ["last", "7d", "0", "-"]  # signals of 1970: none in the last 7 days

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import click
 
 from kernels.timeframes import TIMEFRAME_MS
+from kernels.track_record import RECENT_MS, track_record
 from vyx.authoring.draft import Draft, Proposal, check_proposal
 from vyx.authoring.messages import problems_text
 from vyx.authoring.traders_toml import remove_trader, update_trader
+from vyx.cli.outcomes_table import print_records
 from vyx.cli.trader import TRADERS_OPTION, fail
 from vyx.cli.trader_render import echo_draft
+from vyx.config import ConfigError, load_config
+from vyx.outcomes.live import outcome_from_row
+from vyx.outcomes.records import RECORD_SIZE
+from vyx.store.sqlite import SqliteDatabase
 from vyx.traders import TraderInfo
 from vyx.traders_file import TradersFileError, load_traders
 
@@ -52,11 +59,39 @@ def show_command(trader_id: str, traders_file: Path) -> None:
     click.echo(f"id:        {d.id}\nenabled:   {'yes' if entry.enabled else 'no'}")
     if entry.instructions:
         click.echo(f"notes:     {entry.instructions}")
+    click.echo(f"direction: {d.direction}")
     checked = check_proposal(Proposal(d.name or d.id, d.timeframe, d.filter))
     if isinstance(checked, Draft):
         echo_draft(checked, 0)
     else:
         fail(f"{d.name}: does not compile:\n{problems_text(checked)}")
+    echo_record(d.id, d.name)
+
+
+def echo_record(trader_id: str, name: str) -> None:
+    """The trader's record from the local database (``vyx run``'s, ``$VYX_DATA_DIR``): how
+    its complete signals did, or where it would be."""
+    try:
+        cfg = load_config()
+    except ConfigError:
+        return
+    path = cfg.store.database_path
+    if not path.exists():
+        click.echo(f"\nrecord:    no signal scored yet ({path} does not exist)")
+        return
+    db = SqliteDatabase.open(path)
+    try:
+        rows = db.outcomes(
+            cfg.machine.user_id, complete=True, limit=RECORD_SIZE, trader_id=trader_id
+        )
+    finally:
+        db.close()
+    since = int(time.time() * 1000) - RECENT_MS
+    outcomes = [(int(r["bar_open_time"]), outcome_from_row(r)) for r in rows]
+    whole = track_record(o for _, o in outcomes)
+    recent = track_record(o for at, o in outcomes if at >= since)
+    click.echo(f"\nrecord of its newest {len(rows)} complete signals ({path}):")
+    print_records({trader_id: (whole, recent)}, {trader_id: name})
 
 
 @click.command("edit")

@@ -65,6 +65,11 @@ class RunningTraders:
     #: Trader id -> its newest delivered signal (``{symbol, time}``), for the traders table.
     last_signals: dict[str, dict[str, Any]] = attrs.Factory(dict)
 
+    def direction(self, trader_id: str) -> str:
+        """The direction of a trader's trades (long when it is not running any more)."""
+        info = self.traders.get(trader_id)
+        return info.definition.direction if info is not None else "long"
+
 
 def _without_timings(message: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k not in ("lastRunMs", "lastDurationMs")}
@@ -87,12 +92,15 @@ class Control:
         recent: deque[dict[str, Any]] | None = None,
         desk: AuthoringDesk | None = None,
         on_traders: Callable[[Mapping[str, TraderInfo]], None] | None = None,
+        record: Callable[[str], Mapping[str, Any]] | None = None,
     ) -> None:
         """Args: ``broadcast`` the browsers' broadcast; ``running`` the running traders shared
         with the delivery (a fresh set when None); ``recent`` the delivered signals a
         connecting browser gets, newest first (the delivery's; an empty one when None);
         ``desk`` answers the authoring requests (None: they are refused as unavailable);
-        ``on_traders`` told each new set of traders (the notifier: their alert settings)."""
+        ``on_traders`` told each new set of traders (the notifier: their alert settings);
+        ``record`` a trader's outcome record (``{"all", "recent"}``) for its message."""
+        self.record = record
         self.user_id = user_id
         self.store = store
         self.screener = screener
@@ -211,6 +219,8 @@ class Control:
                 "warmupBars": self.screener.warmup(info.id).get(info.definition.timeframe, 0),
             }
         state["lastSignal"] = self.running.last_signals.get(info.id)
+        if self.record is not None:
+            state["record"] = self.record(info.id)
         message = info.to_message(state)
         # Whatever was sent, the echo stays small (the full text is in the store).
         message["name"] = clip(message["name"], 300)

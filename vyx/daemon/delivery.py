@@ -28,6 +28,7 @@ from vyx.telemetry.metrics import Metrics
 if TYPE_CHECKING:
     from vyx.analysis import ConcurrentAnalyzer
     from vyx.notify.service import Notifier
+    from vyx.outcomes.service import Outcomes
 
 #: Recent confirmed signals kept for the snapshot a connecting browser gets.
 RECENT_SIGNALS = 100
@@ -46,6 +47,7 @@ class Delivery:
         running: the traders running now (their analysis settings, their names).
         notifier: says which alerts each confirmed signal owes; they are saved with it (one
             transaction) and sent once committed. None: no alerts.
+        outcomes: follows each confirmed signal (its outcome row is queued with it).
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class Delivery:
         rings: Mapping[str, RingBuffer],
         running: RunningTraders,
         notifier: Notifier | None = None,
+        outcomes: Outcomes | None = None,
     ) -> None:
         self.store = store
         self.broadcast = broadcast
@@ -66,14 +69,15 @@ class Delivery:
         self.rings = rings
         self.running = running
         self.notifier = notifier
+        self.outcomes = outcomes
         #: The newest confirmed signals first, each the ``data`` of its ``signal_created``.
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_SIGNALS)
 
     async def deliver(self, signals: Sequence[Signal], cancelled: Sequence[str]) -> None:
         """The screener's :data:`~vyx.screener.service.SignalSink`: signals are queued for the
-        store first, then pushed to every browser, then offered to the analyzer (which never
-        blocks: a signal never waits for its analysis); then the cancelled provisional ones
-        are announced."""
+        store first, then pushed to every browser, then followed for their outcomes (rows
+        queued too), then offered to the analyzer (which never blocks: a signal never waits
+        for its analysis); then the cancelled provisional ones are announced."""
         confirmed = [s for s in signals if not s.provisional]
         if confirmed:
             await self.store.save_signals(confirmed, self._alerts(confirmed))
@@ -85,6 +89,9 @@ class Delivery:
                 self.recent.appendleft(message["data"])
                 self.running.last_signals[s.trader_id] = {"symbol": s.symbol, "time": s.created_at}
             self.broadcast(message)
+        if confirmed and self.outcomes is not None:
+            # After the signals' own messages: a browser learns of a signal before its outcome.
+            await self.outcomes.follow(confirmed)
         # The browsers' writers go first; the log and the analyzer after.
         await trio.lowlevel.checkpoint()
         if confirmed:

@@ -15,8 +15,9 @@ of ``ack``).
 Any of them may carry ``data.requestId`` (string or integer), echoed in the reply.
 
 Machine -> browser: ``hello`` (first, once authenticated), ``snapshot``, ``status_update``,
-``metrics_update``, ``signal_created``, ``analysis_completed``, ``trader_updated``,
-``trader_removed``, ``ack``, ``error {message, code}``, ``pong``, and the replies to requests.
+``metrics_update``, ``signal_created``, ``analysis_completed``, ``signal_outcome``,
+``trader_updated``, ``trader_removed``, ``ack``, ``error {message, code}``, ``pong``, and the
+replies to requests.
 """
 
 from __future__ import annotations

@@ -39,13 +39,20 @@ __all__ = [
 #: Tables written through the batch writer (``cloud_machines``: the Supabase store's machine
 #: lifecycle rows only).
 Table = Literal[
-    "signals", "signal_analyses", "cloud_metrics", "cloud_events", "cloud_machines", "alert_outbox"
+    "signals",
+    "signal_analyses",
+    "signal_outcomes",
+    "cloud_metrics",
+    "cloud_events",
+    "cloud_machines",
+    "alert_outbox",
 ]
 
 #: The column identifying a row of each batched table.
 KEYS: Mapping[Table, str] = {
     "signals": "id",
     "signal_analyses": "signal_id",
+    "signal_outcomes": "signal_id",
     "cloud_metrics": "id",
     "cloud_events": "id",
     "cloud_machines": "user_id",
@@ -158,6 +165,17 @@ class Store(Protocol):
 
     async def save_analysis(self, row: Mapping[str, Any], alerts: Sequence[AlertRow] = ()) -> None:
         """Queue a ``signal_analyses`` row (upsert by ``signal_id``) with its ``alerts``."""
+        ...
+
+    async def save_outcomes(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Queue ``signal_outcomes`` rows (upsert by ``signal_id``: a row is rewritten as its
+        signal's outcome progresses)."""
+        ...
+
+    async def load_outcomes(
+        self, user_id: str, *, complete: bool, limit: int
+    ) -> list[dict[str, Any]]:
+        """The user's newest ``signal_outcomes`` rows (by signal bar), complete or open."""
         ...
 
     async def save_metrics(self, row: Mapping[str, Any]) -> None:

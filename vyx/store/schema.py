@@ -66,6 +66,35 @@ CREATE TABLE IF NOT EXISTS signal_analyses (
     created_at INTEGER NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS signal_outcomes (
+    signal_id TEXT PRIMARY KEY,
+    trader_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    symbol TEXT NOT NULL,
+    interval TEXT NOT NULL,
+    bar_open_time INTEGER NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('long', 'short')),
+    entry REAL NOT NULL,
+    stop_level REAL,
+    target_level REAL,
+    levels TEXT NOT NULL CHECK (levels IN ('analysis', 'atr', 'none')),
+    bars INTEGER NOT NULL CHECK (bars BETWEEN 0 AND 24),
+    complete INTEGER NOT NULL CHECK (complete IN (0, 1)),
+    return_1 REAL,
+    return_3 REAL,
+    return_6 REAL,
+    return_12 REAL,
+    return_24 REAL,
+    mfe REAL,
+    mae REAL,
+    touch TEXT NOT NULL CHECK (touch IN ('none', 'target', 'stop')),
+    touch_bar INTEGER,
+    trade_return REAL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS signal_outcomes_user_open
+    ON signal_outcomes (user_id, complete, bar_open_time DESC);
+
 CREATE TABLE IF NOT EXISTS cloud_metrics (
     id TEXT PRIMARY KEY,
     machine_id TEXT NOT NULL,
@@ -178,6 +207,32 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
         "model_name",
         "created_at",
     ),
+    "signal_outcomes": (
+        "signal_id",
+        "trader_id",
+        "user_id",
+        "symbol",
+        "interval",
+        "bar_open_time",
+        "direction",
+        "entry",
+        "stop_level",
+        "target_level",
+        "levels",
+        "bars",
+        "complete",
+        "return_1",
+        "return_3",
+        "return_6",
+        "return_12",
+        "return_24",
+        "mfe",
+        "mae",
+        "touch",
+        "touch_bar",
+        "trade_return",
+        "updated_at",
+    ),
     "cloud_metrics": (
         "id",
         "machine_id",
@@ -240,6 +295,7 @@ CONFLICT_KEY: Mapping[str, str] = {
     "traders": "id",
     "signals": "id",
     "signal_analyses": "signal_id",
+    "signal_outcomes": "signal_id",
     "cloud_metrics": "id",
     "cloud_events": "id",
     "cloud_machines": "machine_id",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
@@ -90,6 +91,12 @@ class SqliteStore(QueuedWrites):
     async def signal_history(self, user_id: str, page: HistoryPage) -> list[dict[str, Any]]:
         """A page of the user's committed signals with their analyses, newest first."""
         return await self._call(self._db.signal_history, user_id, page)
+
+    async def load_outcomes(
+        self, user_id: str, *, complete: bool, limit: int
+    ) -> list[dict[str, Any]]:
+        """The user's newest ``signal_outcomes`` rows (by signal bar), complete or open."""
+        return await self._call(partial(self._db.outcomes, user_id, complete=complete, limit=limit))
 
     async def upsert_machine(self, machine: MachineRecord) -> None:
         """Insert or replace the machine row (by machine_id)."""

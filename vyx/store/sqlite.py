@@ -282,6 +282,22 @@ class SqliteDatabase:
                 found[a["signal_id"]] = a
         return [{**r, "analysis": found.get(r["id"])} for r in rows]
 
+    def outcomes(
+        self, user_id: str, *, complete: bool, limit: int, trader_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The user's (or one trader's) newest ``signal_outcomes`` rows (by signal bar),
+        complete or open."""
+        tail = "ORDER BY bar_open_time DESC, signal_id LIMIT ?"
+        where = "user_id = ? AND complete = ?"
+        params: list[Any] = [user_id, int(complete)]
+        if trader_id is not None:
+            where += " AND trader_id = ?"
+            params.append(trader_id)
+        rows = self.select("signal_outcomes", where, (*params, limit), tail)
+        for row in rows:
+            row["complete"] = bool(row["complete"])
+        return rows
+
     def machine(self, machine_id: str) -> MachineRecord | None:
         """The ``cloud_machines`` row of ``machine_id``."""
         rows = self.select("cloud_machines", "machine_id = ?", (machine_id,))

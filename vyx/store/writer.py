@@ -190,6 +190,10 @@ class QueuedWrites:
         now = int(time.time() * 1000)
         await self.writer.put([PendingRow.of("signal_analyses", row, _outbox(alerts, now))])
 
+    async def save_outcomes(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Queue ``signal_outcomes`` rows (upsert by signal_id)."""
+        await self.writer.put([PendingRow.of("signal_outcomes", row) for row in rows])
+
     async def save_metrics(self, row: Mapping[str, Any]) -> None:
         """Queue a ``cloud_metrics`` row (written once by id)."""
         await self.writer.put([PendingRow.of("cloud_metrics", row)])

@@ -34,6 +34,7 @@ from kernels.timeframes import timeframe_ms
 
 if TYPE_CHECKING:
     from kernels.executor import ScreenResult
+    from kernels.track_record import TrackRecord
 
 #: Screen durations in seconds: the buckets resolve 0.5 ms to 2.5 s (finely below 50 ms, where
 #: screens are, so quantiles read from the histogram are meaningful).
@@ -132,6 +133,57 @@ class Metrics:
             registry=r,
         )
         self.signals = Counter("vyx_signals", "Signals created.", registry=r)
+        # outcomes (each trader's record over its newest complete signals, README)
+        self.outcomes_open = Gauge(
+            "vyx_outcomes_open", "Signals whose outcome is being followed.", registry=r
+        )
+        self.outcomes_unscored = Gauge(
+            "vyx_outcomes_unscored",
+            "Signals not scored (every tracker row taken) or given up (bars left the rings).",
+            registry=r,
+        )
+        self.trader_scored = Gauge(
+            "vyx_trader_outcomes",
+            "Complete signal outcomes in a trader's record.",
+            ["trader"],
+            registry=r,
+        )
+        self.trader_hit_rate = Gauge(
+            "vyx_trader_hit_rate",
+            "Share of a trader's signals with a positive return at +N bars.",
+            ["trader", "horizon"],
+            registry=r,
+        )
+        self.trader_mean_return = Gauge(
+            "vyx_trader_mean_return",
+            "Mean return at +N bars (a fraction).",
+            ["trader", "horizon"],
+            registry=r,
+        )
+        self.trader_expectancy = Gauge(
+            "vyx_trader_expectancy",
+            "Mean trade return (out at target, stop or +24 bars).",
+            ["trader"],
+            registry=r,
+        )
+        self.trader_profit_factor = Gauge(
+            "vyx_trader_profit_factor",
+            "Trade gains over losses (+Inf without a loss).",
+            ["trader"],
+            registry=r,
+        )
+        self.trader_worst_mae = Gauge(
+            "vyx_trader_worst_mae",
+            "Worst adverse excursion of a trader's signals.",
+            ["trader"],
+            registry=r,
+        )
+        self.trader_touches = Gauge(
+            "vyx_trader_touches",
+            "Signals whose target or stop was touched first.",
+            ["trader", "level"],
+            registry=r,
+        )
         # analyzer / store
         self.analyses = Counter(
             "vyx_analyses", "Signal analyses completed, by outcome.", ["outcome"], registry=r
@@ -174,6 +226,23 @@ class Metrics:
         if upto > self._screened_upto.get(tf, -1):
             self._screened_upto[tf] = upto
             self.screened_upto.labels(tf).set(upto)
+
+    def observe_record(self, trader_id: str, record: TrackRecord) -> None:
+        """Set a trader's record gauges (NaN where a figure has no signal yet)."""
+        from kernels.outcomes import HORIZONS
+
+        def value(v: float | None) -> float:
+            return math.nan if v is None else v
+
+        self.trader_scored.labels(trader_id).set(record.signals)
+        for h, rate, mean in zip(HORIZONS, record.hit_rate, record.mean_return, strict=True):
+            self.trader_hit_rate.labels(trader_id, str(h)).set(value(rate))
+            self.trader_mean_return.labels(trader_id, str(h)).set(value(mean))
+        self.trader_expectancy.labels(trader_id).set(value(record.expectancy))
+        self.trader_profit_factor.labels(trader_id).set(value(record.profit_factor))
+        self.trader_worst_mae.labels(trader_id).set(value(record.worst_mae))
+        self.trader_touches.labels(trader_id, "target").set(record.targets)
+        self.trader_touches.labels(trader_id, "stop").set(record.stops)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

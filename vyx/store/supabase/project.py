@@ -58,6 +58,9 @@ FRACTIONAL_METRICS = frozenset(
 )
 #: Tables whose ``machine_id`` is ``cloud_machines.id``.
 MACHINE_TABLES = frozenset({"signals", "cloud_metrics", "cloud_events"})
+#: Tables a later migration adds: a project without one keeps nothing of it, and every other
+#: row still lands (its rows are settled without being sent; logged once).
+OPTIONAL_TABLES = frozenset({"signal_outcomes"})
 _FK = re.compile(r"<fk table='([^']+)' column='([^']+)'/>")
 
 
@@ -104,6 +107,10 @@ class ProjectSchema:
     def assumed(cls) -> ProjectSchema:
         """Our migrations' tables, as far as adapting rows goes (nothing is changed)."""
         return cls({"signals": TableShape({"machine_id": "uuid"})}, described=False)
+
+    def lacks(self, table: str) -> bool:
+        """Is ``table`` an optional table this project (as described) does not have?"""
+        return self.described and table in OPTIONAL_TABLES and table not in self.tables
 
     def machine_column(self) -> tuple[str | None, bool]:
         """The ``signals`` column pointing at the machine (``machine_id``, ``fly_app_id`` or
@@ -153,6 +160,10 @@ class ProjectSchema:
         rounded = sorted(c for c in FRACTIONAL_METRICS if columns.get(c) in INTEGER_TYPES)
         if rounded:
             lines.append(f"cloud_metrics: {', '.join(rounded)} are INTEGER (values are rounded)")
+        for table in sorted(t for t in OPTIONAL_TABLES if self.lacks(t)):
+            lines.append(
+                f"no {table} table (apply supabase/migrations): its rows are not kept there"
+            )
         return lines
 
 

@@ -340,6 +340,26 @@ class SupabaseStore(QueuedWrites):
         found = {a["signal_id"]: from_wire("signal_analyses", a) for a in analyses}
         return [{**from_wire("signals", r), "analysis": found.get(r["id"])} for r in rows]
 
+    async def load_outcomes(
+        self, user_id: str, *, complete: bool, limit: int
+    ) -> list[dict[str, Any]]:
+        """The user's newest ``signal_outcomes`` rows in Supabase (by signal bar); none when
+        the project has no such table."""
+        schema = await self.rest.call("describe", self.drain.project.describe)
+        if schema.lacks("signal_outcomes"):
+            return []
+        rows = await self.rest.call(
+            "load outcomes",
+            lambda: self.rest.select(
+                "signal_outcomes",
+                eq={"user_id": user_id, "complete": complete},
+                order="bar_open_time",
+                desc=True,
+                limit=limit,
+            ),
+        )
+        return [from_wire("signal_outcomes", r) for r in rows]
+
     async def upsert_machine(self, machine: MachineRecord) -> None:
         """Queue the ``cloud_machines`` row and make it durable in the spool."""
         await self.save_machine(machine.to_row())

@@ -37,6 +37,7 @@ Verdict = Literal["retry", "blocked", "reject"]
 TIMESTAMP_COLUMNS: Mapping[str, frozenset[str]] = {
     "signals": frozenset({"created_at"}),
     "signal_analyses": frozenset({"created_at"}),
+    "signal_outcomes": frozenset({"bar_open_time", "updated_at"}),
     "cloud_metrics": frozenset({"recorded_at"}),
     "cloud_events": frozenset({"created_at"}),
     "traders": frozenset({"updated_at"}),
@@ -60,6 +61,7 @@ TIMESTAMP_COLUMNS: Mapping[str, frozenset[str]] = {
 CONFLICT_KEYS: Mapping[str, str] = {
     "signals": "id",
     "signal_analyses": "id",
+    "signal_outcomes": "signal_id",
     "cloud_metrics": "id",
     "cloud_events": "id",
 }

@@ -169,6 +169,21 @@ TABLES: Mapping[str, Table] = {t.name: t for t in (
         "signal_analyses_decision_check": _in("decision", "enter_trade", "bad_setup", "wait"),
         "signal_analyses_confidence_check": _between("confidence", 0, 100),
     }, foreign={"signal_id": ("signals", "id")}),
+    Table("signal_outcomes", {
+        "signal_id": _col(U, False), "trader_id": _col(U, False), "user_id": _col(U, False),
+        "symbol": _col(T, False), "interval": _col(T, False), "bar_open_time": _col(TS, False),
+        "direction": _col(T, False), "entry": _col(F, False), "stop_level": _col(F),
+        "target_level": _col(F), "levels": _col(T, False), "bars": _col(INT, False),
+        "complete": _col(B, False, False), "return_1": _col(F), "return_3": _col(F),
+        "return_6": _col(F), "return_12": _col(F), "return_24": _col(F), "mfe": _col(F),
+        "mae": _col(F), "touch": _col(T, False, "none"), "touch_bar": _col(INT),
+        "trade_return": _col(F), "updated_at": CREATED,
+    }, "signal_id", checks={
+        "signal_outcomes_direction_check": _in("direction", "long", "short"),
+        "signal_outcomes_levels_check": _in("levels", "analysis", "atr", "none"),
+        "signal_outcomes_bars_check": _between("bars", 0, 24),
+        "signal_outcomes_touch_check": _in("touch", "none", "target", "stop"),
+    }),
     Table("cloud_machines", {
         "id": ID, "user_id": _col(U, False), "machine_id": _col(T, False),
         "region": _col(T), "status": _col(T, False, "provisioning"), "cpus": _col(INT),

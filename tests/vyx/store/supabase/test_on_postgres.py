@@ -17,13 +17,16 @@ import httpx
 import pytest
 import trio
 
+from kernels.outcomes import HORIZON, HORIZONS, Outcome
 from tests.vyx.store.history_pages import check_history_pages, history_signals
 from tests.vyx.store.supabase.factory import OTHER_USER, TRADER, USER, make_analysis, make_signal
 from tests.vyx.store.supabase.pgrest_server import PostgrestServer, serving
 from tests.vyx.store.supabase.postgres import Databases, Template
 from vyx.cloud.machine import LifecycleConfig, MachineEvents, open_machine_lifecycle
 from vyx.config import MachineConfig, StoreConfig, SupabaseConfig
+from vyx.outcomes.live import OutcomeUpdate, outcome_from_row
 from vyx.retry import Backoff
+from vyx.signal import Signal
 from vyx.store.errors import TraderNotOwned
 from vyx.store.records import Trader, metrics_row
 from vyx.store.supabase import RetryPolicy, SupabaseStore, run_supabase_store
@@ -126,9 +129,13 @@ async def test_every_row_the_machine_writes_is_accepted(
             )
             events = MachineEvents(store, user_id=USER, machine_id=me.id)
             await events.emit("signal_created", "5 signals", details={"n": 5})
+            await store.save_outcomes([outcome_row(signals[0], 0), outcome_row(signals[1], 6)])
+            await store.save_outcomes([outcome_row(signals[0], HORIZON)])  # it progressed
             await synced(store)
         await synced(store)
         assert await store.quarantined() == []
+        done_rows = await store.load_outcomes(USER, complete=True, limit=10)
+        open_rows = await store.load_outcomes(USER, complete=False, limit=10)
         stats = store.statistics()
     assert (stats.quarantined, stats.spooled_rows) == (0, 0)
     [row] = server.rows("cloud_machines")
@@ -148,8 +155,51 @@ async def test_every_row_the_machine_writes_is_accepted(
     integer = template != "fresh"
     assert metrics["memory_used_mb"] == (187 if integer else 187.4)
     assert metrics["filter_execution_time_ms"] == (1 if integer else 0.7)
+    if template == "original_as_is":
+        # Without our migrations there is no signal_outcomes table: its rows are not kept
+        # and nothing else is held up (every other row above landed, none quarantined).
+        assert done_rows == open_rows == []
+    else:
+        [done], [open_] = done_rows, open_rows
+        assert (done["signal_id"], done["bars"], done["touch"]) == (signals[0].id, HORIZON, "stop")
+        assert done["bar_open_time"] == signals[0].bar_open_time
+        assert outcome_from_row(done) == outcome_row_of(signals[0], HORIZON)
+        assert (open_["signal_id"], open_["bars"], open_["complete"]) == (signals[1].id, 6, False)
     kinds = [e["event_type"] for e in server.rows("cloud_events")]
     assert sorted(kinds) == ["machine_started", "machine_stopped", "signal_created"]
+
+
+def outcome_row_of(signal: Signal, bars: int) -> Outcome:
+    """An outcome after ``bars`` bars (stopped out at bar 2 once it has them)."""
+    returns = tuple(0.01 * h if h <= bars else None for h in HORIZONS)
+    touched = bars >= 2
+    return Outcome(
+        "long",
+        signal.price,
+        signal.price * 0.98,
+        signal.price * 1.04,
+        "atr",
+        bars,
+        returns,
+        0.012 if bars else None,
+        -0.021 if bars else None,
+        "stop" if touched else "none",
+        2 if touched else None,
+    )
+
+
+def outcome_row(signal: Signal, bars: int) -> dict[str, Any]:
+    """The ``signal_outcomes`` row the daemon writes for ``signal`` after ``bars`` bars."""
+    update = OutcomeUpdate(
+        signal.id,
+        signal.trader_id,
+        signal.user_id,
+        signal.symbol,
+        signal.interval,
+        signal.bar_open_time,
+        outcome_row_of(signal, bars),
+    )
+    return update.to_row(1_700_000_000_000)
 
 
 def browser_edit(trader_id: str, **changes: Any) -> Trader:

@@ -1,0 +1,127 @@
+"""Outcomes: what following signals costs the daemon, and scoring them a backtest.
+
+- follow: one confirmed signal followed (ATR levels from the ring, its row opened), per signal;
+- step at close: every open signal of a timeframe stepped by its new bar, per close, at 1,000
+  and 8,192 (the tracker's bound) open signals over 100 symbols;
+- backtest: ``fire_outcomes`` over a backtest's fires vs the backtest itself (same process,
+  same candles: 100 symbols x 2,000 bars of 5m, 4 traders), as a ratio.
+
+CPU time of this process (time.process_time: on a shared machine, wall time mostly measures
+the neighbours); best of several runs each.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from kernels.backtest import run_backtest
+from kernels.fire_outcomes import fire_outcomes
+from kernels.program import Program, TraderDef
+from kernels.ring import RingBuffer
+from kernels.timeframes import timeframe_ms
+from tests.kernels.synthetic import random_klines
+from vyx.outcomes.live import MAX_OPEN, LiveOutcomes
+from vyx.signal import Signal, signal_id
+
+TF = "5m"
+STEP = timeframe_ms(TF)
+SYMBOLS = 100
+BARS = 2_000
+
+
+def _best(fn: Callable[[], object], runs: int = 5) -> float:
+    times = []
+    for _ in range(runs):
+        t0 = time.process_time()
+        fn()
+        times.append(time.process_time() - t0)
+    return min(times)
+
+
+def _ring(market: dict[str, object], upto: int) -> RingBuffer:
+    ring = RingBuffer(STEP, 300, market)
+    for s, k in market.items():
+        for t in range(upto - 300, upto):
+            ring.append(ring.slot(s), int(k.open_time[t]), k.bars[t, :8])  # type: ignore[attr-defined]
+    return ring
+
+
+def live_rows() -> None:
+    """Signals arrive at each close (as many each close as keeps ``n_open`` open over the
+    24-bar horizon); then five closes are timed: the step at close and the new signals."""
+    market = {f"S{i:03d}USDT": random_klines(i, 400, STEP) for i in range(SYMBOLS)}
+    symbols = list(market)
+    for n_open in (1_000, MAX_OPEN - 2 * SYMBOLS):
+        ring = _ring(market, 300)
+        live = LiveOutcomes({TF: ring})
+        per_close = n_open // 24
+        steps, follows = [], []
+        for t in range(300, 330):
+            for s, k in market.items():
+                ring.append(ring.slot(s), int(k.open_time[t]), k.bars[t, :8])
+            t1 = time.process_time()
+            live.advance(TF)
+            t2 = time.process_time()
+            for j in range(per_close):
+                s = symbols[j % SYMBOLS]
+                k = market[s]
+                opened = int(k.open_time[t])
+                sig = Signal(
+                    signal_id(f"t{j}", s, TF, opened),
+                    f"t{j}",
+                    "u",
+                    s,
+                    TF,
+                    float(k.bars[t, 3]),
+                    opened,
+                    (),
+                    {},
+                    0,
+                )
+                live.follow(sig, "long")
+            t3 = time.process_time()
+            if t >= 325:
+                steps.append(t2 - t1)
+                follows.append((t3 - t2) / per_close)
+        print(
+            f"  {len(live):>5} open signals over {SYMBOLS} symbols: step at close "
+            f"{np.median(steps) * 1e3:.2f} ms, follow {np.median(follows) * 1e6:.1f} us per new "
+            f"signal ({per_close} per close; medians of 5 closes)"
+        )
+
+
+def backtest_row() -> None:
+    market = {f"S{i:03d}USDT": random_klines(100 + i, BARS, STEP) for i in range(SYMBOLS)}
+    data = {TF: market}
+    traders = [
+        TraderDef("a", "crosses_above(close, sma(close, 20))", TF),
+        TraderDef("b", "rsi(14) < 30", TF),
+        TraderDef("c", "close > bbands(20, 2).upper", TF, direction="short"),
+        TraderDef("d", "crosses_below(ema(close, 9), ema(close, 21))", TF, direction="short"),
+    ]
+    program = Program(traders)
+    directions = {t.id: t.direction for t in traders}
+    fires = run_backtest(program, data)
+    fire_outcomes(fires, data, directions)  # compiled and warm
+    backtest_s = _best(lambda: run_backtest(program, data), 3)
+    outcomes_s = _best(lambda: fire_outcomes(fires, data, directions), 3)
+    print(
+        f"  backtest {SYMBOLS} symbols x {BARS} bars x {len(traders)} traders: {len(fires)} "
+        f"fires; backtest {backtest_s * 1e3:.0f} ms, their outcomes {outcomes_s * 1e3:.0f} ms "
+        f"({outcomes_s / backtest_s:.2f}x the backtest; {outcomes_s / len(fires) * 1e6:.1f} us "
+        f"per fire)"
+    )
+
+
+def main() -> None:
+    """Print the rows."""
+    print("outcomes (CPU time of this process, best of runs):")
+    live_rows()
+    backtest_row()
+
+
+if __name__ == "__main__":
+    main()

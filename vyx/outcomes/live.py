@@ -1,0 +1,379 @@
+"""Signals' outcomes followed live, over the market's rings (:mod:`kernels.outcomes`).
+
+:class:`LiveOutcomes` keeps one row of an :class:`~kernels.outcomes.OutcomeTracker` per open
+signal (at most ``capacity``). After every screen it steps each open signal of that timeframe
+by the bars its symbol's ring holds after the last one it saw — one bar at a close, several
+after a gap repair or a restart — so what it computes depends on the candles only, never on
+when they arrived: it equals the backtest's outcome of the same signal over the same candles.
+
+A signal enters at its bar's close with the analysis' key levels when it has them (they may
+come later: the signal is then stepped again from its bar with them) or ATR levels from the 15
+bars up to its bar. After a restart the open signals come back from the store
+(:meth:`restore`) and are stepped through the rings from their bar: nothing is lost as long as
+the rings still hold the signal's bar (they hold at least 300 bars).
+
+Pure and synchronous (the rings are read on the event loop, where the market writes them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+from loguru import logger
+
+from kernels.graph import F64, I64
+from kernels.ops import CLOSE, HIGH, LOW
+from kernels.outcomes import (
+    ATR_PERIOD,
+    HORIZON,
+    HORIZONS,
+    Levels,
+    Outcome,
+    OutcomeTracker,
+    TrackerFull,
+    atr_levels,
+)
+from kernels.ring import RingBuffer
+from vyx.signal import Signal
+
+#: Open signals followed at once (a fixed ~1 MiB of state); beyond, new signals are not scored.
+MAX_OPEN = 8_192
+#: Bars after the signal at which its outcome is stored and pushed (besides when it is first
+#: followed, and at the first touch of its target or stop): the first bar, and complete.
+REPORT_AT = (1, HORIZON)
+
+
+@attrs.define
+class Followed:
+    """An open signal and where its outcome is."""
+
+    signal_id: str
+    trader_id: str
+    user_id: str
+    symbol: str
+    interval: str
+    bar_open_time: int
+    row: int
+    #: Open time of the newest bar stepped (the signal's bar at first).
+    last_time: int
+    #: Bars at which the next update goes out (:data:`REPORT_AT`).
+    due: int = 1
+    #: What it touched first as of the last update (a :data:`~kernels.outcomes.TOUCH_NAMES`
+    #: index): an update goes out when that changes.
+    touch: int = 0
+
+
+@attrs.frozen
+class OutcomeUpdate:
+    """An outcome that moved: what is stored and pushed."""
+
+    signal_id: str
+    trader_id: str
+    user_id: str
+    symbol: str
+    interval: str
+    bar_open_time: int
+    outcome: Outcome
+
+    def to_row(self, now_ms: int) -> dict[str, Any]:
+        """The ``signal_outcomes`` row."""
+        o = self.outcome
+        return {
+            "signal_id": self.signal_id,
+            "trader_id": self.trader_id,
+            "user_id": self.user_id,
+            "symbol": self.symbol,
+            "interval": self.interval,
+            "bar_open_time": self.bar_open_time,
+            "direction": o.direction,
+            "entry": o.entry,
+            "stop_level": o.stop,
+            "target_level": o.target,
+            "levels": o.levels,
+            "bars": o.bars,
+            "complete": o.complete,
+            **{f"return_{h}": r for h, r in zip(HORIZONS, o.returns, strict=True)},
+            "mfe": o.mfe,
+            "mae": o.mae,
+            "touch": o.touch,
+            "touch_bar": o.touch_bar,
+            "trade_return": o.trade_return,
+            "updated_at": now_ms,
+        }
+
+    def to_message(self, record: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The browser's ``signal_outcome`` message (README, "Browser protocol")."""
+        data: dict[str, Any] = {
+            "signalId": self.signal_id,
+            "traderId": self.trader_id,
+            "symbol": self.symbol,
+            "interval": self.interval,
+            "barOpenTime": self.bar_open_time,
+            **self.outcome.to_json(),
+        }
+        if record is not None:
+            data["record"] = dict(record)
+        return {"type": "signal_outcome", "data": data}
+
+
+def outcome_from_row(row: Mapping[str, Any]) -> Outcome:
+    """A stored ``signal_outcomes`` row as an :class:`Outcome`."""
+
+    def num(key: str) -> float | None:
+        v = row.get(key)
+        return None if v is None else float(v)
+
+    touch_bar = row.get("touch_bar")
+    return Outcome(
+        str(row["direction"]),
+        float(row["entry"]),
+        num("stop_level"),
+        num("target_level"),
+        str(row["levels"]),
+        int(row["bars"]),
+        tuple(num(f"return_{h}") for h in HORIZONS),
+        num("mfe"),
+        num("mae"),
+        str(row["touch"]),
+        None if touch_bar is None else int(touch_bar),
+    )
+
+
+def _levels_of(row: Mapping[str, Any]) -> Levels:
+    stop, target = row.get("stop_level"), row.get("target_level")
+    if stop is None or target is None:
+        return Levels.none()
+    return Levels(float(stop), float(target), str(row["levels"]))
+
+
+class LiveOutcomes:
+    """Open signals' outcomes over ``rings`` (module docstring)."""
+
+    def __init__(self, rings: Mapping[str, RingBuffer], capacity: int = MAX_OPEN) -> None:
+        self.rings = rings
+        self.tracker = OutcomeTracker(capacity)
+        self.open: dict[str, Followed] = {}
+        #: Stored open outcomes waiting for their ring to hold their bar (after a restart).
+        self._pending: dict[str, Mapping[str, Any]] = {}
+        #: Signals not scored because every row was taken, and outcomes given up (their
+        #: symbol's bars left the rings).
+        self.refused = 0
+        self.lost = 0
+
+    def __len__(self) -> int:
+        return len(self.open)
+
+    def _bars_after(self, f: Followed, upto: int | None = None) -> tuple[I64, F64] | None:
+        """The ring's bars of ``f``'s symbol after its last one, up to open time ``upto``;
+        None when they are lost (the symbol left the rings, or they went round past them)."""
+        ring = self.rings.get(f.interval)
+        if ring is None or f.symbol not in ring:
+            return None
+        times, values = ring.window(ring.slot(f.symbol))
+        if len(times) and times[0] > f.last_time + ring.timeframe_ms:
+            return None
+        start = int(np.searchsorted(times, f.last_time, side="right"))
+        end = start + HORIZON - self.tracker.seen(f.row)
+        if upto is not None:
+            end = min(end, int(np.searchsorted(times, upto, side="right")))
+        return times[start:end], values[:, start:end]
+
+    def _levels(self, interval: str, symbol: str, open_time: int, direction: str) -> Levels:
+        """ATR levels from the ring's bars up to the signal's."""
+        ring = self.rings.get(interval)
+        if ring is None or symbol not in ring:
+            return Levels.none()
+        times, values = ring.window(ring.slot(symbol))
+        t = int(np.searchsorted(times, open_time))
+        if t >= len(times) or times[t] != open_time or t < ATR_PERIOD:
+            return Levels.none()
+        lo = t - ATR_PERIOD
+        bars = [np.ascontiguousarray(values[k, lo : t + 1]) for k in (HIGH, LOW, CLOSE)]
+        return atr_levels(bars[0], bars[1], bars[2], ATR_PERIOD, direction)
+
+    def follow(
+        self, signal: Signal, direction: str, levels: Levels | None = None
+    ) -> list[OutcomeUpdate]:
+        """Start following a confirmed signal (again: nothing); returns the updates of the bars
+        already after it in the ring (a signal screened late, in a catch-up)."""
+        if signal.id in self.open:
+            return []
+        if levels is None:
+            levels = self._levels(signal.interval, signal.symbol, signal.bar_open_time, direction)
+        try:
+            row = self.tracker.open(signal.price, direction, levels)
+        except TrackerFull:
+            self.refused += 1
+            return []
+        f = Followed(
+            signal.id,
+            signal.trader_id,
+            signal.user_id,
+            signal.symbol,
+            signal.interval,
+            signal.bar_open_time,
+            row,
+            signal.bar_open_time,
+        )
+        self.open[signal.id] = f
+        self._pending.pop(signal.id, None)
+        if self._newest(signal.interval, signal.symbol) == signal.bar_open_time:
+            return self._report([f], start=True)  # the usual case: no bar after it yet
+        return self._step([f], report_start=True)
+
+    def _newest(self, interval: str, symbol: str) -> int:
+        """Open time of the symbol's newest bar in the ring (-1: none)."""
+        ring = self.rings.get(interval)
+        if ring is None or symbol not in ring:
+            return -1
+        return ring.last_open_time(ring.slot(symbol))
+
+    def set_levels(self, signal_id: str, levels: Levels) -> list[OutcomeUpdate]:
+        """Score an open signal against other levels (the analysis' key levels): it is stepped
+        again from its bar over the bars it had seen."""
+        f = self.open.get(signal_id)
+        if f is None:
+            return []
+        upto = f.last_time
+        self.tracker.restart(f.row, levels)
+        f.last_time = f.bar_open_time
+        f.due = 1
+        f.touch = 0
+        return self._step([f], upto=upto, report_start=True)
+
+    def restore(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Stored open outcomes (after a restart): each is followed again once its ring holds
+        its bar (:meth:`advance`)."""
+        for row in rows:
+            if row["signal_id"] not in self.open:
+                self._pending[str(row["signal_id"])] = row
+
+    def _attach(self, interval: str) -> list[OutcomeUpdate]:
+        updates: list[OutcomeUpdate] = []
+        ring = self.rings.get(interval)
+        for sid, row in list(self._pending.items()):
+            if row["interval"] != interval or ring is None:
+                continue
+            symbol, opened = str(row["symbol"]), int(row["bar_open_time"])
+            if symbol not in ring or ring.last_open_time(ring.slot(symbol)) < opened:
+                continue  # not loaded yet
+            del self._pending[sid]
+            signal = Signal(
+                sid,
+                str(row["trader_id"]),
+                str(row["user_id"]),
+                symbol,
+                interval,
+                float(row["entry"]),
+                opened,
+                (),
+                {},
+                0,
+            )
+            found = self.follow(signal, str(row["direction"]), _levels_of(row))
+            updates += found
+        return updates
+
+    def advance(self, interval: str) -> list[OutcomeUpdate]:
+        """Step the open signals of ``interval`` by their new bars; returns what moved.
+
+        The common case — one new bar, the newest of its ring — is stepped for every such
+        signal in one call from the ring's newest bars; the others (several new bars after a
+        gap repair or a restart, or none) bar by bar through :meth:`_step`."""
+        updates = self._attach(interval) if self._pending else []
+        ring = self.rings.get(interval)
+        mine = [f for f in self.open.values() if f.interval == interval]
+        if ring is None or not mine:
+            return updates + self._step(mine)
+        times, values = ring.newest()
+        held = ring.symbols
+        at_slot = times[[ring.slot(s) for s in held]].tolist()
+        newest_of = dict(zip(held, at_slot, strict=True))
+        step = ring.timeframe_ms
+        fast: list[Followed] = []
+        slots: list[int] = []
+        slow: list[Followed] = []
+        for f in mine:
+            newest = newest_of.get(f.symbol, -1)
+            if newest == f.last_time:
+                continue  # nothing new
+            if newest == f.last_time + step:
+                fast.append(f)
+                slots.append(ring.slot(f.symbol))
+            else:
+                slow.append(f)
+        if fast:
+            at = np.asarray(slots, dtype=np.int64)
+            self.tracker.advance(
+                np.asarray([f.row for f in fast], dtype=np.int64),
+                np.ascontiguousarray(values[at, HIGH]),
+                np.ascontiguousarray(values[at, LOW]),
+                np.ascontiguousarray(values[at, CLOSE]),
+            )
+            for f in fast:
+                f.last_time += step
+            updates += self._report(fast, start=False)
+        return updates + self._step(slow)
+
+    def _step(
+        self, followed: list[Followed], *, upto: int | None = None, report_start: bool = False
+    ) -> list[OutcomeUpdate]:
+        """Step ``followed`` by their new bars: the k-th new bar of every one in one call."""
+        stepped: list[tuple[Followed, I64, F64]] = []
+        for f in followed:
+            found = self._bars_after(f, upto)
+            if found is None:
+                self._drop(f)
+            elif len(found[0]) or report_start:
+                stepped.append((f, *found))
+        for k in range(max((len(t) for _, t, _ in stepped), default=0)):
+            now = [(f, t, v) for f, t, v in stepped if k < len(t)]
+            self.tracker.advance(
+                np.asarray([f.row for f, _, _ in now], dtype=np.int64),
+                np.asarray([v[HIGH, k] for _, _, v in now]),
+                np.asarray([v[LOW, k] for _, _, v in now]),
+                np.asarray([v[CLOSE, k] for _, _, v in now]),
+            )
+            for f, t, _ in now:
+                f.last_time = int(t[k])
+        return self._report([f for f, _, _ in stepped], start=report_start)
+
+    def _report(self, followed: list[Followed], *, start: bool) -> list[OutcomeUpdate]:
+        """Updates of those of ``followed`` that reached their next report (the first bar, the
+        last) or first touched a level (and every one, with ``start``); a complete signal is
+        let go. Checked for all of them at once from the tracker's state."""
+        if not followed:
+            return []
+        seen, touch = self.tracker.progress(np.asarray([f.row for f in followed], np.int64))
+        due = np.asarray([f.due for f in followed], dtype=np.int64)
+        known = np.asarray([f.touch for f in followed], dtype=np.int64)
+        flagged = (seen >= due) | (touch != known) | start
+        updates = []
+        for i in np.flatnonzero(flagged).tolist():
+            f = followed[i]
+            o = self.tracker.outcome(f.row)
+            f.touch = int(touch[i])
+            f.due = next((n for n in REPORT_AT if n > o.bars), HORIZON + 1)
+            if o.complete:
+                self.tracker.release(f.row)
+                del self.open[f.signal_id]
+            updates.append(
+                OutcomeUpdate(
+                    f.signal_id, f.trader_id, f.user_id, f.symbol, f.interval, f.bar_open_time, o
+                )
+            )
+        return updates
+
+    def _drop(self, f: Followed) -> None:
+        logger.warning(
+            "outcome of signal {} ({} {}) given up: the rings no longer hold its bars",
+            f.signal_id,
+            f.symbol,
+            f.interval,
+        )
+        self.lost += 1
+        self.tracker.release(f.row)
+        del self.open[f.signal_id]
