@@ -87,9 +87,10 @@ def curve_svg(trades: Sequence[float]) -> str:
 
 
 def _svg(body: str, label: str) -> str:
+    caption = f'<text x="{_W - _PAD}" y="14" text-anchor="end">{html.escape(label)}</text>'
     return (
         f'<svg viewBox="0 0 {_W} {_H}" width="{_W}" height="{_H}" role="img" '
-        f'aria-label="{html.escape(label)}">{body}</svg>'
+        f'aria-label="{html.escape(label)}">{caption}{body}</svg>'
     )
 
 

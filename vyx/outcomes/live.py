@@ -368,11 +368,20 @@ class LiveOutcomes:
         return updates
 
     def _drop(self, f: Followed) -> None:
+        ring = self.rings.get(f.interval)
+        held = "none"
+        if ring is not None and f.symbol in ring:
+            times, _ = ring.window(ring.slot(f.symbol))
+            held = f"{len(times)} from {int(times[0])}" if len(times) else "none"
         logger.warning(
-            "outcome of signal {} ({} {}) given up: the rings no longer hold its bars",
+            "outcome of signal {} ({} {}, bar {}, stepped to {}) given up: the rings no longer "
+            "hold its bars (bars held: {})",
             f.signal_id,
             f.symbol,
             f.interval,
+            f.bar_open_time,
+            f.last_time,
+            held,
         )
         self.lost += 1
         self.tracker.release(f.row)

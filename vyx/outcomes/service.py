@@ -10,8 +10,8 @@
   trader's record (with the record in the message, in ``/metrics`` and the traders' state).
 - At start the task restores, from the store, the open outcomes (followed again through the
   rings from their signal's bar: a restart in the middle of a horizon loses nothing) and the
-  newest complete ones (the records); a store that is down is retried, never blocking the
-  start.
+  newest complete ones (the records) — in cloud mode once Supabase holds the rows the last
+  run left in the spool; a store that is down is retried, never blocking the start.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 Broadcast = Callable[[Mapping[str, Any]], object]
 #: Open outcomes read back at start (at most the tracker's rows).
 RESTORE_OPEN = 8_192
-#: Seconds between attempts to read the store at start (down, or its spool not yet sent).
-RESTORE_RETRY_S = 10.0
+#: Seconds between attempts to read the store at start (while it fails).
+RESTORE_RETRY_S = 2.0
 
 
 class Outcomes:
@@ -156,19 +156,16 @@ class Outcomes:
     async def restore(self) -> None:
         """Read the store's open and complete outcomes back (retrying while it is down)."""
         while True:
-            # Not while the last run's rows are still on their way to the database: an open
-            # outcome among them would not be found.
-            if not self.store.statistics().spooled_rows:
-                try:
-                    pending = await self.store.load_outcomes(
-                        self.user_id, complete=False, limit=RESTORE_OPEN
-                    )
-                    done = await self.store.load_outcomes(
-                        self.user_id, complete=True, limit=RESTORE_LIMIT
-                    )
-                    break
-                except StoreError as exc:
-                    logger.warning("outcomes: cannot read the store yet ({}); retrying", exc)
+            try:
+                pending = await self.store.load_outcomes(
+                    self.user_id, complete=False, limit=RESTORE_OPEN
+                )
+                done = await self.store.load_outcomes(
+                    self.user_id, complete=True, limit=RESTORE_LIMIT
+                )
+                break
+            except StoreError as exc:
+                logger.warning("outcomes: cannot read the store yet ({}); retrying", exc)
             await trio.sleep(RESTORE_RETRY_S)
         self.live.restore(pending)
         self.records.restore(_complete(done))

@@ -39,6 +39,7 @@ import pytest
 import trio
 
 from kernels.backtest import Fire, run_backtest
+from kernels.fire_outcomes import fire_outcomes
 from kernels.program import Program
 from kernels.timeframes import HOUR_MS, timeframe_ms
 from tests.vyx.analysis.fake_gemini import FakeGemini
@@ -65,6 +66,7 @@ from vyx.app import Daemon, DaemonOptions, run_daemon
 from vyx.config import Config
 from vyx.exchange.service import ExchangeConfig, run_exchange
 from vyx.market.statistics import MarketStatistics
+from vyx.outcomes.live import outcome_from_row
 from vyx.signal import signal_id
 from vyx.store.supabase import SupabaseStore
 
@@ -290,8 +292,9 @@ async def test_chaos_lives_and_restarts_lose_and_duplicate_nothing(
         }
         for tf in final.rings
     }
+    list_fires = run_backtest(Program(TRADERS), data)
     fires = {signal_id(f.trader_id, f.symbol, f.timeframe, f.open_time): f
-             for f in run_backtest(Program(TRADERS), data)}  # fmt: skip
+             for f in list_fires}  # fmt: skip
 
     #: Signal id -> (trader name, symbol, bar open time), for every bar of the run.
     bar_of = {
@@ -416,6 +419,44 @@ async def test_chaos_lives_and_restarts_lose_and_duplicate_nothing(
             assert life.stop_s < drain_s + 2, summary
     expected_closes = [1006 if life.phase.end == "kill" else 1001 for life in lives]
     assert browser.closes == expected_closes
+
+    # Outcomes, through the same restarts: each complete one stored equals the backtest's over
+    # the same candles (the analysed trader's levels may be the analysis': its returns and
+    # excursions agree) — those followed again after a SIGTERM or a kill -9 included; and a
+    # signal whose 24 bars closed while one daemon ran has its complete outcome. (One open
+    # across a restart completes once the next daemon has read the store back, which a
+    # database outage may hold up for longer than this compressed market's rings last.)
+    truth = dict(zip(fires, fire_outcomes(list_fires, data), strict=True))
+    outcome_rows = {row["signal_id"]: row for row in fake.rows("signal_outcomes")}
+    complete = {sid: row for sid, row in outcome_rows.items() if row["complete"]}
+    for sid, row in complete.items():
+        if sid in ties:
+            continue
+        got, want = outcome_from_row(row), truth[sid]
+        assert (got.returns, got.mfe, got.mae, got.bars) == (want.returns, want.mfe, want.mae, 24)
+        if row["trader_id"] not in AUTO_ANALYZED:
+            assert got == want, sid
+    restored = {
+        sid for sid in complete if not any(life.ready_ms <= bar_of[sid][2] for life in lives[-1:])
+    }
+    due = set()
+    for life in lives:
+        margin = 5 * BAR_MS if life.phase.end == "kill" else 0
+        upto = screened_to if life is lives[-1] else life.end_ms - margin
+        due |= {
+            sid
+            for sid in stored
+            if life.ready_ms <= bar_of[sid][2] and bar_of[sid][2] + 27 * BAR_MS <= upto
+        }
+    due -= ties
+    missing_outcomes = sorted(due - set(complete))
+    assert not missing_outcomes, (
+        f"outcomes missing: {[(bar_of[sid], outcome_rows.get(sid)) for sid in missing_outcomes]}"
+    )
+    print(
+        f"outcomes: {len(complete)} complete ({len(restored)} of signals before the last "
+        f"life), {len(due)} due within one life"
+    )
 
     # The faults took effect and were survived.
     xs = exchange.faults.statistics()

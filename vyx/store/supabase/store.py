@@ -344,7 +344,12 @@ class SupabaseStore(QueuedWrites):
         self, user_id: str, *, complete: bool, limit: int
     ) -> list[dict[str, Any]]:
         """The user's newest ``signal_outcomes`` rows in Supabase (by signal bar); none when
-        the project has no such table."""
+        the project has no such table. Waits first until Supabase holds every row queued
+        before the call (the last run's, from the spool, included): what it reads is what this
+        machine wrote."""
+        await self.flush()
+        top = await self.io.run(lambda: self.io.spool.counts()[1])
+        await self.drain.wait_applied(top)
         schema = await self.rest.call("describe", self.drain.project.describe)
         if schema.lacks("signal_outcomes"):
             return []
