@@ -109,6 +109,11 @@ class FaultControl:
         self._rest_fail_left, self._rest_fail_status = n, status
         self._rest_retry_after = retry_after
 
+    @property
+    def rest_failures_armed(self) -> int:
+        """REST failures :meth:`fail_rest` armed that no request has met yet."""
+        return self._rest_fail_left
+
     def slow_rest(self, seconds: float, n: int | None = None, *, after: int = 0) -> None:
         """Delay REST responses by ``seconds`` (the next ``n`` ones, or all until cleared),
         from the one after the next ``after`` requests on."""
