@@ -29,12 +29,15 @@ class Records:
         self._size = size
         self._kept: dict[str, deque[tuple[int, Outcome]]] = {}
         self._cache: dict[str, tuple[int, dict[str, Any]]] = {}
+        #: The all-time part of :meth:`to_json`, until the trader's next outcome.
+        self._whole: dict[str, dict[str, Any]] = {}
 
     def add(self, trader_id: str, bar_open_time: int, outcome: Outcome) -> None:
         """Count a complete outcome."""
         kept = self._kept.setdefault(trader_id, deque(maxlen=self._size))
         kept.append((bar_open_time, outcome))
         self._cache.pop(trader_id, None)
+        self._whole.pop(trader_id, None)
 
     def restore(self, rows: Iterable[tuple[str, int, Outcome]]) -> None:
         """Outcomes from the store (any order): the newest per trader are kept."""
@@ -52,13 +55,18 @@ class Records:
 
     def to_json(self, trader_id: str) -> dict[str, Any]:
         """``{"all": ..., "recent": ...}`` (:meth:`TrackRecord.to_json`), cached until the
-        trader's next outcome or for a minute (the recent window moves)."""
+        trader's next outcome; the recent part also for at most a minute (its window moves)."""
         now = self._now_ms()
         cached = self._cache.get(trader_id)
         if cached is not None and now - cached[0] < 60_000:
             return cached[1]
-        whole, recent = self.record(trader_id)
-        found = {"all": whole.to_json(), "recent": recent.to_json()}
+        kept = self._kept.get(trader_id, deque())
+        whole = self._whole.get(trader_id)
+        if whole is None:
+            whole = self._whole[trader_id] = track_record(o for _, o in kept).to_json()
+        since = now - RECENT_MS
+        recent = track_record(o for at, o in reversed(kept) if at >= since)
+        found = {"all": whole, "recent": recent.to_json()}
         self._cache[trader_id] = (now, found)
         return found
 

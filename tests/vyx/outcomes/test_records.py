@@ -1,0 +1,35 @@
+"""A trader's live record: bounded, all time and the last 7 days, cached until it changes."""
+
+from __future__ import annotations
+
+from kernels.outcomes import HORIZON, Outcome
+from kernels.track_record import RECENT_MS
+from vyx.outcomes.records import Records
+
+DAY = 86_400_000
+
+
+def _outcome(r24: float) -> Outcome:
+    returns = (0.0, 0.0, 0.0, 0.0, r24)
+    return Outcome("long", 100.0, 95.0, 110.0, "atr", HORIZON, returns, 0.01, -0.01, "none", None)
+
+
+def test_all_time_recent_and_the_bound() -> None:
+    now = [30 * DAY]
+    records = Records(lambda: now[0], size=3)
+    records.add("t", 1 * DAY, _outcome(0.01))  # pushed out by the bound
+    records.add("t", 2 * DAY, _outcome(-0.02))
+    records.add("t", now[0] - DAY, _outcome(0.03))
+    records.add("t", now[0] - 2 * DAY, _outcome(0.04))
+    got = records.to_json("t")
+    assert got["all"]["signals"] == 3
+    assert got["recent"]["signals"] == 2
+    assert got["all"]["hitRate"]["24"] == 2 / 3
+    assert records.traders == {"t": 3}
+    # Cached until the next outcome; the recent part moves with the clock (after a minute).
+    records.add("t", now[0], _outcome(0.05))
+    assert records.to_json("t")["all"]["signals"] == 3
+    assert records.to_json("t")["recent"]["signals"] == 3
+    now[0] += RECENT_MS
+    assert records.to_json("t")["recent"]["signals"] == 1
+    assert records.to_json("other")["all"]["signals"] == 0
