@@ -11,11 +11,19 @@ from __future__ import annotations
 from types import ModuleType
 
 from kernels import ops
-from kernels.ind import averages, elementwise, oscillators, stats, trend, volume
+from kernels.ind import averages, elementwise, oscillators, stats, structure, trend, volume
 
 #: In the interpreter's dispatch order (``kernels.interp`` calls ``FAMILIES[i].block_nb`` for
 #: family ``i``; a test checks the two agree).
-FAMILIES: tuple[ModuleType, ...] = (elementwise, averages, stats, oscillators, trend, volume)
+FAMILIES: tuple[ModuleType, ...] = (
+    elementwise,
+    averages,
+    stats,
+    oscillators,
+    trend,
+    volume,
+    structure,
+)
 
 #: Opcodes the interpreter runs itself (they read the bars or other timeframes' values).
 OWN = (ops.CONST, ops.SRC, ops.EXT)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 from kernels import ops
 from kernels.graph import Graph, Mark
+from kernels.ind import structure
 from kernels.lang import ast
 from kernels.timeframes import DAY_MS, timeframe_ms
 
@@ -352,11 +353,45 @@ def _vwap(
     tp, v = _typical_of(g, x), x[3]
     n = int(p[0])
     if n == 0:
-        # The parameter only sizes the warm-up: one full UTC session of this timeframe.
-        per_day = max(1, DAY_MS // timeframe_ms(tf))
+        per_day = _session_per_day(tf)
         return g.add(ops.VWAP_SESSION, (tp, v, g.src(ops.OPEN_TIME)), (per_day,))
     num = g.add(ops.SUM, (g.add(ops.MUL, (tp, v)),), (n,))
     return g.add(ops.DIV, (num, g.add(ops.SUM, (v,), (n,))))
+
+
+def _session_per_day(tf: str) -> int:
+    # The parameter of the session kernels only sizes the warm-up: one UTC day of bars.
+    return max(1, DAY_MS // timeframe_ms(tf))
+
+
+def _vwap_bands(
+    _lw: Lowerer, g: Graph, x: Sequence[int], p: Sequence[float], f: str | None, tf: str
+) -> int:
+    tp, v, t = _typical_of(g, x), x[3], g.src(ops.OPEN_TIME)
+    per_day = _session_per_day(tf)
+    mid = g.add(ops.VWAP_SESSION, (tp, v, t), (per_day,))
+    if f == "middle":
+        return mid
+    sd = g.add(ops.VWAP_SESSION_SD, (tp, v, t), (per_day,))
+    return _bands(g, mid, g.add(ops.MUL, (sd, g.const(p[0]))), f)
+
+
+def _rsi_divergence(
+    _lw: Lowerer, g: Graph, x: Sequence[int], p: Sequence[float], _f: str | None, _tf: str
+) -> int:
+    r = g.add(ops.RSI, (x[0],), (p[0],))
+    return g.add(ops.DIVERGENCE, (x[0], r), (p[1], p[2]))
+
+
+def _volume_nodes(which: int) -> _Rule:
+    def rule(
+        _lw: Lowerer, g: Graph, x: Sequence[int], p: Sequence[float], _f: str | None, _tf: str
+    ) -> int:
+        if which == structure.NEAR:  # (tolerance_pct, lookback, bins)
+            return g.add(ops.VOLUME_NODES, tuple(x), (p[1], p[2], which, p[0]))
+        return g.add(ops.VOLUME_NODES, tuple(x), (p[0], p[1], which, 0.0))
+
+    return rule
 
 
 def _diff_lag(
@@ -428,6 +463,14 @@ _RULES: dict[str, _Rule] = {
     "mfi": _mfi,
     "obv": _single(ops.OBV),
     "vwap": _vwap,
+    "pvi": _single(ops.PVI),
+    "nvi": _single(ops.NVI),
+    "vwap_bands": _vwap_bands,
+    "divergence": _single(ops.DIVERGENCE),
+    "rsi_divergence": _rsi_divergence,
+    "hvn_near": _volume_nodes(structure.NEAR),
+    "hvn_above": _volume_nodes(structure.ABOVE),
+    "hvn_below": _volume_nodes(structure.BELOW),
     "roc": _single(ops.ROC),
     "mom": _diff_lag,
     "change": _diff_lag,

@@ -49,6 +49,7 @@ EXTRA_FILTERS = (
     "close[1] <= open and not (volume == 0) and change(close) != 0",
     'on("1h", close > ema(close, 20)) and price > 0 and change_24h > -100',
     "quote_volume_24h > 0 and true and close < open",
+    "divergence(close, ema(close, 5), 20, 3) != 0",
 )
 
 
@@ -88,7 +89,9 @@ def filters() -> Iterator[str]:
             continue
         if any(inp.default is None for inp in spec.inputs):
             continue
-        if spec.outputs is None:
+        if spec.result == "bool":
+            yield f"{name}()"
+        elif spec.outputs is None:
             yield f"{name}() > 0"
         else:
             yield " or ".join(f"{name}().{field} > 0" for field in spec.outputs)

@@ -80,7 +80,15 @@ where TA-Lib has the indicator):
   lower``, ``donchian(high, low; timeperiod=20) -> upper, middle, lower``,
   ``supertrend(high, low, close; factor=3.0, atr_period=10) -> value, direction``;
 - volume ``obv(src=close, volume=volume)``, ``vwap(high, low, close, volume; timeperiod=0)``
-  (0: VWAP since 00:00 UTC; n: rolling n-bar VWAP);
+  (0: VWAP since 00:00 UTC; n: rolling n-bar VWAP), ``vwap_bands(high, low, close, volume;
+  multiplier=1.0) -> upper, middle, lower`` (session VWAP ± volume-weighted deviations),
+  ``pvi nvi (src=close, volume=volume)`` (positive/negative volume index from 1.0);
+- structure (window functions: they read the last ``lookback`` bars every bar)
+  ``divergence(a, b; lookback=30, min_sep=5)`` and ``rsi_divergence(src=close; timeperiod=14,
+  lookback=30, min_sep=5)`` (+1 regular bullish, -1 regular bearish, 0 none; ``min_sep`` less
+  than ``lookback``), ``hvn_near(high, low, close, volume; tolerance_pct=0.5, lookback=50,
+  bins=20)`` (bool), ``hvn_above hvn_below (high, low, close, volume; lookback=50, bins=20)``
+  (percent distance of the close to the nearest high-volume node above/below it, NaN: none);
 - windows ``highest(src=high; timeperiod=30)``, ``lowest(src=low; timeperiod=30)``,
   ``sum(src=close; timeperiod=30)``;
 - helpers ``crosses_above(a, b)``, ``crosses_below(a, b)``, ``rising(src; length=1)``,

@@ -132,7 +132,26 @@ def bind(spec: FunctionSpec, call: syn.Call, report: Report) -> Binding | None:
         value = param.default if node is None else _param_value(spec, param, node, report)
         ok = ok and value is not None
         params.append(param.default if value is None else value)
+    if ok and not _ordered(spec, params, call, report):
+        ok = False
     return Binding(tuple(inputs), tuple(params)) if ok else None
+
+
+def _ordered(spec: FunctionSpec, params: list[float], call: syn.Call, report: Report) -> bool:
+    """Whether ``params`` keep the order ``spec.ordered`` asks (``min_sep < lookback``)."""
+    names = [p.name for p in spec.params]
+    ok = True
+    for first, second in spec.ordered:
+        a, b = params[names.index(first)], params[names.index(second)]
+        if not a < b:
+            report(
+                f"{spec.name}: {first} ({format_number(a)}) must be less than "
+                f"{second} ({format_number(b)})",
+                call.span,
+                f"{first} < {second}",
+            )
+            ok = False
+    return ok
 
 
 def _positional_inputs(spec: FunctionSpec, positional: list[syn.Arg]) -> int:

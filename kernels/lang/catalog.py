@@ -81,6 +81,9 @@ class FunctionSpec:
         aliases: other accepted names.
         field_aliases: other accepted field names -> canonical field name.
         category: ``"indicator"`` or ``"helper"``.
+        window: how it needs a window of past bars rather than streaming a running state
+            (None: it streams, one step per bar from its state).
+        ordered: pairs of parameters ``(a, b)`` where ``a`` must be less than ``b``.
     """
 
     name: str
@@ -93,6 +96,8 @@ class FunctionSpec:
     aliases: tuple[str, ...] = ()
     field_aliases: Mapping[str, str] = attrs.field(factory=dict)
     category: Literal["indicator", "helper"] = "indicator"
+    window: str | None = None
+    ordered: tuple[tuple[str, str], ...] = ()
 
     @property
     def signature(self) -> str:
@@ -307,6 +312,58 @@ _SPECS: tuple[FunctionSpec, ...] = (
         "number",
         "TradingView ta.supertrend",
         "Supertrend line and direction (+1 up, -1 down: TradingView's sign flipped).",
+    ),
+    FunctionSpec(
+        "pvi", (Input("src", "close"), Input("volume", "volume")), (), None, "number",
+        "TradingView ta.pvi",
+        "Positive volume index: from 1.0, grows by the close's change on bars of rising volume.",
+    ),
+    FunctionSpec(
+        "nvi", (Input("src", "close"), Input("volume", "volume")), (), None, "number",
+        "TradingView ta.nvi",
+        "Negative volume index: from 1.0, grows by the close's change on bars of falling volume.",
+    ),
+    FunctionSpec(
+        "vwap_bands", _HLCV, (_float("multiplier", 1.0),), _BANDS, "number",
+        "TradingView ta.vwap bands (stdev_mult; anchor: UTC day)",
+        "Session VWAP of hlc3 (since 00:00 UTC) +/- multiplier volume-weighted deviations.",
+    ),
+    FunctionSpec(
+        "divergence", (Input("a"), Input("b")),
+        (_int("lookback", 30, 2, 500), _int("min_sep", 5, 1, 499)), None, "number",
+        "regular divergence (Vyx's definition, see the README)",
+        "+1 when a makes a lower low than its lowest at least min_sep bars back (within "
+        "lookback) while b is higher than it was there; -1 for a higher high with b lower; 0.",
+        window="reads the last lookback bars (tracks the window's low and high)",
+        ordered=(("min_sep", "lookback"),),
+    ),
+    FunctionSpec(
+        "rsi_divergence", _SRC,
+        (_int("timeperiod", 14, 2), _int("lookback", 30, 2, 500), _int("min_sep", 5, 1, 499)),
+        None, "number", "divergence(src, rsi(src, timeperiod), lookback, min_sep)",
+        "Regular divergence of src and its RSI: +1 bullish, -1 bearish, 0 none.",
+        window="reads the last lookback bars (tracks the window's low and high)",
+        ordered=(("min_sep", "lookback"),),
+    ),
+    FunctionSpec(
+        "hvn_near", _HLCV,
+        (_float("tolerance_pct", 0.5, 0.0, 100.0), _int("lookback", 50, 2, 1000),
+         _int("bins", 20, 2, 200)),
+        None, "bool", "volume-profile high-volume nodes (Vyx's definition, see the README)",
+        "The close is within tolerance_pct % of a high-volume node of the last lookback bars.",
+        window="rebuilds the volume profile of the last lookback bars every bar",
+    ),
+    FunctionSpec(
+        "hvn_above", _HLCV, (_int("lookback", 50, 2, 1000), _int("bins", 20, 2, 200)),
+        None, "number", "volume-profile high-volume nodes (Vyx's definition, see the README)",
+        "Distance in % of the close up to the nearest high-volume node above it (NaN: none).",
+        window="rebuilds the volume profile of the last lookback bars every bar",
+    ),
+    FunctionSpec(
+        "hvn_below", _HLCV, (_int("lookback", 50, 2, 1000), _int("bins", 20, 2, 200)),
+        None, "number", "volume-profile high-volume nodes (Vyx's definition, see the README)",
+        "Distance in % of the close down to the nearest high-volume node below it (NaN: none).",
+        window="rebuilds the volume profile of the last lookback bars every bar",
     ),
     _helper(
         "crosses_above",

@@ -17,6 +17,12 @@ TRADERS = [
     TraderDef("cross", "crosses_above(ema(9), ema(21)) and volume > sma(volume, 20)", "5m"),
     TraderDef("bands", "close < bbands(20, 2).lower or close > bbands(20, 2).upper", "5m"),
     TraderDef("mtf", 'close > highest(high, 10)[1] and on("1h", close > sma(close, 5))', "5m"),
+    TraderDef(
+        "vocabulary",  # issue 16's window functions and volume indexes
+        "rsi_divergence(close, 14, 20, 3) != 0 or hvn_near(1.0, 40, 12) and close > "
+        "vwap_bands(1).upper or pvi() > ema(pvi(), 20) and hvn_below(30, 10) < 1 and nvi() < 1",
+        "5m",
+    ),
 ]
 SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
 

@@ -48,6 +48,11 @@ Phrasings (``words`` → ``filter``; each is checked by the tests, and means exa
 - ``down more than 5% in 24h`` → ``change_24h < -5``
 - ``24h volume above 10M`` → ``quote_volume_24h > 10000000``
 - ``supertrend up`` → ``supertrend(3, 10).direction > 0``
+- ``bullish RSI divergence`` → ``rsi_divergence(14, 30, 5) > 0``
+- ``bearish divergence`` → ``rsi_divergence(14, 30, 5) < 0``
+- ``price near a high volume node`` → ``hvn_near(0.5, 50, 20)``
+- ``price above the upper VWAP band`` → ``close > vwap_bands(1).upper``
+- ``NVI above its 255-bar average`` → ``nvi() > sma(nvi(), 255)``
 - ``RSI below 30 and price above the 200 EMA`` → ``rsi(14) < 30 and close > ema(200)``
 - ``new 20-bar high`` → ``close > highest(high, 20)[1]``
 - ``price breaks above the 20-bar high`` → ``close > highest(high, 20)[1]``
@@ -61,10 +66,11 @@ Generally: *value* *comparison* *value*, where a value is ``price``/``close``/``
 /``low``/``volume``, a number, ``N EMA``/``EMA N`` (also SMA, WMA, HMA, "moving average"),
 ``RSI``/``ADX``/``CCI``/``MFI``/``ATR``/``Williams %R``/``ROC`` with an optional period, ``MACD``
 / ``MACD signal`` / ``MACD histogram``, ``stochastic`` (%K, %D), ``upper``/``middle``/``lower
-Bollinger band``, ``VWAP``, ``supertrend``, ``N-bar high``/``low``, ``average volume``, ``24h
-change``, ``24h volume``; and a comparison is ``above``/``over``/``greater than``/``below``/
-``under``/``less than``/``at least``/``at most``/``crosses above``/``crosses below``/``breaks
-above``/``breaks below``/``between X and Y``. A timeframe (``1h``, ``15m``, "hourly",
+Bollinger band``, ``VWAP``, ``upper``/``lower VWAP band``, ``NVI``/``PVI``, ``supertrend``,
+``N-bar high``/``low``, ``average volume``, ``24h change``, ``24h volume``; and a comparison
+is ``above``/``over``/``greater than``/``below``/``under``/``less than``/``at least``/``at
+most``/``crosses above``/``crosses below``/``breaks above``/``breaks below``/``between X and
+Y``. A timeframe (``1h``, ``15m``, "hourly",
 "4-hour", "daily") placed first ("on the 15m, ...") or last ("... on the 15m") sets the
 trader's own timeframe; inside one clause it reads that clause on that timeframe.
 """
@@ -220,6 +226,27 @@ _FIXED_CLAUSES = {
         "volume > sma(volume, 20)", "The volume is above its 20-bar average"
     ),
     "supertrend up": Reading("supertrend(3, 10).direction > 0", "The supertrend (3, 10) points up"),
+    **dict.fromkeys(
+        ("bullish rsi divergence", "bullish divergence", "rsi bullish divergence"),
+        Reading(
+            "rsi_divergence(14, 30, 5) > 0",
+            "Regular bullish RSI(14) divergence: a lower low of the close with a higher RSI",
+        ),
+    ),
+    **dict.fromkeys(
+        ("bearish rsi divergence", "bearish divergence", "rsi bearish divergence"),
+        Reading(
+            "rsi_divergence(14, 30, 5) < 0",
+            "Regular bearish RSI(14) divergence: a higher high of the close with a lower RSI",
+        ),
+    ),
+    **dict.fromkeys(
+        ("price near high volume node", "near high volume node", "near hvn", "price near hvn"),
+        Reading(
+            "hvn_near(0.5, 50, 20)",
+            "The close is within 0.5% of a high-volume node of the last 50 bars' volume profile",
+        ),
+    ),
     "supertrend down": Reading(
         "supertrend(3, 10).direction < 0", "The supertrend (3, 10) points down"
     ),

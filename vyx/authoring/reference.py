@@ -38,6 +38,8 @@ def function_line(spec: FunctionSpec) -> str:
         extra.append(f"also spelled {', '.join(spec.aliases)}")
     if spec.result == "bool":
         extra.append("a condition")
+    if spec.window is not None:
+        extra.append(f"window: {spec.window}")
     suffix = f" [{'; '.join(extra)}]" if extra else ""
     return f"- {spec.signature} — {spec.doc}{suffix}"
 

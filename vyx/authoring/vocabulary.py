@@ -81,6 +81,12 @@ _FIXED: dict[str, Value] = {
     "24h volume": Value("quote_volume_24h", "the 24 h quote volume"),
     "24h quote volume": Value("quote_volume_24h", "the 24 h quote volume"),
     "average volume": Value("sma(volume, 20)", "the 20-bar average volume"),
+    "upper vwap band": Value("vwap_bands(1).upper", "the upper VWAP band (1 deviation)"),
+    "lower vwap band": Value("vwap_bands(1).lower", "the lower VWAP band (1 deviation)"),
+    "nvi": Value("nvi()", "the negative volume index"),
+    "negative volume index": Value("nvi()", "the negative volume index"),
+    "pvi": Value("pvi()", "the positive volume index"),
+    "positive volume index": Value("pvi()", "the positive volume index"),
 }
 
 

@@ -24,6 +24,9 @@ REQUIRED = (
     "mfi", "obv", "vwap", "roc", "mom", "willr", "stddev", "highest", "lowest", "sum", "zscore",
     "keltner", "donchian", "supertrend", "crosses_above", "crosses_below", "rising", "falling",
     "abs", "min", "max", "change",
+    # issue 16's vocabulary
+    "pvi", "nvi", "vwap_bands", "divergence", "rsi_divergence", "hvn_near", "hvn_above",
+    "hvn_below",
 )  # fmt: skip
 
 
@@ -60,9 +63,8 @@ def test_spec_is_consistent(spec: kernels.lang.catalog.FunctionSpec) -> None:
         assert all(target in spec.outputs for target in spec.field_aliases.values())
     else:
         assert not spec.field_aliases
-    assert spec.result == (
-        "bool" if spec.name in ("crosses_above", "crosses_below", "rising", "falling") else "number"
-    )
+    conditions = ("crosses_above", "crosses_below", "rising", "falling", "hvn_near")
+    assert spec.result == ("bool" if spec.name in conditions else "number")
 
 
 @pytest.mark.parametrize("spec", FUNCTIONS.values(), ids=list(FUNCTIONS))
