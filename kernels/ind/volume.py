@@ -186,7 +186,15 @@ SPECS: dict[int, OpSpec] = {
         fixed_cost(5),
     ),
     **{
-        op: OpSpec(name, 2, lambda _p: 4, lambda _p: (1, 1), lambda _p: 0, f"TradingView ta.{name}")
+        op: OpSpec(
+            name,
+            2,
+            lambda _p: 4,
+            lambda _p: (1, 1),
+            lambda _p: 0,
+            f"TradingView ta.{name}",
+            fixed_cost(3),
+        )
         for op, name in ((ops.PVI, "pvi"), (ops.NVI, "nvi"))
     },
     ops.VWAP_SESSION_SD: OpSpec(
