@@ -101,3 +101,21 @@ def test_the_grammar_documentation_names_every_function() -> None:
     for spec in FUNCTIONS.values():
         for field in spec.outputs or ():
             assert field in doc, (spec.name, field)
+
+
+def test_ordered_parameters_are_checked_at_the_call() -> None:
+    with pytest.raises(kernels.lang.CompileError) as err:
+        check("close > 1 and divergence(close, rsi(14), 10, 10) > 0")
+    assert str(err.value) == "1:15: divergence: min_sep (10) must be less than lookback (10)"
+    check("rsi_divergence(14, 10, 9) != 0 and divergence(close, rsi(14), 10, 9) > 0")
+
+
+def test_the_catalog_says_which_functions_need_a_window() -> None:
+    windowed = {name for name, spec in FUNCTIONS.items() if spec.window is not None}
+    assert windowed == {
+        "divergence",
+        "rsi_divergence",
+        "hvn_near",
+        "hvn_above",
+        "hvn_below",
+    }

@@ -66,6 +66,10 @@ def calls(
                 params.append(float(draw(st.integers(int(p.min), int(p.max)))))
             else:
                 params.append(draw(st.floats(p.min, p.max)))
+        names = [p.name for p in spec.params]
+        for first, second in spec.ordered:  # e.g. min_sep < lookback
+            i, j = names.index(first), names.index(second)
+            params[i] = min(params[i], params[j] - 1.0)
         field = draw(st.sampled_from(spec.outputs)) if spec.outputs else None
         return ast.Call(spec.name, inputs, tuple(params), field, spec.result, span=NOWHERE)
 
