@@ -11,7 +11,16 @@ from __future__ import annotations
 from types import ModuleType
 
 from kernels import ops
-from kernels.ind import averages, elementwise, oscillators, stats, structure, trend, volume
+from kernels.ind import (
+    averages,
+    candles,
+    elementwise,
+    oscillators,
+    stats,
+    structure,
+    trend,
+    volume,
+)
 
 #: In the interpreter's dispatch order (``kernels.interp`` calls ``FAMILIES[i].block_nb`` for
 #: family ``i``; a test checks the two agree).
@@ -23,6 +32,7 @@ FAMILIES: tuple[ModuleType, ...] = (
     trend,
     volume,
     structure,
+    candles,
 )
 
 #: Opcodes the interpreter runs itself (they read the bars or other timeframes' values).

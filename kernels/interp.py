@@ -48,7 +48,16 @@ from numba import njit
 from kernels import ops
 from kernels.families import table
 from kernels.graph import F64, I64
-from kernels.ind import averages, elementwise, oscillators, stats, structure, trend, volume
+from kernels.ind import (
+    averages,
+    candles,
+    elementwise,
+    oscillators,
+    stats,
+    structure,
+    trend,
+    volume,
+)
 from kernels.jit import entry
 
 _CONST, _SRC, _EXT, _OPEN_TIME = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME
@@ -121,6 +130,8 @@ def _family(o, rows, items, st, inp, roff, rdep, p, oj, mj):
         volume.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
     elif f == 6:
         structure.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
+    elif f == 7:
+        candles.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 from kernels import ops
 from kernels.graph import Graph, Mark
 from kernels.ind import structure
+from kernels.ind.candle_patterns import PATTERNS
 from kernels.lang import ast
+from kernels.lang.catalog import candle_name
 from kernels.timeframes import DAY_MS, timeframe_ms
 
 _SERIES = {
@@ -394,6 +396,16 @@ def _volume_nodes(which: int) -> _Rule:
     return rule
 
 
+def _candle(index: int, penetration: float | None) -> _Rule:
+    def rule(
+        _lw: Lowerer, g: Graph, x: Sequence[int], p: Sequence[float], _f: str | None, _tf: str
+    ) -> int:
+        pen = p[0] if penetration is not None else 0.0
+        return g.add(ops.CANDLE, tuple(x), (index, pen))
+
+    return rule
+
+
 def _diff_lag(
     _lw: Lowerer, g: Graph, x: Sequence[int], p: Sequence[float], _f: str | None, _tf: str
 ) -> int:
@@ -490,6 +502,9 @@ _RULES: dict[str, _Rule] = {
     "min": _single(ops.MIN),
     "max": _single(ops.MAX),
 }
+
+
+_RULES.update({candle_name(p.name): _candle(i, p.penetration) for i, p in enumerate(PATTERNS)})
 
 
 def lowered_names() -> frozenset[str]:

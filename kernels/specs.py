@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kernels import ops
-from kernels.ind import averages, oscillators, stats, structure, trend, volume
+from kernels.ind import averages, candles, oscillators, stats, structure, trend, volume
 from kernels.ops import OpSpec
 
 SPECS: dict[int, OpSpec] = {
@@ -14,4 +14,5 @@ SPECS: dict[int, OpSpec] = {
     **trend.SPECS,
     **volume.SPECS,
     **structure.SPECS,
+    **candles.SPECS,
 }

@@ -89,6 +89,23 @@ where TA-Lib has the indicator):
   than ``lookback``), ``hvn_near(high, low, close, volume; tolerance_pct=0.5, lookback=50,
   bins=20)`` (bool), ``hvn_above hvn_below (high, low, close, volume; lookback=50, bins=20)``
   (percent distance of the close to the nearest high-volume node above/below it, NaN: none);
+- candlestick patterns, TA-Lib's 61 under TA-Lib's names (``CDLENGULFING`` is
+  ``cdl_engulfing``; inputs open, high, low, close; streaming, from running sums):
+  cdl_2crows cdl_3blackcrows cdl_3inside cdl_3linestrike cdl_3outside cdl_3starsinsouth
+  cdl_3whitesoldiers cdl_abandonedbaby cdl_advanceblock cdl_belthold cdl_breakaway
+  cdl_closingmarubozu cdl_concealbabyswall cdl_counterattack cdl_darkcloudcover cdl_doji
+  cdl_dojistar cdl_dragonflydoji cdl_engulfing cdl_eveningdojistar cdl_eveningstar
+  cdl_gapsidesidewhite cdl_gravestonedoji cdl_hammer cdl_hangingman cdl_harami cdl_haramicross
+  cdl_highwave cdl_hikkake cdl_hikkakemod cdl_homingpigeon cdl_identical3crows cdl_inneck
+  cdl_invertedhammer cdl_kicking cdl_kickingbylength cdl_ladderbottom cdl_longleggeddoji
+  cdl_longline cdl_marubozu cdl_matchinglow cdl_mathold cdl_morningdojistar cdl_morningstar
+  cdl_onneck cdl_piercing cdl_rickshawman cdl_risefall3methods cdl_separatinglines
+  cdl_shootingstar cdl_shortline cdl_spinningtop cdl_stalledpattern cdl_sticksandwich cdl_takuri
+  cdl_tasukigap cdl_thrusting cdl_tristar cdl_unique3river cdl_upsidegap2crows
+  cdl_xsidegap3methods
+  (TA-Lib's value on the bar that completes the pattern: 100 or -100, some 80 or 200, else
+  0; ``abandonedbaby eveningdojistar eveningstar morningdojistar morningstar`` take
+  ``penetration=0.3``, ``darkcloudcover mathold`` ``penetration=0.5``);
 - windows ``highest(src=high; timeperiod=30)``, ``lowest(src=low; timeperiod=30)``,
   ``sum(src=close; timeperiod=30)``;
 - helpers ``crosses_above(a, b)``, ``crosses_below(a, b)``, ``rising(src; length=1)``,

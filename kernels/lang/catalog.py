@@ -19,6 +19,9 @@ from typing import Literal
 
 import attrs
 
+from kernels.ind.candle_code import Pattern
+from kernels.ind.candle_patterns import PATTERNS
+
 #: A value type of the language: a number series or a boolean series.
 ExprType = Literal["number", "bool"]
 
@@ -411,6 +414,31 @@ _SPECS: tuple[FunctionSpec, ...] = (
 )
 
 #: Every function by canonical name.
+_OHLC = (Input("open", "open"), *_HLC)
+
+
+def candle_name(ta_name: str) -> str:
+    """The language's name of a TA-Lib pattern: ``CDLENGULFING`` -> ``cdl_engulfing``."""
+    return "cdl_" + ta_name[3:].lower()
+
+
+def _candle(p: Pattern) -> FunctionSpec:
+    params = () if p.penetration is None else (_float("penetration", p.penetration, 0.0, 1.0),)
+    return FunctionSpec(
+        candle_name(p.name),
+        _OHLC,
+        params,
+        None,
+        "number",
+        f"TA-Lib {p.name}",
+        f"{p.title}: TA-Lib's value on the bar completing it (100/-100; some 80 or 200), else 0.",
+    )
+
+
+#: TA-Lib's 61 candlestick patterns (:mod:`kernels.ind.candle_patterns`).
+CANDLES: tuple[FunctionSpec, ...] = tuple(_candle(p) for p in PATTERNS)
+_SPECS += CANDLES
+
 FUNCTIONS: Mapping[str, FunctionSpec] = MappingProxyType({s.name: s for s in _SPECS})
 
 #: Alias -> canonical name.

@@ -23,6 +23,11 @@ TRADERS = [
         "vwap_bands(1).upper or pvi() > ema(pvi(), 20) and hvn_below(30, 10) < 1 and nvi() < 1",
         "5m",
     ),
+    TraderDef(
+        "candles",
+        "cdl_engulfing() > 0 or cdl_hikkake() != 0 or cdl_morningstar(0.3) != 0 or cdl_doji() != 0",
+        "5m",
+    ),
 ]
 SYMBOLS = ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
 

@@ -53,6 +53,14 @@ Phrasings (``words`` → ``filter``; each is checked by the tests, and means exa
 - ``price near a high volume node`` → ``hvn_near(0.5, 50, 20)``
 - ``price above the upper VWAP band`` → ``close > vwap_bands(1).upper``
 - ``NVI above its 255-bar average`` → ``nvi() > sma(nvi(), 255)``
+- ``bullish engulfing`` → ``cdl_engulfing() > 0``
+- ``bearish engulfing`` → ``cdl_engulfing() < 0``
+- ``hammer`` → ``cdl_hammer() != 0``
+- ``shooting star`` → ``cdl_shootingstar() != 0``
+- ``doji`` → ``cdl_doji() != 0``
+- ``morning star`` → ``cdl_morningstar(0.3) != 0``
+- ``evening star`` → ``cdl_eveningstar(0.3) != 0``
+- ``three white soldiers`` → ``cdl_3whitesoldiers() != 0``
 - ``RSI below 30 and price above the 200 EMA`` → ``rsi(14) < 30 and close > ema(200)``
 - ``new 20-bar high`` → ``close > highest(high, 20)[1]``
 - ``price breaks above the 20-bar high`` → ``close > highest(high, 20)[1]``
@@ -210,6 +218,27 @@ def _special(text: str) -> Reading | None:
     return _FIXED_CLAUSES.get(text)
 
 
+#: Candlestick patterns by name (TA-Lib's recognizers, see the README).
+_CANDLE_WORDS = {
+    "bullish engulfing": (
+        "cdl_engulfing() > 0",
+        "A bullish engulfing (CDLENGULFING)",
+    ),
+    "bearish engulfing": (
+        "cdl_engulfing() < 0",
+        "A bearish engulfing (CDLENGULFING)",
+    ),
+    "hammer": ("cdl_hammer() != 0", "A hammer candle (TA-Lib CDLHAMMER)"),
+    "shooting star": ("cdl_shootingstar() != 0", "A shooting star (TA-Lib CDLSHOOTINGSTAR)"),
+    "doji": ("cdl_doji() != 0", "A doji candle (TA-Lib CDLDOJI)"),
+    "morning star": ("cdl_morningstar(0.3) != 0", "A morning star (TA-Lib CDLMORNINGSTAR)"),
+    "evening star": ("cdl_eveningstar(0.3) != 0", "An evening star (TA-Lib CDLEVENINGSTAR)"),
+    "three white soldiers": (
+        "cdl_3whitesoldiers() != 0",
+        "Three advancing white soldiers (TA-Lib CDL3WHITESOLDIERS)",
+    ),
+}
+
 _FIXED_CLAUSES = {
     "rsi oversold": Reading("rsi(14) < 30", "RSI(14) is below 30 (oversold)"),
     "rsi overbought": Reading("rsi(14) > 70", "RSI(14) is above 70 (overbought)"),
@@ -240,6 +269,7 @@ _FIXED_CLAUSES = {
             "Regular bearish RSI(14) divergence: a higher high of the close with a lower RSI",
         ),
     ),
+    **{words: Reading(code, say) for words, (code, say) in _CANDLE_WORDS.items()},
     **dict.fromkeys(
         ("price near high volume node", "near high volume node", "near hvn", "price near hvn"),
         Reading(

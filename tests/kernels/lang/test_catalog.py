@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import talib
 
 import kernels.lang
 from kernels.lang import check
@@ -13,6 +14,7 @@ from kernels.lang.catalog import (
     SERIES,
     SPECIAL_FORMS,
     TICKER_FIELDS,
+    candle_name,
     resolve,
     resolve_field,
 )
@@ -27,6 +29,7 @@ REQUIRED = (
     # issue 16's vocabulary
     "pvi", "nvi", "vwap_bands", "divergence", "rsi_divergence", "hvn_near", "hvn_above",
     "hvn_below",
+    *(candle_name(n) for n in talib.get_function_groups()["Pattern Recognition"]),
 )  # fmt: skip
 
 
