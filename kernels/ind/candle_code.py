@@ -59,7 +59,7 @@ SETTINGS: tuple[tuple[int, int, float], ...] = (
 OUT, R0, R1, R2, R3, T0, T1 = range(7)
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)
 class X:
     """An expression: its postfix instructions; ``avg`` parts are resolved by :func:`assemble`."""
 
