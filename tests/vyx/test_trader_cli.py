@@ -145,7 +145,7 @@ def test_import_proposes_disabled_traders_and_lists_the_rest(tmp_path: Path) -> 
     stored = {"code": "return rsi < 30;", "description": ["RSI below 30"], "interval": "15m"}
     rows = [
         {"id": "a1", "name": "RSI dip", "filter": json.dumps(stored)},
-        {"id": "a2", "name": "Pattern", "filter": {"description": ["Three white soldiers"]}},
+        {"id": "a2", "name": "Pattern", "filter": {"description": ["Elliott wave three starts"]}},
         {"id": "a3", "name": "Empty", "filter": {}},
     ]
     export = tmp_path / "traders.json"
@@ -155,7 +155,7 @@ def test_import_proposes_disabled_traders_and_lists_the_rest(tmp_path: Path) -> 
         code, out, err = run(*group, str(export), "--out", str(out_file))
         assert code == 0, err
         assert "✓ RSI dip (a1), 15m:\n    rsi(14) < 30" in out
-        assert "✗ Pattern (a2): 1:1: could not understand 'Three white soldiers'" in out
+        assert "✗ Pattern (a2): 1:1: could not understand 'Elliott wave three starts'" in out
         assert "✗ a3: neither a description nor code to draft from" in out
         assert "1 of 3 traders converted" in out
     entries = load_traders(out_file)
