@@ -93,8 +93,63 @@ class TraderInfo:
             "filter": {"code": d.filter, "language": "vyx"},
             "enabled": self.enabled,
             "autoAnalyze": self.auto_analyze,
+            "notify": alerts_message(self.alerts),
             **(dict(state) if state else {}),
         }
+
+
+#: The browser's names of a trader's alert switches (``trader.notify``) -> the attribute of
+#: :class:`TraderAlerts` and the key of ``traders.cloud_config`` the alerts code reads.
+NOTIFY_FLAGS = {
+    "onSignal": ("on_signal", "notifyOnSignal"),
+    "onAnalysis": ("on_analysis", "notifyOnAnalysis"),
+    "muted": ("muted", "notifyMuted"),
+}
+
+
+def alerts_message(alerts: TraderAlerts) -> dict[str, Any]:
+    """A trader's alert settings as the browser sees them: the switches and its own channels
+    as ``service:hash`` ids (never a URL or a token)."""
+    return {
+        "onSignal": alerts.on_signal,
+        "onAnalysis": alerts.on_analysis,
+        "muted": alerts.muted,
+        "channels": [channel.id for channel in alerts.channels],
+    }
+
+
+def notify_edit(row: Mapping[str, Any]) -> dict[str, bool]:
+    """The alert switches a browser's ``trader_upsert`` sets (``trader.notify {onSignal?,
+    onAnalysis?, muted?}``), by browser name; a switch left out is not changed, channels are
+    never set from a browser. Raises :class:`TraderRejected` for a value not true/false."""
+    notify = row.get("notify")
+    if notify is None:
+        return {}
+    tid = str(row.get("id") or "?")
+    if not isinstance(notify, Mapping):
+        raise TraderRejected(tid, "notify must be an object {onSignal, onAnalysis, muted}")
+    edit: dict[str, bool] = {}
+    for name in NOTIFY_FLAGS:
+        if name in notify:
+            if not isinstance(notify[name], bool):
+                raise TraderRejected(tid, f"notify.{name} must be true or false")
+            edit[name] = notify[name]
+    return edit
+
+
+def with_notify_edit(
+    info: TraderInfo, edit: Mapping[str, bool], kept: TraderAlerts | None
+) -> TraderInfo:
+    """``info`` with the alert settings ``kept`` (the running trader's; ``info``'s own when
+    None) and the browser's switches ``edit`` over them: an upsert that omits them keeps them."""
+    base = kept if kept is not None else info.alerts
+    alerts = TraderAlerts(
+        edit.get("onSignal", base.on_signal),
+        edit.get("onAnalysis", base.on_analysis),
+        edit.get("muted", base.muted),
+        base.channels,
+    )
+    return attrs.evolve(info, alerts=alerts)
 
 
 def _json(value: Any) -> Any:
@@ -192,9 +247,12 @@ def admit(
     return TraderInfo(definition, enabled, auto_analyze, dict(strategy), alerts)
 
 
-def to_record(info: TraderInfo, user_id: str) -> Trader:
-    """The ``traders`` row of a trader added or edited from the browser."""
+def to_record(info: TraderInfo, user_id: str, notify: Mapping[str, bool] = {}) -> Trader:
+    """The ``traders`` row of a trader added or edited from the browser; ``notify`` (the
+    switches the browser set, :func:`notify_edit`) goes into ``cloud_config``, merged there
+    into the row's (:func:`~vyx.store.records.merge_trader_edit`)."""
     d = info.definition
+    cloud = {NOTIFY_FLAGS[name][1]: value for name, value in notify.items()}
     return Trader.from_row(
         {
             "id": d.id,
@@ -206,5 +264,6 @@ def to_record(info: TraderInfo, user_id: str) -> Trader:
             "execution_interval": d.timeframe,
             "language": "vyx",
             "auto_analyze_signals": info.auto_analyze,
+            **({"cloud_config": cloud} if cloud else {}),
         }
     )

@@ -42,7 +42,14 @@ from vyx.server.protocol import (
 )
 from vyx.store.api import Store
 from vyx.store.errors import StoreError, TraderNotOwned
-from vyx.traders import TraderInfo, TraderRejected, from_mapping, to_record
+from vyx.traders import (
+    TraderInfo,
+    TraderRejected,
+    from_mapping,
+    notify_edit,
+    to_record,
+    with_notify_edit,
+)
 
 Broadcast = Callable[[Mapping[str, Any]], object]
 #: Reloads every trader from its source (file or table); returns them and the rejected ones.
@@ -323,7 +330,10 @@ class Control:
         )
 
     async def _upsert(self, row: Mapping[str, Any]) -> None:
+        """Add or edit a trader from a browser; its alert settings stay unless the browser set
+        switches (``trader.notify``): an edit never silently resets them."""
         try:
+            notify = notify_edit(row)
             info = from_mapping(row)
         except TraderRejected as exc:
             raise CommandRejected(
@@ -338,9 +348,11 @@ class Control:
                 trader_id=info.id,
             )
         async with self._changing:
+            running = self.traders.get(info.id)
+            info = with_notify_edit(info, notify, running.alerts if running else None)
             if self.persist:  # first: the store refuses another user's trader id
                 await self._persist(
-                    self.store.upsert_trader(to_record(info, self.user_id)), info.id
+                    self.store.upsert_trader(to_record(info, self.user_id, notify)), info.id
                 )
             await self._apply({**self.traders, info.id: info}.values())
 

@@ -197,8 +197,9 @@ class Store(Protocol):
 
     async def upsert_trader(self, trader: Trader) -> None:
         """Insert a trader of ``trader.user_id``, or merge a browser's edit into that user's
-        row of the same id (:func:`~vyx.store.records.merge_trader_edit`: ``cloud_config``
-        and ``description`` stay, ``version`` + 1), durably, before returning. Raises
+        row of the same id (:func:`~vyx.store.records.merge_trader_edit`: ``description``
+        and ``cloud_config`` stay but for the alert switches the edit sets, ``version`` + 1),
+        durably, before returning. Raises
         :class:`~vyx.store.errors.TraderNotOwned` when the id belongs to another user."""
         ...
 

@@ -121,19 +121,28 @@ class Trader:
 
 
 #: Columns a browser's trader edit sets; every other column of an existing row stays
-#: (``cloud_config``, ``description``, ``access_tier``, the web app's own columns).
+#: (``description``, ``access_tier``, the web app's own columns; ``cloud_config`` but the
+#: alert switches the browser set).
 EDITED_COLUMNS = ("name", "enabled", "execution_interval", "language", "auto_analyze_signals")
+
+
+#: The keys of ``cloud_config`` a browser's trader edit may set (its alert switches).
+EDITED_CLOUD_KEYS = ("notifyOnSignal", "notifyOnAnalysis", "notifyMuted")
 
 
 def merge_trader_edit(existing: Mapping[str, Any], edit: Trader) -> dict[str, Any]:
     """The values a browser's edit ``edit`` writes into the ``traders`` row ``existing`` (of
     either backend): :data:`EDITED_COLUMNS`, ``filter`` and ``strategy`` merged into the
-    row's objects (the edit's keys win; others, such as ``filter.description``, stay),
+    row's objects (the edit's keys win; others, such as ``filter.description``, stay), so are
+    the edit's ``cloud_config`` keys of :data:`EDITED_CLOUD_KEYS` (the alert switches),
     ``version`` + 1. ``updated_at`` is the caller's."""
     new = edit.to_row()
     out = {column: new[column] for column in EDITED_COLUMNS}
     out["filter"] = {**json_object(existing.get("filter")), **edit.filter}
     out["strategy"] = {**json_object(existing.get("strategy")), **edit.strategy}
+    switches = {k: v for k, v in edit.cloud_config.items() if k in EDITED_CLOUD_KEYS}
+    if switches:  # the alert switches the browser set; the row's other keys stay
+        out["cloud_config"] = {**json_object(existing.get("cloud_config")), **switches}
     version = existing.get("version")
     out["version"] = (version if isinstance(version, int) else 0) + 1
     return out
@@ -145,8 +154,7 @@ def new_trader_row(trader: Trader, now_ms: int) -> dict[str, Any]:
     the table's defaults apply."""
     row = {k: v for k, v in trader.to_row().items() if v is not None}
     row["updated_at"] = now_ms
-    if not trader.cloud_config:
-        row["cloud_config"] = {"enabledInCloud": True}
+    row["cloud_config"] = {"enabledInCloud": True, **trader.cloud_config}
     return row
 
 

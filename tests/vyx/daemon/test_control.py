@@ -32,6 +32,7 @@ from vyx.server.protocol import (
 )
 from vyx.store.records import Trader
 from vyx.telemetry.metrics import Metrics
+from vyx.traders_file import parse_traders
 
 USER = "2b7c1f9e-6d1a-4c55-9c3e-7a1b2c3d4e5f"
 
@@ -262,3 +263,50 @@ async def test_trader_states_reach_browsers_as_they_change(tmp_path: Path) -> No
         assert trader["state"] == "running"
         assert trader["warmupBars"] == 1
         assert control.trader_changes() == []
+
+
+TRADERS_FILE = """
+[[traders]]
+id = "quiet"
+name = "quiet"
+filter = "close > open"
+notify = ["json://user:s3cret-pass@127.0.0.1:9/hook"]
+notify_on_signal = false
+mute = true
+"""
+
+
+async def test_an_upsert_keeps_the_traders_alert_settings_unless_it_sets_them(
+    tmp_path: Path,
+) -> None:
+    """Embedded mode (traders file): the browser sees the switches and the channels' ids,
+    never a URL; an edit that omits them (an older page, ``setEnabled``) keeps them; one that
+    sets a switch changes only that one; channels are never set from a browser."""
+    async with _control(tmp_path) as (control, _, browser):
+        await control.apply(parse_traders(TRADERS_FILE))
+        kept = control.traders["quiet"].alerts
+        (sent,) = [t for t in control.snapshot().traders if t["id"] == "quiet"]
+        assert sent["notify"] == {
+            "onSignal": False,
+            "onAnalysis": True,
+            "muted": True,
+            "channels": [kept.channels[0].id],
+        }
+        assert kept.channels[0].id.startswith("json:")
+        assert "s3cret" not in json.dumps(control.snapshot().traders)
+        await control.handle(TraderUpsert({**_row("quiet", "close >= open"), "enabled": True}))
+        assert control.traders["quiet"].alerts == kept
+        assert control.traders["quiet"].definition.filter == "close >= open"
+        edit = {"onAnalysis": False, "channels": ["json://evil.example/x"]}
+        await control.handle(TraderUpsert({**_row("quiet", "close > open"), "notify": edit}))
+        now = control.traders["quiet"].alerts
+        assert (now.on_signal, now.on_analysis, now.muted) == (False, False, True)
+        assert now.channels == kept.channels
+        with pytest.raises(CommandRejected, match=r"notify\.muted must be true or false"):
+            await control.handle(
+                TraderUpsert({**_row("quiet", "close > open"), "notify": {"muted": "yes"}})
+            )
+        assert control.traders["quiet"].alerts == now
+        updated = [m for m in browser.messages if m["type"] == "trader_updated"]
+        assert updated[-1]["data"]["trader"]["notify"]["onAnalysis"] is False
+        assert "s3cret" not in json.dumps(browser.messages)

@@ -274,6 +274,8 @@ def _write_a_trader(page: Any) -> dict[str, str]:
         "#ed-preview-summary:has-text('Would have fired')", timeout=WAIT_MS
     ).inner_text()
     shot(page, "editor-preview")
+    page.uncheck("#ed-notify-analysis")  # alerts on a signal, not on its analysis; muted
+    page.check("#ed-notify-muted")
     page.keyboard.press("Control+Enter")  # saves
     page.wait_for_selector("#editor:not([open])", state="attached", timeout=WAIT_MS)
     row = page.wait_for_selector("tr:has-text('Up bar')", timeout=WAIT_MS).inner_text()
@@ -328,6 +330,12 @@ async def test_write_a_trader_in_words_see_its_error_preview_save_it_fire_and_ch
             r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", saved.id
         )
         assert [t.name for t in await machine.store.load_traders(USER)] == ["Up bar"]
+        alerts = saved.alerts
+        assert (alerts.on_signal, alerts.on_analysis, alerts.muted) == (True, False, True)
+        assert await browser.run(_alert_switches, page, saved.id) == [True, False, True]
+        (stored,) = await machine.store.load_traders(USER)
+        assert stored.cloud_config["notifyOnAnalysis"] is False
+        assert stored.cloud_config["notifyMuted"] is True
 
         # It fires: a down bar, then an up bar on every symbol.
         await machine.close(up=False)
@@ -355,6 +363,17 @@ async def test_write_a_trader_in_words_see_its_error_preview_save_it_fire_and_ch
         assert page.errors == []
         await browser.run(page.context.close)
     assert browser.external == []
+
+
+def _alert_switches(page: Any, trader_id: str) -> list[bool]:
+    """The editor's alert checkboxes of a saved trader, as it reopens it."""
+    page.click(f'[data-trader-id="{trader_id}"] >> text=Edit')
+    page.wait_for_selector("#editor[open]", timeout=WAIT_MS)
+    ids = ("#ed-notify-signal", "#ed-notify-analysis", "#ed-notify-muted")
+    switches = [bool(page.is_checked(i)) for i in ids]
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#editor:not([open])", state="attached", timeout=WAIT_MS)
+    return switches
 
 
 def _disable_then_delete(page: Any, trader_id: str) -> str:

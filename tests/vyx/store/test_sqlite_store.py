@@ -235,13 +235,17 @@ async def test_a_user_changes_only_their_own_traders(store_cfg: StoreConfig) -> 
         await store.upsert_trader(
             attrs.evolve(theirs, name="Renamed", description="", filter={"code": "x > 2"})
         )
+        # An edit's alert switches are merged into cloud_config; nothing else of it is.
+        switches = {"notifyMuted": True, "enabledInCloud": True}
+        edit = attrs.evolve(theirs, name="Renamed", filter={"code": "x > 2"})
+        await store.upsert_trader(attrs.evolve(edit, cloud_config=switches))
         [row] = await store.load_traders("someone-else", include_disabled=True)
     # The owner's own edit merged: cloud_config and description stay, version counts up.
     assert (row.user_id, row.name, row.filter["code"]) == ("someone-else", "Renamed", "x > 2")
     assert (row.description, row.cloud_config, row.version) == (
         "kept",
-        {"enabledInCloud": False},
-        2,
+        {"enabledInCloud": False, "notifyMuted": True},
+        3,
     )
 
 

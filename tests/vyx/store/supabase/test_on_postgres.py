@@ -228,7 +228,14 @@ async def test_a_machine_changes_only_its_own_users_traders(
             with pytest.raises(TraderNotOwned, match="trader_remove"):
                 await store.delete_trader(THEIRS, user_id=USER)
             await store.upsert_trader(browser_edit(TRADER, name="mine, renamed"))
-            await store.upsert_trader(browser_edit(NEW, name="new"))
+            kept = {t.id: t.cloud_config for t in await store.load_traders(USER)}[TRADER]
+            # The alert switches a browser set are merged into the row's cloud_config.
+            switches = {"notifyMuted": True, "notifyOnSignal": True}
+            await store.upsert_trader(browser_edit(TRADER, cloud_config=switches))
+            await store.upsert_trader(browser_edit(TRADER, name="mine, renamed"))
+            await store.upsert_trader(
+                browser_edit(NEW, name="new", cloud_config={"notifyOnAnalysis": False})
+            )
             mine = {t.id: t for t in await store.load_traders(USER)}
             await store.delete_trader(NEW, user_id=USER)
         await synced(store)
@@ -236,11 +243,16 @@ async def test_a_machine_changes_only_its_own_users_traders(
     traders = {t["id"]: t for t in server.rows("traders", order="id")}
     assert traders[THEIRS] == next(t for t in theirs_before if t["id"] == THEIRS)
     assert set(traders) == {TRADER, THEIRS}  # the new one was added, then removed
-    assert mine[NEW].enabled_in_cloud
+    assert mine[NEW].cloud_config == {"enabledInCloud": True, "notifyOnAnalysis": False}
     edited = traders[TRADER]
-    assert (edited["name"], edited["version"]) == ("mine, renamed", 4)
+    assert (edited["name"], edited["version"]) == ("mine, renamed", 6)
     assert edited["description"] == "mine, by hand"  # kept
-    assert edited["cloud_config"] == {"enabledInCloud": True, "notifyOnSignal": False}
+    assert kept == {"enabledInCloud": True, "notifyOnSignal": False}  # an edit without switches
+    assert edited["cloud_config"] == {
+        "enabledInCloud": True,
+        "notifyOnSignal": True,
+        "notifyMuted": True,
+    }
     assert edited["filter"] == {"code": "rsi(14) < 25", "language": "vyx", "description": ["dip"]}
     security = [e for e in server.rows("cloud_events") if e["details"].get("security")]
     assert sorted(e["details"]["action"] for e in security) == ["trader_remove", "trader_upsert"]

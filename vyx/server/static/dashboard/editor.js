@@ -110,6 +110,12 @@ Vyx.Editor = (() => {
     $("ed-cooldown").value = cd ? `${cd} bars per symbol (machine-wide)` : "none (machine-wide)";
     filter.value = trader && trader.filter ? trader.filter.code || "" : "";
     $("ed-enabled").checked = trader ? trader.enabled !== false : true;
+    const notify = (trader && trader.notify) || {};
+    $("ed-notify-signal").checked = notify.onSignal !== false;
+    $("ed-notify-analysis").checked = notify.onAnalysis !== false;
+    $("ed-notify-muted").checked = notify.muted === true;
+    const own = Array.isArray(notify.channels) ? notify.channels : [];
+    $("ed-notify-channels").textContent = own.length ? "own channels: " + own.join(", ") : "";
     $("ed-delete").hidden = !trader;
     $("ed-problems").replaceChildren();
     $("ed-ok").textContent = "";
@@ -158,7 +164,9 @@ Vyx.Editor = (() => {
     const base = editing ? { ...editing } : { id: uuid4() };
     for (const k of ["state", "error", "lastRunMs", "lastDurationMs", "signals", "matching", "warmingSymbols", "barsNeeded"]) delete base[k];
     const trader = { ...base, name, timeframe: $("ed-timeframe").value, executionInterval: $("ed-timeframe").value,
-      filter: { code: filter.value, language: "vyx" }, enabled: $("ed-enabled").checked };
+      filter: { code: filter.value, language: "vyx" }, enabled: $("ed-enabled").checked,
+      notify: { onSignal: $("ed-notify-signal").checked, onAnalysis: $("ed-notify-analysis").checked,
+        muted: $("ed-notify-muted").checked } };
     $("ed-save").disabled = true;
     try {
       await request("trader_upsert", { trader });
