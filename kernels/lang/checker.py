@@ -455,7 +455,11 @@ def check(
     timeframe_ms(timeframe)
     if len(source) > budget.max_chars:
         # Nothing else is looked at: every later step is linear in a text of bounded length.
-        span = SourceMap(source).span(budget.max_chars, len(source))
+        # The span is the first character over the limit, mapped in the bounded prefix (a map
+        # of the whole text would cost seconds for a text of many megabytes).
+        span = SourceMap(source[: budget.max_chars + 1]).span(
+            budget.max_chars, budget.max_chars + 1
+        )
         message = f"filter too long ({len(source)} characters > {budget.max_chars})"
         raise CompileError([Diagnostic(message, span)])
     tree, diagnostics = parse(source, budget.max_depth)

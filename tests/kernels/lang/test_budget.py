@@ -66,6 +66,17 @@ def test_text_over_the_limit_is_one_error_at_the_first_character_past_it() -> No
     assert len(check("close > 1 and " * 280 + "close > 1").clauses) == 281
 
 
+def test_a_text_of_megabytes_is_refused_from_its_bounded_prefix() -> None:
+    """The error points at the first character past the limit, on its own line and column,
+    without mapping the rest of the text (20 MB here)."""
+    source = "close > 1\n" * 2_000_000
+    [diagnostic] = errors(source).diagnostics
+    line = source.count("\n", 0, 4096) + 1
+    col = 4096 - source.rfind("\n", 0, 4096)
+    assert (diagnostic.span.line, diagnostic.span.col) == (line, col)
+    assert (diagnostic.span.start, diagnostic.span.end) == (4096, 4097)
+
+
 @pytest.mark.parametrize(
     "source",
     [
