@@ -253,6 +253,11 @@ def select(cond: X, a: object, b: object) -> X:
     return X(code, cond.consts + x.consts + y.consts)
 
 
+def when(cond: X, value: object) -> X:
+    """``cond ? value : 0``: a pattern's output."""
+    return select(cond, value, 0)
+
+
 def maximum(a: object, b: object) -> X:
     """``max(a, b)``."""
     return lift(a)._bin(I_MAX, b)
