@@ -7,7 +7,8 @@ filters (``tests/vyx/fuzz_filters.py``) as ``trader_upsert``, ``config_update`` 
 
 - the event loop never blocks for 250 ms: a watchdog task measures, between two of its wake-ups,
   the CPU time the event loop's thread spent (time the process was not scheduled, on a loaded
-  machine, is not the daemon blocking), and ``/health`` is fetched every 100 ms;
+  machine, is not the daemon blocking: wall-clock latencies are not asserted, only printed), and
+  ``/health`` is fetched every 100 ms and always answers 200;
 - RSS stays within +50 MiB of what it was once the daemon ran;
 - every frame the browser receives (but the connect snapshot) is under 16 KB;
 - the daemon never exits, and its own traders keep firing to the end.
@@ -48,7 +49,6 @@ OWN = [
 ]
 FUZZ_IDS = [f"fuzz-{k}" for k in range(8)]
 BLOCK_LIMIT_S = 0.25
-HEALTH_LIMIT_S = 0.25
 RSS_LIMIT = 50 * 2**20
 FRAME_LIMIT = 16 * 1024
 
@@ -209,12 +209,13 @@ async def test_hostile_filters_never_freeze_crash_or_bloat_the_daemon(tmp_path: 
     print(
         f"fuzz: {browser.sent} messages, answers {dict(browser.answers)}, frames "
         f"{dict(browser.kinds)}, largest {browser.largest} B, event loop busiest "
-        f"{watch.busiest_s * 1000:.0f} ms, /health max {max(watch.health_s) * 1000:.0f} ms over "
+        f"{watch.busiest_s * 1000:.0f} ms CPU, /health p99 "
+        f"{sorted(watch.health_s)[int(len(watch.health_s) * 0.99)] * 1000:.0f} ms, max "
+        f"{max(watch.health_s) * 1000:.0f} ms wall over "
         f"{len(watch.health_s)}, RSS +{(max(watch.rss) - watch.rss[0]) / 2**20:.1f} MiB"
     )
     assert watch.busiest_s < BLOCK_LIMIT_S
     assert watch.health_codes.keys() == {200}
-    assert sorted(watch.health_s)[int(len(watch.health_s) * 0.99)] < HEALTH_LIMIT_S
     assert max(watch.rss) - watch.rss[0] < RSS_LIMIT
     # Its own traders fired all along: in each quarter of the run.
     # (a signal that arrives after the last command counts in the last quarter)
