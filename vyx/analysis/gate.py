@@ -29,9 +29,10 @@ from google.genai import types
 from loguru import logger
 
 from vyx.analysis import gemini
-from vyx.analysis.policy import RETRYABLE, Breaker, Outcome, RateWindow, RetryPolicy, TokenBudget
+from vyx.analysis.policy import RETRYABLE, Breaker, Outcome, RateWindow, TokenBudget
 from vyx.analysis.verdict import Usage
 from vyx.config import AnalyzerConfig
+from vyx.retry import RetryPolicy
 
 
 def wall_ms() -> int:
@@ -127,8 +128,8 @@ class GeminiGate:
             self.record(error.outcome, now)
             if error.outcome not in RETRYABLE or retry.exhausted:
                 return Reply(None, used, retry, tuple(errors))
-            delay = retry.backoff(error.retry_after_s)
-            retry = retry.increment()
+            delay = retry.delay(error.retry_after_s)
+            retry = retry.failed()
             self.counts["retries"] += 1
             if error.outcome == "rate_limited":
                 self.window.hold(now + delay)  # the quota is shared: every caller waits

@@ -1,4 +1,4 @@
-"""Pure decisions of the analyzer: retries, the circuit breaker, the request rate, the budgets.
+"""Pure decisions of the analyzer: its retries, the circuit breaker, the request rate, the budgets.
 
 Nothing here does I/O or reads a clock: every method takes ``now`` (seconds on the Trio clock, or
 epoch ms for the UTC-day budgets) so the rules are tested without sleeping. The Trio shell in
@@ -8,13 +8,12 @@ epoch ms for the UTC-day budgets) so the rules are tested without sleeping. The 
 from __future__ import annotations
 
 import collections
-import random
-from collections.abc import Callable
 from typing import Literal
 
 import attrs
 
 from kernels.timeframes import DAY_MS
+from vyx.retry import Backoff, RetryPolicy
 
 #: How a call attempt ended, as far as retrying and the breaker care.
 Outcome = Literal["ok", "invalid", "rate_limited", "server", "timeout", "transport", "client"]
@@ -27,38 +26,11 @@ RETRYABLE: frozenset[Outcome] = frozenset({"rate_limited", "server", "timeout", 
 SERVICE_FAILURES: frozenset[Outcome] = frozenset({"rate_limited", "server", "timeout", "transport"})
 
 
-@attrs.frozen
-class RetryPolicy:
-    """Backoff for retryable outcomes, advanced with :meth:`increment` (like urllib3's Retry).
-
-    The delay before retry ``n`` (1-based) is drawn uniformly from ``[0.5, 1] * min(cap,
-    base * 2**(n-1))`` ("equal jitter": never a thundering herd, never a zero wait); a delay the
-    API asked for (``RetryInfo.retryDelay``) is a floor, plus up to ``base`` of jitter.
-    """
-
-    #: Retries left for this request (not counting the first attempt).
-    remaining: int = 3
-    base_s: float = 1.0
-    cap_s: float = 60.0
-    #: Retries taken so far.
-    taken: int = 0
-
-    @property
-    def exhausted(self) -> bool:
-        """No retry left."""
-        return self.remaining <= 0
-
-    def backoff(self, asked_s: float | None, rand: Callable[[], float] = random.random) -> float:
-        """Seconds to wait before the next attempt."""
-        ceiling = min(self.cap_s, self.base_s * 2.0**self.taken)
-        delay = ceiling * (0.5 + 0.5 * rand())
-        if asked_s is not None and asked_s > 0:
-            delay = max(delay, min(asked_s, self.cap_s * 5) + self.base_s * rand())
-        return delay
-
-    def increment(self) -> RetryPolicy:
-        """The policy after one more retry."""
-        return attrs.evolve(self, remaining=self.remaining - 1, taken=self.taken + 1)
+#: Gemini's retries: 4 attempts in all, equal-jitter doubling from 1 s up to 60 s; a delay the
+#: API asked for (``RetryInfo.retryDelay``) wins, capped to 300 s.
+GEMINI_RETRY = RetryPolicy(
+    Backoff(initial=1.0, maximum=60.0), max_attempts=4, max_retry_after_s=300.0
+)
 
 
 BreakerState = Literal["closed", "open", "half_open"]

@@ -37,7 +37,7 @@ from vyx.analysis.gate import GeminiGate, wall_ms
 from vyx.analysis.inputs import AnalysisContext
 from vyx.analysis.journal import Journal, JournalWriter, SavedJob
 from vyx.analysis.offline import OFFLINE_MODEL, offline_verdict
-from vyx.analysis.policy import Breaker, DailyCounts, RetryPolicy
+from vyx.analysis.policy import GEMINI_RETRY, Breaker, DailyCounts
 from vyx.analysis.prompt import (
     SYSTEM_INSTRUCTION,
     AnalysisInputs,
@@ -49,6 +49,7 @@ from vyx.analysis.rows import Result, analysis_row, completed_message
 from vyx.analysis.stats import AnalyzerState, AnalyzerStatistics, Percentiles
 from vyx.analysis.verdict import InvalidAnswer, Usage, Verdict, answer_text, parse_verdict
 from vyx.config import AnalyzerConfig
+from vyx.retry import RetryPolicy
 from vyx.signal import Signal
 from vyx.store.api import Store
 from vyx.store.errors import StoreError
@@ -64,7 +65,7 @@ class AnalyzerOptions:
     queue_size: int = 256
     #: Candles written into the prompt.
     prompt_candles: int = 50
-    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    retry: RetryPolicy = GEMINI_RETRY
     breaker: Breaker = attrs.field(factory=Breaker)
     generation: gemini.GenerationSettings = attrs.field(factory=gemini.GenerationSettings)
     #: Re-asks after an invalid answer before recording a failed analysis.

@@ -33,7 +33,7 @@ from google.genai import types
 from kernels.timeframes import TIMEFRAME_MS
 from vyx.analysis import gemini
 from vyx.analysis.gate import GeminiGate
-from vyx.analysis.policy import RetryPolicy
+from vyx.analysis.policy import GEMINI_RETRY
 from vyx.analysis.prompt import estimate_tokens
 from vyx.analysis.verdict import InvalidAnswer, answer_text
 from vyx.authoring.answer import parse_proposal, response_schema
@@ -41,6 +41,7 @@ from vyx.authoring.draft import ROUNDS, DraftResult, Problem, Round, check_propo
 from vyx.authoring.phrasebook import MAX_WORDS_CHARS
 from vyx.authoring.prompt import compiler_turn, first_turn, invalid_turn, system_instruction
 from vyx.config import AnalyzerConfig
+from vyx.retry import RetryPolicy
 
 #: A draft is a few hundred tokens; no thinking (predictable cost).
 GENERATION = gemini.GenerationSettings(temperature=0.2, max_output_tokens=2048, thinking_budget=0)
@@ -57,7 +58,7 @@ class GeminiDrafter:
     gate: GeminiGate
     model: str
     rounds: int = ROUNDS
-    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    retry: RetryPolicy = GEMINI_RETRY
     generation: gemini.GenerationSettings = GENERATION
 
     async def draft(

@@ -16,7 +16,7 @@ Exceptions::
      │    └── FlyConflict      409/412: wrong state, version or lease for this operation
      └── FlyWaitTimeout        the machine did not reach the state before the deadline
 
-Retries (:class:`RetryPolicy`): 429 (honouring ``Retry-After``) for every call; 5xx, timeouts
+Retries (:data:`FLY_RETRY`): 429 (honouring ``Retry-After``) for every call; 5xx, timeouts
 and network errors for idempotent calls; for ``create`` only failures before the request was
 sent (a connection error) — a created machine must never be duplicated (provisioning also
 adopts a machine created by an attempt whose answer was lost).
@@ -27,9 +27,7 @@ The token is sent as a header and never appears in a repr, a log line or an exce
 
 from __future__ import annotations
 
-import email.utils
 import math
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -41,6 +39,7 @@ from loguru import logger
 
 from vyx.config import DEFAULT_FLY_API_URL, FlyConfig
 from vyx.fleet.fly_volumes import Volume
+from vyx.retry import Backoff, RetryPolicy, parse_retry_after
 
 #: States ``wait`` accepts.
 WaitState = Literal["started", "stopped", "suspended", "destroyed"]
@@ -83,51 +82,11 @@ class FlyWaitTimeout(FlyError):
     """The machine did not reach the wanted state before the deadline."""
 
 
-@attrs.frozen
-class RetryPolicy:
-    """How often and how long to retry; advance with :meth:`next` (a value, like urllib3's)."""
-
-    #: Attempts in all, the first included.
-    max_attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
-    #: Delay before the second attempt; doubles each time up to ``max_backoff_s``.
-    backoff_s: float = 0.5
-    max_backoff_s: float = 8.0
-    #: A longer ``Retry-After`` is capped to this (and still retried).
-    max_retry_after_s: float = 60.0
-    #: The attempt just made (1-based).
-    attempt: int = 1
-
-    @property
-    def exhausted(self) -> bool:
-        """No attempt left."""
-        return self.attempt >= self.max_attempts
-
-    def delay(self, retry_after_s: float | None = None) -> float:
-        """Seconds to wait before the next attempt (``Retry-After`` wins when given)."""
-        if retry_after_s is not None:
-            return min(max(retry_after_s, 0.0), self.max_retry_after_s)
-        return min(self.backoff_s * 2.0 ** (self.attempt - 1), self.max_backoff_s)
-
-    def next(self) -> RetryPolicy:
-        """The policy after one more attempt."""
-        return attrs.evolve(self, attempt=self.attempt + 1)
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date), None if absent."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+#: The Machines API's retries: exact (unjittered) doubling from 0.5 s up to 8 s, 4 attempts in
+#: all; a ``Retry-After`` wins, capped to 60 s (and still retried).
+FLY_RETRY = RetryPolicy(
+    backoff=Backoff(initial=0.5, maximum=8.0, jitter=0.0), max_attempts=4, max_retry_after_s=60.0
+)
 
 
 @attrs.frozen
@@ -240,7 +199,7 @@ class FlyMachines:
         self.app = app
         self.base_url = base_url.rstrip("/")
         self._token = token
-        self._policy = policy or RetryPolicy()
+        self._policy = policy or FLY_RETRY
         self._timeout_s = timeout_s
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -448,7 +407,7 @@ class FlyMachines:
                 "Fly API {} (attempt {}); retrying in {:.1f} s", failure, policy.attempt, delay
             )
             await trio.sleep(delay)
-            policy = policy.next()
+            policy = policy.failed()
 
     def _message(self, response: httpx.Response) -> str:
         try:

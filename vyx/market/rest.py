@@ -29,7 +29,7 @@ from loguru import logger
 
 from vyx.market.restriction import is_restricted, refusal_reason
 from vyx.market.weight import WeightBudget
-from vyx.retry import Backoff
+from vyx.retry import Backoff, parse_retry_after
 
 #: Real Binance spot REST (``BINANCE_REST_URL``).
 DEFAULT_REST_URL = "https://api.binance.com"
@@ -273,7 +273,7 @@ class RestClient:
                     self._ban(response, path)
                 elif status == 429:
                     self._rate_limited += 1
-                    delay = _retry_after(response, default=60.0)
+                    delay = parse_retry_after(response.headers.get("retry-after"), default=60.0)
                     until = trio.current_time() + delay
                     self._retry_after_until = max(self._retry_after_until, until)
                     logger.warning("REST 429 on {}: waiting Retry-After {:.0f}s", path, delay)
@@ -300,7 +300,9 @@ class RestClient:
 
     def _ban(self, response: httpx.Response, path: str) -> None:
         self._bans += 1
-        duration = _retry_after(response, default=self.cfg.default_ban_s)
+        duration = parse_retry_after(
+            response.headers.get("retry-after"), default=self.cfg.default_ban_s
+        )
         self._banned_until = trio.current_time() + duration
         logger.error(
             "Binance banned this IP (HTTP 418 on {}): REST stopped for {:.0f}s", path, duration
@@ -316,14 +318,6 @@ class RestClient:
         except ValueError:
             return
         self._budget = self._budget.observe(used, trio.current_time())
-
-
-def _retry_after(response: httpx.Response, default: float) -> float:
-    raw = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(raw)) if raw is not None else default
-    except ValueError:
-        return default
 
 
 def _decode(response: httpx.Response, content: bytes) -> Any:

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from vyx.notify.stats import ChannelStatistics, NotifierStatistics
 
 # Resolved on first use: the configuration imports the pure modules (channels, notices,
-# settings) and must not load httpx, the senders and the market's backoff with them.
+# settings) and must not load httpx and the senders with them.
 _EXPORTS = {
     "Channel": "channels",
     "ChannelError": "channels",

@@ -18,7 +18,8 @@ import httpx
 from vyx.notify import render
 from vyx.notify.outbox import Attempt, Batch
 from vyx.notify.settings import DISCORD_API_URL
-from vyx.notify.wire import call, failure, header_retry_after, json_body, seconds, status_outcome
+from vyx.notify.wire import call, failure, json_body, status_outcome
+from vyx.retry import parse_retry_after
 
 #: Discord's default API address (webhooks live under it).
 API_URL = DISCORD_API_URL
@@ -30,13 +31,13 @@ def read_answer(status: int, headers: httpx.Headers, body: bytes) -> Attempt:
     outcome = status_outcome(status)
     hold = None
     if headers.get("x-ratelimit-remaining") == "0":
-        hold = seconds(headers.get("x-ratelimit-reset-after"))
+        hold = parse_retry_after(headers.get("x-ratelimit-reset-after"))
     if outcome == "ok":
         ref = data.get("id")
         return Attempt("ok", ref=str(ref) if isinstance(ref, str | int) else None, hold_s=hold)
-    retry_after = seconds(data.get("retry_after"))
+    retry_after = parse_retry_after(data.get("retry_after"))
     if retry_after is None:
-        retry_after = header_retry_after(headers) or hold
+        retry_after = parse_retry_after(headers.get("retry-after")) or hold
     return failure(status, retry_after, data.get("message"))
 
 

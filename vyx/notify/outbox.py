@@ -14,7 +14,7 @@ Per channel:
   alerts gather for :attr:`OutboxPolicy.gather_s` first so a burst is not split;
 - **rate windows** (:mod:`vyx.notify.limits`) and a 429's ``Retry-After`` hold the channel (and
   the channels sharing its limit);
-- **backoff** (:class:`~vyx.retry.Backoff`) after each failure, a
+- **backoff** (:class:`~vyx.retry.RetryPolicy`, never giving up) after each failure, a
   **circuit breaker** (:class:`~vyx.analysis.policy.Breaker`) over repeated ones;
 - a rejected message (a 4xx other than 429) is tried :attr:`OutboxPolicy.max_rejections` times,
   an alert older than :attr:`OutboxPolicy.max_age_s` is given up (a stale alert misleads).
@@ -37,7 +37,7 @@ from vyx.notify.channels import Channel
 from vyx.notify.limits import windows_for
 from vyx.notify.notices import Notice, SignalNotice, VerdictNotice
 from vyx.notify.stats import ChannelStatistics, NotifierStatistics
-from vyx.retry import Backoff
+from vyx.retry import Backoff, RetryPolicy
 
 #: Outcomes that reject the message itself (it will not get better by waiting).
 REJECTED: frozenset[Outcome] = frozenset({"client"})
@@ -136,7 +136,7 @@ class _ChannelState:
     channel: Channel
     windows: list[RateWindow]
     breaker: Breaker
-    backoff: Backoff
+    retry: RetryPolicy
     items: dict[str, Item] = attrs.Factory(dict)
     sent: collections.OrderedDict[str, _Sent] = attrs.Factory(collections.OrderedDict)
     hold_until: float = 0.0
@@ -200,7 +200,14 @@ class Outbox:
                 window = self._windows[key] = RateWindow(w.limit, window_s=w.period_s)
             windows.append(window)
         self._channels[channel.id] = _ChannelState(
-            channel, windows, self.policy.breaker, self.policy.backoff
+            channel,
+            windows,
+            self.policy.breaker,
+            RetryPolicy(
+                self.policy.backoff,
+                max_attempts=None,
+                max_retry_after_s=self.policy.max_retry_after_s,
+            ),
         )
 
     def knows(self, channel_id: str) -> bool:
@@ -310,7 +317,7 @@ class Outbox:
     def _delivered(
         self, state: _ChannelState, batch: Batch, attempt: Attempt, now: float
     ) -> Settled:
-        state.backoff = state.backoff.succeeded()
+        state.retry = state.retry.succeeded()
         state.failing_since = None
         state.counts["sent"] += 1
         state.counts["delivered"] += len(batch.keys)
@@ -340,13 +347,11 @@ class Outbox:
             if sid in state.sent:
                 state.sent[sid].alone = False
             return Settled(state.channel.id)
-        state.backoff = state.backoff.failed()
-        delay = state.backoff.delay(self.rng)
-        if attempt.retry_after_s is not None:
-            delay = min(max(attempt.retry_after_s, 0.0), self.policy.max_retry_after_s)
-            if attempt.outcome == "rate_limited":
-                for window in state.windows:
-                    window.hold(now + delay)
+        delay = state.retry.delay(attempt.retry_after_s, self.rng)
+        state.retry = state.retry.failed()
+        if attempt.retry_after_s is not None and attempt.outcome == "rate_limited":
+            for window in state.windows:
+                window.hold(now + delay)
         state.hold_until = now + delay
         dead = []
         for key in batch.keys:

@@ -17,7 +17,8 @@ import httpx
 from vyx.notify import render
 from vyx.notify.outbox import Attempt, Batch
 from vyx.notify.settings import TELEGRAM_API_URL
-from vyx.notify.wire import call, failure, header_retry_after, json_body, seconds, status_outcome
+from vyx.notify.wire import call, failure, json_body, status_outcome
+from vyx.retry import parse_retry_after
 
 #: Telegram's default API address.
 API_URL = TELEGRAM_API_URL
@@ -35,9 +36,11 @@ def read_answer(status: int, headers: httpx.Headers, body: bytes) -> Attempt:
     if status == 400 and "message is not modified" in description:
         return Attempt("ok")  # an edit repeated after a lost answer: already done
     parameters = data.get("parameters")
-    retry_after = seconds(parameters.get("retry_after")) if isinstance(parameters, dict) else None
+    retry_after = (
+        parse_retry_after(parameters.get("retry_after")) if isinstance(parameters, dict) else None
+    )
     if retry_after is None:
-        retry_after = header_retry_after(headers)
+        retry_after = parse_retry_after(headers.get("retry-after"))
     return failure(status, retry_after, description)
 
 

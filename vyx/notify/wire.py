@@ -16,8 +16,8 @@ import httpx
 import trio
 
 from vyx.analysis.policy import Outcome
-from vyx.fleet.fly_api import parse_retry_after
 from vyx.notify.outbox import Attempt
+from vyx.retry import parse_retry_after
 
 #: Bytes of an answer read (the rest is ignored).
 MAX_BODY = 64 * 1024
@@ -45,23 +45,6 @@ def json_body(body: bytes) -> Mapping[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def seconds(value: Any) -> float | None:
-    """A non-negative number of seconds, or None."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if number >= 0 and number == number and number != float("inf") else None
-
-
-def header_retry_after(headers: httpx.Headers) -> float | None:
-    """``Retry-After`` (delta-seconds, fractional seconds or an HTTP date)."""
-    raw = headers.get("retry-after")
-    return seconds(raw) if seconds(raw) is not None else parse_retry_after(raw)
-
-
 def failure(status: int, retry_after_s: float | None, detail: Any = None) -> Attempt:
     """A failed answer: its outcome by status, the wait it asked for, what it said (cut)."""
     said = str(detail or "")[:200]
@@ -73,7 +56,7 @@ def read_generic(status: int, headers: httpx.Headers, body: bytes) -> Attempt:
     """A plain webhook's answer: 2xx is delivered; ``Retry-After`` honoured on 429/5xx."""
     if status_outcome(status) == "ok":
         return Attempt("ok")
-    return failure(status, header_retry_after(headers))
+    return failure(status, parse_retry_after(headers.get("retry-after")))
 
 
 async def call(

@@ -1,31 +1,13 @@
-"""Retry, breaker, rate window and budgets: pure decisions, no clock."""
+"""Breaker, rate window and budgets: pure decisions, no clock (retries: tests/vyx/test_retry.py)."""
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from vyx.analysis.gemini import classify, parse_duration, retry_delay
-from vyx.analysis.policy import Breaker, DailyCounts, RateWindow, RetryPolicy, TokenBudget
+from vyx.analysis.policy import Breaker, DailyCounts, RateWindow, TokenBudget
 
 DAY = 86_400_000
-
-
-@given(st.integers(0, 12), st.floats(0, 1))
-def test_backoff_is_equal_jitter_below_the_cap(taken: int, r: float) -> None:
-    policy = RetryPolicy(base_s=1.0, cap_s=60.0, taken=taken)
-    ceiling = min(60.0, 2.0**taken)
-    assert 0.5 * ceiling <= policy.backoff(None, lambda: r) <= ceiling
-
-
-def test_backoff_honours_the_asked_delay_and_counts_down() -> None:
-    policy = RetryPolicy(remaining=2)
-    assert 37.0 <= policy.backoff(37.0, lambda: 0.5) <= 38.0
-    policy = policy.increment().increment()
-    assert policy.exhausted
-    assert policy.taken == 2
-    assert RetryPolicy().remaining == 3  # value object: evolve, never mutate
 
 
 def test_breaker_opens_probes_and_closes() -> None:

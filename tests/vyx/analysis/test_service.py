@@ -13,13 +13,14 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import trio
 
 from tests.vyx.analysis.conftest import KEY, MemoryStore, Signals, config, trader
 from tests.vyx.analysis.fake_gemini import FakeGemini
 from vyx.analysis import OFFLINE_MODEL, AnalyzerOptions, ConcurrentAnalyzer, run_analyzer
-from vyx.analysis.policy import Breaker, RetryPolicy
+from vyx.analysis.policy import GEMINI_RETRY, Breaker
 from vyx.config import AnalyzerConfig, StoreConfig
 from vyx.signal import Signal
 from vyx.store import run_store
@@ -256,7 +257,8 @@ async def test_breaker_recovers_when_the_api_does(
     async with trio.open_nursery() as nursery:
         analyzer = await rig.start(
             nursery, config(max_concurrency=1),
-            retry=RetryPolicy(remaining=5), breaker=Breaker(threshold=3, cooldown_s=30.0),
+            retry=attrs.evolve(GEMINI_RETRY, max_attempts=6),
+            breaker=Breaker(threshold=3, cooldown_s=30.0),
         )  # fmt: skip
         sig, ctx = signals.make(0)
         analyzer.submit(sig, ctx)
@@ -328,7 +330,7 @@ async def test_a_hung_api_never_delays_signals(
     async with trio.open_nursery() as nursery:
         analyzer = await rig.start(
             nursery, config(max_concurrency=2, timeout_s=10.0),
-            queue_size=8, retry=RetryPolicy(remaining=1),
+            queue_size=8, retry=attrs.evolve(GEMINI_RETRY, max_attempts=2),
         )  # fmt: skip
         await trio.sleep(1)
         accepted = []

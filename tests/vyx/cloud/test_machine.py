@@ -20,9 +20,9 @@ from vyx.cloud.machine import (
     run_metrics_reporter,
 )
 from vyx.config import MachineConfig, StoreConfig, SupabaseConfig
-from vyx.retry import Backoff
+from vyx.retry import Backoff, RetryPolicy
 from vyx.store.records import machine_row_id
-from vyx.store.supabase import RetryPolicy, SupabaseStore, run_supabase_store
+from vyx.store.supabase import SupabaseStore, run_supabase_store
 
 MACHINE = MachineConfig(user_id=USER, machine_id="vyx-m-1", region="fra", cpus=2, memory_mb=512)
 LIFECYCLE = LifecycleConfig(MACHINE)

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from vyx.fleet.fly_api import FlyMachines, RetryPolicy
+from vyx.fleet.fly_api import FlyMachines
 from vyx.fleet.provision import NoMachine, RegistryError, Subscription
+from vyx.retry import Backoff, RetryPolicy
 from vyx.store.records import MachineRecord
 
 from .fake_fly import FakeFly
@@ -26,7 +27,7 @@ def fake_fly(shared_data: Path) -> FakeFly:
 
 @pytest.fixture
 async def fly(fake_fly: FakeFly) -> AsyncIterator[FlyMachines]:
-    policy = RetryPolicy(backoff_s=0.1)
+    policy = RetryPolicy(Backoff(initial=0.1, maximum=8.0, jitter=0))
     client = FlyMachines(
         TOKEN, fake_fly.app, base_url=FakeFly.BASE, transport=fake_fly.transport, policy=policy
     )

@@ -21,11 +21,10 @@ from vyx.fleet.fly_api import (
     FlyUnavailable,
     FlyWaitTimeout,
     Guest,
-    RetryPolicy,
     go_duration,
-    parse_retry_after,
 )
 from vyx.fleet.machine_config import ProvisionSettings, guest_for, machine_config
+from vyx.retry import Backoff, RetryPolicy, parse_retry_after
 
 from .conftest import TOKEN
 from .fake_fly import SPEC_FILE, Failure, FakeFly, SwaggerValidator
@@ -203,12 +202,12 @@ async def test_wait_times_out(
 
 
 def test_retry_policy_and_helpers() -> None:
-    p = RetryPolicy(max_attempts=3, backoff_s=1, max_backoff_s=3)
-    assert [p.delay(), p.next().delay(), p.next().next().delay()] == [1, 2, 3]
+    p = RetryPolicy(Backoff(initial=1, maximum=3, jitter=0), max_attempts=3, min_delay_s=0)
+    assert [p.delay(), p.failed().delay(), p.failed().failed().delay()] == [1, 2, 3]
     assert p.delay(120) == 60
     assert p.delay(-5) == 0
-    assert not p.next().exhausted
-    assert p.next().next().exhausted
+    assert not p.failed().exhausted
+    assert p.failed().failed().exhausted
     assert parse_retry_after("12") == 12
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=1445412480) == 10
     assert parse_retry_after("soon") is None

@@ -1,6 +1,6 @@
 """The Supabase backend: a user's cloud machine writes and reads its project through PostgREST.
 
-Modules: :mod:`.wire` (row format, error verdicts, :class:`RetryPolicy`), :mod:`.rest` (the
+Modules: :mod:`.wire` (row format, error verdicts), :mod:`.rest` (the
 supabase-py PostgREST client under Trio), :mod:`.spool` (the durable SQLite spool),
 :mod:`.drain` (spool → PostgREST in order, quarantine), :mod:`.project` (the project's tables
 as PostgREST describes them, rows adapted to them, the machine's row), :mod:`.store`
@@ -27,12 +27,10 @@ Wiring in the daemon's nursery (sinks before sources)::
 
 from vyx.store.supabase.rest import Rest, RestError, SupabaseUnavailable
 from vyx.store.supabase.store import SupabaseStatistics, SupabaseStore, run_supabase_store
-from vyx.store.supabase.wire import RetryPolicy
 
 __all__ = [
     "Rest",
     "RestError",
-    "RetryPolicy",
     "SupabaseStatistics",
     "SupabaseStore",
     "SupabaseUnavailable",

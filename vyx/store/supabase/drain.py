@@ -7,7 +7,7 @@ immutable). A key repeated inside a run is sent once (PostgreSQL refuses an upse
 the same row twice). What happens on failure depends on :func:`~vyx.store.supabase.wire.classify`:
 
 - ``retry``/``blocked``: nothing after the failed run is sent; the drain waits the
-  :class:`~vyx.store.supabase.wire.RetryPolicy` delay and tries the same run again, for as long
+  :class:`~vyx.retry.RetryPolicy` delay and tries the same run again, for as long
   as it takes (the rows are durable in the spool, so an outage only delays them);
 - ``reject``: the run is halved until the rejected rows stand alone (O(k log n) requests for k
   poison rows); they are quarantined with the database's error and the rest land.
@@ -33,11 +33,12 @@ import attrs
 import trio
 from loguru import logger
 
+from vyx.retry import RetryPolicy
 from vyx.store.api import QuarantinedRow
 from vyx.store.supabase.project import Project
 from vyx.store.supabase.rest import Rest, RestError
 from vyx.store.supabase.spool import Rejection, Spool, SpooledRow
-from vyx.store.supabase.wire import CONFLICT_KEYS, IMMUTABLE_TABLES, RetryPolicy
+from vyx.store.supabase.wire import CONFLICT_KEYS, IMMUTABLE_TABLES
 
 T = TypeVar("T")
 
@@ -177,8 +178,8 @@ class Drain:
                 while await self.drain_chunk():
                     pass
             except RestError as exc:
+                delay = policy.delay(exc.failure.retry_after_s)
                 policy = policy.failed()
-                delay = policy.delay(exc.failure)
                 self._state = "blocked" if exc.verdict == "blocked" else "retrying"
                 logger.warning(
                     "supabase: {} spooled rows wait ({}); next try in {:.1f} s",

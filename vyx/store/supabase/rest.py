@@ -4,7 +4,7 @@ Why not ``supabase.acreate_client``: its auth and realtime clients schedule asyn
 do not exist under Trio. The PostgREST client (the one ``supabase.AsyncClient.postgrest``
 returns, built the same way: ``{url}/rest/v1``, ``apikey`` + ``Authorization: Bearer`` headers)
 only needs an ``httpx.AsyncClient``, and httpx runs on Trio. Its built-in retry sleeps with
-``asyncio.sleep``, so it is switched off; :class:`RetryPolicy` retries here instead.
+``asyncio.sleep``, so it is switched off; :class:`~vyx.retry.RetryPolicy` retries here instead.
 
 Every non-2xx response is turned into :class:`RestError` by a response hook (the client's own
 ``APIError`` drops the HTTP status, and the status is what says whether to retry). Errors::
@@ -30,16 +30,18 @@ from postgrest import AsyncPostgrestClient, ReturnMethod
 from postgrest.exceptions import APIError
 
 from vyx.config import SupabaseConfig
+from vyx.retry import Backoff, RetryPolicy
 from vyx.store.errors import StoreError, StoreUnavailable
-from vyx.store.supabase.wire import (
-    ApiFailure,
-    RetryPolicy,
-    Verdict,
-    classify,
-    failure_from_response,
-)
+from vyx.store.supabase.wire import ApiFailure, Verdict, classify, failure_from_response
 
 T = TypeVar("T")
+
+#: PostgREST's retries: direct calls (trader loads, machine rows, heartbeats) give up after
+#: ``max_attempts`` and raise; the spool drain keeps its rows and retries at the capped backoff
+#: for as long as it takes (rows are durable there).
+SUPABASE_RETRY = RetryPolicy(
+    backoff=Backoff(initial=0.5, maximum=30.0), max_retry_after_s=30.0, attempt_timeout_s=10.0
+)
 
 
 class RestError(StoreError):
@@ -94,7 +96,7 @@ class Rest:
     ) -> Rest:
         """A client for ``cfg.url`` with the service key. ``transport`` is the test seam
         (``httpx.ASGITransport`` around the fake, or a fault-injecting wrapper)."""
-        policy = policy or RetryPolicy()
+        policy = policy or SUPABASE_RETRY
         base = f"{cfg.url.rstrip('/')}/rest/v1"
         headers = {
             "apikey": cfg.service_key,
@@ -252,11 +254,11 @@ class Rest:
                     raise
                 if exc.verdict == "blocked":
                     raise SupabaseUnavailable(f"{what}: {exc}") from None
-                policy = policy.failed()
                 if policy.exhausted:
                     raise SupabaseUnavailable(
                         f"{what}: gave up after {policy.attempt} attempts: {exc}"
                     ) from None
-                delay = policy.delay(exc.failure)
+                delay = policy.delay(exc.failure.retry_after_s)
                 logger.warning("supabase: {} failed ({}), retrying in {:.1f} s", what, exc, delay)
                 await trio.sleep(delay)
+                policy = policy.failed()

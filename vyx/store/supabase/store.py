@@ -25,6 +25,7 @@ import trio
 from loguru import logger
 
 from vyx.config import StoreConfig, SupabaseConfig
+from vyx.retry import RetryPolicy
 from vyx.store import outbox
 from vyx.store.api import (
     HistoryPage,
@@ -48,7 +49,7 @@ from vyx.store.supabase.drain import Drain, DrainStatistics, SpoolEntry, SpoolIO
 from vyx.store.supabase.project import MachineIds, Project
 from vyx.store.supabase.rest import Rest, RestError
 from vyx.store.supabase.spool import Spool
-from vyx.store.supabase.wire import RetryPolicy, encode_wire, from_wire, to_wire
+from vyx.store.supabase.wire import encode_wire, from_wire, to_wire
 from vyx.store.writer import BatchPolicy, BatchWriter, QueuedWrites
 
 
@@ -439,9 +440,9 @@ class SupabaseStore(QueuedWrites):
                     pass
                 return
             except Exception as exc:  # RestError, sqlite3.Error: retry until the deadline
-                policy = policy.failed()
                 logger.warning("supabase: final flush: {}", exc)
                 await trio.sleep(policy.delay())
+                policy = policy.failed()
 
 
 async def run_supabase_store(

@@ -29,7 +29,7 @@ from typing import Any, Literal
 import attrs
 
 from vyx.json_finite import finite
-from vyx.retry import Backoff
+from vyx.retry import parse_retry_after
 
 Verdict = Literal["retry", "blocked", "reject"]
 
@@ -153,13 +153,7 @@ def classify(failure: ApiFailure) -> Verdict:
 def failure_from_response(status: int, body: bytes, headers: Mapping[str, str]) -> ApiFailure:
     """Parse a PostgREST error response (``{code, message, details, hint}``; a proxy's HTML
     error page has none of them)."""
-    retry_after: float | None = None
-    raw_retry = headers.get("retry-after")
-    if raw_retry is not None:
-        try:
-            retry_after = max(0.0, float(raw_retry))
-        except ValueError:
-            retry_after = None
+    retry_after = parse_retry_after(headers.get("retry-after"))
     try:
         parsed = json.loads(body) if body else {}
     except ValueError:
@@ -178,41 +172,3 @@ def failure_from_response(status: int, body: bytes, headers: Mapping[str, str]) 
         hint=None if hint is None else str(hint),
         retry_after_s=retry_after,
     )
-
-
-@attrs.frozen
-class RetryPolicy:
-    """How PostgREST requests are retried: a frozen value advanced with :meth:`failed`.
-
-    ``attempt_timeout_s`` bounds each request. Direct calls (trader loads, machine rows,
-    heartbeats) give up after ``max_attempts`` and raise; the spool drain keeps its rows and
-    retries at the capped ``backoff`` for as long as it takes (rows are durable there)."""
-
-    backoff: Backoff = attrs.field(factory=lambda: Backoff(initial=0.5, maximum=30.0))
-    attempt_timeout_s: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
-    max_attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
-
-    @property
-    def attempt(self) -> int:
-        """Failures so far in the current streak."""
-        return self.backoff.attempt
-
-    @property
-    def exhausted(self) -> bool:
-        """True once ``max_attempts`` attempts have failed."""
-        return self.backoff.attempt >= self.max_attempts
-
-    def delay(self, failure: ApiFailure | None = None) -> float:
-        """Seconds before the next attempt (a server's ``Retry-After`` wins, capped)."""
-        if failure is not None and failure.retry_after_s is not None:
-            # Never 0: a server saying "retry now" forever must not become a busy loop.
-            return max(0.05, min(failure.retry_after_s, self.backoff.maximum))
-        return self.backoff.delay()
-
-    def failed(self) -> RetryPolicy:
-        """The policy after one more failure."""
-        return attrs.evolve(self, backoff=self.backoff.failed())
-
-    def succeeded(self) -> RetryPolicy:
-        """The policy after a success."""
-        return attrs.evolve(self, backoff=self.backoff.succeeded())

@@ -31,8 +31,8 @@ from tests.vyx.store.supabase.fake_postgrest import (
     transport,
 )
 from vyx.config import StoreConfig, SupabaseConfig
-from vyx.retry import Backoff
-from vyx.store.supabase import RetryPolicy, SupabaseStore, run_supabase_store
+from vyx.retry import Backoff, RetryPolicy
+from vyx.store.supabase import SupabaseStore, run_supabase_store
 
 FAST = RetryPolicy(backoff=Backoff(initial=0.05, maximum=0.5))
 

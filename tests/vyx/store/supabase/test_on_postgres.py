@@ -25,11 +25,11 @@ from tests.vyx.store.supabase.postgres import Databases, Template
 from vyx.cloud.machine import LifecycleConfig, MachineEvents, open_machine_lifecycle
 from vyx.config import MachineConfig, StoreConfig, SupabaseConfig
 from vyx.outcomes.live import OutcomeUpdate, outcome_from_row
-from vyx.retry import Backoff
+from vyx.retry import Backoff, RetryPolicy
 from vyx.signal import Signal
 from vyx.store.errors import TraderNotOwned
 from vyx.store.records import Trader, metrics_row
-from vyx.store.supabase import RetryPolicy, SupabaseStore, run_supabase_store
+from vyx.store.supabase import SupabaseStore, run_supabase_store
 
 POLICY = RetryPolicy(backoff=Backoff(initial=0.05, maximum=0.5), attempt_timeout_s=10.0)
 THEIRS = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"

@@ -22,9 +22,9 @@ from tests.vyx.store.supabase.fake_postgrest import (
     transport,
 )
 from vyx.config import StoreConfig, SupabaseConfig
-from vyx.retry import Backoff
+from vyx.retry import Backoff, RetryPolicy
 from vyx.store.records import event_row, metrics_row
-from vyx.store.supabase import RetryPolicy, SupabaseStore, run_supabase_store
+from vyx.store.supabase import SupabaseStore, run_supabase_store
 
 POLICY = RetryPolicy(backoff=Backoff(initial=0.5, maximum=30.0), attempt_timeout_s=5.0)
 MACHINE = "7c6b5a49-3827-4165-9e4d-3c2b1a098f7e"
