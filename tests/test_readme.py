@@ -28,6 +28,7 @@ from vyx.authoring.preview import MAX_PREVIEW_BARS, PREVIEW_BARS
 from vyx.charts import CHART_BARS, MAX_CHART_BARS, MAX_SERIES
 from vyx.cloud.traders import TraderSyncConfig
 from vyx.config import AnalyzerConfig, Config, ConfigError, RuntimeConfig, StoreConfig
+from vyx.daemon.delivery import RECENT_SIGNALS
 from vyx.daemon.scaler import ScalerConfig
 from vyx.fleet.doctor import PROBE_TIMEOUT_S
 from vyx.fleet.machine_config import ProvisionSettings
@@ -155,6 +156,7 @@ def _expected() -> dict[str, list[str]]:
             n(BURST_FACTOR * server.client_queue_size),
         ],
         "replies": [f"{n(protocol.MAX_MESSAGE_BYTES)} bytes"],
+        "signals a page gets on connecting": [f"the newest {RECENT_SIGNALS}"],
         "signal history page": [
             f"{HISTORY_PAGE} by default",
             f"at most {requests.MAX_HISTORY_PAGE}",
