@@ -176,7 +176,10 @@ def run_backtest(
     threads: int | None = None,
 ) -> Fires:
     """Every signal ``program``'s traders would have fired over ``data`` (timeframe ->
-    symbol -> klines), in time order. ``progress(done, total)`` is called as it goes."""
+    symbol -> klines), in time order, each trader at least its own cooldown apart on a
+    symbol (:attr:`~kernels.program.TraderDef.cooldown`; ``cooldown_bars`` for a trader
+    without one, as the live executor's default). ``progress(done, total)`` is called as it
+    goes."""
     sim = simulate(program, data, progress=progress, threads=threads)
     warm = _Warmth(program, sim)
     parts = []
@@ -309,6 +312,7 @@ def _fires(
     times, bars = sim.grids[tf]
     counts = warmth.counts[tf]
     need = np.asarray([warmth.own(p.id) for p in traders], dtype=np.int64)
+    cooldown = np.asarray([p.definition.cooldown_or(cooldown_bars) for p in traders], np.int64)
     others = None
     if any(len(sim.layouts) > 1 and warmth.others(p.id) is not None for p in traders):
         others = np.ones((*counts.shape, len(traders)), dtype=np.uint8)
@@ -317,7 +321,7 @@ def _fires(
             if ok is not None:
                 others[:, :, i] = ok
     first = sim.trader_col[traders[0].id][traders[0].root] if traders else 0
-    symbol, step, trader = scan(sim.gathered[tf], first, counts, need, others, cooldown_bars).T
+    symbol, step, trader = scan(sim.gathered[tf], first, counts, need, others, cooldown).T
     # Into (step, trader id, symbol name) order: one integer key per fire.
     order = np.argsort((step * len(traders) + trader) * len(counts) + symbol, kind="stable")
     names = {i: s for s, i in sim.slot[tf].items()}

@@ -41,6 +41,11 @@ __all__ = ["EXT_HISTORY", "Executor", "Match", "ScreenResult", "StaleStage", "St
 B = npt.NDArray[np.bool_]
 
 
+def _screening(definition: TraderDef | None) -> TraderDef | None:
+    """What of a trader decides whether it matches (all but its cooldown)."""
+    return None if definition is None else attrs.evolve(definition, cooldown=None)
+
+
 class StaleStage(Exception):
     """A staged trader set no longer fits the executor (it stepped, or a ring was written)."""
 
@@ -54,6 +59,8 @@ class _Edges:
     root_cols: I64
     #: Bars of its own timeframe each trader needs.
     need: I64
+    #: Each trader's cooldown in bars (its own, else the executor's).
+    cooldown: I64
     #: (trader column, other timeframe, bars needed there) for on() references.
     ext_need: list[tuple[int, str, int]]
     #: Did the trader match on each slot's previous bar.
@@ -126,7 +133,8 @@ class Executor:
     Args:
         rings: closed-bar history per timeframe; a trader using a timeframe without one does
             not compile.
-        cooldown_bars: minimum bars between two signals of one trader on one symbol.
+        cooldown_bars: minimum bars between two signals of one trader on one symbol, for
+            traders without a cooldown of their own (:attr:`TraderDef.cooldown`).
         budget: the limits of each filter and of all traders together.
 
     Creating one loads the interpreter's machine code (:func:`~kernels.group.load_interpreter`),
@@ -259,6 +267,7 @@ class Executor:
             [p.id for p in plans],
             np.asarray([col[p.root] for p in plans], dtype=np.int64),
             np.zeros(k, dtype=np.int64),
+            np.asarray([p.definition.cooldown_or(self.cooldown_bars) for p in plans], np.int64),
             [],
             np.zeros((n, k), dtype=bool),
             np.full((n, k), -1, dtype=np.int64),
@@ -269,7 +278,9 @@ class Executor:
             edges.ext_need.extend((i, other, b) for other, b in needs.items() if other != tf)
         warm = self._warm_matrix(edges, state.count)
         for i, plan in enumerate(plans):
-            if old is not None and plan.id in old.ids and old_defs.get(plan.id) == plan.definition:
+            # A new cooldown alone is no edit: the trader's last signals still count.
+            same = _screening(old_defs.get(plan.id)) == _screening(plan.definition)
+            if old is not None and plan.id in old.ids and same:
                 j = old.ids.index(plan.id)
                 m = min(n, len(old.previous))
                 edges.previous[:m, i] = old.previous[:m, j]
@@ -420,7 +431,7 @@ class Executor:
                 warm = self._warm_matrix(edges, count)
             match = (roots[:, t, :] == 1.0) & warm & here[:, None]
             bar_index = (count - 1)[:, None]
-            fire = fires(match, edges.previous, bar_index, edges.last_fire, self.cooldown_bars)
+            fire = fires(match, edges.previous, bar_index, edges.last_fire, edges.cooldown)
             fire &= here[:, None]
             if job.commit:
                 edges.previous = np.where(here[:, None], match, edges.previous)

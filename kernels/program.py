@@ -36,15 +36,22 @@ Signature = bytes
 
 @attrs.frozen
 class TraderDef:
-    """A trader as configured: an id, a filter in the Vyx language, its timeframe, its name
-    and the direction of its trades (``"long"`` or ``"short"``: how its signals' outcomes are
-    scored, :mod:`kernels.outcomes`)."""
+    """A trader as configured: an id, a filter in the Vyx language, its timeframe, its name,
+    the direction of its trades (``"long"`` or ``"short"``: how its signals' outcomes are
+    scored, :mod:`kernels.outcomes`) and its cooldown: the fewest bars of its timeframe
+    between two of its signals on one symbol (0 .. :data:`~kernels.edges.MAX_COOLDOWN_BARS`;
+    None: the executor's or backtest's default, the machine's ``SIGNAL_COOLDOWN_BARS``)."""
 
     id: str
     filter: str
     timeframe: str = "5m"
     name: str = ""
     direction: str = "long"
+    cooldown: int | None = None
+
+    def cooldown_or(self, default: int) -> int:
+        """The trader's cooldown in bars, ``default`` when it has none of its own."""
+        return default if self.cooldown is None else self.cooldown
 
 
 @attrs.frozen

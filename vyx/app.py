@@ -320,7 +320,10 @@ async def _start_services(
         running=running,
         recent=delivery.recent,
         desk=AuthoringDesk(
-            rings, partial(_drafter, cfg, analyzer), default_timeframe=cfg.market.kline_interval
+            rings,
+            partial(_drafter, cfg, analyzer),
+            default_timeframe=cfg.market.kline_interval,
+            cooldown_bars=cfg.market.cooldown_bars,
         ),
         on_traders=partial(_trader_alerts, notifier),
         record=outcomes.records.to_json,

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from kernels.edges import MAX_COOLDOWN_BARS
 from kernels.timeframes import TIMEFRAME_MS
 from vyx.notify.channels import Channel, ChannelError, parse_urls
 from vyx.notify.notices import QuietHours
@@ -408,7 +409,7 @@ class _Reader:
             symbols=self.opt("SYMBOLS", _symbols),
             rest_url=self.get("BINANCE_REST_URL", _url("https", "http"), DEFAULT_BINANCE_REST_URL),
             ws_url=self.get("BINANCE_WS_URL", _url("wss", "ws"), DEFAULT_BINANCE_WS_URL),
-            cooldown_bars=self.get("SIGNAL_COOLDOWN_BARS", _int_in(0, 10_000), 0),
+            cooldown_bars=self.get("SIGNAL_COOLDOWN_BARS", _int_in(0, MAX_COOLDOWN_BARS), 0),
         )
         drain = self.get("DRAIN_TIMEOUT_S", _float_in(0.1, 300), 10.0)
         batch_rows = self.get("VYX_STORE_BATCH_ROWS", _int_in(1, 10_000), 100)

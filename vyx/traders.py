@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from kernels.edges import MAX_COOLDOWN_BARS
 from kernels.program import TraderDef
 from kernels.timeframes import TIMEFRAME_MS
 from vyx.notify.notices import AlertsError, TraderAlerts
@@ -90,6 +91,8 @@ class TraderInfo:
             "name": d.name or d.id,
             "timeframe": d.timeframe,
             "direction": d.direction,
+            # Its own cooldown in bars; null: the machine's (``status_update.cooldownBars``).
+            "cooldownBars": d.cooldown,
             "filter": {"code": d.filter, "language": "vyx"},
             "enabled": self.enabled,
             "autoAnalyze": self.auto_analyze,
@@ -116,6 +119,65 @@ def alerts_message(alerts: TraderAlerts) -> dict[str, Any]:
         "muted": alerts.muted,
         "channels": [channel.id for channel in alerts.channels],
     }
+
+
+#: Where a trader's own cooldown is kept: its ``traders.cloud_config`` key and the browser's
+#: name (``trader.cooldownBars``).
+COOLDOWN_KEY = "cooldownBars"
+
+
+def parse_cooldown(value: object, where: str) -> int | None:
+    """A trader's own cooldown in bars (None: the machine's); raises ``ValueError`` naming
+    ``where`` for anything but null or a whole number from 0 to :data:`MAX_COOLDOWN_BARS`."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COOLDOWN_BARS:
+        raise ValueError(
+            f"{where} must be a whole number of bars from 0 to {MAX_COOLDOWN_BARS:,} "
+            f"(or left out: the machine's), not {str(value)[:40]!r}"
+        )
+    return value
+
+
+@attrs.frozen
+class BrowserEdit:
+    """What a browser's ``trader_upsert`` sets beyond the trader itself: its alert switches
+    (``trader.notify``, by browser name) and its cooldown (``trader.cooldownBars``, when the
+    key is there). What it leaves out keeps its value (:meth:`apply`)."""
+
+    notify: Mapping[str, bool] = attrs.field(factory=dict)
+    cooldown_set: bool = False
+    cooldown: int | None = None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> BrowserEdit:
+        """The edit of a ``trader_upsert``'s trader; raises :class:`TraderRejected`."""
+        tid = str(row.get("id") or "?")
+        notify = notify_edit(row)
+        if COOLDOWN_KEY not in row:
+            return cls(notify)
+        try:
+            return cls(notify, True, parse_cooldown(row[COOLDOWN_KEY], COOLDOWN_KEY))
+        except ValueError as exc:
+            raise TraderRejected(tid, str(exc)) from None
+
+    def apply(self, info: TraderInfo, running: TraderInfo | None) -> TraderInfo:
+        """``info`` with the settings of ``running`` (the trader as it runs now; None for a
+        new one) that this edit leaves out."""
+        info = with_notify_edit(info, self.notify, running.alerts if running else None)
+        if not self.cooldown_set and running is not None:
+            kept = attrs.evolve(info.definition, cooldown=running.definition.cooldown)
+            info = attrs.evolve(info, definition=kept)
+        return info
+
+    def cloud_config(self) -> dict[str, Any]:
+        """The ``traders.cloud_config`` keys this edit sets (merged into the row's)."""
+        cloud: dict[str, Any] = {NOTIFY_FLAGS[name][1]: v for name, v in self.notify.items()}
+        if self.cooldown_set:
+            cloud[COOLDOWN_KEY] = self.cooldown
+        return cloud
 
 
 def notify_edit(row: Mapping[str, Any]) -> dict[str, bool]:
@@ -199,7 +261,12 @@ def from_mapping(row: Mapping[str, Any]) -> TraderInfo:
         strategy=_json(row.get("strategy")),
         direction=row.get("direction"),
         cloud_config=row.get("cloud_config", row.get("cloudConfig")),
+        cooldown=row.get(COOLDOWN_KEY, row.get("cooldown_bars", _UNSET)),
     )
+
+
+#: ``admit``'s ``cooldown`` when the source gave none (then ``cloud_config``'s counts).
+_UNSET: Any = object()
 
 
 def admit(
@@ -214,13 +281,15 @@ def admit(
     strategy: Any,
     direction: object,
     cloud_config: Any = None,
+    cooldown: Any = _UNSET,
 ) -> TraderInfo:
     """The one admission of a trader from any source: it has an id, a filter's source in the
     Vyx language (``flt``: ``{code, language?}`` or the source; ``language``: the row's
     column), a Binance timeframe and a direction (``direction``, else the strategy's, else
     long: the table has no direction column, it rides in ``strategy``); its alert settings
-    come from ``cloud_config`` (:meth:`TraderAlerts.from_cloud_config`). Raises
-    :class:`TraderRejected` naming the problem."""
+    come from ``cloud_config`` (:meth:`TraderAlerts.from_cloud_config`), its cooldown from
+    ``cooldown`` when given, else ``cloud_config.cooldownBars`` (:func:`parse_cooldown`).
+    Raises :class:`TraderRejected` naming the problem."""
     if not trader_id:
         raise TraderRejected("?", "a trader needs an id")
     if isinstance(flt, str):
@@ -239,20 +308,29 @@ def admit(
     direction = direction or strategy.get("direction") or "long"
     if direction not in ("long", "short"):
         raise TraderRejected(trader_id, f"direction {direction!r} is not 'long' or 'short'")
-    definition = TraderDef(trader_id, flt["code"], timeframe, str(name or trader_id), direction)
     try:
         alerts = TraderAlerts.from_cloud_config(cloud_config)
-    except AlertsError as exc:
+        if cooldown is _UNSET:
+            config = _json(cloud_config)
+            where = f"cloud_config.{COOLDOWN_KEY}"
+            cooldown = config.get(COOLDOWN_KEY) if isinstance(config, Mapping) else None
+        else:
+            where = COOLDOWN_KEY
+        bars = parse_cooldown(cooldown, where)
+    except (AlertsError, ValueError) as exc:
         raise TraderRejected(trader_id, str(exc)) from None
+    definition = TraderDef(
+        trader_id, flt["code"], timeframe, str(name or trader_id), direction, bars
+    )
     return TraderInfo(definition, enabled, auto_analyze, dict(strategy), alerts)
 
 
-def to_record(info: TraderInfo, user_id: str, notify: Mapping[str, bool] = {}) -> Trader:
-    """The ``traders`` row of a trader added or edited from the browser; ``notify`` (the
-    switches the browser set, :func:`notify_edit`) goes into ``cloud_config``, merged there
+def to_record(info: TraderInfo, user_id: str, edit: BrowserEdit | None = None) -> Trader:
+    """The ``traders`` row of a trader added or edited from the browser; what ``edit`` (the
+    browser's settings, :class:`BrowserEdit`) sets goes into ``cloud_config``, merged there
     into the row's (:func:`~vyx.store.records.merge_trader_edit`)."""
     d = info.definition
-    cloud = {NOTIFY_FLAGS[name][1]: value for name, value in notify.items()}
+    cloud = edit.cloud_config() if edit is not None else {}
     return Trader.from_row(
         {
             "id": d.id,

@@ -14,6 +14,8 @@ Format — one ``[[traders]]`` table per trader::
     auto_analyze = true            # optional: ask the analyst about each signal
     instructions = "Prefer entries near support."   # optional strategy text
     direction = "long"             # optional: "long" (default) or "short", scores outcomes
+    cooldown_bars = 12             # optional: bars between two of its signals on a symbol
+                                   #   (0..10000; default: the machine's SIGNAL_COOLDOWN_BARS)
     notify = ["tgram://BOT_TOKEN/CHAT_ID"]           # optional: this trader's own channels
     notify_on_signal = true        # optional, default true
     notify_on_analysis = true      # optional, default true (the verdict as a follow-up)
@@ -33,7 +35,7 @@ from typing import Any
 from kernels.program import TraderDef
 from kernels.timeframes import TIMEFRAME_MS
 from vyx.notify.notices import AlertsError, TraderAlerts
-from vyx.traders import TraderInfo
+from vyx.traders import TraderInfo, parse_cooldown
 
 _KEYS = {
     "id",
@@ -44,6 +46,7 @@ _KEYS = {
     "auto_analyze",
     "instructions",
     "direction",
+    "cooldown_bars",
     "notify",
     "notify_on_signal",
     "notify_on_analysis",
@@ -112,11 +115,12 @@ def parse_traders(text: str, origin: str = "<traders>") -> list[TraderInfo]:
             raise TradersFileError(f'{where}: \'direction\' must be "long" or "short"')
         try:
             alerts = TraderAlerts.from_table(table)
-        except AlertsError as exc:
+            cooldown = parse_cooldown(table.get("cooldown_bars"), "'cooldown_bars'")
+        except (AlertsError, ValueError) as exc:
             raise TradersFileError(f"{where}: {exc}") from None
         entries.append(
             TraderInfo(
-                TraderDef(trader_id, source.strip(), timeframe, name, direction),
+                TraderDef(trader_id, source.strip(), timeframe, name, direction, cooldown),
                 flags["enabled"],
                 flags["auto_analyze"],
                 {"instructions": instructions} if instructions else {},

@@ -80,9 +80,9 @@ def test_a_gated_column_holds_its_value_where_the_gate_holds() -> None:
     assert np.array_equal(gated[:, :, 1][held], dense[:, :, 1][held], equal_nan=True)
 
 
-@pytest.mark.parametrize("cooldown", [0, 3])
-def test_the_firing_pass_fires_as_the_live_rules(cooldown: int) -> None:
-    rng = np.random.default_rng(cooldown)
+@pytest.mark.parametrize("cooldown", [0, 3, np.array([0, 7, 2])])
+def test_the_firing_pass_fires_as_the_live_rules(cooldown: int | np.ndarray) -> None:
+    rng = np.random.default_rng(int(np.sum(cooldown)))
     n_sym, n_t, k = 4, 300, 3
     roots = np.where(rng.random((n_sym, n_t, k)) < 0.3, 1.0, 0.0)
     roots[rng.random((n_sym, n_t, k)) < 0.05] = np.nan

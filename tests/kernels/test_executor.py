@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import pytest
 
@@ -219,3 +220,59 @@ def test_a_trader_added_while_a_bar_waits_to_be_screened_warms_to_the_bar_screen
     assert got.keys() == want.keys()
     for key, values in want.items():
         np.testing.assert_array_equal(got[key], values, err_msg=str(key))
+
+
+COOLED = [
+    TraderDef("often", "close > open", "5m", cooldown=5),
+    TraderDef("cross", "crosses_above(close, sma(close, 10))", "5m"),  # the default cooldown
+    TraderDef("once", 'rsi(5) > 50 and on("1h", close > sma(close, 3))', "5m", cooldown=10_000),
+]
+
+
+@pytest.mark.parametrize("default", [0, 4])
+def test_each_traders_own_cooldown_fires_live_exactly_as_in_the_backtest(default: int) -> None:
+    n5 = 12 * 40
+    data = _data(n5)
+    rings = {tf: RingBuffer(timeframe_ms(tf), 1000, SYMBOLS) for tf in ("5m", "1h")}
+    executor = Executor(rings, cooldown_bars=default)
+    assert executor.set_traders(COOLED) == {}
+    live = _replay(executor, rings, data, n5)
+    expected = run_backtest(Program(COOLED), data, cooldown_bars=default)
+    assert sorted(map(_key, live)) == sorted(map(_key, expected))
+    free_traders = [attrs.evolve(t, cooldown=None) for t in COOLED]
+    unlimited = run_backtest(Program(free_traders), data)  # no cooldown at all
+    counts, free = expected.counts(), unlimited.counts()
+    for symbol in SYMBOLS:
+        assert counts[("once", symbol)] == 1 < free[("once", symbol)]
+        assert counts[("often", symbol)] < free[("often", symbol)]
+        if default:
+            assert counts[("cross", symbol)] <= free[("cross", symbol)]
+        else:
+            assert counts[("cross", symbol)] == free[("cross", symbol)]
+    bar = timeframe_ms("5m")
+    for trader, cooldown in (("often", 5), ("cross", default)):
+        for symbol in SYMBOLS:
+            times = sorted(f.open_time for f in expected if _key(f)[:2] == (trader, symbol))
+            gaps = np.diff(times) // bar
+            assert (gaps >= max(cooldown, 1)).all()
+            if trader == "often":
+                assert (gaps == 5).any()  # the cooldown, not the filter, spaced them
+
+
+def test_a_new_cooldown_alone_keeps_the_traders_last_signals() -> None:
+    """Raising a trader's cooldown holds back its next signals at once (its last ones still
+    count); an edit of its filter starts its firing state afresh."""
+    n5 = 12 * 20
+    data = _data(n5)
+    half = n5 // 2
+    trader = TraderDef("often", "close > open", "5m")
+    rings = {tf: RingBuffer(timeframe_ms(tf), 1000, SYMBOLS) for tf in ("5m", "1h")}
+    executor = Executor(rings)
+    executor.set_traders([trader])
+    before = _replay(executor, rings, data, half)
+    assert {f.symbol for f in before} == set(SYMBOLS)
+    assert executor.set_traders([attrs.evolve(trader, cooldown=10_000)]) == {}
+    assert _replay(executor, rings, data, half + 30, start=half) == []
+    executor.set_traders([attrs.evolve(trader, filter="close >= open", cooldown=10_000)])
+    after = _replay(executor, rings, data, n5, start=half + 30)
+    assert 0 < len(after) <= len(SYMBOLS)

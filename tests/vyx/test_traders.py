@@ -30,3 +30,30 @@ def test_a_row_keeps_its_direction_in_strategy() -> None:
     assert from_mapping({**row, "direction": None}).definition.direction == "long"
     with pytest.raises(TraderRejected, match="direction"):
         from_mapping({**row, "direction": "sideways"})
+
+
+def test_a_traders_own_cooldown_from_every_source() -> None:
+    """The traders file's ``cooldown_bars``, the browser's ``cooldownBars`` and the table's
+    ``cloud_config.cooldownBars`` (a JSON string inside jsonb too) give a trader its own
+    cooldown; none is the machine's; out of range is refused naming the setting."""
+    text = '[[traders]]\nname = "a"\nfilter = "close > open"\ncooldown_bars = 12\n'
+    (a,) = parse_traders(text)
+    assert a.definition.cooldown == 12
+    (b,) = parse_traders('[[traders]]\nname = "b"\nfilter = "close > open"\n')
+    assert b.definition.cooldown is None
+    for bad in ("-1", "10001", "1.5", '"12"', "true"):
+        with pytest.raises(TradersFileError, match=r"trader 'c': 'cooldown_bars' must be a whole"):
+            parse_traders(f'[[traders]]\nname = "c"\nfilter = "x > 1"\ncooldown_bars = {bad}\n')
+    row = {"id": "t1", "name": "t", "filter": {"code": "close < open"}}
+    assert from_mapping({**row, "cooldownBars": 3}).definition.cooldown == 3
+    assert from_mapping({**row, "cooldownBars": None}).definition.cooldown is None
+    assert from_mapping({**row, "cloud_config": {"cooldownBars": 7}}).definition.cooldown == 7
+    assert from_mapping({**row, "cloud_config": '{"cooldownBars": 0}'}).definition.cooldown == 0
+    for bad_value in (-1, 10_001, "5", True, 2.5):
+        with pytest.raises(TraderRejected, match="from 0 to 10,000"):
+            from_mapping({**row, "cooldownBars": bad_value})
+    with pytest.raises(TraderRejected, match=r"cloud_config\.cooldownBars must be"):
+        from_mapping({**row, "cloud_config": {"cooldownBars": 99_999}})
+    info = from_mapping({**row, "cooldownBars": 3})
+    assert info.to_message()["cooldownBars"] == 3
+    assert b.to_message()["cooldownBars"] is None

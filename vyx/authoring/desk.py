@@ -48,12 +48,15 @@ class AuthoringDesk:
         drafter: the drafter to use now (the model when a key is set, else the phrasebook).
         default_timeframe: a draft's timeframe when neither the request nor the words say one.
         preview_bars: bars per symbol and timeframe a preview reads (the newest).
+        cooldown_bars: the machine's cooldown (``SIGNAL_COOLDOWN_BARS``): a preview fires as
+            the screener would.
     """
 
     rings: Mapping[str, RingBuffer]
     drafter: Callable[[], Drafter]
     default_timeframe: str = "5m"
     preview_bars: int = PREVIEW_BARS
+    cooldown_bars: int = 0
     cpu: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(CPU_WORKERS))
     drafts: trio.CapacityLimiter = attrs.field(factory=lambda: trio.CapacityLimiter(DRAFTS))
 
@@ -69,10 +72,11 @@ class AuthoringDesk:
             return self.default_timeframe
         return self.timeframes[0]
 
-    async def _preview(self, draft: Draft) -> dict[str, Any]:
+    async def _preview(self, draft: Draft, cooldown: int | None = None) -> dict[str, Any]:
         # The rings are copied here, on the Trio thread that writes them; then a worker backtests.
         data = snapshot(self.rings, draft.timeframes, self.preview_bars)
-        run = functools.partial(preview_bars, draft, data)
+        bars = self.cooldown_bars if cooldown is None else cooldown
+        run = functools.partial(preview_bars, draft, data, cooldown_bars=bars)
         result = await trio.to_thread.run_sync(run, limiter=self.cpu, abandon_on_cancel=True)
         return preview_message(result)
 
@@ -96,10 +100,12 @@ class AuthoringDesk:
         timeframe: str | None = None,
         name: str | None = None,
         preview: bool = False,
+        cooldown: int | None = None,
     ) -> dict[str, Any]:
         """``trader_check_result``: ``{ok, draft, problems, preview, timeframes}``; ``problems``
         are the compiler's (``{message, line, column}``, 1-based) and ``preview`` is null
-        unless asked for and the filter compiles."""
+        unless asked for and the filter compiles (it fires at most once per ``cooldown``
+        bars on a symbol; the machine's cooldown when None)."""
         proposal = Proposal(name or "draft", self._timeframe(timeframe), text)
         run = functools.partial(check_proposal, proposal, allowed_timeframes=self.timeframes)
         outcome: Draft | list[Problem] = await trio.to_thread.run_sync(
@@ -110,7 +116,7 @@ class AuthoringDesk:
                 "ok": True,
                 "draft": draft_message(outcome),
                 "problems": [],
-                "preview": await self._preview(outcome) if preview else None,
+                "preview": await self._preview(outcome, cooldown) if preview else None,
                 "timeframes": list(self.timeframes),
             }
         return {

@@ -111,9 +111,12 @@ def _signal(fire: Fire) -> PreviewSignal:
     return PreviewSignal(fire.symbol, fire.open_time, fire.price, fire.clauses)
 
 
-def preview_bars(draft: Draft, data: Bars, *, signals: int = PREVIEW_SIGNALS) -> Preview:
-    """Backtest ``draft`` over ``data`` (timeframe -> symbol -> klines) and summarise (CPU
-    work: call it in a worker thread from async code)."""
+def preview_bars(
+    draft: Draft, data: Bars, *, signals: int = PREVIEW_SIGNALS, cooldown_bars: int = 0
+) -> Preview:
+    """Backtest ``draft`` over ``data`` (timeframe -> symbol -> klines), its signals at least
+    ``cooldown_bars`` apart on a symbol, and summarise (CPU work: call it in a worker thread
+    from async code)."""
     started = time.perf_counter()
     needs = dict(draft.warmup)
     timeframes = sorted(needs, key=TIMEFRAME_MS.__getitem__)
@@ -128,7 +131,9 @@ def preview_bars(draft: Draft, data: Bars, *, signals: int = PREVIEW_SIGNALS) ->
     fires: Sequence[Fire] = ()
     if not missing:
         program = Program([draft.definition()])
-        fires = run_backtest(program, {tf: data[tf] for tf in timeframes})
+        fires = run_backtest(
+            program, {tf: data[tf] for tf in timeframes}, cooldown_bars=cooldown_bars
+        )
     counts = collections.Counter(f.symbol for f in fires)
     return Preview(
         fires=len(fires),

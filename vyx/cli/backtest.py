@@ -115,7 +115,8 @@ def print_summary(
     default=0,
     show_default=True,
     type=click.IntRange(min=0),
-    help="Bars between two signals of one trader on one symbol.",
+    help="Bars between two signals of one trader on one symbol, for traders without their "
+    "own (a traders file's cooldown_bars).",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON lines for programs.")
 @click.option(

@@ -42,14 +42,7 @@ from vyx.server.protocol import (
 )
 from vyx.store.api import Store
 from vyx.store.errors import StoreError, TraderNotOwned
-from vyx.traders import (
-    TraderInfo,
-    TraderRejected,
-    from_mapping,
-    notify_edit,
-    to_record,
-    with_notify_edit,
-)
+from vyx.traders import BrowserEdit, TraderInfo, TraderRejected, from_mapping, to_record
 
 Broadcast = Callable[[Mapping[str, Any]], object]
 #: Reloads every trader from its source (file or table); returns them and the rejected ones.
@@ -326,14 +319,19 @@ class Control:
                 bars=request.bars,
             )
         return await self.desk.check(
-            request.filter, timeframe=request.timeframe, name=request.name, preview=request.preview
+            request.filter,
+            timeframe=request.timeframe,
+            name=request.name,
+            preview=request.preview,
+            cooldown=request.cooldown_bars,
         )
 
     async def _upsert(self, row: Mapping[str, Any]) -> None:
-        """Add or edit a trader from a browser; its alert settings stay unless the browser set
-        switches (``trader.notify``): an edit never silently resets them."""
+        """Add or edit a trader from a browser; its alert settings and cooldown stay unless the
+        browser set them (``trader.notify``, ``trader.cooldownBars``): an edit never silently
+        resets them."""
         try:
-            notify = notify_edit(row)
+            edit = BrowserEdit.of(row)
             info = from_mapping(row)
         except TraderRejected as exc:
             raise CommandRejected(
@@ -348,11 +346,10 @@ class Control:
                 trader_id=info.id,
             )
         async with self._changing:
-            running = self.traders.get(info.id)
-            info = with_notify_edit(info, notify, running.alerts if running else None)
+            info = edit.apply(info, self.traders.get(info.id))
             if self.persist:  # first: the store refuses another user's trader id
                 await self._persist(
-                    self.store.upsert_trader(to_record(info, self.user_id, notify)), info.id
+                    self.store.upsert_trader(to_record(info, self.user_id, edit)), info.id
                 )
             await self._apply({**self.traders, info.id: info}.values())
 

@@ -2,7 +2,7 @@
 (``<type>_result``) instead of ``ack``, served beside the session's other messages.
 
 ``trader_draft {words, timeframe?}``, ``trader_check {filter, timeframe?, name?, traderId?,
-preview?}``, ``chart_data {symbol, traderId? | filter?, timeframe?, time?, bars?}``,
+preview?, cooldownBars?}``, ``chart_data {symbol, traderId? | filter?, timeframe?, time?, bars?}``,
 ``signal_history {after?: {createdAt, id}, traderId?, symbol?, limit?}`` (README, *Browser
 protocol*). :func:`parse_request` turns one into its typed value or raises
 :class:`~vyx.server.fields.ProtocolError`.
@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from kernels.edges import MAX_COOLDOWN_BARS
 from vyx.server.fields import ErrorCode, ProtocolError, id_field, int_field, text_field
 
 #: Longest description of a trader in words (characters).
@@ -40,9 +41,10 @@ class TraderDraft:
 
 @attrs.frozen
 class TraderCheck:
-    """``trader_check {filter, timeframe?, name?, traderId?, preview?}``: compile a filter as the
-    user types; answered with ``trader_check_result {ok, draft, problems, preview}``. Changes
-    nothing (``trader_upsert`` saves)."""
+    """``trader_check {filter, timeframe?, name?, traderId?, preview?, cooldownBars?}``: compile
+    a filter as the user types; answered with ``trader_check_result {ok, draft, problems,
+    preview}`` (the preview fires at most once per ``cooldownBars``, the machine's when
+    absent). Changes nothing (``trader_upsert`` saves)."""
 
     TYPE: ClassVar[str] = "trader_check"
     filter: str
@@ -51,6 +53,8 @@ class TraderCheck:
     #: The trader being edited (it must be one of this machine's).
     trader_id: str | None = None
     preview: bool = False
+    #: The trader's own cooldown for the preview (None: the machine's).
+    cooldown_bars: int | None = None
     request_id: str | int | None = None
 
 
@@ -107,6 +111,7 @@ def _parse_trader_check(data: Mapping[str, Any], rid: str | int | None) -> Trade
         name=text_field(data, "name", _MAX_NAME_CHARS, required=False),
         trader_id=trader_id,
         preview=preview,
+        cooldown_bars=int_field(data, "cooldownBars", 0, MAX_COOLDOWN_BARS),
         request_id=rid,
     )
 

@@ -126,22 +126,23 @@ class Trader:
 EDITED_COLUMNS = ("name", "enabled", "execution_interval", "language", "auto_analyze_signals")
 
 
-#: The keys of ``cloud_config`` a browser's trader edit may set (its alert switches).
-EDITED_CLOUD_KEYS = ("notifyOnSignal", "notifyOnAnalysis", "notifyMuted")
+#: The keys of ``cloud_config`` a browser's trader edit may set (its alert switches and its
+#: own cooldown).
+EDITED_CLOUD_KEYS = ("notifyOnSignal", "notifyOnAnalysis", "notifyMuted", "cooldownBars")
 
 
 def merge_trader_edit(existing: Mapping[str, Any], edit: Trader) -> dict[str, Any]:
     """The values a browser's edit ``edit`` writes into the ``traders`` row ``existing`` (of
     either backend): :data:`EDITED_COLUMNS`, ``filter`` and ``strategy`` merged into the
     row's objects (the edit's keys win; others, such as ``filter.description``, stay), so are
-    the edit's ``cloud_config`` keys of :data:`EDITED_CLOUD_KEYS` (the alert switches),
+    the edit's ``cloud_config`` keys of :data:`EDITED_CLOUD_KEYS` (alert switches, cooldown),
     ``version`` + 1. ``updated_at`` is the caller's."""
     new = edit.to_row()
     out = {column: new[column] for column in EDITED_COLUMNS}
     out["filter"] = {**json_object(existing.get("filter")), **edit.filter}
     out["strategy"] = {**json_object(existing.get("strategy")), **edit.strategy}
     switches = {k: v for k, v in edit.cloud_config.items() if k in EDITED_CLOUD_KEYS}
-    if switches:  # the alert switches the browser set; the row's other keys stay
+    if switches:  # the settings the browser set; the row's other keys stay
         out["cloud_config"] = {**json_object(existing.get("cloud_config")), **switches}
     version = existing.get("version")
     out["version"] = (version if isinstance(version, int) else 0) + 1

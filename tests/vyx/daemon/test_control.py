@@ -310,3 +310,23 @@ async def test_an_upsert_keeps_the_traders_alert_settings_unless_it_sets_them(
         updated = [m for m in browser.messages if m["type"] == "trader_updated"]
         assert updated[-1]["data"]["trader"]["notify"]["onAnalysis"] is False
         assert "s3cret" not in json.dumps(browser.messages)
+
+
+async def test_an_upsert_keeps_the_traders_cooldown_unless_it_sets_it(tmp_path: Path) -> None:
+    """The browser's ``cooldownBars``: set, kept by an edit that omits it, back to the
+    machine's with null, refused out of range (the running trader unchanged); the screener
+    runs each trader with its own."""
+    async with _control(tmp_path) as (control, run, browser):
+        await control.handle(TraderUpsert({**_row("up", "close > open"), "cooldownBars": 12}))
+        assert control.traders["up"].definition.cooldown == 12
+        assert run.screener.executor.traders["up"].definition.cooldown == 12
+        await control.handle(TraderUpsert({**_row("up", "close >= open"), "enabled": True}))
+        assert control.traders["up"].definition.cooldown == 12
+        assert control.traders["up"].definition.filter == "close >= open"
+        with pytest.raises(CommandRejected, match=r"cooldownBars must be a whole number"):
+            await control.handle(TraderUpsert({**_row("up", "close > open"), "cooldownBars": -2}))
+        assert control.traders["up"].definition.cooldown == 12
+        updated = [m for m in browser.messages if m["type"] == "trader_updated"]
+        assert updated[-1]["data"]["trader"]["cooldownBars"] == 12
+        await control.handle(TraderUpsert({**_row("up", "close > open"), "cooldownBars": None}))
+        assert control.traders["up"].definition.cooldown is None

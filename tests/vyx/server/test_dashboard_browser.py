@@ -276,6 +276,12 @@ def _write_a_trader(page: Any) -> dict[str, str]:
     shot(page, "editor-preview")
     page.uncheck("#ed-notify-analysis")  # alerts on a signal, not on its analysis; muted
     page.check("#ed-notify-muted")
+    machine_cooldown = page.inner_text("#ed-cooldown-note")
+    page.fill("#ed-cooldown", "-3")
+    page.keyboard.press("Control+Enter")  # refused in the page: the editor stays open
+    bad_cooldown = page.inner_text("#ed-cooldown-note")
+    page.fill("#ed-cooldown", "12")  # its own cooldown: at most a signal per 12 bars
+    shot(page, "editor-cooldown")
     page.keyboard.press("Control+Enter")  # saves
     page.wait_for_selector("#editor:not([open])", state="attached", timeout=WAIT_MS)
     row = page.wait_for_selector("tr:has-text('Up bar')", timeout=WAIT_MS).inner_text()
@@ -286,6 +292,8 @@ def _write_a_trader(page: Any) -> dict[str, str]:
         "gone": gone,
         "summary": summary,
         "row": row,
+        "machine_cooldown": machine_cooldown,
+        "bad_cooldown": bad_cooldown,
     }
 
 
@@ -332,10 +340,15 @@ async def test_write_a_trader_in_words_see_its_error_preview_save_it_fire_and_ch
         assert [t.name for t in await machine.store.load_traders(USER)] == ["Up bar"]
         alerts = saved.alerts
         assert (alerts.on_signal, alerts.on_analysis, alerts.muted) == (True, False, True)
-        assert await browser.run(_alert_switches, page, saved.id) == [True, False, True]
+        assert "every 0 bars (the machine's cooldown)" in seen["machine_cooldown"]
+        assert "from 0 to 10,000" in seen["bad_cooldown"]
+        assert saved.definition.cooldown == 12
+        assert machine.run.screener.executor.traders[saved.id].definition.cooldown == 12
+        assert await browser.run(_alert_switches, page, saved.id) == [True, False, True, "12"]
         (stored,) = await machine.store.load_traders(USER)
         assert stored.cloud_config["notifyOnAnalysis"] is False
         assert stored.cloud_config["notifyMuted"] is True
+        assert stored.cloud_config["cooldownBars"] == 12
 
         # It fires: a down bar, then an up bar on every symbol.
         await machine.close(up=False)
@@ -357,6 +370,9 @@ async def test_write_a_trader_in_words_see_its_error_preview_save_it_fire_and_ch
         assert chart["panes"] == 2  # the price, and the RSI's own pane below
         assert "rsi(14)" in chart["legend"]
         assert "close > open" in chart["side"]
+        # Its cooldown holds: two bars later it matches again, and does not fire.
+        await machine.close(up=False)
+        assert await machine.close(up=True) == []
         assert await browser.run(_disable_then_delete, page, saved.id) == "disabled"
         assert saved.id not in machine.control.traders
         assert await machine.store.load_traders(USER, include_disabled=True) == []
@@ -365,12 +381,13 @@ async def test_write_a_trader_in_words_see_its_error_preview_save_it_fire_and_ch
     assert browser.external == []
 
 
-def _alert_switches(page: Any, trader_id: str) -> list[bool]:
-    """The editor's alert checkboxes of a saved trader, as it reopens it."""
+def _alert_switches(page: Any, trader_id: str) -> list[bool | str]:
+    """The editor's alert checkboxes and cooldown of a saved trader, as it reopens it."""
     page.click(f'[data-trader-id="{trader_id}"] >> text=Edit')
     page.wait_for_selector("#editor[open]", timeout=WAIT_MS)
     ids = ("#ed-notify-signal", "#ed-notify-analysis", "#ed-notify-muted")
-    switches = [bool(page.is_checked(i)) for i in ids]
+    switches: list[bool | str] = [bool(page.is_checked(i)) for i in ids]
+    switches.append(page.input_value("#ed-cooldown"))
     page.keyboard.press("Escape")
     page.wait_for_selector("#editor:not([open])", state="attached", timeout=WAIT_MS)
     return switches

@@ -30,6 +30,7 @@ from vyx.signal import Signal
 from vyx.store.errors import TraderNotOwned
 from vyx.store.records import Trader, metrics_row
 from vyx.store.supabase import SupabaseStore, run_supabase_store
+from vyx.traders import from_record
 
 POLICY = RetryPolicy(backoff=Backoff(initial=0.05, maximum=0.5), attempt_timeout_s=10.0)
 THEIRS = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
@@ -229,8 +230,8 @@ async def test_a_machine_changes_only_its_own_users_traders(
                 await store.delete_trader(THEIRS, user_id=USER)
             await store.upsert_trader(browser_edit(TRADER, name="mine, renamed"))
             kept = {t.id: t.cloud_config for t in await store.load_traders(USER)}[TRADER]
-            # The alert switches a browser set are merged into the row's cloud_config.
-            switches = {"notifyMuted": True, "notifyOnSignal": True}
+            # The alert switches and cooldown a browser set are merged into cloud_config.
+            switches = {"notifyMuted": True, "notifyOnSignal": True, "cooldownBars": 12}
             await store.upsert_trader(browser_edit(TRADER, cloud_config=switches))
             await store.upsert_trader(browser_edit(TRADER, name="mine, renamed"))
             await store.upsert_trader(
@@ -252,7 +253,9 @@ async def test_a_machine_changes_only_its_own_users_traders(
         "enabledInCloud": True,
         "notifyOnSignal": True,
         "notifyMuted": True,
+        "cooldownBars": 12,
     }
+    assert from_record(mine[TRADER]).definition.cooldown == 12
     assert edited["filter"] == {"code": "rsi(14) < 25", "language": "vyx", "description": ["dip"]}
     security = [e for e in server.rows("cloud_events") if e["details"].get("security")]
     assert sorted(e["details"]["action"] for e in security) == ["trader_remove", "trader_upsert"]

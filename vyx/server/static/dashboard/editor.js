@@ -49,6 +49,8 @@ Vyx.Editor = (() => {
   async function check(preview) {
     const seq = ++checkSeq;
     const data = { filter: filter.value, timeframe: $("ed-timeframe").value, name: $("ed-name").value || undefined, preview: !!preview };
+    const cd = cooldownValue();
+    if (cd.ok && cd.value !== null) data.cooldownBars = cd.value;
     if (editing) data.traderId = String(editing.id);
     let result;
     try {
@@ -93,6 +95,28 @@ Vyx.Editor = (() => {
     box.replaceChildren(...parts.filter(Boolean));
   }
 
+  const MAX_COOLDOWN = 10000;
+  function machineCooldown() { return state.status.cooldownBars || 0; }
+
+  // The cooldown field: empty is the machine's (null); else a whole number of bars, 0..10000.
+  function cooldownValue() {
+    const text = $("ed-cooldown").value.trim();
+    if (text === "") return { ok: true, value: null };
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0 || n > MAX_COOLDOWN) return { ok: false };
+    return { ok: true, value: n };
+  }
+
+  function showCooldown() {
+    const c = cooldownValue();
+    const note = $("ed-cooldown-note");
+    $("ed-cooldown").setAttribute("aria-invalid", c.ok ? "false" : "true");
+    if (!c.ok) note.textContent = `The cooldown is a whole number of bars from 0 to ${MAX_COOLDOWN.toLocaleString()} (empty: the machine's).`;
+    else if (c.value === null) note.textContent = `At most one signal per symbol every ${machineCooldown()} bars (the machine's cooldown).`;
+    else note.textContent = `At most one signal per symbol every ${c.value} bars of ${$("ed-timeframe").value} (this trader's cooldown).`;
+    return c;
+  }
+
   function timeframes(selected) {
     const list = (state.status.timeframes && state.status.timeframes.length ? state.status.timeframes : ["5m"]).slice();
     if (selected && !list.includes(selected)) list.push(selected);
@@ -106,16 +130,18 @@ Vyx.Editor = (() => {
     $("ed-draft-note").textContent = "";
     $("ed-name").value = trader ? trader.name || "" : "";
     timeframes(trader ? trader.timeframe : state.status.timeframes && state.status.timeframes[0]);
-    const cd = state.status.cooldownBars;
-    $("ed-cooldown").value = cd ? `${cd} bars per symbol (machine-wide)` : "none (machine-wide)";
+    const own = trader && Number.isInteger(trader.cooldownBars) ? trader.cooldownBars : null;
+    $("ed-cooldown").value = own === null ? "" : String(own);
+    $("ed-cooldown").placeholder = `machine's: ${machineCooldown()}`;
+    showCooldown();
     filter.value = trader && trader.filter ? trader.filter.code || "" : "";
     $("ed-enabled").checked = trader ? trader.enabled !== false : true;
     const notify = (trader && trader.notify) || {};
     $("ed-notify-signal").checked = notify.onSignal !== false;
     $("ed-notify-analysis").checked = notify.onAnalysis !== false;
     $("ed-notify-muted").checked = notify.muted === true;
-    const own = Array.isArray(notify.channels) ? notify.channels : [];
-    $("ed-notify-channels").textContent = own.length ? "own channels: " + own.join(", ") : "";
+    const channels = Array.isArray(notify.channels) ? notify.channels : [];
+    $("ed-notify-channels").textContent = channels.length ? "own channels: " + channels.join(", ") : "";
     $("ed-delete").hidden = !trader;
     $("ed-problems").replaceChildren();
     $("ed-ok").textContent = "";
@@ -157,6 +183,8 @@ Vyx.Editor = (() => {
     clearTimeout(timer);
     const name = $("ed-name").value.trim();
     if (!name) { $("ed-name").focus(); $("ed-ok").textContent = "A trader needs a name."; return; }
+    const cooldown = showCooldown();
+    if (!cooldown.ok) { $("ed-cooldown").focus(); return; }
     if (!checked.ok) {
       const r = await check(false);
       if (!r || !r.ok) { filter.focus(); return; }
@@ -164,7 +192,7 @@ Vyx.Editor = (() => {
     const base = editing ? { ...editing } : { id: uuid4() };
     for (const k of ["state", "error", "lastRunMs", "lastDurationMs", "signals", "matching", "warmingSymbols", "barsNeeded"]) delete base[k];
     const trader = { ...base, name, timeframe: $("ed-timeframe").value, executionInterval: $("ed-timeframe").value,
-      filter: { code: filter.value, language: "vyx" }, enabled: $("ed-enabled").checked,
+      filter: { code: filter.value, language: "vyx" }, enabled: $("ed-enabled").checked, cooldownBars: cooldown.value,
       notify: { onSignal: $("ed-notify-signal").checked, onAnalysis: $("ed-notify-analysis").checked,
         muted: $("ed-notify-muted").checked } };
     $("ed-save").disabled = true;
@@ -200,7 +228,8 @@ Vyx.Editor = (() => {
   }
 
   filter.addEventListener("input", scheduleCheck);
-  $("ed-timeframe").addEventListener("change", scheduleCheck);
+  $("ed-timeframe").addEventListener("change", () => { scheduleCheck(); showCooldown(); });
+  $("ed-cooldown").addEventListener("input", showCooldown);
   $("ed-draft").addEventListener("click", draft);
   $("ed-words").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); draft(); } });
   $("ed-preview-btn").addEventListener("click", async () => { const r = await check(true); if (r) renderPreview(r.preview); });
