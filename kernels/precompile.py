@@ -75,7 +75,7 @@ SCAN_SIGNATURE = (
     _I1,
     types.uint8[:, :, ::1],
     types.boolean,
-    types.int64,
+    _I1,
     _I2,
     _I2,
 )

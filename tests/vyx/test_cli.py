@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -112,6 +113,19 @@ def test_backtest_filter_and_traders_file(tmp_path: Path) -> None:
     assert result.exit_code == 2, "a trader that does not compile is reported, not skipped"
     assert "trader broken: does not compile" in result.output
     assert f"{len(fires)} signals from 1 traders" in result.output
+    # Each trader's own cooldown (the file's cooldown_bars), --cooldown for the others.
+    traders.write_text(
+        '[[traders]]\nname = "cross"\nfilter = "crosses_above(close, sma(close, 10))"\n'
+        "cooldown_bars = 50\n"
+    )
+    args = ["backtest", "--traders", str(traders), "--klines", str(a), "--klines", str(b)]
+    cooled = CliRunner().invoke(cli, [*args, "--json", "--cooldown", "0"])
+    assert cooled.exit_code == 0, cooled.output
+    spaced = [json.loads(line) for line in cooled.output.splitlines()]
+    assert 0 < len(spaced) < len(fires)
+    for symbol in ("AAAUSDT", "BBBUSDT"):
+        times = sorted(f["open_time"] for f in spaced if f["symbol"] == symbol)
+        assert all(b - a >= 50 * 300_000 for a, b in itertools.pairwise(times))
 
 
 def test_backtest_needs_the_timeframes_its_traders_use(tmp_path: Path) -> None:
