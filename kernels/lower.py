@@ -126,7 +126,7 @@ class Lowerer:
             return g.const(expr.value)
         if isinstance(expr, ast.Series):
             return self._series(g, expr.name)
-        if isinstance(expr, ast.Ticker):
+        if isinstance(expr, ast.TickerField):
             return self._ticker(g, expr.name, tf)
         if isinstance(expr, ast.Call):
             return self._call(g, expr, tf)

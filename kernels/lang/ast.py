@@ -35,7 +35,7 @@ __all__ = [
     "Not",
     "On",
     "Series",
-    "Ticker",
+    "TickerField",
     "children",
     "walk",
 ]
@@ -64,7 +64,7 @@ class Series:
 
 
 @attrs.frozen
-class Ticker:
+class TickerField:
     """A field of the live 24 h ticker: ``price``, ``change_24h``, ``quote_volume_24h``."""
 
     name: str
@@ -163,7 +163,7 @@ class On:
     span: Span = attrs.field(eq=False, kw_only=True)
 
 
-Expr = Const | Series | Ticker | Call | Lag | Neg | Not | Arith | Logic | Compare | On
+Expr = Const | Series | TickerField | Call | Lag | Neg | Not | Arith | Logic | Compare | On
 
 
 def children(expr: Expr) -> tuple[Expr, ...]:

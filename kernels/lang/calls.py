@@ -57,7 +57,7 @@ def describe(node: syn.Node) -> str:
             return "an expression"
 
 
-def bind(spec: FunctionSpec, call: syn.Call, report: Report) -> Binding | None:
+def bind(spec: FunctionSpec, call: syn.CallSyntax, report: Report) -> Binding | None:
     """Bind ``call``'s arguments to ``spec``; None (after reporting why) when they do not fit."""
     ok = True
     positional: list[syn.Arg] = []
@@ -137,7 +137,7 @@ def bind(spec: FunctionSpec, call: syn.Call, report: Report) -> Binding | None:
     return Binding(tuple(inputs), tuple(params)) if ok else None
 
 
-def _ordered(spec: FunctionSpec, params: list[float], call: syn.Call, report: Report) -> bool:
+def _ordered(spec: FunctionSpec, params: list[float], call: syn.CallSyntax, report: Report) -> bool:
     """Whether ``params`` keep the order ``spec.ordered`` asks (``min_sep < lookback``)."""
     names = [p.name for p in spec.params]
     ok = True

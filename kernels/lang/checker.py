@@ -26,7 +26,7 @@ from kernels.lang.ast import (
     Not,
     On,
     Series,
-    Ticker,
+    TickerField,
 )
 from kernels.lang.budget import BUDGET, Budget
 from kernels.lang.calls import bind, describe
@@ -98,7 +98,7 @@ class _Checker:
                 return None
             case syn.Name():
                 return self.name(node, ctx)
-            case syn.Call():
+            case syn.CallSyntax():
                 return self.call(node, None, node.span, ctx)
             case syn.Field():
                 return self.field(node, ctx)
@@ -139,7 +139,7 @@ class _Checker:
                     "series",
                 )
                 return None
-            return Ticker(name, span=span)
+            return TickerField(name, span=span)
         if name.startswith("_"):
             self.error(
                 f"'{quoted(name)}' is not allowed: names starting with '_' are reserved", span
@@ -224,9 +224,9 @@ class _Checker:
         return int(index.value)
 
     def field(self, node: syn.Field, ctx: _Context) -> Expr | None:
-        if isinstance(node.operand, syn.Call) and node.operand.name != "on":
+        if isinstance(node.operand, syn.CallSyntax) and node.operand.name != "on":
             return self.call(node.operand, node, node.span, ctx)
-        if isinstance(node.operand, syn.Call):
+        if isinstance(node.operand, syn.CallSyntax):
             message = 'a field goes on the indicator inside on(): on("1h", macd(12, 26, 9).hist)'
         else:
             message = (
@@ -239,7 +239,7 @@ class _Checker:
         return None
 
     def call(
-        self, node: syn.Call, field: syn.Field | None, span: Span, ctx: _Context
+        self, node: syn.CallSyntax, field: syn.Field | None, span: Span, ctx: _Context
     ) -> Expr | None:
         """A call, with the ``.field`` that follows it if any."""
         if node.name == "on":
@@ -299,7 +299,7 @@ class _Checker:
             return False
         return picked
 
-    def unknown_function(self, node: syn.Call, ctx: _Context) -> None:
+    def unknown_function(self, node: syn.CallSyntax, ctx: _Context) -> None:
         name, span = node.name, node.name_span
         if name.startswith("_"):
             self.error(
@@ -317,13 +317,13 @@ class _Checker:
             self.error(f"unknown function '{quoted(name)}'{suggestion}", span, "function")
         self.check_arguments(node, attrs.evolve(ctx, history=f"{quoted(name)}()"))
 
-    def check_arguments(self, node: syn.Call, ctx: _Context) -> None:
+    def check_arguments(self, node: syn.CallSyntax, ctx: _Context) -> None:
         """Check argument expressions of a call that could not be bound, for their own errors."""
         for arg in node.args:
             if not isinstance(arg.value, syn.String | syn.Number | syn.Unary | syn.Bad):
                 self.check(arg.value, ctx)
 
-    def on(self, node: syn.Call, ctx: _Context) -> Expr | None:
+    def on(self, node: syn.CallSyntax, ctx: _Context) -> Expr | None:
         usage = 'on("1h", expression)'
         if ctx.on is not None:
             self.error(

@@ -428,7 +428,7 @@ class _Parser:
         ):
             self.error("only named functions can be called", open_token.span)
             return callee  # still checked, for its own errors
-        return syn.Call(callee.name, callee.span, tuple(args), span)
+        return syn.CallSyntax(callee.name, callee.span, tuple(args), span)
 
     def argument(self) -> syn.Arg:
         token = self.peek()

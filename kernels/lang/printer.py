@@ -22,7 +22,7 @@ from kernels.lang.ast import (
     Not,
     On,
     Series,
-    Ticker,
+    TickerField,
 )
 from kernels.lang.catalog import FUNCTIONS, format_number
 
@@ -37,7 +37,7 @@ def to_source(expr: Expr) -> str:
             return "true" if value else "false"
         case Const(value=value):
             return format_number(value)
-        case Series(name=name) | Ticker(name=name):
+        case Series(name=name) | TickerField(name=name):
             return name
         case Call():
             return _call(expr)

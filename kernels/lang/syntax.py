@@ -58,7 +58,7 @@ class Arg:
 
 
 @attrs.frozen
-class Call:
+class CallSyntax:
     """``name(args...)``."""
 
     name: str
@@ -132,7 +132,20 @@ class Bad:
     parts: tuple[Node, ...] = ()
 
 
-Node = Number | Bool | String | Name | Call | Field | Index | Unary | Binary | BoolOp | Chain | Bad
+Node = (
+    Number
+    | Bool
+    | String
+    | Name
+    | CallSyntax
+    | Field
+    | Index
+    | Unary
+    | Binary
+    | BoolOp
+    | Chain
+    | Bad
+)
 
 
 def with_span(node: Node, span: Span) -> Node:
@@ -143,7 +156,7 @@ def with_span(node: Node, span: Span) -> Node:
 def children(node: Node) -> tuple[Node, ...]:
     """The direct sub-nodes of ``node``."""
     match node:
-        case Call(args=args):
+        case CallSyntax(args=args):
             return tuple(a.value for a in args)
         case Field(operand=operand) | Unary(operand=operand):
             return (operand,)

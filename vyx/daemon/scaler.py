@@ -101,7 +101,7 @@ class ScalerState:
 
 
 @attrs.frozen
-class Decision:
+class ScaleDecision:
     """What to do now, and the state to keep."""
 
     action: Literal["none", "workers", "vcpus"]
@@ -131,7 +131,9 @@ def _cooled(last: float | None, now: float, cooldown: float) -> bool:
     return last is None or now - last >= cooldown
 
 
-def scale_decision(stats: LoadStats, state: ScalerState, cfg: ScalerConfig, now: float) -> Decision:
+def scale_decision(
+    stats: LoadStats, state: ScalerState, cfg: ScalerConfig, now: float
+) -> ScaleDecision:
     """The scaling rule (see the module docstring). Pure; ``now`` is the shell's clock."""
     level = pressure(stats, cfg)
     high = state.high_streak + 1 if level == "high" else 0
@@ -140,34 +142,34 @@ def scale_decision(stats: LoadStats, state: ScalerState, cfg: ScalerConfig, now:
     if level == "high" and high >= cfg.up_samples:
         if state.workers < state.cpus:
             if _cooled(state.last_worker_change_s, now, cfg.worker_cooldown_s):
-                return Decision(
+                return ScaleDecision(
                     "workers",
                     _moved(kept, now, workers=state.workers + 1),
                     f"high load: {state.workers + 1} worker threads",
                 )
-            return Decision("none", kept, "high load: worker cooldown")
+            return ScaleDecision("none", kept, "high load: worker cooldown")
         cpus = min(cfg.max_cpus, state.cpus * 2)
         if not cfg.vcpu_enabled or cpus <= state.cpus:
-            return Decision("none", kept, "high load: no more vCPUs")
+            return ScaleDecision("none", kept, "high load: no more vCPUs")
         if not _cooled(state.last_cpu_change_s, now, cfg.cpu_cooldown_s):
-            return Decision("none", kept, "high load: vCPU cooldown")
-        return Decision("vcpus", _resized(kept, now, cpus), f"high load: {cpus} vCPUs")
+            return ScaleDecision("none", kept, "high load: vCPU cooldown")
+        return ScaleDecision("vcpus", _resized(kept, now, cpus), f"high load: {cpus} vCPUs")
     if level == "low" and low >= cfg.down_samples:
         if state.workers > 1:
             if _cooled(state.last_worker_change_s, now, cfg.worker_cooldown_s):
-                return Decision(
+                return ScaleDecision(
                     "workers",
                     _moved(kept, now, workers=state.workers - 1),
                     f"low load: {state.workers - 1} worker threads",
                 )
-            return Decision("none", kept, "low load: worker cooldown")
+            return ScaleDecision("none", kept, "low load: worker cooldown")
         cpus = max(cfg.min_cpus, state.cpus // 2)
         if not cfg.vcpu_enabled or cpus >= state.cpus:
-            return Decision("none", kept, "low load: at the minimum")
+            return ScaleDecision("none", kept, "low load: at the minimum")
         if not _cooled(state.last_cpu_change_s, now, cfg.cpu_cooldown_s):
-            return Decision("none", kept, "low load: vCPU cooldown")
-        return Decision("vcpus", _resized(kept, now, cpus), f"low load: {cpus} vCPUs")
-    return Decision("none", kept, level)
+            return ScaleDecision("none", kept, "low load: vCPU cooldown")
+        return ScaleDecision("vcpus", _resized(kept, now, cpus), f"low load: {cpus} vCPUs")
+    return ScaleDecision("none", kept, level)
 
 
 def _moved(state: ScalerState, now: float, *, workers: int) -> ScalerState:

@@ -10,7 +10,7 @@ Start it in-process with :func:`run_exchange` (a startable trio service) or from
 - :mod:`.faults` fault switches, :mod:`.server` the ASGI shell, :mod:`.service` the service.
 """
 
-from vyx.exchange.candles import Kline
+from vyx.exchange.candles import ExactKline
 from vyx.exchange.clock import MarketClock
 from vyx.exchange.faults import FaultControl, FaultStatistics
 from vyx.exchange.market import Market, RollingTicker
@@ -27,12 +27,12 @@ from vyx.exchange.synthetic import SyntheticSource
 
 __all__ = [
     "CandleSource",
+    "ExactKline",
     "ExchangeConfig",
     "ExchangeHandle",
     "ExchangeStatistics",
     "FaultControl",
     "FaultStatistics",
-    "Kline",
     "Market",
     "MarketClock",
     "ReplaySource",

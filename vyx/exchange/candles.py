@@ -76,7 +76,7 @@ def parse_decimal(text: str) -> int:
 
 
 @attrs.frozen
-class Kline:
+class ExactKline:
     """One candle in exact units; equal klines are bit-for-bit equal on the wire."""
 
     interval: str
@@ -99,7 +99,7 @@ class Kline:
         return self.first_trade_id + self.trades - 1 if self.trades else -1
 
     @classmethod
-    def from_row(cls, interval: str, row: Sequence[int] | I64) -> Kline:
+    def from_row(cls, interval: str, row: Sequence[int] | I64) -> ExactKline:
         """The kline of one ``Bars`` row of timeframe ``interval``."""
         values = [int(v) for v in row]
         return cls(
@@ -212,9 +212,9 @@ class Bars:
         out[:, OPEN_TIME] = rows[:, OPEN_TIME_COL]
         return Klines(rows[:, OPEN_TIME_COL].copy(), out)
 
-    def klines(self, interval: str) -> list[Kline]:
-        """One :class:`Kline` per row."""
-        return [Kline.from_row(interval, row) for row in self.data]
+    def klines(self, interval: str) -> list[ExactKline]:
+        """One :class:`ExactKline` per row."""
+        return [ExactKline.from_row(interval, row) for row in self.data]
 
 
 def group_keys(open_times: I64, interval: str) -> I64:

@@ -34,7 +34,7 @@ from vyx.exchange.candles import (
     TRADES_COL,
     VOLUME_COL,
     Bars,
-    Kline,
+    ExactKline,
     aggregate,
     fmt_decimal,
     forming_row,
@@ -231,7 +231,7 @@ class Market:
             self._daily.popitem(last=False)
         return row
 
-    def kline_at(self, symbol: str, interval: str, open_time: int, at_ms: int) -> Kline | None:
+    def kline_at(self, symbol: str, interval: str, open_time: int, at_ms: int) -> ExactKline | None:
         """The bar of ``interval`` opened at ``open_time`` as it stands at market time ``at_ms``.
 
         Closed (complete) when ``at_ms >= open_time + length``; None when it has not started or
@@ -247,7 +247,7 @@ class Market:
         if len(closed) != (current_open - open_time) // self.base_ms:
             return None  # a hole in the source
         if at_ms >= open_time + length:
-            return Kline.from_row(interval, merge_rows(closed)) if len(closed) else None
+            return ExactKline.from_row(interval, merge_rows(closed)) if len(closed) else None
         current = base.between(current_open, current_open + 1).data
         row = forming_row(
             closed, current[0] if len(current) else None, at_ms - current_open, self.base_ms
@@ -255,7 +255,7 @@ class Market:
         if row is None:
             return None
         row[OPEN_TIME_COL] = open_time
-        return Kline.from_row(interval, row)
+        return ExactKline.from_row(interval, row)
 
     def klines(
         self,
@@ -266,7 +266,7 @@ class Market:
         start_ms: int | None = None,
         end_ms: int | None = None,
         limit: int = 500,
-    ) -> list[Kline]:
+    ) -> list[ExactKline]:
         """``/api/v3/klines`` semantics: open times in ``[start, end]``, at most ``limit``.
 
         With ``start_ms`` the oldest bars from there; otherwise the newest ending at ``end_ms``
@@ -297,7 +297,7 @@ class Market:
 
     def closed_between(
         self, symbol: str, interval: str, after_ms: int, until_ms: int
-    ) -> list[Kline]:
+    ) -> list[ExactKline]:
         """Every bar of ``interval`` that closed in market time ``(after_ms, until_ms]``.
 
         A bar "closes" at ``open + length``; this is what the exchange produced in that window,

@@ -82,7 +82,7 @@ class Connection:
 
 
 @attrs.define
-class Hub:
+class StreamHub:
     """The open connections, and what they subscribe to."""
 
     clock: MarketClock
@@ -229,7 +229,7 @@ def build_payloads(market: Market, event: Event, wanted: set[StreamKey]) -> dict
 async def run_pump(
     market: Market,
     clock: MarketClock,
-    hub: Hub,
+    hub: StreamHub,
     faults: FaultControl,
     truth: Truth,
     timeframes: tuple[str, ...],
@@ -260,7 +260,7 @@ class ExchangeApp:
     """The raw ASGI application: REST under ``/api/v3``, streams at ``/stream`` and ``/ws``."""
 
     rest: RestApi
-    hub: Hub
+    hub: StreamHub
     clock: MarketClock
     faults: FaultControl
     max_streams: int
@@ -391,7 +391,7 @@ __all__ = [
     "CLOSE_POLICY",
     "Connection",
     "ExchangeApp",
-    "Hub",
+    "StreamHub",
     "Truth",
     "build_payloads",
     "run_pump",

@@ -18,7 +18,7 @@ from vyx.exchange.faults import FaultControl
 from vyx.exchange.market import Market
 from vyx.exchange.replay import ReplaySource
 from vyx.exchange.rest import RestApi
-from vyx.exchange.server import ExchangeApp, Hub, Truth, run_pump
+from vyx.exchange.server import ExchangeApp, StreamHub, Truth, run_pump
 from vyx.exchange.source import CandleSource
 from vyx.exchange.synthetic import SyntheticSource
 from vyx.exchange.weights import WeightLimiter
@@ -100,7 +100,7 @@ class ExchangeHandle:
     market: Market
     truth: Truth
     faults: FaultControl
-    _hub: Hub
+    _hub: StreamHub
     _app: ExchangeApp
 
     @property
@@ -160,7 +160,7 @@ async def run_exchange(
     )
     start_ms = cfg.start_ms if cfg.start_ms is not None else _default_start(source)
     clock = MarketClock.starting_now(start_ms, cfg.speed)
-    hub = Hub(clock)
+    hub = StreamHub(clock)
     faults = FaultControl(hub)
     truth = Truth(market, clock)
     limiter = WeightLimiter(cfg.weight_limit, cfg.weight_window_s, cfg.ban_s)

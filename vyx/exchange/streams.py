@@ -74,7 +74,7 @@ def valid_name(name: object) -> bool:
 
 
 @attrs.frozen
-class Outcome:
+class StreamReply:
     """What to do after one incoming message: ``reply`` to send, then maybe close."""
 
     reply: str | None = None
@@ -113,41 +113,41 @@ class Subscriptions:
         """The fed streams among the subscriptions."""
         return [key for key in self.streams.values() if key is not None]
 
-    def handle(self, text: str, now: float) -> Outcome:
+    def handle(self, text: str, now: float) -> StreamReply:
         """Apply one incoming text message received at trio time ``now``."""
         self._recent.append(now)
         while self._recent and self._recent[0] <= now - 1.0:
             self._recent.popleft()
         if len(self._recent) > self.max_messages_per_s:
-            return Outcome(close_code=CLOSE_POLICY, close_reason="Too many messages")
+            return StreamReply(close_code=CLOSE_POLICY, close_reason="Too many messages")
         try:
             request = json.loads(text)
         except ValueError:
-            return Outcome(_error(3, "Invalid JSON: expected value at line 1 column 1"))
+            return StreamReply(_error(3, "Invalid JSON: expected value at line 1 column 1"))
         if not isinstance(request, dict):
-            return Outcome(_error(2, "Invalid request: expected an object"))
+            return StreamReply(_error(2, "Invalid request: expected an object"))
         request_id = request.get("id")
         if not (request_id is None or isinstance(request_id, str)) and not (
             isinstance(request_id, int) and not isinstance(request_id, bool) and request_id >= 0
         ):
-            return Outcome(_error(2, "Invalid request: request ID must be an unsigned integer"))
+            return StreamReply(_error(2, "Invalid request: request ID must be an unsigned integer"))
         method = request.get("method")
         if method is None:
-            return Outcome(_error(2, "Invalid request: missing field `method`", request_id))
+            return StreamReply(_error(2, "Invalid request: missing field `method`", request_id))
         params = request.get("params", [])
         if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
             if not isinstance(params, list) or not all(valid_name(p) for p in params):
-                return Outcome(_error(2, "Invalid request: invalid stream name", request_id))
+                return StreamReply(_error(2, "Invalid request: invalid stream name", request_id))
             if method == "UNSUBSCRIBE":
                 self.remove(params)
             elif not self.add(params):
                 msg = f"Invalid request: a connection can have at most {self.max_streams} streams"
-                return Outcome(_error(2, msg, request_id))
-            return Outcome(dumps({"result": None, "id": request_id}))
+                return StreamReply(_error(2, msg, request_id))
+            return StreamReply(dumps({"result": None, "id": request_id}))
         if method == "LIST_SUBSCRIPTIONS":
-            return Outcome(dumps({"result": list(self.streams), "id": request_id}))
+            return StreamReply(dumps({"result": list(self.streams), "id": request_id}))
         variants = "SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS, SET_PROPERTY, GET_PROPERTY"
-        return Outcome(
+        return StreamReply(
             _error(2, f"Invalid request: unknown variant {method}, expected one of {variants}")
         )
 

@@ -24,7 +24,7 @@ MAX_BAN_S = 3 * 86_400.0
 
 
 @attrs.frozen
-class Decision:
+class Charge:
     """The outcome of charging one request."""
 
     #: 200 (go ahead), 429 (over the limit) or 418 (banned).
@@ -53,25 +53,25 @@ class WeightLimiter:
     ban_s: float = 120.0
     _ips: dict[str, _Ip] = attrs.field(factory=dict, init=False)
 
-    def charge(self, ip: str, weight: int, now: float) -> Decision:
+    def charge(self, ip: str, weight: int, now: float) -> Charge:
         """Charge ``weight`` to ``ip`` at trio time ``now`` and decide."""
         state = self._ips.setdefault(ip, _Ip())
         window = math.floor(now / self.window_s)
         if window != state.window:
             state.window, state.used = window, 0
         if now < state.ban_until:
-            return Decision(418, state.used, math.ceil(state.ban_until - now))
+            return Charge(418, state.used, math.ceil(state.ban_until - now))
         if now < state.retry_until:
             ban = min(self.ban_s * 2**state.bans, MAX_BAN_S)
             state.bans += 1
             state.ban_until, state.retry_until = now + ban, -math.inf
-            return Decision(418, state.used, math.ceil(ban))
+            return Charge(418, state.used, math.ceil(ban))
         state.used += weight
         if state.used > self.limit:
             window_end = (window + 1) * self.window_s
             state.retry_until = window_end
-            return Decision(429, state.used, max(math.ceil(window_end - now), 1))
-        return Decision(200, state.used)
+            return Charge(429, state.used, max(math.ceil(window_end - now), 1))
+        return Charge(200, state.used)
 
     def used(self, ip: str, now: float) -> int:
         """The counter ``ip`` would see now."""

@@ -3,8 +3,8 @@
 Run where the daemon will run (on the machine: ``fly ssh console -C "vyx doctor"``). Checks, in
 order: the configuration, the data directory (and, on Fly, that it is a volume), the region,
 Binance REST and streams (a 451 there means Binance refuses this location), Supabase, Gemini and
-the Fly Machines API. Each gives a :class:`Verdict`; :func:`run_checks` is the whole list. A probe
-has :data:`PROBE_TIMEOUT_S` and sends no secret anywhere but to its own service, in headers
+the Fly Machines API. Each gives a :class:`CheckResult`; :func:`run_checks` is the whole list. A
+probe has :data:`PROBE_TIMEOUT_S` and sends no secret anywhere but to its own service, in headers
 (never in a URL), and no verdict quotes one.
 """
 
@@ -37,7 +37,7 @@ Level = Literal["ok", "warn", "fail", "skip"]
 
 
 @attrs.frozen
-class Verdict:
+class CheckResult:
     """One check's outcome."""
 
     #: What was checked (``binance rest``).
@@ -52,38 +52,38 @@ class Verdict:
         return f"{self.level.upper():<5} {self.name:<15} {self.detail}"
 
 
-def check_config(env: Mapping[str, str]) -> tuple[Verdict, Config | None]:
+def check_config(env: Mapping[str, str]) -> tuple[CheckResult, Config | None]:
     """The configuration from ``env``: every problem on the line, or the mode."""
     try:
         cfg = Config.from_env(env)
     except ConfigError as exc:
-        return Verdict("config", "fail", "; ".join(exc.problems)), None
+        return CheckResult("config", "fail", "; ".join(exc.problems)), None
     who = f"user {cfg.machine.user_id}" if cfg.mode == "cloud" else "local user"
-    return Verdict("config", "ok", f"{cfg.mode} mode, {who}"), cfg
+    return CheckResult("config", "ok", f"{cfg.mode} mode, {who}"), cfg
 
 
-def check_data_dir(path: Path, *, on_fly: bool) -> Verdict:
+def check_data_dir(path: Path, *, on_fly: bool) -> CheckResult:
     """Writable (as ``vyx run`` prepares it); on Fly also a mounted volume, or it is wiped at
     every restart."""
     try:
         prepare_data_dir(path)
     except StartupError as exc:
-        return Verdict("data dir", "fail", str(exc))
+        return CheckResult("data dir", "fail", str(exc))
     if on_fly and not os.path.ismount(path):
-        return Verdict(
+        return CheckResult(
             "data dir",
             "warn",
             f"{path} is writable but not a volume: the spool, the store and the catch-up mark "
             "are lost at every restart (vyx provision mounts one at /data)",
         )
-    return Verdict("data dir", "ok", f"{path} is writable")
+    return CheckResult("data dir", "ok", f"{path} is writable")
 
 
-def check_region_of(cfg: Config) -> Verdict:
+def check_region_of(cfg: Config) -> CheckResult:
     """The machine's region (``MACHINE_REGION``/``FLY_REGION``) and whether Binance serves it."""
     code = cfg.machine.region
     if code is None:
-        return Verdict(
+        return CheckResult(
             "region",
             "skip",
             "unknown here (not on Fly, no MACHINE_REGION); the Binance checks below tell",
@@ -92,9 +92,9 @@ def check_region_of(cfg: Config) -> Verdict:
         found = check_region(code)
     except RegionRefused as exc:
         known = region_of(code) is not None
-        return Verdict("region", "fail" if known else "warn", str(exc))
+        return CheckResult("region", "fail" if known else "warn", str(exc))
     note = ", nearest to Binance" if found.code == DEFAULT_REGION else ""
-    return Verdict("region", "ok", f"{found.describe()}: Binance serves it{note}")
+    return CheckResult("region", "ok", f"{found.describe()}: Binance serves it{note}")
 
 
 async def _http(
@@ -102,8 +102,8 @@ async def _http(
     url: str,
     headers: Mapping[str, str],
     transport: httpx.AsyncBaseTransport | None,
-    explain: Callable[[httpx.Response], Verdict | None] = lambda _: None,
-) -> Verdict:
+    explain: Callable[[httpx.Response], CheckResult | None] = lambda _: None,
+) -> CheckResult:
     """GET ``url``: ok on 2xx (with the time), else what ``explain`` says, else the status."""
     started = time.monotonic()
     try:
@@ -112,21 +112,21 @@ async def _http(
                 response = await client.get(url, headers=dict(headers))
                 await response.aread()
     except trio.TooSlowError:
-        return Verdict(name, "fail", f"{url}: no answer within {PROBE_TIMEOUT_S:.0f} s")
+        return CheckResult(name, "fail", f"{url}: no answer within {PROBE_TIMEOUT_S:.0f} s")
     except httpx.HTTPError as exc:
         reason = f"{type(exc).__name__}: {exc}"[:_DETAIL_MAX]
-        return Verdict(name, "fail", f"{url}: unreachable ({reason})")
+        return CheckResult(name, "fail", f"{url}: unreachable ({reason})")
     ms = (time.monotonic() - started) * 1000
     if response.is_success:
-        return Verdict(name, "ok", f"{url}: HTTP {response.status_code} in {ms:.0f} ms")
+        return CheckResult(name, "ok", f"{url}: HTTP {response.status_code} in {ms:.0f} ms")
     verdict = explain(response)
     if verdict is not None:
         return verdict
-    return Verdict(name, "fail", f"{url}: HTTP {response.status_code}")
+    return CheckResult(name, "fail", f"{url}: HTTP {response.status_code}")
 
 
-def _restricted(name: str, url: str, region: str | None) -> Verdict:
-    return Verdict(
+def _restricted(name: str, url: str, region: str | None) -> CheckResult:
+    return CheckResult(
         name,
         "fail",
         f"{url}: restricted location (HTTP 451) from region {region or 'unknown'}: Binance "
@@ -137,11 +137,11 @@ def _restricted(name: str, url: str, region: str | None) -> Verdict:
 
 async def check_binance_rest(
     cfg: Config, transport: httpx.AsyncBaseTransport | None = None
-) -> Verdict:
+) -> CheckResult:
     """``GET /api/v3/ping``."""
     url = cfg.market.rest_url.rstrip("/") + "/api/v3/ping"
 
-    def explain(response: httpx.Response) -> Verdict | None:
+    def explain(response: httpx.Response) -> CheckResult | None:
         if is_restricted(response.status_code, response.content):
             return _restricted("binance rest", url, cfg.machine.region)
         return None
@@ -149,7 +149,7 @@ async def check_binance_rest(
     return await _http("binance rest", url, {}, transport, explain)
 
 
-async def check_binance_ws(cfg: Config, connect: Connect | None = None) -> Verdict:
+async def check_binance_ws(cfg: Config, connect: Connect | None = None) -> CheckResult:
     """Open and close a combined stream (``btcusdt@ticker``)."""
     url = cfg.market.ws_url.rstrip("/") + "/stream?streams=btcusdt@ticker"
     opener: Connect = connect or (lambda u: open_stream(u, StreamConfig(ws_url=cfg.market.ws_url)))
@@ -163,17 +163,17 @@ async def check_binance_ws(cfg: Config, connect: Connect | None = None) -> Verdi
         failure = group
     if failure is None:
         ms = (time.monotonic() - started) * 1000
-        return Verdict("binance ws", "ok", f"{url}: connected in {ms:.0f} ms")
+        return CheckResult("binance ws", "ok", f"{url}: connected in {ms:.0f} ms")
     leaves = _leaves(failure)
     for leaf in leaves:
         if isinstance(leaf, HandshakeFailed) and leaf.status_code is not None:
             if is_restricted(leaf.status_code, leaf.body):
                 return _restricted("binance ws", url, cfg.machine.region)
-            return Verdict(
+            return CheckResult(
                 "binance ws", "fail", f"{url}: handshake refused: HTTP {leaf.status_code}"
             )
     reason = f"{type(leaves[0]).__name__}: {leaves[0]}"[:_DETAIL_MAX]
-    return Verdict("binance ws", "fail", f"{url}: unreachable ({reason})")
+    return CheckResult("binance ws", "fail", f"{url}: unreachable ({reason})")
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -182,19 +182,21 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-def _key_refused(name: str, url: str, what: str) -> Callable[[httpx.Response], Verdict | None]:
-    def explain(response: httpx.Response) -> Verdict | None:
+def _key_refused(name: str, url: str, what: str) -> Callable[[httpx.Response], CheckResult | None]:
+    def explain(response: httpx.Response) -> CheckResult | None:
         if response.status_code in (400, 401, 403):
-            return Verdict(name, "fail", f"{url}: HTTP {response.status_code}: {what} refused")
+            return CheckResult(name, "fail", f"{url}: HTTP {response.status_code}: {what} refused")
         return None
 
     return explain
 
 
-async def check_supabase(cfg: Config, transport: httpx.AsyncBaseTransport | None = None) -> Verdict:
+async def check_supabase(
+    cfg: Config, transport: httpx.AsyncBaseTransport | None = None
+) -> CheckResult:
     """PostgREST's description of the tables (``GET /rest/v1/``) with the service key."""
     if cfg.supabase is None:
-        return Verdict("supabase", "skip", "not configured (embedded mode: SQLite)")
+        return CheckResult("supabase", "skip", "not configured (embedded mode: SQLite)")
     url = cfg.supabase.url.rstrip("/") + "/rest/v1/"
     key = cfg.supabase.service_key
     headers = {"apikey": key, "Authorization": f"Bearer {key}"}
@@ -202,10 +204,12 @@ async def check_supabase(cfg: Config, transport: httpx.AsyncBaseTransport | None
     return await _http("supabase", url, headers, transport, explain)
 
 
-async def check_gemini(cfg: Config, transport: httpx.AsyncBaseTransport | None = None) -> Verdict:
+async def check_gemini(
+    cfg: Config, transport: httpx.AsyncBaseTransport | None = None
+) -> CheckResult:
     """The model list (``GET /v1beta/models``) with the API key in a header."""
     if cfg.analyzer.api_key is None:
-        return Verdict("gemini", "skip", "no GEMINI_API_KEY: signals are not analysed")
+        return CheckResult("gemini", "skip", "no GEMINI_API_KEY: signals are not analysed")
     url = cfg.analyzer.base_url.rstrip("/") + "/v1beta/models"
     headers = {"x-goog-api-key": cfg.analyzer.api_key}
     return await _http(
@@ -213,11 +217,13 @@ async def check_gemini(cfg: Config, transport: httpx.AsyncBaseTransport | None =
     )
 
 
-async def check_fly(cfg: Config, transport: httpx.AsyncBaseTransport | None = None) -> Verdict:
+async def check_fly(cfg: Config, transport: httpx.AsyncBaseTransport | None = None) -> CheckResult:
     """The app through the Machines API (``GET /apps/{app}``)."""
     fly = cfg.fly
     if fly.api_token is None or fly.app_name is None:
-        return Verdict("fly", "skip", "no FLY_API_TOKEN/FLY_APP_NAME: no provisioning, no scaling")
+        return CheckResult(
+            "fly", "skip", "no FLY_API_TOKEN/FLY_APP_NAME: no provisioning, no scaling"
+        )
     url = f"{fly.api_url.rstrip('/')}/apps/{fly.app_name}"
     headers = {"Authorization": authorization(fly.api_token)}
     return await _http("fly", url, headers, transport, _key_refused("fly", url, "the token was"))
@@ -228,7 +234,7 @@ async def run_checks(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     connect: Connect | None = None,
-) -> list[Verdict]:
+) -> list[CheckResult]:
     """Every check, in order (the network probes at once). ``transport``/``connect`` are the
     tests' seams; a configuration that does not load stops at its own verdict."""
     config, cfg = check_config(env)
@@ -236,14 +242,14 @@ async def run_checks(
         return [config]
     on_fly = cfg.fly.machine_id is not None
     verdicts = [config, check_data_dir(cfg.store.data_dir, on_fly=on_fly), check_region_of(cfg)]
-    probes: list[Callable[[], Awaitable[Verdict]]] = [
+    probes: list[Callable[[], Awaitable[CheckResult]]] = [
         lambda: check_binance_rest(cfg, transport),
         lambda: check_binance_ws(cfg, connect),
         lambda: check_supabase(cfg, transport),
         lambda: check_gemini(cfg, transport),
         lambda: check_fly(cfg, transport),
     ]
-    results: list[Verdict | None] = [None] * len(probes)
+    results: list[CheckResult | None] = [None] * len(probes)
 
     async def probe(i: int) -> None:
         results[i] = await probes[i]()

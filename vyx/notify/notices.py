@@ -34,7 +34,7 @@ Value = float | str | None
 
 
 @attrs.frozen
-class Clause:
+class SignalClause:
     """One top-level clause of the trader's filter at the signal bar."""
 
     label: str
@@ -53,7 +53,7 @@ def _value(raw: Any) -> Value:
     return str(raw)[:40]
 
 
-def clauses_of(indicator_data: Mapping[str, Any]) -> tuple[Clause, ...]:
+def clauses_of(indicator_data: Mapping[str, Any]) -> tuple[SignalClause, ...]:
     """The clauses of a signal's ``indicator_data`` (``{label: {held, values}}``)."""
     clauses = []
     for label, entry in list(indicator_data.items())[:MAX_CLAUSES]:
@@ -61,7 +61,7 @@ def clauses_of(indicator_data: Mapping[str, Any]) -> tuple[Clause, ...]:
         values = entry.get("values")
         pairs = list(values.items())[:MAX_VALUES] if isinstance(values, Mapping) else []
         clauses.append(
-            Clause(
+            SignalClause(
                 str(label),
                 bool(entry.get("held", True)),
                 tuple((str(k), _value(v)) for k, v in pairs),
@@ -82,7 +82,7 @@ class SignalNotice:
     price: float
     #: Open time of the signal bar, epoch ms.
     bar_open_time: int
-    clauses: tuple[Clause, ...] = ()
+    clauses: tuple[SignalClause, ...] = ()
     provisional: bool = False
 
     @property
@@ -178,9 +178,9 @@ def notice_to_json(notice: Notice) -> str:
         return json.dumps(finite(body), separators=(",", ":"), allow_nan=False)
 
 
-def _clause(body: Mapping[str, Any]) -> Clause:
+def _clause(body: Mapping[str, Any]) -> SignalClause:
     values = tuple((str(k), _value(v)) for k, v in body["values"][:MAX_VALUES])
-    return Clause(str(body["label"]), bool(body["held"]), values)
+    return SignalClause(str(body["label"]), bool(body["held"]), values)
 
 
 def notice_from_json(body: Mapping[str, Any]) -> Notice:

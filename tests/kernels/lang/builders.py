@@ -24,8 +24,8 @@ def series(name: str) -> ast.Series:
     return ast.Series(name, span=NOWHERE)
 
 
-def ticker(name: str) -> ast.Ticker:
-    return ast.Ticker(name, span=NOWHERE)
+def ticker(name: str) -> ast.TickerField:
+    return ast.TickerField(name, span=NOWHERE)
 
 
 def call(

@@ -21,7 +21,7 @@ from vyx.exchange.candles import (
     TRADES_COL,
     VOLUME_COL,
     Bars,
-    Kline,
+    ExactKline,
     aggregate,
     fmt_decimal,
     merge_rows,
@@ -123,12 +123,12 @@ def test_partial_states_only_grow_and_end_in_the_bar(seed: int, cuts: list[int])
 
 def test_kline_wire_forms() -> None:
     (row,) = random_bars(3, 1, 1_634_943_780_000).data
-    kline = Kline.from_row("1m", row)
+    kline = ExactKline.from_row("1m", row)
     rest = kline.rest_row()
     assert rest[0] == 1_634_943_780_000
     assert rest[6] == 1_634_943_839_999
     assert [type(v) for v in rest] == [int, str, str, str, str, str, int, str, int, str, str, str]
     payload = kline.stream_payload("BTCUSDT", 1, closed=True)
     assert payload["k"]["L"] - payload["k"]["f"] + 1 == payload["k"]["n"]
-    empty = Kline.from_row("1m", np.where(np.arange(N_COLS) == TRADES_COL, 0, row))
+    empty = ExactKline.from_row("1m", np.where(np.arange(N_COLS) == TRADES_COL, 0, row))
     assert empty.stream_payload("BTCUSDT", 1, closed=False)["k"]["f"] == -1

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels.timeframes import DAY_MS, timeframe_ms
-from vyx.exchange.candles import VOLUME_COL, Kline, aggregate
+from vyx.exchange.candles import VOLUME_COL, ExactKline, aggregate
 from vyx.exchange.market import Market
 from vyx.exchange.source import SymbolKind
 from vyx.exchange.synthetic import SyntheticSource
@@ -97,7 +97,7 @@ def test_klines_start_time_gives_the_oldest_bars_from_there() -> None:
     assert MARKET.klines("BTCUSDT", "1h", NOW, start_ms=NOW + 3_600_000) == []
 
 
-def _reference() -> list[Kline]:
+def _reference() -> list[ExactKline]:
     """Every 5m bar of the last five days up to the forming one, fetched in two pages."""
     length = timeframe_ms("5m")
     first = MARKET.klines("BTCUSDT", "5m", NOW, start_ms=NOW - 5 * DAY_MS, limit=1000)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vyx.exchange.candles import Kline
+from vyx.exchange.candles import ExactKline
 from vyx.exchange.market import Market
 from vyx.exchange.replay import ReplaySource
 from vyx.exchange.source import SourceError
@@ -101,7 +101,7 @@ def test_kline_frames_have_the_recorded_structure(shared_data: Path) -> None:
     source = SyntheticSource(2, decoys=False)
     market = Market(source, ("1m",))
     kline = market.kline_at("BTCUSDT", "1m", 1_700_000_040_000, 1_700_000_070_000)
-    assert isinstance(kline, Kline)
+    assert isinstance(kline, ExactKline)
     for closed in (False, True):
         ours = {
             "stream": "btcusdt@kline_1m",

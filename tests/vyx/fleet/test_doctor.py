@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from vyx.cli import cli
 from vyx.exchange.service import ExchangeConfig, ExchangeHandle, run_exchange
-from vyx.fleet.doctor import Verdict, run_checks
+from vyx.fleet.doctor import CheckResult, run_checks
 
 SERVICE_KEY = "sb_secret_doctor-test-key-0001"
 GEMINI_KEY = "AIza-doctor-test-key-0002"
@@ -29,7 +29,7 @@ def _env(exchange: ExchangeHandle, tmp_path: Path, **extra: str) -> dict[str, st
     }
 
 
-def _by_name(verdicts: list[Verdict]) -> dict[str, Verdict]:
+def _by_name(verdicts: list[CheckResult]) -> dict[str, CheckResult]:
     return {v.name: v for v in verdicts}
 
 

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from tests.vyx.notify.conftest import notice, verdict
 from tests.vyx.notify.fakes import telegram_entities
 from vyx.notify import render
-from vyx.notify.notices import Clause
+from vyx.notify.notices import SignalClause
 
 
 def test_a_signal_says_symbol_timeframe_price_trader_clauses_values_and_link() -> None:
@@ -74,7 +74,7 @@ def test_whatever_a_name_holds_the_html_parses_and_fits(name: str, label: str, s
         notice(0),
         trader_name=name,
         symbol=symbol,
-        clauses=(Clause(label, True, ((label, 1.0),)), *notice(0).clauses),
+        clauses=(SignalClause(label, True, ((label, 1.0),)), *notice(0).clauses),
     )
     for text in (
         render.signal_text(n, render.TELEGRAM, verdict=verdict(n), link_base="https://x/?a=<b>"),

@@ -25,12 +25,12 @@ Wiring in the daemon's nursery (sinks before sources)::
                  # force_sync → store.sync(timeout_s)
 """
 
-from vyx.store.supabase.rest import Rest, RestError, SupabaseUnavailable
+from vyx.store.supabase.rest import PostgrestError, Rest, SupabaseUnavailable
 from vyx.store.supabase.store import SupabaseStatistics, SupabaseStore, run_supabase_store
 
 __all__ = [
+    "PostgrestError",
     "Rest",
-    "RestError",
     "SupabaseStatistics",
     "SupabaseStore",
     "SupabaseUnavailable",

@@ -36,7 +36,7 @@ from loguru import logger
 from vyx.retry import RetryPolicy
 from vyx.store.api import QuarantinedRow
 from vyx.store.supabase.project import Project
-from vyx.store.supabase.rest import Rest, RestError
+from vyx.store.supabase.rest import PostgrestError, Rest
 from vyx.store.supabase.spool import Rejection, Spool, SpooledRow
 from vyx.store.supabase.wire import CONFLICT_KEYS, IMMUTABLE_TABLES
 
@@ -177,7 +177,7 @@ class Drain:
             try:
                 while await self.drain_chunk():
                     pass
-            except RestError as exc:
+            except PostgrestError as exc:
                 delay = policy.delay(exc.failure.retry_after_s)
                 policy = policy.failed()
                 self._state = "blocked" if exc.verdict == "blocked" else "retrying"
@@ -196,7 +196,7 @@ class Drain:
     async def drain_chunk(self) -> bool:
         """Apply the oldest ``batch_rows`` spooled rows; False when the spool was empty.
 
-        Raises :class:`RestError` (``retry``/``blocked``) with the rows before the failed run
+        Raises :class:`PostgrestError` (``retry``/``blocked``) with the rows before the failed run
         settled and the rest still spooled."""
         spool = self._io.spool
         # One thread call: the top seq read with an empty queue is exactly what is settled.
@@ -239,7 +239,7 @@ class Drain:
         self._requests += 1
         try:
             await self._send(table, groups)
-        except RestError as exc:
+        except PostgrestError as exc:
             self._failures += 1
             self._last_error = str(exc)
             if exc.verdict != "reject":

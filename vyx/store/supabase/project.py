@@ -39,7 +39,7 @@ import attrs
 from loguru import logger
 
 from vyx.store.records import analysis_row_id, machine_row_id
-from vyx.store.supabase.rest import Rest, RestError
+from vyx.store.supabase.rest import PostgrestError, Rest
 from vyx.store.supabase.spool import Spool
 
 #: PostgreSQL types whose JSON input must be an integer.
@@ -224,13 +224,13 @@ class Project:
         self.schema: ProjectSchema | None = None
 
     async def describe(self) -> ProjectSchema:
-        """The project's tables (asked once). Raises :class:`RestError` when the database is
+        """The project's tables (asked once). Raises :class:`PostgrestError` when the database is
         unreachable (``retry``); a project PostgREST will not describe is assumed."""
         if self.schema is not None:
             return self.schema
         try:
             doc = await self._rest.describe()
-        except RestError as exc:
+        except PostgrestError as exc:
             if exc.verdict == "retry":
                 raise
             logger.warning(
@@ -254,7 +254,7 @@ class Project:
     async def write_machine(self, row: Mapping[str, Any]) -> dict[str, Any]:
         """Update the user's ``cloud_machines`` row (by ``user_id``) with ``row``, or insert it
         with the machine's id when there is none; returns the row the database holds. Raises
-        :class:`RestError`."""
+        :class:`PostgrestError`."""
         user_id = str(row["user_id"])
         values = {k: v for k, v in row.items() if k not in ("id", "user_id")}
         for attempt in range(2):
@@ -266,7 +266,7 @@ class Project:
                 inserted = await self._rest.insert(
                     "cloud_machines", [{**row, "id": current}], returning=True
                 )
-            except RestError as exc:
+            except PostgrestError as exc:
                 # Inserted by someone else meanwhile (unique user_id): update that row.
                 if exc.failure.code == "23505" and attempt == 0:
                     continue

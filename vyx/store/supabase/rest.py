@@ -6,13 +6,13 @@ returns, built the same way: ``{url}/rest/v1``, ``apikey`` + ``Authorization: Be
 only needs an ``httpx.AsyncClient``, and httpx runs on Trio. Its built-in retry sleeps with
 ``asyncio.sleep``, so it is switched off; :class:`~vyx.retry.RetryPolicy` retries here instead.
 
-Every non-2xx response is turned into :class:`RestError` by a response hook (the client's own
+Every non-2xx response is turned into :class:`PostgrestError` by a response hook (the client's own
 ``APIError`` drops the HTTP status, and the status is what says whether to retry). Errors::
 
     StoreError (vyx.store.errors)
      ├── StoreUnavailable
      │    └── SupabaseUnavailable   a direct call gave up after RetryPolicy.max_attempts
-     └── RestError                  one request failed: .failure (ApiFailure), .verdict
+     └── PostgrestError                  one request failed: .failure (ApiFailure), .verdict
 
 The service key is sent in headers only; it is never part of a message, a repr or a log line.
 """
@@ -44,7 +44,7 @@ SUPABASE_RETRY = RetryPolicy(
 )
 
 
-class RestError(StoreError):
+class PostgrestError(StoreError):
     """One PostgREST request failed."""
 
     def __init__(self, failure: ApiFailure) -> None:
@@ -77,7 +77,7 @@ def _bool_filter(value: Any) -> Any:
 class Rest:
     """Requests to one Supabase project's PostgREST, each bounded by ``policy.attempt_timeout_s``.
 
-    Single-attempt methods raise :class:`RestError`; :meth:`call` retries a request."""
+    Single-attempt methods raise :class:`PostgrestError`; :meth:`call` retries a request."""
 
     def __init__(
         self, client: AsyncPostgrestClient, policy: RetryPolicy, http: httpx.AsyncClient
@@ -126,7 +126,9 @@ class Rest:
         return rows if isinstance(rows, list) else []
 
     async def _bounded(self, request: Callable[[], Awaitable[T]]) -> T:
-        """One attempt of ``request`` within ``attempt_timeout_s``; raises :class:`RestError`."""
+        """One attempt of ``request`` within ``attempt_timeout_s``.
+
+        Raises :class:`PostgrestError`."""
         timeout = self.policy.attempt_timeout_s
         failure: ApiFailure
         with trio.move_on_after(timeout):
@@ -140,8 +142,8 @@ class Rest:
                 failure = ApiFailure(None, None, f"timed out after {timeout:g} s")
             except httpx.TransportError as exc:
                 failure = ApiFailure(None, None, f"{type(exc).__name__}: {exc}")
-            raise RestError(failure)
-        raise RestError(ApiFailure(None, None, f"timed out after {timeout:g} s"))
+            raise PostgrestError(failure)
+        raise PostgrestError(ApiFailure(None, None, f"timed out after {timeout:g} s"))
 
     async def describe(self) -> dict[str, Any]:
         """``GET /rest/v1/``: PostgREST's OpenAPI description of the tables it serves."""
@@ -151,7 +153,9 @@ class Rest:
         except ValueError:
             doc = None
         if not isinstance(doc, dict):
-            raise RestError(ApiFailure(response.status_code, None, "not an OpenAPI description"))
+            raise PostgrestError(
+                ApiFailure(response.status_code, None, "not an OpenAPI description")
+            )
         return doc
 
     async def insert(
@@ -241,7 +245,7 @@ class Rest:
         """Run ``request`` with bounded retries on ``retry`` verdicts.
 
         Raises :class:`SupabaseUnavailable` after ``max_attempts`` failures (``attempts``, if
-        given) or at once for a ``blocked`` one, :class:`RestError` for a rejection.
+        given) or at once for a ``blocked`` one, :class:`PostgrestError` for a rejection.
         Cancellation propagates."""
         policy = self.policy
         if attempts is not None:
@@ -249,7 +253,7 @@ class Rest:
         while True:
             try:
                 return await request()
-            except RestError as exc:
+            except PostgrestError as exc:
                 if exc.verdict == "reject":
                     raise
                 if exc.verdict == "blocked":

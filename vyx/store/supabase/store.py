@@ -47,7 +47,7 @@ from vyx.store.records import (
 )
 from vyx.store.supabase.drain import Drain, DrainStatistics, SpoolEntry, SpoolIO
 from vyx.store.supabase.project import MachineIds, Project
-from vyx.store.supabase.rest import Rest, RestError
+from vyx.store.supabase.rest import PostgrestError, Rest
 from vyx.store.supabase.spool import Spool
 from vyx.store.supabase.wire import encode_wire, from_wire, to_wire
 from vyx.store.writer import BatchPolicy, BatchWriter, QueuedWrites
@@ -219,7 +219,7 @@ class SupabaseStore(QueuedWrites):
         the service key bypasses RLS, so ownership is enforced here. Raises
         :class:`~vyx.store.errors.TraderNotOwned` (and reports a security event) when the id is
         another user's, :class:`~vyx.store.supabase.rest.SupabaseUnavailable` or
-        :class:`~vyx.store.supabase.rest.RestError`."""
+        :class:`~vyx.store.supabase.rest.PostgrestError`."""
         rest = self.rest
         mine = {"id": trader.id, "user_id": trader.user_id}
         for _ in range(2):
@@ -234,7 +234,7 @@ class SupabaseStore(QueuedWrites):
             try:
                 await rest.call("insert trader", partial(rest.insert, "traders", [row]))
                 return
-            except RestError as exc:
+            except PostgrestError as exc:
                 if exc.failure.code != "23505":
                     raise
             # The id exists: ours (an earlier attempt whose answer was lost) or another user's?
@@ -439,7 +439,7 @@ class SupabaseStore(QueuedWrites):
                 while await self.drain.drain_chunk():
                     pass
                 return
-            except Exception as exc:  # RestError, sqlite3.Error: retry until the deadline
+            except Exception as exc:  # PostgrestError, sqlite3.Error: retry until the deadline
                 logger.warning("supabase: final flush: {}", exc)
                 await trio.sleep(policy.delay())
                 policy = policy.failed()
