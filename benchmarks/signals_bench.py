@@ -23,11 +23,11 @@ import trio
 from loguru import logger
 
 from kernels.executor import Match
-from vyx.config import StoreConfig
 from vyx.daemon.control import RunningTraders
 from vyx.daemon.delivery import Delivery
 from vyx.screener.signals import to_signals
 from vyx.server.hub import Client, Hub
+from vyx.settings import StoreConfig
 from vyx.store.service import run_store
 from vyx.telemetry.metrics import Metrics
 

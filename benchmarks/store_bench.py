@@ -19,7 +19,7 @@ from pathlib import Path
 
 import trio
 
-from vyx.config import StoreConfig
+from vyx.settings import StoreConfig
 from vyx.signal import Signal, signal_id
 from vyx.store import PendingRow, SqliteStore, run_store
 from vyx.store.sqlite import SqliteDatabase, Synchronous

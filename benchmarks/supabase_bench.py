@@ -25,7 +25,7 @@ import httpx
 import trio
 
 from tests.vyx.store.supabase.fake_postgrest import SERVICE_KEY, FakePostgrest, serve_tcp
-from vyx.config import StoreConfig, SupabaseConfig
+from vyx.settings import StoreConfig, SupabaseConfig
 from vyx.signal import Signal, signal_id
 from vyx.store.supabase import Rest, SupabaseStore, run_supabase_store
 from vyx.store.supabase.wire import to_wire

@@ -8,7 +8,7 @@ import sys
 
 from loguru import logger
 
-from vyx.config import LogConfig
+from vyx.settings import LogConfig
 
 
 class _ToLoguru(logging.Handler):

@@ -14,8 +14,8 @@ import trio
 from tests.vyx.screener.rings import ScreenerRun
 from vyx.authoring.desk import AuthoringDesk
 from vyx.authoring.phrasebook import OfflineDrafter
-from vyx.config import StoreConfig
 from vyx.daemon.control import Control
+from vyx.settings import StoreConfig
 from vyx.store.service import SqliteStore, run_store
 from vyx.traders import TraderInfo, TraderRejected
 

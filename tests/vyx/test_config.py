@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vyx.config import LOCAL_USER_ID, Config, ConfigError
+from vyx.config import Config, ConfigError
+from vyx.settings import LOCAL_USER_ID
 
 USER = "2b7c1f9e-6d1a-4c55-9c3e-7a1b2c3d4e5f"
 SERVICE_KEY = "eyJhbGciOiJIUzI1NiJ9.service-role-secret-XYZ"

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from vyx.app import DaemonOptions, run_daemon
 from vyx.cli import cli
 from vyx.config import Config
-from vyx.daemon.startup import private_files
+from vyx.data_dir import private_files
 from vyx.screener.marks import FILE_NAME, save_marks
 from vyx.server.service import ServerHandle
 

@@ -31,8 +31,8 @@ from loguru import logger
 from vyx.analysis import gemini
 from vyx.analysis.policy import RETRYABLE, Breaker, Outcome, RateWindow, TokenBudget
 from vyx.analysis.verdict import Usage
-from vyx.config import AnalyzerConfig
 from vyx.retry import RetryPolicy
+from vyx.settings import AnalyzerConfig
 
 
 def wall_ms() -> int:

@@ -24,7 +24,7 @@ from google.genai import errors, types
 
 from vyx.analysis.policy import Outcome
 from vyx.analysis.verdict import RESPONSE_SCHEMA
-from vyx.config import AnalyzerConfig
+from vyx.settings import AnalyzerConfig
 
 API_VERSION = "v1beta"
 RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"

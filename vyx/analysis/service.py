@@ -48,8 +48,8 @@ from vyx.analysis.prompt import (
 from vyx.analysis.rows import Result, analysis_row, completed_message
 from vyx.analysis.stats import AnalyzerState, AnalyzerStatistics, Percentiles
 from vyx.analysis.verdict import InvalidAnswer, Usage, Verdict, answer_text, parse_verdict
-from vyx.config import AnalyzerConfig
 from vyx.retry import RetryPolicy
+from vyx.settings import AnalyzerConfig
 from vyx.signal import Signal
 from vyx.store.api import Store
 from vyx.store.errors import StoreError
@@ -60,7 +60,7 @@ Broadcast = Callable[[dict[str, Any]], None]
 
 @attrs.frozen
 class AnalyzerOptions:
-    """Knobs beyond the environment's :class:`~vyx.config.AnalyzerConfig`."""
+    """Knobs beyond the environment's :class:`~vyx.settings.AnalyzerConfig`."""
 
     queue_size: int = 256
     #: Candles written into the prompt.

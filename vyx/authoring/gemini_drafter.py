@@ -40,8 +40,8 @@ from vyx.authoring.answer import parse_proposal, response_schema
 from vyx.authoring.draft import ROUNDS, DraftResult, Problem, Round, check_proposal
 from vyx.authoring.phrasebook import MAX_WORDS_CHARS
 from vyx.authoring.prompt import compiler_turn, first_turn, invalid_turn, system_instruction
-from vyx.config import AnalyzerConfig
 from vyx.retry import RetryPolicy
+from vyx.settings import AnalyzerConfig
 
 #: A draft is a few hundred tokens; no thinking (predictable cost).
 GENERATION = gemini.GenerationSettings(temperature=0.2, max_output_tokens=2048, thinking_budget=0)

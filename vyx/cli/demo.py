@@ -27,7 +27,8 @@ from vyx.cli.backtest import print_summary, print_table
 from vyx.cli.option_types import POSITIVE
 from vyx.cli.run import serve
 from vyx.config import NOTIFY_VARIABLES, Config, ConfigError, environment
-from vyx.daemon.startup import exit_on_startup_error, private_files
+from vyx.daemon.startup import exit_on_startup_error
+from vyx.data_dir import private_files
 from vyx.exchange import candles
 from vyx.exchange.service import ExchangeConfig, run_exchange
 from vyx.exchange.synthetic import DEFAULT_ORIGIN_MS, SyntheticSource

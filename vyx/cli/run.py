@@ -13,7 +13,8 @@ import trio
 from vyx.app import DaemonOptions, run_daemon
 from vyx.config import Config, ConfigError, load_config
 from vyx.daemon.intake import TraderSource
-from vyx.daemon.startup import exit_on_startup_error, private_files
+from vyx.daemon.startup import exit_on_startup_error
+from vyx.data_dir import private_files
 from vyx.logs import setup_logging
 from vyx.server.service import ServerHandle
 from vyx.traders import TraderInfo, TraderRejected

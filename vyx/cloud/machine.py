@@ -28,7 +28,7 @@ import attrs
 import trio
 from loguru import logger
 
-from vyx.config import MachineConfig
+from vyx.settings import MachineConfig
 from vyx.store.errors import StoreError
 from vyx.store.records import Severity, event_row, machine_row_id, metrics_row
 from vyx.store.schema import COLUMNS

@@ -21,7 +21,7 @@ import httpx
 import trio
 
 from vyx.config import Config, ConfigError
-from vyx.daemon.startup import StartupError, prepare_data_dir
+from vyx.data_dir import StartupError, prepare_data_dir
 from vyx.fleet.fly_api import authorization
 from vyx.fleet.regions import DEFAULT_REGION, RegionRefused, check_region, region_of
 from vyx.market.connection import Connect, StreamConfig, open_stream

@@ -37,9 +37,9 @@ import httpx
 import trio
 from loguru import logger
 
-from vyx.config import DEFAULT_FLY_API_URL, FlyConfig
 from vyx.fleet.fly_volumes import Volume
 from vyx.retry import Backoff, RetryPolicy, parse_retry_after
+from vyx.settings import DEFAULT_FLY_API_URL, FlyConfig
 
 #: States ``wait`` accepts.
 WaitState = Literal["started", "stopped", "suspended", "destroyed"]

@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 from loguru import logger
-
-if TYPE_CHECKING:
-    from vyx.fleet.fly_api import FlyMachines
 
 #: Where the volume is mounted (the image's ``VYX_DATA_DIR``).
 MOUNT_PATH = "/data"
@@ -100,8 +97,21 @@ def create_request(name: str, region: str, size_gb: int = DEFAULT_SIZE_GB) -> di
     }
 
 
+class VolumeApi(Protocol):
+    """What :func:`ensure_volume` needs of the Machines API client
+    (:class:`~vyx.fleet.fly_api.FlyMachines` has it; this module does not import the client)."""
+
+    async def list_volumes(self) -> tuple[Volume, ...]:
+        """The app's volumes."""
+        ...
+
+    async def create_volume(self, request: Mapping[str, Any]) -> Volume:
+        """Create one from a ``CreateVolumeRequest`` body."""
+        ...
+
+
 async def ensure_volume(
-    fly: FlyMachines,
+    fly: VolumeApi,
     user_id: str,
     region: str,
     *,

@@ -21,8 +21,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from vyx.config import SupabaseConfig
 from vyx.fleet.provision import RegistryError, Subscription
+from vyx.settings import SupabaseConfig
 from vyx.store.errors import StoreError
 from vyx.store.records import MachineRecord
 from vyx.store.supabase import Rest

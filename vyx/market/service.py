@@ -25,7 +25,6 @@ import trio
 from loguru import logger
 
 from kernels.ring import RingBuffer
-from vyx.config import MarketSettings
 from vyx.market.backfill import fetch_newest, fetch_range
 from vyx.market.closes import CloseTracker, HistoryLoaded, MarketEvent, SymbolsRemoved
 from vyx.market.connection import Batch, Connect, Shard, StreamConfig, run_shard
@@ -43,6 +42,7 @@ from vyx.market.universe import (
     select_universe,
 )
 from vyx.retry import Backoff
+from vyx.settings import MarketSettings
 
 
 @attrs.frozen

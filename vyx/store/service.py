@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import trio
 from loguru import logger
 
-from vyx.config import StoreConfig
+from vyx.settings import StoreConfig
 from vyx.store.api import HistoryPage, PendingRow, Sink, Store, StoreStatistics, WriteOutcome
 from vyx.store.errors import TraderNotOwned
 from vyx.store.outbox import AlertOutbox

@@ -13,7 +13,7 @@ from kernels.klines_csv import Klines, load_klines
 from kernels.ring import N_FIELDS
 from tests.vyx.analysis.fake_gemini import FakeGemini
 from vyx.analysis import AnalysisContext, Candles, TraderSettings
-from vyx.config import AnalyzerConfig
+from vyx.settings import AnalyzerConfig
 from vyx.signal import Signal, signal_id
 
 USER = "2b7c1f9e-6d1a-4c55-9c3e-7a1b2c3d4e5f"

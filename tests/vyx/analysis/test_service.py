@@ -21,7 +21,7 @@ from tests.vyx.analysis.conftest import KEY, MemoryStore, Signals, config, trade
 from tests.vyx.analysis.fake_gemini import FakeGemini
 from vyx.analysis import OFFLINE_MODEL, AnalyzerOptions, ConcurrentAnalyzer, run_analyzer
 from vyx.analysis.policy import GEMINI_RETRY, Breaker
-from vyx.config import AnalyzerConfig, StoreConfig
+from vyx.settings import AnalyzerConfig, StoreConfig
 from vyx.signal import Signal
 from vyx.store import run_store
 from vyx.store.sqlite import SqliteDatabase

@@ -19,8 +19,8 @@ from vyx.cloud.machine import (
     run_heartbeat,
     run_metrics_reporter,
 )
-from vyx.config import MachineConfig, StoreConfig, SupabaseConfig
 from vyx.retry import Backoff, RetryPolicy
+from vyx.settings import MachineConfig, StoreConfig, SupabaseConfig
 from vyx.store.records import machine_row_id
 from vyx.store.supabase import SupabaseStore, run_supabase_store
 

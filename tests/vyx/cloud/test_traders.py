@@ -19,7 +19,7 @@ from vyx.cloud.traders import (
     classify_traders,
     run_trader_sync,
 )
-from vyx.config import StoreConfig, SupabaseConfig
+from vyx.settings import StoreConfig, SupabaseConfig
 from vyx.store.supabase import SupabaseStore, run_supabase_store
 
 OTHER_TRADER = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"

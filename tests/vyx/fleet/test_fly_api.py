@@ -10,7 +10,6 @@ import httpx
 import pytest
 import trio
 
-from vyx.config import FlyConfig
 from vyx.fleet.fly_api import (
     FlyAuthError,
     FlyConflict,
@@ -25,6 +24,7 @@ from vyx.fleet.fly_api import (
 )
 from vyx.fleet.machine_config import ProvisionSettings, guest_for, machine_config
 from vyx.retry import Backoff, RetryPolicy, parse_retry_after
+from vyx.settings import FlyConfig
 
 from .conftest import TOKEN
 from .fake_fly import SPEC_FILE, Failure, FakeFly, SwaggerValidator

@@ -16,9 +16,10 @@ from click.testing import CliRunner
 from tests.vyx.store.supabase.fake_postgrest import SERVICE_KEY, FakePostgrest, transport
 from vyx.cli import cli
 from vyx.cli import provision as provision_cli
-from vyx.config import Config, MachineConfig, SupabaseConfig
+from vyx.config import Config
 from vyx.fleet.machine_config import machine_row_id
 from vyx.fleet.provision import Provisioner
+from vyx.settings import MachineConfig, SupabaseConfig
 from vyx.store.supabase.wire import iso_from_ms
 
 from .conftest import TOKEN
@@ -218,7 +219,7 @@ async def test_the_daemon_lifecycle_keeps_the_provisioned_row(
     import trio
 
     from vyx.cloud.machine import LifecycleConfig, open_machine_lifecycle
-    from vyx.config import StoreConfig
+    from vyx.settings import StoreConfig
     from vyx.store.supabase import run_supabase_store
 
     cfg = Config.from_env({**ENV, "USER_ID": USER})

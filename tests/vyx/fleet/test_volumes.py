@@ -12,12 +12,12 @@ import trio
 
 from tests.vyx.store.factory import USER as STORE_USER
 from tests.vyx.store.factory import make_signal
-from vyx.config import StoreConfig
 from vyx.fleet.fly_api import FlyMachines
 from vyx.fleet.fly_volumes import Volume, mounted_volume, pick_volume, volume_name
 from vyx.fleet.machine_config import ProvisionSettings
 from vyx.fleet.provision import Provisioner
 from vyx.screener.marks import load_marks, save_marks
+from vyx.settings import StoreConfig
 from vyx.store import SqliteStore, run_store
 from vyx.store.supabase.spool import Spool
 

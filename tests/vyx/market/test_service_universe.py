@@ -101,8 +101,8 @@ async def test_startup_waits_out_rest_trouble(autojump_clock: trio.testing.MockC
 
 
 def test_config_from_the_daemon_settings() -> None:
-    from vyx.config import MarketSettings as Settings
     from vyx.market.service import MarketConfig
+    from vyx.settings import MarketSettings as Settings
 
     settings = Settings(symbol_count=7, symbols=("BTCUSDT",), rest_url="http://r", ws_url="ws://w")
     cfg = MarketConfig.from_settings(settings, close_grace_s=1.0)

@@ -17,8 +17,8 @@ from tests.vyx.notify.conftest import HOOK_ID, HOOK_TOKEN, TOKEN, serve
 from tests.vyx.notify.fakes import FakeDiscord, FakeReceiver, FakeTelegram
 from tests.vyx.notify.test_service import accounted
 from tests.vyx.store.factory import make_signal
-from vyx.config import StoreConfig
 from vyx.notify import Notifier, NotifySettings, TraderAlerts, parse_urls
+from vyx.settings import StoreConfig
 from vyx.store import SqliteStore, run_store
 
 

@@ -18,8 +18,8 @@ import trio
 from tests.conftest import REPO
 from tests.vyx.notify.conftest import serve
 from tests.vyx.notify.fakes import FakeReceiver
-from vyx.config import StoreConfig
 from vyx.notify import Notifier, NotifySettings, OutboxPolicy, parse_urls
+from vyx.settings import StoreConfig
 from vyx.store import SqliteStore, run_store
 
 # The child stores signals 0, 1, 2, ... with their alerts and sends them, printing how many
@@ -27,7 +27,7 @@ from vyx.store import SqliteStore, run_store
 CHILD = """
 import sys, httpx, trio
 from tests.vyx.store.factory import make_signal
-from vyx.config import StoreConfig
+from vyx.settings import StoreConfig
 from vyx.notify import Notifier, NotifySettings, OutboxPolicy, parse_urls
 from vyx.store import run_store
 

@@ -16,10 +16,10 @@ from kernels.outcomes import HORIZON
 from kernels.program import Program
 from kernels.ring import RingBuffer
 from tests.vyx.outcomes.test_live import DIRECTION, STEP, TF, TRADERS, _market, _signal
-from vyx.config import StoreConfig
 from vyx.outcomes.live import LiveOutcomes, outcome_from_row
 from vyx.outcomes.records import Records
 from vyx.outcomes.service import Outcomes
+from vyx.settings import StoreConfig
 from vyx.signal import signal_id
 from vyx.store.service import run_store
 

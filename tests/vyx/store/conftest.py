@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vyx.config import StoreConfig
+from vyx.settings import StoreConfig
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import trio
 
 from tests.conftest import REPO
 from tests.vyx.store.factory import make_signal
-from vyx.config import StoreConfig
+from vyx.settings import StoreConfig
 from vyx.store import SqliteStore, run_store
 
 # The child writes signals 0, 1, 2, ... in chunks, acknowledging each chunk after flush()
@@ -22,7 +22,7 @@ from vyx.store import SqliteStore, run_store
 CHILD = """
 import sys, trio
 from tests.vyx.store.factory import make_signal
-from vyx.config import StoreConfig
+from vyx.settings import StoreConfig
 from vyx.store import run_store
 
 async def main() -> None:

@@ -16,7 +16,7 @@ from tests.vyx.store.supabase.factory import TRADER, make_analysis
 from tests.vyx.store.supabase.fake_postgrest import SERVICE_KEY, FakePostgrest, transport
 from tests.vyx.store.supabase.test_store import open_store
 from tests.vyx.store.test_sqlite_store import running
-from vyx.config import StoreConfig, SupabaseConfig
+from vyx.settings import StoreConfig, SupabaseConfig
 from vyx.store import Store
 from vyx.store.outbox import AlertRow, Settlement
 

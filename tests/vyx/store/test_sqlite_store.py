@@ -18,7 +18,7 @@ import trio.testing
 from tests.vyx.store.factory import USER, make_signal
 from tests.vyx.store.history_pages import check_history_pages, history_signals
 from tests.vyx.store.supabase.factory import make_analysis
-from vyx.config import StoreConfig
+from vyx.settings import StoreConfig
 from vyx.store import (
     MachineRecord,
     RowError,

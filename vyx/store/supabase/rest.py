@@ -29,8 +29,8 @@ from loguru import logger
 from postgrest import AsyncPostgrestClient, ReturnMethod
 from postgrest.exceptions import APIError
 
-from vyx.config import SupabaseConfig
 from vyx.retry import Backoff, RetryPolicy
+from vyx.settings import SupabaseConfig
 from vyx.store.errors import StoreError, StoreUnavailable
 from vyx.store.supabase.wire import ApiFailure, Verdict, classify, failure_from_response
 

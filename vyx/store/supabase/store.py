@@ -24,8 +24,8 @@ import attrs
 import trio
 from loguru import logger
 
-from vyx.config import StoreConfig, SupabaseConfig
 from vyx.retry import RetryPolicy
+from vyx.settings import StoreConfig, SupabaseConfig
 from vyx.store import outbox
 from vyx.store.api import (
     HistoryPage,

@@ -8,7 +8,7 @@ import pytest
 from trio.testing import MockClock
 
 from tests.vyx.store.supabase.fake_postgrest import SERVICE_KEY, FakePostgrest
-from vyx.config import StoreConfig, SupabaseConfig
+from vyx.settings import StoreConfig, SupabaseConfig
 
 
 @pytest.fixture

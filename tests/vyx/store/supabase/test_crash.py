@@ -30,8 +30,8 @@ from tests.vyx.store.supabase.fake_postgrest import (
     serve_tcp,
     transport,
 )
-from vyx.config import StoreConfig, SupabaseConfig
 from vyx.retry import Backoff, RetryPolicy
+from vyx.settings import StoreConfig, SupabaseConfig
 from vyx.store.supabase import SupabaseStore, run_supabase_store
 
 FAST = RetryPolicy(backoff=Backoff(initial=0.05, maximum=0.5))
@@ -39,7 +39,7 @@ FAST = RetryPolicy(backoff=Backoff(initial=0.05, maximum=0.5))
 CHILD = """
 import sys, trio
 from tests.vyx.store.supabase.factory import make_signal
-from vyx.config import StoreConfig, SupabaseConfig
+from vyx.settings import StoreConfig, SupabaseConfig
 from vyx.retry import Backoff
 from vyx.store.supabase import run_supabase_store
 

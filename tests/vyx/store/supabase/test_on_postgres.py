@@ -23,9 +23,9 @@ from tests.vyx.store.supabase.factory import OTHER_USER, TRADER, USER, make_anal
 from tests.vyx.store.supabase.pgrest_server import PostgrestServer, serving
 from tests.vyx.store.supabase.postgres import Databases, Template
 from vyx.cloud.machine import LifecycleConfig, MachineEvents, open_machine_lifecycle
-from vyx.config import MachineConfig, StoreConfig, SupabaseConfig
 from vyx.outcomes.live import OutcomeUpdate, outcome_from_row
 from vyx.retry import Backoff, RetryPolicy
+from vyx.settings import MachineConfig, StoreConfig, SupabaseConfig
 from vyx.signal import Signal
 from vyx.store.errors import TraderNotOwned
 from vyx.store.records import Trader, metrics_row

@@ -7,7 +7,7 @@ import httpx
 import trio
 
 from tests.vyx.store.supabase.factory import USER
-from vyx.config import SupabaseConfig
+from vyx.settings import SupabaseConfig
 from vyx.store.records import analysis_row_id
 from vyx.store.supabase import Rest
 from vyx.store.supabase.project import Project, ProjectSchema

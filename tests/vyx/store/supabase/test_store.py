@@ -21,8 +21,8 @@ from tests.vyx.store.supabase.fake_postgrest import (
     Fault,
     transport,
 )
-from vyx.config import StoreConfig, SupabaseConfig
 from vyx.retry import Backoff, RetryPolicy
+from vyx.settings import StoreConfig, SupabaseConfig
 from vyx.store.records import event_row, metrics_row
 from vyx.store.supabase import SupabaseStore, run_supabase_store
 
