@@ -76,7 +76,7 @@ secrets file=".env.local" *flags:
 test-local tag="vyx:latest" file=".env.local":
     #!/usr/bin/env bash
     set -euo pipefail
-    [ -f "{{file}}" ] || { echo "{{file}} not found (see README: Deploying on Fly.io)" >&2; exit 1; }
+    [ -f "{{file}}" ] || { echo "{{file}} not found (see README: Deployment)" >&2; exit 1; }
     if grep -qE '^SUPABASE_URL=.' "{{file}}" && ! grep -qE '^USER_ID=.' "{{file}}"; then
         echo "{{file}} sets SUPABASE_URL but not USER_ID: add USER_ID=<the Supabase user's UUID>" \
             "(a cloud machine serves one user)" >&2

@@ -174,7 +174,7 @@ class Lowerer:
 
     def _ticker(self, g: Graph, name: str, tf: str) -> int:
         # Ticker fields are derived from the candles of the evaluated timeframe, so a backtest
-        # computes exactly what the live screen does (README: "Ticker fields").
+        # computes exactly what the live screen does (docs/language.md: "Ticker fields").
         bars_24h = max(1, DAY_MS // timeframe_ms(tf))
         close = g.src(ops.CLOSE)
         if name == "price":

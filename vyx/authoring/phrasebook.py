@@ -218,7 +218,7 @@ def _special(text: str) -> Reading | None:
     return _FIXED_CLAUSES.get(text)
 
 
-#: Candlestick patterns by name (TA-Lib's recognizers, see the README).
+#: Candlestick patterns by name (TA-Lib's recognizers, see docs/language.md).
 _CANDLE_WORDS = {
     "bullish engulfing": (
         "cdl_engulfing() > 0",

@@ -30,7 +30,7 @@ class ProvisionSettings:
     Secrets: by default a machine takes ``SUPABASE_SERVICE_KEY``, ``GEMINI_API_KEY`` and
     ``FLY_API_TOKEN`` from the app's secrets (``just secrets``), which Fly injects into every
     machine of the app. ``secret_env`` puts narrower, per-user credentials into the machine's own
-    config instead (they win over app secrets of the same name); the trade-off is in the README.
+    config instead (they win over app secrets of the same name); the trade-off is in docs/cloud.md.
     """
 
     #: The Fly app holding every user machine.

@@ -16,7 +16,7 @@ header ``fly-force-instance-id: <fly machine id>``. The recorded ``websocket_url
 ``wss://{app}.fly.dev/ws?instance=<fly machine id>``: clients that can set headers (server side,
 CLI) send the header; a browser cannot set headers on a WebSocket, so the daemon answers a
 request whose ``instance`` names another machine with ``fly-replay: instance=<id>`` and the proxy
-replays it to the right machine (see README, "Reaching a machine").
+replays it to the right machine (see docs/cloud.md, "Provisioning users").
 
 Where the database side comes from: a :class:`MachineRegistry` (``user_subscriptions`` reads,
 ``cloud_machines`` and ``cloud_events`` writes). :mod:`vyx.fleet.registry` implements it

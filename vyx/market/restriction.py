@@ -50,5 +50,5 @@ def log_line(region: str | None, where: str, reason: str) -> str:
         f"Binance refuses this machine's location: HTTP 451 on {where} from region "
         f"{region or 'unknown'} ({reason[:120]}). The market is stopped and will not retry; "
         f"run the machine in a region Binance serves, e.g. `vyx provision USER_ID --region "
-        f"{SUGGESTED_REGION}` (see the README, 'Where to run it')."
+        f"{SUGGESTED_REGION}` (see docs/deploy.md, 'Where to run it')."
     )

@@ -45,7 +45,7 @@ REJECTED: frozenset[Outcome] = frozenset({"client"})
 
 @attrs.frozen
 class OutboxPolicy:
-    """The outbox's limits (README "Alerts" states them)."""
+    """The outbox's limits (the README's Limits table states them)."""
 
     #: Seconds alerts gather before the first message of a burst leaves.
     gather_s: float = 1.0

@@ -105,7 +105,7 @@ class OutcomeUpdate:
         }
 
     def to_message(self, record: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The browser's ``signal_outcome`` message (README, "Browser protocol")."""
+        """The browser's ``signal_outcome`` message (docs/protocol.md)."""
         data: dict[str, Any] = {
             "signalId": self.signal_id,
             "traderId": self.trader_id,

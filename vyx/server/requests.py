@@ -3,8 +3,8 @@
 
 ``trader_draft {words, timeframe?}``, ``trader_check {filter, timeframe?, name?, traderId?,
 preview?, cooldownBars?}``, ``chart_data {symbol, traderId? | filter?, timeframe?, time?, bars?}``,
-``signal_history {after?: {createdAt, id}, traderId?, symbol?, limit?}`` (README, *Browser
-protocol*). :func:`parse_request` turns one into its typed value or raises
+``signal_history {after?: {createdAt, id}, traderId?, symbol?, limit?}`` (docs/protocol.md,
+*Requests*). :func:`parse_request` turns one into its typed value or raises
 :class:`~vyx.server.fields.ProtocolError`.
 """
 

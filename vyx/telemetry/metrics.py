@@ -133,7 +133,7 @@ class Metrics:
             registry=r,
         )
         self.signals = Counter("vyx_signals", "Signals created.", registry=r)
-        # outcomes (each trader's record over its newest complete signals, README)
+        # outcomes (each trader's record over its newest complete signals, docs/outcomes.md)
         self.outcomes_open = Gauge(
             "vyx_outcomes_open", "Signals whose outcome is being followed.", registry=r
         )
