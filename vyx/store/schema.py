@@ -8,6 +8,7 @@ those of the Supabase migrations, so a row SQLite rejects is a row PostgreSQL wo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 SCHEMA_VERSION = 1
@@ -311,6 +312,7 @@ IMMUTABLE: Mapping[str, frozenset[str] | None] = {
 }
 
 
+@functools.cache
 def upsert_sql(table: str) -> str:
     """``INSERT ... ON CONFLICT (key) DO UPDATE/NOTHING`` with every column as a parameter."""
     columns = COLUMNS[table]

@@ -65,12 +65,20 @@ class BatchWriter:
         self._pending = 0
 
     async def put(self, rows: Sequence[PendingRow]) -> None:
-        """Queue ``rows``, waiting while the queue is full. Raises :class:`StoreClosed`."""
+        """Queue ``rows``, waiting while the queue is full. Raises :class:`StoreClosed`.
+
+        While the queue has room nothing yields: a close's signals are queued in one go,
+        and whoever put them carries on (pushes them to the browsers) in the same step.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
         for row in rows:
             if self._closed:
                 raise StoreClosed("the store is shut down")
             try:
-                await self._send.send(row)
+                try:
+                    self._send.send_nowait(row)
+                except trio.WouldBlock:
+                    await self._send.send(row)
             except (trio.ClosedResourceError, trio.BrokenResourceError):
                 raise StoreClosed("the store is shut down") from None
             self._pending += 1
@@ -107,9 +115,11 @@ class BatchWriter:
         in the writer for :meth:`drain`."""
         while True:
             self._take(await self._receive.receive())
+            self._take_queued()
             with trio.move_on_at(self._batch_started + self._policy.max_age_s):
                 while len(self._batch) < self._policy.batch_rows and not self._flushes:
                     self._take(await self._receive.receive())
+                    self._take_queued()
             await self._write_batch()
 
     async def drain(self) -> None:
@@ -127,6 +137,15 @@ class BatchWriter:
             await self._write_batch()
         # Wake producers still waiting on a full queue: they get StoreClosed.
         self._receive.close()
+
+    def _take_queued(self) -> None:
+        """Take what is already queued, up to a full batch (one task switch for a close's rows,
+        not one per row)."""
+        while len(self._batch) < self._policy.batch_rows and not self._flushes:
+            try:
+                self._take(self._receive.receive_nowait())
+            except trio.WouldBlock:
+                return
 
     def _take(self, item: _Item) -> None:
         if isinstance(item, _FlushRequest):

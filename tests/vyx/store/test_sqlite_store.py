@@ -166,6 +166,20 @@ async def test_non_finite_indicator_values_never_cost_a_signal(store_cfg: StoreC
     assert row["indicator_data"] == {"atr": None, "x": [None, 1.5]}
 
 
+async def test_indicator_values_orjson_cannot_encode_are_stored_as_they_are(
+    store_cfg: StoreConfig,
+) -> None:
+    # orjson writes the jsonb columns; what it refuses takes the standard library's encoder.
+    data = {"big": 2**70, "lone": "\udc80", "é": [1.5, None, True]}
+    keyed = attrs.evolve(make_signal(2), indicator_data={1: "int key"})
+    async with running(store_cfg) as store:
+        await store.save_signals([attrs.evolve(make_signal(1), indicator_data=data), keyed])
+        await store.flush()
+        got = {r["id"]: r["indicator_data"] for r in await store.recent_signals(USER)}
+    assert got[make_signal(1).id] == data
+    assert got[keyed.id] == {"1": "int key"}
+
+
 async def test_metrics_rows_are_idempotent(store_cfg: StoreConfig) -> None:
     row = metrics_row(machine_id="m", recorded_at=60_000, cpu_usage_vcpus=0.4, errors_count=0)
     async with running(store_cfg) as store:
