@@ -196,7 +196,8 @@ class Daemon:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws?access_token={self.token}"
+        # Protocol 2, as the dashboard: a screen's signals in one signals_created message.
+        return f"ws://127.0.0.1:{self.port}/ws?access_token={self.token}&protocol=2"
 
     def status(self, key: str) -> float:
         """A ``/proc/PID/status`` value in MiB (VmRSS, VmHWM)."""
@@ -309,7 +310,8 @@ class Received:
 
 
 async def browse(url: str, seconds: float, until_bars: int | None = None) -> list[Received]:
-    """Every ``signal_created`` (confirmed) received for ``seconds`` (or ``until_bars`` bars)."""
+    """Every confirmed signal received (``signals_created``, or ``signal_created`` from a daemon
+    of protocol 1) for ``seconds`` (or ``until_bars`` bars)."""
     out: list[Received] = []
     bars: set[int] = set()
     async with open_websocket_url(url, message_queue_size=0) as ws:
@@ -321,15 +323,19 @@ async def browse(url: str, seconds: float, until_bars: int | None = None) -> lis
                     print(f"  !! the daemon closed the browser: {exc.reason}", file=sys.stderr)
                     break
                 at = time.perf_counter()
-                if '"signal_created"' not in raw:
+                if '"signal_created"' in raw:
+                    signals = [json.loads(raw)["data"]]
+                elif '"signals_created"' in raw:
+                    signals = json.loads(raw)["data"]["signals"]
+                else:
                     continue
-                d = json.loads(raw)["data"]
-                if d["provisional"]:
-                    continue
-                out.append(
-                    Received(at, d["symbol"], d["interval"], d["barOpenTime"], d["traderId"])
-                )
-                bars.add(d["barOpenTime"])
+                for d in signals:
+                    if d["provisional"]:
+                        continue
+                    out.append(
+                        Received(at, d["symbol"], d["interval"], d["barOpenTime"], d["traderId"])
+                    )
+                    bars.add(d["barOpenTime"])
     return out
 
 

@@ -155,6 +155,9 @@ def _expected() -> dict[str, list[str]]:
             f"stalled {dur(server.client_stall_s)}",
             n(BURST_FACTOR * server.client_queue_size),
         ],
+        "signals in one `signals_created` message (protocol 2)": [
+            n(protocol.MAX_SIGNALS_PER_MESSAGE)
+        ],
         "replies": [f"{n(protocol.MAX_MESSAGE_BYTES)} bytes"],
         "signals a page gets on connecting": [f"the newest {RECENT_SIGNALS}"],
         "signal history page": [

@@ -1,4 +1,4 @@
-"""The browser WebSocket protocol, version 1: parsing and building messages (sans-IO).
+"""The browser WebSocket protocol, versions 1 and 2: parsing and building messages (sans-IO).
 
 Every message is a JSON object ``{"type": ..., "data": {...}}`` (CONTRACTS.md). This module turns
 a received frame into a typed value (:func:`parse_client_message`) or raises
@@ -18,6 +18,13 @@ Machine -> browser: ``hello`` (first, once authenticated), ``snapshot``, ``statu
 ``metrics_update``, ``signal_created``, ``analysis_completed``, ``signal_outcome``,
 ``trader_updated``, ``trader_removed``, ``ack``, ``error {message, code}``, ``pong``, and the
 replies to requests.
+
+Versions: a browser says which it speaks with ``?protocol=N`` or ``auth {token, protocol: N}``
+(:func:`session_version`); without, version 1. Version 2 differs in one message: a screen's
+signals come as ``signals_created {signals: [...]}`` (each item the ``data`` of a
+``signal_created``, at most :data:`MAX_SIGNALS_PER_MESSAGE` a message) instead of one
+``signal_created`` each; the daemon builds the batch (:func:`signals_created`) and the hub sends
+a version-1 browser each signal of it on its own (:func:`per_signal`).
 """
 
 from __future__ import annotations
@@ -42,8 +49,13 @@ from vyx.server.requests import TraderCheck as TraderCheck
 from vyx.server.requests import TraderDraft as TraderDraft
 from vyx.server.requests import parse_request
 
-#: Bumped on any incompatible change; announced in ``hello``.
-PROTOCOL_VERSION = 1
+#: The newest version spoken; bumped on any incompatible change. ``hello`` announces the version
+#: of the session (the browser's, at most this).
+PROTOCOL_VERSION = 2
+
+#: Signals in one ``signals_created`` message at most (a close of a large universe sends more
+#: messages): each message stays around a hundred KB.
+MAX_SIGNALS_PER_MESSAGE = 100
 
 #: Largest frame the machine accepts from a browser.
 MAX_FRAME_BYTES = 64 * 1024
@@ -66,6 +78,8 @@ class Auth:
     TYPE: ClassVar[str] = "auth"
     token: str = attrs.field(repr=False)
     request_id: str | int | None = None
+    #: The newest protocol version the browser speaks (None: not said, version 1).
+    protocol: int | None = None
 
 
 @attrs.frozen
@@ -192,7 +206,14 @@ def _parse_data(kind: str, data: Mapping[str, Any], rid: str | int | None) -> Cl
             token = data.get("token")
             if not isinstance(token, str) or not token or len(token) > _MAX_TOKEN_CHARS:
                 raise ProtocolError(ErrorCode.INVALID_MESSAGE, "auth.token must be a string")
-            return Auth(token=token, request_id=rid)
+            version = data.get("protocol")
+            if version is not None and (
+                isinstance(version, bool) or not isinstance(version, int) or version < 1
+            ):
+                raise ProtocolError(
+                    ErrorCode.INVALID_MESSAGE, "auth.protocol must be a positive integer"
+                )
+            return Auth(token=token, request_id=rid, protocol=version)
         case "config_update":
             return _parse_config_update(data, rid)
         case "pause_execution":
@@ -264,14 +285,48 @@ def _with_request_id(data: dict[str, Any], request_id: str | int | None) -> dict
     return data
 
 
+def session_version(asked: int | str | None) -> int:
+    """The protocol version of a session whose browser said ``asked`` (an ``auth`` message's
+    integer, or the ``protocol`` query parameter's text): the newest both speak; 1 when it said
+    nothing or nothing readable."""
+    if isinstance(asked, str):
+        asked = int(asked) if asked.isascii() and asked.isdigit() and len(asked) < 6 else None
+    if asked is None or asked < 1:
+        return 1
+    return min(asked, PROTOCOL_VERSION)
+
+
+def signals_created(signals: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """``signals_created {signals}`` messages (version 2) carrying ``signals`` (each the
+    ``data`` of a ``signal_created``) in order, :data:`MAX_SIGNALS_PER_MESSAGE` at most each."""
+    step = MAX_SIGNALS_PER_MESSAGE
+    return [
+        message("signals_created", {"signals": list(signals[i : i + step])})
+        for i in range(0, len(signals), step)
+    ]
+
+
+def per_signal(msg: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """A ``signals_created`` message as a version-1 browser gets it (one ``signal_created``
+    per signal, in order); None for any other message (the same in every version)."""
+    if msg.get("type") != "signals_created":
+        return None
+    return [{"type": "signal_created", "data": s} for s in msg["data"]["signals"]]
+
+
 def hello(
-    *, server_version: str, user_id: str | None, machine_id: str | None, queue_size: int
+    *,
+    server_version: str,
+    user_id: str | None,
+    machine_id: str | None,
+    queue_size: int,
+    protocol: int = 1,
 ) -> dict[str, Any]:
-    """``hello``: the first message after authentication."""
+    """``hello``: the first message after authentication (``protocol``: the session's)."""
     return message(
         "hello",
         {
-            "protocol": PROTOCOL_VERSION,
+            "protocol": protocol,
             "server": "vyx",
             "version": server_version,
             "userId": user_id,

@@ -78,9 +78,9 @@ def _peer(scope: Scope) -> str:
     return f"{client[0]}:{client[1]}" if client else "?"
 
 
-def _query_token(scope: Scope) -> str | None:
+def _query(scope: Scope, name: str) -> str | None:
     raw = scope.get("query_string", b"")
-    values = parse_qs(raw.decode("latin-1")).get("access_token")
+    values = parse_qs(raw.decode("latin-1")).get(name)
     return values[0] if values else None
 
 
@@ -96,8 +96,11 @@ async def _receive_frame(receive: Receive) -> str | bytes:
             return bytes(event.get("bytes") or b"")
 
 
-async def _authenticate(deps: SessionDeps, scope: Scope, receive: Receive) -> Identity:
-    token = _query_token(scope)
+async def _authenticate(deps: SessionDeps, scope: Scope, receive: Receive) -> tuple[Identity, int]:
+    """Who the browser is, and the protocol version of the session (the ``protocol`` query
+    parameter, else the ``auth`` message's)."""
+    token = _query(scope, "access_token")
+    asked: int | str | None = _query(scope, "protocol")
     if token is None:
         with trio.move_on_after(deps.settings.auth_timeout_s):
             frame = await _receive_frame(receive)
@@ -109,9 +112,10 @@ async def _authenticate(deps: SessionDeps, scope: Scope, receive: Receive) -> Id
                 raise MissingToken from None
             if isinstance(first, protocol.Auth):
                 token = first.token
+                asked = first.protocol if asked is None else asked
         if token is None:
             raise MissingToken
-    return await deps.verifier.verify(token)
+    return await deps.verifier.verify(token), protocol.session_version(asked)
 
 
 def _wall_to_trio(expires_at: float) -> float:
@@ -252,7 +256,7 @@ async def run_session(deps: SessionDeps, scope: Scope, receive: Receive, send: S
         await send({"type": "websocket.accept"})
         with client.cancel_scope:
             try:
-                identity = await _authenticate(deps, scope, receive)
+                identity, client.protocol = await _authenticate(deps, scope, receive)
             except AuthError as exc:
                 deps.metrics.ws_auth_failures.inc()
                 logger.info("ws {} rejected: {}", client.peer, exc.reason)
@@ -266,6 +270,7 @@ async def run_session(deps: SessionDeps, scope: Scope, receive: Receive, send: S
                     user_id=settings.user_id,
                     machine_id=settings.machine_id,
                     queue_size=settings.queue_size,
+                    protocol=client.protocol,
                 )
             )
             snap = deps.snapshot()

@@ -25,6 +25,7 @@ from tests.vyx.screener.rings import ScreenerRun, filled_rings
 from vyx.daemon.control import Control
 from vyx.daemon.delivery import Delivery
 from vyx.server import AuthConfig, ServerDeps, ServerHandle, Snapshot, run_server
+from vyx.server.protocol import signals_created
 from vyx.signal import Signal, signal_id
 from vyx.telemetry.health import ComponentState, HealthRegistry
 from vyx.telemetry.metrics import Metrics
@@ -171,8 +172,9 @@ async def _browser_notifications(browser: Browser, page: Any, handle: ServerHand
         lambda: page.wait_for_selector(f'[data-signal-id="{first.id}"]', timeout=WAIT_MS)
     )
     await browser.run(page.click, "text=Mute ADAUSDT")
-    handle.broadcast(again.to_message())  # muted: no notification
-    handle.broadcast(other.to_message())
+    # One screen's signals in one message (protocol 2): the muted one notifies nobody.
+    (batch,) = signals_created([again.to_message()["data"], other.to_message()["data"]])
+    handle.broadcast(batch)
     await browser.run(
         lambda: page.wait_for_selector(f'[data-signal-id="{other.id}"]', timeout=WAIT_MS)
     )

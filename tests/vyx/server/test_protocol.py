@@ -156,5 +156,41 @@ def test_encode_makes_browser_json() -> None:
 
 def test_hello_announces_the_version() -> None:
     hello = p.hello(server_version="1.2.3", user_id="u", machine_id=None, queue_size=8)
-    assert hello["data"]["protocol"] == p.PROTOCOL_VERSION == 1
+    assert hello["data"]["protocol"] == 1
     assert hello["data"]["maxFrameBytes"] == p.MAX_FRAME_BYTES
+    hello = p.hello(server_version="1", user_id="u", machine_id=None, queue_size=8, protocol=2)
+    assert hello["data"]["protocol"] == 2
+
+
+@pytest.mark.parametrize(
+    ("asked", "version"),
+    [(None, 1), (1, 1), (2, 2), (7, p.PROTOCOL_VERSION), (0, 1), ("2", 2), ("x", 1), ("", 1)],
+)
+def test_a_session_speaks_the_newest_version_both_sides_know(
+    asked: int | str | None, version: int
+) -> None:
+    assert p.PROTOCOL_VERSION == 2
+    assert p.session_version(asked) == version
+
+
+def test_auth_may_say_the_protocol_version() -> None:
+    auth = p.parse_client_message('{"type":"auth","data":{"token":"t","protocol":2}}')
+    assert isinstance(auth, p.Auth)
+    assert auth.protocol == 2
+    for bad in ('"2"', "0", "true", "1.5"):
+        with pytest.raises(p.ProtocolError) as err:
+            p.parse_client_message('{"type":"auth","data":{"token":"t","protocol":' + bad + "}}")
+        assert "auth.protocol" in err.value.message
+
+
+def test_a_batch_of_signals_is_one_message_per_hundred_and_splits_for_version_1() -> None:
+    signals = [
+        {"signalId": f"s{i}", "symbol": "BTCUSDT"} for i in range(p.MAX_SIGNALS_PER_MESSAGE + 1)
+    ]
+    batches = p.signals_created(signals)
+    assert [m["type"] for m in batches] == ["signals_created", "signals_created"]
+    assert [s for m in batches for s in m["data"]["signals"]] == signals
+    assert len(batches[0]["data"]["signals"]) == p.MAX_SIGNALS_PER_MESSAGE
+    assert p.per_signal(batches[1]) == [{"type": "signal_created", "data": signals[-1]}]
+    assert p.per_signal(p.pong()) is None
+    assert p.signals_created([]) == []

@@ -20,6 +20,7 @@ from vyx.server.protocol import (
     TraderDraft,
     TraderRemove,
     TraderUpsert,
+    signals_created,
 )
 from vyx.signal import Signal, signal_id
 from vyx.telemetry.metrics import Metrics
@@ -74,6 +75,36 @@ async def test_snapshot_then_live_messages_and_ping() -> None:
         await send(ws, "ping", {"requestId": 42})
         assert await recv(ws) == {"type": "pong", "data": {"requestId": 42}}
         assert running.metrics.value("vyx_ws_clients") == 1
+
+
+async def test_a_batch_of_signals_reaches_each_browser_in_its_protocol_version() -> None:
+    batch = signals_created([make_signal(s).to_message()["data"] for s in ("ETHUSDT", "SOLUSDT")])
+    async with (
+        serving() as running,
+        client(running.ws_url(hs256_token()) + "&protocol=2") as new,
+        client(running.ws_url()) as old,
+    ):
+        hello, _ = await greeted(new)
+        assert hello["data"]["protocol"] == 2
+        await send(old, "auth", {"token": hs256_token()})  # says no version: version 1
+        hello, _ = await greeted(old)
+        assert hello["data"]["protocol"] == 1
+        await running.handle.wait_for_clients(2)
+        assert running.handle.broadcast(batch[0]) == 2
+        got = await recv(new)
+        assert got["type"] == "signals_created"
+        assert [s["symbol"] for s in got["data"]["signals"]] == ["ETHUSDT", "SOLUSDT"]
+        singles = [await recv(old), await recv(old)]
+        assert [m["type"] for m in singles] == ["signal_created"] * 2
+        assert [m["data"] for m in singles] == got["data"]["signals"]
+        assert running.metrics.value("vyx_ws_messages_sent_total") == 3
+
+
+async def test_the_auth_message_may_ask_for_version_2() -> None:
+    async with serving() as running, client(running.ws_url()) as ws:
+        await send(ws, "auth", {"token": hs256_token(), "protocol": 2})
+        hello, _ = await greeted(ws)
+        assert hello["data"]["protocol"] == 2
 
 
 async def test_commands_reach_the_daemon_and_are_acknowledged() -> None:

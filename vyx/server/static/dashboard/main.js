@@ -53,7 +53,8 @@
     const ws = new WebSocket(url);
     conn.ws = ws;
     setConn("warn", "connecting");
-    ws.onopen = () => ws.send(JSON.stringify({ type: "auth", data: { token } }));
+    // Protocol 2: a screen's signals arrive as one signals_created message.
+    ws.onopen = () => ws.send(JSON.stringify({ type: "auth", data: { token, protocol: 2 } }));
     ws.onmessage = (event) => {
       let msg;
       try { msg = JSON.parse(event.data); } catch { return; }
@@ -74,6 +75,11 @@
     };
   }
 
+  function signalsCreated(signals) {
+    Vyx.History.add(signals, { live: true }); // one render for the whole screen
+    for (const s of signals) if (Vyx.onSignal && !Vyx.History.isMuted(s)) Vyx.onSignal(s);
+  }
+
   function handle(type, data) {
     if (Vyx.settle(type, data)) return; // the answer to one of our requests
     switch (type) {
@@ -92,9 +98,11 @@
         Vyx.History.reset(data.signals || []);
         renderTraders(); renderStatus();
         break;
-      case "signal_created":
-        Vyx.History.add([data], { live: true });
-        if (Vyx.onSignal && !Vyx.History.isMuted(data)) Vyx.onSignal(data);
+      case "signal_created": // protocol 1
+        signalsCreated([data]);
+        break;
+      case "signals_created":
+        signalsCreated(data.signals || []);
         break;
       case "signal_cancelled":
         Vyx.History.cancelled(data.signalId);
