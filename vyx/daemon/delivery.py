@@ -20,6 +20,7 @@ from loguru import logger
 
 from kernels.ring import RingBuffer
 from vyx.daemon.control import Broadcast, RunningTraders
+from vyx.server.protocol import signals_created
 from vyx.signal import Signal
 from vyx.store.api import Store
 from vyx.store.outbox import AlertRow
@@ -75,32 +76,36 @@ class Delivery:
 
     async def deliver(self, signals: Sequence[Signal], cancelled: Sequence[str]) -> None:
         """The screener's :data:`~vyx.screener.service.SignalSink`: signals are queued for the
-        store first, then pushed to every browser, then followed for their outcomes (rows
-        queued too), then offered to the analyzer (which never blocks: a signal never waits
-        for its analysis); then the cancelled provisional ones are announced."""
+        store first (with the alerts they owe), then pushed to every browser in one
+        ``signals_created`` (per :data:`~vyx.server.protocol.MAX_SIGNALS_PER_MESSAGE`), the
+        cancelled provisional ones announced; then, once the browsers' writers had their
+        turn, followed for their outcomes (rows queued too), logged and offered to the
+        analyzer (which never blocks: a signal never waits for its analysis)."""
         confirmed = [s for s in signals if not s.provisional]
         if confirmed:
             await self.store.save_signals(confirmed, self._alerts(confirmed))
             self.metrics.signals.inc(len(confirmed))
-        for s in signals:
-            message = s.to_message()
+        datas = [s.to_message()["data"] for s in signals]
+        for s, data in zip(signals, datas, strict=True):
             if not s.provisional:
                 # Before the broadcast: a browser joining meanwhile gets it in its snapshot.
-                self.recent.appendleft(message["data"])
+                self.recent.appendleft(data)
                 self.running.last_signals[s.trader_id] = {"symbol": s.symbol, "time": s.created_at}
+        # One message per browser for the whole screen (version 1 browsers: one per signal).
+        for message in signals_created(datas):
             self.broadcast(message)
+        for sid in cancelled:
+            self.broadcast({"type": "signal_cancelled", "data": {"signalId": sid}})
+        # The browsers' writers go first; the outcomes, the log and the analyzer after.
+        await trio.lowlevel.checkpoint()
         if confirmed and self.outcomes is not None:
             # After the signals' own messages: a browser learns of a signal before its outcome.
             await self.outcomes.follow(confirmed)
-        # The browsers' writers go first; the log and the analyzer after.
-        await trio.lowlevel.checkpoint()
         if confirmed:
             # One log call for the whole batch: a call costs ~40 µs, a line ~1 µs.
             logger.info("{}", "\n".join(map(_log_line, confirmed)))
         for s in confirmed:
             self._offer(s)
-        for sid in cancelled:
-            self.broadcast({"type": "signal_cancelled", "data": {"signalId": sid}})
 
     def _alerts(self, confirmed: Sequence[Signal]) -> dict[str, list[AlertRow]] | None:
         """The alerts the signals owe (by signal id), each with its trader's name."""
