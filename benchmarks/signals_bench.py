@@ -2,10 +2,10 @@
 
 A close's matches (``CLOSES`` closes of ``PER_CLOSE`` signals, each with three clauses and their
 operand values) go through what the daemon does with them: ``to_signals`` (explain),
-``Delivery.deliver`` (queue for the store, encode and broadcast to one authenticated browser
-whose queue is drained, log), and the SQLite store writing them (its writer and its worker
-thread). The figure is the whole process's CPU time (every thread) per signal, the store's
-final flush included.
+``Delivery`` (its channel and task: queue for the store, encode and broadcast to one
+authenticated browser whose queue is drained, log), and the SQLite store writing them (its
+writer and its worker thread). The figure is the whole process's CPU time (every thread) per
+signal, the store's final flush included.
 
 Run with ``uv run python -m benchmarks.signals_bench`` (``just bench``); writes
 ``bench-results/signals.json``.
@@ -80,10 +80,12 @@ async def _run(data_dir: Path) -> dict[str, float]:
             rings={},
             running=RunningTraders(),
         )
+        await nursery.start(delivery.run)
         cpu0 = time.process_time()
         for matches in closes:
             signals = to_signals(matches, user_id="u", machine_id=None, now_ms=1)
-            await delivery.deliver(signals, ())
+            await delivery.deliver(signals, ())  # as the screener hands them on
+        await delivery.flush()
         await store.flush()
         cpu = time.process_time() - cpu0
         nursery.cancel_scope.cancel()

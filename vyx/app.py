@@ -297,13 +297,14 @@ async def _start_services(
     resume = load_marks(cfg.store.data_dir)
     if resume:
         logger.info("last run screened up to {}", _marks_line(resume))
-    marks = MarkKeeper(cfg.store.data_dir, store, resume)
+    await sinks.start(delivery.run)
+    marks = MarkKeeper(cfg.store.data_dir, store, resume, handed_on=delivery.flush)
     screen_load = ScreenLoad()
     # Signals and machine rows carry cloud_machines.id in cloud mode.
     row_id = cloud.identity.id if cloud is not None else cfg.machine.machine_id
     hooks = ScreenerHooks(
-        on_screen=(metrics.observe_screen, partial(note_screen, screen_load), outcomes.screened),
-        on_delay=(metrics.close_to_signals.observe,),
+        on_screen=(metrics.observe_screen, partial(note_screen, screen_load), delivery.screened),
+        on_delay=(delivery.close_delay,),
         on_progress=marks.poke,
     )
     scfg = screener_config(cfg, row_id)
@@ -503,8 +504,9 @@ def _push_status(server: ServerHandle, control: Control) -> None:
 
 async def _drain_sources(run: _Run, services: Services, market_scope: trio.CancelScope) -> None:
     """The market closes its sockets and the event channel; the screener finishes the events
-    it already has, then returns, and its progress is saved once the store holds its signals
-    (each by its deadline of :class:`DrainBudget`)."""
+    it already has, then returns; the delivery hands on the signals queued, and the screener's
+    progress is saved once the store holds them (each by its deadline of
+    :class:`DrainBudget`)."""
     logger.info("draining (budget {}s)", run.budget.total_s)
     begun = trio.current_time()
     market_scope.cancel()
@@ -514,6 +516,7 @@ async def _drain_sources(run: _Run, services: Services, market_scope: trio.Cance
         logger.warning("screener did not finish in time; stopping it")
     else:
         with trio.move_on_at(run.budget.marks_until(begun)):
+            await services.delivery.flush()
             await services.marks.save()
 
 

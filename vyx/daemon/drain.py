@@ -5,7 +5,8 @@ stage      share  what happens in it
 =========  =====  ===========================================================================
 sources    40 %   the market closes its sockets and the event channel; the screener finishes
                   the events it already has (the screen in flight included)
-marks      15 %   the screener's progress is saved once the store holds its signals
+marks      15 %   the delivery hands on the signals queued; the screener's progress is saved
+                  once the store holds them
 cloud      20 %   the cloud machine's final lifecycle row (at most 5 s; through the spool)
 store      25 %   the store flushes what is still queued; browsers are closed with 1001
 =========  =====  ===========================================================================

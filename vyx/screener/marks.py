@@ -1,12 +1,12 @@
 """How far the screener got, kept across restarts, so a restart misses no bar.
 
 Per timeframe, the close time of the newest bar screened is written to ``screened.json`` in the
-data directory — but only after the store holds that bar's signals (``Store.flush``: written to
-SQLite, or durable in the Supabase spool). On start, the screener warms its state up to that
-mark and screens the bars that closed while the daemon was down, emitting their signals (see
-:class:`vyx.screener.service.Screener`). A crash between a screen and its mark makes the next
-start screen that bar again: signal ids are deterministic and the stores upsert by id, so the
-signal is still stored once.
+data directory — but only after the store holds that bar's signals (handed on by the delivery,
+then ``Store.flush``: written to SQLite, or durable in the Supabase spool). On start, the
+screener warms its state up to that mark and screens the bars that closed while the daemon was
+down, emitting their signals (see :class:`vyx.screener.service.Screener`). A crash between a
+screen and its mark makes the next start screen that bar again: signal ids are deterministic
+and the stores upsert by id, so the signal is still stored once.
 
 The file is tiny and replaced atomically (write, fsync, rename); a missing, unreadable or
 foreign file means "no mark" (a first start), never a failure to start.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import trio
@@ -69,11 +69,28 @@ def save_marks(data_dir: Path, marks: Mapping[str, int]) -> None:
 
 
 class MarkKeeper:
-    """Writes the screener's progress once the store holds the signals it produced."""
+    """Writes the screener's progress once the store holds the signals it produced.
 
-    def __init__(self, data_dir: Path, store: Store, saved: Mapping[str, int]) -> None:
+    Args:
+        data_dir: where ``screened.json`` is.
+        store: flushed before a mark moves.
+        saved: what the file holds (:func:`load_marks` at start).
+        handed_on: returns once every batch of signals the screener handed on so far is in
+            the store's queue (the daemon's delivery queues them in between:
+            :meth:`~vyx.daemon.delivery.Delivery.flush`); None when the screener's sink
+            queues them itself.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        store: Store,
+        saved: Mapping[str, int],
+        handed_on: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.store = store
+        self.handed_on = handed_on
         #: The screener's live progress (timeframe → close time of the newest bar handed on),
         #: as its last :meth:`poke` gave it.
         self.progress: Mapping[str, int] = {}
@@ -93,6 +110,8 @@ class MarkKeeper:
         snapshot = {tf: close for tf, close in self.progress.items() if close > 0}
         if not snapshot or snapshot == self.saved:
             return
+        if self.handed_on is not None:
+            await self.handed_on()
         await self.store.flush()
         merged = {**self.saved, **snapshot}
         try:

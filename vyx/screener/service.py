@@ -352,6 +352,7 @@ class Screener:
             job = self.executor.prepare(tf, until=min(cut, upto), slots=held)
             await self._run(job)
             self.executor.finish(job, emit=False)
+            await trio.lowlevel.checkpoint()  # a small job ran on the event loop: let it breathe
             if cut >= upto:
                 return
             cut += self.cfg.history_chunk * step
@@ -390,6 +391,7 @@ class Screener:
             await self._publish(self.executor.finish(job, emit=not self._paused))
             self._advanced(tf, close)
             stepped += 1
+            await trio.lowlevel.checkpoint()  # a day of bars: the event loop keeps serving
         self._caught_up += stepped
         logger.info(
             "caught up {} bars that closed while nobody screened them ({} signals, {:.0f} ms)",

@@ -254,7 +254,7 @@ async def test_trader_states_reach_browsers_as_they_change(tmp_path: Path) -> No
         await run.close_next(up=True)
         fired = [s for s in run.signals if s.trader_id == "up"]
         assert fired
-        await delivery.deliver(fired, [])
+        await delivery.handle(fired, [])
         changes = control.trader_changes()
         assert [m["type"] for m in changes] == ["trader_updated"]
         trader = changes[0]["data"]["trader"]

@@ -1,7 +1,12 @@
-"""The delivery of a screen's signals: queued for the store, then one message to the browsers."""
+"""The delivery: a service consuming a bounded channel of screens' signals, each screen queued
+for the store, then one message to the browsers; backpressure to the screener; flushed on
+demand (the marks and the stop wait for it)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,21 +18,35 @@ from vyx.config import StoreConfig
 from vyx.daemon.control import RunningTraders
 from vyx.daemon.delivery import Delivery
 from vyx.server.protocol import MAX_SIGNALS_PER_MESSAGE
-from vyx.store.service import run_store
+from vyx.signal import Signal
+from vyx.store.service import SqliteStore, run_store
 from vyx.telemetry.metrics import Metrics
 
 
-async def test_a_screens_signals_are_stored_and_pushed_in_one_message(tmp_path: Path) -> None:
-    sent: list[dict[str, Any]] = []
-    signals = [make_signal(i) for i in range(MAX_SIGNALS_PER_MESSAGE + 1)]
-    provisional = attrs.evolve(make_signal(500), provisional=True)
+class _Outcomes:
+    """Records what the delivery tells the outcomes service, in order with the broadcasts."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def follow(self, signals: list[Signal]) -> None:
+        self.log.append(f"follow {len(signals)}")
+
+    def screened(self, result: Any) -> None:
+        self.log.append(f"screened {result}")
+
+
+@asynccontextmanager
+async def _delivering(
+    tmp_path: Path, *, capacity: int = 64, run: bool = True
+) -> AsyncIterator[tuple[Delivery, SqliteStore, list[str], trio.Nursery]]:
+    log: list[str] = []
     async with trio.open_nursery() as nursery:
-        store = await nursery.start(run_store, StoreConfig(tmp_path))
+        store: SqliteStore = await nursery.start(run_store, StoreConfig(tmp_path))
 
         def broadcast(message: dict[str, Any]) -> None:
-            # The store has been given the signals before any browser hears of them.
-            assert store.statistics().pending_rows == len(signals)
-            sent.append(message)
+            data = message["data"]
+            log.append(f"{message['type']} {len(data.get('signals', [data]))}")
 
         delivery = Delivery(
             store=store,
@@ -36,16 +55,86 @@ async def test_a_screens_signals_are_stored_and_pushed_in_one_message(tmp_path: 
             analyzer=None,
             rings={},
             running=RunningTraders(),
+            outcomes=_Outcomes(log),  # type: ignore[arg-type]
+            capacity=capacity,
         )
-        await delivery.deliver([*signals, provisional], ["gone"])
+        if run:
+            await nursery.start(delivery.run)
+        yield delivery, store, log, nursery
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_screens_signals_are_stored_then_pushed_in_one_message(tmp_path: Path) -> None:
+    signals = [make_signal(i) for i in range(MAX_SIGNALS_PER_MESSAGE + 1)]
+    provisional = attrs.evolve(make_signal(500), provisional=True)
+    async with _delivering(tmp_path) as (delivery, store, log, _):
+        pending: list[int] = []
+        delivery.broadcast = lambda m: pending.append(store.statistics().pending_rows)
+        await delivery.handle([*signals, provisional], ["gone"])
+        # The store was given the confirmed signals before any browser heard of them.
+        assert pending == [len(signals)] * 3
+        delivery.broadcast = lambda m: log.append(m)  # type: ignore[arg-type,func-returns-value]
+        await delivery.handle([*signals, provisional], ["gone"])
         await store.flush()
         stored = await store.recent_signals(USER, limit=500)
-        nursery.cancel_scope.cancel()
+    sent = [m for m in log if isinstance(m, dict)]
     assert [m["type"] for m in sent] == ["signals_created", "signals_created", "signal_cancelled"]
     pushed = [s for m in sent[:2] for s in m["data"]["signals"]]
     assert [s["signalId"] for s in pushed] == [s.id for s in [*signals, provisional]]
     assert pushed[-1]["provisional"] is True
     assert sent[2]["data"] == {"signalId": "gone"}
-    # Only confirmed signals are stored and kept for a joining browser's snapshot.
+    # Only confirmed signals are stored, followed and kept for a joining browser's snapshot.
     assert {r["id"] for r in stored} == {s.id for s in signals}
+    assert f"follow {len(signals)}" in log
     assert [d["signalId"] for d in delivery.recent] == [s.id for s in reversed(signals)][:100]
+
+
+async def test_batches_are_delivered_in_order_and_flush_waits_for_them(tmp_path: Path) -> None:
+    async with _delivering(tmp_path) as (delivery, store, log, _):
+        delivery.screened("5m#1")  # type: ignore[arg-type]
+        await delivery.deliver([make_signal(1), make_signal(2)], [])
+        delivery.screened("5m#2")  # type: ignore[arg-type]
+        await delivery.deliver([make_signal(3)], [])
+        await delivery.flush()
+        assert store.statistics().pending_rows + store.statistics().rows_written == 3
+        # A screen's notice reaches the outcomes only once the signals queued with it are out.
+        assert log.index("screened 5m#1") > log.index("signals_created 2")
+        assert log.index("signals_created 2") < log.index("signals_created 1")
+        await store.flush()
+        assert len(await store.recent_signals(USER)) == 3
+
+
+async def test_a_full_channel_makes_the_screener_wait_and_loses_nothing(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    async with _delivering(tmp_path, capacity=1, run=False) as (delivery, store, log, nursery):
+        await delivery.deliver([make_signal(1)], [])
+        with trio.move_on_after(60) as waited:
+            await delivery.deliver([make_signal(2)], [])
+        assert waited.cancelled_caught  # the channel was full: the screener waited
+        with trio.move_on_after(60) as flushed:
+            await delivery.flush()
+        assert flushed.cancelled_caught  # nothing handled without the service
+        await nursery.start(delivery.run)
+        await delivery.deliver([make_signal(2)], [])
+        await delivery.flush()
+        await store.flush()
+        assert {r["id"] for r in await store.recent_signals(USER)} == {
+            make_signal(1).id,
+            make_signal(2).id,
+        }
+        assert log.count("signals_created 1") == 2
+
+
+async def test_the_close_delay_counts_to_the_push(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    async with _delivering(tmp_path, run=False) as (delivery, _, _, nursery):
+        await delivery.deliver([make_signal(1)], [])
+        delivery.close_delay(0.5)  # the screener: announced 0.5 s before it was handed on
+        await trio.sleep(2.0)  # the delivery is busy meanwhile
+        await nursery.start(delivery.run)
+        await delivery.flush()
+        histogram = delivery.metrics.close_to_signals.collect()[0]
+        (total,) = [s.value for s in histogram.samples if s.name.endswith("_sum")]
+        assert math.isclose(total, 2.5)

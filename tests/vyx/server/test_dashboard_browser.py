@@ -207,7 +207,8 @@ class _Machine:
         before = len(self.run.signals)
         await self.run.close_next(up=up)
         fired = self.run.signals[before:]
-        await self.delivery.deliver(fired, [])
+        await self.delivery.deliver(fired, [])  # as the screener hands them on
+        await self.delivery.flush()
         for update in self.control.trader_changes():
             self.handle.broadcast(update)
         return fired
@@ -244,10 +245,18 @@ async def _machine(tmp_path: Path) -> AsyncIterator[_Machine]:
             rings=run.rings,
             running=control.running,
         )
+        delivering = trio.CancelScope()
+
+        async def deliver() -> None:
+            with delivering:
+                await delivery.run()
+
+        nursery.start_soon(deliver)
         try:
             yield _Machine(handle, control, run, store, delivery)
         finally:
             handle.shutdown()
+            delivering.cancel()  # the delivery runs until cancelled
 
 
 def _write_a_trader(page: Any) -> dict[str, str]:
