@@ -12,6 +12,11 @@ interpreter releases the GIL), the calling thread taking one range itself
 (:func:`kernels.threads.run_split`). Each thread steps its
 symbols in small groups through its own memory (the plan's state is only needed per symbol, for
 the duration of its history), so memory stays at a few rows of the column layout per thread.
+
+With a *sink* (:func:`stream_columns`, the backtest's way) the outputs are not kept at all: each
+group's outputs go into a buffer of the thread's own, reused from group to group (so it stays in
+the cache and its pages are touched once), and the sink takes what it needs from it (the signals
+of those symbols, the values other timeframes read) before the next group overwrites it.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy as np
 from kernels import ops
 from kernels.graph import F64, I64, Layout
 from kernels.interp import run_nb, workspace
+from kernels.ops import N_BAR_FIELDS
 from kernels.threads import run_split
 
 #: Bars each node steps at a time in column mode.
@@ -34,6 +40,14 @@ BLOCK = 64
 GROUP = 4
 
 ProgressFn = Callable[[int], None]
+#: ``sink(lo, hi, out, bars)``: the outputs ``out[hi - lo, n_t, k]`` of symbols ``lo..hi-1``
+#: and their bars, valid only during the call (called from the thread that stepped them: it
+#: must be safe to call from several threads at once).
+SinkFn = Callable[[int, int, F64, F64], None]
+#: ``rows(lo, hi, into)``: the bars of symbols ``lo..hi-1``, ``float64[hi - lo, n_t, 9]`` in C
+#: order: a view of bars held, or ``into[: hi - lo]`` filled (``into``: the calling thread's
+#: buffer of :data:`GROUP` symbols' bars, reused from group to group).
+RowsFn = Callable[[int, int, F64], F64]
 
 
 def column_layout(lay: Layout, block: int = BLOCK) -> Layout:
@@ -90,24 +104,32 @@ class _Progress:
 
 def _step_range(
     lay: Layout,
-    bars: F64,
+    rows: RowsFn,
+    n_t: int,
     ext: F64,
     outs: I64,
-    out: F64,
+    out: F64 | None,
+    sink: SinkFn | None,
     lo: int,
     hi: int,
     progress: _Progress,
     caller: bool,
 ) -> None:
+    """Step symbols ``lo..hi-1`` a group at a time, into ``out`` or (``out`` None) a buffer
+    of this thread's handed to ``sink`` after each group."""
     fresh = _fresh_row(lay)
     mem = np.empty((GROUP, lay.width))
     count = np.zeros(GROUP, dtype=np.int64)
     spare, work = workspace(lay.width, GROUP, True, BLOCK)
+    into = out if out is not None else np.empty((GROUP, n_t, outs.shape[1]))
+    bars_buffer = np.empty((GROUP, n_t, N_BAR_FIELDS))
     for a in range(lo, hi, GROUP):
         b = min(hi, a + GROUP)
         mem[:] = fresh
         count[:] = 0
         # The interpreter indexes symbols from 0: views of the group's bars and outputs.
+        target = into[a:b] if out is not None else into[: b - a]
+        bars = rows(a, b, bars_buffer)
         run_nb(
             lay.op,
             lay.ins,
@@ -117,16 +139,18 @@ def _step_range(
             lay.rdep,
             mem,
             count,
-            bars[a:b],
+            bars,
             ext[a:b],
             0,
             b - a,
             True,
             outs,
-            out[a:b],
+            target,
             spare,
             work,
         )
+        if sink is not None:
+            sink(a, b, target, bars)
         progress.add(b - a, caller=caller)
 
 
@@ -144,18 +168,54 @@ def run_columns(
     ``outs`` (:func:`kernels.interp.outputs`) at every step: ``float64[n_sym, n_t, k]``,
     exactly what the live interpreter gives stepping the same bars one at a time.
     ``progress(symbols_done)`` is called from the calling thread."""
-    col = column_layout(lay)
-    n_sym = bars.shape[0]
     bars = np.ascontiguousarray(bars)
+    out = np.empty((bars.shape[0], bars.shape[1], outs.shape[1]))
+
+    def rows(lo: int, hi: int, _into: F64) -> F64:
+        return bars[lo:hi]
+
+    _run(lay, rows, bars.shape[0], bars.shape[1], ext, outs, out, None, threads, progress)
+    return out
+
+
+def stream_columns(
+    lay: Layout,
+    rows: RowsFn,
+    shape: tuple[int, int],
+    ext: F64,
+    outs: I64,
+    sink: SinkFn,
+    *,
+    threads: int = 1,
+    progress: ProgressFn | None = None,
+) -> None:
+    """:func:`run_columns` over the ``shape`` (symbols, steps) bars that ``rows`` gives a
+    group of symbols at a time, the outputs handed to ``sink`` instead of kept: memory
+    stays at a few symbols' bars and outputs per thread, however many symbols there are."""
+    _run(lay, rows, shape[0], shape[1], ext, outs, None, sink, threads, progress)
+
+
+def _run(
+    lay: Layout,
+    rows: RowsFn,
+    n_sym: int,
+    n_t: int,
+    ext: F64,
+    outs: I64,
+    out: F64 | None,
+    sink: SinkFn | None,
+    threads: int,
+    progress: ProgressFn | None,
+) -> None:
+    col = column_layout(lay)
     ext = np.ascontiguousarray(ext)
-    out = np.empty((n_sym, bars.shape[1], outs.shape[1]))
     state = _Progress(progress)
     caller = threading.get_ident()
 
     def step(lo: int, hi: int) -> None:
-        _step_range(col, bars, ext, outs, out, lo, hi, state, threading.get_ident() == caller)
+        mine = threading.get_ident() == caller
+        _step_range(col, rows, n_t, ext, outs, out, sink, lo, hi, state, mine)
 
     run_split(step, split(n_sym, threads))
     if progress is not None:
         progress(n_sym)
-    return out

@@ -22,8 +22,8 @@ from kernels.program import TraderPlan
 class Fire:
     """One signal a trader would have produced.
 
-    The "why it fired" (``matched``, ``clauses``) is read from the gathered outputs when first
-    asked for.
+    The "why it fired" (``matched``, ``clauses``) is read from the values kept with the fire
+    when first asked for.
     """
 
     trader_id: str
@@ -59,9 +59,11 @@ class TimeframeFires:
     plans: Sequence[TraderPlan]
     symbols: Sequence[str]
     times: I64
-    bars: F64
-    gathered: F64
-    #: Per trader (as ``plans``), its output columns by node.
+    #: Per fire (rows as below): the close of its bar.
+    price: F64
+    #: Per fire (rows as below): the values its explanation reads.
+    values: F64
+    #: Per trader (as ``plans``): each node's column in its fires' ``values``.
     cols: Sequence[Mapping[int, int]]
     #: Per fire: index into ``plans``, symbol index (row of ``bars``), step (column).
     trader: I64
@@ -135,9 +137,9 @@ class Fires(Sequence[Fire]):
             p.symbols[s],
             p.timeframe,
             int(p.times[t]),
-            float(p.bars[s, t, 3]),
+            float(p.price[i]),
             plan,
-            p.gathered[s, t],
+            p.values[i],
             p.cols[trader],
         )
 

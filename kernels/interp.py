@@ -251,22 +251,45 @@ def _gather_steps(row, roff, rdep, out_nodes, out, s, t0, t1, work, r, k, block)
             _gather(row, roff, rdep, out_nodes, out, s, t, work[r, _COUNT])
         return
     c0, nb = work[0, _FIRST], work[0, _END] - work[0, _FIRST]
-    for j in range(out_nodes.shape[1]):
-        n, g = out_nodes[0, j], out_nodes[1, j]
-        off, mask = roff[n], rdep[n] - 1
-        if nb == t1 - t0:
+    k_out = out_nodes.shape[1]
+    j = 0
+    while j < k_out:
+        # A run of columns with one gate: the gate is tested once per step.
+        g = out_nodes[1, j]
+        e = j + 1
+        while e < k_out and out_nodes[1, e] == g:
+            e += 1
+        if g >= 0 and nb == t1 - t0:
             # Every step has a bar: step t0 + q sees bar c0 + q.
             for q in range(nb):
-                if g < 0 or out[s, t0 + q, g] == 1.0:
-                    out[s, t0 + q, j] = row[off + ((c0 + q) & mask)]
-            continue
-        i = 0
-        for t in range(t0, t1):
-            while i < nb and work[0, _STEPS + i] <= t:
-                i += 1
-            if g < 0 or out[s, t, g] == 1.0:
-                c = c0 + i
-                out[s, t, j] = row[off + ((c - 1) & mask)] if c > 0 else math.nan
+                if out[s, t0 + q, g] == 1.0:
+                    for i in range(j, e):
+                        n = out_nodes[0, i]
+                        out[s, t0 + q, i] = row[roff[n] + ((c0 + q) & (rdep[n] - 1))]
+        else:
+            for i in range(j, e):
+                _gather_column(row, roff, rdep, out_nodes, out, s, t0, t1, work, i, c0, nb)
+        j = e
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _gather_column(row, roff, rdep, out_nodes, out, s, t0, t1, work, j, c0, nb):
+    """Column ``j`` of a block's outputs (see :func:`_gather_steps`)."""
+    n, g = out_nodes[0, j], out_nodes[1, j]
+    off, mask = roff[n], rdep[n] - 1
+    if nb == t1 - t0:
+        # Every step has a bar: step t0 + q sees bar c0 + q.
+        for q in range(nb):
+            if g < 0 or out[s, t0 + q, g] == 1.0:
+                out[s, t0 + q, j] = row[off + ((c0 + q) & mask)]
+        return
+    i = 0
+    for t in range(t0, t1):
+        while i < nb and work[0, _STEPS + i] <= t:
+            i += 1
+        if g < 0 or out[s, t, g] == 1.0:
+            c = c0 + i
+            out[s, t, j] = row[off + ((c - 1) & mask)] if c > 0 else math.nan
 
 
 @njit(cache=True, nogil=True, inline="always")

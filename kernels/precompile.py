@@ -78,6 +78,7 @@ SCAN_SIGNATURE = (
     _I1,
     _I2,
     _I2,
+    _F2,
 )
 
 #: ``progress(done, total, what)``: ``what`` was just compiled (or loaded).

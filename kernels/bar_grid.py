@@ -1,0 +1,146 @@
+"""Every symbol's bars of one timeframe on one time grid, as column mode steps them.
+
+A backtest steps each timeframe's symbols on a common grid of open times: a symbol without a
+bar at a step has NaN there (the interpreter steps nothing), and so has a bar whose close is
+NaN. When every symbol has the same open times (the usual case: one download of one period)
+the grid is those times and a group of symbols' rows is stacked only when a thread steps it
+(:meth:`BarGrid.rows`), so the whole ``float64[n_sym, n_t, 9]`` array is never built; otherwise
+it is built once here.
+
+Also here: other timeframes' values as each bar of a timeframe sees them
+(:func:`ext_history`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from kernels.graph import F64, I64
+from kernels.klines_csv import Klines
+from kernels.ops import CLOSE, N_BAR_FIELDS, OPEN_TIME
+from kernels.program import Program
+from kernels.timeframes import timeframe_ms
+
+B = npt.NDArray[np.bool_]
+
+
+@attrs.frozen(eq=False)
+class BarGrid:
+    """One timeframe's symbols (rows, in the order given) on one grid of open times."""
+
+    #: Open times of the grid's steps.
+    times: I64
+    #: Per symbol: a bar at each step (a NaN close counts as none).
+    present: B
+    #: Per symbol, its klines when every symbol has exactly ``times`` (else empty).
+    klines: Sequence[Klines]
+    #: The stacked bars when the symbols' open times differ (else None).
+    full: F64 | None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Klines], symbols: list[str]) -> BarGrid:
+        """The grid of ``symbols`` (each in ``data``): every open time any of them has."""
+        first = data[symbols[0]].open_time if symbols else np.zeros(0, dtype=np.int64)
+        if all(np.array_equal(data[s].open_time, first) for s in symbols[1:]):
+            klines = [data[s] for s in symbols]
+            if symbols:
+                close = np.stack([k.bars[:, CLOSE] for k in klines])
+                opened = np.stack([k.bars[:, OPEN_TIME] for k in klines])
+                present: B = ~(np.isnan(close) | np.isnan(opened))
+            else:
+                present = np.zeros((0, 0), dtype=bool)
+            return cls(first.astype(np.int64), present, klines, None)
+        times = np.unique(np.concatenate([data[s].open_time for s in symbols]))
+        bars = np.full((len(symbols), len(times), N_BAR_FIELDS), np.nan)
+        for i, s in enumerate(symbols):
+            bars[i, np.searchsorted(times, data[s].open_time)] = data[s].bars
+        _no_bar_without_close(bars)
+        return cls(times.astype(np.int64), ~np.isnan(bars[:, :, OPEN_TIME]), [], bars)
+
+    @property
+    def n_symbols(self) -> int:
+        return int(self.present.shape[0])
+
+    def rows(self, lo: int, hi: int, into: F64 | None = None) -> F64:
+        """The bars of symbols ``lo..hi-1``, ``float64[hi - lo, n_t, 9]`` in C order: a view
+        of the stacked bars, or copied into ``into[: hi - lo]`` (a new array if None)."""
+        if self.full is not None:
+            return self.full[lo:hi]
+        n_t = len(self.times)
+        if into is None or len(into) < hi - lo:
+            into = np.empty((max(0, hi - lo), n_t, N_BAR_FIELDS))
+        bars = into[: max(0, hi - lo)]
+        for i, k in enumerate(self.klines[lo:hi]):
+            bars[i] = k.bars
+        _no_bar_without_close(bars)
+        return bars
+
+    def stacked(self) -> F64:
+        """Every symbol's bars, ``float64[n_sym, n_t, 9]``."""
+        return self.full if self.full is not None else self.rows(0, self.n_symbols)
+
+
+def _no_bar_without_close(bars: F64) -> None:
+    """A bar with a NaN close is no bar: its open time NaN too."""
+    no_close = np.isnan(bars[:, :, CLOSE])
+    if no_close.any():
+        bars[no_close, OPEN_TIME] = np.nan
+
+
+def common(a: Mapping[str, int], b: Mapping[str, int]) -> tuple[I64, I64]:
+    """Rows in ``a`` and in ``b`` of the symbols both have."""
+    both = [s for s in a if s in b]
+    return (
+        np.asarray([a[s] for s in both], dtype=np.int64),
+        np.asarray([b[s] for s in both], dtype=np.int64),
+    )
+
+
+def seen_steps(times: I64, tf: str, src_times: I64, src_tf: str) -> I64:
+    """Per step of ``tf``: the step of ``src_tf`` last closed by its bar's close (-1:
+    none yet)."""
+    close = times + timeframe_ms(tf)
+    found: I64 = np.searchsorted(src_times + timeframe_ms(src_tf), close, side="right") - 1
+    return found
+
+
+def ext_history(
+    program: Program,
+    tf: str,
+    grids: Mapping[str, BarGrid],
+    slot: Mapping[str, Mapping[str, int]],
+    history: Mapping[str, F64],
+    exported: Mapping[str, list[int]],
+) -> F64:
+    """Other timeframes' values as each bar of ``tf`` sees them (at the last bar of theirs
+    closed by the bar's close), ``float64[n_sym, n_t, max(1, n_sources)]``: one gather per
+    source timeframe. ``history[src_tf]`` holds the values of ``exported[src_tf]``."""
+    sources = program.exts[tf].sources
+    times = grids[tf].times
+    n_sym = len(slot[tf])
+    by_tf: dict[str, list[int]] = {}
+    for k, (src_tf, _) in enumerate(sources):
+        by_tf.setdefault(src_tf, []).append(k)
+    rows = {src_tf: common(slot[tf], slot[src_tf]) for src_tf in by_tf}
+    everyone = all(len(mine) == n_sym for mine, _ in rows.values())
+    shape = (n_sym, len(times), max(1, len(sources)))
+    ext = np.empty(shape) if sources and everyone else np.full(shape, np.nan)
+    for src_tf, ks in by_tf.items():
+        idx = seen_steps(times, tf, grids[src_tf].times, src_tf)
+        mine, theirs = rows[src_tf]
+        cols = [exported[src_tf].index(sources[k][1]) for k in ks]
+        seen = history[src_tf][theirs[:, None], np.maximum(idx, 0)[None, :]]
+        if cols != list(range(seen.shape[2])):
+            seen = seen[:, :, cols]
+        seen[:, idx < 0] = np.nan
+        if len(mine) == n_sym and ks == list(range(len(sources))):
+            ext = seen  # every source, every symbol (in order): no copy
+        elif len(mine) == n_sym:
+            ext[:, :, ks] = seen
+        else:
+            ext[np.ix_(mine, np.arange(len(times)), np.asarray(ks))] = seen
+    return ext

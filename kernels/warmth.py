@@ -1,0 +1,76 @@
+"""When a trader may fire in a backtest: enough history on every timeframe it reads.
+
+The live screener fires a trader on a symbol only once it has stepped the bars the trader's
+plan needs (:meth:`kernels.program.Program.warmup`) on its own timeframe and on every other
+timeframe its ``on(...)`` reads; a backtest applies the same rule per symbol and step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from kernels.bar_grid import B, BarGrid, common, seen_steps
+from kernels.graph import I64, Layout
+from kernels.program import Program
+
+
+class Warmth:
+    """Per symbol and step, whether a trader has enough history on every timeframe it reads.
+
+    Args:
+        program: the traders.
+        grids: per timeframe, its symbols' bars (:class:`~kernels.bar_grid.BarGrid`).
+        slot: per timeframe, each symbol's row.
+        layouts: the program's layouts.
+    """
+
+    def __init__(
+        self,
+        program: Program,
+        grids: Mapping[str, BarGrid],
+        slot: Mapping[str, Mapping[str, int]],
+        layouts: Mapping[str, Layout],
+    ) -> None:
+        self.program = program
+        self.grids = grids
+        self.slot = slot
+        self.layouts = layouts
+        #: Per timeframe: bars of each symbol up to each step.
+        self.counts: dict[str, I64] = {
+            tf: np.cumsum(g.present, axis=1, dtype=np.int64) for tf, g in grids.items()
+        }
+
+    def own(self, trader_id: str) -> int:
+        """Bars of its own timeframe the trader needs."""
+        return self.program.warmup(trader_id, self.layouts)[
+            self.program.traders[trader_id].timeframe
+        ]
+
+    def others(self, trader_id: str) -> B | None:
+        """Per symbol and step: enough history on the other timeframes it reads (None when
+        it reads none)."""
+        needs = self.program.warmup(trader_id, self.layouts)
+        tf = self.program.traders[trader_id].timeframe
+        if len(needs) == 1:
+            return None
+        ok: B = np.ones(self.counts[tf].shape, dtype=bool)
+        for src_tf, need in needs.items():
+            if src_tf == tf:
+                continue
+            idx = seen_steps(self.grids[tf].times, tf, self.grids[src_tf].times, src_tf)
+            mine, theirs = common(self.slot[tf], self.slot[src_tf])
+            lacking = np.ones(ok.shape[0], dtype=bool)
+            lacking[mine] = False
+            ok[lacking] = False
+            counts = np.where(idx >= 0, self.counts[src_tf][theirs][:, np.maximum(idx, 0)], 0)
+            ok[mine] &= counts >= need
+        return ok
+
+    def of(self, trader_id: str) -> B:
+        """Per symbol and step of the trader's timeframe: warm enough to fire."""
+        tf = self.program.traders[trader_id].timeframe
+        ok: B = self.counts[tf] >= self.own(trader_id)
+        others = self.others(trader_id)
+        return ok if others is None else ok & others
