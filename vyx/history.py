@@ -20,10 +20,14 @@ from vyx.store.api import HistoryPage, Store
 HISTORY_PAGE = 100
 
 
-def _bar_open(interval: str, created_at: int) -> int | None:
-    """The bar a stored signal fired on: the last one closed when it was created (stored rows
-    keep no bar time; a signal is created at its bar's close)."""
-    tf = TIMEFRAME_MS.get(interval)
+def _bar_open(row: Mapping[str, Any], created_at: int) -> int | None:
+    """The bar a stored signal fired on: its ``bar_open_time``; a row written before that was
+    kept (or by a project without the column) has none: then the last bar closed when it was
+    created (a live signal is created at its bar's close)."""
+    stored = row.get("bar_open_time")
+    if isinstance(stored, int) and not isinstance(stored, bool):
+        return stored
+    tf = TIMEFRAME_MS.get(str(row["interval"]))
     return None if tf is None else (created_at // tf) * tf - tf
 
 
@@ -40,7 +44,7 @@ def signal_message(row: Mapping[str, Any]) -> dict[str, Any]:
         "matchedConditions": list(row.get("matched_conditions") or []),
         "indicatorData": dict(row.get("indicator_data") or {}),
         "provisional": False,
-        "barOpenTime": _bar_open(str(row["interval"]), created),
+        "barOpenTime": _bar_open(row, created),
         "createdAt": created,
         "analysis": None
         if not analysis

@@ -76,6 +76,8 @@ class Signal:
             "source": self.source,
             "machine_id": self.machine_id,
             "created_at": self.created_at,
+            # The signal's bar (its candle's open time): the history places it there.
+            "bar_open_time": self.bar_open_time,
         }
 
     def to_message(self) -> dict[str, Any]:

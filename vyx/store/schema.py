@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS signals (
     status TEXT NOT NULL DEFAULT 'new',
     source TEXT NOT NULL DEFAULT 'cloud',
     machine_id TEXT,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    bar_open_time INTEGER
 );
 CREATE INDEX IF NOT EXISTS signals_user_created ON signals (user_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS signals_trader_created ON signals (trader_id, created_at DESC);
@@ -160,6 +161,13 @@ CREATE TABLE IF NOT EXISTS quarantine (
 );
 """
 
+#: Columns added to a table after a database was first made (table -> column -> its type):
+#: :func:`~vyx.store.sqlite.SqliteDatabase.open` adds the missing ones to an older database.
+ADDED_COLUMNS: Mapping[str, Mapping[str, str]] = {
+    # The signal's bar (open time, epoch ms); NULL in rows written before it was kept.
+    "signals": {"bar_open_time": "INTEGER"},
+}
+
 #: Columns of each table, in DDL order.
 COLUMNS: Mapping[str, tuple[str, ...]] = {
     "traders": (
@@ -191,6 +199,7 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
         "source",
         "machine_id",
         "created_at",
+        "bar_open_time",
     ),
     "signal_analyses": (
         "signal_id",

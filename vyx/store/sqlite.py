@@ -32,7 +32,14 @@ from vyx.store import outbox
 from vyx.store.api import HistoryPage, PendingRow, QuarantinedRow, WriteOutcome
 from vyx.store.errors import StoreUnavailable, TraderNotOwned
 from vyx.store.records import MachineRecord, Trader, merge_trader_edit, new_trader_row, to_json
-from vyx.store.schema import COLUMNS, DDL, JSON_COLUMNS, SCHEMA_VERSION, upsert_sql
+from vyx.store.schema import (
+    ADDED_COLUMNS,
+    COLUMNS,
+    DDL,
+    JSON_COLUMNS,
+    SCHEMA_VERSION,
+    upsert_sql,
+)
 
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
 
@@ -106,6 +113,15 @@ def decode(table: str, row: sqlite3.Row) -> dict[str, Any]:
     return out
 
 
+def _add_columns(conn: sqlite3.Connection) -> None:
+    """Add the :data:`~vyx.store.schema.ADDED_COLUMNS` an older database lacks (additive)."""
+    for table, columns in ADDED_COLUMNS.items():
+        have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+        for column, kind in columns.items():
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
 class SqliteDatabase:
     """One connection; every method is blocking (run it in a worker thread, one at a time)."""
 
@@ -131,6 +147,7 @@ class SqliteDatabase:
         conn.executescript(
             f"BEGIN; {DDL}; {outbox.DDL}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
         )
+        _add_columns(conn)
         return cls(conn)
 
     def close(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -481,6 +482,13 @@ async def test_the_history_pages_from_the_store_exports_and_fits_a_phone(
         assert rows[0].startswith("created_at,bar_open_time,symbol")
         assert len(rows) == 1 + on_s3
         assert all('"S3USDT"' in r for r in rows[1:])
+        # Each on its own bar, as stored (not the bar closed when it was made).
+        bars = {
+            datetime.fromtimestamp(s.bar_open_time / 1000, UTC).isoformat()[:19]
+            for s in _stored(250)
+            if s.symbol == "S3USDT"
+        }
+        assert {r.split(",")[1].strip('"')[:19] for r in rows[1:]} == bars
         scroll, client = seen["widths"]
         assert scroll <= client == 390  # nothing wider than the phone
         assert page.errors == []

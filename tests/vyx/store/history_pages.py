@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from vyx.history import signal_message
 from vyx.signal import Signal
 from vyx.store.api import HistoryPage, Store
 
@@ -28,7 +29,9 @@ def history_signals(n: int, user: str, trader: str, other_user: str) -> list[Sig
             symbol=("BTCUSDT", "ETHUSDT", "SOLUSDT")[i % PER_CLOSE],
             interval="5m",
             price=100.0 + i,
-            bar_open_time=close - 300_000,
+            # Every fifth was screened late (a restart's catch-up): its bar is bars before the
+            # close it was made at.
+            bar_open_time=close - 300_000 * (1 if i % 5 else 4),
             matched_conditions=("close > open",),
             indicator_data={"close > open": {"held": True, "values": {"close": 100.0 + i}}},
             created_at=close,
@@ -41,9 +44,15 @@ def history_signals(n: int, user: str, trader: str, other_user: str) -> list[Sig
 
 
 async def check_history_pages(
-    store: Store, signals: list[Signal], user: str, analysed: dict[str, Any]
+    store: Store,
+    signals: list[Signal],
+    user: str,
+    analysed: dict[str, Any],
+    *,
+    bar_kept: bool = True,
 ) -> None:
-    """Page through ``user``'s signals 7 at a time and check the contract."""
+    """Page through ``user``'s signals 7 at a time and check the contract; each is on its own
+    bar (``bar_kept``; else a store without the column: on the bar closed at its creation)."""
     mine = [s for s in signals if s.user_id == user]
     expected = [s.id for s in sorted(mine, key=lambda s: (-s.created_at, s.id))]
     seen: list[str] = []
@@ -67,6 +76,16 @@ async def check_history_pages(
         == []
     )
     first = await store.signal_history(user, HistoryPage(limit=500))
+    by_id = {s.id: s for s in mine}
+    for row in first:
+        signal = by_id[row["id"]]
+        # Without the column: the 5m bar that closed last when the signal was made.
+        derived = signal.created_at // 300_000 * 300_000 - 300_000
+        assert signal_message(row)["barOpenTime"] == (signal.bar_open_time if bar_kept else derived)
+    assert (
+        len({by_id[r["id"]].created_at - 300_000 - by_id[r["id"]].bar_open_time for r in first})
+        == 2
+    )
     with_analysis = {r["id"]: r["analysis"] for r in first if r["analysis"] is not None}
     assert set(with_analysis) == set(analysed)
     for sid, row in with_analysis.items():

@@ -18,6 +18,7 @@ import trio.testing
 from tests.vyx.store.factory import USER, make_signal
 from tests.vyx.store.history_pages import check_history_pages, history_signals
 from tests.vyx.store.supabase.factory import make_analysis
+from vyx.history import signal_message
 from vyx.settings import StoreConfig
 from vyx.store import (
     MachineRecord,
@@ -29,7 +30,9 @@ from vyx.store import (
     metrics_row,
     run_store,
 )
+from vyx.store.api import PendingRow
 from vyx.store.errors import TraderNotOwned
+from vyx.store.sqlite import SqliteDatabase
 
 
 @asynccontextmanager
@@ -303,3 +306,31 @@ async def test_the_signal_history_pages_through_every_signal(tmp_path: Path) -> 
         await store.save_analysis(analysis)
         await store.flush()
         await check_history_pages(store, signals, USER, {signals[4].id: analysis})
+
+
+def test_an_older_database_gains_the_signals_bar_and_keeps_its_rows(tmp_path: Path) -> None:
+    """A database made before ``signals.bar_open_time`` was kept: the column is added on open
+    (nothing else changes) and its old rows read without it (the history derives their bar)."""
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE signals (id TEXT PRIMARY KEY, trader_id TEXT NOT NULL, user_id TEXT NOT "
+        "NULL, symbol TEXT NOT NULL, interval TEXT NOT NULL, price REAL NOT NULL, "
+        "matched_conditions TEXT NOT NULL DEFAULT '[]', indicator_data TEXT NOT NULL DEFAULT "
+        "'{}', status TEXT NOT NULL DEFAULT 'new', source TEXT NOT NULL DEFAULT 'cloud', "
+        "machine_id TEXT, created_at INTEGER NOT NULL);"
+        f"INSERT INTO signals (id, trader_id, user_id, symbol, interval, price, created_at) "
+        f"VALUES ('old', 't', '{USER}', 'BTCUSDT', '5m', 1.0, 1700000100000);"
+    )
+    old.close()
+    db = SqliteDatabase.open(path)
+    try:
+        new = make_signal(1)
+        db.write_batch([PendingRow.of("signals", new.to_row())])
+        rows = {r["id"]: r for r in db.recent_signals(USER, 10)}
+    finally:
+        db.close()
+    assert rows["old"]["bar_open_time"] is None
+    assert signal_message(rows["old"])["barOpenTime"] == 1700000100000 - 300_000
+    assert rows[new.id]["bar_open_time"] == new.bar_open_time
+    assert signal_message(rows[new.id])["barOpenTime"] == new.bar_open_time

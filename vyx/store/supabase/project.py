@@ -12,6 +12,8 @@ no unique constraint on ``signal_analyses.signal_id``, and, at its latest state,
 - ``signals.machine_id`` goes to ``fly_app_id`` when the table has that column instead (NULL
   when that column points at another table than ``cloud_machines``: our row id is not a key
   there), and is left out when the table has neither;
+- a column a later migration adds (:data:`OPTIONAL_COLUMNS`: ``signals.bar_open_time``) is
+  left out when the table does not have it (or the project could not be described);
 - a ``signal_analyses`` row gets its deterministic ``id``, the upsert's key;
 - the machine's row id the rows were written with is replaced by the one the database holds.
 
@@ -61,6 +63,9 @@ MACHINE_TABLES = frozenset({"signals", "cloud_metrics", "cloud_events"})
 #: Tables a later migration adds: a project without one keeps nothing of it, and every other
 #: row still lands (its rows are settled without being sent; logged once).
 OPTIONAL_TABLES = frozenset({"signal_outcomes"})
+#: Columns a later migration adds to a table the original product has: a project without one
+#: gets the rest of the row (table -> columns).
+OPTIONAL_COLUMNS: Mapping[str, frozenset[str]] = {"signals": frozenset({"bar_open_time"})}
 _FK = re.compile(r"<fk table='([^']+)' column='([^']+)'/>")
 
 
@@ -112,6 +117,14 @@ class ProjectSchema:
         """Is ``table`` an optional table this project (as described) does not have?"""
         return self.described and table in OPTIONAL_TABLES and table not in self.tables
 
+    def lacks_column(self, table: str, column: str) -> bool:
+        """Is ``column`` an optional column of ``table`` this project may not have (it does
+        not, as described; or the project was not described)?"""
+        if column not in OPTIONAL_COLUMNS.get(table, ()):
+            return False
+        shape = self.tables.get(table)
+        return not self.described or shape is None or column not in shape.columns
+
     def machine_column(self) -> tuple[str | None, bool]:
         """The ``signals`` column pointing at the machine (``machine_id``, ``fly_app_id`` or
         None) and whether our ``cloud_machines.id`` belongs there."""
@@ -139,6 +152,9 @@ class ProjectSchema:
             value = out.pop("machine_id")
             if column is not None:
                 out[column] = value if ours else None
+        for column in OPTIONAL_COLUMNS.get(table, ()):
+            if column in out and self.lacks_column(table, column):
+                del out[column]
         shape = self.tables.get(table)
         if shape is not None:
             for column, value in out.items():
@@ -160,6 +176,9 @@ class ProjectSchema:
         rounded = sorted(c for c in FRACTIONAL_METRICS if columns.get(c) in INTEGER_TYPES)
         if rounded:
             lines.append(f"cloud_metrics: {', '.join(rounded)} are INTEGER (values are rounded)")
+        for table, optional in sorted(OPTIONAL_COLUMNS.items() if self.described else ()):
+            for column in sorted(c for c in optional if self.lacks_column(table, c)):
+                lines.append(f"no {table}.{column} column (apply supabase/migrations): not kept")
         for table in sorted(t for t in OPTIONAL_TABLES if self.lacks(t)):
             lines.append(
                 f"no {table} table (apply supabase/migrations): its rows are not kept there"
@@ -235,7 +254,7 @@ class Project:
                 raise
             logger.warning(
                 "supabase: PostgREST does not describe the tables ({}); rows are "
-                "written as our migrations define them",
+                "written as our migrations define them (without their optional columns)",
                 exc,
             )
             self.schema = ProjectSchema.assumed()

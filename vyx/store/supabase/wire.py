@@ -35,7 +35,7 @@ Verdict = Literal["retry", "blocked", "reject"]
 
 #: Columns holding timestamps (epoch ms in Vyx, ``timestamptz`` in PostgreSQL).
 TIMESTAMP_COLUMNS: Mapping[str, frozenset[str]] = {
-    "signals": frozenset({"created_at"}),
+    "signals": frozenset({"created_at", "bar_open_time"}),
     "signal_analyses": frozenset({"created_at"}),
     "signal_outcomes": frozenset({"bar_open_time", "updated_at"}),
     "cloud_metrics": frozenset({"recorded_at"}),

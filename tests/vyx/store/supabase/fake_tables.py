@@ -156,7 +156,7 @@ TABLES: Mapping[str, Table] = {t.name: t for t in (
         "symbol": _col(T, False), "interval": _col(T, False), "price": _col(F, False),
         "matched_conditions": _col(J, False, []), "indicator_data": _col(J, False, {}),
         "status": _col(T, False, "new"), "source": _col(T, False, "cloud"),
-        "machine_id": _col(U), "created_at": CREATED,
+        "machine_id": _col(U), "created_at": CREATED, "bar_open_time": _col(TS),
     }, "id", checks={"signals_price_check": lambda r: r["price"] >= 0}),
     Table("signal_analyses", {
         "id": ID, "signal_id": _col(U, False), "trader_id": _col(U, False),

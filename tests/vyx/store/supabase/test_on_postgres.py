@@ -266,16 +266,21 @@ async def test_a_machine_changes_only_its_own_users_traders(
     assert all(f"user_id=eq.{USER}" in r.query for r in about if r.method != "POST")
 
 
-@pytest.mark.parametrize("database", ["fresh"], indirect=True)
+@pytest.mark.parametrize("database", ["fresh", "original_as_is"], indirect=True)
 async def test_the_signal_history_pages_through_every_signal(
     database: tuple[PostgrestServer, Template], tmp_path: Path
 ) -> None:
-    """The same paging as SQLite's, over PostgREST's filters (``gt``/``lt``/``in``)."""
-    server, _ = database
+    """The same paging as SQLite's, over PostgREST's filters (``gt``/``lt``/``in``); each
+    signal on its bar (``signals.bar_open_time``; a project without our migrations has no
+    such column: its rows land without it)."""
+    server, template = database
     signals = history_signals(40, USER, TRADER, OTHER_USER)
     analysis = {**make_analysis(signals[4]), "decision": "enter_trade", "confidence": 81.0}
     async with store_on(server, tmp_path) as store:
         await store.save_signals(signals)
         await store.save_analysis(analysis)
         await synced(store)
-        await check_history_pages(store, signals, USER, {signals[4].id: analysis})
+        await check_history_pages(
+            store, signals, USER, {signals[4].id: analysis}, bar_kept=template == "fresh"
+        )
+        assert await store.quarantined() == []

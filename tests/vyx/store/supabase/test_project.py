@@ -37,8 +37,8 @@ ORIGINAL_LATER = {
 def test_rows_take_the_projects_shape() -> None:
     schema = ProjectSchema.from_openapi(ORIGINAL_LATER)
     assert schema.machine_column() == ("fly_app_id", False)
-    signal = schema.adapt("signals", {"id": "s", "machine_id": "m"}, {})
-    assert signal == {"id": "s", "fly_app_id": None}
+    signal = schema.adapt("signals", {"id": "s", "machine_id": "m", "bar_open_time": 7}, {})
+    assert signal == {"id": "s", "fly_app_id": None}  # no bar_open_time column there
     metrics = schema.adapt(
         "cloud_metrics",
         {"memory_used_mb": 187.6, "cpu_usage_vcpus": 0.25, "machine_id": "old"},
@@ -49,8 +49,11 @@ def test_rows_take_the_projects_shape() -> None:
     assert analysis["id"] == analysis_row_id("s")
     assert any("fly_app_id" in line for line in schema.differences())
     assert any("memory_used_mb" in line for line in schema.differences())
+    assert any("signals.bar_open_time" in line for line in schema.differences())
     ours = ProjectSchema.assumed()
     assert ours.adapt("signals", {"machine_id": "m"}, {}) == {"machine_id": "m"}
+    # Not described: an optional column might be missing, so it is left out.
+    assert ours.adapt("signals", {"machine_id": "m", "bar_open_time": 7}, {}) == {"machine_id": "m"}
     assert ours.differences() == []
 
 
