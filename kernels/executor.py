@@ -30,7 +30,7 @@ from kernels.interp import outputs, run_nb, workspace
 from kernels.lang import BUDGET, Budget, CompileError
 from kernels.lower import EXT_HISTORY
 from kernels.ops import N_BAR_FIELDS, OPEN_TIME
-from kernels.program import Program, Signature, TraderDef, TraderPlan
+from kernels.program import CompiledTrader, Program, Signature, TraderDef, TraderPlan
 from kernels.ring import RingBuffer
 from kernels.screens import Match, ScreenResult, TraderStats
 from kernels.staging import Staged, ext_values, stage
@@ -208,7 +208,7 @@ class Executor:
         """Compiled traders by id."""
         return self.program.traders
 
-    def stage(self, traders: Iterable[TraderDef]) -> Staged:
+    def stage(self, traders: Iterable[TraderDef | CompiledTrader]) -> Staged:
         """Everything needed to run ``traders`` instead (:func:`kernels.staging.stage`),
         leaving this executor as it is: safe in a worker thread while nothing steps this
         executor. A trader on a timeframe without a ring does not compile."""
@@ -240,7 +240,7 @@ class Executor:
         for tf in self.layouts:
             self._edges[tf] = self._new_edges(tf, old_edges.get(tf), old_defs)
 
-    def set_traders(self, traders: Iterable[TraderDef]) -> dict[str, CompileError]:
+    def set_traders(self, traders: Iterable[TraderDef | CompiledTrader]) -> dict[str, CompileError]:
         """Replace the trader set; returns the traders that did not compile, with errors.
 
         Nodes that stay keep their state untouched; new nodes (and rings that must grow) are

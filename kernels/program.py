@@ -1,8 +1,10 @@
 """A user's traders compiled together into one plan per timeframe.
 
-:class:`Program` checks each trader's filter, lowers it into the shared per-timeframe graphs
-(common subexpressions computed once across all traders) and records, per trader, the node of
-its whole filter and of each top-level clause with the operands worth showing ("why it fired").
+:func:`compile_trader` compiles one trader's filter, once: checked, lowered on its own within the
+budget of one filter, its warm-up derived (a :class:`CompiledTrader`, which travels with the
+trader). :class:`Program` links compiled traders into the shared per-timeframe graphs (common
+subexpressions computed once across all traders) and records, per trader, the node of its
+whole filter and of each top-level clause with the operands worth showing ("why it fired").
 Adding a trader costs microseconds and compiles no machine code.
 
 Every trader is held to the :class:`~kernels.lang.Budget`: its filter alone (lowered on its own
@@ -22,7 +24,7 @@ import attrs
 
 from kernels import ops
 from kernels.footprint import Guard, Limits, OverBudget
-from kernels.graph import Graph, Layout, layout
+from kernels.graph import I64, Graph, Layout, layout
 from kernels.lang import BUDGET, Budget, CheckedFilter, CompileError, Diagnostic, ast, check
 from kernels.lang.errors import SourceMap
 from kernels.lang.printer import to_source
@@ -140,6 +142,92 @@ def _operand_exprs(expr: ast.Expr) -> list[ast.Expr]:
     return []
 
 
+@attrs.frozen(eq=False)
+class CompiledTrader:
+    """A trader's filter compiled once: checked, held to the budget of a filter alone, with
+    the history it needs. It travels with the trader from where the trader is admitted to the
+    executor, which links it into the shared plan (:meth:`Program.add`) without compiling it
+    again; the daemon sizes its rings from :attr:`warmup`."""
+
+    definition: TraderDef
+    checked: CheckedFilter
+    #: Bars of history each timeframe needs before the trader may fire (its own timeframe
+    #: and every ``on()`` one).
+    warmup: Mapping[str, int]
+    #: The budget it was held to.
+    budget: Budget
+
+    @property
+    def id(self) -> str:
+        """The trader's id."""
+        return self.definition.id
+
+    def of(self, definition: TraderDef) -> CompiledTrader | None:
+        """This compile as ``definition``'s, when that has the same filter and timeframe (all a
+        compile reads: its name, direction or cooldown may differ), else None."""
+        if definition == self.definition:
+            return self
+        d = self.definition
+        if (definition.filter, definition.timeframe) != (d.filter, d.timeframe):
+            return None
+        return attrs.evolve(self, definition=definition)
+
+    def runs_on(self, budget: Budget, timeframes: Collection[str] | None) -> bool:
+        """Was it compiled as a :class:`Program` of ``budget`` streaming ``timeframes``
+        (None: any) compiles it: to that budget, reading only those timeframes?"""
+        streamed = timeframes is None or self.checked.timeframes <= frozenset(timeframes)
+        return self.budget == budget and streamed
+
+
+def compile_trader(
+    trader: TraderDef,
+    *,
+    budget: Budget = BUDGET,
+    timeframes: Collection[str] | None = None,
+    require_bool: bool = True,
+) -> CompiledTrader:
+    """Compile ``trader``'s filter: parse and check it (:func:`kernels.lang.check`), lower it on
+    its own within ``budget``'s limits of one filter, and derive its warm-up.
+
+    Args:
+        trader: the trader.
+        budget: the limits of one filter.
+        timeframes: the timeframes streamed, when known (see :class:`Program`).
+        require_bool: whether the filter must be a condition (``vyx eval``: no).
+
+    Raises:
+        CompileError: anything wrong with it (whatever it contains, nothing else).
+    """
+    source = trader.filter if isinstance(trader.filter, str) else ""
+    try:
+        timeframe_ms(trader.timeframe)
+    except TimeframeError as exc:
+        raise CompileError([Diagnostic(str(exc), SourceMap(source).span(0, 0))]) from None
+    if not isinstance(trader.filter, str):
+        message = f"a filter is text, found {type(trader.filter).__name__}"
+        raise CompileError([Diagnostic(message, SourceMap("").span(0, 0))])
+    checked = check(
+        trader.filter,
+        timeframe=trader.timeframe,
+        require_bool=require_bool,
+        budget=budget,
+        timeframes=timeframes,
+    )
+    b = budget
+    alone = Lowerer({}, {})
+    alone.watch = guard = Guard(
+        alone.graphs, Limits(b.max_nodes, b.max_work, b.max_width, b.max_warmup), "filter"
+    )
+    try:
+        root, _ = _lower_trader(alone, checked, trader.timeframe)
+        guard.check(checked.expr.span)
+    except OverBudget as exc:
+        raise CompileError([exc.diagnostic]) from None
+    warm = {tf: g.warm for tf, g in alone.graphs.items()}
+    warmup = _warmup(alone.graphs, alone.exts, warm, trader.timeframe, root)
+    return CompiledTrader(trader, checked, warmup, budget)
+
+
 class Program:
     """Traders compiled into shared per-timeframe graphs.
 
@@ -152,7 +240,7 @@ class Program:
 
     def __init__(
         self,
-        traders: Iterable[TraderDef] = (),
+        traders: Iterable[TraderDef | CompiledTrader] = (),
         *,
         budget: Budget = BUDGET,
         timeframes: Collection[str] | None = None,
@@ -167,59 +255,45 @@ class Program:
         for trader in traders:
             self.add(trader)
 
-    def add(self, trader: TraderDef, *, require_bool: bool = True) -> TraderPlan:
-        """Compile and add ``trader`` (replacing one with the same id only by rebuilding, see
-        :func:`build`). Without ``require_bool`` the expression may be a number (``vyx eval``).
+    def add(self, trader: TraderDef | CompiledTrader, *, require_bool: bool = True) -> TraderPlan:
+        """Link ``trader`` into the shared graphs, compiling it first unless it comes compiled
+        (:func:`compile_trader`) as this program would compile it: to the same budget, reading
+        only timeframes streamed here. A trader with the same id is replaced only by
+        rebuilding, see :func:`build`. Without ``require_bool`` the expression may be a number
+        (``vyx eval``).
 
         Raises:
-            CompileError: the trader does not compile, is over budget alone or would take
-                all traders together over budget (the program is left as it was).
+            CompileError: the trader does not compile, is over budget alone, reads a timeframe
+                not streamed here or would take all traders together over budget (the
+                program is left as it was).
         """
-        checked = self._check(trader, require_bool)
-        tf = trader.timeframe
+        if not (isinstance(trader, CompiledTrader) and trader.runs_on(self.budget, self.streamed)):
+            # Not compiled, or to another budget, or reading a timeframe not streamed here:
+            # compiled against this program (the checker's diagnostics say exactly where).
+            definition = trader.definition if isinstance(trader, CompiledTrader) else trader
+            trader = compile_trader(
+                definition, budget=self.budget, timeframes=self.streamed, require_bool=require_bool
+            )
         b = self.budget
-        whole = checked.expr.span
-        alone = Lowerer({}, {})
-        alone.watch = guard = Guard(
-            alone.graphs, Limits(b.max_nodes, b.max_work, b.max_width, b.max_warmup), "filter"
-        )
         together = Guard(
             self.graphs, Limits(b.max_user_nodes, b.max_user_work, b.max_user_width), "traders"
         )
         mark = self._lowerer.mark()
         try:
-            _lower_trader(alone, checked, tf)
-            guard.check(whole)
             self._lowerer.watch = together
-            root, clauses = _lower_trader(self._lowerer, checked, tf)
-            together.check(whole)
+            root, clauses = _lower_trader(
+                self._lowerer, trader.checked, trader.definition.timeframe
+            )
+            together.check(trader.checked.expr.span)
         except OverBudget as exc:
             self._lowerer.rollback(mark)
             raise CompileError([exc.diagnostic]) from None
         finally:
             self._lowerer.watch = None
-        plan = TraderPlan(trader, checked, root, clauses)
+        plan = TraderPlan(trader.definition, trader.checked, root, clauses)
         self.traders[trader.id] = plan
         self._signature_cache = None
         return plan
-
-    def _check(self, trader: TraderDef, require_bool: bool) -> CheckedFilter:
-        """The checked filter of ``trader``; anything wrong with it is a CompileError."""
-        source = trader.filter if isinstance(trader.filter, str) else ""
-        try:
-            timeframe_ms(trader.timeframe)
-        except TimeframeError as exc:
-            raise CompileError([Diagnostic(str(exc), SourceMap(source).span(0, 0))]) from None
-        if not isinstance(trader.filter, str):
-            message = f"a filter is text, found {type(trader.filter).__name__}"
-            raise CompileError([Diagnostic(message, SourceMap("").span(0, 0))])
-        return check(
-            trader.filter,
-            timeframe=trader.timeframe,
-            require_bool=require_bool,
-            budget=self.budget,
-            timeframes=self.streamed,
-        )
 
     @property
     def timeframes(self) -> tuple[str, ...]:
@@ -262,14 +336,26 @@ class Program:
     def warmup(self, trader_id: str, layouts: Mapping[str, Layout]) -> dict[str, int]:
         """Bars of history each timeframe needs before ``trader_id`` may fire."""
         plan = self.traders[trader_id]
-        tf = plan.timeframe
-        needs = {tf: int(layouts[tf].warm[plan.root]) + 1}
-        for node in self.graphs[tf].closure([plan.root]):
-            key = self.graphs[tf].nodes[node]
-            if key.op == ops.EXT:
-                src_tf, src = self.exts[tf].sources[int(key.params[0])]
-                needs[src_tf] = max(needs.get(src_tf, 0), int(layouts[src_tf].warm[src]) + 1)
-        return needs
+        warm = {tf: lay.warm for tf, lay in layouts.items()}
+        return _warmup(self.graphs, self.exts, warm, plan.timeframe, plan.root)
+
+
+def _warmup(
+    graphs: Mapping[str, Graph],
+    exts: Mapping[str, ExtRegistry],
+    warm: Mapping[str, Sequence[int] | I64],
+    tf: str,
+    root: int,
+) -> dict[str, int]:
+    """Bars of history each timeframe needs before node ``root`` of ``tf`` is valid (``warm``:
+    each timeframe's warm-up per node, as :class:`~kernels.graph.Graph` keeps it)."""
+    needs = {tf: int(warm[tf][root]) + 1}
+    for node in graphs[tf].closure([root]):
+        key = graphs[tf].nodes[node]
+        if key.op == ops.EXT:
+            src_tf, src = exts[tf].sources[int(key.params[0])]
+            needs[src_tf] = max(needs.get(src_tf, 0), int(warm[src_tf][src]) + 1)
+    return needs
 
 
 def _lower_trader(
@@ -302,14 +388,14 @@ def _operands(lw: Lowerer, expr: ast.Expr, tf: str) -> tuple[Operand, ...]:
 
 
 def build(
-    traders: Iterable[TraderDef],
+    traders: Iterable[TraderDef | CompiledTrader],
     *,
     budget: Budget = BUDGET,
     timeframes: Collection[str] | None = None,
 ) -> tuple[Program, dict[str, CompileError]]:
-    """Compile ``traders`` in order (see :class:`Program` for ``budget`` and ``timeframes``);
-    those that do not compile, alone or after the ones before them, are left out and returned
-    with their errors (a trader is never silently skipped)."""
+    """Link ``traders`` in order, compiling those not compiled yet (see :class:`Program` for
+    ``budget`` and ``timeframes``); those that do not compile, alone or after the ones before
+    them, are left out and returned with their errors (a trader is never silently skipped)."""
     program = Program(budget=budget, timeframes=timeframes)
     errors: dict[str, CompileError] = {}
     for trader in traders:

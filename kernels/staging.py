@@ -24,7 +24,7 @@ from kernels.graph import F64, I64, Layout, sub_layout
 from kernels.group import GroupState, copy_rings, migrate
 from kernels.lang import BUDGET, Budget, CompileError
 from kernels.ops import EXT, N_BAR_FIELDS, OPEN_TIME
-from kernels.program import Program, Signature, TraderDef, build
+from kernels.program import CompiledTrader, Program, Signature, TraderDef, build
 from kernels.ring import RingBuffer
 from kernels.timeframes import bar_open_array, timeframe_ms
 
@@ -51,7 +51,7 @@ class Staged:
 
 
 def stage(
-    traders: Iterable[TraderDef],
+    traders: Iterable[TraderDef | CompiledTrader],
     *,
     rings: Mapping[str, RingBuffer],
     states: Mapping[str, GroupState],
@@ -59,9 +59,10 @@ def stage(
     budget: Budget = BUDGET,
     basis: tuple[int, tuple[int, ...]] = (0, ()),
 ) -> Staged:
-    """Compile ``traders`` (a trader on a timeframe ``rings`` lacks does not compile) and
-    carry the running ``states`` (with their ``signatures``) over to their plan, warming new
-    nodes from ``rings``. Reads ``states`` and ``rings`` and changes neither."""
+    """Link ``traders`` (compiling those not compiled yet; a trader on a timeframe ``rings``
+    lacks does not compile) and carry the running ``states`` (with their ``signatures``) over
+    to their plan, warming new nodes from ``rings``. Reads ``states`` and ``rings`` and
+    changes neither."""
     program, errors = build(traders, budget=budget, timeframes=rings.keys())
     layouts = program.layouts()
     sigs = {tf: program.signatures(tf) for tf in program.timeframes}

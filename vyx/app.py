@@ -228,9 +228,7 @@ async def _start(run: _Run, sinks: trio.Nursery, task_status: trio.TaskStatus[Da
 
             cloud = await stack.enter_async_context(cloud_machine(run.cfg, supabase, run.budget))
         intake = await open_intake(run.cfg, run.opts.traders, store, cloud)
-        capacity = await trio.to_thread.run_sync(
-            ring_capacity, intake.traders, abandon_on_cancel=True
-        )
+        capacity = ring_capacity(intake.traders)  # from the warm-ups their compiles found
         capacity.setdefault(run.cfg.market.kline_interval, 300)
         rings = {tf: RingBuffer(timeframe_ms(tf), n) for tf, n in capacity.items()}
         services = await _start_services(run, sinks, store, cloud, intake.load, rings)

@@ -4,6 +4,12 @@ the browser (``trader_upsert``, ``config_update``). Every source ends in one typ
 :func:`from_mapping` (browser, loose rows), :func:`from_record` (typed rows) and
 :func:`vyx.traders_file.parse_traders` (the file) share one admission (:func:`admit`).
 
+Admission compiles the filter, once (:func:`compiled`, :func:`kernels.program.compile_trader`),
+and the result travels with the trader (:attr:`TraderInfo.compiled`): the rings are sized from
+its warm-up, the cloud sync reports a filter that does not compile, and the executor links it
+into the running plan without compiling it again. Admission is blocking work (a filter of the
+budget's size compiles in tens of milliseconds): the daemon admits in worker threads.
+
 Rows of the ``traders`` table keep jsonb ``filter = {code, language?, ...}``; only filters in
 the Vyx language (``language: 'vyx'`` on the filter or the row) run on this machine. Others are
 reported with a reason, never skipped silently.
@@ -18,7 +24,9 @@ from typing import Any
 import attrs
 
 from kernels.edges import MAX_COOLDOWN_BARS
-from kernels.program import TraderDef
+from kernels.lang import CompileError, Diagnostic
+from kernels.lang.errors import SourceMap
+from kernels.program import CompiledTrader, TraderDef, compile_trader
 from kernels.timeframes import TIMEFRAME_MS
 from vyx.notify.notices import AlertsError, TraderAlerts
 from vyx.store.records import Trader
@@ -61,7 +69,8 @@ class TraderRejected(ValueError):
 
 @attrs.frozen
 class TraderInfo:
-    """A trader: its compiled definition's source plus what the analyzer needs."""
+    """A trader: its definition, its compiled filter, and what the analyzer and the alerts
+    need."""
 
     definition: TraderDef
     enabled: bool = True
@@ -71,11 +80,28 @@ class TraderInfo:
     #: Its alert settings (the traders file's ``notify``/``mute``, the table's
     #: ``cloud_config.notifyOnSignal``/``notifyOnAnalysis``).
     alerts: TraderAlerts = attrs.field(factory=TraderAlerts)
+    #: The filter compiled at admission, or why it does not compile (None: not compiled yet,
+    #: a trader made by hand; :func:`compiled` compiles it).
+    compiled: CompiledTrader | CompileError | None = attrs.field(
+        default=None, kw_only=True, eq=False, repr=False
+    )
 
     @property
     def id(self) -> str:
         """The trader's id."""
         return self.definition.id
+
+    @property
+    def executable(self) -> CompiledTrader | TraderDef:
+        """What the executor installs: the compiled filter (as this definition's: an edit of
+        the cooldown keeps the compile), linked without compiling again; or the definition of
+        one that did not compile (or was not compiled), compiled where it is installed, so its
+        error is said against the timeframes streamed there."""
+        if isinstance(self.compiled, CompiledTrader):
+            found = self.compiled.of(self.definition)
+            if found is not None:
+                return found
+        return self.definition
 
     @property
     def instructions(self) -> str:
@@ -224,8 +250,30 @@ def _json(value: Any) -> Any:
     return value
 
 
+def compile_filter(definition: TraderDef) -> CompiledTrader | CompileError:
+    """The one compile of a trader's filter on its way in (blocking): the compiled filter, or
+    why it does not compile. The compiler refuses anything wrong with a filter with a
+    :class:`CompileError`; should it fail otherwise, that is the trader's error too, never
+    the daemon's."""
+    try:
+        return compile_trader(definition)
+    except CompileError as exc:
+        return exc
+    except Exception as exc:
+        message = f"could not be compiled ({type(exc).__name__})"
+        return CompileError([Diagnostic(message, SourceMap("").span(0, 0))])
+
+
+def compiled(info: TraderInfo) -> TraderInfo:
+    """``info`` with its filter compiled (``info`` itself when it already is). Blocking."""
+    if info.compiled is not None:
+        return info
+    return attrs.evolve(info, compiled=compile_filter(info.definition))
+
+
 def from_record(trader: Trader) -> TraderInfo:
-    """A row of the ``traders`` table, as the store typed it; raises :class:`TraderRejected`."""
+    """A row of the ``traders`` table, as the store typed it; raises :class:`TraderRejected`
+    (with the row's name and version). Blocking (it compiles)."""
     return admit(
         trader.id,
         trader.filter,
@@ -237,12 +285,13 @@ def from_record(trader: Trader) -> TraderInfo:
         strategy=trader.strategy,
         direction=None,
         cloud_config=trader.cloud_config,
+        version=trader.version,
     )
 
 
 def from_mapping(row: Mapping[str, Any]) -> TraderInfo:
     """A trader object as the table or the browser spells it (snake_case or camelCase);
-    raises :class:`TraderRejected` naming the problem."""
+    raises :class:`TraderRejected` naming the problem. Blocking (it compiles)."""
     timeframe = (
         row.get("execution_interval")
         or row.get("executionInterval")
@@ -282,34 +331,46 @@ def admit(
     direction: object,
     cloud_config: Any = None,
     cooldown: Any = _UNSET,
+    alerts: TraderAlerts | None = None,
+    version: int = 0,
 ) -> TraderInfo:
     """The one admission of a trader from any source: it has an id, a filter's source in the
     Vyx language (``flt``: ``{code, language?}`` or the source; ``language``: the row's
     column), a Binance timeframe and a direction (``direction``, else the strategy's, else
     long: the table has no direction column, it rides in ``strategy``); its alert settings
-    come from ``cloud_config`` (:meth:`TraderAlerts.from_cloud_config`), its cooldown from
-    ``cooldown`` when given, else ``cloud_config.cooldownBars`` (:func:`parse_cooldown`).
-    Raises :class:`TraderRejected` naming the problem."""
+    are ``alerts`` (the file's), else come from ``cloud_config``
+    (:meth:`TraderAlerts.from_cloud_config`), its cooldown from ``cooldown`` when given, else
+    ``cloud_config.cooldownBars`` (:func:`parse_cooldown`). Its filter is compiled here, once
+    (:func:`compiled`): one that does not compile is still a trader (the browser shows it with
+    its error), it does not run. Blocking.
+
+    Raises:
+        TraderRejected: naming the problem (with ``name`` and the row's ``version``).
+    """
+    label = str(name or "")
+
+    def rejected(reason: str, kind: str = "unreadable") -> TraderRejected:
+        return TraderRejected(trader_id or "?", reason, name=label, kind=kind, version=version)
+
     if not trader_id:
-        raise TraderRejected("?", "a trader needs an id")
+        raise rejected("a trader needs an id")
     if isinstance(flt, str):
         flt = {"code": flt}
     if not isinstance(flt, Mapping) or not isinstance(flt.get("code"), str):
-        raise TraderRejected(trader_id, "filter.code (the filter's source) is missing")
+        raise rejected("filter.code (the filter's source) is missing")
     lang = flt.get("language") or language
     if lang not in (None, "vyx"):
-        raise TraderRejected(
-            trader_id, f"its filter is in {lang!r}, not the Vyx filter language", kind="language"
-        )
+        raise rejected(f"its filter is in {lang!r}, not the Vyx filter language", "language")
     if timeframe not in TIMEFRAME_MS:
-        raise TraderRejected(trader_id, f"timeframe {timeframe!r} is not a Binance interval")
+        raise rejected(f"timeframe {timeframe!r} is not a Binance interval")
     if not isinstance(strategy, Mapping):
         strategy = {}
     direction = direction or strategy.get("direction") or "long"
     if direction not in ("long", "short"):
-        raise TraderRejected(trader_id, f"direction {direction!r} is not 'long' or 'short'")
+        raise rejected(f"direction {direction!r} is not 'long' or 'short'")
     try:
-        alerts = TraderAlerts.from_cloud_config(cloud_config)
+        if alerts is None:
+            alerts = TraderAlerts.from_cloud_config(cloud_config)
         if cooldown is _UNSET:
             config = _json(cloud_config)
             where = f"cloud_config.{COOLDOWN_KEY}"
@@ -318,11 +379,11 @@ def admit(
             where = COOLDOWN_KEY
         bars = parse_cooldown(cooldown, where)
     except (AlertsError, ValueError) as exc:
-        raise TraderRejected(trader_id, str(exc)) from None
+        raise rejected(str(exc)) from None
     definition = TraderDef(
         trader_id, flt["code"], timeframe, str(name or trader_id), direction, bars
     )
-    return TraderInfo(definition, enabled, auto_analyze, dict(strategy), alerts)
+    return compiled(TraderInfo(definition, enabled, auto_analyze, dict(strategy), alerts))
 
 
 def to_record(info: TraderInfo, user_id: str, edit: BrowserEdit | None = None) -> Trader:

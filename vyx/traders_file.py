@@ -32,10 +32,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from kernels.program import TraderDef
 from kernels.timeframes import TIMEFRAME_MS
 from vyx.notify.notices import AlertsError, TraderAlerts
-from vyx.traders import TraderInfo, parse_cooldown
+from vyx.traders import TraderInfo, TraderRejected, admit, parse_cooldown
 
 _KEYS = {
     "id",
@@ -64,8 +63,9 @@ def slug(name: str) -> str:
 
 
 def parse_traders(text: str, origin: str = "<traders>") -> list[TraderInfo]:
-    """Parse the TOML text of a traders file into the daemon's traders (``instructions`` go
-    into the strategy); raises :class:`TradersFileError`."""
+    """Parse the TOML text of a traders file into the daemon's traders, each admitted (and its
+    filter compiled) by :func:`vyx.traders.admit` (``instructions`` go into the strategy);
+    raises :class:`TradersFileError`. Blocking."""
     try:
         doc: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -118,20 +118,29 @@ def parse_traders(text: str, origin: str = "<traders>") -> list[TraderInfo]:
             cooldown = parse_cooldown(table.get("cooldown_bars"), "'cooldown_bars'")
         except (AlertsError, ValueError) as exc:
             raise TradersFileError(f"{where}: {exc}") from None
-        entries.append(
-            TraderInfo(
-                TraderDef(trader_id, source.strip(), timeframe, name, direction, cooldown),
-                flags["enabled"],
-                flags["auto_analyze"],
-                {"instructions": instructions} if instructions else {},
-                alerts,
+        try:
+            entries.append(
+                admit(
+                    trader_id,
+                    source.strip(),
+                    language=None,
+                    timeframe=timeframe,
+                    name=name,
+                    enabled=flags["enabled"],
+                    auto_analyze=flags["auto_analyze"],
+                    strategy={"instructions": instructions} if instructions else {},
+                    direction=direction,
+                    alerts=alerts,
+                    cooldown=cooldown,
+                )
             )
-        )
+        except TraderRejected as exc:  # what is checked above, said as the file says it
+            raise TradersFileError(f"{where}: {exc.reason}") from None
     return entries
 
 
 def load_traders(path: str | Path) -> list[TraderInfo]:
-    """Read a traders file; raises :class:`TradersFileError`."""
+    """Read a traders file; raises :class:`TradersFileError`. Blocking."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from benchmarks.workload import traders
 from kernels.backtest import evaluate
 from kernels.group import GroupState
 from kernels.lang import CompileError
 from kernels.lang.catalog import FUNCTIONS
 from kernels.lower import lowered_names
-from kernels.program import Program, TraderDef, build
+from kernels.program import Program, TraderDef, build, compile_trader
 from kernels.timeframes import timeframe_ms
 from tests.kernels.synthetic import aggregate, random_klines
 
@@ -39,6 +40,27 @@ def test_multi_timeframe_traders_get_a_graph_per_timeframe_and_a_warmup_for_each
     needs = program.warmup("m", program.layouts())
     assert needs["5m"] == 20
     assert needs["1h"] > 14
+
+
+def test_a_compiled_trader_is_linked_as_it_would_compile_with_its_warmup() -> None:
+    """One compile travels with a trader: its warm-up is the linked plan's, and linking it
+    gives the plan compiling it there gives."""
+    defs = traders(20)
+    linked = Program([compile_trader(t) for t in defs])
+    rebuilt = Program(defs)
+    layouts = linked.layouts()
+    for t in defs:
+        assert compile_trader(t).warmup == linked.warmup(t.id, layouts)
+        assert linked.traders[t.id].root == rebuilt.traders[t.id].root
+    assert linked.signatures("5m") == rebuilt.signatures("5m")
+
+
+def test_a_compiled_trader_reading_a_timeframe_not_streamed_gets_the_checkers_error() -> None:
+    trader = TraderDef("m", 'close > open and on("4h", close > open)', "5m")
+    compiled = compile_trader(trader)  # compiled where nothing is known of streams
+    errors = [build([t], timeframes={"5m"})[1]["m"] for t in (trader, compiled)]
+    assert errors[0].diagnostics == errors[1].diagnostics
+    assert "timeframe '4h' is not streamed here" in str(errors[1])
 
 
 def test_bad_traders_are_reported_not_skipped() -> None:

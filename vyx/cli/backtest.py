@@ -13,7 +13,7 @@ import click
 from kernels.backtest import Fire, Fires, run_backtest
 from kernels.fire_outcomes import fire_outcomes
 from kernels.klines_csv import Klines
-from kernels.program import TraderDef, build
+from kernels.program import CompiledTrader, TraderDef, build
 from kernels.warmup import prepare_kernels
 from vyx.cli.klines_args import load_klines_args
 from vyx.cli.option_types import TIMEFRAME
@@ -155,17 +155,21 @@ def backtest_command(
         raise click.UsageError("give exactly one of --filter or --traders")
     if html_file is not None and not outcomes:
         raise click.UsageError("--html needs --outcomes")
+    runnable: list[TraderDef | CompiledTrader]
     if traders_file is not None:
         try:
-            traders = [e.definition for e in load_traders(traders_file) if e.enabled]
+            entries = [e for e in load_traders(traders_file) if e.enabled]
         except TradersFileError as exc:
             raise click.UsageError(str(exc)) from None
+        traders = [e.definition for e in entries]
+        runnable = [e.executable for e in entries]  # compiled as the file was read
     else:
         assert filter_src is not None
         traders = [TraderDef("filter", filter_src, timeframe, "filter")]
+        runnable = list(traders)
     prepare_kernels()
     data = load_klines_args(klines)
-    program, errors = build(traders)
+    program, errors = build(runnable)
     for tid, error in errors.items():
         source = next(t.filter for t in traders if t.id == tid)
         click.echo(f"trader {tid}: does not compile:\n{error.format(source)}", err=True)

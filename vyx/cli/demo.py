@@ -153,10 +153,9 @@ async def _live(symbols: int, seed: int, speed: float, port: int, data_dir: str)
 
 def _backtest(symbols: int, days: int, seed: int, limit: int) -> None:
     """Backtest the example traders over a generated market and show what fired and why."""
-    traders = [
-        e.definition for e in parse_traders(_example_traders_text(), "vyx/examples/traders.toml")
-    ]
-    program, errors = build(traders)
+    entries = parse_traders(_example_traders_text(), "vyx/examples/traders.toml")
+    traders = [e.definition for e in entries]
+    program, errors = build(e.executable for e in entries)  # compiled as the file was read
     if errors:  # the shipped examples always compile; this guards the package itself
         raise click.ClickException(f"example traders do not compile: {sorted(errors)}")
     started = time.perf_counter()

@@ -21,10 +21,14 @@ from vyx.traders import TraderInfo, TraderRejected
 from vyx.traders_file import TradersFileError, load_traders
 
 
-def file_source(path: Path) -> TraderSource:
-    """Traders read (again, on ``config_update``) from a traders file."""
+def file_source(path: Path, first: list[TraderInfo] | None = None) -> TraderSource:
+    """Traders read from a traders file: ``first`` (the file as the command already read it,
+    each filter compiled) on the first load, then read again on each ``config_update``."""
+    pending = [first] if first is not None else []
 
     async def load() -> tuple[list[TraderInfo], list[TraderRejected]]:
+        if pending:
+            return pending.pop(), []
         entries = await trio.to_thread.run_sync(load_traders, path)
         return entries, []
 
@@ -56,15 +60,16 @@ def run_command(traders_file: Path | None) -> None:
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+    first = None
     if traders_file is not None:
         try:
-            load_traders(traders_file)
+            first = load_traders(traders_file)
         except TradersFileError as exc:
             click.echo(str(exc), err=True)
             sys.exit(2)
     setup_logging(cfg.log)
     opts = DaemonOptions(
-        traders=file_source(traders_file) if traders_file else None,
+        traders=file_source(traders_file, first) if traders_file else None,
         persist_browser_edits=traders_file is None,
     )
     with private_files():

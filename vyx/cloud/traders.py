@@ -1,7 +1,8 @@
 """Traders and the subscription from Supabase: :func:`run_trader_sync`.
 
-Pure core: :func:`classify_traders` turns ``traders`` rows into the runnable set and the ones
-reported instead (unreadable row, not the Vyx language, filter does not compile);
+Pure core: :func:`classify_traders` admits ``traders`` rows (:func:`vyx.traders.from_record`,
+which compiles each filter once) into the runnable set and the ones reported instead
+(unreadable row, not the Vyx language, filter does not compile);
 :func:`diff_traders` says what was added, removed, updated. The shell loads rows
 (``user_id=eq.USER_ID&enabled=eq.true``; ``cloud_config.enabledInCloud = false`` is filtered
 here, jsonb may be a JSON string), checks ``user_subscriptions`` (an active elite subscription
@@ -28,13 +29,12 @@ import attrs
 import trio
 from loguru import logger
 
-from kernels.lang import CompileError, check
-from kernels.timeframes import TimeframeError
+from kernels.lang import CompileError
 from vyx.store.errors import RowError, StoreError
 from vyx.store.records import Trader, event_row
 from vyx.store.supabase.rest import Rest
 from vyx.store.supabase.store import SupabaseStore
-from vyx.traders import TraderRejected
+from vyx.traders import TraderInfo, TraderRejected, from_record
 
 #: The filter language this machine runs (``filter.language``, or the ``language`` column).
 VYX_LANGUAGE = "vyx"
@@ -46,6 +46,8 @@ class TraderSet:
 
     traders: tuple[Trader, ...]
     rejected: tuple[TraderRejected, ...]
+    #: Each runnable row admitted (its filter compiled), by id.
+    admitted: Mapping[str, TraderInfo] = attrs.field(factory=dict, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -80,28 +82,12 @@ def filter_language(trader: Trader) -> str | None:
     return language if isinstance(language, str) else trader.language
 
 
-def check_filter(trader: Trader) -> str | None:
-    """None when the trader's filter compiles as Vyx, else why it does not."""
-    code = trader.filter.get("code")
-    if not isinstance(code, str) or not code.strip():
-        return "the filter has no code"
-    try:
-        check(code, timeframe=trader.execution_interval)
-    except CompileError as exc:
-        return f"the filter does not compile: {exc}"
-    except TimeframeError as exc:
-        return f"execution_interval: {exc}"
-    return None
-
-
-def classify_traders(
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    compile_check: Callable[[Trader], str | None] = check_filter,
-) -> TraderSet:
-    """Runnable traders (by name) and the rejected ones. Rows disabled for the cloud
-    (``cloud_config.enabledInCloud = false``) or disabled are neither."""
+def classify_traders(rows: Sequence[Mapping[str, Any]]) -> TraderSet:
+    """Runnable traders (by name), each admitted with its filter compiled, and the rejected
+    ones. Rows disabled for the cloud (``cloud_config.enabledInCloud = false``) or disabled
+    are neither. Blocking (it compiles)."""
     ok: list[Trader] = []
+    admitted: dict[str, TraderInfo] = {}
     rejected: list[TraderRejected] = []
     for row in rows:
         try:
@@ -112,31 +98,41 @@ def classify_traders(
             continue
         if not trader.enabled or not trader.enabled_in_cloud:
             continue
-        language = filter_language(trader)
-        if language != VYX_LANGUAGE:
-            reason = (
-                f"the filter is in {language!r}, not the Vyx filter language"
-                if language
-                else "the filter does not say it is in the Vyx filter "
-                "language (filter.language = 'vyx')"
-            )
-            rejected.append(
-                TraderRejected(
-                    trader.id, reason, name=trader.name, kind="language", version=trader.version
-                )
-            )
-            continue
-        problem = compile_check(trader)
-        if problem is not None:
-            rejected.append(
-                TraderRejected(
-                    trader.id, problem, name=trader.name, kind="compile", version=trader.version
-                )
-            )
+        try:
+            info = _admit(trader)
+        except TraderRejected as exc:
+            rejected.append(exc)
             continue
         ok.append(trader)
+        admitted[trader.id] = info
     ok.sort(key=lambda t: (t.name, t.id))
-    return TraderSet(tuple(ok), tuple(rejected))
+    return TraderSet(tuple(ok), tuple(rejected), admitted)
+
+
+def _admit(trader: Trader) -> TraderInfo:
+    """A row that says it is in the Vyx language, with code, admitted and compiled."""
+    language = filter_language(trader)
+
+    def rejected(reason: str, kind: str) -> TraderRejected:
+        return TraderRejected(
+            trader.id, reason, name=trader.name, kind=kind, version=trader.version
+        )
+
+    if language != VYX_LANGUAGE:
+        reason = (
+            f"the filter is in {language!r}, not the Vyx filter language"
+            if language
+            else "the filter does not say it is in the Vyx filter "
+            "language (filter.language = 'vyx')"
+        )
+        raise rejected(reason, "language")
+    code = trader.filter.get("code")
+    if not isinstance(code, str) or not code.strip():
+        raise rejected("the filter has no code", "compile")
+    info = from_record(trader)
+    if isinstance(info.compiled, CompileError):
+        raise rejected(f"the filter does not compile: {info.compiled}", "compile")
+    return info
 
 
 def diff_traders(old: TraderSet, new: TraderSet) -> TraderChanges:
@@ -288,7 +284,7 @@ class TraderSync:
                 self._failures += 1
                 self._last_error = str(exc)
                 raise
-            new = classify_traders(rows)
+            new = await trio.to_thread.run_sync(classify_traders, rows)
             changes = diff_traders(self.current, new)
             self.current = new
             self._loads += 1
@@ -315,7 +311,7 @@ class TraderSync:
         rows, entitled = cached if cached is not None else ([], True)
         async with self._lock:
             self.entitled = entitled
-            self.current = classify_traders(rows)
+            self.current = await trio.to_thread.run_sync(classify_traders, rows)
             logger.warning(
                 "traders: running {} traders of the last load until the database answers",
                 len(self.current.traders),

@@ -39,12 +39,15 @@ TRADERS_CACHE = "traders.json"
 
 
 def to_infos(update: TraderUpdate) -> tuple[list[TraderInfo], list[TraderRejected]]:
-    """The traders to run and the rejected ones of a trader-sync update."""
+    """The traders to run (as the sync admitted them) and the rejected ones of a trader-sync
+    update."""
     infos: list[TraderInfo] = []
     rejected = list(update.current.rejected)
+    admitted = update.current.admitted
     for row in update.current.traders:
         try:
-            infos.append(from_record(row))
+            # A set made elsewhere than by the sync's classify_traders is admitted here.
+            infos.append(admitted[row.id] if row.id in admitted else from_record(row))
         except TraderRejected as exc:
             rejected.append(exc)
     return infos, rejected

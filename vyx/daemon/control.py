@@ -1,9 +1,11 @@
 """The daemon's side of the browser protocol: commands, the connect snapshot, trader changes.
 
-Trader changes from any source (browser, ``config_update``, the traders file or table) go
-through :meth:`Control.apply`: compile, swap the screener's plan without a restart, report
-every trader that does not compile (log, browser ``error`` naming the trader with
-line:column) and announce the new states.
+Trader changes from any source (browser, ``config_update``, the traders file or table) arrive
+admitted, their filters compiled once (:func:`vyx.traders.admit`; the browser's rows are
+admitted here, in a worker thread), and go through :meth:`Control.apply`: swap the screener's
+plan without a restart (the compiled filters linked into it), report every trader that does
+not run (log, browser ``error`` naming the trader with line:column) and announce the new
+states.
 """
 
 from __future__ import annotations
@@ -69,6 +71,19 @@ class RunningTraders:
         """The direction of a trader's trades (long when it is not running any more)."""
         info = self.traders.get(trader_id)
         return info.definition.direction if info is not None else "long"
+
+
+def _admit_rows(
+    rows: Iterable[Mapping[str, Any]],
+) -> tuple[list[TraderInfo], list[TraderRejected]]:
+    """``config_update``'s traders admitted (blocking: each filter is compiled)."""
+    infos, rejected = [], []
+    for row in rows:
+        try:
+            infos.append(from_mapping(row))
+        except TraderRejected as exc:
+            rejected.append(exc)
+    return infos, rejected
 
 
 def _without_timings(message: Mapping[str, Any]) -> dict[str, Any]:
@@ -156,7 +171,7 @@ class Control:
         wanted = {t.id: t for t in traders}
         try:
             problems = await self.screener.set_traders(
-                [t.definition for t in wanted.values() if t.enabled]
+                [t.executable for t in wanted.values() if t.enabled]
             )
         except InstallFailed as exc:
             logger.warning("trader change refused: {}", exc)
@@ -273,12 +288,9 @@ class Control:
                 traders, rejected = await self.reload()
                 await self.apply(traders, rejected)
             case ConfigUpdate(traders=rows) if rows is not None:
-                infos, rejected = [], []
-                for row in rows:
-                    try:
-                        infos.append(from_mapping(row))
-                    except TraderRejected as exc:
-                        rejected.append(exc)
+                infos, rejected = await trio.to_thread.run_sync(
+                    _admit_rows, rows, abandon_on_cancel=True
+                )
                 await self.apply(infos, rejected)
             case TraderUpsert(trader=row):
                 await self._upsert(row)
@@ -332,13 +344,14 @@ class Control:
         resets them."""
         try:
             edit = BrowserEdit.of(row)
-            info = from_mapping(row)
+            # Admission compiles the filter (once): off the event loop.
+            info = await trio.to_thread.run_sync(from_mapping, row, abandon_on_cancel=True)
         except TraderRejected as exc:
             raise CommandRejected(
                 str(exc), ErrorCode.TRADER_ERROR, trader_id=exc.trader_id
             ) from None
         # An edit that cannot run is refused; the running version stays.
-        problem = await self.screener.check(info.definition)
+        problem = await self.screener.check(info.executable)
         if problem is not None:
             raise CommandRejected(
                 f"trader {info.definition.name!r} {problem}",

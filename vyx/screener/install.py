@@ -22,7 +22,7 @@ from collections.abc import Collection, Sequence
 
 from kernels.executor import Executor
 from kernels.lang import BUDGET, Budget, CompileError
-from kernels.program import Program, TraderDef
+from kernels.program import CompiledTrader, Program, TraderDef
 from kernels.staging import Staged
 
 #: Stages of one change before it is given up as stale (the market kept writing meanwhile).
@@ -33,20 +33,28 @@ class InstallFailed(Exception):
     """A trader change that could not be installed; the running traders are unchanged."""
 
 
-def vet(trader: TraderDef, timeframes: Collection[str], budget: Budget = BUDGET) -> str | None:
+def vet(
+    trader: TraderDef | CompiledTrader, timeframes: Collection[str], budget: Budget = BUDGET
+) -> str | None:
     """Why ``trader`` cannot run where ``timeframes`` are streamed, or None (a predicate:
-    "does not compile: ..."). Any failure of the compiler on a user's filter is a reason too:
-    it rejects the trader, never the change or the daemon."""
+    "does not compile: ..."). A compiled trader that can is not compiled again. Any failure
+    of the compiler on a user's filter is a reason too: it rejects the trader, never the
+    change or the daemon."""
+    if isinstance(trader, CompiledTrader) and trader.runs_on(budget, timeframes):
+        return None
+    definition = trader.definition if isinstance(trader, CompiledTrader) else trader
     try:
-        Program(budget=budget, timeframes=timeframes).add(trader)
+        Program(budget=budget, timeframes=timeframes).add(definition)
     except CompileError as exc:
-        return "does not compile:\n" + exc.format(trader.filter)
+        return "does not compile:\n" + exc.format(definition.filter)
     except Exception as exc:
         return f"could not be compiled ({type(exc).__name__})"
     return None
 
 
-def stage(executor: Executor, traders: Sequence[TraderDef]) -> tuple[Staged, dict[str, str]]:
+def stage(
+    executor: Executor, traders: Sequence[TraderDef | CompiledTrader]
+) -> tuple[Staged, dict[str, str]]:
     """The staged set (in a worker thread) and, by id, the traders it left out and why.
 
     Raises:
@@ -56,7 +64,7 @@ def stage(executor: Executor, traders: Sequence[TraderDef]) -> tuple[Staged, dic
         staged = executor.stage(traders)
     except Exception as exc:
         raise InstallFailed(f"the traders could not be installed ({type(exc).__name__})") from exc
-    sources = {t.id: t.filter for t in traders}
+    sources = {t.id: (t.definition if isinstance(t, CompiledTrader) else t).filter for t in traders}
     problems = {
         tid: "does not compile:\n" + error.format(sources[tid])
         for tid, error in staged.errors.items()

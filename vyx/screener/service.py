@@ -28,7 +28,7 @@ import trio
 from loguru import logger
 
 from kernels.executor import Executor, ScreenResult, StaleStage, StepJob
-from kernels.program import TraderDef
+from kernels.program import CompiledTrader, TraderDef
 from kernels.ring import RingBuffer
 from kernels.timeframes import bar_open, timeframe_ms
 from vyx.market.closes import BarClosed, HistoryLoaded, MarketEvent, SymbolsRemoved
@@ -102,10 +102,11 @@ class Screener:
 
     # -- control (browser commands, the traders source, the scaler) ----------------------------
 
-    async def set_traders(self, traders: Iterable[TraderDef]) -> dict[str, str]:
+    async def set_traders(self, traders: Iterable[TraderDef | CompiledTrader]) -> dict[str, str]:
         """Replace the traders; returns trader id -> why it does not run (it is left out).
 
-        The change is checked, staged and warmed up in a worker thread and installed whole
+        Compiled traders are linked as they are (the others compiled). The change is checked,
+        staged and warmed up in a worker thread and installed whole
         (see :mod:`vyx.screener.install`): screens wait for it, none sees a half-installed set.
         Raises :class:`InstallFailed` when the set as a whole could not be installed: the
         running traders are then unchanged. Cancellation: the running traders are unchanged
@@ -126,8 +127,9 @@ class Screener:
                 return problems
         raise InstallFailed("the market kept writing candles while the traders were installed")
 
-    async def check(self, trader: TraderDef) -> str | None:
-        """Why ``trader`` cannot run on this machine, or None (checked in a worker thread).
+    async def check(self, trader: TraderDef | CompiledTrader) -> str | None:
+        """Why ``trader`` cannot run on this machine, or None (checked in a worker thread; a
+        compiled trader is not compiled again unless it cannot run here, for the reason).
 
         Cancellation: returns at once (the worker finishes in the background).
         """
