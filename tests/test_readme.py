@@ -3,7 +3,8 @@
 Its *Limits* table is checked row by row against the constants and defaults each row describes
 (the filter budget's own table in ``tests/kernels/lang/test_budget.py``), and every environment
 variable the configuration reads is named in the README and described in docs/configuration.md,
-so changing a limit or adding a setting without the documentation fails here.
+so changing a limit or adding a setting without the documentation fails here; the README's and
+docs/' relative links resolve.
 """
 
 from __future__ import annotations
@@ -255,3 +256,26 @@ def test_every_environment_variable_is_documented() -> None:
     table = table.split("\n## ", 1)[0]
     assert [v for v in sorted(names) if f"`{v}`" not in readme] == []
     assert [v for v in sorted(names) if not re.search(rf"^\|[^|]*`{v}`", table, re.M)] == []
+
+
+def _anchors(page: Path) -> set[str]:
+    """GitHub's anchors of a page's headings."""
+    titles = re.findall(r"^#+\s+(.*)$", page.read_text(), re.M)
+    return {re.sub(r"[^\w\- ]", "", t.strip().lower()).replace(" ", "-") for t in titles}
+
+
+def test_the_readme_and_docs_links_resolve() -> None:
+    """Every relative link of the README and docs/ names a file that exists (and a heading of
+    it, for a ``#fragment`` of a page)."""
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for link in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", link):
+                continue
+            path, _, fragment = link.partition("#")
+            target = (page.parent / path).resolve() if path else page
+            if not target.exists():
+                broken.append(f"{page.name}: {link}")
+            elif fragment and target.suffix == ".md" and fragment not in _anchors(target):
+                broken.append(f"{page.name}: {link} (no such heading)")
+    assert broken == []
