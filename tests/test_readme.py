@@ -28,7 +28,7 @@ from vyx.authoring.phrasebook import MAX_WORDS_CHARS as PHRASEBOOK_WORDS_CHARS
 from vyx.authoring.preview import MAX_PREVIEW_BARS, PREVIEW_BARS
 from vyx.charts import CHART_BARS, MAX_CHART_BARS, MAX_SERIES
 from vyx.cloud.traders import TraderSyncConfig
-from vyx.config import AnalyzerConfig, Config, ConfigError, RuntimeConfig, StoreConfig
+from vyx.config import Config, ConfigError
 from vyx.daemon.delivery import RECENT_SIGNALS
 from vyx.daemon.scaler import ScalerConfig
 from vyx.fleet.doctor import PROBE_TIMEOUT_S
@@ -50,6 +50,7 @@ from vyx.server import protocol, requests
 from vyx.server.fields import MAX_ID_CHARS
 from vyx.server.hub import BURST_FACTOR
 from vyx.server.service import ServerConfig
+from vyx.settings import AnalyzerConfig, RuntimeConfig, StoreConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
