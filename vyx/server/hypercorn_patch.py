@@ -14,9 +14,10 @@ hypercorn's graceful shutdown waits for it: every SIGTERM with a browser connect
 whole ``graceful_timeout`` (5 s) longer (found by the chaos test). The patched stream cancels
 its ping task as soon as it is closed.
 
-Applied once, when ``vyx.server.service`` is imported; only on the hypercorn version they were
-written for (:data:`~vyx.server.hypercorn_patch.PATCHED_VERSION`, pinned in ``pyproject.toml``).
-The upstream reports are drafted in ``docs/upstream/hypercorn.md``.
+Applied by :func:`vyx.server.service.run_server` when a server starts (idempotent; importing
+changes nothing), and only on the hypercorn release they were written for
+(:data:`PATCHED_VERSION`, pinned exactly in ``pyproject.toml``; another one is refused). The
+upstream reports are drafted in ``docs/upstream/hypercorn.md``.
 """
 
 from __future__ import annotations
@@ -29,16 +30,17 @@ from hypercorn.protocol import ws_stream
 from wsproto.events import Message, Ping
 
 #: The hypercorn release these fixes replace private methods of.
-PATCHED_VERSION = "0.18."
+PATCHED_VERSION = "0.18.0"
 
 
-def check_version() -> None:
+def check_version(found: str | None = None) -> None:
     """Refuse to patch another hypercorn than the one the fixes were written for: its private
-    methods may have changed (raises ``RuntimeError`` naming both versions)."""
-    found = version("hypercorn")
-    if not found.startswith(PATCHED_VERSION):
+    methods may have changed (raises ``RuntimeError`` naming both versions). ``found`` is the
+    installed version unless given."""
+    found = version("hypercorn") if found is None else found
+    if found != PATCHED_VERSION:
         raise RuntimeError(
-            f"vyx's hypercorn fixes fit hypercorn {PATCHED_VERSION}x, not {found}: "
+            f"vyx's hypercorn fixes fit hypercorn {PATCHED_VERSION}, not {found}: "
             "install the version pinned in pyproject.toml"
         )
 

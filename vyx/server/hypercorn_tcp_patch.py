@@ -12,9 +12,10 @@
 2. Defence in depth: any other exception escaping one connection's handler is logged and ends
    that connection only (hypercorn has already closed its socket), never the listener.
 
-Applied once, when ``vyx.server.service`` is imported; only on the hypercorn version they were
-written for (:data:`~vyx.server.hypercorn_patch.PATCHED_VERSION`, pinned in ``pyproject.toml``).
-The upstream reports are drafted in ``docs/upstream/hypercorn.md``.
+Applied by :func:`vyx.server.service.run_server` when a server starts (idempotent; importing
+changes nothing), and only on the hypercorn release they were written for
+(:data:`~vyx.server.hypercorn_patch.PATCHED_VERSION`, pinned exactly in ``pyproject.toml``). The
+upstream reports are drafted in ``docs/upstream/hypercorn.md``.
 """
 
 from __future__ import annotations

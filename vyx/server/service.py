@@ -40,9 +40,6 @@ from vyx.telemetry.metrics import Metrics
 
 E = TypeVar("E", bound=BaseException)
 
-hypercorn_patch.apply()
-hypercorn_tcp_patch.apply()
-
 
 class ListenError(OSError):
     """The server cannot listen on its address (in use, not allowed, not an address here)."""
@@ -232,7 +229,11 @@ async def run_server(
 
     Raises:
         ListenError: the address could not be bound (one line saying why).
+        RuntimeError: the installed hypercorn is not the release vyx's fixes fit.
     """
+    # hypercorn's fixes (vyx.server.hypercorn_patch), installed by the first server to start.
+    hypercorn_patch.apply()
+    hypercorn_tcp_patch.apply()
     stop_requested = trio.Event()
 
     async def stop_on_cancel() -> None:
