@@ -30,6 +30,7 @@ import numpy as np
 
 from kernels import ops
 from kernels.graph import F64, I64, Layout
+from kernels.group import GroupState, copy_rings
 from kernels.interp import run_nb, workspace
 from kernels.ops import N_BAR_FIELDS
 from kernels.threads import run_split
@@ -65,6 +66,38 @@ def column_layout(lay: Layout, block: int = BLOCK) -> Layout:
         roff[j] = pos
         pos += int(rdep[j])
     return attrs.evolve(lay, soff=soff, roff=roff, rdep=rdep, width=max(pos, 1))
+
+
+def column_state(lay: Layout, n_slots: int, n_ext: int = 0) -> GroupState:
+    """A state of ``n_slots`` symbols that have stepped nothing on the column layout of
+    ``lay`` (step it with ``GroupState.run(..., block=BLOCK)``; :func:`to_layout` turns it
+    into the state stepping ``lay`` bar by bar would have left)."""
+    state = GroupState(column_layout(lay), n_slots, n_ext)
+    state.mem[:] = _fresh_row(state.layout)
+    return state
+
+
+def to_layout(state: GroupState, lay: Layout) -> GroupState:
+    """The state of :func:`column_state` ``state`` on ``lay`` (the layout it was made
+    from): the same state blocks, and each ring's newest values (as many as ``lay``'s ring
+    holds) where the same bars sit in a ``lay`` ring; slots not stepped stay NaN, as
+    stepping ``lay`` leaves them."""
+    out = GroupState(lay, state.n_slots, state.n_ext)
+    out.count[:] = state.count
+    out.last_time[:] = state.last_time
+    col = state.layout
+    blocks = [np.arange(lay.soff[j], lay.soff[j] + lay.ssize[j]) for j in range(lay.n_nodes)]
+    if blocks:
+        # Same state sizes in both layouts: one gather of every block.
+        src = [np.arange(col.soff[j], col.soff[j] + col.ssize[j]) for j in range(lay.n_nodes)]
+        out.mem[:, np.concatenate(blocks)] = state.mem[:, np.concatenate(src)]
+    by_depth: dict[tuple[int, int], list[int]] = {}
+    for j in range(lay.n_nodes):
+        by_depth.setdefault((int(col.rdep[j]), int(lay.rdep[j])), []).append(j)
+    for (_, depth), nodes in by_depth.items():
+        ids = np.asarray(nodes)
+        copy_rings(state, ids, out, ids, depth)
+    return out
 
 
 def _fresh_row(lay: Layout) -> F64:

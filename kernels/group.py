@@ -72,9 +72,12 @@ class GroupState:
         ext: F64 | None = None,
         out_nodes: I64 | None = None,
         commit: bool = True,
+        block: int = 1,
     ) -> F64:
         """Step slots ``lo..hi-1`` through ``bars[hi-lo, n_t, 9]``; returns the gathered
-        ``out[hi-lo, n_t, len(out_nodes)]``. Without ``commit`` nothing is changed."""
+        ``out[hi-lo, n_t, len(out_nodes)]``. Without ``commit`` nothing is changed.
+        ``block`` > 1 (bars stepped per node at a time) only on a column layout
+        (:func:`kernels.columns.column_state`)."""
         hi = self.n_slots if hi is None else hi
         n_t = bars.shape[1]
         k = 0 if out_nodes is None else len(out_nodes)
@@ -100,7 +103,7 @@ class GroupState:
             commit,
             nodes,
             out,
-            *workspace(lay.width, hi - lo, commit),
+            *workspace(lay.width, hi - lo, commit, block),
         )
         if commit:
             times = bars[:, -1, N_BAR_FIELDS - 1]

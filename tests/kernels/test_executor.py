@@ -276,3 +276,26 @@ def test_a_new_cooldown_alone_keeps_the_traders_last_signals() -> None:
     executor.set_traders([attrs.evolve(trader, filter="close >= open", cooldown=10_000)])
     after = _replay(executor, rings, data, n5, start=half + 30)
     assert 0 < len(after) <= len(SYMBOLS)
+
+
+def test_a_filter_holding_before_the_trader_is_warm_fires_at_its_first_warm_bar_like_live():
+    # The filter holds from early on, before the 1 h side has the bars it needs: the only
+    # fire on each symbol is where the trader becomes warm (no edge of the filter there).
+    traders = [TraderDef("warm", 'close > 0 and on("1h", close > 0) and ema(9) > 0', "5m")]
+    n5 = 12 * 12
+    data = _data(n5)
+    rings = {tf: RingBuffer(timeframe_ms(tf), 1000, SYMBOLS) for tf in ("5m", "1h")}
+    executor = Executor(rings)
+    assert executor.set_traders(traders) == {}
+    live = _replay(executor, rings, data, n5)
+    expected = run_backtest(Program(traders), data)
+    assert len(expected) == len(SYMBOLS)
+    assert sorted(map(_key, live)) == sorted(map(_key, expected))
+    by_key = {_key(f): f for f in expected}
+    for f in live:
+        assert by_key[_key(f)].clauses == f.clauses
+        assert (
+            f.matched
+            == by_key[_key(f)].matched
+            == ("close > 0", 'on("1h", close > 0)', "ema(9) > 0")
+        )
