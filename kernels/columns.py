@@ -95,8 +95,11 @@ def to_layout(state: GroupState, lay: Layout) -> GroupState:
     for j in range(lay.n_nodes):
         by_depth.setdefault((int(col.rdep[j]), int(lay.rdep[j])), []).append(j)
     for (_, depth), nodes in by_depth.items():
-        ids = np.asarray(nodes)
-        copy_rings(state, ids, out, ids, depth)
+        # At most 2048 ring slots per symbol at once: the index arrays stay small.
+        step = max(1, 2048 // depth)
+        for k in range(0, len(nodes), step):
+            ids = np.asarray(nodes[k : k + step])
+            copy_rings(state, ids, out, ids, depth)
     return out
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 import attrs
 import numpy as np
 
-from kernels.columns import BLOCK, column_state, to_layout
+from kernels.columns import BLOCK, column_layout, column_state, to_layout
 from kernels.graph import F64, I64, Layout, sub_layout
 from kernels.group import GroupState, copy_rings, migrate
 from kernels.lang import BUDGET, Budget, CompileError
@@ -31,6 +31,8 @@ from kernels.timeframes import bar_open_array, timeframe_ms
 
 #: Symbols replayed together when warming new nodes.
 BATCH_SLOTS = 32
+#: Floats of node memory (column layout) replayed at once, at most (2 MiB).
+STATE_FLOATS = 1 << 18
 #: Ring slots per symbol copied at once when grafting warmed nodes.
 RING_COPY = 2048
 #: Floats of bars and other timeframes' values copied per replayed chunk (1 MiB).
@@ -203,11 +205,14 @@ def _replay(
     done: Callable[[I64, GroupState], None],
 ) -> None:
     """Step a fresh state of ``lay`` through the history of ``slots`` (up to open time
-    ``until`` per slot), :data:`BATCH_SLOTS` at a time, handing each batch to ``done``."""
+    ``until`` per slot), :data:`BATCH_SLOTS` at a time (fewer when their node memory is
+    over :data:`STATE_FLOATS`), handing each batch to ``done``."""
     used = {int(p) for p, o in zip(lay.prm[:, 0], lay.op, strict=True) if o == EXT}
-    chunk = max(1, CHUNK_FLOATS // (BATCH_SLOTS * (N_BAR_FIELDS + (len(used) if used else 0))))
-    for lo in range(0, len(slots), BATCH_SLOTS):
-        rows = slots[lo : lo + BATCH_SLOTS]
+    # Column mode's rings are deeper: fewer symbols at once when they are wide.
+    batch = max(1, min(BATCH_SLOTS, STATE_FLOATS // column_layout(lay).width))
+    chunk = max(1, CHUNK_FLOATS // (batch * (N_BAR_FIELDS + (len(used) if used else 0))))
+    for lo in range(0, len(slots), batch):
+        rows = slots[lo : lo + batch]
         windows = []
         for k, slot in enumerate(rows.tolist()):
             times, values = ring.window(slot)
