@@ -36,7 +36,7 @@ from vyx.screener.config import NO_HOOKS, ScreenerConfig, ScreenerHooks, SignalS
 from vyx.screener.install import STAGE_ATTEMPTS, InstallFailed, stage, vet
 from vyx.screener.ordering import consume, intrabar_loop
 from vyx.screener.signals import to_signals
-from vyx.screener.statistics import ScreenerStatistics, TraderStatistics
+from vyx.screener.statistics import ScreenerRecord, ScreenerStatistics
 from vyx.signal import Signal
 
 T = TypeVar("T")
@@ -72,7 +72,6 @@ class Screener:
         self._limiter = trio.CapacityLimiter(max(1, cfg.workers))
         # One trader change compiles and warms up at a time, in a worker thread.
         self._installs = trio.CapacityLimiter(1)
-        self._stale_stages = 0
         self._paused = False
         self._closed_upto: dict[str, int] = {}
         # Close time of the newest bar per timeframe whose signals went to the sink (this run),
@@ -89,14 +88,7 @@ class Screener:
         self._caught_up = 0
         self._hooks = hooks
         self._provisional: dict[str, dict[str, Signal]] = {}
-        self._errors: dict[str, str] = {}
-        self._stats: dict[str, TraderStatistics] = {}
-        self._signals = 0
-        self._provisional_count = 0
-        self._cancelled = 0
-        self._screens = 0
-        self._last_ms = 0.0
-        self._max_ms = 0.0
+        self._record = ScreenerRecord()
         #: Set when the market's events ended and every one of them was handled.
         self.drained = trio.Event()
 
@@ -119,11 +111,9 @@ class Screener:
                 try:
                     self.executor.install(staged)
                 except StaleStage:
-                    self._stale_stages += 1
+                    self._record.stale_stages += 1
                     continue  # the closes that changed the rings are screened first
-                self._errors = problems
-                kept = self.executor.traders
-                self._stats = {tid: s for tid, s in self._stats.items() if tid in kept}
+                self._record.installed(problems, self.executor.traders)
                 return problems
         raise InstallFailed("the market kept writing candles while the traders were installed")
 
@@ -180,21 +170,7 @@ class Screener:
 
     def statistics(self) -> ScreenerStatistics:
         """Counters and per-trader records."""
-        traders = dict(self._stats)
-        for tid, message in self._errors.items():
-            traders[tid] = TraderStatistics(0, 0.0, 0, 0, 0, 0, message)
-        return ScreenerStatistics(
-            self._screens,
-            self._last_ms,
-            self._max_ms,
-            self._signals,
-            self._provisional_count,
-            self._cancelled,
-            self._paused,
-            int(self._limiter.total_tokens),
-            traders,
-            self._stale_stages,
-        )
+        return self._record.snapshot(self._paused, int(self._limiter.total_tokens))
 
     # -- events --------------------------------------------------------------------------------
 
@@ -379,7 +355,7 @@ class Screener:
             return
         todo.sort()
         started = time.perf_counter()
-        before = self._signals
+        before = self._record.signals
         stopped: set[str] = set()
         stepped = 0
         for close, _, tf, open_time in todo:
@@ -398,7 +374,7 @@ class Screener:
         logger.info(
             "caught up {} bars that closed while nobody screened them ({} signals, {:.0f} ms)",
             stepped,
-            self._signals - before,
+            self._record.signals - before,
             (time.perf_counter() - started) * 1000,
         )
 
@@ -418,33 +394,16 @@ class Screener:
     async def _publish(self, result: ScreenResult) -> None:
         for listener in self._hooks.on_screen:
             listener(result)
-        self._screens += 1
-        ms = result.duration_s * 1000
-        self._last_ms = ms
-        self._max_ms = max(self._max_ms, ms)
         now = self._now_ms()
         signals = to_signals(
             result.matches, user_id=self.cfg.user_id, machine_id=self.cfg.machine_id, now_ms=now
         )
-        counts: dict[str, int] = {}
-        for s in signals:
-            counts[s.trader_id] = counts.get(s.trader_id, 0) + 1
-        for tid, stats in result.traders.items():
-            before = self._stats.get(tid)
-            self._stats[tid] = TraderStatistics(
-                now,
-                ms,
-                (before.signals if before else 0) + counts.get(tid, 0),
-                stats.matching,
-                stats.warming,
-                stats.bars_needed,
-            )
         # Provisional signals of this bar that did not confirm are cancelled.
         pending = self._provisional.pop(result.timeframe, {})
         confirmed = {s.id for s in signals}
         cancelled = [sid for sid in pending if sid not in confirmed]
-        self._signals += len(signals)
-        self._cancelled += len(cancelled)
+        traders = [s.trader_id for s in signals]
+        self._record.screened(result.duration_s, result.traders, traders, len(cancelled), now)
         if signals or cancelled:
             await self._sink(signals, cancelled)
 
@@ -467,7 +426,7 @@ class Screener:
             fresh = [s for s in signals if s.id not in known]
             for s in fresh:
                 known[s.id] = s
-            self._provisional_count += len(fresh)
+            self._record.provisional += len(fresh)
             if fresh:
                 await self._sink(fresh, ())
 
