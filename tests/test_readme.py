@@ -38,6 +38,7 @@ from vyx.market.connection import StreamConfig
 from vyx.market.rest import RestConfig
 from vyx.market.shards import MAX_STREAMS
 from vyx.market.websocket import MAX_MESSAGE
+from vyx.mutes import MAX_MUTES
 from vyx.notify import notices, render
 from vyx.notify.channels import MAX_URL_CHARS, MAX_URLS, parse_urls
 from vyx.notify.limits import windows_for
@@ -213,6 +214,7 @@ def _expected() -> dict[str, list[str]]:
             f"reasoning {notices.MAX_REASONING} characters",
             f"{render.TOP_N} signals per trader, {render.TOP_TRADERS} traders",
         ],
+        "mutes": [f"{MAX_MUTES} per user", "2–20 letters or digits"],
         "signal outcomes": [
             f"{HORIZON} bars followed",
             f"{n(MAX_OPEN)} open at once",

@@ -51,6 +51,7 @@ from vyx.daemon.control import Control, RunningTraders
 from vyx.daemon.delivery import Delivery
 from vyx.daemon.drain import DrainBudget
 from vyx.daemon.intake import Intake, TraderSource, open_intake, ring_capacity
+from vyx.daemon.muting import MUTES_COPY, MuteKeeper
 from vyx.daemon.phase import MarketPhase, PhaseReporter
 from vyx.daemon.scaler import ScreenLoad
 from vyx.daemon.scaling import note_screen, run_daemon_scaler
@@ -269,6 +270,7 @@ async def _start_services(
     cfg, metrics = run.cfg, run.metrics
     hub = Hub(metrics)  # the browsers' broadcast, before the server: every service pushes to it
     notifier = await _start_notifier(run, sinks, store)
+    mutes = await _load_mutes(run, store, notifier, hub)
     running = RunningTraders()
     outcomes = Outcomes(
         LiveOutcomes(rings),
@@ -326,6 +328,7 @@ async def _start_services(
         ),
         on_traders=partial(_trader_alerts, notifier),
         record=outcomes.records.to_json,
+        mutes=mutes,
     )
     server = await _start_server(run, sinks, control, hub)
     return Services(
@@ -346,6 +349,20 @@ async def _start_services(
         load=screen_load,
         row_id=row_id,
     )
+
+
+async def _load_mutes(run: _Run, store: Store, notifier: Notifier, hub: Hub) -> MuteKeeper:
+    """The user's mutes, read before any signal can alert; the notifier follows them."""
+    cfg = run.cfg
+    keeper = MuteKeeper(
+        store,
+        cfg.machine.user_id,
+        copy=cfg.store.data_dir / MUTES_COPY,
+        on_change=notifier.set_mutes,
+        broadcast=hub.broadcast,
+    )
+    await keeper.load()
+    return keeper
 
 
 def _drafter(cfg: Config, analyzer: ConcurrentAnalyzer | None) -> Drafter:

@@ -79,7 +79,7 @@ class AnalyzerOptions:
     #: A kept job is resumed after a restart only this long after its signal was created.
     resume_within_s: float = 900.0
     #: The alerts owed for an analysis row (the notifier's), stored with it.
-    alerts: Callable[[Mapping[str, Any]], Sequence[AlertRow]] | None = None
+    alerts: Callable[[Mapping[str, Any], Signal], Sequence[AlertRow]] | None = None
 
 
 @attrs.frozen(order=True)
@@ -330,7 +330,7 @@ class ConcurrentAnalyzer:
             if self.options.alerts is None:
                 await self._store.save_analysis(row)
             else:
-                await self._store.save_analysis(row, self.options.alerts(row))
+                await self._store.save_analysis(row, self.options.alerts(row, job.signal))
             if self.journal is not None:  # kept until the store has the row for sure
                 await self._store.flush()
         except StoreError as exc:  # kept in the journal: the next start tries again

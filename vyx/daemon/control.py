@@ -20,6 +20,7 @@ from loguru import logger
 
 from kernels.program import TraderDef
 from vyx.authoring.desk import AuthoringDesk
+from vyx.daemon.muting import MuteKeeper
 from vyx.history import history_page
 from vyx.screener.install import InstallFailed
 from vyx.screener.service import Screener
@@ -32,6 +33,7 @@ from vyx.server.protocol import (
     ForceSync,
     PauseExecution,
     ResumeExecution,
+    SetMute,
     SignalHistory,
     TraderCheck,
     TraderDraft,
@@ -108,14 +110,17 @@ class Control:
         desk: AuthoringDesk | None = None,
         on_traders: Callable[[Mapping[str, TraderInfo]], None] | None = None,
         record: Callable[[str], Mapping[str, Any]] | None = None,
+        mutes: MuteKeeper | None = None,
     ) -> None:
         """Args: ``broadcast`` the browsers' broadcast; ``running`` the running traders shared
         with the delivery (a fresh set when None); ``recent`` the delivered signals a
         connecting browser gets, newest first (the delivery's; an empty one when None);
         ``desk`` answers the authoring requests (None: they are refused as unavailable);
         ``on_traders`` told each new set of traders (the notifier: their alert settings);
-        ``record`` a trader's outcome record (``{"all", "recent"}``) for its message."""
+        ``record`` a trader's outcome record (``{"all", "recent"}``) for its message;
+        ``mutes`` the user's mutes (None: ``mute`` is refused as unavailable)."""
         self.record = record
+        self.mutes = mutes
         self.user_id = user_id
         self.store = store
         self.screener = screener
@@ -249,8 +254,14 @@ class Control:
         return Snapshot(
             signals=list(self.recent),
             traders=[self.trader_message(t) for t in self.traders.values()],
-            status=dict(self.status()),
+            status=self._status(),
         )
+
+    def _status(self) -> dict[str, Any]:
+        status = dict(self.status())
+        if self.mutes is not None:
+            status["mutes"] = self.mutes.mutes.to_message()
+        return status
 
     # -- browser commands ---------------------------------------------------------------------
 
@@ -294,6 +305,8 @@ class Control:
                 await self.apply(infos, rejected)
             case TraderUpsert(trader=row):
                 await self._upsert(row)
+            case SetMute() if self.mutes is not None:
+                await self.mutes.set(command, self.traders)
             case TraderRemove(trader_id=tid):
                 async with self._changing:
                     if tid not in self.traders:

@@ -26,6 +26,7 @@ import httpx
 import trio
 from loguru import logger
 
+from vyx.mutes import Mutes
 from vyx.notify import discord, telegram, webhook
 from vyx.notify.apprise_sender import AppriseSender
 from vyx.notify.channels import describe
@@ -67,6 +68,7 @@ class Notifier:
         #: (``/health``).
         self.report = report
         self.alerts: dict[str, TraderAlerts] = {}
+        self.mutes = Mutes()
         self._machine = tuple(c.id for c in settings.channels)
         self._wake = trio.Event()
         #: The store's outbox once :meth:`serve` follows it.
@@ -91,16 +93,24 @@ class Notifier:
             self._restore(held)
         self._report()
 
+    def set_mutes(self, mutes: Mutes) -> None:
+        """The user's mutes (:mod:`vyx.mutes`; replaces the previous ones): from the next alert
+        on, none for a muted symbol or trader."""
+        self.mutes = mutes
+
     def _report(self) -> None:
         if self.report is not None:
             self.report(self.statistics())
 
-    def route(self, trader_id: str, *, analysis: bool = False) -> list[str]:
-        """The channels an alert of ``trader_id`` goes to: the machine's and the trader's own;
-        none when the trader is muted or has this kind of alert off (counted ``muted``)."""
+    def route(
+        self, trader_id: str, *, symbol: str | None = None, analysis: bool = False
+    ) -> list[str]:
+        """The channels an alert of ``trader_id`` (on ``symbol``) goes to: the machine's and
+        the trader's own; none when the trader is muted (its own setting, or the user's
+        mutes), its symbol is muted, or it has this kind of alert off (counted ``muted``)."""
         entry = self.alerts.get(trader_id, TraderAlerts())
         wanted = entry.on_analysis if analysis else entry.on_signal
-        if entry.muted or not wanted:
+        if entry.muted or not wanted or self.mutes.covers(trader_id, symbol):
             self.outbox.muted += 1
             return []
         return list(dict.fromkeys([*self._machine, *(c.id for c in entry.channels)]))
@@ -115,20 +125,24 @@ class Notifier:
         for signal in signals:
             if signal.provisional:
                 continue
-            channels = self.route(signal.trader_id)
+            channels = self.route(signal.trader_id, symbol=signal.symbol)
             if channels:
                 body = notice_to_json(SignalNotice.of(signal, names.get(signal.trader_id)))
                 rows[signal.id] = [AlertRow(signal.id, c, body) for c in channels]
         return rows
 
-    def verdict_alerts(self, row: Mapping[str, Any]) -> list[AlertRow]:
-        """The outbox rows of an analysis (a ``signal_analyses`` row), to store with it (none
-        for a failed analysis)."""
+    def verdict_alerts(
+        self, row: Mapping[str, Any], signal: Signal | None = None
+    ) -> list[AlertRow]:
+        """The outbox rows of an analysis (a ``signal_analyses`` row) of ``signal``, to store
+        with it (none for a failed analysis, nor when its symbol or trader is muted)."""
         notice = VerdictNotice.from_row(row)
         if notice is None:
             return []
         body = notice_to_json(notice)
-        return [AlertRow(notice.key, c, body) for c in self.route(notice.trader_id, analysis=True)]
+        symbol = signal.symbol if signal is not None else None
+        channels = self.route(notice.trader_id, symbol=symbol, analysis=True)
+        return [AlertRow(notice.key, c, body) for c in channels]
 
     def _not_before(self, now: float) -> float:
         if self.settings.quiet_hours is None:
@@ -146,7 +160,7 @@ class Notifier:
         for notice in notices:
             if notice.provisional:
                 continue
-            channels = self.route(notice.trader_id)
+            channels = self.route(notice.trader_id, symbol=notice.symbol)
             added += self.outbox.add(notice, channels, now, not_before=not_before)
         if added:
             self._wake.set()

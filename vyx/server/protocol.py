@@ -7,7 +7,8 @@ machine sends. It does no I/O; ``vyx.server.session`` is the shell around it.
 
 Browser -> machine: ``auth {token}`` (first message, when no ``access_token`` query parameter),
 ``ping``, ``config_update {traders?, version}``, ``pause_execution``, ``resume_execution``,
-``force_sync``, ``trader_upsert {trader}``, ``trader_remove {traderId}``, and the requests
+``force_sync``, ``trader_upsert {trader}``, ``trader_remove {traderId}``, ``mute {symbol? |
+traderId?, muted?}``, and the requests
 ``trader_draft {words, timeframe?}`` and ``trader_check {filter, timeframe?, name?, traderId?,
 preview?}``, ``chart_data {symbol, traderId? | filter?, timeframe?, time?, bars?}``,
 ``signal_history {after?, traderId?, symbol?, limit?}`` (answered with ``<type>_result`` instead
@@ -16,8 +17,8 @@ Any of them may carry ``data.requestId`` (string or integer), echoed in the repl
 
 Machine -> browser: ``hello`` (first, once authenticated), ``snapshot``, ``status_update``,
 ``metrics_update``, ``signal_created``, ``analysis_completed``, ``signal_outcome``,
-``trader_updated``, ``trader_removed``, ``ack``, ``error {message, code}``, ``pong``, and the
-replies to requests.
+``trader_updated``, ``trader_removed``, ``mutes_updated``, ``ack``, ``error {message, code}``,
+``pong``, and the replies to requests.
 
 Versions: a browser says which it speaks with ``?protocol=N`` or ``auth {token, protocol: N}``
 (:func:`session_version`); without, version 1. Version 2 differs in one message: a screen's
@@ -37,6 +38,7 @@ import attrs
 import orjson
 
 from vyx.json_finite import finite
+from vyx.mutes import MuteError, check_symbol
 from vyx.server.fields import MAX_ID_CHARS, id_field
 from vyx.server.fields import ErrorCode as ErrorCode
 from vyx.server.fields import ProtocolError as ProtocolError
@@ -149,6 +151,34 @@ class TraderRemove:
     request_id: str | int | None = None
 
 
+@attrs.frozen
+class SetMute:
+    """``mute {symbol? | traderId?, muted?}``: mute (``muted``, the default) or unmute a symbol
+    or a trader on the machine (their signals raise no alert; :mod:`vyx.mutes`)."""
+
+    TYPE: ClassVar[str] = "mute"
+    kind: str
+    target: str
+    muted: bool = True
+    request_id: str | int | None = None
+
+
+def _parse_mute(data: Mapping[str, Any], rid: str | int | None) -> SetMute:
+    if ("symbol" in data) == ("traderId" in data):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "mute needs one of symbol or traderId")
+    muted = data.get("muted", True)
+    if not isinstance(muted, bool):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "muted must be true or false")
+    if "traderId" in data:
+        return SetMute("trader", id_field(data, "traderId", "traderId"), muted, rid)
+    symbol = data.get("symbol")
+    try:
+        checked = check_symbol(symbol if isinstance(symbol, str) else "")
+    except MuteError as exc:
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, str(exc)) from None
+    return SetMute("symbol", checked, muted, rid)
+
+
 #: The commands the server hands to the daemon.
 Command = (
     ConfigUpdate
@@ -157,6 +187,7 @@ Command = (
     | ForceSync
     | TraderUpsert
     | TraderRemove
+    | SetMute
     | TraderDraft
     | TraderCheck
     | ChartData
@@ -232,6 +263,8 @@ def _parse_data(kind: str, data: Mapping[str, Any], rid: str | int | None) -> Cl
             return TraderUpsert(trader=trader, request_id=rid)
         case "trader_remove":
             return TraderRemove(trader_id=id_field(data, "traderId", "traderId"), request_id=rid)
+        case "mute":
+            return _parse_mute(data, rid)
     request = parse_request(kind, data, rid)
     if request is not None:
         return request
@@ -404,6 +437,11 @@ def trader_updated(trader: Mapping[str, Any]) -> dict[str, Any]:
 def trader_removed(trader_id: str) -> dict[str, Any]:
     """``trader_removed {traderId}``."""
     return message("trader_removed", {"traderId": trader_id})
+
+
+def mutes_updated(mutes: Mapping[str, Any]) -> dict[str, Any]:
+    """``mutes_updated {symbols, traders}``: the user's mutes after a change."""
+    return message("mutes_updated", dict(mutes))
 
 
 def _default(value: Any) -> Any:

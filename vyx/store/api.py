@@ -218,6 +218,16 @@ class Store(Protocol):
         ``signal_analyses`` row, or None)."""
         ...
 
+    async def load_mutes(self, user_id: str, limit: int) -> list[tuple[str, str]]:
+        """The user's mutes (``alert_mutes``) as ``(kind, target)``, oldest first, at most
+        ``limit``."""
+        ...
+
+    async def set_mute(self, user_id: str, kind: str, target: str, *, muted: bool) -> None:
+        """Add (``muted``) or remove one of the user's mutes, durably, before returning (setting
+        one twice changes nothing)."""
+        ...
+
     async def upsert_machine(self, machine: MachineRecord) -> None:
         """Insert or replace the ``cloud_machines`` row (by ``machine_id``), durably."""
         ...

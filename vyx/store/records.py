@@ -171,6 +171,11 @@ def analysis_row_id(signal_id: str) -> str:
     return str(uuid.uuid5(ROW_NAMESPACE, f"analysis|{signal_id}"))
 
 
+def mute_row_id(user_id: str, kind: str, target: str) -> str:
+    """The ``alert_mutes.id`` of one mute of ``user_id`` (setting it again changes nothing)."""
+    return str(uuid.uuid5(ROW_NAMESPACE, f"mute|{user_id}|{kind}|{target}"))
+
+
 @attrs.frozen
 class MachineRecord:
     """A ``cloud_machines`` row (timestamps in epoch ms)."""

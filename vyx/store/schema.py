@@ -151,6 +151,15 @@ CREATE TABLE IF NOT EXISTS cloud_machines (
     updated_at INTEGER
 );
 
+CREATE TABLE IF NOT EXISTS alert_mutes (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('symbol', 'trader')),
+    target TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alert_mutes_user ON alert_mutes (user_id, created_at);
+
 CREATE TABLE IF NOT EXISTS quarantine (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     table_name TEXT NOT NULL,

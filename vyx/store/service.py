@@ -92,6 +92,15 @@ class SqliteStore(QueuedWrites):
         """A page of the user's committed signals with their analyses, newest first."""
         return await self._call(self._db.signal_history, user_id, page)
 
+    async def load_mutes(self, user_id: str, limit: int) -> list[tuple[str, str]]:
+        """The user's mutes, oldest first."""
+        return await self._call(self._db.mutes, user_id, limit)
+
+    async def set_mute(self, user_id: str, kind: str, target: str, *, muted: bool) -> None:
+        """Add or remove one mute of the user, committed before returning."""
+        now_ms = int(time.time() * 1000)
+        await self._call(self._db.set_mute, user_id, kind, target, muted, now_ms)
+
     async def load_outcomes(
         self, user_id: str, *, complete: bool, limit: int
     ) -> list[dict[str, Any]]:

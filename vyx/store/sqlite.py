@@ -31,7 +31,14 @@ import orjson
 from vyx.store import outbox
 from vyx.store.api import HistoryPage, PendingRow, QuarantinedRow, WriteOutcome
 from vyx.store.errors import StoreUnavailable, TraderNotOwned
-from vyx.store.records import MachineRecord, Trader, merge_trader_edit, new_trader_row, to_json
+from vyx.store.records import (
+    MachineRecord,
+    Trader,
+    merge_trader_edit,
+    mute_row_id,
+    new_trader_row,
+    to_json,
+)
 from vyx.store.schema import (
     ADDED_COLUMNS,
     COLUMNS,
@@ -319,6 +326,30 @@ class SqliteDatabase:
             ):
                 found[a["signal_id"]] = a
         return [{**r, "analysis": found.get(r["id"])} for r in rows]
+
+    def mutes(self, user_id: str, limit: int) -> list[tuple[str, str]]:
+        """The user's mutes, oldest first."""
+        rows = self._conn.execute(
+            "SELECT kind, target FROM alert_mutes WHERE user_id = ? ORDER BY created_at, id "
+            "LIMIT ?",
+            (user_id, limit),
+        )
+        return [(str(r["kind"]), str(r["target"])) for r in rows]
+
+    def set_mute(self, user_id: str, kind: str, target: str, muted: bool, now_ms: int) -> None:
+        """Add or remove one mute of the user, committed before returning."""
+        row_id = mute_row_id(user_id, kind, target)
+        with self._transaction():
+            if muted:
+                self._conn.execute(
+                    "INSERT INTO alert_mutes (id, user_id, kind, target, created_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (row_id, user_id, kind, target, now_ms),
+                )
+            else:
+                self._conn.execute(
+                    "DELETE FROM alert_mutes WHERE id = ? AND user_id = ?", (row_id, user_id)
+                )
 
     def outcomes(
         self, user_id: str, *, complete: bool, limit: int, trader_id: str | None = None

@@ -16,7 +16,11 @@ from loguru import logger
 
 from tests.vyx.notify.conftest import HOOK_ID, HOOK_TOKEN, TOKEN, notice, serve, verdict
 from tests.vyx.notify.fakes import FakeDiscord, FakeReceiver, FakeTelegram
+from tests.vyx.store.factory import make_signal
+from tests.vyx.store.supabase.factory import make_analysis
+from vyx.mutes import Mutes
 from vyx.notify import Notifier, NotifySettings, QuietHours, TraderAlerts, parse_urls
+from vyx.notify.notices import SignalNotice
 from vyx.notify.stats import NotifierStatistics
 
 
@@ -247,3 +251,26 @@ async def test_secrets_never_reach_logs_errors_or_statistics(
     assert "HTTP 401: Invalid Webhook Token" in text
     for secret in (TOKEN, TOKEN.split(":")[1], HOOK_TOKEN):
         assert secret not in text
+
+
+async def test_the_users_mutes_silence_a_symbol_or_a_trader_and_their_analyses() -> None:
+    """A muted symbol (any trader) or trader (any symbol) owes no alert, nor does the analysis
+    of such a signal; the others do; unmuting restores them. Counted as muted."""
+    notifier = Notifier(NotifySettings(channels=parse_urls("json://127.0.0.1:9/all")))
+    made = [
+        attrs.evolve(make_signal(n, trader=trader), symbol=symbol)
+        for n, symbol, trader in ((1, "BTCUSDT", "a"), (2, "ETHUSDT", "a"), (3, "ETHUSDT", "b"))
+    ]
+    assert set(notifier.signal_alerts(made)) == {s.id for s in made}
+    notifier.set_mutes(Mutes(symbols=frozenset({"BTCUSDT"}), traders=frozenset({"b"})))
+    assert set(notifier.signal_alerts(made)) == {made[1].id}
+    analysed = [{**make_analysis(s), "trader_id": s.trader_id} for s in made]
+    assert [bool(notifier.verdict_alerts(a, s)) for a, s in zip(analysed, made, strict=True)] == [
+        False,
+        True,
+        False,
+    ]
+    assert notifier.signals([SignalNotice.of(s) for s in made]) == 1
+    assert notifier.statistics().muted == 2 + 2 + 2
+    notifier.set_mutes(Mutes())
+    assert set(notifier.signal_alerts(made)) == {s.id for s in made}

@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import attrs
 import trio
@@ -25,8 +26,12 @@ from tests.vyx.control_harness import control_over
 from tests.vyx.screener.rings import ScreenerRun, filled_rings
 from vyx.daemon.control import Control
 from vyx.daemon.delivery import Delivery
+from vyx.daemon.muting import MuteKeeper
+from vyx.notify.channels import parse_urls
+from vyx.notify.service import Notifier
+from vyx.notify.settings import NotifySettings
 from vyx.server import AuthConfig, ServerDeps, ServerHandle, Snapshot, run_server
-from vyx.server.protocol import signals_created
+from vyx.server.protocol import SetMute, TraderUpsert, mutes_updated, signals_created
 from vyx.signal import Signal, signal_id
 from vyx.telemetry.health import ComponentState, HealthRegistry
 from vyx.telemetry.metrics import Metrics
@@ -139,7 +144,7 @@ async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> No
             "Outcome: +1.20% after 2 bars · target touched first · best 1.50%, worst -0.20%"
         )
         assert "8 of 9 signals followed · 63% up after 24 bars · mean +1.1%" in record
-        await _browser_notifications(browser, page, running.handle)
+        await _browser_notifications(browser, page, running.handle, daemon)
         assert page.errors == []
         await browser.run(page.context.close)
     assert browser.external == []
@@ -158,7 +163,9 @@ HIDDEN_TAB = """() => {
 }"""
 
 
-async def _browser_notifications(browser: Browser, page: Any, handle: ServerHandle) -> None:
+async def _browser_notifications(
+    browser: Browser, page: Any, handle: ServerHandle, daemon: FakeDaemon
+) -> None:
     """Turned on, the page shows a system notification for a signal while it is hidden, and
     none for a muted symbol."""
     assert "alerts: off" in await browser.run(page.inner_text, "#notify-toggle")
@@ -173,6 +180,16 @@ async def _browser_notifications(browser: Browser, page: Any, handle: ServerHand
         lambda: page.wait_for_selector(f'[data-signal-id="{first.id}"]', timeout=WAIT_MS)
     )
     await browser.run(page.click, "text=Mute ADAUSDT")
+    # The page asks the machine (``mute``); the machine's answer (``mutes_updated``) mutes it.
+    while not any(isinstance(c, SetMute) for c in daemon.commands):
+        await daemon.arrived.wait()
+    assert [c for c in daemon.commands if isinstance(c, SetMute)] == [
+        SetMute("symbol", "ADAUSDT", True, request_id=ANY)
+    ]
+    handle.broadcast(mutes_updated({"symbols": ["ADAUSDT"], "traders": []}))
+    await browser.run(
+        lambda: page.wait_for_selector("#muted-row:has-text('ADAUSDT')", timeout=WAIT_MS)
+    )
     # One screen's signals in one message (protocol 2): the muted one notifies nobody.
     (batch,) = signals_created([again.to_message()["data"], other.to_message()["data"]])
     handle.broadcast(batch)
@@ -201,6 +218,7 @@ class _Machine:
     run: ScreenerRun
     store: Any
     delivery: Delivery
+    mutes: MuteKeeper
 
     async def close(self, *, up: bool) -> list[Signal]:
         """One more candle closes; its signals go the daemon's way to the browsers, and the
@@ -238,6 +256,11 @@ async def _machine(tmp_path: Path) -> AsyncIterator[_Machine]:
         cfg = config(auth=AuthConfig(local_token=True))
         handle = await nursery.start(run_server, cfg, deps)
         control.broadcast = handle.broadcast
+        # Alerts go to a machine channel (never sent here: the outbox shows what is owed).
+        notifier = Notifier(NotifySettings(channels=parse_urls("json://127.0.0.1:9/hook")))
+        mutes = MuteKeeper(store, USER, on_change=notifier.set_mutes, broadcast=handle.broadcast)
+        await mutes.load()
+        control.mutes = mutes
         delivery = Delivery(
             store=store,
             broadcast=handle.broadcast,
@@ -245,6 +268,7 @@ async def _machine(tmp_path: Path) -> AsyncIterator[_Machine]:
             analyzer=None,
             rings=run.rings,
             running=control.running,
+            notifier=notifier,
         )
         delivering = trio.CancelScope()
 
@@ -254,7 +278,7 @@ async def _machine(tmp_path: Path) -> AsyncIterator[_Machine]:
 
         nursery.start_soon(deliver)
         try:
-            yield _Machine(handle, control, run, store, delivery)
+            yield _Machine(handle, control, run, store, delivery, mutes)
         finally:
             handle.shutdown()
             delivering.cancel()  # the delivery runs until cancelled
@@ -491,6 +515,66 @@ async def test_the_history_pages_from_the_store_exports_and_fits_a_phone(
         assert {r.split(",")[1].strip('"')[:19] for r in rows[1:]} == bars
         scroll, client = seen["widths"]
         assert scroll <= client == 390  # nothing wider than the phone
+        assert page.errors == []
+        await browser.run(page.context.close)
+    assert browser.external == []
+
+
+def _mute_a_symbol(page: Any, symbol: str) -> dict[str, str]:
+    """The signal card's *Mute SYMBOL*: the machine's answer lists it as muted."""
+    page.click(f"button[aria-label='Mute {symbol}'] >> nth=0")
+    row = page.wait_for_selector(f"#muted-row:has-text('{symbol}')", timeout=WAIT_MS)
+    return {"row": row.inner_text()}
+
+
+def _after_the_next_close(page: Any, signal_id: str) -> dict[str, str]:
+    card = page.wait_for_selector(f'[data-signal-id="{signal_id}"]', timeout=WAIT_MS)
+    shot(page, "muted-symbol")
+    return {"card": card.inner_text()}
+
+
+def _unmute_from_the_list(page: Any, symbol: str) -> str:
+    page.click(f"#muted-row button[aria-label='Unmute {symbol}']")
+    page.wait_for_selector("#muted-row", state="hidden", timeout=WAIT_MS)
+    return str(page.inner_text("#signals"))
+
+
+async def test_a_symbol_muted_in_the_page_raises_no_alert_on_the_machine(
+    browser: Browser, tmp_path: Path
+) -> None:
+    """Mute is the machine's: muting a symbol on a signal card stores the mute and the next
+    close's signal on it is stored and shown (marked muted) but owes no alert; unmuting
+    from the list removes it."""
+    async with _machine(tmp_path) as machine:
+        row = {"id": "up", "name": "Up bar", "filter": {"code": "close > open"}}
+        await machine.control.handle(TraderUpsert(row))
+        page = await browser.run(_open, browser, machine.handle.dashboard_url)
+        await machine.close(up=False)
+        before = await machine.close(up=True)
+        symbols = {s.symbol for s in before}
+        assert len(symbols) == 4
+        seen = await browser.run(_mute_a_symbol, page, "S1USDT")
+        assert "S1USDT" in seen["row"]
+        assert machine.mutes.mutes.symbols == {"S1USDT"}
+        assert await machine.store.load_mutes(USER, 10) == [("symbol", "S1USDT")]
+        await machine.close(up=False)
+        after = await machine.close(up=True)
+        assert {s.symbol for s in after} == symbols  # still screened, stored and pushed
+        await machine.store.flush()
+        owed = await machine.store.outbox.pending(limit=100)
+        alerted = {e.key: e.notice["symbol"] for e in owed}
+        assert {alerted[s.id] for s in before} == symbols  # before the mute: every one
+        assert {alerted[s.id] for s in after if s.id in alerted} == symbols - {"S1USDT"}
+        (muted,) = [s for s in after if s.symbol == "S1USDT"]
+        assert muted.id not in alerted
+        stored = {r["id"] for r in await machine.store.recent_signals(muted.user_id, 20)}
+        assert muted.id in stored
+        card = await browser.run(_after_the_next_close, page, muted.id)
+        assert "muted" in card["card"]
+        assert "Unmute S1USDT" in card["card"]
+        await browser.run(_unmute_from_the_list, page, "S1USDT")
+        assert machine.mutes.mutes.symbols == frozenset()
+        assert await machine.store.load_mutes(USER, 10) == []
         assert page.errors == []
         await browser.run(page.context.close)
     assert browser.external == []

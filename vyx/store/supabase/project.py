@@ -62,7 +62,7 @@ FRACTIONAL_METRICS = frozenset(
 MACHINE_TABLES = frozenset({"signals", "cloud_metrics", "cloud_events"})
 #: Tables a later migration adds: a project without one keeps nothing of it, and every other
 #: row still lands (its rows are settled without being sent; logged once).
-OPTIONAL_TABLES = frozenset({"signal_outcomes"})
+OPTIONAL_TABLES = frozenset({"signal_outcomes", "alert_mutes"})
 #: Columns a later migration adds to a table the original product has: a project without one
 #: gets the rest of the row (table -> columns).
 OPTIONAL_COLUMNS: Mapping[str, frozenset[str]] = {"signals": frozenset({"bar_open_time"})}

@@ -184,6 +184,13 @@ TABLES: Mapping[str, Table] = {t.name: t for t in (
         "signal_outcomes_bars_check": _between("bars", 0, 24),
         "signal_outcomes_touch_check": _in("touch", "none", "target", "stop"),
     }),
+    Table("alert_mutes", {
+        "id": _col(U, False), "user_id": _col(U, False), "kind": _col(T, False),
+        "target": _col(T, False), "created_at": CREATED,
+    }, "id", checks={
+        "alert_mutes_kind_check": _in("kind", "symbol", "trader"),
+        "alert_mutes_target_check": lambda r: 1 <= len(r["target"]) <= 128,
+    }),
     Table("cloud_machines", {
         "id": ID, "user_id": _col(U, False), "machine_id": _col(T, False),
         "region": _col(T), "status": _col(T, False, "provisioning"), "cpus": _col(INT),

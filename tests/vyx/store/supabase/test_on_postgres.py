@@ -27,7 +27,7 @@ from vyx.outcomes.live import OutcomeUpdate, outcome_from_row
 from vyx.retry import Backoff, RetryPolicy
 from vyx.settings import MachineConfig, StoreConfig, SupabaseConfig
 from vyx.signal import Signal
-from vyx.store.errors import TraderNotOwned
+from vyx.store.errors import StoreError, TraderNotOwned
 from vyx.store.records import Trader, metrics_row
 from vyx.store.supabase import SupabaseStore, run_supabase_store
 from vyx.traders import from_record
@@ -284,3 +284,36 @@ async def test_the_signal_history_pages_through_every_signal(
             store, signals, USER, {signals[4].id: analysis}, bar_kept=template == "fresh"
         )
         assert await store.quarantined() == []
+
+
+@pytest.mark.parametrize("database", ["fresh", "original_as_is"], indirect=True)
+async def test_the_users_mutes_are_kept_in_alert_mutes(
+    database: tuple[PostgrestServer, Template], tmp_path: Path
+) -> None:
+    """Set twice, read back, removed; another user's never read. A project without our
+    migrations has no ``alert_mutes``: nothing to read, and a mute is refused saying why."""
+    server, template = database
+    async with store_on(server, tmp_path) as store:
+        if template == "original_as_is":
+            assert await store.load_mutes(USER, 10) == []
+            with pytest.raises(StoreError, match="no alert_mutes table"):
+                await store.set_mute(USER, "symbol", "BTCUSDT", muted=True)
+            return
+        for _ in range(2):
+            await store.set_mute(USER, "symbol", "BTCUSDT", muted=True)
+        await store.set_mute(USER, "trader", TRADER, muted=True)
+        await store.set_mute(OTHER_USER, "symbol", "ETHUSDT", muted=True)
+        assert sorted(await store.load_mutes(USER, 10)) == [
+            ("symbol", "BTCUSDT"),
+            ("trader", TRADER),
+        ]
+        await store.set_mute(USER, "trader", TRADER, muted=False)
+        assert await store.load_mutes(USER, 10) == [("symbol", "BTCUSDT")]
+        assert await store.load_mutes(OTHER_USER, 10) == [("symbol", "ETHUSDT")]
+    rows = server.rows("alert_mutes")
+    assert sorted((r["user_id"], r["target"]) for r in rows) == [
+        (USER, "BTCUSDT"),
+        (OTHER_USER, "ETHUSDT"),
+    ]
+    mine = [r for r in server.requests if r.path.endswith("/alert_mutes")]
+    assert all("user_id=eq." in r.query for r in mine if r.method in ("GET", "DELETE"))

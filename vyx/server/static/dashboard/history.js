@@ -1,6 +1,7 @@
 // The signal history: live signals and older pages from the store (signal_history), grouped
 // per candle close, filtered by trader, symbol/search, verdict and dates, exported as CSV, and
-// symbols or traders muted (kept in this browser).
+// symbols or traders muted on the machine (the `mute` command: it sends no alert for them; their
+// signals are still shown, marked muted).
 "use strict";
 Vyx.History = (() => {
   const { $, el, fmt, dateTime, TF_MS, request, toast, state } = Vyx;
@@ -9,19 +10,19 @@ Vyx.History = (() => {
   let cursor = null;       // the store's cursor for the next older page
   let exhausted = false;
   let fresh = new Set();
-  const muted = loadMuted();
+  // The machine's mutes (snapshot.status.mutes, then mutes_updated).
+  let muted = { symbols: new Set(), traders: new Set() };
+  try { localStorage.removeItem("vyx-muted"); } catch { /* mutes were kept here before */ }
 
-  function loadMuted() {
-    try {
-      const m = JSON.parse(localStorage.getItem("vyx-muted") || "{}");
-      return { symbols: new Set(m.symbols || []), traders: new Set(m.traders || []) };
-    } catch { return { symbols: new Set(), traders: new Set() }; }
-  }
-  function saveMuted() {
-    localStorage.setItem("vyx-muted", JSON.stringify({ symbols: [...muted.symbols], traders: [...muted.traders] }));
+  function setMutes(m) {
+    muted = { symbols: new Set((m && m.symbols) || []), traders: new Set(((m && m.traders) || []).map(String)) };
     renderMuted(); render();
   }
-  const isMuted = (s) => muted.symbols.has(s.symbol) || muted.traders.has(String(s.traderId));
+  async function setMute(target, on) {
+    try { await request("mute", { ...target, muted: on }); } catch (e) { toast("Could not change the mute: " + (e.message || "error")); }
+  }
+  const traderMuted = (id) => muted.traders.has(String(id));
+  const isMuted = (s) => muted.symbols.has(s.symbol) || traderMuted(s.traderId);
 
   function traderName(id) {
     const t = state.traders.get(String(id));
@@ -47,7 +48,6 @@ Vyx.History = (() => {
   }
 
   function matches(s, f) {
-    if (isMuted(s)) return false;
     if (f.trader && String(s.traderId) !== f.trader) return false;
     const verdict = s.analysis ? s.analysis.decision : "none";
     if (f.verdict && verdict !== f.verdict) return false;
@@ -98,11 +98,14 @@ Vyx.History = (() => {
       el("span", { class: "symbol" }, sig.symbol),
       el("span", { class: "price" }, fmt(sig.price)),
       sig.provisional ? el("span", { class: "badge provisional" }, "provisional") : null,
+      isMuted(sig) ? el("span", { class: "badge muted-badge", title: "no alert: muted on the machine" }, "muted") : null,
       a && a.decision ? el("span", { class: "badge " + a.decision }, a.decision.replace("_", " ") + " · " + fmt(a.confidence) + "%") : null,
       el("span", { class: "muted" }, traderName(sig.traderId) + " · " + dateTime(sig.createdAt || sig.barOpenTime)),
       el("span", { class: "actions" },
         el("button", { type: "button", class: "link", onclick: () => openChart(sig), "aria-label": "Chart of " + sig.symbol }, "Chart"),
-        el("button", { type: "button", class: "link", onclick: () => { muted.symbols.add(sig.symbol); saveMuted(); }, "aria-label": "Mute " + sig.symbol }, "Mute " + sig.symbol)));
+        muted.symbols.has(sig.symbol)
+          ? el("button", { type: "button", class: "link", onclick: () => setMute({ symbol: sig.symbol }, false), "aria-label": "Unmute " + sig.symbol }, "Unmute " + sig.symbol)
+          : el("button", { type: "button", class: "link", onclick: () => setMute({ symbol: sig.symbol }, true), "aria-label": "Mute " + sig.symbol }, "Mute " + sig.symbol)));
     const clauseRow = (c) => el("tr", { class: "clause" },
       el("td", { class: c.held ? "held" : "failed" }, c.held ? "✓" : "✗"),
       el("td", {}, el("code", {}, c.name), el("div", { class: "operands" },
@@ -145,10 +148,10 @@ Vyx.History = (() => {
 
   function renderMuted() {
     const row = $("muted-row");
-    const items = [...[...muted.symbols].map((s) => ["symbols", s, s]), ...[...muted.traders].map((t) => ["traders", t, traderName(t)])];
+    const items = [...[...muted.symbols].sort().map((s) => [{ symbol: s }, s]), ...[...muted.traders].map((t) => [{ traderId: t }, traderName(t)])];
     row.hidden = !items.length;
-    row.replaceChildren("Muted:", ...items.map(([kind, key, label]) => el("button", { type: "button", class: "secondary",
-      onclick: () => { muted[kind].delete(key); saveMuted(); }, "aria-label": "Unmute " + label }, label + " ✕")));
+    row.replaceChildren("Muted on the machine (no alerts):", ...items.map(([target, label]) => el("button", { type: "button", class: "secondary",
+      onclick: () => setMute(target, false), "aria-label": "Unmute " + label }, label + " ✕")));
   }
 
   function renderTraderOptions() {
@@ -234,5 +237,6 @@ Vyx.History = (() => {
   $("older").addEventListener("click", older);
   $("export").addEventListener("click", exportCsv);
   renderMuted();
-  return { add, reset, render, analysis, outcome, cancelled, renderTraderOptions, isMuted, traderName, muteTrader: (id) => { muted.traders.add(String(id)); saveMuted(); } };
+  return { add, reset, render, analysis, outcome, cancelled, renderTraderOptions, isMuted, traderName, setMutes, traderMuted,
+    muteTrader: (id, on) => setMute({ traderId: String(id) }, on) };
 })();

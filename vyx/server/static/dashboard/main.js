@@ -95,6 +95,7 @@
       case "snapshot":
         state.traders = new Map((data.traders || []).map((t) => [String(t.id), t]));
         Object.assign(state.status, data.status || {});
+        Vyx.History.setMutes((data.status || {}).mutes);
         Vyx.History.reset(data.signals || []);
         renderTraders(); renderStatus();
         break;
@@ -124,6 +125,9 @@
         break;
       case "trader_removed":
         state.traders.delete(String(data.traderId)); renderTraders();
+        break;
+      case "mutes_updated":
+        Vyx.History.setMutes(data); renderTraders();
         break;
       case "status_update": case "metrics_update":
         Object.assign(state.status, data); renderStatus();
@@ -158,12 +162,15 @@
       const enabled = t.enabled !== false;
       return el("tr", { dataset: { traderId: String(t.id) } },
         el("td", {}, el("div", { class: "trader-name" }, t.name || t.id),
-          el("div", { class: "muted" }, (t.timeframe || "") + " · " + last), outcome,
+          el("div", { class: "muted" }, (t.timeframe || "") + " · " + last
+            + (Vyx.History.traderMuted(t.id) || (t.notify && t.notify.muted) ? " · muted (no alerts)" : "")), outcome,
           s.detail ? el("pre", { class: "muted failed mono trader-error" }, s.detail) : null,
           el("div", { class: "actions" },
             el("button", { type: "button", class: "link", onclick: () => Vyx.Editor.open(t), "aria-label": "Edit " + (t.name || t.id) }, "Edit"),
             el("button", { type: "button", class: "link", onclick: () => Vyx.Editor.setEnabled(t, !enabled), "aria-label": (enabled ? "Disable " : "Enable ") + (t.name || t.id) }, enabled ? "Disable" : "Enable"),
-            el("button", { type: "button", class: "link", onclick: () => Vyx.History.muteTrader(t.id), "aria-label": "Mute " + (t.name || t.id) }, "Mute"),
+            Vyx.History.traderMuted(t.id)
+              ? el("button", { type: "button", class: "link", onclick: () => Vyx.History.muteTrader(t.id, false), "aria-label": "Unmute " + (t.name || t.id) }, "Unmute")
+              : el("button", { type: "button", class: "link", onclick: () => Vyx.History.muteTrader(t.id, true), "aria-label": "Mute " + (t.name || t.id) }, "Mute"),
             el("button", { type: "button", class: "link", onclick: () => Vyx.Editor.confirmDelete(t), "aria-label": "Delete " + (t.name || t.id) }, "Delete"))),
         el("td", {}, el("span", { class: "dot " + s.kind }), " ", s.words,
           s.progress !== undefined ? el("div", { class: "progress", role: "progressbar", "aria-label": "warm-up", "aria-valuemin": "0",
