@@ -7,9 +7,9 @@ block before the next node starts, so the interpreter dispatches once per node a
 of once per node and bar, while every bar is computed by the same kernel, from the same inputs,
 in the same order as the live screener computes it: outputs are bit for bit the live ones.
 
-Symbols are independent: they are split into contiguous ranges stepped in parallel threads (the
-interpreter releases the GIL), the calling thread taking one range itself
-(:func:`kernels.threads.run_split`). Each thread steps its
+Symbols are independent: they are cut into a few contiguous ranges per thread that parallel
+threads (the interpreter releases the GIL), the calling thread among them, take in turn
+(:func:`kernels.threads.share`). Each thread steps its
 symbols in small groups through its own memory (the plan's state is only needed per symbol, for
 the duration of its history), so memory stays at a few rows of the column layout per thread.
 
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import attrs
 import numpy as np
@@ -33,7 +33,7 @@ from kernels.graph import F64, I64, Layout
 from kernels.group import GroupState, copy_rings
 from kernels.interp import run_nb, workspace
 from kernels.ops import N_BAR_FIELDS
-from kernels.threads import run_split
+from kernels.threads import TakeFn, share
 
 #: Bars each node steps at a time in column mode.
 BLOCK = 64
@@ -138,7 +138,7 @@ class _Progress:
             self.report(done)
 
 
-def _step_range(
+def _step_pieces(
     lay: Layout,
     rows: RowsFn,
     n_t: int,
@@ -146,21 +146,19 @@ def _step_range(
     outs: I64,
     out: F64 | None,
     sink: SinkFn | None,
-    lo: int,
-    hi: int,
+    take: TakeFn,
     progress: _Progress,
     caller: bool,
 ) -> None:
-    """Step symbols ``lo..hi-1`` a group at a time, into ``out`` or (``out`` None) a buffer
-    of this thread's handed to ``sink`` after each group."""
+    """Step the symbols of each range ``take()`` gives a group at a time, into ``out`` or
+    (``out`` None) a buffer of this thread's handed to ``sink`` after each group."""
     fresh = _fresh_row(lay)
     mem = np.empty((GROUP, lay.width))
     count = np.zeros(GROUP, dtype=np.int64)
     spare, work = workspace(lay.width, GROUP, True, BLOCK)
     into = out if out is not None else np.empty((GROUP, n_t, outs.shape[1]))
     bars_buffer = np.empty((GROUP, n_t, N_BAR_FIELDS))
-    for a in range(lo, hi, GROUP):
-        b = min(hi, a + GROUP)
+    for a, b in _groups(take):
         mem[:] = fresh
         count[:] = 0
         # The interpreter indexes symbols from 0: views of the group's bars and outputs.
@@ -188,6 +186,13 @@ def _step_range(
         if sink is not None:
             sink(a, b, target, bars)
         progress.add(b - a, caller=caller)
+
+
+def _groups(take: TakeFn) -> Iterator[tuple[int, int]]:
+    """The groups of :data:`GROUP` symbols of each range ``take()`` gives."""
+    for lo, hi in iter(take, None):
+        for a in range(lo, hi, GROUP):
+            yield a, min(hi, a + GROUP)
 
 
 def run_columns(
@@ -248,10 +253,12 @@ def _run(
     state = _Progress(progress)
     caller = threading.get_ident()
 
-    def step(lo: int, hi: int) -> None:
+    def step(take: TakeFn) -> None:
         mine = threading.get_ident() == caller
-        _step_range(col, rows, n_t, ext, outs, out, sink, lo, hi, state, mine)
+        _step_pieces(col, rows, n_t, ext, outs, out, sink, take, state, mine)
 
-    run_split(step, split(n_sym, threads))
+    # A few pieces per thread, taken in turn: a thread that starts late takes fewer.
+    pieces = split(n_sym, min(4 * threads, -(-n_sym // GROUP)) if threads > 1 else 1)
+    share(step, pieces, threads)
     if progress is not None:
         progress(n_sym)

@@ -34,7 +34,7 @@ from kernels.program import CompiledTrader, Program, Signature, TraderDef, Trade
 from kernels.ring import RingBuffer
 from kernels.screens import Match, ScreenResult, TraderStats
 from kernels.staging import Staged, ext_values, stage
-from kernels.threads import MIN_SPLIT_STEPS, run_split
+from kernels.threads import MIN_SPLIT_STEPS, PIECE_STEPS, run_shared
 
 __all__ = ["EXT_HISTORY", "Executor", "Match", "ScreenResult", "StaleStage", "StepJob"]
 
@@ -123,8 +123,14 @@ class StepJob:
         return 1 if self.node_steps() < MIN_SPLIT_STEPS else max(1, available)
 
     def run_split(self, n: int) -> None:
-        """Step every slot on ``n`` threads, this one included (releases the GIL)."""
-        run_split(self.run, self.chunks(n))
+        """Step every slot on ``n`` threads, this one included (releases the GIL): in pieces
+        of about :data:`~kernels.threads.PIECE_STEPS` node steps (up to four per thread)
+        that the threads take in turn (:func:`~kernels.threads.run_shared`)."""
+        if n <= 1:
+            self.run()
+            return
+        pieces = min(4 * n, max(n, self.node_steps() // PIECE_STEPS))
+        run_shared(self.run, self.chunks(pieces), n)
 
 
 class Executor:

@@ -20,7 +20,7 @@ from kernels.group import GroupState
 from kernels.interp import outputs
 from kernels.program import Program, TraderDef
 from kernels.ring import RingBuffer
-from kernels.threads import run_split
+from kernels.threads import run_shared, run_split
 from kernels.timeframes import timeframe_ms
 from kernels.warmup import filters
 from tests.kernels.synthetic import random_klines
@@ -138,6 +138,27 @@ def test_split_runs_every_range_once_and_the_first_in_the_calling_thread() -> No
 
     run_split(run, [(0, 3), (3, 5), (5, 9)])
     assert sorted(seen) == [(0, 3, True), (3, 5, False), (5, 9, False)]
+
+
+def test_shared_ranges_run_once_each_and_a_late_helper_leaves_them_to_the_caller() -> None:
+    caller = threading.get_ident()
+    ranges = [(k, k + 1) for k in range(10)]
+    seen: list[tuple[int, int]] = []
+    by_caller: list[int] = []
+    helper_may_go = threading.Event()
+
+    def run(lo: int, hi: int) -> None:
+        if threading.get_ident() == caller:
+            by_caller.append(lo)
+            if len(by_caller) >= len(ranges) - 1:
+                helper_may_go.set()
+        else:  # a helper held up (its CPU busy elsewhere) at the first range it took
+            assert helper_may_go.wait(timeout=30)
+        seen.append((lo, hi))
+
+    run_shared(run, ranges, 2)
+    assert sorted(seen) == ranges
+    assert len(by_caller) >= len(ranges) - 1
 
 
 def test_a_screen_is_split_only_when_it_pays(monkeypatch: pytest.MonkeyPatch) -> None:
