@@ -75,31 +75,31 @@ def screen_at_close(
     threads: tuple[int, ...] = (1,),
     talib_baseline: bool = True,
 ) -> dict[int, dict[str, float]]:
-    """Step the last TIMED_BARS bars of the base timeframe one close at a time, once per
-    entry of ``threads`` (identical executors in lockstep, so a busy machine slows every one
-    alike). With more than one thread a screen is split as the screener splits it: the
-    calling thread and helpers, only when :meth:`StepJob.threads_worth` says it pays."""
+    """Step the last TIMED_BARS bars of the base timeframe one close at a time, the closes
+    taking the entries of ``threads`` in turn on one executor (so each thread count steps
+    the same kind of close on the same memory, and a busy machine slows each alike; two
+    executors in lockstep evicted each other's memory from the caches). With more than one
+    thread a screen is split as the screener splits it: the calling thread and helpers,
+    only when :meth:`StepJob.threads_worth` says it pays."""
     base = tfs[0]
-    runs = {n: _setup(n_sym, n_bars, tfs, n_traders) for n in threads}
-    data, rings, executor, warm_s = runs[threads[0]]
+    data, rings, executor, warm_s = _setup(n_sym, n_bars, tfs, n_traders)
     samples: dict[int, dict[str, list[float]]] = {n: {"step": [], "screen": []} for n in threads}
     fired: list[int] = []
     used: dict[int, int] = {}
-    for t in range(n_bars - TIMED_BARS, n_bars):
-        for n, (d, r, ex, _) in runs.items():
-            _append(r[base], d[base], t)
-            a = time.perf_counter()
-            job = ex.prepare(base)
-            b = time.perf_counter()
-            used[n] = job.threads_worth(n)
-            job.run_split(used[n])
-            c = time.perf_counter()
-            result = ex.finish(job)
-            e = time.perf_counter()
-            samples[n]["step"].append(c - b)
-            samples[n]["screen"].append(e - a)
-            if n == threads[0]:
-                fired.append(len(result.matches))
+    for i, t in enumerate(range(n_bars - TIMED_BARS, n_bars)):
+        n = threads[i % len(threads)]
+        _append(rings[base], data[base], t)
+        a = time.perf_counter()
+        job = executor.prepare(base)
+        b = time.perf_counter()
+        used[n] = job.threads_worth(n)
+        job.run_split(used[n])
+        c = time.perf_counter()
+        result = executor.finish(job)
+        e = time.perf_counter()
+        samples[n]["step"].append(c - b)
+        samples[n]["screen"].append(e - a)
+        fired.append(len(result.matches))
     out = {
         n: {
             "kernel_step_us": _median_us(s["step"]),
