@@ -1,5 +1,5 @@
 """TA-Lib's two-candle patterns (engulfing, harami, kicking, necks, piercing, ...),
-transcribed from TA-Lib's C as :mod:`kernels.ind.candle_patterns` does for the others."""
+transcribed from TA-Lib's C with the conventions :mod:`kernels.ind.candle_patterns` states."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """TA-Lib's patterns of four and five candles (breakaway, ladder bottom, mat hold, rising and
-falling three methods, ...), transcribed from TA-Lib's C as :mod:`kernels.ind.candle_patterns`
-does for the others."""
+falling three methods, ...), transcribed from TA-Lib's C with the conventions
+:mod:`kernels.ind.candle_patterns` states."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """TA-Lib's one-candle patterns (dojis, hammers, marubozus, lines, tops), transcribed from
-TA-Lib's C as :mod:`kernels.ind.candle_patterns` does for the others (same conventions)."""
+TA-Lib's C with the conventions :mod:`kernels.ind.candle_patterns` states."""
 
 from __future__ import annotations
 

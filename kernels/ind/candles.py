@@ -89,6 +89,9 @@ def _at(row, fo, fm, f, i):
     return row[fo[f] + (i & fm[f])]
 
 
+# The numba opcode switch, the one function allowed over 80 lines: one loop over a candle
+# program's instructions, one branch per opcode, kept whole so the per-bar loop stays a single
+# compiled function (split, every instruction of every bar would go through a call).
 @loops
 def _eval(row, st, q0, q1, tot, sp, c, j, fo, fm, pen):
     """Run instructions ``q0 .. q1 - 1`` at bar ``c`` (run index ``j``): returns the output

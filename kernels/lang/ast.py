@@ -19,8 +19,9 @@ from typing import Literal
 
 import attrs
 
-from kernels.lang.catalog import FUNCTIONS, ExprType
+from kernels.lang.catalog import FUNCTIONS
 from kernels.lang.errors import Span
+from kernels.lang.signatures import ExprType
 
 __all__ = [
     "Arith",

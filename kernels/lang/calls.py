@@ -18,8 +18,8 @@ from collections.abc import Callable
 import attrs
 
 from kernels.lang import syntax as syn
-from kernels.lang.catalog import FunctionSpec, Param, format_number
 from kernels.lang.errors import Span, did_you_mean, quoted
+from kernels.lang.signatures import FunctionSpec, Param, format_number
 
 #: Reports one problem: (message, span, expected).
 Report = Callable[[str, Span, "str | None"], None]

@@ -35,7 +35,6 @@ from kernels.lang.catalog import (
     FUNCTIONS,
     SERIES,
     TICKER_FIELDS,
-    FunctionSpec,
     callable_names,
     resolve,
     resolve_field,
@@ -44,6 +43,7 @@ from kernels.lang.catalog import (
 from kernels.lang.errors import CompileError, Diagnostic, SourceMap, Span, did_you_mean, quoted
 from kernels.lang.parser import parse, too_deep
 from kernels.lang.printer import to_source
+from kernels.lang.signatures import FunctionSpec
 from kernels.timeframes import TIMEFRAME_MS, timeframe_ms
 
 #: The longest lookback ``x[n]`` (in bars, after adding nested lookbacks).

@@ -24,7 +24,8 @@ from kernels.lang.ast import (
     Series,
     TickerField,
 )
-from kernels.lang.catalog import FUNCTIONS, format_number
+from kernels.lang.catalog import FUNCTIONS
+from kernels.lang.signatures import format_number
 
 # Binding powers, as in the parser; PRIMARY is anything that never needs parentheses.
 OR, AND, NOT, CMP, ADD, MUL, UNARY, PRIMARY = 1, 2, 3, 4, 5, 6, 7, 8

@@ -7,10 +7,10 @@ import pytest
 
 from benchmarks.workload import traders
 from kernels.backtest import evaluate
+from kernels.compositions import lowered_names
 from kernels.group import GroupState
 from kernels.lang import CompileError
 from kernels.lang.catalog import FUNCTIONS
-from kernels.lower import lowered_names
 from kernels.program import Program, TraderDef, build, compile_trader
 from kernels.timeframes import timeframe_ms
 from tests.kernels.synthetic import aggregate, random_klines

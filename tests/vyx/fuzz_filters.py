@@ -8,7 +8,8 @@ import random
 import string
 from collections.abc import Iterator
 
-from kernels.lang.catalog import FUNCTIONS, SERIES, FunctionSpec
+from kernels.lang.catalog import FUNCTIONS, SERIES
+from kernels.lang.signatures import FunctionSpec
 
 NUMBER_FUNCTIONS = [s for s in FUNCTIONS.values() if s.result == "number"]
 TIMEFRAMES = ("1m", "5m", "15m", "1h", "4h", "1d")

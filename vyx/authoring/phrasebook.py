@@ -91,8 +91,8 @@ from collections.abc import Collection, Sequence
 import attrs
 import trio
 
-from kernels.lang.catalog import format_number
 from kernels.lang.errors import SourceMap
+from kernels.lang.signatures import format_number
 from kernels.timeframes import TIMEFRAME_MS
 from vyx.authoring.draft import DraftResult, Problem, Proposal, Round, check_proposal
 from vyx.authoring.vocabulary import Value, number, value

@@ -13,7 +13,8 @@ import functools
 from importlib import resources
 
 import kernels.lang
-from kernels.lang.catalog import FUNCTIONS, SERIES, TICKER_FIELDS, FunctionSpec, format_number
+from kernels.lang.catalog import FUNCTIONS, SERIES, TICKER_FIELDS
+from kernels.lang.signatures import FunctionSpec, format_number
 from vyx.traders_file import parse_traders
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import attrs
 
-from kernels.lang.catalog import format_number
+from kernels.lang.signatures import format_number
 
 
 @attrs.frozen

@@ -88,7 +88,18 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self._screened_upto: dict[str, int] = {}
-        # market
+        self._market(r)
+        self._screener(r)
+        self._outcomes(r)
+        self._services(r)
+        self._server(r)
+        # process: RSS, CPU seconds, open fds (standard ``process_*`` names; Linux only)
+        ProcessCollector(registry=r)
+        # runtime: read when scraped (``/metrics`` is served on the event loop's thread)
+        self.trio_tasks = Gauge("vyx_trio_tasks", "Trio tasks alive in the daemon.", registry=r)
+        self.trio_tasks.set_function(trio_task_count)
+
+    def _market(self, r: CollectorRegistry) -> None:
         self.frames = Counter(
             "vyx_market_frames", "Exchange WebSocket frames received.", registry=r
         )
@@ -103,7 +114,8 @@ class Metrics:
         self.bars_repaired = Counter(
             "vyx_market_bars_repaired", "Closed candles fetched by gap repair.", registry=r
         )
-        # screener
+
+    def _screener(self, r: CollectorRegistry) -> None:
         self.screens = Counter(
             "vyx_screens", "Screens run, by timeframe.", ["timeframe"], registry=r
         )
@@ -133,7 +145,9 @@ class Metrics:
             registry=r,
         )
         self.signals = Counter("vyx_signals", "Signals created.", registry=r)
-        # outcomes (each trader's record over its newest complete signals, docs/outcomes.md)
+
+    def _outcomes(self, r: CollectorRegistry) -> None:
+        """Each trader's record over its newest complete signals (docs/outcomes.md)."""
         self.outcomes_open = Gauge(
             "vyx_outcomes_open", "Signals whose outcome is being followed.", registry=r
         )
@@ -184,7 +198,9 @@ class Metrics:
             ["trader", "level"],
             registry=r,
         )
-        # analyzer / store
+
+    def _services(self, r: CollectorRegistry) -> None:
+        """The analyzer, the store and every bounded queue."""
         self.analyses = Counter(
             "vyx_analyses", "Signal analyses completed, by outcome.", ["outcome"], registry=r
         )
@@ -192,7 +208,8 @@ class Metrics:
             "vyx_queue_depth", "Items waiting in a bounded queue, by queue.", ["queue"], registry=r
         )
         self.errors = Counter("vyx_errors", "Errors, by component.", ["component"], registry=r)
-        # server
+
+    def _server(self, r: CollectorRegistry) -> None:
         self.ws_clients = Gauge(
             "vyx_ws_clients", "Authenticated browser WebSocket clients.", registry=r
         )
@@ -208,11 +225,6 @@ class Metrics:
         self.ws_auth_failures = Counter(
             "vyx_ws_auth_failures", "Rejected WebSocket authentications.", registry=r
         )
-        # process: RSS, CPU seconds, open fds (standard ``process_*`` names; Linux only)
-        ProcessCollector(registry=r)
-        # runtime: read when scraped (``/metrics`` is served on the event loop's thread)
-        self.trio_tasks = Gauge("vyx_trio_tasks", "Trio tasks alive in the daemon.", registry=r)
-        self.trio_tasks.set_function(trio_task_count)
 
     def observe_screen(self, result: ScreenResult) -> None:
         """Count one screen at close (a :attr:`Screener.listeners` callback)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kernels.lang import check, to_source
-from kernels.lang.catalog import format_number
+from kernels.lang.signatures import format_number
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kernels.lang import ast, check, to_source
-from kernels.lang.catalog import FUNCTIONS, SERIES, TICKER_FIELDS, FunctionSpec
+from kernels.lang.catalog import FUNCTIONS, SERIES, TICKER_FIELDS
 from kernels.lang.checker import POINTWISE
+from kernels.lang.signatures import FunctionSpec
 from kernels.timeframes import TIMEFRAME_MS
 
 from .builders import NOWHERE, compare, flag, lag, neg, not_, num, on, series, ticker
