@@ -54,13 +54,20 @@ class Repair:
 class HistoryCounts:
     """Counters of the history writer."""
 
+    #: Closed bars appended from the stream and from repairs.
     closed_appended: int
+    #: Closed frames ignored as already held.
     duplicates: int
+    #: Missing-bar ranges detected and repaired.
     gaps_detected: int
     gaps_repaired: int
+    #: Bars fetched over REST by gap repair.
     bars_repaired: int
+    #: Flat bars standing in for candles the exchange never produced.
     bars_synthesized: int
+    #: Bars loaded by backfill.
     bars_backfilled: int
+    #: Closed frames held during a repair that overflowed (refetched over REST instead).
     held_dropped: int
 
 

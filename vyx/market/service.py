@@ -25,6 +25,7 @@ import trio
 from loguru import logger
 
 from kernels.ring import RingBuffer
+from vyx.market.announcer import Announcer
 from vyx.market.backfill import fetch_newest, fetch_range
 from vyx.market.closes import CloseTracker, HistoryLoaded, MarketEvent, SymbolsRemoved
 from vyx.market.connection import Batch, Connect, Shard, StreamConfig, run_shard
@@ -33,7 +34,7 @@ from vyx.market.history import History, KeyState
 from vyx.market.rest import RestBanned, RestClient, RestConfig, RestError, RestRestricted
 from vyx.market.restriction import health_detail, log_line
 from vyx.market.shards import ShardPlan
-from vyx.market.statistics import BackfillProgress, MarketStatistics
+from vyx.market.statistics import BackfillProgress, MarketStatistics, market_problems
 from vyx.market.tickers import TickerTable
 from vyx.market.universe import (
     UniverseChange,
@@ -184,25 +185,23 @@ class _Market:
         self._phase = phases
         self.rings = rings
         self.timeframes = tuple(rings)
-        self.events = events
         self.rest = rest
         self.nursery = nursery
         self.connect = connect
         self.progress_cb = progress
         self.history = History(rings)
         self.tracker = CloseTracker(self.history.live_count, cfg.close_grace_s)
+        self.announcer = Announcer(self.tracker, events)
         self.tickers = TickerTable()
         self.plan = ShardPlan(self.timeframes, 1024)
         self.shards: list[Shard] = []
         self.universe: tuple[str, ...] = ()
         self.universe_set: set[str] = set()
-        self.outbox: list[MarketEvent] = []
         self.progress = BackfillProgress(0, 0, 0, 0)
         self.repairing: set[tuple[str, str]] = set()
         self.repair_limiter = trio.CapacityLimiter(cfg.repair_concurrency)
         self.backfill_limiter = trio.CapacityLimiter(cfg.backfill_concurrency)
         self.frames_send, self.frames_recv = trio.open_memory_channel[Batch](cfg.frame_buffer)
-        self.wake = trio.Event()
         self.started_at = trio.current_time()
         self.reported_at = -math.inf
         self.refresh_lock = trio.Lock()
@@ -233,7 +232,7 @@ class _Market:
         self.universe, self.universe_set = universe, set(universe)
         await self._backfill([(s, tf) for s in universe for tf in self.timeframes])
         self.nursery.start_soon(self._writer)
-        self.nursery.start_soon(self._notifier)
+        self.nursery.start_soon(self.announcer.run)
         await self._place(universe, wait=True)
         self.nursery.start_soon(self._refresh_loop)
         self._phase("streaming", f"{len(universe)} symbols")
@@ -297,7 +296,7 @@ class _Market:
         self.history.load(symbol, tf, fetched.bars)
         ring = self.rings[tf]
         newest = ring.last_open_time(ring.slot(symbol)) if symbol in ring else -1
-        self._emit(HistoryLoaded(tf, (symbol,), (newest,)))
+        self.announcer.emit(HistoryLoaded(tf, (symbol,), (newest,)))
 
     def _report(self) -> None:
         self._phase("backfilling", self.progress.line())
@@ -365,48 +364,7 @@ class _Market:
             self._collect()
 
     def _collect(self) -> None:
-        appended = self.history.take_appended()
-        if appended:
-            now = trio.current_time()
-            for tf, open_time, symbol in appended:
-                self.tracker.add(tf, open_time, symbol, now)
-            self.wake.set()
-
-    def _emit(self, event: MarketEvent) -> None:
-        if isinstance(event, HistoryLoaded):
-            # Loads of one timeframe merge into one event, unless a close was queued after it.
-            for i in range(len(self.outbox) - 1, -1, -1):
-                queued = self.outbox[i]
-                if not isinstance(queued, HistoryLoaded):
-                    break
-                if queued.timeframe == event.timeframe:
-                    self.outbox[i] = HistoryLoaded(
-                        event.timeframe,
-                        queued.symbols + event.symbols,
-                        queued.upto + event.upto
-                        if len(queued.upto) == len(queued.symbols)
-                        and len(event.upto) == len(event.symbols)
-                        else (),
-                    )
-                    self.wake.set()
-                    return
-        self.outbox.append(event)
-        self.wake.set()
-
-    async def _notifier(self) -> None:
-        """Sends events in order; closes wait for stragglers up to the grace period."""
-        while True:
-            self.outbox.extend(self.tracker.due(trio.current_time()))
-            while self.outbox:
-                event = self.outbox.pop(0)
-                if self.events is not None:
-                    await self.events.send(event)
-            self.wake = trio.Event()
-            self.outbox.extend(self.tracker.due(trio.current_time()))
-            if self.outbox:
-                continue
-            with trio.move_on_at(self.tracker.next_deadline()):
-                await self.wake.wait()
+        self.announcer.bars_appended(self.history.take_appended())
 
     # -- gap repair --------------------------------------------------------------------------------
 
@@ -486,7 +444,7 @@ class _Market:
                 self.history.remove_symbol(symbol)
             self.tickers.remove(change.left)
             self.tracker.forget(set(change.left))
-            self._emit(SymbolsRemoved(change.left))
+            self.announcer.emit(SymbolsRemoved(change.left))
         self.universe = new
         self.universe_set = set(new)
         if change.joined:
@@ -511,18 +469,8 @@ class _Market:
         conns = tuple(c for shard in self.shards for c in shard.statistics())
         ages = [c.last_frame_age_s for c in conns if c.last_frame_age_s is not None]
         rest = self.rest.statistics()
-        problems = []
-        if self.restricted is not None:
-            problems.append(f"Binance refuses the location: {self.restricted}")
-        if rest.state == "banned":
-            problems.append(f"REST banned by Binance (HTTP 418) until t={rest.banned_until:.0f}")
-        ready = {c.shard for c in conns if c.state in ("ready", "rotating", "idle")}
-        down = [s.index for s in self.shards if s.index not in ready]
-        if down:
-            problems.append(f"shards without a ready connection: {down}")
-        stale = [c.id for c in conns if (c.last_frame_age_s or 0) > self.cfg.stream.stale_after_s]
-        if stale:
-            problems.append(f"stale connections: {stale}")
+        shards = [s.index for s in self.shards]
+        stale_after_s = self.cfg.stream.stale_after_s
         return MarketStatistics(
             symbols=len(self.universe),
             timeframes=self.timeframes,
@@ -539,5 +487,5 @@ class _Market:
             backfill=self.progress,
             rest=rest,
             restricted=self.restricted,
-            problems=tuple(problems),
+            problems=market_problems(self.restricted, rest, conns, shards, stale_after_s),
         )

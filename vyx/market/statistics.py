@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 
 from vyx.market.connection import ConnectionStatistics
+from vyx.market.history import HistoryCounts
 from vyx.market.rest import RestStatistics
 
 
@@ -31,8 +32,8 @@ class BackfillProgress:
 
 
 @attrs.frozen
-class MarketStatistics:
-    """The market service at one instant."""
+class MarketStatistics(HistoryCounts):
+    """The market service at one instant (with the history writer's counters)."""
 
     #: Symbols in the universe.
     symbols: int
@@ -54,21 +55,6 @@ class MarketStatistics:
     reconnects: int
     #: Make-before-break rotations completed (24 h limit, serverShutdown).
     rotations: int
-    #: Closed bars appended from the stream and from repairs.
-    closed_appended: int
-    #: Closed frames ignored as already held.
-    duplicates: int
-    #: Missing-bar ranges detected and repaired.
-    gaps_detected: int
-    gaps_repaired: int
-    #: Bars fetched over REST by gap repair.
-    bars_repaired: int
-    #: Flat bars standing in for candles the exchange never produced.
-    bars_synthesized: int
-    #: Bars loaded by backfill.
-    bars_backfilled: int
-    #: Closed frames held during a repair that overflowed (refetched over REST instead).
-    held_dropped: int
     #: Gap repairs running now.
     repairs_in_flight: int
     backfill: BackfillProgress
@@ -83,3 +69,27 @@ class MarketStatistics:
     def healthy(self) -> bool:
         """No problem reported."""
         return not self.problems
+
+
+def market_problems(
+    restricted: str | None,
+    rest: RestStatistics,
+    connections: tuple[ConnectionStatistics, ...],
+    shards: list[int],
+    stale_after_s: float,
+) -> tuple[str, ...]:
+    """What is wrong with the market, one line each (empty when healthy): a refused location,
+    a REST ban, ``shards`` (their indexes) without a ready connection, stale connections."""
+    problems = []
+    if restricted is not None:
+        problems.append(f"Binance refuses the location: {restricted}")
+    if rest.state == "banned":
+        problems.append(f"REST banned by Binance (HTTP 418) until t={rest.banned_until:.0f}")
+    ready = {c.shard for c in connections if c.state in ("ready", "rotating", "idle")}
+    down = [index for index in shards if index not in ready]
+    if down:
+        problems.append(f"shards without a ready connection: {down}")
+    stale = [c.id for c in connections if (c.last_frame_age_s or 0) > stale_after_s]
+    if stale:
+        problems.append(f"stale connections: {stale}")
+    return tuple(problems)

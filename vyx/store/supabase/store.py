@@ -46,6 +46,7 @@ from vyx.store.records import (
     mute_row_id,
     new_trader_row,
 )
+from vyx.store.supabase import queries
 from vyx.store.supabase.drain import Drain, DrainStatistics, SpoolEntry, SpoolIO
 from vyx.store.supabase.project import MachineIds, Project
 from vyx.store.supabase.rest import PostgrestError, Rest
@@ -287,60 +288,11 @@ class SupabaseStore(QueuedWrites):
 
     async def recent_signals(self, user_id: str, limit: int = 50) -> list[dict[str, Any]]:
         """The user's newest signals in Supabase (timestamps as epoch ms)."""
-        rows = await self.rest.call(
-            "recent signals",
-            lambda: self.rest.select(
-                "signals", eq={"user_id": user_id}, order="created_at", desc=True, limit=limit
-            ),
-        )
-        return [from_wire("signals", r) for r in rows]
+        return await queries.recent_signals(self.rest, user_id, limit)
 
     async def signal_history(self, user_id: str, page: HistoryPage) -> list[dict[str, Any]]:
-        """A page of the user's signals in Supabase with their analyses, newest first (the
-        rest of the cursor's own ``created_at`` first, then older ones: ``gt``/``lt`` filters
-        only, which every PostgREST has)."""
-        eq: dict[str, Any] = {"user_id": user_id}
-        if page.trader_id is not None:
-            eq["trader_id"] = page.trader_id
-        if page.symbol is not None:
-            eq["symbol"] = page.symbol
-        rows: list[dict[str, Any]] = []
-        older: dict[str, Any] | None = None
-        after = page.after
-        if after is not None:
-            at = to_wire("signals", {"created_at": after[0]})["created_at"]
-            older = {"created_at": at}
-            same = {**eq, "created_at": at}
-            rows = await self.rest.call(
-                "signal history",
-                lambda: self.rest.select(
-                    "signals", eq=same, gt={"id": after[1]}, order="id", limit=page.limit
-                ),
-            )
-        if len(rows) < page.limit:
-            rows += await self.rest.call(
-                "signal history",
-                lambda: self.rest.select(
-                    "signals",
-                    eq=eq,
-                    lt=older,
-                    order="created_at",
-                    desc=True,
-                    then_by="id",
-                    limit=page.limit - len(rows),
-                ),
-            )
-        ids = [r["id"] for r in rows]
-        analyses: list[dict[str, Any]] = []
-        if ids:
-            analyses = await self.rest.call(
-                "signal analyses",
-                lambda: self.rest.select(
-                    "signal_analyses", eq={"user_id": user_id}, in_={"signal_id": ids}
-                ),
-            )
-        found = {a["signal_id"]: from_wire("signal_analyses", a) for a in analyses}
-        return [{**from_wire("signals", r), "analysis": found.get(r["id"])} for r in rows]
+        """A page of the user's signals in Supabase with their analyses, newest first."""
+        return await queries.signal_history(self.rest, user_id, page)
 
     async def load_mutes(self, user_id: str, limit: int) -> list[tuple[str, str]]:
         """The user's mutes in Supabase (``alert_mutes``), oldest first; none when the project
