@@ -86,7 +86,7 @@ async def _level(daemon: Daemon, exchange: ExchangeHandle) -> Level:
                 provisional=sum(len(p) for p in daemon.screener._provisional.values()),
                 pending_buckets=len(market.tracker._buckets),
                 repairing=len(market.repairing),
-                held_frames=len(market.outbox),
+                held_frames=market.announcer.queued,
             )
         )
     return Level(*(min(getattr(x, f) for x in looks) for f in attrs.fields_dict(Level)))

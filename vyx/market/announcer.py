@@ -25,6 +25,11 @@ class Announcer:
         self._queue: list[MarketEvent] = []
         self._wake = trio.Event()
 
+    @property
+    def queued(self) -> int:
+        """Events waiting to be sent."""
+        return len(self._queue)
+
     def bars_appended(self, appended: list[tuple[str, int, str]]) -> None:
         """Closed bars the writer appended: ``(timeframe, open_time, symbol)``, in order."""
         if appended:
