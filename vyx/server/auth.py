@@ -4,7 +4,8 @@ A client presents a Supabase access token (a JWT) or, in embedded mode, the one-
 the server generated at start. JWTs are verified with PyJWT: HS256 with the project's JWT secret,
 or RS256/ES256 with a key from the project's JWKS (fetched with httpx under Trio and cached; an
 unknown ``kid`` triggers a rate-limited refetch, for key rotation). Required claims: ``exp``,
-``sub``, ``aud`` (``"authenticated"``); ``sub`` must be the machine's user.
+``sub``, ``aud`` (``"authenticated"``); ``sub`` must be the machine's user. Without a JWT secret
+or a JWKS, every token but the local one is invalid at once (PyJWT is not even imported).
 
 Errors (each carries a short ``reason`` that is safe to put in a close frame and a log line)::
 
@@ -21,13 +22,17 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
-import jwt
 import trio
 from loguru import logger
+
+if TYPE_CHECKING:
+    # Imported when a JWT is checked: PyJWT brings cryptography (~8 MiB of a 256 MB machine),
+    # which an embedded daemon, whose browsers present the local token, never needs.
+    import jwt
 
 #: Asymmetric algorithms accepted with JWKS keys (Supabase signs with ES256 or RS256).
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "ES256"})
@@ -125,6 +130,8 @@ def decode_jwt(token: str, key: Any, algorithm: str, cfg: AuthConfig) -> Mapping
     Raises:
         ExpiredToken, InvalidToken, WrongUser.
     """
+    import jwt
+
     try:
         claims: Mapping[str, Any] = jwt.decode(
             token,
@@ -150,6 +157,8 @@ def parse_jwks(document: Any) -> dict[str | None, tuple[jwt.PyJWK, str | None]]:
     Raises:
         ValueError: not a JWKS document, or no usable signing key in it.
     """
+    import jwt
+
     entries = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise ValueError("not a JWKS document")
@@ -297,6 +306,10 @@ class TokenVerifier:
             raise InvalidToken from None
         if self._local is not None and hmac.compare_digest(raw, self._local):
             return Identity(user_id=self._cfg.user_id, method="local", expires_at=None)
+        if not self._cfg.jwt_secret and self._jwks is None:
+            raise InvalidToken  # no key could verify a JWT
+        import jwt
+
         try:
             header = jwt.get_unverified_header(raw)
         except (jwt.PyJWTError, ValueError, TypeError):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -358,3 +360,26 @@ async def test_the_original_clients_path_is_served_with_the_same_authentication(
             await send(ws, "ping")
             close = await closed(ws)
     assert (close.code, close.reason) == (1008, "authentication required")
+
+
+def test_an_embedded_daemon_never_imports_the_jwt_library() -> None:
+    """Without a JWT secret or a JWKS, only the local token is valid: a JWT is refused without
+    PyJWT (and cryptography, ~8 MiB) loaded, and the daemon's modules do not import it."""
+    code = (
+        "import sys, trio\n"
+        "import vyx.app, vyx.cli.run\n"
+        "from vyx.server.auth import AuthConfig, InvalidToken, TokenVerifier\n"
+        "verifier = TokenVerifier(AuthConfig(user_id='u'), local_token='local')\n"
+        "async def check():\n"
+        "    assert (await verifier.verify('local')).method == 'local'\n"
+        "    try:\n"
+        f"        await verifier.verify({hs256_token()!r})\n"
+        "    except InvalidToken:\n"
+        "        print('REFUSED')\n"
+        "trio.run(check)\n"
+        "print('LOADED', sorted({m.split('.')[0] for m in sys.modules} & "
+        "{'jwt', 'cryptography', 'google', 'supabase', 'postgrest', 'apprise'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "REFUSED" in out.stdout, out.stdout
+    assert "LOADED []" in out.stdout, out.stdout
