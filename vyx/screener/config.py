@@ -29,7 +29,7 @@ class ScreenerConfig:
     #: How long a close waits for a longer timeframe's close at the same instant.
     align_timeout_s: float = 5.0
     #: History is stepped this many bars at a time (bounds the memory of a load).
-    history_chunk: int = 64
+    history_chunk: int = 16
     #: Catch-up screens at most this much history after a restart (older bars: no signals).
     catch_up_ms: int = 86_400_000
 
