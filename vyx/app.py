@@ -48,7 +48,7 @@ from vyx.authoring.draft import Drafter
 from vyx.authoring.phrasebook import OfflineDrafter
 from vyx.config import Config
 from vyx.daemon.control import Control, RunningTraders
-from vyx.daemon.delivery import Delivery
+from vyx.daemon.delivery import PUSH_WAIT_S, Delivery
 from vyx.daemon.drain import DrainBudget
 from vyx.daemon.intake import Intake, TraderSource, open_intake, ring_capacity
 from vyx.daemon.muting import MUTES_COPY, MuteKeeper
@@ -293,6 +293,7 @@ async def _start_services(
         running=running,
         notifier=notifier,
         outcomes=outcomes,
+        pushed=partial(hub.sent, PUSH_WAIT_S),
     )
     resume = load_marks(cfg.store.data_dir)
     if resume:

@@ -41,8 +41,15 @@ def announce(server: ServerHandle) -> None:
     click.echo(f"\n  Vyx is starting. Dashboard: {server.dashboard_url}\n", err=True)
 
 
+#: The interpreter's GIL switch interval in the daemon's process (Python's default: 5 ms). A
+#: worker thread running Python (the SQLite writer encoding a batch, a trader's compile) keeps
+#: the event loop waiting for the GIL up to this long, several times over on a close's path.
+SWITCH_INTERVAL_S = 0.001
+
+
 async def serve(cfg: Config, opts: DaemonOptions) -> None:
     """Run the daemon; its dashboard's address is printed as soon as the server listens."""
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     await run_daemon(cfg, attrs.evolve(opts, announce=announce))
 
 

@@ -14,11 +14,11 @@ queue is the next bounded buffer (``save_signals`` waits when it is full).
 Each batch is handled in one step, without a task switch until its browsers' messages are
 queued: the signals queued for the store, one ``signals_created`` message per browser
 (:func:`~vyx.server.protocol.signals_created`), the cancelled provisional signals announced.
-Then, once the browsers' writers had their turn, the signals are followed for their outcomes,
-logged in one call and offered to the analyzer. A screen's notice to the outcomes service
-(:meth:`Delivery.screened`, which steps the open signals through the new bars) goes through the
-same channel and is passed on once the channel is empty, so that work never delays a close's
-signals either.
+Then, once the browsers' writers sent those messages (at most :data:`PUSH_WAIT_S` later), the
+signals are followed for their outcomes, logged in one call and offered to the analyzer. A
+screen's notice to the outcomes service (:meth:`Delivery.screened`, which steps the open
+signals through the new bars) goes through the same channel and is passed on once the channel
+is empty, so that work never delays a close's signals either.
 
 At a stop, the daemon waits for :meth:`Delivery.flush` within its drain budget (the marks'
 stage of :class:`~vyx.daemon.drain.DrainBudget`); batches still queued when the sinks are
@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -56,6 +56,10 @@ RECENT_SIGNALS = 100
 
 #: Screens' batches (and notices) waiting for the delivery at most; the screener waits beyond.
 QUEUE_BATCHES = 64
+
+#: How long the rest of a batch's work (outcomes, log, analyzer) waits for the browsers'
+#: writers to send its messages, at most (a browser reading slowly holds nothing up longer).
+PUSH_WAIT_S = 0.05
 
 
 @attrs.define(eq=False)
@@ -96,6 +100,9 @@ class Delivery:
         outcomes: follows each confirmed signal (its outcome row is queued with it) and steps
             the open ones after each screen.
         capacity: batches waiting at most (the screener waits beyond).
+        pushed: returns once the browsers' writers sent what was queued to them (bounded:
+            :meth:`~vyx.server.hub.Hub.sent`); the outcomes, the log and the analyzer wait
+            for it, so their work never delays a close's message. None: one task switch.
     """
 
     def __init__(
@@ -110,6 +117,7 @@ class Delivery:
         notifier: Notifier | None = None,
         outcomes: Outcomes | None = None,
         capacity: int = QUEUE_BATCHES,
+        pushed: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.store = store
         self.broadcast = broadcast
@@ -119,6 +127,7 @@ class Delivery:
         self.running = running
         self.notifier = notifier
         self.outcomes = outcomes
+        self.pushed = pushed
         #: The newest confirmed signals first, each the ``data`` of its ``signal_created``.
         self.recent: deque[dict[str, Any]] = deque(maxlen=RECENT_SIGNALS)
         self._send, self._receive = trio.open_memory_channel[_Batch | _Screened](capacity)
@@ -214,7 +223,10 @@ class Delivery:
         batch.pushed_at = trio.current_time()
         self._observe(batch)
         # The browsers' writers go first; the outcomes, the log and the analyzer after.
-        await trio.lowlevel.checkpoint()
+        if self.pushed is not None and (datas or batch.cancelled):
+            await self.pushed()
+        else:
+            await trio.lowlevel.checkpoint()
         if confirmed and self.outcomes is not None:
             # After the signals' own messages: a browser learns of a signal before its outcome.
             await self.outcomes.follow(confirmed)

@@ -60,10 +60,24 @@ class Client:
         self._send, self.outbox = trio.open_memory_channel[str](queue_size * BURST_FACTOR)
         #: When the writer last sent a message or found the queue empty (trio time).
         self.progress_at = trio.current_time()
+        #: Messages queued, and sent by the writer, since the connection opened.
+        self.queued = 0
+        self.delivered = 0
+        self._progressed = trio.Event()
+        self._ended = False
 
     def sent(self) -> None:
         """The writer delivered a message."""
         self.progress_at = trio.current_time()
+        self.delivered += 1
+        self._progressed.set()
+        self._progressed = trio.Event()
+
+    async def sent_upto(self, count: int) -> None:
+        """Return once the writer sent ``count`` messages (or the client is closing).
+        Cancellation: safe."""
+        while self.delivered < count and self.close_code is None and not self._ended:
+            await self._progressed.wait()
 
     def offer(self, text: str) -> bool:
         """Queue ``text`` without blocking; a slow client is dropped instead. True if queued."""
@@ -83,6 +97,7 @@ class Client:
             return False
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return False
+        self.queued += 1
         return True
 
     def drop(self, code: int, reason: str) -> None:
@@ -91,11 +106,14 @@ class Client:
             self.close_code = code
             self.close_reason = reason
         self.cancel_scope.cancel()
+        self._progressed.set()  # nobody waits for its writer any more
 
     def close_queue(self) -> None:
         """Release the queue (the session has ended)."""
         self._send.close()
         self.outbox.close()
+        self._ended = True
+        self._progressed.set()
 
 
 @attrs.frozen
@@ -172,6 +190,15 @@ class Hub:
             queued += ok
         self._metrics.ws_messages_sent.inc(sent)
         return queued
+
+    async def sent(self, timeout_s: float) -> None:
+        """Return once every client's writer has sent what was queued to it before the call
+        (the bytes are in its socket), or after ``timeout_s`` (a browser that reads slowly
+        holds nobody up for longer). Cancellation: safe."""
+        waits = [(c, c.queued) for c in self._connections.values() if c.authenticated]
+        with trio.move_on_after(timeout_s):
+            for client, count in waits:
+                await client.sent_upto(count)
 
     def close_all(self, code: int, reason: str) -> None:
         """Ask every connection to close with ``code``/``reason``."""

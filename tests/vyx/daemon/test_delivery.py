@@ -138,3 +138,17 @@ async def test_the_close_delay_counts_to_the_push(
         histogram = delivery.metrics.close_to_signals.collect()[0]
         (total,) = [s.value for s in histogram.samples if s.name.endswith("_sum")]
         assert math.isclose(total, 2.5)
+
+
+async def test_the_slower_work_waits_until_the_browsers_were_sent_the_signals(
+    tmp_path: Path,
+) -> None:
+    async with _delivering(tmp_path) as (delivery, _, log, _):
+
+        async def pushed() -> None:
+            await trio.lowlevel.checkpoint()
+            log.append("sent to the browsers")
+
+        delivery.pushed = pushed
+        await delivery.handle([make_signal(1), make_signal(2)], [])
+    assert log == ["signals_created 2", "sent to the browsers", "follow 2"]

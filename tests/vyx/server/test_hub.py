@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import trio
 
-from vyx.server.hub import BURST_FACTOR, CLOSE_TRY_AGAIN, Client
+from vyx.server.hub import BURST_FACTOR, CLOSE_TRY_AGAIN, Client, Hub
+from vyx.telemetry.metrics import Metrics
 
 
 async def _drain(client: Client, n: int) -> None:
@@ -70,3 +71,40 @@ async def test_the_backlog_is_bounded_even_for_a_reading_client(
     client.sent()
     assert not client.offer("one too many")
     assert client.close_reason == "client too slow"
+
+
+async def test_sent_waits_for_the_writers_and_no_longer_than_its_timeout(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """What the delivery waits for before its slower work: every writer sent what was queued
+    before the call; a browser that does not read holds it up ``timeout_s`` at most."""
+    hub = Hub(Metrics())
+    reader, stalled = Client("reader", queue_size=8), Client("stalled", queue_size=8)
+    for client in (reader, stalled):
+        hub.add(client)
+        hub.authenticated(client)
+    assert hub.broadcast({"type": "t", "data": {}}) == 2
+    done = trio.Event()
+
+    async def wait() -> None:
+        await hub.sent(timeout_s=1.0)
+        done.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait)
+        await trio.sleep(0.5)
+        await _drain(reader, 1)
+        await trio.sleep(0.1)
+        assert not done.is_set()  # the stalled one has not sent it yet
+        await _drain(stalled, 1)
+        await done.wait()
+        assert trio.current_time() < 1.0
+        hub.broadcast({"type": "t", "data": {}})
+        start = trio.current_time()
+        await hub.sent(timeout_s=1.0)  # nobody reads now
+        assert trio.current_time() - start == 1.0
+        stalled.drop(CLOSE_TRY_AGAIN, "client too slow")
+        await _drain(reader, 1)
+        start = trio.current_time()
+        await hub.sent(timeout_s=1.0)  # a dropped client is waited for no more
+        assert trio.current_time() == start
