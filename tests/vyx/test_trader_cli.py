@@ -182,12 +182,14 @@ def test_trader_show_prints_its_record_from_the_local_database(tmp_path: Path) -
     traders = tmp_path / "traders.toml"
     traders.write_text(
         '[[traders]]\nid = "dip"\nname = "Dip"\nfilter = "rsi(14) < 30"\ndirection = "short"\n'
+        "cooldown_bars = 6\n"
     )
     data = tmp_path / "data"
     env = {"VYX_DATA_DIR": str(data)}
     code, out, _ = run("trader", "show", "dip", "--traders", str(traders), env=env)
     assert code == 0
     assert "direction: short" in out
+    assert "cooldown:  6 bars" in out
     assert "no signal scored yet" in out
     data.mkdir()
     db = SqliteDatabase.open(data / "vyx.sqlite3")

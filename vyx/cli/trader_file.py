@@ -60,6 +60,8 @@ def show_command(trader_id: str, traders_file: Path) -> None:
     if entry.instructions:
         click.echo(f"notes:     {entry.instructions}")
     click.echo(f"direction: {d.direction}")
+    own = "the machine's (SIGNAL_COOLDOWN_BARS)" if d.cooldown is None else f"{d.cooldown} bars"
+    click.echo(f"cooldown:  {own}")
     checked = check_proposal(Proposal(d.name or d.id, d.timeframe, d.filter))
     if isinstance(checked, Draft):
         echo_draft(checked, 0)

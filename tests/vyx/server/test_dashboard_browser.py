@@ -317,10 +317,18 @@ def _write_a_trader(page: Any) -> dict[str, str]:
     page.keyboard.press("Control+Enter")  # refused in the page: the editor stays open
     bad_cooldown = page.inner_text("#ed-cooldown-note")
     page.fill("#ed-cooldown", "12")  # its own cooldown: at most a signal per 12 bars
+    page.wait_for_function(  # the preview on screen is computed again with it
+        "t => document.querySelector('#ed-preview-summary').textContent !== t",
+        arg=summary,
+        timeout=WAIT_MS,
+    )
+    cooled = page.inner_text("#ed-preview-summary")
     shot(page, "editor-cooldown")
     page.keyboard.press("Control+Enter")  # saves
     page.wait_for_selector("#editor:not([open])", state="attached", timeout=WAIT_MS)
-    row = page.wait_for_selector("tr:has-text('Up bar')", timeout=WAIT_MS).inner_text()
+    row = page.wait_for_selector(
+        "tr:has-text('Up bar'):has-text('cooldown 12 bars')", timeout=WAIT_MS
+    ).inner_text()
     return {
         "drafted": drafted,
         "error": error,
@@ -329,6 +337,7 @@ def _write_a_trader(page: Any) -> dict[str, str]:
         "summary": summary,
         "row": row,
         "machine_cooldown": machine_cooldown,
+        "cooled": cooled,
         "bad_cooldown": bad_cooldown,
     }
 
@@ -378,6 +387,8 @@ async def test_write_a_trader_in_words_see_its_error_preview_save_it_fire_and_ch
         assert (alerts.on_signal, alerts.on_analysis, alerts.muted) == (True, False, True)
         assert "every 0 bars (the machine's cooldown)" in seen["machine_cooldown"]
         assert "from 0 to 10,000" in seen["bad_cooldown"]
+        fired = [int(re.search(r"fired (\d+) time", seen[k])[1]) for k in ("summary", "cooled")]
+        assert 0 < fired[1] < fired[0]  # the preview fires as the machine will, 12 bars apart
         assert saved.definition.cooldown == 12
         assert machine.run.screener.executor.traders[saved.id].definition.cooldown == 12
         assert await browser.run(_alert_switches, page, saved.id) == [True, False, True, "12"]

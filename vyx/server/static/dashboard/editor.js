@@ -229,7 +229,15 @@ Vyx.Editor = (() => {
 
   filter.addEventListener("input", scheduleCheck);
   $("ed-timeframe").addEventListener("change", () => { scheduleCheck(); showCooldown(); });
-  $("ed-cooldown").addEventListener("input", showCooldown);
+  // A preview on screen is computed again with the new cooldown (it fires as the machine would).
+  let cooldownTimer = null;
+  $("ed-cooldown").addEventListener("input", () => {
+    const c = showCooldown();
+    clearTimeout(cooldownTimer);
+    if (c.ok && $("ed-preview").childElementCount) {
+      cooldownTimer = setTimeout(async () => { const r = await check(true); if (r) renderPreview(r.preview); }, 400);
+    }
+  });
   $("ed-draft").addEventListener("click", draft);
   $("ed-words").addEventListener("keydown", (e) => { if (e.key === "Enter") { e.preventDefault(); draft(); } });
   $("ed-preview-btn").addEventListener("click", async () => { const r = await check(true); if (r) renderPreview(r.preview); });

@@ -162,7 +162,7 @@
       const enabled = t.enabled !== false;
       return el("tr", { dataset: { traderId: String(t.id) } },
         el("td", {}, el("div", { class: "trader-name" }, t.name || t.id),
-          el("div", { class: "muted" }, (t.timeframe || "") + " · " + last
+          el("div", { class: "muted" }, (t.timeframe || "") + (Number.isInteger(t.cooldownBars) ? ` · cooldown ${t.cooldownBars} bars` : "") + " · " + last
             + (Vyx.History.traderMuted(t.id) || (t.notify && t.notify.muted) ? " · muted (no alerts)" : "")), outcome,
           s.detail ? el("pre", { class: "muted failed mono trader-error" }, s.detail) : null,
           el("div", { class: "actions" },
