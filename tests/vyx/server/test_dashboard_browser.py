@@ -292,6 +292,7 @@ def _write_a_trader(page: Any) -> dict[str, str]:
     page.keyboard.press("Enter")
     page.wait_for_selector("#ed-preview-summary", timeout=WAIT_MS)
     drafted = page.input_value("#ed-filter")
+    drafted_summary = page.inner_text("#ed-preview-summary")
     shot(page, "editor-draft")
     page.fill("#ed-name", "Up bar")
     page.fill("#ed-filter", "close > open\nand rsi(14 > 1")
@@ -306,9 +307,12 @@ def _write_a_trader(page: Any) -> dict[str, str]:
     page.wait_for_selector("#ed-ok:has-text('compiles')", timeout=WAIT_MS)
     gone = page.inner_text("#ed-problems")
     page.click("#ed-preview-btn")
-    summary = page.wait_for_selector(
-        "#ed-preview-summary:has-text('Would have fired')", timeout=WAIT_MS
-    ).inner_text()
+    page.wait_for_function(  # the fixed filter's preview, not the draft's still on screen
+        "t => document.querySelector('#ed-preview-summary').textContent !== t",
+        arg=drafted_summary,
+        timeout=WAIT_MS,
+    )
+    summary = page.inner_text("#ed-preview-summary")
     shot(page, "editor-preview")
     page.uncheck("#ed-notify-analysis")  # alerts on a signal, not on its analysis; muted
     page.check("#ed-notify-muted")
