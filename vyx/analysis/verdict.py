@@ -142,6 +142,18 @@ def strip_fence(text: str) -> str:
     return body.strip()
 
 
+def json_object(text: str) -> dict[str, Any]:
+    """The model's answer as a JSON object (a Markdown fence around it is dropped); raises
+    :class:`InvalidAnswer` when it is not JSON or not an object."""
+    try:
+        data = json.loads(strip_fence(text))
+    except ValueError as exc:
+        raise InvalidAnswer(f"not JSON: {exc}", text) from None
+    if not isinstance(data, dict):
+        raise InvalidAnswer(f"expected a JSON object, got {type(data).__name__}", text)
+    return data
+
+
 def _string(data: Mapping[str, Any], key: str, raw: str, *, where: str = "") -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
@@ -152,12 +164,7 @@ def _string(data: Mapping[str, Any], key: str, raw: str, *, where: str = "") -> 
 def parse_verdict(text: str) -> Verdict:
     """Validate the model's JSON text against :data:`RESPONSE_SCHEMA`; raises
     :class:`InvalidAnswer` naming the first bad field."""
-    try:
-        data = json.loads(strip_fence(text))
-    except ValueError as exc:
-        raise InvalidAnswer(f"not JSON: {exc}", text) from None
-    if not isinstance(data, dict):
-        raise InvalidAnswer(f"expected a JSON object, got {type(data).__name__}", text)
+    data = json_object(text)
     decision = data.get("decision")
     if decision not in DECISIONS:
         raise InvalidAnswer(f"decision must be one of {', '.join(DECISIONS)}", text)

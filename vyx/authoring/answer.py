@@ -7,12 +7,11 @@ here), a short name, and one line per top-level clause saying what it checks.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from google.genai import types
 
-from vyx.analysis.verdict import InvalidAnswer, strip_fence
+from vyx.analysis.verdict import InvalidAnswer, json_object
 from vyx.authoring.draft import MAX_FILTER_CHARS, MAX_NAME_CHARS, Proposal
 
 #: Most clause explanations kept from one answer.
@@ -66,12 +65,7 @@ def _text(data: dict[str, object], key: str, raw: str, limit: int) -> str:
 
 def parse_proposal(text: str) -> Proposal:
     """Validate the model's JSON text; raises :class:`InvalidAnswer` naming the bad field."""
-    try:
-        data = json.loads(strip_fence(text))
-    except ValueError as exc:
-        raise InvalidAnswer(f"not JSON: {exc}", text) from None
-    if not isinstance(data, dict):
-        raise InvalidAnswer(f"expected a JSON object, got {type(data).__name__}", text)
+    data = json_object(text)
     name = _text(data, "name", text, MAX_NAME_CHARS)
     timeframe = _text(data, "timeframe", text, 8)
     source = _text(data, "filter", text, MAX_FILTER_CHARS)

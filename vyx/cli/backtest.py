@@ -16,7 +16,7 @@ from kernels.klines_csv import Klines
 from kernels.program import CompiledTrader, TraderDef, build
 from kernels.warmup import prepare_kernels
 from vyx.cli.klines_args import load_klines_args
-from vyx.cli.option_types import TIMEFRAME
+from vyx.cli.option_types import klines_option, timeframe_option
 from vyx.cli.outcomes_html import finite, report_html
 from vyx.cli.outcomes_table import print_records, records_by_trader
 from vyx.traders_file import TradersFileError, load_traders
@@ -87,14 +87,7 @@ def print_summary(
 
 @click.command("backtest")
 @click.option("--filter", "filter_src", default=None, help="One filter to test.")
-@click.option(
-    "--timeframe",
-    "-t",
-    default="5m",
-    show_default=True,
-    type=TIMEFRAME,
-    help="Timeframe of --filter.",
-)
+@timeframe_option("Timeframe of --filter.")
 @click.option(
     "--traders",
     "traders_file",
@@ -102,14 +95,7 @@ def print_summary(
     type=click.Path(dir_okay=False),
     help="A traders file (TOML, see README).",
 )
-@click.option(
-    "--klines",
-    "klines",
-    multiple=True,
-    required=True,
-    metavar="[TF=]FILE",
-    help="Klines CSV; repeat for more symbols and timeframes.",
-)
+@klines_option("Klines CSV; repeat for more symbols and timeframes.")
 @click.option(
     "--cooldown",
     default=0,

@@ -13,7 +13,7 @@ from kernels.lang import CompileError
 from kernels.program import Program, TraderDef
 from kernels.warmup import prepare_kernels
 from vyx.cli.klines_args import load_klines_args
-from vyx.cli.option_types import TIMEFRAME
+from vyx.cli.option_types import klines_option, timeframe_option
 
 
 def _time(ms: int) -> str:
@@ -22,22 +22,11 @@ def _time(ms: int) -> str:
 
 @click.command("eval")
 @click.argument("expr")
-@click.option(
-    "--klines",
-    "klines",
-    multiple=True,
-    required=True,
-    metavar="[TF=]FILE",
-    help="Klines CSV (Binance 12-column or open_time,open,high,low,close,volume); repeat for "
-    "more symbols or timeframes used by on().",
+@klines_option(
+    "Klines CSV (Binance 12-column or open_time,open,high,low,close,volume); repeat for "
+    "more symbols or timeframes used by on()."
 )
-@click.option(
-    "--timeframe",
-    "-t",
-    default=None,
-    type=TIMEFRAME,
-    help="Timeframe EXPR runs on (default: the shortest given).",
-)
+@timeframe_option("Timeframe EXPR runs on (default: the shortest given).", default=None)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--tail", type=click.IntRange(min=1), default=None, help="Only the last N bars.")
 def eval_command(

@@ -10,7 +10,7 @@ import click
 from kernels.lang import CompileError
 from kernels.program import Program, TraderDef
 from kernels.timeframes import TIMEFRAME_MS
-from vyx.cli.option_types import TIMEFRAME
+from vyx.cli.option_types import timeframe_option
 
 
 @click.group("filter")
@@ -20,14 +20,7 @@ def filter_group() -> None:
 
 @filter_group.command("check")
 @click.argument("expr")
-@click.option(
-    "--timeframe",
-    "-t",
-    default="5m",
-    show_default=True,
-    type=TIMEFRAME,
-    help="The trader's own timeframe.",
-)
+@timeframe_option("The trader's own timeframe.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def check_command(expr: str, timeframe: str, as_json: bool) -> None:
     """Check EXPR ('-' reads it from stdin); exit 2 with every error if it is invalid."""

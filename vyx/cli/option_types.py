@@ -4,7 +4,8 @@ the option, never a traceback."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -12,6 +13,27 @@ from kernels.timeframes import TIMEFRAME_MS
 
 #: A Binance interval name.
 TIMEFRAME = click.Choice(list(TIMEFRAME_MS))
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def timeframe_option(help_text: str, default: str | None = "5m") -> Callable[[F], F]:
+    """``--timeframe``/``-t``: a Binance interval name (``default`` shown in the help)."""
+    return click.option(
+        "--timeframe",
+        "-t",
+        default=default,
+        show_default=default is not None,
+        type=TIMEFRAME,
+        help=help_text,
+    )
+
+
+def klines_option(help_text: str) -> Callable[[F], F]:
+    """``--klines [TF=]FILE``, required, repeatable (read by :mod:`vyx.cli.klines_args`)."""
+    return click.option(
+        "--klines", "klines", multiple=True, required=True, metavar="[TF=]FILE", help=help_text
+    )
 
 
 class _Positive(click.ParamType[float]):

@@ -31,6 +31,7 @@ from vyx.authoring.traders_toml import (
     add_traders,
 )
 from vyx.cli.klines_args import load_klines_args
+from vyx.cli.option_types import timeframe_option
 from vyx.cli.trader_render import echo_draft, echo_preview
 from vyx.config import ConfigError, load_config
 from vyx.traders_file import TradersFileError
@@ -95,14 +96,7 @@ def preview_data(
 
 @click.command("new")
 @click.argument("words")
-@click.option(
-    "--timeframe",
-    "-t",
-    default="5m",
-    show_default=True,
-    type=click.Choice(list(TIMEFRAME_MS)),
-    help="Unless the words say another.",
-)
+@timeframe_option("Unless the words say another.")
 @click.option(
     "--klines",
     multiple=True,

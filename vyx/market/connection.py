@@ -201,13 +201,14 @@ async def run_shard(
     backoff = cfg.backoff
     started = False
     notify_send, notify_recv = trio.open_memory_channel[tuple[str, _Conn]](16)
+    link = _Link(cfg, shard, out, notify_send, opener)
     async with trio.open_nursery() as nursery:
 
         def launch() -> _Conn:
             conn = _Conn(shard.index, next(_ids), opened_at=trio.current_time())
             conn.window_start = conn.opened_at
             shard.conns[conn.id] = conn
-            nursery.start_soon(_connection, cfg, shard, conn, out, notify_send, opener)
+            nursery.start_soon(_connection, link, conn)
             return conn
 
         current = launch()
@@ -264,17 +265,23 @@ async def _rotate_later(
     await notify.send(("rotate", conn))
 
 
-async def _connection(
-    cfg: StreamConfig,
-    shard: Shard,
-    conn: _Conn,
-    out: trio.MemorySendChannel[Batch],
-    notify: trio.MemorySendChannel[tuple[str, _Conn]],
-    connect: Connect,
-) -> None:
+@attrs.frozen
+class _Link:
+    """What every connection of one shard shares: its settings, where frames go, whom to tell
+    about its life (``ready``/``rotate``/``closed``), how to open a socket."""
+
+    cfg: StreamConfig
+    shard: Shard
+    out: trio.MemorySendChannel[Batch]
+    notify: trio.MemorySendChannel[tuple[str, _Conn]]
+    connect: Connect
+
+
+async def _connection(link: _Link, conn: _Conn) -> None:
+    shard, notify = link.shard, link.notify
     with conn.scope:
         try:
-            await _serve(cfg, shard, conn, out, notify, connect)
+            await _serve(link, conn)
         except* (
             WebSocketError,
             OSError,
@@ -308,14 +315,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     return [exc]
 
 
-async def _serve(
-    cfg: StreamConfig,
-    shard: Shard,
-    conn: _Conn,
-    out: trio.MemorySendChannel[Batch],
-    notify: trio.MemorySendChannel[tuple[str, _Conn]],
-    connect: Connect,
-) -> None:
+async def _serve(link: _Link, conn: _Conn) -> None:
+    cfg, shard, out, notify = link.cfg, link.shard, link.out, link.notify
     while not shard.streams:
         # Nothing to serve (the universe shrank): no connection, so no stale-stream churn.
         conn.state = "idle"
@@ -323,7 +324,7 @@ async def _serve(
     first = list(shard.streams[: cfg.url_streams])
     base = cfg.ws_url.rstrip("/")
     url = f"{base}/stream?streams={'/'.join(first)}" if first else f"{base}/stream"
-    async with connect(url) as ws, trio.open_nursery() as nursery:
+    async with link.connect(url) as ws, trio.open_nursery() as nursery:
         conn.state = "subscribing"
         subscribed = set(first)
         pending: set[int] = set()
