@@ -13,9 +13,10 @@
 1. the store (SQLite, or Supabase with its spool) — :func:`_start_store`;
 2. in cloud mode the cloud machine (lifecycle, heartbeat, trader sync); the traders and the
    rings they need — :func:`_start`;
-3. the analyzer, the delivery, the screener (built, not screening yet), the browser commands
-   (:class:`~vyx.daemon.control.Control`) and the server — :func:`_start_services`, one
-   :class:`~vyx.daemon.services.Services` value;
+3. the services — :func:`_start_services`, one :class:`~vyx.daemon.services.Services` value:
+   the sinks (the browsers' hub, the notifier and the mutes, the outcomes, the analyzer), the
+   delivery, the screener (built, not screening yet: :func:`_build_screener`), the browser
+   commands (:class:`~vyx.daemon.control.Control`) and the server;
 4. the sources: the screener screens, the traders are installed, then the market backfills and
    streams; the scaler and the status loop watch — :func:`_run_sources`.
 
@@ -32,7 +33,6 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
-from errno import EACCES, EADDRINUSE, EADDRNOTAVAIL
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -43,42 +43,40 @@ from loguru import logger
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 from vyx import __version__
-from vyx.authoring.desk import AuthoringDesk
-from vyx.authoring.draft import Drafter
-from vyx.authoring.phrasebook import OfflineDrafter
+from vyx.authoring.desk import AuthoringDesk, drafter_for
 from vyx.config import Config
 from vyx.daemon.control import Control, RunningTraders
 from vyx.daemon.delivery import PUSH_WAIT_S, Delivery
 from vyx.daemon.drain import DrainBudget
-from vyx.daemon.intake import Intake, TraderSource, open_intake, ring_capacity
+from vyx.daemon.handle import Daemon
+from vyx.daemon.intake import Intake, TraderSource, install_first, open_intake, ring_capacity
 from vyx.daemon.muting import MUTES_COPY, MuteKeeper
-from vyx.daemon.phase import MarketPhase, PhaseReporter
+from vyx.daemon.phase import MarketPhase, PhaseReporter, run_market_until
 from vyx.daemon.scaler import ScreenLoad
 from vyx.daemon.scaling import note_screen, run_daemon_scaler
 from vyx.daemon.services import Services
 from vyx.daemon.settings import market_config, screener_config, server_config
-from vyx.daemon.startup import StartupError, prepare_data_dir
+from vyx.daemon.startup import listen_error, prepare_data_dir
 from vyx.daemon.status import cloud_metrics, status, status_loop, status_update
 from vyx.market.closes import MarketEvent
-from vyx.market.service import MarketConfig, MarketHandle, PhaseCallback, run_market
-from vyx.notify.metrics import AlertsCollector, health_numbers, health_of
+from vyx.notify.metrics import alerts_reporter, watch_alerts
 from vyx.notify.service import Notifier, run_notifier
-from vyx.notify.stats import NotifierStatistics
 from vyx.outcomes.live import LiveOutcomes
 from vyx.outcomes.records import Records
 from vyx.outcomes.service import Outcomes
 from vyx.screener.config import ScreenerHooks
-from vyx.screener.marks import MarkKeeper, load_marks
+from vyx.screener.marks import MarkKeeper, load_marks, marks_text
 from vyx.screener.service import Screener, drive_screener
 from vyx.server import ServerDeps, run_server
 from vyx.server.hub import Hub
-from vyx.server.interface import CommandRejected
 from vyx.server.service import ListenError, ServerHandle
 from vyx.store.api import Store
 from vyx.store.service import run_store
 from vyx.telemetry.health import ComponentState, HealthRegistry
 from vyx.telemetry.metrics import Metrics
 from vyx.traders import TraderInfo
+
+__all__ = ["Daemon", "DaemonOptions", "run_daemon"]
 
 if TYPE_CHECKING:
     # Imported when used: the Supabase client and google-genai cost ~60 MiB of a 256 MB
@@ -105,60 +103,6 @@ class DaemonOptions:
     #: Called once the server listens, before the market is ready (the CLI prints the
     #: dashboard's address; the page shows how the market's start-up goes).
     announce: Callable[[ServerHandle], None] | None = None
-
-
-@attrs.define(eq=False)
-class Daemon:
-    """The running daemon (what ``run_daemon`` hands to ``task_status.started``)."""
-
-    services: Services
-    market: MarketHandle
-    _stop: trio.Event
-
-    @property
-    def cfg(self) -> Config:
-        return self.services.cfg
-
-    @property
-    def store(self) -> Store:
-        return self.services.store
-
-    @property
-    def server(self) -> ServerHandle:
-        return self.services.server
-
-    @property
-    def screener(self) -> Screener:
-        return self.services.screener
-
-    @property
-    def control(self) -> Control:
-        return self.services.control
-
-    @property
-    def health(self) -> HealthRegistry:
-        return self.services.health
-
-    @property
-    def metrics(self) -> Metrics:
-        return self.services.metrics
-
-    @property
-    def rings(self) -> dict[str, RingBuffer]:
-        return self.services.rings
-
-    @property
-    def notifier(self) -> Notifier:
-        return self.services.notifier
-
-    def stop(self) -> None:
-        """Drain and stop (as SIGTERM does)."""
-        self._stop.set()
-
-    def status(self) -> dict[str, Any]:
-        """The ``status_update`` data."""
-        s = self.services
-        return status(s.cfg, s.screener, s.started_at, s.phase)
 
 
 async def run_daemon(
@@ -265,24 +209,15 @@ async def _start_services(
     load: TraderSource,
     rings: dict[str, RingBuffer],
 ) -> Services:
-    """The analyzer, the delivery, the screener (not screening yet), Control and the server:
-    everything a signal or a browser command reaches, up before the market."""
+    """Everything a signal or a browser command reaches, up before the market, in order: the
+    sinks (the browsers' hub, the notifier and the user's mutes, the outcomes, the analyzer),
+    the delivery, the screener (not screening yet), Control and the server."""
     cfg, metrics = run.cfg, run.metrics
     hub = Hub(metrics)  # the browsers' broadcast, before the server: every service pushes to it
     notifier = await _start_notifier(run, sinks, store)
     mutes = await _load_mutes(run, store, notifier, hub)
     running = RunningTraders()
-    outcomes = Outcomes(
-        LiveOutcomes(rings),
-        Records(_now_ms),
-        store,
-        hub.broadcast,
-        user_id=cfg.machine.user_id,
-        direction_of=running.direction,
-        now_ms=_now_ms,
-        metrics=metrics,
-    )
-    await sinks.start(outcomes.run)
+    outcomes = await _start_outcomes(run, sinks, store, hub, running, rings)
     analyzer = await _start_analyzer(run, sinks, store, hub, notifier, outcomes)
     delivery = Delivery(
         store=store,
@@ -295,22 +230,10 @@ async def _start_services(
         outcomes=outcomes,
         pushed=partial(hub.sent, PUSH_WAIT_S),
     )
-    resume = load_marks(cfg.store.data_dir)
-    if resume:
-        logger.info("last run screened up to {}", _marks_line(resume))
     await sinks.start(delivery.run)
-    marks = MarkKeeper(cfg.store.data_dir, store, resume, handed_on=delivery.flush)
-    screen_load = ScreenLoad()
     # Signals and machine rows carry cloud_machines.id in cloud mode.
     row_id = cloud.identity.id if cloud is not None else cfg.machine.machine_id
-    hooks = ScreenerHooks(
-        on_screen=(metrics.observe_screen, partial(note_screen, screen_load), delivery.screened),
-        on_delay=(delivery.close_delay,),
-        on_progress=marks.poke,
-    )
-    scfg = screener_config(cfg, row_id)
-    screener = Screener(scfg, rings, delivery.deliver, resume=resume, hooks=hooks)
-    await screener.set_traders(())
+    screener, marks, screen_load = await _build_screener(run, store, delivery, rings, row_id)
     control = Control(
         user_id=cfg.machine.user_id,
         store=store,
@@ -323,7 +246,7 @@ async def _start_services(
         recent=delivery.recent,
         desk=AuthoringDesk(
             rings,
-            partial(_drafter, cfg, analyzer),
+            partial(drafter_for, analyzer, cfg.analyzer),
             default_timeframe=cfg.market.kline_interval,
             cooldown_bars=cfg.market.cooldown_bars,
         ),
@@ -352,6 +275,16 @@ async def _start_services(
     )
 
 
+async def _start_notifier(run: _Run, sinks: trio.Nursery, store: Store) -> Notifier:
+    """The notifier in the sinks, following the store's outbox: it sends the alerts the store
+    commits (and those an earlier run owed); ``/metrics`` and ``/health`` show its channels."""
+    notifier: Notifier = await sinks.start(
+        partial(run_notifier, run.cfg.notify, store.outbox, report=alerts_reporter(run.health))
+    )
+    watch_alerts(notifier.statistics, run.metrics, run.health)
+    return notifier
+
+
 async def _load_mutes(run: _Run, store: Store, notifier: Notifier, hub: Hub) -> MuteKeeper:
     """The user's mutes, read before any signal can alert; the notifier follows them."""
     cfg = run.cfg
@@ -366,34 +299,27 @@ async def _load_mutes(run: _Run, store: Store, notifier: Notifier, hub: Hub) -> 
     return keeper
 
 
-def _drafter(cfg: Config, analyzer: ConcurrentAnalyzer | None) -> Drafter:
-    """Who drafts traders from words: the model when a key is set (sharing the analyzer's
-    limits), else the offline phrasebook."""
-    if analyzer is None or not cfg.analyzer.enabled or analyzer.gate.client is None:
-        return OfflineDrafter()
-    from vyx.authoring.gemini_drafter import GeminiDrafter
-
-    return GeminiDrafter(analyzer.gate, cfg.analyzer.model)
-
-
-async def _start_notifier(run: _Run, sinks: trio.Nursery, store: Store) -> Notifier:
-    """The notifier in the sinks, following the store's outbox: it sends the alerts the store
-    commits (and those an earlier run owed); ``/metrics`` and ``/health`` show its channels."""
-    notifier: Notifier = await sinks.start(
-        partial(run_notifier, run.cfg.notify, store.outbox, report=partial(_alerts_health, run))
+async def _start_outcomes(
+    run: _Run,
+    sinks: trio.Nursery,
+    store: Store,
+    hub: Hub,
+    running: RunningTraders,
+    rings: dict[str, RingBuffer],
+) -> Outcomes:
+    """The outcomes of the signals, followed over the rings, in the sinks."""
+    outcomes = Outcomes(
+        LiveOutcomes(rings),
+        Records(_now_ms),
+        store,
+        hub.broadcast,
+        user_id=run.cfg.machine.user_id,
+        direction_of=running.direction,
+        now_ms=_now_ms,
+        metrics=run.metrics,
     )
-    run.metrics.registry.register(AlertsCollector(notifier.statistics))
-    run.health.add_metrics_source(lambda: health_numbers(notifier.statistics()))
-    return notifier
-
-
-def _alerts_health(run: _Run, stats: NotifierStatistics) -> None:
-    state, detail = health_of(stats)
-    run.health.report("alerts", state, detail)
-
-
-def _trader_alerts(notifier: Notifier, traders: Mapping[str, TraderInfo]) -> None:
-    notifier.set_traders({tid: info.alerts for tid, info in traders.items()})
+    await sinks.start(outcomes.run)
+    return outcomes
 
 
 async def _start_analyzer(
@@ -427,6 +353,33 @@ async def _start_analyzer(
     return analyzer
 
 
+async def _build_screener(
+    run: _Run, store: Store, delivery: Delivery, rings: dict[str, RingBuffer], row_id: str
+) -> tuple[Screener, MarkKeeper, ScreenLoad]:
+    """The screener, its signals handed to the delivery, not screening yet (no traders), from
+    where the last run got (its marks, saved once the store holds the signals); and the load
+    its screens put on the scaler."""
+    cfg = run.cfg
+    resume = load_marks(cfg.store.data_dir)
+    if resume:
+        logger.info("last run screened up to {}", marks_text(resume))
+    marks = MarkKeeper(cfg.store.data_dir, store, resume, handed_on=delivery.flush)
+    screen_load = ScreenLoad()
+    hooks = ScreenerHooks(
+        on_screen=(
+            run.metrics.observe_screen,
+            partial(note_screen, screen_load),
+            delivery.screened,
+        ),
+        on_delay=(delivery.close_delay,),
+        on_progress=marks.poke,
+    )
+    scfg = screener_config(cfg, row_id)
+    screener = Screener(scfg, rings, delivery.deliver, resume=resume, hooks=hooks)
+    await screener.set_traders(())
+    return screener, marks, screen_load
+
+
 async def _start_server(run: _Run, sinks: trio.Nursery, control: Control, hub: Hub) -> ServerHandle:
     """The server in the sinks; an address it cannot bind stops the start (exit status 2)."""
     opts = run.opts
@@ -440,15 +393,14 @@ async def _start_server(run: _Run, sinks: trio.Nursery, control: Control, hub: H
     try:
         server: ServerHandle = await sinks.start(run_server, server_config(run.cfg), deps)
     except ListenError as exc:
-        hint = {
-            EADDRINUSE: f"; set {opts.port_setting} to a free port",
-            EACCES: f"; set {opts.port_setting} to a port above 1023",
-            EADDRNOTAVAIL: "; set HOST to an address of this machine",
-        }.get(exc.errno or 0, "")
-        raise StartupError(f"{exc}{hint}") from None
+        raise listen_error(exc, opts.port_setting) from None
     if opts.announce is not None:
         opts.announce(server)
     return server
+
+
+def _trader_alerts(notifier: Notifier, traders: Mapping[str, TraderInfo]) -> None:
+    notifier.set_traders({tid: info.alerts for tid, info in traders.items()})
 
 
 async def _run_sources(
@@ -467,7 +419,7 @@ async def _run_sources(
     async with trio.open_nursery() as sources:
         await sources.start(drive_screener, s.screener, events_rx)
         sources.start_soon(s.marks.run)
-        await _install_traders(s.control, cloud, intake)
+        await install_first(intake, s.control, cloud)
         if cloud is not None:
             sample = partial(cloud_metrics, cfg, s.screener, s.analyzer, s.control)
             sources.start_soon(cloud.run_metrics, sample)
@@ -478,7 +430,7 @@ async def _run_sources(
         push_status = partial(_push_status, s.server, s.control)
         capacity = {tf: ring.capacity for tf, ring in s.rings.items()}
         market = await sources.start(
-            _run_market_until,
+            run_market_until,
             market_scope,
             market_config(cfg, capacity),
             s.rings,
@@ -500,18 +452,6 @@ async def _run_sources(
         await run.stop.wait()
         await _drain_sources(run, services, market_scope)
         sources.cancel_scope.cancel()
-
-
-async def _install_traders(control: Control, cloud: CloudMachine | None, intake: Intake) -> None:
-    """The first traders, through :meth:`Control.apply` (the cloud machine's sync from now on,
-    in cloud mode); a set that cannot be installed is said, never a reason to stop."""
-    if cloud is not None and intake.synced:
-        await cloud.traders.attach(control)
-        return
-    try:
-        await control.apply(intake.traders, intake.rejected)
-    except CommandRejected as exc:
-        logger.error("{}", exc.message)
 
 
 def _push_status(server: ServerHandle, control: Control) -> None:
@@ -538,27 +478,6 @@ async def _drain_sources(run: _Run, services: Services, market_scope: trio.Cance
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def _marks_line(marks: Mapping[str, int]) -> str:
-    return ", ".join(
-        f"{tf} {time.strftime('%Y-%m-%d %H:%M', time.gmtime(ms / 1000))} UTC"
-        for tf, ms in sorted(marks.items(), key=lambda kv: timeframe_ms(kv[0]))
-    )
-
-
-async def _run_market_until(
-    scope: trio.CancelScope,
-    cfg: MarketConfig,
-    rings: dict[str, RingBuffer],
-    events: trio.MemorySendChannel[MarketEvent],
-    on_phase: PhaseCallback,
-    *,
-    task_status: trio.TaskStatus[MarketHandle] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    async with events:  # closing it tells the screener that no more events will come
-        with scope:
-            await run_market(cfg, rings, events, on_phase=on_phase, task_status=task_status)
 
 
 async def _signals(stop: trio.Event) -> None:

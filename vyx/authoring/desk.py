@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -32,6 +32,10 @@ from vyx.authoring.draft import Draft, Drafter, Problem, Proposal, check_proposa
 from vyx.authoring.messages import draft_message, preview_message, problem_message, result_message
 from vyx.authoring.preview import PREVIEW_BARS, preview_bars, snapshot
 from vyx.charts import CHART_BARS, ChartRequest, chart_bars, timeframes_of
+
+if TYPE_CHECKING:
+    from vyx.analysis import ConcurrentAnalyzer
+    from vyx.settings import AnalyzerConfig
 
 #: Compiles and previews running at once (worker threads), for every browser together.
 CPU_WORKERS = 1
@@ -151,3 +155,15 @@ class AuthoringDesk:
         data = snapshot(self.rings, tfs, 1 << 30, symbols=(symbol,))
         run = functools.partial(chart_bars, request, data)
         return await trio.to_thread.run_sync(run, limiter=self.cpu, abandon_on_cancel=True)
+
+
+def drafter_for(analyzer: ConcurrentAnalyzer | None, settings: AnalyzerConfig) -> Drafter:
+    """Who drafts traders from words: the model when a key is set (sharing the analyzer's
+    limits), else the offline phrasebook."""
+    from vyx.authoring.phrasebook import OfflineDrafter
+
+    if analyzer is None or not settings.enabled or analyzer.gate.client is None:
+        return OfflineDrafter()
+    from vyx.authoring.gemini_drafter import GeminiDrafter
+
+    return GeminiDrafter(analyzer.gate, settings.model)

@@ -1,6 +1,7 @@
 """Where the daemon's traders come from: the traders file, the cloud machine's trader sync or
-the store's ``traders`` table; the first load of them, and the history their rings keep (read
-from each trader's compiled filter: nothing is compiled here but a trader made by hand)."""
+the store's ``traders`` table; the first load of them, the history their rings keep (read
+from each trader's compiled filter: nothing is compiled here but a trader made by hand), and
+their first install."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 import trio
+from loguru import logger
 
 from kernels.lang import MAX_RING
 from kernels.program import CompiledTrader
 from vyx.config import Config
+from vyx.daemon.control import Control
+from vyx.server.interface import CommandRejected
 from vyx.store.api import Store
 from vyx.store.records import Trader
 from vyx.traders import TraderInfo, TraderRejected, compiled, from_record
@@ -92,3 +96,15 @@ def _admit_rows(rows: Sequence[Trader]) -> tuple[list[TraderInfo], list[TraderRe
         except TraderRejected as exc:
             rejected.append(exc)
     return infos, rejected
+
+
+async def install_first(intake: Intake, control: Control, cloud: CloudMachine | None) -> None:
+    """The first traders, through :meth:`Control.apply` (the cloud machine's sync from now on,
+    in cloud mode); a set that cannot be installed is said, never a reason to stop."""
+    if cloud is not None and intake.synced:
+        await cloud.traders.attach(control)
+        return
+    try:
+        await control.apply(intake.traders, intake.rejected)
+    except CommandRejected as exc:
+        logger.error("{}", exc.message)

@@ -1,15 +1,18 @@
-"""The market's start-up as the daemon reports it: its phase (``/health``, the browsers'
-``status_update``) and, once it runs, its handle."""
+"""The market as the daemon runs it: its start-up's phase (``/health``, the browsers'
+``status_update``), once it runs its handle, and its run until the daemon stops it
+(:func:`run_market_until`)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import attrs
 import trio
 
-from vyx.market.service import MarketHandle
+from kernels.ring import RingBuffer
+from vyx.market.closes import MarketEvent
+from vyx.market.service import MarketConfig, MarketHandle, PhaseCallback, run_market
 from vyx.telemetry.health import ComponentState, HealthRegistry
 
 
@@ -56,3 +59,19 @@ class PhaseReporter:
         if changed or now - self.pushed_at >= 1.0:
             self.pushed_at = now
             self.push()
+
+
+async def run_market_until(
+    scope: trio.CancelScope,
+    cfg: MarketConfig,
+    rings: Mapping[str, RingBuffer],
+    events: trio.MemorySendChannel[MarketEvent],
+    on_phase: PhaseCallback,
+    *,
+    task_status: trio.TaskStatus[MarketHandle] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """:func:`~vyx.market.service.run_market` until ``scope`` is cancelled (the drain's first
+    stage), then close ``events``: the screener then knows no more events will come."""
+    async with events:
+        with scope:
+            await run_market(cfg, rings, events, on_phase=on_phase, task_status=task_status)

@@ -9,13 +9,26 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from errno import EACCES, EADDRINUSE, EADDRNOTAVAIL
 
 import click
 
 from vyx.data_dir import StartupError, prepare_data_dir
+from vyx.server.service import ListenError
 
 # Named here too for the composition root, which imports them from this module.
-__all__ = ["StartupError", "exit_on_startup_error", "prepare_data_dir"]
+__all__ = ["StartupError", "exit_on_startup_error", "listen_error", "prepare_data_dir"]
+
+
+def listen_error(exc: ListenError, port_setting: str) -> StartupError:
+    """The operator's error for an address the server cannot bind, with what to change
+    (``port_setting``: what chose the port, e.g. ``PORT``)."""
+    hint = {
+        EADDRINUSE: f"; set {port_setting} to a free port",
+        EACCES: f"; set {port_setting} to a port above 1023",
+        EADDRNOTAVAIL: "; set HOST to an address of this machine",
+    }.get(exc.errno or 0, "")
+    return StartupError(f"{exc}{hint}")
 
 
 def _startup_errors(exc: BaseException) -> Iterator[StartupError]:

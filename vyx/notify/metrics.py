@@ -16,6 +16,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from vyx.notify.stats import ChannelStatistics, NotifierStatistics
+from vyx.telemetry.health import HealthRegistry
+from vyx.telemetry.metrics import Metrics
 
 _COUNTERS = (
     ("sent", "Messages the service acknowledged (a digest is one)."),
@@ -94,3 +96,21 @@ def health_numbers(stats: NotifierStatistics) -> dict[str, Any]:
             for c in stats.channels
         }
     }
+
+
+def alerts_reporter(health: HealthRegistry) -> Callable[[NotifierStatistics], None]:
+    """The notifier's ``report``: its state as the ``alerts`` component of ``/health``."""
+
+    def report(stats: NotifierStatistics) -> None:
+        state, detail = health_of(stats)
+        health.report("alerts", state, detail)
+
+    return report
+
+
+def watch_alerts(
+    statistics: Callable[[], NotifierStatistics], metrics: Metrics, health: HealthRegistry
+) -> None:
+    """``/metrics`` and ``/health`` show the notifier's channels (``statistics``: its own)."""
+    metrics.registry.register(AlertsCollector(statistics))
+    health.add_metrics_source(lambda: health_numbers(statistics()))

@@ -16,18 +16,27 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
 import trio
 from loguru import logger
 
-from kernels.timeframes import TimeframeError, bar_open
+from kernels.timeframes import TimeframeError, bar_open, timeframe_ms
 from vyx.store.api import Store
 from vyx.store.errors import StoreClosed
 
 FILE_NAME = "screened.json"
 _VERSION = 1
+
+
+def marks_text(marks: Mapping[str, int]) -> str:
+    """Marks as a person reads them: ``5m 2026-01-02 03:05 UTC, ...``, shortest first."""
+    return ", ".join(
+        f"{tf} {time.strftime('%Y-%m-%d %H:%M', time.gmtime(ms / 1000))} UTC"
+        for tf, ms in sorted(marks.items(), key=lambda kv: timeframe_ms(kv[0]))
+    )
 
 
 def load_marks(data_dir: Path) -> dict[str, int]:
