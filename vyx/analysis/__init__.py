@@ -7,7 +7,8 @@
 - :mod:`vyx.analysis.levels` — key levels from ATR and swing points (our code, not the model's).
 - :mod:`vyx.analysis.prompt` — the prompt; :mod:`vyx.analysis.verdict` — schema and validation.
 - :mod:`vyx.analysis.gemini` — google-genai under Trio, error classification.
-- :mod:`vyx.analysis.policy` — retry, circuit breaker, RPM window, token budgets (pure).
+- :mod:`vyx.analysis.policy` — retries, token budgets (pure); breaker and RPM window:
+  :mod:`vyx.breaker`.
 - :mod:`vyx.analysis.offline` — the offline analyst of ``vyx demo`` (deterministic rules).
 - :mod:`vyx.analysis.rows` — ``signal_analyses`` rows and ``analysis_completed`` messages.
 """
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
     from vyx.analysis.service import AnalyzerOptions, Broadcast, ConcurrentAnalyzer, run_analyzer
     from vyx.analysis.stats import AnalyzerState, AnalyzerStatistics
 
-# Resolved on first use: importing a pure submodule (``vyx.analysis.policy``, used by the
-# notifier) must not load google-genai and the kernels (seconds and tens of MiB).
+# Resolved on first use: importing a pure submodule (``vyx.analysis.policy``) must not load
+# google-genai and the kernels (seconds and tens of MiB).
 _EXPORTS = {
     "AnalysisContext": "inputs",
     "Candles": "inputs",

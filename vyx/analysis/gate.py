@@ -11,7 +11,8 @@ the same deadline and the same retries.
                                                             every caller), then again
     caller ◄── Reply(response | last error, usage, retries taken, every error) ──┘
 
-The decisions are the pure objects of :mod:`vyx.analysis.policy`; the gate applies them on the
+The decisions are the pure objects of :mod:`vyx.breaker` and :mod:`vyx.analysis.policy`; the
+gate applies them on the
 Trio clock. Share one gate between callers to share the limits (``ConcurrentAnalyzer.gate``).
 """
 
@@ -29,8 +30,9 @@ from google.genai import types
 from loguru import logger
 
 from vyx.analysis import gemini
-from vyx.analysis.policy import RETRYABLE, Breaker, Outcome, RateWindow, TokenBudget
+from vyx.analysis.policy import TokenBudget
 from vyx.analysis.verdict import Usage
+from vyx.breaker import RETRYABLE, Breaker, Outcome, RateWindow
 from vyx.retry import RetryPolicy
 from vyx.settings import AnalyzerConfig
 

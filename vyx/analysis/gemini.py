@@ -6,7 +6,7 @@ session, no auth lock), and httpx runs on Trio through anyio. The SDK's own retr
 off (``attempts=1``: its tenacity waits would use asyncio's sleep, and the analyzer owns retries,
 the rate limit and the breaker). Deadlines are set by the caller (``trio.move_on_after``).
 
-Errors: :func:`classify` maps what a call raised to an :data:`~vyx.analysis.policy.Outcome`, the
+Errors: :func:`classify` maps what a call raised to an :data:`~vyx.breaker.Outcome`, the
 retry delay the API asked for (``google.rpc.RetryInfo.retryDelay`` in the error details) and a
 message with the API key redacted (the API echoes a bad key in its ``DebugInfo``).
 """
@@ -22,8 +22,8 @@ import httpx
 from google import genai
 from google.genai import errors, types
 
-from vyx.analysis.policy import Outcome
 from vyx.analysis.verdict import RESPONSE_SCHEMA
+from vyx.breaker import Outcome
 from vyx.settings import AnalyzerConfig
 
 API_VERSION = "v1beta"

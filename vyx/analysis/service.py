@@ -37,7 +37,7 @@ from vyx.analysis.gate import GeminiGate, wall_ms
 from vyx.analysis.inputs import AnalysisContext
 from vyx.analysis.journal import Journal, JournalWriter, SavedJob
 from vyx.analysis.offline import OFFLINE_MODEL, offline_verdict
-from vyx.analysis.policy import GEMINI_RETRY, Breaker, DailyCounts
+from vyx.analysis.policy import GEMINI_RETRY, DailyCounts
 from vyx.analysis.prompt import (
     SYSTEM_INSTRUCTION,
     AnalysisInputs,
@@ -48,6 +48,7 @@ from vyx.analysis.prompt import (
 from vyx.analysis.rows import Result, analysis_row, completed_message
 from vyx.analysis.stats import AnalyzerState, AnalyzerStatistics, Percentiles
 from vyx.analysis.verdict import InvalidAnswer, Usage, Verdict, answer_text, parse_verdict
+from vyx.breaker import Breaker
 from vyx.retry import RetryPolicy
 from vyx.settings import AnalyzerConfig
 from vyx.signal import Signal

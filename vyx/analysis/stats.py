@@ -8,7 +8,7 @@ from typing import Literal
 
 import attrs
 
-from vyx.analysis.policy import BreakerState
+from vyx.breaker import BreakerState
 
 #: ``disabled``: no API key (nothing runs); ``offline``: the offline analyst (``vyx demo``);
 #: ``running``; ``circuit_open``: calls paused after repeated API failures;

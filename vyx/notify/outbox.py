@@ -15,7 +15,7 @@ Per channel:
 - **rate windows** (:mod:`vyx.notify.limits`) and a 429's ``Retry-After`` hold the channel (and
   the channels sharing its limit);
 - **backoff** (:class:`~vyx.retry.RetryPolicy`, never giving up) after each failure, a
-  **circuit breaker** (:class:`~vyx.analysis.policy.Breaker`) over repeated ones;
+  **circuit breaker** (:class:`~vyx.breaker.Breaker`) over repeated ones;
 - a rejected message (a 4xx other than 429) is tried :attr:`OutboxPolicy.max_rejections` times,
   an alert older than :attr:`OutboxPolicy.max_age_s` is given up (a stale alert misleads).
 
@@ -32,7 +32,7 @@ from typing import Literal
 
 import attrs
 
-from vyx.analysis.policy import Breaker, Outcome, RateWindow
+from vyx.breaker import Breaker, Outcome, RateWindow
 from vyx.notify.channels import Channel
 from vyx.notify.limits import windows_for
 from vyx.notify.notices import Notice, SignalNotice, VerdictNotice

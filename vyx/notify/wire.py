@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import trio
 
-from vyx.analysis.policy import Outcome
+from vyx.breaker import Outcome
 from vyx.notify.outbox import Attempt
 from vyx.retry import parse_retry_after
 

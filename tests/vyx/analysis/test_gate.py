@@ -9,7 +9,8 @@ from tests.vyx.analysis.conftest import config
 from tests.vyx.analysis.fake_gemini import FakeGemini
 from vyx.analysis import gemini
 from vyx.analysis.gate import GeminiGate
-from vyx.analysis.policy import GEMINI_RETRY, Breaker
+from vyx.analysis.policy import GEMINI_RETRY
+from vyx.breaker import Breaker
 
 NOW_MS = 1_750_000_000_000
 SETTINGS = gemini.GenerationSettings()

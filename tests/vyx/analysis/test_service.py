@@ -20,7 +20,8 @@ import trio
 from tests.vyx.analysis.conftest import KEY, MemoryStore, Signals, config, trader
 from tests.vyx.analysis.fake_gemini import FakeGemini
 from vyx.analysis import OFFLINE_MODEL, AnalyzerOptions, ConcurrentAnalyzer, run_analyzer
-from vyx.analysis.policy import GEMINI_RETRY, Breaker
+from vyx.analysis.policy import GEMINI_RETRY
+from vyx.breaker import Breaker
 from vyx.settings import AnalyzerConfig, StoreConfig
 from vyx.signal import Signal
 from vyx.store import run_store
