@@ -540,7 +540,7 @@ def _print_reference(r: dict[str, Any]) -> None:
         f"s); /health healthy at {r['healthy_s']:.2f} s (target <= 5 s)"
     )
     print(
-        f"  peak RSS (VmHWM of vyx run): {r['peak_rss_mib']:.0f} MiB (target <= 220 MiB); "
+        f"  peak RSS (VmHWM of vyx run): {r['peak_rss_mib']:.0f} MiB (target <= 200 MiB); "
         f"RSS at ready {r['rss_at_ready_mib']:.0f} MiB, after the closes {r['rss_end_mib']:.0f} MiB"
     )
     print(

@@ -61,6 +61,7 @@ async def _run(data_dir: Path) -> dict[str, float]:
     metrics = Metrics()
     hub = Hub(metrics)
     browser = Client("bench", queue_size=256)
+    browser.protocol = 2  # as the dashboard: a close's signals in one message
     hub.add(browser)
     hub.authenticated(browser)
     closes = [_matches(c) for c in range(CLOSES)]
