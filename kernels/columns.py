@@ -39,6 +39,9 @@ from kernels.threads import TakeFn, share
 BLOCK = 64
 #: Symbols stepped through one buffer of state before it is reset for the next ones.
 GROUP = 4
+#: Floats of outputs a thread's buffer holds at most when they are handed to a sink (16 MiB):
+#: fewer symbols a group when their histories are long.
+SINK_FLOATS = 1 << 21
 
 ProgressFn = Callable[[int], None]
 #: ``sink(lo, hi, out, bars)``: the outputs ``out[hi - lo, n_t, k]`` of symbols ``lo..hi-1``
@@ -153,12 +156,13 @@ def _step_pieces(
     """Step the symbols of each range ``take()`` gives a group at a time, into ``out`` or
     (``out`` None) a buffer of this thread's handed to ``sink`` after each group."""
     fresh = _fresh_row(lay)
-    mem = np.empty((GROUP, lay.width))
-    count = np.zeros(GROUP, dtype=np.int64)
-    spare, work = workspace(lay.width, GROUP, True, BLOCK)
-    into = out if out is not None else np.empty((GROUP, n_t, outs.shape[1]))
-    bars_buffer = np.empty((GROUP, n_t, N_BAR_FIELDS))
-    for a, b in _groups(take):
+    group = GROUP if out is not None else _group(n_t, outs.shape[1])
+    mem = np.empty((group, lay.width))
+    count = np.zeros(group, dtype=np.int64)
+    spare, work = workspace(lay.width, group, True, BLOCK)
+    into = out if out is not None else np.empty((group, n_t, outs.shape[1]))
+    bars_buffer = np.empty((group, n_t, N_BAR_FIELDS))
+    for a, b in _groups(take, group):
         mem[:] = fresh
         count[:] = 0
         # The interpreter indexes symbols from 0: views of the group's bars and outputs.
@@ -188,11 +192,17 @@ def _step_pieces(
         progress.add(b - a, caller=caller)
 
 
-def _groups(take: TakeFn) -> Iterator[tuple[int, int]]:
-    """The groups of :data:`GROUP` symbols of each range ``take()`` gives."""
+def _group(n_t: int, k: int) -> int:
+    """Symbols a group when outputs go to a sink: :data:`GROUP`, fewer when their
+    ``n_t`` steps of ``k`` outputs are over :data:`SINK_FLOATS`."""
+    return max(1, min(GROUP, SINK_FLOATS // max(1, n_t * (k + N_BAR_FIELDS))))
+
+
+def _groups(take: TakeFn, group: int) -> Iterator[tuple[int, int]]:
+    """The groups of ``group`` symbols of each range ``take()`` gives."""
     for lo, hi in iter(take, None):
-        for a in range(lo, hi, GROUP):
-            yield a, min(hi, a + GROUP)
+        for a in range(lo, hi, group):
+            yield a, min(hi, a + group)
 
 
 def run_columns(

@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 
+from kernels import columns as columns_module
 from kernels import executor as executor_module
 from kernels import ops
 from kernels.backtest import run_backtest
@@ -184,3 +185,16 @@ def test_a_screen_is_split_only_when_it_pays(monkeypatch: pytest.MonkeyPatch) ->
     job.run_split(2)
     assert np.array_equal(job.out, want, equal_nan=True)
     assert np.array_equal(job.state.mem, twin.mem, equal_nan=True)
+
+
+def test_a_backtest_streams_one_symbol_a_group_when_outputs_are_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    five = {s: random_klines(i, 400, timeframe_ms("5m")) for i, s in enumerate("ABCDEF")}
+    program = Program([TraderDef("r", "rsi(7) < 45 and close > sma(close, 10)", "5m")])
+    want = [(f.open_time, f.symbol, f.clauses) for f in run_backtest(program, {"5m": five})]
+    monkeypatch.setattr(columns_module, "SINK_FLOATS", 1)  # a group's outputs over it
+    assert columns_module._group(400, 3) == 1
+    got = [(f.open_time, f.symbol, f.clauses) for f in run_backtest(program, {"5m": five})]
+    assert got == want
+    assert len(want) > 10
