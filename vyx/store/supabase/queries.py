@@ -1,12 +1,16 @@
-"""What the daemon reads back from Supabase for the browser and the command line: the newest
-signals, and pages of the signal history with their analyses (PostgREST queries, each retried
-by :meth:`~vyx.store.supabase.rest.Rest.call`)."""
+"""What the browser and the command line ask of Supabase directly (not through the spool): the
+newest signals, pages of the signal history with their analyses, the user's alert mutes
+(PostgREST requests, each retried by :meth:`~vyx.store.supabase.rest.Rest.call`)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from vyx.store.api import HistoryPage
+from vyx.store.errors import StoreError
+from vyx.store.records import mute_row_id
+from vyx.store.supabase.project import Project
 from vyx.store.supabase.rest import Rest
 from vyx.store.supabase.wire import from_wire, to_wire
 
@@ -66,3 +70,47 @@ async def signal_history(rest: Rest, user_id: str, page: HistoryPage) -> list[di
         )
     found = {a["signal_id"]: from_wire("signal_analyses", a) for a in analyses}
     return [{**from_wire("signals", r), "analysis": found.get(r["id"])} for r in rows]
+
+
+async def load_mutes(
+    rest: Rest, project: Project, user_id: str, limit: int
+) -> list[tuple[str, str]]:
+    """The user's mutes in Supabase (``alert_mutes``), oldest first; none when the project
+    has no such table (logged once, at its description)."""
+    schema = await rest.call("describe", project.describe)
+    if schema.lacks("alert_mutes"):
+        return []
+    rows = await rest.call(
+        "load mutes",
+        lambda: rest.select(
+            "alert_mutes",
+            eq={"user_id": user_id},
+            columns="kind,target",
+            order="created_at",
+            then_by="id",
+            limit=limit,
+        ),
+    )
+    return [(str(r["kind"]), str(r["target"])) for r in rows]
+
+
+async def set_mute(
+    rest: Rest, project: Project, user_id: str, kind: str, target: str, *, muted: bool
+) -> None:
+    """Add (an upsert by the mute's derived id: twice changes nothing) or remove one of the
+    user's mutes; every request is filtered by ``user_id``. Raises
+    :class:`~vyx.store.errors.StoreError` (the project has no ``alert_mutes`` table, or
+    Supabase is unreachable or refuses)."""
+    schema = await rest.call("describe", project.describe)
+    if schema.lacks("alert_mutes"):
+        raise StoreError(
+            "this Supabase project has no alert_mutes table (apply supabase/migrations)"
+        )
+    row_id = mute_row_id(user_id, kind, target)
+    if muted:
+        row = {"id": row_id, "user_id": user_id, "kind": kind, "target": target}
+        write = partial(rest.upsert, "alert_mutes", [row], on_conflict="id", ignore_duplicates=True)
+        await rest.call("save mute", write)
+    else:
+        mine = {"id": row_id, "user_id": user_id}
+        await rest.call("remove mute", partial(rest.delete, "alert_mutes", eq=mine))

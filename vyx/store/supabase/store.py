@@ -36,14 +36,13 @@ from vyx.store.api import (
     StoreStatistics,
     WriteOutcome,
 )
-from vyx.store.errors import RowError, StoreError, StoreUnavailable, TraderNotOwned
+from vyx.store.errors import RowError, StoreUnavailable, TraderNotOwned
 from vyx.store.outbox import AlertOutbox
 from vyx.store.records import (
     MachineRecord,
     Trader,
     event_row,
     merge_trader_edit,
-    mute_row_id,
     new_trader_row,
 )
 from vyx.store.supabase import queries
@@ -297,42 +296,12 @@ class SupabaseStore(QueuedWrites):
     async def load_mutes(self, user_id: str, limit: int) -> list[tuple[str, str]]:
         """The user's mutes in Supabase (``alert_mutes``), oldest first; none when the project
         has no such table (logged once, at its description)."""
-        schema = await self.rest.call("describe", self.drain.project.describe)
-        if schema.lacks("alert_mutes"):
-            return []
-        rows = await self.rest.call(
-            "load mutes",
-            lambda: self.rest.select(
-                "alert_mutes",
-                eq={"user_id": user_id},
-                columns="kind,target",
-                order="created_at",
-                then_by="id",
-                limit=limit,
-            ),
-        )
-        return [(str(r["kind"]), str(r["target"])) for r in rows]
+        return await queries.load_mutes(self.rest, self.drain.project, user_id, limit)
 
     async def set_mute(self, user_id: str, kind: str, target: str, *, muted: bool) -> None:
-        """Add (an upsert by the mute's derived id: twice changes nothing) or remove one of the
-        user's mutes; every request is filtered by ``user_id``. Raises
-        :class:`~vyx.store.errors.StoreError` (the project has no ``alert_mutes`` table, or
-        Supabase is unreachable or refuses)."""
-        schema = await self.rest.call("describe", self.drain.project.describe)
-        if schema.lacks("alert_mutes"):
-            raise StoreError(
-                "this Supabase project has no alert_mutes table (apply supabase/migrations)"
-            )
-        row_id = mute_row_id(user_id, kind, target)
-        if muted:
-            row = {"id": row_id, "user_id": user_id, "kind": kind, "target": target}
-            write = partial(
-                self.rest.upsert, "alert_mutes", [row], on_conflict="id", ignore_duplicates=True
-            )
-            await self.rest.call("save mute", write)
-        else:
-            mine = {"id": row_id, "user_id": user_id}
-            await self.rest.call("remove mute", partial(self.rest.delete, "alert_mutes", eq=mine))
+        """Add or remove one of the user's mutes (:func:`~vyx.store.supabase.queries.set_mute`).
+        Raises :class:`~vyx.store.errors.StoreError`."""
+        await queries.set_mute(self.rest, self.drain.project, user_id, kind, target, muted=muted)
 
     async def load_outcomes(
         self, user_id: str, *, complete: bool, limit: int
