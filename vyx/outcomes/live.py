@@ -17,7 +17,7 @@ Pure and synchronous (the rings are read on the event loop, where the market wri
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -199,15 +199,37 @@ class LiveOutcomes:
     ) -> list[OutcomeUpdate]:
         """Start following a confirmed signal (again: nothing); returns the updates of the bars
         already after it in the ring (a signal screened late, in a catch-up)."""
-        if signal.id in self.open:
+        f = self._open(signal, direction, levels)
+        if f is None:
             return []
+        if self._newest(signal.interval, signal.symbol) == signal.bar_open_time:
+            return self._report([f], start=True)  # the usual case: no bar after it yet
+        return self._step([f], report_start=True)
+
+    def follow_all(self, signals: Sequence[tuple[Signal, str]]) -> list[OutcomeUpdate]:
+        """:meth:`follow` each (signal, direction) of a screen, their first reports checked
+        together (one look at the tracker for the whole screen, not one per signal): the
+        updates of those with no bar after them yet, then of those screened late."""
+        usual: list[Followed] = []
+        late: list[Followed] = []
+        for signal, direction in signals:
+            f = self._open(signal, direction, None)
+            if f is not None:
+                newest = self._newest(signal.interval, signal.symbol)
+                (usual if newest == signal.bar_open_time else late).append(f)
+        return self._report(usual, start=True) + self._step(late, report_start=True)
+
+    def _open(self, signal: Signal, direction: str, levels: Levels | None) -> Followed | None:
+        """A tracker row for ``signal`` (None: followed already, or no row left)."""
+        if signal.id in self.open:
+            return None
         if levels is None:
             levels = self._levels(signal.interval, signal.symbol, signal.bar_open_time, direction)
         try:
             row = self.tracker.open(signal.price, direction, levels)
         except TrackerFull:
             self.refused += 1
-            return []
+            return None
         f = Followed(
             signal.id,
             signal.trader_id,
@@ -220,9 +242,7 @@ class LiveOutcomes:
         )
         self.open[signal.id] = f
         self._pending.pop(signal.id, None)
-        if self._newest(signal.interval, signal.symbol) == signal.bar_open_time:
-            return self._report([f], start=True)  # the usual case: no bar after it yet
-        return self._step([f], report_start=True)
+        return f
 
     def _newest(self, interval: str, symbol: str) -> int:
         """Open time of the symbol's newest bar in the ring (-1: none)."""

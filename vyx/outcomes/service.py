@@ -73,9 +73,7 @@ class Outcomes:
 
     async def follow(self, signals: Sequence[Signal]) -> None:
         """Follow confirmed ``signals``: their rows are queued for the store before returning."""
-        updates: list[OutcomeUpdate] = []
-        for s in signals:
-            updates += self.live.follow(s, self.direction_of(s.trader_id))
+        updates = self.live.follow_all([(s, self.direction_of(s.trader_id)) for s in signals])
         await self._publish(updates)
         if self.metrics is not None:
             self.metrics.outcomes_unscored.set(self.live.refused + self.live.lost)
