@@ -133,7 +133,11 @@ def ext_history(
         idx = seen_steps(times, tf, grids[src_tf].times, src_tf)
         mine, theirs = rows[src_tf]
         cols = [exported[src_tf].index(sources[k][1]) for k in ks]
-        seen = history[src_tf][theirs[:, None], np.maximum(idx, 0)[None, :]]
+        steps = np.maximum(idx, 0)
+        if np.array_equal(theirs, np.arange(len(history[src_tf]))):
+            seen = np.take(history[src_tf], steps, axis=1)  # every row in order: one take
+        else:
+            seen = history[src_tf][theirs[:, None], steps[None, :]]
         if cols != list(range(seen.shape[2])):
             seen = seen[:, :, cols]
         seen[:, idx < 0] = np.nan
