@@ -278,12 +278,6 @@ class RingBuffer:
         end = h + self.capacity + 1
         return block.times[row, end - n : end], block.data[:, row, end - n : end]
 
-    def field_window(self, field: str, slot: int, n: int | None = None) -> F64:
-        """The last ``n`` values of one field of ``slot``, oldest first (a view)."""
-        _, values = self.window(slot, n)
-        field_values: F64 = values[FIELD_INDEX[field]]
-        return field_values
-
     def latest(self, slots: Sequence[int] | I64) -> tuple[I64, F64]:
         """Newest closed bar of each slot: ``(open_times[k], values[k, N_FIELDS])`` (copies).
 
@@ -336,12 +330,6 @@ class RingBuffer:
         block, row = self._locate(slot)
         t = int(block.forming_time[row])
         return None if t < 0 else (t, block.forming[row].copy())
-
-    def clear_forming(self, slot: int) -> None:
-        """Forget the forming bar of ``slot``."""
-        block, row = self._locate(slot)
-        block.forming[row, :] = np.nan
-        block.forming_time[row] = -1
 
     def nbytes(self) -> int:
         """Bytes held by the bar arrays."""

@@ -56,8 +56,9 @@ from vyx.daemon.scaler import ScreenLoad
 from vyx.daemon.scaling import note_screen, run_daemon_scaler
 from vyx.daemon.services import Services
 from vyx.daemon.settings import market_config, screener_config, server_config
-from vyx.daemon.startup import listen_error, prepare_data_dir
+from vyx.daemon.startup import listen_error
 from vyx.daemon.status import cloud_metrics, status, status_loop, status_update
+from vyx.data_dir import prepare_data_dir
 from vyx.market.closes import MarketEvent
 from vyx.notify.metrics import alerts_reporter, watch_alerts
 from vyx.notify.service import Notifier, run_notifier

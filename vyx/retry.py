@@ -21,6 +21,23 @@ with the same two frozen values, advanced with :func:`attrs.evolve` (urllib3's `
 - :func:`parse_retry_after`: a ``Retry-After`` value (delta-seconds, fractional seconds, an
   HTTP date, or a JSON number from a body) as seconds, bounded; malformed → the default.
 
+The Supabase store, the Gemini analyzer and drafter, the Fly client and the alerts' outbox
+retry with a :class:`RetryPolicy`. The market and the store's batch writer keep a bare
+:class:`Backoff`: a policy would change what they do, or add limits nothing reads:
+
+- the Binance REST client (:mod:`vyx.market.rest`): a 429 counts as one of its
+  ``max_attempts`` but does not lengthen the backoff (its ``Retry-After`` holds back every
+  request of the client, up to :data:`MAX_RETRY_AFTER_S`, not only the one retried). A policy's
+  attempt *is* its backoff's streak, so a 429 would lengthen the next 5xx's wait, and the asked
+  wait would be capped to ``max_retry_after_s``;
+- the WebSocket shards (:mod:`vyx.market.connection`) and the market's REST callers
+  (:mod:`vyx.market.service`: the universe, the gap repair) never give up and no server asks
+  them to wait: a policy with ``max_attempts=None`` would be their :class:`Backoff` with limits
+  nothing reads (the shard's streak starts over once a connection stayed up, and a refused
+  rotation is asked again after one of its delays);
+- the store's batch writer (:mod:`vyx.store.writer`), likewise: it retries a batch until the
+  sink has written or quarantined its rows.
+
 Nothing here does I/O or reads the Trio clock; the callers own the sleeping.
 """
 

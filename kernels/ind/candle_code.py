@@ -23,11 +23,41 @@ import attrs
 
 # Instructions: (opcode, a, b).
 (
-    I_CONST, I_FIELD, I_BODY, I_UPPER, I_LOWER, I_RANGE, I_COLOR, I_TOP, I_BOTTOM, I_AVG,
-    I_AVG_SELF, I_PARAM, I_ADD, I_SUB, I_MUL, I_DIV, I_NEG, I_LT, I_LE, I_GT, I_GE, I_EQ, I_NE,
-    I_NOT, I_MAX, I_MIN, I_REG, I_SET, I_INDEX, I_FIELD_AT, I_AND_JUMP, I_OR_JUMP, I_JUMP_ZERO,
+    I_CONST,
+    I_FIELD,
+    I_BODY,
+    I_UPPER,
+    I_LOWER,
+    I_RANGE,
+    I_COLOR,
+    I_TOP,
+    I_BOTTOM,
+    I_AVG,
+    I_AVG_SELF,
+    I_PARAM,
+    I_ADD,
+    I_SUB,
+    I_MUL,
+    I_DIV,
+    I_NEG,
+    I_LT,
+    I_LE,
+    I_GT,
+    I_GE,
+    I_EQ,
+    I_NE,
+    I_NOT,
+    I_MAX,
+    I_MIN,
+    I_REG,
+    I_SET,
+    I_INDEX,
+    I_FIELD_AT,
+    I_AND_JUMP,
+    I_OR_JUMP,
+    I_JUMP_ZERO,
     I_JUMP,
-) = range(34)  # fmt: skip
+) = range(34)
 
 #: Fields of a candle (``I_FIELD``'s ``a``): the kernel's inputs, in order.
 OPEN, HIGH, LOW, CLOSE = 0, 1, 2, 3
@@ -50,9 +80,18 @@ SETTINGS: tuple[tuple[int, int, float], ...] = (
     (HIGH_LOW, 5, 0.05),  # Equal
 )
 (
-    BODY_LONG, BODY_VERY_LONG, BODY_SHORT, BODY_DOJI, SHADOW_LONG, SHADOW_VERY_LONG,
-    SHADOW_SHORT, SHADOW_VERY_SHORT, NEAR, FAR, EQUAL,
-) = range(11)  # fmt: skip
+    BODY_LONG,
+    BODY_VERY_LONG,
+    BODY_SHORT,
+    BODY_DOJI,
+    SHADOW_LONG,
+    SHADOW_VERY_LONG,
+    SHADOW_SHORT,
+    SHADOW_VERY_SHORT,
+    NEAR,
+    FAR,
+    EQUAL,
+) = range(11)
 
 #: Registers: the output, values kept from bar to bar (the Hikkakes' pattern bar or
 #: countdown, result, high and low) and temporaries (a pattern's ``lets``).

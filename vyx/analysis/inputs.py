@@ -1,10 +1,10 @@
 """What an analysis looks at: the trader's settings, the closed candles, the indicator values.
 
-The screener hands :meth:`ConcurrentAnalyzer.submit` an :class:`AnalysisContext` built with
-:meth:`Candles.from_ring` (a copy of the ring's last closed bars, microseconds) and
-:meth:`TraderSettings.from_trader`. The heavier work — the standard indicator set computed with
-the Vyx kernels over those candles (:func:`standard_indicators`) — runs later, in the analyzer's
-own tasks, never in the screener's.
+The delivery (:mod:`vyx.daemon.delivery`) hands :meth:`ConcurrentAnalyzer.submit` an
+:class:`AnalysisContext` built with :meth:`Candles.from_ring` (a copy of the ring's last closed
+bars, microseconds) and :meth:`TraderSettings.from_strategy`. The heavier work — the standard
+indicator set computed with the Vyx kernels over those candles (:func:`standard_indicators`) —
+runs later, in the analyzer's own tasks, never in the delivery's.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from kernels.ops import N_BAR_FIELDS, OPEN_TIME
 from kernels.program import Program, TraderDef
 from kernels.ring import FIELD_INDEX, N_FIELDS, RingBuffer
 from kernels.series import run_graph
-from vyx.store.records import Trader
 
 #: Closed bars copied per signal: enough for ema(200)'s full warm-up (4 x 200 bars).
 HISTORY_BARS = 1000
@@ -99,13 +98,6 @@ class TraderSettings:
             ai_analysis_limit=_optional_int(data.get("aiAnalysisLimit")),
         )
 
-    @classmethod
-    def from_trader(cls, trader: Trader) -> TraderSettings:
-        """From a stored :class:`~vyx.store.records.Trader`."""
-        return cls.from_strategy(
-            trader.id, trader.name, trader.auto_analyze_signals, trader.strategy
-        )
-
     def risk_percent(self, key: str) -> float | None:
         """``riskManagement[key]`` as a positive percentage, if the trader set one."""
         value = self.risk_management.get(key)
@@ -138,17 +130,6 @@ class Candles:
         """Copy the last ``n`` closed bars of ``symbol`` (raises ``RingError`` if unknown)."""
         times, values = ring.window(ring.slot(symbol), n)
         return cls(symbol, timeframe, times.copy(), values.copy())
-
-    @classmethod
-    def from_arrays(
-        cls, symbol: str, timeframe: str, open_time: I64, fields: Mapping[str, F64]
-    ) -> Candles:
-        """From per-field arrays (missing fields are NaN)."""
-        n = len(open_time)
-        values = np.full((N_FIELDS, n), np.nan)
-        for name, column in fields.items():
-            values[FIELD_INDEX[name]] = column
-        return cls(symbol, timeframe, np.asarray(open_time, dtype=np.int64).copy(), values)
 
     def field(self, name: str) -> F64:
         """One field's values, oldest first."""

@@ -2,7 +2,7 @@
 
 The errors themselves (:class:`~vyx.data_dir.StartupError`) and the data directory's checks
 live in :mod:`vyx.data_dir`, below the daemon, so that operator tooling (``vyx doctor``) can use
-them without the daemon.
+them without the daemon; their users import them from there.
 """
 
 from __future__ import annotations
@@ -13,11 +13,8 @@ from errno import EACCES, EADDRINUSE, EADDRNOTAVAIL
 
 import click
 
-from vyx.data_dir import StartupError, prepare_data_dir
+from vyx.data_dir import StartupError
 from vyx.server.service import ListenError
-
-# Named here too for the composition root, which imports them from this module.
-__all__ = ["StartupError", "exit_on_startup_error", "listen_error", "prepare_data_dir"]
 
 
 def listen_error(exc: ListenError, port_setting: str) -> StartupError:

@@ -37,11 +37,6 @@ class SymbolInfo:
     tick: int = 1_000_000
     step: int = 1_000
 
-    @property
-    def stream_name(self) -> str:
-        """The lowercase symbol used in stream names."""
-        return self.symbol.lower()
-
 
 class SourceError(Exception):
     """A candle source cannot be built (unreadable or inconsistent files, bad settings)."""

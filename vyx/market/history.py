@@ -124,16 +124,9 @@ class History:
         key = self._keys.get((symbol, timeframe))
         return None if key is None else key.state
 
-    def live_symbols(self, timeframe: str) -> set[str]:
-        """Symbols of ``timeframe`` past their backfill (the ones a close is expected from)."""
-        return {
-            s
-            for (s, tf), k in self._keys.items()
-            if tf == timeframe and k.state is not KeyState.LOADING
-        }
-
     def live_count(self, timeframe: str) -> int:
-        """``len(live_symbols(timeframe))``, cached: the close tracker asks at every closed bar."""
+        """How many symbols of ``timeframe`` are past their backfill (the ones a close is expected
+        from), cached: the close tracker asks at every closed bar."""
         if self._live is None:
             live: dict[str, int] = dict.fromkeys(self.rings, 0)
             for (_, tf), k in self._keys.items():

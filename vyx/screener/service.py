@@ -51,7 +51,7 @@ def _now_ms() -> int:
 
 
 class Screener:
-    """The screener's state; :func:`run_screener` drives it, the daemon holds it as a handle."""
+    """The screener's state; :func:`drive_screener` drives it, the daemon holds it as a handle."""
 
     def __init__(
         self,
@@ -431,42 +431,15 @@ class Screener:
                 await self._sink(fresh, ())
 
 
-async def run_screener(
-    cfg: ScreenerConfig,
-    rings: Mapping[str, RingBuffer],
-    events: trio.MemoryReceiveChannel[MarketEvent],
-    sink: SignalSink,
-    *,
-    traders: Iterable[TraderDef] = (),
-    now_ms: Callable[[], int] = _now_ms,
-    resume: Mapping[str, int] | None = None,
-    task_status: trio.TaskStatus[Screener] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    """Screen on every close until cancelled; ``started(Screener)`` once the traders compiled.
-
-    Args:
-        cfg: settings.
-        rings: the market's rings (read only here).
-        events: the market's events, in order.
-        sink: where signals go (the daemon stores and pushes them); awaited per screen.
-        traders: the initial traders (compile errors are logged and kept in statistics).
-        now_ms: wall clock in epoch ms (signals' ``created_at``).
-        resume: the previous run's progress (:func:`vyx.screener.marks.load_marks`): bars
-            after it are screened with their signals once their history is loaded.
-    """
-    screener = Screener(cfg, rings, sink, now_ms, resume)
-    await screener.set_traders(traders)
-    await drive_screener(screener, events, task_status=task_status)
-
-
 async def drive_screener(
     screener: Screener,
     events: trio.MemoryReceiveChannel[MarketEvent],
     *,
     task_status: trio.TaskStatus[Screener] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Screen ``events`` with a screener built by the caller (the daemon builds it before the
-    server, which hands it browser commands); ``started(screener)`` at once. Returns once the
+    """Screen ``events`` until the channel closes, with a screener built by the caller (the
+    daemon builds it before the server, which hands it browser commands); ``started(screener)``
+    at once. Returns once the
     channel closed and every event was handled (:attr:`Screener.drained` is then set)."""
     cfg = screener.cfg
     async with trio.open_nursery() as nursery:
