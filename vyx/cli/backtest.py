@@ -6,7 +6,6 @@ import json
 import sys
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 
 import click
 
@@ -15,6 +14,7 @@ from kernels.fire_outcomes import fire_outcomes
 from kernels.klines_csv import Klines
 from kernels.program import CompiledTrader, TraderDef, build
 from kernels.warmup import prepare_kernels
+from vyx.cli.fire_text import bar_time, echo_clauses, fmt_value
 from vyx.cli.klines_args import load_klines_args
 from vyx.cli.option_types import klines_option, timeframe_option
 from vyx.cli.outcomes_html import finite, report_html
@@ -35,29 +35,17 @@ def fire_to_dict(fire: Fire) -> dict[str, object]:
     }
 
 
-def _fmt(v: object) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return "null" if v is None else str(v)
-
-
 def print_table(fires: Sequence[Fire], names: Mapping[str, str], limit: int | None) -> None:
     """A table of fires for people, with each clause's operand values."""
     shown = fires if limit is None else fires[-limit:]
     if limit is not None and len(fires) > limit:
         click.echo(f"... {len(fires) - limit} earlier signals not shown (--limit)")
     for f in shown:
-        when = datetime.fromtimestamp(f.open_time / 1000, UTC).strftime("%Y-%m-%d %H:%M")
         click.echo(
-            f"{when}  {f.symbol:<12} {f.timeframe:<4} {names.get(f.trader_id, f.trader_id)}"
-            f"  @ {_fmt(f.price)}"
+            f"{bar_time(f.open_time)}  {f.symbol:<12} {f.timeframe:<4} "
+            f"{names.get(f.trader_id, f.trader_id)}  @ {fmt_value(f.price)}"
         )
-        for label, clause in f.clauses.items():
-            values = clause["values"]
-            assert isinstance(values, dict)
-            vals = ", ".join(f"{k} = {_fmt(v)}" for k, v in values.items())
-            mark = "✓" if clause["held"] else "✗"
-            click.echo(f"    {mark} {label}" + (f"   [{vals}]" if vals else ""))
+        echo_clauses(f.clauses, "    ")
 
 
 def print_summary(

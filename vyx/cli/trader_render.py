@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import click
 
 from vyx.authoring import Draft, Preview
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return "null" if value is None else str(value)
+from vyx.cli.fire_text import bar_time, echo_clauses, fmt_value
 
 
 def echo_draft(draft: Draft, rounds: int) -> None:
@@ -50,11 +43,6 @@ def echo_preview(preview: Preview, origin: str) -> None:
     if preview.last:
         click.echo(f"  last {len(preview.last)} signals:")
     for signal in preview.last:
-        when = datetime.fromtimestamp(signal.open_time / 1000, UTC).strftime("%Y-%m-%d %H:%M")
-        click.echo(f"  {when}  {signal.symbol:<12} @ {_fmt(signal.price)}")
-        for label, clause in signal.clauses.items():
-            values = clause["values"]
-            assert isinstance(values, dict)
-            shown = ", ".join(f"{k} = {_fmt(v)}" for k, v in values.items())
-            mark = "✓" if clause["held"] else "✗"
-            click.echo(f"      {mark} {label}" + (f"   [{shown}]" if shown else ""))
+        when, price = bar_time(signal.open_time), fmt_value(signal.price)
+        click.echo(f"  {when}  {signal.symbol:<12} @ {price}")
+        echo_clauses(signal.clauses, "      ")
