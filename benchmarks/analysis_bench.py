@@ -55,10 +55,14 @@ async def _run(
     async with trio.open_nursery() as nursery:
         analyzer: ConcurrentAnalyzer = await nursery.start(
             partial(
-                run_analyzer, config(**cfg_overrides), store, broadcast,
-                options=AnalyzerOptions(queue_size=n), http=fake.client(),
+                run_analyzer,
+                config(**cfg_overrides),
+                store,
+                broadcast,
+                options=AnalyzerOptions(queue_size=n),
+                http=fake.client(),
             )
-        )  # fmt: skip
+        )
         for i in range(n):
             analyzer.submit(*signals.make(i))
         await done.wait()
@@ -143,10 +147,14 @@ def submit_cost(signals: Signals) -> None:
         async with trio.open_nursery() as nursery:
             analyzer: ConcurrentAnalyzer = await nursery.start(
                 partial(
-                    run_analyzer, config(), MemoryStore(), lambda _m: None,
-                    options=AnalyzerOptions(queue_size=len(pairs)), http=fake.client(),
+                    run_analyzer,
+                    config(),
+                    MemoryStore(),
+                    lambda _m: None,
+                    options=AnalyzerOptions(queue_size=len(pairs)),
+                    http=fake.client(),
                 )
-            )  # fmt: skip
+            )
             t0 = time.perf_counter()
             for sig, ctx in pairs:
                 analyzer.submit(sig, ctx)

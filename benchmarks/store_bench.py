@@ -112,14 +112,22 @@ def main() -> None:
         base = direct(root / "base.sqlite3", rows[:baseline_n], 1, "FULL")
         line("baseline: one transaction per row, FULL", baseline_n, base)
         for sync in ("FULL", "NORMAL"):
-            line(f"direct: write_batch(100 rows), {sync}", n,
-                 direct(root / f"direct-{sync}.sqlite3", rows, 100, sync))  # fmt: skip
+            line(
+                f"direct: write_batch(100 rows), {sync}",
+                n,
+                direct(root / f"direct-{sync}.sqlite3", rows, 100, sync),
+            )
         for sync in ("FULL", "NORMAL"):
-            line(f"service: run_store, batches of 100, {sync}", n,
-                 service(root / f"svc-{sync}", signals, sync))  # fmt: skip
+            line(
+                f"service: run_store, batches of 100, {sync}",
+                n,
+                service(root / f"svc-{sync}", signals, sync),
+            )
         size = (root / "svc-FULL" / "vyx.sqlite3").stat().st_size
-        print(f"size      {size / n * 10_000 / 1e6:.2f} MB on disk per 10k signals "
-              f"({size / n:.0f} bytes/signal, indexes included)")  # fmt: skip
+        print(
+            f"size      {size / n * 10_000 / 1e6:.2f} MB on disk per 10k signals "
+            f"({size / n:.0f} bytes/signal, indexes included)"
+        )
 
 
 if __name__ == "__main__":

@@ -41,22 +41,31 @@ def make_signal(n: int) -> Signal:
     open_time = 1_700_000_000_000 + (n // len(SYMBOLS)) * 300_000
     trader = TRADERS[n % len(TRADERS)]
     return Signal(
-        id=signal_id(trader, symbol, "5m", open_time), trader_id=trader, user_id=USER,
-        symbol=symbol, interval="5m", price=123.456 + n, bar_open_time=open_time,
-        matched_conditions=("rsi(14) < 30", "crosses_above(close, ema(close, 50))",
-                            "volume > 2 * sma(volume, 20)"),
+        id=signal_id(trader, symbol, "5m", open_time),
+        trader_id=trader,
+        user_id=USER,
+        symbol=symbol,
+        interval="5m",
+        price=123.456 + n,
+        bar_open_time=open_time,
+        matched_conditions=(
+            "rsi(14) < 30",
+            "crosses_above(close, ema(close, 50))",
+            "volume > 2 * sma(volume, 20)",
+        ),
         indicator_data={
             "rsi(14) < 30": {"held": True, "values": [27.81234, 30]},
             "crosses_above(close, ema(close, 50))": {"held": True, "values": [124.1, 123.9]},
             "volume > 2 * sma(volume, 20)": {"held": True, "values": [91234.5, 2 * 40321.7]},
         },
         created_at=open_time + 300_000,
-    )  # fmt: skip
+    )
 
 
 def store_cfg(root: Path) -> StoreConfig:
-    return StoreConfig(data_dir=root, batch_rows=100, flush_interval_ms=250, buffer_rows=10_000,
-                       final_flush_s=30)  # fmt: skip
+    return StoreConfig(
+        data_dir=root, batch_rows=100, flush_interval_ms=250, buffer_rows=10_000, final_flush_s=30
+    )
 
 
 async def through_store(n: int, url: str, transport: Any) -> float:
@@ -64,8 +73,11 @@ async def through_store(n: int, url: str, transport: Any) -> float:
     with tempfile.TemporaryDirectory() as root:
         sb = SupabaseConfig(url=url, service_key=SERVICE_KEY)
         async with trio.open_nursery() as nursery:
-            store: SupabaseStore = await nursery.start(functools.partial(
-                run_supabase_store, store_cfg(Path(root)), sb, transport=transport))  # fmt: skip
+            store: SupabaseStore = await nursery.start(
+                functools.partial(
+                    run_supabase_store, store_cfg(Path(root)), sb, transport=transport
+                )
+            )
             signals = [make_signal(i) for i in range(n)]
             start = time.perf_counter()
             for i in range(0, n, 50):  # the screener saves a close's signals together
@@ -95,9 +107,14 @@ async def spool_size(n: int) -> tuple[int, int]:
     with tempfile.TemporaryDirectory() as root:
         sb = SupabaseConfig(url="http://supabase.bench", service_key=SERVICE_KEY)
         async with trio.open_nursery() as nursery:
-            store: SupabaseStore = await nursery.start(functools.partial(
-                run_supabase_store, store_cfg(Path(root)), sb,
-                transport=httpx.ASGITransport(app=fake)))  # fmt: skip
+            store: SupabaseStore = await nursery.start(
+                functools.partial(
+                    run_supabase_store,
+                    store_cfg(Path(root)),
+                    sb,
+                    transport=httpx.ASGITransport(app=fake),
+                )
+            )
             await store.save_signals([make_signal(i) for i in range(n)])
             await store.flush()
             full = store.io.spool.size_bytes()
@@ -136,8 +153,11 @@ def main() -> None:
         print(f"{label:<52}: {rows / seconds:>9,.0f} rows/s")
 
     asgi = "http://supabase.bench"
-    line("store → spool → PostgREST fake (in-process ASGI)", n,
-         trio.run(through_store, n, asgi, httpx.ASGITransport(app=FakePostgrest())))  # fmt: skip
+    line(
+        "store → spool → PostgREST fake (in-process ASGI)",
+        n,
+        trio.run(through_store, n, asgi, httpx.ASGITransport(app=FakePostgrest())),
+    )
     line(
         "baseline: one upsert per row (in-process ASGI)",
         baseline_n,

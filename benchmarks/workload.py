@@ -83,8 +83,10 @@ def klines(n_symbols: int, n_bars: int, timeframe: str, seed: int) -> dict[str, 
 def arrays(k: Klines, hour: Klines | None = None) -> Arrays:
     """Field arrays of ``k`` (what TA-Lib is called on); with ``hour``, ``hidx`` maps each bar
     to the last ``hour`` bar closed by its close (-1: none yet)."""
-    out = {f: np.ascontiguousarray(k.bars[:, i]) for i, f in
-           enumerate(("open", "high", "low", "close", "volume"))}  # fmt: skip
+    out = {
+        f: np.ascontiguousarray(k.bars[:, i])
+        for i, f in enumerate(("open", "high", "low", "close", "volume"))
+    }
     if hour is not None:
         step = int(k.open_time[1] - k.open_time[0])
         hstep = int(hour.open_time[1] - hour.open_time[0])

@@ -33,9 +33,12 @@ def _args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--sample-s", type=float, default=2.0, help="sampling period, s (2)")
     p.add_argument("--seed", type=int, default=5, help="exchange seed (5)")
     p.add_argument(
-        "--lifetime-hours", type=float, default=24.0, help="market hours per exchange connection "
+        "--lifetime-hours",
+        type=float,
+        default=24.0,
+        help="market hours per exchange connection "
         "before the exchange cuts it, as Binance's 24 h limit (0: never)",
-    )  # fmt: skip
+    )
     p.add_argument("--workers", type=int, default=1, help="daemon WORKERS (1)")
     p.add_argument("--start-timeout", type=float, default=600.0, help="s to wait for ready")
     p.add_argument("--stall-timeout", type=float, default=120.0, help="s without progress: abort")

@@ -35,8 +35,13 @@ class ProcessesMixin(SoakState):
 
     def start_exchange(self) -> tuple[str, str]:
         lifetime = self.args.lifetime_hours * 3600 / self.speed
-        argv = [str(self.args.symbols), str(self.args.seed), str(self.speed), str(START_MS),
-                str(lifetime)]  # fmt: skip
+        argv = [
+            str(self.args.symbols),
+            str(self.args.seed),
+            str(self.speed),
+            str(START_MS),
+            str(lifetime),
+        ]
         self.exchange = subprocess.Popen(
             [sys.executable, "-c", EXCHANGE_SCRIPT, *argv],
             stdin=subprocess.PIPE,

@@ -38,8 +38,10 @@ def test_appending_n_bars_keeps_the_last_capacity_bars(capacity: int, n: int, re
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(1, 30), forming=st.lists(st.floats(-1e6, 1e6), min_size=N_FIELDS,
-                                             max_size=N_FIELDS))  # fmt: skip
+@given(
+    n=st.integers(1, 30),
+    forming=st.lists(st.floats(-1e6, 1e6), min_size=N_FIELDS, max_size=N_FIELDS),
+)
 def test_overwriting_the_forming_bar_then_restoring_it_changes_nothing(
     n: int, forming: list[float]
 ) -> None:

@@ -59,9 +59,12 @@ def test_a_timeframe_without_a_ring_is_a_compile_error_not_a_key_error() -> None
 def test_a_change_after_a_huge_filter_does_not_recurse() -> None:
     # 497 clauses installed, then the next change of any trader raised RecursionError.
     wide = Budget(
-        max_chars=1 << 20, max_nodes=1 << 20, max_work=1 << 20, max_user_nodes=1 << 20,
+        max_chars=1 << 20,
+        max_nodes=1 << 20,
+        max_work=1 << 20,
+        max_user_nodes=1 << 20,
         max_user_work=1 << 20,
-    )  # fmt: skip
+    )
     executor, _ = _executor(60, wide)
     huge = TraderDef("huge", " and ".join(f"close > {k}" for k in range(2000)), "5m")
     assert executor.set_traders([*BASE, huge]) == {}

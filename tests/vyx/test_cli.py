@@ -95,9 +95,17 @@ def test_backtest_filter_and_traders_file(tmp_path: Path) -> None:
     _write_csv(b, 4, 500, "5m")
     result = CliRunner().invoke(
         cli,
-        ["backtest", "--filter", "crosses_above(close, sma(close, 10))", "--klines", str(a),
-         "--klines", str(b), "--json"],
-    )  # fmt: skip
+        [
+            "backtest",
+            "--filter",
+            "crosses_above(close, sma(close, 10))",
+            "--klines",
+            str(a),
+            "--klines",
+            str(b),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     fires = [json.loads(line) for line in result.output.splitlines()]
     assert {f["symbol"] for f in fires} == {"AAAUSDT", "BBBUSDT"}

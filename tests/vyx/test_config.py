@@ -18,8 +18,11 @@ JWT_SECRET = "jwt-secret-do-not-print-42"
 GEMINI_KEY = "AIzaSy-gemini-secret-77"
 FLY_TOKEN = "FlyV1 fm2_fly-secret-token"  # contains a space: only valid as a bad value
 SECRETS = (SERVICE_KEY, JWT_SECRET, GEMINI_KEY, "fm2_fly-secret-token")
-CLOUD = {"SUPABASE_URL": "https://abc.supabase.co", "SUPABASE_SERVICE_KEY": SERVICE_KEY,
-         "USER_ID": USER}  # fmt: skip
+CLOUD = {
+    "SUPABASE_URL": "https://abc.supabase.co",
+    "SUPABASE_SERVICE_KEY": SERVICE_KEY,
+    "USER_ID": USER,
+}
 
 
 def _load(**env: str) -> Config:
@@ -173,8 +176,11 @@ def test_all_errors_are_reported_at_once() -> None:
     err = _error(PORT="x", MACHINE_CPUS="99", KLINE_INTERVAL="2m", LOG_FORMAT="yaml")
     assert len(err.problems) == 4
     assert {p.split("=")[0] for p in err.problems} == {
-        "KLINE_INTERVAL", "PORT", "LOG_FORMAT", "MACHINE_CPUS",
-    }  # fmt: skip
+        "KLINE_INTERVAL",
+        "PORT",
+        "LOG_FORMAT",
+        "MACHINE_CPUS",
+    }
 
 
 def test_cloud_mode() -> None:
@@ -229,8 +235,12 @@ def test_user_id_alone_is_embedded_for_that_user() -> None:
 
 
 def test_secrets_never_in_repr_or_str() -> None:
-    cfg = _load(**CLOUD, SUPABASE_JWT_SECRET=JWT_SECRET, GEMINI_API_KEY=GEMINI_KEY,
-                FLY_API_TOKEN="fm2_fly-secret-token")  # fmt: skip
+    cfg = _load(
+        **CLOUD,
+        SUPABASE_JWT_SECRET=JWT_SECRET,
+        GEMINI_API_KEY=GEMINI_KEY,
+        FLY_API_TOKEN="fm2_fly-secret-token",
+    )
     for text in (repr(cfg), str(cfg), repr(cfg.supabase), repr(cfg.analyzer), repr(cfg.fly)):
         for secret in SECRETS:
             assert secret not in text
@@ -239,9 +249,14 @@ def test_secrets_never_in_repr_or_str() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["SUPABASE_SERVICE_KEY", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_JWT_SECRET",
-     "GEMINI_API_KEY", "FLY_API_TOKEN"],
-)  # fmt: skip
+    [
+        "SUPABASE_SERVICE_KEY",
+        "SUPABASE_SERVICE_ROLE_KEY",
+        "SUPABASE_JWT_SECRET",
+        "GEMINI_API_KEY",
+        "FLY_API_TOKEN",
+    ],
+)
 def test_bad_secret_is_reported_without_its_value(name: str) -> None:
     bad = "leaky secret\tvalue"
     err = _error(**{**CLOUD, name: bad})
@@ -252,8 +267,11 @@ def test_bad_secret_is_reported_without_its_value(name: str) -> None:
 
 
 KNOWN = [name for name, *_ in GOOD + BAD] + [
-    "SUPABASE_SERVICE_KEY", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_JWT_SECRET", "XDG_DATA_HOME",
-]  # fmt: skip
+    "SUPABASE_SERVICE_KEY",
+    "SUPABASE_SERVICE_ROLE_KEY",
+    "SUPABASE_JWT_SECRET",
+    "XDG_DATA_HOME",
+]
 VALUES = st.one_of(
     st.text(max_size=30),
     st.sampled_from([raw for _, raw, *_ in GOOD + BAD]),

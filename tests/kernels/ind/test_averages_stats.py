@@ -101,29 +101,62 @@ def _trima(s: Sources, n: int) -> int:
 
 
 INDICATORS: list[Indicator] = [
-    Indicator("sma", lambda s, p: s.add(ops.SMA, [s.close], [p.n]),
-              lambda b, p: talib.SMA(b.close, p.n), "price"),
-    Indicator("ema", lambda s, p: s.add(ops.EMA, [s.close], [p.n]),
-              lambda b, p: talib.EMA(b.close, p.n), "price"),
-    Indicator("wma", lambda s, p: s.add(ops.WMA, [s.close], [p.n]),
-              lambda b, p: talib.WMA(b.close, p.n), "price"),
-    Indicator("rma", lambda s, p: s.add(ops.RMA, [s.close], [p.n]),
-              lambda b, p: tv_rma(b.close, p.n), "price"),
-    Indicator("sum", lambda s, p: s.add(ops.SUM, [s.close], [p.m]),
-              lambda b, p: talib.SUM(b.close, p.m), "price"),
-    Indicator("highest", lambda s, p: s.add(ops.HIGHEST, [s.high], [p.n]),
-              lambda b, p: talib.MAX(b.high, p.n), "price"),
-    Indicator("lowest", lambda s, p: s.add(ops.LOWEST, [s.low], [p.m]),
-              lambda b, p: talib.MIN(b.low, p.m), "price"),
-    Indicator("rsi", lambda s, p: s.add(ops.RSI, [s.close], [p.rsi]),
-              lambda b, p: talib.RSI(b.close, p.rsi)),
+    Indicator(
+        "sma",
+        lambda s, p: s.add(ops.SMA, [s.close], [p.n]),
+        lambda b, p: talib.SMA(b.close, p.n),
+        "price",
+    ),
+    Indicator(
+        "ema",
+        lambda s, p: s.add(ops.EMA, [s.close], [p.n]),
+        lambda b, p: talib.EMA(b.close, p.n),
+        "price",
+    ),
+    Indicator(
+        "wma",
+        lambda s, p: s.add(ops.WMA, [s.close], [p.n]),
+        lambda b, p: talib.WMA(b.close, p.n),
+        "price",
+    ),
+    Indicator(
+        "rma",
+        lambda s, p: s.add(ops.RMA, [s.close], [p.n]),
+        lambda b, p: tv_rma(b.close, p.n),
+        "price",
+    ),
+    Indicator(
+        "sum",
+        lambda s, p: s.add(ops.SUM, [s.close], [p.m]),
+        lambda b, p: talib.SUM(b.close, p.m),
+        "price",
+    ),
+    Indicator(
+        "highest",
+        lambda s, p: s.add(ops.HIGHEST, [s.high], [p.n]),
+        lambda b, p: talib.MAX(b.high, p.n),
+        "price",
+    ),
+    Indicator(
+        "lowest",
+        lambda s, p: s.add(ops.LOWEST, [s.low], [p.m]),
+        lambda b, p: talib.MIN(b.low, p.m),
+        "price",
+    ),
+    Indicator(
+        "rsi",
+        lambda s, p: s.add(ops.RSI, [s.close], [p.rsi]),
+        lambda b, p: talib.RSI(b.close, p.rsi),
+    ),
     Indicator("dema", _dema, lambda b, p: talib.DEMA(b.close, p.m), "price"),
     Indicator("tema", _tema, lambda b, p: talib.TEMA(b.close, p.m), "price"),
-    Indicator("trima", lambda s, p: _trima(s, p.n), lambda b, p: talib.TRIMA(b.close, p.n),
-              "price"),
-    Indicator("trima.m", lambda s, p: _trima(s, p.m), lambda b, p: talib.TRIMA(b.close, p.m),
-              "price"),
-]  # fmt: skip
+    Indicator(
+        "trima", lambda s, p: _trima(s, p.n), lambda b, p: talib.TRIMA(b.close, p.n), "price"
+    ),
+    Indicator(
+        "trima.m", lambda s, p: _trima(s, p.m), lambda b, p: talib.TRIMA(b.close, p.m), "price"
+    ),
+]
 
 #: Reproduce TA-Lib 0.8 to the last bit on the real klines. The others round differently
 #: (within 1e-9): TA-Lib's EMA fuses its multiply-add on FMA-capable CPUs and ema_nb does

@@ -103,32 +103,65 @@ def _macd_ref(b: Ohlcv, p: Periods, out: int, signal: int | None = None) -> F64:
 INDICATORS: list[Indicator] = [
     Indicator("macd", _macd, lambda b, p: _macd_ref(b, p, 0, signal=1), "price"),
     Indicator("macd.signal", _signal, lambda b, p: _macd_ref(b, p, 1), "price"),
-    Indicator("macd.hist", lambda s, p: s.add(ops.SUB, [_macd(s, p), _signal(s, p)]),
-              lambda b, p: _macd_ref(b, p, 2), "price"),
-    Indicator("stochf.fastk", _fastk,
-              lambda b, p: talib.STOCHF(b.high, b.low, b.close, p.fastk, 1)[0]),
-    Indicator("stochf.fastd", lambda s, p: s.add(ops.SMA, [_fastk(s, p)], [p.fastd]),
-              lambda b, p: talib.STOCHF(b.high, b.low, b.close, p.fastk, p.fastd)[1]),
-    Indicator("stoch.slowk", _slowk,
-              lambda b, p: talib.STOCH(b.high, b.low, b.close, p.fastk, p.slowk, 0, 1, 0)[0]),
-    Indicator("stoch.slowd", lambda s, p: s.add(ops.SMA, [_slowk(s, p)], [p.slowd]),
-              lambda b, p: talib.STOCH(b.high, b.low, b.close, p.fastk, p.slowk, 0, p.slowd, 0)[1]),
-    Indicator("stochrsi.fastk", _stochrsi_k,
-              lambda b, p: talib.STOCHRSI(b.close, p.rsi, p.fastk, 1)[0]),
-    Indicator("stochrsi.fastd", lambda s, p: s.add(ops.SMA, [_stochrsi_k(s, p)], [p.fastd]),
-              lambda b, p: talib.STOCHRSI(b.close, p.rsi, p.fastk, p.fastd)[1]),
-    Indicator("roc", lambda s, p: s.add(ops.ROC, [s.close], [p.n]),
-              lambda b, p: talib.ROC(b.close, p.n)),
-    Indicator("mom", lambda s, p: s.add(ops.SUB, [s.close, s.add(ops.LAG, [s.close], [p.n])]),
-              lambda b, p: talib.MOM(b.close, p.n), "price", gap_ok=False),
-    Indicator("willr", lambda s, p: s.add(ops.WILLR, [s.high, s.low, s.close], [p.n]),
-              lambda b, p: talib.WILLR(b.high, b.low, b.close, p.n)),
-    Indicator("cci", lambda s, p: s.add(ops.CCI, [s.hlc3], [p.n]),
-              lambda b, p: talib.CCI(b.high, b.low, b.close, p.n)),
-    Indicator("mfi", lambda s, p: s.add(ops.MFI, [s.hlc3, s.volume], [p.n]),
-              lambda b, p: talib.MFI(b.high, b.low, b.close, b.volume, p.n)),
+    Indicator(
+        "macd.hist",
+        lambda s, p: s.add(ops.SUB, [_macd(s, p), _signal(s, p)]),
+        lambda b, p: _macd_ref(b, p, 2),
+        "price",
+    ),
+    Indicator(
+        "stochf.fastk", _fastk, lambda b, p: talib.STOCHF(b.high, b.low, b.close, p.fastk, 1)[0]
+    ),
+    Indicator(
+        "stochf.fastd",
+        lambda s, p: s.add(ops.SMA, [_fastk(s, p)], [p.fastd]),
+        lambda b, p: talib.STOCHF(b.high, b.low, b.close, p.fastk, p.fastd)[1],
+    ),
+    Indicator(
+        "stoch.slowk",
+        _slowk,
+        lambda b, p: talib.STOCH(b.high, b.low, b.close, p.fastk, p.slowk, 0, 1, 0)[0],
+    ),
+    Indicator(
+        "stoch.slowd",
+        lambda s, p: s.add(ops.SMA, [_slowk(s, p)], [p.slowd]),
+        lambda b, p: talib.STOCH(b.high, b.low, b.close, p.fastk, p.slowk, 0, p.slowd, 0)[1],
+    ),
+    Indicator(
+        "stochrsi.fastk", _stochrsi_k, lambda b, p: talib.STOCHRSI(b.close, p.rsi, p.fastk, 1)[0]
+    ),
+    Indicator(
+        "stochrsi.fastd",
+        lambda s, p: s.add(ops.SMA, [_stochrsi_k(s, p)], [p.fastd]),
+        lambda b, p: talib.STOCHRSI(b.close, p.rsi, p.fastk, p.fastd)[1],
+    ),
+    Indicator(
+        "roc", lambda s, p: s.add(ops.ROC, [s.close], [p.n]), lambda b, p: talib.ROC(b.close, p.n)
+    ),
+    Indicator(
+        "mom",
+        lambda s, p: s.add(ops.SUB, [s.close, s.add(ops.LAG, [s.close], [p.n])]),
+        lambda b, p: talib.MOM(b.close, p.n),
+        "price",
+        gap_ok=False,
+    ),
+    Indicator(
+        "willr",
+        lambda s, p: s.add(ops.WILLR, [s.high, s.low, s.close], [p.n]),
+        lambda b, p: talib.WILLR(b.high, b.low, b.close, p.n),
+    ),
+    Indicator(
+        "cci",
+        lambda s, p: s.add(ops.CCI, [s.hlc3], [p.n]),
+        lambda b, p: talib.CCI(b.high, b.low, b.close, p.n),
+    ),
+    Indicator(
+        "mfi",
+        lambda s, p: s.add(ops.MFI, [s.hlc3, s.volume], [p.n]),
+        lambda b, p: talib.MFI(b.high, b.low, b.close, b.volume, p.n),
+    ),
     Indicator("natr", _natr, lambda b, p: talib.NATR(b.high, b.low, b.close, p.n)),
-]  # fmt: skip
+]
 
 #: Kernels that reproduce TA-Lib 0.8 (on an FMA-capable CPU) to the last bit.
 BIT_EXACT = ("macd", "stochf.fastk", "roc", "willr", "cci", "mfi")

@@ -286,8 +286,9 @@ def _per_run(ref: Reference, bars: F64, inputs: tuple[int, ...]) -> F64:
 
 
 @settings(max_examples=200, deadline=None)
-@given(bars=scaled_bars(), n_atr=st.integers(1, 20), n_di=st.integers(1, 20),
-       n_adx=st.integers(2, 20))  # fmt: skip
+@given(
+    bars=scaled_bars(), n_atr=st.integers(1, 20), n_di=st.integers(1, 20), n_adx=st.integers(2, 20)
+)
 def test_hypothesis_bars_equal_talib_per_valid_run(
     bars: F64, n_atr: int, n_di: int, n_adx: int
 ) -> None:

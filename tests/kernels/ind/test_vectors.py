@@ -206,8 +206,11 @@ def test_cs_obv(shared_data: Path) -> None:
     """The first row has no volume (NaN): OBV starts at the next row with its volume."""
     v = _csv(shared_data, "cs-obv")
     s = Sources()
-    got = run_nodes(s.graph, {"obv": s.add(ops.OBV, [s.close, s.volume])},
-                    _bars(close=v["Close"], volume=v["Volume"]))  # fmt: skip
+    got = run_nodes(
+        s.graph,
+        {"obv": s.add(ops.OBV, [s.close, s.volume])},
+        _bars(close=v["Close"], volume=v["Volume"]),
+    )
     assert np.isnan(got["obv"][0])
     np.testing.assert_array_equal(got["obv"][1:], v["OBV"][1:])
 
@@ -227,8 +230,10 @@ def test_cs_adx(shared_data: Path) -> None:
     v = _csv(shared_data, "cs-adx")
     s = Sources()
     hlc = [s.high, s.low, s.close]
-    nodes = {k: s.add(op, hlc, [14]) for k, op in
-             (("pdi", ops.PLUS_DI), ("mdi", ops.MINUS_DI), ("adx", ops.ADX))}  # fmt: skip
+    nodes = {
+        k: s.add(op, hlc, [14])
+        for k, op in (("pdi", ops.PLUS_DI), ("mdi", ops.MINUS_DI), ("adx", ops.ADX))
+    }
     got = run_nodes(s.graph, nodes, _bars(high=v["High"], low=v["Low"], close=v["Close"]))
     for ours, col in (("pdi", "+DI14"), ("mdi", "-DI14"), ("adx", "ADX")):
         _near(got[ours][300:], v[col][300:], 5e-7, 1e-6)
@@ -512,8 +517,9 @@ def test_tulip_obv(shared_data: Path) -> None:
     tulip's plus that constant."""
     _, (close, volume, want) = _tulip(shared_data, "obv")
     s = Sources()
-    got = run_nodes(s.graph, {"obv": s.add(ops.OBV, [s.close, s.volume])},
-                    _bars(close=close, volume=volume))  # fmt: skip
+    got = run_nodes(
+        s.graph, {"obv": s.add(ops.OBV, [s.close, s.volume])}, _bars(close=close, volume=volume)
+    )
     _tail(got["obv"] - volume[0], want)
 
 

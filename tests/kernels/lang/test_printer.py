@@ -63,9 +63,17 @@ def test_canonical_text(source: str, canonical: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(14.0, "14"), (-3.0, "-3"), (0.0, "0"), (-0.0, "-0"), (2.5, "2.5"), (1e-5, "1e-05"),
-     (1e16, "1e+16"), (123456789012345.0, "123456789012345")],
-)  # fmt: skip
+    [
+        (14.0, "14"),
+        (-3.0, "-3"),
+        (0.0, "0"),
+        (-0.0, "-0"),
+        (2.5, "2.5"),
+        (1e-5, "1e-05"),
+        (1e16, "1e+16"),
+        (123456789012345.0, "123456789012345"),
+    ],
+)
 def test_format_number(value: float, text: str) -> None:
     assert format_number(value) == text
     assert float(text) == value

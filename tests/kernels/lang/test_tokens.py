@@ -17,12 +17,26 @@ def test_kinds_and_texts() -> None:
     tokens, diagnostics = lex('rsi(14) <= 3.5e2 and on("1h", x[2]) != .5')
     assert diagnostics == []
     assert [(t.kind, t.text) for t in tokens] == [
-        (Kind.NAME, "rsi"), (Kind.OP, "("), (Kind.NUMBER, "14"), (Kind.OP, ")"),
-        (Kind.OP, "<="), (Kind.NUMBER, "3.5e2"), (Kind.NAME, "and"), (Kind.NAME, "on"),
-        (Kind.OP, "("), (Kind.STRING, '"1h"'), (Kind.OP, ","), (Kind.NAME, "x"), (Kind.OP, "["),
-        (Kind.NUMBER, "2"), (Kind.OP, "]"), (Kind.OP, ")"), (Kind.OP, "!="), (Kind.NUMBER, ".5"),
+        (Kind.NAME, "rsi"),
+        (Kind.OP, "("),
+        (Kind.NUMBER, "14"),
+        (Kind.OP, ")"),
+        (Kind.OP, "<="),
+        (Kind.NUMBER, "3.5e2"),
+        (Kind.NAME, "and"),
+        (Kind.NAME, "on"),
+        (Kind.OP, "("),
+        (Kind.STRING, '"1h"'),
+        (Kind.OP, ","),
+        (Kind.NAME, "x"),
+        (Kind.OP, "["),
+        (Kind.NUMBER, "2"),
+        (Kind.OP, "]"),
+        (Kind.OP, ")"),
+        (Kind.OP, "!="),
+        (Kind.NUMBER, ".5"),
         (Kind.EOF, ""),
-    ]  # fmt: skip
+    ]
     assert tokens[5].value == 350.0
     assert tokens[9].string == "1h"
 

@@ -82,9 +82,13 @@ class Signals:
         self.klines = klines
 
     def make(
-        self, i: int, settings: TraderSettings | None = None, *, priority: int = 0,
+        self,
+        i: int,
+        settings: TraderSettings | None = None,
+        *,
+        priority: int = 0,
         provisional: bool = False,
-    ) -> tuple[Signal, AnalysisContext]:  # fmt: skip
+    ) -> tuple[Signal, AnalysisContext]:
         settings = settings or trader()
         candles = candles_until(self.klines, 1200 + i)
         sig = signal_at(candles, trader_id=settings.id, provisional=provisional)
@@ -103,9 +107,13 @@ def fake(shared_data: Path) -> FakeGemini:
 
 def config(**overrides: Any) -> AnalyzerConfig:
     values: dict[str, Any] = {
-        "api_key": KEY, "model": "gemini-2.5-flash", "base_url": "http://gemini.fake",
-        "max_concurrency": 4, "requests_per_minute": 60, "timeout_s": 30.0,
+        "api_key": KEY,
+        "model": "gemini-2.5-flash",
+        "base_url": "http://gemini.fake",
+        "max_concurrency": 4,
+        "requests_per_minute": 60,
+        "timeout_s": 30.0,
         "daily_token_budget": 0,
-    }  # fmt: skip
+    }
     values.update(overrides)
     return AnalyzerConfig(**values)

@@ -140,9 +140,11 @@ class FakeGemini:
             data = self.capture("vertexai/unary-failure-quota-exceeded.json")
             if behaviour == "429":
                 data["error"]["details"].append(
-                    {"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                     "retryDelay": self.retry_delay}
-                )  # fmt: skip
+                    {
+                        "@type": "type.googleapis.com/google.rpc.RetryInfo",
+                        "retryDelay": self.retry_delay,
+                    }
+                )
             return httpx.Response(429, json=data)
         if behaviour == "503":
             error = {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}
@@ -165,8 +167,10 @@ class FakeGemini:
         usage["promptTokenCount"] = prompt_tokens
         usage["candidatesTokenCount"] = output_tokens
         usage["totalTokenCount"] = prompt_tokens + output_tokens + thoughts
-        for key, count in (("promptTokensDetails", prompt_tokens),
-                           ("candidatesTokensDetails", output_tokens)):  # fmt: skip
+        for key, count in (
+            ("promptTokensDetails", prompt_tokens),
+            ("candidatesTokensDetails", output_tokens),
+        ):
             if key in usage:
                 usage[key] = [{"modality": "TEXT", "tokenCount": count}]
         return usage

@@ -60,9 +60,11 @@ def test_candles_from_the_ring_are_copies(btc_1h: Klines) -> None:
 
 def test_trader_settings_accept_json_strings_and_junk() -> None:
     s = TraderSettings.from_strategy(
-        "t", "n", True, '{"instructions": "x", "riskManagement": {"stopLoss": "2.5"},'
-        ' "aiAnalysisLimit": 5}'
-    )  # fmt: skip
+        "t",
+        "n",
+        True,
+        '{"instructions": "x", "riskManagement": {"stopLoss": "2.5"}, "aiAnalysisLimit": 5}',
+    )
     assert (s.instructions, s.ai_analysis_limit, s.risk_percent("stopLoss")) == ("x", 5, 2.5)
     junk = TraderSettings.from_strategy("t", "n", True, "{not json")
     assert junk.instructions == ""
@@ -138,9 +140,11 @@ def test_fmt() -> None:
 
 
 def test_parse_verdict_rules() -> None:
-    good = ('```json\n{"decision": "wait", "confidence": 55.4, "reasoning": "r", "trade_plan": '
-            '{"setup": "s", "execution": "e", "invalidation": "i", "riskReward": "2"}, '
-            '"technical_context": "t"}\n```')  # fmt: skip
+    good = (
+        '```json\n{"decision": "wait", "confidence": 55.4, "reasoning": "r", "trade_plan": '
+        '{"setup": "s", "execution": "e", "invalidation": "i", "riskReward": "2"}, '
+        '"technical_context": "t"}\n```'
+    )
     verdict = parse_verdict(good)
     assert verdict.decision == "wait"
     assert verdict.confidence == 55
@@ -156,10 +160,16 @@ def test_parse_verdict_rules() -> None:
 
 
 def test_answer_text_skips_thoughts() -> None:
-    response = types.GenerateContentResponse.model_validate({
-        "candidates": [{"content": {"parts": [{"text": "hmm", "thought": True}, {"text": "{}"}]},
-                        "finishReason": "MAX_TOKENS"}],
-    })  # fmt: skip
+    response = types.GenerateContentResponse.model_validate(
+        {
+            "candidates": [
+                {
+                    "content": {"parts": [{"text": "hmm", "thought": True}, {"text": "{}"}]},
+                    "finishReason": "MAX_TOKENS",
+                }
+            ],
+        }
+    )
     with pytest.raises(InvalidAnswer, match="MAX_TOKENS") as info:
         answer_text(response)
     assert info.value.raw == "{}"

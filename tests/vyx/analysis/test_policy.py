@@ -47,10 +47,14 @@ def test_parse_duration(value: object, seconds: float | None) -> None:
 
 
 def test_retry_delay_from_an_error_body() -> None:
-    body = {"error": {"details": [
-        {"@type": "type.googleapis.com/google.rpc.ErrorInfo"},
-        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"},
-    ]}}  # fmt: skip
+    body = {
+        "error": {
+            "details": [
+                {"@type": "type.googleapis.com/google.rpc.ErrorInfo"},
+                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"},
+            ]
+        }
+    }
     assert retry_delay(body) == 12.0
     assert retry_delay({"error": {"details": "junk"}}) is None
     assert retry_delay(None) is None

@@ -42,11 +42,15 @@ class Rig:
     ) -> ConcurrentAnalyzer:
         analyzer: ConcurrentAnalyzer = await nursery.start(
             partial(
-                run_analyzer, cfg or config(), self.store, self.messages.append,
-                options=AnalyzerOptions(**options), http=self.fake.client(),
+                run_analyzer,
+                cfg or config(),
+                self.store,
+                self.messages.append,
+                options=AnalyzerOptions(**options),
+                http=self.fake.client(),
                 now_ms=lambda: self.now_ms,
             )
-        )  # fmt: skip
+        )
         return analyzer
 
     async def analyse_one(self, signals: Signals) -> tuple[ConcurrentAnalyzer, Signal]:
@@ -101,8 +105,10 @@ async def test_verdict_parsed_stored_and_broadcast(
     gen = body["generationConfig"]
     assert gen["responseMimeType"] == "application/json"
     assert gen["responseSchema"]["properties"]["decision"]["enum"] == [
-        "enter_trade", "bad_setup", "wait",
-    ]  # fmt: skip
+        "enter_trade",
+        "bad_setup",
+        "wait",
+    ]
     # The SDK writes this one snake_case; proto JSON parsing accepts both spellings.
     assert list(gen["thinkingConfig"].values()) == [0]
     assert "systemInstruction" in body
@@ -220,9 +226,10 @@ async def test_a_429_storm_backs_off_and_opens_the_breaker(
     rig.fake.default = "429_plain"  # no retry delay given: our own backoff
     async with trio.open_nursery() as nursery:
         analyzer = await rig.start(
-            nursery, config(requests_per_minute=1000, max_concurrency=4),
+            nursery,
+            config(requests_per_minute=1000, max_concurrency=4),
             breaker=Breaker(threshold=5, cooldown_s=60.0, max_cooldown_s=300.0),
-        )  # fmt: skip
+        )
         for i in range(20):
             analyzer.submit(*signals.make(i))
         await trio.sleep(900)  # 15 minutes of storm
@@ -257,10 +264,11 @@ async def test_breaker_recovers_when_the_api_does(
     rig.fake.script.extend(["503"] * 5)
     async with trio.open_nursery() as nursery:
         analyzer = await rig.start(
-            nursery, config(max_concurrency=1),
+            nursery,
+            config(max_concurrency=1),
             retry=attrs.evolve(GEMINI_RETRY, max_attempts=6),
             breaker=Breaker(threshold=3, cooldown_s=30.0),
-        )  # fmt: skip
+        )
         sig, ctx = signals.make(0)
         analyzer.submit(sig, ctx)
         await rig.until(lambda: analyzer.statistics().breaker == "open")
@@ -330,9 +338,11 @@ async def test_a_hung_api_never_delays_signals(
     rig.fake.default = "hang"
     async with trio.open_nursery() as nursery:
         analyzer = await rig.start(
-            nursery, config(max_concurrency=2, timeout_s=10.0),
-            queue_size=8, retry=attrs.evolve(GEMINI_RETRY, max_attempts=2),
-        )  # fmt: skip
+            nursery,
+            config(max_concurrency=2, timeout_s=10.0),
+            queue_size=8,
+            retry=attrs.evolve(GEMINI_RETRY, max_attempts=2),
+        )
         await trio.sleep(1)
         accepted = []
         before = trio.current_time()
@@ -389,8 +399,11 @@ async def test_admission_rules(rig: Rig, signals: Signals, autojump_clock: trio.
         await rig.until(lambda: len(rig.messages) == 2)
         nursery.cancel_scope.cancel()
     assert analyzer.statistics().skipped == {
-        "provisional": 1, "auto_analyze_off": 1, "duplicate": 1, "trader_limit": 1,
-    }  # fmt: skip
+        "provisional": 1,
+        "auto_analyze_off": 1,
+        "duplicate": 1,
+        "trader_limit": 1,
+    }
 
 
 async def test_no_api_key_is_disabled_and_nothing_else(

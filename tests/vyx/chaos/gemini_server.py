@@ -66,8 +66,9 @@ class GeminiServer:
         response = await self.fake.handle(request)
         content = await response.aread()
         headers = [(b"content-type", b"application/json; charset=utf-8")]
-        await send({"type": "http.response.start", "status": response.status_code,
-                    "headers": headers})  # fmt: skip
+        await send(
+            {"type": "http.response.start", "status": response.status_code, "headers": headers}
+        )
         await send({"type": "http.response.body", "body": content})
 
     def _count(self, behaviour: str) -> None:

@@ -303,8 +303,7 @@ async def test_chaos_lives_and_restarts_lose_and_duplicate_nothing(
         for tf in final.rings
     }
     list_fires = run_backtest(Program(TRADERS), data)
-    fires = {signal_id(f.trader_id, f.symbol, f.timeframe, f.open_time): f
-             for f in list_fires}  # fmt: skip
+    fires = {signal_id(f.trader_id, f.symbol, f.timeframe, f.open_time): f for f in list_fires}
 
     #: Signal id -> (trader name, symbol, bar open time), for every bar of the run.
     bar_of = {
@@ -326,8 +325,9 @@ async def test_chaos_lives_and_restarts_lose_and_duplicate_nothing(
     tie_extra = (set(stored) - set(fires)) & ties
     extra = sorted(set(stored) - set(fires) - ties)
     if extra:
-        shown = [(bar_of.get(sid), stored[sid]["price"], stored[sid]["indicator_data"])
-                 for sid in extra]  # fmt: skip
+        shown = [
+            (bar_of.get(sid), stored[sid]["price"], stored[sid]["indicator_data"]) for sid in extra
+        ]
         raise AssertionError(
             f"stored signals the backtest does not fire: {shown}; lives "
             + ", ".join(f"{life.phase.end} {life.ready_ms}..{life.end_ms}" for life in lives)
@@ -404,8 +404,11 @@ async def test_chaos_lives_and_restarts_lose_and_duplicate_nothing(
     for life in lives:
         margin = 5 * BAR_MS if life.phase.end == "kill" else 0
         upto = screened_to if life is lives[-1] else life.end_ms - margin
-        live = {sid for sid, f in in_window.items()
-                if f.open_time >= life.ready_ms and f.open_time + BAR_MS <= upto}  # fmt: skip
+        live = {
+            sid
+            for sid, f in in_window.items()
+            if f.open_time >= life.ready_ms and f.open_time + BAR_MS <= upto
+        }
         missing = sorted(live - set(stored) - world.poisoned - ties)
         assert not missing, f"life {life.phase.end}: missing {describe(missing, fires)}"
     # Including the bars that closed while no daemon ran: the restarted one caught up.

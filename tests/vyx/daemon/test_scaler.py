@@ -28,8 +28,9 @@ from vyx.daemon.scaler import (
 )
 from vyx.fleet.fly_api import FlyMachines
 
-CFG = ScalerConfig(vcpu_enabled=True, up_samples=2, down_samples=3, worker_cooldown_s=60,
-                   cpu_cooldown_s=1800)  # fmt: skip
+CFG = ScalerConfig(
+    vcpu_enabled=True, up_samples=2, down_samples=3, worker_cooldown_s=60, cpu_cooldown_s=1800
+)
 HIGH = LoadStats(screen_share=0.5, queue_depth=0, cpu=0.1)
 LOW = LoadStats(screen_share=0.0, queue_depth=0, cpu=0.05)
 MID = LoadStats(screen_share=0.05, queue_depth=10, cpu=0.5)
@@ -38,18 +39,23 @@ MID = LoadStats(screen_share=0.05, queue_depth=10, cpu=0.5)
 @pytest.mark.parametrize(
     ("stats", "level"),
     [
-        (LoadStats(0.10, 0, 0.0), "high"), (LoadStats(0.0, 50, 0.0), "high"),
-        (LoadStats(0.0, 0, 0.8), "high"), (LoadStats(0.02, 5, 0.3), "low"),
-        (LoadStats(0.03, 0, 0.0), "steady"), (LoadStats(0.0, 6, 0.0), "steady"),
-        (LoadStats(0.0, 0, 0.31), "steady"), (LoadStats(0.09, 49, 0.79), "steady"),
+        (LoadStats(0.10, 0, 0.0), "high"),
+        (LoadStats(0.0, 50, 0.0), "high"),
+        (LoadStats(0.0, 0, 0.8), "high"),
+        (LoadStats(0.02, 5, 0.3), "low"),
+        (LoadStats(0.03, 0, 0.0), "steady"),
+        (LoadStats(0.0, 6, 0.0), "steady"),
+        (LoadStats(0.0, 0, 0.31), "steady"),
+        (LoadStats(0.09, 49, 0.79), "steady"),
     ],
-)  # fmt: skip
+)
 def test_pressure_thresholds(stats: LoadStats, level: str) -> None:
     assert pressure(stats, CFG) == level
 
 
-def _run(samples: list[LoadStats], state: ScalerState, cfg: ScalerConfig = CFG,
-         step_s: float = 15.0) -> list[tuple[str, int, int]]:  # fmt: skip
+def _run(
+    samples: list[LoadStats], state: ScalerState, cfg: ScalerConfig = CFG, step_s: float = 15.0
+) -> list[tuple[str, int, int]]:
     out = []
     for i, stats in enumerate(samples):
         d = scale_decision(stats, state, cfg, now=i * step_s)
@@ -61,26 +67,33 @@ def _run(samples: list[LoadStats], state: ScalerState, cfg: ScalerConfig = CFG,
 @pytest.mark.parametrize(
     ("name", "samples", "start", "expected"),
     [
-        ("one high sample is noise", [HIGH, LOW], (1, 2),
-         [("none", 1, 2), ("none", 1, 2)]),
-        ("sustained high adds a worker", [HIGH, HIGH], (1, 2),
-         [("none", 1, 2), ("workers", 2, 2)]),
-        ("worker cooldown", [HIGH, HIGH, HIGH, HIGH], (1, 4),
-         [("none", 1, 4), ("workers", 2, 4), ("none", 2, 4), ("none", 2, 4)]),
-        ("workers full: vCPUs double", [HIGH, HIGH], (2, 2),
-         [("none", 2, 2), ("vcpus", 2, 4)]),
-        ("at max_cpus nothing more", [HIGH, HIGH], (8, 8),
-         [("none", 8, 8), ("none", 8, 8)]),
+        ("one high sample is noise", [HIGH, LOW], (1, 2), [("none", 1, 2), ("none", 1, 2)]),
+        ("sustained high adds a worker", [HIGH, HIGH], (1, 2), [("none", 1, 2), ("workers", 2, 2)]),
+        (
+            "worker cooldown",
+            [HIGH, HIGH, HIGH, HIGH],
+            (1, 4),
+            [("none", 1, 4), ("workers", 2, 4), ("none", 2, 4), ("none", 2, 4)],
+        ),
+        ("workers full: vCPUs double", [HIGH, HIGH], (2, 2), [("none", 2, 2), ("vcpus", 2, 4)]),
+        ("at max_cpus nothing more", [HIGH, HIGH], (8, 8), [("none", 8, 8), ("none", 8, 8)]),
         ("steady changes nothing", [MID] * 5, (2, 4), [("none", 2, 4)] * 5),
-        ("sustained low drops a worker", [LOW] * 3, (3, 4),
-         [("none", 3, 4), ("none", 3, 4), ("workers", 2, 4)]),
-        ("one worker: vCPUs halve", [LOW] * 3, (1, 4),
-         [("none", 1, 4), ("none", 1, 4), ("vcpus", 1, 2)]),
+        (
+            "sustained low drops a worker",
+            [LOW] * 3,
+            (3, 4),
+            [("none", 3, 4), ("none", 3, 4), ("workers", 2, 4)],
+        ),
+        (
+            "one worker: vCPUs halve",
+            [LOW] * 3,
+            (1, 4),
+            [("none", 1, 4), ("none", 1, 4), ("vcpus", 1, 2)],
+        ),
         ("at min_cpus nothing less", [LOW] * 3, (1, 1), [("none", 1, 1)] * 3),
-        ("a steady sample resets the streak", [HIGH, MID, HIGH], (1, 2),
-         [("none", 1, 2)] * 3),
+        ("a steady sample resets the streak", [HIGH, MID, HIGH], (1, 2), [("none", 1, 2)] * 3),
     ],
-)  # fmt: skip
+)
 def test_decision_table(
     name: str,
     samples: list[LoadStats],
@@ -127,8 +140,12 @@ cfg_st = st.builds(
 
 
 @settings(max_examples=300, deadline=None)
-@given(cfg=cfg_st, samples=st.lists(stats_st, max_size=60), cpus=st.sampled_from([1, 2, 4, 8]),
-       step=st.floats(1, 600))  # fmt: skip
+@given(
+    cfg=cfg_st,
+    samples=st.lists(stats_st, max_size=60),
+    cpus=st.sampled_from([1, 2, 4, 8]),
+    step=st.floats(1, 600),
+)
 def test_invariants_over_any_load_sequence(
     cfg: ScalerConfig, samples: list[LoadStats], cpus: int, step: float
 ) -> None:
@@ -151,7 +168,9 @@ def test_invariants_over_any_load_sequence(
         if d.action == "vcpus":
             assert cfg.vcpu_enabled
             assert new.cpus in (state.cpus * 2, state.cpus // 2) or new.cpus in (
-                cfg.min_cpus, cfg.max_cpus)  # fmt: skip
+                cfg.min_cpus,
+                cfg.max_cpus,
+            )
             vcpu_times.append(now)
         if level == "steady":
             assert d.action == "none"
@@ -179,8 +198,12 @@ def test_screen_load_and_state_after_restart(fake_fly: FakeFly) -> None:
     machine = attrs.evolve(_machine(m), config={**m.config, "metadata": {SCALED_AT_KEY: "1000"}})
     s = state_after_restart(machine, workers=4, cpus=2, memory_mb=512, now=100.0, wall_ms=61_000)
     assert (s.workers, s.cpus, s.last_cpu_change_s) == (2, 2, 40.0)
-    assert state_after_restart(None, workers=1, cpus=1, memory_mb=256, now=0, wall_ms=0
-                               ).last_cpu_change_s is None  # fmt: skip
+    assert (
+        state_after_restart(
+            None, workers=1, cpus=1, memory_mb=256, now=0, wall_ms=0
+        ).last_cpu_change_s
+        is None
+    )
 
 
 def _machine(m: Any) -> Any:
@@ -209,23 +232,35 @@ class Daemon:
             self.calls.append("flush")
 
         return ScalerDeps(
-            sample=lambda: self.load, set_workers=lambda n: self.calls.append(f"workers={n}"),
-            save_event=save_event, broadcast=broadcast, prepare_restart=prepare_restart,
-            user_id="u", row_id="row", fly=fly, fly_machine_id=machine_id,
+            sample=lambda: self.load,
+            set_workers=lambda n: self.calls.append(f"workers={n}"),
+            save_event=save_event,
+            broadcast=broadcast,
+            prepare_restart=prepare_restart,
+            user_id="u",
+            row_id="row",
+            fly=fly,
+            fly_machine_id=machine_id,
             wall_ms=lambda: 5_000,
-        )  # fmt: skip
+        )
 
 
 async def test_the_shell_scales_workers_then_vcpus_through_the_api(
     fly: FlyMachines, fake_fly: FakeFly, autojump_clock: trio.abc.Clock
 ) -> None:
-    m = fake_fly.add(user_id="u", state="started", cpus=2, memory_mb=512,
-                     env={"USER_ID": "u", "MACHINE_CPUS": "2"})  # fmt: skip
+    m = fake_fly.add(
+        user_id="u",
+        state="started",
+        cpus=2,
+        memory_mb=512,
+        env={"USER_ID": "u", "MACHINE_CPUS": "2"},
+    )
     daemon = Daemon()
     cfg = attrs.evolve(CFG, interval_s=15)
     async with trio.open_nursery() as nursery:
-        await nursery.start(run_scaler, cfg, ScalerState(workers=1, cpus=2, memory_mb=512),
-                            daemon.deps(fly, m.id))  # fmt: skip
+        await nursery.start(
+            run_scaler, cfg, ScalerState(workers=1, cpus=2, memory_mb=512), daemon.deps(fly, m.id)
+        )
         await trio.sleep(15 * 4 + 1)
         nursery.cancel_scope.cancel()
     assert daemon.calls == ["workers=2", "flush"]
@@ -260,8 +295,7 @@ async def test_a_failed_vcpu_change_is_reported(
     fake_fly.fail += [Failure("POST", f"/machines/{m.id}$", 503) for _ in range(4)]
     daemon = Daemon()
     async with trio.open_nursery() as nursery:
-        await nursery.start(run_scaler, CFG, ScalerState(workers=1, cpus=1),
-                            daemon.deps(fly, m.id))  # fmt: skip
+        await nursery.start(run_scaler, CFG, ScalerState(workers=1, cpus=1), daemon.deps(fly, m.id))
         await trio.sleep(15 * 8)
         nursery.cancel_scope.cancel()
     assert m.config["guest"]["cpus"] == 1

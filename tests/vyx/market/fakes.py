@@ -48,10 +48,24 @@ def kline(symbol: str, timeframe: str, open_time: int, *, closed: bool = True) -
 def ws_frame(symbol: str, timeframe: str, open_time: int, *, closed: bool) -> str:
     row = rest_row(symbol, timeframe, open_time)
     k = {
-        "t": open_time, "T": row[6], "s": symbol, "i": timeframe, "f": 1, "L": 2,
-        "o": row[1], "c": row[4], "h": row[2], "l": row[3], "v": row[5], "n": row[8],
-        "x": closed, "q": row[7], "V": row[9], "Q": "0", "B": "0",
-    }  # fmt: skip
+        "t": open_time,
+        "T": row[6],
+        "s": symbol,
+        "i": timeframe,
+        "f": 1,
+        "L": 2,
+        "o": row[1],
+        "c": row[4],
+        "h": row[2],
+        "l": row[3],
+        "v": row[5],
+        "n": row[8],
+        "x": closed,
+        "q": row[7],
+        "V": row[9],
+        "Q": "0",
+        "B": "0",
+    }
     data = {"e": "kline", "E": open_time + 1, "s": symbol, "k": k}
     return json.dumps({"stream": f"{symbol.lower()}@kline_{timeframe}", "data": data})
 

@@ -231,14 +231,19 @@ def test_fast_path_agrees_with_the_checked_parser(data: st.DataObject) -> None:
     """The hot path (well-formed klines and tickers) accepts exactly what the checked parser
     accepts, with the same result."""
     frame = json.loads(json.dumps(data.draw(st.sampled_from([GOOD, TICKER]))))
-    target = data.draw(st.sampled_from(["frame", "data", "k"] if "k" in frame["data"] else
-                                       ["frame", "data"]))  # fmt: skip
+    target = data.draw(
+        st.sampled_from(["frame", "data", "k"] if "k" in frame["data"] else ["frame", "data"])
+    )
     obj = frame if target == "frame" else frame["data"] if target == "data" else frame["data"]["k"]
     key = data.draw(st.sampled_from(sorted(obj)))
     value = data.draw(
-        st.none() | st.booleans() | st.integers() | st.text(max_size=5) | st.floats()
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.text(max_size=5)
+        | st.floats()
         | st.sampled_from(["", "nan", "inf", "1e400", "btcusdt@kline_1m", "BTCUSDT", "1m"])
-    )  # fmt: skip
+    )
     if data.draw(st.booleans()):
         obj[key] = value
     else:

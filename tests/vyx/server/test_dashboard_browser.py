@@ -129,9 +129,17 @@ async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> No
             "mfe": 0.015,
             "mae": -0.002,
             "complete": True,
-            "record": {"all": {"signals": 9, "complete": 8, "hitRate": {"24": 0.625},
-                               "meanReturn": {"24": 0.011}, "targets": 5, "stops": 2}},
-        }  # fmt: skip
+            "record": {
+                "all": {
+                    "signals": 9,
+                    "complete": 8,
+                    "hitRate": {"24": 0.625},
+                    "meanReturn": {"24": 0.011},
+                    "targets": 5,
+                    "stops": 2,
+                }
+            },
+        }
         assert running.handle.broadcast({"type": "signal_outcome", "data": outcome}) == 1
 
         def outcomes() -> tuple[str, str]:

@@ -47,9 +47,12 @@ def test_kill_9_mid_batch_loses_nothing_acknowledged(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     acked = 0
     with subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(data)], stdout=subprocess.PIPE, env=env, cwd=REPO,
+        [sys.executable, "-c", CHILD, str(data)],
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
         text=True,
-    ) as child:  # fmt: skip
+    ) as child:
         try:
             assert child.stdout is not None
             for line in child.stdout:

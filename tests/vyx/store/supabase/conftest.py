@@ -23,8 +23,13 @@ def supabase_cfg() -> SupabaseConfig:
 
 @pytest.fixture
 def store_cfg(tmp_path: Path) -> StoreConfig:
-    return StoreConfig(data_dir=tmp_path / "data", batch_rows=50, flush_interval_ms=100,
-                       buffer_rows=1000, final_flush_s=5.0)  # fmt: skip
+    return StoreConfig(
+        data_dir=tmp_path / "data",
+        batch_rows=50,
+        flush_interval_ms=100,
+        buffer_rows=1000,
+        final_flush_s=5.0,
+    )
 
 
 @pytest.fixture

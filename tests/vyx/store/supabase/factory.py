@@ -23,14 +23,27 @@ def make_signal(n: int, *, trader: str = TRADER, user: str = USER) -> Signal:
 def make_analysis(signal: Signal, *, confidence: float = 72.0) -> dict[str, Any]:
     """A ``signal_analyses`` row for ``signal``."""
     return {
-        "signal_id": signal.id, "trader_id": signal.trader_id, "user_id": signal.user_id,
-        "decision": "wait", "confidence": confidence, "reasoning": "RSI low, trend intact",
-        "key_levels": {"entry": signal.price, "stopLoss": signal.price * 0.98,
-                       "takeProfit": [signal.price * 1.03], "support": [], "resistance": []},
-        "trade_plan": {"setup": "dip", "execution": "limit", "invalidation": "close < ema200",
-                       "riskReward": 1.5},
+        "signal_id": signal.id,
+        "trader_id": signal.trader_id,
+        "user_id": signal.user_id,
+        "decision": "wait",
+        "confidence": confidence,
+        "reasoning": "RSI low, trend intact",
+        "key_levels": {
+            "entry": signal.price,
+            "stopLoss": signal.price * 0.98,
+            "takeProfit": [signal.price * 1.03],
+            "support": [],
+            "resistance": [],
+        },
+        "trade_plan": {
+            "setup": "dip",
+            "execution": "limit",
+            "invalidation": "close < ema200",
+            "riskReward": 1.5,
+        },
         "created_at": signal.created_at + 1000,
-    }  # fmt: skip
+    }
 
 
 async def synced(store: SupabaseStore, attempts: int = 10) -> bool:

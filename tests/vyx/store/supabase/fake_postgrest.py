@@ -120,10 +120,11 @@ class FakePostgrest:
         headers, body = await read_request(scope, receive)
         status, payload, extra = await self._handle(scope, headers, body)
         out = b"" if payload is None else json.dumps(payload).encode()
-        response_headers = [(b"content-type", b"application/json; charset=utf-8"),
-                            *((k.encode(), v.encode()) for k, v in extra)]  # fmt: skip
-        await send({"type": "http.response.start", "status": status,
-                    "headers": response_headers})  # fmt: skip
+        response_headers = [
+            (b"content-type", b"application/json; charset=utf-8"),
+            *((k.encode(), v.encode()) for k, v in extra),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": response_headers})
         await send({"type": "http.response.body", "body": out})
 
     async def _handle(
@@ -139,9 +140,14 @@ class FakePostgrest:
         return status, payload, extra
 
     async def _dispatch(
-        self, method: str, table: str, scope: Scope, headers: dict[str, str], body: bytes,
+        self,
+        method: str,
+        table: str,
+        scope: Scope,
+        headers: dict[str, str],
+        body: bytes,
         log: Request,
-    ) -> tuple[int, Any, list[tuple[str, str]]]:  # fmt: skip
+    ) -> tuple[int, Any, list[tuple[str, str]]]:
         if not scope["path"].startswith("/rest/v1/"):
             return 404, {"message": "no Route matched with those values"}, []
         if "apikey" not in headers:
@@ -155,8 +161,16 @@ class FakePostgrest:
             )
         role = self._role(headers)
         if role is None:
-            return 401, {"code": "PGRST301", "message": "JWSError JWSInvalidSignature",
-                         "details": None, "hint": None}, []  # fmt: skip
+            return (
+                401,
+                {
+                    "code": "PGRST301",
+                    "message": "JWSError JWSInvalidSignature",
+                    "details": None,
+                    "hint": None,
+                },
+                [],
+            )
         outage = (
             503,
             {
@@ -181,8 +195,16 @@ class FakePostgrest:
         except PgError as exc:
             return exc.status, exc.body, []
         except ValueError as exc:
-            return 400, {"code": "PGRST102", "message": f"Empty or invalid json: {exc}",
-                         "details": None, "hint": None}, []  # fmt: skip
+            return (
+                400,
+                {
+                    "code": "PGRST102",
+                    "message": f"Empty or invalid json: {exc}",
+                    "details": None,
+                    "hint": None,
+                },
+                [],
+            )
         if fault is not None and fault.kind == "after_commit":
             return fault.status, fault.body or {"message": "injected after commit"}, []
         return status, payload, []
@@ -193,14 +215,23 @@ class FakePostgrest:
         return {SERVICE_KEY: "service_role", ANON_KEY: "anon"}.get(token)
 
     def _execute(
-        self, method: str, table: str, scope: Scope, headers: dict[str, str], body: bytes,
-        role: str, log: Request,
-    ) -> tuple[int, Any]:  # fmt: skip
+        self,
+        method: str,
+        table: str,
+        scope: Scope,
+        headers: dict[str, str],
+        body: bytes,
+        role: str,
+        log: Request,
+    ) -> tuple[int, Any]:
         query = parse_qsl(scope["query_string"].decode(), keep_blank_values=True)
         prefer = {p.strip() for p in headers.get("prefer", "").split(",") if p.strip()}
         representation = "return=representation" in prefer
-        filters = [(k, v.removeprefix("eq.")) for k, v in query
-                   if k not in ("select", "order", "limit", "on_conflict", "columns")]  # fmt: skip
+        filters = [
+            (k, v.removeprefix("eq."))
+            for k, v in query
+            if k not in ("select", "order", "limit", "on_conflict", "columns")
+        ]
         for key, value in query:
             if key not in ("select", "order", "limit", "on_conflict", "columns") and not (
                 value.startswith("eq.")
@@ -223,15 +254,32 @@ class FakePostgrest:
             if self.poison is not None and any(
                 isinstance(r, dict) and self.poison(table, r) for r in rows_in
             ):
-                raise PgError(400, "23514", f'new row for relation "{table}" violates check '
-                              'constraint "poison"')  # fmt: skip
+                raise PgError(
+                    400,
+                    "23514",
+                    f'new row for relation "{table}" violates check constraint "poison"',
+                )
             params = dict(query)
-            resolution = next((p.split("=")[1].removesuffix("-duplicates") for p in prefer
-                               if p.startswith("resolution=")), None)  # fmt: skip
-            columns = [c.strip('"') for c in params["columns"].split(",")] if params.get(
-                "columns") else None  # fmt: skip
-            out = self.db.insert(table, rows_in, on_conflict=params.get("on_conflict"),
-                                 resolution=resolution, columns=columns)  # fmt: skip
+            resolution = next(
+                (
+                    p.split("=")[1].removesuffix("-duplicates")
+                    for p in prefer
+                    if p.startswith("resolution=")
+                ),
+                None,
+            )
+            columns = (
+                [c.strip('"') for c in params["columns"].split(",")]
+                if params.get("columns")
+                else None
+            )
+            out = self.db.insert(
+                table,
+                rows_in,
+                on_conflict=params.get("on_conflict"),
+                resolution=resolution,
+                columns=columns,
+            )
             return 201, out if representation else None
         if method == "PATCH":
             out = self.db.update(table, json.loads(body), filters)
@@ -247,8 +295,9 @@ class FakePostgrest:
         order = params.get("order")
         if order:
             column, _, direction = order.partition(".")
-            rows.sort(key=lambda r: (r[column] is None, r[column]),
-                      reverse=direction.startswith("desc"))  # fmt: skip
+            rows.sort(
+                key=lambda r: (r[column] is None, r[column]), reverse=direction.startswith("desc")
+            )
         if "limit" in params:
             rows = rows[: int(params["limit"])]
         select = params.get("select", "*")
@@ -297,8 +346,9 @@ class ConnectionFaults(httpx.AsyncBaseTransport):
             raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
         if self.resets:
             self.resets -= 1
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.",
-                                            request=request)  # fmt: skip
+            raise httpx.RemoteProtocolError(
+                "Server disconnected without sending a response.", request=request
+            )
         return await self.inner.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -330,6 +380,12 @@ async def serve_tcp(
 
 
 __all__ = [
-    "ANON_KEY", "SERVICE_KEY", "TABLES", "ConnectionFaults", "FakePostgrest", "Fault",
-    "serve_tcp", "transport",
-]  # fmt: skip
+    "ANON_KEY",
+    "SERVICE_KEY",
+    "TABLES",
+    "ConnectionFaults",
+    "FakePostgrest",
+    "Fault",
+    "serve_tcp",
+    "transport",
+]

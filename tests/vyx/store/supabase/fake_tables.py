@@ -22,26 +22,51 @@ import attrs
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?([0-9a-fA-F]{4}-?){3}[0-9a-fA-F]{12}$")
 EVENT_TYPES = (
-    "provision", "error", "stop", "start", "config_update", "machine_provisioned",
-    "machine_started", "machine_stopped", "machine_scaled", "machine_error", "machine_retry",
-    "config_synced", "trader_added", "trader_removed", "trader_updated", "signal_created",
-    "analysis_completed", "websocket_connected", "websocket_disconnected", "health_check_failed",
-)  # fmt: skip
+    "provision",
+    "error",
+    "stop",
+    "start",
+    "config_update",
+    "machine_provisioned",
+    "machine_started",
+    "machine_stopped",
+    "machine_scaled",
+    "machine_error",
+    "machine_retry",
+    "config_synced",
+    "trader_added",
+    "trader_removed",
+    "trader_updated",
+    "signal_created",
+    "analysis_completed",
+    "websocket_connected",
+    "websocket_disconnected",
+    "health_check_failed",
+)
 
 
 class PgError(Exception):
     """A PostgreSQL/PostgREST error: HTTP status and the JSON body PostgREST sends."""
 
-    def __init__(self, status: int, code: str, message: str, details: str | None = None,
-                 hint: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         self.status = status
         self.body = {"code": code, "message": message, "details": details, "hint": hint}
         super().__init__(f"{status} {code} {message}")
 
 
 def _bad_input(pg_type: str, value: Any) -> PgError:
-    return PgError(400, "22P02" if pg_type != "timestamp with time zone" else "22007",
-                   f'invalid input syntax for type {pg_type}: "{value}"')  # fmt: skip
+    return PgError(
+        400,
+        "22P02" if pg_type != "timestamp with time zone" else "22007",
+        f'invalid input syntax for type {pg_type}: "{value}"',
+    )
 
 
 def parse_uuid(v: Any) -> str:
@@ -90,10 +115,14 @@ def parse_timestamp(v: Any) -> datetime:
 
 
 PARSERS: Mapping[str, Callable[[Any], Any]] = {
-    "uuid": parse_uuid, "text": parse_text, "integer": parse_int,
-    "double precision": parse_float, "boolean": parse_bool, "jsonb": parse_json,
+    "uuid": parse_uuid,
+    "text": parse_text,
+    "integer": parse_int,
+    "double precision": parse_float,
+    "boolean": parse_bool,
+    "jsonb": parse_json,
     "timestamp with time zone": parse_timestamp,
-}  # fmt: skip
+}
 
 
 @attrs.frozen
@@ -127,8 +156,15 @@ def _col(t: str, nullable: bool = True, default: Any = None) -> Column:
     return Column(t, nullable, default)
 
 
-U, T, INT, F, B, J, TS = ("uuid", "text", "integer", "double precision", "boolean", "jsonb",
-                        "timestamp with time zone")  # fmt: skip
+U, T, INT, F, B, J, TS = (
+    "uuid",
+    "text",
+    "integer",
+    "double precision",
+    "boolean",
+    "jsonb",
+    "timestamp with time zone",
+)
 ID = _col(U, False, _gen)
 CREATED = _col(TS, False, _now)
 
@@ -141,94 +177,219 @@ def _between(column: str, lo: float, hi: float) -> Callable[[dict[str, Any]], bo
     return lambda r: r[column] is None or lo <= r[column] <= hi
 
 
-# fmt: off
-TABLES: Mapping[str, Table] = {t.name: t for t in (
-    Table("traders", {
-        "id": ID, "user_id": _col(U, False), "name": _col(T, False),
-        "description": _col(T, True, ""), "enabled": _col(B, False, True),
-        "filter": _col(J, False, {}), "strategy": _col(J, True, {}),
-        "cloud_config": _col(J, True, {}), "execution_interval": _col(T, False, "5m"),
-        "access_tier": _col(T), "language": _col(T), "auto_analyze_signals": _col(B, False, False),
-        "version": _col(INT, False, 1), "created_at": CREATED, "updated_at": CREATED,
-    }, "id"),
-    Table("signals", {
-        "id": ID, "trader_id": _col(U, False), "user_id": _col(U, False),
-        "symbol": _col(T, False), "interval": _col(T, False), "price": _col(F, False),
-        "matched_conditions": _col(J, False, []), "indicator_data": _col(J, False, {}),
-        "status": _col(T, False, "new"), "source": _col(T, False, "cloud"),
-        "machine_id": _col(U), "created_at": CREATED, "bar_open_time": _col(TS),
-    }, "id", checks={"signals_price_check": lambda r: r["price"] >= 0}),
-    Table("signal_analyses", {
-        "id": ID, "signal_id": _col(U, False), "trader_id": _col(U, False),
-        "user_id": _col(U, False), "decision": _col(T, False), "confidence": _col(F, False),
-        "reasoning": _col(T), "key_levels": _col(J), "trade_plan": _col(J),
-        "technical_indicators": _col(J), "raw_ai_response": _col(T),
-        "analysis_latency_ms": _col(INT), "gemini_tokens_used": _col(INT), "model_name": _col(T),
-        "created_at": CREATED,
-    }, "id", unique=("signal_id",), checks={
-        "signal_analyses_decision_check": _in("decision", "enter_trade", "bad_setup", "wait"),
-        "signal_analyses_confidence_check": _between("confidence", 0, 100),
-    }, foreign={"signal_id": ("signals", "id")}),
-    Table("signal_outcomes", {
-        "signal_id": _col(U, False), "trader_id": _col(U, False), "user_id": _col(U, False),
-        "symbol": _col(T, False), "interval": _col(T, False), "bar_open_time": _col(TS, False),
-        "direction": _col(T, False), "entry": _col(F, False), "stop_level": _col(F),
-        "target_level": _col(F), "levels": _col(T, False), "bars": _col(INT, False),
-        "complete": _col(B, False, False), "return_1": _col(F), "return_3": _col(F),
-        "return_6": _col(F), "return_12": _col(F), "return_24": _col(F), "mfe": _col(F),
-        "mae": _col(F), "touch": _col(T, False, "none"), "touch_bar": _col(INT),
-        "trade_return": _col(F), "updated_at": CREATED,
-    }, "signal_id", checks={
-        "signal_outcomes_direction_check": _in("direction", "long", "short"),
-        "signal_outcomes_levels_check": _in("levels", "analysis", "atr", "none"),
-        "signal_outcomes_bars_check": _between("bars", 0, 24),
-        "signal_outcomes_touch_check": _in("touch", "none", "target", "stop"),
-    }),
-    Table("alert_mutes", {
-        "id": _col(U, False), "user_id": _col(U, False), "kind": _col(T, False),
-        "target": _col(T, False), "created_at": CREATED,
-    }, "id", checks={
-        "alert_mutes_kind_check": _in("kind", "symbol", "trader"),
-        "alert_mutes_target_check": lambda r: 1 <= len(r["target"]) <= 128,
-    }),
-    Table("cloud_machines", {
-        "id": ID, "user_id": _col(U, False), "machine_id": _col(T, False),
-        "region": _col(T), "status": _col(T, False, "provisioning"), "cpus": _col(INT),
-        "memory_mb": _col(INT), "websocket_url": _col(T), "health_check_url": _col(T),
-        "provisioned_at": _col(TS), "started_at": _col(TS), "stopped_at": _col(TS),
-        "last_health_check": _col(TS), "error_message": _col(T),
-        "error_count": _col(INT, False, 0), "fly_app_name": _col(T),
-        "fly_machine_version": _col(T), "created_at": CREATED, "updated_at": CREATED,
-    }, "id", unique=("user_id", "machine_id"), checks={
-        "cloud_machines_status_check": _in("status", "provisioning", "starting", "running",
-                                           "stopping", "stopped", "error"),
-        "cloud_machines_cpus_check": _between("cpus", 1, 8),
-    }),
-    Table("cloud_metrics", {
-        "id": ID, "machine_id": _col(U, False), "cpu_usage_vcpus": _col(F),
-        "memory_used_mb": _col(F), "memory_total_mb": _col(F), "active_signals": _col(INT),
-        "analysis_queue_depth": _col(INT), "websocket_latency_ms": _col(F),
-        "filter_execution_time_ms": _col(F), "ai_analysis_time_ms": _col(F),
-        "signals_created_count": _col(INT), "analyses_completed_count": _col(INT),
-        "errors_count": _col(INT), "recorded_at": CREATED,
-    }, "id"),
-    Table("cloud_events", {
-        "id": ID, "machine_id": _col(U), "user_id": _col(U), "event_type": _col(T, False),
-        "severity": _col(T, False, "info"), "message": _col(T, False),
-        "details": _col(J, False, {}), "created_at": CREATED,
-    }, "id", checks={
-        "cloud_events_event_type_check": _in("event_type", *EVENT_TYPES),
-        "cloud_events_severity_check": _in("severity", "info", "warning", "error"),
-    }),
-    Table("user_subscriptions", {
-        "id": ID, "user_id": _col(U, False), "tier": _col(T, False, "free"),
-        "status": _col(T, False, "active"), "created_at": CREATED, "updated_at": CREATED,
-    }, "id", unique=("user_id",), checks={
-        "user_subscriptions_tier_check": _in("tier", "free", "pro", "elite"),
-        "user_subscriptions_status_check": _in("status", "active", "cancelled", "past_due"),
-    }),
-)}
-# fmt: on
+TABLES: Mapping[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "traders",
+            {
+                "id": ID,
+                "user_id": _col(U, False),
+                "name": _col(T, False),
+                "description": _col(T, True, ""),
+                "enabled": _col(B, False, True),
+                "filter": _col(J, False, {}),
+                "strategy": _col(J, True, {}),
+                "cloud_config": _col(J, True, {}),
+                "execution_interval": _col(T, False, "5m"),
+                "access_tier": _col(T),
+                "language": _col(T),
+                "auto_analyze_signals": _col(B, False, False),
+                "version": _col(INT, False, 1),
+                "created_at": CREATED,
+                "updated_at": CREATED,
+            },
+            "id",
+        ),
+        Table(
+            "signals",
+            {
+                "id": ID,
+                "trader_id": _col(U, False),
+                "user_id": _col(U, False),
+                "symbol": _col(T, False),
+                "interval": _col(T, False),
+                "price": _col(F, False),
+                "matched_conditions": _col(J, False, []),
+                "indicator_data": _col(J, False, {}),
+                "status": _col(T, False, "new"),
+                "source": _col(T, False, "cloud"),
+                "machine_id": _col(U),
+                "created_at": CREATED,
+                "bar_open_time": _col(TS),
+            },
+            "id",
+            checks={"signals_price_check": lambda r: r["price"] >= 0},
+        ),
+        Table(
+            "signal_analyses",
+            {
+                "id": ID,
+                "signal_id": _col(U, False),
+                "trader_id": _col(U, False),
+                "user_id": _col(U, False),
+                "decision": _col(T, False),
+                "confidence": _col(F, False),
+                "reasoning": _col(T),
+                "key_levels": _col(J),
+                "trade_plan": _col(J),
+                "technical_indicators": _col(J),
+                "raw_ai_response": _col(T),
+                "analysis_latency_ms": _col(INT),
+                "gemini_tokens_used": _col(INT),
+                "model_name": _col(T),
+                "created_at": CREATED,
+            },
+            "id",
+            unique=("signal_id",),
+            checks={
+                "signal_analyses_decision_check": _in(
+                    "decision", "enter_trade", "bad_setup", "wait"
+                ),
+                "signal_analyses_confidence_check": _between("confidence", 0, 100),
+            },
+            foreign={"signal_id": ("signals", "id")},
+        ),
+        Table(
+            "signal_outcomes",
+            {
+                "signal_id": _col(U, False),
+                "trader_id": _col(U, False),
+                "user_id": _col(U, False),
+                "symbol": _col(T, False),
+                "interval": _col(T, False),
+                "bar_open_time": _col(TS, False),
+                "direction": _col(T, False),
+                "entry": _col(F, False),
+                "stop_level": _col(F),
+                "target_level": _col(F),
+                "levels": _col(T, False),
+                "bars": _col(INT, False),
+                "complete": _col(B, False, False),
+                "return_1": _col(F),
+                "return_3": _col(F),
+                "return_6": _col(F),
+                "return_12": _col(F),
+                "return_24": _col(F),
+                "mfe": _col(F),
+                "mae": _col(F),
+                "touch": _col(T, False, "none"),
+                "touch_bar": _col(INT),
+                "trade_return": _col(F),
+                "updated_at": CREATED,
+            },
+            "signal_id",
+            checks={
+                "signal_outcomes_direction_check": _in("direction", "long", "short"),
+                "signal_outcomes_levels_check": _in("levels", "analysis", "atr", "none"),
+                "signal_outcomes_bars_check": _between("bars", 0, 24),
+                "signal_outcomes_touch_check": _in("touch", "none", "target", "stop"),
+            },
+        ),
+        Table(
+            "alert_mutes",
+            {
+                "id": _col(U, False),
+                "user_id": _col(U, False),
+                "kind": _col(T, False),
+                "target": _col(T, False),
+                "created_at": CREATED,
+            },
+            "id",
+            checks={
+                "alert_mutes_kind_check": _in("kind", "symbol", "trader"),
+                "alert_mutes_target_check": lambda r: 1 <= len(r["target"]) <= 128,
+            },
+        ),
+        Table(
+            "cloud_machines",
+            {
+                "id": ID,
+                "user_id": _col(U, False),
+                "machine_id": _col(T, False),
+                "region": _col(T),
+                "status": _col(T, False, "provisioning"),
+                "cpus": _col(INT),
+                "memory_mb": _col(INT),
+                "websocket_url": _col(T),
+                "health_check_url": _col(T),
+                "provisioned_at": _col(TS),
+                "started_at": _col(TS),
+                "stopped_at": _col(TS),
+                "last_health_check": _col(TS),
+                "error_message": _col(T),
+                "error_count": _col(INT, False, 0),
+                "fly_app_name": _col(T),
+                "fly_machine_version": _col(T),
+                "created_at": CREATED,
+                "updated_at": CREATED,
+            },
+            "id",
+            unique=("user_id", "machine_id"),
+            checks={
+                "cloud_machines_status_check": _in(
+                    "status", "provisioning", "starting", "running", "stopping", "stopped", "error"
+                ),
+                "cloud_machines_cpus_check": _between("cpus", 1, 8),
+            },
+        ),
+        Table(
+            "cloud_metrics",
+            {
+                "id": ID,
+                "machine_id": _col(U, False),
+                "cpu_usage_vcpus": _col(F),
+                "memory_used_mb": _col(F),
+                "memory_total_mb": _col(F),
+                "active_signals": _col(INT),
+                "analysis_queue_depth": _col(INT),
+                "websocket_latency_ms": _col(F),
+                "filter_execution_time_ms": _col(F),
+                "ai_analysis_time_ms": _col(F),
+                "signals_created_count": _col(INT),
+                "analyses_completed_count": _col(INT),
+                "errors_count": _col(INT),
+                "recorded_at": CREATED,
+            },
+            "id",
+        ),
+        Table(
+            "cloud_events",
+            {
+                "id": ID,
+                "machine_id": _col(U),
+                "user_id": _col(U),
+                "event_type": _col(T, False),
+                "severity": _col(T, False, "info"),
+                "message": _col(T, False),
+                "details": _col(J, False, {}),
+                "created_at": CREATED,
+            },
+            "id",
+            checks={
+                "cloud_events_event_type_check": _in("event_type", *EVENT_TYPES),
+                "cloud_events_severity_check": _in("severity", "info", "warning", "error"),
+            },
+        ),
+        Table(
+            "user_subscriptions",
+            {
+                "id": ID,
+                "user_id": _col(U, False),
+                "tier": _col(T, False, "free"),
+                "status": _col(T, False, "active"),
+                "created_at": CREATED,
+                "updated_at": CREATED,
+            },
+            "id",
+            unique=("user_id",),
+            checks={
+                "user_subscriptions_tier_check": _in("tier", "free", "pro", "elite"),
+                "user_subscriptions_status_check": _in("status", "active", "cancelled", "past_due"),
+            },
+        ),
+    )
+}
 
 
 def render(value: Any) -> Any:
@@ -272,8 +433,13 @@ class FakeDatabase:
             raise PgError(404, "PGRST205", message)
         return TABLES[name]
 
-    def _coerce(self, table: Table, raw: Mapping[str, Any], columns: Sequence[str],
-                base: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
+    def _coerce(
+        self,
+        table: Table,
+        raw: Mapping[str, Any],
+        columns: Sequence[str],
+        base: dict[str, Any] | None,
+    ) -> dict[str, Any]:
         row = dict(base) if base is not None else {}
         for name in columns:
             col = table.columns[name]
@@ -287,9 +453,13 @@ class FakeDatabase:
                     )
         for name, col in table.columns.items():
             if row[name] is None and not col.nullable:
-                raise PgError(400, "23502", f'null value in column "{name}" of relation '
-                              f'"{table.name}" violates not-null constraint',
-                              "Failing row contains (...).")  # fmt: skip
+                raise PgError(
+                    400,
+                    "23502",
+                    f'null value in column "{name}" of relation '
+                    f'"{table.name}" violates not-null constraint',
+                    "Failing row contains (...).",
+                )
         for check_name, check in table.checks.items():
             if not check(row):
                 raise PgError(
@@ -300,14 +470,16 @@ class FakeDatabase:
                 )
         for column, (ref_table, ref_col) in table.foreign.items():
             if row[column] is not None and row[column] not in self.index[ref_table][ref_col]:
-                raise PgError(409, "23503", f'insert or update on table "{table.name}" '
-                              f'violates foreign key constraint "{table.name}_{column}_fkey"',
-                              f'Key ({column})=({row[column]}) is not present in table '
-                              f'"{ref_table}".')  # fmt: skip
+                raise PgError(
+                    409,
+                    "23503",
+                    f'insert or update on table "{table.name}" '
+                    f'violates foreign key constraint "{table.name}_{column}_fkey"',
+                    f'Key ({column})=({row[column]}) is not present in table "{ref_table}".',
+                )
         return row
 
-    def _stage(self, table: Table, staged: dict[Any, dict[str, Any]],
-               row: dict[str, Any]) -> None:  # fmt: skip
+    def _stage(self, table: Table, staged: dict[Any, dict[str, Any]], row: dict[str, Any]) -> None:
         """Stage ``row`` (by primary key) after checking every unique column."""
         pk = row[table.primary_key]
         for column in (table.primary_key, *table.unique):
@@ -319,13 +491,17 @@ class FakeDatabase:
                     if column == table.primary_key
                     else (f"{table.name}_{column}_key")
                 )
-                raise PgError(409, "23505", f'duplicate key value violates unique '
-                              f'constraint "{name}"',
-                              f"Key ({column})=({render(value)}) already exists.")  # fmt: skip
+                raise PgError(
+                    409,
+                    "23505",
+                    f'duplicate key value violates unique constraint "{name}"',
+                    f"Key ({column})=({render(value)}) already exists.",
+                )
         staged[pk] = row
 
-    def _owner(self, table: Table, staged: dict[Any, dict[str, Any]], column: str,
-               value: Any) -> Any:  # fmt: skip
+    def _owner(
+        self, table: Table, staged: dict[Any, dict[str, Any]], column: str, value: Any
+    ) -> Any:
         """The primary key holding ``value`` in ``column``, staged rows first."""
         if column == table.primary_key:
             if value in staged:
@@ -350,8 +526,9 @@ class FakeDatabase:
                 by_value[row[column]] = pk
             rows[pk] = row
 
-    def _find(self, table: Table, staged: dict[Any, dict[str, Any]], column: str,
-              value: Any) -> dict[str, Any] | None:  # fmt: skip
+    def _find(
+        self, table: Table, staged: dict[Any, dict[str, Any]], column: str, value: Any
+    ) -> dict[str, Any] | None:
         pk = self._owner(table, staged, column, value)
         if pk is None:
             return None
@@ -371,12 +548,18 @@ class FakeDatabase:
         given = list(columns) if columns else sorted({k for r in payload for k in r})
         for column in given:
             if column not in table.columns:
-                raise PgError(400, "PGRST204", f"Could not find the '{column}' column of "
-                              f"'{name}' in the schema cache")  # fmt: skip
+                raise PgError(
+                    400,
+                    "PGRST204",
+                    f"Could not find the '{column}' column of '{name}' in the schema cache",
+                )
         target = on_conflict or table.primary_key
         if resolution and target not in (table.primary_key, *table.unique):
-            raise PgError(400, "42P10", "there is no unique or exclusion constraint matching "
-                          "the ON CONFLICT specification")  # fmt: skip
+            raise PgError(
+                400,
+                "42P10",
+                "there is no unique or exclusion constraint matching the ON CONFLICT specification",
+            )
         with self.lock:
             staged: dict[Any, dict[str, Any]] = {}
             touched: set[Any] = set()
@@ -387,8 +570,11 @@ class FakeDatabase:
                 if existing is not None and resolution:
                     pk = existing[table.primary_key]
                     if pk in touched and resolution == "merge":
-                        raise PgError(500, "21000", "ON CONFLICT DO UPDATE command cannot "
-                                      "affect row a second time")  # fmt: skip
+                        raise PgError(
+                            500,
+                            "21000",
+                            "ON CONFLICT DO UPDATE command cannot affect row a second time",
+                        )
                     touched.add(pk)
                     if resolution == "ignore":
                         continue
@@ -412,24 +598,31 @@ class FakeDatabase:
             if column not in table.columns:
                 raise PgError(400, "42703", f"column {name}.{column} does not exist")
         with self.lock:
-            return [{k: render(v) for k, v in self.rows[name][pk].items()}
-                    for pk in self._matching(name, filters)]  # fmt: skip
+            return [
+                {k: render(v) for k, v in self.rows[name][pk].items()}
+                for pk in self._matching(name, filters)
+            ]
 
     def _matching(self, name: str, filters: Iterable[tuple[str, str]]) -> list[Any]:
         table = self.table(name)
         filters = list(filters)
         return [
-            pk for pk, r in self.rows[name].items()
+            pk
+            for pk, r in self.rows[name].items()
             if all(_eq_matches(r[c], lit, table.columns[c].type) for c, lit in filters)
-        ]  # fmt: skip
+        ]
 
-    def update(self, name: str, values: Mapping[str, Any],
-               filters: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:  # fmt: skip
+    def update(
+        self, name: str, values: Mapping[str, Any], filters: Iterable[tuple[str, str]]
+    ) -> list[dict[str, Any]]:
         table = self.table(name)
         for column in values:
             if column not in table.columns:
-                raise PgError(400, "PGRST204", f"Could not find the '{column}' column of "
-                              f"'{name}' in the schema cache")  # fmt: skip
+                raise PgError(
+                    400,
+                    "PGRST204",
+                    f"Could not find the '{column}' column of '{name}' in the schema cache",
+                )
         with self.lock:
             matched = self._matching(name, filters)
             staged: dict[Any, dict[str, Any]] = {}

@@ -61,30 +61,76 @@ class Postgres:
         self.socket = root / "sock"
         self._prefix = ["runuser", "-u", "postgres", "--"] if as_postgres else []
 
-    def _run(self, *args: str, stdin: str | None = None, check: bool = True
-             ) -> subprocess.CompletedProcess[str]:  # fmt: skip
-        return subprocess.run([*self._prefix, *args], input=stdin, capture_output=True,
-                              text=True, check=check, timeout=60)  # fmt: skip
+    def _run(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self._prefix, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=60,
+        )
 
     def start(self) -> None:
-        self._run(str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
-                  "--auth=trust", "--no-sync", "-E", "UTF8")  # fmt: skip
+        self._run(
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+        )
         options = f"-k {self.socket} -c listen_addresses='' -c fsync=off"
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-w",
-                  "-l", str(self.root / "log"), "start")  # fmt: skip
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(self.root / "log"),
+            "start",
+        )
 
     def stop(self) -> None:
-        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w",
-                  "stop", check=False)  # fmt: skip
+        self._run(
+            str(self.bindir / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+            check=False,
+        )
 
     def psql(
         self, sql: str, *, check: bool = True, db: str = "postgres"
     ) -> subprocess.CompletedProcess[str]:
         """Run ``sql`` in database ``db`` (one transaction-free script, stop at the first
         error)."""
-        return self._run(str(self.bindir / "psql"), "-h", str(self.socket), "-U", "postgres",
-                         "-d", db, "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
-                         stdin=sql, check=check)  # fmt: skip
+        return self._run(
+            str(self.bindir / "psql"),
+            "-h",
+            str(self.socket),
+            "-U",
+            "postgres",
+            "-d",
+            db,
+            "-X",
+            "-q",
+            "-At",
+            "-v",
+            "ON_ERROR_STOP=1",
+            stdin=sql,
+            check=check,
+        )
 
     def conninfo(self, db: str) -> str:
         """A libpq connection string for database ``db`` as the superuser."""

@@ -97,8 +97,11 @@ def test_kill_9_mid_batch_loses_nothing_acknowledged(
     url = f"http://127.0.0.1:{port}"
     with subprocess.Popen(
         [sys.executable, "-c", CHILD, str(data), url, SERVICE_KEY],
-        stdout=subprocess.PIPE, env=env, cwd=REPO, text=True,
-    ) as child:  # fmt: skip
+        stdout=subprocess.PIPE,
+        env=env,
+        cwd=REPO,
+        text=True,
+    ) as child:
         try:
             assert child.stdout is not None
             for line in child.stdout:
@@ -115,8 +118,11 @@ def test_kill_9_mid_batch_loses_nothing_acknowledged(
         cfg = StoreConfig(data_dir=data, batch_rows=100)
         sb = SupabaseConfig(url="http://supabase.test", service_key=SERVICE_KEY)
         async with trio.open_nursery() as nursery:
-            store: SupabaseStore = await nursery.start(functools.partial(
-                run_supabase_store, cfg, sb, policy=FAST, transport=transport(fake)))  # fmt: skip
+            store: SupabaseStore = await nursery.start(
+                functools.partial(
+                    run_supabase_store, cfg, sb, policy=FAST, transport=transport(fake)
+                )
+            )
             replayed = store.statistics().spooled_rows
             assert await store.sync(30)
             nursery.cancel_scope.cancel()

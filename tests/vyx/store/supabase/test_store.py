@@ -54,8 +54,14 @@ async def test_rows_land_once_with_timestamptz_and_read_back_as_epoch_ms(
     async with open_store(store_cfg, supabase_cfg, transport(fake)) as store:
         await store.save_signals(signals)
         await store.save_analysis(make_analysis(signals[0]))
-        await store.save_metrics(metrics_row(machine_id=MACHINE, recorded_at=1_700_000_000_000,
-                                             cpu_usage_vcpus=0.25, active_signals=3))  # fmt: skip
+        await store.save_metrics(
+            metrics_row(
+                machine_id=MACHINE,
+                recorded_at=1_700_000_000_000,
+                cpu_usage_vcpus=0.25,
+                active_signals=3,
+            )
+        )
         assert await synced(store)
         recent = await store.recent_signals(USER, limit=2)
         stats = store.statistics()
@@ -83,9 +89,15 @@ async def test_a_ten_minute_outage_loses_nothing(
         while trio.current_time() - start < 600:  # 10 minutes: 503s, then refused connections
             faults.refuse = trio.current_time() - start > 300
             await store.save_signals([make_signal(i) for i in range(n, n + 10)])
-            await store.save_event(event_row(machine_id=MACHINE, user_id=USER,
-                                              event_type="error", message=f"tick {n}",
-                                              created_at=1_700_000_000_000 + n))  # fmt: skip
+            await store.save_event(
+                event_row(
+                    machine_id=MACHINE,
+                    user_id=USER,
+                    event_type="error",
+                    message=f"tick {n}",
+                    created_at=1_700_000_000_000 + n,
+                )
+            )
             n += 10
             await trio.sleep(10)
         stats = store.supabase_statistics()
@@ -141,7 +153,7 @@ async def test_a_poison_row_is_quarantined_and_the_rest_lands(
         await store.save_analysis(make_analysis(make_signal(5000)))  # 23503: no such signal
         await store.save_metrics(
             {"id": "m-1", "machine_id": MACHINE, "recorded_at": math.nan}
-        )  # fmt: skip  (never spooled)
+        )  # never spooled
         assert await synced(store)
         assert await synced(store)  # the quarantine events themselves
         quarantined = await store.quarantined()
@@ -149,8 +161,13 @@ async def test_a_poison_row_is_quarantined_and_the_rest_lands(
     assert sorted(ids(fake, "signals")) == sorted(s.id for s in signals)
     assert ids(fake, "signal_analyses", "signal_id") == [signals[2].id]
     codes = {q["key"]: q["code"] for q in quarantined}
-    assert codes == {bad_uuid.id: "22P02", signals[1].id: "23514", signals[3].id: "PGRST204",
-                     make_signal(5000).id: "23503", "m-1": None}  # fmt: skip
+    assert codes == {
+        bad_uuid.id: "22P02",
+        signals[1].id: "23514",
+        signals[3].id: "PGRST204",
+        make_signal(5000).id: "23503",
+        "m-1": None,
+    }
     assert stats.drain.quarantined == 4
     assert stats.quarantined_local == 1
     assert stats.drain.last_quarantine is not None
@@ -164,8 +181,10 @@ async def test_blocked_requests_keep_rows_in_the_spool_instead_of_quarantining(
     fake: FakePostgrest, store_cfg: StoreConfig, supabase_cfg: SupabaseConfig, clock: MockClock
 ) -> None:
     denied = {"code": "42501", "message": 'permission denied for table "signals"'}
-    fake.inject(*[Fault(status=403, body=denied)] * 3,
-                Fault(status=404, body={"code": "PGRST205", "message": "no table"}))  # fmt: skip
+    fake.inject(
+        *[Fault(status=403, body=denied)] * 3,
+        Fault(status=404, body={"code": "PGRST205", "message": "no table"}),
+    )
     async with open_store(store_cfg, supabase_cfg, transport(fake)) as store:
         await store.save_signals([make_signal(i) for i in range(10)])
         await store.flush()
