@@ -12,6 +12,11 @@
   file only, so a change to a kernel would leave the interpreter (which has it compiled in)
   stale. Here every cached kernel function's key also holds a digest of every source file
   compiled code comes from (:data:`SOURCES`): any change there recompiles, nothing is stale.
+- **Loading is not compiling.** numba refreshes its target context before loading a cached
+  function: it imports and registers every implementation its compiler has (typed containers,
+  linear algebra, random generators, ...), ~48 MiB of a process that only runs the cached
+  kernels. Loading a kernel here skips that (the machine code needs none of it); compiling
+  still refreshes, as numba's compiler does that itself.
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ class _KernelCache(_FunctionCache):  # type: ignore[misc]
     def _index_key(self, sig: object, codegen: object) -> tuple[object, ...]:
         key: tuple[object, ...] = super()._index_key(sig, codegen)
         return (*key, _DIGEST)
+
+    def load_overload(self, sig: object, target_context: Any) -> Any:
+        """numba's, without its ``target_context.refresh()`` first (see the module)."""
+        with self._guard_against_spurious_io_errors():
+            return self._load_overload(sig, target_context)
 
 
 _NO_RUNTIME = cast("dict[str, Any]", {"_nrt": False, "error_model": "numpy"})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import inspect
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from kernels import interp, jit, ops
@@ -52,3 +54,19 @@ def test_the_interpreter_calls_the_families_in_their_order() -> None:
     source = inspect.getsource(interp._family)
     called = re.findall(r"(\w+)\.block_nb\(", source)
     assert called == [f.__name__.rsplit(".", 1)[-1] for f in FAMILIES]
+
+
+_LOAD_ONLY = """
+import sys
+from kernels.precompile import ensure_compiled
+assert ensure_compiled().cached
+print(sorted(m for m in sys.modules if m.startswith(("numba.np.linalg", "numba.typed."))))
+"""
+
+
+def test_a_process_loading_the_kernels_does_not_load_numbas_compiler() -> None:
+    ensure_compiled(processes=1)
+    out = subprocess.run(
+        [sys.executable, "-c", _LOAD_ONLY], check=True, capture_output=True, text=True
+    ).stdout
+    assert out.strip() == "[]"
