@@ -70,6 +70,8 @@ def parse_traders(text: str, origin: str = "<traders>") -> list[TraderInfo]:
         doc: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TradersFileError(f"{origin}: {exc}") from None
+    except ValueError:  # an integer of thousands of digits (Python's int-from-text limit)
+        raise TradersFileError(f"{origin}: a number in it is too long to read") from None
     unknown_top = set(doc) - {"traders"}
     if unknown_top:
         raise TradersFileError(f"{origin}: unknown top-level key(s) {sorted(unknown_top)}")

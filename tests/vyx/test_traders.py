@@ -49,7 +49,7 @@ def test_a_traders_own_cooldown_from_every_source() -> None:
     assert from_mapping({**row, "cooldownBars": None}).definition.cooldown is None
     assert from_mapping({**row, "cloud_config": {"cooldownBars": 7}}).definition.cooldown == 7
     assert from_mapping({**row, "cloud_config": '{"cooldownBars": 0}'}).definition.cooldown == 0
-    for bad_value in (-1, 10_001, "5", True, 2.5):
+    for bad_value in (-1, 10_001, "5", True, 2.5, float("nan"), float("inf"), 10**40, [3], {}):
         with pytest.raises(TraderRejected, match="from 0 to 10,000"):
             from_mapping({**row, "cooldownBars": bad_value})
     with pytest.raises(TraderRejected, match=r"cloud_config\.cooldownBars must be"):
@@ -57,3 +57,11 @@ def test_a_traders_own_cooldown_from_every_source() -> None:
     info = from_mapping({**row, "cooldownBars": 3})
     assert info.to_message()["cooldownBars"] == 3
     assert b.to_message()["cooldownBars"] is None
+
+
+def test_a_number_too_long_to_read_is_a_file_error_not_a_traceback() -> None:
+    """Python refuses to read an integer of thousands of digits (a ``ValueError`` that is not
+    TOML's): the traders file's error names the file instead."""
+    text = '[[traders]]\nname = "a"\nfilter = "x > 1"\ncooldown_bars = ' + "9" * 5000 + "\n"
+    with pytest.raises(TradersFileError, match="traders.toml: a number in it is too long"):
+        parse_traders(text, "traders.toml")
