@@ -42,7 +42,8 @@ def check_symbol(symbol: str) -> str:
     """``symbol`` as a mute names it (upper case); raises :class:`MuteError` unless it is 2–20
     letters or digits."""
     upper = symbol.upper()
-    if not _SYMBOL.fullmatch(upper):
+    # ASCII only: "\ufb00" (a ligature) is "FF" upper-cased.
+    if not symbol.isascii() or not _SYMBOL.fullmatch(upper):
         raise MuteError("a symbol to mute is 2 to 20 letters or digits, e.g. BTCUSDT")
     return upper
 

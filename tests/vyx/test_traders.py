@@ -63,5 +63,5 @@ def test_a_number_too_long_to_read_is_a_file_error_not_a_traceback() -> None:
     """Python refuses to read an integer of thousands of digits (a ``ValueError`` that is not
     TOML's): the traders file's error names the file instead."""
     text = '[[traders]]\nname = "a"\nfilter = "x > 1"\ncooldown_bars = ' + "9" * 5000 + "\n"
-    with pytest.raises(TradersFileError, match="traders.toml: a number in it is too long"):
+    with pytest.raises(TradersFileError, match=r"traders\.toml: a number in it is too long"):
         parse_traders(text, "traders.toml")

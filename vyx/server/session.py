@@ -108,8 +108,10 @@ async def _authenticate(deps: SessionDeps, scope: Scope, receive: Receive) -> tu
                 first = protocol.parse_client_message(
                     frame, max_bytes=deps.settings.max_frame_bytes
                 )
-            except protocol.ProtocolError:
-                raise MissingToken from None
+            except protocol.ProtocolError as exc:
+                # An auth message of the wrong shape says which field (a fixed text, no input).
+                bad_auth = exc.message.startswith("auth.")
+                raise MissingToken(exc.message if bad_auth else None) from None
             if isinstance(first, protocol.Auth):
                 token = first.token
                 asked = first.protocol if asked is None else asked

@@ -40,6 +40,8 @@ def test_the_mute_command_names_one_symbol_or_trader() -> None:
         ({"symbol": "BTC-USDT"}, "2 to 20 letters or digits"),
         ({"symbol": "X" * 21}, "2 to 20 letters or digits"),
         ({"symbol": 5}, "2 to 20 letters or digits"),
+        ({"symbol": "\ufb00usdt"}, "2 to 20 letters or digits"),  # upper-cases to FFUSDT
+        ({"symbol": "BTC\u0000USD"}, "2 to 20 letters or digits"),
         ({"symbol": "BTCUSDT", "muted": "yes"}, "muted must be true or false"),
         ({"traderId": "t" * 500}, "traderId"),
     ):

@@ -107,6 +107,18 @@ async def test_the_auth_message_may_ask_for_version_2() -> None:
         assert hello["data"]["protocol"] == 2
 
 
+async def test_an_auth_message_asking_an_unreadable_version_is_told_which_field() -> None:
+    """A valid token with ``protocol`` of the wrong shape closes the socket naming the field
+    (it said "authentication required", as if the token were missing); counted as a failure."""
+    for version in ("2", 2.5, True, 0, -1):
+        async with serving() as running, client(running.ws_url()) as ws:
+            await send(ws, "auth", {"token": hs256_token(), "protocol": version})
+            reason = await closed(ws)
+            assert reason.code == 1008
+            assert reason.reason == "auth.protocol must be a positive integer"
+            assert running.metrics.value("vyx_ws_auth_failures_total") == 1
+
+
 async def test_commands_reach_the_daemon_and_are_acknowledged() -> None:
     async with serving() as running, client(running.ws_url(hs256_token())) as ws:
         await greeted(ws)

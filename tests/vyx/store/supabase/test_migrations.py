@@ -218,19 +218,47 @@ def original(postgres_databases: Databases, shared_data: Path) -> Iterator[Datab
     postgres_databases.drop(name)
 
 
+def _lines_as_is(postgres_databases: Databases, sql: str) -> set[str]:
+    """The lines ``sql`` prints on the original product's schema without our migrations."""
+    name = postgres_databases.create("original_as_is")
+    try:
+        return set(Database(postgres_databases.pg, name).psql(sql).stdout.splitlines())
+    finally:
+        postgres_databases.drop(name)
+
+
 def test_our_migrations_take_nothing_from_the_web_app(
     original: Database, postgres_databases: Databases
 ) -> None:
-    name = postgres_databases.create("original_as_is")
-    try:
-        before = set(Database(postgres_databases.pg, name).psql(ACCESS).stdout.splitlines())
-    finally:
-        postgres_databases.drop(name)
+    before = _lines_as_is(postgres_databases, ACCESS)
     after = set(original.psql(ACCESS).stdout.splitlines())
     assert before - after == set()  # every grant, policy and RLS flag is still there
     added = {line for line in after - before if line.startswith("policy")}
     assert added
     assert all(" vyx_" in line for line in added)
+
+
+COLUMNS = """
+select c.table_name || '.' || c.column_name || ' ' || c.data_type || ' '
+    || coalesce(c.column_default, '-')
+from information_schema.columns c join information_schema.tables t
+  on t.table_schema = c.table_schema and t.table_name = c.table_name
+where c.table_schema = 'public' and t.table_type = 'BASE TABLE'
+order by 1;
+"""
+
+
+def test_our_migrations_keep_every_column_of_the_web_app(
+    original: Database, postgres_databases: Databases
+) -> None:
+    """Additive only: every table and column of the original product's schema is still there
+    with its type and default after our migrations (new columns and tables may be added)."""
+    before = _lines_as_is(postgres_databases, COLUMNS)
+    after = set(original.psql(COLUMNS).stdout.splitlines())
+    assert any(line.startswith("signals.symbol ") for line in before)
+    assert before - after == set()
+    added = {line.split()[0] for line in after - before}
+    assert {"signals.bar_open_time", "alert_mutes.kind"} <= added
 
 
 def test_the_web_apps_anonymous_and_user_reads_still_work(original: Database) -> None:
