@@ -27,6 +27,7 @@ from vyx.fleet.regions import DEFAULT_REGION, RegionRefused, check_region, regio
 from vyx.market.connection import Connect, StreamConfig, open_stream
 from vyx.market.restriction import is_restricted
 from vyx.market.websocket import HandshakeFailed, WebSocketError
+from vyx.store.supabase.project import ProjectSchema
 
 #: Deadline of each network probe, seconds.
 PROBE_TIMEOUT_S = 10.0
@@ -103,8 +104,12 @@ async def _http(
     headers: Mapping[str, str],
     transport: httpx.AsyncBaseTransport | None,
     explain: Callable[[httpx.Response], CheckResult | None] = lambda _: None,
+    answered: Callable[[httpx.Response, str], CheckResult | None] = lambda _, __: None,
 ) -> CheckResult:
-    """GET ``url``: ok on 2xx (with the time), else what ``explain`` says, else the status."""
+    """GET ``url``: on 2xx what ``answered`` says of the answer (given the verdict's text,
+    with the time), else ok; otherwise what ``explain`` says, else the status. ``url`` is
+    quoted without its ``user:password@`` part."""
+    shown = _without_userinfo(url)
     started = time.monotonic()
     try:
         async with httpx.AsyncClient(transport=transport, timeout=None) as client:
@@ -112,26 +117,34 @@ async def _http(
                 response = await client.get(url, headers=dict(headers))
                 await response.aread()
     except trio.TooSlowError:
-        return CheckResult(name, "fail", f"{url}: no answer within {PROBE_TIMEOUT_S:.0f} s")
+        return CheckResult(name, "fail", f"{shown}: no answer within {PROBE_TIMEOUT_S:.0f} s")
     except httpx.HTTPError as exc:
         reason = f"{type(exc).__name__}: {exc}"[:_DETAIL_MAX]
-        return CheckResult(name, "fail", f"{url}: unreachable ({reason})")
+        return CheckResult(name, "fail", f"{shown}: unreachable ({reason})")
     ms = (time.monotonic() - started) * 1000
     if response.is_success:
-        return CheckResult(name, "ok", f"{url}: HTTP {response.status_code} in {ms:.0f} ms")
+        text = f"{shown}: HTTP {response.status_code} in {ms:.0f} ms"
+        return answered(response, text) or CheckResult(name, "ok", text)
     verdict = explain(response)
     if verdict is not None:
         return verdict
-    return CheckResult(name, "fail", f"{url}: HTTP {response.status_code}")
+    return CheckResult(name, "fail", f"{shown}: HTTP {response.status_code}")
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without a ``user:password@`` (a secret) before its host."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}" if sep else url
 
 
 def _restricted(name: str, url: str, region: str | None) -> CheckResult:
     return CheckResult(
         name,
         "fail",
-        f"{url}: restricted location (HTTP 451) from region {region or 'unknown'}: Binance "
-        f"refuses this place; run the machine in a region it serves (vyx provision --region "
-        f"{DEFAULT_REGION})",
+        f"{_without_userinfo(url)}: restricted location (HTTP 451) from region "
+        f"{region or 'unknown'}: Binance refuses this place; run the machine in a region it "
+        f"serves (vyx provision --region {DEFAULT_REGION})",
     )
 
 
@@ -152,6 +165,7 @@ async def check_binance_rest(
 async def check_binance_ws(cfg: Config, connect: Connect | None = None) -> CheckResult:
     """Open and close a combined stream (``btcusdt@ticker``)."""
     url = cfg.market.ws_url.rstrip("/") + "/stream?streams=btcusdt@ticker"
+    shown = _without_userinfo(url)
     opener: Connect = connect or (lambda u: open_stream(u, StreamConfig(ws_url=cfg.market.ws_url)))
     started = time.monotonic()
     failure: BaseExceptionGroup[BaseException] | None = None
@@ -163,17 +177,17 @@ async def check_binance_ws(cfg: Config, connect: Connect | None = None) -> Check
         failure = group
     if failure is None:
         ms = (time.monotonic() - started) * 1000
-        return CheckResult("binance ws", "ok", f"{url}: connected in {ms:.0f} ms")
+        return CheckResult("binance ws", "ok", f"{shown}: connected in {ms:.0f} ms")
     leaves = _leaves(failure)
     for leaf in leaves:
         if isinstance(leaf, HandshakeFailed) and leaf.status_code is not None:
             if is_restricted(leaf.status_code, leaf.body):
                 return _restricted("binance ws", url, cfg.machine.region)
             return CheckResult(
-                "binance ws", "fail", f"{url}: handshake refused: HTTP {leaf.status_code}"
+                "binance ws", "fail", f"{shown}: handshake refused: HTTP {leaf.status_code}"
             )
     reason = f"{type(leaves[0]).__name__}: {leaves[0]}"[:_DETAIL_MAX]
-    return CheckResult("binance ws", "fail", f"{url}: unreachable ({reason})")
+    return CheckResult("binance ws", "fail", f"{shown}: unreachable ({reason})")
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -183,6 +197,8 @@ def _leaves(exc: BaseException) -> list[BaseException]:
 
 
 def _key_refused(name: str, url: str, what: str) -> Callable[[httpx.Response], CheckResult | None]:
+    url = _without_userinfo(url)
+
     def explain(response: httpx.Response) -> CheckResult | None:
         if response.status_code in (400, 401, 403):
             return CheckResult(name, "fail", f"{url}: HTTP {response.status_code}: {what} refused")
@@ -201,7 +217,25 @@ async def check_supabase(
     key = cfg.supabase.service_key
     headers = {"apikey": key, "Authorization": f"Bearer {key}"}
     explain = _key_refused("supabase", url, "the service key was")
-    return await _http("supabase", url, headers, transport, explain)
+    return await _http("supabase", url, headers, transport, explain, _project_differences)
+
+
+def _project_differences(response: httpx.Response, text: str) -> CheckResult | None:
+    """A warning listing what the project lacks of our migrations (the tables and columns whose
+    rows or values are then not kept; ``mute`` is refused), as the daemon logs at start."""
+    try:
+        doc = response.json()
+    except ValueError:
+        return None
+    if not isinstance(doc, Mapping):
+        return None
+    schema = ProjectSchema.from_openapi(doc)
+    if "signals" not in schema.tables:  # not described (a proxy, an old PostgREST)
+        return None
+    missing = [line for line in schema.differences() if "migrations" in line]
+    if not missing:
+        return None
+    return CheckResult("supabase", "warn", f"{text}; {'; '.join(missing)}")
 
 
 async def check_gemini(

@@ -3,6 +3,7 @@ the Fly API: one line per check, restricted locations named, secrets never print
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -103,6 +104,54 @@ async def test_services_and_secrets(tmp_path: Path) -> None:
         line = verdict.line()
         assert "\n" not in line
         assert not any(secret in line for secret in (SERVICE_KEY, GEMINI_KEY, FLY_TOKEN))
+
+
+def _project(tables: dict[str, list[str]]) -> dict[str, object]:
+    """PostgREST's description of a project with these tables and columns."""
+    return {
+        "definitions": {
+            table: {"properties": {c: {"format": "text"} for c in columns}}
+            for table, columns in tables.items()
+        }
+    }
+
+
+async def test_a_project_without_our_later_migrations_is_a_warning_naming_them(
+    tmp_path: Path,
+) -> None:
+    """The original product's project (no signals.bar_open_time, no alert_mutes nor
+    signal_outcomes) works but keeps less: the check says what to apply; a fully migrated one
+    is ok. A password in SUPABASE_URL is never quoted."""
+    original = _project({"signals": ["id", "machine_id", "symbol"]})
+    migrated = _project(
+        {
+            "signals": ["id", "machine_id", "symbol", "bar_open_time"],
+            "signal_outcomes": ["id"],
+            "alert_mutes": ["id"],
+        }
+    )
+    env = {
+        "BINANCE_REST_URL": "https://binance.example.test",
+        "BINANCE_WS_URL": "ws://127.0.0.1:1",
+        "VYX_DATA_DIR": str(tmp_path),
+        "SUPABASE_URL": "https://admin:hunter2-pw@db.example.test",
+        "SUPABASE_SERVICE_KEY": SERVICE_KEY,
+        "USER_ID": USER,
+    }
+    for doc, level in ((original, "warn"), (migrated, "ok")):
+        answer = partial(httpx.Response, 200, json=doc)
+        verdicts = await run_checks(env, transport=httpx.MockTransport(lambda _, a=answer: a()))
+        found = _by_name(verdicts)["supabase"]
+        assert found.level == level
+        assert found.detail.startswith("https://db.example.test/rest/v1/: HTTP 200 in ")
+        assert all("hunter2-pw" not in v.line() for v in verdicts)
+    warned = _by_name(
+        await run_checks(
+            env, transport=httpx.MockTransport(lambda _: httpx.Response(200, json=original))
+        )
+    )["supabase"]
+    for missing in ("signals.bar_open_time column", "alert_mutes table", "signal_outcomes table"):
+        assert f"no {missing} (apply supabase/migrations)" in warned.detail
 
 
 def test_the_command_prints_one_line_per_check_and_fails_on_a_bad_config(tmp_path: Path) -> None:
