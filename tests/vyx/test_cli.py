@@ -134,6 +134,12 @@ def test_backtest_filter_and_traders_file(tmp_path: Path) -> None:
     for symbol in ("AAAUSDT", "BBBUSDT"):
         times = sorted(f["open_time"] for f in spaced if f["symbol"] == symbol)
         assert all(b - a >= 50 * 300_000 for a, b in itertools.pairwise(times))
+    # --cooldown has the traders' bound (one too big for a 64-bit count was a traceback).
+    for too_big in ("10001", str(10**20)):
+        refused = CliRunner().invoke(cli, [*args, "--cooldown", too_big])
+        assert refused.exit_code == 2
+        assert "Invalid value for '--cooldown'" in refused.output
+        assert "0<=x<=10000" in refused.output
 
 
 def test_backtest_needs_the_timeframes_its_traders_use(tmp_path: Path) -> None:

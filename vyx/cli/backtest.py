@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 import click
 
 from kernels.backtest import Fire, Fires, run_backtest
+from kernels.edges import MAX_COOLDOWN_BARS
 from kernels.fire_outcomes import fire_outcomes
 from kernels.klines_csv import Klines
 from kernels.program import CompiledTrader, TraderDef, build
@@ -88,7 +89,7 @@ def print_summary(
     "--cooldown",
     default=0,
     show_default=True,
-    type=click.IntRange(min=0),
+    type=click.IntRange(0, MAX_COOLDOWN_BARS),
     help="Bars between two signals of one trader on one symbol, for traders without their "
     "own (a traders file's cooldown_bars).",
 )
