@@ -17,6 +17,7 @@ from tests.vyx.store.factory import USER, make_signal
 from vyx.config import StoreConfig
 from vyx.daemon.control import RunningTraders
 from vyx.daemon.delivery import Delivery
+from vyx.screener.marks import MarkKeeper, load_marks
 from vyx.server.protocol import MAX_SIGNALS_PER_MESSAGE
 from vyx.signal import Signal
 from vyx.store.service import SqliteStore, run_store
@@ -124,6 +125,33 @@ async def test_a_full_channel_makes_the_screener_wait_and_loses_nothing(
             make_signal(2).id,
         }
         assert log.count("signals_created 1") == 2
+
+
+#: A 5m bar's close time (epoch ms), as the screener's progress names it.
+CLOSE = 6_000_000 * 300_000
+
+
+async def test_a_mark_never_passes_signals_still_in_the_channel(
+    tmp_path: Path, autojump_clock: trio.abc.Clock
+) -> None:
+    """A stop with a screen's signals still queued in the delivery's channel: the screener's
+    progress (the restart mark) is not saved past them until the delivery has handed them to
+    the store; so a stop that cannot wait leaves them to the next start's screens, and one
+    that can stores them. Either way nothing is lost."""
+    async with _delivering(tmp_path, run=False) as (delivery, store, _, nursery):
+        marks = MarkKeeper(tmp_path, store, {}, handed_on=delivery.flush)
+        await delivery.deliver([make_signal(1), make_signal(2)], [])
+        marks.poke({"5m": CLOSE})  # the screener handed that screen on
+        with trio.move_on_after(60) as stuck:
+            await marks.save()
+        assert stuck.cancelled_caught  # the delivery is not running: its batch is not stored
+        assert load_marks(tmp_path) == {}  # and the mark did not move past it
+        await nursery.start(delivery.run)
+        await marks.save()
+        assert load_marks(tmp_path) == {"5m": CLOSE}
+        assert store.statistics().pending_rows == 0  # flushed before the mark moved
+        stored = {r["id"] for r in await store.recent_signals(USER)}
+        assert stored == {make_signal(1).id, make_signal(2).id}
 
 
 async def test_the_close_delay_counts_to_the_push(
