@@ -91,7 +91,13 @@ async def load_mutes(
             limit=limit,
         ),
     )
-    return [(str(r["kind"]), str(r["target"])) for r in rows]
+    return [
+        (r["kind"], r["target"])
+        for r in rows  # a malformed answer's rows are left out, never raised on
+        if isinstance(r, dict)
+        and isinstance(r.get("kind"), str)
+        and isinstance(r.get("target"), str)
+    ]
 
 
 async def set_mute(

@@ -52,7 +52,8 @@ class Fault:
 
     kind: str = "status"
     status: int = 503
-    body: dict[str, Any] | None = None
+    #: The answer's JSON (any shape: a fault may answer a malformed body with a 200).
+    body: Any = None
     headers: tuple[tuple[str, str], ...] = ()
     seconds: float = 60.0
     table: str | None = None

@@ -233,3 +233,15 @@ async def test_requeued_quarantine_lands_after_the_cause_is_fixed(
     assert ids(fake, "signal_analyses", "signal_id") == [signal.id]
     payload = json.dumps(fake.rows("signal_analyses")[0]["key_levels"])
     assert "stopLoss" in payload
+
+
+async def test_a_malformed_answer_of_mutes_keeps_the_well_formed_rows(
+    fake: FakePostgrest, store_cfg: StoreConfig, supabase_cfg: SupabaseConfig, clock: MockClock
+) -> None:
+    """A 200 whose rows are not mute rows (a proxy, a changed table) is read without an
+    exception (which would stop the daemon's start): the well-formed rows only."""
+    rows = [1, None, {"kind": "symbol"}, {"kind": 5, "target": "X"}, ["symbol", "ETHUSDT"]]
+    good = {"kind": "symbol", "target": "BTCUSDT"}
+    async with open_store(store_cfg, supabase_cfg, transport(fake)) as store:
+        fake.inject(Fault(status=200, body=[*rows, good], table="alert_mutes"))
+        assert await store.load_mutes(USER, 10) == [("symbol", "BTCUSDT")]
