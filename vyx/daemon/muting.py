@@ -94,22 +94,28 @@ class MuteKeeper:
                 raise CommandRejected(str(exc)) from None
             if mutes == self.mutes:
                 return
-            try:
-                with trio.fail_after(STORE_TIMEOUT_S):
-                    await self.store.set_mute(
-                        self.user_id, mute.kind, mute.target, muted=command.muted
-                    )
-            except (StoreError, trio.TooSlowError) as exc:
-                raise CommandRejected(
-                    f"the mute could not be saved: {exc or 'the store did not answer'}",
-                    ErrorCode.UNAVAILABLE,
-                ) from None
-            self.mutes = mutes
-            await self._keep(mutes)
-            self.on_change(mutes)
-        verb = "muted" if command.muted else "unmuted"
-        logger.info("{} {} {} from the browser", verb, mute.kind, mute.target)
-        self.broadcast(mutes_updated(mutes.to_message()))
+            # Saved and applied together, or neither: a browser that leaves (or a command
+            # deadline) mid-write must not leave a saved mute unapplied until the next start.
+            with trio.CancelScope(shield=True):
+                await self._save(mute, command.muted)
+                self.mutes = mutes
+                await self._keep(mutes)
+                self.on_change(mutes)
+                verb = "muted" if command.muted else "unmuted"
+                logger.info("{} {} {} from the browser", verb, mute.kind, mute.target)
+                self.broadcast(mutes_updated(mutes.to_message()))
+
+    async def _save(self, mute: Mute, muted: bool) -> None:
+        """Write one change to the store (within :data:`STORE_TIMEOUT_S`); raises
+        :class:`CommandRejected` when it cannot."""
+        try:
+            with trio.fail_after(STORE_TIMEOUT_S):
+                await self.store.set_mute(self.user_id, mute.kind, mute.target, muted=muted)
+        except (StoreError, trio.TooSlowError) as exc:
+            raise CommandRejected(
+                f"the mute could not be saved: {exc or 'the store did not answer'}",
+                ErrorCode.UNAVAILABLE,
+            ) from None
 
     async def _keep(self, mutes: Mutes) -> None:
         if self.copy is None:

@@ -134,6 +134,38 @@ async def test_a_store_that_cannot_answer_starts_from_the_copy_and_refuses_chang
     assert told == [Mutes(frozenset({"ETHUSDT"}))]
 
 
+class _SlowStore:
+    """Saves a mute at once, answers seconds later (Supabase retrying)."""
+
+    def __init__(self) -> None:
+        self.rows: set[tuple[str, str]] = set()
+
+    async def load_mutes(self, user_id: str, limit: int) -> list[tuple[str, str]]:
+        return sorted(self.rows)
+
+    async def set_mute(self, user_id: str, kind: str, target: str, *, muted: bool) -> None:
+        (self.rows.add if muted else self.rows.discard)((kind, target))
+        await trio.sleep(5)
+
+
+async def test_a_mute_cancelled_mid_write_is_saved_and_applied_together(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """The browser's command deadline (or its leaving) cancels ``mute`` while the store is
+    writing: the mute is applied and announced as it is saved (it was saved, not applied,
+    until the next start, and no browser was told)."""
+    store = _SlowStore()
+    told: list[Mutes] = []
+    sent: list[Mapping[str, Any]] = []
+    keeper = MuteKeeper(store, USER, on_change=told.append, broadcast=sent.append)  # type: ignore[arg-type]
+    with trio.move_on_after(1):
+        await keeper.set(SetMute("symbol", "BTCUSDT"), {})
+    assert store.rows == {("symbol", "BTCUSDT")}
+    assert keeper.mutes == Mutes(frozenset({"BTCUSDT"}))
+    assert told == [keeper.mutes]
+    assert [m["data"] for m in sent] == [{"symbols": ["BTCUSDT"], "traders": []}]
+
+
 async def test_a_browser_mutes_through_control_and_sees_the_mutes_on_connect(
     tmp_path: Path,
 ) -> None:
