@@ -109,9 +109,10 @@ async def _authenticate(deps: SessionDeps, scope: Scope, receive: Receive) -> tu
                     frame, max_bytes=deps.settings.max_frame_bytes
                 )
             except protocol.ProtocolError as exc:
-                # An auth message of the wrong shape says which field (a fixed text, no input).
-                bad_auth = exc.message.startswith("auth.")
-                raise MissingToken(exc.message if bad_auth else None) from None
+                # A token with an unreadable version says so (a fixed text, no input); an
+                # empty or missing token is "authentication required".
+                bad_version = exc.message.startswith("auth.protocol")
+                raise MissingToken(exc.message if bad_version else None) from None
             if isinstance(first, protocol.Auth):
                 token = first.token
                 asked = first.protocol if asked is None else asked
