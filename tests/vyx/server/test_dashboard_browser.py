@@ -328,6 +328,10 @@ def _write_a_trader(page: Any) -> dict[str, str]:
     page.fill("#ed-cooldown", "-3")
     page.keyboard.press("Control+Enter")  # refused in the page: the editor stays open
     bad_cooldown = page.inner_text("#ed-cooldown-note")
+    page.fill("#ed-cooldown", "")
+    page.type("#ed-cooldown", "1e")  # the field reads "" (not a number): not the machine's
+    page.keyboard.press("Control+Enter")
+    unreadable_cooldown = page.inner_text("#ed-cooldown-note")
     page.fill("#ed-cooldown", "12")  # its own cooldown: at most a signal per 12 bars
     page.wait_for_function(  # the preview on screen is computed again with it
         "t => document.querySelector('#ed-preview-summary').textContent !== t",
@@ -351,6 +355,7 @@ def _write_a_trader(page: Any) -> dict[str, str]:
         "machine_cooldown": machine_cooldown,
         "cooled": cooled,
         "bad_cooldown": bad_cooldown,
+        "unreadable_cooldown": unreadable_cooldown,
     }
 
 
@@ -399,6 +404,7 @@ async def test_write_a_trader_in_words_see_its_error_preview_save_it_fire_and_ch
         assert (alerts.on_signal, alerts.on_analysis, alerts.muted) == (True, False, True)
         assert "every 0 bars (the machine's cooldown)" in seen["machine_cooldown"]
         assert "from 0 to 10,000" in seen["bad_cooldown"]
+        assert "from 0 to 10,000" in seen["unreadable_cooldown"]
         fired = [int(re.search(r"fired (\d+) time", seen[k])[1]) for k in ("summary", "cooled")]
         assert 0 < fired[1] < fired[0]  # the preview fires as the machine will, 12 bars apart
         assert saved.definition.cooldown == 12

@@ -99,8 +99,11 @@ Vyx.Editor = (() => {
   function machineCooldown() { return state.status.cooldownBars || 0; }
 
   // The cooldown field: empty is the machine's (null); else a whole number of bars, 0..10000.
+  // Text a number field cannot read ("1e", "12a") reads as "" there: refused, not the machine's.
   function cooldownValue() {
-    const text = $("ed-cooldown").value.trim();
+    const field = $("ed-cooldown");
+    if (field.validity.badInput) return { ok: false };
+    const text = field.value.trim();
     if (text === "") return { ok: true, value: null };
     const n = Number(text);
     if (!Number.isInteger(n) || n < 0 || n > MAX_COOLDOWN) return { ok: false };
