@@ -65,3 +65,12 @@ def test_a_number_too_long_to_read_is_a_file_error_not_a_traceback() -> None:
     text = '[[traders]]\nname = "a"\nfilter = "x > 1"\ncooldown_bars = ' + "9" * 5000 + "\n"
     with pytest.raises(TradersFileError, match=r"traders\.toml: a number in it is too long"):
         parse_traders(text, "traders.toml")
+
+
+def test_a_cloud_config_nested_thousands_deep_rejects_the_trader_only() -> None:
+    """A browser's (or a row's) ``cloud_config`` as a JSON string nested past Python's
+    recursion limit is the trader's error, not a RecursionError out of the command."""
+    row = {"id": "t1", "name": "t", "filter": {"code": "close < open"}}
+    deep = "[" * 5000 + "]" * 5000
+    with pytest.raises(TraderRejected, match="cloud_config is not JSON"):
+        from_mapping({**row, "cloud_config": deep})

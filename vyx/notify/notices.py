@@ -236,7 +236,7 @@ class TraderAlerts:
         if isinstance(config, str):
             try:
                 config = json.loads(config)
-            except ValueError:
+            except (ValueError, RecursionError):  # nested thousands deep: not a setting
                 raise AlertsError("cloud_config is not JSON") from None
         if config is None:
             return cls()
