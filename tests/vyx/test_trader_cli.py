@@ -133,6 +133,24 @@ def test_list_show_edit_remove(tmp_path: Path) -> None:
         "15m",
         False,
     )
+    # Its own cooldown from the command line, then the machine's again.
+    code, _, err = run("trader", "edit", "dip", "--cooldown", "12", *t)
+    assert code == 0, err
+    assert load_traders(traders)[0].definition.cooldown == 12
+    code, out, _ = run("trader", "show", "dip", *t)
+    assert "cooldown:  12 bars" in out
+    for bad in (
+        ["--cooldown", "10001"],
+        ["--cooldown", "x"],
+        ["--cooldown", "3", "--machine-cooldown"],
+    ):
+        code, _, err = run("trader", "edit", "dip", *bad, *t)
+        assert code == 2
+        assert "--cooldown" in err
+    code, _, err = run("trader", "edit", "dip", "--machine-cooldown", *t)
+    assert code == 0, err
+    assert load_traders(traders)[0].definition.cooldown is None
+    assert "cooldown_bars" not in traders.read_text()
     code, _, err = run("trader", "remove", "nope", *t)
     assert code == 2
     assert "no trader 'nope' (the file has: dip, bad)" in err

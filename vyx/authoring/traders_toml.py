@@ -128,8 +128,9 @@ def _find(tables: AoT, trader_id: str) -> int:
 
 
 def update_trader(path: Path, trader_id: str, changes: Mapping[str, Any]) -> TraderInfo:
-    """Set ``changes`` (keys of the file's format) on one trader; the trader after the edit.
-    Raises :class:`TradersFileError` (unknown trader, or an edit the reader would refuse)."""
+    """Set ``changes`` (keys of the file's format; None removes the key) on one trader; the
+    trader after the edit. Raises :class:`TradersFileError` (unknown trader, or an edit the
+    reader would refuse)."""
     if not path.exists():
         raise TradersFileError(f"{path}: no such file")
     doc = _document(path)
@@ -138,6 +139,9 @@ def update_trader(path: Path, trader_id: str, changes: Mapping[str, Any]) -> Tra
     if "id" not in table:
         table["id"] = trader_id  # pin the id before a rename changes its slug
     for key, value in changes.items():
+        if value is None:
+            table.pop(key, None)
+            continue
         if key == "filter":
             value = _multiline(str(value))
         table[key] = value

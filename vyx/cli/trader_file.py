@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from kernels.edges import MAX_COOLDOWN_BARS
 from kernels.timeframes import TIMEFRAME_MS
 from kernels.track_record import RECENT_MS, track_record
 from vyx.authoring.draft import Draft, Proposal, check_proposal
@@ -104,6 +105,15 @@ def echo_record(trader_id: str, name: str) -> None:
 @click.option("--enable/--disable", "enabled", default=None, help="Switch it on or off.")
 @click.option("--auto-analyze/--no-auto-analyze", "auto", default=None)
 @click.option("--instructions", default=None, help="Strategy text for the analyst.")
+@click.option(
+    "--cooldown",
+    type=click.IntRange(0, MAX_COOLDOWN_BARS),
+    default=None,
+    help="Its own cooldown: bars between two of its signals on a symbol (cooldown_bars).",
+)
+@click.option(
+    "--machine-cooldown", is_flag=True, help="Drop its own cooldown: SIGNAL_COOLDOWN_BARS applies."
+)
 @TRADERS_OPTION
 def edit_command(
     trader_id: str,
@@ -113,9 +123,13 @@ def edit_command(
     enabled: bool | None,
     auto: bool | None,
     instructions: str | None,
+    cooldown: int | None,
+    machine_cooldown: bool,
     traders_file: Path,
 ) -> None:
     """Change a trader of the file; a new filter or timeframe must compile first."""
+    if cooldown is not None and machine_cooldown:
+        fail("give --cooldown or --machine-cooldown, not both")
     entry = next((e for e in _load(traders_file) if e.definition.id == trader_id), None)
     if entry is None:
         fail(f"no trader {trader_id!r} in {traders_file}")
@@ -128,10 +142,13 @@ def edit_command(
         "enabled": enabled,
         "auto_analyze": auto,
         "instructions": instructions,
+        "cooldown_bars": cooldown,
     }
-    changes = {k: v for k, v in given.items() if v is not None}
+    changes: dict[str, object] = {k: v for k, v in given.items() if v is not None}
+    if machine_cooldown:
+        changes["cooldown_bars"] = None  # the key is removed
     if not changes:
-        fail("nothing to change: give --name, --filter, --timeframe, --enable/--disable, ...")
+        fail("nothing to change: give --name, --filter, --timeframe, --cooldown, ...")
     d = entry.definition
     checked = check_proposal(
         Proposal(name or d.name or d.id, timeframe or d.timeframe, filter_text or d.filter)
