@@ -1,7 +1,7 @@
 """The user's mutes while the daemon runs (:mod:`vyx.mutes`): read at start, changed from a
 browser's ``mute`` command, told to the notifier and to every browser.
 
-Start: the store's mutes (at most 10 s), kept in ``mutes.json`` in the data directory too; when
+Start: the store's mutes (at most 8 s), kept in ``mutes.json`` in the data directory too; when
 the store cannot answer (Supabase down), that copy, so a machine restarted during an outage
 does not alert muted symbols. A change is written to the store first (durably), then applied:
 a mute the browser was told about is one that survives a restart.
@@ -24,8 +24,9 @@ from vyx.store.errors import StoreError
 
 #: The copy of the mutes in the data directory.
 MUTES_COPY = "mutes.json"
-#: Longest wait for the store, at start and per change.
-STORE_TIMEOUT_S = 10.0
+#: Longest wait for the store, at start and per change (under the browser command's 10 s, so
+#: its answer is this module's "could not be saved", not "did not answer in time").
+STORE_TIMEOUT_S = 8.0
 
 
 def _ignore(_: Any) -> None:
@@ -94,13 +95,15 @@ class MuteKeeper:
                 raise CommandRejected(str(exc)) from None
             if mutes == self.mutes:
                 return
-            # Saved and applied together, or neither: a browser that leaves (or a command
-            # deadline) mid-write must not leave a saved mute unapplied until the next start.
+            await self._save(mute, command.muted)
+            # Once saved, applied whole: the browser leaving (or a stop) after the write must
+            # not leave the notifier, the copy or the browsers behind the keeper. (Cancelled
+            # during the write, a mute may be saved and applied only at the next start; setting
+            # it again is harmless.) The copy is a local file: this waits for no network.
             with trio.CancelScope(shield=True):
-                await self._save(mute, command.muted)
                 self.mutes = mutes
-                await self._keep(mutes)
                 self.on_change(mutes)
+                await self._keep(mutes)
                 verb = "muted" if command.muted else "unmuted"
                 logger.info("{} {} {} from the browser", verb, mute.kind, mute.target)
                 self.broadcast(mutes_updated(mutes.to_message()))
