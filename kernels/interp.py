@@ -84,7 +84,8 @@ def workspace(width: int, n_slots: int, commit: bool, block: int = 1) -> tuple[F
     symbols ``block`` bars at a time (``scratch``: one row when committing, it is unused)."""
     rows = min(max(1, n_slots), SCRATCH_ROWS) if block == 1 else 1
     scratch = np.empty((1 if commit else rows, width))
-    return scratch, np.empty((rows, _STEPS + block), dtype=np.int64)
+    # With blocks, a second row of ``work``: the steps of a block where a gate holds.
+    return scratch, np.empty((rows if block == 1 else 2, _STEPS + block), dtype=np.int64)
 
 
 #: Columns of ``work``: the row of ``mem`` (or ``scratch``) stepped, its first bar, its end
@@ -260,12 +261,19 @@ def _gather_steps(row, roff, rdep, out_nodes, out, s, t0, t1, work, r, k, block)
         while e < k_out and out_nodes[1, e] == g:
             e += 1
         if g >= 0 and nb == t1 - t0:
-            # Every step has a bar: step t0 + q sees bar c0 + q.
+            # Every step has a bar: step t0 + q sees bar c0 + q. The steps where the gate
+            # holds are listed first without a branch (whether a filter matches is as good
+            # as random: a branch on it mispredicts), then their columns copied.
+            held = work[1]
+            m = 0
             for q in range(nb):
-                if out[s, t0 + q, g] == 1.0:
-                    for i in range(j, e):
-                        n = out_nodes[0, i]
-                        out[s, t0 + q, i] = row[roff[n] + ((c0 + q) & (rdep[n] - 1))]
+                held[m] = q
+                m += out[s, t0 + q, g] == 1.0
+            for x in range(m):
+                q = held[x]
+                for i in range(j, e):
+                    n = out_nodes[0, i]
+                    out[s, t0 + q, i] = row[roff[n] + ((c0 + q) & (rdep[n] - 1))]
         else:
             for i in range(j, e):
                 _gather_column(row, roff, rdep, out_nodes, out, s, t0, t1, work, i, c0, nb)
