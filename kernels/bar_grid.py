@@ -44,15 +44,13 @@ class BarGrid:
     @classmethod
     def of(cls, data: Mapping[str, Klines], symbols: list[str]) -> BarGrid:
         """The grid of ``symbols`` (each in ``data``): every open time any of them has."""
-        first = data[symbols[0]].open_time if symbols else np.zeros(0, dtype=np.int64)
-        if all(np.array_equal(data[s].open_time, first) for s in symbols[1:]):
-            klines = [data[s] for s in symbols]
-            if symbols:
-                close = np.stack([k.bars[:, CLOSE] for k in klines])
-                opened = np.stack([k.bars[:, OPEN_TIME] for k in klines])
-                present: B = ~(np.isnan(close) | np.isnan(opened))
-            else:
-                present = np.zeros((0, 0), dtype=bool)
+        klines = [data[s] for s in symbols]
+        first = klines[0].open_time if symbols else np.zeros(0, dtype=np.int64)
+        if _same_times(klines, first):
+            present: B = np.empty((len(klines), len(first)), dtype=bool)
+            for i, k in enumerate(klines):
+                no_bar = np.isnan(k.bars[:, CLOSE]) | np.isnan(k.bars[:, OPEN_TIME])
+                np.logical_not(no_bar, out=present[i])
             return cls(first.astype(np.int64), present, klines, None)
         times = np.unique(np.concatenate([data[s].open_time for s in symbols]))
         bars = np.full((len(symbols), len(times), N_BAR_FIELDS), np.nan)
@@ -82,6 +80,13 @@ class BarGrid:
     def stacked(self) -> F64:
         """Every symbol's bars, ``float64[n_sym, n_t, 9]``."""
         return self.full if self.full is not None else self.rows(0, self.n_symbols)
+
+
+def _same_times(klines: Sequence[Klines], first: I64) -> bool:
+    """Whether every one of ``klines`` has exactly the open times ``first``."""
+    if any(k.open_time.shape != first.shape for k in klines):
+        return False
+    return len(klines) < 2 or bool((np.stack([k.open_time for k in klines]) == first).all())
 
 
 def _no_bar_without_close(bars: F64) -> None:

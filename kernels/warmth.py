@@ -41,17 +41,31 @@ class Warmth:
         self.counts: dict[str, I64] = {
             tf: np.cumsum(g.present, axis=1, dtype=np.int64) for tf, g in grids.items()
         }
+        self._needs: dict[str, dict[str, int]] = {}
+        self._seen: dict[tuple[str, str], tuple[I64, I64, I64]] = {}
+
+    def needs(self, trader_id: str) -> dict[str, int]:
+        """Bars of history each timeframe needs before the trader may fire."""
+        if trader_id not in self._needs:
+            self._needs[trader_id] = self.program.warmup(trader_id, self.layouts)
+        return self._needs[trader_id]
 
     def own(self, trader_id: str) -> int:
         """Bars of its own timeframe the trader needs."""
-        return self.program.warmup(trader_id, self.layouts)[
-            self.program.traders[trader_id].timeframe
-        ]
+        return self.needs(trader_id)[self.program.traders[trader_id].timeframe]
+
+    def _seen_steps(self, tf: str, src_tf: str) -> tuple[I64, I64, I64]:
+        """Per step of ``tf`` the step of ``src_tf`` its bar sees, and the rows of the
+        symbols both have (computed once per pair of timeframes)."""
+        if (tf, src_tf) not in self._seen:
+            idx = seen_steps(self.grids[tf].times, tf, self.grids[src_tf].times, src_tf)
+            self._seen[tf, src_tf] = (idx, *common(self.slot[tf], self.slot[src_tf]))
+        return self._seen[tf, src_tf]
 
     def others(self, trader_id: str) -> B | None:
         """Per symbol and step: enough history on the other timeframes it reads (None when
         it reads none)."""
-        needs = self.program.warmup(trader_id, self.layouts)
+        needs = self.needs(trader_id)
         tf = self.program.traders[trader_id].timeframe
         if len(needs) == 1:
             return None
@@ -59,8 +73,7 @@ class Warmth:
         for src_tf, need in needs.items():
             if src_tf == tf:
                 continue
-            idx = seen_steps(self.grids[tf].times, tf, self.grids[src_tf].times, src_tf)
-            mine, theirs = common(self.slot[tf], self.slot[src_tf])
+            idx, mine, theirs = self._seen_steps(tf, src_tf)
             lacking = np.ones(ok.shape[0], dtype=bool)
             lacking[mine] = False
             ok[lacking] = False

@@ -146,7 +146,8 @@ def _hlc(mem, items, st, inp, roff, rdep, n, oj, mj, williams):
     co, cm = roff[inp[2]], rdep[inp[2]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        m, hb, hbar, lb, lbar = row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4]
+        m, hb, lb = row[st], row[st + 1], row[st + 3]
+        hbar, lbar = int(row[st + 2]), int(row[st + 4])
         for c in range(c0, c1):
             h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]
             v = math.nan

@@ -91,19 +91,26 @@ def stddev_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
 @njit(cache=True, nogil=True, inline="always")
 def track(row, xo, xm, c, n, x, best, bar, highest, rescan):
     """The highest (or lowest) value of a ring over bars ``c - n + 1 .. c`` (all valid;
-    ``x`` is bar ``c``'s) and its bar, from the previous window's (``best``, ``bar``), as
-    TA-Lib's MAX/MIN track it: the window is scanned only when that bar leaves it (or when
-    ``rescan``: the first full window of a run). Among equal values the newest wins, as a
-    plain scan from the current bar backwards taking only greater values finds it, so the
-    value is the same float, bit for bit."""
+    ``x`` is bar ``c``'s) and its bar (an int), from the previous window's (``best``,
+    ``bar``), as TA-Lib's MAX/MIN track it: the window is scanned only when that bar leaves it
+    (or when ``rescan``: the first full window of a run). Among equal values the newest wins,
+    as a plain scan from the current bar backwards taking only greater values finds it, so
+    the value is the same float, bit for bit."""
     if rescan or bar <= c - n:
-        best = row[xo + ((c - (n - 1)) & xm)]
-        bar = c - n + 1.0
-        for k in range(n - 2, -1, -1):
-            v = row[xo + ((c - k) & xm)]
-            if (v >= best) if highest else (v <= best):
-                best = v
-                bar = c - k
+        bar = c - n + 1
+        best = row[xo + (bar & xm)]
+        if highest:
+            for k in range(bar + 1, c + 1):
+                v = row[xo + (k & xm)]
+                if v >= best:
+                    best = v
+                    bar = k
+        else:
+            for k in range(bar + 1, c + 1):
+                v = row[xo + (k & xm)]
+                if v <= best:
+                    best = v
+                    bar = k
     elif (x >= best) if highest else (x <= best):
         best = x
         bar = c
@@ -117,7 +124,7 @@ def _extreme(mem, items, st, inp, roff, rdep, n, oj, mj, highest):
     xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        m, best, bar = row[st], row[st + 1], row[st + 2]
+        m, best, bar = row[st], row[st + 1], int(row[st + 2])
         for c in range(c0, c1):
             x = row[xo + (c & xm)]
             v = math.nan

@@ -37,7 +37,8 @@ def divergence_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     bo, bm = roff[inp[1]], rdep[inp[1]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        m, lo, lo_bar, hi, hi_bar = row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4]
+        m, lo, hi = row[st], row[st + 1], row[st + 3]
+        lo_bar, hi_bar = int(row[st + 2]), int(row[st + 4])
         for c in range(c0, c1):
             a, b = row[ao + (c & am)], row[bo + (c & bm)]
             v = math.nan
@@ -52,9 +53,9 @@ def divergence_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
                     lo, lo_bar = track(row, ao, am, e, span, x, lo, lo_bar, False, not full)
                     hi, hi_bar = track(row, ao, am, e, span, x, hi, hi_bar, True, not full)
                     v = 0.0
-                    if a < lo and b > row[bo + (int(lo_bar) & bm)]:
+                    if a < lo and b > row[bo + (lo_bar & bm)]:
                         v = 1.0
-                    elif a > hi and b < row[bo + (int(hi_bar) & bm)]:
+                    elif a > hi and b < row[bo + (hi_bar & bm)]:
                         v = -1.0
             row[oj + (c & mj)] = v
         row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4] = m, lo, lo_bar, hi, hi_bar
@@ -124,8 +125,8 @@ def volume_nodes_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     prof = st + 5
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        m, top, top_bar = row[st], row[st + 1], row[st + 2]
-        bottom, bottom_bar = row[st + 3], row[st + 4]
+        m, top, top_bar = row[st], row[st + 1], int(row[st + 2])
+        bottom, bottom_bar = row[st + 3], int(row[st + 4])
         for c in range(c0, c1):
             h, lo = row[ho + (c & hm)], row[lo_ + (c & lm)]
             x, vol = row[co + (c & cm)], row[vo + (c & vm)]
