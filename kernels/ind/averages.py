@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from kernels import ops
-from kernels.jit import loops
+from kernels.jit import family, loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
 
@@ -125,7 +125,7 @@ def wma_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
         row[st], row[st + 1], row[st + 2], row[st + 3] = m, sub, total, trailing
 
 
-@loops
+@family
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
     if o == ops.SMA:

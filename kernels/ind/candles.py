@@ -25,7 +25,7 @@ from numba import njit
 from kernels import ops
 from kernels.ind import candle_code as cc
 from kernels.ind.candle_patterns import PATTERNS
-from kernels.jit import loops
+from kernels.jit import family, loops
 from kernels.ops import OpSpec, Params
 
 
@@ -275,7 +275,7 @@ def candle_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
             row[oj + (c & mj)] = out
 
 
-@loops
+@family
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
     if o == ops.CANDLE:

@@ -12,7 +12,7 @@ import math
 from numba import njit, uint64
 
 from kernels import ops
-from kernels.jit import loops
+from kernels.jit import family, loops
 
 _ARITH = (ops.ADD, ops.SUB, ops.MUL, ops.DIV, ops.MIN, ops.MAX)
 _COMPARE = (ops.LT, ops.LE, ops.GT, ops.GE, ops.EQ, ops.NE, ops.AND, ops.OR)
@@ -170,7 +170,7 @@ def _bar_by_bar(o, mem, items, ao, am, bo, bm, k, oj, mj):
             row[oj + (c & mj)] = v
 
 
-@loops
+@family
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step an elementwise node through the bars of ``items`` (see :mod:`kernels.ind`)."""
     i0, i1 = inp[0], inp[1]

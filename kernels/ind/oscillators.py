@@ -15,7 +15,7 @@ from numba.extending import intrinsic
 
 from kernels import ops
 from kernels.ind.stats import track
-from kernels.jit import loops
+from kernels.jit import family, loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
 
@@ -335,7 +335,7 @@ def mfi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
         )
 
 
-@loops
+@family
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
     if o == ops.RSI:

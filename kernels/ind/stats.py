@@ -10,7 +10,7 @@ import math
 from numba import njit
 
 from kernels import ops
-from kernels.jit import loops
+from kernels.jit import family, loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
 
@@ -152,7 +152,7 @@ def lowest_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     _extreme(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, False)
 
 
-@loops
+@family
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
     if o == ops.STDDEV:

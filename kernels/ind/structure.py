@@ -13,7 +13,7 @@ import math
 
 from kernels import ops
 from kernels.ind.stats import track
-from kernels.jit import loops
+from kernels.jit import family, loops
 from kernels.ops import OpSpec, Params
 
 #: VOLUME_NODES outputs (``p[2]``): near a node (1.0 / 0.0), distance to the nearest node
@@ -153,7 +153,7 @@ def volume_nodes_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
         row[st + 3], row[st + 4] = bottom, bottom_bar
 
 
-@loops
+@family
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
     if o == ops.DIVERGENCE:

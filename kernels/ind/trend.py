@@ -14,7 +14,7 @@ import math
 from numba import njit
 
 from kernels import ops
-from kernels.jit import loops
+from kernels.jit import family, loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
 #: TA-Lib's fixed zero band, still applied to the (dimensionless) sum of the two DIs in ADX.
@@ -231,7 +231,7 @@ def supertrend_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
         row[st], row[st + 1], row[st + 2], row[st + 3] = seen, prev_upper, prev_lower, prev_line
 
 
-@loops
+@family
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
     if o == ops.TRANGE:

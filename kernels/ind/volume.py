@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from kernels import ops
-from kernels.jit import loops
+from kernels.jit import family, loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
 _DAY_MS = 86_400_000.0
@@ -153,7 +153,7 @@ def vwap_session_sd_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
         )
 
 
-@loops
+@family
 def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
     if o == ops.OBV:
