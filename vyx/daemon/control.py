@@ -259,6 +259,9 @@ class Control:
 
     def _status(self) -> dict[str, Any]:
         status = dict(self.status())
+        # False: the traders come from a file (--traders, vyx demo); a browser's edit runs
+        # until the machine restarts (the page says so in its editor).
+        status["editsKept"] = self.persist
         if self.mutes is not None:
             status["mutes"] = self.mutes.mutes.to_message()
         return status

@@ -181,3 +181,5 @@ async def test_a_browser_mutes_through_control_and_sees_the_mutes_on_connect(
         await control.mutes.load()
         await control.handle(SetMute("symbol", "BTCUSDT"))
         assert control.snapshot().status["mutes"] == {"symbols": ["BTCUSDT"], "traders": []}
+        # Traders from a file (not persisted): the page is told its edits are not kept.
+        assert control.snapshot().status["editsKept"] is False

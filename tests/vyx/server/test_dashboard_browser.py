@@ -58,7 +58,12 @@ async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> No
                 {"id": "t1", "name": "Oversold bounce", "state": "running", "timeframe": "5m"},
                 {"id": "t2", "name": "Broken", "state": "error", "error": BROKEN},
             ],
-            status={"status": "running", "symbols": 100, "market": "backfilling"},
+            status={
+                "status": "running",
+                "symbols": 100,
+                "market": "backfilling",
+                "editsKept": False,  # traders from a file
+            },
         )
     )
     health = HealthRegistry()
@@ -100,6 +105,16 @@ async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> No
         assert "100 symbols" in seen["status"]  # status in words, not raw keys
         assert "uptime_s" not in seen["status"]
         assert seen["search"] == ""  # the token left the address bar
+
+        def kept_note() -> str:
+            page.click("[aria-label='Edit Oversold bounce']")
+            note = page.wait_for_selector("#ed-kept", state="visible", timeout=WAIT_MS)
+            text = note.inner_text()
+            page.click("#editor [data-close]")
+            return text
+
+        # Traders from a file: the editor says a change is not written back to it.
+        assert "runs until the machine restarts" in await browser.run(kept_note)
 
         update = {"type": "status_update", "data": {"market": "unreachable"}}
         assert running.handle.broadcast(update) == 1
