@@ -108,6 +108,9 @@ def test_an_unusable_data_directory_is_one_line_saying_why(tmp_path: Path) -> No
         (["demo", "--symbols", "-3"], "'--symbols'"),
         (["demo", "--speed", "nan"], "'--speed'"),
         (["demo", "--speed", "0"], "'--speed'"),
+        # Faster than the simulator can go: it had eaten 1.2 GB and ignored SIGTERM in 40 s.
+        (["demo", "--speed", "1e9"], "'--speed'"),
+        (["exchange", "--speed", "-1"], "'--speed'"),
         (["demo", "--port", "70000"], "'--port'"),
         (["demo", "--backtest", "--days", "0"], "'--days'"),
     ],

@@ -24,7 +24,7 @@ from kernels.timeframes import DAY_MS, MINUTE_MS
 from kernels.warmup import prepare_kernels
 from vyx.app import DaemonOptions
 from vyx.cli.backtest import print_summary, print_table
-from vyx.cli.option_types import POSITIVE
+from vyx.cli.option_types import SPEED
 from vyx.cli.run import serve
 from vyx.config import NOTIFY_VARIABLES, Config, ConfigError, environment
 from vyx.daemon.startup import exit_on_startup_error
@@ -69,8 +69,8 @@ def synthetic_klines(
     "--speed",
     default=60.0,
     show_default=True,
-    type=POSITIVE,
-    help="Market minutes per real minute (60: a 5m candle closes every 5 s).",
+    type=SPEED,
+    help="Market minutes per real minute (60: a 5m candle closes every 5 s; at most 3600).",
 )
 @click.option(
     "--port",

@@ -12,6 +12,7 @@ import click
 import trio
 
 from kernels.timeframes import TIMEFRAME_MS
+from vyx.cli.option_types import MAX_SPEED, SPEED
 from vyx.exchange.market import Market
 from vyx.exchange.service import ExchangeConfig, ExchangeHandle, build_source, run_exchange
 from vyx.exchange.source import SourceError
@@ -93,7 +94,11 @@ async def _serve(cfg: ExchangeConfig, run_for: float | None) -> None:
     help="Replay these klines CSV files instead (repeat the option).",
 )
 @click.option(
-    "--speed", default=60.0, show_default=True, type=float, help="Market seconds per real second."
+    "--speed",
+    default=60.0,
+    show_default=True,
+    type=SPEED,
+    help=f"Market seconds per real second (at most {MAX_SPEED:g}).",
 )
 @click.option("--seed", default=0, show_default=True, type=int, help="Synthetic market seed.")
 @click.option(

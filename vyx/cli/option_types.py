@@ -37,9 +37,13 @@ def klines_option(help_text: str) -> Callable[[F], F]:
 
 
 class _Positive(click.ParamType[float]):
-    """A finite number above zero (``nan``, ``inf``, zero and below are refused)."""
+    """A finite number above zero and at most ``most`` (``nan``, ``inf``, zero and below are
+    refused)."""
 
     name = "number"
+
+    def __init__(self, most: float = math.inf) -> None:
+        self.most = most
 
     def convert(
         self, value: Any, param: click.Parameter | None, ctx: click.Context | None
@@ -50,7 +54,15 @@ class _Positive(click.ParamType[float]):
             self.fail(f"{value!r} is not a number", param, ctx)
         if not math.isfinite(number) or number <= 0:
             self.fail(f"{value!r} is not a finite number above 0", param, ctx)
+        if number > self.most:
+            self.fail(f"{value!r} is above {self.most:g}", param, ctx)
         return number
 
 
 POSITIVE = _Positive()
+#: Fastest simulated market (market time per real time): a 5m candle every 83 ms. Faster, the
+#: simulator makes candles faster than anything consumes them (memory grows by the second, and
+#: the event loop is too busy to see Ctrl-C).
+MAX_SPEED = 3600.0
+#: A simulated market's speed: above 0, at most :data:`MAX_SPEED`.
+SPEED = _Positive(MAX_SPEED)
