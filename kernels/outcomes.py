@@ -34,6 +34,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import njit
 
+from kernels.jit import entry
+
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
@@ -107,14 +109,14 @@ def _advance(state, i, horizons, high, low, close):
             state[i, TOUCH_BAR] = n
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@entry
 def advance_nb(state, rows, horizons, high, low, close):
     """Step ``state[rows[j]]`` by the bar ``(high[j], low[j], close[j])`` for every ``j``."""
     for j in range(rows.shape[0]):
         _advance(state, rows[j], horizons, high[j], low[j], close[j])
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@entry
 def history_nb(state, starts, horizons, high, low, close):
     """Step ``state[j]`` through the bars after ``starts[j]`` of one symbol's series (as many
     of the :data:`HORIZON` as the series holds)."""
@@ -135,14 +137,14 @@ def _mean_true_range(high, low, close, t, period):
     return total / period
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@entry
 def mean_true_range_nb(high, low, close, t, period):
     """The mean of the ``period`` true ranges of bars ``t - period + 1 .. t`` (each needs the
     close before it): NaN when the series has fewer bars before ``t``."""
     return _mean_true_range(high, low, close, t, period)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@entry
 def start_nb(state, starts, directions, high, low, close, period, stop_atr, target_atr):
     """Start ``state[j]`` for a signal at bar ``starts[j]`` in direction ``directions[j]``
     (+1/-1) with ATR levels (:func:`atr_levels`, the same arithmetic); returns nothing, a row

@@ -6,6 +6,9 @@ does it up front instead: it loads the interpreter from the cache when it is the
 of a second), and otherwise compiles the kernel families in parallel — one forked process per
 spare CPU plus this one, each family its own compiled unit (:mod:`kernels.families`) cached on
 disk — reporting each one done, then the interpreter, which finds every family in the cache.
+The outcome kernels (:mod:`kernels.outcomes`: a signal's outcome followed bar by bar) are a
+unit too: compiled here, with progress, rather than silently at the first signal; a process
+loads them from the cache when it first follows an outcome.
 
 Compile time stays bounded as opcodes are added: a new opcode costs compile time only in its
 family, families compile in parallel, and the interpreter's own compile does not grow with the
@@ -24,6 +27,7 @@ from typing import Any
 import attrs
 from numba import types
 
+from kernels import outcomes
 from kernels.families import FAMILIES
 from kernels.fired import scan_nb
 from kernels.interp import run_nb
@@ -81,6 +85,19 @@ SCAN_SIGNATURE = (
     _F2,
 )
 
+_F1 = types.float64[::1]
+
+#: The signatures the outcome kernels (:mod:`kernels.outcomes`) are called with.
+OUTCOME_SIGNATURES: tuple[tuple[Any, tuple[Any, ...]], ...] = (
+    (outcomes.advance_nb, (_F2, _I1, _I1, _F1, _F1, _F1)),
+    (outcomes.history_nb, (_F2, _I1, _I1, _F1, _F1, _F1)),
+    (outcomes.mean_true_range_nb, (_F1, _F1, _F1, types.int64, types.int64)),
+    (
+        outcomes.start_nb,
+        (_F2, _I1, _F1, _F1, _F1, _F1, types.int64, types.float64, types.float64),
+    ),
+)
+
 #: ``progress(done, total, what)``: ``what`` was just compiled (or loaded).
 Progress = Callable[[int, int, str], None]
 
@@ -109,12 +126,20 @@ def _cached(dispatcher: Any, signature: tuple[Any, ...]) -> bool:
 def is_cached() -> bool:
     """Are the interpreter and the backtest's firing pass in numba's on-disk cache for this
     machine and these sources?"""
-    return _cached(run_nb, INTERP_SIGNATURE) and _cached(scan_nb, SCAN_SIGNATURE)
+    return (
+        _cached(run_nb, INTERP_SIGNATURE)
+        and _cached(scan_nb, SCAN_SIGNATURE)
+        and all(_cached(kernel, signature) for kernel, signature in OUTCOME_SIGNATURES)
+    )
 
 
 def _compile_unit(index: int) -> str:
-    """Compile kernel family ``index``, or (-1) the backtest's firing pass."""
-    if index < 0:
+    """Compile kernel family ``index``, (-1) the backtest's firing pass or (-2) the outcome
+    kernels."""
+    if index == -2:
+        for kernel, signature in OUTCOME_SIGNATURES:
+            kernel.compile(signature)
+    elif index < 0:
         scan_nb.compile(SCAN_SIGNATURE)
     else:
         FAMILIES[index].block_nb.compile(FAMILY_SIGNATURE)
@@ -143,7 +168,7 @@ def ensure_compiled(
     the interpreter). ``progress`` is called after each compiled unit."""
     started = time.perf_counter()
     # Largest first (so the processes finish together): by the families' sizes on disk.
-    units = [*sorted(range(len(FAMILIES)), key=lambda i: -_size(FAMILIES[i])), -1]
+    units = [*sorted(range(len(FAMILIES)), key=lambda i: -_size(FAMILIES[i])), -1, -2]
     total = len(units) + 1
     if is_cached():
         run_nb.compile(INTERP_SIGNATURE)
@@ -223,4 +248,6 @@ def _report_done(
 
 
 def _unit_name(index: int) -> str:
-    return "firing rules" if index < 0 else FAMILIES[index].__name__.rsplit(".", 1)[-1]
+    if index < 0:
+        return "firing rules" if index == -1 else "outcomes"
+    return FAMILIES[index].__name__.rsplit(".", 1)[-1]

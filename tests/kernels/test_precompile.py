@@ -28,7 +28,7 @@ def test_after_ensure_compiled_the_kernels_come_from_the_cache() -> None:
     report = ensure_compiled(progress, processes=1)
     assert is_cached()
     assert steps[-1][0] == steps[-1][1]
-    assert len(steps) == (1 if report.cached else len(FAMILIES) + 2)
+    assert len(steps) == (1 if report.cached else len(FAMILIES) + 3)
     assert INTERP_SIGNATURE in run_nb.signatures
     assert SCAN_SIGNATURE in scan_nb.signatures
     assert ensure_compiled().cached
@@ -58,8 +58,12 @@ def test_the_interpreter_calls_the_families_in_their_order() -> None:
 
 _LOAD_ONLY = """
 import sys
+import numpy as np
+from kernels.outcomes import history_outcomes
 from kernels.precompile import ensure_compiled
 assert ensure_compiled().cached
+high = np.linspace(2.0, 3.0, 60)
+history_outcomes(high, high - 0.5, high - 0.2, np.array([20, 30]), ["long", "short"])
 print(sorted(m for m in sys.modules if m.startswith(("numba.np.linalg", "numba.typed."))))
 """
 
