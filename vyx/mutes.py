@@ -117,19 +117,22 @@ class Mutes:
         return {"symbols": sorted(self.symbols), "traders": sorted(self.traders)}
 
 
-def read_copy(path: Path) -> Mutes | None:
-    """The copy :func:`write_copy` kept (None when there is none or it is unreadable)."""
+def read_copy(path: Path, user_id: str) -> Mutes | None:
+    """The copy :func:`write_copy` kept of ``user_id``'s mutes (None when there is none, it is
+    unreadable, or it is another user's: a data directory reused under another USER_ID)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
+        if data["user"] != user_id:
+            return None
         return Mutes.from_rows((str(row["kind"]), str(row["target"])) for row in data["mutes"])
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return None
 
 
-def write_copy(path: Path, mutes: Mutes) -> None:
-    """Keep ``mutes`` in ``path`` (written whole, then renamed: never half a file; private,
-    0600, like every file of the data directory). Blocking."""
-    body = json.dumps({"mutes": [attrs.asdict(m) for m in mutes.items()]})
+def write_copy(path: Path, mutes: Mutes, user_id: str) -> None:
+    """Keep ``user_id``'s ``mutes`` in ``path`` (written whole, then renamed: never half a file;
+    private, 0600, like every file of the data directory). Blocking."""
+    body = json.dumps({"user": user_id, "mutes": [attrs.asdict(m) for m in mutes.items()]})
     tmp = path.with_name(path.name + ".tmp")
     with os.fdopen(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "w") as f:
         f.write(body)

@@ -66,7 +66,7 @@ class MuteKeeper:
             with trio.fail_after(STORE_TIMEOUT_S):
                 rows = await self.store.load_mutes(self.user_id, MAX_MUTES)
         except (StoreError, trio.TooSlowError) as exc:
-            copy = read_copy(self.copy) if self.copy is not None else None
+            copy = read_copy(self.copy, self.user_id) if self.copy is not None else None
             logger.warning(
                 "mutes: the store did not answer ({}); {}",
                 exc or "timeout",
@@ -124,6 +124,6 @@ class MuteKeeper:
         if self.copy is None:
             return
         try:
-            await trio.to_thread.run_sync(write_copy, self.copy, mutes)
+            await trio.to_thread.run_sync(write_copy, self.copy, mutes, self.user_id)
         except OSError as exc:
             logger.warning("mutes: cannot keep a copy in {}: {}", self.copy, exc.strerror)

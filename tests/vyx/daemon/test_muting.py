@@ -68,11 +68,12 @@ def test_mutes_are_bounded_and_cover_symbols_and_traders() -> None:
 def test_the_copy_round_trips_and_a_broken_one_is_none(tmp_path: Path) -> None:
     path = tmp_path / "mutes.json"
     mutes = Mutes(frozenset({"BTCUSDT"}), frozenset({"t1"}))
-    write_copy(path, mutes)
-    assert read_copy(path) == mutes
+    write_copy(path, mutes, USER)
+    assert read_copy(path, USER) == mutes
+    assert read_copy(path, "another-user") is None  # a data directory reused under another id
     path.write_text("{not json")
-    assert read_copy(path) is None
-    assert read_copy(tmp_path / "none.json") is None
+    assert read_copy(path, USER) is None
+    assert read_copy(tmp_path / "none.json", USER) is None
 
 
 class _DownStore:
@@ -116,18 +117,20 @@ async def test_mutes_are_kept_in_the_store_and_told_to_the_notifier_and_browsers
     ]
     assert [m["type"] for m in sent] == ["mutes_updated"] * 3
     assert sent[-1]["data"] == {"symbols": ["BTCUSDT"], "traders": []}
-    assert read_copy(copy) == Mutes(frozenset({"BTCUSDT"}))
+    assert read_copy(copy, USER) == Mutes(frozenset({"BTCUSDT"}))
 
 
 async def test_a_store_that_cannot_answer_starts_from_the_copy_and_refuses_changes(
     tmp_path: Path,
 ) -> None:
     copy = tmp_path / "mutes.json"
-    write_copy(copy, Mutes(frozenset({"ETHUSDT"})))
+    write_copy(copy, Mutes(frozenset({"ETHUSDT"})), USER)
     told: list[Mutes] = []
     keeper = MuteKeeper(_DownStore(), USER, copy=copy, on_change=told.append)  # type: ignore[arg-type]
     assert await keeper.load() == Mutes(frozenset({"ETHUSDT"}))
     assert told == [Mutes(frozenset({"ETHUSDT"}))]
+    other = MuteKeeper(_DownStore(), "another-user", copy=copy)  # type: ignore[arg-type]
+    assert await other.load() == Mutes()  # not another user's copy
     with pytest.raises(CommandRejected, match="the mute could not be saved: supabase"):
         await keeper.set(SetMute("symbol", "BTCUSDT"), {})
     assert keeper.mutes == Mutes(frozenset({"ETHUSDT"}))  # unchanged
@@ -166,7 +169,7 @@ async def test_a_mute_saved_as_the_browser_leaves_is_applied_whole(
     assert store.rows == {("symbol", "BTCUSDT")}
     assert keeper.mutes == Mutes(frozenset({"BTCUSDT"}))
     assert told == [keeper.mutes]
-    assert read_copy(copy) == keeper.mutes
+    assert read_copy(copy, USER) == keeper.mutes
     assert [m["data"] for m in sent] == [{"symbols": ["BTCUSDT"], "traders": []}]
 
 
