@@ -54,6 +54,9 @@ insert into cloud_metrics (machine_id, cpu_usage_vcpus) values ('{MACHINE}', 0.5
 insert into cloud_events (user_id, event_type, message) values ('{USER}', 'start', 'hi'),
   ('{OTHER_USER}', 'start', 'hi');
 insert into user_subscriptions (user_id, tier, status) values ('{USER}', 'elite', 'active');
+insert into alert_mutes (id, user_id, kind, target) values
+  (gen_random_uuid(), '{USER}', 'symbol', 'BTCUSDT'),
+  (gen_random_uuid(), '{OTHER_USER}', 'trader', 'theirs');
 """
 
 
@@ -106,6 +109,7 @@ def test_the_fake_has_the_migrated_columns_and_types(pg: Database) -> None:
         ("cloud_events", 1),
         ("user_subscriptions", 1),
         ("signal_analyses", 0),
+        ("alert_mutes", 1),
     ],
 )
 def test_owners_see_only_their_rows(pg: Database, table: str, mine: int) -> None:
@@ -115,13 +119,16 @@ def test_owners_see_only_their_rows(pg: Database, table: str, mine: int) -> None
     assert other == (everyone - mine if table != "cloud_metrics" else 0)
 
 
-def test_anon_reads_nothing(pg: Database) -> None:
-    done = as_role(pg, "anon", "select count(*) from signals;")
+@pytest.mark.parametrize("table", ["signals", "alert_mutes"])
+def test_anon_reads_nothing(pg: Database, table: str) -> None:
+    done = as_role(pg, "anon", f"select count(*) from {table};")
     assert done.returncode != 0
     assert "permission denied" in done.stderr
 
 
-@pytest.mark.parametrize("table", ["signals", "cloud_machines", "cloud_metrics", "cloud_events"])
+@pytest.mark.parametrize(
+    "table", ["signals", "cloud_machines", "cloud_metrics", "cloud_events", "alert_mutes"]
+)
 def test_only_the_service_role_writes_machine_tables(pg: Database, table: str) -> None:
     done = as_role(pg, "authenticated", f"delete from {table};", sub=USER)
     assert done.returncode != 0
@@ -132,6 +139,20 @@ def test_only_the_service_role_writes_machine_tables(pg: Database, table: str) -
     done = as_role(pg, "service_role", f"update {table} set id = id;")
     assert done.returncode == 0, done.stderr
     assert count(pg, "service_role", table) == before
+
+
+def test_a_user_cannot_set_a_mute_only_the_machine_can(pg: Database) -> None:
+    """Mutes are set through the machine (which checks them); a user's token cannot write
+    one, for itself or another user."""
+    for owner in (USER, OTHER_USER):
+        insert = (
+            f"insert into alert_mutes (id, user_id, kind, target) "
+            f"values (gen_random_uuid(), '{owner}', 'symbol', 'SOLUSDT');"
+        )
+        done = as_role(pg, "authenticated", insert, sub=USER)
+        assert "permission denied" in done.stderr
+    done = as_role(pg, "service_role", f"begin; {insert} rollback;")
+    assert done.returncode == 0, done.stderr
 
 
 def test_service_role_writes_a_signal_and_its_analysis(pg: Database) -> None:
