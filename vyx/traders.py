@@ -182,10 +182,12 @@ class BrowserEdit:
         """The edit of a ``trader_upsert``'s trader; raises :class:`TraderRejected`."""
         tid = str(row.get("id") or "?")
         notify = notify_edit(row)
-        if COOLDOWN_KEY not in row:
+        # Either spelling, as :func:`from_mapping` reads it (a row's ``cooldown_bars`` too).
+        key = next((k for k in (COOLDOWN_KEY, "cooldown_bars") if k in row), None)
+        if key is None:
             return cls(notify)
         try:
-            return cls(notify, True, parse_cooldown(row[COOLDOWN_KEY], COOLDOWN_KEY))
+            return cls(notify, True, parse_cooldown(row[key], key))
         except ValueError as exc:
             raise TraderRejected(tid, str(exc)) from None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vyx.traders import TraderRejected, from_mapping, to_record
+from vyx.traders import BrowserEdit, TraderRejected, from_mapping, to_record
 from vyx.traders_file import TradersFileError, parse_traders
 
 
@@ -54,6 +54,12 @@ def test_a_traders_own_cooldown_from_every_source() -> None:
             from_mapping({**row, "cooldownBars": bad_value})
     with pytest.raises(TraderRejected, match=r"cloud_config\.cooldownBars must be"):
         from_mapping({**row, "cloud_config": {"cooldownBars": 99_999}})
+    snake = BrowserEdit.of({**row, "cooldown_bars": 4})
+    assert (snake.cooldown_set, snake.cooldown, snake.cloud_config()) == (
+        True,
+        4,
+        {"cooldownBars": 4},
+    )
     info = from_mapping({**row, "cooldownBars": 3})
     assert info.to_message()["cooldownBars"] == 3
     assert b.to_message()["cooldownBars"] is None

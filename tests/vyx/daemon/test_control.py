@@ -330,3 +330,7 @@ async def test_an_upsert_keeps_the_traders_cooldown_unless_it_sets_it(tmp_path: 
         assert updated[-1]["data"]["trader"]["cooldownBars"] == 12
         await control.handle(TraderUpsert({**_row("up", "close > open"), "cooldownBars": None}))
         assert control.traders["up"].definition.cooldown is None
+        # The row's spelling is an edit too (it was read for a new trader only: an edit kept
+        # the running cooldown, and nothing of it went into cloud_config).
+        await control.handle(TraderUpsert({**_row("up", "close > open"), "cooldown_bars": 3}))
+        assert control.traders["up"].definition.cooldown == 3
