@@ -160,9 +160,10 @@ def parse_cooldown(value: object, where: str) -> int | None:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COOLDOWN_BARS:
+        shown = str(value).lower() if isinstance(value, bool) else str(value)[:40]  # as written
         raise ValueError(
             f"{where} must be a whole number of bars from 0 to {MAX_COOLDOWN_BARS:,} "
-            f"(or left out: the machine's), not {str(value)[:40]!r}"
+            f"(or left out: the machine's), not {shown!r}"
         )
     return value
 

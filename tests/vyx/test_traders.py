@@ -52,6 +52,8 @@ def test_a_traders_own_cooldown_from_every_source() -> None:
     for bad_value in (-1, 10_001, "5", True, 2.5, float("nan"), float("inf"), 10**40, [3], {}):
         with pytest.raises(TraderRejected, match="from 0 to 10,000"):
             from_mapping({**row, "cooldownBars": bad_value})
+    with pytest.raises(TraderRejected, match=r"not 'true'$"):  # as JSON and TOML write it
+        from_mapping({**row, "cooldownBars": True})
     with pytest.raises(TraderRejected, match=r"cloud_config\.cooldownBars must be"):
         from_mapping({**row, "cloud_config": {"cooldownBars": 99_999}})
     snake = BrowserEdit.of({**row, "cooldown_bars": 4})
