@@ -302,17 +302,19 @@ class _Collector:
         price = np.concatenate([f[4] for f in found]) if found else np.zeros(0)
         order = _order((step * len(self.traders) + trader) * len(self.counts) + symbol)
         names = {i: s for s, i in g.slot[tf].items()}
+        # The values stay where they were found: each fire points at its row.
         return TimeframeFires(
             tf,
             self.traders,
             [names[i] for i in range(len(names))],
             g.grids[tf].times,
-            price[order],
-            np.take(values, order, axis=0),
+            price,
+            values,
             [e.local for e in self.explained],
             trader[order],
             symbol[order],
             step[order],
+            order,
         )
 
 

@@ -69,6 +69,9 @@ class TimeframeFires:
     trader: I64
     symbol: I64
     step: I64
+    #: Per fire: its row of ``price`` and ``values`` (None: the same as its index), so a
+    #: backtest orders its fires without moving their values.
+    row: I64 | None = None
 
 
 @attrs.frozen
@@ -132,14 +135,15 @@ class Fires(Sequence[Fire]):
         trader = int(p.trader[i])
         plan = p.plans[trader]
         s, t = int(p.symbol[i]), int(p.step[i])
+        r = i if p.row is None else int(p.row[i])
         return Fire(
             plan.id,
             p.symbols[s],
             p.timeframe,
             int(p.times[t]),
-            float(p.price[i]),
+            float(p.price[r]),
             plan,
-            p.values[i],
+            p.values[r],
             p.cols[trader],
         )
 
