@@ -5,7 +5,8 @@ on a new machine would sit silent while the whole interpreter compiles. :func:`e
 does it up front instead: it loads the interpreter from the cache when it is there (a fraction
 of a second), and otherwise compiles the kernel families in parallel — one forked process per
 spare CPU plus this one, each family its own compiled unit (:mod:`kernels.families`) cached on
-disk — reporting each one done, then the interpreter, which finds every family in the cache.
+disk — reporting each one done, and the interpreter as soon as every family is (it finds them
+in the cache), while the other processes compile the units it does not link.
 The outcome kernels (:mod:`kernels.outcomes`: a signal's outcome followed bar by bar) are a
 unit too: compiled here, with progress, rather than silently at the first signal; a process
 loads them from the cache when it first follows an outcome.
@@ -19,6 +20,7 @@ opcodes. A family that grows large can be split in two (one more entry in
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
 import time
 from collections.abc import Callable
@@ -163,9 +165,10 @@ def _cpus() -> int:
 def ensure_compiled(
     progress: Progress | None = None, *, processes: int | None = None
 ) -> CompileReport:
-    """Make the kernels ready to run: from the cache, or compiled (the families and the
-    firing pass in parallel over ``processes``, default the CPUs this process may use, then
-    the interpreter). ``progress`` is called after each compiled unit."""
+    """Make the kernels ready to run: from the cache, or compiled (the families, the firing
+    pass and the outcome kernels in parallel over ``processes``, default the CPUs this process
+    may use, and the interpreter once the families are). ``progress`` is called after each
+    compiled unit."""
     started = time.perf_counter()
     # Largest first (so the processes finish together): by the families' sizes on disk.
     units = [*sorted(range(len(FAMILIES)), key=lambda i: -_size(FAMILIES[i])), -1, -2]
@@ -188,17 +191,23 @@ def ensure_compiled(
             progress(done, total, what)
 
     _compile_all(units, workers, report)
-    run_nb.compile(INTERP_SIGNATURE)
-    report("interpreter")
     return CompileReport(False, workers + 1, time.perf_counter() - started)
 
 
+def _compile_interpreter(report: Callable[[str], None]) -> None:
+    run_nb.compile(INTERP_SIGNATURE)
+    report("interpreter")
+
+
 def _compile_all(units: list[int], workers: int, report: Callable[[str], None]) -> None:
-    """Compile ``units`` in this process and ``workers`` forked ones: each takes the next unit
-    left (a counter in shared memory) until none is."""
+    """Compile ``units`` in this process and ``workers`` forked ones (each takes the next unit
+    left, a counter in shared memory, until none is), and the interpreter in this one as soon
+    as every family is compiled: the units it does not link (the firing pass, the outcome
+    kernels) compile meanwhile in the other processes."""
     if not workers:
         for index in units:
             report(_compile_unit(index))
+        _compile_interpreter(report)
         return
     context = multiprocessing.get_context("fork")
     taken = context.Value("i", 0)
@@ -207,11 +216,22 @@ def _compile_all(units: list[int], workers: int, report: Callable[[str], None]) 
     for child in children:
         child.start()
     reported = [False] * len(units)
+    families = [k for k, index in enumerate(units) if index >= 0]
+
+    def families_done() -> bool:
+        _report_done(units, done, reported, report)
+        return all(reported[k] for k in families)
+
     try:
-        for k in iter(lambda: _next(taken, len(units)), -1):
+        # The families left, then the interpreter once the other processes have done theirs.
+        for k in iter(lambda: _next(taken, units, families_only=True), -1):
             report(_compile_unit(units[k]))
             reported[k] = True
-            _report_done(units, done, reported, report)
+        _wait(families_done, children)
+        _compile_interpreter(report)
+        for k in iter(lambda: _next(taken, units), -1):
+            report(_compile_unit(units[k]))
+            reported[k] = True
         for child in children:
             child.join()
             if child.exitcode != 0:
@@ -223,17 +243,30 @@ def _compile_all(units: list[int], workers: int, report: Callable[[str], None]) 
                 child.kill()
 
 
-def _next(taken: Any, n: int) -> int:
-    """The next unit's index, or -1 when none is left."""
+def _wait(ready: Callable[[], bool], children: list[Any]) -> None:
+    """Until ``ready()``: the other processes are compiling the last units it waits for."""
+    while not ready():
+        if any(child.exitcode not in (None, 0) for child in children):
+            raise RuntimeError("a compiling process failed")
+        if all(child.exitcode is not None for child in children) and not ready():
+            raise RuntimeError("the compiling processes stopped before their units were done")
+        multiprocessing.connection.wait([child.sentinel for child in children], timeout=0.01)
+
+
+def _next(taken: Any, units: list[int], *, families_only: bool = False) -> int:
+    """The next unit's index, or -1 when none is left (with ``families_only``, also when the
+    next one is not a family)."""
     with taken.get_lock():
         k = int(taken.value)
+        if k >= len(units) or (families_only and units[k] < 0):
+            return -1
         taken.value = k + 1
-    return k if k < n else -1
+    return k
 
 
 def _take(units: list[int], taken: Any, done: Any) -> None:
     """A forked process: compile units until none is left (their cache files are written)."""
-    for k in iter(lambda: _next(taken, len(units)), -1):
+    for k in iter(lambda: _next(taken, units), -1):
         _compile_unit(units[k])
         done[k] = 1
 

@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kernels import interp, jit, ops
+import pytest
+
+from kernels import interp, jit, ops, precompile
 from kernels.families import FAMILIES, table
 from kernels.fired import scan_nb
 from kernels.interp import run_nb
@@ -74,3 +76,15 @@ def test_a_process_loading_the_kernels_does_not_load_numbas_compiler() -> None:
         [sys.executable, "-c", _LOAD_ONLY], check=True, capture_output=True, text=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_the_interpreter_compiles_once_every_family_has(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Units "compile" at once (here and in the forked process): the order is what is checked.
+    monkeypatch.setattr(precompile, "_compile_unit", precompile._unit_name)
+    monkeypatch.setattr(precompile, "_compile_interpreter", lambda report: report("interpreter"))
+    units = [*range(len(FAMILIES)), -1, -2]
+    steps: list[str] = []
+    precompile._compile_all(units, 1, steps.append)
+    assert sorted(steps) == sorted([*map(precompile._unit_name, units), "interpreter"])
+    families = {precompile._unit_name(i) for i in range(len(FAMILIES))}
+    assert families <= set(steps[: steps.index("interpreter")])
