@@ -30,8 +30,6 @@ MAX_MUTES = 200
 Kind = Literal["symbol", "trader"]
 KINDS: tuple[Kind, ...] = ("symbol", "trader")
 _SYMBOL = re.compile(r"[A-Z0-9]{2,20}")
-#: Longest trader id muted (the protocol's id limit).
-MAX_TARGET_CHARS = 128
 
 
 class MuteError(ValueError):

@@ -57,7 +57,6 @@ class Connection:
     queue: trio.MemorySendChannel[str | _Close]
     capacity: int
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    frames_sent: int = 0
     #: Set by the writer when the queue has drained to a quarter (the pump waits on it).
     drained: trio.Event | None = None
 
@@ -67,7 +66,6 @@ class Connection:
 
     def note_sent(self) -> None:
         """The writer wrote one item: wake a waiting pump once the queue is low enough."""
-        self.frames_sent += 1
         if self.drained is not None and self.pending() <= self.capacity // 4:
             self.drained.set()
             self.drained = None
