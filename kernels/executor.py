@@ -5,7 +5,8 @@ One :class:`~kernels.group.GroupState` per timeframe holds every node's state pe
 threads while the ring buffers stay single-writer:
 
 - :meth:`Executor.prepare` (event-loop thread) copies the bars to step out of the rings;
-- :meth:`StepJob.run` (any thread, releases the GIL; disjoint slot ranges in parallel) steps;
+- :meth:`StepJob.run` (:mod:`kernels.step_job`: any thread, releases the GIL; disjoint slot
+  ranges in parallel) steps;
 - :meth:`Executor.finish` (event-loop thread) applies the firing rules and returns the result.
 
 :meth:`Executor.advance` does all three. Symbols that missed bars (a gap repaired over REST)
@@ -15,7 +16,6 @@ and removed with :meth:`Executor.set_traders` without disturbing shared nodes.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -26,7 +26,6 @@ import numpy.typing as npt
 from kernels.edges import fires
 from kernels.graph import F64, I64, Layout
 from kernels.group import GroupState, load_interpreter
-from kernels.interp import outputs, run_nb, workspace
 from kernels.lang import BUDGET, Budget, CompileError
 from kernels.lower import EXT_HISTORY
 from kernels.ops import N_BAR_FIELDS, OPEN_TIME
@@ -34,7 +33,7 @@ from kernels.program import CompiledTrader, Program, Signature, TraderDef, Trade
 from kernels.ring import RingBuffer
 from kernels.screens import Match, ScreenResult, TraderStats
 from kernels.staging import Staged, ext_values, stage
-from kernels.threads import MIN_SPLIT_STEPS, PIECE_STEPS, run_shared
+from kernels.step_job import StepJob
 
 __all__ = ["EXT_HISTORY", "Executor", "Match", "ScreenResult", "StaleStage", "StepJob"]
 
@@ -67,70 +66,6 @@ class _Edges:
     previous: B
     #: Bar index of each slot's last signal per trader (-1: none).
     last_fire: I64
-
-
-@attrs.define(eq=False)
-class StepJob:
-    """Bars copied out of a ring, ready to step (see the module docstring)."""
-
-    timeframe: str
-    open_time: int
-    state: GroupState
-    bars: F64
-    ext: F64
-    out_nodes: I64
-    out: F64
-    commit: bool
-    started: float = attrs.field(factory=time.perf_counter)
-
-    def run(self, lo: int = 0, hi: int | None = None) -> None:
-        """Step slots ``lo..hi-1``; thread-safe for disjoint ranges, releases the GIL."""
-        hi = self.state.n_slots if hi is None else hi
-        lay = self.state.layout
-        run_nb(
-            lay.op,
-            lay.ins,
-            lay.prm,
-            lay.soff,
-            lay.roff,
-            lay.rdep,
-            self.state.mem,
-            self.state.count,
-            self.bars,
-            self.ext,
-            lo,
-            hi,
-            self.commit,
-            outputs(self.out_nodes),
-            self.out,
-            *workspace(lay.width, hi - lo, self.commit),
-        )
-
-    def chunks(self, n: int) -> list[tuple[int, int]]:
-        """``n`` contiguous slot ranges covering every slot (for worker threads)."""
-        total = self.state.n_slots
-        bounds = np.linspace(0, total, max(1, n) + 1).astype(int)
-        return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
-
-    def node_steps(self) -> int:
-        """Node steps this job takes: bars to step times the plan's nodes."""
-        bars = int(np.count_nonzero(~np.isnan(self.bars[:, :, OPEN_TIME])))
-        return bars * self.state.layout.n_nodes
-
-    def threads_worth(self, available: int) -> int:
-        """Threads worth splitting this job over: one below
-        :data:`~kernels.threads.MIN_SPLIT_STEPS` node steps, else ``available``."""
-        return 1 if self.node_steps() < MIN_SPLIT_STEPS else max(1, available)
-
-    def run_split(self, n: int) -> None:
-        """Step every slot on ``n`` threads, this one included (releases the GIL): in pieces
-        of about :data:`~kernels.threads.PIECE_STEPS` node steps (up to four per thread)
-        that the threads take in turn (:func:`~kernels.threads.run_shared`)."""
-        if n <= 1:
-            self.run()
-            return
-        pieces = min(4 * n, max(n, self.node_steps() // PIECE_STEPS))
-        run_shared(self.run, self.chunks(pieces), n)
 
 
 class Executor:

@@ -10,7 +10,7 @@ logic, lags, ``on()`` and ticker fields), checks the plans use **every opcode** 
 :mod:`kernels.ops`, and runs them through the same :class:`~kernels.executor.Executor` paths
 the daemon uses: ``set_traders`` (history warm-up through
 :meth:`~kernels.group.GroupState.run`), a committed screen at candle close
-(:meth:`~kernels.executor.StepJob.run`) and an intrabar screen of the forming bar: numba
+(:meth:`~kernels.step_job.StepJob.run`) and an intrabar screen of the forming bar: numba
 compiles per argument *types*, so this checks no other signature would compile at run time.
 
 Run it with the environment of the machine that will load the cache: ``NUMBA_CPU_NAME=generic``

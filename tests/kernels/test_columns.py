@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from kernels import columns as columns_module
-from kernels import executor as executor_module
 from kernels import ops
+from kernels import step_job as step_job_module
 from kernels.backtest import run_backtest
 from kernels.columns import BLOCK, run_columns
 from kernels.edges import fires
@@ -177,7 +177,7 @@ def test_a_screen_is_split_only_when_it_pays(monkeypatch: pytest.MonkeyPatch) ->
     job = executor.prepare("5m")
     assert job.node_steps() == 40 * executor.layouts["5m"].n_nodes
     assert job.threads_worth(2) == 1  # far below MIN_SPLIT_STEPS
-    monkeypatch.setattr(executor_module, "MIN_SPLIT_STEPS", job.node_steps())
+    monkeypatch.setattr(step_job_module, "MIN_SPLIT_STEPS", job.node_steps())
     assert job.threads_worth(2) == 2
     twin = GroupState(job.state.layout, job.state.n_slots, job.state.n_ext)
     twin.mem[:], twin.count[:] = job.state.mem, job.state.count
