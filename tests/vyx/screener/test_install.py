@@ -122,8 +122,15 @@ async def test_removed_traders_leave_the_statistics() -> None:
     assert set(run.screener.statistics().traders) == {"up"}
 
 
+def _nothing() -> None:
+    pass
+
+
 class _Appender:
-    """Appends a candle to a ring at every checkpoint (the market writing) until told."""
+    """Appends a candle to every symbol of a ring, round after round (the market writing),
+    until told. Between rounds the event loop waits once on a thread (no sleep): like the
+    real market's loop it lets go of the GIL, so the install's worker thread progresses (a
+    loop that never lets go starves it: each GIL hand-off then waits the switch interval)."""
 
     def __init__(self, ring: RingBuffer) -> None:
         self.ring = ring
@@ -136,7 +143,7 @@ class _Appender:
                     slot = self.ring.slot(symbol)
                     times, values = self.ring.window(slot, 1)
                     self.ring.append(slot, int(times[-1]) + self.ring.timeframe_ms, values[:, -1])
-                await trio.lowlevel.checkpoint()
+                await trio.to_thread.run_sync(_nothing)
 
 
 async def test_a_stage_that_saw_the_rings_change_is_staged_again() -> None:
