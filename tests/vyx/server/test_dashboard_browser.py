@@ -12,43 +12,20 @@ each state land in ``bench-results/dashboard/``. No request leaves the machine.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
 
 import attrs
-import trio
 
-from tests.vyx.control_harness import control_over
-from tests.vyx.screener.rings import ScreenerRun, filled_rings
-from vyx.daemon.control import Control
-from vyx.daemon.delivery import Delivery
-from vyx.daemon.muting import MuteKeeper
-from vyx.notify.channels import parse_urls
-from vyx.notify.service import Notifier
-from vyx.notify.settings import NotifySettings
-from vyx.server import AuthConfig, ServerDeps, ServerHandle, Snapshot, run_server
-from vyx.server.protocol import SetMute, TraderUpsert, mutes_updated, signals_created
-from vyx.signal import Signal, signal_id
+from vyx.server import AuthConfig, ServerHandle, Snapshot
+from vyx.server.protocol import SetMute, mutes_updated, signals_created
 from vyx.telemetry.health import ComponentState, HealthRegistry
-from vyx.telemetry.metrics import Metrics
 
 from .browser import Browser, shot
+from .dashboard_machine import USER, WAIT_MS, dashboard_machine, open_page
 from .harness import FakeDaemon, config, serving
 from .test_session import make_signal
-
-USER = "local"
-WAIT_MS = 15_000
-
-
-def _open(b: Browser, url: str, width: int = 1280) -> Any:
-    page = b.new_page(url.split("/?", 1)[0], width=width)
-    page.goto(url)
-    page.wait_for_selector("#conn:has-text('live')", timeout=WAIT_MS)
-    return page
 
 
 async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> None:
@@ -70,7 +47,7 @@ async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> No
     health.report("market", ComponentState.DEGRADED, "restricted location (HTTP 451)")
     cfg = config(auth=AuthConfig(local_token=True))
     async with serving(cfg, daemon=daemon, health=health) as running:
-        page = await browser.run(_open, browser, running.handle.dashboard_url)
+        page = await browser.run(open_page, browser, running.handle.dashboard_url)
         signal = make_signal("SOLUSDT")
         assert running.handle.broadcast(signal.to_message()) == 1
 
@@ -232,81 +209,6 @@ async def _browser_notifications(
 BROKEN = "does not compile:\n1:9: expected ')'\n  rsi(14 < 30\n          ^"
 
 
-@attrs.define
-class _Machine:
-    """The daemon's browser side over a screener of synthetic candles."""
-
-    handle: ServerHandle
-    control: Control
-    run: ScreenerRun
-    store: Any
-    delivery: Delivery
-    mutes: MuteKeeper
-
-    async def close(self, *, up: bool) -> list[Signal]:
-        """One more candle closes; its signals go the daemon's way to the browsers, and the
-        traders' new states as the status loop sends them."""
-        before = len(self.run.signals)
-        await self.run.close_next(up=up)
-        fired = self.run.signals[before:]
-        await self.delivery.deliver(fired, [])  # as the screener hands them on
-        await self.delivery.flush()
-        for update in self.control.trader_changes():
-            self.handle.broadcast(update)
-        return fired
-
-
-@asynccontextmanager
-async def _machine(tmp_path: Path) -> AsyncIterator[_Machine]:
-    run = ScreenerRun(filled_rings(symbols=4, bars=400))
-    metrics = Metrics()
-    status = {
-        "status": "running",
-        "market": "streaming",
-        "symbols": 4,
-        "timeframes": ["5m"],
-        "cooldownBars": 0,
-    }
-    async with (
-        control_over(run, tmp_path, user_id=USER, persist=True, status=lambda: status) as (
-            control,
-            store,
-        ),
-        trio.open_nursery() as nursery,
-    ):
-        await run.load()
-        deps = ServerDeps(commands=control.handle, snapshot=control.snapshot, metrics=metrics)
-        cfg = config(auth=AuthConfig(local_token=True))
-        handle = await nursery.start(run_server, cfg, deps)
-        control.broadcast = handle.broadcast
-        # Alerts go to a machine channel (never sent here: the outbox shows what is owed).
-        notifier = Notifier(NotifySettings(channels=parse_urls("json://127.0.0.1:9/hook")))
-        mutes = MuteKeeper(store, USER, on_change=notifier.set_mutes, broadcast=handle.broadcast)
-        await mutes.load()
-        control.mutes = mutes
-        delivery = Delivery(
-            store=store,
-            broadcast=handle.broadcast,
-            metrics=metrics,
-            analyzer=None,
-            rings=run.rings,
-            running=control.running,
-            notifier=notifier,
-        )
-        delivering = trio.CancelScope()
-
-        async def deliver() -> None:
-            with delivering:
-                await delivery.run()
-
-        nursery.start_soon(deliver)
-        try:
-            yield _Machine(handle, control, run, store, delivery, mutes)
-        finally:
-            handle.shutdown()
-            delivering.cancel()  # the delivery runs until cancelled
-
-
 def _write_a_trader(page: Any) -> dict[str, str]:
     """Words → draft, then a mistake typed into the filter, then fixed; preview; save."""
     page.keyboard.press("n")  # the keyboard opens the editor
@@ -397,8 +299,8 @@ def _chart_of(page: Any, trader: str) -> dict[str, Any]:
 async def test_write_a_trader_in_words_see_its_error_preview_save_it_fire_and_chart_it(
     browser: Browser, tmp_path: Path
 ) -> None:
-    async with _machine(tmp_path) as machine:
-        page = await browser.run(_open, browser, machine.handle.dashboard_url)
+    async with dashboard_machine(tmp_path) as machine:
+        page = await browser.run(open_page, browser, machine.handle.dashboard_url)
         seen = await browser.run(_write_a_trader, page)
         assert seen["drafted"] == "rsi(14) < 30\nand volume > 2 * sma(volume, 20)"
         assert "line 2, column" in seen["error"]
@@ -483,142 +385,3 @@ def _disable_then_delete(page: Any, trader_id: str) -> str:
     page.click("#confirm-yes")
     page.wait_for_selector(row, state="detached", timeout=WAIT_MS)
     return "disabled" if "disabled" in state else state
-
-
-def _stored(n: int) -> list[Signal]:
-    start = 1_700_000_000_000
-    return [
-        Signal(
-            id=signal_id("old", f"S{i % 7}USDT", "5m", start + i * 300_000),
-            trader_id="old",
-            user_id=USER,
-            symbol=f"S{i % 7}USDT",
-            interval="5m",
-            price=100.0 + i,
-            bar_open_time=start + i * 300_000,
-            matched_conditions=("close > open",),
-            indicator_data={"close > open": {"held": True, "values": {"close": 100.0 + i}}},
-            # Three at each close: pages must not split or repeat a close's signals.
-            created_at=start + (i // 3) * 300_000 + 300_000,
-        )
-        for i in range(n)
-    ]
-
-
-def _page_through_history(page: Any) -> dict[str, Any]:
-    counts = []
-    for _ in range(4):
-        before = page.text_content("#signal-count")
-        page.click("#older")
-        page.wait_for_function(
-            "n => document.querySelector('#signal-count').textContent !== n",
-            arg=before,
-            timeout=WAIT_MS,
-        )
-        counts.append(page.text_content("#signal-count"))
-        if page.is_disabled("#older"):
-            break
-    note = page.inner_text("#history-note")
-    page.fill("#f-search", "S3USDT")
-    filtered = page.text_content("#signal-count")
-    with page.expect_download() as download:
-        page.click("#export")
-    csv = Path(download.value.path()).read_text()
-    page.fill("#f-search", "")
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.wait_for_timeout(200)
-    shot(page, "phone")
-    widths = page.evaluate(
-        "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
-    )
-    return {"counts": counts, "note": note, "filtered": filtered, "csv": csv, "widths": widths}
-
-
-async def test_the_history_pages_from_the_store_exports_and_fits_a_phone(
-    browser: Browser, tmp_path: Path
-) -> None:
-    async with _machine(tmp_path) as machine:
-        await machine.store.save_signals(_stored(250))
-        await machine.store.flush()
-        page = await browser.run(_open, browser, machine.handle.dashboard_url)
-        seen = await browser.run(_page_through_history, page)
-        assert seen["counts"] == ["100", "200", "250"]
-        assert "every stored signal" in seen["note"]
-        on_s3 = sum(1 for s in _stored(250) if s.symbol == "S3USDT")
-        assert seen["filtered"] == f"{on_s3} of 250"
-        rows = seen["csv"].strip().splitlines()
-        assert rows[0].startswith("created_at,bar_open_time,symbol")
-        assert len(rows) == 1 + on_s3
-        assert all('"S3USDT"' in r for r in rows[1:])
-        # Each on its own bar, as stored (not the bar closed when it was made).
-        bars = {
-            datetime.fromtimestamp(s.bar_open_time / 1000, UTC).isoformat()[:19]
-            for s in _stored(250)
-            if s.symbol == "S3USDT"
-        }
-        assert {r.split(",")[1].strip('"')[:19] for r in rows[1:]} == bars
-        scroll, client = seen["widths"]
-        assert scroll <= client == 390  # nothing wider than the phone
-        assert page.errors == []
-        await browser.run(page.context.close)
-    assert browser.external == []
-
-
-def _mute_a_symbol(page: Any, symbol: str) -> dict[str, str]:
-    """The signal card's *Mute SYMBOL*: the machine's answer lists it as muted."""
-    page.click(f"button[aria-label='Mute {symbol}'] >> nth=0")
-    row = page.wait_for_selector(f"#muted-row:has-text('{symbol}')", timeout=WAIT_MS)
-    return {"row": row.inner_text()}
-
-
-def _after_the_next_close(page: Any, signal_id: str) -> dict[str, str]:
-    card = page.wait_for_selector(f'[data-signal-id="{signal_id}"]', timeout=WAIT_MS)
-    shot(page, "muted-symbol")
-    return {"card": card.inner_text()}
-
-
-def _unmute_from_the_list(page: Any, symbol: str) -> str:
-    page.click(f"#muted-row button[aria-label='Unmute {symbol}']")
-    page.wait_for_selector("#muted-row", state="hidden", timeout=WAIT_MS)
-    return str(page.inner_text("#signals"))
-
-
-async def test_a_symbol_muted_in_the_page_raises_no_alert_on_the_machine(
-    browser: Browser, tmp_path: Path
-) -> None:
-    """Mute is the machine's: muting a symbol on a signal card stores the mute and the next
-    close's signal on it is stored and shown (marked muted) but owes no alert; unmuting
-    from the list removes it."""
-    async with _machine(tmp_path) as machine:
-        row = {"id": "up", "name": "Up bar", "filter": {"code": "close > open"}}
-        await machine.control.handle(TraderUpsert(row))
-        page = await browser.run(_open, browser, machine.handle.dashboard_url)
-        await machine.close(up=False)
-        before = await machine.close(up=True)
-        symbols = {s.symbol for s in before}
-        assert len(symbols) == 4
-        seen = await browser.run(_mute_a_symbol, page, "S1USDT")
-        assert "S1USDT" in seen["row"]
-        assert machine.mutes.mutes.symbols == {"S1USDT"}
-        assert await machine.store.load_mutes(USER, 10) == [("symbol", "S1USDT")]
-        await machine.close(up=False)
-        after = await machine.close(up=True)
-        assert {s.symbol for s in after} == symbols  # still screened, stored and pushed
-        await machine.store.flush()
-        owed = await machine.store.outbox.pending(limit=100)
-        alerted = {e.key: e.notice["symbol"] for e in owed}
-        assert {alerted[s.id] for s in before} == symbols  # before the mute: every one
-        assert {alerted[s.id] for s in after if s.id in alerted} == symbols - {"S1USDT"}
-        (muted,) = [s for s in after if s.symbol == "S1USDT"]
-        assert muted.id not in alerted
-        stored = {r["id"] for r in await machine.store.recent_signals(muted.user_id, 20)}
-        assert muted.id in stored
-        card = await browser.run(_after_the_next_close, page, muted.id)
-        assert "muted" in card["card"]
-        assert "Unmute S1USDT" in card["card"]
-        await browser.run(_unmute_from_the_list, page, "S1USDT")
-        assert machine.mutes.mutes.symbols == frozenset()
-        assert await machine.store.load_mutes(USER, 10) == []
-        assert page.errors == []
-        await browser.run(page.context.close)
-    assert browser.external == []
