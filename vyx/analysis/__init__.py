@@ -15,8 +15,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vyx.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from vyx.analysis.inputs import AnalysisContext, Candles, TraderSettings, standard_indicators
@@ -60,10 +61,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vyx.analysis' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"vyx.analysis.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)

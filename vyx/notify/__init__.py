@@ -37,8 +37,9 @@ configuration is read. Sending never raises: every failure is an
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vyx.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from vyx.notify.channels import Channel, ChannelError, parse_urls
@@ -77,13 +78,7 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vyx.notify' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"vyx.notify.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 __all__ = [

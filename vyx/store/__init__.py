@@ -12,8 +12,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from vyx.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from vyx.store.api import KEYS, PendingRow, Sink, Store, StoreStatistics, WriteOutcome
@@ -50,13 +51,4 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """The package's names, each imported from its module when first asked for: importing
-    one module of the package (its records, as ``vyx backtest`` does through the traders
-    file) does not load the store's service, SQLite and Trio (~0.2 s)."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vyx.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"vyx.store.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
