@@ -52,6 +52,7 @@ from vyx.server.fields import MAX_ID_CHARS
 from vyx.server.hub import BURST_FACTOR
 from vyx.server.service import ServerConfig
 from vyx.settings import AnalyzerConfig, RuntimeConfig, StoreConfig
+from vyx.store.outbox import PRUNE_EVERY_S, RETENTION_S
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,6 +209,10 @@ def _expected() -> dict[str, list[str]]:
             f"{outbox.max_rejections} times",
             f"pending {dur(outbox.max_age_s)}",
             f"{n(outbox.max_pending)} pending per channel",
+        ],
+        "alert outbox": [
+            f"kept {RETENTION_S // 86_400} days after it was sent or given up",
+            f"at most every {dur(PRUNE_EVERY_S)}",
         ],
         "alert message": [
             f"{notices.MAX_CLAUSES} clauses × {notices.MAX_VALUES} values",

@@ -27,7 +27,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal
 
 import attrs
@@ -242,6 +242,23 @@ class Outbox:
                 del state.items[oldest]
                 state.counts["dead"] += 1
         return added
+
+    def drop(self, unwanted: Callable[[Notice], bool]) -> list[tuple[str, str]]:
+        """Take the queued alerts ``unwanted`` says are no longer to be sent (a mute set after
+        they were queued) out of every channel, but those in flight (they are being sent).
+        Returns their ``(key, channel id)``."""
+        dropped: list[tuple[str, str]] = []
+        for state in self._channels.values():
+            flying = state.in_flight.keys if state.in_flight is not None else ()
+            for key in [k for k, i in state.items.items() if unwanted(i.notice)]:
+                if key not in flying:
+                    del state.items[key]
+                    dropped.append((key, state.channel.id))
+        return dropped
+
+    def signal_of(self, signal_id: str) -> SignalNotice | None:
+        """The signal's notice, while remembered (an analysis names only the signal)."""
+        return self._signals.get(signal_id)
 
     def remember(self, channel_id: str, key: str, ref: str | None) -> None:
         """``key`` was delivered alone on the channel as message ``ref`` (known from the

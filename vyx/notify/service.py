@@ -5,6 +5,7 @@
     signals(notices) / verdict(notice)        (sync, O(channels) per alert: never blocks a close)
         │  route: machine channels + the trader's own, unless muted or switched off;
         │  quiet hours → held until they end
+        │  a mute set later: its queued alerts are taken out, recorded ``muted``
         ▼
     Outbox (pure) ── take(now) ──► one batch per ready channel ──► sender task
         ▲                                                          telegram | discord | json
@@ -31,6 +32,7 @@ from vyx.notify import discord, telegram, webhook
 from vyx.notify.apprise_sender import AppriseSender
 from vyx.notify.channels import describe
 from vyx.notify.notices import (
+    Notice,
     SignalNotice,
     TraderAlerts,
     VerdictNotice,
@@ -76,6 +78,8 @@ class Notifier:
         #: Stored alerts of channels not (yet) configured: a trader's own channels open when
         #: the traders are installed, after the store was read.
         self._held: list[OutboxEntry] = []
+        #: Queued alerts a mute took out, to record as such (``(key, channel)``).
+        self._unsent: list[tuple[str, str]] = []
         self._apprise = AppriseSender(
             trio.CapacityLimiter(max(1, settings.threads)), link_base=settings.dashboard_url
         )
@@ -91,12 +95,42 @@ class Notifier:
         if self._held:
             held, self._held = self._held, []
             self._restore(held)
+        self._drop_muted()
         self._report()
 
     def set_mutes(self, mutes: Mutes) -> None:
         """The user's mutes (:mod:`vyx.mutes`; replaces the previous ones): from the next alert
-        on, none for a muted symbol or trader."""
+        on, none for a muted symbol or trader; the alerts of one still queued (an outage, the
+        quiet hours) are not sent either: recorded ``muted`` in the store's outbox."""
         self.mutes = mutes
+        self._drop_muted()
+
+    def _muted(self, trader_id: str, symbol: str | None) -> bool:
+        """Is an alert of ``trader_id`` on ``symbol`` muted (the trader's own setting, or the
+        user's mutes)?"""
+        entry = self.alerts.get(trader_id)
+        return (entry is not None and entry.muted) or self.mutes.covers(trader_id, symbol)
+
+    def _notice_muted(self, notice: Notice) -> bool:
+        """Is ``notice`` muted now (an analysis: by its signal's symbol, while remembered)?"""
+        if isinstance(notice, SignalNotice):
+            return self._muted(notice.trader_id, notice.symbol)
+        signal = self.outbox.signal_of(notice.signal_id)
+        return self._muted(notice.trader_id, signal.symbol if signal is not None else None)
+
+    def _drop_muted(self) -> None:
+        """Take the queued alerts muted now out of the outbox (recorded by the send loop)."""
+        self._hold_back(self.outbox.drop(self._notice_muted))
+
+    def _hold_back(self, pairs: list[tuple[str, str]]) -> None:
+        """``(key, channel)`` pairs queued but muted since: counted, logged, and recorded in
+        the store's outbox (by the send loop) as given up, ``muted``."""
+        if not pairs:
+            return
+        self.outbox.muted += len({key for key, _ in pairs})
+        logger.info("alerts: {} queued alert(s) not sent: muted since they were queued", len(pairs))
+        self._unsent.extend(pairs)
+        self._wake.set()
 
     def _report(self) -> None:
         if self.report is not None:
@@ -110,7 +144,7 @@ class Notifier:
         mutes), its symbol is muted, or it has this kind of alert off (counted ``muted``)."""
         entry = self.alerts.get(trader_id, TraderAlerts())
         wanted = entry.on_analysis if analysis else entry.on_signal
-        if entry.muted or not wanted or self.mutes.covers(trader_id, symbol):
+        if not wanted or self._muted(trader_id, symbol):
             self.outbox.muted += 1
             return []
         return list(dict.fromkeys([*self._machine, *(c.id for c in entry.channels)]))
@@ -199,6 +233,10 @@ class Notifier:
             task_status.started(self)
             self._report()
             while True:
+                if self._unsent:
+                    unsent, self._unsent = self._unsent, []
+                    if self._journal is not None:
+                        nursery.start_soon(self._record_unsent, self._journal, unsent)
                 now = trio.current_time()
                 for batch in self.outbox.take(now):
                     nursery.start_soon(self._send, client, batch)
@@ -231,12 +269,21 @@ class Notifier:
                 task_status = trio.TASK_STATUS_IGNORED
             await changed.wait()
 
+    async def _record_unsent(self, journal: AlertOutbox, pairs: list[tuple[str, str]]) -> None:
+        """Record queued alerts a mute held back (given up, ``muted``; never sent later)."""
+        try:
+            await journal.settle(Settlement(muted=tuple(pairs)))
+        except Exception as exc:  # sqlite3.Error: pending again at the next start, muted then
+            logger.warning("alerts: could not record {} muted alert(s): {}", len(pairs), exc)
+
     def _restore(self, entries: Iterable[OutboxEntry]) -> list[tuple[str, str]]:
-        """Queue stored alerts; returns the ones given up (unreadable, too old)."""
+        """Queue stored alerts; returns the ones given up (unreadable, too old); the ones
+        muted since they were stored are held back (:meth:`_hold_back`)."""
         now = trio.current_time()
         wall = self.wall()
         not_before = self._not_before(now)
         dead: list[tuple[str, str]] = []
+        muted: list[tuple[str, str]] = []
         added = 0
         for entry in entries:
             if not self.outbox.knows(entry.channel):
@@ -251,11 +298,15 @@ class Notifier:
             if wall - entry.created_at / 1000 >= self.policy.max_age_s:
                 dead.append((entry.key, entry.channel))
                 continue
+            if self._notice_muted(notice):
+                muted.append((entry.key, entry.channel))
+                continue
             if entry.signal_ref is not None and isinstance(notice, VerdictNotice):
                 self.outbox.remember(entry.channel, notice.signal_id, entry.signal_ref)
             added += self.outbox.add(notice, [entry.channel], now, not_before=not_before)
         if added:
             self._wake.set()
+        self._hold_back(muted)
         return dead
 
     async def _send(self, client: httpx.AsyncClient, batch: Batch) -> None:
@@ -274,6 +325,7 @@ class Notifier:
             except Exception as exc:  # sqlite3.Error (disk full, I/O): the alerts went out
                 logger.warning("alerts: could not record {} as sent: {}", channel, exc)
         if attempt.outcome != "ok":
+            self._drop_muted()  # muted while it was in flight: not tried again
             logger.warning(
                 "alert to {} failed ({}): {}",
                 batch.channel.id,

@@ -6,9 +6,14 @@
     save_analysis(row, alerts)     ─► one transaction: the analysis row + its alert_outbox rows
                                               │ committed: :meth:`AlertOutbox.committed` wakes
                                               ▼ the notifier
-    notifier ── pending(after) ──► sends ── settle(delivered, dead) ──► state, settled_at
+    notifier ── pending(after) ──► sends ── settle(delivered, dead, muted) ──► state, settled_at
+                                                   │ at most once an hour (:data:`PRUNE_EVERY_S`)
+                                                   ▼
+                              settled rows older than :data:`RETENTION_S` deleted
 
-``seq`` is the rowid: rows are never deleted, so it only grows (the order alerts are read in).
+``seq`` is the rowid, the order alerts are read in; it only grows: a prune never deletes the
+newest row (SQLite gives a new row the largest rowid plus one, so deleting the newest could hand
+its seq out again, behind the reader).
 The table lives next to the rows it announces: in the embedded database (SQLite backend) or in
 the spool file (Supabase backend: the rows go to Supabase, the outbox stays on the machine; a
 signal spooled is an alert owed, whether or not Supabase has it yet). Each row's ``id`` is
@@ -16,8 +21,11 @@ signal spooled is an alert owed, whether or not Supabase has it yet). Each row's
 signal saved again (a replay, a restart re-screening a bar) never queues an alert already
 queued or delivered. A row is ``pending`` until the channel's service acknowledged it
 (``delivered``, with the service's message id in ``ref`` when the alert was sent alone) or it
-was given up (``dead``). Blocking functions take the connection; :class:`AlertOutbox` calls
-them from Trio through the store's one database thread.
+was given up (``dead``; ``reason`` ``muted`` when a mute set after it was queued held it back).
+A settled row is kept :data:`RETENTION_S` (the dedupe of a replay reaches that far back), then
+deleted: the outbox of a machine that runs for months stays the size of a week of alerts.
+Blocking functions take the connection; :class:`AlertOutbox` calls them from Trio through the
+store's one database thread.
 """
 
 from __future__ import annotations
@@ -45,10 +53,14 @@ CREATE TABLE IF NOT EXISTS alert_outbox (
     state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
     created_at INTEGER NOT NULL,
     settled_at INTEGER,
-    ref TEXT
+    ref TEXT,
+    reason TEXT
 );
 CREATE INDEX IF NOT EXISTS alert_outbox_pending ON alert_outbox (seq) WHERE state = 'pending';
 """
+
+#: Columns added after the table was first made: :func:`upgrade` adds them to an older one.
+ADDED_COLUMNS = {"reason": "TEXT"}
 
 #: Columns written by an insert (``seq`` is assigned).
 COLUMNS = ("id", "alert_key", "channel", "notice", "state", "created_at", "settled_at", "ref")
@@ -60,6 +72,22 @@ INSERT_SQL = (
 
 #: Rows read per :meth:`AlertOutbox.pending` call.
 PAGE_ROWS = 1000
+
+#: A delivered or given-up row is deleted this long after it settled (README, Limits).
+RETENTION_S = 7 * 86_400
+#: Settled rows are pruned at most this often (by the settle that comes after).
+PRUNE_EVERY_S = 3600
+
+#: Why a row was given up without a send: a mute set after it was queued.
+MUTED = "muted"
+
+
+def upgrade(conn: sqlite3.Connection) -> None:
+    """Add the :data:`ADDED_COLUMNS` an older table lacks (additive; after :data:`DDL`)."""
+    have = {r[1] for r in conn.execute(f"PRAGMA table_info({TABLE})")}
+    for column, kind in ADDED_COLUMNS.items():
+        if column not in have:
+            conn.execute(f"ALTER TABLE {TABLE} ADD COLUMN {column} {kind}")
 
 
 @attrs.frozen
@@ -153,10 +181,20 @@ class Settlement:
     delivered: tuple[tuple[str, str, str | None], ...] = ()
     #: ``(alert key, channel)`` given up.
     dead: tuple[tuple[str, str], ...] = ()
+    #: ``(alert key, channel)`` not sent: muted after they were queued (given up, ``muted``).
+    muted: tuple[tuple[str, str], ...] = ()
 
 
-def settle(conn: sqlite3.Connection, settlement: Settlement, now_ms: int) -> None:
-    """Mark rows delivered or dead, in one transaction (only pending rows change)."""
+def settle(
+    conn: sqlite3.Connection,
+    settlement: Settlement,
+    now_ms: int,
+    *,
+    prune_before_ms: int | None = None,
+) -> int:
+    """Mark rows delivered, dead or muted, in one transaction (only pending rows change);
+    with ``prune_before_ms``, delete the rows settled before it in that transaction
+    (:func:`prune`). Returns the rows deleted."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany(
@@ -169,16 +207,37 @@ def settle(conn: sqlite3.Connection, settlement: Settlement, now_ms: int) -> Non
             "WHERE id = ? AND state = 'pending'",
             [(now_ms, f"{key} {channel}") for key, channel in settlement.dead],
         )
+        conn.executemany(
+            "UPDATE alert_outbox SET state = 'dead', settled_at = ?, reason = ? "
+            "WHERE id = ? AND state = 'pending'",
+            [(now_ms, MUTED, f"{key} {channel}") for key, channel in settlement.muted],
+        )
+        pruned = 0 if prune_before_ms is None else prune(conn, prune_before_ms)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+    return pruned
+
+
+def prune(conn: sqlite3.Connection, before_ms: int) -> int:
+    """Delete the rows settled (delivered, dead) before ``before_ms`` but the newest row
+    (``seq`` must keep growing); pending rows stay however old. Returns how many went."""
+    cursor = conn.execute(
+        "DELETE FROM alert_outbox WHERE state != 'pending' AND settled_at < ? "
+        "AND seq < (SELECT max(seq) FROM alert_outbox)",
+        (before_ms,),
+    )
+    return cursor.rowcount
 
 
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
-    """Rows per state."""
-    rows = conn.execute("SELECT state, count(*) FROM alert_outbox GROUP BY state")
+    """Rows per state (``muted``: the given-up rows a mute held back)."""
+    rows = conn.execute(
+        "SELECT CASE WHEN reason = 'muted' THEN 'muted' ELSE state END, count(*) "
+        "FROM alert_outbox GROUP BY 1"
+    )
     return {str(state): int(n) for state, n in rows}
 
 
@@ -193,10 +252,15 @@ class AlertOutbox:
         self,
         run: Callable[[Callable[[], Any]], Awaitable[Any]],
         conn: Callable[[], sqlite3.Connection],
+        *,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self._run = run
         self._conn = conn
+        self._wall = wall
         self._changed = trio.Event()
+        #: Wall time of the next prune (the first settle of a run prunes).
+        self._prune_at = 0.0
 
     def committed(self) -> None:
         """Rows were added: wake the reader."""
@@ -213,9 +277,15 @@ class AlertOutbox:
         return result
 
     async def settle(self, settlement: Settlement) -> None:
-        """Record deliveries and give-ups durably (not abandoned when cancelled)."""
-        now = int(time.time() * 1000)
-        await self._run(lambda: settle(self._conn(), settlement, now))
+        """Record deliveries and give-ups durably (not abandoned when cancelled); at most
+        once per :data:`PRUNE_EVERY_S`, delete the rows settled over :data:`RETENTION_S` ago."""
+        wall = self._wall()
+        now = int(wall * 1000)
+        before: int | None = None
+        if wall >= self._prune_at:
+            self._prune_at = wall + PRUNE_EVERY_S
+            before = now - RETENTION_S * 1000
+        await self._run(lambda: settle(self._conn(), settlement, now, prune_before_ms=before))
 
     async def counts(self) -> dict[str, int]:
         """Rows per state."""

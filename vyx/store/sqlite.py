@@ -155,6 +155,7 @@ class SqliteDatabase:
             f"BEGIN; {DDL}; {outbox.DDL}; PRAGMA user_version={SCHEMA_VERSION}; COMMIT;"
         )
         _add_columns(conn)
+        outbox.upgrade(conn)
         return cls(conn)
 
     def close(self) -> None:

@@ -264,3 +264,22 @@ def test_each_alert_is_acknowledged_at_most_once_and_in_the_end_all_are(
             acked[(batch.channel.id, key)] = acked.get((batch.channel.id, key), 0) + 1
     assert set(acked.values()) <= {1}
     assert set(acked) == {(c.id, key) for c in channels for key in added}
+
+
+def test_drop_takes_queued_alerts_out_but_not_the_message_in_flight() -> None:
+    box = Outbox([TG, HOOK])
+    eth, btc, late = notice(1, symbol="ETHUSDT"), notice(2, symbol="BTCUSDT"), notice(3)
+    box.add(eth, [TG.id, HOOK.id], 0.0)
+    box.add(btc, [TG.id], 0.0)
+    (tg, hook) = box.take(1.0)
+    assert tg.keys == (eth.signal_id, btc.signal_id)
+    box.add(late, [TG.id], 1.5)
+    box.settle(hook, Attempt("ok"), 1.5)
+    eth_later = notice(4, symbol="ETHUSDT", bar=1_700_000_400_000)
+    box.add(eth_later, [HOOK.id], 2.0)
+    muted = box.drop(lambda n: n.signal_id != btc.signal_id)
+    # the Telegram message carrying eth and btc is in flight: it is being sent, not dropped
+    assert muted == [(late.signal_id, TG.id), (eth_later.signal_id, HOOK.id)]
+    assert box.pending(TG.id) == 2
+    assert box.pending(HOOK.id) == 0
+    assert box.signal_of(eth.signal_id) == eth

@@ -87,6 +87,7 @@ class Spool:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.executescript(DDL + outbox.DDL)
+        outbox.upgrade(conn)
         return cls(conn, path)
 
     def close(self) -> None:
