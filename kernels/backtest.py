@@ -16,11 +16,10 @@ import attrs
 import numpy as np
 
 from kernels.bar_grid import BarGrid, ext_history
-from kernels.columns import run_columns, stream_columns
-from kernels.fired import U8, scan_values
+from kernels.columns import Firing, run_columns, stream_columns
 from kernels.fires import Fire, Fires, TimeframeFires
 from kernels.graph import F64, I64, Layout
-from kernels.interp import outputs
+from kernels.interp import FIRE_COOLDOWN, FIRE_NEED, FIRE_NODES, FIRE_ROOT, outputs
 from kernels.klines_csv import Klines
 from kernels.ops import CLOSE
 from kernels.program import Program, TraderPlan
@@ -98,41 +97,23 @@ def _step_timeframes(
         progress(total, total)
 
 
-def _columns(program: Program, tf: str, exported: list[int]) -> tuple[I64, list[Explained]]:
-    """Output columns of ``tf`` (:func:`kernels.interp.outputs`): first the nodes other
-    timeframes read, then every trader's root in trader id order (one column each, for
-    :func:`kernels.fired.scan`), then each trader's clauses and operands gated by its root
-    (they are read only where it matched). Returns them, and per trader (id order) the
-    columns its explanation reads."""
-    plans = sorted((p for p in program.traders.values() if p.timeframe == tf), key=lambda p: p.id)
-    nodes: list[int] = list(exported)
-    col = {node: i for i, node in enumerate(nodes)}
-    roots = [len(nodes) + i for i in range(len(plans))]
-    nodes.extend(p.root for p in plans)
-    for plan, root in zip(plans, roots, strict=True):
-        col.setdefault(plan.root, root)
-    gates = [-1] * len(nodes)
-    explained = []
-    for plan, root in zip(plans, roots, strict=True):
-        mine = {**col, plan.root: root}
-        wanted: list[int] = []
-        for clause in plan.clauses:
-            for node in (clause.node, *(o.node for o in clause.operands)):
-                if node not in mine:
-                    mine[node] = len(nodes)
-                    nodes.append(node)
-                    gates.append(root)
-                wanted.append(node)
-        read = list(dict.fromkeys(wanted))
-        explained.append(Explained([mine[n] for n in read], {n: i for i, n in enumerate(read)}))
-    return outputs(nodes, gates), explained
+def _explained(plan: TraderPlan) -> Explained:
+    """The nodes ``plan``'s explanation reads (its clauses and their operands)."""
+    wanted = [
+        node
+        for clause in plan.clauses
+        for node in (clause.node, *(o.node for o in clause.operands))
+    ]
+    read = list(dict.fromkeys(wanted))
+    return Explained(read, {n: i for i, n in enumerate(read)})
 
 
 @attrs.frozen
 class Explained:
-    """The output columns a trader's explanation reads, and each node's place among them."""
+    """The nodes a trader's explanation reads, and each one's place among them (its column
+    in the fires' values)."""
 
-    columns: list[int]
+    nodes: list[int]
     local: dict[int, int]
 
 
@@ -154,10 +135,10 @@ def run_backtest(
     without one, as the live executor's default). ``progress(done, total)`` is called as it
     goes; ``threads`` defaults to the CPUs this process may use.
 
-    Each timeframe is stepped in column mode (:func:`kernels.columns.stream_columns`) and
-    each group of symbols scanned for its fires as soon as it is stepped (the live firing
-    rules, :func:`kernels.fired.scan`), keeping only the fires' explanation values: the
-    outputs at every bar are never held."""
+    Each timeframe is stepped in column mode (:func:`kernels.columns.stream_columns`), the
+    interpreter applying the live firing rules after each block of bars it steps (*Fires* in
+    :mod:`kernels.interp`) and keeping only the fires and their explanation values: the
+    filters' values at every bar are never gathered."""
     g = _Grids.of(program, data)
     warm = Warmth(program, g.grids, g.slot, g.layouts)
     parts = []
@@ -165,11 +146,8 @@ def run_backtest(
     def step(tf: str, ext: F64, report: Callable[[int], None]) -> F64:
         grid = g.grids[tf]
         shape = (grid.n_symbols, len(grid.times))
-        outs, explained = _columns(program, tf, g.exported[tf])
         traders = sorted((p for p in program.traders.values() if p.timeframe == tf), key=_id)
-        cooldown = [p.definition.cooldown_or(cooldown_bars) for p in traders]
-        collect = _Collector.of(tf, traders, explained, len(g.exported[tf]), shape, warm)
-        collect.cooldown = np.asarray(cooldown, dtype=np.int64)
+        collect = _Collector.of(tf, traders, len(g.exported[tf]), shape)
         lay = g.layouts[tf]
         work = shape[0] * shape[1] * lay.n_nodes
         stream_columns(
@@ -177,8 +155,9 @@ def run_backtest(
             grid.rows,
             shape,
             ext,
-            outs,
+            outputs(g.exported[tf]),
             collect,
+            firing=_firing(traders, collect.explained, cooldown_bars, warm),
             threads=_threads(threads, work),
             progress=report,
         )
@@ -227,80 +206,74 @@ def evaluate(
     return {s: (times[present[i]], values[i, present[i]]) for s, i in g.slot[tf].items()}
 
 
+def _firing(
+    traders: list[TraderPlan], explained: list[Explained], cooldown_bars: int, warmth: Warmth
+) -> Firing | None:
+    """What the interpreter needs to take ``traders``' fires (:class:`~kernels.columns.Firing`):
+    per trader its root, the bars it needs, its cooldown and the nodes its explanation reads
+    (rows padded with its root), and where it lacks history on the other timeframes."""
+    if not traders:
+        return None
+    width = max([1, *(len(e.nodes) for e in explained)])
+    spec = np.zeros((len(traders), FIRE_NODES + width), dtype=np.int64)
+    for i, (plan, e) in enumerate(zip(traders, explained, strict=True)):
+        spec[i, FIRE_ROOT] = plan.root
+        spec[i, FIRE_NEED] = warmth.own(plan.id)
+        spec[i, FIRE_COOLDOWN] = plan.definition.cooldown_or(cooldown_bars)
+        spec[i, FIRE_NODES:] = plan.root
+        spec[i, FIRE_NODES : FIRE_NODES + len(e.nodes)] = e.nodes
+    lacking = [warmth.others(p.id) for p in traders]
+    others = None
+    if any(ok is not None for ok in lacking):
+        tf = traders[0].timeframe
+        others = np.ones((*warmth.counts[tf].shape, len(traders)), dtype=np.uint8)
+        for i, ok in enumerate(lacking):
+            if ok is not None:
+                others[:, :, i] = ok
+    return Firing(spec, others)
+
+
 @attrs.define(eq=False)
 class _Collector:
     """The sink of a timeframe's column run (:func:`kernels.columns.stream_columns`): per
-    group of symbols, the exported values kept, the fires found (:func:`kernels.fired.scan`)
-    and each fire's explanation values taken; called from several threads at once."""
+    group of symbols, the exported values kept and the fires found with their explanation
+    values; called from several threads at once."""
 
     timeframe: str
     traders: list[TraderPlan]
     explained: list[Explained]
-    #: Per trader (rows padded with column 0): the columns its explanation reads.
-    columns: I64
     history: F64
-    counts: I64
-    need: I64
-    others: U8 | None
-    #: Per trader: its cooldown in bars.
-    cooldown: I64 = attrs.field(factory=lambda: np.zeros(0, dtype=np.int64))
-    found: list[tuple[I64, I64, I64, F64, F64]] = attrs.field(factory=list)
+    n_symbols: int
+    found: list[tuple[I64, F64, F64]] = attrs.field(factory=list)
 
     @classmethod
     def of(
-        cls,
-        tf: str,
-        traders: list[TraderPlan],
-        explained: list[Explained],
-        n_exported: int,
-        shape: tuple[int, int],
-        warmth: Warmth,
+        cls, tf: str, traders: list[TraderPlan], n_exported: int, shape: tuple[int, int]
     ) -> _Collector:
-        counts = warmth.counts[tf]
-        need = np.asarray([warmth.own(p.id) for p in traders], dtype=np.int64)
-        lacking = [warmth.others(p.id) for p in traders]
-        others = None
-        if any(ok is not None for ok in lacking):
-            others = np.ones((*counts.shape, len(traders)), dtype=np.uint8)
-            for i, ok in enumerate(lacking):
-                if ok is not None:
-                    others[:, :, i] = ok
-        width = max([1, *(len(e.columns) for e in explained)])
-        columns = np.zeros((max(1, len(traders)), width), dtype=np.int64)
-        for i, e in enumerate(explained):
-            columns[i, : len(e.columns)] = e.columns
+        explained = [_explained(p) for p in traders]
         history = np.empty((*shape, n_exported))
-        return cls(tf, traders, explained, columns, history, counts, need, others)
+        return cls(tf, traders, explained, history, shape[0])
 
-    def __call__(self, lo: int, hi: int, out: F64, bars: F64) -> None:
-        n_exported = self.history.shape[2]
-        if n_exported:
-            self.history[lo:hi] = out[:, :, :n_exported]
-        if not self.traders:
-            return
-        others = None if self.others is None else self.others[lo:hi]
-        counts = self.counts[lo:hi]
-        fired, values = scan_values(
-            out, n_exported, counts, self.need, others, self.cooldown, self.columns
-        )
+    def __call__(self, lo: int, hi: int, out: F64, bars: F64, fired: I64, values: F64) -> None:
+        if self.history.shape[2]:
+            self.history[lo:hi] = out
         if len(fired):
-            s, t = fired[:, 0], fired[:, 1]
-            price = bars[s, t, CLOSE]
-            self.found.append((s + lo, t, fired[:, 2], values, price))
+            rows = fired.copy()
+            price = bars[rows[:, 0], rows[:, 1], CLOSE]
+            rows[:, 0] += lo
+            self.found.append((rows, values.copy(), price))
 
     def fires(self, g: _Grids) -> TimeframeFires:
         """Every fire found, ordered by step, trader id and symbol (symbols are in name
         order), as :class:`~kernels.fires.Fires` wants them."""
         tf = self.timeframe
         found = self.found
-        symbol = _joined([f[0] for f in found])
-        step = _joined([f[1] for f in found])
-        trader = _joined([f[2] for f in found])
-        values = (
-            np.concatenate([f[3] for f in found]) if found else np.zeros((0, self.columns.shape[1]))
-        )
-        price = np.concatenate([f[4] for f in found]) if found else np.zeros(0)
-        order = _order((step * len(self.traders) + trader) * len(self.counts) + symbol)
+        width = max([1, *(len(e.nodes) for e in self.explained)])
+        rows = np.concatenate([f[0] for f in found]) if found else np.zeros((0, 3), np.int64)
+        values = np.concatenate([f[1] for f in found]) if found else np.zeros((0, width))
+        price = np.concatenate([f[2] for f in found]) if found else np.zeros(0)
+        symbol, step, trader = rows[:, 0], rows[:, 1], rows[:, 2]
+        order = _order((step * len(self.traders) + trader) * self.n_symbols + symbol)
         names = {i: s for s, i in g.slot[tf].items()}
         # The values stay where they were found: each fire points at its row.
         return TimeframeFires(
@@ -326,7 +299,3 @@ def _order(key: I64) -> I64:
         return np.argsort(key)
     order: I64 = np.sort(key * n + np.arange(n)) % n
     return order
-
-
-def _joined(arrays: list[I64]) -> I64:
-    return np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)

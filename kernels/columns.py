@@ -15,8 +15,10 @@ the duration of its history), so memory stays at a few rows of the column layout
 
 With a *sink* (:func:`stream_columns`, the backtest's way) the outputs are not kept at all: each
 group's outputs go into a buffer of the thread's own, reused from group to group (so it stays in
-the cache and its pages are touched once), and the sink takes what it needs from it (the signals
-of those symbols, the values other timeframes read) before the next group overwrites it.
+the cache and its pages are touched once), and the sink takes what it needs from it (the values
+other timeframes read) before the next group overwrites it. The traders' signals are taken by
+the interpreter itself as it steps (:class:`Firing`; *Fires* in :mod:`kernels.interp`): the
+sink is handed each group's fires, never the filters' values at every bar.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from collections.abc import Callable, Iterator
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 
 from kernels import ops
 from kernels.graph import F64, I64, Layout
 from kernels.group import GroupState, copy_rings
-from kernels.interp import run_nb, workspace
+from kernels.interp import FIRE_NODES, NO_FIRES, run_nb, workspace
 from kernels.ops import N_BAR_FIELDS
 from kernels.threads import TakeFn, share
 
@@ -44,10 +47,29 @@ GROUP = 4
 SINK_FLOATS = 1 << 21
 
 ProgressFn = Callable[[int], None]
-#: ``sink(lo, hi, out, bars)``: the outputs ``out[hi - lo, n_t, k]`` of symbols ``lo..hi-1``
-#: and their bars, valid only during the call (called from the thread that stepped them: it
-#: must be safe to call from several threads at once).
-SinkFn = Callable[[int, int, F64, F64], None]
+#: ``sink(lo, hi, out, bars, fired, values)``: the outputs ``out[hi - lo, n_t, k]`` of symbols
+#: ``lo..hi-1``, their bars, and their fires (:class:`Firing`: rows (symbol - ``lo``, step,
+#: trader) of ``fired`` and the explanation values of each in ``values``), valid only during
+#: the call (called from the thread that stepped them: it must be safe to call from several
+#: threads at once).
+SinkFn = Callable[[int, int, F64, F64, I64, F64], None]
+U8 = npt.NDArray[np.uint8]
+
+
+@attrs.frozen(eq=False)
+class Firing:
+    """The traders whose signals a column run takes as it steps (*Fires* in
+    :mod:`kernels.interp`): ``spec`` (``int64[n_traders, FIRE_COLUMNS + w]``, the state columns
+    are the kernel's) and ``others`` (``uint8[n_sym, n_t, n_traders]``, None: no trader reads
+    another timeframe)."""
+
+    spec: I64
+    others: U8 | None
+
+
+#: Fires a group's buffer holds at first: one per 16 trader-bars (more: the group is stepped
+#: again with room for all).
+FIRE_ROOM = 16
 #: ``rows(lo, hi, into)``: the bars of symbols ``lo..hi-1``, ``float64[hi - lo, n_t, 9]`` in C
 #: order: a view of bars held, or ``into[: hi - lo]`` filled (``into``: the calling thread's
 #: buffer of :data:`GROUP` symbols' bars, reused from group to group).
@@ -149,12 +171,14 @@ def _step_pieces(
     outs: I64,
     out: F64 | None,
     sink: SinkFn | None,
+    firing: Firing | None,
     take: TakeFn,
     progress: _Progress,
     caller: bool,
 ) -> None:
     """Step the symbols of each range ``take()`` gives a group at a time, into ``out`` or
-    (``out`` None) a buffer of this thread's handed to ``sink`` after each group."""
+    (``out`` None) a buffer of this thread's handed to ``sink`` after each group with the
+    group's fires (``firing``)."""
     fresh = _fresh_row(lay)
     group = GROUP if out is not None else _group(n_t, outs.shape[1])
     mem = np.empty((group, lay.width))
@@ -162,33 +186,51 @@ def _step_pieces(
     spare, work = workspace(lay.width, group, True, BLOCK)
     into = out if out is not None else np.empty((group, n_t, outs.shape[1]))
     bars_buffer = np.empty((group, n_t, N_BAR_FIELDS))
+    spec, others, fired, values = NO_FIRES
+    if firing is not None:
+        spec = firing.spec.copy()  # its state columns are this thread's
+        room = max(1024, group * n_t * len(spec) // FIRE_ROOM)
+        fired = np.empty((room, 3), dtype=np.int64)
+        values = np.empty((room, spec.shape[1] - FIRE_NODES))
     for a, b in _groups(take, group):
-        mem[:] = fresh
-        count[:] = 0
         # The interpreter indexes symbols from 0: views of the group's bars and outputs.
         target = into[a:b] if out is not None else into[: b - a]
         bars = rows(a, b, bars_buffer)
-        run_nb(
-            lay.op,
-            lay.ins,
-            lay.prm,
-            lay.soff,
-            lay.roff,
-            lay.rdep,
-            mem,
-            count,
-            bars,
-            ext[a:b],
-            0,
-            b - a,
-            True,
-            outs,
-            target,
-            spare,
-            work,
-        )
+        if firing is not None and firing.others is not None:
+            others = firing.others[a:b]
+        while True:
+            mem[:] = fresh
+            count[:] = 0
+            found = run_nb(
+                lay.op,
+                lay.ins,
+                lay.prm,
+                lay.soff,
+                lay.roff,
+                lay.rdep,
+                mem,
+                count,
+                bars,
+                ext[a:b],
+                0,
+                b - a,
+                True,
+                outs,
+                target,
+                spare,
+                work,
+                spec,
+                others,
+                fired,
+                values,
+            )
+            if found <= len(fired):
+                break
+            # More fires than room: the group again, with room for every one.
+            fired = np.empty((found, 3), dtype=np.int64)
+            values = np.empty((found, values.shape[1]))
         if sink is not None:
-            sink(a, b, target, bars)
+            sink(a, b, target, bars, fired[:found], values[:found])
         progress.add(b - a, caller=caller)
 
 
@@ -225,7 +267,7 @@ def run_columns(
     def rows(lo: int, hi: int, _into: F64) -> F64:
         return bars[lo:hi]
 
-    _run(lay, rows, bars.shape[0], bars.shape[1], ext, outs, out, None, threads, progress)
+    _run(lay, rows, bars.shape[0], bars.shape[1], ext, outs, out, (None, None), threads, progress)
     return out
 
 
@@ -237,13 +279,15 @@ def stream_columns(
     outs: I64,
     sink: SinkFn,
     *,
+    firing: Firing | None = None,
     threads: int = 1,
     progress: ProgressFn | None = None,
 ) -> None:
     """:func:`run_columns` over the ``shape`` (symbols, steps) bars that ``rows`` gives a
-    group of symbols at a time, the outputs handed to ``sink`` instead of kept: memory
-    stays at a few symbols' bars and outputs per thread, however many symbols there are."""
-    _run(lay, rows, shape[0], shape[1], ext, outs, None, sink, threads, progress)
+    group of symbols at a time, the outputs handed to ``sink`` instead of kept, with the
+    fires of ``firing``'s traders: memory stays at a few symbols' bars and outputs per
+    thread, however many symbols there are."""
+    _run(lay, rows, shape[0], shape[1], ext, outs, None, (sink, firing), threads, progress)
 
 
 def _run(
@@ -254,7 +298,7 @@ def _run(
     ext: F64,
     outs: I64,
     out: F64 | None,
-    sink: SinkFn | None,
+    sink: tuple[SinkFn | None, Firing | None],
     threads: int,
     progress: ProgressFn | None,
 ) -> None:
@@ -265,7 +309,7 @@ def _run(
 
     def step(take: TakeFn) -> None:
         mine = threading.get_ident() == caller
-        _step_pieces(col, rows, n_t, ext, outs, out, sink, take, state, mine)
+        _step_pieces(col, rows, n_t, ext, outs, out, *sink, take, state, mine)
 
     # A few pieces per thread, taken in turn: a thread that starts late takes fewer.
     pieces = split(n_sym, min(4 * threads, -(-n_sym // GROUP)) if threads > 1 else 1)

@@ -1,9 +1,12 @@
-"""Which bars of a history fire: the backtest's pass over every trader's gathered filter.
+"""Which bars of a history fire: the firing rules over every trader's gathered filter.
 
-The live firing rules (:func:`kernels.edges.fires`) applied to whole histories in one compiled
-pass: a trader fires on a symbol's bar when its filter holds there (with enough history on
-every timeframe it reads) and did not hold on the symbol's previous bar, at least
-``cooldown[i]`` bars (trader ``i``'s own) after its last signal on that symbol.
+A backtest applies these rules inside the interpreter as it steps (*Fires* in
+:mod:`kernels.interp`); this pass applies them to filters already gathered over whole
+histories (the tests check it against the live rules bar by bar): the live firing rules
+(:func:`kernels.edges.fires`) in one compiled pass. A trader fires on a symbol's bar when its
+filter holds there (with enough history on every timeframe it reads) and did not hold on the
+symbol's previous bar, at least ``cooldown[i]`` bars (trader ``i``'s own) after its last
+signal on that symbol.
 """
 
 from __future__ import annotations

@@ -16,7 +16,10 @@ table below) and this fixed interpreter runs it. Array contract of :func:`run_nb
   outputs gathered per step;
 - ``scratch`` float64[rows, width] and ``work`` int64[rows, 5 + block] (:func:`workspace`):
   rows stepped without committing, and the work items of a batch (below); ``block``, the bars
-  stepped per node at a time, is ``work``'s width less 5.
+  stepped per node at a time, is ``work``'s width less 5;
+- ``fire_spec``, ``others``, ``fired``, ``values``: the traders whose signals a backtest takes
+  as it steps (column mode only; :data:`NO_FIRES` for none, see *Fires* below). Returns the
+  number of fires found.
 
 With ``commit`` the symbols' memory advances; without it (evaluating a forming bar) rows are
 copied into ``scratch`` and stepped there, so committed state is untouched. Compiled without
@@ -31,6 +34,17 @@ planner's layout) a batch is one bar of up to ``rows`` symbols; with a larger ``
 symbol, on a layout whose rings hold a block plus the deepest lag and whose constants' rings
 are filled once (they are not stepped). Either way each node computes each bar with the
 same kernel, from the same inputs, in the same order: the results are bit for bit the same.
+
+**Fires.** In column mode a backtest applies the live firing rules (:func:`kernels.edges.fires`)
+right after each block is stepped, while the block's values are still in the rings: trader
+``i`` (row ``i`` of ``fire_spec``, see :data:`FIRE_COLUMNS`) fires on a symbol's bar when its
+root node is 1.0 there and was not on the symbol's previous bar, the symbol has stepped at least
+``need`` bars, ``others[s, t, i]`` is not 0 (enough history on the other timeframes it reads;
+``others`` with no trader column: not tested) and ``cooldown`` bars have passed since its last
+signal on that symbol. Each fire is a row (symbol, step, trader) of ``fired`` with the values of
+the trader's explanation nodes at that bar in the same row of ``values``; rows past
+``len(fired)`` are counted, not written. Nothing but the fires leaves the kernel: the filters'
+values at every bar are never gathered.
 
 **Families.** Opcodes are run by their family's ``block_nb`` (:mod:`kernels.families`); only
 ``CONST``, ``SRC`` and ``EXT`` are run here. Adding an opcode to a family needs no change here;
@@ -65,6 +79,22 @@ _CONST, _SRC, _EXT, _OPEN_TIME = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME
 _FAMILY = table()
 #: Symbols stepped together (one bar each) in a live batch; rows of ``scratch``.
 SCRATCH_ROWS = 32
+
+#: Columns of a ``fire_spec`` row: the trader's root node, the bars it needs, its cooldown in
+#: bars, then its state on the symbol being stepped (whether its root held on the previous
+#: bar, the bar of its last signal or -1; the kernel resets them per symbol), then the nodes
+#: whose values a fire takes (one per column of ``values``).
+FIRE_ROOT, FIRE_NEED, FIRE_COOLDOWN, FIRE_MATCHED, FIRE_LAST, FIRE_NODES = range(6)
+FIRE_COLUMNS = FIRE_NODES
+
+#: The firing arguments of :func:`run_nb` when it takes no fires (the live screener, ``vyx
+#: eval``): no trader, and empty ``others``, ``fired`` and ``values``.
+NO_FIRES = (
+    np.zeros((0, FIRE_COLUMNS), dtype=np.int64),
+    np.zeros((1, 1, 0), dtype=np.uint8),
+    np.zeros((0, 3), dtype=np.int64),
+    np.zeros((0, 0)),
+)
 
 
 def outputs(nodes: Sequence[int] | I64, gates: Sequence[int] | None = None) -> I64:
@@ -171,11 +201,20 @@ def run_nb(
     out,
     scratch,
     work,
+    fire_spec,
+    others,
+    fired,
+    values,
 ):
-    """Step symbols ``lo..hi-1`` through ``bars`` (see the module docstring)."""
+    """Step symbols ``lo..hi-1`` through ``bars`` (see the module docstring); returns the
+    number of fires found."""
     block = work.shape[1] - _STEPS
     g = work.shape[0] if block == 1 else 1
+    fires = block > 1 and fire_spec.shape[0] > 0
+    found = 0
     for a in range(lo, hi, g):
+        for i in range(fire_spec.shape[0] if fires else 0):
+            fire_spec[i, FIRE_MATCHED], fire_spec[i, FIRE_LAST] = 0, -1
         b = min(hi, a + g)
         rows = mem[a:b] if commit else scratch
         for r in range(b - a):
@@ -207,11 +246,48 @@ def run_nb(
                         oj,
                         mj,
                     )
+            if fires and k > 0:
+                found = _fire_block(
+                    rows[0], roff, rdep, fire_spec, others, fired, values, a, work, found
+                )
             for r in range(b - a):
                 _gather_steps(rows[r], roff, rdep, out_nodes, out, a + r, t0, t1, work, r, k, block)
             t0 = t1
         for r in range(b - a if commit else 0):
             count[a + r] = work[r, _COUNT]
+    return found
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fire_block(row, roff, rdep, spec, others, fired, values, s, work, found):
+    """The fires of the block just stepped of symbol ``s`` (``row``; see *Fires* in the module
+    docstring): written from row ``found`` on; returns the count so far."""
+    c0, nb = work[0, _FIRST], work[0, _END] - work[0, _FIRST]
+    use_others = others.shape[2] > 0
+    for i in range(spec.shape[0]):
+        # One trader at a time: its state stays in registers.
+        root = spec[i, FIRE_ROOT]
+        off, mask = roff[root], rdep[root] - 1
+        need, cooldown = spec[i, FIRE_NEED], spec[i, FIRE_COOLDOWN]
+        matched, last = spec[i, FIRE_MATCHED] != 0, spec[i, FIRE_LAST]
+        for q in range(nb):
+            c = c0 + q
+            if row[off + (c & mask)] != 1.0:
+                matched = False  # the common case: not matching
+                continue
+            t = work[0, _STEPS + q]
+            held = c + 1 >= need and (not use_others or others[s, t, i] != 0)
+            if held and not matched and (last < 0 or c - last >= cooldown):
+                if found < fired.shape[0]:
+                    fired[found, 0], fired[found, 1], fired[found, 2] = s, t, i
+                    for j in range(values.shape[1]):
+                        n = spec[i, FIRE_NODES + j]
+                        values[found, j] = row[roff[n] + (c & (rdep[n] - 1))]
+                found += 1
+                last = c
+            matched = held
+        spec[i, FIRE_MATCHED], spec[i, FIRE_LAST] = matched, last
+    return found
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -71,6 +71,10 @@ INTERP_SIGNATURE = (
     _F3,
     _F2,
     _I2,
+    _I2,
+    types.uint8[:, :, ::1],
+    _I2,
+    _F2,
 )
 
 #: The signature :func:`kernels.fired.scan_nb` is called with.

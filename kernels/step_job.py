@@ -16,7 +16,7 @@ import numpy as np
 
 from kernels.graph import F64, I64
 from kernels.group import GroupState
-from kernels.interp import outputs, run_nb, workspace
+from kernels.interp import NO_FIRES, outputs, run_nb, workspace
 from kernels.ops import OPEN_TIME
 from kernels.threads import MIN_SPLIT_STEPS, PIECE_STEPS, run_shared
 
@@ -57,6 +57,7 @@ class StepJob:
             outputs(self.out_nodes),
             self.out,
             *workspace(lay.width, hi - lo, self.commit),
+            *NO_FIRES,
         )
 
     def chunks(self, n: int) -> list[tuple[int, int]]:
