@@ -23,7 +23,9 @@ from vyx.store.records import MachineRecord, Trader
 
 __all__ = [
     "KEYS",
+    "Pending",
     "PendingRow",
+    "PendingSignals",
     "QuarantinedRow",
     "RowError",
     "Sink",
@@ -75,6 +77,16 @@ class PendingRow:
         """The row's identity (:data:`KEYS`)."""
         return str(self.row[KEYS[self.table]])
 
+    @property
+    def size(self) -> int:
+        """Rows it counts as in the writer (one: attached rows ride along)."""
+        return 1
+
+    @property
+    def owes_alerts(self) -> bool:
+        """Whether it carries rows attached (alert rows)."""
+        return bool(self.attached)
+
     @classmethod
     def of(
         cls, table: Table, row: Mapping[str, Any], attached: Sequence[PendingRow] = ()
@@ -84,6 +96,58 @@ class PendingRow:
         if not isinstance(key, str) or not key:
             raise ValueError(f"a {table} row needs a non-empty string {KEYS[table]!r}")
         return cls(table, row, tuple(attached))
+
+
+@attrs.frozen(eq=False)
+class PendingSignals:
+    """A close's signals waiting to be written, as one item: one queue operation for all of
+    them, and a backend may write them without a row dictionary each (the SQLite store binds
+    the signals' fields directly). :meth:`rows` is the same as rows, for a backend that wants
+    them (and for the quarantine's row-by-row replay)."""
+
+    signals: tuple[Signal, ...]
+    #: The ``alert_outbox`` rows each signal owes (by signal id), written in its transaction.
+    alerts: Mapping[str, tuple[PendingRow, ...]] = attrs.field(factory=dict)
+
+    @classmethod
+    def of(
+        cls, signals: Sequence[Signal], alerts: Mapping[str, tuple[PendingRow, ...]]
+    ) -> PendingSignals:
+        """Checks every id is a non-empty string (a bug at the call site otherwise)."""
+        for s in signals:
+            if not isinstance(s.id, str) or not s.id:
+                raise ValueError("a signals row needs a non-empty string 'id'")
+        return cls(tuple(signals), alerts)
+
+    @property
+    def size(self) -> int:
+        """Rows it counts as (its signals; their alert rows ride along)."""
+        return len(self.signals)
+
+    @property
+    def owes_alerts(self) -> bool:
+        """Whether any of its signals carries alert rows."""
+        return bool(self.alerts)
+
+    def rows(self) -> list[PendingRow]:
+        """One ``signals`` row per signal, its alert rows attached."""
+        owed = self.alerts
+        return [PendingRow("signals", s.to_row(), owed.get(s.id, ())) for s in self.signals]
+
+
+#: What the batch writer queues and hands to its sink.
+Pending = PendingRow | PendingSignals
+
+
+def rows_of(items: Iterable[Pending]) -> list[PendingRow]:
+    """``items`` as rows, in order (:meth:`PendingSignals.rows` expanded)."""
+    out: list[PendingRow] = []
+    for item in items:
+        if isinstance(item, PendingSignals):
+            out.extend(item.rows())
+        else:
+            out.append(item)
+    return out
 
 
 @attrs.frozen
@@ -141,8 +205,9 @@ class HistoryPage:
 class Sink(Protocol):
     """The backend side of the batch writer."""
 
-    async def persist(self, rows: Sequence[PendingRow]) -> WriteOutcome:
-        """Make ``rows`` durable (upserts by key) or quarantine the ones rejected for good.
+    async def persist(self, rows: Sequence[Pending]) -> WriteOutcome:
+        """Make ``rows`` durable (upserts by key) or quarantine the ones rejected for good
+        (:func:`rows_of` gives them row by row; ``written`` counts rows).
 
         Raises :class:`StoreUnavailable` when the batch as a whole could not be written; the
         writer retries it. Must be idempotent: the same batch may be persisted again."""

@@ -16,7 +16,7 @@ import trio
 from loguru import logger
 
 from vyx.settings import StoreConfig
-from vyx.store.api import HistoryPage, PendingRow, Sink, Store, StoreStatistics, WriteOutcome
+from vyx.store.api import HistoryPage, Pending, Sink, Store, StoreStatistics, WriteOutcome
 from vyx.store.errors import TraderNotOwned
 from vyx.store.outbox import AlertOutbox
 from vyx.store.records import MachineRecord, Trader
@@ -34,11 +34,11 @@ class _SqliteSink:
         self._limiter = limiter
         self._outbox = outbox
 
-    async def persist(self, rows: Sequence[PendingRow]) -> WriteOutcome:
+    async def persist(self, rows: Sequence[Pending]) -> WriteOutcome:
         outcome = await trio.to_thread.run_sync(
             self._db.write_batch, list(rows), limiter=self._limiter
         )
-        if any(r.attached for r in rows):
+        if any(r.owes_alerts for r in rows):
             self._outbox.committed()
         return outcome
 

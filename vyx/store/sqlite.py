@@ -24,12 +24,20 @@ import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
 from vyx.store import outbox
-from vyx.store.api import HistoryPage, PendingRow, QuarantinedRow, WriteOutcome
+from vyx.store.api import (
+    HistoryPage,
+    Pending,
+    PendingRow,
+    PendingSignals,
+    QuarantinedRow,
+    WriteOutcome,
+    rows_of,
+)
 from vyx.store.errors import StoreUnavailable, TraderNotOwned
 from vyx.store.records import (
     MachineRecord,
@@ -47,6 +55,9 @@ from vyx.store.schema import (
     SCHEMA_VERSION,
     upsert_sql,
 )
+
+if TYPE_CHECKING:
+    from vyx.signal import Signal
 
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
 
@@ -167,29 +178,25 @@ class SqliteDatabase:
 
     # ------------------------------------------------------------------ batched writes
 
-    def write_batch(self, rows: Sequence[PendingRow]) -> WriteOutcome:
-        """Upsert ``rows`` in one transaction; quarantine rows rejected for good.
+    def write_batch(self, items: Sequence[Pending]) -> WriteOutcome:
+        """Upsert ``items`` in one transaction; quarantine rows rejected for good.
 
+        A batch of good rows is bound straight from its items (a close's signals from their
+        fields: :func:`signal_params`) in one ``executemany`` per statement; a batch with a
+        bad row is written again row by row (:meth:`_write_rows`), the bad rows quarantined.
         Raises :class:`StoreUnavailable` (nothing committed) when the batch as a whole fails."""
-        encoded: list[_Encoded] = []
-        rejected: list[_Rejected] = []
-        for i, pending in enumerate(rows):
-            try:
-                encoded.append((i, pending, _statements(pending)))
-            except (TypeError, ValueError) as exc:
-                rejected.append((i, pending, f"{type(exc).__name__}: {exc}"))
+        try:
+            by_sql = _batch_statements(items)
+        except (TypeError, ValueError):
+            by_sql = None  # a value no column takes: found and quarantined row by row
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                written = self._apply(encoded, rejected)
-                rejected.sort(key=lambda r: r[0])
-                now = int(time.time() * 1000)
-                conn.executemany(
-                    "INSERT INTO quarantine (table_name, row_key, payload, error, quarantined_at)"
-                    " VALUES (?, ?, ?, ?, ?)",
-                    [(p.table, p.key, _payload(p.row), err, now) for _, p, err in rejected],
-                )
+                if by_sql is not None and self._apply_all(by_sql):
+                    outcome = WriteOutcome(written=sum(item.size for item in items))
+                else:
+                    outcome = self._write_rows(rows_of(items))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -197,6 +204,41 @@ class SqliteDatabase:
                 raise
         except sqlite3.Error as exc:  # locked, disk full, I/O: the batch, not a row
             raise StoreUnavailable(f"SQLite batch write failed: {exc}") from exc
+        return outcome
+
+    def _apply_all(self, by_sql: Mapping[str, list[tuple[Any, ...]]]) -> bool:
+        """Run each statement over its parameters, in a savepoint; False (rolled back) when
+        a row violates a constraint."""
+        conn = self._conn
+        conn.execute("SAVEPOINT batch")
+        try:
+            for sql, params_list in by_sql.items():
+                conn.executemany(sql, params_list)
+        except ROW_ERRORS:
+            conn.execute("ROLLBACK TO batch")
+            conn.execute("RELEASE batch")
+            return False
+        conn.execute("RELEASE batch")
+        return True
+
+    def _write_rows(self, rows: Sequence[PendingRow]) -> WriteOutcome:
+        """``rows`` one by one inside the caller's transaction, the rows rejected for good
+        quarantined (with their error, in batch order)."""
+        encoded: list[_Encoded] = []
+        rejected: list[_Rejected] = []
+        for i, pending in enumerate(rows):
+            try:
+                encoded.append((i, pending, _statements(pending)))
+            except (TypeError, ValueError) as exc:
+                rejected.append((i, pending, f"{type(exc).__name__}: {exc}"))
+        written = self._apply(encoded, rejected)
+        rejected.sort(key=lambda r: r[0])
+        now = int(time.time() * 1000)
+        self._conn.executemany(
+            "INSERT INTO quarantine (table_name, row_key, payload, error, quarantined_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(p.table, p.key, _payload(p.row), err, now) for _, p, err in rejected],
+        )
         quarantined = tuple(QuarantinedRow(p.table, p.key, err) for _, p, err in rejected)
         return WriteOutcome(written=written, quarantined=quarantined)
 
@@ -380,6 +422,45 @@ class SqliteDatabase:
     def count(self, table: str) -> int:
         """Rows in ``table``."""
         return int(self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
+def signal_params(s: Signal) -> tuple[Any, ...]:
+    """A signal's ``signals`` row as upsert parameters, straight from its fields: the same as
+    ``encode("signals", s.to_row())`` (a test holds them equal) without the row dictionary."""
+    return (
+        s.id,
+        s.trader_id,
+        s.user_id,
+        s.symbol,
+        s.interval,
+        s.price,
+        jsonb_text(s.matched_conditions),
+        jsonb_text(s.indicator_data),
+        s.status,
+        s.source,
+        s.machine_id,
+        s.created_at,
+        s.bar_open_time,
+    )
+
+
+def _batch_statements(items: Sequence[Pending]) -> dict[str, list[tuple[Any, ...]]]:
+    """Every statement of ``items`` with its parameters, grouped by statement (signals
+    first). Raises ``TypeError``/``ValueError`` for a value a column cannot take."""
+    signals: list[tuple[Any, ...]] = []
+    by_sql: dict[str, list[tuple[Any, ...]]] = {upsert_sql("signals"): signals}
+    for item in items:
+        if isinstance(item, PendingSignals):
+            signals.extend(map(signal_params, item.signals))
+            for attached in item.alerts.values():
+                for a in attached:
+                    by_sql.setdefault(outbox.INSERT_SQL, []).append(outbox.encode(a.row))
+        else:
+            for sql, params in _statements(item):
+                by_sql.setdefault(sql, []).append(params)
+    if not signals:
+        del by_sql[upsert_sql("signals")]
+    return by_sql
 
 
 def _statements(pending: PendingRow) -> tuple[tuple[str, tuple[Any, ...]], ...]:

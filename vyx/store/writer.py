@@ -21,9 +21,17 @@ from loguru import logger
 
 from vyx.retry import Backoff
 from vyx.signal import Signal
-from vyx.store.api import PendingRow, Sink, StoreStatistics, WriteOutcome
+from vyx.store.api import (
+    Pending,
+    PendingRow,
+    PendingSignals,
+    Sink,
+    StoreStatistics,
+    WriteOutcome,
+)
 from vyx.store.errors import StoreClosed, StoreUnavailable
 from vyx.store.outbox import AlertRow
+from vyx.store.row_queue import RowQueue
 
 
 @attrs.frozen
@@ -41,7 +49,7 @@ class _FlushRequest:
     done: trio.Event
 
 
-_Item = PendingRow | _FlushRequest
+_Item = Pending | _FlushRequest
 
 
 class BatchWriter:
@@ -50,8 +58,9 @@ class BatchWriter:
     def __init__(self, sink: Sink, policy: BatchPolicy) -> None:
         self._sink = sink
         self._policy = policy
-        self._send, self._receive = trio.open_memory_channel[_Item](policy.buffer_rows)
-        self._batch: list[PendingRow] = []
+        self._queue = RowQueue[_Item](policy.buffer_rows)
+        self._batch: list[Pending] = []
+        self._batch_rows = 0
         self._flushes: list[trio.Event] = []
         self._batch_started = math.inf
         self._closed = False
@@ -60,28 +69,31 @@ class BatchWriter:
         self._failures = 0
         self._quarantined = 0
         self._last_error: str | None = None
-        # Rows accepted by put() and not yet acknowledged (the channel's buffer count misses a
-        # row handed straight to a waiting receiver that has not run yet).
+        # Rows accepted by put() and not yet acknowledged (queued, or taken into a batch).
         self._pending = 0
 
-    async def put(self, rows: Sequence[PendingRow]) -> None:
-        """Queue ``rows``, waiting while the queue is full. Raises :class:`StoreClosed`.
+    @property
+    def batch_rows(self) -> int:
+        """Rows a batch is written at (a close's signals are queued in items of this size)."""
+        return self._policy.batch_rows
+
+    async def put(self, rows: Sequence[Pending]) -> None:
+        """Queue ``rows`` (each item counts :attr:`~vyx.store.api.PendingRow.size` rows),
+        waiting while the queue is full. Raises :class:`StoreClosed`.
 
         While the queue has room nothing yields: a close's signals are queued in one go,
         and whoever put them carries on (pushes them to the browsers) in the same step.
+        Cancellation: the items queued before it stay queued.
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         for row in rows:
             if self._closed:
                 raise StoreClosed("the store is shut down")
             try:
-                try:
-                    self._send.send_nowait(row)
-                except trio.WouldBlock:
-                    await self._send.send(row)
-            except (trio.ClosedResourceError, trio.BrokenResourceError):
+                await self._queue.put(row, row.size)
+            except trio.ClosedResourceError:
                 raise StoreClosed("the store is shut down") from None
-            self._pending += 1
+            self._pending += row.size
 
     async def flush(self) -> None:
         """Return once every row queued before this call is acknowledged by the sink."""
@@ -89,8 +101,8 @@ class BatchWriter:
             raise StoreClosed("the store is shut down")
         done = trio.Event()
         try:
-            await self._send.send(_FlushRequest(done))
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            await self._queue.put(_FlushRequest(done), 0)
+        except trio.ClosedResourceError:
             raise StoreClosed("the store is shut down") from None
         await done.wait()
 
@@ -114,11 +126,11 @@ class BatchWriter:
         """Write batches until cancelled. Rows taken from the queue but not yet written stay
         in the writer for :meth:`drain`."""
         while True:
-            self._take(await self._receive.receive())
+            self._take(*await self._queue.get())
             self._take_queued()
             with trio.move_on_at(self._batch_started + self._policy.max_age_s):
-                while len(self._batch) < self._policy.batch_rows and not self._flushes:
-                    self._take(await self._receive.receive())
+                while self._batch_rows < self._policy.batch_rows and not self._flushes:
+                    self._take(*await self._queue.get())
                     self._take_queued()
             await self._write_batch()
 
@@ -127,27 +139,27 @@ class BatchWriter:
         deadline: it retries a failing sink until cancelled)."""
         self._closed = True
         while True:
-            while len(self._batch) < self._policy.batch_rows:
+            while self._batch_rows < self._policy.batch_rows:
                 try:
-                    self._take(self._receive.receive_nowait())
+                    self._take(*self._queue.get_nowait())
                 except trio.WouldBlock:
                     break
             if not self._batch and not self._flushes:
                 break
             await self._write_batch()
         # Wake producers still waiting on a full queue: they get StoreClosed.
-        self._receive.close()
+        self._queue.close()
 
     def _take_queued(self) -> None:
         """Take what is already queued, up to a full batch (one task switch for a close's rows,
-        not one per row)."""
-        while len(self._batch) < self._policy.batch_rows and not self._flushes:
+        not one per row; an item is never split, so a batch may hold a little more)."""
+        while self._batch_rows < self._policy.batch_rows and not self._flushes:
             try:
-                self._take(self._receive.receive_nowait())
+                self._take(*self._queue.get_nowait())
             except trio.WouldBlock:
                 return
 
-    def _take(self, item: _Item) -> None:
+    def _take(self, item: _Item, rows: int) -> None:
         if isinstance(item, _FlushRequest):
             self._flushes.append(item.done)
             return
@@ -156,6 +168,7 @@ class BatchWriter:
             # moment it is queued; while a write is in flight, rows wait at most that long more.
             self._batch_started = trio.current_time()
         self._batch.append(item)
+        self._batch_rows += rows
 
     async def _write_batch(self) -> None:
         backoff = self._policy.backoff
@@ -166,7 +179,7 @@ class BatchWriter:
                 self._failures += 1
                 self._last_error = str(exc)
                 logger.warning(
-                    "store: batch of {} rows failed, retrying: {}", len(self._batch), exc
+                    "store: batch of {} rows failed, retrying: {}", self._batch_rows, exc
                 )
                 await trio.sleep(backoff.delay())
                 backoff = backoff.failed()
@@ -175,10 +188,11 @@ class BatchWriter:
             self._written += outcome.written
             self._quarantined += len(outcome.quarantined)
             self._batches += 1
-            self._pending -= len(self._batch)
+            self._pending -= self._batch_rows
             for q in outcome.quarantined:
                 logger.error("store: quarantined {} row {}: {}", q.table, q.key, q.error)
             self._batch = []
+            self._batch_rows = 0
             self._batch_started = math.inf
         for done in self._flushes:
             done.set()
@@ -194,13 +208,22 @@ class QueuedWrites:
     async def save_signals(
         self, signals: Iterable[Signal], alerts: Mapping[str, Sequence[AlertRow]] | None = None
     ) -> None:
-        """Queue signals (upsert by id), each with its alerts (one transaction)."""
-        alerts = alerts or {}
-        now = int(time.time() * 1000)
+        """Queue signals (upsert by id), each with its alerts (one transaction), as items of
+        :attr:`BatchWriter.batch_rows` signals (one queue operation each, not one a row)."""
+        signals = tuple(signals)
+        owed: dict[str, tuple[PendingRow, ...]] = {}
+        if alerts:
+            now = int(time.time() * 1000)
+            for s in signals:
+                rows = _outbox(alerts.get(s.id, ()), now)
+                if rows:
+                    owed[s.id] = rows
+        step = self.writer.batch_rows
+        chunks = [signals[i : i + step] for i in range(0, len(signals), step)]
         await self.writer.put(
             [
-                PendingRow.of("signals", s.to_row(), _outbox(alerts.get(s.id, ()), now))
-                for s in signals
+                PendingSignals.of(c, {s.id: owed[s.id] for s in c if s.id in owed} if owed else {})
+                for c in chunks
             ]
         )
 

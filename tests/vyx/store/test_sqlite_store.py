@@ -32,7 +32,7 @@ from vyx.store import (
 )
 from vyx.store.api import PendingRow
 from vyx.store.errors import TraderNotOwned
-from vyx.store.sqlite import SqliteDatabase
+from vyx.store.sqlite import SqliteDatabase, encode, signal_params
 
 
 @asynccontextmanager
@@ -181,6 +181,32 @@ async def test_indicator_values_orjson_cannot_encode_are_stored_as_they_are(
         got = {r["id"]: r["indicator_data"] for r in await store.recent_signals(USER)}
     assert got[make_signal(1).id] == data
     assert got[keyed.id] == {"1": "int key"}
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"indicator_data": {"atr": math.nan, "x": [math.inf, 1.5]}, "machine_id": "m-1"},
+        {"indicator_data": {1: "int key", "big": 2**70}, "matched_conditions": ()},
+        {"status": "seen", "source": "local", "provisional": True, "price": 3},
+    ],
+)
+def test_a_signal_binds_as_its_row_encodes(changes: dict[str, Any]) -> None:
+    # The close's batch binds the signals' fields directly; the row path must agree with it.
+    signal = attrs.evolve(make_signal(1), **changes)
+    assert signal_params(signal) == encode("signals", signal.to_row())
+
+
+async def test_a_close_is_written_in_batches_of_batch_rows(store_cfg: StoreConfig) -> None:
+    close = [make_signal(i) for i in range(25)]  # batch_rows=10
+    async with running(store_cfg) as store:
+        await store.save_signals(close)
+        assert store.statistics().pending_rows == 25
+        await store.flush()  # two full batches at once, then the rest
+        stats = store.statistics()
+    assert (stats.batches, stats.rows_written, stats.pending_rows) == (3, 25, 0)
+    assert rows(store_cfg, "SELECT count(*) FROM signals") == [(25,)]
 
 
 async def test_metrics_rows_are_idempotent(store_cfg: StoreConfig) -> None:

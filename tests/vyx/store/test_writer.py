@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from vyx.store.api import PendingRow, QuarantinedRow, WriteOutcome
+from vyx.store.api import Pending, PendingRow, QuarantinedRow, WriteOutcome, rows_of
 from vyx.store.errors import StoreClosed, StoreUnavailable
 from vyx.store.writer import BatchPolicy, BatchWriter
 
@@ -22,7 +22,8 @@ class FakeSink:
         self.fail_next = 0
         self.write_s = 0.0
 
-    async def persist(self, rows: Sequence[PendingRow]) -> WriteOutcome:
+    async def persist(self, items: Sequence[Pending]) -> WriteOutcome:
+        rows = rows_of(items)
         await trio.sleep(self.write_s)
         if self.fail_next:
             self.fail_next -= 1

@@ -29,12 +29,14 @@ from vyx.settings import StoreConfig, SupabaseConfig
 from vyx.store import outbox
 from vyx.store.api import (
     HistoryPage,
+    Pending,
     PendingRow,
     QuarantinedRow,
     Sink,
     Store,
     StoreStatistics,
     WriteOutcome,
+    rows_of,
 )
 from vyx.store.errors import RowError, StoreUnavailable, TraderNotOwned
 from vyx.store.outbox import AlertOutbox
@@ -79,11 +81,11 @@ class _SpoolSink:
     def __init__(self, store: SupabaseStore) -> None:
         self._store = store
 
-    async def persist(self, rows: Sequence[PendingRow]) -> WriteOutcome:
+    async def persist(self, rows: Sequence[Pending]) -> WriteOutcome:
         good: list[SpoolEntry] = []
         alerts: list[tuple[Any, ...]] = []
         bad: list[tuple[str, str, str, str]] = []
-        for p in rows:
+        for p in rows_of(rows):
             try:
                 owed = [outbox.encode(a.row) for a in p.attached]
                 good.append((p.table, p.key, encode_wire(p.table, p.row)))
