@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from kernels.executor import Match
 from vyx.signal import Signal, signal_id
-
-
-def indicator_data(match: Match) -> dict[str, Any]:
-    """The "why it fired" stored with a signal: per clause, whether it held and its operand
-    values at the signal bar (None where a value was not available)."""
-    return {
-        label: {"held": bool(clause["held"]), "values": dict(clause["values"])}  # type: ignore[call-overload]
-        for label, clause in match.clauses.items()
-    }
 
 
 def to_signals(
@@ -25,7 +15,12 @@ def to_signals(
     machine_id: str | None,
     now_ms: int,
 ) -> list[Signal]:
-    """One signal per match; ids are deterministic (trader, symbol, timeframe, bar)."""
+    """One signal per match; ids are deterministic (trader, symbol, timeframe, bar).
+
+    A signal's ``indicator_data`` (its "why it fired": per clause, whether it held and its
+    operand values at the signal bar, None where a value was not available) is the match's
+    ``clauses`` as :meth:`~kernels.program.TraderPlan.explain` built them for this match
+    alone (Python bools and floats): taken as they are, not copied."""
     return [
         Signal(
             id=signal_id(m.trader_id, m.symbol, m.timeframe, m.open_time),
@@ -36,7 +31,7 @@ def to_signals(
             price=m.price,
             bar_open_time=m.open_time,
             matched_conditions=m.matched,
-            indicator_data=indicator_data(m),
+            indicator_data=m.clauses,
             created_at=now_ms,
             provisional=m.provisional,
             machine_id=machine_id,
