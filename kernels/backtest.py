@@ -16,12 +16,11 @@ import attrs
 import numpy as np
 
 from kernels.bar_grid import BarGrid, ext_history
-from kernels.columns import Firing, run_columns, stream_columns
+from kernels.columns import Firing, Found, run_columns, stream_columns
 from kernels.fires import Fire, Fires, TimeframeFires
 from kernels.graph import F64, I64, Layout
 from kernels.interp import FIRE_COOLDOWN, FIRE_NEED, FIRE_NODES, FIRE_ROOT, outputs
 from kernels.klines_csv import Klines
-from kernels.ops import CLOSE
 from kernels.program import Program, TraderPlan
 from kernels.warmth import Warmth
 
@@ -145,24 +144,23 @@ def run_backtest(
 
     def step(tf: str, ext: F64, report: Callable[[int], None]) -> F64:
         grid = g.grids[tf]
-        shape = (grid.n_symbols, len(grid.times))
         traders = sorted((p for p in program.traders.values() if p.timeframe == tf), key=_id)
-        collect = _Collector.of(tf, traders, len(g.exported[tf]), shape)
+        explained = [_explained(p) for p in traders]
+        # Only the values other timeframes read are kept, written in place.
+        history = np.empty((grid.n_symbols, len(grid.times), len(g.exported[tf])))
         lay = g.layouts[tf]
-        work = shape[0] * shape[1] * lay.n_nodes
-        stream_columns(
+        found = stream_columns(
             lay,
             grid.rows,
-            shape,
             ext,
             outputs(g.exported[tf]),
-            collect,
-            firing=_firing(traders, collect.explained, cooldown_bars, warm),
-            threads=_threads(threads, work),
+            history,
+            firing=_firing(traders, explained, cooldown_bars, warm),
+            threads=_threads(threads, history.shape[0] * history.shape[1] * lay.n_nodes),
             progress=report,
         )
-        parts.append(collect.fires(g))
-        return collect.history
+        parts.append(_fires(tf, traders, explained, found, g))
+        return history
 
     _step_timeframes(program, g, step, progress)
     return Fires(parts)
@@ -211,7 +209,8 @@ def _firing(
 ) -> Firing | None:
     """What the interpreter needs to take ``traders``' fires (:class:`~kernels.columns.Firing`):
     per trader its root, the bars it needs, its cooldown and the nodes its explanation reads
-    (rows padded with its root), and where it lacks history on the other timeframes."""
+    (rows padded with its root), and from which step each symbol has the history it needs on
+    the other timeframes."""
     if not traders:
         return None
     width = max([1, *(len(e.nodes) for e in explained)])
@@ -222,73 +221,46 @@ def _firing(
         spec[i, FIRE_COOLDOWN] = plan.definition.cooldown_or(cooldown_bars)
         spec[i, FIRE_NODES:] = plan.root
         spec[i, FIRE_NODES : FIRE_NODES + len(e.nodes)] = e.nodes
-    lacking = [warmth.others(p.id) for p in traders]
-    others = None
-    if any(ok is not None for ok in lacking):
+    firsts = [warmth.ready(p.id) for p in traders]
+    ready = None
+    if any(first is not None for first in firsts):
         tf = traders[0].timeframe
-        others = np.ones((*warmth.counts[tf].shape, len(traders)), dtype=np.uint8)
-        for i, ok in enumerate(lacking):
-            if ok is not None:
-                others[:, :, i] = ok
-    return Firing(spec, others)
+        ready = np.zeros((warmth.grids[tf].n_symbols, len(traders)), dtype=np.int64)
+        for i, first in enumerate(firsts):
+            if first is not None:
+                ready[:, i] = first
+    return Firing(spec, ready)
 
 
-@attrs.define(eq=False)
-class _Collector:
-    """The sink of a timeframe's column run (:func:`kernels.columns.stream_columns`): per
-    group of symbols, the exported values kept and the fires found with their explanation
-    values; called from several threads at once."""
-
-    timeframe: str
-    traders: list[TraderPlan]
-    explained: list[Explained]
-    history: F64
-    n_symbols: int
-    found: list[tuple[I64, F64, F64]] = attrs.field(factory=list)
-
-    @classmethod
-    def of(
-        cls, tf: str, traders: list[TraderPlan], n_exported: int, shape: tuple[int, int]
-    ) -> _Collector:
-        explained = [_explained(p) for p in traders]
-        history = np.empty((*shape, n_exported))
-        return cls(tf, traders, explained, history, shape[0])
-
-    def __call__(self, lo: int, hi: int, out: F64, bars: F64, fired: I64, values: F64) -> None:
-        if self.history.shape[2]:
-            self.history[lo:hi] = out
-        if len(fired):
-            rows = fired.copy()
-            price = bars[rows[:, 0], rows[:, 1], CLOSE]
-            rows[:, 0] += lo
-            self.found.append((rows, values.copy(), price))
-
-    def fires(self, g: _Grids) -> TimeframeFires:
-        """Every fire found, ordered by step, trader id and symbol (symbols are in name
-        order), as :class:`~kernels.fires.Fires` wants them."""
-        tf = self.timeframe
-        found = self.found
-        width = max([1, *(len(e.nodes) for e in self.explained)])
-        rows = np.concatenate([f[0] for f in found]) if found else np.zeros((0, 3), np.int64)
-        values = np.concatenate([f[1] for f in found]) if found else np.zeros((0, width))
-        price = np.concatenate([f[2] for f in found]) if found else np.zeros(0)
-        symbol, step, trader = rows[:, 0], rows[:, 1], rows[:, 2]
-        order = _order((step * len(self.traders) + trader) * self.n_symbols + symbol)
-        names = {i: s for s, i in g.slot[tf].items()}
-        # The values stay where they were found: each fire points at its row.
-        return TimeframeFires(
-            tf,
-            self.traders,
-            [names[i] for i in range(len(names))],
-            g.grids[tf].times,
-            price,
-            values,
-            [e.local for e in self.explained],
-            trader[order],
-            symbol[order],
-            step[order],
-            order,
-        )
+def _fires(
+    tf: str,
+    traders: list[TraderPlan],
+    explained: list[Explained],
+    found: list[Found],
+    g: _Grids,
+) -> TimeframeFires:
+    """The fires each thread found, ordered by step, trader id and symbol (symbols are in
+    name order), as :class:`~kernels.fires.Fires` wants them."""
+    width = max([1, *(len(e.nodes) for e in explained)]) + 1
+    rows = np.concatenate([f.fired for f in found]) if found else np.zeros((0, 3), np.int64)
+    values = np.concatenate([f.values for f in found]) if found else np.zeros((0, width))
+    symbol, step, trader = rows[:, 0], rows[:, 1], rows[:, 2]
+    order = _order((step * len(traders) + trader) * g.grids[tf].n_symbols + symbol)
+    names = {i: s for s, i in g.slot[tf].items()}
+    # The values stay where they were found: each fire points at its row.
+    return TimeframeFires(
+        tf,
+        traders,
+        [names[i] for i in range(len(names))],
+        g.grids[tf].times,
+        values[:, -1],
+        values,
+        [e.local for e in explained],
+        trader[order],
+        symbol[order],
+        step[order],
+        order,
+    )
 
 
 def _order(key: I64) -> I64:

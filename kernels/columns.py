@@ -13,12 +13,10 @@ threads (the interpreter releases the GIL), the calling thread among them, take 
 symbols in small groups through its own memory (the plan's state is only needed per symbol, for
 the duration of its history), so memory stays at a few rows of the column layout per thread.
 
-With a *sink* (:func:`stream_columns`, the backtest's way) the outputs are not kept at all: each
-group's outputs go into a buffer of the thread's own, reused from group to group (so it stays in
-the cache and its pages are touched once), and the sink takes what it needs from it (the values
-other timeframes read) before the next group overwrites it. The traders' signals are taken by
-the interpreter itself as it steps (:class:`Firing`; *Fires* in :mod:`kernels.interp`): the
-sink is handed each group's fires, never the filters' values at every bar.
+A backtest (:func:`stream_columns`) keeps only the outputs other timeframes read (written in
+place, no copy) and the traders' signals, taken by the interpreter itself as it steps
+(:class:`Firing`; *Fires* in :mod:`kernels.interp`): the filters' values at every bar are never
+gathered. Each thread collects its fires in a buffer of its own, handed back once at the end.
 """
 
 from __future__ import annotations
@@ -26,10 +24,10 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import attrs
 import numpy as np
-import numpy.typing as npt
 
 from kernels import ops
 from kernels.graph import F64, I64, Layout
@@ -42,38 +40,41 @@ from kernels.threads import TakeFn, share
 BLOCK = 64
 #: Symbols stepped through one buffer of state before it is reset for the next ones.
 GROUP = 4
-#: Floats of outputs a thread's buffer holds at most when they are handed to a sink (16 MiB):
-#: fewer symbols a group when their histories are long.
-SINK_FLOATS = 1 << 21
+#: Floats of bars a thread's buffer holds at most (16 MiB): fewer symbols a group when their
+#: histories are long.
+BARS_FLOATS = 1 << 21
+#: A thread's buffer of fires holds one per 16 trader-bars of the whole run at first, at most
+#: :data:`FIRE_ROWS` (more: it grows, and the group that did not fit is stepped again).
+FIRE_ROOM = 16
+FIRE_ROWS = 1 << 20
 
 ProgressFn = Callable[[int], None]
-#: ``sink(lo, hi, out, bars, fired, values)``: the outputs ``out[hi - lo, n_t, k]`` of symbols
-#: ``lo..hi-1``, their bars, and their fires (:class:`Firing`: rows (symbol - ``lo``, step,
-#: trader) of ``fired`` and the explanation values of each in ``values``), valid only during
-#: the call (called from the thread that stepped them: it must be safe to call from several
-#: threads at once).
-SinkFn = Callable[[int, int, F64, F64, I64, F64], None]
-U8 = npt.NDArray[np.uint8]
+Rows = TypeVar("Rows", F64, I64)
+#: ``rows(lo, hi, into)``: the bars of symbols ``lo..hi-1``, ``float64[hi - lo, n_t, 9]`` in C
+#: order: a view of bars held, or ``into[: hi - lo]`` filled (``into``: the calling thread's
+#: buffer of a group of symbols' bars, reused from group to group).
+RowsFn = Callable[[int, int, F64], F64]
 
 
 @attrs.frozen(eq=False)
 class Firing:
     """The traders whose signals a column run takes as it steps (*Fires* in
-    :mod:`kernels.interp`): ``spec`` (``int64[n_traders, FIRE_COLUMNS + w]``, the state columns
-    are the kernel's) and ``others`` (``uint8[n_sym, n_t, n_traders]``, None: no trader reads
-    another timeframe)."""
+    :mod:`kernels.interp`): ``spec`` (``int64[n_traders, FIRE_COLUMNS + w]``; its state columns
+    are the kernel's) and ``ready`` (``int64[n_sym, n_traders]``, the first step each trader may
+    fire at on each symbol for the history of the other timeframes it reads; None: no trader
+    reads another timeframe)."""
 
     spec: I64
-    others: U8 | None
+    ready: I64 | None
 
 
-#: Fires a group's buffer holds at first: one per 16 trader-bars (more: the group is stepped
-#: again with room for all).
-FIRE_ROOM = 16
-#: ``rows(lo, hi, into)``: the bars of symbols ``lo..hi-1``, ``float64[hi - lo, n_t, 9]`` in C
-#: order: a view of bars held, or ``into[: hi - lo]`` filled (``into``: the calling thread's
-#: buffer of :data:`GROUP` symbols' bars, reused from group to group).
-RowsFn = Callable[[int, int, F64], F64]
+@attrs.frozen(eq=False)
+class Found:
+    """The fires one thread found: rows (symbol, step, trader) and, in the same rows, the
+    values of the trader's explanation nodes then the bar's close."""
+
+    fired: I64
+    values: F64
 
 
 def column_layout(lay: Layout, block: int = BLOCK) -> Layout:
@@ -166,38 +167,35 @@ class _Progress:
 def _step_pieces(
     lay: Layout,
     rows: RowsFn,
-    n_t: int,
+    shape: tuple[int, int],
     ext: F64,
     outs: I64,
-    out: F64 | None,
-    sink: SinkFn | None,
+    out: F64,
     firing: Firing | None,
     take: TakeFn,
     progress: _Progress,
     caller: bool,
-) -> None:
-    """Step the symbols of each range ``take()`` gives a group at a time, into ``out`` or
-    (``out`` None) a buffer of this thread's handed to ``sink`` after each group with the
-    group's fires (``firing``)."""
+) -> Found | None:
+    """Step the symbols of each range ``take()`` gives a group at a time, their outputs into
+    ``out`` and (``firing``) the fires into this thread's buffer; returns those."""
+    n_t = shape[1]
     fresh = _fresh_row(lay)
-    group = GROUP if out is not None else _group(n_t, outs.shape[1])
+    group = _group(n_t)
     mem = np.empty((group, lay.width))
     count = np.zeros(group, dtype=np.int64)
     spare, work = workspace(lay.width, group, True, BLOCK)
-    into = out if out is not None else np.empty((group, n_t, outs.shape[1]))
     bars_buffer = np.empty((group, n_t, N_BAR_FIELDS))
-    spec, others, fired, values = NO_FIRES
+    spec, ready, fired, values = NO_FIRES
     if firing is not None:
         spec = firing.spec.copy()  # its state columns are this thread's
-        room = max(1024, group * n_t * len(spec) // FIRE_ROOM)
+        room = min(FIRE_ROWS, max(1024, shape[0] * n_t * len(spec) // FIRE_ROOM))
         fired = np.empty((room, 3), dtype=np.int64)
-        values = np.empty((room, spec.shape[1] - FIRE_NODES))
+        values = np.empty((room, spec.shape[1] - FIRE_NODES + 1))
+    used = 0
     for a, b in _groups(take, group):
-        # The interpreter indexes symbols from 0: views of the group's bars and outputs.
-        target = into[a:b] if out is not None else into[: b - a]
         bars = rows(a, b, bars_buffer)
-        if firing is not None and firing.others is not None:
-            others = firing.others[a:b]
+        if firing is not None and firing.ready is not None:
+            ready = firing.ready[a:b]
         while True:
             mem[:] = fresh
             count[:] = 0
@@ -216,28 +214,36 @@ def _step_pieces(
                 b - a,
                 True,
                 outs,
-                target,
+                out[a:b],
                 spare,
                 work,
                 spec,
-                others,
-                fired,
-                values,
+                ready,
+                fired[used:],
+                values[used:],
             )
-            if found <= len(fired):
+            if used + found <= len(fired):
                 break
-            # More fires than room: the group again, with room for every one.
-            fired = np.empty((found, 3), dtype=np.int64)
-            values = np.empty((found, values.shape[1]))
-        if sink is not None:
-            sink(a, b, target, bars, fired[:found], values[:found])
+            # More fires than room: a larger buffer, and the group again.
+            n = max(2 * (used + found), 2 * len(fired))
+            fired, values = _grown(fired, used, n), _grown(values, used, n)
+        fired[used : used + found, 0] += a
+        used += found
         progress.add(b - a, caller=caller)
+    return None if firing is None else Found(fired[:used], values[:used])
 
 
-def _group(n_t: int, k: int) -> int:
-    """Symbols a group when outputs go to a sink: :data:`GROUP`, fewer when their
-    ``n_t`` steps of ``k`` outputs are over :data:`SINK_FLOATS`."""
-    return max(1, min(GROUP, SINK_FLOATS // max(1, n_t * (k + N_BAR_FIELDS))))
+def _group(n_t: int) -> int:
+    """Symbols a group: :data:`GROUP`, fewer when their ``n_t`` bars are over
+    :data:`BARS_FLOATS`."""
+    return max(1, min(GROUP, BARS_FLOATS // max(1, n_t * N_BAR_FIELDS)))
+
+
+def _grown(rows: Rows, used: int, n: int) -> Rows:
+    """A buffer of ``n`` rows like ``rows``, holding its first ``used`` rows."""
+    bigger = np.empty((n, rows.shape[1]), dtype=rows.dtype)
+    bigger[:used] = rows[:used]
+    return bigger
 
 
 def _groups(take: TakeFn, group: int) -> Iterator[tuple[int, int]]:
@@ -267,52 +273,56 @@ def run_columns(
     def rows(lo: int, hi: int, _into: F64) -> F64:
         return bars[lo:hi]
 
-    _run(lay, rows, bars.shape[0], bars.shape[1], ext, outs, out, (None, None), threads, progress)
+    _run(lay, rows, bars.shape[:2], ext, outs, out, None, threads, progress)
     return out
 
 
 def stream_columns(
     lay: Layout,
     rows: RowsFn,
-    shape: tuple[int, int],
     ext: F64,
     outs: I64,
-    sink: SinkFn,
+    out: F64,
     *,
     firing: Firing | None = None,
     threads: int = 1,
     progress: ProgressFn | None = None,
-) -> None:
-    """:func:`run_columns` over the ``shape`` (symbols, steps) bars that ``rows`` gives a
-    group of symbols at a time, the outputs handed to ``sink`` instead of kept, with the
-    fires of ``firing``'s traders: memory stays at a few symbols' bars and outputs per
-    thread, however many symbols there are."""
-    _run(lay, rows, shape[0], shape[1], ext, outs, None, (sink, firing), threads, progress)
+) -> list[Found]:
+    """:func:`run_columns` over the ``out.shape[:2]`` (symbols, steps) bars that ``rows``
+    gives a group of symbols at a time, the outputs ``outs`` written into ``out`` (for a
+    backtest, only those other timeframes read), and the fires of ``firing``'s traders
+    returned (per thread that stepped: their order is not the fires' order): memory stays at
+    a few symbols' bars per thread, however many symbols there are."""
+    return _run(lay, rows, out.shape[:2], ext, outs, out, firing, threads, progress)
 
 
 def _run(
     lay: Layout,
     rows: RowsFn,
-    n_sym: int,
-    n_t: int,
+    shape: tuple[int, int],
     ext: F64,
     outs: I64,
-    out: F64 | None,
-    sink: tuple[SinkFn | None, Firing | None],
+    out: F64,
+    firing: Firing | None,
     threads: int,
     progress: ProgressFn | None,
-) -> None:
+) -> list[Found]:
     col = column_layout(lay)
     ext = np.ascontiguousarray(ext)
     state = _Progress(progress)
     caller = threading.get_ident()
+    found: list[Found] = []
 
     def step(take: TakeFn) -> None:
         mine = threading.get_ident() == caller
-        _step_pieces(col, rows, n_t, ext, outs, out, *sink, take, state, mine)
+        got = _step_pieces(col, rows, shape, ext, outs, out, firing, take, state, mine)
+        if got is not None:
+            found.append(got)  # list.append is atomic
 
+    n_sym = shape[0]
     # A few pieces per thread, taken in turn: a thread that starts late takes fewer.
     pieces = split(n_sym, min(4 * threads, -(-n_sym // GROUP)) if threads > 1 else 1)
     share(step, pieces, threads)
     if progress is not None:
         progress(n_sym)
+    return found

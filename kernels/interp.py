@@ -17,7 +17,7 @@ table below) and this fixed interpreter runs it. Array contract of :func:`run_nb
 - ``scratch`` float64[rows, width] and ``work`` int64[rows, 5 + block] (:func:`workspace`):
   rows stepped without committing, and the work items of a batch (below); ``block``, the bars
   stepped per node at a time, is ``work``'s width less 5;
-- ``fire_spec``, ``others``, ``fired``, ``values``: the traders whose signals a backtest takes
+- ``fire_spec``, ``ready``, ``fired``, ``values``: the traders whose signals a backtest takes
   as it steps (column mode only; :data:`NO_FIRES` for none, see *Fires* below). Returns the
   number of fires found.
 
@@ -39,11 +39,12 @@ same kernel, from the same inputs, in the same order: the results are bit for bi
 right after each block is stepped, while the block's values are still in the rings: trader
 ``i`` (row ``i`` of ``fire_spec``, see :data:`FIRE_COLUMNS`) fires on a symbol's bar when its
 root node is 1.0 there and was not on the symbol's previous bar, the symbol has stepped at least
-``need`` bars, ``others[s, t, i]`` is not 0 (enough history on the other timeframes it reads;
-``others`` with no trader column: not tested) and ``cooldown`` bars have passed since its last
-signal on that symbol. Each fire is a row (symbol, step, trader) of ``fired`` with the values of
-the trader's explanation nodes at that bar in the same row of ``values``; rows past
-``len(fired)`` are counted, not written. Nothing but the fires leaves the kernel: the filters'
+``need`` bars, the step is at least ``ready[s, i]`` (from there on the symbol has enough history
+on the other timeframes the trader reads; ``ready`` with no trader column: not tested) and
+``cooldown`` bars have passed since its last signal on that symbol. Each fire is a row (symbol,
+step, trader) of ``fired`` with the values of the trader's explanation nodes at that bar, then
+the bar's close, in the same row of ``values``; rows past ``len(fired)`` are counted, not
+written. Nothing but the fires leaves the kernel: the filters'
 values at every bar are never gathered.
 
 **Families.** Opcodes are run by their family's ``block_nb`` (:mod:`kernels.families`); only
@@ -74,7 +75,7 @@ from kernels.ind import (
 )
 from kernels.jit import entry
 
-_CONST, _SRC, _EXT, _OPEN_TIME = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME
+_CONST, _SRC, _EXT, _OPEN_TIME, _CLOSE = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME, ops.CLOSE
 #: Family index of each opcode (a compile-time constant of :func:`run_nb`).
 _FAMILY = table()
 #: Symbols stepped together (one bar each) in a live batch; rows of ``scratch``.
@@ -88,12 +89,12 @@ FIRE_ROOT, FIRE_NEED, FIRE_COOLDOWN, FIRE_MATCHED, FIRE_LAST, FIRE_NODES = range
 FIRE_COLUMNS = FIRE_NODES
 
 #: The firing arguments of :func:`run_nb` when it takes no fires (the live screener, ``vyx
-#: eval``): no trader, and empty ``others``, ``fired`` and ``values``.
+#: eval``): no trader, and empty ``ready``, ``fired`` and ``values``.
 NO_FIRES = (
     np.zeros((0, FIRE_COLUMNS), dtype=np.int64),
-    np.zeros((1, 1, 0), dtype=np.uint8),
+    np.zeros((1, 0), dtype=np.int64),
     np.zeros((0, 3), dtype=np.int64),
-    np.zeros((0, 0)),
+    np.zeros((0, 1)),
 )
 
 
@@ -202,7 +203,7 @@ def run_nb(
     scratch,
     work,
     fire_spec,
-    others,
+    ready,
     fired,
     values,
 ):
@@ -248,7 +249,7 @@ def run_nb(
                     )
             if fires and k > 0:
                 found = _fire_block(
-                    rows[0], roff, rdep, fire_spec, others, fired, values, a, work, found
+                    rows[0], roff, rdep, fire_spec, ready, bars, fired, values, a, work, found
                 )
             for r in range(b - a):
                 _gather_steps(rows[r], roff, rdep, out_nodes, out, a + r, t0, t1, work, r, k, block)
@@ -259,11 +260,12 @@ def run_nb(
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fire_block(row, roff, rdep, spec, others, fired, values, s, work, found):
+def _fire_block(row, roff, rdep, spec, ready, bars, fired, values, s, work, found):
     """The fires of the block just stepped of symbol ``s`` (``row``; see *Fires* in the module
     docstring): written from row ``found`` on; returns the count so far."""
     c0, nb = work[0, _FIRST], work[0, _END] - work[0, _FIRST]
-    use_others = others.shape[2] > 0
+    use_ready = ready.shape[1] > 0
+    close = values.shape[1] - 1
     for i in range(spec.shape[0]):
         # One trader at a time: its state stays in registers.
         root = spec[i, FIRE_ROOT]
@@ -276,13 +278,14 @@ def _fire_block(row, roff, rdep, spec, others, fired, values, s, work, found):
                 matched = False  # the common case: not matching
                 continue
             t = work[0, _STEPS + q]
-            held = c + 1 >= need and (not use_others or others[s, t, i] != 0)
+            held = c + 1 >= need and (not use_ready or t >= ready[s, i])
             if held and not matched and (last < 0 or c - last >= cooldown):
                 if found < fired.shape[0]:
                     fired[found, 0], fired[found, 1], fired[found, 2] = s, t, i
-                    for j in range(values.shape[1]):
+                    for j in range(close):
                         n = spec[i, FIRE_NODES + j]
                         values[found, j] = row[roff[n] + (c & (rdep[n] - 1))]
+                    values[found, close] = bars[s, t, _CLOSE]
                 found += 1
                 last = c
             matched = held

@@ -72,7 +72,7 @@ INTERP_SIGNATURE = (
     _F2,
     _I2,
     _I2,
-    types.uint8[:, :, ::1],
+    _I2,
     _I2,
     _F2,
 )

@@ -81,6 +81,32 @@ class Warmth:
             ok[mine] &= counts >= need
         return ok
 
+    def ready(self, trader_id: str) -> I64 | None:
+        """Per symbol: the first step from which it has enough history on the other
+        timeframes the trader reads (the number of steps: never; None when it reads none).
+        The same rule as :meth:`others`, which holds from a step on: bars only add up."""
+        needs = self.needs(trader_id)
+        tf = self.program.traders[trader_id].timeframe
+        if len(needs) == 1:
+            return None
+        n_sym, n_t = self.grids[tf].present.shape
+        first = np.zeros(n_sym, dtype=np.int64)
+        for src_tf, need in needs.items():
+            if src_tf == tf:
+                continue
+            idx, mine, theirs = self._seen_steps(tf, src_tf)
+            lacking = np.ones(n_sym, dtype=bool)
+            lacking[mine] = False
+            first[lacking] = n_t
+            if need <= 0:
+                continue  # as others(): warm even before a bar of src_tf closes
+            # The first step of src_tf with ``need`` bars, then the first step of tf that
+            # sees it (idx only grows).
+            warm = self.counts[src_tf][theirs] >= need
+            src_first = np.where(warm.any(axis=1), warm.argmax(axis=1), warm.shape[1])
+            first[mine] = np.maximum(first[mine], np.searchsorted(idx, src_first, side="left"))
+        return first
+
     def of(self, trader_id: str) -> B:
         """Per symbol and step of the trader's timeframe: warm enough to fire."""
         tf = self.program.traders[trader_id].timeframe

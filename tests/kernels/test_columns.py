@@ -9,6 +9,7 @@ import threading
 import numpy as np
 import pytest
 
+from kernels import backtest as backtest_module
 from kernels import columns as columns_module
 from kernels import ops
 from kernels import step_job as step_job_module
@@ -187,14 +188,34 @@ def test_a_screen_is_split_only_when_it_pays(monkeypatch: pytest.MonkeyPatch) ->
     assert np.array_equal(job.state.mem, twin.mem, equal_nan=True)
 
 
-def test_a_backtest_streams_one_symbol_a_group_when_outputs_are_long(
+def test_a_backtest_steps_one_symbol_a_group_when_histories_are_long(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     five = {s: random_klines(i, 400, timeframe_ms("5m")) for i, s in enumerate("ABCDEF")}
     program = Program([TraderDef("r", "rsi(7) < 45 and close > sma(close, 10)", "5m")])
     want = [(f.open_time, f.symbol, f.clauses) for f in run_backtest(program, {"5m": five})]
-    monkeypatch.setattr(columns_module, "SINK_FLOATS", 1)  # a group's outputs over it
-    assert columns_module._group(400, 3) == 1
+    monkeypatch.setattr(columns_module, "BARS_FLOATS", 1)  # a group's bars over it
+    assert columns_module._group(400) == 1
     got = [(f.open_time, f.symbol, f.clauses) for f in run_backtest(program, {"5m": five})]
     assert got == want
     assert len(want) > 10
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_fires_past_the_room_of_a_threads_buffer_are_all_kept(
+    monkeypatch: pytest.MonkeyPatch, threads: int
+) -> None:
+    five = {s: random_klines(i, 300, timeframe_ms("5m")) for i, s in enumerate("ABCDEFGHIJ")}
+    program = Program([TraderDef("r", "close > open", "5m"), TraderDef("s", "rsi(5) < 50", "5m")])
+    data = {"5m": five}
+
+    def fires() -> list[tuple[str, str, int, float, object]]:
+        found = run_backtest(program, data, threads=threads)
+        return [(f.trader_id, f.symbol, f.open_time, f.price, f.clauses) for f in found]
+
+    monkeypatch.setattr(backtest_module, "MIN_THREAD_WORK", 0)  # split however small
+    want = fires()
+    # Room for 3 fires at first: the buffer grows (the group that overflowed stepped again).
+    monkeypatch.setattr(columns_module, "FIRE_ROWS", 3)
+    assert fires() == want
+    assert len(want) > 500
