@@ -242,8 +242,7 @@ def _fires(
     """The fires each thread found, ordered by step, trader id and symbol (symbols are in
     name order), as :class:`~kernels.fires.Fires` wants them."""
     width = max([1, *(len(e.nodes) for e in explained)]) + 1
-    rows = np.concatenate([f.fired for f in found]) if found else np.zeros((0, 3), np.int64)
-    values = np.concatenate([f.values for f in found]) if found else np.zeros((0, width))
+    rows, values = _joined(found, width)
     symbol, step, trader = rows[:, 0], rows[:, 1], rows[:, 2]
     order = _order((step * len(traders) + trader) * g.grids[tf].n_symbols + symbol)
     names = {i: s for s, i in g.slot[tf].items()}
@@ -271,3 +270,12 @@ def _order(key: I64) -> I64:
         return np.argsort(key)
     order: I64 = np.sort(key * n + np.arange(n)) % n
     return order
+
+
+def _joined(found: list[Found], width: int) -> tuple[I64, F64]:
+    """The threads' fires and values, end to end (one thread's as they are)."""
+    if len(found) == 1:
+        return found[0].fired, found[0].values
+    if not found:
+        return np.zeros((0, 3), dtype=np.int64), np.zeros((0, width))
+    return np.concatenate([f.fired for f in found]), np.concatenate([f.values for f in found])

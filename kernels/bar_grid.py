@@ -40,6 +40,8 @@ class BarGrid:
     klines: Sequence[Klines]
     #: The stacked bars when the symbols' open times differ (else None).
     full: F64 | None
+    #: Whether every symbol has a bar at every step (its rows need no "no bar" marks).
+    complete: bool = False
 
     @classmethod
     def of(cls, data: Mapping[str, Klines], symbols: list[str]) -> BarGrid:
@@ -51,7 +53,7 @@ class BarGrid:
             for i, k in enumerate(klines):
                 no_bar = np.isnan(k.bars[:, CLOSE]) | np.isnan(k.bars[:, OPEN_TIME])
                 np.logical_not(no_bar, out=present[i])
-            return cls(first.astype(np.int64), present, klines, None)
+            return cls(first.astype(np.int64), present, klines, None, bool(present.all()))
         times = np.unique(np.concatenate([data[s].open_time for s in symbols]))
         bars = np.full((len(symbols), len(times), N_BAR_FIELDS), np.nan)
         for i, s in enumerate(symbols):
@@ -74,7 +76,8 @@ class BarGrid:
         bars = into[: max(0, hi - lo)]
         for i, k in enumerate(self.klines[lo:hi]):
             bars[i] = k.bars
-        _no_bar_without_close(bars)
+        if not self.complete:
+            _no_bar_without_close(bars)
         return bars
 
     def stacked(self) -> F64:

@@ -37,12 +37,15 @@ class Warmth:
         self.grids = grids
         self.slot = slot
         self.layouts = layouts
-        #: Per timeframe: bars of each symbol up to each step.
-        self.counts: dict[str, I64] = {
-            tf: np.cumsum(g.present, axis=1, dtype=np.int64) for tf, g in grids.items()
-        }
+        self._counts: dict[str, I64] = {}
         self._needs: dict[str, dict[str, int]] = {}
         self._seen: dict[tuple[str, str], tuple[I64, I64, I64]] = {}
+
+    def counts(self, tf: str) -> I64:
+        """Bars of each symbol of ``tf`` up to each step (computed when first asked)."""
+        if tf not in self._counts:
+            self._counts[tf] = np.cumsum(self.grids[tf].present, axis=1, dtype=np.int64)
+        return self._counts[tf]
 
     def needs(self, trader_id: str) -> dict[str, int]:
         """Bars of history each timeframe needs before the trader may fire."""
@@ -69,7 +72,7 @@ class Warmth:
         tf = self.program.traders[trader_id].timeframe
         if len(needs) == 1:
             return None
-        ok: B = np.ones(self.counts[tf].shape, dtype=bool)
+        ok: B = np.ones(self.counts(tf).shape, dtype=bool)
         for src_tf, need in needs.items():
             if src_tf == tf:
                 continue
@@ -77,7 +80,7 @@ class Warmth:
             lacking = np.ones(ok.shape[0], dtype=bool)
             lacking[mine] = False
             ok[lacking] = False
-            counts = np.where(idx >= 0, self.counts[src_tf][theirs][:, np.maximum(idx, 0)], 0)
+            counts = np.where(idx >= 0, self.counts(src_tf)[theirs][:, np.maximum(idx, 0)], 0)
             ok[mine] &= counts >= need
         return ok
 
@@ -102,7 +105,7 @@ class Warmth:
                 continue  # as others(): warm even before a bar of src_tf closes
             # The first step of src_tf with ``need`` bars, then the first step of tf that
             # sees it (idx only grows).
-            warm = self.counts[src_tf][theirs] >= need
+            warm = self.counts(src_tf)[theirs] >= need
             src_first = np.where(warm.any(axis=1), warm.argmax(axis=1), warm.shape[1])
             first[mine] = np.maximum(first[mine], np.searchsorted(idx, src_first, side="left"))
         return first
@@ -110,6 +113,6 @@ class Warmth:
     def of(self, trader_id: str) -> B:
         """Per symbol and step of the trader's timeframe: warm enough to fire."""
         tf = self.program.traders[trader_id].timeframe
-        ok: B = self.counts[tf] >= self.own(trader_id)
+        ok: B = self.counts(tf) >= self.own(trader_id)
         others = self.others(trader_id)
         return ok if others is None else ok & others
