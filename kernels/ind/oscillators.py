@@ -214,7 +214,24 @@ def willr_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
 def _cci_one(row, xo, xm, c, n, slot, x):
     """CCI of bar ``c`` from the full window (TA-Lib's circular buffer order)."""
     # Buffer order: lags slot, slot - 1, ..., 0, then n - 1, ..., slot + 1 (the ``(slot - j)
-    # mod n`` of TA-Lib's loop, without a modulo per value).
+    # mod n`` of TA-Lib's loop, without a modulo per value). When the window does not wrap
+    # around the ring, its values are read in place: bar c - n + 1 + j at ``base + j`` (no
+    # mask per value; the same values in the same order).
+    base = xo + ((c - n + 1) & xm)
+    if base + n - 1 == xo + (c & xm):
+        split = n - 1 - slot  # lag slot is the window's value ``split``
+        total = 0.0
+        for j in range(split, n):
+            total += row[base + j]
+        for j in range(split):
+            total += row[base + j]
+        mean = total / n
+        dev = 0.0
+        for j in range(split, n):
+            dev += abs(row[base + j] - mean)
+        for j in range(split):
+            dev += abs(row[base + j] - mean)
+        return _cci_value(x, mean, dev / n)
     total = 0.0
     for k in range(slot, -1, -1):
         total += row[xo + ((c - k) & xm)]
@@ -226,7 +243,12 @@ def _cci_one(row, xo, xm, c, n, slot, x):
         dev += abs(row[xo + ((c - k) & xm)] - mean)
     for k in range(n - 1, slot, -1):
         dev += abs(row[xo + ((c - k) & xm)] - mean)
-    dev /= n
+    return _cci_value(x, mean, dev / n)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _cci_value(x, mean, dev):
+    """``(x - mean) / (0.015 * dev)``, 0 within TA-Lib 0.8's scaled guard."""
     diff = x - mean
     scale = 1e-14 * abs(mean)
     if abs(diff) <= scale or abs(dev) <= scale:
