@@ -5,7 +5,8 @@ operand values) go through what the daemon does with them: ``to_signals`` (expla
 ``Delivery`` (its channel and task: queue for the store, encode and broadcast to one
 authenticated browser whose queue is drained, log), and the SQLite store writing them (its
 writer and its worker thread). The figure is the whole process's CPU time (every thread) per
-signal, the store's final flush included.
+signal, the store's final flush included. Once everything is started the start-up's heap is
+frozen, as ``vyx run`` does once ready (:func:`vyx.daemon.heap.freeze_startup_heap`).
 
 Run with ``uv run python -m benchmarks.signals_bench`` (``just bench``); writes
 ``bench-results/signals.json``.
@@ -25,6 +26,7 @@ from loguru import logger
 from kernels.executor import Match
 from vyx.daemon.control import RunningTraders
 from vyx.daemon.delivery import Delivery
+from vyx.daemon.heap import freeze_startup_heap
 from vyx.screener.signals import to_signals
 from vyx.server.hub import Client, Hub
 from vyx.settings import StoreConfig
@@ -64,7 +66,6 @@ async def _run(data_dir: Path) -> dict[str, float]:
     browser.protocol = 2  # as the dashboard: a close's signals in one message
     hub.add(browser)
     hub.authenticated(browser)
-    closes = [_matches(c) for c in range(CLOSES)]
     async with trio.open_nursery() as nursery:
         store = await nursery.start(run_store, StoreConfig(data_dir))
 
@@ -82,6 +83,9 @@ async def _run(data_dir: Path) -> dict[str, float]:
             running=RunningTraders(),
         )
         await nursery.start(delivery.run)
+        freeze_startup_heap()  # as the daemon once ready
+        # The matches (the screener's part) are made after: young objects, as in the daemon.
+        closes = [_matches(c) for c in range(CLOSES)]
         cpu0 = time.process_time()
         for matches in closes:
             signals = to_signals(matches, user_id="u", machine_id=None, now_ms=1)

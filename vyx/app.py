@@ -104,6 +104,9 @@ class DaemonOptions:
     #: Called once the server listens, before the market is ready (the CLI prints the
     #: dashboard's address; the page shows how the market's start-up goes).
     announce: Callable[[ServerHandle], None] | None = None
+    #: Called once the daemon is ready, after ``started(Daemon)`` (the CLI freezes the
+    #: start-up's heap: :func:`vyx.daemon.heap.freeze_startup_heap`).
+    ready: Callable[[], None] | None = None
 
 
 async def run_daemon(
@@ -450,6 +453,8 @@ async def _run_sources(
         )
         task_status.started(Daemon(services, market, run.stop))
         run.ready.set()
+        if run.opts.ready is not None:
+            run.opts.ready()
         await run.stop.wait()
         await _drain_sources(run, services, market_scope)
         sources.cancel_scope.cancel()

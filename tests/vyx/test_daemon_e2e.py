@@ -105,10 +105,16 @@ async def test_daemon_signals_equal_the_backtest_and_are_stored_once(
                 "NOTIFY_URLS": f"json://127.0.0.1:{hook_port}/alerts",
             }
         )
+        readied: list[bool] = []
         opts = DaemonOptions(
-            traders=load, persist_browser_edits=False, handle_signals=False, offline_analyst=True
+            traders=load,
+            persist_browser_edits=False,
+            handle_signals=False,
+            offline_analyst=True,
+            ready=lambda: readied.append(True),
         )
         daemon = await nursery.start(run_daemon, cfg, opts)
+        assert readied == [True]  # once, as soon as it is ready (the CLI freezes the heap)
         symbols = list(daemon.market.symbols)
         first = {
             tf: {s: int(ring.window(ring.slot(s))[0][0]) for s in symbols}

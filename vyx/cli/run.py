@@ -12,6 +12,7 @@ import trio
 
 from vyx.app import DaemonOptions, run_daemon
 from vyx.config import Config, ConfigError, load_config
+from vyx.daemon.heap import freeze_startup_heap
 from vyx.daemon.intake import TraderSource
 from vyx.daemon.startup import exit_on_startup_error
 from vyx.data_dir import private_files
@@ -48,9 +49,10 @@ SWITCH_INTERVAL_S = 0.001
 
 
 async def serve(cfg: Config, opts: DaemonOptions) -> None:
-    """Run the daemon; its dashboard's address is printed as soon as the server listens."""
+    """Run the daemon; its dashboard's address is printed as soon as the server listens, and
+    its start-up's heap is frozen once it is ready (the collector no longer walks it)."""
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    await run_daemon(cfg, attrs.evolve(opts, announce=announce))
+    await run_daemon(cfg, attrs.evolve(opts, announce=announce, ready=freeze_startup_heap))
 
 
 @click.command("run")
