@@ -10,6 +10,8 @@ Run with ``just bench`` (prints a table, writes ``bench-results/kernels.json``).
 from __future__ import annotations
 
 import json
+import math
+import os
 import statistics
 import sys
 import time
@@ -110,6 +112,8 @@ def screen_at_close(
             "warm_s": warm_s,
             "signals_per_screen": float(statistics.mean(fired)),
             "nodes": float(sum(lay.n_nodes for lay in executor.layouts.values())),
+            # The machine's load when the closes were done (other work competes for CPUs).
+            "load": os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan,
         }
         for n, s in samples.items()
     }
@@ -178,7 +182,8 @@ def _rows(ref, big, bt, proc, mem, edge) -> list[tuple[str, float, str, str]]:
             f"{b1['kernel_step_us'] / b2['kernel_step_us']:.2f}× vs 1 thread, median close "
             f"(target ≥ 1.7×); best close "
             f"{b1['kernel_step_best_us'] / b2['kernel_step_best_us']:.2f}×; "
-            f"whole screen {b2['screen_us'] / 1000:.2f} ms",
+            f"whole screen {b2['screen_us'] / 1000:.2f} ms; load {b2['load']:.1f} on "
+            f"{os.cpu_count()} CPUs",
         ),
         (
             "backtest, bars×symbols×traders per second",

@@ -32,7 +32,7 @@ import numpy as np
 from kernels import ops
 from kernels.graph import F64, I64, Layout
 from kernels.group import GroupState, copy_rings
-from kernels.interp import FIRE_NODES, NO_FIRES, run_nb, workspace
+from kernels.interp import ALONE, FIRE_NODES, NO_FIRES, run_nb, workspace
 from kernels.ops import N_BAR_FIELDS
 from kernels.threads import TakeFn, share
 
@@ -221,6 +221,7 @@ def _step_pieces(
                 ready,
                 fired[used:],
                 values[used:],
+                ALONE,
             )
             if used + found <= len(fired):
                 break

@@ -302,7 +302,9 @@ class Executor:
                 bars[: len(times), 0, : N_BAR_FIELDS - 1] = np.where(fresh[:, None], values, np.nan)
                 bars[: len(times), 0, OPEN_TIME] = np.where(fresh, times, np.nan)
                 open_time = int(times[fresh].max(initial=-1))
-                return self._job(tf, state, bars, open_time, commit=True)
+                job = self._job(tf, state, bars, open_time, commit=True)
+                job.bars_stepped = int(np.count_nonzero(fresh))
+                return job
             per_slot: list[tuple[int, I64, F64]] = []
             depth = 0
             for slot in range(ring.n_slots):

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from kernels.graph import F64, I64, Graph, Layout, layout
-from kernels.interp import NO_FIRES, outputs, run_nb, workspace
+from kernels.interp import ALONE, NO_FIRES, outputs, run_nb, workspace
 from kernels.ops import N_BAR_FIELDS
 
 
@@ -105,6 +105,7 @@ class GroupState:
             out,
             *workspace(lay.width, hi - lo, commit, block),
             *NO_FIRES,
+            ALONE,
         )
         if commit:
             times = bars[:, -1, N_BAR_FIELDS - 1]

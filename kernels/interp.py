@@ -19,12 +19,24 @@ table below) and this fixed interpreter runs it. Array contract of :func:`run_nb
   stepped per node at a time, is ``work``'s width less 5;
 - ``fire_spec``, ``ready``, ``fired``, ``values``: the traders whose signals a backtest takes
   as it steps (column mode only; :data:`NO_FIRES` for none, see *Fires* below). Returns the
-  number of fires found.
+  number of fires found;
+- ``claims`` int64: :data:`ALONE` (this call steps ``lo..hi-1``), or the counters of a job
+  shared by threads (:func:`shared_claims`): each thread's call takes pieces of the range
+  until none is left (below).
 
 With ``commit`` the symbols' memory advances; without it (evaluating a forming bar) rows are
 copied into ``scratch`` and stepped there, so committed state is untouched. Compiled without
 numba's runtime (:mod:`kernels.jit`) and releases the GIL: disjoint symbol ranges may run in
 parallel threads, each with its own ``scratch`` and ``work``.
+
+**Pieces.** Threads sharing a job (:mod:`kernels.threads`) pass it the same ``claims``: each
+call takes the next piece not taken (an atomic add, :mod:`kernels.atomics`), steps it, counts
+it done, and takes another, so a thread makes one call per job and never needs the GIL in
+between, and a thread that starts late takes fewer pieces. The waiting thread takes pieces
+from the front and helpers from the back, so each thread steps about the same symbols every
+close. The waiting thread's call then spins (bounded) for the pieces others are still
+stepping (:func:`shared_claims`). Which thread steps a symbol changes nothing in its numbers.
+Threads sharing claims take no fires (a ``fire_spec`` holds one thread's state).
 
 **Batches.** Nodes step *batches* of work items (a row, its first and end bar), each node
 through the whole batch before the next node starts, so the opcode dispatch and each kernel's
@@ -60,7 +72,7 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-from kernels import ops
+from kernels import atomics, ops
 from kernels.families import table
 from kernels.graph import F64, I64
 from kernels.ind import (
@@ -117,6 +129,35 @@ def workspace(width: int, n_slots: int, commit: bool, block: int = 1) -> tuple[F
     scratch = np.empty((1 if commit else rows, width))
     # With blocks, a second row of ``work``: the steps of a block where a gate holds.
     return scratch, np.empty((rows if block == 1 else 2, _STEPS + block), dtype=np.int64)
+
+
+#: ``claims`` of a call that steps all of ``lo..hi-1`` itself.
+ALONE = np.zeros(0, dtype=np.int64)
+#: Fields of shared ``claims``: pieces taken (from the front and from the back, below),
+#: pieces done, slots a piece, and (the waiting thread's only) spins to wait for pieces other
+#: threads took.
+_TAKEN, _DONE, _PIECE, _WAIT = range(4)
+#: One piece taken from the back, in ``claims[_TAKEN]`` (its high 32 bits).
+_BACK = 1 << 32
+
+
+def shared_claims(piece: int, wait: int) -> I64:
+    """Shared ``claims`` of a job cut in pieces of ``piece`` slots. The thread that waits for
+    the job passes them whole: its call, once no piece is left to take, spins up to ``wait``
+    times for the pieces other threads are still stepping; the others pass
+    :func:`helper_claims` (no wait)."""
+    return np.array([0, 0, max(1, piece), max(0, wait)], dtype=np.int64)
+
+
+def helper_claims(shared: I64) -> I64:
+    """The view of ``shared`` claims a helping thread passes (the same counters, no wait)."""
+    return shared[:_WAIT]
+
+
+def pieces_left(shared: I64, lo: int, hi: int) -> int:
+    """Pieces of ``lo..hi-1`` under ``shared`` claims not yet stepped (taken or not)."""
+    piece = int(shared[_PIECE])
+    return -(-(hi - lo) // piece) - int(shared[_DONE])
 
 
 #: Columns of ``work``: the row of ``mem`` (or ``scratch``) stepped, its first bar, its end
@@ -206,13 +247,60 @@ def run_nb(
     ready,
     fired,
     values,
+    claims,
 ):
-    """Step symbols ``lo..hi-1`` through ``bars`` (see the module docstring); returns the
-    number of fires found."""
+    """Step symbols ``lo..hi-1`` through ``bars`` (see the module docstring), all of them
+    (``claims`` :data:`ALONE`) or the pieces this thread takes (see :func:`shared_claims`);
+    returns the number of fires found."""
+    alone = claims.shape[0] == 0
+    size = hi - lo if alone else max(1, claims[_PIECE])
+    n = 1 if alone else (hi - lo + size - 1) // size
+    # The waiting thread takes pieces from the front, helpers from the back: each thread
+    # steps about the same slots every close, whose memory its core's cache still holds.
+    front = claims.shape[0] > _WAIT
+    found = 0
+    taken = 0
+    while True:
+        if alone:
+            i = taken
+        else:
+            # One word counts the pieces taken at both ends (the front's in its low half): a
+            # piece is taken only while both together are short of ``n``.
+            both = atomics.fetch_add(claims, _TAKEN, 1 if front else _BACK)
+            f, k = both & (_BACK - 1), both >> 32
+            i = n if f + k >= n else f if front else n - 1 - k
+        taken += 1
+        if i >= n:
+            break
+        found = _steps(
+            (op, ins, prm, soff, roff, rdep),
+            (mem, count, bars, ext, commit, out_nodes, out, scratch, work),
+            (fire_spec, ready, fired, values),
+            lo + i * size,
+            min(hi, lo + (i + 1) * size),
+            found,
+        )
+        if not alone:
+            atomics.fetch_add(claims, _DONE, 1)
+    # The waiting thread (its ``claims`` has a wait): pieces other threads took, finishing.
+    for _ in range(claims[_WAIT] if claims.shape[0] > _WAIT else 0):
+        if atomics.load(claims, _DONE) >= n:
+            break
+        atomics.pause()
+    return found
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _steps(plan, job, take, lo, hi, found):
+    """Step symbols ``lo..hi-1``, ``work``'s rows at a time (a batch): ``plan``, ``job`` and
+    ``take`` hold :func:`run_nb`'s arguments (the node table; the memory, bars and outputs;
+    the fires to take, written from row ``found`` on). Returns the fires found so far."""
+    op, ins, prm, soff, roff, rdep = plan
+    mem, count, bars, ext, commit, out_nodes, out, scratch, work = job
+    fire_spec, ready, fired, values = take
     block = work.shape[1] - _STEPS
     g = work.shape[0] if block == 1 else 1
     fires = block > 1 and fire_spec.shape[0] > 0
-    found = 0
     for a in range(lo, hi, g):
         for i in range(fire_spec.shape[0] if fires else 0):
             fire_spec[i, FIRE_MATCHED], fire_spec[i, FIRE_LAST] = 0, -1

@@ -75,6 +75,7 @@ INTERP_SIGNATURE = (
     _I2,
     _I2,
     _F2,
+    _I1,
 )
 
 #: The signature :func:`kernels.fired.scan_nb` is called with.

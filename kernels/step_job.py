@@ -10,15 +10,26 @@ from __future__ import annotations
 
 import itertools
 import time
+from typing import Any
 
 import attrs
 import numpy as np
 
 from kernels.graph import F64, I64
 from kernels.group import GroupState
-from kernels.interp import NO_FIRES, outputs, run_nb, workspace
+from kernels.interp import (
+    ALONE,
+    NO_FIRES,
+    SCRATCH_ROWS,
+    helper_claims,
+    outputs,
+    pieces_left,
+    run_nb,
+    shared_claims,
+    workspace,
+)
 from kernels.ops import OPEN_TIME
-from kernels.threads import MIN_SPLIT_STEPS, PIECE_STEPS, run_shared
+from kernels.threads import MIN_SPLIT_STEPS, PIECE_STEPS, WAIT_SPINS, crew
 
 
 @attrs.define(eq=False)
@@ -36,11 +47,19 @@ class StepJob:
     commit: bool
     started: float = attrs.field(factory=time.perf_counter)
 
+    #: Bars to step (not NaN in ``bars``), when the maker of the job counted them (-1:
+    #: :meth:`node_steps` counts them).
+    bars_stepped: int = attrs.field(default=-1, kw_only=True)
+
     def run(self, lo: int = 0, hi: int | None = None) -> None:
         """Step slots ``lo..hi-1``; thread-safe for disjoint ranges, releases the GIL."""
-        hi = self.state.n_slots if hi is None else hi
+        run_nb(*self.arguments(lo, self.state.n_slots if hi is None else hi, ALONE))
+
+    def arguments(self, lo: int, hi: int, claims: I64) -> tuple[Any, ...]:
+        """:func:`~kernels.interp.run_nb`'s arguments stepping slots ``lo..hi-1``, or the
+        pieces of them a thread takes (``claims``), with a workspace of their own."""
         lay = self.state.layout
-        run_nb(
+        return (
             lay.op,
             lay.ins,
             lay.prm,
@@ -58,6 +77,7 @@ class StepJob:
             self.out,
             *workspace(lay.width, hi - lo, self.commit),
             *NO_FIRES,
+            claims,
         )
 
     def chunks(self, n: int) -> list[tuple[int, int]]:
@@ -68,20 +88,33 @@ class StepJob:
 
     def node_steps(self) -> int:
         """Node steps this job takes: bars to step times the plan's nodes."""
-        bars = int(np.count_nonzero(~np.isnan(self.bars[:, :, OPEN_TIME])))
-        return bars * self.state.layout.n_nodes
+        if self.bars_stepped < 0:
+            self.bars_stepped = int(np.count_nonzero(~np.isnan(self.bars[:, :, OPEN_TIME])))
+        return self.bars_stepped * self.state.layout.n_nodes
 
     def threads_worth(self, available: int) -> int:
         """Threads worth splitting this job over: one below
         :data:`~kernels.threads.MIN_SPLIT_STEPS` node steps, else ``available``."""
         return 1 if self.node_steps() < MIN_SPLIT_STEPS else max(1, available)
 
+    def piece_slots(self) -> int:
+        """Slots of a piece of a split job: about :data:`~kernels.threads.PIECE_STEPS` node
+        steps, in whole batches of the interpreter's (:data:`~kernels.interp.SCRATCH_ROWS`)."""
+        per_slot = max(1, self.node_steps()) / max(1, self.state.n_slots)
+        return max(1, round(PIECE_STEPS / per_slot / SCRATCH_ROWS)) * SCRATCH_ROWS
+
     def run_split(self, n: int) -> None:
-        """Step every slot on ``n`` threads, this one included (releases the GIL): in pieces
-        of about :data:`~kernels.threads.PIECE_STEPS` node steps (up to four per thread)
-        that the threads take in turn (:func:`~kernels.threads.run_shared`)."""
+        """Step every slot on ``n`` threads, this one and the process's helpers (releases
+        the GIL; :class:`~kernels.threads.Crew`): each thread makes one interpreter call
+        that takes pieces of :meth:`piece_slots` in turn until none is left."""
         if n <= 1:
             self.run()
             return
-        pieces = min(4 * n, max(n, self.node_steps() // PIECE_STEPS))
-        run_shared(self.run, self.chunks(pieces), n)
+        total = self.state.n_slots
+        shared = shared_claims(self.piece_slots(), WAIT_SPINS)
+        helper = helper_claims(shared)
+        crew().run(
+            lambda: run_nb(*self.arguments(0, total, shared)),
+            [lambda: run_nb(*self.arguments(0, total, helper))] * (n - 1),
+            lambda: pieces_left(shared, 0, total),
+        )
