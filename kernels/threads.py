@@ -86,32 +86,6 @@ def share(
                 future.result()
 
 
-def run_shared(
-    run: Callable[[int, int], object], ranges: Sequence[tuple[int, int]], threads: int
-) -> None:
-    """``run(lo, hi)`` for every range, on ``threads`` threads taking them in turn
-    (:func:`share`)."""
-
-    def worker(take: TakeFn) -> None:
-        for lo, hi in iter(take, None):
-            run(lo, hi)
-
-    share(worker, ranges, threads)
-
-
-def run_split(run: Callable[[int, int], object], ranges: Sequence[tuple[int, int]]) -> None:
-    """``run(lo, hi)`` for every range, concurrently: the first in this thread, the others
-    on helper threads; returns when all are done (re-raising the first failure)."""
-    if not ranges:
-        return
-    futures = [_helpers(len(ranges) - 1).submit(run, lo, hi) for lo, hi in ranges[1:]]
-    try:
-        run(*ranges[0])
-    finally:
-        for future in futures:
-            future.result()
-
-
 def _idle_priority() -> None:
     """Run this thread only on a CPU nothing else wants (Linux's ``SCHED_IDLE``; elsewhere
     it keeps its priority)."""

@@ -22,7 +22,7 @@ from kernels.group import GroupState
 from kernels.interp import outputs
 from kernels.program import Program, TraderDef
 from kernels.ring import RingBuffer
-from kernels.threads import run_shared, run_split
+from kernels.threads import TakeFn, share
 from kernels.timeframes import timeframe_ms
 from kernels.warmup import filters
 from tests.kernels.synthetic import random_klines
@@ -131,17 +131,6 @@ def test_fires_are_a_lazy_sequence_in_time_then_trader_then_symbol_order() -> No
             assert values["close"] > values["open"]
 
 
-def test_split_runs_every_range_once_and_the_first_in_the_calling_thread() -> None:
-    seen: list[tuple[int, int, bool]] = []
-    caller = threading.get_ident()
-
-    def run(lo: int, hi: int) -> None:
-        seen.append((lo, hi, threading.get_ident() == caller))
-
-    run_split(run, [(0, 3), (3, 5), (5, 9)])
-    assert sorted(seen) == [(0, 3, True), (3, 5, False), (5, 9, False)]
-
-
 def test_shared_ranges_run_once_each_and_a_late_helper_leaves_them_to_the_caller() -> None:
     caller = threading.get_ident()
     ranges = [(k, k + 1) for k in range(10)]
@@ -158,7 +147,11 @@ def test_shared_ranges_run_once_each_and_a_late_helper_leaves_them_to_the_caller
             assert helper_may_go.wait(timeout=30)
         seen.append((lo, hi))
 
-    run_shared(run, ranges, 2)
+    def worker(take: TakeFn) -> None:
+        for lo, hi in iter(take, None):
+            run(lo, hi)
+
+    share(worker, ranges, 2)
     assert sorted(seen) == ranges
     assert len(by_caller) >= len(ranges) - 1
 
