@@ -26,6 +26,8 @@ import attrs
 
 #: Most mutes of a user (symbols and traders together).
 MAX_MUTES = 200
+#: Longest trader id a stored mute may name (a browser's ids are bounded alike).
+MAX_TRADER_CHARS = 128
 #: What a mute names.
 Kind = Literal["symbol", "trader"]
 KINDS: tuple[Kind, ...] = ("symbol", "trader")
@@ -77,12 +79,10 @@ class Mutes:
 
     @classmethod
     def from_rows(cls, rows: Iterable[tuple[str, str]]) -> Mutes:
-        """The mutes of stored ``(kind, target)`` rows (rows of another kind are left out)."""
-        return cls.of(
-            Mute("symbol" if kind == "symbol" else "trader", target)
-            for kind, target in rows
-            if kind in KINDS
-        )
+        """The mutes of stored ``(kind, target)`` rows; a row of another kind, a symbol that is
+        not 2–20 letters or digits or a trader id that is empty or over
+        :data:`MAX_TRADER_CHARS` is left out (rows written elsewhere than by this machine)."""
+        return cls.of(mute for kind, target in rows if (mute := _stored(kind, target)))
 
     def covers(self, trader_id: str, symbol: str | None = None) -> bool:
         """Is an alert of ``trader_id`` on ``symbol`` muted?"""
@@ -113,6 +113,18 @@ class Mutes:
     def to_message(self) -> dict[str, Any]:
         """As browsers see them (``snapshot.status.mutes``, ``mutes_updated``)."""
         return {"symbols": sorted(self.symbols), "traders": sorted(self.traders)}
+
+
+def _stored(kind: str, target: str) -> Mute | None:
+    """A stored row's mute (None when it is not one: :meth:`Mutes.from_rows`)."""
+    if kind == "symbol":
+        try:
+            return Mute("symbol", check_symbol(target))
+        except MuteError:
+            return None
+    if kind == "trader" and 0 < len(target) <= MAX_TRADER_CHARS:
+        return Mute("trader", target)
+    return None
 
 
 def read_copy(path: Path, user_id: str) -> Mutes | None:

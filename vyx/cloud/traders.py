@@ -238,11 +238,13 @@ class TraderSync:
         store: SupabaseStore,
         on_update: Callable[[TraderUpdate], Awaitable[None]],
         now_ms: Callable[[], int],
+        on_synced: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._cfg = cfg
         self._rest = rest
         self._store = store
         self._on_update = on_update
+        self._on_synced = on_synced
         self._now_ms = now_ms
         self.current = TraderSet((), ())
         self.entitled = False
@@ -295,6 +297,8 @@ class TraderSync:
             await self._events(changes, reason)
             if not changes.empty or self._loads == 1:
                 await self._on_update(TraderUpdate(new, changes, self.entitled))
+            if self._on_synced is not None:
+                await self._on_synced()
             return changes
 
     async def start(self) -> None:
@@ -378,16 +382,18 @@ async def run_trader_sync(
     *,
     on_update: Callable[[TraderUpdate], Awaitable[None]],
     now_ms: Callable[[], int] = _now_ms,
+    on_synced: Callable[[], Awaitable[None]] | None = None,
     task_status: trio.TaskStatus[TraderSync] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Check the subscription, load the traders, then reload every ``cfg.reload_s`` and
-    re-check the subscription every ``cfg.subscription_s`` until cancelled.
+    re-check the subscription every ``cfg.subscription_s`` until cancelled; ``on_synced``
+    after each load that succeeded (the daemon reads the user's mutes again).
 
     ``task_status.started(sync)`` once ``on_update`` has been called with the traders: those
     of the first load, or, when the database does not answer within ``cfg.first_load_s``,
     those of ``cfg.cache`` (the first load is then retried with backoff until it succeeds).
     A failed periodic reload is logged and counted; the traders in use stay."""
-    sync = TraderSync(cfg, rest, store, on_update, now_ms)
+    sync = TraderSync(cfg, rest, store, on_update, now_ms, on_synced)
     loaded = False
     with trio.move_on_after(cfg.first_load_s):
         try:

@@ -73,6 +73,12 @@ class TraderBridge:
         if self.latest is not None:
             await self._apply(self.latest)
 
+    async def synced(self) -> None:
+        """The trader sync loaded the table: read the user's mutes again too (changed by
+        another machine or the web app; never raises)."""
+        if self.control is not None and self.control.mutes is not None:
+            await self.control.mutes.refresh()
+
     def current(self) -> tuple[list[TraderInfo], list[TraderRejected]]:
         """The traders of the latest update."""
         return to_infos(self.latest) if self.latest is not None else ([], [])
@@ -160,7 +166,14 @@ async def cloud_machine(
                 user_id=me.user_id, machine_id=me.id, cache=cfg.store.data_dir / TRADERS_CACHE
             )
             sync: TraderSync = await nursery.start(
-                partial(run_trader_sync, sync_cfg, store.rest, store, on_update=bridge.on_update)
+                partial(
+                    run_trader_sync,
+                    sync_cfg,
+                    store.rest,
+                    store,
+                    on_update=bridge.on_update,
+                    on_synced=bridge.synced,
+                )
             )
             nursery.start_soon(partial(run_heartbeat, store, lifecycle, heartbeat_s=30))
             yield CloudMachine(me, sync, bridge, store)

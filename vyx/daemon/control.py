@@ -174,6 +174,7 @@ class Control:
         self, traders: Iterable[TraderInfo], rejected: Iterable[TraderRejected] = ()
     ) -> dict[str, str]:
         wanted = {t.id: t for t in traders}
+        rejected = tuple(rejected)
         try:
             problems = await self.screener.set_traders(
                 [t.executable for t in wanted.values() if t.enabled]
@@ -196,11 +197,15 @@ class Control:
             self.broadcast(
                 error(f"trader {name!r}: {problem}", ErrorCode.TRADER_ERROR, trader_id=tid)
             )
-        for tid in before.keys() - wanted.keys():
+        removed = before.keys() - wanted.keys()
+        for tid in removed:
             self._announced.pop(tid, None)
             self.broadcast(trader_removed(tid))
         for info in wanted.values():
             self.broadcast(self._announce(info))
+        if self.mutes is not None and removed:
+            # A trader rejected (a row that no longer compiles) is still the user's: kept.
+            await self.mutes.forget_traders(removed - {r.trader_id for r in rejected})
         return problems
 
     def _announce(self, info: TraderInfo) -> dict[str, Any]:

@@ -5,11 +5,15 @@ Start: the store's mutes (at most 8 s), kept in ``mutes.json`` in the data direc
 the store cannot answer (Supabase down), that copy, so a machine restarted during an outage
 does not alert muted symbols. A change is written to the store first (durably), then applied:
 a mute the browser was told about is one that survives a restart.
+
+Changed elsewhere (another machine of the user, the web app, SQL): :meth:`MuteKeeper.refresh`
+reads them again (cloud mode: at each periodic load of the traders). A trader removed from the
+machine takes its mute with it (:meth:`MuteKeeper.forget_traders`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +84,50 @@ class MuteKeeper:
         self.on_change(mutes)
         return mutes
 
+    async def refresh(self) -> bool:
+        """Read the mutes again and apply them when they changed (bounded: at most
+        :data:`MAX_MUTES` rows within :data:`STORE_TIMEOUT_S`; malformed rows are left out); a
+        store that cannot answer keeps the mutes in use. Returns whether they changed."""
+        async with self._lock:
+            try:
+                with trio.fail_after(STORE_TIMEOUT_S):
+                    rows = await self.store.load_mutes(self.user_id, MAX_MUTES)
+            except (StoreError, trio.TooSlowError) as exc:
+                logger.warning("mutes: not read again ({}); the ones in use stay", exc or "timeout")
+                return False
+            mutes = Mutes.from_rows(rows)
+            if mutes == self.mutes:
+                return False
+            with trio.CancelScope(shield=True):
+                await self._apply(mutes, "mutes changed in the store: {} now", len(mutes))
+            return True
+
+    async def forget_traders(self, trader_ids: Collection[str]) -> None:
+        """The traders ``trader_ids`` were removed: their mutes go too (from the store first;
+        one the store could not delete stays, listed as a removed trader's, and the next try
+        is the next removal or :meth:`refresh`)."""
+        async with self._lock:
+            gone = [t for t in trader_ids if t in self.mutes.traders]
+            mutes = self.mutes
+            for tid in gone:
+                try:
+                    await self._save(Mute("trader", tid), False)
+                except CommandRejected as exc:
+                    logger.warning("mutes: the removed trader {}'s stays: {}", tid, exc.message)
+                    continue
+                mutes = mutes.changed(Mute("trader", tid), False)
+            if mutes != self.mutes:
+                with trio.CancelScope(shield=True):
+                    await self._apply(mutes, "unmuted removed trader(s) {}", ", ".join(gone))
+
+    async def _apply(self, mutes: Mutes, why: str, *args: object) -> None:
+        """Use ``mutes`` (already in the store): the notifier, the copy, the browsers."""
+        self.mutes = mutes
+        self.on_change(mutes)
+        await self._keep(mutes)
+        logger.info(why, *args)
+        self.broadcast(mutes_updated(mutes.to_message()))
+
     async def set(self, command: SetMute, traders: Mapping[str, object]) -> None:
         """Carry out a browser's ``mute``: a trader must be one of ``traders`` (this machine's).
         Raises :class:`CommandRejected` (nothing changed) when it cannot be done."""
@@ -101,12 +149,8 @@ class MuteKeeper:
             # during the write, a mute may be saved and applied only at the next start; setting
             # it again is harmless.) The copy is a local file: this waits for no network.
             with trio.CancelScope(shield=True):
-                self.mutes = mutes
-                self.on_change(mutes)
-                await self._keep(mutes)
                 verb = "muted" if command.muted else "unmuted"
-                logger.info("{} {} {} from the browser", verb, mute.kind, mute.target)
-                self.broadcast(mutes_updated(mutes.to_message()))
+                await self._apply(mutes, "{} {} {} from the browser", verb, mute.kind, mute.target)
 
     async def _save(self, mute: Mute, muted: bool) -> None:
         """Write one change to the store (within :data:`STORE_TIMEOUT_S`); raises

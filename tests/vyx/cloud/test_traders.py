@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import trio
@@ -19,6 +21,9 @@ from vyx.cloud.traders import (
     classify_traders,
     run_trader_sync,
 )
+from vyx.daemon.cloud import TraderBridge
+from vyx.daemon.muting import MuteKeeper
+from vyx.mutes import Mutes
 from vyx.settings import StoreConfig, SupabaseConfig
 from vyx.store.supabase import SupabaseStore, run_supabase_store
 
@@ -182,4 +187,44 @@ async def test_a_database_down_at_start_runs_the_last_loads_traders(
         fake.down = False
         await trio.sleep(60)
         assert second.statistics().loads >= 1  # retried until the database answered
+        nursery.cancel_scope.cancel()
+
+
+async def test_the_periodic_load_reads_the_mutes_again(
+    fake: FakePostgrest, store_cfg: StoreConfig, supabase_cfg: SupabaseConfig, clock: MockClock
+) -> None:
+    """Mutes changed outside this machine (another machine, the web app) are applied at the
+    next periodic load of the traders, not only at the next start."""
+    db = fake.db
+    db.insert("traders", [trader()], on_conflict=None, resolution=None, columns=None)
+    subscription = {"user_id": USER, "tier": "elite", "status": "active"}
+    db.insert("user_subscriptions", [subscription], on_conflict=None, resolution=None, columns=None)
+
+    async def on_update(update: TraderUpdate) -> None:
+        pass
+
+    async with trio.open_nursery() as nursery:
+        store = await start_store(nursery, fake, store_cfg, supabase_cfg)
+        keeper = MuteKeeper(store, USER)
+        await keeper.load()
+        bridge = TraderBridge(control=SimpleNamespace(mutes=keeper))  # type: ignore[arg-type]
+        cfg = TraderSyncConfig(user_id=USER, reload_s=60, subscription_s=300)
+        sync = functools.partial(
+            run_trader_sync, cfg, store.rest, store, on_update=on_update, on_synced=bridge.synced
+        )
+        await nursery.start(sync)
+        mutes = [
+            {"id": str(uuid.uuid4()), "user_id": USER, "kind": "symbol", "target": "ETHUSDT"},
+            {"id": str(uuid.uuid4()), "user_id": OTHER_USER, "kind": "symbol", "target": "XRPUSDT"},
+        ]
+        db.insert("alert_mutes", mutes, on_conflict=None, resolution=None, columns=None)
+        await trio.sleep(61)
+        assert keeper.mutes == Mutes(frozenset({"ETHUSDT"}))  # the user's only
+        fake.down = True
+        db.delete("alert_mutes", [("user_id", USER)])
+        await trio.sleep(61)
+        assert keeper.mutes == Mutes(frozenset({"ETHUSDT"}))  # no answer: the ones in use stay
+        fake.down = False
+        await trio.sleep(61)
+        assert keeper.mutes == Mutes()
         nursery.cancel_scope.cancel()

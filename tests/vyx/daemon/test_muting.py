@@ -17,10 +17,17 @@ from tests.vyx.screener.rings import ScreenerRun, filled_rings
 from vyx.daemon.muting import MuteKeeper
 from vyx.mutes import MAX_MUTES, Mute, MuteError, Mutes, check_symbol, read_copy, write_copy
 from vyx.server.interface import CommandRejected
-from vyx.server.protocol import ProtocolError, SetMute, parse_client_message
+from vyx.server.protocol import (
+    ProtocolError,
+    SetMute,
+    TraderRemove,
+    TraderUpsert,
+    parse_client_message,
+)
 from vyx.settings import StoreConfig
 from vyx.store.errors import StoreUnavailable
 from vyx.store.service import run_store
+from vyx.traders import TraderRejected
 
 USER = "local"
 
@@ -186,3 +193,83 @@ async def test_a_browser_mutes_through_control_and_sees_the_mutes_on_connect(
         assert control.snapshot().status["mutes"] == {"symbols": ["BTCUSDT"], "traders": []}
         # Traders from a file (not persisted): the page is told its edits are not kept.
         assert control.snapshot().status["editsKept"] is False
+
+
+class _RowsStore:
+    """Answers ``load_mutes`` with whatever rows it holds (written elsewhere: anything)."""
+
+    def __init__(self, rows: list[tuple[Any, Any]]) -> None:
+        self.rows = rows
+        self.limits: list[int] = []
+
+    async def load_mutes(self, user_id: str, limit: int) -> list[tuple[str, str]]:
+        self.limits.append(limit)
+        return list(self.rows)[:limit]
+
+
+async def test_mutes_changed_elsewhere_are_read_again_and_told(tmp_path: Path) -> None:
+    told: list[Mutes] = []
+    sent: list[Mapping[str, Any]] = []
+    copy = tmp_path / "mutes.json"
+    async with trio.open_nursery() as nursery:
+        store = await nursery.start(run_store, StoreConfig(tmp_path))
+        keeper = MuteKeeper(store, USER, copy=copy, on_change=told.append, broadcast=sent.append)
+        await keeper.load()
+        # another machine of the user (or the web app) mutes a symbol in the shared store
+        await store.set_mute(USER, "symbol", "ETHUSDT", muted=True)
+        assert await keeper.refresh()
+        assert keeper.mutes == Mutes(frozenset({"ETHUSDT"}))
+        assert told[-1] == keeper.mutes
+        assert sent[-1] == {
+            "type": "mutes_updated",
+            "data": {"symbols": ["ETHUSDT"], "traders": []},
+        }
+        assert read_copy(copy, USER) == keeper.mutes
+        assert not await keeper.refresh()  # the same: nobody told twice
+        assert len(sent) == 1
+        nursery.cancel_scope.cancel()
+    down = MuteKeeper(_DownStore(), USER, on_change=told.append)  # type: ignore[arg-type]
+    down.mutes = Mutes(frozenset({"BTCUSDT"}))
+    assert not await down.refresh()
+    assert down.mutes == Mutes(frozenset({"BTCUSDT"}))  # the ones in use stay
+
+
+async def test_malformed_stored_mutes_are_left_out_and_the_read_is_bounded() -> None:
+    rows: list[tuple[Any, Any]] = [
+        ("symbol", "btc-usdt"),
+        ("symbol", "ethusdt"),  # written by hand: read as ETHUSDT
+        ("symbol", "X" * 5000),
+        ("trader", ""),
+        ("trader", "t" * 129),
+        ("volume", "t1"),
+        ("trader", "t9"),
+        *[("symbol", f"S{i}USDT") for i in range(MAX_MUTES)],
+    ]
+    store = _RowsStore(rows)
+    keeper = MuteKeeper(store, USER)  # type: ignore[arg-type]
+    assert await keeper.refresh()
+    assert store.limits == [MAX_MUTES]
+    assert {"ETHUSDT"} <= keeper.mutes.symbols
+    assert keeper.mutes.traders == {"t9"}
+    assert not any("-" in s or len(s) > 20 for s in keeper.mutes.symbols)
+    assert len(keeper.mutes) == MAX_MUTES - 5
+
+
+async def test_a_removed_trader_takes_its_mute_with_it(tmp_path: Path) -> None:
+    run = ScreenerRun(filled_rings())
+    sent: list[Mapping[str, Any]] = []
+    async with control_over(run, tmp_path, user_id=USER, persist=True) as (control, store):
+        control.mutes = MuteKeeper(store, USER, broadcast=sent.append)
+        await control.mutes.load()
+        for tid in ("up", "down"):
+            row = {"id": tid, "name": tid, "filter": {"code": "close > open", "language": "vyx"}}
+            await control.handle(TraderUpsert(row))
+            await control.handle(SetMute("trader", tid))
+        await control.handle(SetMute("symbol", "BTCUSDT"))
+        await control.handle(TraderRemove("down"))
+        assert control.mutes.mutes == Mutes(frozenset({"BTCUSDT"}), frozenset({"up"}))
+        assert sorted(await store.load_mutes(USER, 10)) == [("symbol", "BTCUSDT"), ("trader", "up")]
+        assert sent[-1]["data"] == {"symbols": ["BTCUSDT"], "traders": ["up"]}
+        # a trader the table still holds but that no longer compiles keeps its mute
+        await control.apply([], [TraderRejected("up", "does not compile")])
+        assert control.mutes.mutes.traders == {"up"}

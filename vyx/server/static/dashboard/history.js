@@ -148,7 +148,10 @@ Vyx.History = (() => {
 
   function renderMuted() {
     const row = $("muted-row");
-    const items = [...[...muted.symbols].sort().map((s) => [{ symbol: s }, s]), ...[...muted.traders].map((t) => [{ traderId: t }, traderName(t)])];
+    // A trader's mute goes with it when the machine removes it; one still listed names a trader
+    // this machine does not run (removed elsewhere, or its removal could not be saved).
+    const traderLabel = (t) => state.traders.has(String(t)) ? traderName(t) : t + " (removed trader)";
+    const items = [...[...muted.symbols].sort().map((s) => [{ symbol: s }, s]), ...[...muted.traders].map((t) => [{ traderId: t }, traderLabel(t)])];
     row.hidden = !items.length;
     row.replaceChildren("Muted on the machine (no alerts):", ...items.map(([target, label]) => el("button", { type: "button", class: "secondary",
       onclick: () => setMute(target, false), "aria-label": "Unmute " + label }, label + " ✕")));
@@ -237,6 +240,6 @@ Vyx.History = (() => {
   $("older").addEventListener("click", older);
   $("export").addEventListener("click", exportCsv);
   renderMuted();
-  return { add, reset, render, analysis, outcome, cancelled, renderTraderOptions, isMuted, traderName, setMutes, traderMuted,
+  return { add, reset, render, analysis, outcome, cancelled, renderTraderOptions, renderMuted, isMuted, traderName, setMutes, traderMuted,
     muteTrader: (id, on) => setMute({ traderId: String(id) }, on) };
 })();

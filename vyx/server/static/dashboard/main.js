@@ -180,6 +180,7 @@
     $("traders").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { class: "empty", colspan: "3" },
       "No traders yet. ", el("button", { type: "button", class: "link", onclick: () => Vyx.Editor.open(null) }, "Write one in words")))]));
     Vyx.History.renderTraderOptions();
+    Vyx.History.renderMuted(); // a muted trader removed meanwhile is named so
   }
 
   // A trader's track record (its signals' outcomes), when the machine follows them.
