@@ -31,6 +31,13 @@ def _bar_open(row: Mapping[str, Any], created_at: int) -> int | None:
     return None if tf is None else (created_at // tf) * tf - tf
 
 
+def _muted(stored: Any) -> bool | None:
+    """``signals.alert_muted`` as stored (a boolean; SQLite's 0/1); None when not kept."""
+    if stored is None or isinstance(stored, bool):
+        return stored
+    return bool(stored) if stored in (0, 1) else None
+
+
 def signal_message(row: Mapping[str, Any]) -> dict[str, Any]:
     """A ``signals`` row (with ``analysis``) as a browser signal."""
     analysis = row.get("analysis")
@@ -46,6 +53,8 @@ def signal_message(row: Mapping[str, Any]) -> dict[str, Any]:
         "provisional": False,
         "barOpenTime": _bar_open(row, created),
         "createdAt": created,
+        # Its alert was muted when it was made (None: not known, a row from before it was kept).
+        "muted": _muted(row.get("alert_muted")),
         "analysis": None
         if not analysis
         else {

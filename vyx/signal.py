@@ -60,6 +60,9 @@ class Signal:
     status: str = "new"
     source: str = "cloud"
     machine_id: str | None = None
+    #: Its alert was muted when it was made (the user's mutes or the trader's own): no alert
+    #: left for it. What the dashboard marks, whatever the mutes are later.
+    alert_muted: bool = False
 
     def to_row(self) -> dict[str, Any]:
         """The ``signals`` table row (snake_case columns of CONTRACTS.md)."""
@@ -78,6 +81,7 @@ class Signal:
             "created_at": self.created_at,
             # The signal's bar (its candle's open time): the history places it there.
             "bar_open_time": self.bar_open_time,
+            "alert_muted": self.alert_muted,
         }
 
     def to_message(self) -> dict[str, Any]:
@@ -95,5 +99,6 @@ class Signal:
                 "provisional": self.provisional,
                 "barOpenTime": self.bar_open_time,
                 "createdAt": self.created_at,
+                "muted": self.alert_muted,
             },
         }

@@ -204,7 +204,7 @@ class Delivery:
         cancelled provisional ones announced; then, once the browsers' writers had their
         turn, followed for their outcomes (rows queued too), logged and offered to the
         analyzer (which never blocks: a signal never waits for its analysis)."""
-        signals = batch.signals
+        signals = self._mark_muted(batch.signals)
         confirmed = [s for s in signals if not s.provisional]
         if confirmed:
             await self.store.save_signals(confirmed, self._alerts(confirmed))
@@ -242,6 +242,14 @@ class Delivery:
             self.metrics.close_to_signals.observe(
                 batch.announced + batch.pushed_at - batch.queued_at
             )
+
+    def _mark_muted(self, signals: Sequence[Signal]) -> Sequence[Signal]:
+        """``signals``, those whose alert is muted now marked so (stored and shown muted,
+        whatever the mutes are later; the notifier routes them to no channel)."""
+        notifier = self.notifier
+        if notifier is None or not any(map(notifier.muted, signals)):
+            return signals
+        return [attrs.evolve(s, alert_muted=True) if notifier.muted(s) else s for s in signals]
 
     def _alerts(self, confirmed: Sequence[Signal]) -> dict[str, list[AlertRow]] | None:
         """The alerts the signals owe (by signal id), each with its trader's name."""

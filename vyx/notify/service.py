@@ -149,6 +149,11 @@ class Notifier:
             return []
         return list(dict.fromkeys([*self._machine, *(c.id for c in entry.channels)]))
 
+    def muted(self, signal: Signal) -> bool:
+        """Is ``signal``'s alert muted now (the user's mutes or its trader's own ``mute``)?
+        (Counts nothing: :meth:`route` does.)"""
+        return self._muted(signal.trader_id, signal.symbol)
+
     def signal_alerts(
         self, signals: Iterable[Signal], names: Mapping[str, str] | None = None
     ) -> dict[str, list[AlertRow]]:

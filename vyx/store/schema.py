@@ -45,7 +45,8 @@ CREATE TABLE IF NOT EXISTS signals (
     source TEXT NOT NULL DEFAULT 'cloud',
     machine_id TEXT,
     created_at INTEGER NOT NULL,
-    bar_open_time INTEGER
+    bar_open_time INTEGER,
+    alert_muted INTEGER CHECK (alert_muted IN (0, 1))
 );
 CREATE INDEX IF NOT EXISTS signals_user_created ON signals (user_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS signals_trader_created ON signals (trader_id, created_at DESC);
@@ -174,7 +175,11 @@ CREATE TABLE IF NOT EXISTS quarantine (
 #: :func:`~vyx.store.sqlite.SqliteDatabase.open` adds the missing ones to an older database.
 ADDED_COLUMNS: Mapping[str, Mapping[str, str]] = {
     # The signal's bar (open time, epoch ms); NULL in rows written before it was kept.
-    "signals": {"bar_open_time": "INTEGER"},
+    # Its alert was muted when it was made (0/1); NULL in rows written before it was kept.
+    "signals": {
+        "bar_open_time": "INTEGER",
+        "alert_muted": "INTEGER CHECK (alert_muted IN (0, 1))",
+    },
 }
 
 #: Columns of each table, in DDL order.
@@ -209,6 +214,7 @@ COLUMNS: Mapping[str, tuple[str, ...]] = {
         "machine_id",
         "created_at",
         "bar_open_time",
+        "alert_muted",
     ),
     "signal_analyses": (
         "signal_id",

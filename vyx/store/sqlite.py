@@ -441,6 +441,7 @@ def signal_params(s: Signal) -> tuple[Any, ...]:
         s.machine_id,
         s.created_at,
         s.bar_open_time,
+        int(s.alert_muted),
     )
 
 

@@ -17,6 +17,9 @@ from tests.vyx.store.factory import USER, make_signal
 from vyx.config import StoreConfig
 from vyx.daemon.control import RunningTraders
 from vyx.daemon.delivery import Delivery
+from vyx.history import history_page
+from vyx.mutes import Mutes
+from vyx.notify import Notifier, NotifySettings
 from vyx.screener.marks import MarkKeeper, load_marks
 from vyx.server.protocol import MAX_SIGNALS_PER_MESSAGE
 from vyx.signal import Signal
@@ -180,3 +183,30 @@ async def test_the_slower_work_waits_until_the_browsers_were_sent_the_signals(
         delivery.pushed = pushed
         await delivery.handle([make_signal(1), make_signal(2)], [])
     assert log == ["signals_created 2", "sent to the browsers", "follow 2"]
+
+
+async def test_a_signal_keeps_the_alert_state_it_was_made_with(tmp_path: Path) -> None:
+    """Muted or not is what happened when the signal was made: a signal alerted before a mute
+    stays alerted (in the browser's message, the store and the history), a muted one stays
+    muted after an unmute."""
+    before, during, after = make_signal(1), make_signal(2), make_signal(3)
+    async with _delivering(tmp_path) as (delivery, store, _, _):
+        notifier = Notifier(NotifySettings())
+        delivery.notifier = notifier
+        pushed: list[dict[str, Any]] = []
+        delivery.broadcast = lambda m: pushed.extend(m["data"]["signals"])  # type: ignore[assignment]
+        await delivery.handle([before], [])
+        notifier.set_mutes(Mutes(symbols=frozenset({"BTCUSDT"})))
+        await delivery.handle([during], [])
+        notifier.set_mutes(Mutes())
+        await delivery.handle([after], [])
+        await store.flush()
+        page = await history_page(store, USER, after=None, trader_id=None, symbol=None, limit=10)
+    assert [(s["signalId"], s["muted"]) for s in pushed] == [
+        (before.id, False),
+        (during.id, True),
+        (after.id, False),
+    ]
+    kept = {s["signalId"]: s["muted"] for s in page["signals"]}
+    assert kept == {before.id: False, during.id: True, after.id: False}
+    assert [d["muted"] for d in delivery.recent] == [False, True, False]

@@ -119,13 +119,13 @@ def _project(tables: dict[str, list[str]]) -> dict[str, object]:
 async def test_a_project_without_our_later_migrations_is_a_warning_naming_them(
     tmp_path: Path,
 ) -> None:
-    """The original product's project (no signals.bar_open_time, no alert_mutes nor
+    """The original product's project (no signals.bar_open_time nor alert_muted, no alert_mutes nor
     signal_outcomes) works but keeps less: the check says what to apply; a fully migrated one
     is ok. A password in SUPABASE_URL is never quoted."""
     original = _project({"signals": ["id", "machine_id", "symbol"]})
     migrated = _project(
         {
-            "signals": ["id", "machine_id", "symbol", "bar_open_time"],
+            "signals": ["id", "machine_id", "symbol", "bar_open_time", "alert_muted"],
             "signal_outcomes": ["id"],
             "alert_mutes": ["id"],
         }
@@ -150,7 +150,12 @@ async def test_a_project_without_our_later_migrations_is_a_warning_naming_them(
             env, transport=httpx.MockTransport(lambda _: httpx.Response(200, json=original))
         )
     )["supabase"]
-    for missing in ("signals.bar_open_time column", "alert_mutes table", "signal_outcomes table"):
+    for missing in (
+        "signals.bar_open_time column",
+        "signals.alert_muted column",
+        "alert_mutes table",
+        "signal_outcomes table",
+    ):
         assert f"no {missing} (apply supabase/migrations)" in warned.detail
 
 

@@ -167,14 +167,15 @@ async def _browser_notifications(
     browser: Browser, page: Any, handle: ServerHandle, daemon: FakeDaemon
 ) -> None:
     """Turned on, the page shows a system notification for a signal while it is hidden, and
-    none for a muted symbol."""
+    none for one the machine muted."""
     assert "alerts: off" in await browser.run(page.inner_text, "#notify-toggle")
     await browser.run(page.evaluate, HIDDEN_TAB)
     await browser.run(
         lambda: page.wait_for_selector("#notify-toggle:has-text('alerts: on')", timeout=WAIT_MS)
     )
     first, other = make_signal("ADAUSDT"), make_signal("XRPUSDT")
-    again = attrs.evolve(first, id="ada-again")
+    # The machine marks a signal made while its symbol is muted (``muted``: its own state).
+    again = attrs.evolve(first, id="ada-again", alert_muted=True)
     handle.broadcast(first.to_message())
     await browser.run(
         lambda: page.wait_for_selector(f'[data-signal-id="{first.id}"]', timeout=WAIT_MS)

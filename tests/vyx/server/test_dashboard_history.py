@@ -101,16 +101,32 @@ def _mute_a_symbol(page: Any, symbol: str) -> dict[str, str]:
     return {"row": row.inner_text()}
 
 
-def _after_the_next_close(page: Any, signal_id: str) -> dict[str, str]:
+def _badges(page: Any, signal_id: str) -> str:
+    """The badges of a signal's card (``muted``, a verdict), as shown."""
+    card = page.wait_for_selector(f'[data-signal-id="{signal_id}"]', timeout=WAIT_MS)
+    return " ".join(b.inner_text() for b in card.query_selector_all(".badge"))
+
+
+def _after_the_next_close(page: Any, signal_id: str, earlier_id: str) -> dict[str, str]:
     card = page.wait_for_selector(f'[data-signal-id="{signal_id}"]', timeout=WAIT_MS)
     shot(page, "muted-symbol")
-    return {"card": card.inner_text()}
+    return {
+        "card": card.inner_text(),
+        "badges": _badges(page, signal_id),
+        "earlier": _badges(page, earlier_id),
+    }
 
 
-def _unmute_from_the_list(page: Any, symbol: str) -> str:
+def _unmute_from_the_list(page: Any, symbol: str, signal_id: str) -> str:
     page.click(f"#muted-row button[aria-label='Unmute {symbol}']")
     page.wait_for_selector("#muted-row", state="hidden", timeout=WAIT_MS)
-    return str(page.inner_text("#signals"))
+    return _badges(page, signal_id)
+
+
+def _muted_list(page: Any, label: str) -> str:
+    return str(
+        page.wait_for_selector(f"#muted-row:has-text('{label}')", timeout=WAIT_MS).inner_text()
+    )
 
 
 async def test_a_symbol_muted_in_the_page_raises_no_alert_on_the_machine(
@@ -118,7 +134,9 @@ async def test_a_symbol_muted_in_the_page_raises_no_alert_on_the_machine(
 ) -> None:
     """Mute is the machine's: muting a symbol on a signal card stores the mute and the next
     close's signal on it is stored and shown (marked muted) but owes no alert; unmuting
-    from the list removes it."""
+    from the list removes it. The mark is the signal's own: the signal alerted before the mute
+    is never marked, the muted one stays marked after the unmute. A mute of a trader the
+    machine does not run is listed as a removed trader's."""
     async with dashboard_machine(tmp_path) as machine:
         row = {"id": "up", "name": "Up bar", "filter": {"code": "close > open"}}
         await machine.control.handle(TraderUpsert(row))
@@ -143,12 +161,19 @@ async def test_a_symbol_muted_in_the_page_raises_no_alert_on_the_machine(
         assert muted.id not in alerted
         stored = {r["id"] for r in await machine.store.recent_signals(muted.user_id, 20)}
         assert muted.id in stored
-        card = await browser.run(_after_the_next_close, page, muted.id)
-        assert "muted" in card["card"]
+        (alerted_first,) = [s for s in before if s.symbol == "S1USDT"]
+        card = await browser.run(_after_the_next_close, page, muted.id, alerted_first.id)
+        assert "muted" in card["badges"]
         assert "Unmute S1USDT" in card["card"]
-        await browser.run(_unmute_from_the_list, page, "S1USDT")
+        assert "muted" not in card["earlier"]  # alerted before the mute: shown as it happened
+        badges = await browser.run(_unmute_from_the_list, page, "S1USDT", muted.id)
+        assert "muted" in badges  # muted when it fired: it stays so
         assert machine.mutes.mutes.symbols == frozenset()
         assert await machine.store.load_mutes(USER, 10) == []
+        await machine.store.set_mute(USER, "trader", "gone-trader", muted=True)  # set elsewhere
+        assert await machine.mutes.refresh()
+        listed = await browser.run(_muted_list, page, "gone-trader")
+        assert "gone-trader (removed trader)" in listed
         assert page.errors == []
         await browser.run(page.context.close)
     assert browser.external == []

@@ -190,6 +190,7 @@ async def test_indicator_values_orjson_cannot_encode_are_stored_as_they_are(
         {"indicator_data": {"atr": math.nan, "x": [math.inf, 1.5]}, "machine_id": "m-1"},
         {"indicator_data": {1: "int key", "big": 2**70}, "matched_conditions": ()},
         {"status": "seen", "source": "local", "provisional": True, "price": 3},
+        {"alert_muted": True},
     ],
 )
 def test_a_signal_binds_as_its_row_encodes(changes: dict[str, Any]) -> None:

@@ -12,8 +12,9 @@ no unique constraint on ``signal_analyses.signal_id``, and, at its latest state,
 - ``signals.machine_id`` goes to ``fly_app_id`` when the table has that column instead (NULL
   when that column points at another table than ``cloud_machines``: our row id is not a key
   there), and is left out when the table has neither;
-- a column a later migration adds (:data:`OPTIONAL_COLUMNS`: ``signals.bar_open_time``) is
-  left out when the table does not have it (or the project could not be described);
+- a column a later migration adds (:data:`OPTIONAL_COLUMNS`: ``signals.bar_open_time``,
+  ``signals.alert_muted``) is left out when the table does not have it (or the project could
+  not be described);
 - a ``signal_analyses`` row gets its deterministic ``id``, the upsert's key;
 - the machine's row id the rows were written with is replaced by the one the database holds.
 
@@ -65,7 +66,9 @@ MACHINE_TABLES = frozenset({"signals", "cloud_metrics", "cloud_events"})
 OPTIONAL_TABLES = frozenset({"signal_outcomes", "alert_mutes"})
 #: Columns a later migration adds to a table the original product has: a project without one
 #: gets the rest of the row (table -> columns).
-OPTIONAL_COLUMNS: Mapping[str, frozenset[str]] = {"signals": frozenset({"bar_open_time"})}
+OPTIONAL_COLUMNS: Mapping[str, frozenset[str]] = {
+    "signals": frozenset({"bar_open_time", "alert_muted"})
+}
 _FK = re.compile(r"<fk table='([^']+)' column='([^']+)'/>")
 
 

@@ -210,6 +210,7 @@ TABLES: Mapping[str, Table] = {
                 "machine_id": _col(U),
                 "created_at": CREATED,
                 "bar_open_time": _col(TS),
+                "alert_muted": _col(B),
             },
             "id",
             checks={"signals_price_check": lambda r: r["price"] >= 0},

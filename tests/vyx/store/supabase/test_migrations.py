@@ -279,7 +279,7 @@ def test_our_migrations_keep_every_column_of_the_web_app(
     assert any(line.startswith("signals.symbol ") for line in before)
     assert before - after == set()
     added = {line.split()[0] for line in after - before}
-    assert {"signals.bar_open_time", "alert_mutes.kind"} <= added
+    assert {"signals.bar_open_time", "signals.alert_muted", "alert_mutes.kind"} <= added
 
 
 def test_the_web_apps_anonymous_and_user_reads_still_work(original: Database) -> None:

@@ -1,7 +1,7 @@
 // The signal history: live signals and older pages from the store (signal_history), grouped
 // per candle close, filtered by trader, symbol/search, verdict and dates, exported as CSV, and
 // symbols or traders muted on the machine (the `mute` command: it sends no alert for them; their
-// signals are still shown, marked muted).
+// signals are still shown, marked muted: each signal carries whether its alert was muted).
 "use strict";
 Vyx.History = (() => {
   const { $, el, fmt, dateTime, TF_MS, request, toast, state } = Vyx;
@@ -22,7 +22,10 @@ Vyx.History = (() => {
     try { await request("mute", { ...target, muted: on }); } catch (e) { toast("Could not change the mute: " + (e.message || "error")); }
   }
   const traderMuted = (id) => muted.traders.has(String(id));
-  const isMuted = (s) => muted.symbols.has(s.symbol) || traderMuted(s.traderId);
+  // What happened to a signal's alert: muted when the machine made it (its own `muted`), whatever
+  // the mutes are now (a signal alerted before a mute stays alerted); null for a stored signal
+  // from before that was kept: no mark.
+  const isMuted = (s) => s.muted === true;
 
   function traderName(id) {
     const t = state.traders.get(String(id));
@@ -98,7 +101,7 @@ Vyx.History = (() => {
       el("span", { class: "symbol" }, sig.symbol),
       el("span", { class: "price" }, fmt(sig.price)),
       sig.provisional ? el("span", { class: "badge provisional" }, "provisional") : null,
-      isMuted(sig) ? el("span", { class: "badge muted-badge", title: "no alert: muted on the machine" }, "muted") : null,
+      isMuted(sig) ? el("span", { class: "badge muted-badge", title: "no alert: muted on the machine when it fired" }, "muted") : null,
       a && a.decision ? el("span", { class: "badge " + a.decision }, a.decision.replace("_", " ") + " · " + fmt(a.confidence) + "%") : null,
       el("span", { class: "muted" }, traderName(sig.traderId) + " · " + dateTime(sig.createdAt || sig.barOpenTime)),
       el("span", { class: "actions" },
