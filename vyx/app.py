@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -48,6 +49,7 @@ from vyx.config import Config
 from vyx.daemon.control import Control, RunningTraders
 from vyx.daemon.delivery import PUSH_WAIT_S, Delivery
 from vyx.daemon.drain import DrainBudget
+from vyx.daemon.file_edits import file_edits_for
 from vyx.daemon.handle import Daemon
 from vyx.daemon.intake import Intake, TraderSource, install_first, open_intake, ring_capacity
 from vyx.daemon.muting import MUTES_COPY, MuteKeeper
@@ -95,6 +97,9 @@ class DaemonOptions:
     traders: TraderSource | None = None
     #: Browser edits are written to the store (False when traders come from a file).
     persist_browser_edits: bool = True
+    #: The traders file ``traders`` reads (``vyx run --traders``): a browser's edits are
+    #: written back to it when it can be written (:mod:`vyx.daemon.file_edits`).
+    traders_file: Path | None = None
     #: Install SIGTERM/SIGINT handlers (only from the main thread).
     handle_signals: bool = True
     #: Without ``GEMINI_API_KEY``, analyse signals with the built-in offline analyst (demo).
@@ -257,6 +262,7 @@ async def _start_services(
         on_traders=partial(_trader_alerts, notifier),
         record=outcomes.records.to_json,
         mutes=mutes,
+        **file_edits_for(run.opts.traders_file),
     )
     server = await _start_server(run, sinks, control, hub)
     return Services(

@@ -1,4 +1,5 @@
-"""Writing the local traders file (``vyx trader new --save``, ``edit``, ``remove``, ``import``).
+"""Writing the local traders file (``vyx trader new --save``, ``edit``, ``remove``, ``import``;
+a browser's edits under ``vyx run --traders FILE``: :func:`save_trader`).
 
 Edits go through tomlkit, so the user's comments and layout survive. Every edit is checked
 before it lands: the whole new text must read back with :func:`vyx.traders_file.parse_traders`
@@ -8,6 +9,7 @@ it), so a failed edit leaves the file as it was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Mapping
@@ -66,6 +68,10 @@ def _write(path: Path, doc: tomlkit.TOMLDocument) -> list[TraderInfo]:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        with contextlib.suppress(FileNotFoundError):  # keeps its mode (mkstemp makes 0600)
+            os.chmod(tmp, os.stat(path).st_mode & 0o777)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -156,4 +162,75 @@ def remove_trader(path: Path, trader_id: str) -> None:
     doc = _document(path)
     tables = _tables(doc)
     del tables[_find(tables, trader_id)]
+    _write(path, doc)
+
+
+#: A browser-editable setting's value when the file leaves its key out (written only if not).
+_DEFAULTS: Mapping[str, Any] = {
+    "timeframe": "5m",
+    "enabled": True,
+    "auto_analyze": False,
+    "instructions": None,
+    "direction": "long",
+    "cooldown_bars": None,
+    "notify_on_signal": True,
+    "notify_on_analysis": True,
+    "mute": False,
+}
+
+
+def file_fields(info: TraderInfo) -> dict[str, Any]:
+    """The traders file's keys of what a trader runs with (None: the key left out), but its
+    own channels (``notify``: URLs, never set from a browser)."""
+    d = info.definition
+    return {
+        "name": d.name or d.id,
+        "timeframe": d.timeframe,
+        "filter": d.filter.strip(),
+        "enabled": info.enabled,
+        "auto_analyze": info.auto_analyze,
+        "instructions": info.instructions or None,
+        "direction": d.direction,
+        "cooldown_bars": d.cooldown,
+        "notify_on_signal": info.alerts.on_signal,
+        "notify_on_analysis": info.alerts.on_analysis,
+        "mute": info.alerts.muted,
+    }
+
+
+def save_trader(path: Path, info: TraderInfo) -> None:
+    """Write ``info`` (a trader as it runs: a browser's edit) into the file: an edit of one of
+    its traders changes only the keys whose values differ (the rest of the file, comments and
+    layout included, stays as it is); a new one is appended as a ``[[traders]]`` table with its
+    id. Atomic, checked by the daemon's reader first. Raises :class:`TradersFileError` (the
+    file unreadable or broken by hand, or the result refused) or ``OSError`` (not writable)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise TradersFileError(f"{path}: {exc.strerror}") from None
+    # A file the daemon cannot read is not edited (one read: the file's traders as they are).
+    found = next((e for e in parse_traders(text, str(path)) if e.id == info.id), None)
+    doc = tomlkit.parse(text)
+    tables = _tables(doc)
+    wanted = file_fields(info)
+    if found is None:
+        table = tomlkit.table()
+        table.add("id", info.id)
+        for key, value in wanted.items():
+            if key in ("name", "filter") or value != _DEFAULTS[key]:
+                table.add(key, _multiline(value) if key == "filter" else value)
+        table.add(tomlkit.nl())
+        tables.append(table)
+    else:
+        table = tables[_find(tables, info.id)]
+        if "id" not in table:
+            table["id"] = info.id  # pin the id before a rename changes its slug
+        kept = file_fields(found)
+        for key, value in wanted.items():
+            if kept[key] == value:
+                continue
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = _multiline(value) if key == "filter" else value
     _write(path, doc)

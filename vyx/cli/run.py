@@ -36,6 +36,20 @@ def file_source(path: Path, first: list[TraderInfo] | None = None) -> TraderSour
     return load
 
 
+def daemon_options(
+    traders_file: Path | None, first: list[TraderInfo] | None = None
+) -> DaemonOptions:
+    """``vyx run``'s options: the traders of the store, or of ``traders_file`` (``first``: as
+    already read), a browser's edits then written back to that file."""
+    if traders_file is None:
+        return DaemonOptions()
+    return DaemonOptions(
+        traders=file_source(traders_file, first),
+        persist_browser_edits=False,
+        traders_file=traders_file,
+    )
+
+
 def announce(server: ServerHandle) -> None:
     """Print where the dashboard is (printed, never logged: the embedded URL carries the local
     token); the page shows how the market's start-up goes until the daemon is ready."""
@@ -77,9 +91,6 @@ def run_command(traders_file: Path | None) -> None:
             click.echo(str(exc), err=True)
             sys.exit(2)
     setup_logging(cfg.log)
-    opts = DaemonOptions(
-        traders=file_source(traders_file, first) if traders_file else None,
-        persist_browser_edits=traders_file is None,
-    )
+    opts = daemon_options(traders_file, first)
     with private_files():
         exit_on_startup_error(partial(trio.run, partial(serve, cfg, opts)))

@@ -20,6 +20,7 @@ from loguru import logger
 
 from kernels.program import TraderDef
 from vyx.authoring.desk import AuthoringDesk
+from vyx.daemon.file_edits import TradersFileEdits
 from vyx.daemon.muting import MuteKeeper
 from vyx.history import history_page
 from vyx.screener.install import InstallFailed
@@ -111,6 +112,8 @@ class Control:
         on_traders: Callable[[Mapping[str, TraderInfo]], None] | None = None,
         record: Callable[[str], Mapping[str, Any]] | None = None,
         mutes: MuteKeeper | None = None,
+        file_edits: TradersFileEdits | None = None,
+        edits_note: str | None = None,
     ) -> None:
         """Args: ``broadcast`` the browsers' broadcast; ``running`` the running traders shared
         with the delivery (a fresh set when None); ``recent`` the delivered signals a
@@ -118,7 +121,12 @@ class Control:
         ``desk`` answers the authoring requests (None: they are refused as unavailable);
         ``on_traders`` told each new set of traders (the notifier: their alert settings);
         ``record`` a trader's outcome record (``{"all", "recent"}``) for its message;
-        ``mutes`` the user's mutes (None: ``mute`` is refused as unavailable)."""
+        ``mutes`` the user's mutes (None: ``mute`` is refused as unavailable); ``file_edits``
+        writes a browser's trader edits to the traders file they come from (when
+        ``persist_browser_edits`` is off; None: they run until a restart, ``edits_note`` says
+        why)."""
+        self.file_edits = file_edits
+        self.edits_note = edits_note
         self.record = record
         self.mutes = mutes
         self.user_id = user_id
@@ -264,9 +272,12 @@ class Control:
 
     def _status(self) -> dict[str, Any]:
         status = dict(self.status())
-        # False: the traders come from a file (--traders, vyx demo); a browser's edit runs
-        # until the machine restarts (the page says so in its editor).
-        status["editsKept"] = self.persist
+        # False: the traders come from a source a browser's edit is not written to (vyx demo,
+        # a traders file that cannot be written): it runs until the machine restarts (the
+        # page says so in its editor, with editsNote when there is a reason to give).
+        status["editsKept"] = self.persist or self.file_edits is not None
+        if not status["editsKept"] and self.edits_note:
+            status["editsNote"] = self.edits_note
         if self.mutes is not None:
             status["mutes"] = self.mutes.mutes.to_message()
         return status
@@ -325,6 +336,8 @@ class Control:
                         await self._persist(
                             self.store.delete_trader(tid, user_id=self.user_id), tid
                         )
+                    elif self.file_edits is not None:
+                        await self.file_edits.remove(tid)
                     await self._apply(t for k, t in self.traders.items() if k != tid)
             case _:
                 raise CommandRejected(f"{command.TYPE} is not supported", ErrorCode.UNAVAILABLE)
@@ -385,6 +398,8 @@ class Control:
                 await self._persist(
                     self.store.upsert_trader(to_record(info, self.user_id, edit)), info.id
                 )
+            elif self.file_edits is not None:  # first: a write refused changes nothing
+                await self.file_edits.save(info)
             await self._apply({**self.traders, info.id: info}.values())
 
     @staticmethod

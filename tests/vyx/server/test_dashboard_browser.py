@@ -39,7 +39,8 @@ async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> No
                 "status": "running",
                 "symbols": 100,
                 "market": "backfilling",
-                "editsKept": False,  # traders from a file
+                "editsKept": False,  # traders from a file it cannot write
+                "editsNote": "the file /etc/vyx/traders.toml is not writable",
             },
         )
     )
@@ -90,8 +91,10 @@ async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> No
             page.click("#editor [data-close]")
             return text
 
-        # Traders from a file: the editor says a change is not written back to it.
-        assert "runs until the machine restarts" in await browser.run(kept_note)
+        # Traders from a file it cannot write: the editor says a change is not kept, and why.
+        note = await browser.run(kept_note)
+        assert "Not kept: the file /etc/vyx/traders.toml is not writable" in note
+        assert "vyx trader edit" in note
 
         update = {"type": "status_update", "data": {"market": "unreachable"}}
         assert running.handle.broadcast(update) == 1

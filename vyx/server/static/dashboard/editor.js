@@ -137,9 +137,12 @@ Vyx.Editor = (() => {
     $("ed-cooldown").value = own === null ? "" : String(own);
     $("ed-cooldown").placeholder = `machine's: ${machineCooldown()}`;
     showCooldown();
-    // Traders from a file (--traders, vyx demo): a change here is not written back to it.
+    // Traders from a source a change here is not written to (vyx demo, a traders file the
+    // machine cannot write: editsNote says why); a file it can write gets each change.
     $("ed-kept").hidden = state.status.editsKept !== false;
-    $("ed-kept").textContent = "These traders come from a file: a change saved here runs until the machine restarts. To keep it, change the file (vyx trader edit).";
+    $("ed-kept").textContent = state.status.editsNote
+      ? "Not kept: " + state.status.editsNote + ". To keep it, change the file (vyx trader edit)."
+      : "These traders come from a file: a change saved here runs until the machine restarts. To keep it, change the file (vyx trader edit).";
     filter.value = trader && trader.filter ? trader.filter.code || "" : "";
     $("ed-enabled").checked = trader ? trader.enabled !== false : true;
     const notify = (trader && trader.notify) || {};
