@@ -349,6 +349,8 @@ class _Reader:
             discord_url=self.get("DISCORD_API_URL", web, DISCORD_API_URL),
             dashboard_url=self.opt("DASHBOARD_URL", web),
             quiet_hours=self.opt("NOTIFY_QUIET_HOURS", lambda raw: QuietHours.parse(raw, zone)),
+            allow_private=self.get("NOTIFY_ALLOW_PRIVATE", _choice("true", "false"), "false")
+            == "true",
         )
 
     def machine(self) -> MachineConfig:

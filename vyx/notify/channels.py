@@ -20,7 +20,9 @@ A URL is a secret (bot tokens, webhook tokens, passwords): a channel shows itsel
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
+import socket
 import urllib.parse
 from collections.abc import Iterable
 from typing import Literal
@@ -69,6 +71,9 @@ class Channel:
     options: tuple[tuple[str, str], ...] = attrs.field(repr=False, default=())
     #: The URL as configured (for apprise). Secret.
     url: str = attrs.field(repr=False, default="")
+    #: Set from the database (``traders.cloud_config.notifyUrls``), not by the machine's
+    #: operator: not sent to a private or loopback address unless ``NOTIFY_ALLOW_PRIVATE``.
+    remote: bool = False
 
     def option(self, name: str, default: str = "") -> str:
         """An option's value (the last one given), or ``default``."""
@@ -266,6 +271,46 @@ def parse_urls(urls: str | Iterable[str], *, where: str = "NOTIFY_URLS") -> tupl
         for channel in found:
             channels.setdefault(channel.id, channel)
     return tuple(channels.values())
+
+
+#: apprise services whose URL's host is where the message goes (generic webhooks); the host
+#: part of most others is a token.
+_HOSTED = frozenset({"xml", "xmls", "form", "forms", "apprise"})
+#: Names that are never on the public internet.
+_LOCAL_NAMES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
+
+
+def destination(channel: Channel) -> tuple[str, bool] | None:
+    """The host a channel's messages go to as its URL names it, and whether that host is
+    surely where they go (a JSON or generic apprise webhook: worth resolving) or only maybe
+    (another apprise service's host part, often a token); None for Telegram and Discord
+    (their API addresses are the machine's settings)."""
+    if channel.transport in ("telegram", "discord"):
+        return None
+    url = channel.target if channel.transport == "json" else channel.url
+    host = urllib.parse.urlsplit(url).hostname
+    if not host:
+        return None
+    return host, channel.transport == "json" or channel.service in _HOSTED
+
+
+def local_address(host: str) -> bool:
+    """Is ``host`` off the public internet: a local name (``localhost``, ``*.internal``, …) or
+    an address — in any form a resolver reads, ``127.1`` and ``2130706433`` included — that is
+    loopback, private, link-local (cloud metadata), unique-local, reserved or unspecified?"""
+    name = host.strip("[]").rstrip(".").lower()
+    if name == "localhost" or name.endswith(_LOCAL_NAMES):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        try:
+            address = ipaddress.IPv4Address(socket.inet_aton(name))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_global
 
 
 def describe(channels: Iterable[Channel]) -> str:

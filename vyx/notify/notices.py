@@ -281,6 +281,8 @@ class TraderAlerts:
             channels = parse_urls(urls, where=f"{where}: notify")
         except ChannelError as exc:
             raise AlertsError(str(exc)) from None
+        if where == "cloud_config":  # set by whoever can write the row, not the operator
+            channels = tuple(attrs.evolve(c, remote=True) for c in channels)
         return cls(on_signal, on_analysis, muted, channels)
 
 

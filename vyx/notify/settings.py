@@ -35,3 +35,6 @@ class NotifySettings:
     threads: int = 2
     #: The outbox's limits (None: :class:`~vyx.notify.outbox.OutboxPolicy`'s defaults).
     policy: OutboxPolicy | None = None
+    #: Send a database trader's channels (``cloud_config.notifyUrls``) to private and loopback
+    #: addresses too (``NOTIFY_ALLOW_PRIVATE``; the machine's own URLs always may).
+    allow_private: bool = False
