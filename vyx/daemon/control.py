@@ -182,7 +182,6 @@ class Control:
         self, traders: Iterable[TraderInfo], rejected: Iterable[TraderRejected] = ()
     ) -> dict[str, str]:
         wanted = {t.id: t for t in traders}
-        rejected = tuple(rejected)
         try:
             problems = await self.screener.set_traders(
                 [t.executable for t in wanted.values() if t.enabled]
@@ -205,15 +204,11 @@ class Control:
             self.broadcast(
                 error(f"trader {name!r}: {problem}", ErrorCode.TRADER_ERROR, trader_id=tid)
             )
-        removed = before.keys() - wanted.keys()
-        for tid in removed:
+        for tid in before.keys() - wanted.keys():
             self._announced.pop(tid, None)
             self.broadcast(trader_removed(tid))
         for info in wanted.values():
             self.broadcast(self._announce(info))
-        if self.mutes is not None and removed:
-            # A trader rejected (a row that no longer compiles) is still the user's: kept.
-            await self.mutes.forget_traders(removed - {r.trader_id for r in rejected})
         return problems
 
     def _announce(self, info: TraderInfo) -> dict[str, Any]:
@@ -339,6 +334,10 @@ class Control:
                     elif self.file_edits is not None:
                         await self.file_edits.remove(tid)
                     await self._apply(t for k, t in self.traders.items() if k != tid)
+                    if self.mutes is not None:
+                        # Deleted: its mute goes too. A trader that leaves the set otherwise
+                        # (disabled: a reload lists only enabled ones) keeps it.
+                        await self.mutes.forget_traders([tid])
             case _:
                 raise CommandRejected(f"{command.TYPE} is not supported", ErrorCode.UNAVAILABLE)
         return None

@@ -7,8 +7,8 @@ does not alert muted symbols. A change is written to the store first (durably), 
 a mute the browser was told about is one that survives a restart.
 
 Changed elsewhere (another machine of the user, the web app, SQL): :meth:`MuteKeeper.refresh`
-reads them again (cloud mode: at each periodic load of the traders). A trader removed from the
-machine takes its mute with it (:meth:`MuteKeeper.forget_traders`).
+reads them again (cloud mode: at each periodic load of the traders). A trader deleted from the
+dashboard takes its mute with it (:meth:`MuteKeeper.forget_traders`).
 """
 
 from __future__ import annotations
@@ -103,9 +103,9 @@ class MuteKeeper:
             return True
 
     async def forget_traders(self, trader_ids: Collection[str]) -> None:
-        """The traders ``trader_ids`` were removed: their mutes go too (from the store first;
-        one the store could not delete stays, listed as a removed trader's, and the next try
-        is the next removal or :meth:`refresh`)."""
+        """The traders ``trader_ids`` were deleted: their mutes go too (from the store first;
+        one the store could not delete stays, listed as not on this machine, and can be
+        unmuted from there)."""
         async with self._lock:
             gone = [t for t in trader_ids if t in self.mutes.traders]
             mutes = self.mutes

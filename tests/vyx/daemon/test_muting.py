@@ -270,6 +270,8 @@ async def test_a_removed_trader_takes_its_mute_with_it(tmp_path: Path) -> None:
         assert control.mutes.mutes == Mutes(frozenset({"BTCUSDT"}), frozenset({"up"}))
         assert sorted(await store.load_mutes(USER, 10)) == [("symbol", "BTCUSDT"), ("trader", "up")]
         assert sent[-1]["data"] == {"symbols": ["BTCUSDT"], "traders": ["up"]}
-        # a trader the table still holds but that no longer compiles keeps its mute
+        # a trader that leaves the running set otherwise (disabled, a reload) keeps its mute
         await control.apply([], [TraderRejected("up", "does not compile")])
+        assert control.mutes.mutes.traders == {"up"}
+        await control.apply([])
         assert control.mutes.mutes.traders == {"up"}

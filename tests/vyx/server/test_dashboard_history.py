@@ -136,7 +136,7 @@ async def test_a_symbol_muted_in_the_page_raises_no_alert_on_the_machine(
     close's signal on it is stored and shown (marked muted) but owes no alert; unmuting
     from the list removes it. The mark is the signal's own: the signal alerted before the mute
     is never marked, the muted one stays marked after the unmute. A mute of a trader the
-    machine does not run is listed as a removed trader's."""
+    machine does not run is listed as not on this machine."""
     async with dashboard_machine(tmp_path) as machine:
         row = {"id": "up", "name": "Up bar", "filter": {"code": "close > open"}}
         await machine.control.handle(TraderUpsert(row))
@@ -173,7 +173,7 @@ async def test_a_symbol_muted_in_the_page_raises_no_alert_on_the_machine(
         await machine.store.set_mute(USER, "trader", "gone-trader", muted=True)  # set elsewhere
         assert await machine.mutes.refresh()
         listed = await browser.run(_muted_list, page, "gone-trader")
-        assert "gone-trader (removed trader)" in listed
+        assert "gone-trader (not on this machine)" in listed
         assert page.errors == []
         await browser.run(page.context.close)
     assert browser.external == []

@@ -151,9 +151,9 @@ Vyx.History = (() => {
 
   function renderMuted() {
     const row = $("muted-row");
-    // A trader's mute goes with it when the machine removes it; one still listed names a trader
-    // this machine does not run (removed elsewhere, or its removal could not be saved).
-    const traderLabel = (t) => state.traders.has(String(t)) ? traderName(t) : t + " (removed trader)";
+    // A trader's mute goes with it when it is deleted here; one still listed names a trader this
+    // machine does not run (deleted or disabled elsewhere, or its mute's removal not saved).
+    const traderLabel = (t) => state.traders.has(String(t)) ? traderName(t) : t + " (not on this machine)";
     const items = [...[...muted.symbols].sort().map((s) => [{ symbol: s }, s]), ...[...muted.traders].map((t) => [{ traderId: t }, traderLabel(t)])];
     row.hidden = !items.length;
     row.replaceChildren("Muted on the machine (no alerts):", ...items.map(([target, label]) => el("button", { type: "button", class: "secondary",
