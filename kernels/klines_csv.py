@@ -63,9 +63,40 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _plain(raw: bytes) -> F64 | None:
+    """The bars of a file of plain decimal numbers through the compiled reader
+    (:mod:`kernels.csv_parse`: the same floats as ``float``), or None when it is not one."""
+    from kernels.csv_parse import POWERS, parse_nb  # numba: only when a file is read
+
+    end = raw.find(b"\n")
+    first = raw if end < 0 else raw[:end]
+    start = 0
+    if first and not _is_number(first.split(b",")[0].decode(errors="replace")):
+        start = len(raw) if end < 0 else end + 1  # a header
+    line_end = raw.find(b"\n", start)
+    fields = raw[start : len(raw) if line_end < 0 else line_end].count(b",") + 1
+    if fields not in (12, 6):
+        return None
+    columns = np.asarray(
+        [-1 if i is None else i for i in (_COLUMNS_12 if fields == 12 else _COLUMNS_6)],
+        dtype=np.int64,
+    )
+    bars = np.full((raw.count(b"\n", start) + 1, N_BAR_FIELDS), np.nan)
+    text = np.frombuffer(bytearray(raw), dtype=np.uint8)  # writable: one compiled signature
+    rows = parse_nb(text, start, columns, POWERS, bars)
+    return bars[:rows] if rows > 0 else None
+
+
 def _parsed(path: Path) -> F64 | None:
-    """The bars through numpy's C parser (same floats as ``float``), or None when the file
-    needs the careful reader below (which names the line of any problem)."""
+    """The bars through the compiled reader or numpy's C parser (same floats as ``float``),
+    or None when the file needs the careful reader below (which names the line of any
+    problem)."""
+    try:
+        plain = _plain(path.read_bytes())
+    except OSError:
+        return None
+    if plain is not None:
+        return plain
     try:
         with path.open() as handle:
             first = handle.readline()

@@ -30,6 +30,7 @@ import attrs
 from numba import types
 
 from kernels import outcomes
+from kernels.csv_parse import parse_nb
 from kernels.families import FAMILIES
 from kernels.fired import scan_nb
 from kernels.interp import run_nb
@@ -94,6 +95,9 @@ SCAN_SIGNATURE = (
 
 _F1 = types.float64[::1]
 
+#: The signature :func:`kernels.csv_parse.parse_nb` is called with.
+CSV_SIGNATURE = (types.uint8[::1], types.int64, _I1, _F1, _F2)
+
 #: The signatures the outcome kernels (:mod:`kernels.outcomes`) are called with.
 OUTCOME_SIGNATURES: tuple[tuple[Any, tuple[Any, ...]], ...] = (
     (outcomes.advance_nb, (_F2, _I1, _I1, _F1, _F1, _F1)),
@@ -136,18 +140,20 @@ def is_cached() -> bool:
     return (
         _cached(run_nb, INTERP_SIGNATURE)
         and _cached(scan_nb, SCAN_SIGNATURE)
+        and _cached(parse_nb, CSV_SIGNATURE)
         and all(_cached(kernel, signature) for kernel, signature in OUTCOME_SIGNATURES)
     )
 
 
 def _compile_unit(index: int) -> str:
-    """Compile kernel family ``index``, (-1) the backtest's firing pass or (-2) the outcome
-    kernels."""
+    """Compile kernel family ``index``, (-1) the firing pass and the klines reader or (-2)
+    the outcome kernels."""
     if index == -2:
         for kernel, signature in OUTCOME_SIGNATURES:
             kernel.compile(signature)
     elif index < 0:
         scan_nb.compile(SCAN_SIGNATURE)
+        parse_nb.compile(CSV_SIGNATURE)
     else:
         FAMILIES[index].block_nb.compile(FAMILY_SIGNATURE)
     return _unit_name(index)
@@ -287,5 +293,5 @@ def _report_done(
 
 def _unit_name(index: int) -> str:
     if index < 0:
-        return "firing rules" if index == -1 else "outcomes"
+        return "firing rules, klines reader" if index == -1 else "outcomes"
     return FAMILIES[index].__name__.rsplit(".", 1)[-1]
