@@ -256,6 +256,49 @@ def _cci_value(x, mean, dev):
     return diff / (0.015 * dev)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _cci_four(row, xo, xm, c, n, slot, oj, mj):
+    """CCI of bars ``c .. c + 3`` (slots ``slot .. slot + 3``, all below ``n``; the window of
+    bar ``c`` through bar ``c + 3`` in place in the ring): four sums side by side, each in its
+    own bar's TA-Lib order (bit for bit :func:`_cci_one`), their values read once for all.
+
+    Bar ``c + b`` sums the bars from the slot-0 bar ``c - slot`` up to itself, then from the
+    start of its window up to the bar before ``c - slot``. With ``w`` the start of bar
+    ``c``'s window: the first ``slot + 1`` values (``w + n - 1 - slot .. w + n - 1``) are
+    every bar's; then its ``i``-th next value is ``w + n + i`` (a bar after ``c``) for
+    ``i < b``, else ``w + i``."""
+    w = xo + ((c - n + 1) & xm)
+    head = n - 1 - slot
+    total = 0.0
+    for j in range(head, n):
+        total += row[w + j]
+    t0, t1, t2, t3 = total, total, total, total
+    for i in range(head):
+        v = row[w + i]
+        t0 += v
+        t1 += row[w + n] if i == 0 else v
+        t2 += row[w + n + i] if i < 2 else v
+        t3 += row[w + n + i] if i < 3 else v
+    m0, m1, m2, m3 = t0 / n, t1 / n, t2 / n, t3 / n
+    d0, d1, d2, d3 = 0.0, 0.0, 0.0, 0.0
+    for j in range(head, n):
+        v = row[w + j]
+        d0 += abs(v - m0)
+        d1 += abs(v - m1)
+        d2 += abs(v - m2)
+        d3 += abs(v - m3)
+    for i in range(head):
+        v = row[w + i]
+        d0 += abs(v - m0)
+        d1 += abs((row[w + n] if i == 0 else v) - m1)
+        d2 += abs((row[w + n + i] if i < 2 else v) - m2)
+        d3 += abs((row[w + n + i] if i < 3 else v) - m3)
+    row[oj + (c & mj)] = _cci_value(row[w + n - 1], m0, d0 / n)
+    row[oj + ((c + 1) & mj)] = _cci_value(row[w + n], m1, d1 / n)
+    row[oj + ((c + 2) & mj)] = _cci_value(row[w + n + 1], m2, d2 / n)
+    row[oj + ((c + 3) & mj)] = _cci_value(row[w + n + 2], m3, d3 / n)
+
+
 @loops
 def cci_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Commodity channel index of the typical price; reference TA-Lib CCI: the window's
@@ -263,25 +306,48 @@ def cci_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     buffer order (slot ``i mod n`` holds the run's bar ``i``), then
     ``(tp - mean) / (0.015 * meandev)``; 0 when either the deviation of the current value
     or the mean deviation is within ``1e-14 * |mean|`` of 0 (TA-Lib 0.8's scaled guard).
-    State: [valid count, buffer slot of the current bar]."""
+    Four warm bars in a row (same run of slots, window in place) are computed together
+    (:func:`_cci_four`). State: [valid count, buffer slot of the current bar]."""
     n = int(p[0])
     xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, slot = row[st], row[st + 1]
-        for c in range(c0, c1):
+        c = c0
+        while c < c1:
+            k = int(slot)
+            if m >= n and c + 4 <= c1 and k + 4 <= n and _four_in_place(row, xo, xm, c, n):
+                _cci_four(row, xo, xm, c, n, k, oj, mj)
+                slot = float((k + 4) % n)
+                c += 4
+                continue
             x = row[xo + (c & xm)]
             v = math.nan
             if math.isnan(x):
                 m, slot = 0.0, 0.0
             else:
                 m = min(m + 1.0, n)
-                k = int(slot)
                 slot = float((k + 1) % n)
                 if m >= n:
                     v = _cci_one(row, xo, xm, c, n, k, x)
             row[oj + (c & mj)] = v
+            c += 1
         row[st], row[st + 1] = m, slot
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _four_in_place(row, xo, xm, c, n):
+    """Whether bars ``c - n + 1 .. c + 3`` sit in order in the ring and ``c .. c + 3`` are
+    numbers."""
+    w = xo + ((c - n + 1) & xm)
+    if w + n + 2 != xo + ((c + 3) & xm):
+        return False
+    return not (
+        math.isnan(row[w + n - 1])
+        or math.isnan(row[w + n])
+        or math.isnan(row[w + n + 1])
+        or math.isnan(row[w + n + 2])
+    )
 
 
 @loops
