@@ -13,6 +13,7 @@ Also here: other timeframes' values as each bar of a timeframe sees them
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import attrs
@@ -28,20 +29,16 @@ from kernels.timeframes import timeframe_ms
 B = npt.NDArray[np.bool_]
 
 
-@attrs.frozen(eq=False)
+@attrs.frozen(eq=False, slots=False)  # no slots: ``present`` is computed when first read
 class BarGrid:
     """One timeframe's symbols (rows, in the order given) on one grid of open times."""
 
     #: Open times of the grid's steps.
     times: I64
-    #: Per symbol: a bar at each step (a NaN close counts as none).
-    present: B
     #: Per symbol, its klines when every symbol has exactly ``times`` (else empty).
     klines: Sequence[Klines]
     #: The stacked bars when the symbols' open times differ (else None).
     full: F64 | None
-    #: Whether every symbol has a bar at every step (its rows need no "no bar" marks).
-    complete: bool = False
 
     @classmethod
     def of(cls, data: Mapping[str, Klines], symbols: list[str]) -> BarGrid:
@@ -49,21 +46,29 @@ class BarGrid:
         klines = [data[s] for s in symbols]
         first = klines[0].open_time if symbols else np.zeros(0, dtype=np.int64)
         if _same_times(klines, first):
-            present: B = np.empty((len(klines), len(first)), dtype=bool)
-            for i, k in enumerate(klines):
-                no_bar = np.isnan(k.bars[:, CLOSE]) | np.isnan(k.bars[:, OPEN_TIME])
-                np.logical_not(no_bar, out=present[i])
-            return cls(first.astype(np.int64), present, klines, None, bool(present.all()))
+            return cls(first.astype(np.int64), klines, None)
         times = np.unique(np.concatenate([data[s].open_time for s in symbols]))
         bars = np.full((len(symbols), len(times), N_BAR_FIELDS), np.nan)
         for i, s in enumerate(symbols):
             bars[i, np.searchsorted(times, data[s].open_time)] = data[s].bars
         _no_bar_without_close(bars)
-        return cls(times.astype(np.int64), ~np.isnan(bars[:, :, OPEN_TIME]), [], bars)
+        return cls(times.astype(np.int64), [], bars)
+
+    @functools.cached_property
+    def present(self) -> B:
+        """Per symbol: a bar at each step (a NaN close counts as none)."""
+        if self.full is not None:
+            stacked: B = ~np.isnan(self.full[:, :, OPEN_TIME])
+            return stacked
+        present: B = np.empty((len(self.klines), len(self.times)), dtype=bool)
+        for i, k in enumerate(self.klines):
+            no_bar = np.isnan(k.bars[:, CLOSE]) | np.isnan(k.bars[:, OPEN_TIME])
+            np.logical_not(no_bar, out=present[i])
+        return present
 
     @property
     def n_symbols(self) -> int:
-        return int(self.present.shape[0])
+        return len(self.klines) if self.full is None else int(self.full.shape[0])
 
     def rows(self, lo: int, hi: int, into: F64 | None = None) -> F64:
         """The bars of symbols ``lo..hi-1``, ``float64[hi - lo, n_t, 9]`` in C order: a view
@@ -76,8 +81,7 @@ class BarGrid:
         bars = into[: max(0, hi - lo)]
         for i, k in enumerate(self.klines[lo:hi]):
             bars[i] = k.bars
-        if not self.complete:
-            _no_bar_without_close(bars)
+        _no_bar_without_close(bars)
         return bars
 
     def stacked(self) -> F64:

@@ -92,7 +92,7 @@ class Warmth:
         tf = self.program.traders[trader_id].timeframe
         if len(needs) == 1:
             return None
-        n_sym, n_t = self.grids[tf].present.shape
+        n_sym, n_t = self.grids[tf].n_symbols, len(self.grids[tf].times)
         first = np.zeros(n_sym, dtype=np.int64)
         for src_tf, need in needs.items():
             if src_tf == tf:
