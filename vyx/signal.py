@@ -21,19 +21,20 @@ SIGNAL_NAMESPACE = uuid.UUID("6f1c9a52-3b7e-5d0a-9c1e-2a4b8d7e0f31")
 
 _NAMESPACE_BYTES = SIGNAL_NAMESPACE.bytes
 
+#: The RFC 4122 variant's hex digit (``10xx``) for each hex digit of the hash at its place.
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
 
 def signal_id(trader_id: str, symbol: str, interval: str, open_time_ms: int) -> str:
     """The deterministic id of the signal of ``trader_id`` on ``symbol`` at that bar.
 
     ``str(uuid.uuid5(SIGNAL_NAMESPACE, name))``, computed without the UUID object (a close
-    creates dozens of these on the way to the browser).
+    creates dozens of these on the way to the browser): the SHA-1's first 32 hex digits, the
+    version digit set to 5 and the variant's bits into the 17th.
     """
     name = f"{trader_id}|{symbol}|{interval}|{open_time_ms}"
-    h = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode()).digest()[:16])
-    h[6] = (h[6] & 0x0F) | 0x50  # version 5
-    h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
-    x = h.hex()
-    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+    x = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
+    return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 
 @attrs.frozen
@@ -86,19 +87,20 @@ class Signal:
 
     def to_message(self) -> dict[str, Any]:
         """The browser's ``signal_created`` message (CONTRACTS.md)."""
+        return {"type": "signal_created", "data": self.message_data()}
+
+    def message_data(self) -> dict[str, Any]:
+        """The ``data`` of its ``signal_created`` (an element of ``signals_created``)."""
         return {
-            "type": "signal_created",
-            "data": {
-                "signalId": self.id,
-                "traderId": self.trader_id,
-                "symbol": self.symbol,
-                "interval": self.interval,
-                "price": self.price,
-                "matchedConditions": list(self.matched_conditions),
-                "indicatorData": dict(self.indicator_data),
-                "provisional": self.provisional,
-                "barOpenTime": self.bar_open_time,
-                "createdAt": self.created_at,
-                "muted": self.alert_muted,
-            },
+            "signalId": self.id,
+            "traderId": self.trader_id,
+            "symbol": self.symbol,
+            "interval": self.interval,
+            "price": self.price,
+            "matchedConditions": list(self.matched_conditions),
+            "indicatorData": dict(self.indicator_data),
+            "provisional": self.provisional,
+            "barOpenTime": self.bar_open_time,
+            "createdAt": self.created_at,
+            "muted": self.alert_muted,
         }
