@@ -44,7 +44,8 @@ class TradersFileEdits:
     worker thread; one at a time: the caller holds its trader lock)."""
 
     def __init__(self, path: Path) -> None:
-        self.path = path
+        #: The file itself (a symlink's target: replacing the link would cut it).
+        self.path = path.resolve()
 
     async def save(self, info: TraderInfo) -> None:
         """Write ``info`` (added or edited); raises :class:`CommandRejected` when it cannot."""
@@ -73,7 +74,7 @@ def file_edits_for(path: Path | None) -> dict[str, Any]:
     (None: traders from elsewhere), or, when it cannot be written, its ``edits_note``."""
     if path is None:
         return {}
-    reason = unwritable(path)
+    reason = unwritable(path.resolve())
     if reason is None:
         return {"file_edits": TradersFileEdits(path)}
     logger.warning("traders file: {}: a browser's edits run until the machine restarts", reason)

@@ -68,6 +68,18 @@ async def test_browser_edits_are_written_back_to_the_traders_file(tmp_path: Path
         assert "b-1" in control.traders
 
 
+async def test_a_symlinked_traders_file_is_edited_where_it_is(tmp_path: Path) -> None:
+    real = tmp_path / "dotfiles" / "traders.toml"
+    real.parent.mkdir()
+    real.write_text(FILE)
+    link = tmp_path / "traders.toml"
+    link.symlink_to(real)
+    (dip, _) = load_traders(link)
+    await file_edits_for(link)["file_edits"].remove("up")
+    assert link.is_symlink()  # the link stays; the file it points at changed
+    assert [e.id for e in load_traders(real)] == [dip.id]
+
+
 async def test_a_file_that_cannot_be_written_keeps_edits_in_memory_and_says_why(
     tmp_path: Path,
 ) -> None:
