@@ -10,7 +10,7 @@
 
   function show() {
     const granted = window.Notification && Notification.permission === "granted";
-    $("notify-toggle").textContent = "🔔 alerts: " + (granted ? alerts.mode : "off");
+    $("notify-toggle").textContent = "Browser alerts: " + (granted ? alerts.mode : "off");
   }
   $("notify-toggle").addEventListener("click", async () => {
     if (!window.Notification) { toast("This browser has no system notifications."); return; }
