@@ -97,20 +97,23 @@ def track(row, xo, xm, c, n, x, best, bar, highest, rescan):
     as a plain scan from the current bar backwards taking only greater values finds it, so
     the value is the same float, bit for bit."""
     if rescan or bar <= c - n:
+        # Selects, not branches (whether a value beats the best so far is as good as random:
+        # a branch on it mispredicts).
         bar = c - n + 1
         best = row[xo + (bar & xm)]
+        first = bar
         if highest:
-            for k in range(bar + 1, c + 1):
+            for k in range(first + 1, c + 1):
                 v = row[xo + (k & xm)]
-                if v >= best:
-                    best = v
-                    bar = k
+                take = v >= best
+                best = v if take else best
+                bar = k if take else bar
         else:
-            for k in range(bar + 1, c + 1):
+            for k in range(first + 1, c + 1):
                 v = row[xo + (k & xm)]
-                if v <= best:
-                    best = v
-                    bar = k
+                take = v <= best
+                best = v if take else best
+                bar = k if take else bar
     elif (x >= best) if highest else (x <= best):
         best = x
         bar = c
