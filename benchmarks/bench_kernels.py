@@ -92,7 +92,7 @@ def screen_at_close(
         n = threads[i % len(threads)]
         _append(rings[base], data[base], t)
         a = time.perf_counter()
-        job = executor.prepare(base)
+        job = executor.prepare(base, threads=n)
         b = time.perf_counter()
         used[n] = job.threads_worth(n)
         job.run_split(used[n])

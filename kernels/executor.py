@@ -34,6 +34,7 @@ from kernels.ring import RingBuffer
 from kernels.screens import Match, ScreenResult, TraderStats
 from kernels.staging import Staged, ext_values, stage
 from kernels.step_job import StepJob
+from kernels.threads import MIN_SPLIT_STEPS, crew
 
 __all__ = ["EXT_HISTORY", "Executor", "Match", "ScreenResult", "StaleStage", "StepJob"]
 
@@ -262,13 +263,18 @@ class Executor:
         *,
         forming: bool = False,
         slots: Iterable[int] | None = None,
+        threads: int = 1,
     ) -> StepJob:
         """Copy the bars of ``tf`` to step: every closed bar newer than what each slot has
         stepped (up to open time ``until``), or with ``forming`` the forming bars (evaluated
-        without committing). ``slots`` limits the screen to those slots."""
+        without committing). ``slots`` limits the screen to those slots. With ``threads``
+        over 1 and a screen that may be split (:meth:`StepJob.threads_worth`), helper threads
+        are woken now, to be ready when it is (:meth:`kernels.threads.Crew.expect`)."""
         ring = self.rings[tf]
         state = self.states[tf]
         state.grow(ring.n_slots)
+        if threads > 1 and state.n_slots * state.layout.n_nodes >= MIN_SPLIT_STEPS:
+            crew().expect(threads - 1)
         self._grow_edges(tf, ring.n_slots)
         n = state.n_slots
         chosen = np.ones(ring.n_slots, dtype=bool)

@@ -134,9 +134,11 @@ def workspace(width: int, n_slots: int, commit: bool, block: int = 1) -> tuple[F
 #: ``claims`` of a call that steps all of ``lo..hi-1`` itself.
 ALONE = np.zeros(0, dtype=np.int64)
 #: Fields of shared ``claims``: pieces taken (from the front and from the back, below),
-#: pieces done, slots a piece, and (the waiting thread's only) spins to wait for pieces other
-#: threads took.
-_TAKEN, _DONE, _PIECE, _WAIT = range(4)
+#: pieces done, slots a piece, and the waiting thread's only: spins to wait for pieces other
+#: threads took, and what it posts as its call starts (:func:`shared_claims`).
+_TAKEN, _DONE, _PIECE, _WAIT, _POST_AT, _POST, _SEQ_AT = range(7)
+#: Threads woken by a post (all).
+_ALL = 1 << 30
 #: One piece taken from the back, in ``claims[_TAKEN]`` (its high 32 bits).
 _BACK = 1 << 32
 
@@ -145,8 +147,17 @@ def shared_claims(piece: int, wait: int) -> I64:
     """Shared ``claims`` of a job cut in pieces of ``piece`` slots. The thread that waits for
     the job passes them whole: its call, once no piece is left to take, spins up to ``wait``
     times for the pieces other threads are still stepping; the others pass
-    :func:`helper_claims` (no wait)."""
-    return np.array([0, 0, max(1, piece), max(0, wait)], dtype=np.int64)
+    :func:`helper_claims` (no wait). See :func:`posting` for what the call may post."""
+    return np.array([0, 0, max(1, piece), max(0, wait), 0, 0, 0], dtype=np.int64)
+
+
+def posting(shared: I64, post: tuple[int, int, int]) -> I64:
+    """``shared`` claims whose waiting thread's call, as it starts (the GIL released),
+    stores ``post[1]`` at address ``post[0]``, then bumps the word at ``post[2]`` and wakes
+    the threads asleep on it (:class:`kernels.threads.Crew`: helpers that go on only once
+    this thread is in the kernel, so they find the GIL free). Zeros: nothing posted."""
+    shared[_POST_AT:] = post
+    return shared
 
 
 def helper_claims(shared: I64) -> I64:
@@ -258,6 +269,10 @@ def run_nb(
     # The waiting thread takes pieces from the front, helpers from the back: each thread
     # steps about the same slots every close, whose memory its core's cache still holds.
     front = claims.shape[0] > _WAIT
+    if claims.shape[0] > _SEQ_AT and claims[_POST_AT] != 0:
+        atomics.store_at(claims[_POST_AT], claims[_POST])
+        atomics.add_at(claims[_SEQ_AT], 1)
+        atomics.wake_at(claims[_SEQ_AT], _ALL)
     found = 0
     taken = 0
     while True:

@@ -29,7 +29,7 @@ from typing import Any
 import attrs
 from numba import types
 
-from kernels import outcomes
+from kernels import atomics, outcomes
 from kernels.csv_parse import parse_nb
 from kernels.families import FAMILIES
 from kernels.fired import scan_nb
@@ -109,6 +109,12 @@ OUTCOME_SIGNATURES: tuple[tuple[Any, tuple[Any, ...]], ...] = (
     ),
 )
 
+#: The signatures the helper threads' waits (:mod:`kernels.atomics`) are called with.
+CREW_SIGNATURES: tuple[tuple[Any, tuple[Any, ...]], ...] = (
+    (atomics.sleep_nb, (_I1, types.int64, types.int64)),
+    (atomics.post_nb, (_I1, types.int64)),
+)
+
 #: ``progress(done, total, what)``: ``what`` was just compiled (or loaded).
 Progress = Callable[[int, int, str], None]
 
@@ -142,18 +148,21 @@ def is_cached() -> bool:
         and _cached(scan_nb, SCAN_SIGNATURE)
         and _cached(parse_nb, CSV_SIGNATURE)
         and all(_cached(kernel, signature) for kernel, signature in OUTCOME_SIGNATURES)
+        and all(_cached(kernel, signature) for kernel, signature in CREW_SIGNATURES)
     )
 
 
 def _compile_unit(index: int) -> str:
-    """Compile kernel family ``index``, (-1) the firing pass and the klines reader or (-2)
-    the outcome kernels."""
+    """Compile kernel family ``index``, (-1) the firing pass, the klines reader and the
+    helper threads' waits or (-2) the outcome kernels."""
     if index == -2:
         for kernel, signature in OUTCOME_SIGNATURES:
             kernel.compile(signature)
     elif index < 0:
         scan_nb.compile(SCAN_SIGNATURE)
         parse_nb.compile(CSV_SIGNATURE)
+        for kernel, signature in CREW_SIGNATURES:
+            kernel.compile(signature)
     else:
         FAMILIES[index].block_nb.compile(FAMILY_SIGNATURE)
     return _unit_name(index)

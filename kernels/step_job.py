@@ -24,6 +24,7 @@ from kernels.interp import (
     helper_claims,
     outputs,
     pieces_left,
+    posting,
     run_nb,
     shared_claims,
     workspace,
@@ -114,7 +115,8 @@ class StepJob:
         shared = shared_claims(self.piece_slots(), WAIT_SPINS)
         helper = helper_claims(shared)
         crew().run(
-            lambda: run_nb(*self.arguments(0, total, shared)),
+            lambda post: run_nb(*self.arguments(0, total, posting(shared, post))),
             [lambda: run_nb(*self.arguments(0, total, helper))] * (n - 1),
             lambda: pieces_left(shared, 0, total),
+            posts=True,
         )

@@ -1,8 +1,8 @@
 """Splitting work over threads: the calling thread takes a share, helpers the rest.
 
 A split screen (:meth:`kernels.step_job.StepJob.run_split`) goes to the process's
-:class:`Crew`: helper threads asleep on a lock, woken to make the same interpreter call as the
-calling thread, each call taking pieces of the symbols in turn until none is left
+:class:`Crew`: helper threads that make the same interpreter call as the calling thread, each
+call taking pieces of the symbols in turn until none is left
 (:func:`kernels.interp.shared_claims`). Backtests' symbol groups go through :func:`share`
 (a pool of threads taking ranges from a shared list in Python). Either way the calling
 thread works too (one wake-up, not two), takes whatever a late helper does not, and waits
@@ -13,11 +13,15 @@ Where the time went, measured on the shared 2-vCPU development machine (a Firecr
 docs/kernels-performance.md): a sleeping thread starts ~20 µs after it is woken, and the
 waker pays ~5 µs for the wake (a lock; an Event costs twice that). A helper that returns to
 Python between pieces needs the GIL back each time (another wake-up when the other thread
-holds it), so a helper's pieces all run in one call. On a busy machine a woken helper took
-the caller's own CPU (the scheduler placed it there and let it preempt the caller), which
-then waited milliseconds for its CPU back: helpers run at Linux's idle priority
-(``SCHED_IDLE``), on a CPU nothing else wants, so a split never takes a CPU from the caller
-or anyone else and a busy machine steps the job about as fast as one thread.
+holds it), so a helper's pieces all run in one call. A helper woken while the caller holds
+the GIL waits for it, asleep again: so on Linux helpers sleep inside the kernel (a futex,
+:func:`kernels.atomics.sleep_nb`, no GIL), are woken while the screen's bars are copied
+(:meth:`Crew.expect`) and spin until the caller's own call posts the job from inside the
+kernel, when the GIL is free. On a busy machine a woken helper took the caller's own CPU (the
+scheduler placed it there and let it preempt the caller), which then waited milliseconds for
+its CPU back: helpers run at Linux's idle priority (``SCHED_IDLE``), on a CPU nothing else
+wants, so a split never takes a CPU from the caller or anyone else (nor does a helper's spin)
+and a busy machine steps the job about as fast as one thread.
 """
 
 from __future__ import annotations
@@ -27,6 +31,11 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from kernels import atomics
+from kernels.atomics import POST, SEQ, post_nb, sleep_nb
 
 #: Node steps (bars stepped times plan nodes) from which a screen is split over threads:
 #: on the 2-vCPU development machine waking a helper costs about as much as 25,000 node
@@ -41,6 +50,9 @@ PIECE_STEPS = 3_000
 #: the pieces helpers are still stepping before it sleeps until they are done: ~0.2 ms, a
 #: piece or two (a thread that sleeps wakes ~20-200 µs later).
 WAIT_SPINS = 20_000
+#: Spins a helper woken ahead of a job (:meth:`Crew.expect`) waits for it before it sleeps
+#: again: ~2 ms, longer than the preparation of a large screen (~0.5 ms for 1,000 symbols).
+EXPECT_SPINS = 200_000
 
 _lock = threading.Lock()
 _pool: tuple[ThreadPoolExecutor, int] | None = None
@@ -95,34 +107,52 @@ def _idle_priority() -> None:
             os.sched_setscheduler(0, policy, os.sched_param(0))
 
 
-class _Helper:
-    """One helper thread: asleep on ``wake`` (held) until handed a ``job``."""
+#: A job handed to helpers: its number, and the call a helper makes.
+Job = tuple[int, Callable[[], object]]
 
-    def __init__(self, crew: Crew, name: str) -> None:
+
+class _Helper:
+    """One helper thread. With :data:`~kernels.atomics.FUTEX` it sleeps in
+    :func:`sleep_nb` (no GIL) until a job is posted; else on ``wake`` (a lock, held)."""
+
+    def __init__(self, crew: Crew, name: str, futex: bool) -> None:
+        self.crew = crew
         self.wake = threading.Lock()
         self.wake.acquire()
-        self.job: Callable[[], object] | None = None
-        threading.Thread(target=self._serve, args=(crew,), name=name, daemon=True).start()
+        self.job: Job | None = None
+        serve = self._serve_posts if futex else self._serve_wakes
+        threading.Thread(target=serve, name=name, daemon=True).start()
 
-    def hand(self, job: Callable[[], object]) -> None:
-        """Wake the thread to run ``job()`` (a thread already awake runs it next)."""
+    def hand(self, job: Job) -> None:
+        """Wake the thread (lock mode) to run ``job`` (a thread already awake runs it next)."""
         self.job = job
         # Already woken and not asleep again yet (RuntimeError): it will find the job.
         with contextlib.suppress(RuntimeError):
             self.wake.release()
 
-    def _serve(self, crew: Crew) -> None:
+    def _serve_wakes(self) -> None:
         _idle_priority()
         while True:
             self.wake.acquire()
             job, self.job = self.job, None
-            try:
-                if job is not None:
-                    job()
-            except BaseException as error:  # handed to the thread waiting for the job
-                crew.error = error
-            finally:
-                crew.done.set()
+            self._run(job, None)
+
+    def _serve_posts(self) -> None:
+        _idle_priority()
+        seen = int(self.crew.ctl[POST])
+        while True:
+            seen = sleep_nb(self.crew.ctl, seen, EXPECT_SPINS)
+            self._run(self.job, seen)
+
+    def _run(self, job: Job | None, posted: int | None) -> None:
+        if job is None or (posted is not None and job[0] != posted):
+            return  # a job done (or posted again) before this thread got to it
+        try:
+            job[1]()
+        except BaseException as error:  # handed to the thread waiting for the job
+            self.crew.error = error
+        finally:
+            self.crew.done.set()
 
 
 class Crew:
@@ -130,19 +160,25 @@ class Crew:
 
     A job is one call that takes pieces of the work until none is left (the interpreter's
     shared ``claims``, :func:`kernels.interp.shared_claims`): the calling thread makes it and
-    hands the same call, with arguments of their own, to helpers, each taking what is left.
-    Nothing waits for a helper that has not started: the calling thread takes every piece it
-    does not, and waits only for the pieces helpers took. A helper needs the GIL once per job
-    (to start its call); its pieces run in that one call without it. Waking a sleeping thread
-    costs the waker ~5 µs and the thread ~20 µs to start (measured on the 2-vCPU development
-    machine); a lock is its cheapest wake-up in Python (an Event costs twice as much).
+    helpers the same call with arguments of their own, each taking what is left. Nothing
+    waits for a helper that has not started: the calling thread takes every piece it does
+    not, and waits only for the pieces helpers took.
+
+    On Linux helpers sleep without the GIL (:func:`sleep_nb`) and go once the calling thread's
+    call has posted the job from inside the kernel: they find the GIL free. :meth:`expect`
+    wakes them ahead of a job (while its bars are copied), so they are already spinning
+    when it is posted. Elsewhere each helper sleeps on a lock, woken as the job starts.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._busy = threading.Lock()
         self._helpers: list[_Helper] = []
-        #: Set by a helper after each call it made (or its failure, in :attr:`error`).
+        self._jobs = 0
+        self.futex = atomics.FUTEX
+        #: Words helpers sleep on (:data:`POST`, :data:`SEQ`).
+        self.ctl = np.zeros(16, dtype=np.int64)
+        #: Set by a helper after each job it ran (or its failure, in :attr:`error`).
         self.done = threading.Event()
         self.error: BaseException | None = None
 
@@ -151,32 +187,50 @@ class Crew:
             return self._helpers[:n]
         with self._lock:
             while len(self._helpers) < n:
-                self._helpers.append(_Helper(self, f"vyx-crew-{len(self._helpers)}"))
+                name = f"vyx-crew-{len(self._helpers)}"
+                self._helpers.append(_Helper(self, name, self.futex))
             return self._helpers[:n]
+
+    def expect(self, helpers: int) -> None:
+        """A job for ``helpers`` helpers is coming: wake them now (Linux), so they are
+        spinning, not asleep, when it is posted (they sleep again ~2 ms later without one)."""
+        if self.futex and helpers > 0 and not self._busy.locked():
+            self._grow(helpers)
+            post_nb(self.ctl, int(self.ctl[POST]))
 
     def run(
         self,
-        mine: Callable[[], object],
+        mine: Callable[[tuple[int, int, int]], object],
         theirs: Sequence[Callable[[], object]],
         left: Callable[[], int],
+        *,
+        posts: bool = False,
     ) -> None:
-        """``mine()`` here and each of ``theirs`` on a helper (none while another job holds
-        the helpers); returns once ``left()`` (the pieces not yet done) is 0. ``mine()`` must
-        take every piece no helper took; re-raises a helper's failure.
+        """``mine(post)`` here and each of ``theirs`` on a helper (none while another job
+        holds the helpers); returns once ``left()`` (the pieces not yet done) is 0.
+        ``mine`` must take every piece no helper took; re-raises a helper's failure.
 
-        Helpers are woken first, so their wake-up overlaps the Python each thread runs before
-        its call (a helper sets up its own call, while this thread is in its own without the
-        GIL)."""
+        With ``posts`` ``mine`` posts the job itself, once in the kernel, passing ``post``
+        (:func:`kernels.interp.shared_claims`; zeros: nothing to post); else it is posted
+        here, just before ``mine`` runs."""
         if not theirs or not self._busy.acquire(blocking=False):
-            mine()
+            mine((0, 0, 0))
             return
         helpers = self._grow(len(theirs))
         try:
             self.done.clear()
             self.error = None
-            for helper, job in zip(helpers, theirs, strict=True):
-                helper.hand(job)
-            mine()
+            self._jobs += 1
+            for helper, call in zip(helpers, theirs, strict=True):
+                if self.futex:
+                    helper.job = (self._jobs, call)
+                else:
+                    helper.hand((self._jobs, call))
+            base = self.ctl.ctypes.data
+            post = (base + 8 * POST, self._jobs, base + 8 * SEQ) if self.futex else (0, 0, 0)
+            if self.futex and not posts:
+                post_nb(self.ctl, self._jobs)
+            mine(post if posts else (0, 0, 0))
             while left() > 0 and self.error is None:
                 self.done.wait()
                 self.done.clear()

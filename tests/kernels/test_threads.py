@@ -9,7 +9,9 @@ import threading
 import numpy as np
 import pytest
 
+from kernels import atomics
 from kernels import step_job as step_job_module
+from kernels import threads as threads_module
 from kernels.executor import Executor
 from kernels.group import GroupState
 from kernels.interp import helper_claims, pieces_left, run_nb, shared_claims
@@ -76,9 +78,23 @@ def test_a_split_screen_equals_one_thread(monkeypatch: pytest.MonkeyPatch) -> No
     want_out, want_mem = _expected(job)
     monkeypatch.setattr(step_job_module, "PIECE_STEPS", 1)  # a batch of 32 slots a piece
     assert job.piece_slots() == 32
+    crew = threads_module.crew()
+    posted = int(crew.ctl[threads_module.POST])
     job.run_split(2)
     assert np.array_equal(job.out, want_out, equal_nan=True)
     assert np.array_equal(job.state.mem, want_mem, equal_nan=True)
+    if crew.futex:  # the job was posted to the helpers from inside the kernel
+        assert crew.ctl[threads_module.POST] > posted
+
+
+@pytest.fixture(params=[True, False], ids=["futex", "locks"])
+def crew(request: pytest.FixtureRequest) -> Crew:
+    """A crew whose helpers sleep in the kernel (Linux) or on locks (elsewhere)."""
+    if request.param and not atomics.FUTEX:
+        pytest.skip("helpers sleep on locks here")
+    made = Crew()
+    made.futex = request.param
+    return made
 
 
 class _Pieces:
@@ -108,13 +124,12 @@ class _Pieces:
         return self.n - self.done
 
 
-def test_the_crew_shares_a_job_and_returns_once_every_piece_is_done() -> None:
-    crew = Crew()
+def test_the_crew_shares_a_job_and_returns_once_every_piece_is_done(crew: Crew) -> None:
     job = _Pieces(40)
     helper_took, caller_took = threading.Event(), threading.Event()
     caller = threading.get_ident()
 
-    def mine() -> None:
+    def mine(_: object) -> None:
         helper_took.wait(timeout=30)  # the helper takes the first piece, then this thread
         job.take()
         caller_took.set()
@@ -135,8 +150,7 @@ def test_the_crew_shares_a_job_and_returns_once_every_piece_is_done() -> None:
     assert job.by[0] != caller  # both threads stepped
 
 
-def test_the_caller_waits_only_for_pieces_a_helper_took() -> None:
-    crew = Crew()
+def test_the_caller_waits_only_for_pieces_a_helper_took(crew: Crew) -> None:
     job = _Pieces(10)
     release = threading.Event()
     helper_has_one = threading.Event()
@@ -150,7 +164,7 @@ def test_the_caller_waits_only_for_pieces_a_helper_took() -> None:
             job.by[i] = threading.get_ident()
             job.done += 1
 
-    def mine() -> None:
+    def mine(_: object) -> None:
         helper_has_one.wait(timeout=30)
         while job.take():
             pass
@@ -162,8 +176,7 @@ def test_the_caller_waits_only_for_pieces_a_helper_took() -> None:
     assert len(job.by) == 10
 
 
-def test_a_late_helper_is_not_waited_for_and_finds_nothing_left() -> None:
-    crew = Crew()
+def test_a_late_helper_is_not_waited_for_and_finds_nothing_left(crew: Crew) -> None:
     first = _Pieces(6)
     caller = threading.get_ident()
     in_helper = threading.Event()
@@ -175,7 +188,7 @@ def test_a_late_helper_is_not_waited_for_and_finds_nothing_left() -> None:
         while first.take():
             pass
 
-    def mine() -> None:
+    def mine(_: object) -> None:
         in_helper.wait(timeout=30)
         while first.take():
             pass
@@ -190,20 +203,19 @@ def test_a_late_helper_is_not_waited_for_and_finds_nothing_left() -> None:
         while second.take():
             pass
 
-    crew.run(take_all, [take_all], second.left)
+    crew.run(lambda _: take_all(), [take_all], second.left)
     assert second.left() == 0
     assert sorted(second.by) == list(range(30))
     assert len(first.by) == 6
 
 
-def test_a_helper_failure_is_raised_in_the_caller() -> None:
-    crew = Crew()
+def test_a_helper_failure_is_raised_in_the_caller(crew: Crew) -> None:
     job = _Pieces(3)
 
     def theirs() -> None:
         raise RuntimeError("helper broke")
 
-    def mine() -> None:
+    def mine(_: object) -> None:
         while job.take():
             pass
 
@@ -215,18 +227,17 @@ def test_a_helper_failure_is_raised_in_the_caller() -> None:
         while after.take():
             pass
 
-    crew.run(take_all, [take_all], after.left)  # the crew still serves
+    crew.run(lambda _: take_all(), [take_all], after.left)  # the crew still serves
     assert after.left() == 0
 
 
-def test_a_busy_crew_leaves_a_second_job_to_its_caller() -> None:
-    crew = Crew()
+def test_a_busy_crew_leaves_a_second_job_to_its_caller(crew: Crew) -> None:
     outer = _Pieces(2)
     inner_by: list[int] = []
 
-    def mine() -> None:
+    def mine(_: object) -> None:
         # While this job holds the crew, another job (here from the same thread) runs alone.
-        crew.run(lambda: inner_by.append(threading.get_ident()), [_fail], lambda: 0)
+        crew.run(lambda _: inner_by.append(threading.get_ident()), [_fail], lambda: 0)
         while outer.take():
             pass
 
@@ -244,8 +255,7 @@ def _fail() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policy")
-def test_helpers_run_only_on_a_cpu_nothing_else_wants() -> None:
-    crew = Crew()
+def test_helpers_run_only_on_a_cpu_nothing_else_wants(crew: Crew) -> None:
     policies: list[int] = []
     job = _Pieces(1)
 
@@ -256,9 +266,30 @@ def test_helpers_run_only_on_a_cpu_nothing_else_wants() -> None:
         job.take()
         took.set()
 
-    def mine() -> None:  # leaves the piece to the helper
+    def mine(_: object) -> None:  # leaves the piece to the helper
         assert took.wait(timeout=30)
 
     crew.run(mine, [theirs], job.left)
     assert policies == [os.SCHED_IDLE]
     assert job.left() == 0
+
+
+def test_helpers_woken_ahead_of_a_job_serve_it_and_the_next(crew: Crew) -> None:
+    for _ in range(2):
+        crew.expect(1)  # as a large screen is prepared
+        job = _Pieces(20)
+        took = threading.Event()
+
+        def theirs(job: _Pieces = job, took: threading.Event = took) -> None:
+            job.take()
+            took.set()
+            while job.take():
+                pass
+
+        def mine(_: object, job: _Pieces = job, took: threading.Event = took) -> None:
+            assert took.wait(timeout=30)
+            while job.take():
+                pass
+
+        crew.run(mine, [theirs], job.left)
+        assert job.left() == 0

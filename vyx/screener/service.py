@@ -238,7 +238,12 @@ class Screener:
         self._closed_upto[tf] = max(self._closed_upto.get(tf, -1), close)
         if not self.executor.screens(tf):
             return
-        job = self.executor.prepare(tf, until=event.open_time, slots=self._live_slots(tf))
+        job = self.executor.prepare(
+            tf,
+            until=event.open_time,
+            slots=self._live_slots(tf),
+            threads=int(self._limiter.total_tokens),
+        )
         await self._run(job)
         result = self.executor.finish(job, emit=not self._paused)
         await self._publish(result)
