@@ -152,6 +152,9 @@ def test_encode_makes_browser_json() -> None:
     text = p.encode({"type": "t", "data": {"a": math.nan, "b": [math.inf, 1.0], "c": Scalar()}})
     assert json.loads(text) == {"type": "t", "data": {"a": None, "b": [None, 1.0], "c": 2.5}}
     assert " " not in p.encode(p.pong())
+    # keys that are not strings, and integers beyond 64 bits, as JSON has them
+    assert p.encode({"data": {1: True, None: 2.5}}) == '{"data":{"1":true,"null":2.5}}'
+    assert json.loads(p.encode({"data": {1: 2**70}})) == {"data": {"1": 2**70}}
 
 
 def test_hello_announces_the_version() -> None:
