@@ -18,8 +18,9 @@ import numpy as np
 from kernels.bar_grid import BarGrid, ext_history
 from kernels.columns import Firing, Found, run_columns, stream_columns
 from kernels.fires import Fire, Fires, TimeframeFires
+from kernels.firing import FIRE_COOLDOWN, FIRE_NEED, FIRE_NODES, FIRE_ROOT
 from kernels.graph import F64, I64, Layout
-from kernels.interp import FIRE_COOLDOWN, FIRE_NEED, FIRE_NODES, FIRE_ROOT, outputs
+from kernels.interp import outputs
 from kernels.klines_csv import Klines
 from kernels.program import Program, TraderPlan
 from kernels.warmth import Warmth

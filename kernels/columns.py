@@ -30,9 +30,10 @@ import attrs
 import numpy as np
 
 from kernels import ops
+from kernels.firing import FIRE_NODES, NO_FIRES
 from kernels.graph import F64, I64, Layout
 from kernels.group import GroupState, copy_rings
-from kernels.interp import ALONE, FIRE_NODES, NO_FIRES, run_nb, workspace
+from kernels.interp import ALONE, run_nb, workspace
 from kernels.ops import N_BAR_FIELDS
 from kernels.threads import TakeFn, share
 

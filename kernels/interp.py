@@ -47,17 +47,10 @@ symbol, on a layout whose rings hold a block plus the deepest lag and whose cons
 are filled once (they are not stepped). Either way each node computes each bar with the
 same kernel, from the same inputs, in the same order: the results are bit for bit the same.
 
-**Fires.** In column mode a backtest applies the live firing rules (:func:`kernels.edges.fires`)
-right after each block is stepped, while the block's values are still in the rings: trader
-``i`` (row ``i`` of ``fire_spec``, see :data:`FIRE_COLUMNS`) fires on a symbol's bar when its
-root node is 1.0 there and was not on the symbol's previous bar, the symbol has stepped at least
-``need`` bars, the step is at least ``ready[s, i]`` (from there on the symbol has enough history
-on the other timeframes the trader reads; ``ready`` with no trader column: not tested) and
-``cooldown`` bars have passed since its last signal on that symbol. Each fire is a row (symbol,
-step, trader) of ``fired`` with the values of the trader's explanation nodes at that bar, then
-the bar's close, in the same row of ``values``; rows past ``len(fired)`` are counted, not
-written. Nothing but the fires leaves the kernel: the filters'
-values at every bar are never gathered.
+**Fires.** In column mode a backtest's traders fire inside the interpreter, right after each
+block is stepped, while the block's values are still in the rings (:mod:`kernels.firing`, which
+says what ``fire_spec``, ``ready``, ``fired`` and ``values`` hold). Nothing but the fires
+leaves the kernel: the filters' values at every bar are never gathered.
 
 **Families.** Opcodes are run by their family's ``block_nb`` (:mod:`kernels.families`); only
 ``CONST``, ``SRC`` and ``EXT`` are run here. Adding an opcode to a family needs no change here;
@@ -74,6 +67,8 @@ from numba import njit
 
 from kernels import atomics, ops
 from kernels.families import table
+from kernels.firing import NO_FIRES as NO_FIRES
+from kernels.firing import fire_block, reset
 from kernels.graph import F64, I64
 from kernels.ind import (
     averages,
@@ -87,27 +82,11 @@ from kernels.ind import (
 )
 from kernels.jit import entry
 
-_CONST, _SRC, _EXT, _OPEN_TIME, _CLOSE = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME, ops.CLOSE
+_CONST, _SRC, _EXT, _OPEN_TIME = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME
 #: Family index of each opcode (a compile-time constant of :func:`run_nb`).
 _FAMILY = table()
 #: Symbols stepped together (one bar each) in a live batch; rows of ``scratch``.
 SCRATCH_ROWS = 32
-
-#: Columns of a ``fire_spec`` row: the trader's root node, the bars it needs, its cooldown in
-#: bars, then its state on the symbol being stepped (whether its root held on the previous
-#: bar, the bar of its last signal or -1; the kernel resets them per symbol), then the nodes
-#: whose values a fire takes (one per column of ``values``).
-FIRE_ROOT, FIRE_NEED, FIRE_COOLDOWN, FIRE_MATCHED, FIRE_LAST, FIRE_NODES = range(6)
-FIRE_COLUMNS = FIRE_NODES
-
-#: The firing arguments of :func:`run_nb` when it takes no fires (the live screener, ``vyx
-#: eval``): no trader, and empty ``ready``, ``fired`` and ``values``.
-NO_FIRES = (
-    np.zeros((0, FIRE_COLUMNS), dtype=np.int64),
-    np.zeros((1, 0), dtype=np.int64),
-    np.zeros((0, 3), dtype=np.int64),
-    np.zeros((0, 1)),
-)
 
 
 def outputs(nodes: Sequence[int] | I64, gates: Sequence[int] | None = None) -> I64:
@@ -317,8 +296,8 @@ def _steps(plan, job, take, lo, hi, found):
     g = work.shape[0] if block == 1 else 1
     fires = block > 1 and fire_spec.shape[0] > 0
     for a in range(lo, hi, g):
-        for i in range(fire_spec.shape[0] if fires else 0):
-            fire_spec[i, FIRE_MATCHED], fire_spec[i, FIRE_LAST] = 0, -1
+        if fires:
+            reset(fire_spec)
         b = min(hi, a + g)
         rows = mem[a:b] if commit else scratch
         for r in range(b - a):
@@ -351,48 +330,29 @@ def _steps(plan, job, take, lo, hi, found):
                         mj,
                     )
             if fires and k > 0:
-                found = _fire_block(
-                    rows[0], roff, rdep, fire_spec, ready, bars, fired, values, a, work, found
+                first, end = work[0, _FIRST], work[0, _END]
+                steps, listed = work[0, _STEPS:], work[1]
+                found = fire_block(
+                    rows[0],
+                    roff,
+                    rdep,
+                    fire_spec,
+                    ready,
+                    bars,
+                    fired,
+                    values,
+                    a,
+                    first,
+                    end,
+                    steps,
+                    listed,
+                    found,
                 )
             for r in range(b - a):
                 _gather_steps(rows[r], roff, rdep, out_nodes, out, a + r, t0, t1, work, r, k, block)
             t0 = t1
         for r in range(b - a if commit else 0):
             count[a + r] = work[r, _COUNT]
-    return found
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _fire_block(row, roff, rdep, spec, ready, bars, fired, values, s, work, found):
-    """The fires of the block just stepped of symbol ``s`` (``row``; see *Fires* in the module
-    docstring): written from row ``found`` on; returns the count so far."""
-    c0, nb = work[0, _FIRST], work[0, _END] - work[0, _FIRST]
-    use_ready = ready.shape[1] > 0
-    close = values.shape[1] - 1
-    for i in range(spec.shape[0]):
-        # One trader at a time: its state stays in registers.
-        root = spec[i, FIRE_ROOT]
-        off, mask = roff[root], rdep[root] - 1
-        need, cooldown = spec[i, FIRE_NEED], spec[i, FIRE_COOLDOWN]
-        matched, last = spec[i, FIRE_MATCHED] != 0, spec[i, FIRE_LAST]
-        for q in range(nb):
-            c = c0 + q
-            if row[off + (c & mask)] != 1.0:
-                matched = False  # the common case: not matching
-                continue
-            t = work[0, _STEPS + q]
-            held = c + 1 >= need and (not use_ready or t >= ready[s, i])
-            if held and not matched and (last < 0 or c - last >= cooldown):
-                if found < fired.shape[0]:
-                    fired[found, 0], fired[found, 1], fired[found, 2] = s, t, i
-                    for j in range(close):
-                        n = spec[i, FIRE_NODES + j]
-                        values[found, j] = row[roff[n] + (c & (rdep[n] - 1))]
-                    values[found, close] = bars[s, t, _CLOSE]
-                found += 1
-                last = c
-            matched = held
-        spec[i, FIRE_MATCHED], spec[i, FIRE_LAST] = matched, last
     return found
 
 

@@ -40,7 +40,7 @@ from numba.core.caching import FunctionCache
 _HERE = Path(__file__).resolve().parent
 
 #: Files the compiled kernels are made of (relative to the ``kernels`` package).
-SOURCES = ("interp.py", "families.py", "ops.py", "jit.py", "atomics.py", "ind/*.py")
+SOURCES = ("interp.py", "firing.py", "families.py", "ops.py", "jit.py", "atomics.py", "ind/*.py")
 
 
 def sources_digest(root: Path = _HERE) -> str:

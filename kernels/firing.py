@@ -1,0 +1,121 @@
+"""The backtest's firing rules, applied inside the interpreter (:func:`kernels.interp.run_nb`).
+
+In column mode a backtest applies the live firing rules (:func:`kernels.edges.fires`) right
+after each block of bars is stepped, while the block's values are still in the rings: trader
+``i`` (row ``i`` of ``fire_spec``, see :data:`FIRE_COLUMNS`) fires on a symbol's bar when its
+root node is 1.0 there and was not on the symbol's previous bar, the symbol has stepped at
+least ``need`` bars, the step is at least ``ready[s, i]`` (from there on the symbol has enough
+history on the other timeframes the trader reads; ``ready`` with no trader column: not
+tested) and ``cooldown`` bars have passed since its last signal on that symbol. Each fire is a
+row (symbol, step, trader) of ``fired`` with the values of the trader's explanation nodes at
+that bar, then the bar's close, in the same row of ``values``; rows past ``len(fired)`` are
+counted, not written.
+
+Compiled into the interpreter (this file is one of :data:`kernels.jit.SOURCES`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from kernels import ops
+
+_CLOSE = ops.CLOSE
+
+#: Columns of a ``fire_spec`` row: the trader's root node, the bars it needs, its cooldown in
+#: bars, then its state on the symbol being stepped (whether its root held on the previous
+#: bar, the bar of its last signal or -1; :func:`reset` per symbol), then the nodes whose
+#: values a fire takes (one per column of ``values`` but the last).
+FIRE_ROOT, FIRE_NEED, FIRE_COOLDOWN, FIRE_MATCHED, FIRE_LAST, FIRE_NODES = range(6)
+FIRE_COLUMNS = FIRE_NODES
+
+#: The firing arguments of :func:`kernels.interp.run_nb` when it takes no fires (the live
+#: screener, ``vyx eval``): no trader, and empty ``ready``, ``fired`` and ``values``.
+NO_FIRES = (
+    np.zeros((0, FIRE_COLUMNS), dtype=np.int64),
+    np.zeros((1, 0), dtype=np.int64),
+    np.zeros((0, 3), dtype=np.int64),
+    np.zeros((0, 1)),
+)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def reset(spec):
+    """Every trader's state before a symbol's first bar: not matched, no signal yet."""
+    for i in range(spec.shape[0]):
+        spec[i, FIRE_MATCHED], spec[i, FIRE_LAST] = 0, -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def fire_block(row, roff, rdep, spec, ready, bars, fired, values, s, c0, c1, steps, listed, found):
+    """The fires of bars ``c0 .. c1 - 1`` of symbol ``s`` (``row``), just stepped, at steps
+    ``steps[: c1 - c0]`` (``listed``: room for as many ints): written from row ``found`` on;
+    returns the count so far."""
+    nb = c1 - c0
+    use_ready = ready.shape[1] > 0
+    for i in range(spec.shape[0]):
+        # One trader at a time: its state stays in registers.
+        root = spec[i, FIRE_ROOT]
+        off, mask = roff[root], rdep[root] - 1
+        need, cooldown = spec[i, FIRE_NEED], spec[i, FIRE_COOLDOWN]
+        matched, last = spec[i, FIRE_MATCHED] != 0, spec[i, FIRE_LAST]
+        base = off + (c0 & mask)
+        warm = c0 + 1 >= need and (not use_ready or steps[0] >= ready[s, i])
+        if warm and base + nb - 1 == off + ((c0 + nb - 1) & mask):
+            # Warm from the block's first bar on (warmth only turns on), the block in place:
+            # the bars that fire are listed without a branch (whether a filter holds is as
+            # good as random: a branch on it mispredicts), then written.
+            m = 0
+            if cooldown <= 1:
+                # Every edge fires (the last signal was at least a bar before).
+                for q in range(nb):
+                    held = row[base + q] == 1.0
+                    listed[m] = q
+                    m += held & (not matched)
+                    matched = held
+                last = c0 + listed[m - 1] if m > 0 else last
+            else:
+                for q in range(nb):
+                    c = c0 + q
+                    held = row[base + q] == 1.0
+                    fire = held & (not matched) & ((last < 0) | (c - last >= cooldown))
+                    listed[m] = q
+                    m += fire
+                    last = c if fire else last
+                    matched = held
+            for x in range(m):
+                found = _fire(
+                    row, roff, rdep, spec, bars, fired, values, s, i, c0, steps, listed[x], found
+                )
+            spec[i, FIRE_MATCHED], spec[i, FIRE_LAST] = matched, last
+            continue
+        for q in range(nb):
+            c = c0 + q
+            if row[off + (c & mask)] != 1.0:
+                matched = False  # the common case: not matching
+                continue
+            t = steps[q]
+            held = c + 1 >= need and (not use_ready or t >= ready[s, i])
+            if held and not matched and (last < 0 or c - last >= cooldown):
+                found = _fire(row, roff, rdep, spec, bars, fired, values, s, i, c0, steps, q, found)
+                last = c
+            matched = held
+        spec[i, FIRE_MATCHED], spec[i, FIRE_LAST] = matched, last
+    return found
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _fire(row, roff, rdep, spec, bars, fired, values, s, i, c0, steps, q, found):
+    """Trader ``i`` fires at bar ``q`` of the block: its row written (if there is room);
+    returns the count of fires."""
+    if found < fired.shape[0]:
+        c = c0 + q
+        t = steps[q]
+        close = values.shape[1] - 1
+        fired[found, 0], fired[found, 1], fired[found, 2] = s, t, i
+        for j in range(close):
+            n = spec[i, FIRE_NODES + j]
+            values[found, j] = row[roff[n] + (c & (rdep[n] - 1))]
+        values[found, close] = bars[s, t, _CLOSE]
+    return found + 1
