@@ -85,7 +85,9 @@ def screen_at_close(
     only when :meth:`StepJob.threads_worth` says it pays."""
     base = tfs[0]
     data, rings, executor, warm_s = _setup(n_sym, n_bars, tfs, n_traders)
-    samples: dict[int, dict[str, list[float]]] = {n: {"step": [], "screen": []} for n in threads}
+    samples: dict[int, dict[str, list[float]]] = {
+        n: {"step": [], "screen": [], "helped": []} for n in threads
+    }
     fired: list[int] = []
     used: dict[int, int] = {}
     for i, t in enumerate(range(n_bars - TIMED_BARS, n_bars)):
@@ -101,6 +103,7 @@ def screen_at_close(
         e = time.perf_counter()
         samples[n]["step"].append(c - b)
         samples[n]["screen"].append(e - a)
+        samples[n]["helped"].append(job.helped)
         fired.append(len(result.matches))
     out = {
         n: {
@@ -109,6 +112,9 @@ def screen_at_close(
             "kernel_step_best_us": min(s["step"]) * 1e6,
             "screen_us": _median_us(s["screen"]),
             "threads_used": float(used[n]),
+            # The share of a split close's pieces the helper stepped (median): low when the
+            # machine had no CPU to spare (helpers run at idle priority).
+            "helped": statistics.median(s["helped"]),
             "warm_s": warm_s,
             "signals_per_screen": float(statistics.mean(fired)),
             "nodes": float(sum(lay.n_nodes for lay in executor.layouts.values())),
@@ -182,8 +188,8 @@ def _rows(ref, big, bt, proc, mem, edge) -> list[tuple[str, float, str, str]]:
             f"{b1['kernel_step_us'] / b2['kernel_step_us']:.2f}× vs 1 thread, median close "
             f"(target ≥ 1.7×); best close "
             f"{b1['kernel_step_best_us'] / b2['kernel_step_best_us']:.2f}×; "
-            f"whole screen {b2['screen_us'] / 1000:.2f} ms; load {b2['load']:.1f} on "
-            f"{os.cpu_count()} CPUs",
+            f"whole screen {b2['screen_us'] / 1000:.2f} ms; the helper stepped "
+            f"{100 * b2['helped']:.0f}% (load {b2['load']:.1f} on {os.cpu_count()} CPUs)",
         ),
         (
             "backtest, bars×symbols×traders per second",

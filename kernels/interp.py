@@ -150,6 +150,14 @@ def pieces_left(shared: I64, lo: int, hi: int) -> int:
     return -(-(hi - lo) // piece) - int(shared[_DONE])
 
 
+def helped(shared: I64, lo: int, hi: int) -> float:
+    """The share of the pieces of ``lo..hi-1`` helpers stepped, once all are done (the
+    waiting thread took the others from the front, plus one try that found none left)."""
+    n = -(-(hi - lo) // int(shared[_PIECE]))
+    front = int(shared[_TAKEN]) & (_BACK - 1)
+    return (n - (front - 1)) / n if n else 0.0
+
+
 #: Columns of ``work``: the row of ``mem`` (or ``scratch``) stepped, its first bar, its end
 #: bar (the families read these three), the symbol, its bar count, then the steps (indices
 #: into ``bars``) of its bars.

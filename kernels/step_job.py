@@ -21,6 +21,7 @@ from kernels.interp import (
     ALONE,
     NO_FIRES,
     SCRATCH_ROWS,
+    helped,
     helper_claims,
     outputs,
     pieces_left,
@@ -51,14 +52,18 @@ class StepJob:
     #: Bars to step (not NaN in ``bars``), when the maker of the job counted them (-1:
     #: :meth:`node_steps` counts them).
     bars_stepped: int = attrs.field(default=-1, kw_only=True)
+    #: The share of a split job's pieces helper threads stepped (:meth:`run_split`; 0 when
+    #: the calling thread stepped them all).
+    helped: float = attrs.field(default=0.0, init=False)
 
     def run(self, lo: int = 0, hi: int | None = None) -> None:
         """Step slots ``lo..hi-1``; thread-safe for disjoint ranges, releases the GIL."""
         run_nb(*self.arguments(lo, self.state.n_slots if hi is None else hi, ALONE))
 
-    def arguments(self, lo: int, hi: int, claims: I64) -> tuple[Any, ...]:
+    def arguments(self, lo: int, hi: int, claims: I64, nodes: I64 | None = None) -> tuple[Any, ...]:
         """:func:`~kernels.interp.run_nb`'s arguments stepping slots ``lo..hi-1``, or the
-        pieces of them a thread takes (``claims``), with a workspace of their own."""
+        pieces of them a thread takes (``claims``), with a workspace of their own (``nodes``:
+        the job's :func:`~kernels.interp.outputs`, when made already)."""
         lay = self.state.layout
         return (
             lay.op,
@@ -74,7 +79,7 @@ class StepJob:
             lo,
             hi,
             self.commit,
-            outputs(self.out_nodes),
+            outputs(self.out_nodes) if nodes is None else nodes,
             self.out,
             *workspace(lay.width, hi - lo, self.commit),
             *NO_FIRES,
@@ -114,9 +119,11 @@ class StepJob:
         total = self.state.n_slots
         shared = shared_claims(self.piece_slots(), WAIT_SPINS)
         helper = helper_claims(shared)
+        nodes = outputs(self.out_nodes)  # read only: one for every thread
         crew().run(
-            lambda post: run_nb(*self.arguments(0, total, posting(shared, post))),
-            [lambda: run_nb(*self.arguments(0, total, helper))] * (n - 1),
+            lambda post: run_nb(*self.arguments(0, total, posting(shared, post), nodes)),
+            [lambda: run_nb(*self.arguments(0, total, helper, nodes))] * (n - 1),
             lambda: pieces_left(shared, 0, total),
             posts=True,
         )
+        self.helped = helped(shared, 0, total)

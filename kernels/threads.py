@@ -178,6 +178,8 @@ class Crew:
         self.futex = atomics.FUTEX
         #: Words helpers sleep on (:data:`POST`, :data:`SEQ`).
         self.ctl = np.zeros(16, dtype=np.int64)
+        self._post_at = self.ctl.ctypes.data + POST * self.ctl.itemsize
+        self._seq_at = self.ctl.ctypes.data + SEQ * self.ctl.itemsize
         #: Set by a helper after each job it ran (or its failure, in :attr:`error`).
         self.done = threading.Event()
         self.error: BaseException | None = None
@@ -218,7 +220,8 @@ class Crew:
             return
         helpers = self._grow(len(theirs))
         try:
-            self.done.clear()
+            if self.done.is_set():
+                self.done.clear()
             self.error = None
             self._jobs += 1
             for helper, call in zip(helpers, theirs, strict=True):
@@ -226,8 +229,7 @@ class Crew:
                     helper.job = (self._jobs, call)
                 else:
                     helper.hand((self._jobs, call))
-            base = self.ctl.ctypes.data
-            post = (base + 8 * POST, self._jobs, base + 8 * SEQ) if self.futex else (0, 0, 0)
+            post = (self._post_at, self._jobs, self._seq_at) if self.futex else (0, 0, 0)
             if self.futex and not posts:
                 post_nb(self.ctl, self._jobs)
             mine(post if posts else (0, 0, 0))

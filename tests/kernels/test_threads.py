@@ -14,7 +14,7 @@ from kernels import step_job as step_job_module
 from kernels import threads as threads_module
 from kernels.executor import Executor
 from kernels.group import GroupState
-from kernels.interp import helper_claims, pieces_left, run_nb, shared_claims
+from kernels.interp import helped, helper_claims, pieces_left, run_nb, shared_claims
 from kernels.program import TraderDef
 from kernels.ring import RingBuffer
 from kernels.threads import Crew
@@ -67,8 +67,8 @@ def test_threads_taking_pieces_of_one_call_step_every_slot_once_bit_for_bit() ->
         thread.join()
     assert pieces_left(shared, 0, 37) == 0
     taken = int(shared[0]) & 0xFFFFFFFF, int(shared[0]) >> 32  # from the front, the back
-    assert sum(taken) >= 13  # every piece (each thread's last try finds none left)
-    assert taken[0] >= 1
+    assert sum(taken) == 13 + 3  # every piece, and each thread's last try that found none
+    assert helped(shared, 0, 37) == (taken[1] - 2) / 13  # the two helpers' pieces
     assert np.array_equal(job.out, want_out, equal_nan=True)
     assert np.array_equal(job.state.mem, want_mem, equal_nan=True)
 
