@@ -2,8 +2,8 @@
 
 A family is a module of :mod:`kernels.ind` with one ``block_nb`` (see :mod:`kernels.ind` for its
 contract). The interpreter calls the family of a node's opcode once per node and block of bars;
-each family is its own compiled unit, so families compile in parallel (:mod:`kernels.jit`) and
-a new opcode costs compile time only in its own family.
+each family is its own compiled unit, so families compile in parallel (:mod:`kernels.precompile`)
+and a new opcode costs compile time only in its own family.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from kernels.ind import (
     volume,
 )
 
-#: In the interpreter's dispatch order (``kernels.interp`` calls ``FAMILIES[i].block_nb`` for
-#: family ``i``; a test checks the two agree).
+#: The families; the interpreter calls ``FAMILIES[i].block_nb`` for family ``i`` through entry
+#: ``i`` of :mod:`kernels.family_table`.
 FAMILIES: tuple[ModuleType, ...] = (
     elementwise,
     averages,

@@ -52,9 +52,10 @@ block is stepped, while the block's values are still in the rings (:mod:`kernels
 says what ``fire_spec``, ``ready``, ``fired`` and ``values`` hold). Nothing but the fires
 leaves the kernel: the filters' values at every bar are never gathered.
 
-**Families.** Opcodes are run by their family's ``block_nb`` (:mod:`kernels.families`); only
-``CONST``, ``SRC`` and ``EXT`` are run here. Adding an opcode to a family needs no change here;
-adding a family needs one more branch below (and its entry in ``FAMILIES``).
+**Families.** Opcodes are run by their family's ``block_nb`` (:mod:`kernels.families`), called
+through a table of the compiled families (:mod:`kernels.family_table`: the interpreter does
+not link their code, so it compiles on its own, beside them); only ``CONST``, ``SRC`` and
+``EXT`` are run here. Adding an opcode or a family needs no change here.
 """
 
 from __future__ import annotations
@@ -67,19 +68,10 @@ from numba import njit
 
 from kernels import atomics, ops
 from kernels.families import table
+from kernels.family_table import call_family, needs_families
 from kernels.firing import NO_FIRES as NO_FIRES
 from kernels.firing import fire_block, reset
 from kernels.graph import F64, I64
-from kernels.ind import (
-    averages,
-    candles,
-    elementwise,
-    oscillators,
-    stats,
-    structure,
-    trend,
-    volume,
-)
 from kernels.jit import entry
 
 _CONST, _SRC, _EXT, _OPEN_TIME = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME
@@ -184,28 +176,6 @@ def _copy_in(src, f, rows, items, oj, mj):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _family(o, rows, items, st, inp, roff, rdep, p, oj, mj):
-    """The family of opcode ``o`` steps the node (see :mod:`kernels.families`)."""
-    f = _FAMILY[o]
-    if f == 0:
-        elementwise.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
-    elif f == 1:
-        averages.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
-    elif f == 2:
-        stats.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
-    elif f == 3:
-        oscillators.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
-    elif f == 4:
-        trend.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
-    elif f == 5:
-        volume.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
-    elif f == 6:
-        structure.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
-    elif f == 7:
-        candles.block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)
-
-
-@njit(cache=True, nogil=True, inline="always")
 def _gather(row, roff, rdep, out_nodes, out, s, t, c):
     """Outputs at step ``t``: each output node's value at bar ``c - 1`` (NaN before any),
     where its gate column holds 1.0 (see :func:`outputs`; a run of columns with one gate
@@ -292,6 +262,9 @@ def run_nb(
     return found
 
 
+needs_families(run_nb)
+
+
 @njit(cache=True, nogil=True, inline="always")
 def _steps(plan, job, take, lo, hi, found):
     """Step symbols ``lo..hi-1``, ``work``'s rows at a time (a batch): ``plan``, ``job`` and
@@ -324,8 +297,9 @@ def _steps(plan, job, take, lo, hi, found):
                     _copy_in(bars if o == _SRC else ext, int(prm[j, 0]), rows, items, oj, mj)
                 elif o == _CONST:
                     _fill(prm[j, 0], rows, items, oj, mj, block)
-                else:
-                    _family(
+                elif _FAMILY[o] >= 0:
+                    call_family(
+                        _FAMILY[o],
                         o,
                         rows,
                         items,

@@ -40,7 +40,16 @@ from numba.core.caching import FunctionCache
 _HERE = Path(__file__).resolve().parent
 
 #: Files the compiled kernels are made of (relative to the ``kernels`` package).
-SOURCES = ("interp.py", "firing.py", "families.py", "ops.py", "jit.py", "atomics.py", "ind/*.py")
+SOURCES = (
+    "interp.py",
+    "firing.py",
+    "families.py",
+    "family_table.py",
+    "ops.py",
+    "jit.py",
+    "atomics.py",
+    "ind/*.py",
+)
 
 
 def sources_digest(root: Path = _HERE) -> str:
@@ -106,7 +115,13 @@ def _kernels(cached: bool, **options: Any) -> Callable[[Callable[..., Any]], Any
 
 #: Decorator of kernels and loops called only from other kernels: no runtime, not cached on
 #: their own (they are compiled into their family's cached code, the only one ever loaded).
-loops = _kernels(False, **_NO_RUNTIME, **_INTERNAL)
+#: ``forceinline`` is set (off) so that a loop called from an :data:`inlined_loops` one does
+#: not inherit it (numba passes a caller's unset flags on to its callees).
+loops = _kernels(False, **_NO_RUNTIME, **_INTERNAL, forceinline=False)
+
+#: Decorator of a loop that LLVM inlines where it is called (a family's ``block_nb`` calling
+#: it once: the interpreter then calls the loop in one call, not two).
+inlined_loops = _kernels(False, **_NO_RUNTIME, **_INTERNAL, forceinline=True)
 
 #: Decorator of a family's ``block_nb`` (a compiled unit, called only from the interpreter):
 #: cached, no runtime.

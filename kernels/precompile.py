@@ -2,17 +2,16 @@
 
 numba compiles a kernel the first time it runs and caches it on disk; the first ``vyx demo``
 on a new machine would sit silent while the whole interpreter compiles. :func:`ensure_compiled`
-does it up front instead: it loads the interpreter from the cache when it is there (a fraction
-of a second), and otherwise compiles the kernel families in parallel — one forked process per
-spare CPU plus this one, each family its own compiled unit (:mod:`kernels.families`) cached on
-disk — reporting each one done, and the interpreter as soon as every family is (it finds them
-in the cache), while the other processes compile the units it does not link.
-The outcome kernels (:mod:`kernels.outcomes`: a signal's outcome followed bar by bar) are a
-unit too: compiled here, with progress, rather than silently at the first signal; a process
-loads them from the cache when it first follows an outcome.
+does it up front instead: it loads the kernels from the cache when they are there (a fraction
+of a second), and otherwise compiles every unit — the interpreter, each kernel family
+(:mod:`kernels.families`), the backtest's firing pass and the outcome kernels (a signal's
+outcome followed bar by bar, :mod:`kernels.outcomes`) — each on its own and cached on disk, in
+one forked process per CPU, longest first, while this process reports each unit as it is
+done. No unit waits for another: the interpreter calls the families through a table filled
+when it is loaded (:mod:`kernels.family_table`), so it does not link their code.
 
 Compile time stays bounded as opcodes are added: a new opcode costs compile time only in its
-family, families compile in parallel, and the interpreter's own compile does not grow with the
+family, units compile in parallel, and the interpreter's own compile does not grow with the
 opcodes. A family that grows large can be split in two (one more entry in
 :data:`kernels.families.FAMILIES`).
 """
@@ -32,26 +31,13 @@ from numba import types
 from kernels import atomics, outcomes
 from kernels.csv_parse import parse_nb
 from kernels.families import FAMILIES
+from kernels.family_table import FAMILY_SIGNATURE, deferred, family_address, load_families
 from kernels.fired import scan_nb
 from kernels.interp import run_nb
 
 _TUPLE: Any = types.UniTuple
 _I1, _I2 = types.int64[::1], types.int64[:, ::1]
 _F2, _F3 = types.float64[:, ::1], types.float64[:, :, ::1]
-
-#: The signature every family's ``block_nb`` is called with.
-FAMILY_SIGNATURE = (
-    types.int64,
-    _F2,
-    _I2,
-    types.int64,
-    _TUPLE(types.int64, 4),
-    _I1,
-    _I1,
-    _TUPLE(types.float64, 4),
-    types.int64,
-    types.int64,
-)
 
 #: The signature :func:`kernels.interp.run_nb` is called with.
 INTERP_SIGNATURE = (
@@ -141,38 +127,77 @@ def _cached(dispatcher: Any, signature: tuple[Any, ...]) -> bool:
 
 
 def is_cached() -> bool:
-    """Are the interpreter and the backtest's firing pass in numba's on-disk cache for this
-    machine and these sources?"""
+    """Is every compiled unit in numba's on-disk cache for this machine and these sources?"""
     return (
         _cached(run_nb, INTERP_SIGNATURE)
         and _cached(scan_nb, SCAN_SIGNATURE)
         and _cached(parse_nb, CSV_SIGNATURE)
+        and all(_cached(f.block_nb, FAMILY_SIGNATURE) for f in FAMILIES)
         and all(_cached(kernel, signature) for kernel, signature in OUTCOME_SIGNATURES)
         and all(_cached(kernel, signature) for kernel, signature in CREW_SIGNATURES)
     )
 
 
-def _compile_unit(index: int) -> str:
-    """Compile kernel family ``index``, (-1) the firing pass, the klines reader and the
-    helper threads' waits or (-2) the outcome kernels."""
-    if index == -2:
-        for kernel, signature in OUTCOME_SIGNATURES:
-            kernel.compile(signature)
-    elif index < 0:
+#: Each unit's compile CPU, seconds (measured on the reference 2-vCPU machine): only the
+#: order units are taken in, longest first, so that the processes finish together; a stale
+#: or missing figure costs balance, never correctness.
+UNIT_SECONDS = {
+    "interpreter": 3.4,
+    "oscillators": 1.9,
+    "elementwise": 1.2,
+    "candles": 1.1,
+    "structure": 1.0,
+    "trend": 0.9,
+    "outcomes": 0.9,
+    "stats": 0.8,
+    "averages": 0.7,
+    "volume": 0.6,
+    "firing rules, klines reader": 0.3,
+}
+
+
+def units() -> list[str]:
+    """Every compiled unit (the interpreter, each family, the firing pass with the klines
+    reader and the helper threads' waits, the outcome kernels), longest first
+    (:data:`UNIT_SECONDS`)."""
+    names = [
+        "interpreter",
+        *map(_family_name, FAMILIES),
+        "firing rules, klines reader",
+        "outcomes",
+    ]
+    return sorted(names, key=lambda name: -UNIT_SECONDS.get(name, 0.0))
+
+
+def _family_name(module: Any) -> str:
+    name: str = module.__name__.rsplit(".", 1)[-1]
+    return name
+
+
+def _compile_unit(name: str) -> str:
+    """Compile unit ``name`` (or load it from the cache) and return its name."""
+    if name == "interpreter":
+        # Not its families: they may be compiling in another process (see _load).
+        with deferred():
+            run_nb.compile(INTERP_SIGNATURE)
+    elif name == "firing rules, klines reader":
         scan_nb.compile(SCAN_SIGNATURE)
         parse_nb.compile(CSV_SIGNATURE)
         for kernel, signature in CREW_SIGNATURES:
             kernel.compile(signature)
+    elif name == "outcomes":
+        for kernel, signature in OUTCOME_SIGNATURES:
+            kernel.compile(signature)
     else:
-        FAMILIES[index].block_nb.compile(FAMILY_SIGNATURE)
-    return _unit_name(index)
+        family_address([_family_name(f) for f in FAMILIES].index(name))
+    return name
 
 
-def _size(module: Any) -> int:
-    try:
-        return os.path.getsize(module.__file__)
-    except (OSError, TypeError):
-        return 0
+def _load() -> None:
+    """The interpreter, its families and the firing pass ready in this process."""
+    load_families()
+    run_nb.compile(INTERP_SIGNATURE)
+    scan_nb.compile(SCAN_SIGNATURE)
 
 
 def _cpus() -> int:
@@ -185,122 +210,87 @@ def _cpus() -> int:
 def ensure_compiled(
     progress: Progress | None = None, *, processes: int | None = None
 ) -> CompileReport:
-    """Make the kernels ready to run: from the cache, or compiled (the families, the firing
-    pass and the outcome kernels in parallel over ``processes``, default the CPUs this process
-    may use, and the interpreter once the families are). ``progress`` is called after each
-    compiled unit."""
+    """Make the kernels ready to run: from the cache, or compiled, every unit on its own, in
+    ``processes`` forked processes (default: the CPUs this process may use; 1: in this one).
+    ``progress`` is called as each unit is compiled."""
     started = time.perf_counter()
-    # Largest first (so the processes finish together): by the families' sizes on disk.
-    units = [*sorted(range(len(FAMILIES)), key=lambda i: -_size(FAMILIES[i])), -1, -2]
-    total = len(units) + 1
+    names = units()
     if is_cached():
-        run_nb.compile(INTERP_SIGNATURE)
-        scan_nb.compile(SCAN_SIGNATURE)
+        _load()
         if progress is not None:
-            progress(total, total, "kernels (cached)")
+            progress(len(names), len(names), "kernels (cached)")
         return CompileReport(True, 1, time.perf_counter() - started)
-    workers = max(1, processes or _cpus()) - 1
-    if "fork" not in multiprocessing.get_all_start_methods():
-        workers = 0
     done = 0
 
     def report(what: str) -> None:
         nonlocal done
         done += 1
         if progress is not None:
-            progress(done, total, what)
+            progress(done, len(names), what)
 
-    _compile_all(units, workers, report)
-    return CompileReport(False, workers + 1, time.perf_counter() - started)
+    workers = max(1, processes or _cpus())
+    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        workers = 1
+        for name in names:
+            report(_compile_unit(name))
+    else:
+        _compile_in_processes(names, workers, report)
+    _load()
+    return CompileReport(False, workers, time.perf_counter() - started)
 
 
-def _compile_interpreter(report: Callable[[str], None]) -> None:
-    run_nb.compile(INTERP_SIGNATURE)
-    report("interpreter")
-
-
-def _compile_all(units: list[int], workers: int, report: Callable[[str], None]) -> None:
-    """Compile ``units`` in this process and ``workers`` forked ones (each takes the next unit
-    left, a counter in shared memory, until none is), and the interpreter in this one as soon
-    as every family is compiled: the units it does not link (the firing pass, the outcome
-    kernels) compile meanwhile in the other processes."""
-    if not workers:
-        for index in units:
-            report(_compile_unit(index))
-        _compile_interpreter(report)
-        return
+def _compile_in_processes(names: list[str], workers: int, report: Callable[[str], None]) -> None:
+    """Compile ``names`` in ``workers`` forked processes, each taking the next unit left (a
+    counter in shared memory) until none is; this one reports each unit as it is done (the
+    processes write a unit's name to a pipe once its cache files are written)."""
     context = multiprocessing.get_context("fork")
     taken = context.Value("i", 0)
-    done = context.Array("b", len(units))
-    children = [context.Process(target=_take, args=(units, taken, done)) for _ in range(workers)]
+    reader, writer = context.Pipe(duplex=False)
+    children = [context.Process(target=_take, args=(names, taken, writer)) for _ in range(workers)]
     for child in children:
         child.start()
-    reported = [False] * len(units)
-    families = [k for k, index in enumerate(units) if index >= 0]
-
-    def families_done() -> bool:
-        _report_done(units, done, reported, report)
-        return all(reported[k] for k in families)
-
+    writer.close()
+    running = {child.sentinel: child for child in children}
+    listening = True  # until every process has closed the pipe
+    left = len(names)
     try:
-        # The families left, then the interpreter once the other processes have done theirs.
-        for k in iter(lambda: _next(taken, units, families_only=True), -1):
-            report(_compile_unit(units[k]))
-            reported[k] = True
-        _wait(families_done, children)
-        _compile_interpreter(report)
-        for k in iter(lambda: _next(taken, units), -1):
-            report(_compile_unit(units[k]))
-            reported[k] = True
+        while left:
+            for ready in multiprocessing.connection.wait([reader] * listening + [*running]):
+                if ready is reader:
+                    try:
+                        report(reader.recv())
+                    except EOFError:
+                        listening = False
+                        continue
+                    left -= 1
+                    continue
+                child = running.pop(ready)  # type: ignore[arg-type]
+                child.join()
+                if child.exitcode != 0:
+                    raise RuntimeError(f"a compiling process failed (exit {child.exitcode})")
+            if left and not running and not (listening and reader.poll()):
+                raise RuntimeError("the compiling processes stopped before their units were done")
         for child in children:
             child.join()
-            if child.exitcode != 0:
-                raise RuntimeError(f"a compiling process failed (exit {child.exitcode})")
-        _report_done(units, done, reported, report)
     finally:
+        reader.close()
         for child in children:
             if child.is_alive():
                 child.kill()
+                child.join()
 
 
-def _wait(ready: Callable[[], bool], children: list[Any]) -> None:
-    """Until ``ready()``: the other processes are compiling the last units it waits for."""
-    while not ready():
-        if any(child.exitcode not in (None, 0) for child in children):
-            raise RuntimeError("a compiling process failed")
-        if all(child.exitcode is not None for child in children) and not ready():
-            raise RuntimeError("the compiling processes stopped before their units were done")
-        multiprocessing.connection.wait([child.sentinel for child in children], timeout=0.01)
-
-
-def _next(taken: Any, units: list[int], *, families_only: bool = False) -> int:
-    """The next unit's index, or -1 when none is left (with ``families_only``, also when the
-    next one is not a family)."""
+def _next(taken: Any, count: int) -> int:
+    """The next unit's index, or -1 when none is left."""
     with taken.get_lock():
         k = int(taken.value)
-        if k >= len(units) or (families_only and units[k] < 0):
+        if k >= count:
             return -1
         taken.value = k + 1
     return k
 
 
-def _take(units: list[int], taken: Any, done: Any) -> None:
+def _take(names: list[str], taken: Any, writer: Any) -> None:
     """A forked process: compile units until none is left (their cache files are written)."""
-    for k in iter(lambda: _next(taken, units), -1):
-        _compile_unit(units[k])
-        done[k] = 1
-
-
-def _report_done(
-    units: list[int], done: Any, reported: list[bool], report: Callable[[str], None]
-) -> None:
-    for k, flag in enumerate(done):
-        if flag and not reported[k]:
-            reported[k] = True
-            report(_unit_name(units[k]))
-
-
-def _unit_name(index: int) -> str:
-    if index < 0:
-        return "firing rules, klines reader" if index == -1 else "outcomes"
-    return FAMILIES[index].__name__.rsplit(".", 1)[-1]
+    for k in iter(lambda: _next(taken, len(names)), -1):
+        writer.send(_compile_unit(names[k]))

@@ -25,5 +25,6 @@ oj, mj)``, which steps a node of opcode ``o`` through every work item (``items[w
 of ``mem``; ``items[w, 1]``, ``items[w, 2]``: its ``c0``, ``c1``). Adding an opcode: its
 constant in :mod:`kernels.ops`, its kernel and :class:`~kernels.ops.OpSpec` in its family's
 module, and one ``elif`` in that family's ``block_nb``. A new family is one more entry in
-:data:`kernels.families.FAMILIES` and one branch in :mod:`kernels.interp`.
+:data:`kernels.families.FAMILIES` (and its compile figure in
+:data:`kernels.precompile.UNIT_SECONDS`).
 """

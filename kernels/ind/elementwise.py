@@ -12,7 +12,7 @@ import math
 from numba import njit, uint64
 
 from kernels import ops
-from kernels.jit import family, loops
+from kernels.jit import family, inlined_loops, loops
 
 _ARITH = (ops.ADD, ops.SUB, ops.MUL, ops.DIV, ops.MIN, ops.MAX)
 _COMPARE = (ops.LT, ops.LE, ops.GT, ops.GE, ops.EQ, ops.NE, ops.AND, ops.OR)
@@ -77,7 +77,7 @@ def _run(o, row, out, a, b, c, e):
             row[_u(out + q)] = math.nan if (math.isnan(x) or math.isnan(y)) else _truth(held)
 
 
-@loops
+@inlined_loops
 def _binary(o, mem, items, ao, am, bo, bm, oj, mj):
     """The arithmetic, comparison and logic opcodes. Bars are taken in runs where no ring
     wraps, so each run is a plain loop over consecutive memory (vectorized)."""
@@ -137,7 +137,7 @@ def _trend(rising, row, ao, am, n, c):
     return 1.0
 
 
-@loops
+@inlined_loops
 def _bar_by_bar(o, mem, items, ao, am, bo, bm, k, oj, mj):
     """LAG (``k`` bars ago), NEG, ABS, NOT, RISING / FALLING (over ``k`` bars) and the
     crossings (TradingView ta.crossover / ta.crossunder)."""

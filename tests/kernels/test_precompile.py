@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import inspect
-import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from llvmlite import binding, ir
 
-from kernels import interp, jit, ops, precompile
+from kernels import family_table, jit, ops, precompile
 from kernels.families import FAMILIES, table
+from kernels.family_table import FAMILY_SIGNATURE, function_type, load_families
 from kernels.fired import scan_nb
+from kernels.graph import Graph
 from kernels.interp import run_nb
 from kernels.precompile import INTERP_SIGNATURE, SCAN_SIGNATURE, ensure_compiled, is_cached
+from kernels.series import make_bars, run_graph
 from kernels.specs import SPECS
 
 KERNELS = Path(jit.__file__).resolve().parent
@@ -52,10 +55,33 @@ def test_every_opcode_belongs_to_one_family_or_the_interpreter() -> None:
         assert own == (op >= len(family) or family[op] < 0), op
 
 
-def test_the_interpreter_calls_the_families_in_their_order() -> None:
-    source = inspect.getsource(interp._family)
-    called = re.findall(r"(\w+)\.block_nb\(", source)
-    assert called == [f.__name__.rsplit(".", 1)[-1] for f in FAMILIES]
+def test_the_interpreter_calls_each_family_with_its_compiled_type() -> None:
+    # The table holds bare addresses: a call must match the callee's machine-level type.
+    load_families()
+    for family in FAMILIES:
+        compiled = family.block_nb.overloads[FAMILY_SIGNATURE]
+        module = compiled.library._get_module_for_linking()
+        callee = module.get_function(compiled.fndesc.llvm_func_name).global_value_type
+        declared = ir.Module()
+        ir.Function(declared, function_type(family.block_nb.targetctx), "call")
+        call = binding.parse_assembly(str(declared)).get_function("call").global_value_type
+        assert str(call) == str(callee), family.__name__
+
+
+def test_a_family_missing_from_the_table_raises_instead_of_crashing() -> None:
+    graph = Graph()
+    node = graph.add(ops.RSI, [graph.src(ops.CLOSE)], [14])
+    bars = make_bars(close=np.arange(1.0, 40.0))
+    expected = run_graph(graph, [node], bars)
+    oscillators = table()[ops.RSI]
+    address = family_table._TABLE[oscillators]
+    family_table._TABLE[oscillators] = 0
+    try:
+        with pytest.raises(RuntimeError, match="kernel family is not loaded"):
+            run_graph(graph, [node], bars)
+    finally:
+        family_table._TABLE[oscillators] = address
+    np.testing.assert_array_equal(run_graph(graph, [node], bars), expected)
 
 
 _LOAD_ONLY = """
@@ -78,13 +104,34 @@ def test_a_process_loading_the_kernels_does_not_load_numbas_compiler() -> None:
     assert out.strip() == "[]"
 
 
-def test_the_interpreter_compiles_once_every_family_has(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Units "compile" at once (here and in the forked process): the order is what is checked.
-    monkeypatch.setattr(precompile, "_compile_unit", precompile._unit_name)
-    monkeypatch.setattr(precompile, "_compile_interpreter", lambda report: report("interpreter"))
-    units = [*range(len(FAMILIES)), -1, -2]
+def test_each_unit_is_compiled_once_and_reported_as_it_is_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Units "compile" at once (in the forked processes): who takes what is what is checked.
+    monkeypatch.setattr(precompile, "_compile_unit", lambda name: name)
     steps: list[str] = []
-    precompile._compile_all(units, 1, steps.append)
-    assert sorted(steps) == sorted([*map(precompile._unit_name, units), "interpreter"])
-    families = {precompile._unit_name(i) for i in range(len(FAMILIES))}
-    assert families <= set(steps[: steps.index("interpreter")])
+    names = precompile.units()
+    precompile._compile_in_processes(names, 2, steps.append)
+    assert sorted(steps) == sorted(names)
+    assert len(names) == len(FAMILIES) + 3
+
+
+def test_a_failed_compiling_process_fails_the_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    def compile_unit(name: str) -> str:
+        if name == "stats":
+            raise SystemExit(3)
+        return name
+
+    monkeypatch.setattr(precompile, "_compile_unit", compile_unit)
+    # Alone, the failing unit's process and the other end at once: the pipe closes (nothing
+    # more to read) as the exits are seen, in either order.
+    for names in (precompile.units(), ["stats"]):
+        with pytest.raises(RuntimeError, match="exit 3"):
+            precompile._compile_in_processes(names, 2, lambda name: None)
+
+
+def test_units_are_taken_longest_first_and_each_has_a_figure() -> None:
+    names = precompile.units()
+    assert set(names) == set(precompile.UNIT_SECONDS)
+    seconds = [precompile.UNIT_SECONDS[name] for name in names]
+    assert seconds == sorted(seconds, reverse=True)
