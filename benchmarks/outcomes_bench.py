@@ -1,6 +1,8 @@
 """Outcomes: what following signals costs the daemon, and scoring them a backtest.
 
 - follow: one confirmed signal followed (ATR levels from the ring, its row opened), per signal;
+- follow a close: a close's 100 signals followed at once as the daemon does
+  (``LiveOutcomes.follow_all``: their ATRs in one kernel call) and their rows built, per signal;
 - step at close: every open signal of a timeframe stepped by its new bar, per close, at 1,000
   and 8,192 (the tracker's bound) open signals over 100 symbols;
 - backtest: ``fire_outcomes`` over a backtest's fires vs the backtest itself (same process,
@@ -13,12 +15,13 @@ the neighbours); best of several runs each.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
 from kernels.backtest import run_backtest
 from kernels.fire_outcomes import fire_outcomes
+from kernels.klines_csv import Klines
 from kernels.program import Program, TraderDef
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
@@ -41,11 +44,11 @@ def _best(fn: Callable[[], object], runs: int = 5) -> float:
     return min(times)
 
 
-def _ring(market: dict[str, object], upto: int) -> RingBuffer:
+def _ring(market: Mapping[str, Klines], upto: int) -> RingBuffer:
     ring = RingBuffer(STEP, 300, market)
     for s, k in market.items():
         for t in range(upto - 300, upto):
-            ring.append(ring.slot(s), int(k.open_time[t]), k.bars[t, :8])  # type: ignore[attr-defined]
+            ring.append(ring.slot(s), int(k.open_time[t]), k.bars[t, :8])
     return ring
 
 
@@ -93,6 +96,41 @@ def live_rows() -> None:
         )
 
 
+def _close_signals(market: Mapping[str, Klines], t: int, n: int) -> list[tuple[Signal, str]]:
+    """``n`` signals at bar ``t`` of 4 traders (long and short) over the symbols."""
+    symbols = list(market)
+    found = []
+    for j in range(n):
+        s = symbols[(j * 7) % len(symbols)]
+        opened = int(market[s].open_time[t])
+        trader = f"t{j % 4}"
+        price = float(market[s].bars[t, 3])
+        sig = Signal(signal_id(trader, s, TF, opened), trader, "u", s, TF, price, opened, (), {}, 0)
+        found.append((sig, "long" if j % 2 else "short"))
+    return found
+
+
+def close_row(per_close: int = 100) -> None:
+    """A close's signals followed at once (the delivery's ``Outcomes.follow``: ``follow_all``
+    and their ``signal_outcomes`` rows), after the step of that close, over 100 closes."""
+    market = {f"S{i:03d}USDT": random_klines(i, 420, STEP) for i in range(SYMBOLS)}
+    ring = _ring(market, 300)
+    live = LiveOutcomes({TF: ring})
+    per: list[float] = []
+    for t in range(300, 420):
+        for s, k in market.items():
+            ring.append(ring.slot(s), int(k.open_time[t]), k.bars[t, :8])
+        live.advance(TF)
+        signals = _close_signals(market, t, per_close)
+        t0 = time.process_time()
+        rows = [u.to_row(0) for u in live.follow_all(signals)]
+        per.append((time.process_time() - t0) / len(rows))
+    print(
+        f"  follow a close's {per_close} signals ({len(live)} open): "
+        f"{np.median(per[20:]) * 1e6:.1f} us per signal (median of {len(per) - 20} closes)"
+    )
+
+
 def backtest_row() -> None:
     market = {f"S{i:03d}USDT": random_klines(100 + i, BARS, STEP) for i in range(SYMBOLS)}
     data = {TF: market}
@@ -120,6 +158,7 @@ def main() -> None:
     """Print the rows."""
     print("outcomes (CPU time of this process, best of runs):")
     live_rows()
+    close_row()
     backtest_row()
 
 

@@ -196,11 +196,17 @@ class Levels:
 def atr_levels(high: F64, low: F64, close: F64, t: int, direction: str) -> Levels:
     """The default levels of a signal at bar ``t`` (module docstring); ``Levels.none()`` with
     fewer than ``ATR_PERIOD`` bars before ``t``."""
-    atr = float(mean_true_range_nb(high, low, close, t, ATR_PERIOD))
+    return levels_from_atr(
+        float(mean_true_range_nb(high, low, close, t, ATR_PERIOD)), float(close[t]), direction
+    )
+
+
+def levels_from_atr(atr: float, entry: float, direction: str) -> Levels:
+    """The default levels around ``entry`` (the signal bar's close) for an ``atr``
+    (module docstring); ``Levels.none()`` when it is not a positive number."""
     if not math.isfinite(atr) or atr <= 0:
         return Levels.none()
     d = direction_sign(direction)
-    entry = float(close[t])
     return Levels(entry - d * STOP_ATR * atr, entry + d * TARGET_ATR * atr, "atr")
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 from numba import types
 
-from kernels import atomics, outcomes
+from kernels import atomics, outcome_levels, outcomes
 from kernels.csv_parse import parse_nb
 from kernels.families import FAMILIES
 from kernels.family_table import FAMILY_SIGNATURE, deferred, family_address, load_families
@@ -89,6 +89,7 @@ OUTCOME_SIGNATURES: tuple[tuple[Any, tuple[Any, ...]], ...] = (
     (outcomes.advance_nb, (_F2, _I1, _I1, _F1, _F1, _F1)),
     (outcomes.history_nb, (_F2, _I1, _I1, _F1, _F1, _F1)),
     (outcomes.mean_true_range_nb, (_F1, _F1, _F1, types.int64, types.int64)),
+    (outcome_levels.mean_true_ranges_nb, (_F1, _F1, _F1, _I1, types.int64, _F1)),
     (
         outcomes.start_nb,
         (_F2, _I1, _F1, _F1, _F1, _F1, types.int64, types.float64, types.float64),

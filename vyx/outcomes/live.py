@@ -26,15 +26,19 @@ from loguru import logger
 
 from kernels.graph import F64, I64
 from kernels.ops import CLOSE, HIGH, LOW
+from kernels.outcome_levels import mean_true_ranges_nb
 from kernels.outcomes import (
     ATR_PERIOD,
     HORIZON,
     HORIZONS,
+    NO_TOUCH,
+    TOUCH_NAMES,
     Levels,
     Outcome,
     OutcomeTracker,
     TrackerFull,
     atr_levels,
+    levels_from_atr,
 )
 from kernels.ring import RingBuffer
 from vyx.signal import Signal
@@ -142,6 +146,24 @@ def outcome_from_row(row: Mapping[str, Any]) -> Outcome:
     )
 
 
+def _opened(entry: float, direction: str, levels: Levels) -> Outcome:
+    """The outcome of a signal just followed, no bar after it yet: what
+    :meth:`OutcomeTracker.outcome` reads from its new row."""
+    return Outcome(
+        direction,
+        entry,
+        None if levels.stop != levels.stop else levels.stop,
+        None if levels.target != levels.target else levels.target,
+        levels.source,
+        0,
+        (None,) * len(HORIZONS),
+        None,
+        None,
+        TOUCH_NAMES[NO_TOUCH],
+        None,
+    )
+
+
 def _levels_of(row: Mapping[str, Any]) -> Levels:
     stop, target = row.get("stop_level"), row.get("target_level")
     if stop is None or target is None:
@@ -207,17 +229,84 @@ class LiveOutcomes:
         return self._step([f], report_start=True)
 
     def follow_all(self, signals: Sequence[tuple[Signal, str]]) -> list[OutcomeUpdate]:
-        """:meth:`follow` each (signal, direction) of a screen, their first reports checked
-        together (one look at the tracker for the whole screen, not one per signal): the
-        updates of those with no bar after them yet, then of those screened late."""
-        usual: list[Followed] = []
+        """:meth:`follow` each (signal, direction) of a screen, as a batch: the ATR levels of
+        all of them in one kernel call (:meth:`_atr_levels_all`), the first update of those
+        with no bar after them yet (the usual case) read from what they were opened with, not
+        from the tracker. The same updates and rows as :meth:`follow` one by one: those of the
+        signals with no bar after them yet, then of those screened late."""
+        updates: list[OutcomeUpdate] = []
         late: list[Followed] = []
-        for signal, direction in signals:
-            f = self._open(signal, direction, None)
-            if f is not None:
-                newest = self._newest(signal.interval, signal.symbol)
-                (usual if newest == signal.bar_open_time else late).append(f)
-        return self._report(usual, start=True) + self._step(late, report_start=True)
+        for (signal, direction), levels in zip(signals, self._atr_levels_all(signals), strict=True):
+            f = self._open(signal, direction, levels)
+            if f is None:
+                continue
+            if self._newest(signal.interval, signal.symbol) != signal.bar_open_time:
+                late.append(f)
+                continue
+            updates.append(
+                OutcomeUpdate(
+                    f.signal_id,
+                    f.trader_id,
+                    f.user_id,
+                    f.symbol,
+                    f.interval,
+                    f.bar_open_time,
+                    _opened(float(signal.price), direction, levels),
+                )
+            )
+        return updates + self._step(late, report_start=True)
+
+    def _atr_window(self, interval: str, symbol: str, open_time: int) -> F64 | None:
+        """The ring's bars ``ATR_PERIOD`` before the signal's and its own (a view,
+        ``values[N_FIELDS, ATR_PERIOD + 1]``); None when the ring does not hold them."""
+        ring = self.rings.get(interval)
+        if ring is None or symbol not in ring:
+            return None
+        times, values = ring.window(ring.slot(symbol))
+        n = len(times)
+        t = n - 1 if n and times[-1] == open_time else int(np.searchsorted(times, open_time))
+        if t >= n or times[t] != open_time or t < ATR_PERIOD:
+            return None
+        return values[:, t - ATR_PERIOD : t + 1]
+
+    def _atr_levels_all(self, signals: Sequence[tuple[Signal, str]]) -> list[Levels]:
+        """:meth:`_levels` of each (signal, direction), the ATRs of all in one kernel call
+        (:func:`~kernels.outcome_levels.mean_true_ranges_nb`, the same bits): the bars of each
+        (timeframe, symbol, bar) are read from the ring once, copied into one array (15 bars of
+        each), so the work and the memory are bounded by the signals given."""
+        where: dict[tuple[str, str, int], int] = {}
+        windows: list[F64] = []
+        at: list[int] = []
+        for signal, _ in signals:
+            key = (signal.interval, signal.symbol, signal.bar_open_time)
+            if signal.id in self.open:
+                at.append(-1)  # followed already: no levels needed
+                continue
+            k = where.get(key)
+            if k is None:
+                bars = self._atr_window(*key)
+                k = where[key] = -1 if bars is None else len(windows)
+                if bars is not None:
+                    windows.append(bars)
+            at.append(k)
+        if not windows:
+            return [Levels.none()] * len(signals)
+        stacked = np.stack(windows)
+        width = ATR_PERIOD + 1
+        atrs = np.empty(len(windows))
+        mean_true_ranges_nb(
+            np.ascontiguousarray(stacked[:, HIGH]).ravel(),
+            np.ascontiguousarray(stacked[:, LOW]).ravel(),
+            np.ascontiguousarray(stacked[:, CLOSE]).ravel(),
+            np.arange(len(windows), dtype=np.int64) * width + ATR_PERIOD,
+            ATR_PERIOD,
+            atrs,
+        )
+        atr, close = atrs.tolist(), stacked[:, CLOSE, ATR_PERIOD].tolist()
+        return [
+            Levels.none() if k < 0 else levels_from_atr(atr[k], close[k], direction)
+            for k, (_, direction) in zip(at, signals, strict=True)
+        ]
 
     def _open(self, signal: Signal, direction: str, levels: Levels | None) -> Followed | None:
         """A tracker row for ``signal`` (None: followed already, or no row left)."""
