@@ -40,7 +40,7 @@ from kernels.threads import TakeFn, share
 #: Bars each node steps at a time in column mode.
 BLOCK = 64
 #: Symbols stepped through one buffer of state before it is reset for the next ones.
-GROUP = 4
+GROUP = 8
 #: Floats of bars a thread's buffer holds at most (16 MiB): fewer symbols a group when their
 #: histories are long.
 BARS_FLOATS = 1 << 21
