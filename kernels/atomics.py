@@ -196,7 +196,8 @@ def sleep_nb(ctl: Any, seen: int, spins: int) -> int:
 @entry
 def post_nb(ctl: Any, job: int) -> None:
     """Post ``job`` (``ctl[POST]``) and wake the helpers asleep in :func:`sleep_nb`; with
-    ``job`` equal to the one posted, only wakes them (they spin for the next post)."""
-    store(ctl, POST, job)
+    ``job`` -1, only wakes them (they spin for the next post)."""
+    if job >= 0:
+        store(ctl, POST, job)
     fetch_add(ctl, SEQ, 1)
     futex_wake(ctl, SEQ, 1 << 30)

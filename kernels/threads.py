@@ -198,7 +198,7 @@ class Crew:
         spinning, not asleep, when it is posted (they sleep again ~2 ms later without one)."""
         if self.futex and helpers > 0 and not self._busy.locked():
             self._grow(helpers)
-            post_nb(self.ctl, int(self.ctl[POST]))
+            post_nb(self.ctl, -1)
 
     def run(
         self,
