@@ -72,7 +72,7 @@ from kernels.family_table import call_family, needs_families
 from kernels.firing import NO_FIRES as NO_FIRES
 from kernels.firing import fire_block, reset
 from kernels.graph import F64, I64
-from kernels.jit import entry
+from kernels.jit import entry, loops
 
 _CONST, _SRC, _EXT, _OPEN_TIME = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME
 #: Family index of each opcode (a compile-time constant of :func:`run_nb`).
@@ -265,11 +265,13 @@ def run_nb(
 needs_families(run_nb)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@loops
 def _steps(plan, job, take, lo, hi, found):
     """Step symbols ``lo..hi-1``, ``work``'s rows at a time (a batch): ``plan``, ``job`` and
     ``take`` hold :func:`run_nb`'s arguments (the node table; the memory, bars and outputs;
-    the fires to take, written from row ``found`` on). Returns the fires found so far."""
+    the fires to take, written from row ``found`` on). Returns the fires found so far.
+    A kernel of its own, called once per piece: numba inlining it into :func:`run_nb` cost
+    ~1 s of the first compile (a copy of its code typed again)."""
     op, ins, prm, soff, roff, rdep = plan
     mem, count, bars, ext, commit, out_nodes, out, scratch, work = job
     fire_spec, ready, fired, values = take

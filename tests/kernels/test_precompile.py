@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from llvmlite import binding, ir
+from numba import njit, types
 
 from kernels import family_table, jit, ops, precompile
 from kernels.families import FAMILIES, table
@@ -135,3 +136,20 @@ def test_units_are_taken_longest_first_and_each_has_a_figure() -> None:
     assert set(names) == set(precompile.UNIT_SECONDS)
     seconds = [precompile.UNIT_SECONDS[name] for name in names]
     assert seconds == sorted(seconds, reverse=True)
+
+
+def test_a_kernel_only_linked_into_others_is_not_machine_code_of_its_own() -> None:
+    @jit.loops
+    def twice(x: float) -> float:
+        return 2.0 * x
+
+    @njit(_nrt=False)
+    def caller(x: float) -> float:
+        return twice(x) + 1.0
+
+    twice.compile((types.float64,))
+    linked = twice.overloads[(types.float64,)]
+    engine = linked.library.codegen._engine
+    assert not engine.is_symbol_defined(linked.fndesc.llvm_func_name)
+    assert caller(3.0) == 7.0
+    assert engine.is_symbol_defined(caller.overloads[(types.float64,)].fndesc.llvm_func_name)
