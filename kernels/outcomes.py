@@ -197,7 +197,9 @@ def atr_levels(high: F64, low: F64, close: F64, t: int, direction: str) -> Level
     """The default levels of a signal at bar ``t`` (module docstring); ``Levels.none()`` with
     fewer than ``ATR_PERIOD`` bars before ``t``."""
     return levels_from_atr(
-        float(mean_true_range_nb(high, low, close, t, ATR_PERIOD)), float(close[t]), direction
+        float(mean_true_range_nb(high, low, close, t, ATR_PERIOD)),
+        float(close[t]),
+        direction,
     )
 
 
@@ -344,6 +346,29 @@ class OutcomeTracker:
         _start(self.state, row, entry, direction_sign(direction), levels)
         self._levels[row] = levels.source
         return row
+
+    def open_many(
+        self, entries: F64, signs: F64, stops: F64, targets: F64, sources: Sequence[str]
+    ) -> list[int]:
+        """:meth:`open` for each signal given (``signs``: +1 long, -1 short; NaN levels: none)
+        while rows are free, in one write of the state: the rows :meth:`open` would give them
+        one by one; fewer than given when the tracker is full."""
+        n = min(len(entries), len(self._free))
+        if n == 0:
+            return []
+        rows = self._free[-n:][::-1]
+        del self._free[-n:]
+        block = np.full((n, N_COLUMNS), np.nan)
+        block[:, ENTRY] = entries[:n]
+        block[:, DIRECTION] = signs[:n]
+        block[:, STOP_LEVEL] = stops[:n]
+        block[:, TARGET_LEVEL] = targets[:n]
+        block[:, SEEN] = 0.0
+        block[:, TOUCH] = 0.0
+        self.state[rows] = block
+        for row, source in zip(rows, sources, strict=False):
+            self._levels[row] = source
+        return rows
 
     def restart(self, row: int, levels: Levels) -> None:
         """Start ``row`` over with other levels (its bars are then stepped again)."""

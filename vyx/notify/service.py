@@ -46,6 +46,9 @@ from vyx.notify.stats import NotifierStatistics
 from vyx.signal import Signal
 from vyx.store.outbox import PAGE_ROWS, AlertOutbox, AlertRow, OutboxEntry, Settlement
 
+#: A trader without settings of its own (the defaults; made once, not per alert).
+_NO_SETTINGS = TraderAlerts()
+
 
 class Notifier:
     """See the module docstring. Feed it with :meth:`signals` and :meth:`verdict`; run
@@ -71,7 +74,8 @@ class Notifier:
         self.report = report
         self.alerts: dict[str, TraderAlerts] = {}
         self.mutes = Mutes()
-        self._machine = tuple(c.id for c in settings.channels)
+        #: The machine's channel ids, each once.
+        self._machine = tuple(dict.fromkeys(c.id for c in settings.channels))
         self._wake = trio.Event()
         #: The store's outbox once :meth:`serve` follows it.
         self._journal: AlertOutbox | None = None
@@ -81,7 +85,8 @@ class Notifier:
         #: Queued alerts a mute took out, to record as such (``(key, channel)``).
         self._unsent: list[tuple[str, str]] = []
         self._apprise = AppriseSender(
-            trio.CapacityLimiter(max(1, settings.threads)), link_base=settings.dashboard_url
+            trio.CapacityLimiter(max(1, settings.threads)),
+            link_base=settings.dashboard_url,
         )
 
     def set_traders(self, alerts: Mapping[str, TraderAlerts]) -> None:
@@ -128,7 +133,10 @@ class Notifier:
         if not pairs:
             return
         self.outbox.muted += len({key for key, _ in pairs})
-        logger.info("alerts: {} queued alert(s) not sent: muted since they were queued", len(pairs))
+        logger.info(
+            "alerts: {} queued alert(s) not sent: muted since they were queued",
+            len(pairs),
+        )
         self._unsent.extend(pairs)
         self._wake.set()
 
@@ -142,11 +150,13 @@ class Notifier:
         """The channels an alert of ``trader_id`` (on ``symbol``) goes to: the machine's and
         the trader's own; none when the trader is muted (its own setting, or the user's
         mutes), its symbol is muted, or it has this kind of alert off (counted ``muted``)."""
-        entry = self.alerts.get(trader_id, TraderAlerts())
+        entry = self.alerts.get(trader_id, _NO_SETTINGS)
         wanted = entry.on_analysis if analysis else entry.on_signal
-        if not wanted or self._muted(trader_id, symbol):
+        if not wanted or entry.muted or self.mutes.covers(trader_id, symbol):
             self.outbox.muted += 1
             return []
+        if not entry.channels:
+            return list(self._machine)
         return list(dict.fromkeys([*self._machine, *(c.id for c in entry.channels)]))
 
     def muted(self, signal: Signal) -> bool:
@@ -251,7 +261,10 @@ class Notifier:
                 self._wake = trio.Event()
 
     async def _follow(
-        self, outbox: AlertOutbox, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+        self,
+        outbox: AlertOutbox,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         """Queue the store's pending alerts, then each commit's new ones, until cancelled."""
         after = 0
@@ -354,11 +367,19 @@ class Notifier:
         transport = batch.channel.transport
         if transport == "telegram":
             return await telegram.send(
-                client, batch, api_url=s.telegram_url, link_base=link, timeout_s=s.timeout_s
+                client,
+                batch,
+                api_url=s.telegram_url,
+                link_base=link,
+                timeout_s=s.timeout_s,
             )
         if transport == "discord":
             return await discord.send(
-                client, batch, api_url=s.discord_url, link_base=link, timeout_s=s.timeout_s
+                client,
+                batch,
+                api_url=s.discord_url,
+                link_base=link,
+                timeout_s=s.timeout_s,
             )
         if transport == "json":
             return await webhook.send(client, batch, link_base=link, timeout_s=s.timeout_s)

@@ -26,21 +26,19 @@ from loguru import logger
 
 from kernels.graph import F64, I64
 from kernels.ops import CLOSE, HIGH, LOW
-from kernels.outcome_levels import mean_true_ranges_nb
 from kernels.outcomes import (
     ATR_PERIOD,
     HORIZON,
     HORIZONS,
-    NO_TOUCH,
-    TOUCH_NAMES,
     Levels,
     Outcome,
     OutcomeTracker,
     TrackerFull,
     atr_levels,
-    levels_from_atr,
+    direction_sign,
 )
 from kernels.ring import RingBuffer
+from vyx.outcomes.batch import atr_levels_all, opened_outcome
 from vyx.signal import Signal
 
 #: Open signals followed at once (a fixed ~1 MiB of state); beyond, new signals are not scored.
@@ -48,6 +46,8 @@ MAX_OPEN = 8_192
 #: Bars after the signal at which its outcome is stored and pushed (besides when it is first
 #: followed, and at the first touch of its target or stop): the first bar, and complete.
 REPORT_AT = (1, HORIZON)
+#: The row's forward return columns, in the order of :data:`HORIZONS`.
+_RETURN_COLUMNS = tuple(f"return_{h}" for h in HORIZONS)
 
 
 @attrs.define
@@ -99,7 +99,7 @@ class OutcomeUpdate:
             "levels": o.levels,
             "bars": o.bars,
             "complete": o.complete,
-            **{f"return_{h}": r for h, r in zip(HORIZONS, o.returns, strict=True)},
+            **dict(zip(_RETURN_COLUMNS, o.returns, strict=True)),
             "mfe": o.mfe,
             "mae": o.mae,
             "touch": o.touch,
@@ -143,24 +143,6 @@ def outcome_from_row(row: Mapping[str, Any]) -> Outcome:
         num("mae"),
         str(row["touch"]),
         None if touch_bar is None else int(touch_bar),
-    )
-
-
-def _opened(entry: float, direction: str, levels: Levels) -> Outcome:
-    """The outcome of a signal just followed, no bar after it yet: what
-    :meth:`OutcomeTracker.outcome` reads from its new row."""
-    return Outcome(
-        direction,
-        entry,
-        None if levels.stop != levels.stop else levels.stop,
-        None if levels.target != levels.target else levels.target,
-        levels.source,
-        0,
-        (None,) * len(HORIZONS),
-        None,
-        None,
-        TOUCH_NAMES[NO_TOUCH],
-        None,
     )
 
 
@@ -229,20 +211,39 @@ class LiveOutcomes:
         return self._step([f], report_start=True)
 
     def follow_all(self, signals: Sequence[tuple[Signal, str]]) -> list[OutcomeUpdate]:
-        """:meth:`follow` each (signal, direction) of a screen, as a batch: the ATR levels of
-        all of them in one kernel call (:meth:`_atr_levels_all`), the first update of those
-        with no bar after them yet (the usual case) read from what they were opened with, not
-        from the tracker. The same updates and rows as :meth:`follow` one by one: those of the
-        signals with no bar after them yet, then of those screened late."""
+        """:meth:`follow` each (signal, direction) of a screen, as a batch: the same rows and
+        updates (those of the signals with no bar after them yet, then of those screened late;
+        a signal given twice is followed once), computed at once — the ATR levels of all in
+        one kernel call (:func:`~vyx.outcomes.batch.atr_levels_all`), their tracker rows in one
+        write, the first update of those with no bar after them yet read from what they were
+        opened with."""
+        fresh: dict[str, tuple[Signal, str]] = {}
+        for signal, direction in signals:
+            if signal.id not in self.open:
+                fresh.setdefault(signal.id, (signal, direction))
+        if not fresh:
+            return []
+        given = list(fresh.values())
+        stops, targets, sources, newest = atr_levels_all(self.rings, given)
+        rows = self.tracker.open_many(
+            np.asarray([s.price for s, _ in given], dtype=np.float64),
+            np.asarray([direction_sign(d) for _, d in given], dtype=np.float64),
+            stops,
+            targets,
+            sources,
+        )
+        self.refused += len(given) - len(rows)
+        stop, target = stops.tolist(), targets.tolist()
         updates: list[OutcomeUpdate] = []
         late: list[Followed] = []
-        for (signal, direction), levels in zip(signals, self._atr_levels_all(signals), strict=True):
-            f = self._open(signal, direction, levels)
-            if f is None:
-                continue
-            if self._newest(signal.interval, signal.symbol) != signal.bar_open_time:
+        for j, row in enumerate(rows):
+            signal, direction = given[j]
+            opened = signal.bar_open_time
+            f = self._track(signal, row)
+            if newest[j] != opened:
                 late.append(f)
                 continue
+            outcome = opened_outcome(float(signal.price), direction, stop[j], target[j], sources[j])
             updates.append(
                 OutcomeUpdate(
                     f.signal_id,
@@ -250,63 +251,11 @@ class LiveOutcomes:
                     f.user_id,
                     f.symbol,
                     f.interval,
-                    f.bar_open_time,
-                    _opened(float(signal.price), direction, levels),
+                    opened,
+                    outcome,
                 )
             )
         return updates + self._step(late, report_start=True)
-
-    def _atr_window(self, interval: str, symbol: str, open_time: int) -> F64 | None:
-        """The ring's bars ``ATR_PERIOD`` before the signal's and its own (a view,
-        ``values[N_FIELDS, ATR_PERIOD + 1]``); None when the ring does not hold them."""
-        ring = self.rings.get(interval)
-        if ring is None or symbol not in ring:
-            return None
-        times, values = ring.window(ring.slot(symbol))
-        n = len(times)
-        t = n - 1 if n and times[-1] == open_time else int(np.searchsorted(times, open_time))
-        if t >= n or times[t] != open_time or t < ATR_PERIOD:
-            return None
-        return values[:, t - ATR_PERIOD : t + 1]
-
-    def _atr_levels_all(self, signals: Sequence[tuple[Signal, str]]) -> list[Levels]:
-        """:meth:`_levels` of each (signal, direction), the ATRs of all in one kernel call
-        (:func:`~kernels.outcome_levels.mean_true_ranges_nb`, the same bits): the bars of each
-        (timeframe, symbol, bar) are read from the ring once, copied into one array (15 bars of
-        each), so the work and the memory are bounded by the signals given."""
-        where: dict[tuple[str, str, int], int] = {}
-        windows: list[F64] = []
-        at: list[int] = []
-        for signal, _ in signals:
-            key = (signal.interval, signal.symbol, signal.bar_open_time)
-            if signal.id in self.open:
-                at.append(-1)  # followed already: no levels needed
-                continue
-            k = where.get(key)
-            if k is None:
-                bars = self._atr_window(*key)
-                k = where[key] = -1 if bars is None else len(windows)
-                if bars is not None:
-                    windows.append(bars)
-            at.append(k)
-        if not windows:
-            return [Levels.none()] * len(signals)
-        stacked = np.stack(windows)
-        width = ATR_PERIOD + 1
-        atrs = np.empty(len(windows))
-        mean_true_ranges_nb(
-            np.ascontiguousarray(stacked[:, HIGH]).ravel(),
-            np.ascontiguousarray(stacked[:, LOW]).ravel(),
-            np.ascontiguousarray(stacked[:, CLOSE]).ravel(),
-            np.arange(len(windows), dtype=np.int64) * width + ATR_PERIOD,
-            ATR_PERIOD,
-            atrs,
-        )
-        atr, close = atrs.tolist(), stacked[:, CLOSE, ATR_PERIOD].tolist()
-        return [
-            Levels.none() if k < 0 else levels_from_atr(atr[k], close[k], direction)
-            for k, (_, direction) in zip(at, signals, strict=True)
-        ]
 
     def _open(self, signal: Signal, direction: str, levels: Levels | None) -> Followed | None:
         """A tracker row for ``signal`` (None: followed already, or no row left)."""
@@ -319,15 +268,20 @@ class LiveOutcomes:
         except TrackerFull:
             self.refused += 1
             return None
+        return self._track(signal, row)
+
+    def _track(self, signal: Signal, row: int) -> Followed:
+        """``signal`` followed in tracker row ``row`` (no longer waiting to be restored)."""
+        opened = signal.bar_open_time
         f = Followed(
             signal.id,
             signal.trader_id,
             signal.user_id,
             signal.symbol,
             signal.interval,
-            signal.bar_open_time,
+            opened,
             row,
-            signal.bar_open_time,
+            opened,
         )
         self.open[signal.id] = f
         self._pending.pop(signal.id, None)
@@ -428,7 +382,11 @@ class LiveOutcomes:
         return updates + self._step(slow)
 
     def _step(
-        self, followed: list[Followed], *, upto: int | None = None, report_start: bool = False
+        self,
+        followed: list[Followed],
+        *,
+        upto: int | None = None,
+        report_start: bool = False,
     ) -> list[OutcomeUpdate]:
         """Step ``followed`` by their new bars: the k-th new bar of every one in one call."""
         stepped: list[tuple[Followed, I64, F64]] = []
@@ -471,7 +429,13 @@ class LiveOutcomes:
                 del self.open[f.signal_id]
             updates.append(
                 OutcomeUpdate(
-                    f.signal_id, f.trader_id, f.user_id, f.symbol, f.interval, f.bar_open_time, o
+                    f.signal_id,
+                    f.trader_id,
+                    f.user_id,
+                    f.symbol,
+                    f.interval,
+                    f.bar_open_time,
+                    o,
                 )
             )
         return updates

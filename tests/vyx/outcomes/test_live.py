@@ -232,13 +232,14 @@ def test_a_screens_signals_followed_together_are_followed_as_one_by_one(
         for t in range(80):
             ring.append(ring.slot(s), int(k.open_time[t]), k.bars[t, :8])
     pairs = []
-    for i, (which, behind) in enumerate(picks):
+    for i, (which, behind) in enumerate(picks * 2):  # each signal given twice
         symbol = ("S0USDT", "S1USDT", "S1USDT", "S9USDT")[which]
         signal = _signal(TRADERS[i % 2].id, symbol, market[f"S{which % 2}USDT"], 79 - behind)
+        if behind >= HORIZON and any(s.id == signal.id for s, _ in pairs):
+            # Complete at once, it is not open any more: one by one, it would be followed a
+            # second time; a batch (as before it was one) follows each signal once.
+            continue
         pairs.append((signal, DIRECTION[signal.trader_id]))
-    # Given twice (a signal complete at once is not open any more: one by one, it would be
-    # followed a second time; a batch opens each once).
-    pairs += [p for p, (_, behind) in zip(pairs[:2], picks, strict=False) if behind < HORIZON]
     one, together = LiveOutcomes({TF: ring}), LiveOutcomes({TF: ring})
     single = [u for s, d in pairs for u in one.follow(s, d)]
     batched = together.follow_all(pairs)
@@ -247,3 +248,26 @@ def test_a_screens_signals_followed_together_are_followed_as_one_by_one(
     assert {k: f.last_time for k, f in one.open.items()} == {
         k: f.last_time for k, f in together.open.items()
     }
+
+
+def test_rows_opened_at_once_are_the_rows_opened_one_by_one() -> None:
+    """``OutcomeTracker.open_many`` gives the rows, state and level sources ``open`` gives one
+    by one, and stops when the tracker is full."""
+    levels = [Levels(90.0, 120.0, "atr"), Levels.none(), Levels(110.0, 80.0, "analysis")]
+    entries, directions = [100.0, 50.5, 100.0], ["long", "long", "short"]
+    one, many = OutcomeTracker(5), OutcomeTracker(5)
+    one.release(one.open(1.0, "long", Levels.none()))  # a row freed before: reused first
+    many.release(many.open(1.0, "long", Levels.none()))
+    rows = [one.open(e, d, lv) for e, d, lv in zip(entries, directions, levels, strict=True)]
+    got = many.open_many(
+        np.asarray(entries),
+        np.asarray([1.0, 1.0, -1.0]),
+        np.asarray([lv.stop for lv in levels]),
+        np.asarray([lv.target for lv in levels]),
+        [lv.source for lv in levels],
+    )
+    assert got == rows
+    assert np.array_equal(one.state, many.state, equal_nan=True)
+    assert [one.outcome(r) for r in rows] == [many.outcome(r) for r in got]
+    more = many.open_many(*(np.asarray([1.0, 2.0, 3.0]),) * 4, ["none"] * 3)
+    assert (len(more), len(many)) == (2, 5)
