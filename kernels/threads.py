@@ -46,10 +46,12 @@ MIN_SPLIT_STEPS = 50_000
 #: ~20 µs (a piece costs two atomic adds; the smaller the pieces, the closer together the
 #: threads finish).
 PIECE_STEPS = 3_000
-#: Spins (x86 ``pause``, ~10 ns each here) the thread that waits for a split job spins for
-#: the pieces helpers are still stepping before it sleeps until they are done: ~0.2 ms, a
-#: piece or two (a thread that sleeps wakes ~20-200 µs later).
-WAIT_SPINS = 20_000
+#: Spins (x86 ``pause``, ~12 ns each here) the thread that waits for a split job spins for
+#: the pieces helpers are still stepping before it sleeps until they are done: ~60 µs, about
+#: three pieces. A helper still stepping after that was preempted (at idle priority, by any
+#: other work on its CPU); spinning on would keep this thread's CPU from it, sleeping lets it
+#: finish there.
+WAIT_SPINS = 5_000
 #: Spins a helper woken ahead of a job (:meth:`Crew.expect`) waits for it before it sleeps
 #: again: ~2 ms, longer than the preparation of a large screen (~0.5 ms for 1,000 symbols).
 EXPECT_SPINS = 200_000
