@@ -48,7 +48,8 @@ from numba.core.compiler import Compiler
 
 _HERE = Path(__file__).resolve().parent
 
-#: Files the compiled kernels are made of (relative to the ``kernels`` package).
+#: Files the compiled kernels are made of (relative to the ``kernels`` package): every file
+#: with jitted code (a test checks), so a change to one recompiles its callers too.
 SOURCES = (
     "interp.py",
     "firing.py",
@@ -57,6 +58,10 @@ SOURCES = (
     "ops.py",
     "jit.py",
     "atomics.py",
+    "outcomes.py",
+    "outcome_levels.py",
+    "csv_parse.py",
+    "fired.py",
     "ind/*.py",
 )
 

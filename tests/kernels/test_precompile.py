@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,22 @@ def test_a_change_to_any_kernel_source_changes_every_cache_key(tmp_path: Path) -
     kernel = copy / "ind" / "averages.py"
     kernel.write_text(kernel.read_text() + "\n# an edit\n")
     assert jit.sources_digest(copy) != jit.sources_digest()
+
+
+_JITTED = re.compile(r"^@(entry|family|loops|inlined_loops|inline|njit)\b|\bnjit\(", re.M)
+
+
+def test_every_file_with_jitted_code_is_in_the_cache_key() -> None:
+    # numba keys a cached function on its own file: one inlining a helper from another file
+    # (outcome_levels from outcomes) would stay stale after an edit of that file.
+    keyed = {p for pattern in jit.SOURCES for p in KERNELS.glob(pattern)}
+    jitted = {
+        p
+        for p in KERNELS.rglob("*.py")
+        if "__pycache__" not in p.parts and _JITTED.search(p.read_text())
+    }
+    assert jitted >= {KERNELS / "outcome_levels.py", KERNELS / "interp.py"}  # the scan works
+    assert sorted(jitted - keyed) == []
 
 
 def test_every_opcode_belongs_to_one_family_or_the_interpreter() -> None:
