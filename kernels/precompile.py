@@ -4,7 +4,7 @@ numba compiles a kernel the first time it runs and caches it on disk; the first 
 on a new machine would sit silent while the whole interpreter compiles. :func:`ensure_compiled`
 does it up front instead: it loads the kernels from the cache when they are there (a fraction
 of a second), and otherwise compiles every unit — the interpreter, each kernel family
-(:mod:`kernels.families`), the backtest's firing pass and the outcome kernels (a signal's
+(:mod:`kernels.families`), the klines reader and the outcome kernels (a signal's
 outcome followed bar by bar, :mod:`kernels.outcomes`) — each on its own and cached on disk, in
 one forked process per CPU, longest first, while this process reports each unit as it is
 done. No unit waits for another: the interpreter calls the families through a table filled
@@ -32,7 +32,6 @@ from kernels import atomics, outcome_levels, outcomes
 from kernels.csv_parse import parse_nb
 from kernels.families import FAMILIES
 from kernels.family_table import FAMILY_SIGNATURE, deferred, family_address, load_families
-from kernels.fired import scan_nb
 from kernels.interp import run_nb
 
 _TUPLE: Any = types.UniTuple
@@ -63,20 +62,6 @@ INTERP_SIGNATURE = (
     _I2,
     _F2,
     _I1,
-)
-
-#: The signature :func:`kernels.fired.scan_nb` is called with.
-SCAN_SIGNATURE = (
-    _F3,
-    types.int64,
-    _I2,
-    _I1,
-    types.uint8[:, :, ::1],
-    types.boolean,
-    _I1,
-    _I2,
-    _I2,
-    _F2,
 )
 
 _F1 = types.float64[::1]
@@ -131,7 +116,6 @@ def is_cached() -> bool:
     """Is every compiled unit in numba's on-disk cache for this machine and these sources?"""
     return (
         _cached(run_nb, INTERP_SIGNATURE)
-        and _cached(scan_nb, SCAN_SIGNATURE)
         and _cached(parse_nb, CSV_SIGNATURE)
         and all(_cached(f.block_nb, FAMILY_SIGNATURE) for f in FAMILIES)
         and all(_cached(kernel, signature) for kernel, signature in OUTCOME_SIGNATURES)
@@ -153,18 +137,18 @@ UNIT_SECONDS = {
     "stats": 0.8,
     "averages": 0.7,
     "volume": 0.6,
-    "firing rules, klines reader": 0.3,
+    "klines reader, thread waits": 0.3,
 }
 
 
 def units() -> list[str]:
-    """Every compiled unit (the interpreter, each family, the firing pass with the klines
-    reader and the helper threads' waits, the outcome kernels), longest first
+    """Every compiled unit (the interpreter, each family, the klines reader with the
+    helper threads' waits, the outcome kernels), longest first
     (:data:`UNIT_SECONDS`)."""
     names = [
         "interpreter",
         *map(_family_name, FAMILIES),
-        "firing rules, klines reader",
+        "klines reader, thread waits",
         "outcomes",
     ]
     return sorted(names, key=lambda name: -UNIT_SECONDS.get(name, 0.0))
@@ -181,8 +165,7 @@ def _compile_unit(name: str) -> str:
         # Not its families: they may be compiling in another process (see _load).
         with deferred():
             run_nb.compile(INTERP_SIGNATURE)
-    elif name == "firing rules, klines reader":
-        scan_nb.compile(SCAN_SIGNATURE)
+    elif name == "klines reader, thread waits":
         parse_nb.compile(CSV_SIGNATURE)
         for kernel, signature in CREW_SIGNATURES:
             kernel.compile(signature)
@@ -195,10 +178,9 @@ def _compile_unit(name: str) -> str:
 
 
 def _load() -> None:
-    """The interpreter, its families and the firing pass ready in this process."""
+    """The interpreter and its families ready in this process."""
     load_families()
     run_nb.compile(INTERP_SIGNATURE)
-    scan_nb.compile(SCAN_SIGNATURE)
 
 
 def _cpus() -> int:

@@ -1,5 +1,5 @@
 """Column mode (backtests, ``vyx eval``) against the live interpreter, bit for bit; the threads
-split; the backtest's firing pass against the live firing rules; the lazy Fires sequence."""
+split; the lazy Fires sequence."""
 
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ from kernels import ops
 from kernels import step_job as step_job_module
 from kernels.backtest import run_backtest
 from kernels.columns import BLOCK, run_columns
-from kernels.edges import fires
 from kernels.executor import Executor
-from kernels.fired import scan
 from kernels.group import GroupState
 from kernels.interp import outputs
 from kernels.program import Program, TraderDef
@@ -80,34 +78,6 @@ def test_a_gated_column_holds_its_value_where_the_gate_holds() -> None:
     assert (~held).any()
     assert np.array_equal(gated[:, :, 0], dense[:, :, 0], equal_nan=True)
     assert np.array_equal(gated[:, :, 1][held], dense[:, :, 1][held], equal_nan=True)
-
-
-@pytest.mark.parametrize("cooldown", [0, 3, np.array([0, 7, 2])])
-def test_the_firing_pass_fires_as_the_live_rules(cooldown: int | np.ndarray) -> None:
-    rng = np.random.default_rng(int(np.sum(cooldown)))
-    n_sym, n_t, k = 4, 300, 3
-    roots = np.where(rng.random((n_sym, n_t, k)) < 0.3, 1.0, 0.0)
-    roots[rng.random((n_sym, n_t, k)) < 0.05] = np.nan
-    present = rng.random((n_sym, n_t)) > 0.1
-    counts = np.cumsum(present, axis=1, dtype=np.int64)
-    need = np.array([1, 20, 50], dtype=np.int64)
-    got = {
-        tuple(r)
-        for r in scan(np.ascontiguousarray(roots), 0, counts, need, None, cooldown).tolist()
-    }
-    want = set()
-    previous = np.zeros((n_sym, k), dtype=bool)
-    last = np.full((n_sym, k), -1, dtype=np.int64)
-    for t in range(n_t):
-        here = present[:, t]
-        match = (roots[:, t] == 1.0) & (counts[:, t, None] >= need) & here[:, None]
-        bar = (counts[:, t] - 1)[:, None]
-        fire = fires(match, previous, bar, last, cooldown) & here[:, None]
-        previous = np.where(here[:, None], match, previous)
-        last = np.where(fire, bar, last)
-        want |= {(s, t, i) for s, i in zip(*np.nonzero(fire), strict=True)}
-    assert got == want
-    assert len(got) > 50
 
 
 def test_fires_are_a_lazy_sequence_in_time_then_trader_then_symbol_order() -> None:

@@ -16,10 +16,9 @@ from numba import njit, types
 from kernels import family_table, jit, ops, precompile
 from kernels.families import FAMILIES, table
 from kernels.family_table import FAMILY_SIGNATURE, function_type, load_families
-from kernels.fired import scan_nb
 from kernels.graph import Graph
 from kernels.interp import run_nb
-from kernels.precompile import INTERP_SIGNATURE, SCAN_SIGNATURE, ensure_compiled, is_cached
+from kernels.precompile import INTERP_SIGNATURE, ensure_compiled, is_cached
 from kernels.series import make_bars, run_graph
 from kernels.specs import SPECS
 
@@ -37,7 +36,6 @@ def test_after_ensure_compiled_the_kernels_come_from_the_cache() -> None:
     assert steps[-1][0] == steps[-1][1]
     assert len(steps) == (1 if report.cached else len(FAMILIES) + 3)
     assert INTERP_SIGNATURE in run_nb.signatures
-    assert SCAN_SIGNATURE in scan_nb.signatures
     assert ensure_compiled().cached
 
 
