@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 import attrs
 import numpy as np
 
-from kernels.bar_grid import BarGrid, ext_history
+from kernels.bar_grid import BarGrid, ExtRows, ext_rows
 from kernels.columns import Firing, Found, run_columns, stream_columns
 from kernels.fires import Fire, Fires, TimeframeFires
 from kernels.firing import FIRE_COOLDOWN, FIRE_NEED, FIRE_NODES, FIRE_ROOT
@@ -72,7 +72,7 @@ class _Grids:
 
 #: ``step(tf, ext, progress)``: step timeframe ``tf`` (other timeframes' values ``ext``) and
 #: return the values of its exported nodes at every step, ``float64[n_sym, n_t, n_exported]``.
-StepFn = Callable[[str, F64, Callable[[int], None]], F64]
+StepFn = Callable[[str, ExtRows, Callable[[int], None]], F64]
 
 
 def _step_timeframes(
@@ -84,7 +84,7 @@ def _step_timeframes(
     done = 0
     history: dict[str, F64] = {}
     for tf in program.timeframes:
-        ext = ext_history(program, tf, g.grids, g.slot, history, g.exported)
+        ext = ext_rows(program, tf, g.grids, g.slot, history, g.exported)
         n_sym, n_t = g.grids[tf].n_symbols, len(g.grids[tf].times)
 
         def report(done_sym: int, before: int = done, n_sym: int = n_sym, n_t: int = n_t) -> None:
@@ -143,7 +143,7 @@ def run_backtest(
     warm = Warmth(program, g.grids, g.slot, g.layouts)
     parts = []
 
-    def step(tf: str, ext: F64, report: Callable[[int], None]) -> F64:
+    def step(tf: str, ext: ExtRows, report: Callable[[int], None]) -> F64:
         grid = g.grids[tf]
         traders = sorted((p for p in program.traders.values() if p.timeframe == tf), key=_id)
         explained = [_explained(p) for p in traders]
@@ -153,7 +153,7 @@ def run_backtest(
         found = stream_columns(
             lay,
             grid.rows,
-            ext,
+            (ext.rows, ext.width),
             outputs(g.exported[tf]),
             history,
             firing=_firing(traders, explained, cooldown_bars, warm),
@@ -185,8 +185,8 @@ def evaluate(
     tf = plan.timeframe
     root: list[F64] = []
 
-    def step(step_tf: str, ext: F64, report: Callable[[int], None]) -> F64:
-        bars = g.grids[step_tf].stacked()
+    def step(step_tf: str, ext_values: ExtRows, report: Callable[[int], None]) -> F64:
+        bars, ext = g.grids[step_tf].stacked(), ext_values.stacked()
         exported = g.exported[step_tf]
         nodes = [*exported, *([plan.root] if step_tf == tf else [])]
         lay = g.layouts[step_tf]

@@ -8,7 +8,8 @@ the grid is those times and a group of symbols' rows is stacked only when a thre
 it is built once here.
 
 Also here: other timeframes' values as each bar of a timeframe sees them
-(:func:`ext_history`).
+(:func:`ext_rows`), gathered a group of symbols at a time as a thread steps them when
+they can be.
 """
 
 from __future__ import annotations
@@ -120,37 +121,92 @@ def seen_steps(times: I64, tf: str, src_times: I64, src_tf: str) -> I64:
     return found
 
 
-def ext_history(
+@attrs.frozen(eq=False)
+class ExtRows:
+    """Other timeframes' values as each bar of a timeframe sees them
+    (:func:`ext_rows`), ``float64[n_sym, n_t, width]``, a group of symbols at a time.
+
+    When the values come from one timeframe that has every symbol, in the same rows, with
+    every value it exports read in its order (the usual case), each group is gathered from
+    ``source`` as a thread steps it (into that thread's buffer: no ``n_sym × n_t`` array
+    is built, and the group's values are in cache when the interpreter reads them);
+    otherwise the whole array is built once (``full``)."""
+
+    n_symbols: int
+    n_steps: int
+    width: int
+    #: The whole array, when not gathered per group.
+    full: F64 | None
+    #: The source timeframe's exported values, ``float64[n_sym, n_src_t, width]`` (None
+    #: with ``full`` None: no other timeframe is read, every value is NaN).
+    source: F64 | None = None
+    #: Per step, the source's step its bar sees (0 for the leading ``unseen`` steps).
+    steps: I64 | None = None
+    #: Leading steps that see no source bar yet (NaN).
+    unseen: int = 0
+
+    def rows(self, lo: int, hi: int, into: F64 | None = None) -> F64:
+        """The values of symbols ``lo..hi-1``: a view of the whole array, or gathered into
+        ``into[: hi - lo]`` (``float64[>= hi - lo, n_t, width]``; a new array if None)."""
+        if self.full is not None:
+            return self.full[lo:hi]
+        n = max(0, hi - lo)
+        if into is None or len(into) < n:
+            into = np.empty((n, self.n_steps, self.width))
+        out = into[:n]
+        if self.source is None or self.steps is None:
+            out.fill(np.nan)
+            return out
+        # mode="clip": no buffered copy (the steps are in range).
+        np.take(self.source[lo:hi], self.steps, axis=1, out=out, mode="clip")
+        out[:, : self.unseen] = np.nan
+        return out
+
+    def stacked(self) -> F64:
+        """Every symbol's values."""
+        return self.full if self.full is not None else self.rows(0, self.n_symbols)
+
+
+def ext_rows(
     program: Program,
     tf: str,
     grids: Mapping[str, BarGrid],
     slot: Mapping[str, Mapping[str, int]],
     history: Mapping[str, F64],
     exported: Mapping[str, list[int]],
-) -> F64:
+) -> ExtRows:
     """Other timeframes' values as each bar of ``tf`` sees them (at the last bar of theirs
-    closed by the bar's close), ``float64[n_sym, n_t, max(1, n_sources)]``: one gather per
-    source timeframe. ``history[src_tf]`` holds the values of ``exported[src_tf]``."""
+    closed by the bar's close), ``float64[n_sym, n_t, max(1, n_sources)]``: gathered a group
+    at a time from the one source timeframe when it can be, else one gather per source
+    timeframe. ``history[src_tf]`` holds the values of ``exported[src_tf]``."""
     sources = program.exts[tf].sources
     times = grids[tf].times
     n_sym = len(slot[tf])
+    shape = (n_sym, len(times), max(1, len(sources)))
+    if not sources:
+        return ExtRows(*shape, None)
     by_tf: dict[str, list[int]] = {}
     for k, (src_tf, _) in enumerate(sources):
         by_tf.setdefault(src_tf, []).append(k)
     rows = {src_tf: common(slot[tf], slot[src_tf]) for src_tf in by_tf}
     everyone = all(len(mine) == n_sym for mine, _ in rows.values())
-    shape = (n_sym, len(times), max(1, len(sources)))
-    ext = np.empty(shape) if sources and everyone else np.full(shape, np.nan)
+    ext = np.empty(shape) if everyone else np.full(shape, np.nan)
     for src_tf, ks in by_tf.items():
         idx = seen_steps(times, tf, grids[src_tf].times, src_tf)
         mine, theirs = rows[src_tf]
         cols = [exported[src_tf].index(sources[k][1]) for k in ks]
         steps = np.maximum(idx, 0)
-        if np.array_equal(theirs, np.arange(len(history[src_tf]))):
+        in_order = np.array_equal(theirs, np.arange(len(history[src_tf])))
+        every_column = cols == list(range(history[src_tf].shape[2]))
+        if len(by_tf) == 1 and everyone and in_order and every_column:
+            # idx only grows (both grids' times do): the steps that see nothing lead.
+            unseen = int(np.count_nonzero(idx < 0))
+            return ExtRows(*shape, None, history[src_tf], steps, unseen)
+        if in_order:
             seen = np.take(history[src_tf], steps, axis=1)  # every row in order: one take
         else:
             seen = history[src_tf][theirs[:, None], steps[None, :]]
-        if cols != list(range(seen.shape[2])):
+        if not every_column:
             seen = seen[:, :, cols]
         seen[:, idx < 0] = np.nan
         if len(mine) == n_sym and ks == list(range(len(sources))):
@@ -159,4 +215,4 @@ def ext_history(
             ext[:, :, ks] = seen
         else:
             ext[np.ix_(mine, np.arange(len(times)), np.asarray(ks))] = seen
-    return ext
+    return ExtRows(*shape, ext)

@@ -55,6 +55,9 @@ Rows = TypeVar("Rows", F64, I64)
 #: order: a view of bars held, or ``into[: hi - lo]`` filled (``into``: the calling thread's
 #: buffer of a group of symbols' bars, reused from group to group).
 RowsFn = Callable[[int, int, F64], F64]
+#: Other timeframes' values as ``rows`` gives bars (into a buffer of theirs), and how many
+#: columns they have.
+Ext = tuple[RowsFn, int]
 
 
 @attrs.frozen(eq=False)
@@ -169,7 +172,7 @@ def _step_pieces(
     lay: Layout,
     rows: RowsFn,
     shape: tuple[int, int],
-    ext: F64,
+    ext: Ext,
     outs: I64,
     out: F64,
     firing: Firing | None,
@@ -186,6 +189,7 @@ def _step_pieces(
     count = np.zeros(group, dtype=np.int64)
     spare, work = workspace(lay.width, group, True, BLOCK)
     bars_buffer = np.empty((group, n_t, N_BAR_FIELDS))
+    ext_buffer = np.empty((group, n_t, ext[1]))
     spec, ready, fired, values = NO_FIRES
     if firing is not None:
         spec = firing.spec.copy()  # its state columns are this thread's
@@ -195,6 +199,7 @@ def _step_pieces(
     used = 0
     for a, b in _groups(take, group):
         bars = rows(a, b, bars_buffer)
+        ext_rows = ext[0](a, b, ext_buffer)
         if firing is not None and firing.ready is not None:
             ready = firing.ready[a:b]
         while True:
@@ -210,7 +215,7 @@ def _step_pieces(
                 mem,
                 count,
                 bars,
-                ext[a:b],
+                ext_rows,
                 0,
                 b - a,
                 True,
@@ -270,19 +275,23 @@ def run_columns(
     exactly what the live interpreter gives stepping the same bars one at a time.
     ``progress(symbols_done)`` is called from the calling thread."""
     bars = np.ascontiguousarray(bars)
+    ext = np.ascontiguousarray(ext)
     out = np.empty((bars.shape[0], bars.shape[1], outs.shape[1]))
 
     def rows(lo: int, hi: int, _into: F64) -> F64:
         return bars[lo:hi]
 
-    _run(lay, rows, bars.shape[:2], ext, outs, out, None, threads, progress)
+    def ext_rows(lo: int, hi: int, _into: F64) -> F64:
+        return ext[lo:hi]
+
+    _run(lay, rows, bars.shape[:2], (ext_rows, ext.shape[2]), outs, out, None, threads, progress)
     return out
 
 
 def stream_columns(
     lay: Layout,
     rows: RowsFn,
-    ext: F64,
+    ext: Ext,
     outs: I64,
     out: F64,
     *,
@@ -291,7 +300,8 @@ def stream_columns(
     progress: ProgressFn | None = None,
 ) -> list[Found]:
     """:func:`run_columns` over the ``out.shape[:2]`` (symbols, steps) bars that ``rows``
-    gives a group of symbols at a time, the outputs ``outs`` written into ``out`` (for a
+    gives a group of symbols at a time (and other timeframes' values that ``ext`` does,
+    :data:`Ext`), the outputs ``outs`` written into ``out`` (for a
     backtest, only those other timeframes read), and the fires of ``firing``'s traders
     returned (per thread that stepped: their order is not the fires' order): memory stays at
     a few symbols' bars per thread, however many symbols there are."""
@@ -302,7 +312,7 @@ def _run(
     lay: Layout,
     rows: RowsFn,
     shape: tuple[int, int],
-    ext: F64,
+    ext: Ext,
     outs: I64,
     out: F64,
     firing: Firing | None,
@@ -310,7 +320,6 @@ def _run(
     progress: ProgressFn | None,
 ) -> list[Found]:
     col = column_layout(lay)
-    ext = np.ascontiguousarray(ext)
     state = _Progress(progress)
     caller = threading.get_ident()
     found: list[Found] = []
