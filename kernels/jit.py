@@ -61,7 +61,6 @@ SOURCES = (
     "outcomes.py",
     "outcome_levels.py",
     "csv_parse.py",
-    "fired.py",
     "ind/*.py",
 )
 
