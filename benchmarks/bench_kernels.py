@@ -27,7 +27,9 @@ from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench-results"
-TIMED_BARS = 40
+#: Closes timed per workload, the thread counts taking them in turn (60 each for 1 and 2
+#: threads: a median steady enough on a machine shared with other work).
+TIMED_BARS = 120
 
 
 def _fill(ring: RingBuffer, data, end: int) -> None:
