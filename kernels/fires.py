@@ -167,9 +167,13 @@ class Fires(Sequence[Fire]):
         """Fires per (trader id, symbol)."""
         found: dict[tuple[str, str], int] = {}
         for p in self._parts:
-            pairs, n = np.unique(np.stack([p.trader, p.symbol]), axis=1, return_counts=True)
-            for (t, s), k in zip(pairs.T.tolist(), n.tolist(), strict=True):
-                key = (p.plans[t].id, p.symbols[s])
+            # Each (trader, symbol) pair as one index, counted in one pass (a unique over
+            # pairs of columns sorts them as records: ~50 ms for the reference workload).
+            n_sym = len(p.symbols)
+            n = np.bincount(p.trader * n_sym + p.symbol, minlength=len(p.plans) * n_sym)
+            pairs = np.flatnonzero(n)
+            for pair, k in zip(pairs.tolist(), n[pairs].tolist(), strict=True):
+                key = (p.plans[pair // n_sym].id, p.symbols[pair % n_sym])
                 found[key] = found.get(key, 0) + k
         return found
 
