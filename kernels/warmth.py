@@ -105,9 +105,21 @@ class Warmth:
                 continue  # as others(): warm even before a bar of src_tf closes
             # The first step of src_tf with ``need`` bars, then the first step of tf that
             # sees it (idx only grows).
-            warm = self.counts(src_tf)[theirs] >= need
-            src_first = np.where(warm.any(axis=1), warm.argmax(axis=1), warm.shape[1])
+            src_first = self._first_with(src_tf, theirs, need)
             first[mine] = np.maximum(first[mine], np.searchsorted(idx, src_first, side="left"))
+        return first
+
+    def _first_with(self, tf: str, rows: I64, need: int) -> I64:
+        """Per symbol of ``tf`` at ``rows``, the first step at which it has ``need`` >= 1
+        bars (the number of steps: never). A symbol with a bar at every step has it at step
+        ``need - 1``: only symbols with gaps are counted."""
+        present = self.grids[tf].present[rows]
+        n_t = present.shape[1]
+        first = np.full(len(rows), need - 1 if need <= n_t else n_t, dtype=np.int64)
+        gaps = np.flatnonzero(~present.all(axis=1))
+        if len(gaps):
+            warm = self.counts(tf)[rows[gaps]] >= need
+            first[gaps] = np.where(warm.any(axis=1), warm.argmax(axis=1), n_t)
         return first
 
     def of(self, trader_id: str) -> B:
