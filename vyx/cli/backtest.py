@@ -11,15 +11,12 @@ import click
 
 from kernels.backtest import Fire, Fires, run_backtest
 from kernels.edges import MAX_COOLDOWN_BARS
-from kernels.fire_outcomes import fire_outcomes
 from kernels.klines_csv import Klines
 from kernels.program import CompiledTrader, TraderDef, build
 from kernels.warmup import prepare_kernels
 from vyx.cli.fire_text import bar_time, echo_clauses, fmt_value
 from vyx.cli.klines_args import load_klines_args
 from vyx.cli.option_types import klines_option, timeframe_option
-from vyx.cli.outcomes_html import finite, report_html
-from vyx.cli.outcomes_table import print_records, records_by_trader
 from vyx.traders_file import TradersFileError, load_traders
 
 
@@ -188,6 +185,11 @@ def _with_outcomes(
     html_file: str | None,
 ) -> None:
     """The fires with their outcomes, and the per-trader records (table, JSON, HTML)."""
+    # Imported here: a backtest without --outcomes does not load them.
+    from kernels.fire_outcomes import fire_outcomes
+    from vyx.cli.outcomes_html import finite, report_html
+    from vyx.cli.outcomes_table import print_records, records_by_trader
+
     scored = fire_outcomes(fires, data, {t.id: t.direction for t in traders})
     keys = fires.keys()
     opened = keys.open_time.tolist()
