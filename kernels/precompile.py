@@ -127,17 +127,17 @@ def is_cached() -> bool:
 #: order units are taken in, longest first, so that the processes finish together; a stale
 #: or missing figure costs balance, never correctness.
 UNIT_SECONDS = {
-    "interpreter": 3.4,
-    "oscillators": 1.9,
+    "interpreter": 2.9,
+    "oscillators": 2.4,
     "elementwise": 1.2,
     "candles": 1.1,
+    "outcomes": 1.0,
     "structure": 1.0,
     "trend": 0.9,
-    "outcomes": 0.9,
-    "stats": 0.8,
-    "averages": 0.7,
+    "stats": 0.7,
     "volume": 0.6,
-    "klines reader, thread waits": 0.3,
+    "averages": 0.6,
+    "klines reader, thread waits": 0.6,
 }
 
 
