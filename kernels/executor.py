@@ -26,6 +26,7 @@ import numpy.typing as npt
 from kernels.edges import fires
 from kernels.graph import F64, I64, Layout
 from kernels.group import GroupState, load_interpreter
+from kernels.interp import outputs
 from kernels.lang import BUDGET, Budget, CompileError
 from kernels.lower import EXT_HISTORY
 from kernels.ops import N_BAR_FIELDS, OPEN_TIME
@@ -103,6 +104,9 @@ class Executor:
         self._signatures: dict[str, list[Signature]] = {}
         self._edges: dict[str, _Edges] = {}
         self._outs: dict[str, tuple[I64, dict[int, int]]] = {}
+        #: Per timeframe, the interpreter's ``out_nodes`` for ``_outs``' nodes (made once per
+        #: install, not per close; read only).
+        self._out_specs: dict[str, I64] = {}
 
     # -- what the screener asks ---------------------------------------------------------------
 
@@ -177,6 +181,7 @@ class Executor:
         self.states, self._signatures = staged.states, staged.signatures
         self._generation += 1
         self._outs = {tf: self._out_nodes(tf) for tf in self.layouts}
+        self._out_specs = {tf: outputs(nodes) for tf, (nodes, _) in self._outs.items()}
         old_edges = self._edges
         self._edges = {}
         for tf in self.layouts:
@@ -340,7 +345,8 @@ class Executor:
         ext = ext_values(tf, self.program, self.states, bars)
         nodes, _ = self._outs[tf]
         out = np.empty((state.n_slots, bars.shape[1], len(nodes)))
-        return StepJob(tf, open_time, state, bars, ext, nodes, out, commit)
+        spec = self._out_specs.get(tf)
+        return StepJob(tf, open_time, state, bars, ext, nodes, out, commit, out_spec=spec)
 
     def _grow_edges(self, tf: str, n_slots: int) -> None:
         edges = self._edges[tf]

@@ -49,6 +49,10 @@ class StepJob:
     commit: bool
     started: float = attrs.field(factory=time.perf_counter)
 
+    #: The interpreter's ``out_nodes`` (:func:`~kernels.interp.outputs` of ``out_nodes``),
+    #: when the maker of the job keeps one per installed program (None: made per call).
+    out_spec: I64 | None = attrs.field(default=None, kw_only=True)
+
     #: Bars to step (not NaN in ``bars``), when the maker of the job counted them (-1:
     #: :meth:`node_steps` counts them).
     bars_stepped: int = attrs.field(default=-1, kw_only=True)
@@ -64,7 +68,19 @@ class StepJob:
         """:func:`~kernels.interp.run_nb`'s arguments stepping slots ``lo..hi-1``, or the
         pieces of them a thread takes (``claims``), with a workspace of their own (``nodes``:
         the job's :func:`~kernels.interp.outputs`, when made already)."""
+        return (
+            *self._leading(lo, hi, nodes),
+            *workspace(self.state.layout.width, hi - lo, self.commit),
+            *NO_FIRES,
+            claims,
+        )
+
+    def _leading(self, lo: int, hi: int, nodes: I64 | None = None) -> tuple[Any, ...]:
+        """:func:`~kernels.interp.run_nb`'s arguments up to ``out``: the same for every
+        thread stepping ``lo..hi-1`` (the workspace and ``claims`` follow)."""
         lay = self.state.layout
+        if nodes is None:
+            nodes = outputs(self.out_nodes) if self.out_spec is None else self.out_spec
         return (
             lay.op,
             lay.ins,
@@ -79,11 +95,8 @@ class StepJob:
             lo,
             hi,
             self.commit,
-            outputs(self.out_nodes) if nodes is None else nodes,
+            nodes,
             self.out,
-            *workspace(lay.width, hi - lo, self.commit),
-            *NO_FIRES,
-            claims,
         )
 
     def chunks(self, n: int) -> list[tuple[int, int]]:
@@ -119,10 +132,15 @@ class StepJob:
         total = self.state.n_slots
         shared = shared_claims(self.piece_slots(), WAIT_SPINS)
         helper = helper_claims(shared)
-        nodes = outputs(self.out_nodes)  # read only: one for every thread
+        # Built once for every thread (read only); each adds a workspace of its own.
+        leading = self._leading(0, total)
+        width, commit = self.state.layout.width, self.commit
         crew().run(
-            lambda post: run_nb(*self.arguments(0, total, posting(shared, post), nodes)),
-            [lambda: run_nb(*self.arguments(0, total, helper, nodes))] * (n - 1),
+            lambda post: run_nb(
+                *leading, *workspace(width, total, commit), *NO_FIRES, posting(shared, post)
+            ),
+            [lambda: run_nb(*leading, *workspace(width, total, commit), *NO_FIRES, helper)]
+            * (n - 1),
             lambda: pieces_left(shared, 0, total),
             posts=True,
         )
