@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from functools import partial
 from typing import Any
 
 import attrs
@@ -132,15 +133,19 @@ class StepJob:
         total = self.state.n_slots
         shared = shared_claims(self.piece_slots(), WAIT_SPINS)
         helper = helper_claims(shared)
-        # Built once for every thread (read only); each adds a workspace of its own.
+        # Built once for every thread (read only); each adds a workspace of its own. The
+        # helpers' whole calls are made here, so a helper goes straight into the kernel.
         leading = self._leading(0, total)
         width, commit = self.state.layout.width, self.commit
+        theirs = [
+            partial(run_nb, *leading, *workspace(width, total, commit), *NO_FIRES, helper)
+            for _ in range(n - 1)
+        ]
         crew().run(
             lambda post: run_nb(
                 *leading, *workspace(width, total, commit), *NO_FIRES, posting(shared, post)
             ),
-            [lambda: run_nb(*leading, *workspace(width, total, commit), *NO_FIRES, helper)]
-            * (n - 1),
+            theirs,
             lambda: pieces_left(shared, 0, total),
             posts=True,
         )
