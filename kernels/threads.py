@@ -109,6 +109,9 @@ def _idle_priority() -> None:
             os.sched_setscheduler(0, policy, os.sched_param(0))
 
 
+#: What a job's calling thread posts when helpers are not woken from its kernel call.
+_NO_POST = (0, 0, 0)
+
 #: A job handed to helpers: its number, and the call a helper makes.
 Job = tuple[int, Callable[[], object]]
 
@@ -153,7 +156,12 @@ class _Helper:
             job[1]()
         except BaseException as error:  # handed to the thread waiting for the job
             self.crew.error = error
-        finally:
+            self.crew.done.set()
+            return
+        # Only a caller that found pieces still running waits on ``done`` (it says so
+        # before it looks again): otherwise no Event to set, less Python while the caller
+        # wants the GIL back after its kernel.
+        if self.crew.waiting:
             self.crew.done.set()
 
 
@@ -182,8 +190,11 @@ class Crew:
         self.ctl = np.zeros(16, dtype=np.int64)
         self._post_at = self.ctl.ctypes.data + POST * self.ctl.itemsize
         self._seq_at = self.ctl.ctypes.data + SEQ * self.ctl.itemsize
-        #: Set by a helper after each job it ran (or its failure, in :attr:`error`).
+        #: Set by a helper after a job it ran while :attr:`waiting` (or its failure, in
+        #: :attr:`error`); may be left set from an earlier job (the waiter looks again).
         self.done = threading.Event()
+        #: The calling thread is waiting on :attr:`done` for pieces helpers still step.
+        self.waiting = False
         self.error: BaseException | None = None
 
     def _grow(self, n: int) -> list[_Helper]:
@@ -218,32 +229,41 @@ class Crew:
         (:func:`kernels.interp.shared_claims`; zeros: nothing to post); else it is posted
         here, just before ``mine`` runs."""
         if not theirs or not self._busy.acquire(blocking=False):
-            mine((0, 0, 0))
+            mine(_NO_POST)
             return
         helpers = self._grow(len(theirs))
         try:
-            if self.done.is_set():
-                self.done.clear()
             self.error = None
-            self._jobs += 1
-            for helper, call in zip(helpers, theirs, strict=True):
-                if self.futex:
-                    helper.job = (self._jobs, call)
-                else:
-                    helper.hand((self._jobs, call))
-            post = (self._post_at, self._jobs, self._seq_at) if self.futex else (0, 0, 0)
-            if self.futex and not posts:
-                post_nb(self.ctl, self._jobs)
-            mine(post if posts else (0, 0, 0))
-            while left() > 0 and self.error is None:
-                self.done.wait()
-                self.done.clear()
+            self._jobs = job = self._jobs + 1
+            if self.futex:
+                for helper, call in zip(helpers, theirs, strict=True):
+                    helper.job = (job, call)
+                if not posts:
+                    post_nb(self.ctl, job)
+                mine((self._post_at, job, self._seq_at) if posts else _NO_POST)
+            else:
+                for helper, call in zip(helpers, theirs, strict=True):
+                    helper.hand((job, call))
+                mine(_NO_POST)
+            if self.error is None and left() > 0:
+                self._wait(left)
             if self.error is not None:
                 raise self.error
         finally:
             for helper in helpers:
                 helper.job = None  # one not started yet finds nothing to do
             self._busy.release()
+
+    def _wait(self, left: Callable[[], int]) -> None:
+        """Sleep until ``left()`` is 0 or a helper failed (helpers set :attr:`done` after a
+        job only while :attr:`waiting`, so it is set before ``left()`` is looked at again)."""
+        self.waiting = True
+        try:
+            while left() > 0 and self.error is None:
+                self.done.wait()
+                self.done.clear()
+        finally:
+            self.waiting = False
 
 
 _crew = Crew()
