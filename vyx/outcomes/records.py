@@ -29,8 +29,8 @@ class Records:
         self._size = size
         self._kept: dict[str, deque[tuple[int, Outcome]]] = {}
         self._cache: dict[str, tuple[int, dict[str, Any]]] = {}
-        #: The all-time part of :meth:`to_json`, until the trader's next outcome.
-        self._whole: dict[str, dict[str, Any]] = {}
+        #: The all-time record (:meth:`whole`) and its JSON, until the trader's next outcome.
+        self._whole: dict[str, tuple[TrackRecord, dict[str, Any]]] = {}
 
     def add(self, trader_id: str, bar_open_time: int, outcome: Outcome) -> None:
         """Count a complete outcome."""
@@ -48,10 +48,19 @@ class Records:
         """The trader's record over its kept signals and over the last 7 days."""
         kept = self._kept.get(trader_id, deque())
         since = self._now_ms() - RECENT_MS
-        return (
-            track_record(o for _, o in kept),
-            track_record(o for at, o in kept if at >= since),
-        )
+        return self.whole(trader_id), track_record(o for at, o in kept if at >= since)
+
+    def whole(self, trader_id: str) -> TrackRecord:
+        """The trader's record over its kept signals, computed once per outcome added (the
+        daemon reads it for every complete signal: its message and its ``/metrics`` gauges)."""
+        return self._whole_cached(trader_id)[0]
+
+    def _whole_cached(self, trader_id: str) -> tuple[TrackRecord, dict[str, Any]]:
+        found = self._whole.get(trader_id)
+        if found is None:
+            record = track_record(o for _, o in self._kept.get(trader_id, deque()))
+            found = self._whole[trader_id] = (record, record.to_json())
+        return found
 
     def to_json(self, trader_id: str) -> dict[str, Any]:
         """``{"all": ..., "recent": ...}`` (:meth:`TrackRecord.to_json`), cached until the
@@ -61,9 +70,7 @@ class Records:
         if cached is not None and now - cached[0] < 60_000:
             return cached[1]
         kept = self._kept.get(trader_id, deque())
-        whole = self._whole.get(trader_id)
-        if whole is None:
-            whole = self._whole[trader_id] = track_record(o for _, o in kept).to_json()
+        whole = self._whole_cached(trader_id)[1]
         since = now - RECENT_MS
         recent = track_record(o for at, o in reversed(kept) if at >= since)
         found = {"all": whole, "recent": recent.to_json()}

@@ -149,7 +149,7 @@ class Outcomes:
 
     def _observe(self, trader_id: str) -> None:
         if self.metrics is not None:
-            self.metrics.observe_record(trader_id, self.records.record(trader_id)[0])
+            self.metrics.observe_record(trader_id, self.records.whole(trader_id))
 
     async def restore(self) -> None:
         """Read the store's open and complete outcomes back (retrying while it is down)."""

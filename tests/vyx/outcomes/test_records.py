@@ -33,3 +33,15 @@ def test_all_time_recent_and_the_bound() -> None:
     now[0] += RECENT_MS
     assert records.to_json("t")["recent"]["signals"] == 1
     assert records.to_json("other")["all"]["signals"] == 0
+
+
+def test_whole_record_is_computed_once_per_outcome() -> None:
+    records = Records(lambda: 30 * DAY)
+    records.add("t", 29 * DAY, _outcome(0.01))
+    first = records.whole("t")
+    assert records.whole("t") is first  # cached: /metrics and the message read the same one
+    assert records.record("t")[0] is first
+    assert records.to_json("t")["all"] == first.to_json()
+    records.add("t", 29 * DAY, _outcome(-0.02))
+    assert records.whole("t").signals == 2
+    assert records.to_json("t")["all"]["signals"] == 2
