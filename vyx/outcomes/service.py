@@ -135,13 +135,17 @@ class Outcomes:
             return
         now = self.now_ms()
         await self.store.save_outcomes([u.to_row(now) for u in updates])
+        # A trader's record is summed up once per batch (a close's), with all its complete
+        # signals of the batch: every one's message carries that updated record.
+        done = [u for u in updates if u.outcome.complete]
+        for u in done:
+            self.records.add(u.trader_id, u.bar_open_time, u.outcome)
+        records = {t: self.records.to_json(t) for t in dict.fromkeys(u.trader_id for u in done)}
+        for trader_id in records:
+            self._observe(trader_id)
         for u in updates:
-            record = None
-            if u.outcome.complete:
-                self.records.add(u.trader_id, u.bar_open_time, u.outcome)
-                record = self.records.to_json(u.trader_id)
-                self._observe(u.trader_id)
             if u.outcome.bars:  # a signal just followed is news only to the store
+                record = records[u.trader_id] if u.outcome.complete else None
                 self.broadcast(u.to_message(record))
         if self.metrics is not None:
             self.metrics.outcomes_open.set(len(self.live))

@@ -4,6 +4,7 @@ records come back too, and analysis levels from an ``analysis_completed`` messag
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -86,6 +87,10 @@ async def test_a_restart_in_the_middle_of_a_horizon_loses_nothing(tmp_path: Path
     done = [m["data"] for m in sent if m["data"]["complete"]]
     assert len(done) == len(complete)
     assert all(m["record"]["all"]["signals"] >= 1 for m in done)
+    # Each trader's last complete message carries its record over all its complete signals
+    # (restored from the store after the restart, then summed up once per batch).
+    last = {m["traderId"]: m["record"]["all"]["signals"] for m in done}
+    assert last == dict(Counter(m["traderId"] for m in done))
 
 
 async def test_analysis_levels_apply_to_an_open_signal(tmp_path: Path) -> None:
