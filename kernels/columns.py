@@ -206,12 +206,7 @@ def _step_pieces(
             mem[:] = fresh
             count[:] = 0
             found = run_nb(
-                lay.op,
-                lay.ins,
-                lay.prm,
-                lay.soff,
-                lay.roff,
-                lay.rdep,
+                *lay.program,
                 mem,
                 count,
                 bars,

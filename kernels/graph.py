@@ -198,6 +198,11 @@ class Layout:
         """Number of nodes."""
         return len(self.keys)
 
+    @property
+    def program(self) -> tuple[I64, I64, F64, I64, I64, I64]:
+        """The graph's arrays, as :func:`kernels.interp.run_nb` takes them first."""
+        return self.op, self.ins, self.prm, self.soff, self.roff, self.rdep
+
     def index(self) -> dict[NodeKey, int]:
         """Node id by key."""
         return {k: i for i, k in enumerate(self.keys)}

@@ -88,12 +88,7 @@ class GroupState:
         lay = self.layout
         # The interpreter indexes symbols from 0: hand it views of the slot range.
         run_nb(
-            lay.op,
-            lay.ins,
-            lay.prm,
-            lay.soff,
-            lay.roff,
-            lay.rdep,
+            *lay.program,
             self.mem[lo:hi],
             self.count[lo:hi],
             bars,

@@ -83,12 +83,7 @@ class StepJob:
         if nodes is None:
             nodes = outputs(self.out_nodes) if self.out_spec is None else self.out_spec
         return (
-            lay.op,
-            lay.ins,
-            lay.prm,
-            lay.soff,
-            lay.roff,
-            lay.rdep,
+            *lay.program,
             self.state.mem,
             self.state.count,
             self.bars,
