@@ -69,6 +69,18 @@ class Followed:
     #: index): an update goes out when that changes.
     touch: int = 0
 
+    def update(self, outcome: Outcome) -> OutcomeUpdate:
+        """``outcome`` as this signal's update."""
+        return OutcomeUpdate(
+            self.signal_id,
+            self.trader_id,
+            self.user_id,
+            self.symbol,
+            self.interval,
+            self.bar_open_time,
+            outcome,
+        )
+
 
 @attrs.frozen
 class OutcomeUpdate:
@@ -244,17 +256,7 @@ class LiveOutcomes:
                 late.append(f)
                 continue
             outcome = opened_outcome(float(signal.price), direction, stop[j], target[j], sources[j])
-            updates.append(
-                OutcomeUpdate(
-                    f.signal_id,
-                    f.trader_id,
-                    f.user_id,
-                    f.symbol,
-                    f.interval,
-                    opened,
-                    outcome,
-                )
-            )
+            updates.append(f.update(outcome))
         return updates + self._step(late, report_start=True)
 
     def _open(self, signal: Signal, direction: str, levels: Levels | None) -> Followed | None:
@@ -427,17 +429,7 @@ class LiveOutcomes:
             if o.complete:
                 self.tracker.release(f.row)
                 del self.open[f.signal_id]
-            updates.append(
-                OutcomeUpdate(
-                    f.signal_id,
-                    f.trader_id,
-                    f.user_id,
-                    f.symbol,
-                    f.interval,
-                    f.bar_open_time,
-                    o,
-                )
-            )
+            updates.append(f.update(o))
         return updates
 
     def _drop(self, f: Followed) -> None:
