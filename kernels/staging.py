@@ -96,8 +96,8 @@ class _Sources:
         self.program = program
         self.states = states
 
-    def __call__(self, bars: F64, used: Collection[int] | None = None) -> F64:
-        return ext_values(self.tf, self.program, self.states, bars, used)
+    def __call__(self, bars: F64, used: Collection[int], rows: I64) -> F64:
+        return ext_values(self.tf, self.program, self.states, bars, used, rows)
 
 
 def ext_values(
@@ -106,13 +106,16 @@ def ext_values(
     states: Mapping[str, GroupState],
     bars: F64,
     used: Collection[int] | None = None,
+    rows: I64 | None = None,
 ) -> F64:
-    """Other timeframes' values as each bar of ``bars`` (``[n_slots, n_t, 9]``) of ``tf`` sees
-    them: at the last bar of that timeframe closed by the bar's close (the newest one when it is
-    not stepped yet). ``used`` limits it to those ext slots (the others are NaN). One gather per
-    other timeframe and ring depth, whatever the number of values read."""
+    """Other timeframes' values as each bar of ``bars`` (``[n, n_t, 9]``: the bars of slots
+    ``rows``, all slots from 0 by default) of ``tf`` sees them: at the last bar of that
+    timeframe closed by the bar's close (the newest one when it is not stepped yet), on the same
+    slot. ``used`` limits it to those ext slots (the others are NaN). One gather per other
+    timeframe and ring depth, whatever the number of values read."""
     sources = program.exts[tf].sources
     n_slots, n_t = bars.shape[0], bars.shape[1]
+    slots = np.arange(n_slots) if rows is None else np.asarray(rows, dtype=np.int64)
     ext = np.full((n_slots, n_t, max(1, len(sources))), np.nan)
     # Values read from one timeframe through rings of one depth share their ring positions.
     groups: dict[tuple[str, int], list[tuple[int, int]]] = {}
@@ -125,18 +128,20 @@ def ext_values(
     close = bars[:, :, OPEN_TIME] + timeframe_ms(tf)
     for (src_tf, depth), picked in groups.items():
         src = states[src_tf]
-        m = min(n_slots, src.n_slots)
+        # Rows whose slot the other timeframe holds (a state holds at least its ring's slots).
+        held = np.nonzero(slots < src.n_slots)[0]
+        at_slot = slots[held]
         step = timeframe_ms(src_tf)
-        wanted = bar_open_array(src_tf, close[:m]) - step
-        lag = np.nan_to_num((src.last_time[:m, None] - wanted) // step, nan=0.0)
+        wanted = bar_open_array(src_tf, close[held]) - step
+        lag = np.nan_to_num((src.last_time[at_slot, None] - wanted) // step, nan=0.0)
         back = np.clip(lag, 0, depth - 1).astype(np.int64)
-        pos = src.count[:m, None] - 1 - back
+        pos = src.count[at_slot, None] - 1 - back
         # One flat take: much cheaper than indexing rows and columns with two arrays.
-        at = (np.arange(m) * src.mem.shape[1])[:, None] + (pos & (depth - 1))
+        at = (at_slot * src.mem.shape[1])[:, None] + (pos & (depth - 1))
         nodes = np.asarray([node for _, node in picked])
         vals = np.take(src.mem, at[:, :, None] + src.layout.roff[nodes])
         vals[pos < 0] = np.nan
-        ext[:m, :, [k for k, _ in picked]] = vals
+        ext[held[:, None, None], np.arange(n_t)[None, :, None], [[[k for k, _ in picked]]]] = vals
     return ext
 
 
@@ -236,6 +241,6 @@ def _replay(
                         :, i0 - first : i1 - first
                     ].T
                     bars[k, i0 - a : i1 - a, OPEN_TIME] = times[i0 - first : i1 - first]
-            ext = sources(bars, used) if used else None
+            ext = sources(bars, used, rows) if used else None
             fresh.run(bars, ext=ext, block=BLOCK)
         done(rows, to_layout(fresh, lay))

@@ -6,6 +6,7 @@ import attrs
 import numpy as np
 import pytest
 
+from kernels import staging
 from kernels.backtest import run_backtest
 from kernels.executor import Executor
 from kernels.program import Program, TraderDef
@@ -220,6 +221,31 @@ def test_a_trader_added_while_a_bar_waits_to_be_screened_warms_to_the_bar_screen
     assert got.keys() == want.keys()
     for key, values in want.items():
         np.testing.assert_array_equal(got[key], values, err_msg=str(key))
+
+
+@pytest.mark.parametrize("base", [[], [TraderDef("a", "rsi(14) > 50", "5m")]])
+def test_an_on_trader_added_later_warms_every_symbol_from_its_own_other_timeframe(
+    base: list[TraderDef], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trader reading another timeframe, installed at run time, warms each symbol (one per
+    batch of the warm-up here: symbols after the first batch once read the first batch's
+    values) to the state stepping it live from the start leaves, every lag its rings hold;
+    symbols stepped already (``base``) or never stepped (no trader ran)."""
+    monkeypatch.setattr(staging, "BATCH_SLOTS", 1)
+    n5 = 12 * 30
+    data = _data(n5)
+    added = TraderDef("b", 'on("1h", close > sma(close, 5)) and close > ema(close, 10)', "5m")
+    executor, _ = _running(base, data, n5)
+    assert executor.set_traders([*base, added]) == {}
+    reference, _ = _running([*base, added], data, n5)
+    for tf in ("5m", "1h"):
+        got, want = executor.states[tf], reference.states[tf]
+        at = got.layout.index()
+        for j, key in enumerate(want.layout.keys):
+            for lag in range(int(want.layout.rdep[j])):
+                np.testing.assert_array_equal(
+                    got.value(at[key], lag=lag), want.value(j, lag=lag), err_msg=f"{key} {lag}"
+                )
 
 
 COOLED = [
