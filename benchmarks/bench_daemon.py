@@ -196,8 +196,9 @@ class Daemon:
 
     @property
     def ws_url(self) -> str:
-        # Protocol 2, as the dashboard: a screen's signals in one signals_created message.
-        return f"ws://127.0.0.1:{self.port}/ws?access_token={self.token}&protocol=2"
+        # Protocol 3, as the dashboard: a screen's signals in one signals_created message, a
+        # close's outcomes in one signal_outcomes message.
+        return f"ws://127.0.0.1:{self.port}/ws?access_token={self.token}&protocol=3"
 
     def status(self, key: str) -> float:
         """A ``/proc/PID/status`` value in MiB (VmRSS, VmHWM)."""

@@ -39,7 +39,7 @@ from loguru import logger
 
 from kernels.ring import RingBuffer
 from vyx.daemon.control import Broadcast, RunningTraders
-from vyx.server.protocol import signals_created
+from vyx.server.batches import signals_created
 from vyx.signal import Signal
 from vyx.store.api import Store
 from vyx.store.outbox import AlertRow

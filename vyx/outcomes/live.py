@@ -120,8 +120,9 @@ class OutcomeUpdate:
             "updated_at": now_ms,
         }
 
-    def to_message(self, record: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The browser's ``signal_outcome`` message (docs/protocol.md)."""
+    def message_data(self, record: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The ``data`` of its browser's ``signal_outcome`` (docs/protocol.md), an item of
+        ``signal_outcomes``."""
         data: dict[str, Any] = {
             "signalId": self.signal_id,
             "traderId": self.trader_id,
@@ -132,7 +133,7 @@ class OutcomeUpdate:
         }
         if record is not None:
             data["record"] = dict(record)
-        return {"type": "signal_outcome", "data": data}
+        return data
 
 
 def outcome_from_row(row: Mapping[str, Any]) -> Outcome:

@@ -6,8 +6,9 @@
 - After each screen (:meth:`Outcomes.screened`, a screener listener) and each analysis with key
   levels (:meth:`Outcomes.analysed`) the service's task steps the open signals of that
   timeframe through the rings, stores the rows that moved (after the first bar, at the first
-  touch and when complete) and pushes ``signal_outcome`` messages; a complete one counts in its
-  trader's record (with the record in the message, in ``/metrics`` and the traders' state).
+  touch and when complete) and pushes them, one ``signal_outcomes`` message a batch; a
+  complete one counts in its trader's record (with the record in the message, in ``/metrics``
+  and the traders' state).
 - At start the task restores, from the store, the open outcomes (followed again through the
   rings from their signal's bar: a restart in the middle of a horizon loses nothing) and the
   newest complete ones (the records) — in cloud mode once Supabase holds the rows the last
@@ -25,6 +26,7 @@ from loguru import logger
 from kernels.outcomes import Levels
 from vyx.outcomes.live import LiveOutcomes, OutcomeUpdate, outcome_from_row
 from vyx.outcomes.records import RESTORE_LIMIT, Records
+from vyx.server.batches import signal_outcomes
 from vyx.signal import Signal
 from vyx.store.api import Store
 from vyx.store.errors import StoreError
@@ -143,10 +145,15 @@ class Outcomes:
         records = {t: self.records.to_json(t) for t in dict.fromkeys(u.trader_id for u in done)}
         for trader_id in records:
             self._observe(trader_id)
-        for u in updates:
-            if u.outcome.bars:  # a signal just followed is news only to the store
-                record = records[u.trader_id] if u.outcome.complete else None
-                self.broadcast(u.to_message(record))
+        # One message per browser for the whole batch (older browsers: one per outcome); a
+        # signal just followed is news only to the store.
+        datas = [
+            u.message_data(records[u.trader_id] if u.outcome.complete else None)
+            for u in updates
+            if u.outcome.bars
+        ]
+        for message in signal_outcomes(datas):
+            self.broadcast(message)
         if self.metrics is not None:
             self.metrics.outcomes_open.set(len(self.live))
             self.metrics.outcomes_unscored.set(self.live.refused + self.live.lost)

@@ -2,13 +2,13 @@
 
 Each client has a bounded send queue drained by its own writer task. :meth:`Hub.broadcast` is
 synchronous and never blocks: it encodes the message once and offers it to every authenticated
-client (a ``signals_created`` batch goes whole to a browser of protocol version 2, one
-``signal_created`` per signal to one of version 1: each form encoded once). A client is dropped
-(closed 1013 "client too slow") and never slows the others when its backlog passes
-``queue_size`` messages and its writer has not sent one for ``stall_s`` seconds, or when the
-backlog reaches ``BURST_FACTOR × queue_size`` whatever it does. A browser that keeps reading
-therefore survives a burst bigger than its queue (a close of a large universe can fire hundreds
-of signals at once); only one that stopped reading, or cannot keep up for long, goes.
+client (a batched message -- ``signals_created``, ``signal_outcomes`` -- goes whole to a browser
+whose protocol version knows it, one message per item to an older one: each form encoded
+once). A client is dropped (closed 1013 "client too slow") and never slows the others when its
+backlog passes ``queue_size`` messages and its writer has not sent one for ``stall_s`` seconds,
+or when the backlog reaches ``BURST_FACTOR × queue_size`` whatever it does. A browser that keeps
+reading therefore survives a burst bigger than its queue (a close of a large universe can fire
+hundreds of signals at once); only one that stopped reading, or cannot keep up for long, goes.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any
 import attrs
 import trio
 
-from vyx.server.protocol import encode, per_signal
+from vyx.server.batches import BATCHES, per_item
+from vyx.server.protocol import encode
 from vyx.telemetry.metrics import Metrics
 
 #: Close codes used by the server.
@@ -167,24 +168,26 @@ class Hub:
     def broadcast(self, message: Mapping[str, Any]) -> int:
         """Queue ``message`` to every authenticated client, never blocking.
 
-        Returns the number of clients it was queued to; slow clients are dropped. A
-        ``signals_created`` message reaches a version-1 client as one ``signal_created`` per
-        signal (counted as one message queued here, as many in ``vyx_ws_messages_sent``).
+        Returns the number of clients it was queued to; slow clients are dropped. A batched
+        message (:data:`~vyx.server.protocol.BATCHES`) reaches a client of an older version as
+        one message per item (counted as one message queued here, as many in
+        ``vyx_ws_messages_sent``).
         """
         self._broadcasts += 1
         text: str | None = None
         singles: list[str] | None = None
         queued = sent = 0
+        batch = BATCHES.get(message.get("type", ""))
         for client in list(self._connections.values()):
             if not client.authenticated:
                 continue
-            if client.protocol >= 2 or message.get("type") != "signals_created":
+            if batch is None or client.protocol >= batch.version:
                 text = encode(message) if text is None else text
                 ok = client.offer(text)
                 sent += ok
             else:
                 if singles is None:
-                    singles = [encode(m) for m in per_signal(message) or ()]
+                    singles = [encode(m) for m in per_item(message, client.protocol) or ()]
                 ok = all(client.offer(t) for t in singles)
                 sent += len(singles) if ok else 0
             queued += ok

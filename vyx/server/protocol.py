@@ -21,11 +21,13 @@ Machine -> browser: ``hello`` (first, once authenticated), ``snapshot``, ``statu
 ``pong``, and the replies to requests.
 
 Versions: a browser says which it speaks with ``?protocol=N`` or ``auth {token, protocol: N}``
-(:func:`session_version`); without, version 1. Version 2 differs in one message: a screen's
-signals come as ``signals_created {signals: [...]}`` (each item the ``data`` of a
-``signal_created``, at most :data:`MAX_SIGNALS_PER_MESSAGE` a message) instead of one
-``signal_created`` each; the daemon builds the batch (:func:`signals_created`) and the hub sends
-a version-1 browser each signal of it on its own (:func:`per_signal`).
+(:func:`session_version`); without, version 1. Each later version adds one batched message
+(:mod:`vyx.server.batches`), the items of a screen or a close together: version 2 ``signals_created
+{signals: [...]}`` (each item the ``data`` of a ``signal_created``), version 3
+``signal_outcomes {outcomes: [...]}`` (each the ``data`` of a ``signal_outcome``), at most
+:data:`MAX_ITEMS_PER_MESSAGE` items a message. The daemon builds the batch (:func:`batched`) and
+the hub sends a browser of an older version each item on its own (:func:`per_item`), so what it
+gets is what it got before the batch existed.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ import orjson
 
 from vyx.json_finite import finite
 from vyx.mutes import MuteError, check_symbol
+from vyx.server.batches import BATCHES as BATCHES
+from vyx.server.batches import MAX_ITEMS_PER_MESSAGE as MAX_ITEMS_PER_MESSAGE
+from vyx.server.batches import MAX_SIGNALS_PER_MESSAGE as MAX_SIGNALS_PER_MESSAGE
+from vyx.server.batches import per_item as per_item
+from vyx.server.batches import signal_outcomes as signal_outcomes
+from vyx.server.batches import signals_created as signals_created
 from vyx.server.fields import MAX_ID_CHARS, id_field
 from vyx.server.fields import ErrorCode as ErrorCode
 from vyx.server.fields import ProtocolError as ProtocolError
@@ -53,11 +61,7 @@ from vyx.server.requests import parse_request
 
 #: The newest version spoken; bumped on any incompatible change. ``hello`` announces the version
 #: of the session (the browser's, at most this).
-PROTOCOL_VERSION = 2
-
-#: Signals in one ``signals_created`` message at most (a close of a large universe sends more
-#: messages): each message stays around a hundred KB.
-MAX_SIGNALS_PER_MESSAGE = 100
+PROTOCOL_VERSION = 3
 
 #: Largest frame the machine accepts from a browser.
 MAX_FRAME_BYTES = 64 * 1024
@@ -327,24 +331,6 @@ def session_version(asked: int | str | None) -> int:
     if asked is None or asked < 1:
         return 1
     return min(asked, PROTOCOL_VERSION)
-
-
-def signals_created(signals: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """``signals_created {signals}`` messages (version 2) carrying ``signals`` (each the
-    ``data`` of a ``signal_created``) in order, :data:`MAX_SIGNALS_PER_MESSAGE` at most each."""
-    step = MAX_SIGNALS_PER_MESSAGE
-    return [
-        message("signals_created", {"signals": list(signals[i : i + step])})
-        for i in range(0, len(signals), step)
-    ]
-
-
-def per_signal(msg: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """A ``signals_created`` message as a version-1 browser gets it (one ``signal_created``
-    per signal, in order); None for any other message (the same in every version)."""
-    if msg.get("type") != "signals_created":
-        return None
-    return [{"type": "signal_created", "data": s} for s in msg["data"]["signals"]]
 
 
 def hello(

@@ -20,6 +20,7 @@ from tests.vyx.outcomes.test_live import DIRECTION, STEP, TF, TRADERS, _market, 
 from vyx.outcomes.live import LiveOutcomes, outcome_from_row
 from vyx.outcomes.records import Records
 from vyx.outcomes.service import Outcomes
+from vyx.server.protocol import MAX_ITEMS_PER_MESSAGE
 from vyx.settings import StoreConfig
 from vyx.signal import signal_id
 from vyx.store.service import run_store
@@ -37,6 +38,13 @@ def _outcomes(store: Any, ring: RingBuffer, sent: list[dict[str, Any]]) -> Outco
         direction_of=DIRECTION.__getitem__,
         now_ms=lambda: 0,
     )
+
+
+def _items(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The outcomes pushed, in order: a batch's in one ``signal_outcomes`` message."""
+    assert {m["type"] for m in sent} <= {"signal_outcomes"}
+    assert all(0 < len(m["data"]["outcomes"]) <= MAX_ITEMS_PER_MESSAGE for m in sent)
+    return [o for m in sent for o in m["data"]["outcomes"]]
 
 
 async def test_a_restart_in_the_middle_of_a_horizon_loses_nothing(tmp_path: Path) -> None:
@@ -84,7 +92,9 @@ async def test_a_restart_in_the_middle_of_a_horizon_loses_nothing(tmp_path: Path
     assert {r["signal_id"] for r in rows} == complete
     for row in rows:
         assert outcome_from_row(row) == truth[row["signal_id"]]
-    done = [m["data"] for m in sent if m["data"]["complete"]]
+    done = [o for o in _items(sent) if o["complete"]]
+    # A close's outcomes in one message: fewer messages than outcomes.
+    assert len(sent) < len(_items(sent))
     assert len(done) == len(complete)
     assert all(m["record"]["all"]["signals"] >= 1 for m in done)
     # Each trader's last complete message carries its record over all its complete signals
@@ -119,7 +129,7 @@ async def test_analysis_levels_apply_to_an_open_signal(tmp_path: Path) -> None:
             {"type": "analysis_completed", "data": {"signalId": "other", "keyLevels": levels}}
         )
         await outcomes.catch_up()
-        last = sent[-1]["data"]
+        last = _items(sent)[-1]
         assert (last["levels"], last["stop"], last["target"]) == (
             "analysis",
             entry * 0.99,
@@ -131,7 +141,7 @@ async def test_analysis_levels_apply_to_an_open_signal(tmp_path: Path) -> None:
             {"type": "analysis_completed", "data": {"signalId": sig.id, "keyLevels": bad}}
         )
         await outcomes.catch_up()
-        assert sent[-1]["data"]["levels"] == "analysis"
+        assert _items(sent)[-1]["levels"] == "analysis"
         await store.flush()
         [row] = await store.load_outcomes("u", complete=False, limit=10)
         assert (row["levels"], row["bars"]) == ("analysis", 3)

@@ -19,7 +19,7 @@ from unittest.mock import ANY
 import attrs
 
 from vyx.server import AuthConfig, ServerHandle, Snapshot
-from vyx.server.protocol import SetMute, mutes_updated, signals_created
+from vyx.server.protocol import SetMute, mutes_updated, signal_outcomes, signals_created
 from vyx.telemetry.health import ComponentState, HealthRegistry
 
 from .browser import Browser, shot
@@ -135,7 +135,10 @@ async def test_a_live_signal_traders_and_health_in_words(browser: Browser) -> No
                 }
             },
         }
-        assert running.handle.broadcast({"type": "signal_outcome", "data": outcome}) == 1
+        # A close's outcomes in one message (protocol 3), one of them of a signal not shown.
+        elsewhere = {**outcome, "signalId": "not-shown", "record": None, "complete": False}
+        (batch,) = signal_outcomes([elsewhere, outcome])
+        assert running.handle.broadcast(batch) == 1
 
         def outcomes() -> tuple[str, str]:
             card = page.wait_for_selector(f'[data-signal-id="{signal.id}"] .outcome')

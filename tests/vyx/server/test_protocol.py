@@ -172,7 +172,7 @@ def test_hello_announces_the_version() -> None:
 def test_a_session_speaks_the_newest_version_both_sides_know(
     asked: int | str | None, version: int
 ) -> None:
-    assert p.PROTOCOL_VERSION == 2
+    assert p.PROTOCOL_VERSION == 3
     assert p.session_version(asked) == version
 
 
@@ -194,6 +194,19 @@ def test_a_batch_of_signals_is_one_message_per_hundred_and_splits_for_version_1(
     assert [m["type"] for m in batches] == ["signals_created", "signals_created"]
     assert [s for m in batches for s in m["data"]["signals"]] == signals
     assert len(batches[0]["data"]["signals"]) == p.MAX_SIGNALS_PER_MESSAGE
-    assert p.per_signal(batches[1]) == [{"type": "signal_created", "data": signals[-1]}]
-    assert p.per_signal(p.pong()) is None
+    assert p.per_item(batches[1], 1) == [{"type": "signal_created", "data": signals[-1]}]
+    assert p.per_item(batches[1], 2) is None
+    assert p.per_item(p.pong(), 1) is None
     assert p.signals_created([]) == []
+
+
+def test_a_batch_of_outcomes_is_one_message_per_hundred_and_splits_before_version_3() -> None:
+    outcomes = [{"signalId": f"s{i}", "bars": 1} for i in range(2 * p.MAX_ITEMS_PER_MESSAGE + 1)]
+    batches = p.signal_outcomes(outcomes)
+    assert [m["type"] for m in batches] == ["signal_outcomes"] * 3
+    assert [o for m in batches for o in m["data"]["outcomes"]] == outcomes
+    assert [len(m["data"]["outcomes"]) for m in batches] == [100, 100, 1]
+    for version in (1, 2):
+        assert p.per_item(batches[2], version) == [{"type": "signal_outcome", "data": outcomes[-1]}]
+    assert p.per_item(batches[2], 3) is None
+    assert p.signal_outcomes([]) == []

@@ -20,6 +20,7 @@ from vyx.server.protocol import (
     TraderDraft,
     TraderRemove,
     TraderUpsert,
+    signal_outcomes,
     signals_created,
 )
 from vyx.signal import Signal, signal_id
@@ -98,6 +99,29 @@ async def test_a_batch_of_signals_reaches_each_browser_in_its_protocol_version()
         assert [m["type"] for m in singles] == ["signal_created"] * 2
         assert [m["data"] for m in singles] == got["data"]["signals"]
         assert running.metrics.value("vyx_ws_messages_sent_total") == 3
+
+
+async def test_a_batch_of_outcomes_is_one_message_in_version_3_only() -> None:
+    """``signal_outcomes`` (version 3) goes whole to a version-3 browser; a browser of version 2
+    or 1 gets one ``signal_outcome`` per outcome, as before the batch existed."""
+    outcomes = [{"signalId": f"s{i}", "traderId": "t1", "bars": 1} for i in range(3)]
+    (batch,) = signal_outcomes(outcomes)
+    async with (
+        serving() as running,
+        client(running.ws_url(hs256_token()) + "&protocol=3") as v3,
+        client(running.ws_url(hs256_token()) + "&protocol=2") as v2,
+        client(running.ws_url(hs256_token())) as v1,
+    ):
+        for ws, version in ((v3, 3), (v2, 2), (v1, 1)):
+            hello, _ = await greeted(ws)
+            assert hello["data"]["protocol"] == version
+        await running.handle.wait_for_clients(3)
+        assert running.handle.broadcast(batch) == 3
+        assert await recv(v3) == {"type": "signal_outcomes", "data": {"outcomes": outcomes}}
+        for ws in (v2, v1):
+            singles = [await recv(ws) for _ in outcomes]
+            assert singles == [{"type": "signal_outcome", "data": o} for o in outcomes]
+        assert running.metrics.value("vyx_ws_messages_sent_total") == 7
 
 
 async def test_the_auth_message_may_ask_for_version_2() -> None:

@@ -219,9 +219,15 @@ Vyx.History = (() => {
     if (typeof o.mfe === "number" && typeof o.mae === "number") parts.push(`best ${(o.mfe * 100).toFixed(2)}%, worst ${(o.mae * 100).toFixed(2)}%`);
     return "Outcome" + (o.complete ? "" : " so far") + ": " + (parts.join(" · ") || "waiting for the next bar");
   }
-  function outcome(data) {
-    const sig = state.signals.find((s) => s.signalId === data.signalId);
-    if (sig) { sig.outcome = data; render(); }
+  // A close's outcomes (signal_outcomes; one signal_outcome is a list of one): one render.
+  function outcomes(list) {
+    const byId = new Map(list.map((o) => [o.signalId, o])); // a later one of a signal wins
+    let changed = false;
+    for (const sig of state.signals) {
+      const o = byId.get(sig.signalId);
+      if (o) { sig.outcome = o; changed = true; }
+    }
+    if (changed) render();
   }
 
   function analysis(data) {
@@ -243,6 +249,6 @@ Vyx.History = (() => {
   $("older").addEventListener("click", older);
   $("export").addEventListener("click", exportCsv);
   renderMuted();
-  return { add, reset, render, analysis, outcome, cancelled, renderTraderOptions, renderMuted, isMuted, traderName, setMutes, traderMuted,
+  return { add, reset, render, analysis, outcomes, cancelled, renderTraderOptions, renderMuted, isMuted, traderName, setMutes, traderMuted,
     muteTrader: (id, on) => setMute({ traderId: String(id) }, on) };
 })();

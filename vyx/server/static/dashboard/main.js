@@ -53,8 +53,9 @@
     const ws = new WebSocket(url);
     conn.ws = ws;
     setConn("warn", "connecting");
-    // Protocol 2: a screen's signals arrive as one signals_created message.
-    ws.onopen = () => ws.send(JSON.stringify({ type: "auth", data: { token, protocol: 2 } }));
+    // Protocol 3: a screen's signals arrive as one signals_created message, a close's
+    // outcomes as one signal_outcomes message.
+    ws.onopen = () => ws.send(JSON.stringify({ type: "auth", data: { token, protocol: 3 } }));
     ws.onmessage = (event) => {
       let msg;
       try { msg = JSON.parse(event.data); } catch { return; }
@@ -78,6 +79,17 @@
   function signalsCreated(signals) {
     Vyx.History.add(signals, { live: true }); // one render for the whole screen
     for (const s of signals) if (Vyx.onSignal && !Vyx.History.isMuted(s)) Vyx.onSignal(s);
+  }
+
+  function outcomesArrived(list) {
+    Vyx.History.outcomes(list); // one render for the whole close
+    let records = false;
+    for (const o of list) {
+      if (o.record && state.traders.has(String(o.traderId))) {
+        state.traders.get(String(o.traderId)).record = o.record; records = true;
+      }
+    }
+    if (records) renderTraders();
   }
 
   function handle(type, data) {
@@ -111,11 +123,11 @@
       case "analysis_completed":
         Vyx.History.analysis(data);
         break;
-      case "signal_outcome":
-        Vyx.History.outcome(data);
-        if (data.record && state.traders.has(String(data.traderId))) {
-          state.traders.get(String(data.traderId)).record = data.record; renderTraders();
-        }
+      case "signal_outcome": // protocols 1 and 2
+        outcomesArrived([data]);
+        break;
+      case "signal_outcomes":
+        outcomesArrived(data.outcomes || []);
         break;
       case "trader_updated":
         if (data.trader && data.trader.id !== undefined) {
