@@ -1,4 +1,5 @@
-"""Atomic operations on ``int64`` array elements, in numba code (LLVM's atomic instructions).
+"""Atomic operations on ``int64`` array elements, in numba code (LLVM's atomic instructions),
+and arrays handed from one thread's numba call to another's by address.
 
 Threads stepping one job share a few counters (:func:`kernels.interp.run_nb`'s ``claims``):
 the next piece to take and the pieces done. They are read and changed here with sequentially
@@ -17,16 +18,19 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+from numba.np import arrayobj
 
-from kernels.jit import entry
+from kernels.jit import entry, inline
 
 #: numba's code-generation helpers, untyped.
 _cgutils: Any = cgutils
+#: numba's array construction, untyped.
+_arrayobj: Any = arrayobj
 #: Linux's futex system call number on the CPUs where it is used (elsewhere :data:`FUTEX` is
 #: False: nothing sleeps in numba code, see :mod:`kernels.threads`).
 _SYS_FUTEX = {"x86_64": 202, "amd64": 202, "aarch64": 98, "arm64": 98}
 _FUTEX_NR = _SYS_FUTEX.get(platform.machine().lower()) if sys.platform == "linux" else None
-#: Can numba code sleep on a word and wake its sleepers (:func:`futex_wait`, :func:`wake_at`)?
+#: Can numba code sleep on a word and wake its sleepers (:func:`futex_wait`, :func:`futex_wake`)?
 FUTEX = _FUTEX_NR is not None
 _FUTEX_WAIT_PRIVATE, _FUTEX_WAKE_PRIVATE = 128, 129
 #: x86 has a ``pause`` instruction for spin loops (it yields the core's pipeline); elsewhere
@@ -77,6 +81,60 @@ def _store_typer(typingctx: Any, arr: Any, index: Any, value: Any) -> Any:
     return types.void(arr, index, value), codegen
 
 
+def _swap_typer(typingctx: Any, arr: Any, index: Any, expected: Any, value: Any) -> Any:
+    ints = expected == types.int64 and value == types.int64
+    if not (_int64_array(arr) and isinstance(index, types.Integer) and ints):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        ptr = _item_pointer(context, builder, signature.args[0], args[0], args[1])
+        pair = builder.cmpxchg(ptr, args[2], args[3], "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 1)
+
+    return types.boolean(arr, index, expected, value), codegen
+
+
+def _address_typer(typingctx: Any, arr: Any) -> Any:
+    if not (isinstance(arr, types.Array) and arr.layout == "C"):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.ptrtoint(array.data, ir.IntType(64))
+
+    return types.int64(arr), codegen
+
+
+def _view_typer(typingctx: Any, words: Any, index: Any, like: Any) -> Any:
+    if not (_int64_array(words) and isinstance(index, types.Integer)):
+        return None
+    if not (isinstance(like, types.Array) and like.layout == "C"):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        aryty = signature.args[2]
+        at = _item_pointer(context, builder, signature.args[0], args[0], args[1])
+        i64 = ir.IntType(64)
+        address = builder.load(at)
+        dims = [builder.load(builder.gep(at, [ir.Constant(i64, 1 + d)])) for d in range(aryty.ndim)]
+        itemsize = context.get_abi_sizeof(context.get_data_type(aryty.dtype))
+        strides = [ir.Constant(i64, itemsize)]
+        for d in range(aryty.ndim - 1, 0, -1):
+            strides.insert(0, builder.mul(strides[0], dims[d]))
+        array = context.make_array(aryty)(context, builder)
+        _arrayobj.populate_array(
+            array,
+            data=builder.inttoptr(address, array.data.type),
+            shape=_cgutils.pack_array(builder, dims),
+            strides=_cgutils.pack_array(builder, strides),
+            itemsize=ir.Constant(i64, itemsize),
+            meminfo=None,
+        )
+        return array._getvalue()
+
+    return like(words, index, like), codegen
+
+
 def _pause_typer(typingctx: Any) -> Any:
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         if _X86:
@@ -125,79 +183,41 @@ def _futex_wake_typer(typingctx: Any, arr: Any, index: Any, n: Any) -> Any:
     return types.int64(arr, index, n), codegen
 
 
-def _at_typer(kind: str) -> Callable[..., Any]:
-    def typer(typingctx: Any, address: Any, value: Any) -> Any:
-        if address != types.int64 or value != types.int64:
-            return None
-
-        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-            i64 = ir.IntType(64)
-            ptr = builder.inttoptr(args[0], i64.as_pointer())
-            if kind == "store":
-                builder.store_atomic(args[1], ptr, "seq_cst", 8)
-                return ir.Constant(i64, 0)
-            if kind == "add":
-                return builder.atomic_rmw("add", ptr, args[1], "seq_cst")
-            op = ir.Constant(i64, _FUTEX_WAKE_PRIVATE)
-            return _syscall(builder, [args[0], op, args[1]])
-
-        return types.int64(address, value), codegen
-
-    return typer
-
-
 #: ``load(arr, i)``: ``arr[i]`` read atomically (never cached in a register by a loop).
 load = cast("Callable[[Any, int], int]", intrinsic(_load_typer))
 #: ``store(arr, i, v)``: ``arr[i] = v`` atomically.
 store = cast("Callable[[Any, int, int], None]", intrinsic(_store_typer))
 #: ``fetch_add(arr, i, v)``: adds ``v`` to ``arr[i]`` atomically; returns the value before.
 fetch_add = cast("Callable[[Any, int, int], int]", intrinsic(_add_typer))
+#: ``compare_swap(arr, i, expected, v)``: ``arr[i] = v`` if ``arr[i]`` is ``expected``, atomically;
+#: returns whether it was.
+compare_swap = cast("Callable[[Any, int, int, int], bool]", intrinsic(_swap_typer))
+#: ``address(arr)``: the address of a C-contiguous array's first element.
+address = cast("Callable[[Any], int]", intrinsic(_address_typer))
+#: ``view_at(words, i, like)``: the array of ``like``'s type (C-contiguous) at address
+#: ``words[i]`` with shape ``words[i + 1 : i + 1 + like.ndim]`` (see :func:`put_array`); it
+#: owns nothing: whoever wrote the words keeps the memory alive while it is used.
+view_at = cast("Callable[[Any, int, Any], Any]", intrinsic(_view_typer))
 #: ``pause()``: a hint that this is a spin loop (x86's ``pause``; nothing elsewhere).
 pause = cast("Callable[[], None]", intrinsic(_pause_typer))
 #: ``futex_wait(arr, i, v)``: sleeps while ``arr[i]``'s low 32 bits equal ``v``'s, until
-#: :func:`wake_at` wakes it (or spuriously: callers check again). Linux only (:data:`FUTEX`).
+#: :func:`futex_wake` wakes it (or spuriously: callers check again). Linux only (:data:`FUTEX`).
 futex_wait = cast("Callable[[Any, int, int], int]", intrinsic(_futex_wait_typer))
 #: ``futex_wake(arr, i, n)``: wakes up to ``n`` threads asleep on ``arr[i]``
 #: (:func:`futex_wait`). Linux only (:data:`FUTEX`).
 futex_wake = cast("Callable[[Any, int, int], int]", intrinsic(_futex_wake_typer))
-#: ``store_at(address, v)``: the ``int64`` at ``address`` set to ``v`` atomically.
-store_at = cast("Callable[[int, int], int]", intrinsic(_at_typer("store")))
-#: ``add_at(address, v)``: adds ``v`` to the ``int64`` at ``address`` atomically.
-add_at = cast("Callable[[int, int], int]", intrinsic(_at_typer("add")))
-#: ``wake_at(address, n)``: wakes up to ``n`` threads sleeping on the word at ``address``
-#: (:func:`futex_wait`). Linux only (:data:`FUTEX`).
-wake_at = cast("Callable[[int, int], int]", intrinsic(_at_typer("wake")))
 
 
-#: Words of a crew's ``ctl`` (:class:`kernels.threads.Crew`): the job posted last, and the
-#: word helpers sleep on (each on a cache line of its own).
-POST, SEQ = 0, 8
+@inline
+def put_array(words: Any, i: int, arr: Any) -> None:
+    """``arr``'s address and shape into ``words[i:]`` (read back by :func:`view_at`)."""
+    words[i] = address(arr)
+    for d in range(arr.ndim):
+        words[i + 1 + d] = arr.shape[d]
 
 
 @entry
-def sleep_nb(ctl: Any, seen: int, spins: int) -> int:
-    """A helper's wait, without the GIL, for ``ctl[POST]`` to change from ``seen`` (a job
-    posted); returns it. After each wake-up it spins up to ``spins`` times, then sleeps on
-    ``ctl[SEQ]`` (a futex; :data:`FUTEX` only)."""
-    budget = 0
-    while True:
-        seq = load(ctl, SEQ)
-        for _ in range(budget):
-            if load(ctl, POST) != seen:
-                break
-            pause()
-        posted = load(ctl, POST)
-        if posted != seen:
-            return posted
-        futex_wait(ctl, SEQ, seq)
-        budget = spins
-
-
-@entry
-def post_nb(ctl: Any, job: int) -> None:
-    """Post ``job`` (``ctl[POST]``) and wake the helpers asleep in :func:`sleep_nb`; with
-    ``job`` -1, only wakes them (they spin for the next post)."""
-    if job >= 0:
-        store(ctl, POST, job)
-    fetch_add(ctl, SEQ, 1)
-    futex_wake(ctl, SEQ, 1 << 30)
+def ring_nb(words: Any, i: int) -> None:
+    """Add 1 to ``words[i]`` and wake every thread asleep on it (:func:`futex_wait`)."""
+    fetch_add(words, i, 1)
+    futex_wake(words, i, 1 << 30)

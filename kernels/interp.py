@@ -20,23 +20,23 @@ table below) and this fixed interpreter runs it. Array contract of :func:`run_nb
 - ``fire_spec``, ``ready``, ``fired``, ``values``: the traders whose signals a backtest takes
   as it steps (column mode only; :data:`NO_FIRES` for none, see *Fires* below). Returns the
   number of fires found;
-- ``claims`` int64: :data:`ALONE` (this call steps ``lo..hi-1``), or the counters of a job
-  shared by threads (:func:`shared_claims`): each thread's call takes pieces of the range
-  until none is left (below).
+- ``claims`` int64: :data:`ALONE` (this call steps ``lo..hi-1``), or a crew's words (this
+  call posts the job to the crew's helpers and takes pieces of the range until none is left),
+  or a helper's own words (this call serves the crew's jobs until it stops; below).
 
 With ``commit`` the symbols' memory advances; without it (evaluating a forming bar) rows are
 copied into ``scratch`` and stepped there, so committed state is untouched. Compiled without
 numba's runtime (:mod:`kernels.jit`) and releases the GIL: disjoint symbol ranges may run in
 parallel threads, each with its own ``scratch`` and ``work``.
 
-**Pieces.** Threads sharing a job (:mod:`kernels.threads`) pass it the same ``claims``: each
-call takes the next piece not taken (an atomic add, :mod:`kernels.atomics`), steps it, counts
-it done, and takes another, so a thread makes one call per job and never needs the GIL in
-between, and a thread that starts late takes fewer pieces. The waiting thread takes pieces
-from the front and helpers from the back, so each thread steps about the same symbols every
-close. The waiting thread's call then spins (bounded) for the pieces others are still
-stepping (:func:`shared_claims`). Which thread steps a symbol changes nothing in its numbers.
-Threads sharing claims take no fires (a ``fire_spec`` holds one thread's state).
+**Pieces.** A job shared with a crew's helpers (:mod:`kernels.threads`, :mod:`kernels.handoff`)
+is cut in pieces: its caller's call posts it from inside the kernel and takes pieces from the
+front, the helpers' calls (each asleep in the kernel between jobs) take pieces from the back,
+each piece with one atomic operation, so no thread needs the GIL during a job and a helper
+that starts late takes fewer pieces. Each thread steps about the same symbols every close.
+The caller's call returns once every piece a helper took is done. Which thread steps a symbol
+changes nothing in its numbers. Threads sharing a job take no fires (a ``fire_spec`` holds
+one thread's state).
 
 **Batches.** Nodes step *batches* of work items (a row, its first and end bar), each node
 through the whole batch before the next node starts, so the opcode dispatch and each kernel's
@@ -65,8 +65,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from numba import njit
+from numba.extending import overload
 
-from kernels import atomics, ops
+from kernels import atomics, handoff, ops
 from kernels.families import table
 from kernels.family_table import call_family, needs_families
 from kernels.firing import NO_FIRES as NO_FIRES
@@ -104,50 +105,6 @@ def workspace(width: int, n_slots: int, commit: bool, block: int = 1) -> tuple[F
 
 #: ``claims`` of a call that steps all of ``lo..hi-1`` itself.
 ALONE = np.zeros(0, dtype=np.int64)
-#: Fields of shared ``claims``: pieces taken (from the front and from the back, below),
-#: pieces done, slots a piece, and the waiting thread's only: spins to wait for pieces other
-#: threads took, and what it posts as its call starts (:func:`shared_claims`).
-_TAKEN, _DONE, _PIECE, _WAIT, _POST_AT, _POST, _SEQ_AT = range(7)
-#: Threads woken by a post (all).
-_ALL = 1 << 30
-#: One piece taken from the back, in ``claims[_TAKEN]`` (its high 32 bits).
-_BACK = 1 << 32
-
-
-def shared_claims(piece: int, wait: int) -> I64:
-    """Shared ``claims`` of a job cut in pieces of ``piece`` slots. The thread that waits for
-    the job passes them whole: its call, once no piece is left to take, spins up to ``wait``
-    times for the pieces other threads are still stepping; the others pass
-    :func:`helper_claims` (no wait). See :func:`posting` for what the call may post."""
-    return np.array([0, 0, max(1, piece), max(0, wait), 0, 0, 0], dtype=np.int64)
-
-
-def posting(shared: I64, post: tuple[int, int, int]) -> I64:
-    """``shared`` claims whose waiting thread's call, as it starts (the GIL released),
-    stores ``post[1]`` at address ``post[0]``, then bumps the word at ``post[2]`` and wakes
-    the threads asleep on it (:class:`kernels.threads.Crew`: helpers that go on only once
-    this thread is in the kernel, so they find the GIL free). Zeros: nothing posted."""
-    shared[_POST_AT:] = post
-    return shared
-
-
-def helper_claims(shared: I64) -> I64:
-    """The view of ``shared`` claims a helping thread passes (the same counters, no wait)."""
-    return shared[:_WAIT]
-
-
-def pieces_left(shared: I64, lo: int, hi: int) -> int:
-    """Pieces of ``lo..hi-1`` under ``shared`` claims not yet stepped (taken or not)."""
-    piece = int(shared[_PIECE])
-    return -(-(hi - lo) // piece) - int(shared[_DONE])
-
-
-def helped(shared: I64, lo: int, hi: int) -> float:
-    """The share of the pieces of ``lo..hi-1`` helpers stepped, once all are done (the
-    waiting thread took the others from the front, plus one try that found none left)."""
-    n = -(-(hi - lo) // int(shared[_PIECE]))
-    front = int(shared[_TAKEN]) & (_BACK - 1)
-    return (n - (front - 1)) / n if n else 0.0
 
 
 #: Columns of ``work``: the row of ``mem`` (or ``scratch``) stepped, its first bar, its end
@@ -218,48 +175,96 @@ def run_nb(
     claims,
 ):
     """Step symbols ``lo..hi-1`` through ``bars`` (see the module docstring), all of them
-    (``claims`` :data:`ALONE`) or the pieces this thread takes (see :func:`shared_claims`);
-    returns the number of fires found."""
+    (``claims`` :data:`ALONE`), or as the caller of a job shared with a crew's helpers
+    (``claims``: the crew's words, :mod:`kernels.handoff`), or serve the crew as a helper
+    (``claims``: the helper's words; the other arrays only give their types, each job's
+    come from its caller); returns the number of fires found."""
+    plan = (op, ins, prm, soff, roff, rdep)
+    job = (mem, count, bars, ext, commit, out_nodes, out, scratch, work)
+    take = (fire_spec, ready, fired, values)
+    if claims.shape[0] == handoff.HELPER_WORDS:
+        _serve_contiguous(plan, job, take, claims)
+        return 0
     alone = claims.shape[0] == 0
-    size = hi - lo if alone else max(1, claims[_PIECE])
-    n = 1 if alone else (hi - lo + size - 1) // size
-    # The waiting thread takes pieces from the front, helpers from the back: each thread
-    # steps about the same slots every close, whose memory its core's cache still holds.
-    front = claims.shape[0] > _WAIT
-    if claims.shape[0] > _SEQ_AT and claims[_POST_AT] != 0:
-        atomics.store_at(claims[_POST_AT], claims[_POST])
-        atomics.add_at(claims[_SEQ_AT], 1)
-        atomics.wake_at(claims[_SEQ_AT], _ALL)
+    n = 1 if alone else handoff.post(claims, plan, job, lo, hi)
+    size = hi - lo if alone else max(1, claims[handoff.PIECE])
     found = 0
-    taken = 0
+    # The caller takes pieces from the front, helpers from the back: each thread steps
+    # about the same slots every close, whose memory its core's cache still holds.
+    i = 0
     while True:
-        if alone:
-            i = taken
-        else:
-            # One word counts the pieces taken at both ends (the front's in its low half): a
-            # piece is taken only while both together are short of ``n``.
-            both = atomics.fetch_add(claims, _TAKEN, 1 if front else _BACK)
-            f, k = both & (_BACK - 1), both >> 32
-            i = n if f + k >= n else f if front else n - 1 - k
-        taken += 1
-        if i >= n:
-            break
-        found = _steps(
-            (op, ins, prm, soff, roff, rdep),
-            (mem, count, bars, ext, commit, out_nodes, out, scratch, work),
-            (fire_spec, ready, fired, values),
-            lo + i * size,
-            min(hi, lo + (i + 1) * size),
-            found,
-        )
         if not alone:
-            atomics.fetch_add(claims, _DONE, 1)
-    # The waiting thread (its ``claims`` has a wait): pieces other threads took, finishing.
-    for _ in range(claims[_WAIT] if claims.shape[0] > _WAIT else 0):
-        if atomics.load(claims, _DONE) >= n:
+            i = handoff.take_front(claims, n)
+        if i < 0 or i >= n:
             break
-        atomics.pause()
+        found = _steps(plan, job, take, lo + i * size, min(hi, lo + (i + 1) * size), found)
+        i += 1
+    if not alone:
+        handoff.wait_helpers(claims)
     return found
+
+
+def _serve_contiguous(plan, job, take, claims):
+    """:func:`_serve`, in an interpreter compiled for C-contiguous arrays (a helper reads
+    each job's arrays at their addresses, as C-contiguous); nothing in one compiled for
+    other layouts (no helper runs it)."""
+
+
+@overload(_serve_contiguous, inline="always")
+def _serve_typed(plan, job, take, claims):
+    if handoff.contiguous(plan, job):
+        return lambda plan, job, take, claims: _serve(plan, job, take, claims)
+    return lambda plan, job, take, claims: None
+
+
+@loops
+def _serve(plan, job, take, claims):
+    """A helper's whole life (:mod:`kernels.handoff`): each job posted to the crew, until it
+    stops, gets pieces taken from the back and stepped in this helper's own workspace.
+    ``plan`` and ``job`` (:func:`_steps`'s) give the types of each job's arrays, read at the
+    addresses its caller wrote; ``take``: no fires (threads sharing a job take none)."""
+    ctl = atomics.view_at(claims, handoff.H_CTL, claims)
+    seen = atomics.load(ctl, handoff.POST)
+    while True:
+        posted = handoff.await_post(ctl, seen, claims[handoff.H_SPINS])
+        if posted < 0:
+            return
+        seen = posted
+        if not handoff.job_open(ctl, claims, posted):
+            continue
+        at = handoff.ARRAYS
+        op, ins, prm, soff, roff, rdep = plan
+        mem, count, bars, ext, _, out_nodes, out, scratch, work = job
+        posted_plan = (
+            atomics.view_at(ctl, at, op),
+            atomics.view_at(ctl, at + 4, ins),
+            atomics.view_at(ctl, at + 8, prm),
+            atomics.view_at(ctl, at + 12, soff),
+            atomics.view_at(ctl, at + 16, roff),
+            atomics.view_at(ctl, at + 20, rdep),
+        )
+        posted_job = (
+            atomics.view_at(ctl, at + 24, mem),
+            atomics.view_at(ctl, at + 28, count),
+            atomics.view_at(ctl, at + 32, bars),
+            atomics.view_at(ctl, at + 36, ext),
+            ctl[handoff.COMMIT] != 0,
+            atomics.view_at(ctl, at + 40, out_nodes),
+            atomics.view_at(ctl, at + 44, out),
+            atomics.view_at(claims, handoff.H_SCRATCH, scratch),
+            atomics.view_at(claims, handoff.H_WORK, work),
+        )
+        lo, hi, size = ctl[handoff.LO], ctl[handoff.HI], max(1, ctl[handoff.PIECE])
+        n = (hi - lo + size - 1) // size
+        while True:
+            i = handoff.take_back(ctl, posted, n)
+            if i < 0:
+                break
+            claims[handoff.H_HOLDING] = 1
+            _steps(posted_plan, posted_job, take, lo + i * size, min(hi, lo + (i + 1) * size), 0)
+            claims[handoff.H_HOLDING] = 0
+            claims[handoff.H_STEPPED] += 1
+            handoff.piece_done(ctl)
 
 
 needs_families(run_nb)

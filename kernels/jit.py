@@ -58,6 +58,7 @@ SOURCES = (
     "ops.py",
     "jit.py",
     "atomics.py",
+    "handoff.py",
     "outcomes.py",
     "outcome_levels.py",
     "csv_parse.py",

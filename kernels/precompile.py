@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 from numba import types
 
-from kernels import atomics, outcome_levels, outcomes
+from kernels import atomics, handoff, outcome_levels, outcomes
 from kernels.csv_parse import parse_nb
 from kernels.families import FAMILIES
 from kernels.family_table import FAMILY_SIGNATURE, deferred, family_address, load_families
@@ -83,8 +83,8 @@ OUTCOME_SIGNATURES: tuple[tuple[Any, tuple[Any, ...]], ...] = (
 
 #: The signatures the helper threads' waits (:mod:`kernels.atomics`) are called with.
 CREW_SIGNATURES: tuple[tuple[Any, tuple[Any, ...]], ...] = (
-    (atomics.sleep_nb, (_I1, types.int64, types.int64)),
-    (atomics.post_nb, (_I1, types.int64)),
+    (atomics.ring_nb, (_I1, types.int64)),
+    (handoff.settle_nb, (_I1,)),
 )
 
 #: ``progress(done, total, what)``: ``what`` was just compiled (or loaded).

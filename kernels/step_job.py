@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from functools import partial
 from typing import Any
 
 import attrs
@@ -18,21 +17,9 @@ import numpy as np
 
 from kernels.graph import F64, I64
 from kernels.group import GroupState
-from kernels.interp import (
-    ALONE,
-    NO_FIRES,
-    SCRATCH_ROWS,
-    helped,
-    helper_claims,
-    outputs,
-    pieces_left,
-    posting,
-    run_nb,
-    shared_claims,
-    workspace,
-)
+from kernels.interp import ALONE, NO_FIRES, SCRATCH_ROWS, outputs, run_nb, workspace
 from kernels.ops import OPEN_TIME
-from kernels.threads import MIN_SPLIT_STEPS, PIECE_STEPS, WAIT_SPINS, crew
+from kernels.threads import MIN_SPLIT_STEPS, PIECE_STEPS, crew
 
 
 @attrs.define(eq=False)
@@ -120,28 +107,15 @@ class StepJob:
 
     def run_split(self, n: int) -> None:
         """Step every slot on ``n`` threads, this one and the process's helpers (releases
-        the GIL; :class:`~kernels.threads.Crew`): each thread makes one interpreter call
-        that takes pieces of :meth:`piece_slots` in turn until none is left."""
+        the GIL; :class:`~kernels.threads.Crew`): each thread takes pieces of
+        :meth:`piece_slots` in turn until none is left."""
         if n <= 1:
             self.run()
             return
         total = self.state.n_slots
-        shared = shared_claims(self.piece_slots(), WAIT_SPINS)
-        helper = helper_claims(shared)
-        # Built once for every thread (read only); each adds a workspace of its own. The
-        # helpers' whole calls are made here, so a helper goes straight into the kernel.
-        leading = self._leading(0, total)
-        width, commit = self.state.layout.width, self.commit
-        theirs = [
-            partial(run_nb, *leading, *workspace(width, total, commit), *NO_FIRES, helper)
-            for _ in range(n - 1)
-        ]
-        crew().run(
-            lambda post: run_nb(
-                *leading, *workspace(width, total, commit), *NO_FIRES, posting(shared, post)
-            ),
-            theirs,
-            lambda: pieces_left(shared, 0, total),
-            posts=True,
+        arguments = (
+            *self._leading(0, total),
+            *workspace(self.state.layout.width, total, self.commit),
+            *NO_FIRES,
         )
-        self.helped = helped(shared, 0, total)
+        self.helped = crew().run(arguments, n - 1, self.piece_slots())

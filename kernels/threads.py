@@ -1,27 +1,27 @@
 """Splitting work over threads: the calling thread takes a share, helpers the rest.
 
 A split screen (:meth:`kernels.step_job.StepJob.run_split`) goes to the process's
-:class:`Crew`: helper threads that make the same interpreter call as the calling thread, each
-call taking pieces of the symbols in turn until none is left
-(:func:`kernels.interp.shared_claims`). Backtests' symbol groups go through :func:`share`
-(a pool of threads taking ranges from a shared list in Python). Either way the calling
-thread works too (one wake-up, not two), takes whatever a late helper does not, and waits
-only for pieces a helper took; a job too small to pay for a wake-up runs on the caller alone
+:class:`Crew`: helper threads that each make one interpreter call when they start and stay in
+it, asleep in the kernel between jobs; the calling thread's own interpreter call posts the job
+to them from inside the kernel, and every thread takes pieces of the symbols in turn until
+none is left (:mod:`kernels.handoff`). Backtests' symbol groups go through :func:`share` (a
+pool of threads taking ranges from a shared list in Python). Either way the calling thread
+works too (one wake-up, not two), takes whatever a late helper does not, and waits only for
+pieces a helper took; a job too small to pay for a wake-up runs on the caller alone
 (:data:`MIN_SPLIT_STEPS`).
 
 Where the time went, measured on the shared 2-vCPU development machine (a Firecracker VM,
 docs/kernels-performance.md): a sleeping thread starts ~20 µs after it is woken, and the
-waker pays ~5 µs for the wake (a lock; an Event costs twice that). A helper that returns to
-Python between pieces needs the GIL back each time (another wake-up when the other thread
-holds it), so a helper's pieces all run in one call. A helper woken while the caller holds
-the GIL waits for it, asleep again: so on Linux helpers sleep inside the kernel (a futex,
-:func:`kernels.atomics.sleep_nb`, no GIL), are woken while the screen's bars are copied
-(:meth:`Crew.expect`) and spin until the caller's own call posts the job from inside the
-kernel, when the GIL is free. On a busy machine a woken helper took the caller's own CPU (the
+waker pays ~5 µs for the wake. A helper that goes back to Python needs the GIL back (another
+wake-up when the other thread holds it) and ~20 µs of Python and dispatch, cold, before its
+next call: so a helper never leaves the kernel between jobs, each job's arrays are handed to
+it by address, and it is woken while the screen's bars are copied (:meth:`Crew.expect`) to
+spin until the job is posted. On a busy machine a woken helper took the caller's own CPU (the
 scheduler placed it there and let it preempt the caller), which then waited milliseconds for
 its CPU back: helpers run at Linux's idle priority (``SCHED_IDLE``), on a CPU nothing else
 wants, so a split never takes a CPU from the caller or anyone else (nor does a helper's spin)
-and a busy machine steps the job about as fast as one thread.
+and a busy machine steps the job about as fast as one thread. Helpers sleep on a futex: on
+Linux only; elsewhere a screen runs on its caller alone.
 """
 
 from __future__ import annotations
@@ -31,11 +31,14 @@ import os
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
-from kernels import atomics
-from kernels.atomics import POST, SEQ, post_nb, sleep_nb
+from kernels import atomics, handoff
+from kernels.atomics import ring_nb
+from kernels.handoff import settle_nb
+from kernels.interp import ALONE, NO_FIRES, run_nb
 
 #: Node steps (bars stepped times plan nodes) from which a screen is split over threads:
 #: on the 2-vCPU development machine waking a helper costs about as much as 25,000 node
@@ -109,161 +112,157 @@ def _idle_priority() -> None:
             os.sched_setscheduler(0, policy, os.sched_param(0))
 
 
-#: What a job's calling thread posts when helpers are not woken from its kernel call.
-_NO_POST = (0, 0, 0)
-
-#: A job handed to helpers: its number, and the call a helper makes.
-Job = tuple[int, Callable[[], object]]
+#: Arguments a helper's interpreter call is made with: arrays of the types of a job's, which
+#: it only reads the types of (each job's arrays are handed by address, :mod:`kernels.handoff`).
+_SERVE_ARGS: tuple[Any, ...] = (
+    np.zeros(0, np.int64),
+    np.zeros((0, 4), np.int64),
+    np.zeros((0, 4)),
+    np.zeros(0, np.int64),
+    np.zeros(0, np.int64),
+    np.zeros(0, np.int64),
+    np.zeros((0, 0)),
+    np.zeros(0, np.int64),
+    np.zeros((0, 0, 0)),
+    np.zeros((0, 0, 0)),
+    0,
+    0,
+    False,
+    np.zeros((2, 0), np.int64),
+    np.zeros((0, 0, 0)),
+    np.zeros((0, 0)),
+    np.zeros((0, 0), np.int64),
+    *NO_FIRES,
+)
 
 
 class _Helper:
-    """One helper thread. With :data:`~kernels.atomics.FUTEX` it sleeps in
-    :func:`sleep_nb` (no GIL) until a job is posted; else on ``wake`` (a lock, held)."""
+    """One helper thread: a single interpreter call serving the crew's jobs until it stops
+    (:func:`kernels.interp._serve`), in a workspace of its own (:meth:`fit`)."""
 
-    def __init__(self, crew: Crew, name: str, futex: bool) -> None:
+    def __init__(self, crew: Crew, index: int) -> None:
         self.crew = crew
-        self.wake = threading.Lock()
-        self.wake.acquire()
-        self.job: Job | None = None
-        serve = self._serve_posts if futex else self._serve_wakes
-        threading.Thread(target=serve, name=name, daemon=True).start()
+        self.claims = np.zeros(handoff.HELPER_WORDS, dtype=np.int64)
+        self.claims[handoff.H_CTL] = crew.ctl.ctypes.data
+        self.claims[handoff.H_CTL + 1] = len(crew.ctl)
+        self.claims[handoff.H_SPINS] = EXPECT_SPINS
+        self.claims[handoff.H_INDEX] = index
+        self.scratch = np.empty(0)
+        self.work = np.empty(0, dtype=np.int64)
+        self.thread = threading.Thread(target=self._serve, name=f"vyx-crew-{index}", daemon=True)
+        self.thread.start()
 
-    def hand(self, job: Job) -> None:
-        """Wake the thread (lock mode) to run ``job`` (a thread already awake runs it next)."""
-        self.job = job
-        # Already woken and not asleep again yet (RuntimeError): it will find the job.
-        with contextlib.suppress(RuntimeError):
-            self.wake.release()
+    def fit(self, scratch: int, work: int) -> None:
+        """A workspace of at least ``scratch`` floats and ``work`` integers (only while no
+        job runs: a helper reads its workspace's address once it took a piece)."""
+        if len(self.scratch) < scratch:
+            self.scratch = np.empty(scratch)
+            self.claims[handoff.H_SCRATCH] = self.scratch.ctypes.data
+            self.claims[handoff.H_SCRATCH + 3] = scratch
+        if len(self.work) < work:
+            self.work = np.empty(work, dtype=np.int64)
+            self.claims[handoff.H_WORK] = self.work.ctypes.data
+            self.claims[handoff.H_WORK + 3] = work
 
-    def _serve_wakes(self) -> None:
-        _idle_priority()
-        while True:
-            self.wake.acquire()
-            job, self.job = self.job, None
-            self._run(job, None)
-
-    def _serve_posts(self) -> None:
-        _idle_priority()
-        seen = int(self.crew.ctl[POST])
-        while True:
-            seen = sleep_nb(self.crew.ctl, seen, EXPECT_SPINS)
-            self._run(self.job, seen)
-
-    def _run(self, job: Job | None, posted: int | None) -> None:
-        if job is None or (posted is not None and job[0] != posted):
-            return  # a job done (or posted again) before this thread got to it
+    def _serve(self) -> None:
         try:
-            job[1]()
-        except BaseException as error:  # handed to the thread waiting for the job
-            self.crew.error = error
-            self.crew.done.set()
-            return
-        # Only a caller that found pieces still running waits on ``done`` (it says so
-        # before it looks again): otherwise no Event to set, less Python while the caller
-        # wants the GIL back after its kernel.
-        if self.crew.waiting:
-            self.crew.done.set()
+            _idle_priority()
+            run_nb(*_SERVE_ARGS, self.claims)  # returns once the crew stops
+        except BaseException as error:  # handed to a caller; the crew starts another helper
+            self.crew.failed(error, self.claims)
 
 
 class Crew:
-    """Helper threads that sleep until handed a share of a job (:meth:`run`).
+    """Helper threads that each stay in one interpreter call, asleep in the kernel between
+    jobs, and take a share of each job a caller posts from its own call (:meth:`run`;
+    :mod:`kernels.handoff` says how). Nothing waits for a helper that has not started: the
+    caller takes every piece it does not, and waits only for the pieces helpers took.
 
-    A job is one call that takes pieces of the work until none is left (the interpreter's
-    shared ``claims``, :func:`kernels.interp.shared_claims`): the calling thread makes it and
-    helpers the same call with arguments of their own, each taking what is left. Nothing
-    waits for a helper that has not started: the calling thread takes every piece it does
-    not, and waits only for the pieces helpers took.
-
-    On Linux helpers sleep without the GIL (:func:`sleep_nb`) and go once the calling thread's
-    call has posted the job from inside the kernel: they find the GIL free. :meth:`expect`
-    wakes them ahead of a job (while its bars are copied), so they are already spinning
-    when it is posted. Elsewhere each helper sleeps on a lock, woken as the job starts.
+    Helpers sleep on a futex: only on Linux (:data:`~kernels.atomics.FUTEX`); elsewhere
+    :attr:`serves` is False and every job runs on its caller alone.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._busy = threading.Lock()
         self._helpers: list[_Helper] = []
-        self._jobs = 0
-        self.futex = atomics.FUTEX
-        #: Words helpers sleep on (:data:`POST`, :data:`SEQ`).
-        self.ctl = np.zeros(16, dtype=np.int64)
-        self._post_at = self.ctl.ctypes.data + POST * self.ctl.itemsize
-        self._seq_at = self.ctl.ctypes.data + SEQ * self.ctl.itemsize
-        #: Set by a helper after a job it ran while :attr:`waiting` (or its failure, in
-        #: :attr:`error`); may be left set from an earlier job (the waiter looks again).
-        self.done = threading.Event()
-        #: The calling thread is waiting on :attr:`done` for pieces helpers still step.
-        self.waiting = False
+        self.serves = atomics.FUTEX
+        #: The crew's words (:mod:`kernels.handoff`).
+        self.ctl = np.zeros(handoff.CTL_WORDS, dtype=np.int64)
+        self.ctl[handoff.WAIT] = WAIT_SPINS
+        #: A helper's failure in the job running, raised in its caller.
         self.error: BaseException | None = None
 
     def _grow(self, n: int) -> list[_Helper]:
-        if len(self._helpers) >= n:
-            return self._helpers[:n]
+        """The first ``n`` helpers, started (again, for one whose call failed)."""
+        helpers = self._helpers[:n]
+        if len(helpers) == n and all(h.thread.is_alive() for h in helpers):
+            return helpers
         with self._lock:
-            while len(self._helpers) < n:
-                name = f"vyx-crew-{len(self._helpers)}"
-                self._helpers.append(_Helper(self, name, self.futex))
+            for i in range(n):
+                if i == len(self._helpers):
+                    self._helpers.append(_Helper(self, i))
+                elif not self._helpers[i].thread.is_alive():
+                    self._helpers[i] = _Helper(self, i)
             return self._helpers[:n]
 
     def expect(self, helpers: int) -> None:
-        """A job for ``helpers`` helpers is coming: wake them now (Linux), so they are
-        spinning, not asleep, when it is posted (they sleep again ~2 ms later without one)."""
-        if self.futex and helpers > 0 and not self._busy.locked():
+        """A job for ``helpers`` helpers is coming: wake them now, so they are spinning,
+        not asleep, when it is posted (they sleep again ~2 ms later without one)."""
+        if self.serves and helpers > 0 and not self._busy.locked():
             self._grow(helpers)
-            post_nb(self.ctl, -1)
+            ring_nb(self.ctl, handoff.SEQ)
 
-    def run(
-        self,
-        mine: Callable[[tuple[int, int, int]], object],
-        theirs: Sequence[Callable[[], object]],
-        left: Callable[[], int],
-        *,
-        posts: bool = False,
-    ) -> None:
-        """``mine(post)`` here and each of ``theirs`` on a helper (none while another job
-        holds the helpers); returns once ``left()`` (the pieces not yet done) is 0.
-        ``mine`` must take every piece no helper took; re-raises a helper's failure.
-
-        With ``posts`` ``mine`` posts the job itself, once in the kernel, passing ``post``
-        (:func:`kernels.interp.shared_claims`; zeros: nothing to post); else it is posted
-        here, just before ``mine`` runs."""
-        if not theirs or not self._busy.acquire(blocking=False):
-            mine(_NO_POST)
-            return
-        helpers = self._grow(len(theirs))
+    def run(self, arguments: tuple[Any, ...], helpers: int, piece: int) -> float:
+        """Step a job: :func:`~kernels.interp.run_nb`'s ``arguments`` but the last
+        (``claims``), shared with up to ``helpers`` helpers in pieces of ``piece`` slots
+        (none while another job holds the crew: then stepped here alone). Returns the share
+        of its pieces helpers stepped; re-raises a helper's failure (during this job, or
+        since the job before)."""
+        lo, hi, scratch, work = arguments[10], arguments[11], arguments[15], arguments[16]
+        n = hi - lo
+        if not self.serves or helpers < 1 or n < 2 or not self._busy.acquire(blocking=False):
+            run_nb(*arguments, ALONE)
+            return 0.0
         try:
-            self.error = None
-            self._jobs = job = self._jobs + 1
-            if self.futex:
-                for helper, call in zip(helpers, theirs, strict=True):
-                    helper.job = (job, call)
-                if not posts:
-                    post_nb(self.ctl, job)
-                mine((self._post_at, job, self._seq_at) if posts else _NO_POST)
-            else:
-                for helper, call in zip(helpers, theirs, strict=True):
-                    helper.hand((job, call))
-                mine(_NO_POST)
-            if self.error is None and left() > 0:
-                self._wait(left)
-            if self.error is not None:
-                raise self.error
+            for helper in self._grow(helpers):
+                helper.fit(scratch.size, work.size)
+            ctl = self.ctl
+            ctl[handoff.HELPERS] = helpers
+            ctl[handoff.PIECE] = size = max(piece, -(-n // (handoff.MAX_PIECES - 1)))
+            try:
+                run_nb(*arguments, ctl)
+            except BaseException:
+                settle_nb(ctl)  # helpers' pieces done before the arrays may go
+                raise
+            if ctl[handoff.FAILED]:
+                error, self.error = self.error, None
+                ctl[handoff.FAILED] = 0
+                raise error or RuntimeError("a kernel helper thread failed")
+            return float(handoff.back_taken(int(ctl[handoff.WORD])) / -(-n // size))
         finally:
-            for helper in helpers:
-                helper.job = None  # one not started yet finds nothing to do
             self._busy.release()
 
-    def _wait(self, left: Callable[[], int]) -> None:
-        """Sleep until ``left()`` is 0 or a helper failed (helpers set :attr:`done` after a
-        job only while :attr:`waiting`, so it is set before ``left()`` is looked at again)."""
-        self.waiting = True
-        try:
-            while left() > 0 and self.error is None:
-                self.done.wait()
-                self.done.clear()
-        finally:
-            self.waiting = False
+    def failed(self, error: BaseException, claims: np.ndarray) -> None:
+        """A helper's call raised (its thread then ends): handed to the caller of the job
+        running or next, which waits no more for the piece the helper held (it counts as
+        done)."""
+        self.error = error
+        self.ctl[handoff.FAILED] = 1
+        if claims[handoff.H_HOLDING]:
+            claims[handoff.H_HOLDING] = 0
+            ring_nb(self.ctl, handoff.DONE)
+        ring_nb(self.ctl, handoff.BELL)
+
+    def close(self) -> None:
+        """Stop the helpers (each returns from its call; the crew serves no more jobs)."""
+        with self._lock:
+            self.serves = False
+            self.ctl[handoff.STOPPED] = 1
+            ring_nb(self.ctl, handoff.SEQ)
+            for helper in self._helpers:
+                helper.thread.join(timeout=10)
+            self._helpers.clear()
 
 
 _crew = Crew()

@@ -1,20 +1,20 @@
-"""A split screen: threads taking pieces of one interpreter call's range (shared claims), and
-the crew of helper threads that run a job's share (kernels/threads.py)."""
+"""A split screen: the crew of helper threads (kernels/threads.py) each staying in one
+interpreter call and taking pieces of the jobs callers post from theirs (kernels/handoff.py)."""
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
 
-from kernels import atomics
+from kernels import atomics, handoff
 from kernels import step_job as step_job_module
 from kernels import threads as threads_module
 from kernels.executor import Executor
 from kernels.group import GroupState
-from kernels.interp import helped, helper_claims, pieces_left, run_nb, shared_claims
 from kernels.program import TraderDef
 from kernels.ring import RingBuffer
 from kernels.threads import Crew
@@ -48,248 +48,122 @@ def _expected(job: step_job_module.StepJob) -> tuple[np.ndarray, np.ndarray]:
     return out, twin.mem
 
 
-def test_threads_taking_pieces_of_one_call_step_every_slot_once_bit_for_bit() -> None:
-    job = _job(37)
-    want_out, want_mem = _expected(job)
-    shared = shared_claims(piece=3, wait=1_000)  # 13 pieces, the last one short
-    go = threading.Barrier(3)
-
-    def helper() -> None:
-        go.wait()
-        run_nb(*job.arguments(0, job.state.n_slots, helper_claims(shared)))
-
-    helpers = [threading.Thread(target=helper) for _ in range(2)]
-    for thread in helpers:
-        thread.start()
-    go.wait()
-    run_nb(*job.arguments(0, job.state.n_slots, shared))
-    for thread in helpers:
-        thread.join()
-    assert pieces_left(shared, 0, 37) == 0
-    taken = int(shared[0]) & 0xFFFFFFFF, int(shared[0]) >> 32  # from the front, the back
-    assert sum(taken) == 13 + 3  # every piece, and each thread's last try that found none
-    assert helped(shared, 0, 37) == (taken[1] - 2) / 13  # the two helpers' pieces
-    assert np.array_equal(job.out, want_out, equal_nan=True)
-    assert np.array_equal(job.state.mem, want_mem, equal_nan=True)
-
-
-def test_a_split_screen_equals_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    job = _job(70)
-    want_out, want_mem = _expected(job)
-    monkeypatch.setattr(step_job_module, "PIECE_STEPS", 1)  # a batch of 32 slots a piece
-    assert job.piece_slots() == 32
-    crew = threads_module.crew()
-    posted = int(crew.ctl[threads_module.POST])
-    job.run_split(2)
-    assert np.array_equal(job.out, want_out, equal_nan=True)
-    assert np.array_equal(job.state.mem, want_mem, equal_nan=True)
-    if crew.futex:  # the job was posted to the helpers from inside the kernel
-        assert crew.ctl[threads_module.POST] > posted
-
-
-@pytest.fixture(params=[True, False], ids=["futex", "locks"])
-def crew(request: pytest.FixtureRequest) -> Crew:
-    """A crew whose helpers sleep in the kernel (Linux) or on locks (elsewhere)."""
-    if request.param and not atomics.FUTEX:
-        pytest.skip("helpers sleep on locks here")
+@pytest.fixture
+def crew(monkeypatch: pytest.MonkeyPatch) -> Iterator[Crew]:
+    """A crew of its own as the process's, stopped after the test; pieces of one batch."""
+    if not atomics.FUTEX:
+        pytest.skip("helpers sleep on a futex: Linux only")
     made = Crew()
-    made.futex = request.param
-    return made
+    monkeypatch.setattr(threads_module, "_crew", made)
+    monkeypatch.setattr(step_job_module, "PIECE_STEPS", 1)  # a batch of 32 slots a piece
+    yield made
+    made.close()
+    assert not any(h.thread.is_alive() for h in made._helpers)
 
 
-class _Pieces:
-    """A job of ``n`` pieces that threads take in turn (the interpreter's claims, in
-    Python): ``take()`` runs the next piece, recording who ran it."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.lock = threading.Lock()
-        self.next = 0
-        self.done = 0
-        self.by: dict[int, int] = {}
-
-    def take(self, before: threading.Event | None = None) -> bool:
-        with self.lock:
-            i, self.next = self.next, self.next + 1
-        if i >= self.n:
-            return False
-        if before is not None:
-            before.wait(timeout=30)
-        with self.lock:
-            self.by[i] = threading.get_ident()
-            self.done += 1
-        return True
-
-    def left(self) -> int:
-        return self.n - self.done
+def _split(job: step_job_module.StepJob, threads: int, crew: Crew) -> None:
+    """``job`` split over ``threads`` threads, checked bit for bit against one thread, with
+    every piece taken once (by the caller from the front, by helpers from the back)."""
+    want_out, want_mem = _expected(job)
+    stepped = sum(int(h.claims[handoff.H_STEPPED]) for h in crew._helpers)
+    job.run_split(threads)
+    assert np.array_equal(job.out, want_out, equal_nan=True)
+    assert np.array_equal(job.state.mem, want_mem, equal_nan=True)
+    word = int(crew.ctl[handoff.WORD])
+    pieces = -(-job.state.n_slots // job.piece_slots())
+    helpers_took = handoff.back_taken(word)
+    # The caller's last try found none left: every piece once, plus that try.
+    assert handoff.front_taken(word) - 1 + helpers_took == pieces
+    assert job.helped == helpers_took / pieces
+    assert sum(int(h.claims[handoff.H_STEPPED]) for h in crew._helpers) - stepped == helpers_took
 
 
-def test_the_crew_shares_a_job_and_returns_once_every_piece_is_done(crew: Crew) -> None:
-    job = _Pieces(40)
-    helper_took, caller_took = threading.Event(), threading.Event()
-    caller = threading.get_ident()
-
-    def mine(_: object) -> None:
-        helper_took.wait(timeout=30)  # the helper takes the first piece, then this thread
-        job.take()
-        caller_took.set()
-        while job.take():
-            pass
-
-    def theirs() -> None:
-        job.take()
-        helper_took.set()
-        caller_took.wait(timeout=30)
-        while job.take():
-            pass
-
-    crew.run(mine, [theirs], job.left)
-    assert job.left() == 0
-    assert sorted(job.by) == list(range(40))
-    assert job.by[1] == caller
-    assert job.by[0] != caller  # both threads stepped
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_split_screen_equals_one_thread_close_after_close(threads: int, crew: Crew) -> None:
+    for n_symbols in (70, 150, 37, 150):
+        job = _job(n_symbols)
+        assert job.piece_slots() == 32
+        crew.expect(threads - 1)  # as the executor does while it prepares a large screen
+        _split(job, threads, crew)
+    assert len(crew._helpers) == threads - 1
+    assert crew.ctl[handoff.POST] == 4  # each close posted once
 
 
-def test_the_caller_waits_only_for_pieces_a_helper_took(crew: Crew) -> None:
-    job = _Pieces(10)
-    release = threading.Event()
-    helper_has_one = threading.Event()
-
-    def theirs() -> None:
-        with job.lock:
-            i, job.next = job.next, job.next + 1
-        helper_has_one.set()
-        release.wait(timeout=30)  # a helper held up while it steps its piece
-        with job.lock:
-            job.by[i] = threading.get_ident()
-            job.done += 1
-
-    def mine(_: object) -> None:
-        helper_has_one.wait(timeout=30)
-        while job.take():
-            pass
-        assert job.left() == 1  # the helper's piece is still running
-        release.set()
-
-    crew.run(mine, [theirs], job.left)
-    assert job.left() == 0
-    assert len(job.by) == 10
+def test_helpers_run_only_on_a_cpu_nothing_else_wants(crew: Crew) -> None:
+    if not hasattr(os, "SCHED_IDLE"):
+        pytest.skip("Linux scheduling policy")
+    _split(_job(70), 2, crew)
+    (helper,) = crew._helpers
+    assert helper.thread.native_id is not None
+    assert os.sched_getscheduler(helper.thread.native_id) == os.SCHED_IDLE
 
 
-def test_a_late_helper_is_not_waited_for_and_finds_nothing_left(crew: Crew) -> None:
-    first = _Pieces(6)
-    caller = threading.get_ident()
-    in_helper = threading.Event()
-    let_go = threading.Event()
+def test_a_helper_not_in_its_call_yet_is_not_waited_for(
+    crew: Crew, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    held, holding = threading.Event(), threading.Event()
+    idle = threads_module._idle_priority
 
-    def slow_theirs() -> None:  # the helper's CPU busy elsewhere: it starts after the job
-        in_helper.set()
-        let_go.wait(timeout=30)
-        while first.take():
-            pass
+    def slow_start() -> None:  # the helper's CPU busy elsewhere: it starts after the job
+        holding.set()
+        held.wait(timeout=30)
+        idle()
 
-    def mine(_: object) -> None:
-        in_helper.wait(timeout=30)
-        while first.take():
-            pass
-
-    crew.run(mine, [slow_theirs], first.left)
-    assert set(first.by.values()) == {caller}  # returned without the helper
-    let_go.set()
-    # The crew serves the next job (the late helper found nothing left of the first).
-    second = _Pieces(30)
-
-    def take_all() -> None:
-        while second.take():
-            pass
-
-    crew.run(lambda _: take_all(), [take_all], second.left)
-    assert second.left() == 0
-    assert sorted(second.by) == list(range(30))
-    assert len(first.by) == 6
-
-
-def test_a_helper_failure_is_raised_in_the_caller(crew: Crew) -> None:
-    job = _Pieces(3)
-
-    def theirs() -> None:
-        raise RuntimeError("helper broke")
-
-    def mine(_: object) -> None:
-        while job.take():
-            pass
-
-    with pytest.raises(RuntimeError, match="helper broke"):
-        crew.run(mine, [theirs], lambda: 1)  # a piece never done: not waited for
-    after = _Pieces(5)
-
-    def take_all() -> None:
-        while after.take():
-            pass
-
-    crew.run(lambda _: take_all(), [take_all], after.left)  # the crew still serves
-    assert after.left() == 0
+    monkeypatch.setattr(threads_module, "_idle_priority", slow_start)
+    crew.expect(1)
+    assert holding.wait(timeout=30)
+    job = _job(150)
+    _split(job, 2, crew)
+    assert job.helped == 0  # the caller stepped every piece, and did not wait
+    held.set()
+    _split(_job(150), 2, crew)  # the crew serves the next job
 
 
 def test_a_busy_crew_leaves_a_second_job_to_its_caller(crew: Crew) -> None:
-    outer = _Pieces(2)
-    inner_by: list[int] = []
-
-    def mine(_: object) -> None:
-        # While this job holds the crew, another job (here from the same thread) runs alone.
-        crew.run(lambda _: inner_by.append(threading.get_ident()), [_fail], lambda: 0)
-        while outer.take():
-            pass
-
-    crew.run(mine, [_nothing], outer.left)
-    assert inner_by == [threading.get_ident()]
-    assert outer.left() == 0
+    _split(_job(70), 2, crew)
+    posted = int(crew.ctl[handoff.POST])
+    job = _job(150)
+    want_out, want_mem = _expected(job)
+    with crew._busy:  # another job holds the helpers
+        job.run_split(2)
+    assert job.helped == 0
+    assert crew.ctl[handoff.POST] == posted  # nothing posted
+    assert np.array_equal(job.out, want_out, equal_nan=True)
+    assert np.array_equal(job.state.mem, want_mem, equal_nan=True)
 
 
-def _nothing() -> None:
-    pass
+def test_a_helper_failure_is_raised_in_a_caller_and_the_crew_serves_on(
+    crew: Crew, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_nb = threads_module.run_nb
+
+    def broken(*arguments: object) -> object:
+        claims = arguments[-1]
+        assert isinstance(claims, np.ndarray)
+        if len(claims) == handoff.HELPER_WORDS:
+            raise RuntimeError("helper broke")
+        return run_nb(*arguments)
+
+    monkeypatch.setattr(threads_module, "run_nb", broken)
+    crew.expect(1)
+    (helper,) = crew._helpers
+    helper.thread.join(timeout=30)
+    monkeypatch.setattr(threads_module, "run_nb", run_nb)
+    job = _job(70)
+    want_out, _ = _expected(job)
+    with pytest.raises(RuntimeError, match="helper broke"):
+        job.run_split(2)
+    assert np.array_equal(job.out, want_out, equal_nan=True)  # stepped, and told
+    _split(_job(150), 2, crew)  # a new helper serves
+    assert crew._helpers[0] is not helper
 
 
-def _fail() -> None:
-    raise AssertionError("a busy crew's helpers run only its own job")
-
-
-@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policy")
-def test_helpers_run_only_on_a_cpu_nothing_else_wants(crew: Crew) -> None:
-    policies: list[int] = []
-    job = _Pieces(1)
-
-    took = threading.Event()
-
-    def theirs() -> None:
-        policies.append(os.sched_getscheduler(0))
-        job.take()
-        took.set()
-
-    def mine(_: object) -> None:  # leaves the piece to the helper
-        assert took.wait(timeout=30)
-
-    crew.run(mine, [theirs], job.left)
-    assert policies == [os.SCHED_IDLE]
-    assert job.left() == 0
-
-
-def test_helpers_woken_ahead_of_a_job_serve_it_and_the_next(crew: Crew) -> None:
-    for _ in range(2):
-        crew.expect(1)  # as a large screen is prepared
-        job = _Pieces(20)
-        took = threading.Event()
-
-        def theirs(job: _Pieces = job, took: threading.Event = took) -> None:
-            job.take()
-            took.set()
-            while job.take():
-                pass
-
-        def mine(_: object, job: _Pieces = job, took: threading.Event = took) -> None:
-            assert took.wait(timeout=30)
-            while job.take():
-                pass
-
-        crew.run(mine, [theirs], job.left)
-        assert job.left() == 0
+def test_a_stopped_crew_steps_jobs_on_their_caller(crew: Crew) -> None:
+    _split(_job(70), 2, crew)
+    crew.close()
+    assert not crew._helpers
+    job = _job(150)
+    want_out, _ = _expected(job)
+    job.run_split(2)
+    assert job.helped == 0
+    assert np.array_equal(job.out, want_out, equal_nan=True)
