@@ -53,9 +53,9 @@ class StepJob:
         run_nb(*self.arguments(lo, self.state.n_slots if hi is None else hi, ALONE))
 
     def arguments(self, lo: int, hi: int, claims: I64, nodes: I64 | None = None) -> tuple[Any, ...]:
-        """:func:`~kernels.interp.run_nb`'s arguments stepping slots ``lo..hi-1``, or the
-        pieces of them a thread takes (``claims``), with a workspace of their own (``nodes``:
-        the job's :func:`~kernels.interp.outputs`, when made already)."""
+        """:func:`~kernels.interp.run_nb`'s arguments stepping slots ``lo..hi-1`` as
+        ``claims`` says (:data:`~kernels.interp.ALONE`: all of them), with a workspace of
+        their own (``nodes``: the job's :func:`~kernels.interp.outputs`, when made already)."""
         return (
             *self._leading(lo, hi, nodes),
             *workspace(self.state.layout.width, hi - lo, self.commit),
@@ -65,7 +65,7 @@ class StepJob:
 
     def _leading(self, lo: int, hi: int, nodes: I64 | None = None) -> tuple[Any, ...]:
         """:func:`~kernels.interp.run_nb`'s arguments up to ``out``: the same for every
-        thread stepping ``lo..hi-1`` (the workspace and ``claims`` follow)."""
+        thread stepping ``lo..hi-1`` (a workspace, no fires and ``claims`` follow)."""
         lay = self.state.layout
         if nodes is None:
             nodes = outputs(self.out_nodes) if self.out_spec is None else self.out_spec
@@ -112,10 +112,6 @@ class StepJob:
         if n <= 1:
             self.run()
             return
-        total = self.state.n_slots
-        arguments = (
-            *self._leading(0, total),
-            *workspace(self.state.layout.width, total, self.commit),
-            *NO_FIRES,
-        )
-        self.helped = crew().run(arguments, n - 1, self.piece_slots())
+        lay = self.state.layout
+        leading = self._leading(0, self.state.n_slots)
+        self.helped = crew().run(leading, lay.width, self.commit, n - 1, self.piece_slots())

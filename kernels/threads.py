@@ -38,7 +38,7 @@ import numpy as np
 from kernels import atomics, handoff
 from kernels.atomics import ring_nb
 from kernels.handoff import settle_nb
-from kernels.interp import ALONE, NO_FIRES, run_nb
+from kernels.interp import ALONE, NO_FIRES, run_nb, workspace
 
 #: Node steps (bars stepped times plan nodes) from which a screen is split over threads:
 #: on the 2-vCPU development machine waking a helper costs about as much as 25,000 node
@@ -186,6 +186,11 @@ class Crew:
         self._lock = threading.Lock()
         self._busy = threading.Lock()
         self._helpers: list[_Helper] = []
+        #: Helpers started and not known to have failed since.
+        self._ready = 0
+        #: What the last job was set up for (:meth:`_set_up`), and its caller's workspace.
+        self._setup: tuple[int, int, int, bool, int] | None = None
+        self._space: tuple[np.ndarray, np.ndarray] = (np.empty((0, 0)), np.empty((0, 0), np.int64))
         self.serves = atomics.FUTEX
         #: The crew's words (:mod:`kernels.handoff`).
         self.ctl = np.zeros(handoff.CTL_WORDS, dtype=np.int64)
@@ -195,43 +200,42 @@ class Crew:
 
     def _grow(self, n: int) -> list[_Helper]:
         """The first ``n`` helpers, started (again, for one whose call failed)."""
-        helpers = self._helpers[:n]
-        if len(helpers) == n and all(h.thread.is_alive() for h in helpers):
-            return helpers
         with self._lock:
             for i in range(n):
                 if i == len(self._helpers):
                     self._helpers.append(_Helper(self, i))
                 elif not self._helpers[i].thread.is_alive():
                     self._helpers[i] = _Helper(self, i)
+            self._ready = len(self._helpers)
             return self._helpers[:n]
 
     def expect(self, helpers: int) -> None:
         """A job for ``helpers`` helpers is coming: wake them now, so they are spinning,
         not asleep, when it is posted (they sleep again ~2 ms later without one)."""
         if self.serves and helpers > 0 and not self._busy.locked():
-            self._grow(helpers)
+            if self._ready < helpers:
+                self._grow(helpers)
             ring_nb(self.ctl, handoff.SEQ)
 
-    def run(self, arguments: tuple[Any, ...], helpers: int, piece: int) -> float:
-        """Step a job: :func:`~kernels.interp.run_nb`'s ``arguments`` but the last
-        (``claims``), shared with up to ``helpers`` helpers in pieces of ``piece`` slots
-        (none while another job holds the crew: then stepped here alone). Returns the share
-        of its pieces helpers stepped; re-raises a helper's failure (during this job, or
-        since the job before)."""
-        lo, hi, scratch, work = arguments[10], arguments[11], arguments[15], arguments[16]
-        n = hi - lo
+    def run(
+        self, leading: tuple[Any, ...], width: int, commit: bool, helpers: int, piece: int
+    ) -> float:
+        """Step a job, :func:`~kernels.interp.run_nb`'s ``leading`` arguments (up to
+        ``out``) for a layout ``width`` wide, shared with up to ``helpers`` helpers in
+        pieces of ``piece`` slots (none while another job holds the crew: then stepped
+        here alone). Returns the share of its pieces helpers stepped; re-raises a helper's
+        failure (during this job, or since the job before)."""
+        n = leading[11] - leading[10]  # hi - lo
         if not self.serves or helpers < 1 or n < 2 or not self._busy.acquire(blocking=False):
-            run_nb(*arguments, ALONE)
+            run_nb(*leading, *workspace(width, n, commit), *NO_FIRES, ALONE)
             return 0.0
         try:
-            for helper in self._grow(helpers):
-                helper.fit(scratch.size, work.size)
+            setup = (helpers, width, n, commit, piece)
+            if setup != self._setup:
+                self._set_up(setup)
             ctl = self.ctl
-            ctl[handoff.HELPERS] = helpers
-            ctl[handoff.PIECE] = size = max(piece, -(-n // (handoff.MAX_PIECES - 1)))
             try:
-                run_nb(*arguments, ctl)
+                run_nb(*leading, *self._space, *NO_FIRES, ctl)
             except BaseException:
                 settle_nb(ctl)  # helpers' pieces done before the arrays may go
                 raise
@@ -239,15 +243,28 @@ class Crew:
                 error, self.error = self.error, None
                 ctl[handoff.FAILED] = 0
                 raise error or RuntimeError("a kernel helper thread failed")
-            return float(handoff.back_taken(int(ctl[handoff.WORD])) / -(-n // size))
+            return float(handoff.back_taken(int(ctl[handoff.WORD])) / -(-n // ctl[handoff.PIECE]))
         finally:
             self._busy.release()
+
+    def _set_up(self, setup: tuple[int, int, int, bool, int]) -> None:
+        """Helpers, their workspaces, the caller's and the crew's words for jobs of
+        ``setup`` (helpers, width, slots, commit, piece): only when it changes."""
+        helpers, width, n, commit, piece = setup
+        self._space = workspace(width, n, commit)
+        scratch, work = self._space
+        for helper in self._grow(helpers):
+            helper.fit(scratch.size, work.size)
+        self.ctl[handoff.HELPERS] = helpers
+        self.ctl[handoff.PIECE] = max(piece, -(-n // (handoff.MAX_PIECES - 1)))
+        self._setup = setup
 
     def failed(self, error: BaseException, claims: np.ndarray) -> None:
         """A helper's call raised (its thread then ends): handed to the caller of the job
         running or next, which waits no more for the piece the helper held (it counts as
         done)."""
         self.error = error
+        self._ready, self._setup = 0, None  # started again at the next job
         self.ctl[handoff.FAILED] = 1
         if claims[handoff.H_HOLDING]:
             claims[handoff.H_HOLDING] = 0
@@ -263,6 +280,7 @@ class Crew:
             for helper in self._helpers:
                 helper.thread.join(timeout=10)
             self._helpers.clear()
+            self._ready, self._setup = 0, None
 
 
 _crew = Crew()
