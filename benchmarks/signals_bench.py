@@ -4,10 +4,10 @@ A close's matches (``CLOSES`` closes of ``PER_CLOSE`` signals, each with three c
 operand values) go through what the daemon does with them: ``to_signals`` (explain),
 ``Delivery`` (its channel and task: queue for the store, encode and broadcast to one
 authenticated browser whose queue is drained, log), and the SQLite store writing them (its
-writer and its worker thread). The figure is the whole process's CPU time (every thread) per
-signal, the store's final flush included, also split: the event loop's thread, and the rest
-(the store's thread). Once everything is started the start-up's heap is frozen, as ``vyx run``
-does once ready (:func:`vyx.daemon.heap.freeze_startup_heap`).
+writer and its worker thread; a commit per close). The figure is the whole process's CPU time
+(every thread) per signal, the store's final flush included, also split: the event loop's
+thread, and the rest (the store's thread). Once everything is started the start-up's heap is
+frozen, as ``vyx run`` does once ready (:func:`vyx.daemon.heap.freeze_startup_heap`).
 
 Run with ``uv run python -m benchmarks.signals_bench`` (``just bench``); writes
 ``bench-results/signals.json``.
@@ -68,7 +68,9 @@ async def _run(data_dir: Path) -> dict[str, float]:
     hub.add(browser)
     hub.authenticated(browser)
     async with trio.open_nursery() as nursery:
-        store = await nursery.start(run_store, StoreConfig(data_dir))
+        # One close a batch, one commit a close: in the daemon closes are minutes apart (back
+        # to back here, a bigger batch would merge several closes into one commit).
+        store = await nursery.start(run_store, StoreConfig(data_dir, batch_rows=PER_CLOSE))
 
         async def read() -> None:
             async for _ in browser.outbox:

@@ -282,7 +282,7 @@ class _Reader:
             cooldown_bars=self.get("SIGNAL_COOLDOWN_BARS", _int_in(0, MAX_COOLDOWN_BARS), 0),
         )
         drain = self.get("DRAIN_TIMEOUT_S", _float_in(0.1, 300), 10.0)
-        batch_rows = self.get("VYX_STORE_BATCH_ROWS", _int_in(1, 10_000), 100)
+        batch_rows = self.get("VYX_STORE_BATCH_ROWS", _int_in(1, 10_000), 500)
         store = StoreConfig(
             data_dir=self.get("VYX_DATA_DIR", _path, default_data_dir(self._env)),
             batch_rows=batch_rows,

@@ -74,8 +74,10 @@ class StoreConfig:
 
     #: Directory of the SQLite database and the spool (``VYX_DATA_DIR``).
     data_dir: Path = attrs.field(converter=Path)
-    #: A batch is written once it holds this many rows (``VYX_STORE_BATCH_ROWS``)...
-    batch_rows: int = 100
+    #: A batch is written once it holds this many rows (``VYX_STORE_BATCH_ROWS``)... (a busy
+    #: close's signals and outcome rows in one or two transactions: each commit writes the
+    #: pages it touched and fsyncs, so fewer, larger ones cost less per row)
+    batch_rows: int = 500
     #: ...or once its oldest row is this old (``VYX_STORE_FLUSH_MS``).
     flush_interval_ms: int = 250
     #: Rows queued in memory before producers wait (``VYX_STORE_BUFFER_ROWS``).

@@ -115,7 +115,7 @@ class Outcomes:
         timeframes, self._timeframes = self._timeframes, set()
         for tf in sorted(timeframes):
             updates += self.live.advance(tf)
-        await self._publish(updates)
+        await self._publish(updates, progressed=True)
 
     def _analysis_levels(
         self, signal_id: str, key_levels: Mapping[str, Any]
@@ -132,11 +132,13 @@ class Outcomes:
         levels = Levels.checked(o.entry, o.direction, float(stop), float(target))
         return [] if levels is None else self.live.set_levels(signal_id, levels)
 
-    async def _publish(self, updates: list[OutcomeUpdate]) -> None:
+    async def _publish(self, updates: list[OutcomeUpdate], *, progressed: bool = False) -> None:
+        """Store and push ``updates`` (``progressed``: of signals followed before, whose rows
+        were saved)."""
         if not updates:
             return
         now = self.now_ms()
-        await self.store.save_outcomes([u.to_row(now) for u in updates])
+        await self.store.save_outcomes([u.to_row(now) for u in updates], progressed=progressed)
         # A trader's record is summed up once per batch (a close's), with all its complete
         # signals of the batch: every one's message carries that updated record.
         done = [u for u in updates if u.outcome.complete]

@@ -25,6 +25,7 @@ __all__ = [
     "KEYS",
     "Pending",
     "PendingRow",
+    "PendingRows",
     "PendingSignals",
     "QuarantinedRow",
     "RowError",
@@ -135,18 +136,57 @@ class PendingSignals:
         return [PendingRow("signals", s.to_row(), owed.get(s.id, ())) for s in self.signals]
 
 
+@attrs.frozen(eq=False)
+class PendingRows:
+    """Rows of one table waiting to be written, as one item (one queue operation for all of
+    them). ``progressed``: each row is one saved before, rewritten as it progresses (an
+    outcome's next state): a backend may update it in place, and must upsert a row it does
+    not find (the result is the same as the upserts'). :meth:`rows` gives them one by one."""
+
+    table: Table
+    data: tuple[Mapping[str, Any], ...]
+    progressed: bool = False
+
+    @classmethod
+    def of(
+        cls, table: Table, data: Sequence[Mapping[str, Any]], *, progressed: bool = False
+    ) -> PendingRows:
+        """Checks every key column is a non-empty string (as :meth:`PendingRow.of`)."""
+        key = KEYS[table]
+        for row in data:
+            value = row.get(key)
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"a {table} row needs a non-empty string {key!r}")
+        return cls(table, tuple(data), progressed)
+
+    @property
+    def size(self) -> int:
+        """Rows it counts as."""
+        return len(self.data)
+
+    @property
+    def owes_alerts(self) -> bool:
+        """Never: no alert rides with these rows."""
+        return False
+
+    def rows(self) -> list[PendingRow]:
+        """One :class:`PendingRow` per row, in order."""
+        return [PendingRow(self.table, row) for row in self.data]
+
+
 #: What the batch writer queues and hands to its sink.
-Pending = PendingRow | PendingSignals
+Pending = PendingRow | PendingSignals | PendingRows
 
 
 def rows_of(items: Iterable[Pending]) -> list[PendingRow]:
-    """``items`` as rows, in order (:meth:`PendingSignals.rows` expanded)."""
+    """``items`` as rows, in order (:meth:`PendingSignals.rows` and :meth:`PendingRows.rows`
+    expanded)."""
     out: list[PendingRow] = []
     for item in items:
-        if isinstance(item, PendingSignals):
-            out.extend(item.rows())
-        else:
+        if isinstance(item, PendingRow):
             out.append(item)
+        else:
+            out.extend(item.rows())
     return out
 
 
@@ -232,9 +272,12 @@ class Store(Protocol):
         """Queue a ``signal_analyses`` row (upsert by ``signal_id``) with its ``alerts``."""
         ...
 
-    async def save_outcomes(self, rows: Iterable[Mapping[str, Any]]) -> None:
+    async def save_outcomes(
+        self, rows: Iterable[Mapping[str, Any]], *, progressed: bool = False
+    ) -> None:
         """Queue ``signal_outcomes`` rows (upsert by ``signal_id``: a row is rewritten as its
-        signal's outcome progresses)."""
+        signal's outcome progresses). ``progressed``: the rows are of outcomes saved before
+        (their signals were followed earlier): a backend may update them in place."""
         ...
 
     async def load_outcomes(

@@ -337,16 +337,36 @@ IMMUTABLE: Mapping[str, frozenset[str] | None] = {
 
 
 @functools.cache
+def updated_columns(table: str) -> tuple[str, ...]:
+    """The columns an upsert of ``table`` overwrites when its key exists (none: the rows are
+    immutable facts)."""
+    keep = IMMUTABLE.get(table, frozenset({CONFLICT_KEY[table]}))
+    if keep is None:
+        return ()
+    return tuple(c for c in COLUMNS[table] if c not in keep)
+
+
+@functools.cache
 def upsert_sql(table: str) -> str:
     """``INSERT ... ON CONFLICT (key) DO UPDATE/NOTHING`` with every column as a parameter."""
     columns = COLUMNS[table]
-    key = CONFLICT_KEY[table]
-    keep = IMMUTABLE.get(table, frozenset({key}))
     head = (
         f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-        f"ON CONFLICT ({key}) DO "
+        f"ON CONFLICT ({CONFLICT_KEY[table]}) DO "
     )
-    if keep is None:
+    updated = updated_columns(table)
+    if not updated:
         return head + "NOTHING"
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in keep)
-    return head + "UPDATE SET " + updates
+    return head + "UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in updated)
+
+
+@functools.cache
+def update_sql(table: str) -> str:
+    """``UPDATE`` of one row by its key, setting what an upsert overwrites (parameters: those
+    columns, :func:`updated_columns`, then the key). Raises ``ValueError`` for a table whose
+    rows are never updated."""
+    updated = updated_columns(table)
+    if not updated:
+        raise ValueError(f"{table} rows are never updated")
+    sets = ", ".join(f"{c} = ?" for c in updated)
+    return f"UPDATE {table} SET {sets} WHERE {CONFLICT_KEY[table]} = ?"

@@ -18,7 +18,6 @@ own savepoint, so the poison row is quarantined (with its error) and every other
 
 from __future__ import annotations
 
-import functools
 import json
 import sqlite3
 import time
@@ -26,14 +25,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import orjson
-
 from vyx.store import outbox
 from vyx.store.api import (
     HistoryPage,
     Pending,
     PendingRow,
-    PendingSignals,
     QuarantinedRow,
     WriteOutcome,
     rows_of,
@@ -55,9 +51,10 @@ from vyx.store.schema import (
     SCHEMA_VERSION,
     upsert_sql,
 )
+from vyx.store.sqlite_batch import Run, batch_runs, encode, statements
 
 if TYPE_CHECKING:
-    from vyx.signal import Signal
+    pass
 
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
 
@@ -80,44 +77,6 @@ _Rejected = tuple[int, PendingRow, str]
 
 class SchemaError(Exception):
     """The database was written by a newer Vyx."""
-
-
-@functools.cache
-def _column_set(table: str) -> frozenset[str]:
-    return frozenset(COLUMNS[table])
-
-
-def encode(table: str, row: Mapping[str, Any]) -> tuple[Any, ...]:
-    """Row → parameters in column order (JSON text for jsonb, 0/1 for booleans).
-
-    Raises ``ValueError`` for an unknown column and ``TypeError``/``ValueError`` for a value
-    that cannot be encoded."""
-    columns = COLUMNS[table]
-    unknown = row.keys() - _column_set(table)
-    if unknown:
-        raise ValueError(f"unknown column(s) of {table}: {', '.join(sorted(unknown))}")
-    json_columns = JSON_COLUMNS.get(table, frozenset())
-    values = []
-    for column in columns:
-        value = row.get(column)
-        if value is not None and column in json_columns:
-            value = jsonb_text(value)
-        elif isinstance(value, bool):
-            value = int(value)
-        values.append(value)
-    return tuple(values)
-
-
-def jsonb_text(value: Any) -> str:
-    """JSON text of a jsonb column: orjson (a tenth of the standard library's time; a close
-    stores dozens of signals' clauses and operand values), NaN and ±inf as ``null``; what orjson
-    cannot encode (a non-string key, an integer beyond 64 bits, a numpy scalar) goes through
-    :func:`~vyx.store.records.to_json`, which raises for what nothing can encode. Either text
-    decodes to the same value."""
-    try:
-        return orjson.dumps(value).decode()
-    except TypeError:
-        return to_json(value)
 
 
 def decode(table: str, row: sqlite3.Row) -> dict[str, Any]:
@@ -181,19 +140,19 @@ class SqliteDatabase:
     def write_batch(self, items: Sequence[Pending]) -> WriteOutcome:
         """Upsert ``items`` in one transaction; quarantine rows rejected for good.
 
-        A batch of good rows is bound straight from its items (a close's signals from their
-        fields: :func:`signal_params`) in one ``executemany`` per statement; a batch with a
+        A batch of good rows is bound straight from its items
+        (:func:`~vyx.store.sqlite_batch.batch_runs`) in one ``executemany`` per run; a batch with a
         bad row is written again row by row (:meth:`_write_rows`), the bad rows quarantined.
         Raises :class:`StoreUnavailable` (nothing committed) when the batch as a whole fails."""
         try:
-            by_sql = _batch_statements(items)
+            runs = batch_runs(items)
         except (TypeError, ValueError):
-            by_sql = None  # a value no column takes: found and quarantined row by row
+            runs = None  # a value no column takes: found and quarantined row by row
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if by_sql is not None and self._apply_all(by_sql):
+                if runs is not None and self._apply_all(runs):
                     outcome = WriteOutcome(written=sum(item.size for item in items))
                 else:
                     outcome = self._write_rows(rows_of(items))
@@ -206,14 +165,17 @@ class SqliteDatabase:
             raise StoreUnavailable(f"SQLite batch write failed: {exc}") from exc
         return outcome
 
-    def _apply_all(self, by_sql: Mapping[str, list[tuple[Any, ...]]]) -> bool:
-        """Run each statement over its parameters, in a savepoint; False (rolled back) when
-        a row violates a constraint."""
+    def _apply_all(self, runs: Sequence[Run]) -> bool:
+        """Run each statement over its parameters (:class:`~vyx.store.sqlite_batch.Run`, its
+        fallback when rows updated in place were missing), in a savepoint; False (rolled back)
+        when a row violates a constraint."""
         conn = self._conn
         conn.execute("SAVEPOINT batch")
         try:
-            for sql, params_list in by_sql.items():
-                conn.executemany(sql, params_list)
+            for run in runs:
+                cursor = conn.executemany(run.sql, run.params)
+                if run.fallback is not None and cursor.rowcount < len(run.params):
+                    conn.executemany(*run.fallback)
         except ROW_ERRORS:
             conn.execute("ROLLBACK TO batch")
             conn.execute("RELEASE batch")
@@ -228,7 +190,7 @@ class SqliteDatabase:
         rejected: list[_Rejected] = []
         for i, pending in enumerate(rows):
             try:
-                encoded.append((i, pending, _statements(pending)))
+                encoded.append((i, pending, statements(pending)))
             except (TypeError, ValueError) as exc:
                 rejected.append((i, pending, f"{type(exc).__name__}: {exc}"))
         written = self._apply(encoded, rejected)
@@ -246,8 +208,8 @@ class SqliteDatabase:
         conn = self._conn
         conn.execute("SAVEPOINT batch")
         by_sql: dict[str, list[tuple[Any, ...]]] = {}
-        for _, _, statements in encoded:
-            for sql, params in statements:
+        for _, _, row_statements in encoded:
+            for sql, params in row_statements:
                 by_sql.setdefault(sql, []).append(params)
         try:
             for sql, params_list in by_sql.items():
@@ -259,10 +221,10 @@ class SqliteDatabase:
             return len(encoded)
         conn.execute("RELEASE batch")
         written = 0
-        for i, pending, statements in encoded:
+        for i, pending, row_statements in encoded:
             conn.execute("SAVEPOINT one")
             try:
-                for sql, params in statements:
+                for sql, params in row_statements:
                     conn.execute(sql, params)
             except ROW_ERRORS as exc:
                 conn.execute("ROLLBACK TO one")
@@ -422,59 +384,6 @@ class SqliteDatabase:
     def count(self, table: str) -> int:
         """Rows in ``table``."""
         return int(self._conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
-
-def signal_params(s: Signal) -> tuple[Any, ...]:
-    """A signal's ``signals`` row as upsert parameters, straight from its fields: the same as
-    ``encode("signals", s.to_row())`` (a test holds them equal) without the row dictionary."""
-    return (
-        s.id,
-        s.trader_id,
-        s.user_id,
-        s.symbol,
-        s.interval,
-        s.price,
-        jsonb_text(s.matched_conditions),
-        jsonb_text(s.indicator_data),
-        s.status,
-        s.source,
-        s.machine_id,
-        s.created_at,
-        s.bar_open_time,
-        int(s.alert_muted),
-    )
-
-
-def _batch_statements(items: Sequence[Pending]) -> dict[str, list[tuple[Any, ...]]]:
-    """Every statement of ``items`` with its parameters, grouped by statement (signals
-    first). Raises ``TypeError``/``ValueError`` for a value a column cannot take."""
-    signals: list[tuple[Any, ...]] = []
-    by_sql: dict[str, list[tuple[Any, ...]]] = {upsert_sql("signals"): signals}
-    for item in items:
-        if isinstance(item, PendingSignals):
-            signals.extend(map(signal_params, item.signals))
-            for attached in item.alerts.values():
-                for a in attached:
-                    by_sql.setdefault(outbox.INSERT_SQL, []).append(outbox.encode(a.row))
-        else:
-            for sql, params in _statements(item):
-                by_sql.setdefault(sql, []).append(params)
-    if not signals:
-        del by_sql[upsert_sql("signals")]
-    return by_sql
-
-
-def _statements(pending: PendingRow) -> tuple[tuple[str, tuple[Any, ...]], ...]:
-    """The SQL and parameters of ``pending`` and of the rows attached to it."""
-    statements = [_statement(pending)]
-    statements.extend(_statement(a) for a in pending.attached)
-    return tuple(statements)
-
-
-def _statement(pending: PendingRow) -> tuple[str, tuple[Any, ...]]:
-    if pending.table == outbox.TABLE:
-        return outbox.INSERT_SQL, outbox.encode(pending.row)
-    return upsert_sql(pending.table), encode(pending.table, pending.row)
 
 
 def _payload(row: Mapping[str, Any]) -> str:

@@ -24,6 +24,7 @@ from vyx.signal import Signal
 from vyx.store.api import (
     Pending,
     PendingRow,
+    PendingRows,
     PendingSignals,
     Sink,
     StoreStatistics,
@@ -232,9 +233,20 @@ class QueuedWrites:
         now = int(time.time() * 1000)
         await self.writer.put([PendingRow.of("signal_analyses", row, _outbox(alerts, now))])
 
-    async def save_outcomes(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Queue ``signal_outcomes`` rows (upsert by signal_id)."""
-        await self.writer.put([PendingRow.of("signal_outcomes", row) for row in rows])
+    async def save_outcomes(
+        self, rows: Iterable[Mapping[str, Any]], *, progressed: bool = False
+    ) -> None:
+        """Queue ``signal_outcomes`` rows (upsert by signal_id; ``progressed``: rows saved
+        before, see :class:`~vyx.store.api.PendingRows`), as items of
+        :attr:`BatchWriter.batch_rows` rows."""
+        rows = tuple(rows)
+        step = self.writer.batch_rows
+        await self.writer.put(
+            [
+                PendingRows.of("signal_outcomes", rows[i : i + step], progressed=progressed)
+                for i in range(0, len(rows), step)
+            ]
+        )
 
     async def save_metrics(self, row: Mapping[str, Any]) -> None:
         """Queue a ``cloud_metrics`` row (written once by id)."""

@@ -15,10 +15,12 @@ import pytest
 import trio
 import trio.testing
 
+from kernels.outcomes import HORIZON, HORIZONS, Outcome
 from tests.vyx.store.factory import USER, make_signal
 from tests.vyx.store.history_pages import check_history_pages, history_signals
 from tests.vyx.store.supabase.factory import make_analysis
 from vyx.history import signal_message
+from vyx.outcomes.live import OutcomeUpdate
 from vyx.settings import StoreConfig
 from vyx.store import (
     MachineRecord,
@@ -32,7 +34,8 @@ from vyx.store import (
 )
 from vyx.store.api import PendingRow
 from vyx.store.errors import TraderNotOwned
-from vyx.store.sqlite import SqliteDatabase, encode, signal_params
+from vyx.store.sqlite import SqliteDatabase
+from vyx.store.sqlite_batch import encode, row_params, signal_params
 
 
 @asynccontextmanager
@@ -361,3 +364,74 @@ def test_an_older_database_gains_the_signals_bar_and_keeps_its_rows(tmp_path: Pa
     assert signal_message(rows["old"])["barOpenTime"] == 1700000100000 - 300_000
     assert rows[new.id]["bar_open_time"] == new.bar_open_time
     assert signal_message(rows[new.id])["barOpenTime"] == new.bar_open_time
+
+
+def outcome(signal_n: int, bars: int, **changes: Any) -> dict[str, Any]:
+    """A ``signal_outcomes`` row as the daemon writes it (every column)."""
+    s = make_signal(signal_n)
+    returns = tuple(0.01 * h if h <= bars else None for h in HORIZONS)
+    o = Outcome(
+        "long",
+        s.price,
+        s.price * 0.98,
+        s.price * 1.04,
+        "atr",
+        bars,
+        returns,
+        0.012,
+        -0.021,
+        "none",
+        None,
+    )
+    row = OutcomeUpdate(s.id, s.trader_id, s.user_id, s.symbol, s.interval, s.bar_open_time, o)
+    return {**row.to_row(1_700_000_000_000), **changes}
+
+
+@pytest.mark.parametrize(
+    ("table", "row"),
+    [
+        ("signal_outcomes", outcome(1, 3)),
+        ("signal_outcomes", outcome(1, HORIZON, complete=True, touch_bar=None)),
+        ("signal_outcomes", {k: v for k, v in outcome(1, 0).items() if k != "mfe"}),
+        ("signals", make_signal(2).to_row()),
+    ],
+)
+def test_a_row_binds_as_it_encodes(table: str, row: dict[str, Any]) -> None:
+    assert row_params(table, row) == encode(table, row)
+
+
+async def test_progressed_outcomes_land_as_upserts_would_leave_them(
+    store_cfg: StoreConfig,
+) -> None:
+    """Rows saved as progressed are updated in place; one the table lacks is upserted; an
+    outcome opened and progressed in one batch lands progressed (batch_rows=10: the first two
+    saves share a batch, the rest follow in more)."""
+    async with running(store_cfg) as store:
+        await store.save_outcomes([outcome(1, 0), outcome(2, 0)])
+        await store.save_outcomes([outcome(1, 3)], progressed=True)
+        await store.flush()
+        await store.save_outcomes([outcome(2, 6), outcome(3, 1)], progressed=True)
+        await store.save_outcomes([outcome(i, 1) for i in range(4, 16)])
+        await store.save_outcomes([outcome(i, 2) for i in range(4, 16)], progressed=True)
+        await store.flush()
+        stats = store.statistics()
+    assert stats.quarantined == 0
+    got = dict(rows(store_cfg, "SELECT signal_id, bars FROM signal_outcomes"))
+    bars = {1: 3, 2: 6, 3: 1} | dict.fromkeys(range(4, 16), 2)
+    assert got == {make_signal(i).id: b for i, b in bars.items()}
+
+
+async def test_a_progressed_row_a_check_refuses_is_quarantined_alone(
+    store_cfg: StoreConfig,
+) -> None:
+    async with running(store_cfg) as store:
+        await store.save_outcomes([outcome(1, 0), outcome(2, 0)])
+        await store.flush()
+        await store.save_outcomes([outcome(1, 99), outcome(2, 4)], progressed=True)
+        await store.flush()
+        quarantined = await store.quarantined()
+    assert [(q["table_name"], q["row_key"]) for q in quarantined] == [
+        ("signal_outcomes", make_signal(1).id)
+    ]
+    got = dict(rows(store_cfg, "SELECT signal_id, bars FROM signal_outcomes"))
+    assert got == {make_signal(1).id: 0, make_signal(2).id: 4}
