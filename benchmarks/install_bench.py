@@ -1,17 +1,22 @@
 """The install of the worst filter the budget accepts, next to the reference traders: each
 family of edge filters pushed to its largest accepted parameter, installed into a running
-executor (compile, layout, migrate, warm its new nodes)."""
+executor (compile, layout, migrate, warm its new nodes); and installs staged in a worker
+thread, as the daemon stages them, while the calling thread is quiet or busy in Python (an
+event loop with work to do).
+
+``python -m benchmarks.install_bench`` prints the rows of both."""
 
 from __future__ import annotations
 
+import threading
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from benchmarks.workload import klines, traders
 from kernels.executor import Executor
 from kernels.lang import CompileError
-from kernels.program import Program, TraderDef
+from kernels.program import CompiledTrader, Program, TraderDef, compile_trader
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 
@@ -60,11 +65,9 @@ def edge_filter(family: Callable[[int], str], high: int = 1000) -> str:
     return family(lo)
 
 
-def worst_install(n_sym: int, n_bars: int) -> dict[str, object]:
-    """Install each edge filter next to the 20 reference traders (5m and 1h rings of
-    ``n_bars`` bars): the worst wall and CPU times (each the best of 5: compile, layout, migrate
-    and warm its new nodes) and the worst peak of memory allocated during the install
-    (tracemalloc, in a run of its own: tracing slows Python down)."""
+def _running(n_sym: int, n_bars: int) -> tuple[Executor, list[TraderDef]]:
+    """An executor of the 20 reference traders that has screened 5m and 1h rings of
+    ``n_bars`` bars of ``n_sym`` symbols."""
     tfs = ["5m", "1h"]
     data = {tf: klines(n_sym, n_bars, tf, seed=i + 1) for i, tf in enumerate(tfs)}
     rings = {tf: RingBuffer(timeframe_ms(tf), n_bars) for tf in tfs}
@@ -75,6 +78,61 @@ def worst_install(n_sym: int, n_bars: int) -> dict[str, object]:
     assert not executor.set_traders(base)
     for tf in tfs:
         executor.advance(tf)
+    return executor, base
+
+
+#: The filters staged beside a busy thread (those whose warm-up hands the GIL over most).
+BUSY_FILTERS = ("many clauses", "many on() clauses", "window scan (willr)")
+
+
+def _staged_ms(
+    executor: Executor, traders: Sequence[TraderDef | CompiledTrader], *, busy: bool
+) -> float:
+    """Wall time of staging ``traders`` in a worker thread while this thread waits for it
+    (quiet) or runs Python until it is done (busy)."""
+    took: list[float] = []
+    done = threading.Event()
+
+    def work() -> None:
+        started = time.perf_counter()
+        executor.stage(traders)
+        took.append(time.perf_counter() - started)
+        done.set()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    spun = 0
+    while busy and not done.is_set():
+        for i in range(1000):
+            spun += i
+    worker.join()
+    return took[0] * 1000
+
+
+def busy_install(n_sym: int, n_bars: int, runs: int = 5) -> dict[str, dict[str, float]]:
+    """Stage each of :data:`BUSY_FILTERS` (compiled, as the daemon installs traders) next to
+    the 20 reference traders (compiled) in a worker thread, with this thread quiet and busy
+    in Python: the best of ``runs`` of each, in ms, alternating (the machine's load changes
+    both alike)."""
+    executor, base = _running(n_sym, n_bars)
+    running = [compile_trader(t) for t in base]
+    rows = {}
+    for name in BUSY_FILTERS:
+        trader = compile_trader(TraderDef("edge", edge_filter(EDGE_FILTERS[name]), "5m"))
+        quiet, busy = [], []
+        for _ in range(runs):
+            quiet.append(_staged_ms(executor, [*running, trader], busy=False))
+            busy.append(_staged_ms(executor, [*running, trader], busy=True))
+        rows[name] = {"quiet_ms": min(quiet), "busy_ms": min(busy)}
+    return rows
+
+
+def worst_install(n_sym: int, n_bars: int) -> dict[str, object]:
+    """Install each edge filter next to the 20 reference traders (5m and 1h rings of
+    ``n_bars`` bars): the worst wall and CPU times (each the best of 5: compile, layout, migrate
+    and warm its new nodes) and the worst peak of memory allocated during the install
+    (tracemalloc, in a run of its own: tracing slows Python down)."""
+    executor, base = _running(n_sym, n_bars)
     rows = {}
     for name, family in EDGE_FILTERS.items():
         trader = TraderDef("edge", edge_filter(family), "5m")
@@ -106,3 +164,16 @@ def worst_install(n_sym: int, n_bars: int) -> dict[str, object]:
             k: {"ms": v[0], "cpu_ms": v[3], "mib": v[1], "filter": v[2]} for k, v in rows.items()
         },
     }
+
+
+def main() -> None:
+    """Print the install rows: the worst install, then installs beside a busy thread."""
+    edge = worst_install(100, 1000)
+    print(f"worst install {edge['ms']:.1f} ms ({edge['slowest']}), CPU {edge['cpu_ms']:.1f} ms")
+    print(f"  peak memory {edge['mib']:.2f} MiB ({edge['widest']})")
+    for name, row in busy_install(100, 1000).items():
+        print(f"staged {name}: quiet {row['quiet_ms']:.1f} ms, busy {row['busy_ms']:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -32,7 +32,6 @@ import numpy as np
 from kernels import ops
 from kernels.firing import FIRE_NODES, NO_FIRES
 from kernels.graph import F64, I64, Layout
-from kernels.group import GroupState, copy_rings
 from kernels.interp import ALONE, run_nb, workspace
 from kernels.ops import N_BAR_FIELDS
 from kernels.threads import TakeFn, share
@@ -98,42 +97,7 @@ def column_layout(lay: Layout, block: int = BLOCK) -> Layout:
     return attrs.evolve(lay, soff=soff, roff=roff, rdep=rdep, width=max(pos, 1))
 
 
-def column_state(lay: Layout, n_slots: int, n_ext: int = 0) -> GroupState:
-    """A state of ``n_slots`` symbols that have stepped nothing on the column layout of
-    ``lay`` (step it with ``GroupState.run(..., block=BLOCK)``; :func:`to_layout` turns it
-    into the state stepping ``lay`` bar by bar would have left)."""
-    state = GroupState(column_layout(lay), n_slots, n_ext)
-    state.mem[:] = _fresh_row(state.layout)
-    return state
-
-
-def to_layout(state: GroupState, lay: Layout) -> GroupState:
-    """The state of :func:`column_state` ``state`` on ``lay`` (the layout it was made
-    from): the same state blocks, and each ring's newest values (as many as ``lay``'s ring
-    holds) where the same bars sit in a ``lay`` ring; slots not stepped stay NaN, as
-    stepping ``lay`` leaves them."""
-    out = GroupState(lay, state.n_slots, state.n_ext)
-    out.count[:] = state.count
-    out.last_time[:] = state.last_time
-    col = state.layout
-    blocks = [np.arange(lay.soff[j], lay.soff[j] + lay.ssize[j]) for j in range(lay.n_nodes)]
-    if blocks:
-        # Same state sizes in both layouts: one gather of every block.
-        src = [np.arange(col.soff[j], col.soff[j] + col.ssize[j]) for j in range(lay.n_nodes)]
-        out.mem[:, np.concatenate(blocks)] = state.mem[:, np.concatenate(src)]
-    by_depth: dict[tuple[int, int], list[int]] = {}
-    for j in range(lay.n_nodes):
-        by_depth.setdefault((int(col.rdep[j]), int(lay.rdep[j])), []).append(j)
-    for (_, depth), nodes in by_depth.items():
-        # At most 2048 ring slots per symbol at once: the index arrays stay small.
-        step = max(1, 2048 // depth)
-        for k in range(0, len(nodes), step):
-            ids = np.asarray(nodes[k : k + step])
-            copy_rings(state, ids, out, ids, depth)
-    return out
-
-
-def _fresh_row(lay: Layout) -> F64:
+def fresh_row(lay: Layout) -> F64:
     """The memory of a symbol that has stepped nothing: NaN rings, zero state, and constants'
     rings full of their value (column mode does not step them)."""
     row = np.full(lay.width, np.nan)
@@ -183,7 +147,7 @@ def _step_pieces(
     """Step the symbols of each range ``take()`` gives a group at a time, their outputs into
     ``out`` and (``firing``) the fires into this thread's buffer; returns those."""
     n_t = shape[1]
-    fresh = _fresh_row(lay)
+    fresh = fresh_row(lay)
     group = _group(n_t)
     mem = np.empty((group, lay.width))
     count = np.zeros(group, dtype=np.int64)

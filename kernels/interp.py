@@ -64,7 +64,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 from numba.extending import overload
 
 from kernels import atomics, handoff, ops
@@ -80,6 +80,15 @@ _CONST, _SRC, _EXT, _OPEN_TIME = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME
 _FAMILY = table()
 #: Symbols stepped together (one bar each) in a live batch; rows of ``scratch``.
 SCRATCH_ROWS = 32
+
+_I1, _I2 = types.int64[::1], types.int64[:, ::1]
+_F2, _F3 = types.float64[:, ::1], types.float64[:, :, ::1]
+#: The argument types :func:`run_nb` is compiled for (and called with).
+INTERP_SIGNATURE = (
+    *(_I1, _I2, _F2, _I1, _I1, _I1),
+    *(_F2, _I1, _F3, _F3, types.int64, types.int64, types.boolean, _I2, _F3, _F2, _I2),
+    *(_I2, _I2, _I2, _F2, _I1),
+)
 
 
 def outputs(nodes: Sequence[int] | I64, gates: Sequence[int] | None = None) -> I64:

@@ -52,6 +52,7 @@ _HERE = Path(__file__).resolve().parent
 #: with jitted code (a test checks), so a change to one recompiles its callers too.
 SOURCES = (
     "interp.py",
+    "replay.py",
     "firing.py",
     "families.py",
     "family_table.py",
@@ -188,3 +189,7 @@ entry = _kernels(True, **_NO_RUNTIME)
 
 #: Decorator of small helpers inlined where they are called.
 inline = njit(cache=True, nogil=True, inline="always")
+
+#: Decorator of a kernel only ever called from Python: cached, releases the GIL, no runtime,
+#: and no C-callable wrapper (its compile time).
+python_entry = _kernels(True, **_NO_RUNTIME, no_cfunc_wrapper=True)

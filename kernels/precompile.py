@@ -4,11 +4,13 @@ numba compiles a kernel the first time it runs and caches it on disk; the first 
 on a new machine would sit silent while the whole interpreter compiles. :func:`ensure_compiled`
 does it up front instead: it loads the kernels from the cache when they are there (a fraction
 of a second), and otherwise compiles every unit — the interpreter, each kernel family
-(:mod:`kernels.families`), the klines reader and the outcome kernels (a signal's
-outcome followed bar by bar, :mod:`kernels.outcomes`) — each on its own and cached on disk, in
+(:mod:`kernels.families`), the klines reader, the outcome kernels (a signal's
+outcome followed bar by bar, :mod:`kernels.outcomes`) and the warm-up replay
+(:mod:`kernels.replay`) — each on its own and cached on disk, in
 one forked process per CPU, longest first, while this process reports each unit as it is
 done. No unit waits for another: the interpreter calls the families through a table filled
-when it is loaded (:mod:`kernels.family_table`), so it does not link their code.
+when it is loaded (:mod:`kernels.family_table`), so it does not link their code, and the
+warm-up replay calls the interpreter through its address in turn.
 
 Compile time stays bounded as opcodes are added: a new opcode costs compile time only in its
 family, units compile in parallel, and the interpreter's own compile does not grow with the
@@ -28,41 +30,15 @@ from typing import Any
 import attrs
 from numba import types
 
-from kernels import atomics, handoff, outcome_levels, outcomes
+from kernels import atomics, handoff, outcome_levels, outcomes, replay
 from kernels.csv_parse import parse_nb
 from kernels.families import FAMILIES
 from kernels.family_table import FAMILY_SIGNATURE, deferred, family_address, load_families
-from kernels.interp import run_nb
+from kernels.interp import INTERP_SIGNATURE, run_nb
 
 _TUPLE: Any = types.UniTuple
 _I1, _I2 = types.int64[::1], types.int64[:, ::1]
 _F2, _F3 = types.float64[:, ::1], types.float64[:, :, ::1]
-
-#: The signature :func:`kernels.interp.run_nb` is called with.
-INTERP_SIGNATURE = (
-    _I1,
-    _I2,
-    _F2,
-    _I1,
-    _I1,
-    _I1,
-    _F2,
-    _I1,
-    _F3,
-    _F3,
-    types.int64,
-    types.int64,
-    types.boolean,
-    _I2,
-    _F3,
-    _F2,
-    _I2,
-    _I2,
-    _I2,
-    _I2,
-    _F2,
-    _I1,
-)
 
 _F1 = types.float64[::1]
 
@@ -79,6 +55,25 @@ OUTCOME_SIGNATURES: tuple[tuple[Any, tuple[Any, ...]], ...] = (
         outcomes.start_nb,
         (_F2, _I1, _F1, _F1, _F1, _F1, types.int64, types.float64, types.float64),
     ),
+)
+
+_TUPLE_OF: Any = types.Tuple
+#: The signature :func:`kernels.replay.replay_nb` is called with.
+REPLAY_SIGNATURE = (
+    _TUPLE_OF(INTERP_SIGNATURE[:6]),
+    _F1,
+    types.float64[:, :, ::1],
+    _I2,
+    _I2,
+    _F2,
+    _I2,
+    _I2,
+    _I2,
+    types.int64,
+    _I2,
+    types.boolean,
+    _TUPLE_OF((_F2, _I1, _I1)),
+    _TUPLE_OF((*INTERP_SIGNATURE[6:10], *INTERP_SIGNATURE[13:15], INTERP_SIGNATURE[16])),
 )
 
 #: The signatures the helper threads' waits (:mod:`kernels.atomics`) are called with.
@@ -120,6 +115,7 @@ def is_cached() -> bool:
         and all(_cached(f.block_nb, FAMILY_SIGNATURE) for f in FAMILIES)
         and all(_cached(kernel, signature) for kernel, signature in OUTCOME_SIGNATURES)
         and all(_cached(kernel, signature) for kernel, signature in CREW_SIGNATURES)
+        and _cached(replay.replay_nb, REPLAY_SIGNATURE)
     )
 
 
@@ -138,18 +134,20 @@ UNIT_SECONDS = {
     "volume": 0.6,
     "averages": 0.6,
     "klines reader, thread waits": 0.6,
+    "warm-up replay": 0.6,
 }
 
 
 def units() -> list[str]:
     """Every compiled unit (the interpreter, each family, the klines reader with the
-    helper threads' waits, the outcome kernels), longest first
+    helper threads' waits, the outcome kernels, the warm-up replay), longest first
     (:data:`UNIT_SECONDS`)."""
     names = [
         "interpreter",
         *map(_family_name, FAMILIES),
         "klines reader, thread waits",
         "outcomes",
+        "warm-up replay",
     ]
     return sorted(names, key=lambda name: -UNIT_SECONDS.get(name, 0.0))
 
@@ -169,6 +167,8 @@ def _compile_unit(name: str) -> str:
         parse_nb.compile(CSV_SIGNATURE)
         for kernel, signature in CREW_SIGNATURES:
             kernel.compile(signature)
+    elif name == "warm-up replay":
+        replay.replay_nb.compile(REPLAY_SIGNATURE)
     elif name == "outcomes":
         for kernel, signature in OUTCOME_SIGNATURES:
             kernel.compile(signature)

@@ -278,6 +278,22 @@ class RingBuffer:
         end = h + self.capacity + 1
         return block.times[row, end - n : end], block.data[:, row, end - n : end]
 
+    def blocks(self, slots: I64) -> list[tuple[F64, I64, I64, I64]]:
+        """Where the bars of ``slots`` are held, block by block: ``(data, times, of, rows)``
+        with ``data`` float64[N_FIELDS, rows, 2 * capacity] and ``times`` int64[rows, 2 *
+        capacity] the block's arrays (not copies), ``of`` the positions in ``slots`` of the
+        slots it holds and ``rows`` int64[k, 3] their row in it, the end of their window
+        (:meth:`window`'s bars are ``end - held .. end - 1`` of the row) and the bars held."""
+        found = []
+        for b in np.unique(slots // BLOCK).tolist():
+            block = self._blocks[b]
+            of = np.nonzero(slots // BLOCK == b)[0]
+            row = slots[of] % BLOCK
+            held = block.count[row]
+            end = np.where(held > 0, block.head[row] + self.capacity + 1, 0)
+            found.append((block.data, block.times, of, np.stack([row, end, held], axis=1)))
+        return found
+
     def latest(self, slots: Sequence[int] | I64) -> tuple[I64, F64]:
         """Newest closed bar of each slot: ``(open_times[k], values[k, N_FIELDS])`` (copies).
 

@@ -9,34 +9,34 @@ its state; the executor swaps the result in at once (:meth:`~kernels.executor.Ex
 Warming is bounded by the new nodes, not by everything running: for symbols already stepped, only
 the new nodes and what they read are replayed, through the bars those symbols have stepped
 (so the new nodes end on the same bar as the rest); symbols never stepped take every node from
-the whole history. History is replayed in batches of :data:`BATCH_SLOTS` symbols and chunks of
-bars, so the memory of a warm-up does not grow with the ring's length.
+the whole history. History is replayed a symbol at a time in chunks of bars, in one compiled call
+per ring block of symbols (:mod:`kernels.replay`: the worker lets go of the GIL once for it, not
+once per NumPy operation), so the memory of a warm-up does not grow with the ring's length nor
+with the symbols.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 
 import attrs
 import numpy as np
 
-from kernels.columns import BLOCK, column_layout, column_state, to_layout
+from kernels import replay
+from kernels.columns import BLOCK, column_layout, fresh_row
 from kernels.graph import F64, I64, Layout, sub_layout
-from kernels.group import GroupState, copy_rings, migrate
+from kernels.group import GroupState, migrate
+from kernels.interp import outputs, workspace
 from kernels.lang import BUDGET, Budget, CompileError
 from kernels.ops import EXT, N_BAR_FIELDS, OPEN_TIME
 from kernels.program import CompiledTrader, Program, Signature, TraderDef, build
 from kernels.ring import RingBuffer
-from kernels.timeframes import bar_open_array, timeframe_ms
+from kernels.timeframes import bar_open, bar_open_array, timeframe_ms
 
-#: Symbols replayed together when warming new nodes.
-BATCH_SLOTS = 32
-#: Floats of node memory (column layout) replayed at once, at most (2 MiB).
-STATE_FLOATS = 1 << 18
-#: Ring slots per symbol copied at once when grafting warmed nodes.
-RING_COPY = 2048
-#: Floats of bars and other timeframes' values copied per replayed chunk (1 MiB).
+#: Floats of bars and other timeframes' values a symbol steps at once (1 MiB).
 CHUNK_FLOATS = 1 << 17
+#: Floats of other timeframes' rings copied for one warm-up call, at most (2 MiB).
+EXT_FLOATS = 1 << 18
 
 
 @attrs.frozen(eq=False)
@@ -96,52 +96,89 @@ class _Sources:
         self.program = program
         self.states = states
 
-    def __call__(self, bars: F64, used: Collection[int], rows: I64) -> F64:
-        return ext_values(self.tf, self.program, self.states, bars, used, rows)
+    def reads(self, used: Collection[int]) -> _Reads:
+        """What :func:`~kernels.replay.replay_nb` needs to gather the ext slots ``used``."""
+        groups = _ext_groups(self.tf, self.program, self.states, used)
+        table = np.zeros((len(groups), 5), dtype=np.int64)
+        cols: list[tuple[int, int]] = []
+        picked = []
+        width = 0
+        for g, ((src_tf, depth), nodes) in enumerate(groups.items()):
+            step = timeframe_ms(src_tf)
+            table[g] = (step, bar_open(src_tf, 0), depth, len(cols), len(cols) + len(nodes))
+            cols.extend((k, width + q * depth) for q, (k, _) in enumerate(nodes))
+            src = self.states[src_tf]
+            rings = src.layout.roff[[node for _, node in nodes]][:, None] + np.arange(depth)
+            picked.append((src, rings.ravel()))
+            width += len(nodes) * depth
+        return _Reads(table, np.asarray(cols, dtype=np.int64).reshape(-1, 2), picked, width)
 
 
-def ext_values(
-    tf: str,
-    program: Program,
-    states: Mapping[str, GroupState],
-    bars: F64,
-    used: Collection[int] | None = None,
-    rows: I64 | None = None,
-) -> F64:
-    """Other timeframes' values as each bar of ``bars`` (``[n, n_t, 9]``: the bars of slots
-    ``rows``, all slots from 0 by default) of ``tf`` sees them: at the last bar of that
-    timeframe closed by the bar's close (the newest one when it is not stepped yet), on the same
-    slot. ``used`` limits it to those ext slots (the others are NaN). One gather per other
-    timeframe and ring depth, whatever the number of values read."""
-    sources = program.exts[tf].sources
-    n_slots, n_t = bars.shape[0], bars.shape[1]
-    slots = np.arange(n_slots) if rows is None else np.asarray(rows, dtype=np.int64)
-    ext = np.full((n_slots, n_t, max(1, len(sources))), np.nan)
-    # Values read from one timeframe through rings of one depth share their ring positions.
+@attrs.frozen(eq=False)
+class _Reads:
+    """The ext slots a warm-up reads: ``groups`` and ``cols`` as
+    :func:`~kernels.replay.replay_nb` takes them, and per group the state read and the columns
+    of its rings (``width`` floats per symbol in all)."""
+
+    groups: I64
+    cols: I64
+    picked: list[tuple[GroupState, I64]]
+    width: int
+
+    def rows(self, slots: I64) -> tuple[F64, I64]:
+        """``sources`` and ``seen`` of :func:`~kernels.replay.replay_nb` for ``slots``."""
+        values = np.empty((len(slots), self.width))
+        seen = np.zeros((len(slots), 2 * len(self.picked)), dtype=np.int64)
+        seen[:, 0::2] = -1
+        at = 0
+        for g, (src, columns) in enumerate(self.picked):
+            # A slot the other timeframe does not hold reads NaN (a count of 0).
+            held = np.nonzero(slots < src.n_slots)[0]
+            values[held, at : at + len(columns)] = src.mem[slots[held][:, None], columns]
+            seen[held, 2 * g] = src.last_time[slots[held]]
+            seen[held, 2 * g + 1] = src.count[slots[held]]
+            at += len(columns)
+        return values, seen
+
+
+def _ext_groups(
+    tf: str, program: Program, states: Mapping[str, GroupState], used: Collection[int] | None
+) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    """The ext slots of ``tf`` (those ``used``) whose node ``states`` hold, as ``(slot,
+    node)`` by the timeframe and ring depth they are read from (they share ring positions)."""
     groups: dict[tuple[str, int], list[tuple[int, int]]] = {}
-    for k, (src_tf, node) in enumerate(sources):
+    for k, (src_tf, node) in enumerate(program.exts[tf].sources):
         src = states.get(src_tf)
         if (used is not None and k not in used) or src is None or node >= src.layout.n_nodes:
             continue
         if src.layout.keys[node] == program.graphs[src_tf].nodes[node]:
             groups.setdefault((src_tf, int(src.layout.rdep[node])), []).append((k, node))
+    return groups
+
+
+def ext_values(tf: str, program: Program, states: Mapping[str, GroupState], bars: F64) -> F64:
+    """Other timeframes' values as each bar of ``bars`` (``[n_slots, n_t, 9]``, slots from 0)
+    of ``tf`` sees them: at the last bar of that timeframe closed by the bar's close (the
+    newest one when it is not stepped yet), on the same slot. One gather per other timeframe
+    and ring depth, whatever the number of values read."""
+    sources = program.exts[tf].sources
+    n_slots, n_t = bars.shape[0], bars.shape[1]
+    ext = np.full((n_slots, n_t, max(1, len(sources))), np.nan)
     close = bars[:, :, OPEN_TIME] + timeframe_ms(tf)
-    for (src_tf, depth), picked in groups.items():
+    for (src_tf, depth), picked in _ext_groups(tf, program, states, None).items():
         src = states[src_tf]
-        # Rows whose slot the other timeframe holds (a state holds at least its ring's slots).
-        held = np.nonzero(slots < src.n_slots)[0]
-        at_slot = slots[held]
+        m = min(n_slots, src.n_slots)
         step = timeframe_ms(src_tf)
-        wanted = bar_open_array(src_tf, close[held]) - step
-        lag = np.nan_to_num((src.last_time[at_slot, None] - wanted) // step, nan=0.0)
+        wanted = bar_open_array(src_tf, close[:m]) - step
+        lag = np.nan_to_num((src.last_time[:m, None] - wanted) // step, nan=0.0)
         back = np.clip(lag, 0, depth - 1).astype(np.int64)
-        pos = src.count[at_slot, None] - 1 - back
+        pos = src.count[:m, None] - 1 - back
         # One flat take: much cheaper than indexing rows and columns with two arrays.
-        at = (at_slot * src.mem.shape[1])[:, None] + (pos & (depth - 1))
+        at = (np.arange(m) * src.mem.shape[1])[:, None] + (pos & (depth - 1))
         nodes = np.asarray([node for _, node in picked])
         vals = np.take(src.mem, at[:, :, None] + src.layout.roff[nodes])
         vals[pos < 0] = np.nan
-        ext[held[:, None, None], np.arange(n_t)[None, :, None], [[[k for k, _ in picked]]]] = vals
+        ext[:m, :, [k for k, _ in picked]] = vals
     return ext
 
 
@@ -156,91 +193,78 @@ def _warm(state: GroupState, cold: list[int], ring: RingBuffer, sources: _Source
     if len(stepped):
         sub, ids = sub_layout(state.layout, cold)
         at = {int(j): q for q, j in enumerate(ids.tolist())}
-
-        def graft(rows: I64, fresh: GroupState) -> None:
-            _graft(state, fresh, rows, cold, sub, at)
-
-        until = state.last_time[stepped]
-        _replay(sub, ring, stepped, until, state.n_ext, sources, graft)
+        pairs = np.asarray([(at[j], j) for j in cold], dtype=np.int64).reshape(-1, 2)
+        _replay(sub, pairs, ring, stepped, state, sources, whole=False)
     never = np.nonzero(held & (state.count == 0))[0]
     if len(never):
-
-        def take(rows: I64, fresh: GroupState) -> None:
-            state.mem[rows] = fresh.mem
-            state.count[rows] = fresh.count
-            state.last_time[rows] = fresh.last_time
-
-        _replay(state.layout, ring, never, None, state.n_ext, sources, take)
-
-
-def _graft(
-    state: GroupState,
-    fresh: GroupState,
-    rows: I64,
-    cold: list[int],
-    sub: Layout,
-    at: Mapping[int, int],
-) -> None:
-    """Copy the ``cold`` nodes (sub-layout ids ``at[j]``) of ``fresh`` into ``rows`` of
-    ``state``: their state blocks in one gather, their rings a few gathers per ring depth."""
-    lay = state.layout
-    cols = [np.arange(lay.soff[j], lay.soff[j] + lay.ssize[j]) for j in cold]
-    sub_cols = [np.arange(sub.soff[at[j]], sub.soff[at[j]] + sub.ssize[at[j]]) for j in cold]
-    state.mem[rows[:, None], np.concatenate(cols)[None, :]] = fresh.mem[:, np.concatenate(sub_cols)]
-    own = np.arange(len(rows))
-    by_depth: dict[int, list[int]] = {}
-    for j in cold:
-        by_depth.setdefault(int(lay.rdep[j]), []).append(j)
-    for depth, nodes in by_depth.items():
-        # At most RING_COPY ring slots per symbol at once: index arrays stay small.
-        step = max(1, RING_COPY // depth)
-        for k in range(0, len(nodes), step):
-            dst = np.asarray(nodes[k : k + step])
-            src = np.asarray([at[j] for j in nodes[k : k + step]])
-            copy_rings(fresh, src, state, dst, depth, rows, own)
+        every = np.repeat(np.arange(state.layout.n_nodes, dtype=np.int64)[:, None], 2, axis=1)
+        state.mem[never] = np.nan  # rings: what the replay does not fill stays NaN
+        _replay(state.layout, every, ring, never, state, sources, whole=True)
 
 
 def _replay(
     lay: Layout,
+    pairs: I64,
     ring: RingBuffer,
     slots: I64,
-    until: I64 | None,
-    n_ext: int,
+    state: GroupState,
     sources: _Sources,
-    done: Callable[[I64, GroupState], None],
+    *,
+    whole: bool,
 ) -> None:
-    """Step a fresh state of ``lay`` through the history of ``slots`` (up to open time
-    ``until`` per slot), :data:`BATCH_SLOTS` at a time (fewer when their node memory is
-    over :data:`STATE_FLOATS`), handing each batch to ``done``."""
-    used = {int(p) for p, o in zip(lay.prm[:, 0], lay.op, strict=True) if o == EXT}
-    # Column mode's rings are deeper: fewer symbols at once when they are wide.
-    batch = max(1, min(BATCH_SLOTS, STATE_FLOATS // column_layout(lay).width))
-    chunk = max(1, CHUNK_FLOATS // (batch * (N_BAR_FIELDS + (len(used) if used else 0))))
-    for lo in range(0, len(slots), batch):
-        rows = slots[lo : lo + batch]
-        windows = []
-        for k, slot in enumerate(rows.tolist()):
-            times, values = ring.window(slot)
-            if until is not None:
-                n = int(np.searchsorted(times, until[lo + k], side="right"))
-                times, values = times[:n], values[:, :n]
-            windows.append((times, values))
-        depth = max((len(t) for t, _ in windows), default=0)
-        # Column mode (bit for bit what stepping bar by bar gives, and several times
-        # faster), then the state on ``lay``.
-        fresh = column_state(lay, len(rows), n_ext)
-        for a in range(0, depth, chunk):
-            b = min(depth, a + chunk)
-            bars = np.full((len(rows), b - a, N_BAR_FIELDS), np.nan)
-            for k, (times, values) in enumerate(windows):
-                # Right-aligned: every symbol's newest bar is at the last step.
-                first = depth - len(times)
-                i0, i1 = max(a, first), b
-                if i1 > i0:
-                    bars[k, i0 - a : i1 - a, : N_BAR_FIELDS - 1] = values[
-                        :, i0 - first : i1 - first
-                    ].T
-                    bars[k, i0 - a : i1 - a, OPEN_TIME] = times[i0 - first : i1 - first]
-            ext = sources(bars, used, rows) if used else None
-            fresh.run(bars, ext=ext, block=BLOCK)
-        done(rows, to_layout(fresh, lay))
+    """Step a fresh state of ``lay`` through the history of ``slots`` (``whole``: all of it,
+    and every node taken; else up to the bar each slot of ``state`` stepped last) and copy
+    nodes ``pairs[:, 0]`` of ``lay`` into nodes ``pairs[:, 1]`` of ``state``: one compiled
+    call per ring block (:func:`~kernels.replay.replay_nb`; fewer symbols a call when the
+    other timeframes' rings they read are over :data:`EXT_FLOATS`)."""
+    col = column_layout(lay)
+    target = state.layout
+    graft = np.column_stack(
+        [
+            col.soff[pairs[:, 0]],
+            col.roff[pairs[:, 0]],
+            col.rdep[pairs[:, 0]],
+            target.soff[pairs[:, 1]],
+            target.ssize[pairs[:, 1]],
+            target.roff[pairs[:, 1]],
+            target.rdep[pairs[:, 1]],
+        ]
+    ).astype(np.int64)
+    reads = sources.reads({int(p) for p, o in zip(lay.prm[:, 0], lay.op, strict=True) if o == EXT})
+    n_ext = max(1, state.n_ext)
+    longest = max(1, max(ring.length(int(s)) for s in slots))
+    chunk = max(1, min(longest, CHUNK_FLOATS // (N_BAR_FIELDS + n_ext)))
+    job = (
+        np.empty((1, col.width)),
+        np.zeros(1, dtype=np.int64),
+        np.empty((1, chunk, N_BAR_FIELDS)),
+        np.full((1, chunk, n_ext), np.nan),  # the columns no group writes stay NaN
+        outputs(()),
+        np.empty((1, chunk, 0)),
+        workspace(col.width, 1, True, BLOCK)[1],
+    )
+    until = np.full(len(slots), np.iinfo(np.int64).max) if whole else state.last_time[slots]
+    fresh = fresh_row(col)
+    per_call = max(1, EXT_FLOATS // max(1, reads.width))
+    replay.ready()
+    for data, times, of, rows in ring.blocks(slots):
+        for a in range(0, len(of), per_call):
+            part = of[a : a + per_call]
+            syms = np.column_stack([rows[a : a + per_call], until[part], slots[part]])
+            values, seen = reads.rows(slots[part])
+            replay.replay_nb(
+                col.program,
+                fresh,
+                data,
+                times,
+                syms,
+                values,
+                seen,
+                reads.groups,
+                reads.cols,
+                timeframe_ms(sources.tf),
+                graft,
+                whole,
+                (state.mem, state.count, state.last_time),
+                job,
+            )

@@ -9,7 +9,7 @@ function (every indicator with its defaults, every helper, arithmetic, compariso
 logic, lags, ``on()`` and ticker fields), checks the plans use **every opcode** of
 :mod:`kernels.ops`, and runs them through the same :class:`~kernels.executor.Executor` paths
 the daemon uses: ``set_traders`` (history warm-up through
-:meth:`~kernels.group.GroupState.run`), a committed screen at candle close
+:func:`~kernels.replay.replay_nb`), a committed screen at candle close
 (:meth:`~kernels.step_job.StepJob.run`) and an intrabar screen of the forming bar: numba
 compiles per argument *types*, so this checks no other signature would compile at run time.
 

@@ -223,15 +223,16 @@ def test_a_trader_added_while_a_bar_waits_to_be_screened_warms_to_the_bar_screen
         np.testing.assert_array_equal(got[key], values, err_msg=str(key))
 
 
+@pytest.mark.parametrize("ext_floats", [staging.EXT_FLOATS, 1])
 @pytest.mark.parametrize("base", [[], [TraderDef("a", "rsi(14) > 50", "5m")]])
 def test_an_on_trader_added_later_warms_every_symbol_from_its_own_other_timeframe(
-    base: list[TraderDef], monkeypatch: pytest.MonkeyPatch
+    base: list[TraderDef], ext_floats: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A trader reading another timeframe, installed at run time, warms each symbol (one per
-    batch of the warm-up here: symbols after the first batch once read the first batch's
-    values) to the state stepping it live from the start leaves, every lag its rings hold;
-    symbols stepped already (``base``) or never stepped (no trader ran)."""
-    monkeypatch.setattr(staging, "BATCH_SLOTS", 1)
+    """A trader reading another timeframe, installed at run time, warms each symbol to the
+    state stepping it live from the start leaves, every lag its rings hold (symbols after the
+    first batch of the warm-up once read the first batch's values); symbols stepped already
+    (``base``) or never stepped (no trader ran), all in one warm-up call or one call each."""
+    monkeypatch.setattr(staging, "EXT_FLOATS", ext_floats)
     n5 = 12 * 30
     data = _data(n5)
     added = TraderDef("b", 'on("1h", close > sma(close, 5)) and close > ema(close, 10)', "5m")

@@ -34,7 +34,7 @@ def test_after_ensure_compiled_the_kernels_come_from_the_cache() -> None:
     report = ensure_compiled(progress, processes=1)
     assert is_cached()
     assert steps[-1][0] == steps[-1][1]
-    assert len(steps) == (1 if report.cached else len(FAMILIES) + 3)
+    assert len(steps) == (1 if report.cached else len(FAMILIES) + 4)
     assert INTERP_SIGNATURE in run_nb.signatures
     assert ensure_compiled().cached
 
@@ -129,7 +129,7 @@ def test_each_unit_is_compiled_once_and_reported_as_it_is_done(
     names = precompile.units()
     precompile._compile_in_processes(names, 2, steps.append)
     assert sorted(steps) == sorted(names)
-    assert len(names) == len(FAMILIES) + 3
+    assert len(names) == len(FAMILIES) + 4
 
 
 def test_a_failed_compiling_process_fails_the_compile(monkeypatch: pytest.MonkeyPatch) -> None:
