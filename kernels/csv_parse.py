@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from kernels.jit import entry, inline
+from kernels.jit import entry, inlined_loops
 
 #: Exact powers of ten as doubles (10**0 .. 10**22).
 POWERS = np.array([10.0**k for k in range(23)])
@@ -39,7 +39,7 @@ _SPLIT = 134217729.0
 _COMMA, _NEWLINE, _RETURN, _MINUS, _DOT, _ZERO = 44, 10, 13, 45, 46, 48
 
 
-@inline
+@inlined_loops
 def _two_product(a, b):
     """``a * b`` as a double and its exact rounding error (Dekker)."""
     p = a * b
@@ -52,7 +52,7 @@ def _two_product(a, b):
     return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
 
 
-@inline
+@inlined_loops
 def _decimal(mantissa, decimals, powers):
     """The double nearest ``mantissa / 10**decimals`` (NaN: too close to call)."""
     p = powers[decimals]

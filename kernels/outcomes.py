@@ -32,9 +32,8 @@ from collections.abc import Sequence
 import attrs
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
-from kernels.jit import entry
+from kernels.jit import entry, inlined_loops
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -80,7 +79,7 @@ def direction_sign(direction: str) -> float:
     raise ValueError(f"direction must be 'long' or 'short', not {direction!r}")
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _advance(state, i, horizons, high, low, close):
     """Step state row ``i`` by its next closed bar (a no-op once complete)."""
     n = state[i, SEEN] + 1.0
@@ -126,7 +125,7 @@ def history_nb(state, starts, horizons, high, low, close):
             _advance(state, j, horizons, high[t], low[t], close[t])
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _mean_true_range(high, low, close, t, period):
     if t < period or t >= close.shape[0]:
         return np.nan

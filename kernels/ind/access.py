@@ -9,10 +9,10 @@ modulo costs tens of cycles, several per node step, and dominated the interprete
 
 from __future__ import annotations
 
-from numba import njit
+from kernels.jit import inlined_loops
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def ring(roff, rdep, i):
     """``(offset, mask)`` of node ``i``'s ring: its value at bar ``c`` is at
     ``row[offset + (c & mask)]``."""

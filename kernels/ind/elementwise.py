@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-from numba import njit, uint64
+from numba import uint64
 
 from kernels import ops
 from kernels.jit import family, inlined_loops, loops
@@ -23,14 +23,14 @@ _HISTORY = (ops.CROSS_ABOVE, ops.CROSS_BELOW, ops.RISING, ops.FALLING)
 OPCODES = (*_ARITH, *_COMPARE, *_UNARY, *_HISTORY)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _u(i):
     """An index known not to be negative, as unsigned: numba then skips its negative-index
     wraparound, and LLVM vectorizes the runs below."""
     return uint64(i)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _truth(x):
     return 1.0 if x else 0.0
 
@@ -94,7 +94,7 @@ def _binary(o, mem, items, ao, am, bo, bm, oj, mj):
             c = e
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _one(o, x, y):
     """One bar of :func:`_run`'s opcodes (the same expressions, one value at a time)."""
     if o == ops.ADD:
@@ -122,7 +122,7 @@ def _one(o, x, y):
     return _truth((lt & (x < y)) | (eq & (x == y)) | (gt & (x > y)))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _trend(rising, row, ao, am, n, c):
     """RISING, FALLING: the value above (below) each of the ``n`` before it."""
     a = row[ao + (c & am)]

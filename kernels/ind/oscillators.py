@@ -10,12 +10,12 @@ from collections.abc import Callable
 from typing import cast
 
 from llvmlite import ir
-from numba import njit, types
+from numba import types
 from numba.extending import intrinsic
 
 from kernels import ops
 from kernels.ind.stats import track
-from kernels.jit import family, loops
+from kernels.jit import family, inlined_loops, loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
 
@@ -129,7 +129,7 @@ def macdline_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
         row[st], row[st + 1], row[st + 2] = m, ema_fast, ema_slow
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _flat(a, b):
     # TA-Lib's TA_IS_ZERO_SCALED(a - b, |a| + |b|): a range within ~90 ulp of its extremes.
     return abs(a - b) <= 1e-14 * (abs(a) + abs(b))
@@ -210,7 +210,7 @@ def willr_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     _hlc(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, True)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _cci_one(row, xo, xm, c, n, slot, x):
     """CCI of bar ``c`` from the full window (TA-Lib's circular buffer order)."""
     # Buffer order: lags slot, slot - 1, ..., 0, then n - 1, ..., slot + 1 (the ``(slot - j)
@@ -246,7 +246,7 @@ def _cci_one(row, xo, xm, c, n, slot, x):
     return _cci_value(x, mean, dev / n)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _cci_value(x, mean, dev):
     """``(x - mean) / (0.015 * dev)``, 0 within TA-Lib 0.8's scaled guard."""
     diff = x - mean
@@ -256,7 +256,7 @@ def _cci_value(x, mean, dev):
     return diff / (0.015 * dev)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _cci_four(row, xo, xm, c, n, slot, oj, mj):
     """CCI of bars ``c .. c + 3`` (slots ``slot .. slot + 3``, all below ``n``; the window of
     bar ``c`` through bar ``c + 3`` in place in the ring): four sums side by side, each in its
@@ -335,7 +335,7 @@ def cci_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
         row[st], row[st + 1] = m, slot
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _four_in_place(row, xo, xm, c, n):
     """Whether bars ``c - n + 1 .. c + 3`` sit in order in the ring and ``c .. c + 3`` are
     numbers."""

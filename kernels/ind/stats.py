@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
 from kernels import ops
-from kernels.jit import family, loops
+from kernels.jit import family, inlined_loops, loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _reanchor(row, xo, xm, c, n, inv):
     """A fresh two-pass sum over the window: (shift, sum of deviations, of their squares)."""
     total = 0.0
@@ -88,7 +86,7 @@ def stddev_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
         row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4] = m, shift, s1, s2, until
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def track(row, xo, xm, c, n, x, best, bar, highest, rescan):
     """The highest (or lowest) value of a ring over bars ``c - n + 1 .. c`` (all valid;
     ``x`` is bar ``c``'s) and its bar (an int), from the previous window's (``best``,

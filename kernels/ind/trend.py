@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
 from kernels import ops
-from kernels.jit import family, loops
+from kernels.jit import family, inlined_loops, loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
 #: TA-Lib's fixed zero band, still applied to the (dimensionless) sum of the two DIs in ADX.
 _DI_EPSILON = 1e-14
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _true_range(h, lo, prev_close):
     """TA-Lib's true range: ``h - lo``, raised to ``|prev_close - h|``, then to
     ``|prev_close - lo|`` where greater."""
@@ -59,7 +57,7 @@ def trange_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
         row[st], row[st + 1] = seen, prev
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _di_value(dm, tr, n):
     """+DI or -DI from the smoothed DM and TR, TA-Lib's output rules: 0 when TR is 0, and
     for ``n == 1`` the plain ratio DM1/TR1 (TA-Lib does not scale that case by 100)."""
@@ -70,7 +68,7 @@ def _di_value(dm, tr, n):
     return 100.0 * (dm / tr)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _adx_step(k, n, plus, minus, tr, adx):
     """ADX's output and running value at run bar ``k`` (see :func:`adx_nb`)."""
     dx = math.nan
