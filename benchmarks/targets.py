@@ -38,8 +38,8 @@ def _get(r: Results, *path: str) -> float:
     return float(node)
 
 
-#: (figure, how it is computed, format, target text, met when)
-Row = tuple[str, Callable[[Results], float], str, str, Callable[[float], bool]]
+#: (figure, how it is computed, format, target text, met when; None: no target of its own)
+Row = tuple[str, Callable[[Results], float], str, str, Callable[[float], bool] | None]
 
 ROWS: list[Row] = [
     (
@@ -94,15 +94,18 @@ ROWS: list[Row] = [
         lambda v: v <= 20.0,
     ),
     (
-        "  the same in the whole daemon (its CPU / signals per s, frames and screens included)",
+        # Not the row above measured another way: everything the daemon does per signal at
+        # 500 signals/s, counted against the signals (an upper bound of the row above).
+        "  upper bound: the whole daemon's CPU / signals per s (frames, screens, outcomes, "
+        "records included; 12 s with outcomes completing)",
         lambda r: (
             _get(r, "daemon", "throughput_daemon_cpu_fraction")
-            / _get(r, "daemon", "throughput_signals_per_s")
+            / _get(r, "daemon", "throughput_window_signals_per_s")
             * 1e6
         ),
         "{:.0f} us",
-        "(an upper bound of the above)",
-        lambda v: v <= 20.0,
+        "none (bounds the row above)",
+        None,
     ),
     (
         "start to ready, warm cache, 100 symbols x 2 TF",
@@ -149,6 +152,8 @@ def table(results: Results) -> list[tuple[str, str, str, str]]:
         value = compute(results)
         if math.isnan(value):
             rows.append((name, "missing", target, "?"))
+        elif met is None:
+            rows.append((name, fmt.format(value), target, "-"))
         else:
             rows.append((name, fmt.format(value), target, "yes" if met(value) else "NO"))
     return rows

@@ -14,6 +14,11 @@ and ``vyx trader show``:
   stop was touched first.
 
 Values are fractions (0.012 = +1.2 %); a figure over no signal is None.
+
+One computation for every caller: an outcome becomes a row of numbers (:func:`outcome_row`: NaN
+where a value is unknown) and a record is summed up from such rows (:func:`record_of`), with
+numpy over the columns; :func:`track_record` does both for a few outcomes, and the daemon keeps
+each trader's rows as its outcomes complete (``vyx.outcomes.records``) and sums them up at once.
 """
 
 from __future__ import annotations
@@ -23,19 +28,54 @@ from collections.abc import Iterable
 
 import attrs
 import numpy as np
+import numpy.typing as npt
 
 from kernels.outcomes import HORIZONS, Outcome
 
 #: The recent window of a track record (besides all time).
 RECENT_MS = 7 * 86_400_000
 
+#: Columns of an outcome's row (:func:`outcome_row`): its return at each horizon, its MAE, its
+#: trade's return (a complete signal's), then 1.0 or 0.0: complete, target touched first, stop
+#: touched first.
+MAE = len(HORIZONS)
+TRADE = MAE + 1
+COMPLETE = TRADE + 1
+TARGET = COMPLETE + 1
+STOP = TARGET + 1
+WIDTH = STOP + 1
 
-def _mean(values: list[float]) -> float | None:
-    return float(np.mean(values)) if values else None
+Rows = npt.NDArray[np.float64]
 
 
-def _median(values: list[float]) -> float | None:
-    return float(np.median(values)) if values else None
+def _nan(v: float | None) -> float:
+    return math.nan if v is None else v
+
+
+def outcome_row(o: Outcome) -> tuple[float, ...]:
+    """``o`` as a row of :data:`WIDTH` numbers (columns above; NaN where unknown: a value that
+    is NaN counts as unknown too)."""
+    trade = o.trade_return if o.complete else None
+    return (
+        *map(_nan, o.returns),
+        _nan(o.mae),
+        _nan(trade),
+        float(o.complete),
+        float(o.touch == "target"),
+        float(o.touch == "stop"),
+    )
+
+
+def _known(column: Rows) -> Rows:
+    return column[~np.isnan(column)]
+
+
+def _mean(values: Rows) -> float | None:
+    return float(np.mean(values)) if len(values) else None
+
+
+def _median(values: Rows) -> float | None:
+    return float(np.median(values)) if len(values) else None
 
 
 def _json_number(v: float | None) -> float | None:
@@ -82,38 +122,31 @@ class TrackRecord:
 
 def track_record(outcomes: Iterable[Outcome]) -> TrackRecord:
     """The track record of ``outcomes`` (any order)."""
-    per_h: list[list[float]] = [[] for _ in HORIZONS]
-    trades: list[float] = []
-    maes: list[float] = []
-    signals = complete = targets = stops = 0
-    for o in outcomes:
-        signals += 1
-        complete += o.complete
-        targets += o.touch == "target"
-        stops += o.touch == "stop"
-        for k, r in enumerate(o.returns):
-            if r is not None:
-                per_h[k].append(r)
-        if o.mae is not None:
-            maes.append(o.mae)
-        trade = o.trade_return
-        if trade is not None and o.complete:
-            trades.append(trade)
-    gains = sum(t for t in trades if t > 0)
-    losses = -sum(t for t in trades if t < 0)
+    rows = [outcome_row(o) for o in outcomes]
+    return record_of(np.asarray(rows, dtype=np.float64).reshape(len(rows), WIDTH))
+
+
+def record_of(rows: Rows) -> TrackRecord:
+    """The track record of the outcomes whose :func:`outcome_row` are ``rows`` (shape
+    ``(n, WIDTH)``, any order)."""
+    by_h = [_known(rows[:, k]) for k in range(len(HORIZONS))]
+    trades = _known(rows[:, TRADE])
+    maes = _known(rows[:, MAE])
+    gains = float(trades[trades > 0].sum())
+    losses = -float(trades[trades < 0].sum())
     if losses > 0:
         pf: float | None = gains / losses
     else:
         pf = math.inf if gains > 0 else None
     return TrackRecord(
-        signals,
-        complete,
-        tuple((sum(r > 0 for r in rs) / len(rs)) if rs else None for rs in per_h),
-        tuple(_mean(rs) for rs in per_h),
-        tuple(_median(rs) for rs in per_h),
+        len(rows),
+        int(np.count_nonzero(rows[:, COMPLETE])),
+        tuple((int(np.count_nonzero(rs > 0)) / len(rs)) if len(rs) else None for rs in by_h),
+        tuple(_mean(rs) for rs in by_h),
+        tuple(_median(rs) for rs in by_h),
         _mean(trades),
         pf,
-        min(maes) if maes else None,
-        targets,
-        stops,
+        float(maes.min()) if len(maes) else None,
+        int(np.count_nonzero(rows[:, TARGET])),
+        int(np.count_nonzero(rows[:, STOP])),
     )

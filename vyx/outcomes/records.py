@@ -3,22 +3,66 @@
 
 Bounded: a trader's record covers its newest :data:`RECORD_SIZE` complete signals (at start,
 the newest ones in the store; then each signal as it completes). ``/metrics``, the browser's
-traders and ``signal_outcome`` messages read it.
+traders and ``signal_outcome`` messages read it. A trader's outcomes are kept as rows of
+numbers (:func:`~kernels.track_record.outcome_row`, made once as each completes), so a record is
+summed up over arrays (:func:`~kernels.track_record.record_of`), not outcome by outcome.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
+
 from kernels.outcomes import Outcome
-from kernels.track_record import RECENT_MS, TrackRecord, track_record
+from kernels.track_record import (
+    RECENT_MS,
+    WIDTH,
+    Rows,
+    TrackRecord,
+    outcome_row,
+    record_of,
+)
 
 #: Complete signals kept per trader.
 RECORD_SIZE = 1_000
 #: Complete outcomes read from the store at start (newest first, all traders together).
 RESTORE_LIMIT = 20_000
+
+
+class _Kept:
+    """A trader's newest ``size`` outcome rows and their signal bars' open times, oldest
+    first, in arrays of twice that: a row is written once, and the kept ones moved to the
+    front once every ``size`` rows (amortized O(1))."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._at = np.empty(2 * size, dtype=np.int64)
+        self._rows = np.empty((2 * size, WIDTH), dtype=np.float64)
+        self._end = 0
+
+    def __len__(self) -> int:
+        return min(self._end, self.size)
+
+    def add(self, bar_open_time: int, outcome: Outcome) -> None:
+        if self._end == len(self._at):
+            keep = slice(self._end - self.size + 1, self._end)
+            n = self.size - 1
+            self._at[:n] = self._at[keep]
+            self._rows[:n] = self._rows[keep]
+            self._end = n
+        self._at[self._end] = bar_open_time
+        self._rows[self._end] = outcome_row(outcome)
+        self._end += 1
+
+    def rows(self, since: int | None = None) -> Rows:
+        """The kept rows (those of signals opened at ``since`` or later)."""
+        start = self._end - len(self)
+        rows = self._rows[start : self._end]
+        if since is None:
+            return rows
+        return rows[self._at[start : self._end] >= since]
 
 
 class Records:
@@ -27,15 +71,18 @@ class Records:
     def __init__(self, now_ms: Callable[[], int], size: int = RECORD_SIZE) -> None:
         self._now_ms = now_ms
         self._size = size
-        self._kept: dict[str, deque[tuple[int, Outcome]]] = {}
+        self._kept: dict[str, _Kept] = {}
         self._cache: dict[str, tuple[int, dict[str, Any]]] = {}
         #: The all-time record (:meth:`whole`) and its JSON, until the trader's next outcome.
         self._whole: dict[str, tuple[TrackRecord, dict[str, Any]]] = {}
+        self._empty = _Kept(1)
 
     def add(self, trader_id: str, bar_open_time: int, outcome: Outcome) -> None:
         """Count a complete outcome."""
-        kept = self._kept.setdefault(trader_id, deque(maxlen=self._size))
-        kept.append((bar_open_time, outcome))
+        kept = self._kept.get(trader_id)
+        if kept is None:
+            kept = self._kept[trader_id] = _Kept(self._size)
+        kept.add(bar_open_time, outcome)
         self._cache.pop(trader_id, None)
         self._whole.pop(trader_id, None)
 
@@ -46,9 +93,7 @@ class Records:
 
     def record(self, trader_id: str) -> tuple[TrackRecord, TrackRecord]:
         """The trader's record over its kept signals and over the last 7 days."""
-        kept = self._kept.get(trader_id, deque())
-        since = self._now_ms() - RECENT_MS
-        return self.whole(trader_id), track_record(o for at, o in kept if at >= since)
+        return self.whole(trader_id), self._recent(trader_id, self._now_ms())
 
     def whole(self, trader_id: str) -> TrackRecord:
         """The trader's record over its kept signals, computed once per outcome added (the
@@ -58,9 +103,12 @@ class Records:
     def _whole_cached(self, trader_id: str) -> tuple[TrackRecord, dict[str, Any]]:
         found = self._whole.get(trader_id)
         if found is None:
-            record = track_record(o for _, o in self._kept.get(trader_id, deque()))
+            record = record_of(self._kept.get(trader_id, self._empty).rows())
             found = self._whole[trader_id] = (record, record.to_json())
         return found
+
+    def _recent(self, trader_id: str, now: int) -> TrackRecord:
+        return record_of(self._kept.get(trader_id, self._empty).rows(since=now - RECENT_MS))
 
     def to_json(self, trader_id: str) -> dict[str, Any]:
         """``{"all": ..., "recent": ...}`` (:meth:`TrackRecord.to_json`), cached until the
@@ -69,11 +117,8 @@ class Records:
         cached = self._cache.get(trader_id)
         if cached is not None and now - cached[0] < 60_000:
             return cached[1]
-        kept = self._kept.get(trader_id, deque())
         whole = self._whole_cached(trader_id)[1]
-        since = now - RECENT_MS
-        recent = track_record(o for at, o in reversed(kept) if at >= since)
-        found = {"all": whole, "recent": recent.to_json()}
+        found = {"all": whole, "recent": self._recent(trader_id, now).to_json()}
         self._cache[trader_id] = (now, found)
         return found
 
