@@ -168,6 +168,11 @@ class RingBuffer:
         block, row = self._locate(slot)
         return int(block.count[row])
 
+    def lengths(self) -> I64:
+        """Closed bars held per slot, every slot (0 for a free one)."""
+        counts = [block.count for block in self._blocks]
+        return np.concatenate(counts)[: self.n_slots] if counts else np.zeros(0, dtype=np.int64)
+
     def last_open_time(self, slot: int) -> int:
         """Open time of the newest closed bar of ``slot``, or -1 when empty."""
         block, row = self._locate(slot)

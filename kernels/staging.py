@@ -184,11 +184,8 @@ def ext_values(tf: str, program: Program, states: Mapping[str, GroupState], bars
 
 def _warm(state: GroupState, cold: list[int], ring: RingBuffer, sources: _Sources) -> None:
     """Compute the ``cold`` nodes of ``state`` from ``ring``'s history (see the module doc)."""
-    held = np.asarray(
-        [ring.symbol_at(s) is not None and ring.length(s) > 0 for s in range(ring.n_slots)]
-        + [False] * (state.n_slots - ring.n_slots),
-        dtype=bool,
-    )
+    held = np.zeros(state.n_slots, dtype=bool)
+    held[: ring.n_slots] = ring.lengths() > 0
     stepped = np.nonzero(held & (state.count > 0))[0]
     if len(stepped):
         sub, ids = sub_layout(state.layout, cold)
@@ -232,7 +229,7 @@ def _replay(
     ).astype(np.int64)
     reads = sources.reads({int(p) for p, o in zip(lay.prm[:, 0], lay.op, strict=True) if o == EXT})
     n_ext = max(1, state.n_ext)
-    longest = max(1, max(ring.length(int(s)) for s in slots))
+    longest = max(1, int(ring.lengths()[slots].max()))
     chunk = max(1, min(longest, CHUNK_FLOATS // (N_BAR_FIELDS + n_ext)))
     job = (
         np.empty((1, col.width)),

@@ -107,6 +107,25 @@ def test_symbols_come_and_go_without_moving_other_symbols_bars() -> None:
         ring.slot(names[3])
 
 
+def test_blocks_and_lengths_say_where_every_slots_window_is() -> None:
+    names = [f"S{i}USDT" for i in range(BLOCK + 5)]
+    ring = RingBuffer(TF, 4, names)
+    for slot in range(len(names)):
+        for t in range(slot % 7):
+            ring.append(slot, t * TF, _bar(slot + t))
+    ring.remove_symbol(names[2])
+    assert ring.lengths().tolist() == [ring.length(s) for s in range(ring.n_slots)]
+    slots = np.asarray([BLOCK + 3, 1, 2, BLOCK, 5], dtype=np.int64)
+    seen = []
+    for data, times, of, rows in ring.blocks(slots):
+        for k, (row, end, held) in zip(of.tolist(), rows.tolist(), strict=True):
+            want_times, want_values = ring.window(int(slots[k]))
+            assert times[row, end - held : end].tolist() == want_times.tolist()
+            assert np.array_equal(data[:, row, end - held : end], want_values)
+            seen.append(k)
+    assert sorted(seen) == list(range(len(slots)))
+
+
 def _state(ring: RingBuffer, slot: int) -> tuple[object, ...]:
     block, row = ring._locate(slot)
     return (
