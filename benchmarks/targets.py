@@ -129,6 +129,13 @@ ROWS: list[Row] = [
         lambda v: v <= 200.0,
     ),
     (
+        "an install staged beside a busy event loop (many on() clauses, 100 sym x 2 TF)",
+        lambda r: _get(r, "kernels", "busy_install", "many on() clauses", "busy_ms"),
+        "{:.0f} ms",
+        "<= ~100 ms",
+        lambda v: v <= 100.0,
+    ),
+    (
         "cold kernel compile (progress shown)",
         lambda r: _get(r, "kernels", "compile_memory", "cold_compile_s"),
         "{:.1f} s",
