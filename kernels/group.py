@@ -77,7 +77,8 @@ class GroupState:
         """Step slots ``lo..hi-1`` through ``bars[hi-lo, n_t, 9]``; returns the gathered
         ``out[hi-lo, n_t, len(out_nodes)]``. Without ``commit`` nothing is changed.
         ``block`` > 1 (bars stepped per node at a time) only on a column layout
-        (:func:`kernels.columns.column_state`)."""
+        (:func:`kernels.columns.column_layout`, its memory from
+        :func:`kernels.columns.fresh_row`)."""
         hi = self.n_slots if hi is None else hi
         n_t = bars.shape[1]
         k = 0 if out_nodes is None else len(out_nodes)
