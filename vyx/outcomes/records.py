@@ -64,6 +64,11 @@ class _Kept:
             return rows
         return rows[self._at[start : self._end] >= since]
 
+    def all_since(self, since: int) -> bool:
+        """Whether every kept row is of a signal opened at ``since`` or later."""
+        start = self._end - len(self)
+        return bool((self._at[start : self._end] >= since).all())
+
 
 class Records:
     """Per trader: its newest complete outcomes, with their signal bar's open time."""
@@ -108,7 +113,10 @@ class Records:
         return found
 
     def _recent(self, trader_id: str, now: int) -> TrackRecord:
-        return record_of(self._kept.get(trader_id, self._empty).rows(since=now - RECENT_MS))
+        kept = self._kept.get(trader_id, self._empty)
+        if kept.all_since(now - RECENT_MS):
+            return self.whole(trader_id)  # the same signals: summed up once
+        return record_of(kept.rows(since=now - RECENT_MS))
 
     def to_json(self, trader_id: str) -> dict[str, Any]:
         """``{"all": ..., "recent": ...}`` (:meth:`TrackRecord.to_json`), cached until the
@@ -117,8 +125,9 @@ class Records:
         cached = self._cache.get(trader_id)
         if cached is not None and now - cached[0] < 60_000:
             return cached[1]
-        whole = self._whole_cached(trader_id)[1]
-        found = {"all": whole, "recent": self._recent(trader_id, now).to_json()}
+        whole, whole_json = self._whole_cached(trader_id)
+        recent = self._recent(trader_id, now)
+        found = {"all": whole_json, "recent": whole_json if recent is whole else recent.to_json()}
         self._cache[trader_id] = (now, found)
         return found
 
