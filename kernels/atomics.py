@@ -20,7 +20,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np import arrayobj
 
-from kernels.jit import entry, inline
+from kernels.jit import entry
 
 #: numba's code-generation helpers, untyped.
 _cgutils: Any = cgutils
@@ -94,15 +94,22 @@ def _swap_typer(typingctx: Any, arr: Any, index: Any, expected: Any, value: Any)
     return types.boolean(arr, index, expected, value), codegen
 
 
-def _address_typer(typingctx: Any, arr: Any) -> Any:
+def _put_typer(typingctx: Any, words: Any, index: Any, arr: Any) -> Any:
+    if not (_int64_array(words) and isinstance(index, types.Integer)):
+        return None
     if not (isinstance(arr, types.Array) and arr.layout == "C"):
         return None
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        return builder.ptrtoint(array.data, ir.IntType(64))
+        at = _item_pointer(context, builder, signature.args[0], args[0], args[1])
+        i64 = ir.IntType(64)
+        array = context.make_array(signature.args[2])(context, builder, args[2])
+        builder.store(builder.ptrtoint(array.data, i64), at)
+        for d, dim in enumerate(_cgutils.unpack_tuple(builder, array.shape)):
+            builder.store(dim, builder.gep(at, [ir.Constant(i64, 1 + d)]))
+        return context.get_dummy_value()
 
-    return types.int64(arr), codegen
+    return types.void(words, index, arr), codegen
 
 
 def _view_typer(typingctx: Any, words: Any, index: Any, like: Any) -> Any:
@@ -192,8 +199,9 @@ fetch_add = cast("Callable[[Any, int, int], int]", intrinsic(_add_typer))
 #: ``compare_swap(arr, i, expected, v)``: ``arr[i] = v`` if ``arr[i]`` is ``expected``, atomically;
 #: returns whether it was.
 compare_swap = cast("Callable[[Any, int, int, int], bool]", intrinsic(_swap_typer))
-#: ``address(arr)``: the address of a C-contiguous array's first element.
-address = cast("Callable[[Any], int]", intrinsic(_address_typer))
+#: ``put_array(words, i, arr)``: the address and shape of ``arr`` (C-contiguous) into
+#: ``words[i:]`` (read back by :func:`view_at`).
+put_array = cast("Callable[[Any, int, Any], None]", intrinsic(_put_typer))
 #: ``view_at(words, i, like)``: the array of ``like``'s type (C-contiguous) at address
 #: ``words[i]`` with shape ``words[i + 1 : i + 1 + like.ndim]`` (see :func:`put_array`); it
 #: owns nothing: whoever wrote the words keeps the memory alive while it is used.
@@ -206,14 +214,6 @@ futex_wait = cast("Callable[[Any, int, int], int]", intrinsic(_futex_wait_typer)
 #: ``futex_wake(arr, i, n)``: wakes up to ``n`` threads asleep on ``arr[i]``
 #: (:func:`futex_wait`). Linux only (:data:`FUTEX`).
 futex_wake = cast("Callable[[Any, int, int], int]", intrinsic(_futex_wake_typer))
-
-
-@inline
-def put_array(words: Any, i: int, arr: Any) -> None:
-    """``arr``'s address and shape into ``words[i:]`` (read back by :func:`view_at`)."""
-    words[i] = address(arr)
-    for d in range(arr.ndim):
-        words[i + 1 + d] = arr.shape[d]
 
 
 @entry

@@ -37,10 +37,8 @@ from __future__ import annotations
 from typing import Any
 
 from numba import types
-from numba.extending import overload
 
 from kernels.atomics import (
-    compare_swap,
     fetch_add,
     futex_wait,
     futex_wake,
@@ -49,7 +47,7 @@ from kernels.atomics import (
     put_array,
     store,
 )
-from kernels.jit import entry, inline
+from kernels.jit import entry, loops, overload_loops
 
 #: Words of a crew's ``ctl`` (see the module docstring).
 POST, STOPPED, SLEEPERS, HELPERS = 0, 1, 2, 3
@@ -75,8 +73,8 @@ HELPER_WORDS = 14
 
 #: :data:`WORD`'s fields: one piece from the front, one from the back, one generation.
 FRONT, BACK, GEN = 1, 1 << 20, 1 << 40
-_FIELD = (1 << 20) - 1
-_GENS = (1 << 23) - 1
+FIELD = (1 << 20) - 1
+GENS = (1 << 23) - 1
 #: Pieces a job may have (more would overflow a field of :data:`WORD`).
 MAX_PIECES = 1 << 19
 _ALL = 1 << 30
@@ -84,12 +82,12 @@ _ALL = 1 << 30
 
 def front_taken(word: int) -> int:
     """Pieces the caller took (plus its tries that found none), from :data:`WORD`."""
-    return word & _FIELD
+    return word & FIELD
 
 
 def back_taken(word: int) -> int:
     """Pieces helpers took, from :data:`WORD`."""
-    return (word >> 20) & _FIELD
+    return (word >> 20) & FIELD
 
 
 def contiguous(plan: Any, job: Any) -> bool:
@@ -105,21 +103,20 @@ def post(ctl, plan, job, lo, hi):
     interpreter compiled for arrays that are not all C-contiguous (no crew's caller)."""
 
 
-@overload(post, inline="always")
+@overload_loops(post)
 def _post_typed(ctl, plan, job, lo, hi):
-    if contiguous(plan, job):
-        return lambda ctl, plan, job, lo, hi: _post(ctl, plan, job, lo, hi)
+    if not contiguous(plan, job):
 
-    def refuse(ctl, plan, job, lo, hi):
-        raise ValueError("a job shared with helpers takes C-contiguous arrays")
-        return 0
+        def refuse(ctl, plan, job, lo, hi):
+            raise ValueError("a job shared with helpers takes C-contiguous arrays")
+            return 0
 
-    return refuse
+        return refuse
+    return _post
 
 
-@inline
 def _post(ctl, plan, job, lo, hi):
-    """:func:`post`."""
+    """:func:`post`, for C-contiguous arrays."""
     op, ins, prm, soff, roff, rdep = plan
     mem, count, bars, ext, commit, out_nodes, out, scratch, work = job
     put_array(ctl, ARRAYS, op)
@@ -140,7 +137,7 @@ def _post(ctl, plan, job, lo, hi):
     size = max(1, ctl[PIECE])
     posted = load(ctl, POST) + 1
     store(ctl, DONE, 0)
-    store(ctl, WORD, (posted & _GENS) * GEN)
+    store(ctl, WORD, (posted & GENS) * GEN)
     store(ctl, POST, posted)
     fetch_add(ctl, SEQ, 1)
     if load(ctl, SLEEPERS) > 0:
@@ -148,19 +145,11 @@ def _post(ctl, plan, job, lo, hi):
     return (hi - lo + size - 1) // size
 
 
-@inline
-def take_front(ctl, n):
-    """The caller's next piece (-1: none left; the helpers' count is then final)."""
-    word = fetch_add(ctl, WORD, FRONT)
-    f, k = word & _FIELD, (word >> 20) & _FIELD
-    return f if f + k < n else -1
-
-
-@inline
+@loops
 def wait_helpers(ctl):
     """The caller, once no piece is left: spins, then sleeps, until helpers have stepped
     every piece they took."""
-    taken = (load(ctl, WORD) >> 20) & _FIELD
+    taken = (load(ctl, WORD) >> 20) & FIELD
     for _ in range(ctl[WAIT]):
         if load(ctl, DONE) >= taken:
             return
@@ -174,7 +163,7 @@ def wait_helpers(ctl):
     store(ctl, WAITING, 0)
 
 
-@inline
+@loops
 def await_post(ctl, seen, spins):
     """A helper's wait for a job posted after ``seen``: returns its number, or -1 once
     the crew stops. Spins ``spins`` times after each wake-up, then sleeps on :data:`SEQ`."""
@@ -193,43 +182,6 @@ def await_post(ctl, seen, spins):
         if posted != seen:
             return posted
         budget = spins
-
-
-@inline
-def job_open(ctl, claims, posted):
-    """May this helper take part in job ``posted`` (its words then read)? Not when the job
-    is over already, wants fewer helpers, or needs a larger workspace than it has."""
-    if (load(ctl, WORD) >> 40) != (posted & _GENS) or claims[H_INDEX] >= ctl[HELPERS]:
-        return False
-    rows, width = ctl[SCRATCH_AT + 1], ctl[SCRATCH_AT + 2]
-    items, columns = ctl[WORK_AT + 1], ctl[WORK_AT + 2]
-    if rows * width > claims[H_SCRATCH + 3] or items * columns > claims[H_WORK + 3]:
-        return False
-    claims[H_SCRATCH + 1], claims[H_SCRATCH + 2] = rows, width
-    claims[H_WORK + 1], claims[H_WORK + 2] = items, columns
-    return True
-
-
-@inline
-def take_back(ctl, posted, n):
-    """A helper's next piece of job ``posted`` of ``n`` pieces (-1: none left, or the job
-    is over)."""
-    while True:
-        word = load(ctl, WORD)
-        f, k = word & _FIELD, (word >> 20) & _FIELD
-        if (word >> 40) != (posted & _GENS) or f + k >= n:
-            return -1
-        if compare_swap(ctl, WORD, word, word + BACK):
-            return n - 1 - k
-
-
-@inline
-def piece_done(ctl):
-    """A helper's piece is stepped: counted, and the caller woken if it sleeps."""
-    fetch_add(ctl, DONE, 1)
-    if load(ctl, WAITING) != 0:
-        fetch_add(ctl, BELL, 1)
-        futex_wake(ctl, BELL, _ALL)
 
 
 @entry

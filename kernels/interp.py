@@ -65,7 +65,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from numba import njit, types
-from numba.extending import overload
 
 from kernels import atomics, handoff, ops
 from kernels.families import table
@@ -73,7 +72,7 @@ from kernels.family_table import call_family, needs_families
 from kernels.firing import NO_FIRES as NO_FIRES
 from kernels.firing import fire_block, reset
 from kernels.graph import F64, I64
-from kernels.jit import entry, loops
+from kernels.jit import entry, loops, overload_loops
 
 _CONST, _SRC, _EXT, _OPEN_TIME = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME
 #: Family index of each opcode (a compile-time constant of :func:`run_nb`).
@@ -203,8 +202,11 @@ def run_nb(
     i = 0
     while True:
         if not alone:
-            i = handoff.take_front(claims, n)
-        if i < 0 or i >= n:
+            word = atomics.fetch_add(claims, handoff.WORD, handoff.FRONT)
+            i = word & handoff.FIELD
+            if i + ((word >> 20) & handoff.FIELD) >= n:
+                break  # none left: the helpers' count is final
+        elif i >= n:
             break
         found = _steps(plan, job, take, lo + i * size, min(hi, lo + (i + 1) * size), found)
         i += 1
@@ -214,24 +216,23 @@ def run_nb(
 
 
 def _serve_contiguous(plan, job, take, claims):
-    """:func:`_serve`, in an interpreter compiled for C-contiguous arrays (a helper reads
-    each job's arrays at their addresses, as C-contiguous); nothing in one compiled for
-    other layouts (no helper runs it)."""
+    """A helper's whole life (:mod:`kernels.handoff`), in an interpreter compiled for
+    C-contiguous arrays: each job posted to the crew, until it stops, gets pieces taken from
+    the back and stepped in this helper's own workspace. ``plan`` and ``job``
+    (:func:`_steps`'s) give the types of each job's arrays, read at the addresses its caller
+    wrote (as C-contiguous: an interpreter compiled for other layouts serves nothing);
+    ``take``: no fires (threads sharing a job take none)."""
 
 
-@overload(_serve_contiguous, inline="always")
+@overload_loops(_serve_contiguous)
 def _serve_typed(plan, job, take, claims):
     if handoff.contiguous(plan, job):
-        return lambda plan, job, take, claims: _serve(plan, job, take, claims)
+        return _serve
     return lambda plan, job, take, claims: None
 
 
-@loops
 def _serve(plan, job, take, claims):
-    """A helper's whole life (:mod:`kernels.handoff`): each job posted to the crew, until it
-    stops, gets pieces taken from the back and stepped in this helper's own workspace.
-    ``plan`` and ``job`` (:func:`_steps`'s) give the types of each job's arrays, read at the
-    addresses its caller wrote; ``take``: no fires (threads sharing a job take none)."""
+    """:func:`_serve_contiguous`."""
     ctl = atomics.view_at(claims, handoff.H_CTL, claims)
     seen = atomics.load(ctl, handoff.POST)
     while True:
@@ -239,8 +240,19 @@ def _serve(plan, job, take, claims):
         if posted < 0:
             return
         seen = posted
-        if not handoff.job_open(ctl, claims, posted):
+        # Not a job that is over already, wants fewer helpers or a larger workspace.
+        word = atomics.load(ctl, handoff.WORD)
+        rows, width = ctl[handoff.SCRATCH_AT + 1], ctl[handoff.SCRATCH_AT + 2]
+        items, columns = ctl[handoff.WORK_AT + 1], ctl[handoff.WORK_AT + 2]
+        if (
+            (word >> 40) != (posted & handoff.GENS)
+            or claims[handoff.H_INDEX] >= ctl[handoff.HELPERS]
+            or rows * width > claims[handoff.H_SCRATCH + 3]
+            or items * columns > claims[handoff.H_WORK + 3]
+        ):
             continue
+        claims[handoff.H_SCRATCH + 1], claims[handoff.H_SCRATCH + 2] = rows, width
+        claims[handoff.H_WORK + 1], claims[handoff.H_WORK + 2] = items, columns
         at = handoff.ARRAYS
         op, ins, prm, soff, roff, rdep = plan
         mem, count, bars, ext, _, out_nodes, out, scratch, work = job
@@ -266,14 +278,23 @@ def _serve(plan, job, take, claims):
         lo, hi, size = ctl[handoff.LO], ctl[handoff.HI], max(1, ctl[handoff.PIECE])
         n = (hi - lo + size - 1) // size
         while True:
-            i = handoff.take_back(ctl, posted, n)
-            if i < 0:
+            # The next piece from the back: taken only while the job is still the one
+            # whose arrays were read (its generation) and a piece is left.
+            word = atomics.load(ctl, handoff.WORD)
+            k = (word >> 20) & handoff.FIELD
+            if (word >> 40) != (posted & handoff.GENS) or (word & handoff.FIELD) + k >= n:
                 break
+            if not atomics.compare_swap(ctl, handoff.WORD, word, word + handoff.BACK):
+                continue
+            i = n - 1 - k
             claims[handoff.H_HOLDING] = 1
             _steps(posted_plan, posted_job, take, lo + i * size, min(hi, lo + (i + 1) * size), 0)
             claims[handoff.H_HOLDING] = 0
             claims[handoff.H_STEPPED] += 1
-            handoff.piece_done(ctl)
+            atomics.fetch_add(ctl, handoff.DONE, 1)
+            if atomics.load(ctl, handoff.WAITING) != 0:  # the caller sleeps: woken
+                atomics.fetch_add(ctl, handoff.BELL, 1)
+                atomics.futex_wake(ctl, handoff.BELL, 1 << 30)
 
 
 needs_families(run_nb)

@@ -42,6 +42,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
@@ -52,6 +53,7 @@ from numba import njit, types
 from numba.core.caching import FunctionCache
 from numba.core.codegen import JITCodeLibrary
 from numba.core.compiler import Compiler
+from numba.extending import overload
 
 _HERE = Path(__file__).resolve().parent
 
@@ -177,9 +179,19 @@ def _kernels(cached: bool, **options: Any) -> Callable[[Callable[..., Any]], Any
 #: their own (they are compiled into their family's cached code, the only one ever loaded).
 #: ``forceinline`` is set (off) so that a loop called from an :data:`inlined_loops` one does
 #: not inherit it (numba passes a caller's unset flags on to its callees).
-loops = _kernels(
-    False, **_NO_RUNTIME, **_INTERNAL, forceinline=False, pipeline_class=_LinkedCompiler
-)
+#: :data:`loops`' options, for the implementations of ``numba.extending.overload``.
+LOOPS: dict[str, Any] = {
+    **_NO_RUNTIME,
+    **_INTERNAL,
+    "forceinline": False,
+    "pipeline_class": _LinkedCompiler,
+}
+loops = _kernels(False, **LOOPS)
+
+#: ``numba.extending.overload(f)``, its implementations compiled as :data:`loops` are (only
+#: linked into their callers: a kernel of their own would emit its callees' code again).
+_overload: Any = overload
+overload_loops: Any = functools.partial(_overload, jit_options={**LOOPS, "nogil": True})
 
 #: Decorator of a loop or a small helper that LLVM inlines where it is called (a family's
 #: ``block_nb`` calling a loop once: the interpreter then calls the loop in one call, not two;
