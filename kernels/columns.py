@@ -31,7 +31,7 @@ import numpy as np
 
 from kernels import ops
 from kernels.firing import FIRE_NODES, NO_FIRES
-from kernels.graph import F64, I64, Layout
+from kernels.graph import F64, I64, Layout, spans, with_rings
 from kernels.interp import ALONE, run_nb, workspace
 from kernels.ops import N_BAR_FIELDS
 from kernels.threads import TakeFn, share
@@ -84,29 +84,16 @@ def column_layout(lay: Layout, block: int = BLOCK) -> Layout:
     """``lay`` with every ring deep enough for a block of ``block`` bars plus its lags (and
     the bar before the block, which steps without a bar of their own report)."""
     need = lay.rdep + block
-    rdep = (1 << np.ceil(np.log2(need)).astype(np.int64)).astype(np.int64)
-    n = lay.n_nodes
-    soff = np.zeros(n, dtype=np.int64)
-    roff = np.zeros(n, dtype=np.int64)
-    pos = 0
-    for j in range(n):
-        soff[j] = pos
-        pos += int(lay.ssize[j])
-        roff[j] = pos
-        pos += int(rdep[j])
-    return attrs.evolve(lay, soff=soff, roff=roff, rdep=rdep, width=max(pos, 1))
+    return with_rings(lay, (1 << np.ceil(np.log2(need)).astype(np.int64)).astype(np.int64))
 
 
 def fresh_row(lay: Layout) -> F64:
     """The memory of a symbol that has stepped nothing: NaN rings, zero state, and constants'
     rings full of their value (column mode does not step them)."""
     row = np.full(lay.width, np.nan)
-    for j in range(lay.n_nodes):
-        a = int(lay.soff[j])
-        row[a : a + int(lay.ssize[j])] = 0.0
-        if lay.op[j] == ops.CONST:
-            b = int(lay.roff[j])
-            row[b : b + int(lay.rdep[j])] = lay.prm[j, 0]
+    row[spans(lay.soff, lay.ssize)] = 0.0
+    const = lay.op == ops.CONST
+    row[spans(lay.roff[const], lay.rdep[const])] = np.repeat(lay.prm[const, 0], lay.rdep[const])
     return row
 
 

@@ -241,6 +241,20 @@ def _offsets(
     return Layout(keys, op, ins, prm, soff, ssize, roff, rdep, warm, max(width, 1))
 
 
+def with_rings(lay: Layout, rdep: I64) -> Layout:
+    """``lay`` with ring depths ``rdep``: the same nodes, laid out one after the other again."""
+    return _offsets(lay.keys, lay.op, lay.ins, lay.prm, lay.ssize, rdep, lay.warm)
+
+
+def spans(starts: I64, sizes: I64) -> I64:
+    """The indices ``start .. start + size - 1`` of every span, one span after the other."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    ends = np.cumsum(sizes)
+    return np.repeat(np.asarray(starts, dtype=np.int64) - (ends - sizes), sizes) + np.arange(
+        int(ends[-1]) if len(ends) else 0
+    )
+
+
 def sub_layout(full: Layout, nodes: Iterable[int]) -> tuple[Layout, I64]:
     """The layout of some nodes of ``full`` and every node they read (ring depths as in
     ``full``, so the same bar sits in the same ring slot), and the ids of its nodes in

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kernels.graph import F64, I64, Graph, Layout, layout
+from kernels.graph import F64, I64, Graph, Layout, layout, spans
 from kernels.interp import ALONE, NO_FIRES, outputs, run_nb, workspace
 from kernels.ops import N_BAR_FIELDS
 
@@ -37,10 +37,7 @@ class GroupState:
         return int(self.mem.shape[0])
 
     def _clear_state(self, rows: slice | int) -> None:
-        lay = self.layout
-        for j in range(lay.n_nodes):
-            a = int(lay.soff[j])
-            self.mem[rows, a : a + int(lay.ssize[j])] = 0.0
+        self.mem[rows, spans(self.layout.soff, self.layout.ssize)] = 0.0
 
     def grow(self, n_slots: int) -> None:
         """Make room for at least ``n_slots`` slots (new slots start empty)."""
@@ -158,27 +155,22 @@ def migrate(
     new.count[:] = old.count
     new.last_time[:] = old.last_time
     old_index = {sig: i for i, sig in enumerate(old_signatures)}
-    cold: list[int] = []
     lay, olay = new_layout, old.layout
-    src: list[I64] = []
-    dst: list[I64] = []
-    for j, sig in enumerate(new_signatures):
-        i = old_index.get(sig)
-        if i is None:
-            cold.append(j)
-            continue
-        d_old, d_new = int(olay.rdep[i]), int(lay.rdep[j])
-        # The state block, and the ring right after it when it keeps its depth.
-        size = int(lay.ssize[j]) + (d_new if d_old == d_new else 0)
-        src.append(np.arange(olay.soff[i], olay.soff[i] + size))
-        dst.append(np.arange(lay.soff[j], lay.soff[j] + size))
-        if d_old != d_new:
-            copy_rings(old, np.asarray([i]), new, np.asarray([j]), min(d_old, d_new))
-            if d_new > d_old:
-                cold.append(j)
-    if src:
-        new.mem[:, np.concatenate(dst)] = old.mem[:, np.concatenate(src)]
-    return new, cold
+    was = np.fromiter((old_index.get(sig, -1) for sig in new_signatures), np.int64, lay.n_nodes)
+    kept = np.nonzero(was >= 0)[0]
+    old_ids = was[kept]
+    d_old, d_new = olay.rdep[old_ids], lay.rdep[kept]
+    # The state block, and the ring right after it when it keeps its depth: one gather.
+    size = lay.ssize[kept] + np.where(d_old == d_new, d_new, 0)
+    if len(kept):
+        dst, src = spans(lay.soff[kept], size), spans(olay.soff[old_ids], size)
+        new.mem[:, dst] = old.mem[:, src]
+    for k in np.nonzero(d_old != d_new)[0].tolist():
+        i, j = old_ids[k : k + 1], kept[k : k + 1]
+        copy_rings(old, i, new, j, int(min(d_old[k], d_new[k])))
+    deeper = np.zeros(lay.n_nodes, dtype=bool)
+    deeper[kept] = d_new > d_old
+    return new, np.nonzero((was < 0) | deeper)[0].tolist()
 
 
 def copy_rings(
