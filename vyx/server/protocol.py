@@ -16,9 +16,9 @@ of ``ack``).
 Any of them may carry ``data.requestId`` (string or integer), echoed in the reply.
 
 Machine -> browser: ``hello`` (first, once authenticated), ``snapshot``, ``status_update``,
-``metrics_update``, ``signal_created``, ``analysis_completed``, ``signal_outcome``,
-``trader_updated``, ``trader_removed``, ``mutes_updated``, ``ack``, ``error {message, code}``,
-``pong``, and the replies to requests.
+``metrics_update``, ``signal_created`` (``signals_created``), ``analysis_completed``,
+``signal_outcome`` (``signal_outcomes``), ``trader_updated``, ``trader_removed``,
+``mutes_updated``, ``ack``, ``error {message, code}``, ``pong``, and the replies to requests.
 
 Versions: a browser says which it speaks with ``?protocol=N`` or ``auth {token, protocol: N}``
 (:func:`session_version`); without, version 1. Each later version adds one batched message
