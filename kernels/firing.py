@@ -16,12 +16,17 @@ Compiled into the interpreter (this file is one of :data:`kernels.jit.SOURCES`).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from kernels import ops
 
 _CLOSE = ops.CLOSE
+#: The number of trailing zero bits of an int64 (LLVM's ``cttz``; numba's, untyped).
+_trailing_zeros: Any = trailing_zeros
 
 #: Columns of a ``fire_spec`` row: the trader's root node, the bars it needs, its cooldown in
 #: bars, then its state on the symbol being stepped (whether its root held on the previous
@@ -48,10 +53,9 @@ def reset(spec):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def fire_block(row, roff, rdep, spec, ready, bars, fired, values, s, c0, c1, steps, listed, found):
+def fire_block(row, roff, rdep, spec, ready, bars, fired, values, s, c0, c1, steps, found):
     """The fires of bars ``c0 .. c1 - 1`` of symbol ``s`` (``row``), just stepped, at steps
-    ``steps[: c1 - c0]`` (``listed``: room for as many ints): written from row ``found`` on;
-    returns the count so far."""
+    ``steps[: c1 - c0]``: written from row ``found`` on; returns the count so far."""
     nb = c1 - c0
     use_ready = ready.shape[1] > 0
     for i in range(spec.shape[0]):
@@ -64,30 +68,26 @@ def fire_block(row, roff, rdep, spec, ready, bars, fired, values, s, c0, c1, ste
         warm = c0 + 1 >= need and (not use_ready or steps[0] >= ready[s, i])
         if warm and base + nb - 1 == off + ((c0 + nb - 1) & mask):
             # Warm from the block's first bar on (warmth only turns on), the block in place:
-            # the bars that fire are listed without a branch (whether a filter holds is as
-            # good as random: a branch on it mispredicts), then written.
-            m = 0
-            if cooldown <= 1:
-                # Every edge fires (the last signal was at least a bar before).
-                for q in range(nb):
-                    held = row[base + q] == 1.0
-                    listed[m] = q
-                    m += held & (not matched)
-                    matched = held
-                last = c0 + listed[m - 1] if m > 0 else last
-            else:
-                for q in range(nb):
+            # up to 64 bars at a time, the bars where the filter holds as the bits of a
+            # word, built without a branch (whether a filter holds is as good as random: a
+            # branch on it mispredicts), its edges (held, not on the bar before) as another;
+            # only those bars are visited, in order.
+            for q0 in range(0, nb, 64):
+                k = min(64, nb - q0)
+                bits = 0
+                for q in range(k):
+                    bits |= (1 if row[base + q0 + q] == 1.0 else 0) << q
+                edges = bits & ~((bits << 1) | (1 if matched else 0))
+                matched = ((bits >> (k - 1)) & 1) != 0
+                while edges != 0:
+                    q = q0 + _trailing_zeros(edges)
+                    edges &= edges - 1
                     c = c0 + q
-                    held = row[base + q] == 1.0
-                    fire = held & (not matched) & ((last < 0) | (c - last >= cooldown))
-                    listed[m] = q
-                    m += fire
-                    last = c if fire else last
-                    matched = held
-            for x in range(m):
-                found = _fire(
-                    row, roff, rdep, spec, bars, fired, values, s, i, c0, steps, listed[x], found
-                )
+                    if cooldown <= 1 or last < 0 or c - last >= cooldown:
+                        found = _fire(
+                            row, roff, rdep, spec, bars, fired, values, s, i, c0, steps, q, found
+                        )
+                        last = c
             spec[i, FIRE_MATCHED], spec[i, FIRE_LAST] = matched, last
             continue
         for q in range(nb):

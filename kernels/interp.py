@@ -350,7 +350,7 @@ def _steps(plan, job, take, lo, hi, found):
                     )
             if fires and k > 0:
                 first, end = work[0, _FIRST], work[0, _END]
-                steps, listed = work[0, _STEPS:], work[1]
+                steps = work[0, _STEPS:]
                 found = fire_block(
                     rows[0],
                     roff,
@@ -364,7 +364,6 @@ def _steps(plan, job, take, lo, hi, found):
                     first,
                     end,
                     steps,
-                    listed,
                     found,
                 )
             for r in range(b - a):
