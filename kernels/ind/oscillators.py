@@ -312,27 +312,27 @@ def cci_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        m, slot = row[st], row[st + 1]
+        m, k = row[st], int(row[st + 1])  # the slot as an int through the bars
         c = c0
         while c < c1:
-            k = int(slot)
             if m >= n and c + 4 <= c1 and k + 4 <= n and _four_in_place(row, xo, xm, c, n):
                 _cci_four(row, xo, xm, c, n, k, oj, mj)
-                slot = float((k + 4) % n)
+                k = 0 if k + 4 >= n else k + 4
                 c += 4
                 continue
             x = row[xo + (c & xm)]
             v = math.nan
             if math.isnan(x):
-                m, slot = 0.0, 0.0
+                m, k = 0.0, 0
             else:
                 m = min(m + 1.0, n)
-                slot = float((k + 1) % n)
+                slot = k
+                k = 0 if k + 1 >= n else k + 1
                 if m >= n:
-                    v = _cci_one(row, xo, xm, c, n, k, x)
+                    v = _cci_one(row, xo, xm, c, n, slot, x)
             row[oj + (c & mj)] = v
             c += 1
-        row[st], row[st + 1] = m, slot
+        row[st], row[st + 1] = m, float(k)
 
 
 @inlined_loops
@@ -364,19 +364,15 @@ def mfi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     vo, vm = roff[inp[1]], rdep[inp[1]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        m, last, pos, neg, idle, slot = (
-            row[st],
-            row[st + 1],
-            row[st + 2],
-            row[st + 3],
-            row[st + 4],
-            row[st + 5],
-        )
+        m, last, pos, neg, idle = row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4]
+        # The slot as an int through the bars, the next one by a compare (a modulo's
+        # division per bar was most of the kernel's time).
+        k = int(row[st + 5])
         for c in range(c0, c1):
             x, vol = row[xo + (c & xm)], row[vo + (c & vm)]
             v = math.nan
             if math.isnan(x) or math.isnan(vol):
-                m, last, pos, neg, idle, slot = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+                m, last, pos, neg, idle, k = 0.0, 0.0, 0.0, 0.0, 0.0, 0
                 row[oj + (c & mj)] = v
                 continue
             prev = last
@@ -385,7 +381,6 @@ def mfi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
                 m = 1.0
                 row[oj + (c & mj)] = v
                 continue
-            k = int(slot)
             pos_at, neg_at = st + 6 + k, st + 6 + n + k
             if m + 1.0 > n + 1:
                 pos -= row[pos_at]
@@ -403,7 +398,7 @@ def mfi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
                 idle = float(n)
                 pos = 0.0
                 neg = 0.0
-            slot = float((k + 1) % n)
+            k = 0 if k + 1 >= n else k + 1
             ready = m + 1.0 >= n + 1
             m = min(m + 1.0, n + 2)
             if ready:
@@ -413,14 +408,8 @@ def mfi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
                 else:
                     v = 100.0 * ((0.0 if pos < 0.0 else min(pos, total)) / total)
             row[oj + (c & mj)] = v
-        row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4], row[st + 5] = (
-            m,
-            last,
-            pos,
-            neg,
-            idle,
-            slot,
-        )
+        row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4] = m, last, pos, neg, idle
+        row[st + 5] = float(k)
 
 
 @family
