@@ -92,10 +92,13 @@ class Fires(Sequence[Fire]):
     def __init__(self, parts: Sequence[TimeframeFires]) -> None:
         parts = [p for p in parts if len(p.step)]
         self._parts = parts
-        part = _joined([np.full(len(p.step), i, dtype=np.int64) for i, p in enumerate(parts)])
-        index = _joined([np.arange(len(p.step), dtype=np.int64) for p in parts])
-        order = np.arange(len(part))
+        self._len = sum(len(p.step) for p in parts)
+        #: Per fire in order, its part and its index there (None with one part: part 0,
+        #: its own index).
+        self._at: tuple[I64, I64] | None = None
         if len(parts) > 1:
+            part = _joined([np.full(len(p.step), i, dtype=np.int64) for i, p in enumerate(parts)])
+            index = _joined([np.arange(len(p.step), dtype=np.int64) for p in parts])
             # Sort keys as ranks: ids and symbols ranked once, then looked up per fire.
             ids = sorted({pl.id for p in parts for pl in p.plans})
             names = sorted({s for p in parts for s in p.symbols})
@@ -105,11 +108,16 @@ class Fires(Sequence[Fire]):
             trader = _joined([_lookup([id_rank[pl.id] for pl in p.plans], p.trader) for p in parts])
             symbol = _joined([_lookup([name_rank[s] for s in p.symbols], p.symbol) for p in parts])
             order = np.lexsort((symbol, trader, opened))
-        self._part = part[order]
-        self._index = index[order]
+            self._at = (part[order], index[order])
+
+    def _where(self, k: int) -> tuple[TimeframeFires, int]:
+        """The part of fire ``k`` (in order) and its index there."""
+        if self._at is None:
+            return self._parts[0], k
+        return self._parts[int(self._at[0][k])], int(self._at[1][k])
 
     def __len__(self) -> int:
-        return len(self._part)
+        return self._len
 
     @overload
     def __getitem__(self, i: int) -> Fire: ...
@@ -130,8 +138,7 @@ class Fires(Sequence[Fire]):
         return (self._fire(k) for k in range(len(self)))
 
     def _fire(self, k: int) -> Fire:
-        p = self._parts[int(self._part[k])]
-        i = int(self._index[k])
+        p, i = self._where(k)
         trader = int(p.trader[i])
         plan = p.plans[trader]
         s, t = int(p.symbol[i]), int(p.step[i])
@@ -153,14 +160,16 @@ class Fires(Sequence[Fire]):
         symbol: list[str] = []
         timeframe: list[str] = []
         for k in range(len(self)):
-            p = self._parts[int(self._part[k])]
-            i = int(self._index[k])
+            p, i = self._where(k)
             trader.append(p.plans[int(p.trader[i])].id)
             symbol.append(p.symbols[int(p.symbol[i])])
             timeframe.append(p.timeframe)
         opened = _joined([p.times[p.step] for p in self._parts])
         starts = np.cumsum([0, *(len(p.step) for p in self._parts)])[:-1].astype(np.int64)
-        at = starts[self._part] + self._index if len(self) else np.zeros(0, dtype=np.int64)
+        if self._at is None:
+            at = np.arange(len(self), dtype=np.int64)
+        else:
+            at = starts[self._at[0]] + self._at[1]
         return FireKeys(trader, symbol, timeframe, opened[at])
 
     def counts(self) -> dict[tuple[str, str], int]:
