@@ -7,9 +7,9 @@ block before the next node starts, so the interpreter dispatches once per node a
 of once per node and bar, while every bar is computed by the same kernel, from the same inputs,
 in the same order as the live screener computes it: outputs are bit for bit the live ones.
 
-Symbols are independent: they are cut into a few contiguous ranges per thread that parallel
-threads (the interpreter releases the GIL), the calling thread among them, take in turn
-(:func:`kernels.threads.share`). Each thread steps its
+Symbols are independent: they are cut into contiguous pieces of one group of symbols each
+that parallel threads (the interpreter releases the GIL), the calling thread among them, take
+in turn (:func:`kernels.threads.share`). Each thread steps its
 symbols in small groups through its own memory (the plan's state is only needed per symbol, for
 the duration of its history), so memory stays at a few rows of the column layout per thread.
 
@@ -277,8 +277,9 @@ def _run(
             found.append(got)  # list.append is atomic
 
     n_sym = shape[0]
-    # A few pieces per thread, taken in turn: a thread that starts late takes fewer.
-    pieces = split(n_sym, min(4 * threads, -(-n_sym // GROUP)) if threads > 1 else 1)
+    # Pieces of one group, taken in turn: the threads finish within a group of each other,
+    # and a thread that starts late takes fewer.
+    pieces = split(n_sym, -(-n_sym // _group(shape[1])) if threads > 1 else 1)
     share(step, pieces, threads)
     if progress is not None:
         progress(n_sym)
