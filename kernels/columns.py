@@ -143,8 +143,9 @@ def _step_pieces(
     ext_buffer = np.empty((group, n_t, ext[1]))
     spec, ready, fired, values = NO_FIRES
     if firing is not None:
-        spec = firing.spec.copy()  # its state columns are this thread's
-        room = min(FIRE_ROWS, max(1024, shape[0] * n_t * len(spec) // FIRE_ROOM))
+        # Its state columns are this thread's, one copy for each symbol of a batch.
+        spec = np.tile(firing.spec, (len(work) - 1, 1))
+        room = min(FIRE_ROWS, max(1024, shape[0] * n_t * len(firing.spec) // FIRE_ROOM))
         fired = np.empty((room, 3), dtype=np.int64)
         values = np.empty((room, spec.shape[1] - FIRE_NODES + 1))
     used = 0

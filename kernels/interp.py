@@ -79,6 +79,9 @@ _CONST, _SRC, _EXT, _OPEN_TIME = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME
 _FAMILY = table()
 #: Symbols stepped together (one bar each) in a live batch; rows of ``scratch``.
 SCRATCH_ROWS = 32
+#: Symbols stepped together (a block of bars each) in a column batch: kernels whose bars
+#: form a chain of dependent operations step two symbols side by side (their chains overlap).
+LANES = 2
 
 _I1, _I2 = types.int64[::1], types.int64[:, ::1]
 _F2, _F3 = types.float64[:, ::1], types.float64[:, :, ::1]
@@ -105,10 +108,17 @@ def outputs(nodes: Sequence[int] | I64, gates: Sequence[int] | None = None) -> I
 def workspace(width: int, n_slots: int, commit: bool, block: int = 1) -> tuple[F64, I64]:
     """The ``scratch`` and ``work`` arguments of :func:`run_nb` for stepping ``n_slots``
     symbols ``block`` bars at a time (``scratch``: one row when committing, it is unused)."""
-    rows = min(max(1, n_slots), SCRATCH_ROWS) if block == 1 else 1
-    scratch = np.empty((1 if commit else rows, width))
-    # With blocks, a second row of ``work``: the steps of a block where a gate holds.
-    return scratch, np.empty((rows if block == 1 else 2, _STEPS + block), dtype=np.int64)
+    if block == 1:
+        rows = min(max(1, n_slots), SCRATCH_ROWS)
+        return np.empty((1 if commit else rows, width)), np.empty(
+            (rows, _STEPS + block), dtype=np.int64
+        )
+    # With blocks, a batch is up to LANES symbols (their rows of ``work``), and one row more:
+    # the steps of a block where a gate holds.
+    rows = min(max(1, n_slots), LANES) if commit else 1
+    return np.empty((1 if commit else rows, width)), np.empty(
+        (rows + 1, _STEPS + block), dtype=np.int64
+    )
 
 
 #: ``claims`` of a call that steps all of ``lo..hi-1`` itself.
@@ -311,8 +321,10 @@ def _steps(plan, job, take, lo, hi, found):
     mem, count, bars, ext, commit, out_nodes, out, scratch, work = job
     fire_spec, ready, fired, values = take
     block = work.shape[1] - _STEPS
-    g = work.shape[0] if block == 1 else 1
+    # Symbols a batch: with blocks, the last row of ``work`` is the gate's list.
+    g = work.shape[0] if block == 1 else work.shape[0] - 1
     fires = block > 1 and fire_spec.shape[0] > 0
+    n_fire = fire_spec.shape[0] // g  # the traders; fire_spec holds one block per row
     for a in range(lo, hi, g):
         if fires:
             reset(fire_spec)
@@ -348,26 +360,31 @@ def _steps(plan, job, take, lo, hi, found):
                         oj,
                         mj,
                     )
-            if fires and k > 0:
-                first, end = work[0, _FIRST], work[0, _END]
-                steps = work[0, _STEPS:]
+            for w in range(k if fires else 0):
+                r = items[w, _ROW]
                 found = fire_block(
-                    rows[0],
+                    rows[r],
                     roff,
                     rdep,
-                    fire_spec,
+                    fire_spec[r * n_fire : (r + 1) * n_fire],
                     ready,
                     bars,
                     fired,
                     values,
-                    a,
-                    first,
-                    end,
-                    steps,
+                    items[w, _SYM],
+                    items[w, _FIRST],
+                    items[w, _END],
+                    work[w, _STEPS:],
                     found,
                 )
+            w = 0
             for r in range(b - a):
-                _gather_steps(rows[r], roff, rdep, out_nodes, out, a + r, t0, t1, work, r, k, block)
+                # Item ``w`` is row ``r``'s (rows without a bar in the batch have none).
+                has = w < k and items[w, _ROW] == r
+                _gather_steps(
+                    rows[r], roff, rdep, out_nodes, out, a + r, t0, t1, work, r, w, has, block
+                )
+                w += has
             t0 = t1
         for r in range(b - a if commit else 0):
             count[a + r] = work[r, _COUNT]
@@ -377,8 +394,9 @@ def _steps(plan, job, take, lo, hi, found):
 @njit(cache=True, nogil=True, inline="always")
 def _batch(bars, work, a, b, t0, block):
     """The next bars to step, as items in ``work`` (their counts advanced): with ``block``
-    1 the bar at step ``t0`` of every symbol ``a..b-1`` that has one; else up to ``block``
-    bars of symbol ``a`` from step ``t0`` on. Returns the items and the step after them."""
+    1 the bar at step ``t0`` of every symbol ``a..b-1`` that has one; else the bars of steps
+    ``t0`` up to ``t0 + block`` of every symbol ``a..b-1`` that has some. Returns the items
+    and the step after them."""
     k = 0
     if block == 1:
         for r in range(b - a):
@@ -389,29 +407,34 @@ def _batch(bars, work, a, b, t0, block):
                 work[r, _COUNT] = c + 1
                 k += 1
         return k, t0 + 1
-    c0 = work[0, _COUNT]
-    nb = 0
-    t1 = t0
-    while t1 < bars.shape[1] and nb < block:
-        if not math.isnan(bars[a, t1, _OPEN_TIME]):
-            work[0, _STEPS + nb] = t1
-            nb += 1
-        t1 += 1
-    work[0, _ROW], work[0, _FIRST], work[0, _END], work[0, _SYM] = 0, c0, c0 + nb, a
-    work[0, _COUNT] = c0 + nb
-    return 1 if nb > 0 else 0, t1
+    t1 = min(bars.shape[1], t0 + block)
+    for r in range(b - a):
+        # Item k is written over rows <= r: only row r's count is read after it.
+        c0 = work[r, _COUNT]
+        nb = 0
+        for t in range(t0, t1):
+            work[k, _STEPS + nb] = t
+            nb += not math.isnan(bars[a + r, t, _OPEN_TIME])
+        if nb > 0:
+            work[k, _ROW], work[k, _FIRST], work[k, _END], work[k, _SYM] = r, c0, c0 + nb, a + r
+            work[r, _COUNT] = c0 + nb
+            k += 1
+    return k, t1
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _gather_steps(row, roff, rdep, out_nodes, out, s, t0, t1, work, r, k, block):
-    """Outputs of symbol ``s`` (``row``, item ``r``) at steps ``t0..t1-1`` of a batch: a
-    block's steps see the bars up to theirs (which the rings still hold:
-    :func:`kernels.columns.column_layout`), gathered a column at a time."""
-    if block == 1 or k == 0:
+def _gather_steps(row, roff, rdep, out_nodes, out, s, t0, t1, work, r, w, has, block):
+    """Outputs of symbol ``s`` (``row``, row ``r`` of the batch) at steps ``t0..t1-1`` of a
+    batch, its item ``w`` if it ``has`` one (bars in the batch): a block's steps see the
+    bars up to theirs (which the rings still hold: :func:`kernels.columns.column_layout`),
+    gathered a column at a time; without an item, each step sees the symbol's last bar."""
+    if out_nodes.shape[1] == 0:
+        return
+    if block == 1 or not has:
         for t in range(t0, t1):
             _gather(row, roff, rdep, out_nodes, out, s, t, work[r, _COUNT])
         return
-    c0, nb = work[0, _FIRST], work[0, _END] - work[0, _FIRST]
+    c0, nb = work[w, _FIRST], work[w, _END] - work[w, _FIRST]
     k_out = out_nodes.shape[1]
     j = 0
     while j < k_out:
@@ -424,7 +447,7 @@ def _gather_steps(row, roff, rdep, out_nodes, out, s, t0, t1, work, r, k, block)
             # Every step has a bar: step t0 + q sees bar c0 + q. The steps where the gate
             # holds are listed first without a branch (whether a filter matches is as good
             # as random: a branch on it mispredicts), then their columns copied.
-            held = work[1]
+            held = work[work.shape[0] - 1]
             m = 0
             for q in range(nb):
                 held[m] = q
@@ -436,12 +459,12 @@ def _gather_steps(row, roff, rdep, out_nodes, out, s, t0, t1, work, r, k, block)
                     out[s, t0 + q, i] = row[roff[n] + ((c0 + q) & (rdep[n] - 1))]
         else:
             for i in range(j, e):
-                _gather_column(row, roff, rdep, out_nodes, out, s, t0, t1, work, i, c0, nb)
+                _gather_column(row, roff, rdep, out_nodes, out, s, t0, t1, work, w, i, c0, nb)
         j = e
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _gather_column(row, roff, rdep, out_nodes, out, s, t0, t1, work, j, c0, nb):
+def _gather_column(row, roff, rdep, out_nodes, out, s, t0, t1, work, w, j, c0, nb):
     """Column ``j`` of a block's outputs (see :func:`_gather_steps`)."""
     n, g = out_nodes[0, j], out_nodes[1, j]
     off, mask = roff[n], rdep[n] - 1
@@ -453,7 +476,7 @@ def _gather_column(row, roff, rdep, out_nodes, out, s, t0, t1, work, j, c0, nb):
         return
     i = 0
     for t in range(t0, t1):
-        while i < nb and work[0, _STEPS + i] <= t:
+        while i < nb and work[w, _STEPS + i] <= t:
             i += 1
         if g < 0 or out[s, t, g] == 1.0:
             c = c0 + i
