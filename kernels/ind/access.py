@@ -17,3 +17,14 @@ def ring(roff, rdep, i):
     """``(offset, mask)`` of node ``i``'s ring: its value at bar ``c`` is at
     ``row[offset + (c & mask)]``."""
     return roff[i], rdep[i] - 1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def paired(items, w):
+    """Whether work items ``w`` and ``w + 1`` step the same bars (two symbols of a column
+    batch, :data:`kernels.interp.LANES`): a kernel whose bars form a chain of dependent
+    operations then steps both side by side, one bar of each in turn, so that the CPU
+    overlaps the two chains; each symbol's arithmetic is the same as alone."""
+    return (
+        w + 1 < items.shape[0] and items[w, 1] == items[w + 1, 1] and items[w, 2] == items[w + 1, 2]
+    )

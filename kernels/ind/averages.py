@@ -8,34 +8,54 @@ from __future__ import annotations
 
 import math
 
+from numba import njit
+
 from kernels import ops
+from kernels.ind.access import paired
 from kernels.jit import family, loops
 from kernels.ops import OpSpec, Params, fixed_cost
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rolling_bar(row, xo, xm, c, x, n, mean, m, total):
+    """The rolling sum (or mean) at bar ``c`` of value ``x`` from the state (see
+    :func:`_rolling`): the output, then the state after it."""
+    if math.isnan(x):
+        return math.nan, 0.0, 0.0
+    m = min(m + 1.0, n)
+    t = total + x
+    if m < n:
+        return math.nan, m, t
+    total = t - row[xo + ((c - (n - 1)) & xm)]
+    return (t / n if mean else t), m, total
 
 
 @loops
 def _rolling(mem, items, st, inp, roff, rdep, n, oj, mj, mean):
     """Rolling sum (``mean``: divided by ``n``) of the last ``n`` values; TA-Lib's running
-    total: add, emit, drop the trailing value. State: [valid count, running total]."""
+    total: add, emit, drop the trailing value. State: [valid count, running total]. Two
+    symbols stepping the same bars go side by side (:func:`kernels.ind.access.paired`)."""
     xo, xm = roff[inp[0]], rdep[inp[0]] - 1
-    for w in range(items.shape[0]):
+    w = 0
+    while w < items.shape[0]:
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, total = row[st], row[st + 1]
-        for c in range(c0, c1):
-            x = row[xo + (c & xm)]
-            v = math.nan
-            if math.isnan(x):
-                m, total = 0.0, 0.0
-            else:
-                m = min(m + 1.0, n)
-                t = total + x
-                if m < n:
-                    total = t
-                else:
-                    total = t - row[xo + ((c - (n - 1)) & xm)]
-                    v = t / n if mean else t
-            row[oj + (c & mj)] = v
+        if paired(items, w):
+            other = mem[items[w + 1, 0]]
+            m2, total2 = other[st], other[st + 1]
+            for c in range(c0, c1):
+                i, o = xo + (c & xm), oj + (c & mj)
+                v, m, total = _rolling_bar(row, xo, xm, c, row[i], n, mean, m, total)
+                v2, m2, total2 = _rolling_bar(other, xo, xm, c, other[i], n, mean, m2, total2)
+                row[o], other[o] = v, v2
+            other[st], other[st + 1] = m2, total2
+            w += 1
+        else:
+            for c in range(c0, c1):
+                v, m, total = _rolling_bar(row, xo, xm, c, row[xo + (c & xm)], n, mean, m, total)
+                row[oj + (c & mj)] = v
         row[st], row[st + 1] = m, total
+        w += 1
 
 
 @loops
@@ -51,34 +71,51 @@ def sma_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     _rolling(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, True)
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _smoothed_bar(x, n, wilder, m, prev):
+    """The average at one bar of value ``x`` from the state (see :func:`_smoothed`): the
+    output, then the state after it."""
+    if math.isnan(x):
+        return math.nan, 0.0, 0.0
+    if m + 1.0 < n:
+        return math.nan, m + 1.0, prev + x
+    if m + 1.0 == n:
+        v = (prev + x) / n
+        return v, m + 1.0, v
+    if wilder:
+        v = (prev * (n - 1) + x) / n
+    else:
+        v = ((x - prev) * (2.0 / (n + 1))) + prev
+    return v, m, v
+
+
 @loops
 def _smoothed(mem, items, st, inp, roff, rdep, n, oj, mj, wilder):
     """A recursive average seeded with the SMA of its first ``n`` values: EMA's
     ``prev + (x - prev) * 2 / (n + 1)`` or, with ``wilder``, ``(prev * (n - 1) + x) / n``.
-    State: [valid count (capped at ``n``), sum of the seed values, then the value]."""
+    State: [valid count (capped at ``n``), sum of the seed values, then the value]. Two
+    symbols stepping the same bars go side by side (:func:`kernels.ind.access.paired`)."""
     xo, xm = roff[inp[0]], rdep[inp[0]] - 1
-    for w in range(items.shape[0]):
+    w = 0
+    while w < items.shape[0]:
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, prev = row[st], row[st + 1]
-        for c in range(c0, c1):
-            x = row[xo + (c & xm)]
-            v = math.nan
-            if math.isnan(x):
-                m, prev = 0.0, 0.0
-            elif m + 1.0 < n:
-                m += 1.0
-                prev += x
-            else:
-                if m + 1.0 == n:
-                    m += 1.0
-                    v = (prev + x) / n
-                elif wilder:
-                    v = (prev * (n - 1) + x) / n
-                else:
-                    v = ((x - prev) * (2.0 / (n + 1))) + prev
-                prev = v
-            row[oj + (c & mj)] = v
+        if paired(items, w):
+            other = mem[items[w + 1, 0]]
+            m2, prev2 = other[st], other[st + 1]
+            for c in range(c0, c1):
+                i, o = xo + (c & xm), oj + (c & mj)
+                v, m, prev = _smoothed_bar(row[i], n, wilder, m, prev)
+                v2, m2, prev2 = _smoothed_bar(other[i], n, wilder, m2, prev2)
+                row[o], other[o] = v, v2
+            other[st], other[st + 1] = m2, prev2
+            w += 1
+        else:
+            for c in range(c0, c1):
+                v, m, prev = _smoothed_bar(row[xo + (c & xm)], n, wilder, m, prev)
+                row[oj + (c & mj)] = v
         row[st], row[st + 1] = m, prev
+        w += 1
 
 
 @loops

@@ -14,57 +14,73 @@ from numba import types
 from numba.extending import intrinsic
 
 from kernels import ops
+from kernels.ind.access import paired
 from kernels.ind.stats import track
 from kernels.jit import family, inlined_loops, loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _rsi_bar(x, n, m, last, gain, loss):
+    """RSI at one bar of value ``x`` from the state (see :func:`rsi_nb`): the output, then
+    the state after it."""
+    if math.isnan(x):
+        return math.nan, 0.0, 0.0, 0.0, 0.0
+    diff = x - last
+    last = x
+    if m + 1.0 == 1.0:
+        return math.nan, 1.0, last, gain, loss
+    if m + 1.0 <= n + 1:
+        if diff < 0:
+            loss -= diff
+        else:
+            gain += diff
+        m += 1.0
+        if m < n + 1:
+            return math.nan, m, last, gain, loss
+        loss /= n
+        gain /= n
+    else:
+        loss *= n - 1
+        gain *= n - 1
+        if diff < 0:
+            loss -= diff
+        else:
+            gain += diff
+        loss /= n
+        gain /= n
+    total = gain + loss
+    return (100.0 * (gain / total) if total != 0.0 else 0.0), m, last, gain, loss
 
 
 @loops
 def rsi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Relative strength index; reference TA-Lib RSI (Wilder averages of gains and losses,
     seeded with their plain mean over the first ``n`` changes; 0 when both are 0).
-    State: [valid count, previous value, average gain, average loss]."""
+    State: [valid count, previous value, average gain, average loss]. Two symbols stepping
+    the same bars go side by side (:func:`kernels.ind.access.paired`)."""
     n = int(p[0])
     xo, xm = roff[inp[0]], rdep[inp[0]] - 1
-    for w in range(items.shape[0]):
+    w = 0
+    while w < items.shape[0]:
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, last, gain, loss = row[st], row[st + 1], row[st + 2], row[st + 3]
-        for c in range(c0, c1):
-            x = row[xo + (c & xm)]
-            v = math.nan
-            if math.isnan(x):
-                m, last, gain, loss = 0.0, 0.0, 0.0, 0.0
+        if paired(items, w):
+            other = mem[items[w + 1, 0]]
+            m2, last2, gain2, loss2 = other[st], other[st + 1], other[st + 2], other[st + 3]
+            for c in range(c0, c1):
+                i, o = xo + (c & xm), oj + (c & mj)
+                v, m, last, gain, loss = _rsi_bar(row[i], n, m, last, gain, loss)
+                v2, m2, last2, gain2, loss2 = _rsi_bar(other[i], n, m2, last2, gain2, loss2)
+                row[o], other[o] = v, v2
+            other[st], other[st + 1], other[st + 2], other[st + 3] = m2, last2, gain2, loss2
+            w += 1
+        else:
+            for c in range(c0, c1):
+                v, m, last, gain, loss = _rsi_bar(row[xo + (c & xm)], n, m, last, gain, loss)
                 row[oj + (c & mj)] = v
-                continue
-            diff = x - last
-            last = x
-            if m + 1.0 == 1.0:
-                m = 1.0
-                row[oj + (c & mj)] = v
-                continue
-            if m + 1.0 <= n + 1:
-                if diff < 0:
-                    loss -= diff
-                else:
-                    gain += diff
-                m += 1.0
-                if m < n + 1:
-                    row[oj + (c & mj)] = v
-                    continue
-                loss /= n
-                gain /= n
-            else:
-                loss *= n - 1
-                gain *= n - 1
-                if diff < 0:
-                    loss -= diff
-                else:
-                    gain += diff
-                loss /= n
-                gain /= n
-            total = gain + loss
-            row[oj + (c & mj)] = 100.0 * (gain / total) if total != 0.0 else 0.0
         row[st], row[st + 1], row[st + 2], row[st + 3] = m, last, gain, loss
+        w += 1
 
 
 def _fma_typer(typingctx, a, b, c):
@@ -86,6 +102,29 @@ def _fma_typer(typingctx, a, b, c):
 fma = cast("Callable[[float, float, float], float]", intrinsic(_fma_typer))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _macd_bar(x, fast, slow, k_fast, k_slow, m, ema_fast, ema_slow):
+    """The MACD line at one bar of value ``x`` from the state (see :func:`macdline_nb`): the
+    output, then the state after it."""
+    v = math.nan
+    if math.isnan(x):
+        m, ema_fast, ema_slow = 0.0, 0.0, 0.0
+    elif m + 1.0 <= slow:
+        m += 1.0
+        if m > slow - fast:
+            ema_fast += x
+        ema_slow += x
+        if m >= slow:
+            ema_fast /= fast
+            ema_slow /= slow
+            v = ema_fast - ema_slow
+    else:
+        ema_fast = fma(x - ema_fast, k_fast, ema_fast)
+        ema_slow = fma(x - ema_slow, k_slow, ema_slow)
+        v = ema_fast - ema_slow
+    return v, m, ema_fast, ema_slow
+
+
 @loops
 def macdline_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """MACD line, fast EMA - slow EMA; reference TA-Lib MACD ``outMACD`` (default
@@ -97,36 +136,40 @@ def macdline_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     without FMA rounds twice and differs by an ulp now and then). The line is valid from the
     seed bar on (TA-Lib computes these values too but emits them only from the signal's
     lookback on: ``talib.MACD(x, fast, slow, 1)[0]`` shows them all).
-    State: [valid count, fast sum then fast EMA, slow sum then slow EMA]."""
+    State: [valid count, fast sum then fast EMA, slow sum then slow EMA]. Two symbols stepping
+    the same bars go side by side (:func:`kernels.ind.access.paired`)."""
     fast = int(p[0])
     slow = int(p[1])
     if slow < fast:
         fast, slow = slow, fast
     k_fast, k_slow = 2.0 / (fast + 1), 2.0 / (slow + 1)
     xo, xm = roff[inp[0]], rdep[inp[0]] - 1
-    for w in range(items.shape[0]):
+    w = 0
+    while w < items.shape[0]:
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, ema_fast, ema_slow = row[st], row[st + 1], row[st + 2]
-        for c in range(c0, c1):
-            x = row[xo + (c & xm)]
-            v = math.nan
-            if math.isnan(x):
-                m, ema_fast, ema_slow = 0.0, 0.0, 0.0
-            elif m + 1.0 <= slow:
-                m += 1.0
-                if m > slow - fast:
-                    ema_fast += x
-                ema_slow += x
-                if m >= slow:
-                    ema_fast /= fast
-                    ema_slow /= slow
-                    v = ema_fast - ema_slow
-            else:
-                ema_fast = fma(x - ema_fast, k_fast, ema_fast)
-                ema_slow = fma(x - ema_slow, k_slow, ema_slow)
-                v = ema_fast - ema_slow
-            row[oj + (c & mj)] = v
+        if paired(items, w):
+            two = mem[items[w + 1, 0]]
+            m2, fast2, slow2 = two[st], two[st + 1], two[st + 2]
+            for c in range(c0, c1):
+                i, o = xo + (c & xm), oj + (c & mj)
+                v, m, ema_fast, ema_slow = _macd_bar(
+                    row[i], fast, slow, k_fast, k_slow, m, ema_fast, ema_slow
+                )
+                v2, m2, fast2, slow2 = _macd_bar(
+                    two[i], fast, slow, k_fast, k_slow, m2, fast2, slow2
+                )
+                row[o], two[o] = v, v2
+            two[st], two[st + 1], two[st + 2] = m2, fast2, slow2
+            w += 1
+        else:
+            for c in range(c0, c1):
+                v, m, ema_fast, ema_slow = _macd_bar(
+                    row[xo + (c & xm)], fast, slow, k_fast, k_slow, m, ema_fast, ema_slow
+                )
+                row[oj + (c & mj)] = v
         row[st], row[st + 1], row[st + 2] = m, ema_fast, ema_slow
+        w += 1
 
 
 @inlined_loops
@@ -350,6 +393,47 @@ def _four_in_place(row, xo, xm, c, n):
     )
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _mfi_bar(row, st, n, x, vol, m, last, pos, neg, idle, k):
+    """MFI at one bar of (``x``, ``vol``) from the state (see :func:`mfi_nb`; the flows at
+    slot ``k`` written in ``row``): the output, then the state after it."""
+    if math.isnan(x) or math.isnan(vol):
+        return math.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 0
+    prev = last
+    last = x
+    if m + 1.0 == 1.0:
+        return math.nan, 1.0, last, pos, neg, idle, k
+    pos_at, neg_at = st + 6 + k, st + 6 + n + k
+    if m + 1.0 > n + 1:
+        pos -= row[pos_at]
+        neg -= row[neg_at]
+    move = x - prev
+    flow = 0.0 if abs(move) <= 1e-14 * (abs(x) + abs(prev)) else x * vol
+    pos_flow = 0.0 if move < 0.0 else flow
+    neg_flow = flow if move < 0.0 else 0.0
+    row[pos_at] = pos_flow
+    row[neg_at] = neg_flow
+    pos += pos_flow
+    neg += neg_flow
+    idle = idle + 1.0 if flow == 0.0 else 0.0
+    if idle >= n:
+        idle = float(n)
+        pos = 0.0
+        neg = 0.0
+    # The next slot by a compare (a modulo's division per bar was most of the kernel's time).
+    k = 0 if k + 1 >= n else k + 1
+    ready = m + 1.0 >= n + 1
+    m = min(m + 1.0, n + 2)
+    v = math.nan
+    if ready:
+        total = pos + neg
+        if total <= 0.0:
+            v = 0.0
+        else:
+            v = 100.0 * ((0.0 if pos < 0.0 else min(pos, total)) / total)
+    return v, m, last, pos, neg, idle, k
+
+
 @loops
 def mfi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     """Money flow index of (typical price, volume); reference TA-Lib MFI (0.8 rules): a
@@ -358,58 +442,49 @@ def mfi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     without flow both sums are reset to exactly 0; the output is
     ``100 * clamp(pos, 0, pos + neg) / (pos + neg)``, 0 when ``pos + neg <= 0``.
     State: [valid count, previous tp, positive sum, negative sum, bars without flow,
-    ring slot, positive flows (n), negative flows (n)]."""
+    ring slot, positive flows (n), negative flows (n)]; the slot is an int through a
+    block's bars. Two symbols stepping the same bars go side by side
+    (:func:`kernels.ind.access.paired`)."""
     n = int(p[0])
     xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     vo, vm = roff[inp[1]], rdep[inp[1]] - 1
-    for w in range(items.shape[0]):
+    w = 0
+    while w < items.shape[0]:
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, last, pos, neg, idle = row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4]
-        # The slot as an int through the bars, the next one by a compare (a modulo's
-        # division per bar was most of the kernel's time).
         k = int(row[st + 5])
-        for c in range(c0, c1):
-            x, vol = row[xo + (c & xm)], row[vo + (c & vm)]
-            v = math.nan
-            if math.isnan(x) or math.isnan(vol):
-                m, last, pos, neg, idle, k = 0.0, 0.0, 0.0, 0.0, 0.0, 0
+        if paired(items, w):
+            two = mem[items[w + 1, 0]]
+            m2, last2, pos2, neg2, idle2 = (
+                two[st],
+                two[st + 1],
+                two[st + 2],
+                two[st + 3],
+                two[st + 4],
+            )
+            k2 = int(two[st + 5])
+            for c in range(c0, c1):
+                i, j, o = xo + (c & xm), vo + (c & vm), oj + (c & mj)
+                v, m, last, pos, neg, idle, k = _mfi_bar(
+                    row, st, n, row[i], row[j], m, last, pos, neg, idle, k
+                )
+                v2, m2, last2, pos2, neg2, idle2, k2 = _mfi_bar(
+                    two, st, n, two[i], two[j], m2, last2, pos2, neg2, idle2, k2
+                )
+                row[o], two[o] = v, v2
+            two[st], two[st + 1], two[st + 2], two[st + 3] = m2, last2, pos2, neg2
+            two[st + 4], two[st + 5] = idle2, float(k2)
+            w += 1
+        else:
+            for c in range(c0, c1):
+                x, vol = row[xo + (c & xm)], row[vo + (c & vm)]
+                v, m, last, pos, neg, idle, k = _mfi_bar(
+                    row, st, n, x, vol, m, last, pos, neg, idle, k
+                )
                 row[oj + (c & mj)] = v
-                continue
-            prev = last
-            last = x
-            if m + 1.0 == 1.0:
-                m = 1.0
-                row[oj + (c & mj)] = v
-                continue
-            pos_at, neg_at = st + 6 + k, st + 6 + n + k
-            if m + 1.0 > n + 1:
-                pos -= row[pos_at]
-                neg -= row[neg_at]
-            move = x - prev
-            flow = 0.0 if abs(move) <= 1e-14 * (abs(x) + abs(prev)) else x * vol
-            pos_flow = 0.0 if move < 0.0 else flow
-            neg_flow = flow if move < 0.0 else 0.0
-            row[pos_at] = pos_flow
-            row[neg_at] = neg_flow
-            pos += pos_flow
-            neg += neg_flow
-            idle = idle + 1.0 if flow == 0.0 else 0.0
-            if idle >= n:
-                idle = float(n)
-                pos = 0.0
-                neg = 0.0
-            k = 0 if k + 1 >= n else k + 1
-            ready = m + 1.0 >= n + 1
-            m = min(m + 1.0, n + 2)
-            if ready:
-                total = pos + neg
-                if total <= 0.0:
-                    v = 0.0
-                else:
-                    v = 100.0 * ((0.0 if pos < 0.0 else min(pos, total)) / total)
-            row[oj + (c & mj)] = v
-        row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4] = m, last, pos, neg, idle
-        row[st + 5] = float(k)
+        row[st], row[st + 1], row[st + 2], row[st + 3] = m, last, pos, neg
+        row[st + 4], row[st + 5] = idle, float(k)
+        w += 1
 
 
 @family

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from kernels import ops
+from kernels.ind.access import paired
 from kernels.jit import family, inlined_loops, loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
@@ -91,6 +92,40 @@ def _adx_step(k, n, plus, minus, tr, adx):
     return adx, adx
 
 
+@inlined_loops
+def _directional_bar(h, lo, cl, n, which, cap, m, ph, pl, pc, plus, minus, tr, adx):
+    """+DI, -DI or ADX (``which`` 0, 1, 2) at one bar of (``h``, ``lo``, ``cl``) from the
+    state (see :func:`_directional`): the output, then the state after it."""
+    if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
+        return math.nan, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    v = math.nan
+    k = int(m + 1.0) - 1
+    m = min(m + 1.0, cap)
+    if k > 0:
+        diff_p = h - ph
+        diff_m = pl - lo
+        # Selects, not branches (which way the bar moved is as good as random).
+        is_down = (diff_m > 0) & (diff_p < diff_m)
+        is_up = (not is_down) & (diff_p > 0) & (diff_p > diff_m)
+        down = diff_m if is_down else 0.0
+        up = diff_p if is_up else 0.0
+        one = _true_range(h, lo, pc)
+        if k < n:
+            plus += up
+            minus += down
+            tr += one
+        else:
+            plus = plus - plus / n + up
+            minus = minus - minus / n + down
+            tr = tr - tr / n + one
+    if which == 2:
+        if n >= 2 and k >= n:
+            v, adx = _adx_step(k, n, plus, minus, tr, adx)
+    elif k >= n:
+        v = _di_value(plus if which == 0 else minus, tr, n)
+    return v, m, h, lo, cl, plus, minus, tr, adx
+
+
 @loops
 def _directional(mem, items, st, inp, roff, rdep, n, oj, mj, which):
     """Directional movement of one symbol over bars ``c0..c1-1``: +DI (``which`` 0), -DI (1)
@@ -100,60 +135,77 @@ def _directional(mem, items, st, inp, roff, rdep, n, oj, mj, which):
     previous high, previous low, previous close, +DM, -DM, TR]. Bars 1 .. n-1 of a run add up
     the one-bar +DM1/-DM1/TR1 (TA-Lib's seed); from bar n on each is Wilder-smoothed as
     ``prev - prev / n + today`` (TA-Lib's ``x -= x / n; x += today`` is the same operation).
+    Two symbols stepping the same bars go side by side (:func:`kernels.ind.access.paired`).
     """
     ho, hm = roff[inp[0]], rdep[inp[0]] - 1
     lo_, lm = roff[inp[1]], rdep[inp[1]] - 1
     co, cm = roff[inp[2]], rdep[inp[2]] - 1
     cap = 2.0 * n if which == 2 else n + 1.0
-    for w in range(items.shape[0]):
+    w = 0
+    while w < items.shape[0]:
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
-        m, ph, pl, pc, plus, minus, tr = (
-            row[st],
-            row[st + 1],
-            row[st + 2],
-            row[st + 3],
-            row[st + 4],
-            row[st + 5],
-            row[st + 6],
-        )
-        adx = row[st + 7] if which == 2 else 0.0
-        for c in range(c0, c1):
-            h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]
-            v = math.nan
-            if math.isnan(h) or math.isnan(lo) or math.isnan(cl):
-                m, ph, pl, pc, plus, minus, tr, adx = 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+        m, ph, pl, pc, plus, minus, tr, adx = _dm_state(row, st, which)
+        if paired(items, w):
+            two = mem[items[w + 1, 0]]
+            m2, ph2, pl2, pc2, plus2, minus2, tr2, adx2 = _dm_state(two, st, which)
+            for c in range(c0, c1):
+                i, j, q, o = ho + (c & hm), lo_ + (c & lm), co + (c & cm), oj + (c & mj)
+                v, m, ph, pl, pc, plus, minus, tr, adx = _directional_bar(
+                    row[i], row[j], row[q], n, which, cap, m, ph, pl, pc, plus, minus, tr, adx
+                )
+                v2, m2, ph2, pl2, pc2, plus2, minus2, tr2, adx2 = _directional_bar(
+                    two[i],
+                    two[j],
+                    two[q],
+                    n,
+                    which,
+                    cap,
+                    m2,
+                    ph2,
+                    pl2,
+                    pc2,
+                    plus2,
+                    minus2,
+                    tr2,
+                    adx2,
+                )
+                row[o], two[o] = v, v2
+            _dm_store(two, st, which, m2, ph2, pl2, pc2, plus2, minus2, tr2, adx2)
+            w += 1
+        else:
+            for c in range(c0, c1):
+                h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]
+                v, m, ph, pl, pc, plus, minus, tr, adx = _directional_bar(
+                    h, lo, cl, n, which, cap, m, ph, pl, pc, plus, minus, tr, adx
+                )
                 row[oj + (c & mj)] = v
-                continue
-            k = int(m + 1.0) - 1
-            m = min(m + 1.0, cap)
-            if k > 0:
-                diff_p = h - ph
-                diff_m = pl - lo
-                up, down = 0.0, 0.0
-                if diff_m > 0 and diff_p < diff_m:
-                    down = diff_m
-                elif diff_p > 0 and diff_p > diff_m:
-                    up = diff_p
-                one = _true_range(h, lo, pc)
-                if k < n:
-                    plus += up
-                    minus += down
-                    tr += one
-                else:
-                    plus = plus - plus / n + up
-                    minus = minus - minus / n + down
-                    tr = tr - tr / n + one
-            ph, pl, pc = h, lo, cl
-            if which == 2:
-                if n >= 2 and k >= n:
-                    v, adx = _adx_step(k, n, plus, minus, tr, adx)
-            elif k >= n:
-                v = _di_value(plus if which == 0 else minus, tr, n)
-            row[oj + (c & mj)] = v
-        row[st], row[st + 1], row[st + 2], row[st + 3] = m, ph, pl, pc
-        row[st + 4], row[st + 5], row[st + 6] = plus, minus, tr
-        if which == 2:
-            row[st + 7] = adx
+        _dm_store(row, st, which, m, ph, pl, pc, plus, minus, tr, adx)
+        w += 1
+
+
+@inlined_loops
+def _dm_state(row, st, which):
+    """The directional state of a symbol (see :func:`_directional`)."""
+    adx = row[st + 7] if which == 2 else 0.0
+    return (
+        row[st],
+        row[st + 1],
+        row[st + 2],
+        row[st + 3],
+        row[st + 4],
+        row[st + 5],
+        row[st + 6],
+        adx,
+    )
+
+
+@inlined_loops
+def _dm_store(row, st, which, m, ph, pl, pc, plus, minus, tr, adx):
+    """Store the directional state of a symbol (see :func:`_directional`)."""
+    row[st], row[st + 1], row[st + 2], row[st + 3] = m, ph, pl, pc
+    row[st + 4], row[st + 5], row[st + 6] = plus, minus, tr
+    if which == 2:
+        row[st + 7] = adx
 
 
 @loops
