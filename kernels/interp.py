@@ -18,8 +18,9 @@ table below) and this fixed interpreter runs it. Array contract of :func:`run_nb
   rows stepped without committing, and the work items of a batch (below); ``block``, the bars
   stepped per node at a time, is ``work``'s width less 5;
 - ``fire_spec``, ``ready``, ``fired``, ``values``: the traders whose signals a backtest takes
-  as it steps (column mode only; :data:`NO_FIRES` for none, see *Fires* below). Returns the
-  number of fires found;
+  as it steps (column mode only; :data:`NO_FIRES` for none, see *Fires* below; ``fire_spec``
+  holds the traders' rows once for each symbol of a batch, ``work``'s rows less one: their
+  state columns are that symbol's). Returns the number of fires found;
 - ``claims`` int64: :data:`ALONE` (this call steps ``lo..hi-1``), or a crew's words (this
   call posts the job to the crew's helpers and takes pieces of the range until none is left),
   or a helper's own words (this call serves the crew's jobs until it stops; below).
@@ -42,10 +43,13 @@ one thread's state).
 through the whole batch before the next node starts, so the opcode dispatch and each kernel's
 state loads cost once per node and batch. With ``block`` 1 (the live screener, on the
 planner's layout) a batch is one bar of up to ``rows`` symbols; with a larger ``block``
-(backtests and ``vyx eval``, :mod:`kernels.columns`) it is up to ``block`` bars of one
-symbol, on a layout whose rings hold a block plus the deepest lag and whose constants' rings
-are filled once (they are not stepped). Either way each node computes each bar with the
-same kernel, from the same inputs, in the same order: the results are bit for bit the same.
+(backtests and ``vyx eval``, :mod:`kernels.columns`) it is the bars of ``block`` steps of up
+to :data:`LANES` symbols, on a layout whose rings hold a block plus the deepest lag and whose
+constants' rings are filled once (they are not stepped). Kernels whose bars form a chain of
+dependent operations step two symbols of a batch side by side when both have the same bars
+(:func:`kernels.ind.access.paired`). Either way each node computes each bar with the same
+kernel arithmetic, from the same inputs, in the same order: the results are bit for bit the
+same.
 
 **Fires.** In column mode a backtest's traders fire inside the interpreter, right after each
 block is stepped, while the block's values are still in the rings (:mod:`kernels.firing`, which
