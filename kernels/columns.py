@@ -21,7 +21,6 @@ gathered. Each thread collects its fires in a buffer of its own, handed back onc
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -32,7 +31,7 @@ import numpy as np
 from kernels import ops
 from kernels.firing import FIRE_NODES, NO_FIRES
 from kernels.graph import F64, I64, Layout, spans, with_rings
-from kernels.interp import ALONE, run_nb, workspace
+from kernels.interp import ALONE, LANES, run_nb, workspace
 from kernels.ops import N_BAR_FIELDS
 from kernels.threads import TakeFn, share
 
@@ -95,12 +94,6 @@ def fresh_row(lay: Layout) -> F64:
     const = lay.op == ops.CONST
     row[spans(lay.roff[const], lay.rdep[const])] = np.repeat(lay.prm[const, 0], lay.rdep[const])
     return row
-
-
-def split(n: int, parts: int) -> list[tuple[int, int]]:
-    """``parts`` contiguous ranges covering ``0..n-1`` (fewer when ``n`` is small)."""
-    bounds = np.linspace(0, n, max(1, min(parts, n)) + 1).astype(int).tolist()
-    return [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 @attrs.define
@@ -189,8 +182,10 @@ def _step_pieces(
 
 def _group(n_t: int) -> int:
     """Symbols a group: :data:`GROUP`, fewer when their ``n_t`` bars are over
-    :data:`BARS_FLOATS`."""
-    return max(1, min(GROUP, BARS_FLOATS // max(1, n_t * N_BAR_FIELDS)))
+    :data:`BARS_FLOATS`; a multiple of :data:`~kernels.interp.LANES` when it can be (the
+    interpreter's batches are that many symbols)."""
+    group = max(1, min(GROUP, BARS_FLOATS // max(1, n_t * N_BAR_FIELDS)))
+    return group - group % LANES if group >= LANES else group
 
 
 def _grown(rows: Rows, used: int, n: int) -> Rows:
@@ -280,7 +275,9 @@ def _run(
     n_sym = shape[0]
     # Pieces of one group, taken in turn: the threads finish within a group of each other,
     # and a thread that starts late takes fewer.
-    pieces = split(n_sym, -(-n_sym // _group(shape[1])) if threads > 1 else 1)
+    group = _group(shape[1])
+    pieces = [(a, min(n_sym, a + group)) for a in range(0, n_sym, group)]
+    pieces = pieces if threads > 1 else [(0, n_sym)]
     share(step, pieces, threads)
     if progress is not None:
         progress(n_sym)
