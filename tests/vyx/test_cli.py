@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from kernels.timeframes import timeframe_ms
 from tests.kernels.synthetic import random_klines
 from vyx.cli import cli
+from vyx.cli.klines_args import load_klines_args, start_loading
 
 HEADER = (
     "open_time,open,high,low,close,volume,close_time,quote_volume,count,taker_buy_volume,"
@@ -232,3 +233,23 @@ def test_help_lists_every_command_with_its_own_help_without_importing_it() -> No
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY []" in out.stdout, out.stdout
     assert "backtest   When each trader would have fired" in out.stdout
+
+
+def test_klines_read_on_a_thread_are_the_files_and_the_first_bad_one_is_named(
+    tmp_path: Path,
+) -> None:
+    good = [tmp_path / f"{s}USDT-5m.csv" for s in ("AAA", "BBB", "CCC")]
+    for seed, path in enumerate(good):
+        _write_csv(path, seed, 300, "5m", header=seed == 1)
+    values = [str(p) for p in good]
+    finish = start_loading(values)  # reads on a thread
+    read, inline = finish(), load_klines_args(values)
+    assert list(read["5m"]) == ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
+    for symbol, klines in inline["5m"].items():
+        assert np.array_equal(read["5m"][symbol].bars, klines.bars, equal_nan=True)
+    short, bad = tmp_path / "DDD.csv", tmp_path / "EEE.csv"
+    short.write_text("1,2,3\n")
+    bad.write_text("1,2\n")
+    finish = start_loading([str(good[0]), str(short), str(bad)])  # no error until finished
+    with pytest.raises(click.BadParameter, match=r"DDD\.csv.*expected 12 columns"):
+        finish()

@@ -12,10 +12,11 @@ import click
 from kernels.backtest import Fire, Fires, run_backtest
 from kernels.edges import MAX_COOLDOWN_BARS
 from kernels.klines_csv import Klines
+from kernels.precompile import is_cached
 from kernels.program import CompiledTrader, TraderDef, build
 from kernels.warmup import prepare_kernels
 from vyx.cli.fire_text import bar_time, echo_clauses, fmt_value
-from vyx.cli.klines_args import load_klines_args
+from vyx.cli.klines_args import start_loading
 from vyx.cli.option_types import klines_option, timeframe_option
 from vyx.traders_file import TradersFileError, load_traders
 
@@ -127,6 +128,11 @@ def backtest_command(
         raise click.UsageError("give exactly one of --filter or --traders")
     if html_file is not None and not outcomes:
         raise click.UsageError("--html needs --outcomes")
+    # With the kernels in the cache, the klines files are read on a thread of their own while
+    # the traders and the kernels are loaded (the compiled reader lets go of the GIL); a first
+    # run compiles in forked processes first (no thread may be running then). Either way
+    # their errors come after the traders'.
+    klines_loaded = start_loading(klines) if is_cached() else None
     runnable: list[TraderDef | CompiledTrader]
     if traders_file is not None:
         try:
@@ -140,8 +146,8 @@ def backtest_command(
         traders = [TraderDef("filter", filter_src, timeframe, "filter")]
         runnable = list(traders)
     prepare_kernels()
-    data = load_klines_args(klines)
     program, errors = build(runnable)
+    data = (klines_loaded or start_loading(klines, background=False))()
     for tid, error in errors.items():
         source = next(t.filter for t in traders if t.id == tid)
         click.echo(f"trader {tid}: does not compile:\n{error.format(source)}", err=True)
