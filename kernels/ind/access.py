@@ -19,7 +19,7 @@ def ring(roff, rdep, i):
     return roff[i], rdep[i] - 1
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def paired(items, w):
     """Whether work items ``w`` and ``w + 1`` step the same bars (two symbols of a column
     batch, :data:`kernels.interp.LANES`): a kernel whose bars form a chain of dependent

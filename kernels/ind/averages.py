@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
-
 from kernels import ops
 from kernels.ind.access import paired
-from kernels.jit import family, loops
+from kernels.jit import family, inlined_loops, loops
 from kernels.ops import OpSpec, Params, fixed_cost
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _rolling_bar(row, xo, xm, c, x, n, mean, m, total):
     """The rolling sum (or mean) at bar ``c`` of value ``x`` from the state (see
     :func:`_rolling`): the output, then the state after it."""
@@ -71,7 +69,7 @@ def sma_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
     _rolling(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, True)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@inlined_loops
 def _smoothed_bar(x, n, wilder, m, prev):
     """The average at one bar of value ``x`` from the state (see :func:`_smoothed`): the
     output, then the state after it."""
