@@ -46,6 +46,9 @@ MAX_OPEN = 8_192
 #: Bars after the signal at which its outcome is stored and pushed (besides when it is first
 #: followed, and at the first touch of its target or stop): the first bar, and complete.
 REPORT_AT = (1, HORIZON)
+#: A symbol the ring does not hold: no newest bar (its signals are stepped one by one, and
+#: given up when their bars are gone).
+_NOT_HELD = (-1, -1)
 #: The row's forward return columns, in the order of :data:`HORIZONS`.
 _RETURN_COLUMNS = tuple(f"return_{h}" for h in HORIZONS)
 
@@ -356,25 +359,30 @@ class LiveOutcomes:
             return updates + self._step(mine)
         times, values = ring.newest()
         held = ring.symbols
-        at_slot = times[[ring.slot(s) for s in held]].tolist()
+        slot_list = [ring.slot(s) for s in held]
+        # Symbol -> (open time of its newest bar, its slot): one look-up per open signal.
+        at_slot = zip(times[slot_list].tolist(), slot_list, strict=True)
         newest_of = dict(zip(held, at_slot, strict=True))
         step = ring.timeframe_ms
         fast: list[Followed] = []
         slots: list[int] = []
+        rows: list[int] = []
         slow: list[Followed] = []
         for f in mine:
-            newest = newest_of.get(f.symbol, -1)
-            if newest == f.last_time:
+            newest, slot = newest_of.get(f.symbol, _NOT_HELD)
+            last = f.last_time
+            if newest == last:
                 continue  # nothing new
-            if newest == f.last_time + step:
+            if newest == last + step:
                 fast.append(f)
-                slots.append(ring.slot(f.symbol))
+                slots.append(slot)
+                rows.append(f.row)
             else:
                 slow.append(f)
         if fast:
             at = np.asarray(slots, dtype=np.int64)
             self.tracker.advance(
-                np.asarray([f.row for f in fast], dtype=np.int64),
+                np.asarray(rows, dtype=np.int64),
                 np.ascontiguousarray(values[at, HIGH]),
                 np.ascontiguousarray(values[at, LOW]),
                 np.ascontiguousarray(values[at, CLOSE]),
