@@ -243,7 +243,7 @@ def _fires(
     """The fires each thread found, ordered by step, trader id and symbol (symbols are in
     name order), as :class:`~kernels.fires.Fires` wants them."""
     width = max([1, *(len(e.nodes) for e in explained)]) + 1
-    rows, values = _joined(found, width)
+    rows, values, where = _joined(found, width)
     symbol, step, trader = rows[:, 0], rows[:, 1], rows[:, 2]
     key = step * len(traders)
     key += trader
@@ -263,7 +263,7 @@ def _fires(
         trader[order],
         symbol[order],
         step[order],
-        order,
+        order if where is None else where[order],
     )
 
 
@@ -280,10 +280,17 @@ def _order(key: I64) -> I64:
     return np.remainder(key, n, out=key)
 
 
-def _joined(found: list[Found], width: int) -> tuple[I64, F64]:
-    """The threads' fires and values, end to end (one thread's as they are)."""
+def _joined(found: list[Found], width: int) -> tuple[I64, F64, I64 | None]:
+    """The threads' fires end to end (one thread's as they are) and their values: in the
+    threads' shared buffer when every thread's are there (each fire's row of it the third
+    item; None: the fires' own order), else joined."""
     if len(found) == 1:
-        return found[0].fired, found[0].values
+        return found[0].fired, found[0].values, None
     if not found:
-        return np.zeros((0, 3), dtype=np.int64), np.zeros((0, width))
-    return np.concatenate([f.fired for f in found]), np.concatenate([f.values for f in found])
+        return np.zeros((0, 3), dtype=np.int64), np.zeros((0, width)), None
+    fired = np.concatenate([f.fired for f in found])
+    shared = found[0].shared
+    if shared is not None and all(f.shared is shared for f in found):
+        where = np.concatenate([f.at + np.arange(len(f.fired)) for f in found])
+        return fired, shared, where
+    return fired, np.concatenate([f.values for f in found]), None

@@ -21,6 +21,7 @@ gathered. Each thread collects its fires in a buffer of its own, handed back onc
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Iterator
 from typing import TypeVar
@@ -73,10 +74,31 @@ class Firing:
 @attrs.frozen(eq=False)
 class Found:
     """The fires one thread found: rows (symbol, step, trader) and, in the same rows, the
-    values of the trader's explanation nodes then the bar's close."""
+    values of the trader's explanation nodes then the bar's close (``values``: rows ``at``
+    on of the threads' ``shared`` buffer, when they are there)."""
 
     fired: I64
     values: F64
+    shared: F64 | None = None
+    at: int = 0
+
+
+class _FireRoom:
+    """One buffer of fires for every thread of a run, a region of ``room`` rows each (taken
+    in turn), so that the threads' values need no joining: a region's untouched rows cost
+    no memory (a thread with more fires than room moves to a buffer of its own)."""
+
+    def __init__(self, threads: int, room: int, width: int) -> None:
+        self.room = room
+        self.fired = np.empty((threads * room, 3), dtype=np.int64)
+        self.values = np.empty((threads * room, width))
+        self._taken = itertools.count()
+        self._lock = threading.Lock()
+
+    def region(self) -> int:
+        """The first row of a region not taken yet."""
+        with self._lock:
+            return next(self._taken) * self.room
 
 
 def column_layout(lay: Layout, block: int = BLOCK) -> Layout:
@@ -123,9 +145,11 @@ def _step_pieces(
     take: TakeFn,
     progress: _Progress,
     caller: bool,
+    fire_room: _FireRoom | None = None,
 ) -> Found | None:
     """Step the symbols of each range ``take()`` gives a group at a time, their outputs into
-    ``out`` and (``firing``) the fires into this thread's buffer; returns those."""
+    ``out`` and (``firing``) the fires into this thread's region of ``fire_room`` (or a
+    buffer of its own); returns those."""
     n_t = shape[1]
     fresh = fresh_row(lay)
     group = _group(n_t)
@@ -135,12 +159,17 @@ def _step_pieces(
     bars_buffer = np.empty((group, n_t, N_BAR_FIELDS))
     ext_buffer = np.empty((group, n_t, ext[1]))
     spec, ready, fired, values = NO_FIRES
+    at = -1
     if firing is not None:
         # Its state columns are this thread's, one copy for each symbol of a batch.
         spec = np.tile(firing.spec, (len(work) - 1, 1))
-        room = min(FIRE_ROWS, max(1024, shape[0] * n_t * len(firing.spec) // FIRE_ROOM))
-        fired = np.empty((room, 3), dtype=np.int64)
-        values = np.empty((room, spec.shape[1] - FIRE_NODES + 1))
+        if fire_room is not None:
+            at = fire_room.region()
+            fired = fire_room.fired[at : at + fire_room.room]
+            values = fire_room.values[at : at + fire_room.room]
+        else:
+            fired = np.empty((_room(shape, firing), 3), dtype=np.int64)
+            values = np.empty((len(fired), spec.shape[1] - FIRE_NODES + 1))
     used = 0
     for a, b in _groups(take, group):
         bars = rows(a, b, bars_buffer)
@@ -171,13 +200,23 @@ def _step_pieces(
             )
             if used + found <= len(fired):
                 break
-            # More fires than room: a larger buffer, and the group again.
+            # More fires than room: a larger buffer of its own, and the group again.
             n = max(2 * (used + found), 2 * len(fired))
-            fired, values = _grown(fired, used, n), _grown(values, used, n)
+            fired, values, at = _grown(fired, used, n), _grown(values, used, n), -1
         fired[used : used + found, 0] += a
         used += found
         progress.add(b - a, caller=caller)
-    return None if firing is None else Found(fired[:used], values[:used])
+    if firing is None:
+        return None
+    if at < 0 or fire_room is None:
+        return Found(fired[:used], values[:used])
+    return Found(fired[:used], values[:used], fire_room.values, at)
+
+
+def _room(shape: tuple[int, int], firing: Firing) -> int:
+    """Rows of fires a thread makes room for at first: one per :data:`FIRE_ROOM` trader-bars
+    of the whole run."""
+    return min(FIRE_ROWS, max(1024, shape[0] * shape[1] * len(firing.spec) // FIRE_ROOM))
 
 
 def _group(n_t: int) -> int:
@@ -266,18 +305,24 @@ def _run(
     caller = threading.get_ident()
     found: list[Found] = []
 
-    def step(take: TakeFn) -> None:
-        mine = threading.get_ident() == caller
-        got = _step_pieces(col, rows, shape, ext, outs, out, firing, take, state, mine)
-        if got is not None:
-            found.append(got)  # list.append is atomic
-
     n_sym = shape[0]
     # Pieces of one group, taken in turn: the threads finish within a group of each other,
     # and a thread that starts late takes fewer.
     group = _group(shape[1])
     pieces = [(a, min(n_sym, a + group)) for a in range(0, n_sym, group)]
     pieces = pieces if threads > 1 else [(0, n_sym)]
+    n_threads = max(1, min(threads, len(pieces)))
+    fire_room = None
+    if firing is not None and n_threads > 1:
+        width = firing.spec.shape[1] - FIRE_NODES + 1
+        fire_room = _FireRoom(n_threads, _room(shape, firing), width)
+
+    def step(take: TakeFn) -> None:
+        mine = threading.get_ident() == caller
+        got = _step_pieces(col, rows, shape, ext, outs, out, firing, take, state, mine, fire_room)
+        if got is not None:
+            found.append(got)  # list.append is atomic
+
     share(step, pieces, threads)
     if progress is not None:
         progress(n_sym)
