@@ -213,7 +213,8 @@ def _rows(ref, big, bt, proc, mem, edge, busy) -> list[tuple[str, float, str, st
             mem["cold_compile_s"],
             "s",
             f"target ≤ 8 s; {mem['cold_processes']:.0f} processes, "
-            f"{mem['cold_progress_steps']:.0f} progress steps shown",
+            f"{mem['cold_compile_cpu_s']:.1f} s of CPU, "
+            f"{mem['cold_progress_steps']:.0f} progress steps shown, load {mem['load']:.1f}",
         ),
         ("process loading kernels from cache: start", mem["cached_load_s"], "s", ""),
         (

@@ -119,22 +119,23 @@ def is_cached() -> bool:
     )
 
 
-#: Each unit's compile CPU, seconds (measured on the reference 2-vCPU machine): only the
-#: order units are taken in, longest first, so that the processes finish together; a stale
-#: or missing figure costs balance, never correctness.
+#: Each unit's compile CPU, seconds (measured in one process on the reference 2-vCPU machine
+#: at load ~4; the interpreter's includes numba's set-up, which the first unit of every
+#: process pays): only the order units are taken in, longest first, so that the processes
+#: finish together; a stale or missing figure costs balance, never correctness.
 UNIT_SECONDS = {
-    "interpreter": 2.9,
-    "oscillators": 2.4,
+    "interpreter": 4.6,
+    "oscillators": 3.4,
+    "candles": 1.35,
     "elementwise": 1.2,
-    "candles": 1.1,
-    "outcomes": 1.0,
-    "structure": 1.0,
-    "trend": 0.9,
-    "stats": 0.7,
-    "volume": 0.6,
-    "averages": 0.6,
-    "klines reader, thread waits": 0.6,
-    "warm-up replay": 0.6,
+    "trend": 1.2,
+    "averages": 0.95,
+    "warm-up replay": 0.9,
+    "structure": 0.8,
+    "outcomes": 0.75,
+    "klines reader, thread waits": 0.7,
+    "volume": 0.7,
+    "stats": 0.65,
 }
 
 
