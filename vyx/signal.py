@@ -20,6 +20,8 @@ SIGNAL_NAMESPACE = uuid.UUID("6f1c9a52-3b7e-5d0a-9c1e-2a4b8d7e0f31")
 
 
 _NAMESPACE_BYTES = SIGNAL_NAMESPACE.bytes
+#: The SHA-1 state after the namespace: each id copies it and hashes its name alone.
+_NAMESPACE_SHA1 = hashlib.sha1(_NAMESPACE_BYTES)
 
 #: The RFC 4122 variant's hex digit (``10xx``) for each hex digit of the hash at its place.
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
@@ -32,8 +34,9 @@ def signal_id(trader_id: str, symbol: str, interval: str, open_time_ms: int) -> 
     creates dozens of these on the way to the browser): the SHA-1's first 32 hex digits, the
     version digit set to 5 and the variant's bits into the 17th.
     """
-    name = f"{trader_id}|{symbol}|{interval}|{open_time_ms}"
-    x = hashlib.sha1(_NAMESPACE_BYTES + name.encode()).hexdigest()
+    h = _NAMESPACE_SHA1.copy()
+    h.update(f"{trader_id}|{symbol}|{interval}|{open_time_ms}".encode())
+    x = h.hexdigest()
     return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT[x[16]]}{x[17:20]}-{x[20:32]}"
 
 

@@ -210,11 +210,20 @@ class Delivery:
             await self.store.save_signals(confirmed, self._alerts(confirmed))
             self.metrics.signals.inc(len(confirmed))
         datas = [s.message_data() for s in signals]
-        for s, data in zip(signals, datas, strict=True):
-            if not s.provisional:
-                # Before the broadcast: a browser joining meanwhile gets it in its snapshot.
-                self.recent.appendleft(data)
-                self.running.last_signals[s.trader_id] = {"symbol": s.symbol, "time": s.created_at}
+        if confirmed:
+            # Before the broadcast: a browser joining meanwhile gets them in its snapshot (the
+            # newest first, as one appendleft each would leave them).
+            shown = (
+                datas
+                if len(confirmed) == len(datas)
+                else [d for d in datas if not d["provisional"]]
+            )
+            self.recent.extendleft(shown)
+            # Each trader's last signal of the batch (a dict keeps the last value of a key).
+            newest = {s.trader_id: s for s in confirmed}
+            last = self.running.last_signals
+            for trader_id, s in newest.items():
+                last[trader_id] = {"symbol": s.symbol, "time": s.created_at}
         # One message per browser for the whole screen (version 1 browsers: one per signal).
         for message in signals_created(datas):
             self.broadcast(message)
