@@ -7,7 +7,12 @@
 - **NumPy's error model.** A division by zero gives inf or NaN instead of raising (kernels
   guard every division whose result they use), which spares each division a check.
 - **No wrappers.** Functions only ever called from other kernels skip the wrappers that make
-  them callable from Python (a third of their compile time).
+  them callable from Python (a third of their compile time). Kernels called from Python skip
+  the C-callable wrapper (nothing calls one; the interpreter is called by address from the
+  warm-up replay).
+- **No idle passes.** numba's pipeline without the passes that change nothing in code without
+  the runtime (:data:`_IDLE_PASSES`): the machine code is the same (compared), ~5 % of the
+  first compile's CPU.
 - **One specialization per argument types.** numba compiles a kernel called with a constant
   (``_directional(..., 2)``) once per constant value; kernels here are compiled once per
   argument *types* (11 specializations were 5; ~13 % of the first compile's CPU). The
@@ -52,7 +57,9 @@ from llvmlite import binding, ir
 from numba import njit, types
 from numba.core.caching import FunctionCache
 from numba.core.codegen import JITCodeLibrary
-from numba.core.compiler import Compiler
+from numba.core.compiler import Compiler, DefaultPassBuilder
+from numba.core.typed_passes import NopythonRewrites
+from numba.core.untyped_passes import InlineClosureLikes, WithLifting
 from numba.extending import overload
 
 _HERE = Path(__file__).resolve().parent
@@ -123,8 +130,28 @@ def _one_specialization(dispatcher: Any) -> None:
 #: numba's classes, untyped.
 _JITCodeLibrary: Any = JITCodeLibrary
 _Compiler: Any = Compiler
+_DefaultPassBuilder: Any = DefaultPassBuilder
 #: How numba names a compiled function's environment slot.
 _ENV_PREFIX = "_ZN08NumbaEnv"
+
+
+#: numba's passes that change nothing in our kernels: ``with`` blocks lifted to object mode
+#: and locally defined closures inlined (kernels have neither), and the rewrites after typing
+#: (array expressions and arrays of constants allocate, which code without the runtime cannot;
+#: string-literal indexes of records, which kernels do not have). Dropping them leaves the
+#: machine code of the interpreter and of every family the same (compared instruction by
+#: instruction).
+_IDLE_PASSES = (WithLifting, InlineClosureLikes, NopythonRewrites)
+
+
+class _LeanCompiler(_Compiler):  # type: ignore[misc]
+    """numba's nopython pipeline without :data:`_IDLE_PASSES` (their compile time)."""
+
+    def define_pipelines(self) -> list[Any]:
+        pipeline: Any = _DefaultPassBuilder.define_nopython_pipeline(self.state)
+        pipeline.passes = [p for p in pipeline.passes if p[0] not in _IDLE_PASSES]
+        pipeline.finalize()
+        return [pipeline]
 
 
 class _LinkedLibrary(_JITCodeLibrary):  # type: ignore[misc]
@@ -150,7 +177,7 @@ class _LinkedLibrary(_JITCodeLibrary):  # type: ignore[misc]
         self._finalized = True
 
 
-class _LinkedCompiler(_Compiler):  # type: ignore[misc]
+class _LinkedCompiler(_LeanCompiler):
     """numba's compiler, into a :class:`_LinkedLibrary`."""
 
     def compile_extra(self, func: Any) -> Any:
@@ -158,7 +185,9 @@ class _LinkedCompiler(_Compiler):  # type: ignore[misc]
         return super().compile_extra(func)
 
 
-_NO_RUNTIME = cast("dict[str, Any]", {"_nrt": False, "error_model": "numpy"})
+_NO_RUNTIME = cast(
+    "dict[str, Any]", {"_nrt": False, "error_model": "numpy", "pipeline_class": _LeanCompiler}
+)
 _INTERNAL = cast("dict[str, Any]", {"no_cpython_wrapper": True, "no_cfunc_wrapper": True})
 
 
@@ -196,21 +225,17 @@ overload_loops: Any = functools.partial(_overload, jit_options={**LOOPS, "nogil"
 #: Decorator of a loop or a small helper that LLVM inlines where it is called (a family's
 #: ``block_nb`` calling a loop once: the interpreter then calls the loop in one call, not two;
 #: a helper called from several kernels: see the module, "Helpers inlined by LLVM").
-inlined_loops = _kernels(
-    False, **_NO_RUNTIME, **_INTERNAL, forceinline=True, pipeline_class=_LinkedCompiler
-)
+inlined_loops = _kernels(False, **{**LOOPS, "forceinline": True})
 
 #: Decorator of a family's ``block_nb`` (a compiled unit, called only from the interpreter):
 #: cached, no runtime.
 family = _kernels(True, **_NO_RUNTIME, **_INTERNAL)
 
-#: Decorator of the interpreter (called from Python): cached, releases the GIL, no runtime.
-entry = _kernels(True, **_NO_RUNTIME)
+#: Decorator of a compiled unit called from Python (and by address from other kernels: the
+#: interpreter): cached, releases the GIL, no runtime, and no C-callable wrapper (nothing
+#: calls one; its compile time).
+entry = _kernels(True, **_NO_RUNTIME, no_cfunc_wrapper=True)
 
 #: Decorator of small helpers inlined by numba where they are called (each call site typed
 #: and lowered again: prefer :data:`inlined_loops` unless measured slower).
 inline = njit(cache=True, nogil=True, inline="always")
-
-#: Decorator of a kernel only ever called from Python: cached, releases the GIL, no runtime,
-#: and no C-callable wrapper (its compile time).
-python_entry = _kernels(True, **_NO_RUNTIME, no_cfunc_wrapper=True)

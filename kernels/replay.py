@@ -62,7 +62,7 @@ from numba.core import cgutils, errors
 from numba.extending import intrinsic
 
 from kernels.interp import INTERP_SIGNATURE, run_nb
-from kernels.jit import python_entry
+from kernels.jit import entry
 from kernels.ops import N_BAR_FIELDS, OPEN_TIME
 
 #: The symbol the compiled replay knows the interpreter's address by.
@@ -129,7 +129,7 @@ def _call_interpreter(typingctx, plan, job, take):
 call_interpreter: Any = _call_interpreter
 
 
-@python_entry
+@entry
 def replay_nb(
     plan,
     fresh,

@@ -12,11 +12,12 @@ one symbol through consecutive bars ``c0 .. c1 - 1``. It receives
 - ``oj``, ``mj``: its own ring's offset and ``depth - 1``;
 
 and writes its output for bar ``c`` to ``row[oj + (c & mj)]``. An input's value ``k`` bars ago
-is ``row[offset + ((c - k) & mask)]`` with ``offset, mask = ring(roff, rdep, i)``
-(:mod:`kernels.ind.access`; ring depths are powers of two, and every ring is deep enough for
-the lags its consumers read plus the bars of a block). A kernel loads its state into local
-variables once, loops over the bars (the state stays in registers) and stores it back: the
-live screener calls it for one bar, backtests for a block of bars, with the same arithmetic.
+is ``row[offset + ((c - k) & mask)]`` with ``offset, mask = roff[i], rdep[i] - 1`` (ring
+depths are powers of two, so the slot of bar ``c`` is ``c & mask``, not a 64-bit modulo;
+every ring is deep enough for the lags its consumers read plus the bars of a block). A kernel
+loads its state into local variables once, loops over the bars (the state stays in
+registers) and stores it back: the live screener calls it for one bar, backtests for a block
+of bars, with the same arithmetic.
 A NaN input resets a kernel's warm-up: its output equals the reference implementation
 applied to each run of valid inputs on its own.
 
