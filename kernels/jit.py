@@ -58,8 +58,8 @@ from numba import njit, types
 from numba.core.caching import FunctionCache
 from numba.core.codegen import JITCodeLibrary
 from numba.core.compiler import Compiler, DefaultPassBuilder
-from numba.core.typed_passes import NopythonRewrites
-from numba.core.untyped_passes import InlineClosureLikes, WithLifting
+from numba.core.typed_passes import NopythonRewrites, PreLowerStripPhis
+from numba.core.untyped_passes import InlineClosureLikes, ReconstructSSA, WithLifting
 from numba.extending import overload
 
 _HERE = Path(__file__).resolve().parent
@@ -143,13 +143,29 @@ _ENV_PREFIX = "_ZN08NumbaEnv"
 #: instruction).
 _IDLE_PASSES = (WithLifting, InlineClosureLikes, NopythonRewrites)
 
+#: numba's conversion of a function's IR to SSA form before typing (its phis stripped again
+#: before lowering): ~6 % of the first compile's CPU, skipped outside these modules. Typed
+#: without it, code is the same arithmetic (no fast-math) and LLVM makes its own SSA form:
+#: the machine code of the interpreter, the crew's waits, the outcome kernels, the klines
+#: reader, the replay and the other families is the same (compared instruction by
+#: instruction); these modules' kernels got another register allocation, so they keep it.
+_SSA_KEPT = frozenset(
+    f"kernels.ind.{name}"
+    for name in ("access", "averages", "cci", "oscillators", "stats", "trend", "volume")
+)
+_SSA_PASSES = (ReconstructSSA, PreLowerStripPhis)
+
 
 class _LeanCompiler(_Compiler):  # type: ignore[misc]
-    """numba's nopython pipeline without :data:`_IDLE_PASSES` (their compile time)."""
+    """numba's nopython pipeline without :data:`_IDLE_PASSES` nor, outside
+    :data:`_SSA_KEPT`, :data:`_SSA_PASSES` (their compile time)."""
 
     def define_pipelines(self) -> list[Any]:
         pipeline: Any = _DefaultPassBuilder.define_nopython_pipeline(self.state)
-        pipeline.passes = [p for p in pipeline.passes if p[0] not in _IDLE_PASSES]
+        skipped: tuple[type, ...] = _IDLE_PASSES
+        if self.state.func_id.modname not in _SSA_KEPT:
+            skipped += _SSA_PASSES
+        pipeline.passes = [p for p in pipeline.passes if p[0] not in skipped]
         pipeline.finalize()
         return [pipeline]
 
