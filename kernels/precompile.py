@@ -120,22 +120,22 @@ def is_cached() -> bool:
 
 
 #: Each unit's compile CPU, seconds (measured in one process on the reference 2-vCPU machine
-#: at load ~4; the interpreter's includes numba's set-up, which the first unit of every
-#: process pays): only the order units are taken in, longest first, so that the processes
-#: finish together; a stale or missing figure costs balance, never correctness.
+#: at load ~1.7, two runs; the interpreter's includes numba's set-up, which the first unit of
+#: every process pays): only the order units are taken in, longest first, so that the
+#: processes finish together; a stale or missing figure costs balance, never correctness.
 UNIT_SECONDS = {
-    "interpreter": 4.6,
-    "oscillators": 3.4,
-    "candles": 1.35,
-    "elementwise": 1.2,
-    "trend": 1.2,
-    "averages": 0.95,
-    "warm-up replay": 0.9,
-    "structure": 0.8,
-    "outcomes": 0.75,
-    "klines reader, thread waits": 0.7,
-    "volume": 0.7,
-    "stats": 0.65,
+    "interpreter": 4.0,
+    "oscillators": 2.65,
+    "candles": 1.0,
+    "trend": 0.9,
+    "elementwise": 0.75,
+    "warm-up replay": 0.65,
+    "averages": 0.65,
+    "volume": 0.63,
+    "outcomes": 0.52,
+    "stats": 0.49,
+    "structure": 0.48,
+    "klines reader, thread waits": 0.38,
 }
 
 
