@@ -251,7 +251,3 @@ family = _kernels(True, **_NO_RUNTIME, **_INTERNAL)
 #: interpreter): cached, releases the GIL, no runtime, and no C-callable wrapper (nothing
 #: calls one; its compile time).
 entry = _kernels(True, **_NO_RUNTIME, no_cfunc_wrapper=True)
-
-#: Decorator of small helpers inlined by numba where they are called (each call site typed
-#: and lowered again: prefer :data:`inlined_loops` unless measured slower).
-inline = njit(cache=True, nogil=True, inline="always")
