@@ -399,6 +399,9 @@ def reference(tmp: Path) -> dict[str, Any]:
     bars = sorted({r.open_time for r in got})
     per_close = [sum(1 for r in got if r.open_time == b) for b in bars]
     q_own, q_after = _quantiles(own), _quantiles(after)
+    # The close whose signal came latest after its bucket: named, so that a slow one can be
+    # told apart (e.g. a 5m close held for the 1h bar closing at the same instant).
+    slowest = max(got, key=lambda r: r.at - buckets[(r.interval, r.open_time)][1], default=None)
     q_spread = _quantiles(spreads)
     return {
         "signals": len(got),
@@ -410,6 +413,10 @@ def reference(tmp: Path) -> dict[str, Any]:
         "latency_max_ms": q_own[2],
         "after_bucket_p50_ms": q_after[0],
         "after_bucket_p99_ms": q_after[1],
+        "slowest_close": None
+        if slowest is None
+        else f"{slowest.interval} bar opening {slowest.open_time} (closing "
+        f"{'on' if (slowest.open_time + 300_000) % 3_600_000 == 0 else 'off'} an hour)",
         "bucket_spread_p50_ms": q_spread[0],
         "bucket_spread_max_ms": q_spread[2],
         "daemon_cpu_fraction": cpu,
@@ -547,7 +554,7 @@ def _print_reference(r: dict[str, Any]) -> None:
         f"  from the bucket's last closed frame:  p50 {r['after_bucket_p50_ms']:.1f} ms   "
         f"p99 {r['after_bucket_p99_ms']:.1f} ms   (the exchange wrote a bucket's 100 closed 5m "
         f"frames over p50 {r['bucket_spread_p50_ms']:.1f} ms, max "
-        f"{r['bucket_spread_max_ms']:.1f} ms)"
+        f"{r['bucket_spread_max_ms']:.1f} ms); slowest: {r['slowest_close']}"
     )
     print(
         f"  inside the daemon, close announced -> signals stored and pushed (/metrics): "
