@@ -48,6 +48,7 @@ import httpx
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
+from benchmarks.latency_stats import bucket_spans, histogram_quantile, quantiles
 from benchmarks.workload import FILTERS
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench-results"
@@ -70,16 +71,6 @@ FAST_SECONDS = 12.0
 #: completing, as a daemon running for a while has (its traders' records updated every close).
 FAST_WARM_S = 12.0
 _DASHBOARD = re.compile(r"Dashboard: (http://\S+)/\?token=(\S+)")
-
-
-def _quantiles(xs: list[float]) -> tuple[float, float, float]:
-    """(p50, p99, max) of ``xs`` in ms (NaN when empty)."""
-    if not xs:
-        return (float("nan"),) * 3
-    if len(xs) == 1:
-        return xs[0] * 1e3, xs[0] * 1e3, xs[0] * 1e3
-    q = statistics.quantiles(xs, n=100, method="inclusive")
-    return q[49] * 1e3, q[98] * 1e3, max(xs) * 1e3
 
 
 # -- the exchange process ------------------------------------------------------------------------
@@ -349,15 +340,6 @@ async def browse(url: str, seconds: float, until_bars: int | None = None) -> lis
 # -- phases --------------------------------------------------------------------------------------
 
 
-def _buckets(sent: dict[tuple[str, str, int], float]) -> dict[tuple[str, int], tuple[float, float]]:
-    """(interval, open time) -> (first, last) closed frame sent."""
-    out: dict[tuple[str, int], tuple[float, float]] = {}
-    for (_, i, t), at in sent.items():
-        lo, hi = out.get((i, t), (at, at))
-        out[(i, t)] = (min(lo, at), max(hi, at))
-    return out
-
-
 def reference(tmp: Path) -> dict[str, Any]:
     exchange = start_exchange(tmp, "reference", SPEED)
     try:
@@ -392,17 +374,17 @@ def reference(tmp: Path) -> dict[str, Any]:
     # A bar that reached the daemon by REST (a gap repaired) has no closed frame to time it by.
     by_rest = sum(1 for r in got if (r.symbol, r.interval, r.open_time) not in sent)
     got = [r for r in got if (r.symbol, r.interval, r.open_time) in sent]
-    buckets = _buckets(sent)
+    buckets = bucket_spans(sent)
     own = [r.at - sent[(r.symbol, r.interval, r.open_time)] for r in got]
     after = [r.at - buckets[(r.interval, r.open_time)][1] for r in got]
     spreads = [hi - lo for (i, t), (lo, hi) in buckets.items() if i == "5m"]
     bars = sorted({r.open_time for r in got})
     per_close = [sum(1 for r in got if r.open_time == b) for b in bars]
-    q_own, q_after = _quantiles(own), _quantiles(after)
+    q_own, q_after = quantiles(own), quantiles(after)
     # The close whose signal came latest after its bucket: named, so that a slow one can be
     # told apart (e.g. a 5m close held for the 1h bar closing at the same instant).
     slowest = max(got, key=lambda r: r.at - buckets[(r.interval, r.open_time)][1], default=None)
-    q_spread = _quantiles(spreads)
+    q_spread = quantiles(spreads)
     return {
         "signals": len(got),
         "signals_by_rest": by_rest,
@@ -420,11 +402,11 @@ def reference(tmp: Path) -> dict[str, Any]:
         "bucket_spread_p50_ms": q_spread[0],
         "bucket_spread_max_ms": q_spread[2],
         "daemon_cpu_fraction": cpu,
-        "screen_p50_ms": _histogram_quantile(metrics, "vyx_screen_duration_seconds", "5m", 0.5),
-        "close_to_signals_p50_ms": _histogram_quantile(
+        "screen_p50_ms": histogram_quantile(metrics, "vyx_screen_duration_seconds", "5m", 0.5),
+        "close_to_signals_p50_ms": histogram_quantile(
             metrics, "vyx_close_to_signals_seconds", None, 0.5
         ),
-        "close_to_signals_p99_ms": _histogram_quantile(
+        "close_to_signals_p99_ms": histogram_quantile(
             metrics, "vyx_close_to_signals_seconds", None, 0.99
         ),
         "ready_first_s": first_ready,
@@ -437,23 +419,6 @@ def reference(tmp: Path) -> dict[str, Any]:
         "idle_rss_mib": idle_rss,
         "idle_peak_rss_mib": idle_hwm,
     }
-
-
-def _histogram_quantile(metrics: dict[str, float], name: str, tf: str | None, q: float) -> float:
-    """A quantile (ms) read from a Prometheus histogram's buckets (upper bound of its bucket)."""
-    rows = []
-    label = "" if tf is None else ',timeframe="' + tf + '"'
-    for key, value in metrics.items():
-        m = re.fullmatch(name + r'_bucket\{le="([^"]+)"' + label + r"\}", key)
-        if m:
-            rows.append((float(m.group(1)), value))
-    rows.sort()
-    if not rows or rows[-1][1] == 0:
-        return float("nan")
-    for le, count in rows:
-        if count >= q * rows[-1][1]:
-            return le * 1e3
-    return float("nan")
 
 
 async def _browse_measured(daemon: Daemon) -> tuple[list[Received], float, float]:
@@ -486,7 +451,7 @@ def throughput(tmp: Path) -> dict[str, Any]:
         stored = daemon.stored_signals()
     finally:
         sent = exchange.stop()
-    buckets = _buckets(sent)
+    buckets = bucket_spans(sent)
     # Whole closes only, streamed live (a bar that closed during start-up reached the daemon
     # by REST backfill: its signals come from catch-up, with no closed frame to time them by).
     bars = [b for b in sorted({r.open_time for r in got})[1:-1] if ("5m", b) in buckets]

@@ -41,6 +41,7 @@ from typing import Any
 import trio
 
 from benchmarks import bench_daemon as bd
+from benchmarks.latency_stats import bucket_spans
 
 HOPS = ("frames", "screen", "screened", "delivery", "pushed", "sent", "browser")
 CLOSES = 8
@@ -120,7 +121,7 @@ def _timeline(
     notes: list[list[Any]], got: list[bd.Received], sent: dict[tuple[str, str, int], float]
 ) -> dict[tuple[str, int], dict[str, float]]:
     """Per 5m close: each hop's first note (the frames' last), ms after the bucket's last frame."""
-    buckets = bd._buckets(sent)
+    buckets = bucket_spans(sent)
     out: dict[tuple[str, int], dict[str, float]] = {}
     for r in got:
         key = (r.interval, r.open_time)
