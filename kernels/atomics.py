@@ -94,10 +94,19 @@ def _swap_typer(typingctx: Any, arr: Any, index: Any, expected: Any, value: Any)
     return types.boolean(arr, index, expected, value), codegen
 
 
+def _words_and_c_array(words: Any, index: Any, arr: Any) -> bool:
+    """Are ``words[index]`` an int64 array's word and ``arr`` a C-contiguous array (the types
+    :func:`put_array` and :func:`view_at` take)?"""
+    return (
+        _int64_array(words)
+        and isinstance(index, types.Integer)
+        and isinstance(arr, types.Array)
+        and arr.layout == "C"
+    )
+
+
 def _put_typer(typingctx: Any, words: Any, index: Any, arr: Any) -> Any:
-    if not (_int64_array(words) and isinstance(index, types.Integer)):
-        return None
-    if not (isinstance(arr, types.Array) and arr.layout == "C"):
+    if not _words_and_c_array(words, index, arr):
         return None
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
@@ -113,9 +122,7 @@ def _put_typer(typingctx: Any, words: Any, index: Any, arr: Any) -> Any:
 
 
 def _view_typer(typingctx: Any, words: Any, index: Any, like: Any) -> Any:
-    if not (_int64_array(words) and isinstance(index, types.Integer)):
-        return None
-    if not (isinstance(like, types.Array) and like.layout == "C"):
+    if not _words_and_c_array(words, index, like):
         return None
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
