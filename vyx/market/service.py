@@ -2,10 +2,11 @@
 
 ``run_market`` is the single writer of the rings. Start-up: exchangeInfo and 24 h tickers ->
 universe -> backfill every (symbol, timeframe) with ``warmup`` bars -> open the shards' streams
--> ``task_status.started(handle)``. Then, forever: frames are applied by the history writer;
-a revealed gap starts a repair task (REST) for that key; closes are announced on ``events``;
-the universe is refreshed every ``universe_refresh_s`` (joining symbols are subscribed and
-backfilled, leaving ones unsubscribed and dropped).
+-> ``task_status.started(handle)``; the exchange's clock, read then, finds the bars that closed
+between their backfill and their stream's subscription (repaired). Then, forever: frames are
+applied by the history writer; a revealed gap starts a repair task (REST) for that key; closes
+are announced on ``events``; the universe is refreshed every ``universe_refresh_s`` (joining
+symbols are subscribed and backfilled, leaving ones unsubscribed and dropped).
 
 A location Binance refuses (HTTP 451 on REST or at a stream handshake) stops the market for good:
 one line is logged, the phase becomes ``restricted`` (also after start-up) and nothing is sent to
@@ -234,6 +235,7 @@ class _Market:
         self.nursery.start_soon(self._writer)
         self.nursery.start_soon(self.announcer.run)
         await self._place(universe, wait=True)
+        self.nursery.start_soon(self._repair_closed_while_subscribing)
         self.nursery.start_soon(self._refresh_loop)
         self._phase("streaming", f"{len(universe)} symbols")
         self._phase.starting = False
@@ -309,6 +311,26 @@ class _Market:
         if p.keys_done == p.keys_total or now - self.reported_at >= 5.0:
             self.reported_at = now
             logger.info(p.line())
+
+    async def _repair_closed_while_subscribing(self) -> None:
+        """Repair the bars that closed after the backfill fetched them and before the streams
+        were subscribed (their closed frames were never sent), found from the exchange's clock
+        read once the streams are: a stream reveals them only at its next frame, which for a
+        1h kline can be far off, while the 5m closes that read the 1h bar wait for it (the
+        screener's alignment, up to its timeout)."""
+        try:
+            now = await self.rest.server_time()
+        except RestRestricted as exc:
+            self.restrict(exc.where, exc.reason)
+            return
+        except RestError as exc:
+            logger.warning("server time failed ({}): missed closes wait for their next frame", exc)
+            return
+        # A closed frame of a bar that closed just before ``now`` may still be on its way, as
+        # the stragglers of a bucket are: it is given as long to arrive.
+        await trio.sleep(self.cfg.close_grace_s)
+        for repair in self.history.closed_by(now):
+            self._start_repair(repair.symbol, repair.timeframe)
 
     # -- streams -----------------------------------------------------------------------------------
 
