@@ -74,7 +74,7 @@ from kernels import atomics, handoff, ops
 from kernels.families import table
 from kernels.family_table import call_family, needs_families
 from kernels.firing import NO_FIRES as NO_FIRES
-from kernels.firing import fire_block, reset
+from kernels.firing import fire_block, reset, unsigned
 from kernels.graph import F64, I64
 from kernels.jit import entry, loops, overload_loops
 
@@ -150,7 +150,16 @@ def _copy_in(src, f, rows, items, oj, mj):
         row = rows[items[w, _ROW]]
         s = items[w, _SYM]
         c0 = items[w, _FIRST]
-        for q in range(items[w, _END] - c0):
+        nb = items[w, _END] - c0
+        t0 = items[w, _STEPS]
+        at = oj + (c0 & mj)
+        if items[w, _STEPS + nb - 1] - t0 == nb - 1 and at + nb - 1 == oj + ((c0 + nb - 1) & mj):
+            # Consecutive steps into a ring in place (the usual block): no index read per
+            # bar, no wraparound (unsigned indices).
+            for q in range(nb):
+                row[unsigned(at + q)] = src[unsigned(s), unsigned(t0 + q), unsigned(f)]
+            continue
+        for q in range(nb):
             row[oj + ((c0 + q) & mj)] = src[s, items[w, _STEPS + q], f]
 
 
