@@ -15,8 +15,9 @@ table below) and this fixed interpreter runs it. Array contract of :func:`run_nb
 - ``out_nodes`` int64[2, k] (:func:`outputs`) and ``out`` float64[n_symbols, n_t, k]: node
   outputs gathered per step;
 - ``scratch`` float64[rows, width] and ``work`` int64[rows, 5 + block] (:func:`workspace`):
-  rows stepped without committing, and the work items of a batch (below); ``block``, the bars
-  stepped per node at a time, is ``work``'s width less 5;
+  rows stepped without committing (committing blocks: the kernels' scratch memory, its one
+  row, which must not be ``mem``'s), and the work items of a batch (below); ``block``, the
+  bars stepped per node at a time, is ``work``'s width less 5;
 - ``fire_spec``, ``ready``, ``fired``, ``values``: the traders whose signals a backtest takes
   as it steps (column mode only; :data:`NO_FIRES` for none, see *Fires* below; ``fire_spec``
   holds the traders' rows once for each symbol of a batch, ``work``'s rows less one: their
@@ -118,9 +119,10 @@ def workspace(width: int, n_slots: int, commit: bool, block: int = 1) -> tuple[F
             (rows, _STEPS + block), dtype=np.int64
         )
     # With blocks, a batch is up to LANES symbols (their rows of ``work``), and one row more:
-    # the steps of a block where a gate holds.
+    # the steps of a block where a gate holds; committing, ``scratch`` is the kernels' (two
+    # floats a bar at least, see :mod:`kernels.ind`).
     rows = min(max(1, n_slots), LANES) if commit else 1
-    return np.empty((1 if commit else rows, width)), np.empty(
+    return np.empty((1, max(width, 2 * block) if commit else width)), np.empty(
         (rows + 1, _STEPS + block), dtype=np.int64
     )
 
@@ -336,6 +338,9 @@ def _steps(plan, job, take, lo, hi, found):
     block = work.shape[1] - _STEPS
     # Symbols a batch: with blocks, the last row of ``work`` is the gate's list.
     g = work.shape[0] if block == 1 else work.shape[0] - 1
+    # The kernels' scratch (:mod:`kernels.ind`): ``scratch``'s row, unused when committing
+    # blocks (the rows stepped are ``mem``'s); none otherwise.
+    tmp = scratch[0] if block > 1 and commit else scratch[0, :0]
     fires = block > 1 and fire_spec.shape[0] > 0
     n_fire = fire_spec.shape[0] // g  # the traders; fire_spec holds one block per row
     for a in range(lo, hi, g):
@@ -372,6 +377,7 @@ def _steps(plan, job, take, lo, hi, found):
                         (prm[j, 0], prm[j, 1], prm[j, 2], prm[j, 3]),
                         oj,
                         mj,
+                        tmp,
                     )
             for w in range(k if fires else 0):
                 r = items[w, _ROW]

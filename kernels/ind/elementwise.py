@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 
-from numba import uint64
-
 from kernels import ops
+from kernels.ind.access import unsigned
 from kernels.jit import family, inlined_loops, loops
 
 _ARITH = (ops.ADD, ops.SUB, ops.MUL, ops.DIV, ops.MIN, ops.MAX)
@@ -21,13 +20,6 @@ _HISTORY = (ops.CROSS_ABOVE, ops.CROSS_BELOW, ops.RISING, ops.FALLING)
 
 #: Opcodes this family runs (see :mod:`kernels.families`).
 OPCODES = (*_ARITH, *_COMPARE, *_UNARY, *_HISTORY)
-
-
-@inlined_loops
-def _u(i):
-    """An index known not to be negative, as unsigned: numba then skips its negative-index
-    wraparound, and LLVM vectorizes the runs below."""
-    return uint64(i)
 
 
 @inlined_loops
@@ -42,23 +34,23 @@ def _run(o, row, out, a, b, c, e):
     input is NaN) in one branch-free loop."""
     if o == ops.ADD:
         for q in range(c, e):
-            row[_u(out + q)] = row[_u(a + q)] + row[_u(b + q)]
+            row[unsigned(out + q)] = row[unsigned(a + q)] + row[unsigned(b + q)]
     elif o == ops.SUB:
         for q in range(c, e):
-            row[_u(out + q)] = row[_u(a + q)] - row[_u(b + q)]
+            row[unsigned(out + q)] = row[unsigned(a + q)] - row[unsigned(b + q)]
     elif o == ops.MUL:
         for q in range(c, e):
-            row[_u(out + q)] = row[_u(a + q)] * row[_u(b + q)]
+            row[unsigned(out + q)] = row[unsigned(a + q)] * row[unsigned(b + q)]
     elif o == ops.DIV:
         for q in range(c, e):
-            y = row[_u(b + q)]
-            row[_u(out + q)] = row[_u(a + q)] / y if y != 0.0 else math.nan
+            y = row[unsigned(b + q)]
+            row[unsigned(out + q)] = row[unsigned(a + q)] / y if y != 0.0 else math.nan
     elif o == ops.MIN:
         for q in range(c, e):
-            row[_u(out + q)] = min(row[_u(a + q)], row[_u(b + q)])
+            row[unsigned(out + q)] = min(row[unsigned(a + q)], row[unsigned(b + q)])
     elif o == ops.MAX:
         for q in range(c, e):
-            row[_u(out + q)] = max(row[_u(a + q)], row[_u(b + q)])
+            row[unsigned(out + q)] = max(row[unsigned(a + q)], row[unsigned(b + q)])
     else:
         # a < b, a == b, a > b taken or not (LE is "less or equal", NE "less or greater"...).
         lt = o == ops.LT or o == ops.LE or o == ops.NE
@@ -67,14 +59,14 @@ def _run(o, row, out, a, b, c, e):
         logic = o == ops.AND or o == ops.OR
         either = o == ops.OR
         for q in range(c, e):
-            x, y = row[_u(a + q)], row[_u(b + q)]
+            x, y = row[unsigned(a + q)], row[unsigned(b + q)]
             nx, ny = x != 0.0, y != 0.0
             held = (
                 ((nx & ny) | (either & (nx | ny)))
                 if logic
                 else ((lt & (x < y)) | (eq & (x == y)) | (gt & (x > y)))
             )
-            row[_u(out + q)] = math.nan if (math.isnan(x) or math.isnan(y)) else _truth(held)
+            row[unsigned(out + q)] = math.nan if (math.isnan(x) or math.isnan(y)) else _truth(held)
 
 
 @inlined_loops
@@ -200,13 +192,13 @@ def _cross_run(above, row, out, a, b, c, e):
     """``row[out + q]`` for ``q`` in ``c..e-1`` (``c`` >= 1): :func:`_crossed` from bar
     ``q - 1`` (at ``a + q - 1``, ``b + q - 1``) to bar ``q`` (at ``a + q``, ``b + q``)."""
     for q in range(c, e):
-        x, y = row[_u(a + q)], row[_u(b + q)]
-        x1, y1 = row[_u(a + q - 1)], row[_u(b + q - 1)]
-        row[_u(out + q)] = _crossed(above, x, y, x1, y1)
+        x, y = row[unsigned(a + q)], row[unsigned(b + q)]
+        x1, y1 = row[unsigned(a + q - 1)], row[unsigned(b + q - 1)]
+        row[unsigned(out + q)] = _crossed(above, x, y, x1, y1)
 
 
 @family
-def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
+def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj, tmp):
     """Step an elementwise node through the bars of ``items`` (see :mod:`kernels.ind`)."""
     i0, i1 = inp[0], inp[1]
     ao, am = roff[i0], rdep[i0] - 1
