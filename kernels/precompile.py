@@ -73,7 +73,7 @@ REPLAY_SIGNATURE = (
     _I2,
     types.boolean,
     _TUPLE_OF((_F2, _I1, _I1)),
-    _TUPLE_OF((*INTERP_SIGNATURE[6:10], *INTERP_SIGNATURE[13:17])),
+    _TUPLE_OF((*INTERP_SIGNATURE[6:10], *INTERP_SIGNATURE[13:15], INTERP_SIGNATURE[16])),
 )
 
 #: The signatures the helper threads' waits (:mod:`kernels.atomics`) are called with.
@@ -92,7 +92,7 @@ class CompileReport:
 
     #: True when everything came from the cache (nothing was compiled).
     cached: bool
-    #: Processes that compiled (this one included).
+    #: Processes that compiled: forked ones, or this one alone (1).
     processes: int
     #: Wall time, seconds.
     seconds: float
@@ -107,16 +107,23 @@ def _cached(dispatcher: Any, signature: tuple[Any, ...]) -> bool:
         return False
 
 
+def kernel_signatures() -> list[tuple[Any, tuple[Any, ...]]]:
+    """Every kernel the units are made of (each a numba dispatcher written to the cache) with
+    the signature it is compiled for: the interpreter, the klines reader, each family's entry,
+    the outcome kernels, the helper threads' waits and the warm-up replay."""
+    return [
+        (run_nb, INTERP_SIGNATURE),
+        (parse_nb, CSV_SIGNATURE),
+        *((f.block_nb, FAMILY_SIGNATURE) for f in FAMILIES),
+        *OUTCOME_SIGNATURES,
+        *CREW_SIGNATURES,
+        (replay.replay_nb, REPLAY_SIGNATURE),
+    ]
+
+
 def is_cached() -> bool:
     """Is every compiled unit in numba's on-disk cache for this machine and these sources?"""
-    return (
-        _cached(run_nb, INTERP_SIGNATURE)
-        and _cached(parse_nb, CSV_SIGNATURE)
-        and all(_cached(f.block_nb, FAMILY_SIGNATURE) for f in FAMILIES)
-        and all(_cached(kernel, signature) for kernel, signature in OUTCOME_SIGNATURES)
-        and all(_cached(kernel, signature) for kernel, signature in CREW_SIGNATURES)
-        and _cached(replay.replay_nb, REPLAY_SIGNATURE)
-    )
+    return all(_cached(kernel, signature) for kernel, signature in kernel_signatures())
 
 
 #: Each unit's compile CPU, seconds (measured in one process on the reference 2-vCPU machine
@@ -184,6 +191,22 @@ def _load() -> None:
     run_nb.compile(INTERP_SIGNATURE)
 
 
+def ensure_loaded() -> CompileReport:
+    """Every unit ready in this process, not only the interpreter and its families: the outcome
+    kernels, the warm-up replay, the klines reader and the helper threads' waits too, so that
+    none is loaded (or compiled) when first called. A daemon calls this before it is ready:
+    loading a unit at a close costs that close milliseconds (the outcome kernels at the first
+    signal), compiling one costs it seconds and keeps numba's compiler in the process's memory
+    for good (~40 MiB). From the cache (~15 ms more than :func:`ensure_compiled`'s load); on a
+    cold cache everything is compiled first, in this process (a caller that can show progress
+    or fork compiles first: ``vyx run`` and ``vyx demo`` call
+    :func:`kernels.warmup.prepare_kernels` before they start the daemon)."""
+    report = ensure_compiled(processes=1)
+    for name in units():
+        _compile_unit(name)  # loaded now, or already (a no-op)
+    return report
+
+
 def _cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -194,9 +217,11 @@ def _cpus() -> int:
 def ensure_compiled(
     progress: Progress | None = None, *, processes: int | None = None
 ) -> CompileReport:
-    """Make the kernels ready to run: from the cache, or compiled, every unit on its own, in
-    ``processes`` forked processes (default: the CPUs this process may use; 1: in this one).
-    ``progress`` is called as each unit is compiled."""
+    """Make the interpreter and its families ready to run: from the cache, or compiled, every
+    unit on its own, in ``processes`` forked processes (default: one per CPU this process may
+    use, even on one CPU, so that this process never holds numba's compiler; 1: in this one).
+    ``progress`` is called as each unit is compiled. The other units are loaded when first
+    called (:func:`ensure_loaded` loads them all)."""
     started = time.perf_counter()
     names = units()
     if is_cached():
@@ -213,7 +238,7 @@ def ensure_compiled(
             progress(done, len(names), what)
 
     workers = max(1, processes or _cpus())
-    if workers == 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if processes == 1 or "fork" not in multiprocessing.get_all_start_methods():
         workers = 1
         for name in names:
             report(_compile_unit(name))

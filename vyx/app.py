@@ -41,6 +41,7 @@ import attrs
 import trio
 from loguru import logger
 
+from kernels.precompile import ensure_loaded
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 from vyx import __version__
@@ -175,6 +176,8 @@ async def _cancel_unless_ready(run: _Run, starting: trio.CancelScope) -> None:
 async def _start(run: _Run, sinks: trio.Nursery, task_status: trio.TaskStatus[Daemon]) -> None:
     """The store, the cloud machine, the traders and their rings, the services, the sources."""
     store, supabase = await _start_store(run, sinks)
+    # Every kernel loaded now: none at a close, a signal or an outcome (a cold cache compiles).
+    await trio.to_thread.run_sync(ensure_loaded, abandon_on_cancel=True)
     async with AsyncExitStack() as stack:
         cloud: CloudMachine | None = None
         if supabase is not None:
@@ -437,7 +440,6 @@ async def _run_sources(
         health.report("market", ComponentState.STARTING, "backfilling")
         health.report("screener", ComponentState.STARTING, "waiting for history")
         market_scope = trio.CancelScope()
-        push_status = partial(_push_status, s.server, s.control)
         capacity = {tf: ring.capacity for tf, ring in s.rings.items()}
         market = await sources.start(
             run_market_until,
@@ -445,7 +447,7 @@ async def _run_sources(
             market_config(cfg, capacity),
             s.rings,
             events_tx,
-            PhaseReporter(run.phase, health, push_status),
+            PhaseReporter(run.phase, health, lambda: s.server.broadcast(status_update(s.control))),
         )
         run.phase.market = market
         await sources.start(run_daemon_scaler, services)
@@ -464,10 +466,6 @@ async def _run_sources(
         await run.stop.wait()
         await _drain_sources(run, services, market_scope)
         sources.cancel_scope.cancel()
-
-
-def _push_status(server: ServerHandle, control: Control) -> None:
-    server.broadcast(status_update(control))
 
 
 async def _drain_sources(run: _Run, services: Services, market_scope: trio.CancelScope) -> None:

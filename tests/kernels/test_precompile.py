@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 import shutil
 import subprocess
@@ -12,7 +14,9 @@ import numpy as np
 import pytest
 from llvmlite import binding, ir
 from numba import njit, types
+from numba.core.dispatcher import Dispatcher
 
+import kernels
 from kernels import family_table, jit, ops, precompile
 from kernels.families import FAMILIES, table
 from kernels.family_table import FAMILY_SIGNATURE, function_type, load_families
@@ -168,3 +172,32 @@ def test_a_kernel_only_linked_into_others_is_not_machine_code_of_its_own() -> No
     assert not engine.is_symbol_defined(linked.fndesc.llvm_func_name)
     assert caller(3.0) == 7.0
     assert engine.is_symbol_defined(caller.overloads[(types.float64,)].fndesc.llvm_func_name)
+
+
+def test_every_cached_kernel_is_part_of_a_compiled_unit() -> None:
+    # A cached kernel outside the units would be neither compiled up front nor loaded by
+    # ensure_loaded: a daemon would load (or compile) it when first called, after ready.
+    cached = {}
+    for info in pkgutil.walk_packages(kernels.__path__, "kernels."):
+        for name, value in vars(importlib.import_module(info.name)).items():
+            if isinstance(value, Dispatcher) and isinstance(value._cache, jit._KernelCache):
+                cached[id(value)] = f"{info.name}.{name}"
+    assert len(cached) >= len(FAMILIES) + 9  # the scan finds them
+    units = {id(kernel) for kernel, _ in precompile.kernel_signatures()}
+    assert sorted(name for key, name in cached.items() if key not in units) == []
+
+
+def test_by_default_the_kernels_compile_in_forked_processes_even_on_one_cpu(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The calling process (a daemon) then never holds numba's compiler: it only loads.
+    forked: list[int] = []
+    monkeypatch.setattr(precompile, "is_cached", lambda: False)
+    monkeypatch.setattr(precompile, "_cpus", lambda: 1)
+    monkeypatch.setattr(
+        precompile, "_compile_in_processes", lambda names, workers, report: forked.append(workers)
+    )
+    monkeypatch.setattr(precompile, "_load", lambda: None)
+    report = precompile.ensure_compiled()
+    assert forked == [1]
+    assert (report.cached, report.processes) == (False, 1)

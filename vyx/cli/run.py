@@ -10,6 +10,7 @@ import attrs
 import click
 import trio
 
+from kernels.warmup import prepare_kernels
 from vyx.app import DaemonOptions, run_daemon
 from vyx.config import Config, ConfigError, load_config
 from vyx.daemon.heap import freeze_startup_heap
@@ -90,6 +91,9 @@ def run_command(traders_file: Path | None) -> None:
         except TradersFileError as exc:
             click.echo(str(exc), err=True)
             sys.exit(2)
+    # On a machine (or a version) that never ran the kernels: compiled now, with progress, in
+    # forked processes, so the daemon never holds numba's compiler.
+    prepare_kernels()
     setup_logging(cfg.log)
     opts = daemon_options(traders_file, first)
     with private_files():
