@@ -41,10 +41,13 @@ from typing import Any
 import trio
 
 from benchmarks import bench_daemon as bd
+from benchmarks import close_stalls
 from benchmarks.latency_stats import bucket_spans
 
 HOPS = ("frames", "screen", "screened", "delivery", "pushed", "sent", "browser")
 CLOSES = 8
+#: Closes whose surroundings are printed (the slowest to reach the browser).
+SHOW_SLOWEST = 3
 
 
 def _install(out: Path) -> None:
@@ -56,7 +59,9 @@ def _install(out: Path) -> None:
     from vyx.server.session import _Session
 
     notes: list[tuple[float, str, str, int]] = []
-    atexit.register(lambda: out.write_text(json.dumps(notes)))
+    stalls = close_stalls.Notes()
+    close_stalls.install(stalls)
+    atexit.register(lambda: out.write_text(json.dumps({"hops": notes, **stalls.to_json()})))
     close: dict[str, Any] = {"tf": "", "open": 0}
 
     def note(hop: str) -> None:
@@ -150,6 +155,7 @@ def main() -> None:
         # start_daemon runs ``[*python, "-m", "vyx", "run", ...]``: drop ``-m vyx``.
         daemon_main(sys.argv[2], sys.argv[5:])
         return
+    closes_wanted = int(sys.argv[2]) if sys.argv[1:2] == ["--closes"] else CLOSES
     with tempfile.TemporaryDirectory(prefix="vyx-trace-") as d:
         tmp = Path(d)
         notes_path = tmp / "notes.json"
@@ -158,12 +164,14 @@ def main() -> None:
         try:
             daemon = bd.start_daemon(tmp, "trace", exchange, bd.REFERENCE, python=launcher)
             try:
-                got = trio.run(bd.browse, daemon.ws_url, CLOSES * 300 / bd.SPEED + 15, CLOSES + 1)
+                seconds = closes_wanted * 300 / bd.SPEED + 15
+                got = trio.run(bd.browse, daemon.ws_url, seconds, closes_wanted + 1)
             finally:
                 daemon.stop()
         finally:
             sent = exchange.stop()
-        rows = _timeline(json.loads(notes_path.read_text()), got, sent)
+        notes = json.loads(notes_path.read_text())
+        rows = _timeline(notes["hops"], got, sent)
     closes = sorted(rows.items())[1:]  # the first may have been half-received
     print("ms after the bucket's last closed frame was written, per 5m close:")
     print("close          " + "".join(f"{h:>10}" for h in HOPS))
@@ -172,6 +180,27 @@ def main() -> None:
     for name, pick in (("median", statistics.median), ("worst", max)):
         values = [[row[h] for _, row in closes if h in row] for h in HOPS]
         print(f"{name:<15}" + "".join(f"{pick(v) if v else math.nan:10.1f}" for v in values))
+    _print_slowest(notes, closes, bucket_spans(sent))
+
+
+def _print_slowest(
+    notes: dict[str, Any],
+    closes: list[tuple[tuple[str, int], dict[str, float]]],
+    buckets: dict[tuple[str, int], tuple[float, float]],
+) -> None:
+    """What else the daemon did from each slowest close's first frame to its browser (+ 5 ms),
+    in ms after the bucket's last frame; then the whole run's summary."""
+    slowest = sorted(closes, key=lambda kv: -kv[1].get("browser", math.inf))[:SHOW_SLOWEST]
+    for key, row in sorted(slowest):
+        first, last = buckets[key]
+        end = last + (row.get("browser", 0.0) + 5) / 1e3
+        print(f"close {key[1]} ({key[0]}), what the daemon did meanwhile:")
+        for line in close_stalls.window(notes, last, first, end):
+            print(line)
+    since = min((buckets[key][0] for key, _ in closes), default=0.0)
+    print("from the first close on:")
+    for line in close_stalls.summary(notes, since):
+        print(line)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ FAMILY_SIGNATURE = (
     _TUPLE(types.float64, 4),
     types.int64,
     types.int64,
+    types.float64[::1],
 )
 
 #: The symbol the compiled interpreter knows the table by.
@@ -112,10 +113,10 @@ def function_type(context: Any) -> ir.FunctionType:
 
 
 @intrinsic(prefer_literal=False)
-def _call_family(typingctx, f, o, rows, items, st, inp, roff, rdep, p, oj, mj):  # type: ignore[no-untyped-def]
-    """Call family ``f``'s ``block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj)``
+def _call_family(typingctx, f, o, rows, items, st, inp, roff, rdep, p, oj, mj, tmp):  # type: ignore[no-untyped-def]
+    """Call family ``f``'s ``block_nb(o, rows, items, st, inp, roff, rdep, p, oj, mj, tmp)``
     through the table."""
-    args = tuple(_unliteral(a) for a in (o, rows, items, st, inp, roff, rdep, p, oj, mj))
+    args = tuple(_unliteral(a) for a in (o, rows, items, st, inp, roff, rdep, p, oj, mj, tmp))
     if _unliteral(f) != types.int64 or args != FAMILY_SIGNATURE:
         raise errors.TypingError(f"call_family{(f, *args)} is not (int64, *FAMILY_SIGNATURE)")
 

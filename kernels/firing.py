@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from kernels import ops
@@ -65,18 +65,23 @@ def fire_block(row, roff, rdep, spec, ready, bars, fired, values, s, c0, c1, ste
         need, cooldown = spec[i, FIRE_NEED], spec[i, FIRE_COOLDOWN]
         matched, last = spec[i, FIRE_MATCHED] != 0, spec[i, FIRE_LAST]
         base = off + (c0 & mask)
-        warm = c0 + 1 >= need and (not use_ready or steps[0] >= ready[s, i])
-        if warm and base + nb - 1 == off + ((c0 + nb - 1) & mask):
-            # Warm from the block's first bar on (warmth only turns on), the block in place:
-            # up to 64 bars at a time, the bars where the filter holds as the bits of a
-            # word, built without a branch (whether a filter holds is as good as random: a
-            # branch on it mispredicts), its edges (held, not on the bar before) as another;
-            # only those bars are visited, in order.
+        if base + nb - 1 == off + ((c0 + nb - 1) & mask):
+            # The block in place: up to 64 bars at a time, the bars where the filter holds
+            # as the bits of a word, built without a branch (whether a filter holds is as
+            # good as random: a branch on it mispredicts), those before the first warm bar
+            # cleared (no bar before it holds: warmth only turns on), its edges (held, not
+            # on the bar before) as another; only those bars are visited, in order.
+            warm = _first_warm(need, c0, nb, use_ready, ready, s, i, steps)
             for q0 in range(0, nb, 64):
                 k = min(64, nb - q0)
                 bits = 0
                 for q in range(k):
-                    bits |= (1 if row[base + q0 + q] == 1.0 else 0) << q
+                    bits |= (1 if row[unsigned(base + q0 + q)] == 1.0 else 0) << q
+                cold = warm - q0  # bars of this word before the first warm one
+                if cold >= k:
+                    bits = 0
+                elif cold > 0:
+                    bits = (bits >> cold) << cold
                 edges = bits & ~((bits << 1) | (1 if matched else 0))
                 matched = ((bits >> (k - 1)) & 1) != 0
                 while edges != 0:
@@ -103,6 +108,26 @@ def fire_block(row, roff, rdep, spec, ready, bars, fired, values, s, c0, c1, ste
             matched = held
         spec[i, FIRE_MATCHED], spec[i, FIRE_LAST] = matched, last
     return found
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first_warm(need, c0, nb, use_ready, ready, s, i, steps):
+    """The first of a block's ``nb`` bars (from bar ``c0``, at ``steps``) at which trader
+    ``i`` is warm on symbol ``s`` (``nb``: none): it has stepped ``need`` bars and, with
+    ``use_ready``, the step is at least ``ready[s, i]`` (both only turn on)."""
+    q = max(0, need - 1 - c0)
+    if use_ready:
+        first = ready[s, i]
+        while q < nb and steps[q] < first:
+            q += 1
+    return q
+
+
+@njit(cache=True, nogil=True, inline="always")
+def unsigned(i):
+    """An index known not to be negative, as unsigned: numba skips its negative-index
+    wraparound and LLVM reads the run as one (vector) load, not a gather."""
+    return uint64(i)
 
 
 @njit(cache=True, nogil=True, inline="always")

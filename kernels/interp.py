@@ -15,8 +15,9 @@ table below) and this fixed interpreter runs it. Array contract of :func:`run_nb
 - ``out_nodes`` int64[2, k] (:func:`outputs`) and ``out`` float64[n_symbols, n_t, k]: node
   outputs gathered per step;
 - ``scratch`` float64[rows, width] and ``work`` int64[rows, 5 + block] (:func:`workspace`):
-  rows stepped without committing, and the work items of a batch (below); ``block``, the bars
-  stepped per node at a time, is ``work``'s width less 5;
+  rows stepped without committing (committing blocks: the kernels' scratch memory, its one
+  row, which must not be ``mem``'s), and the work items of a batch (below); ``block``, the
+  bars stepped per node at a time, is ``work``'s width less 5;
 - ``fire_spec``, ``ready``, ``fired``, ``values``: the traders whose signals a backtest takes
   as it steps (column mode only; :data:`NO_FIRES` for none, see *Fires* below; ``fire_spec``
   holds the traders' rows once for each symbol of a batch, ``work``'s rows less one: their
@@ -71,6 +72,13 @@ import numpy as np
 from numba import njit, types
 
 from kernels import atomics, handoff, ops
+from kernels.batches import COUNT as _COUNT
+from kernels.batches import END as _END
+from kernels.batches import FIRST as _FIRST
+from kernels.batches import ROW as _ROW
+from kernels.batches import STEPS as _STEPS
+from kernels.batches import SYM as _SYM
+from kernels.batches import batch, copy_in, copy_row, fill
 from kernels.families import table
 from kernels.family_table import call_family, needs_families
 from kernels.firing import NO_FIRES as NO_FIRES
@@ -78,7 +86,7 @@ from kernels.firing import fire_block, reset
 from kernels.graph import F64, I64
 from kernels.jit import entry, loops, overload_loops
 
-_CONST, _SRC, _EXT, _OPEN_TIME = ops.CONST, ops.SRC, ops.EXT, ops.OPEN_TIME
+_CONST, _SRC, _EXT = ops.CONST, ops.SRC, ops.EXT
 #: Family index of each opcode (a compile-time constant of :func:`run_nb`).
 _FAMILY = table()
 #: Symbols stepped together (one bar each) in a live batch; rows of ``scratch``.
@@ -118,40 +126,16 @@ def workspace(width: int, n_slots: int, commit: bool, block: int = 1) -> tuple[F
             (rows, _STEPS + block), dtype=np.int64
         )
     # With blocks, a batch is up to LANES symbols (their rows of ``work``), and one row more:
-    # the steps of a block where a gate holds.
+    # the steps of a block where a gate holds; committing, ``scratch`` is the kernels' (two
+    # floats a bar at least, see :mod:`kernels.ind`).
     rows = min(max(1, n_slots), LANES) if commit else 1
-    return np.empty((1 if commit else rows, width)), np.empty(
+    return np.empty((1, max(width, 2 * block) if commit else width)), np.empty(
         (rows + 1, _STEPS + block), dtype=np.int64
     )
 
 
 #: ``claims`` of a call that steps all of ``lo..hi-1`` itself.
 ALONE = np.zeros(0, dtype=np.int64)
-
-
-#: Columns of ``work``: the row of ``mem`` (or ``scratch``) stepped, its first bar, its end
-#: bar (the families read these three), the symbol, its bar count, then the steps (indices
-#: into ``bars``) of its bars.
-_ROW, _FIRST, _END, _SYM, _COUNT, _STEPS = range(6)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _copy(src, dst):
-    """``dst[:] = src`` (a plain loop: a slice assignment may need a temporary array, and
-    the loops below run without numba's runtime)."""
-    for i in range(src.shape[0]):
-        dst[i] = src[i]
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _copy_in(src, f, rows, items, oj, mj):
-    """Field ``f`` of ``src`` (the bars, or other timeframes' values) into a node's ring."""
-    for w in range(items.shape[0]):
-        row = rows[items[w, _ROW]]
-        s = items[w, _SYM]
-        c0 = items[w, _FIRST]
-        for q in range(items[w, _END] - c0):
-            row[oj + ((c0 + q) & mj)] = src[s, items[w, _STEPS + q], f]
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -327,6 +311,7 @@ def _steps(plan, job, take, lo, hi, found):
     block = work.shape[1] - _STEPS
     # Symbols a batch: with blocks, the last row of ``work`` is the gate's list.
     g = work.shape[0] if block == 1 else work.shape[0] - 1
+    tmp = _kernel_scratch(scratch, block, commit)
     fires = block > 1 and fire_spec.shape[0] > 0
     n_fire = fire_spec.shape[0] // g  # the traders; fire_spec holds one block per row
     for a in range(lo, hi, g):
@@ -336,20 +321,20 @@ def _steps(plan, job, take, lo, hi, found):
         rows = mem[a:b] if commit else scratch
         for r in range(b - a):
             if not commit:
-                _copy(mem[a + r], rows[r])
+                copy_row(mem[a + r], rows[r])
             work[r, _COUNT] = count[a + r]
         t0 = 0
         while t0 < bars.shape[1]:
-            k, t1 = _batch(bars, work, a, b, t0, block)
+            k, t1 = batch(bars, work, a, b, t0, block)
             items = work[:k]
             for j in range(op.shape[0] if k > 0 else 0):
                 o = op[j]
                 oj = roff[j]
                 mj = rdep[j] - 1
                 if o in (_SRC, _EXT):
-                    _copy_in(bars if o == _SRC else ext, int(prm[j, 0]), rows, items, oj, mj)
+                    copy_in(bars if o == _SRC else ext, int(prm[j, 0]), rows, items, oj, mj)
                 elif o == _CONST:
-                    _fill(prm[j, 0], rows, items, oj, mj, block)
+                    fill(prm[j, 0], rows, items, oj, mj, block)
                 elif _FAMILY[o] >= 0:
                     call_family(
                         _FAMILY[o],
@@ -363,6 +348,7 @@ def _steps(plan, job, take, lo, hi, found):
                         (prm[j, 0], prm[j, 1], prm[j, 2], prm[j, 3]),
                         oj,
                         mj,
+                        tmp,
                     )
             for w in range(k if fires else 0):
                 r = items[w, _ROW]
@@ -393,37 +379,6 @@ def _steps(plan, job, take, lo, hi, found):
         for r in range(b - a if commit else 0):
             count[a + r] = work[r, _COUNT]
     return found
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _batch(bars, work, a, b, t0, block):
-    """The next bars to step, as items in ``work`` (their counts advanced): with ``block``
-    1 the bar at step ``t0`` of every symbol ``a..b-1`` that has one; else the bars of steps
-    ``t0`` up to ``t0 + block`` of every symbol ``a..b-1`` that has some. Returns the items
-    and the step after them."""
-    k = 0
-    if block == 1:
-        for r in range(b - a):
-            if not math.isnan(bars[a + r, t0, _OPEN_TIME]):
-                c = work[r, _COUNT]
-                work[k, _ROW], work[k, _FIRST], work[k, _END] = r, c, c + 1
-                work[k, _SYM], work[k, _STEPS] = a + r, t0
-                work[r, _COUNT] = c + 1
-                k += 1
-        return k, t0 + 1
-    t1 = min(bars.shape[1], t0 + block)
-    for r in range(b - a):
-        # Item k is written over rows <= r: only row r's count is read after it.
-        c0 = work[r, _COUNT]
-        nb = 0
-        for t in range(t0, t1):
-            work[k, _STEPS + nb] = t
-            nb += not math.isnan(bars[a + r, t, _OPEN_TIME])
-        if nb > 0:
-            work[k, _ROW], work[k, _FIRST], work[k, _END], work[k, _SYM] = r, c0, c0 + nb, a + r
-            work[r, _COUNT] = c0 + nb
-            k += 1
-    return k, t1
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -488,9 +443,7 @@ def _gather_column(row, roff, rdep, out_nodes, out, s, t0, t1, work, w, j, c0, n
 
 
 @njit(cache=True, nogil=True, inline="always")
-def _fill(v, rows, items, oj, mj, block):
-    """A constant's ring at the bars of ``items`` (column mode: full from the start)."""
-    for w in range(items.shape[0] if block == 1 else 0):
-        row = rows[items[w, _ROW]]
-        for c in range(items[w, _FIRST], items[w, _END]):
-            row[oj + (c & mj)] = v
+def _kernel_scratch(scratch, block, commit):
+    """The kernels' scratch memory (:mod:`kernels.ind`): ``scratch``'s row when committing
+    blocks (it is unused then: the rows stepped are ``mem``'s), else none."""
+    return scratch[0] if block > 1 and commit else scratch[0, :0]

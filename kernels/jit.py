@@ -68,6 +68,7 @@ _HERE = Path(__file__).resolve().parent
 #: with jitted code (a test checks), so a change to one recompiles its callers too.
 SOURCES = (
     "interp.py",
+    "batches.py",
     "replay.py",
     "firing.py",
     "families.py",

@@ -73,7 +73,7 @@ REPLAY_SIGNATURE = (
     _I2,
     types.boolean,
     _TUPLE_OF((_F2, _I1, _I1)),
-    _TUPLE_OF((*INTERP_SIGNATURE[6:10], *INTERP_SIGNATURE[13:15], INTERP_SIGNATURE[16])),
+    _TUPLE_OF((*INTERP_SIGNATURE[6:10], *INTERP_SIGNATURE[13:17])),
 )
 
 #: The signatures the helper threads' waits (:mod:`kernels.atomics`) are called with.

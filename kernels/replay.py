@@ -36,8 +36,9 @@ Array contract of :func:`replay_nb`:
 - ``target``: the target state's ``(mem, count, last_time)``;
 - ``job``: :func:`kernels.interp.run_nb`'s arrays for one symbol: ``(mem[1, width],
   count[1], bars[1, chunk, 9], ext[1, chunk, max(1, n_ext)], out_nodes[2, 0],
-  out[1, chunk, 0], work)`` (``work`` from :func:`kernels.interp.workspace` with a block;
-  ``ext`` NaN: the columns no group writes are never written).
+  out[1, chunk, 0], scratch, work)`` (``scratch`` and ``work`` from
+  :func:`kernels.interp.workspace` with a block; ``ext`` NaN: the columns no group writes are
+  never written).
 
 The values are those stepping the bars one at a time gives, bit for bit: the interpreter
 computes them; this only copies bars and values to where it reads them, and its results to
@@ -148,7 +149,7 @@ def replay_nb(
 ):
     """Step each symbol of ``syms`` from a fresh state through its bars and copy the nodes
     of ``graft`` into its target row (see the module docstring)."""
-    mem, count, bars, ext, out_nodes, out, work = job
+    mem, count, bars, ext, out_nodes, out, scratch, work = job
     # No fires, every symbol stepped by this call (empty views of the right types).
     take = (work[:0], work[:0], work[:0], mem[:0], count[:0])
     t_mem, t_count, t_last = target
@@ -184,7 +185,7 @@ def replay_nb(
                         value = src[cols[c, 1] + (pos & (depth - 1))]
                         values[q, cols[c, 0]] = value if pos >= 0 else math.nan
             call_interpreter(
-                plan, (mem, count, bars, ext, 0, 1, True, out_nodes, out, mem, work), take
+                plan, (mem, count, bars, ext, 0, 1, True, out_nodes, out, scratch, work), take
             )
         # The nodes of ``graft`` into the target row: state blocks, and each ring's newest
         # values onto the target's newest, as many as both have (``whole``: the target's

@@ -238,7 +238,7 @@ def _replay(
         np.full((1, chunk, n_ext), np.nan),  # the columns no group writes stay NaN
         outputs(()),
         np.empty((1, chunk, 0)),
-        workspace(col.width, 1, True, BLOCK)[1],
+        *workspace(col.width, 1, True, BLOCK),
     )
     until = np.full(len(slots), np.iinfo(np.int64).max) if whole else state.last_time[slots]
     fresh = fresh_row(col)

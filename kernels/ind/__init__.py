@@ -22,8 +22,11 @@ A NaN input resets a kernel's warm-up: its output equals the reference implement
 applied to each run of valid inputs on its own.
 
 A **family** module also has ``OPCODES`` and ``block_nb(o, mem, items, st, inp, roff, rdep, p,
-oj, mj)``, which steps a node of opcode ``o`` through every work item (``items[w, 0]``: a row
-of ``mem``; ``items[w, 1]``, ``items[w, 2]``: its ``c0``, ``c1``). Adding an opcode: its
+oj, mj, tmp)``, which steps a node of opcode ``o`` through every work item (``items[w, 0]``: a
+row of ``mem``; ``items[w, 1]``, ``items[w, 2]``: its ``c0``, ``c1``). ``tmp`` is scratch
+memory a kernel may use within one call (float64[:], each thread its own; empty in the live
+screener, at least two floats per bar of the largest item in column mode: a kernel checks its
+size and computes without it when it is short). Adding an opcode: its
 constant in :mod:`kernels.ops`, its kernel and :class:`~kernels.ops.OpSpec` in its family's
 module, and one ``elif`` in that family's ``block_nb``. A new family is one more entry in
 :data:`kernels.families.FAMILIES` (and its compile figure in

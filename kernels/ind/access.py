@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from numba import uint64
+
 from kernels.jit import inlined_loops
 
 
@@ -14,3 +16,10 @@ def paired(items, w):
     return (
         w + 1 < items.shape[0] and items[w, 1] == items[w + 1, 1] and items[w, 2] == items[w + 1, 2]
     )
+
+
+@inlined_loops
+def unsigned(i):
+    """An index known not to be negative, as unsigned: numba then skips its negative-index
+    wraparound (two instructions a read), and LLVM vectorizes runs of them."""
+    return uint64(i)

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 
-from numba import uint64
-
 from kernels import ops
+from kernels.ind.access import unsigned
 from kernels.jit import family, inlined_loops, loops
 
 _ARITH = (ops.ADD, ops.SUB, ops.MUL, ops.DIV, ops.MIN, ops.MAX)
@@ -21,13 +20,6 @@ _HISTORY = (ops.CROSS_ABOVE, ops.CROSS_BELOW, ops.RISING, ops.FALLING)
 
 #: Opcodes this family runs (see :mod:`kernels.families`).
 OPCODES = (*_ARITH, *_COMPARE, *_UNARY, *_HISTORY)
-
-
-@inlined_loops
-def _u(i):
-    """An index known not to be negative, as unsigned: numba then skips its negative-index
-    wraparound, and LLVM vectorizes the runs below."""
-    return uint64(i)
 
 
 @inlined_loops
@@ -42,23 +34,23 @@ def _run(o, row, out, a, b, c, e):
     input is NaN) in one branch-free loop."""
     if o == ops.ADD:
         for q in range(c, e):
-            row[_u(out + q)] = row[_u(a + q)] + row[_u(b + q)]
+            row[unsigned(out + q)] = row[unsigned(a + q)] + row[unsigned(b + q)]
     elif o == ops.SUB:
         for q in range(c, e):
-            row[_u(out + q)] = row[_u(a + q)] - row[_u(b + q)]
+            row[unsigned(out + q)] = row[unsigned(a + q)] - row[unsigned(b + q)]
     elif o == ops.MUL:
         for q in range(c, e):
-            row[_u(out + q)] = row[_u(a + q)] * row[_u(b + q)]
+            row[unsigned(out + q)] = row[unsigned(a + q)] * row[unsigned(b + q)]
     elif o == ops.DIV:
         for q in range(c, e):
-            y = row[_u(b + q)]
-            row[_u(out + q)] = row[_u(a + q)] / y if y != 0.0 else math.nan
+            y = row[unsigned(b + q)]
+            row[unsigned(out + q)] = row[unsigned(a + q)] / y if y != 0.0 else math.nan
     elif o == ops.MIN:
         for q in range(c, e):
-            row[_u(out + q)] = min(row[_u(a + q)], row[_u(b + q)])
+            row[unsigned(out + q)] = min(row[unsigned(a + q)], row[unsigned(b + q)])
     elif o == ops.MAX:
         for q in range(c, e):
-            row[_u(out + q)] = max(row[_u(a + q)], row[_u(b + q)])
+            row[unsigned(out + q)] = max(row[unsigned(a + q)], row[unsigned(b + q)])
     else:
         # a < b, a == b, a > b taken or not (LE is "less or equal", NE "less or greater"...).
         lt = o == ops.LT or o == ops.LE or o == ops.NE
@@ -67,14 +59,14 @@ def _run(o, row, out, a, b, c, e):
         logic = o == ops.AND or o == ops.OR
         either = o == ops.OR
         for q in range(c, e):
-            x, y = row[_u(a + q)], row[_u(b + q)]
+            x, y = row[unsigned(a + q)], row[unsigned(b + q)]
             nx, ny = x != 0.0, y != 0.0
             held = (
                 ((nx & ny) | (either & (nx | ny)))
                 if logic
                 else ((lt & (x < y)) | (eq & (x == y)) | (gt & (x > y)))
             )
-            row[_u(out + q)] = math.nan if (math.isnan(x) or math.isnan(y)) else _truth(held)
+            row[unsigned(out + q)] = math.nan if (math.isnan(x) or math.isnan(y)) else _truth(held)
 
 
 @inlined_loops
@@ -140,38 +132,73 @@ def _trend(rising, row, ao, am, n, c):
 @inlined_loops
 def _bar_by_bar(o, mem, items, ao, am, bo, bm, k, oj, mj):
     """LAG (``k`` bars ago), NEG, ABS, NOT, RISING / FALLING (over ``k`` bars) and the
-    crossings (TradingView ta.crossover / ta.crossunder)."""
+    crossings (:func:`_crossings`); the opcode is tested once per item, not per bar."""
+    if o == ops.CROSS_ABOVE or o == ops.CROSS_BELOW:
+        _crossings(o == ops.CROSS_ABOVE, mem, items, ao, am, bo, bm, oj, mj)
+        return
     for w in range(items.shape[0]):
         row = mem[items[w, 0]]
-        for c in range(items[w, 1], items[w, 2]):
-            a = row[ao + (c & am)]
-            if o == ops.LAG:
-                v = row[ao + ((c - k) & am)] if k <= c else math.nan
-            elif o == ops.NEG:
-                v = -a
-            elif o == ops.ABS:
-                v = abs(a)
-            elif o == ops.NOT:
-                v = math.nan if math.isnan(a) else _truth(a == 0.0)
-            elif o == ops.RISING or o == ops.FALLING:
-                v = _trend(o == ops.RISING, row, ao, am, k, c)
-            else:
-                b = row[bo + (c & bm)]
-                v = math.nan
-                if c >= 1 and not (math.isnan(a) or math.isnan(b)):
-                    a1 = row[ao + ((c - 1) & am)]
-                    b1 = row[bo + ((c - 1) & bm)]
-                    if math.isnan(a1) or math.isnan(b1):
-                        v = math.nan
-                    elif o == ops.CROSS_ABOVE:
-                        v = _truth(a > b and a1 <= b1)
-                    else:
-                        v = _truth(a < b and a1 >= b1)
-            row[oj + (c & mj)] = v
+        c0, c1 = items[w, 1], items[w, 2]
+        if o == ops.LAG:
+            for c in range(c0, c1):
+                row[oj + (c & mj)] = row[ao + ((c - k) & am)] if k <= c else math.nan
+        elif o == ops.RISING or o == ops.FALLING:
+            for c in range(c0, c1):
+                row[oj + (c & mj)] = _trend(o == ops.RISING, row, ao, am, k, c)
+        else:
+            for c in range(c0, c1):
+                a = row[ao + (c & am)]
+                if o == ops.NEG:
+                    v = -a
+                elif o == ops.ABS:
+                    v = abs(a)
+                else:
+                    v = math.nan if math.isnan(a) else _truth(a == 0.0)
+                row[oj + (c & mj)] = v
+
+
+@inlined_loops
+def _crossings(above, mem, items, ao, am, bo, bm, oj, mj):
+    """CROSS_ABOVE (``above``) and CROSS_BELOW (TradingView ta.crossover / ta.crossunder):
+    NaN on the first bar or when a value or the bar before's is NaN. Bars are taken in runs
+    where no ring wraps (the bar before each in place too), each run a plain loop over
+    consecutive memory (vectorized); the first bar and a bar at a ring's start go alone."""
+    for w in range(items.shape[0]):
+        row = mem[items[w, 0]]
+        c, c1 = items[w, 1], items[w, 2]
+        while c < c1:
+            if c == 0 or (c & am) == 0 or (c & bm) == 0:
+                x1 = row[ao + ((c - 1) & am)] if c > 0 else math.nan
+                y1 = row[bo + ((c - 1) & bm)] if c > 0 else math.nan
+                row[oj + (c & mj)] = _crossed(above, row[ao + (c & am)], row[bo + (c & bm)], x1, y1)
+                c += 1
+                continue
+            e = min(c1, (c | mj) + 1, (c | am) + 1, (c | bm) + 1)
+            _cross_run(above, row, oj + (c & mj) - c, ao + (c & am) - c, bo + (c & bm) - c, c, e)
+            c = e
+
+
+@inlined_loops
+def _crossed(above, x, y, x1, y1):
+    """Whether (``x1``, ``y1``) -> (``x``, ``y``) crossed over (``above``) or under: 1.0 /
+    0.0, NaN when a value is NaN."""
+    held = ((x > y) & (x1 <= y1)) if above else ((x < y) & (x1 >= y1))
+    nan = math.isnan(x) or math.isnan(y) or math.isnan(x1) or math.isnan(y1)
+    return math.nan if nan else _truth(held)
+
+
+@loops
+def _cross_run(above, row, out, a, b, c, e):
+    """``row[out + q]`` for ``q`` in ``c..e-1`` (``c`` >= 1): :func:`_crossed` from bar
+    ``q - 1`` (at ``a + q - 1``, ``b + q - 1``) to bar ``q`` (at ``a + q``, ``b + q``)."""
+    for q in range(c, e):
+        x, y = row[unsigned(a + q)], row[unsigned(b + q)]
+        x1, y1 = row[unsigned(a + q - 1)], row[unsigned(b + q - 1)]
+        row[unsigned(out + q)] = _crossed(above, x, y, x1, y1)
 
 
 @family
-def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
+def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj, tmp):
     """Step an elementwise node through the bars of ``items`` (see :mod:`kernels.ind`)."""
     i0, i1 = inp[0], inp[1]
     ao, am = roff[i0], rdep[i0] - 1

@@ -14,9 +14,9 @@ from numba import types
 from numba.extending import intrinsic
 
 from kernels import ops
-from kernels.ind.access import paired
+from kernels.ind.access import paired, unsigned
 from kernels.ind.cci import cci_nb
-from kernels.ind.stats import track
+from kernels.ind.stats import MIN_BLOCK, newest, suffixes, track
 from kernels.jit import family, inlined_loops, loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
@@ -179,12 +179,55 @@ def _flat(a, b):
     return abs(a - b) <= 1e-14 * (abs(a) + abs(b))
 
 
+@inlined_loops
+def _hlc_value(hb, lb, cl, williams):
+    """%K (or, with ``williams``, %R) of ``cl`` in the range ``lb .. hb``: 0 when flat."""
+    if _flat(hb, lb):
+        return 0.0
+    if williams:
+        return ((cl - hb) / (hb - lb)) * 100.0
+    return ((cl - lb) / (hb - lb)) * 100.0
+
+
+@inlined_loops
+def _hlc_block(row, inputs, c0, c1, n, oj, mj, williams, tmp):
+    """:func:`_hlc` at bars ``c0 .. c1 - 1`` of a warm symbol, written: the highest high
+    and lowest low of each window as :func:`kernels.ind.stats.suffixes` and a running
+    extreme from each chunk's start give them (the same values as ``track``'s). Returns
+    whether an input was NaN (the outputs are then not to be used), and the last window's
+    highest and lowest."""
+    ho, hm, lo_, lm, co, cm = inputs
+    nb = c1 - c0
+    suffixes(row, ho, hm, lo_, lm, c0, nb, n, True, True, tmp)
+    run_h, run_l = -math.inf, math.inf
+    start = c0 + 1  # the next chunk's first bar
+    bad = False
+    hb, lb = 0.0, 0.0
+    for c in range(c0, c1):
+        h = row[unsigned(ho + (c & hm))]
+        lo = row[unsigned(lo_ + (c & lm))]
+        cl = row[unsigned(co + (c & cm))]
+        bad |= math.isnan(h) or math.isnan(lo) or math.isnan(cl)
+        fresh = c == start
+        start += n if fresh else 0
+        run_h = h if fresh or h >= run_h else run_h
+        run_l = lo if fresh or lo <= run_l else run_l
+        # The running parts are the newer: they win ties.
+        sh, sl = tmp[unsigned(c - c0)], tmp[unsigned(nb + c - c0)]
+        hb = run_h if run_h >= sh else sh
+        lb = run_l if run_l <= sl else sl
+        row[unsigned(oj + (c & mj))] = _hlc_value(hb, lb, cl, williams)
+    return bad, hb, lb
+
+
 @loops
-def _hlc(mem, items, st, inp, roff, rdep, n, oj, mj, williams):
+def _hlc(mem, items, st, inp, roff, rdep, n, oj, mj, williams, tmp):
     """Stochastic %K (or, with ``williams``, Williams %R) of the (high, low, close) inputs over
     the last ``n`` bars; NaN while fewer than ``n`` valid bars were seen (any NaN input
     resets), 0 when the window is flat. State: [valid count, highest high and its bar,
-    lowest low and its bar] (see :func:`kernels.ind.stats.track`)."""
+    lowest low and its bar] (see :func:`kernels.ind.stats.track`). A warm symbol's block of
+    at least :data:`~kernels.ind.stats.MIN_BLOCK` bars goes through :func:`_hlc_block` when
+    ``tmp`` has room (and no input is NaN); its state after is the one ``track`` leaves."""
     ho, hm = roff[inp[0]], rdep[inp[0]] - 1
     lo_, lm = roff[inp[1]], rdep[inp[1]] - 1
     co, cm = roff[inp[2]], rdep[inp[2]] - 1
@@ -192,6 +235,14 @@ def _hlc(mem, items, st, inp, roff, rdep, n, oj, mj, williams):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, hb, lb = row[st], row[st + 1], row[st + 3]
         hbar, lbar = int(row[st + 2]), int(row[st + 4])
+        if m >= n and c1 - c0 >= MIN_BLOCK and tmp.shape[0] >= 2 * (c1 - c0):
+            inputs = (ho, hm, lo_, lm, co, cm)
+            bad, high, low = _hlc_block(row, inputs, c0, c1, n, oj, mj, williams, tmp)
+            if not bad:
+                row[st + 1], row[st + 3] = high, low
+                row[st + 2] = newest(row, ho, hm, c1 - 1, n, high, True)
+                row[st + 4] = newest(row, lo_, lm, c1 - 1, n, low, False)
+                continue
         for c in range(c0, c1):
             h, lo, cl = row[ho + (c & hm)], row[lo_ + (c & lm)], row[co + (c & cm)]
             v = math.nan
@@ -203,24 +254,19 @@ def _hlc(mem, items, st, inp, roff, rdep, n, oj, mj, williams):
                 if m >= n:
                     hb, hbar = track(row, ho, hm, c, n, h, hb, hbar, True, not full)
                     lb, lbar = track(row, lo_, lm, c, n, lo, lb, lbar, False, not full)
-                    if _flat(hb, lb):
-                        v = 0.0
-                    elif williams:
-                        v = ((cl - hb) / (hb - lb)) * 100.0
-                    else:
-                        v = ((cl - lb) / (hb - lb)) * 100.0
+                    v = _hlc_value(hb, lb, cl, williams)
             row[oj + (c & mj)] = v
         row[st], row[st + 1], row[st + 2], row[st + 3], row[st + 4] = m, hb, hbar, lb, lbar
 
 
 @loops
-def stochk_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
+def stochk_nb(mem, items, st, inp, roff, rdep, p, oj, mj, tmp):
     """Fast stochastic %K of (high, low, close); reference TA-Lib STOCHF ``outFastK`` as
     TA-Lib 0.8 computes it: ``((close - lowest) / (highest - lowest)) * 100`` (older
     releases divided by ``(highest - lowest) / 100``, which rounds differently), 0 when the
     window is flat (``|highest - lowest| <= 1e-14 * (|highest| + |lowest|)``, TA-Lib 0.8's
     scaled guard). State: see :func:`_hlc_window`."""
-    _hlc(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, False)
+    _hlc(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, False, tmp)
 
 
 @loops
@@ -247,11 +293,11 @@ def roc_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
 
 
 @loops
-def willr_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
+def willr_nb(mem, items, st, inp, roff, rdep, p, oj, mj, tmp):
     """Williams %R of (high, low, close); reference TA-Lib WILLR as TA-Lib 0.8 computes it:
     ``((close - highest) / (highest - lowest)) * 100``, 0 when the window is flat (same
     scaled guard as :func:`stochk_nb`). State: see :func:`_hlc_window`."""
-    _hlc(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, True)
+    _hlc(mem, items, st, inp, roff, rdep, int(p[0]), oj, mj, True, tmp)
 
 
 @inlined_loops
@@ -349,18 +395,18 @@ def mfi_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
 
 
 @family
-def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
+def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj, tmp):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
     if o == ops.RSI:
         rsi_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
     elif o == ops.MACDLINE:
         macdline_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
     elif o == ops.STOCHK:
-        stochk_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+        stochk_nb(mem, items, st, inp, roff, rdep, p, oj, mj, tmp)
     elif o == ops.ROC:
         roc_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
     elif o == ops.WILLR:
-        willr_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
+        willr_nb(mem, items, st, inp, roff, rdep, p, oj, mj, tmp)
     elif o == ops.CCI:
         cci_nb(mem, items, st, inp, roff, rdep, p, oj, mj)
     elif o == ops.MFI:

@@ -154,7 +154,7 @@ def volume_nodes_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
 
 
 @family
-def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
+def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj, tmp):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
     if o == ops.DIVERGENCE:
         divergence_nb(mem, items, st, inp, roff, rdep, p, oj, mj)

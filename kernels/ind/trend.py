@@ -282,7 +282,7 @@ def supertrend_nb(mem, items, st, inp, roff, rdep, p, oj, mj):
 
 
 @family
-def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj):
+def block_nb(o, mem, items, st, inp, roff, rdep, p, oj, mj, tmp):
     """Step a node of this family through the bars of ``items`` (see :mod:`kernels.ind`)."""
     if o == ops.TRANGE:
         trange_nb(mem, items, st, inp, roff, rdep, p, oj, mj)

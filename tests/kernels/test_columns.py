@@ -182,3 +182,51 @@ def test_fires_past_the_room_of_a_threads_buffer_are_all_kept(
     monkeypatch.setattr(columns_module, "FIRE_ROWS", 3)
     assert fires() == want
     assert len(want) > 500
+
+
+def test_window_extremes_by_block_equal_stepping_bar_by_bar_to_the_bit() -> None:
+    # Whole blocks of bars (the windows' block path): prices on a coarse grid (equal highs
+    # and lows in a window), signed zeros (the newest of 0.0 and -0.0 is the extreme), a
+    # NaN close in the middle of a block, windows shorter and longer than a block.
+    filters = [
+        "highest((close - open) * 0, 5) == 0 and lowest((close - open) * 0, 3) == 0",
+        "willr(14) < -50 and stoch(14, 3, 3).slowk < 50 and stochf(3, 2).fastk > 0",
+        "highest(high, 90) > lowest(low, 2) and highest(close, 1) > 0",
+        "willr(70) > -50 or stochf(9, 3).fastk > 50",
+    ]
+    program = Program([TraderDef(f"t{i}", text, "5m") for i, text in enumerate(filters)])
+    lay = program.layouts()["5m"]
+    bars = np.stack(
+        [random_klines(40 + i, 5 * BLOCK + 9, timeframe_ms("5m")).bars for i in range(4)]
+    )
+    bars[:, :, : ops.CLOSE + 1] = np.round(bars[:, :, : ops.CLOSE + 1] / 2) * 2
+    bars[:, :, ops.HIGH] = np.maximum(bars[:, :, ops.HIGH], bars[:, :, ops.CLOSE])
+    bars[:, :, ops.LOW] = np.minimum(bars[:, :, ops.LOW], bars[:, :, ops.CLOSE])
+    bars[2, 3 * BLOCK + 20, ops.CLOSE] = np.nan
+    ext = np.zeros((4, bars.shape[1], 1))
+    nodes = np.arange(lay.n_nodes)
+    live = GroupState(lay, 4, 1)
+    want = np.concatenate(
+        [
+            live.run(bars[:, t : t + 1], ext=ext[:, t : t + 1], out_nodes=nodes)
+            for t in range(bars.shape[1])
+        ],
+        axis=1,
+    )
+    got = run_columns(lay, np.ascontiguousarray(bars), ext, outputs(nodes))
+    zeros = got[got == 0.0]
+    assert np.signbit(zeros).any()
+    assert not np.signbit(zeros).all()
+    assert np.array_equal(got.view(np.uint64), want.view(np.uint64))
+    # The state a block leaves is the one stepping bar by bar leaves.
+    col = columns_module.column_layout(lay)
+    blocks = GroupState(col, 4, 1)
+    blocks.mem[:] = columns_module.fresh_row(col)
+    blocks.run(np.ascontiguousarray(bars), ext=ext, block=BLOCK)
+    for j in range(lay.n_nodes):
+        size = lay.ssize[j]
+        assert np.array_equal(
+            blocks.mem[:, col.soff[j] : col.soff[j] + size],
+            live.mem[:, lay.soff[j] : lay.soff[j] + size],
+            equal_nan=True,
+        )

@@ -41,6 +41,8 @@ class Announcer:
     def emit(self, event: MarketEvent) -> None:
         """Queue ``event`` behind everything queued before it."""
         if isinstance(event, HistoryLoaded):
+            if event.upto:
+                self.tracker.loaded(event.timeframe, max(event.upto))
             # Loads of one timeframe merge into one event, unless a close was queued after it.
             for i in range(len(self._queue) - 1, -1, -1):
                 queued = self._queue[i]

@@ -91,8 +91,16 @@ class CloseTracker:
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(now if late else now + self.grace_s, late=late)
         bucket.symbols.append(symbol)
-        if not late and len(bucket.symbols) >= self._expected(timeframe):
+        if not bucket.late and len(bucket.symbols) >= self._expected(timeframe):
             self._flush(timeframe, open_time, complete=True, now=now)
+
+    def loaded(self, timeframe: str, upto: int) -> None:
+        """A backfill put bars of ``timeframe`` up to open time ``upto`` in some symbols'
+        rings (the consumer hears of them as history). Another symbol's bar of such a bucket
+        appended later (a close missed while the streams were being subscribed, repaired) is
+        a straggler, announced at once (``late``): it does not wait ``grace_s`` for symbols
+        whose bar came with their history."""
+        self._announced[timeframe] = max(self._announced.get(timeframe, -1), upto)
 
     def next_deadline(self) -> float:
         """When :meth:`due` next has something (inf if nothing is pending)."""

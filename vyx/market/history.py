@@ -10,6 +10,9 @@ Every (symbol, timeframe) is in one of three states:
 - *repairing*: closed frames are held back (bounded) while the shell fetches the missing bars
   over REST; :meth:`History.complete_repair` appends them, then the held frames, in order.
 
+A stream says nothing of a bar that closed before it was subscribed until its next frame;
+:meth:`History.closed_by` finds such bars from the exchange's clock instead.
+
 So a closed bar is handed on (:attr:`History.appended`) only once every bar before it is in
 the ring: per (symbol, timeframe), notifications come in strictly increasing, contiguous open
 time order, each bar exactly once.
@@ -24,6 +27,7 @@ from collections.abc import Iterable, Mapping
 import attrs
 
 from kernels.ring import Append, RingBuffer
+from kernels.timeframes import bar_open
 from vyx.market.backfill import fill_holes
 from vyx.market.frames import Kline
 
@@ -207,6 +211,31 @@ class History:
             return 1
         self._dup += 1
         return 0
+
+    def closed_by(self, now_ms: int) -> list[Repair]:
+        """Exchange time ``now_ms`` reveals that every bar opening before the one forming then
+        has closed: each live key missing some of them goes repairing (returned); a repairing
+        key's range to fetch grows to them.
+
+        A stream tells nothing of a bar that closed before it was subscribed until its next
+        frame, which for a long timeframe can be far off; asked once the streams are
+        subscribed (and a closed frame on its way given time to arrive), this finds the bars
+        that closed in between."""
+        out = []
+        for (symbol, timeframe), key in self._keys.items():
+            if key.state is KeyState.LOADING:
+                continue
+            ring = self.rings[timeframe]
+            expected = ring.next_open_time(ring.slot(symbol))
+            current = bar_open(timeframe, now_ms)
+            if expected < 0 or expected >= current:
+                continue
+            key.revealed = max(key.revealed, current)
+            if key.state is KeyState.LIVE:
+                self._gaps += 1
+                key.state = KeyState.REPAIRING
+                out.append(Repair(symbol, timeframe, expected, _end(key)))
+        return out
 
     # -- repair ----------------------------------------------------------------------------------
 

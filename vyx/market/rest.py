@@ -40,6 +40,7 @@ MAX_KLINES = 1000
 WEIGHT_EXCHANGE_INFO = 20
 WEIGHT_TICKER_ALL = 80
 WEIGHT_KLINES = 2
+WEIGHT_TIME = 1
 
 
 class RestError(Exception):
@@ -206,6 +207,14 @@ class RestClient:
         if not isinstance(body, list):
             raise RestUnavailable("ticker/24hr is not a JSON array")
         return [row for row in body if isinstance(row, dict)]
+
+    async def server_time(self) -> int:
+        """``GET /api/v3/time``: the exchange's clock now (epoch ms)."""
+        body = await self.get_json("/api/v3/time", {}, WEIGHT_TIME)
+        value = body.get("serverTime") if isinstance(body, dict) else None
+        if type(value) is not int:
+            raise RestUnavailable("time has no integer serverTime")
+        return value
 
     async def klines(
         self,

@@ -2,10 +2,11 @@
 
 ``run_market`` is the single writer of the rings. Start-up: exchangeInfo and 24 h tickers ->
 universe -> backfill every (symbol, timeframe) with ``warmup`` bars -> open the shards' streams
--> ``task_status.started(handle)``. Then, forever: frames are applied by the history writer;
-a revealed gap starts a repair task (REST) for that key; closes are announced on ``events``;
-the universe is refreshed every ``universe_refresh_s`` (joining symbols are subscribed and
-backfilled, leaving ones unsubscribed and dropped).
+-> ``task_status.started(handle)``; the exchange's clock, read then, finds the bars that closed
+between their backfill and their stream's subscription (repaired). Then, forever: frames are
+applied by the history writer; a revealed gap starts a repair task (REST) for that key; closes
+are announced on ``events``; the universe is refreshed every ``universe_refresh_s`` (joining
+symbols are subscribed and backfilled, leaving ones unsubscribed and dropped).
 
 A location Binance refuses (HTTP 451 on REST or at a stream handshake) stops the market for good:
 one line is logged, the phase becomes ``restricted`` (also after start-up) and nothing is sent to
@@ -31,6 +32,8 @@ from vyx.market.closes import CloseTracker, HistoryLoaded, MarketEvent, SymbolsR
 from vyx.market.connection import Batch, Connect, Shard, StreamConfig, run_shard
 from vyx.market.frames import FrameError, Kline, Ticker
 from vyx.market.history import History, KeyState
+from vyx.market.phases import PhaseCallback as PhaseCallback
+from vyx.market.phases import StartupPhases
 from vyx.market.rest import RestBanned, RestClient, RestConfig, RestError, RestRestricted
 from vyx.market.restriction import health_detail, log_line
 from vyx.market.shards import ShardPlan
@@ -81,10 +84,6 @@ class MarketConfig:
 
 T = TypeVar("T")
 ProgressCallback = Callable[[BackfillProgress], None]
-#: Told how start-up goes: ``(phase, detail)`` with phase ``connecting`` (first requests),
-#: ``unreachable`` (a request failed; retrying), ``backfilling`` or ``streaming`` (started);
-#: and ``restricted`` (Binance refuses the location: stopped for good), at any time.
-PhaseCallback = Callable[[str, str], None]
 
 
 class MarketHandle:
@@ -137,7 +136,7 @@ async def run_market(
 
     Never returns; cancellation closes sockets. REST failures at start-up are retried forever.
     """
-    phases = _Phases(on_phase)
+    phases = StartupPhases(on_phase)
     async with (
         RestClient(cfg.rest, transport=transport, on_failure=phases.unreachable) as rest,
         trio.open_nursery() as nursery,
@@ -145,28 +144,6 @@ async def run_market(
         svc = _Market(cfg, rings, events, rest, nursery, connect, progress, phases)
         await svc.start()
         task_status.started(MarketHandle(svc))
-
-
-@attrs.define
-class _Phases:
-    """Start-up phases, told to ``on_phase`` until the market has started."""
-
-    on_phase: PhaseCallback | None
-    starting: bool = True
-
-    def __call__(self, phase: str, detail: str) -> None:
-        if self.starting and self.on_phase is not None:
-            self.on_phase(phase, detail)
-
-    def unreachable(self, what: str) -> None:
-        """A request failed and is retried."""
-        self("unreachable", what)
-
-    def restricted(self, detail: str) -> None:
-        """Binance refuses the location: told even after start-up, and the last phase told."""
-        if self.on_phase is not None:
-            self.on_phase("restricted", detail)
-        self.starting = False
 
 
 class _Market:
@@ -179,7 +156,7 @@ class _Market:
         nursery: trio.Nursery,
         connect: Connect | None,
         progress: ProgressCallback | None,
-        phases: _Phases,
+        phases: StartupPhases,
     ) -> None:
         self.cfg = cfg
         self._phase = phases
@@ -234,6 +211,7 @@ class _Market:
         self.nursery.start_soon(self._writer)
         self.nursery.start_soon(self.announcer.run)
         await self._place(universe, wait=True)
+        self.nursery.start_soon(self._repair_closed_while_subscribing)
         self.nursery.start_soon(self._refresh_loop)
         self._phase("streaming", f"{len(universe)} symbols")
         self._phase.starting = False
@@ -309,6 +287,23 @@ class _Market:
         if p.keys_done == p.keys_total or now - self.reported_at >= 5.0:
             self.reported_at = now
             logger.info(p.line())
+
+    async def _repair_closed_while_subscribing(self) -> None:
+        """Repair the bars that closed between their backfill and their stream's subscription,
+        found from the exchange's clock once the streams are: no frame of theirs came, and a
+        stream's next one can be far off (the simulated exchange's 1h forming updates are 15
+        market minutes apart) while the 5m closes reading the 1h bar wait for it."""
+        try:
+            now = await self.rest.server_time()
+        except RestRestricted as exc:
+            self.restrict(exc.where, exc.reason)
+            return
+        except RestError as exc:
+            logger.warning("server time failed ({}): missed closes wait for their next frame", exc)
+            return
+        await trio.sleep(self.cfg.close_grace_s)  # a closed frame on its way arrives meanwhile
+        for repair in self.history.closed_by(now):
+            self._start_repair(repair.symbol, repair.timeframe)
 
     # -- streams -----------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Market time runs off trio's clock (``speed`` market seconds per trio second), so tests use
 autojump clocks. Every stream connection gets, at each market minute, a forming frame of the
 current bar of every subscribed kline stream, preceded at a bar boundary by the closed frame of
-the bar that just ended, plus a ticker frame. Faults: drop every connection, send garbage,
+the bar that just ended, plus a ticker frame (a quiet timeframe, see ``forming_timeframes``,
+sends only its closed frames). Faults: drop every connection, send garbage,
 announce ``serverShutdown``. ``truth`` gives every closed bar the exchange has produced.
 """
 
@@ -48,6 +49,10 @@ class FakeExchange:
     start_ms: int = T0
     #: Market time stops here (frames of the frozen forming bar keep coming).
     end_ms: int | None = None
+    #: Timeframes whose forming frames are sent (None: every one). The others are quiet: only
+    #: their closed frames come (the simulated exchange sends a 1h bar's forming updates 15
+    #: market minutes apart, Binance when trades change it).
+    forming_timeframes: tuple[str, ...] | None = None
     t0: float = 0.0
     peers: list[_Peer] = attrs.Factory(list)
     all_peers: list[_Peer] = attrs.Factory(list)
@@ -91,6 +96,8 @@ class FakeExchange:
             status, retry_after = self.rest_failures.pop(0)
             return httpx.Response(status, headers={**headers, "Retry-After": str(retry_after)})
         path = request.url.path
+        if path == "/api/v3/time":
+            return httpx.Response(200, json={"serverTime": self.now_ms()}, headers=headers)
         if path == "/api/v3/exchangeInfo":
             symbols = [
                 {"symbol": s, "status": "TRADING", "baseAsset": s[:-4], "quoteAsset": "USDT"}
@@ -196,7 +203,8 @@ class FakeExchange:
                 step = timeframe_ms(tf)
                 if current == now:
                     out.append(ws_frame(symbol, tf, current - step, closed=True))
-                out.append(ws_frame(symbol, tf, current, closed=False))
+                if self.forming_timeframes is None or tf in self.forming_timeframes:
+                    out.append(ws_frame(symbol, tf, current, closed=False))
             if f"{symbol.lower()}@ticker" in streams:
                 out.append(self._ticker(symbol, now))
         return out

@@ -38,6 +38,20 @@ def test_grace_then_late_stragglers_in_order() -> None:
     ]
 
 
+def test_a_bar_others_had_from_their_backfill_is_a_straggler() -> None:
+    tracker = CloseTracker(lambda tf: 3, grace_s=2.0)
+    tracker.loaded("1h", 3600)  # A and B's backfills brought the bar opening at 3600
+    tracker.add("1h", 3600, "C", now=5.0)  # C's, repaired: announced at once, not after 2 s
+    assert tracker.due(5.0) == [BarClosed("1h", 3600, ("C",), complete=False, late=True)]
+    tracker.add("1h", 7200, "A", now=6.0)  # the next close waits for every symbol as before
+    assert tracker.due(6.0) == []
+    assert tracker.next_deadline() == 8.0
+    tracker.loaded("1h", 7200)  # a joining symbol's backfill brought it: still one bucket
+    tracker.add("1h", 7200, "B", now=6.5)
+    tracker.add("1h", 7200, "C", now=6.5)
+    assert tracker.due(6.5) == [BarClosed("1h", 7200, ("A", "B", "C"), complete=True)]
+
+
 def test_completing_a_newer_bar_flushes_older_ones_first() -> None:
     tracker = CloseTracker(lambda tf: 1, grace_s=5.0)
     tracker.add("1m", 0, "A", now=0.0)  # complete at once

@@ -65,6 +65,33 @@ async def test_forming_frame_reveals_missed_closes() -> None:
     assert history.counts().gaps_repaired == 1
 
 
+async def test_the_exchange_clock_reveals_closes_no_frame_told() -> None:
+    fake = FakeKlines("1m", T0, T0 + 10 * STEP)
+    history = _history()
+    history.load("BTCUSDT", "1m", (await fetch_newest(fake, "BTCUSDT", "1m", 5)).bars)
+    # The bar opening at T0 + 10 is forming until T0 + 11: nothing is missing before that.
+    assert history.closed_by(T0 + 11 * STEP - 1) == []
+    assert history.state("BTCUSDT", "1m") is KeyState.LIVE
+    # Three bars closed since without a frame saying so (the stream was not subscribed yet).
+    fake.current = T0 + 13 * STEP
+    repairs = history.closed_by(T0 + 13 * STEP + 5_000)
+    assert repairs == [Repair("BTCUSDT", "1m", T0 + 10 * STEP, T0 + 13 * STEP)]
+    assert history.closed_by(T0 + 13 * STEP + 5_000) == []  # already repairing
+    # The first of them arrives meanwhile: held, and the fetch takes the rest.
+    assert history.on_kline(kline("BTCUSDT", "1m", T0 + 10 * STEP)) is None
+    await _repair(history, fake, history.pending_repair("BTCUSDT", "1m"))
+    _assert_exact(history, fake, T0 + 5 * STEP, T0 + 12 * STEP)
+    appended = [t for _, t, _ in history.take_appended()]
+    assert appended == [T0 + i * STEP for i in range(10, 13)]
+    assert history.counts().gaps_detected == history.counts().gaps_repaired == 1
+
+
+async def test_the_exchange_clock_leaves_loading_keys_to_their_backfill() -> None:
+    history = _history()
+    assert history.closed_by(T0 + 100 * STEP) == []
+    assert history.state("BTCUSDT", "1m") is KeyState.LOADING
+
+
 async def test_exchange_hole_becomes_a_flat_bar() -> None:
     fake = FakeKlines("1m", T0, T0 + 10 * STEP, holes={T0 + 12 * STEP})
     history = _history()

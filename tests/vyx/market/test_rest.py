@@ -46,6 +46,20 @@ def test_backoff_is_capped_jittered_and_resets() -> None:
     assert policy.succeeded().attempt == 0
 
 
+async def test_server_time_and_a_malformed_answer() -> None:
+    answers = [{"serverTime": 1_700_000_000_123}, {"serverTime": "soon"}, ["x"]]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/v3/time"
+        return httpx.Response(200, json=answers.pop(0))
+
+    async with _client(handler) as client:
+        assert await client.server_time() == 1_700_000_000_123
+        for _ in range(2):
+            with pytest.raises(RestUnavailable, match="serverTime"):
+                await client.server_time()
+
+
 async def test_klines_params_and_weight_header() -> None:
     seen: list[httpx.Request] = []
 
