@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import int64, uint64
 
 from kernels.jit import entry, inlined_loops
 
@@ -37,6 +38,20 @@ _DIGITS_MAX = (1 << 63) // 10 - 1
 #: Veltkamp's splitter for doubles (2**27 + 1).
 _SPLIT = 134217729.0
 _COMMA, _NEWLINE, _RETURN, _MINUS, _DOT, _ZERO = 44, 10, 13, 45, 46, 48
+#: The largest mantissa read: :data:`_DIGITS_MAX` followed by any digit.
+_MANTISSA_MAX = np.uint64(_DIGITS_MAX * 10 + 9)
+#: Eight ASCII digits in a word (SWAR, as simdjson and fast_float read them): each byte's
+#: high nibble is 3 (:data:`_HIGH`, :data:`_ASCII`) and adding 6 leaves it so (at most 9);
+#: then pairs, quads and the eight combined by three multiplications.
+_HIGH, _ASCII = np.uint64(0xF0F0F0F0F0F0F0F0), np.uint64(0x3030303030303030)
+_SIX, _LOW = np.uint64(0x0606060606060606), np.uint64(0x0F0F0F0F0F0F0F0F)
+_MUL1, _SHIFT1 = np.uint64(10 * 256 + 1), np.uint64(8)
+_PAIRS, _MUL2, _SHIFT2 = np.uint64(0x00FF00FF00FF00FF), np.uint64(100 * 65536 + 1), np.uint64(16)
+_QUADS, _SHIFT3 = np.uint64(0x0000FFFF0000FFFF), np.uint64(32)
+_MUL3 = np.uint64(10000 * (1 << 32) + 1)
+_E8, _TEN_U, _ZERO_U, _NINE_U = np.uint64(10**8), np.uint64(10), np.uint64(_ZERO), np.uint64(9)
+#: 10**k as uint64 (k < 20).
+_POWERS_U = np.array([10**k for k in range(20)], dtype=np.uint64)
 
 
 @inlined_loops
@@ -86,6 +101,80 @@ def _decimal(mantissa, decimals, powers):
     return math.nan
 
 
+@inlined_loops
+def _digits(text, pos, n):
+    """The decimal digits from ``pos`` on, eight at a time while eight bytes are digits
+    (one load, SWAR), then one at a time: their value (``uint64``, wrapping past 20 digits)
+    and the position after them."""
+    value = uint64(0)
+    while pos + 8 <= n:
+        word = uint64(0)
+        for k in range(8):  # LLVM makes these one 8-byte load
+            word |= uint64(text[uint64(pos + k)]) << uint64(8 * k)
+        if (word & _HIGH) != _ASCII or ((word + _SIX) & _HIGH) != _ASCII:
+            break
+        word = ((word & _LOW) * _MUL1) >> _SHIFT1
+        word = ((word & _PAIRS) * _MUL2) >> _SHIFT2
+        word = ((word & _QUADS) * _MUL3) >> _SHIFT3
+        value = value * _E8 + word
+        pos += 8
+    while pos < n:
+        d = uint64(text[uint64(pos)]) - _ZERO_U
+        if d > _NINE_U:
+            break
+        value = value * _TEN_U + d
+        pos += 1
+    return value, pos
+
+
+@inlined_loops
+def _number(text, pos, n):
+    """The unsigned decimal number at ``pos``: its mantissa (-1: not a plain number, or more
+    than :data:`_DIGITS_MAX` times ten), its decimals (at most 22) and the position after it."""
+    mantissa, end = _digits(text, pos, n)
+    digits = end - pos
+    decimals = 0
+    if end < n and text[end] == _DOT:
+        frac, after = _digits(text, end + 1, n)
+        decimals = after - end - 1
+        digits += decimals
+        mantissa = mantissa * _POWERS_U[decimals] + frac if decimals < 20 else mantissa
+        end = after
+    if digits == 0 or decimals > 22:
+        return -1, 0, end
+    if digits > 19:
+        # Leading zeros, or too many digits: one at a time, as the limit says.
+        return _slow_number(text, pos, n)
+    if mantissa > _MANTISSA_MAX:
+        return -1, 0, end
+    return int64(mantissa), decimals, end
+
+
+@inlined_loops
+def _slow_number(text, pos, n):
+    """:func:`_number`, a digit at a time (the mantissa checked before each one)."""
+    mantissa = 0
+    digits = 0
+    decimals = -1  # -1: no decimal point yet
+    while pos < n:
+        ch = text[pos]
+        if _ZERO <= ch <= _ZERO + 9:
+            if mantissa > _DIGITS_MAX:
+                return -1, 0, pos
+            mantissa = mantissa * 10 + (ch - _ZERO)
+            digits += 1
+            if decimals >= 0:
+                decimals += 1
+        elif ch == _DOT and decimals < 0:
+            decimals = 0
+        else:
+            break
+        pos += 1
+    if digits == 0 or decimals > 22:
+        return -1, 0, pos
+    return mantissa, max(decimals, 0), pos
+
+
 @entry
 def parse_nb(text, start, columns, powers, out):
     """Read rows of ``len(columns)`` comma-separated numbers from ``text[start:]`` (uint8),
@@ -109,26 +198,11 @@ def parse_nb(text, start, columns, powers, out):
             negative = text[pos] == _MINUS if pos < n else False
             if negative:
                 pos += 1
-            mantissa = 0
-            digits = 0
-            decimals = -1  # -1: no decimal point yet
-            while pos < n:
-                ch = text[pos]
-                if _ZERO <= ch <= _ZERO + 9:
-                    if mantissa > _DIGITS_MAX:
-                        return -1
-                    mantissa = mantissa * 10 + (ch - _ZERO)
-                    digits += 1
-                    if decimals >= 0:
-                        decimals += 1
-                elif ch == _DOT and decimals < 0:
-                    decimals = 0
-                else:
-                    break
-                pos += 1
-            if digits == 0 or decimals > 22:
+            mantissa, decimals, end = _number(text, pos, n)
+            if mantissa < 0:
                 return -1
-            value = _decimal(mantissa, max(decimals, 0), powers)
+            pos = end
+            value = _decimal(mantissa, decimals, powers)
             if math.isnan(value):
                 return -1
             if negative:

@@ -215,16 +215,17 @@ def _cpus() -> int:
 
 
 def ensure_compiled(
-    progress: Progress | None = None, *, processes: int | None = None
+    progress: Progress | None = None, *, processes: int | None = None, cached: bool | None = None
 ) -> CompileReport:
     """Make the interpreter and its families ready to run: from the cache, or compiled, every
     unit on its own, in ``processes`` forked processes (default: one per CPU this process may
     use, even on one CPU, so that this process never holds numba's compiler; 1: in this one).
     ``progress`` is called as each unit is compiled. The other units are loaded when first
-    called (:func:`ensure_loaded` loads them all)."""
+    called (:func:`ensure_loaded` loads them all). ``cached``: what :func:`is_cached` just
+    said, if the caller asked (each asking reads every unit's index file)."""
     started = time.perf_counter()
     names = units()
-    if is_cached():
+    if is_cached() if cached is None else cached:
         _load()
         if progress is not None:
             progress(len(names), len(names), "kernels (cached)")

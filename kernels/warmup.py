@@ -117,12 +117,13 @@ def _bars(rng: np.random.Generator) -> np.ndarray:
     )
 
 
-def prepare_kernels(stream: TextIO | None = None) -> CompileReport:
+def prepare_kernels(stream: TextIO | None = None, *, cached: bool | None = None) -> CompileReport:
     """Load the kernels; on a machine that never ran them, compile them first, showing
-    progress on ``stream`` (stderr): one line updated in place on a terminal."""
+    progress on ``stream`` (stderr): one line updated in place on a terminal. ``cached``:
+    what :func:`~kernels.precompile.is_cached` just said, if the caller asked."""
     out = sys.stderr if stream is None else stream
-    if is_cached():
-        return ensure_compiled()
+    if is_cached() if cached is None else cached:
+        return ensure_compiled(cached=True)
     tty = out.isatty()
     started = time.perf_counter()
     out.write("compiling the kernels (first run on this machine; cached for next time)\n")
@@ -132,7 +133,7 @@ def prepare_kernels(stream: TextIO | None = None) -> CompileReport:
         out.write(f"\r{line:<60}" if tty else f"{line}\n")
         out.flush()
 
-    report = ensure_compiled(progress)
+    report = ensure_compiled(progress, cached=False)
     if tty:
         out.write("\n")
     return report

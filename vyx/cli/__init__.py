@@ -8,6 +8,7 @@ where its module is, and a test checks it against the command's own docstring.
 from __future__ import annotations
 
 import gc
+import os
 from typing import ClassVar
 
 import click
@@ -131,7 +132,10 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. numpy's BLAS gets one thread unless the environment says
+    otherwise: Vyx does no linear algebra, and OpenBLAS's pool of threads spinning as numpy
+    is imported cost ~60 ms of CPU a process (every command that imports numpy)."""
     global _FREEZE_IMPORTS
     _FREEZE_IMPORTS = True
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     cli()

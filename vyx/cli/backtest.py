@@ -132,7 +132,8 @@ def backtest_command(
     # the traders and the kernels are loaded (the compiled reader lets go of the GIL); a first
     # run compiles in forked processes first (no thread may be running then). Either way
     # their errors come after the traders'.
-    klines_loaded = start_loading(klines) if is_cached() else None
+    cached = is_cached()
+    klines_loaded = start_loading(klines) if cached else None
     runnable: list[TraderDef | CompiledTrader]
     if traders_file is not None:
         try:
@@ -145,7 +146,7 @@ def backtest_command(
         assert filter_src is not None
         traders = [TraderDef("filter", filter_src, timeframe, "filter")]
         runnable = list(traders)
-    prepare_kernels()
+    prepare_kernels(cached=cached)
     program, errors = build(runnable)
     data = (klines_loaded or start_loading(klines, background=False))()
     for tid, error in errors.items():
