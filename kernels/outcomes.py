@@ -272,6 +272,35 @@ class Outcome:
             int(v[TOUCH_BAR]) if touch else None,
         )
 
+    @classmethod
+    def from_states(cls, block: F64, levels: Sequence[str]) -> list[Outcome]:
+        """:meth:`from_state` of each row of ``block`` (with its ``levels`` source), the
+        excursions computed for all rows at once (the same arithmetic, so the same bits)."""
+        d, entry, seen = block[:, DIRECTION], block[:, ENTRY], block[:, SEEN]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mfe = np.where(seen > 0, d * (block[:, FAV] / entry - 1.0), np.nan).tolist()
+            mae = np.where(seen > 0, d * (block[:, ADV] / entry - 1.0), np.nan).tolist()
+        found = []
+        n = len(HORIZONS)
+        for v, fav, adv, source in zip(block.tolist(), mfe, mae, levels, strict=True):
+            touch = int(v[TOUCH])
+            found.append(
+                cls(
+                    "long" if v[DIRECTION] > 0 else "short",
+                    v[ENTRY],
+                    _opt(v[STOP_LEVEL]),
+                    _opt(v[TARGET_LEVEL]),
+                    source,
+                    int(v[SEEN]),
+                    tuple([None if r != r else r for r in v[R0 : R0 + n]]),
+                    _opt(fav),
+                    _opt(adv),
+                    TOUCH_NAMES[touch],
+                    int(v[TOUCH_BAR]) if touch else None,
+                )
+            )
+        return found
+
     def to_json(self) -> dict[str, object]:
         """JSON-ready (``returns`` keyed by horizon: ``{"1": ..., "24": ...}``)."""
         return {
@@ -393,6 +422,11 @@ class OutcomeTracker:
     def outcome(self, row: int) -> Outcome:
         """``row``'s outcome so far."""
         return Outcome.from_state(self.state[row], self._levels[row])
+
+    def outcomes(self, rows: I64) -> list[Outcome]:
+        """:meth:`outcome` of each of ``rows``, read at once."""
+        levels = self._levels
+        return Outcome.from_states(self.state[rows], [levels[r] for r in rows.tolist()])
 
     def release(self, row: int) -> None:
         """Free ``row`` (its signal is complete or gone)."""

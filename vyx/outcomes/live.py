@@ -6,6 +6,11 @@ by the bars its symbol's ring holds after the last one it saw — one bar at a c
 after a gap repair or a restart — so what it computes depends on the candles only, never on
 when they arrived: it equals the backtest's outcome of the same signal over the same candles.
 
+The open signals' bookkeeping (newest bar stepped, next update due, touch as last reported)
+is kept by tracker row in arrays (:class:`~vyx.outcomes.book.RowBook`): the step at a close
+finds and steps every signal of the timeframe with one new bar, and finds those whose update
+is due, with numpy over all of them at once; Python runs only per signal that moved.
+
 A signal enters at its bar's close with the analysis' key levels when it has them (they may
 come later: the signal is then stepped again from its bar with them) or ATR levels from the 15
 bars up to its bar. After a restart the open signals come back from the store
@@ -39,6 +44,7 @@ from kernels.outcomes import (
 )
 from kernels.ring import RingBuffer
 from vyx.outcomes.batch import atr_levels_all, opened_outcome
+from vyx.outcomes.book import RowBook
 from vyx.signal import Signal
 
 #: Open signals followed at once (a fixed ~1 MiB of state); beyond, new signals are not scored.
@@ -46,16 +52,31 @@ MAX_OPEN = 8_192
 #: Bars after the signal at which its outcome is stored and pushed (besides when it is first
 #: followed, and at the first touch of its target or stop): the first bar, and complete.
 REPORT_AT = (1, HORIZON)
-#: A symbol the ring does not hold: no newest bar (its signals are stepped one by one, and
-#: given up when their bars are gone).
-_NOT_HELD = (-1, -1)
+#: Per number of :data:`REPORT_AT` entries at or before a signal's bars, when its next update
+#: is due (past the last: never, the signal is complete).
+_NEXT_DUE = np.asarray([*REPORT_AT, HORIZON + 1], dtype=np.int64)
 #: The row's forward return columns, in the order of :data:`HORIZONS`.
 _RETURN_COLUMNS = tuple(f"return_{h}" for h in HORIZONS)
 
 
+class _Column:
+    """An attribute of a :class:`Followed` kept in its row of one of the book's arrays (read
+    and written while the signal is open)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, f: Followed, owner: object = None) -> int:
+        return int(getattr(f.book, self.name)[f.row])
+
+    def __set__(self, f: Followed, value: int) -> None:
+        getattr(f.book, self.name)[f.row] = value
+
+
 @attrs.define
 class Followed:
-    """An open signal and where its outcome is."""
+    """An open signal and where its outcome is: its tracker row, whose bookkeeping is in
+    ``book``."""
 
     signal_id: str
     trader_id: str
@@ -64,13 +85,14 @@ class Followed:
     interval: str
     bar_open_time: int
     row: int
+    book: RowBook = attrs.field(repr=False)
     #: Open time of the newest bar stepped (the signal's bar at first).
-    last_time: int
+    last_time = _Column()
     #: Bars at which the next update goes out (:data:`REPORT_AT`).
-    due: int = 1
+    due = _Column()
     #: What it touched first as of the last update (a :data:`~kernels.outcomes.TOUCH_NAMES`
     #: index): an update goes out when that changes.
-    touch: int = 0
+    touch = _Column()
 
     def update(self, outcome: Outcome) -> OutcomeUpdate:
         """``outcome`` as this signal's update."""
@@ -175,7 +197,10 @@ class LiveOutcomes:
     def __init__(self, rings: Mapping[str, RingBuffer], capacity: int = MAX_OPEN) -> None:
         self.rings = rings
         self.tracker = OutcomeTracker(capacity)
+        self.book = RowBook(capacity)
         self.open: dict[str, Followed] = {}
+        #: The open signal each tracker row follows.
+        self._by_row: list[Followed | None] = [None] * capacity
         #: Stored open outcomes waiting for their ring to hold their bar (after a restart).
         self._pending: dict[str, Mapping[str, Any]] = {}
         #: Signals not scored because every row was taken, and outcomes given up (their
@@ -279,6 +304,7 @@ class LiveOutcomes:
     def _track(self, signal: Signal, row: int) -> Followed:
         """``signal`` followed in tracker row ``row`` (no longer waiting to be restored)."""
         opened = signal.bar_open_time
+        self.book.track(row, signal.interval, signal.symbol, opened)
         f = Followed(
             signal.id,
             signal.trader_id,
@@ -287,11 +313,23 @@ class LiveOutcomes:
             signal.interval,
             opened,
             row,
-            opened,
+            self.book,
         )
         self.open[signal.id] = f
+        self._by_row[row] = f
         self._pending.pop(signal.id, None)
         return f
+
+    def _let_go(self, f: Followed) -> None:
+        """``f`` is no longer followed: its row is free."""
+        self.book.untrack(f.row)
+        self._by_row[f.row] = None
+        self.tracker.release(f.row)
+        del self.open[f.signal_id]
+
+    def _followed(self, rows: I64) -> list[Followed]:
+        by_row = self._by_row
+        return [f for f in map(by_row.__getitem__, rows.tolist()) if f is not None]
 
     def _newest(self, interval: str, symbol: str) -> int:
         """Open time of the symbol's newest bar in the ring (-1: none)."""
@@ -349,47 +387,32 @@ class LiveOutcomes:
     def advance(self, interval: str) -> list[OutcomeUpdate]:
         """Step the open signals of ``interval`` by their new bars; returns what moved.
 
-        The common case — one new bar, the newest of its ring — is stepped for every such
-        signal in one call from the ring's newest bars; the others (several new bars after a
-        gap repair or a restart, or none) bar by bar through :meth:`_step`."""
+        The common case — one new bar, the newest of its ring — is found and stepped for
+        every such signal at once, from the rows' bookkeeping and the ring's newest bars; the
+        others (several new bars after a gap repair or a restart, or a symbol the ring no
+        longer holds) bar by bar through :meth:`_step`. The updates come in the order the
+        signals were followed."""
         updates = self._attach(interval) if self._pending else []
         ring = self.rings.get(interval)
-        mine = [f for f in self.open.values() if f.interval == interval]
-        if ring is None or not mine:
-            return updates + self._step(mine)
+        rows = self.book.rows_of(interval)
+        if ring is None or not len(rows):
+            return updates + self._step(self._followed(rows))
         times, values = ring.newest()
-        held = ring.symbols
-        slot_list = [ring.slot(s) for s in held]
-        # Symbol -> (open time of its newest bar, its slot): one look-up per open signal.
-        at_slot = zip(times[slot_list].tolist(), slot_list, strict=True)
-        newest_of = dict(zip(held, at_slot, strict=True))
+        slots, newest = self.book.newest(rows, ring, times)
+        last = self.book.last_time[rows]
         step = ring.timeframe_ms
-        fast: list[Followed] = []
-        slots: list[int] = []
-        rows: list[int] = []
-        slow: list[Followed] = []
-        for f in mine:
-            newest, slot = newest_of.get(f.symbol, _NOT_HELD)
-            last = f.last_time
-            if newest == last:
-                continue  # nothing new
-            if newest == last + step:
-                fast.append(f)
-                slots.append(slot)
-                rows.append(f.row)
-            else:
-                slow.append(f)
-        if fast:
-            at = np.asarray(slots, dtype=np.int64)
+        fast = newest == last + step
+        slow = self._followed(rows[~fast & (newest != last)])
+        if fast.any():
+            stepped, at = rows[fast], slots[fast]
             self.tracker.advance(
-                np.asarray(rows, dtype=np.int64),
+                stepped,
                 np.ascontiguousarray(values[at, HIGH]),
                 np.ascontiguousarray(values[at, LOW]),
                 np.ascontiguousarray(values[at, CLOSE]),
             )
-            for f in fast:
-                f.last_time += step
-            updates += self._report(fast, start=False)
+            self.book.last_time[stepped] += step
+            updates += self._report_rows(stepped, start=False)
         return updates + self._step(slow)
 
     def _step(
@@ -420,24 +443,29 @@ class LiveOutcomes:
         return self._report([f for f, _, _ in stepped], start=report_start)
 
     def _report(self, followed: list[Followed], *, start: bool) -> list[OutcomeUpdate]:
-        """Updates of those of ``followed`` that reached their next report (the first bar, the
-        last) or first touched a level (and every one, with ``start``); a complete signal is
-        let go. Checked for all of them at once from the tracker's state."""
-        if not followed:
+        """:meth:`_report_rows` of ``followed``'s rows."""
+        return self._report_rows(np.asarray([f.row for f in followed], np.int64), start=start)
+
+    def _report_rows(self, rows: I64, *, start: bool) -> list[OutcomeUpdate]:
+        """Updates of the signals of ``rows`` (distinct) that reached their next report (the
+        first bar, the last) or first touched a level (and every one, with ``start``), in the
+        order of ``rows``; a complete signal is let go. Checked for all of them at once from
+        the tracker's state and the rows' bookkeeping."""
+        if not len(rows):
             return []
-        seen, touch = self.tracker.progress(np.asarray([f.row for f in followed], np.int64))
-        due = np.asarray([f.due for f in followed], dtype=np.int64)
-        known = np.asarray([f.touch for f in followed], dtype=np.int64)
-        flagged = (seen >= due) | (touch != known) | start
+        book = self.book
+        seen, touch = self.tracker.progress(rows)
+        flagged = np.flatnonzero((seen >= book.due[rows]) | (touch != book.touch[rows]) | start)
+        moved = rows[flagged]
+        book.touch[moved] = touch[flagged]
+        book.due[moved] = _NEXT_DUE[np.searchsorted(REPORT_AT, seen[flagged], side="right")]
+        by_row = self._by_row
         updates = []
-        for i in np.flatnonzero(flagged).tolist():
-            f = followed[i]
-            o = self.tracker.outcome(f.row)
-            f.touch = int(touch[i])
-            f.due = next((n for n in REPORT_AT if n > o.bars), HORIZON + 1)
+        for row, o in zip(moved.tolist(), self.tracker.outcomes(moved), strict=True):
+            f = by_row[row]
+            assert f is not None  # a row stepped follows a signal
             if o.complete:
-                self.tracker.release(f.row)
-                del self.open[f.signal_id]
+                self._let_go(f)
             updates.append(f.update(o))
         return updates
 
@@ -458,5 +486,4 @@ class LiveOutcomes:
             held,
         )
         self.lost += 1
-        self.tracker.release(f.row)
-        del self.open[f.signal_id]
+        self._let_go(f)
