@@ -218,9 +218,9 @@ class History:
         key's range to fetch grows to them.
 
         A stream tells nothing of a bar that closed before it was subscribed until its next
-        frame, which for a long timeframe can be far off; asked once the streams are
-        subscribed (and a closed frame on its way given time to arrive), this finds the bars
-        that closed in between."""
+        frame, which for a long timeframe can be far off; asked with a clock reading taken
+        once the streams are subscribed (after every frame sent before it is in), this finds
+        the bars that closed in between."""
         out = []
         for (symbol, timeframe), key in self._keys.items():
             if key.state is KeyState.LOADING:

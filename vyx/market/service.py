@@ -83,6 +83,9 @@ class MarketConfig:
 
 
 T = TypeVar("T")
+#: Frames sent at one instant may carry event times this far apart (each stream is stamped on
+#: its own): a frame stamped later than a clock reading by more was sent after it.
+CLOCK_SLACK_MS = 1_000
 ProgressCallback = Callable[[BackfillProgress], None]
 
 
@@ -184,6 +187,8 @@ class _Market:
         self.refresh_lock = trio.Lock()
         #: The ``/health`` detail once Binance refused the location (the market is stopped).
         self.restricted: str | None = None
+        #: The exchange's clock read once the streams were subscribed, until applied.
+        self.clock_reading: int | None = None
 
     def restrict(self, where: str, reason: str) -> None:
         """Binance refused the location: log one line, tell the phase, stop (idempotent)."""
@@ -294,15 +299,17 @@ class _Market:
         stream's next one can be far off (the simulated exchange's 1h forming updates are 15
         market minutes apart) while the 5m closes reading the 1h bar wait for it."""
         try:
-            now = await self.rest.server_time()
+            self.clock_reading = await self.rest.server_time()
         except RestRestricted as exc:
             self.restrict(exc.where, exc.reason)
-            return
         except RestError as exc:
             logger.warning("server time failed ({}): missed closes wait for their next frame", exc)
-            return
-        await trio.sleep(self.cfg.close_grace_s)  # a closed frame on its way arrives meanwhile
-        for repair in self.history.closed_by(now):
+
+    def _apply_clock_reading(self, reading: int) -> None:
+        """A frame sent after ``reading`` came: every frame sent before it is in (a connection
+        delivers in order), so a bar that closed by then and is not in the ring is missing."""
+        self.clock_reading = None
+        for repair in self.history.closed_by(reading):
             self._start_repair(repair.symbol, repair.timeframe)
 
     # -- streams -----------------------------------------------------------------------------------
@@ -352,6 +359,9 @@ class _Market:
                             # A bucket is complete: let the notifier announce it now, before
                             # the frames queued behind it.
                             await trio.lowlevel.checkpoint()
+                reading = self.clock_reading
+                if reading is not None and batch[-1].event_time > reading + CLOCK_SLACK_MS:
+                    self._apply_clock_reading(reading)
                 try:
                     batch = recv.receive_nowait()
                 except trio.WouldBlock:
