@@ -188,9 +188,12 @@ async def run_shard(
     *,
     connect: Connect | None = None,
     on_restricted: OnRestricted | None = None,
+    on_reconnected: Callable[[], None] | None = None,
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Keep the shard's streams flowing into ``out`` forever; started once first ready.
+    """Keep the shard's streams flowing into ``out`` forever; started once first ready;
+    ``on_reconnected()`` each time a connection replacing a lost one is ready (bars may have
+    closed meanwhile without a frame; a rotation loses nothing and is not told).
 
     A handshake refused for the location (HTTP 451) stops the shard: ``on_restricted`` is told,
     no connection is opened again, and the task waits for cancellation (it is then never started
@@ -218,6 +221,8 @@ async def run_shard(
                 if conn is current and not started:
                     started = True
                     task_status.started()
+                elif conn is current and on_reconnected is not None:
+                    on_reconnected()
                 elif conn is candidate:
                     current.state = "rotating"
                     current.scope.cancel()

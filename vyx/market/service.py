@@ -216,7 +216,7 @@ class _Market:
         self.nursery.start_soon(self._writer)
         self.nursery.start_soon(self.announcer.run)
         await self._place(universe, wait=True)
-        self.nursery.start_soon(self._repair_closed_while_subscribing)
+        self.nursery.start_soon(self._read_clock)
         self.nursery.start_soon(self._refresh_loop)
         self._phase("streaming", f"{len(universe)} symbols")
         self._phase.starting = False
@@ -293,17 +293,19 @@ class _Market:
             self.reported_at = now
             logger.info(p.line())
 
-    async def _repair_closed_while_subscribing(self) -> None:
-        """Repair the bars that closed between their backfill and their stream's subscription,
-        found from the exchange's clock once the streams are: no frame of theirs came, and a
-        stream's next one can be far off (the simulated exchange's 1h forming updates are 15
-        market minutes apart) while the 5m closes reading the 1h bar wait for it."""
+    async def _read_clock(self) -> None:
+        """Read the exchange's clock once the streams are subscribed (at start, after a
+        reconnect): bars that closed while a stream was not sent no frame, and its next one can
+        be far off (the simulated exchange's 1h bar updates 15 market minutes apart) while the
+        5m closes reading the 1h bar wait. They are repaired once a later frame came."""
         try:
-            self.clock_reading = await self.rest.server_time()
+            reading = await self.rest.server_time()
         except RestRestricted as exc:
             self.restrict(exc.where, exc.reason)
         except RestError as exc:
             logger.warning("server time failed ({}): missed closes wait for their next frame", exc)
+        else:
+            self.clock_reading = max(reading, self.clock_reading or reading)
 
     def _apply_clock_reading(self, reading: int) -> None:
         """A frame sent after ``reading`` came: every frame sent before it is in (a connection
@@ -336,6 +338,7 @@ class _Market:
             self.frames_send.clone(),
             connect=self.connect,
             on_restricted=self.restrict,
+            on_reconnected=lambda: self.nursery.start_soon(self._read_clock),
             task_status=task_status,
         )
 
