@@ -10,11 +10,15 @@
 
 Phases (about two and a half minutes):
 
-1. warm-up: the reference daemon starts once (fills the kernel cache and the page cache);
+1. first start: the reference daemon starts once on an empty kernel cache of its own
+   (:mod:`benchmarks.kernel_cache`: every kernel compiled, with progress, as a user's first
+   run does) and stops at ready; later daemons load the kernels from what it compiled;
 2. reference workload (DESIGN §6): 100 symbols x 1000 bars on 5m and 1h, the 20 reference
    traders plus ``flip`` (``close > open``), exchange at 60x. Start to ready (warm), RSS at
    ready (before the first close), then ``CLOSES`` closes: closed-candle frame ->
-   ``signal_created`` latency, and the peak RSS;
+   ``signal_created`` latency, and the peak RSS — of a first run after a cold compile (the
+   cache holds only what the first start compiled: a kernel compiled at a close would show in
+   the peak, and is named);
 3. idle: the daemon with no traders (100 symbols streaming, nothing screened), RSS after ready;
 4. throughput: traders of which half hold on every symbol at every close (a signal fires when
    a filter turns true), and a faster exchange: signals stored and pushed per second, and the
@@ -48,6 +52,8 @@ import httpx
 import trio
 from trio_websocket import ConnectionClosed, open_websocket_url
 
+from benchmarks.daemon_report import print_reference, print_throughput
+from benchmarks.kernel_cache import snapshot, use_empty_cache, written_after
 from benchmarks.latency_stats import bucket_spans, histogram_quantile, quantiles
 from benchmarks.workload import FILTERS
 
@@ -214,10 +220,12 @@ class Daemon:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
-    def cpu_s(self) -> float:
-        """User + system CPU seconds of the daemon (every thread)."""
+    def cpu_s(self, children: bool = False) -> float:
+        """User + system CPU seconds of the daemon (every thread; with ``children``, its
+        processes that ended too: the kernels' compiling processes)."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        ticks = sum(int(f) for f in fields[11 : 15 if children else 13])
+        return ticks / os.sysconf("SC_CLK_TCK")
 
     def metrics(self) -> dict[str, float]:
         """``/metrics`` samples without labels, plus labelled ones as ``name{labels}``."""
@@ -350,13 +358,18 @@ async def browse(url: str, seconds: float, until_bars: int | None = None) -> lis
 # -- phases --------------------------------------------------------------------------------------
 
 
-def reference(tmp: Path) -> dict[str, Any]:
+def reference(tmp: Path, cache: Path) -> dict[str, Any]:
     exchange = start_exchange(tmp, "reference", SPEED)
     try:
-        # 1. warm-up: kernel cache compiled/loaded, files in the page cache
+        # 1. first start: the empty kernel cache compiled (files in the page cache too)
         warm = start_daemon(tmp, "warmup", exchange, REFERENCE)
-        first_ready = warm.ready_s
+        cold = {
+            "cold_ready_s": warm.ready_s,
+            "cold_cpu_s": warm.cpu_s(children=True),
+            "cold_peak_rss_mib": warm.status("VmHWM"),
+        }
         warm.stop()
+        compiled = snapshot(cache)
         # 2. the reference workload
         daemon = start_daemon(tmp, "reference", exchange, REFERENCE)
         started = _hours_closed(exchange, daemon)
@@ -369,6 +382,7 @@ def reference(tmp: Path) -> dict[str, Any]:
             metrics = daemon.metrics()
         finally:
             daemon.stop()
+        late = written_after(cache, compiled)
         # 3. idle: no traders
         idle = start_daemon(tmp, "idle", exchange, [])
         try:
@@ -397,6 +411,8 @@ def reference(tmp: Path) -> dict[str, Any]:
     slowest = max(got, key=lambda r: r.at - buckets[(r.interval, r.open_time)][1], default=None)
     q_spread = quantiles(spreads)
     return {
+        "symbols": SYMBOLS,
+        "speed": SPEED,
         "signals": len(got),
         "signals_by_rest": by_rest,
         "closes": len(bars),
@@ -426,7 +442,8 @@ def reference(tmp: Path) -> dict[str, Any]:
         "close_to_signals_p99_ms": histogram_quantile(
             metrics, "vyx_close_to_signals_seconds", None, 0.99
         ),
-        "ready_first_s": first_ready,
+        **cold,
+        "compiled_after_first_start": late,
         "ready_s": daemon.ready_s,
         "healthy_s": daemon.healthy_s,
         "idle_ready_s": idle_ready,
@@ -487,6 +504,9 @@ def throughput(tmp: Path) -> dict[str, Any]:
         lags.append(last - buckets[("5m", b)][1])
     in_window = sum(r.at >= t0 for r in got)
     return {
+        "traders": FAST_TRADERS,
+        "speed": FAST_SPEED,
+        "warm_s": FAST_WARM_S,
         "signals_received": len(got),
         "window_s": wall,
         "window_signals_per_s": in_window / wall,
@@ -517,87 +537,15 @@ def main() -> None:
         return
     print("daemon benchmark (about two and a half minutes)...", file=sys.stderr)
     with _tmpdir() as tmp:
-        r = reference(tmp)
-        _print_reference(r)
+        r = reference(tmp, use_empty_cache(tmp))
+        print_reference(r)
         if "--reference-only" in sys.argv:
             return
         f = throughput(tmp)
-        _print_throughput(f)
+        print_throughput(f)
     RESULTS.mkdir(exist_ok=True)
     out = {**r, **{f"throughput_{k}": v for k, v in f.items()}}
     (RESULTS / "daemon.json").write_text(json.dumps(out, indent=2))
-
-
-def _print_reference(r: dict[str, Any]) -> None:
-    print(
-        f"vyx run (own process) <- simulated exchange (own process, x{SPEED:g}), "
-        f"{SYMBOLS} symbols x 5m+1h, 20 reference traders + flip, browser on /ws:"
-    )
-    print(
-        f"  closed-candle frame -> signal_created: p50 {r['latency_p50_ms']:.1f} ms   "
-        f"p99 {r['latency_p99_ms']:.1f} ms   max {r['latency_max_ms']:.1f} ms   "
-        f"({r['signals']} signals over {r['closes']} closes, {r['signals_by_rest']} more from bars "
-        f"repaired by REST; target p99 <= 10 ms)"
-    )
-    print(
-        f"  from the bucket's last closed frame:  p50 {r['after_bucket_p50_ms']:.1f} ms   "
-        f"p99 {r['after_bucket_p99_ms']:.1f} ms   (the exchange wrote a bucket's 100 closed 5m "
-        f"frames over p50 {r['bucket_spread_p50_ms']:.1f} ms, max "
-        f"{r['bucket_spread_max_ms']:.1f} ms); slowest: {r['slowest_close']}"
-    )
-    print(
-        f"  an hour closed while it started (market time, process start -> healthy): "
-        f"{'yes' if r['hours_closed_while_starting'] else 'no'}; gaps repaired by REST "
-        f"{r['gaps_repaired']:.0f} ({r['bars_repaired']:.0f} bars)"
-    )
-    print(
-        f"  inside the daemon, close announced -> signals stored and pushed (/metrics): "
-        f"p50 <= {r['close_to_signals_p50_ms']:.1f} ms, "
-        f"p99 <= {r['close_to_signals_p99_ms']:.1f} ms"
-    )
-    print(
-        f"  screen at close (5m, /metrics histogram): p50 <= {r['screen_p50_ms']:.1f} ms; "
-        f"daemon CPU {r['daemon_cpu_fraction'] * 100:.0f}% of a core over the closes"
-    )
-    print(
-        f"  start to ready (process start -> dashboard printed; backfill of {SYMBOLS} symbols x "
-        f"2 timeframes included): {r['ready_s']:.2f} s warm (first start {r['ready_first_s']:.2f} "
-        f"s); /health healthy at {r['healthy_s']:.2f} s (target <= 5 s)"
-    )
-    print(
-        f"  peak RSS (VmHWM of vyx run): {r['peak_rss_mib']:.0f} MiB (target <= 200 MiB); "
-        f"RSS at ready {r['rss_at_ready_mib']:.0f} MiB, after the closes {r['rss_end_mib']:.0f} MiB"
-    )
-    print(
-        f"  idle (no traders, {SYMBOLS} symbols streaming, 3 s after ready): RSS "
-        f"{r['idle_rss_mib']:.0f} MiB, peak {r['idle_peak_rss_mib']:.0f} MiB"
-    )
-
-
-def _print_throughput(f: dict[str, Any]) -> None:
-    print(
-        f"throughput: {FAST_TRADERS} traders, half of them true on every symbol at every close, "
-        f"exchange x{FAST_SPEED:g} "
-        f"(a 5m close every {300 / FAST_SPEED:g} s):"
-    )
-    print(
-        f"  {f['signals_per_s']:.0f} signals/s stored and pushed to the browser "
-        f"({f['signals_per_close']:.0f} per close over {f['closes']} whole closes, offered "
-        f"{f['offered_per_s']:.0f}/s)"
-    )
-    print(
-        f"  daemon CPU {f['daemon_cpu_fraction'] * 100:.0f}% of a core over {f['window_s']:.0f} s "
-        f"from {FAST_WARM_S:g} s in (outcomes completing), {f['window_signals_per_s']:.0f} "
-        f"signals/s then: {f['daemon_cpu_fraction'] / f['window_signals_per_s'] * 1e6:.0f} µs "
-        f"of daemon CPU per signal"
-    )
-    print(
-        f"  last signal of a close after its bucket's last frame: first "
-        f"{f['last_signal_lag_first_ms']:.0f} ms, last {f['last_signal_lag_last_ms']:.0f} ms, "
-        f"max {f['last_signal_lag_max_ms']:.0f} ms; the browser received "
-        f"{f['signals_received']} while the daemon counted {f['created_total']:.0f} created; "
-        f"{f['stored_total']} in SQLite after the drain"
-    )
 
 
 if __name__ == "__main__":
