@@ -126,10 +126,10 @@ def workspace(width: int, n_slots: int, commit: bool, block: int = 1) -> tuple[F
             (rows, _STEPS + block), dtype=np.int64
         )
     # With blocks, a batch is up to LANES symbols (their rows of ``work``), and one row more:
-    # the steps of a block where a gate holds; committing, ``scratch`` is the kernels' (two
+    # the steps of a block where a gate holds; committing, ``scratch`` is the kernels' (four
     # floats a bar at least, see :mod:`kernels.ind`).
     rows = min(max(1, n_slots), LANES) if commit else 1
-    return np.empty((1, max(width, 2 * block) if commit else width)), np.empty(
+    return np.empty((1, max(width, 4 * block) if commit else width)), np.empty(
         (rows + 1, _STEPS + block), dtype=np.int64
     )
 

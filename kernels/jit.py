@@ -152,7 +152,7 @@ _IDLE_PASSES = (WithLifting, InlineClosureLikes, NopythonRewrites)
 #: instruction); these modules' kernels got another register allocation, so they keep it.
 _SSA_KEPT = frozenset(
     f"kernels.ind.{name}"
-    for name in ("access", "averages", "cci", "oscillators", "stats", "trend", "volume")
+    for name in ("access", "averages", "cci", "oscillators", "stats", "trend", "volume", "windows")
 )
 _SSA_PASSES = (ReconstructSSA, PreLowerStripPhis)
 

@@ -25,7 +25,7 @@ A **family** module also has ``OPCODES`` and ``block_nb(o, mem, items, st, inp, 
 oj, mj, tmp)``, which steps a node of opcode ``o`` through every work item (``items[w, 0]``: a
 row of ``mem``; ``items[w, 1]``, ``items[w, 2]``: its ``c0``, ``c1``). ``tmp`` is scratch
 memory a kernel may use within one call (float64[:], each thread its own; empty in the live
-screener, at least two floats per bar of the largest item in column mode: a kernel checks its
+screener, at least four floats per bar of the largest item in column mode: a kernel checks its
 size and computes without it when it is short). Adding an opcode: its
 constant in :mod:`kernels.ops`, its kernel and :class:`~kernels.ops.OpSpec` in its family's
 module, and one ``elif`` in that family's ``block_nb``. A new family is one more entry in

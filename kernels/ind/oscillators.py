@@ -16,7 +16,8 @@ from numba.extending import intrinsic
 from kernels import ops
 from kernels.ind.access import paired, unsigned
 from kernels.ind.cci import cci_nb
-from kernels.ind.stats import MIN_BLOCK, newest, suffixes, track
+from kernels.ind.stats import track
+from kernels.ind.windows import MIN_BLOCK, in_place, newest, prefixes, suffixes, window
 from kernels.jit import family, inlined_loops, loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
@@ -191,33 +192,29 @@ def _hlc_value(hb, lb, cl, williams):
 
 @inlined_loops
 def _hlc_block(row, inputs, c0, c1, n, oj, mj, williams, tmp):
-    """:func:`_hlc` at bars ``c0 .. c1 - 1`` of a warm symbol, written: the highest high
-    and lowest low of each window as :func:`kernels.ind.stats.suffixes` and a running
-    extreme from each chunk's start give them (the same values as ``track``'s). Returns
-    whether an input was NaN (the outputs are then not to be used), and the last window's
-    highest and lowest."""
+    """:func:`_hlc` at bars ``c0 .. c1 - 1`` of a warm symbol, written: the highest high and
+    lowest low of each window by :mod:`kernels.ind.windows` (the same values as ``track``'s),
+    then every bar's value in one loop. Returns whether an input was NaN (the outputs are
+    then not to be used), and the last window's highest and lowest."""
     ho, hm, lo_, lm, co, cm = inputs
     nb = c1 - c0
     suffixes(row, ho, hm, lo_, lm, c0, nb, n, True, True, tmp)
-    run_h, run_l = -math.inf, math.inf
-    start = c0 + 1  # the next chunk's first bar
-    bad = False
-    hb, lb = 0.0, 0.0
-    for c in range(c0, c1):
-        h = row[unsigned(ho + (c & hm))]
-        lo = row[unsigned(lo_ + (c & lm))]
-        cl = row[unsigned(co + (c & cm))]
-        bad |= math.isnan(h) or math.isnan(lo) or math.isnan(cl)
-        fresh = c == start
-        start += n if fresh else 0
-        run_h = h if fresh or h >= run_h else run_h
-        run_l = lo if fresh or lo <= run_l else run_l
-        # The running parts are the newer: they win ties.
-        sh, sl = tmp[unsigned(c - c0)], tmp[unsigned(nb + c - c0)]
-        hb = run_h if run_h >= sh else sh
-        lb = run_l if run_l <= sl else sl
-        row[unsigned(oj + (c & mj))] = _hlc_value(hb, lb, cl, williams)
-    return bad, hb, lb
+    bad = prefixes(row, ho, hm, lo_, lm, c0, nb, n, True, True, tmp, 2 * nb)
+    if in_place(co, cm, c0, nb) and in_place(oj, mj, c0, nb):
+        # Both rings in place: one plain loop (vectorized, the divisions too).
+        close, out = co + (c0 & cm), oj + (c0 & mj)
+        for i in range(nb):
+            cl = row[unsigned(close + i)]
+            bad |= math.isnan(cl)
+            hb, lb = window(tmp, 0, nb, i, True, False), window(tmp, 0, nb, i, True, True)
+            row[unsigned(out + i)] = _hlc_value(hb, lb, cl, williams)
+    else:
+        for i in range(nb):
+            cl = row[unsigned(co + ((c0 + i) & cm))]
+            bad |= math.isnan(cl)
+            hb, lb = window(tmp, 0, nb, i, True, False), window(tmp, 0, nb, i, True, True)
+            row[unsigned(oj + ((c0 + i) & mj))] = _hlc_value(hb, lb, cl, williams)
+    return bad, window(tmp, 0, nb, nb - 1, True, False), window(tmp, 0, nb, nb - 1, True, True)
 
 
 @loops
@@ -226,7 +223,7 @@ def _hlc(mem, items, st, inp, roff, rdep, n, oj, mj, williams, tmp):
     the last ``n`` bars; NaN while fewer than ``n`` valid bars were seen (any NaN input
     resets), 0 when the window is flat. State: [valid count, highest high and its bar,
     lowest low and its bar] (see :func:`kernels.ind.stats.track`). A warm symbol's block of
-    at least :data:`~kernels.ind.stats.MIN_BLOCK` bars goes through :func:`_hlc_block` when
+    at least :data:`~kernels.ind.windows.MIN_BLOCK` bars goes through :func:`_hlc_block` when
     ``tmp`` has room (and no input is NaN); its state after is the one ``track`` leaves."""
     ho, hm = roff[inp[0]], rdep[inp[0]] - 1
     lo_, lm = roff[inp[1]], rdep[inp[1]] - 1
@@ -235,7 +232,7 @@ def _hlc(mem, items, st, inp, roff, rdep, n, oj, mj, williams, tmp):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, hb, lb = row[st], row[st + 1], row[st + 3]
         hbar, lbar = int(row[st + 2]), int(row[st + 4])
-        if m >= n and c1 - c0 >= MIN_BLOCK and tmp.shape[0] >= 2 * (c1 - c0):
+        if m >= n and c1 - c0 >= MIN_BLOCK and tmp.shape[0] >= 4 * (c1 - c0):
             inputs = (ho, hm, lo_, lm, co, cm)
             bad, high, low = _hlc_block(row, inputs, c0, c1, n, oj, mj, williams, tmp)
             if not bad:

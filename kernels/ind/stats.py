@@ -9,6 +9,7 @@ import math
 
 from kernels import ops
 from kernels.ind.access import unsigned
+from kernels.ind.windows import MIN_BLOCK, in_place, newest, prefixes, suffixes, window
 from kernels.jit import family, inlined_loops, loops
 from kernels.ops import OpSpec, Params, fixed_cost, scan_cost
 
@@ -119,68 +120,21 @@ def track(row, xo, xm, c, n, x, best, bar, highest, rescan):
     return best, bar
 
 
-#: Bars of a column block from which :func:`suffixes` pays (fewer: bar by bar).
-MIN_BLOCK = 8
-
-
-@inlined_loops
-def suffixes(row, ao, am, bo, bm, c0, nb, n, highest, two, tmp):
-    """The first half of a window extreme over a block of ``nb`` bars from ``c0`` (van Herk
-    / Gil-Werman): windows of ``n`` bars, cut into chunks of ``n`` bars from ``c0 - n + 1``;
-    for bar ``c0 + i``'s window start ``p`` (``c0 - n + 1 + i``), ``tmp[i]`` is the highest
-    (``highest``; else the lowest) of ring (``ao``, ``am``) from ``p`` to its chunk's end,
-    and with ``two`` ``tmp[nb + i]`` the other extreme of ring (``bo``, ``bm``). Among
-    equal values the newest (a value older than the best so far wins only when beyond it).
-    Every value read must be a number (bars ``c0 - n + 1 .. c0 + nb - 1``)."""
-    base = c0 - n + 1
-    top = base + nb - 1  # the last window start
-    a = base
-    while a <= top:
-        sa, sb = (-math.inf, math.inf) if highest else (math.inf, -math.inf)
-        for pos in range(a + n - 1, a - 1, -1):
-            x = row[unsigned(ao + (pos & am))]
-            sa = x if ((x > sa) if highest else (x < sa)) else sa
-            if two:
-                y = row[unsigned(bo + (pos & bm))]
-                sb = y if ((y < sb) if highest else (y > sb)) else sb
-            if pos <= top:
-                tmp[unsigned(pos - base)] = sa
-                if two:
-                    tmp[unsigned(nb + pos - base)] = sb
-        a += n
-
-
-@inlined_loops
-def newest(row, xo, xm, c, n, best, highest):
-    """The newest bar of ``c - n + 1 .. c`` whose value is ``best``, the window's highest
-    (``highest``) or lowest (every value a number; equal values, 0.0 and -0.0, count)."""
-    for k in range(c, c - n, -1):
-        x = row[xo + (k & xm)]
-        if (x >= best) if highest else (x <= best):
-            return k
-    return c - n + 1
-
-
 @inlined_loops
 def _extreme_block(row, xo, xm, c0, c1, n, oj, mj, highest, tmp):
-    """The highest (lowest) of ``n`` bars at bars ``c0 .. c1 - 1`` of a warm symbol, written:
-    :func:`suffixes`, then a running extreme from each chunk's start; the same values as
-    :func:`track` (the window's extreme, the newest among equal values). Returns whether
-    an input was NaN (the outputs are then not to be used)."""
+    """The highest (lowest) of ``n`` bars at bars ``c0 .. c1 - 1`` of a warm symbol, written
+    (:mod:`kernels.ind.windows`: the same values as :func:`track`). Returns whether an input
+    was NaN (the outputs are then not to be used)."""
     nb = c1 - c0
     suffixes(row, xo, xm, xo, xm, c0, nb, n, highest, False, tmp)
-    run = -math.inf if highest else math.inf
-    start = c0 + 1  # the next chunk's first bar
-    bad = False
-    for c in range(c0, c1):
-        x = row[unsigned(xo + (c & xm))]
-        bad |= math.isnan(x)
-        fresh = c == start
-        start += n if fresh else 0
-        run = x if fresh or ((x >= run) if highest else (x <= run)) else run
-        s = tmp[unsigned(c - c0)]
-        # The running part is the newer: it wins ties.
-        row[unsigned(oj + (c & mj))] = run if ((run >= s) if highest else (run <= s)) else s
+    bad = prefixes(row, xo, xm, xo, xm, c0, nb, n, highest, False, tmp, 2 * nb)
+    if in_place(oj, mj, c0, nb):
+        at = oj + (c0 & mj)
+        for i in range(nb):
+            row[unsigned(at + i)] = window(tmp, 0, nb, i, highest, False)
+    else:
+        for i in range(nb):
+            row[unsigned(oj + ((c0 + i) & mj))] = window(tmp, 0, nb, i, highest, False)
     return bad
 
 
@@ -188,13 +142,14 @@ def _extreme_block(row, xo, xm, c0, c1, n, oj, mj, highest, tmp):
 def _extreme(mem, items, st, inp, roff, rdep, n, oj, mj, highest, tmp):
     """Highest (or lowest) value of the last ``n`` bars.
     State: [valid count, the extreme, its bar] (see :func:`track`). A warm symbol's block of
-    at least :data:`MIN_BLOCK` bars goes through :func:`_extreme_block` when ``tmp`` has room
-    (and no input is NaN); its state after is the one :func:`track` leaves."""
+    at least :data:`~kernels.ind.windows.MIN_BLOCK` bars goes through :func:`_extreme_block`
+    when ``tmp`` has room (and no input is NaN); its state after is the one :func:`track`
+    leaves."""
     xo, xm = roff[inp[0]], rdep[inp[0]] - 1
     for w in range(items.shape[0]):
         row, c0, c1 = mem[items[w, 0]], items[w, 1], items[w, 2]
         m, best, bar = row[st], row[st + 1], int(row[st + 2])
-        block = m >= n and c1 - c0 >= MIN_BLOCK and tmp.shape[0] >= c1 - c0
+        block = m >= n and c1 - c0 >= MIN_BLOCK and tmp.shape[0] >= 4 * (c1 - c0)
         if block and not _extreme_block(row, xo, xm, c0, c1, n, oj, mj, highest, tmp):
             best = row[oj + ((c1 - 1) & mj)]
             row[st + 1], row[st + 2] = best, newest(row, xo, xm, c1 - 1, n, best, highest)
