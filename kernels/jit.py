@@ -79,6 +79,7 @@ SOURCES = (
     "handoff.py",
     "outcomes.py",
     "outcome_levels.py",
+    "record_sums.py",
     "csv_parse.py",
     "ind/*.py",
 )

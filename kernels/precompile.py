@@ -30,7 +30,7 @@ from typing import Any
 import attrs
 from numba import types
 
-from kernels import atomics, handoff, outcome_levels, outcomes, replay
+from kernels import atomics, handoff, outcome_levels, outcomes, record_sums, replay
 from kernels.csv_parse import parse_nb
 from kernels.families import FAMILIES
 from kernels.family_table import FAMILY_SIGNATURE, deferred, family_address, load_families
@@ -51,6 +51,10 @@ OUTCOME_SIGNATURES: tuple[tuple[Any, tuple[Any, ...]], ...] = (
     (outcomes.history_nb, (_F2, _I1, _I1, _F1, _F1, _F1)),
     (outcomes.mean_true_range_nb, (_F1, _F1, _F1, types.int64, types.int64)),
     (outcome_levels.mean_true_ranges_nb, (_F1, _F1, _F1, _I1, types.int64, _F1)),
+    (
+        record_sums.record_sums_nb,
+        (_F2, types.int64, types.int64, types.int64, _F1, _F1),
+    ),
     (
         outcomes.start_nb,
         (_F2, _I1, _F1, _F1, _F1, _F1, types.int64, types.float64, types.float64),
@@ -139,7 +143,7 @@ UNIT_SECONDS = {
     "warm-up replay": 0.65,
     "averages": 0.65,
     "volume": 0.63,
-    "outcomes": 0.52,
+    "outcomes": 0.95,
     "stats": 0.49,
     "structure": 0.48,
     "klines reader, thread waits": 0.38,

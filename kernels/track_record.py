@@ -16,8 +16,9 @@ and ``vyx trader show``:
 Values are fractions (0.012 = +1.2 %); a figure over no signal is None.
 
 One computation for every caller: an outcome becomes a row of numbers (:func:`outcome_row`: NaN
-where a value is unknown) and a record is summed up from such rows (:func:`record_of`), with
-numpy over the columns; :func:`track_record` does both for a few outcomes, and the daemon keeps
+where a value is unknown) and a record is summed up from such rows (:func:`record_of`: one
+kernel call over the columns, with the bits numpy gives them); :func:`track_record` does both
+for a few outcomes, and the daemon keeps
 each trader's rows as its outcomes complete (``vyx.outcomes.records``) and sums them up at once.
 """
 
@@ -31,6 +32,18 @@ import numpy as np
 import numpy.typing as npt
 
 from kernels.outcomes import HORIZONS, Outcome
+from kernels.record_sums import (
+    AFTER_HORIZONS,
+    COMPLETES,
+    GAINS,
+    LOSSES,
+    PER_HORIZON,
+    STOPS,
+    TARGETS,
+    TRADE_SUM,
+    TRADES,
+    record_sums_nb,
+)
 
 #: The recent window of a track record (besides all time).
 RECENT_MS = 7 * 86_400_000
@@ -64,18 +77,6 @@ def outcome_row(o: Outcome) -> tuple[float, ...]:
         float(o.touch == "target"),
         float(o.touch == "stop"),
     )
-
-
-def _known(column: Rows) -> Rows:
-    return column[~np.isnan(column)]
-
-
-def _mean(values: Rows) -> float | None:
-    return float(np.mean(values)) if len(values) else None
-
-
-def _median(values: Rows) -> float | None:
-    return float(np.median(values)) if len(values) else None
 
 
 def _json_number(v: float | None) -> float | None:
@@ -128,25 +129,35 @@ def track_record(outcomes: Iterable[Outcome]) -> TrackRecord:
 
 def record_of(rows: Rows) -> TrackRecord:
     """The track record of the outcomes whose :func:`outcome_row` are ``rows`` (shape
-    ``(n, WIDTH)``, any order)."""
-    by_h = [_known(rows[:, k]) for k in range(len(HORIZONS))]
-    trades = _known(rows[:, TRADE])
-    maes = _known(rows[:, MAE])
-    gains = float(trades[trades > 0].sum())
-    losses = -float(trades[trades < 0].sum())
+    ``(n, WIDTH)``, any order). The sums, counts and medians in one kernel call
+    (:func:`~kernels.record_sums.record_sums_nb`: numpy's own arithmetic, so the bits numpy
+    gives column by column)."""
+    rows = np.ascontiguousarray(rows, dtype=np.float64)
+    if not rows.flags.writeable:  # the kernel's compiled type: a read-only one would compile
+        rows = rows.copy()
+    n_h = len(HORIZONS)
+    sums = np.empty(PER_HORIZON * n_h + AFTER_HORIZONS)
+    record_sums_nb(rows, n_h, TRADE, COMPLETE, np.empty(2 * len(rows)), sums)
+    s = sums.tolist()
+    per_h = [s[PER_HORIZON * k : PER_HORIZON * (k + 1)] for k in range(n_h)]
+    t = s[PER_HORIZON * n_h :]
+    trades = int(t[TRADES])
+    gains, losses = t[GAINS], -t[LOSSES]
     if losses > 0:
         pf: float | None = gains / losses
     else:
         pf = math.inf if gains > 0 else None
+    maes = rows[:, MAE]
+    maes = maes[~np.isnan(maes)]
     return TrackRecord(
         len(rows),
-        int(np.count_nonzero(rows[:, COMPLETE])),
-        tuple((int(np.count_nonzero(rs > 0)) / len(rs)) if len(rs) else None for rs in by_h),
-        tuple(_mean(rs) for rs in by_h),
-        tuple(_median(rs) for rs in by_h),
-        _mean(trades),
+        int(t[COMPLETES]),
+        tuple(int(pos) / int(n) if n else None for n, pos, _, _ in per_h),
+        tuple(total / int(n) if n else None for n, _, total, _ in per_h),
+        tuple(median if n else None for n, _, _, median in per_h),
+        t[TRADE_SUM] / trades if trades else None,
         pf,
         float(maes.min()) if len(maes) else None,
-        int(np.count_nonzero(rows[:, TARGET])),
-        int(np.count_nonzero(rows[:, STOP])),
+        int(t[TARGETS]),
+        int(t[STOPS]),
     )
