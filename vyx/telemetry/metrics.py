@@ -88,6 +88,8 @@ class Metrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self._screened_upto: dict[str, int] = {}
+        #: Per trader, its labelled record gauges (:meth:`observe_record`).
+        self._record_gauges: dict[str, tuple[Gauge, ...]] = {}
         self._market(r)
         self._screener(r)
         self._outcomes(r)
@@ -240,21 +242,39 @@ class Metrics:
             self.screened_upto.labels(tf).set(upto)
 
     def observe_record(self, trader_id: str, record: TrackRecord) -> None:
-        """Set a trader's record gauges (NaN where a figure has no signal yet)."""
+        """Set a trader's record gauges (NaN where a figure has no signal yet). Its labelled
+        gauges are looked up once per trader (a look-up is ~4 µs, and a record sets 15 gauges
+        at every close with a complete signal of the trader)."""
+        gauges = self._record_gauges.get(trader_id)
+        if gauges is None:
+            gauges = self._record_gauges[trader_id] = self._record_gauges_of(trader_id)
+        values = (
+            record.signals,
+            *record.hit_rate,
+            *record.mean_return,
+            record.expectancy,
+            record.profit_factor,
+            record.worst_mae,
+            record.targets,
+            record.stops,
+        )
+        for gauge, v in zip(gauges, values, strict=True):
+            gauge.set(math.nan if v is None else v)
+
+    def _record_gauges_of(self, trader_id: str) -> tuple[Gauge, ...]:
+        """A trader's record gauges, in :meth:`observe_record`'s order of values."""
         from kernels.outcomes import HORIZONS
 
-        def value(v: float | None) -> float:
-            return math.nan if v is None else v
-
-        self.trader_scored.labels(trader_id).set(record.signals)
-        for h, rate, mean in zip(HORIZONS, record.hit_rate, record.mean_return, strict=True):
-            self.trader_hit_rate.labels(trader_id, str(h)).set(value(rate))
-            self.trader_mean_return.labels(trader_id, str(h)).set(value(mean))
-        self.trader_expectancy.labels(trader_id).set(value(record.expectancy))
-        self.trader_profit_factor.labels(trader_id).set(value(record.profit_factor))
-        self.trader_worst_mae.labels(trader_id).set(value(record.worst_mae))
-        self.trader_touches.labels(trader_id, "target").set(record.targets)
-        self.trader_touches.labels(trader_id, "stop").set(record.stops)
+        return (
+            self.trader_scored.labels(trader_id),
+            *(self.trader_hit_rate.labels(trader_id, str(h)) for h in HORIZONS),
+            *(self.trader_mean_return.labels(trader_id, str(h)) for h in HORIZONS),
+            self.trader_expectancy.labels(trader_id),
+            self.trader_profit_factor.labels(trader_id),
+            self.trader_worst_mae.labels(trader_id),
+            self.trader_touches.labels(trader_id, "target"),
+            self.trader_touches.labels(trader_id, "stop"),
+        )
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
