@@ -5,6 +5,11 @@
   (``LiveOutcomes.follow_all``: their ATRs in one kernel call) and their rows built, per signal;
 - step at close: every open signal of a timeframe stepped by its new bar, per close, at 1,000
   and 8,192 (the tracker's bound) open signals over 100 symbols;
+- a close's outcomes work in the daemon at steady state (``Outcomes.catch_up``: the step, the
+  traders' records of the signals that completed, their ``/metrics`` gauges, rows and
+  messages), 21 traders with 70 signals a close over 100 symbols (the reference workload's
+  size), each trader's record full (:data:`~vyx.outcomes.records.RECORD_SIZE` complete
+  signals, as in a daemon that ran for days), the store a no-op;
 - backtest: ``fire_outcomes`` over a backtest's fires vs the backtest itself (same process,
   same candles: 100 symbols x 2,000 bars of 5m, 4 traders), as a ratio.
 
@@ -14,20 +19,28 @@ the neighbours); best of several runs each.
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Mapping
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
+import trio
 
 from kernels.backtest import run_backtest
 from kernels.fire_outcomes import fire_outcomes
 from kernels.klines_csv import Klines
+from kernels.outcomes import HORIZON, HORIZONS, Outcome
 from kernels.program import Program, TraderDef
 from kernels.ring import RingBuffer
 from kernels.timeframes import timeframe_ms
 from tests.kernels.synthetic import random_klines
 from vyx.outcomes.live import MAX_OPEN, LiveOutcomes
+from vyx.outcomes.records import RECORD_SIZE, Records
+from vyx.outcomes.service import Outcomes
 from vyx.signal import Signal, signal_id
+from vyx.telemetry.metrics import Metrics
 
 TF = "5m"
 STEP = timeframe_ms(TF)
@@ -131,6 +144,66 @@ def close_row(per_close: int = 100) -> None:
     )
 
 
+class _NoStore:
+    async def save_outcomes(self, rows: Any, *, progressed: bool = False) -> None:
+        pass
+
+
+async def _catch_ups(market: Mapping[str, Klines], traders: int, per_close: int) -> list[float]:
+    """CPU time of ``Outcomes.catch_up`` at each close after the first 40 (signals complete
+    from the 25th on)."""
+    ring = _ring(market, 300)
+    symbols = list(market)
+    now = int(market[symbols[0]].open_time[300])
+    records = Records(lambda: now)
+    gen = np.random.default_rng(7)
+    for j in range(RECORD_SIZE * traders):
+        returns = tuple(gen.standard_normal(len(HORIZONS)) * 0.01)
+        touch = ("none", "target", "stop")[j % 3]
+        held = Outcome("long", 100.0, 99.0, 101.0, "atr", HORIZON, returns, 0.02, -0.01, touch, 3)
+        records.add(f"t{j % traders}", now - RECORD_SIZE * STEP + j // traders * STEP, held)
+    service = Outcomes(
+        LiveOutcomes({TF: ring}),
+        records,
+        _NoStore(),  # type: ignore[arg-type]
+        lambda message: None,
+        user_id="u",
+        direction_of=lambda trader: "short" if int(trader[1:]) % 3 == 0 else "long",
+        now_ms=lambda: now,
+        metrics=Metrics(),
+    )
+    times = []
+    for t in range(300, 380):
+        for s, k in market.items():
+            ring.append(ring.slot(s), int(k.open_time[t]), k.bars[t, :8])
+        found = []
+        for j in range(per_close):
+            s = symbols[(j * 7 + t) % len(symbols)]
+            opened = int(market[s].open_time[t])
+            trader = f"t{j % traders}"
+            price = float(market[s].bars[t, 3])
+            sid = signal_id(trader, s, TF, opened)
+            found.append(Signal(sid, trader, "u", s, TF, price, opened, (), {}, 0))
+        await service.follow(found)
+        service.screened(SimpleNamespace(timeframe=TF))  # type: ignore[arg-type]
+        t0 = time.process_time()
+        await service.catch_up()
+        if t >= 340:
+            times.append(time.process_time() - t0)
+    return times
+
+
+def catch_up_row(traders: int = 21, per_close: int = 70) -> None:
+    market = {f"S{i:03d}USDT": random_klines(i, 400, STEP) for i in range(SYMBOLS)}
+    times = trio.run(_catch_ups, market, traders, per_close)
+    print(
+        f"  a close's outcomes work at steady state ({traders} traders, {per_close} signals a "
+        f"close, records of {RECORD_SIZE}): {statistics.median(times) * 1e3:.2f} ms (median of "
+        f"{len(times)} closes; the step, the records of the signals that completed, their "
+        f"gauges, rows and messages)"
+    )
+
+
 def backtest_row() -> None:
     market = {f"S{i:03d}USDT": random_klines(100 + i, BARS, STEP) for i in range(SYMBOLS)}
     data = {TF: market}
@@ -159,6 +232,7 @@ def main() -> None:
     print("outcomes (CPU time of this process, best of runs):")
     live_rows()
     close_row()
+    catch_up_row()
     backtest_row()
 
 
