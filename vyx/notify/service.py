@@ -27,10 +27,12 @@ import httpx
 import trio
 from loguru import logger
 
+from vyx.breaker import Outcome
 from vyx.mutes import Mutes
 from vyx.notify import discord, telegram, webhook
 from vyx.notify.apprise_sender import AppriseSender
-from vyx.notify.channels import Channel, describe, destination, local_address
+from vyx.notify.channels import describe
+from vyx.notify.destinations import vet
 from vyx.notify.notices import (
     Notice,
     SignalNotice,
@@ -357,12 +359,16 @@ class Notifier:
 
     async def deliver(self, client: httpx.AsyncClient, batch: Batch) -> Attempt:
         """One send of ``batch`` by its channel's transport (a database trader's channel
-        refused, as a rejected message, when it goes to a private or loopback address)."""
+        refused, as a rejected message, when it goes to a private or loopback address: see
+        :mod:`vyx.notify.destinations`)."""
         s = self.settings
+        address = None
         if batch.channel.remote and not s.allow_private:
-            refused = await private_destination(batch.channel, s.timeout_s)
-            if refused is not None:
-                return Attempt("client", reason=refused)
+            vetted = await vet(batch.channel, s.timeout_s)
+            if vetted.refused is not None:
+                outcome: Outcome = "transport" if vetted.unresolved else "client"
+                return Attempt(outcome, reason=vetted.refused)
+            address = vetted.address
         link = s.dashboard_url
         transport = batch.channel.transport
         if transport == "telegram":
@@ -382,34 +388,10 @@ class Notifier:
                 timeout_s=s.timeout_s,
             )
         if transport == "json":
-            return await webhook.send(client, batch, link_base=link, timeout_s=s.timeout_s)
+            return await webhook.send(
+                client, batch, link_base=link, timeout_s=s.timeout_s, address=address
+            )
         return await self._apprise.send(batch)
-
-
-async def private_destination(channel: Channel, timeout_s: float) -> str | None:
-    """Why ``channel`` may not be sent to (from the database): its host is a local name or a
-    private or loopback address, or resolves to one (checked before each send; a name that
-    changes its answer between this and the send's own lookup is not caught); None: it may."""
-    found = destination(channel)
-    if found is None:
-        return None
-    host, resolve = found
-    why = (
-        "refused: a channel from the database may not send to a private or loopback address "
-        "(NOTIFY_ALLOW_PRIVATE=true on the machine allows it)"
-    )
-    if local_address(host):
-        return why
-    if not resolve:
-        return None
-    with trio.move_on_after(timeout_s):
-        try:
-            infos = await trio.socket.getaddrinfo(host, None, type=trio.socket.SOCK_STREAM)
-        except OSError:
-            return None  # the send's own lookup fails and says so
-        if any(local_address(str(info[4][0])) for info in infos):
-            return why
-    return None
 
 
 async def run_notifier(

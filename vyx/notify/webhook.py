@@ -81,10 +81,15 @@ async def send(
     *,
     link_base: str | None = None,
     timeout_s: float = 10.0,
+    address: str | None = None,
 ) -> Attempt:
-    """POST ``batch`` to its webhook."""
+    """POST ``batch`` to its webhook (with ``address``: connected to that address, the URL's
+    host named in ``Host`` and TLS, on a connection of its own; see
+    :mod:`vyx.notify.destinations`)."""
     channel = batch.channel
     headers = {"user-agent": "vyx", "idempotency-key": batch.delivery_id}
+    url = httpx.URL(channel.target)
+    extensions: dict[str, str] = {}
     params: dict[str, str] = {}
     auth = None
     for key, value in channel.options:
@@ -95,14 +100,20 @@ async def send(
         elif key == "auth":
             user, _, password = value.partition(":")
             auth = (user, password)
+    if address is not None:
+        headers = {k: v for k, v in headers.items() if k.lower() not in ("host", "connection")}
+        headers |= {"host": url.netloc.decode("ascii"), "connection": "close"}
+        extensions["sni_hostname"] = url.raw_host.decode("ascii")
+        url = url.copy_with(host=address)
     return await call(
         client,
         "POST",
-        channel.target,
+        url,
         read_generic,
         timeout_s=timeout_s,
         payload=payload(batch, link_base),
         headers=headers,
         params=params or None,
         auth=auth,
+        extensions=extensions or None,
     )

@@ -62,7 +62,7 @@ def read_generic(status: int, headers: httpx.Headers, body: bytes) -> Attempt:
 async def call(
     client: httpx.AsyncClient,
     method: str,
-    url: str,
+    url: str | httpx.URL,
     read: Reader,
     *,
     timeout_s: float,
@@ -70,6 +70,7 @@ async def call(
     headers: Mapping[str, str] | None = None,
     params: Mapping[str, str] | None = None,
     auth: tuple[str, str] | None = None,
+    extensions: Mapping[str, str] | None = None,
 ) -> Attempt:
     """Send one request and read its answer; never raises for the network or the service
     (cancellation propagates: the outcome is then unknown and the alert stays pending)."""
@@ -81,7 +82,13 @@ async def call(
     with trio.move_on_after(timeout_s) as scope:
         try:
             async with client.stream(
-                method, url, content=content, headers=all_headers, params=params, auth=auth
+                method,
+                url,
+                content=content,
+                headers=all_headers,
+                params=params,
+                auth=auth,
+                extensions=dict(extensions) if extensions else None,
             ) as response:
                 body = b""
                 async for chunk in response.aiter_bytes():

@@ -362,15 +362,21 @@ def transport(app: FakePostgrest) -> ConnectionFaults:
 
 
 async def serve_tcp(
-    app: Callable[[Scope, Receive, Send], Awaitable[None]], *, task_status: trio.TaskStatus[int]
+    app: Callable[[Scope, Receive, Send], Awaitable[None]],
+    *,
+    tls: tuple[str, str] | None = None,
+    task_status: trio.TaskStatus[int],
 ) -> None:
     """Serve ``app`` (this fake, or another ASGI app) on 127.0.0.1 (a free port, handed to
-    ``task_status``) until cancelled."""
+    ``task_status``) until cancelled; with ``tls`` (a certificate's and its key's PEM files)
+    over HTTPS."""
     from hypercorn.config import Config
     from hypercorn.trio import serve
 
     config = Config()
     config.bind = ["127.0.0.1:0"]
+    if tls is not None:
+        config.certfile, config.keyfile = tls
     config.accesslog = None
     config.errorlog = None
     async with trio.open_nursery() as nursery:
