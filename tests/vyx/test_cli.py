@@ -150,7 +150,15 @@ def test_backtest_needs_the_timeframes_its_traders_use(tmp_path: Path) -> None:
         cli, ["backtest", "--filter", 'on("1h", close > open)', "--klines", str(a)]
     )
     assert result.exit_code == 2
-    assert "need klines for 1h" in result.output
+    assert "need klines for 1h (given: 5m)" in result.output
+    assert "-t 5m?" not in result.output  # the filter's own 5m was given
+    # A 1h file for a --filter left on its default 5m: the -t that was likely meant.
+    b = tmp_path / "AAAUSDT-1h-x.csv"
+    _write_csv(b, 3, 100, "1h")
+    result = CliRunner().invoke(cli, ["backtest", "--filter", "close > open", "--klines", str(b)])
+    assert result.exit_code == 2
+    assert "need klines for 5m (given: 1h)" in result.output
+    assert "-t 1h?" in result.output
 
 
 @pytest.mark.slow

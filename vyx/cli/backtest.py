@@ -72,6 +72,17 @@ def print_summary(
         click.echo(f"{t.name or t.id:<{width}}  {row}   {sum(counts):>5}")
 
 
+def _missing_klines(
+    missing: list[str], given: list[str], filter_src: str | None, timeframe: str
+) -> str:
+    """Which timeframes the traders need klines of, which were given, and (a --filter whose
+    own timeframe is missing, one other given) the ``-t`` that was likely meant."""
+    text = f"the traders need klines for {', '.join(missing)} (given: {', '.join(given) or 'none'})"
+    if filter_src is not None and timeframe in missing and len(given) == 1:
+        text += f"; --filter runs on --timeframe ({timeframe} unless given): -t {given[0]}?"
+    return text
+
+
 @click.command("backtest")
 @click.option("--filter", "filter_src", default=None, help="One filter to test.")
 @timeframe_option("Timeframe of --filter.")
@@ -156,7 +167,7 @@ def backtest_command(
         sys.exit(2)
     missing = [tf for tf in program.timeframes if tf not in data]
     if missing:
-        raise click.UsageError(f"the traders need klines for {', '.join(missing)}")
+        raise click.UsageError(_missing_klines(missing, list(data), filter_src, timeframe))
     total = sum(len(k) for tf in program.timeframes for k in data[tf].values())
     show = not as_json and sys.stderr.isatty()
     with click.progressbar(
