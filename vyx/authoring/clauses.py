@@ -153,8 +153,9 @@ _FIXED_CLAUSES = {
     "death cross": Reading(
         "crosses_below(sma(50), sma(200))", "The 50-bar SMA crosses below the 200-bar SMA"
     ),
-    "volume spike": Reading(
-        "volume > 2 * sma(volume, 20)", "The volume is more than 2× its 20-bar average"
+    **dict.fromkeys(
+        ("volume spike", "volume spikes", "volume spiking", "volume surge", "volume surges"),
+        Reading("volume > 2 * sma(volume, 20)", "The volume is more than 2× its 20-bar average"),
     ),
     "volume above average": Reading(
         "volume > sma(volume, 20)", "The volume is above its 20-bar average"

@@ -90,6 +90,16 @@ def test_a_timeframe_the_machine_does_not_stream_is_a_problem() -> None:
     assert result.problems == (problem,)
 
 
+def test_a_volume_spike_in_other_words() -> None:
+    for words in ("buy when RSI is oversold and volume spikes", "volume surges and rsi oversold"):
+        result = draft_words(words)
+        assert result.draft is not None, result.problems
+        assert set(result.draft.normalized.split(" and ")) == {
+            "rsi(14) < 30",
+            "volume > 2 * sma(volume, 20)",
+        }
+
+
 def test_the_long_name_is_cut_at_a_word() -> None:
     result = draft_words("RSI below 30 and price crosses above the 50 EMA and on the 1h trend up")
     assert result.draft is not None
