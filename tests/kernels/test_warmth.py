@@ -53,3 +53,16 @@ def test_the_first_warm_step_is_where_the_step_by_step_rule_starts_to_hold() -> 
         seen.update(first.tolist())
     assert n_t in seen  # C and D never warm
     assert len(seen - {0, n_t}) >= 2  # warm part-way, at different steps
+
+
+def test_bars_present_are_the_same_marked_as_rows_are_stacked_or_computed_when_read() -> None:
+    hour = {
+        s: _with_gap(random_klines(i, 80, timeframe_ms("1h")), 9 * i, 9 * i + 4)
+        for i, s in enumerate("ABC")
+    }
+    want = np.stack([~np.isnan(hour[s].bars[:, 3]) for s in "ABC"])
+    stacked = BarGrid.of(hour, list("ABC"))
+    assert stacked.full is None  # the same open times: rows stacked per group
+    stacked.rows(0, 2)  # A and B marked as their bars are stacked, C when read
+    assert np.array_equal(stacked.present, want)
+    assert np.array_equal(BarGrid.of(hour, list("ABC")).present, want)
