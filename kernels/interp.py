@@ -47,7 +47,7 @@ planner's layout) a batch is one bar of up to ``rows`` symbols; with a larger ``
 (backtests and ``vyx eval``, :mod:`kernels.columns`) it is the bars of ``block`` steps of up
 to :data:`LANES` symbols, on a layout whose rings hold a block plus the deepest lag and whose
 constants' rings are filled once (they are not stepped). Kernels whose bars form a chain of
-dependent operations step two symbols of a batch side by side when both have the same bars
+dependent operations step the symbols of a batch two by two when both have the same bars
 (:func:`kernels.ind.access.paired`). Either way each node computes each bar with the same
 kernel arithmetic, from the same inputs, in the same order: the results are bit for bit the
 same.
@@ -93,7 +93,9 @@ _FAMILY = table()
 SCRATCH_ROWS = 32
 #: Symbols stepped together (a block of bars each) in a column batch: kernels whose bars
 #: form a chain of dependent operations step two symbols side by side (their chains overlap).
-LANES = 2
+#: Eight (a column group's symbols): each node's family is called once per eight symbols,
+#: not two (the elementwise opcodes' calls were most of their time): a backtest ~5 % faster.
+LANES = 8
 
 _I1, _I2 = types.int64[::1], types.int64[:, ::1]
 _F2, _F3 = types.float64[:, ::1], types.float64[:, :, ::1]
