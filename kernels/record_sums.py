@@ -10,12 +10,13 @@ boolean indexing gathers them), then:
   ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))``, then the rest one by one; beyond, the
   two halves, the first a multiple of 8 long), onto 0.0. :func:`_pairwise` does the same
   additions in the same order;
-- a **median** is ``np.median``'s: the middle value, or the two middle ones added onto 0.0 and
-  halved, each an order statistic (the same value whichever way it is found: here Wirth's
-  selection in ``scratch``), then divided by their count as ``np.mean`` does.
+- a **median** is ``np.median``'s: the middle value, or the two middle ones, added onto 0.0
+  (numpy's mean of them) and divided by their count. Each is an order statistic, the same
+  value whichever way it is found (but for the sign of a zero, which adding onto 0.0 drops):
+  here a quickselect in ``scratch`` without a branch on the values (:func:`_median`).
 
 The reference is the numpy computation (the tests hold the two equal, bit for bit, over random
-records with signed zeros, ties and unknown values).
+records with signed zeros, ties, unknown and infinite values).
 """
 
 from __future__ import annotations
@@ -67,39 +68,44 @@ def _pairwise(a, lo, n):
 
 
 @loops
-def _select(a, n, k):
-    """Reorder ``a[:n]`` so that ``a[k]`` is its ``k``-th smallest value, none after it
-    smaller, none before it larger (Wirth's selection; no NaN in ``a[:n]``)."""
-    lo, hi = 0, n - 1
-    while lo < hi:
-        pivot = a[k]
-        i, j = lo, hi
-        while i <= j:
-            while a[i] < pivot:
-                i += 1
-            while pivot < a[j]:
-                j -= 1
-            if i <= j:
-                a[i], a[j] = a[j], a[i]
-                i += 1
-                j -= 1
-        if j < k:
-            lo = i
-        if k < i:
-            hi = j
-
-
-@loops
 def _median(a, n):
-    """``np.median`` of ``a[:n]`` (``n`` > 0, no NaN), reordering ``a[:n]``."""
-    half = n // 2
-    _select(a, n, half)
+    """``np.median`` of ``a[:n]`` (``n`` > 0, no NaN), reordering ``a[:n]``.
+
+    The middle value ``a[k]`` is selected first: each round moves the values below a pivot
+    (the median of three) to the front of the part left, then those equal to it, with stores
+    rather than branches (a branch on random returns is mispredicted half the time: with
+    Wirth's selection, a record of 1,000 rows, 21 of them in turn, took 87 us, now 52), until
+    ``a[k]`` is in a run of values equal to the pivot or alone; none before it is larger,
+    none after it smaller."""
+    k = n // 2
+    lo, hi = 0, n
+    while hi - lo > 1:
+        x, y, z = a[lo], a[(lo + hi) // 2], a[hi - 1]
+        pivot = max(min(x, y), min(max(x, y), z))
+        below = lo
+        for i in range(lo, hi):
+            v = a[i]
+            a[i] = a[below]
+            a[below] = v
+            below += v < pivot
+        if k < below:
+            hi = below
+            continue
+        upto = below
+        for i in range(below, hi):
+            v = a[i]
+            a[i] = a[upto]
+            a[upto] = v
+            upto += v <= pivot
+        if k < upto:
+            break
+        lo = upto
     if n % 2:
-        return (0.0 + (0.0 + a[half])) / 1.0
-    below = a[0]
-    for i in range(1, half):
-        below = max(below, a[i])
-    return (0.0 + ((0.0 + below) + a[half])) / 2.0
+        return (0.0 + (0.0 + a[k])) / 1.0
+    lower = a[0]
+    for i in range(1, k):
+        lower = max(lower, a[i])
+    return (0.0 + ((0.0 + lower) + a[k])) / 2.0
 
 
 @entry

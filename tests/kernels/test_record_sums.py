@@ -97,6 +97,16 @@ def test_the_kernels_record_is_numpys_bit_for_bit(
     assert repr(record_of(rows)) == repr(expected)
 
 
+def test_a_column_of_equal_values_has_their_median() -> None:
+    for n in (1, 2, 999, 1_000):
+        rows = _rows(n, n, 0.0, pool=False)
+        rows[:, :MAE] = 0.0
+        rows[::3, :MAE] = -0.0
+        rows[:, 1] = 0.25
+        assert repr(record_of(rows)) == repr(_numpy_record(rows))
+        assert record_of(rows).median_return[:2] == (0.0, 0.25)
+
+
 def test_long_records_sum_in_numpys_halves() -> None:
     for n, seed in ((2_500, 1), (4_099, 2), (20_000, 3)):
         rows = _rows(n, seed, 0.05, pool=False)
