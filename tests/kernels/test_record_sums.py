@@ -107,6 +107,21 @@ def test_a_column_of_equal_values_has_their_median() -> None:
         assert record_of(rows).median_return[:2] == (0.0, 0.25)
 
 
+def test_medians_of_ordered_columns() -> None:
+    """Sorted, reversed, organ-pipe and sawtooth columns (orders that make a fixed choice of
+    pivot poor): the medians numpy gives."""
+    n = 1_001
+    rows = _rows(n, 4, 0.0, pool=False)
+    up = np.arange(n, dtype=np.float64)
+    rows[:, 0] = up
+    rows[:, 1] = up[::-1]
+    rows[:, 2] = np.minimum(up, up[::-1])
+    rows[:, 3] = up % 37
+    for length in (n, n - 1):
+        part = np.ascontiguousarray(rows[:length])
+        assert repr(record_of(part)) == repr(_numpy_record(part))
+
+
 def test_long_records_sum_in_numpys_halves() -> None:
     for n, seed in ((2_500, 1), (4_099, 2), (20_000, 3)):
         rows = _rows(n, seed, 0.05, pool=False)
