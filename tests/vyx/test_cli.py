@@ -58,7 +58,7 @@ def test_filter_check_reports_every_error_with_line_column_and_caret() -> None:
 def test_filter_check_json() -> None:
     result = CliRunner().invoke(cli, ["filter", "check", "--json", 'on("1h", rsi(14) > 50)'])
     assert result.exit_code == 0, result.output
-    doc = json.loads(result.output)
+    doc = json.loads(result.stdout)
     assert doc["timeframes"] == ["5m", "1h"]
     assert doc["warmup_bars"]["1h"] > 14
 
@@ -68,7 +68,7 @@ def test_eval_prints_talib_values_and_null_while_warming(tmp_path: Path) -> None
     close = _write_csv(path, 1, 300, "5m")
     result = CliRunner().invoke(cli, ["eval", "sma(close, 20)", "--klines", str(path), "--json"])
     assert result.exit_code == 0, result.output
-    rows = [json.loads(line) for line in result.output.splitlines()]
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 300
     assert rows[18]["value"] is None
     ref = talib.SMA(close, 20)
@@ -81,7 +81,7 @@ def test_eval_of_a_condition_gives_booleans_and_bad_files_are_clear(tmp_path: Pa
     _write_csv(path, 2, 100, "5m", header=False)
     result = CliRunner().invoke(cli, ["eval", "close > open", "--klines", f"5m={path}"])
     assert result.exit_code == 0, result.output
-    assert result.output.splitlines()[0].endswith(("True", "False"))
+    assert result.stdout.splitlines()[0].endswith(("True", "False"))
     bad = tmp_path / "BAD.csv"
     bad.write_text("1,2,3\n")
     result = CliRunner().invoke(cli, ["eval", "close", "--klines", str(bad)])
@@ -108,7 +108,7 @@ def test_backtest_filter_and_traders_file(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    fires = [json.loads(line) for line in result.output.splitlines()]
+    fires = [json.loads(line) for line in result.stdout.splitlines()]
     assert {f["symbol"] for f in fires} == {"AAAUSDT", "BBBUSDT"}
     assert all("crosses_above(close, sma(10))" in f["clauses"] for f in fires)
     traders = tmp_path / "traders.toml"
@@ -151,14 +151,18 @@ def test_backtest_needs_the_timeframes_its_traders_use(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "need klines for 1h (given: 5m)" in result.output
-    assert "-t 5m?" not in result.output  # the filter's own 5m was given
-    # A 1h file for a --filter left on its default 5m: the -t that was likely meant.
+    # A --filter runs on the shortest timeframe given unless -t says otherwise.
     b = tmp_path / "AAAUSDT-1h-x.csv"
     _write_csv(b, 3, 100, "1h")
-    result = CliRunner().invoke(cli, ["backtest", "--filter", "close > open", "--klines", str(b)])
+    args = ["backtest", "--filter", "close > open", "--klines", str(b), "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    fires = [json.loads(line) for line in result.stdout.splitlines()]
+    assert fires
+    assert {f["timeframe"] for f in fires} == {"1h"}
+    result = CliRunner().invoke(cli, [*args, "-t", "5m"])
     assert result.exit_code == 2
     assert "need klines for 5m (given: 1h)" in result.output
-    assert "-t 1h?" in result.output
 
 
 @pytest.mark.slow
@@ -180,7 +184,7 @@ def test_backtest_outcomes_table_json_and_html(tmp_path: Path) -> None:
     base = ["backtest", "--traders", str(traders), "--klines", str(a), "--outcomes"]
     result = CliRunner().invoke(cli, [*base, "--json"])
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in result.output.splitlines()]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
     fires, records = lines[:-1], lines[-1]["records"]
     start = int(np.searchsorted(_open_times(a), fires[0]["open_time"]))
     first = fires[0]["outcome"]

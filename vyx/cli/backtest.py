@@ -14,6 +14,7 @@ from kernels.edges import MAX_COOLDOWN_BARS
 from kernels.klines_csv import Klines
 from kernels.precompile import is_cached
 from kernels.program import CompiledTrader, TraderDef, build
+from kernels.timeframes import timeframe_ms
 from kernels.warmup import prepare_kernels
 from vyx.cli.fire_text import bar_time, echo_clauses, fmt_value
 from vyx.cli.klines_args import start_loading
@@ -72,20 +73,9 @@ def print_summary(
         click.echo(f"{t.name or t.id:<{width}}  {row}   {sum(counts):>5}")
 
 
-def _missing_klines(
-    missing: list[str], given: list[str], filter_src: str | None, timeframe: str
-) -> str:
-    """Which timeframes the traders need klines of, which were given, and (a --filter whose
-    own timeframe is missing, one other given) the ``-t`` that was likely meant."""
-    text = f"the traders need klines for {', '.join(missing)} (given: {', '.join(given) or 'none'})"
-    if filter_src is not None and timeframe in missing and len(given) == 1:
-        text += f"; --filter runs on --timeframe ({timeframe} unless given): -t {given[0]}?"
-    return text
-
-
 @click.command("backtest")
 @click.option("--filter", "filter_src", default=None, help="One filter to test.")
-@timeframe_option("Timeframe of --filter.")
+@timeframe_option("Timeframe of --filter (default: the shortest given).", default=None)
 @click.option(
     "--traders",
     "traders_file",
@@ -124,7 +114,7 @@ def _missing_klines(
 )
 def backtest_command(
     filter_src: str | None,
-    timeframe: str,
+    timeframe: str | None,
     traders_file: str | None,
     klines: tuple[str, ...],
     cooldown: int,
@@ -145,6 +135,7 @@ def backtest_command(
     # their errors come after the traders'.
     cached = is_cached()
     klines_loaded = start_loading(klines) if cached else None
+    data: dict[str, dict[str, Klines]] | None = None
     runnable: list[TraderDef | CompiledTrader]
     if traders_file is not None:
         try:
@@ -155,11 +146,15 @@ def backtest_command(
         runnable = [e.executable for e in entries]  # compiled as the file was read
     else:
         assert filter_src is not None
+        if timeframe is None:  # the shortest given: the files are needed first
+            data = (klines_loaded or start_loading(klines, background=False))()
+            timeframe = min(data, key=timeframe_ms)
         traders = [TraderDef("filter", filter_src, timeframe, "filter")]
         runnable = list(traders)
     prepare_kernels(cached=cached)
     program, errors = build(runnable)
-    data = (klines_loaded or start_loading(klines, background=False))()
+    if data is None:
+        data = (klines_loaded or start_loading(klines, background=False))()
     for tid, error in errors.items():
         source = next(t.filter for t in traders if t.id == tid)
         click.echo(f"trader {tid}: does not compile:\n{error.format(source)}", err=True)
@@ -167,7 +162,8 @@ def backtest_command(
         sys.exit(2)
     missing = [tf for tf in program.timeframes if tf not in data]
     if missing:
-        raise click.UsageError(_missing_klines(missing, list(data), filter_src, timeframe))
+        given = ", ".join(data) or "none"
+        raise click.UsageError(f"the traders need klines for {', '.join(missing)} (given: {given})")
     total = sum(len(k) for tf in program.timeframes for k in data[tf].values())
     show = not as_json and sys.stderr.isatty()
     with click.progressbar(
