@@ -88,6 +88,21 @@ def test_new_on_the_demo_market_when_no_klines_are_given() -> None:
     assert "preview on the demo's synthetic market (3 symbols" in out
 
 
+def test_new_drafts_on_the_shortest_klines_timeframe_unless_told(tmp_path: Path) -> None:
+    hourly = tmp_path / "AAAUSDT-1h.csv"
+    _write_csv(hourly, 3, 300, "1h")
+    code, out, err = run("trader", "new", WORDS, "--klines", str(hourly), "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["draft"]["timeframe"] == "1h"
+    fires = run_backtest(Program([TraderDef("x", FILTER, "1h")]), load_klines_args([str(hourly)]))
+    assert doc["preview"]["fires"] == len(fires) > 0
+    code, out, err = run("trader", "new", WORDS, "--klines", str(hourly), "-t", "5m")
+    assert code == 0, err
+    assert "timeframe: 5m" in out
+    assert "cannot preview: no bars of 5m" in out
+
+
 def test_words_it_cannot_read_exit_2_with_the_part_named(klines: list[str]) -> None:
     code, out, err = run(
         "trader", "new", "RSI below 30 and the moon is full", "--klines", klines[0]

@@ -20,7 +20,7 @@ from typing import NoReturn, TypeVar
 import click
 import trio
 
-from kernels.timeframes import DAY_MS, TIMEFRAME_MS
+from kernels.timeframes import DAY_MS, TIMEFRAME_MS, timeframe_ms
 from vyx.authoring import Draft, Drafter, DraftResult, OfflineDrafter, open_gemini_drafter
 from vyx.authoring.messages import preview_message, problems_text, result_message
 from vyx.authoring.phrasebook import phrasings
@@ -82,11 +82,11 @@ def demo_days(draft: Draft) -> int:
 
 
 def preview_data(
-    draft: Draft, klines: tuple[str, ...], symbols: int, seed: int
+    draft: Draft, klines: tuple[str, ...], symbols: int, seed: int, loaded: Bars | None = None
 ) -> tuple[Bars, str]:
-    """The bars to preview on and where they come from."""
+    """The bars to preview on (``loaded``: ``klines`` already read) and where they come from."""
     if klines:
-        return load_klines_args(klines), f"{len(klines)} klines file(s)"
+        return loaded or load_klines_args(klines), f"{len(klines)} klines file(s)"
     from vyx.cli.demo import synthetic_klines  # the demo's market (slow import)
 
     days = demo_days(draft)
@@ -96,7 +96,10 @@ def preview_data(
 
 @click.command("new")
 @click.argument("words")
-@timeframe_option("Unless the words say another.")
+@timeframe_option(
+    "Unless the words say another (default: the shortest --klines timeframe, else 5m).",
+    default=None,
+)
 @click.option(
     "--klines",
     multiple=True,
@@ -111,7 +114,7 @@ def preview_data(
 @TRADERS_OPTION
 def new_command(
     words: str,
-    timeframe: str,
+    timeframe: str | None,
     klines: tuple[str, ...],
     symbols: int,
     seed: int,
@@ -121,6 +124,9 @@ def new_command(
     traders_file: Path,
 ) -> None:
     """Draft a trader from WORDS ("RSI below 30 and on the 1h trend up"), explain, preview."""
+    loaded = load_klines_args(klines) if klines else None  # a bad file: before any drafting
+    if timeframe is None:
+        timeframe = min(loaded, key=timeframe_ms) if loaded else "5m"
     result = trio.run(with_drafter, offline, partial(_draft, words, timeframe))
     if result.draft is None:
         if as_json:
@@ -129,7 +135,7 @@ def new_command(
             click.echo(f"could not draft a filter:\n{problems_text(result.problems)}", err=True)
         sys.exit(1 if result.unavailable else 2)
     draft = result.draft
-    data, origin = preview_data(draft, klines, symbols, seed)
+    data, origin = preview_data(draft, klines, symbols, seed, loaded)
     preview = preview_bars(draft, data)
     saved = None
     if save:
