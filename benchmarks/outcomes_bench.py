@@ -136,7 +136,7 @@ def close_row(per_close: int = 100) -> None:
         live.advance(TF)
         signals = _close_signals(market, t, per_close)
         t0 = time.process_time()
-        rows = [u.to_row(0) for u in live.follow_all(signals)]
+        rows = live.follow_all(signals).rows(0)
         per.append((time.process_time() - t0) / len(rows))
     print(
         f"  follow a close's {per_close} signals ({len(live)} open): "

@@ -276,10 +276,8 @@ class Outcome:
     def from_states(cls, block: F64, levels: Sequence[str]) -> list[Outcome]:
         """:meth:`from_state` of each row of ``block`` (with its ``levels`` source), the
         excursions computed for all rows at once (the same arithmetic, so the same bits)."""
-        d, entry, seen = block[:, DIRECTION], block[:, ENTRY], block[:, SEEN]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mfe = np.where(seen > 0, d * (block[:, FAV] / entry - 1.0), np.nan).tolist()
-            mae = np.where(seen > 0, d * (block[:, ADV] / entry - 1.0), np.nan).tolist()
+        mfe_, mae_ = excursions(block)
+        mfe, mae = mfe_.tolist(), mae_.tolist()
         found = []
         n = len(HORIZONS)
         for v, fav, adv, source in zip(block.tolist(), mfe, mae, levels, strict=True):
@@ -318,6 +316,36 @@ class Outcome:
             "touchBar": self.touch_bar,
             "tradeReturn": self.trade_return,
         }
+
+
+def excursions(block: F64) -> tuple[F64, F64]:
+    """Per state row of ``block``: the MFE and MAE of its :class:`Outcome` (NaN before its
+    first bar), computed for all rows at once."""
+    d, entry_, seen = block[:, DIRECTION], block[:, ENTRY], block[:, SEEN]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mfe: F64 = np.where(seen > 0, d * (block[:, FAV] / entry_ - 1.0), np.nan)
+        mae: F64 = np.where(seen > 0, d * (block[:, ADV] / entry_ - 1.0), np.nan)
+    return mfe, mae
+
+
+def trade_returns(block: F64) -> tuple[F64, npt.NDArray[np.bool_]]:
+    """Per state row of ``block``: its :class:`Outcome`'s :attr:`~Outcome.trade_return` (the
+    same arithmetic, so the same bits) and whether it has one (False where that is None; a
+    trade return that is NaN is one)."""
+    d = np.where(block[:, DIRECTION] > 0, 1.0, -1.0)
+    entry_, touch = block[:, ENTRY], block[:, TOUCH]
+    stop, target = block[:, STOP_LEVEL], block[:, TARGET_LEVEL]
+    at_target = (touch == TARGET) & (target == target)
+    at_stop = ~at_target & (touch == STOP) & (stop == stop)
+    last = block[:, R0 + len(HORIZONS) - 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        found: F64 = np.where(
+            at_target,
+            d * (target / entry_ - 1.0),
+            np.where(at_stop, d * (stop / entry_ - 1.0), last),
+        )
+    known = at_target | at_stop | ((block[:, SEEN] >= HORIZON) & (last == last))
+    return found, known
 
 
 def new_state(n: int) -> F64:
@@ -425,8 +453,13 @@ class OutcomeTracker:
 
     def outcomes(self, rows: I64) -> list[Outcome]:
         """:meth:`outcome` of each of ``rows``, read at once."""
+        return Outcome.from_states(*self.read(rows))
+
+    def read(self, rows: I64) -> tuple[F64, list[str]]:
+        """A copy of the state rows ``rows`` and the source of each one's levels (what
+        :meth:`outcomes` reads them from)."""
         levels = self._levels
-        return Outcome.from_states(self.state[rows], [levels[r] for r in rows.tolist()])
+        return self.state[rows], [levels[r] for r in rows.tolist()]
 
     def release(self, row: int) -> None:
         """Free ``row`` (its signal is complete or gone)."""

@@ -31,7 +31,18 @@ import attrs
 import numpy as np
 import numpy.typing as npt
 
-from kernels.outcomes import HORIZONS, Outcome
+from kernels.outcomes import (
+    HORIZON,
+    HORIZONS,
+    R0,
+    SEEN,
+    TOUCH,
+    Outcome,
+    excursions,
+    trade_returns,
+)
+from kernels.outcomes import STOP as STOP_TOUCH
+from kernels.outcomes import TARGET as TARGET_TOUCH
 from kernels.record_sums import (
     AFTER_HORIZONS,
     COMPLETES,
@@ -59,6 +70,7 @@ STOP = TARGET + 1
 WIDTH = STOP + 1
 
 Rows = npt.NDArray[np.float64]
+F64 = npt.NDArray[np.float64]
 
 
 def _nan(v: float | None) -> float:
@@ -77,6 +89,25 @@ def outcome_row(o: Outcome) -> tuple[float, ...]:
         float(o.touch == "target"),
         float(o.touch == "stop"),
     )
+
+
+def outcome_rows(block: F64) -> Rows:
+    """:func:`outcome_row` of the :class:`~kernels.outcomes.Outcome` of each state row
+    (:data:`~kernels.outcomes.COLUMNS`) of ``block``, at once: the same numbers (NaN where
+    unknown)."""
+    n_h = len(HORIZONS)
+    rows = np.empty((len(block), WIDTH))
+    rows[:, :n_h] = block[:, R0 : R0 + n_h]
+    rows[:, MAE] = excursions(block)[1]
+    trade, known = trade_returns(block)
+    complete = block[:, SEEN] >= HORIZON
+    rows[:, TRADE] = np.where(known & complete, trade, np.nan)
+    rows[:, COMPLETE] = complete
+    rows[:, TARGET] = block[:, TOUCH] == TARGET_TOUCH
+    rows[:, STOP] = block[:, TOUCH] == STOP_TOUCH
+    # NaN as math.nan (the bits outcome_row gives an unknown value).
+    rows[np.isnan(rows)] = np.nan
+    return rows
 
 
 def _json_number(v: float | None) -> float | None:

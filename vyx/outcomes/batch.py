@@ -1,4 +1,4 @@
-"""A close's signals' levels and first outcomes, at once (:meth:`LiveOutcomes.follow_all
+"""A close's signals' levels, at once (:meth:`LiveOutcomes.follow_all
 <vyx.outcomes.live.LiveOutcomes.follow_all>`): what following them one by one computes, with
 one kernel call for all their ATRs instead of one each."""
 
@@ -13,36 +13,12 @@ from kernels.ops import CLOSE, HIGH, LOW
 from kernels.outcome_levels import mean_true_ranges_nb
 from kernels.outcomes import (
     ATR_PERIOD,
-    HORIZONS,
-    NO_TOUCH,
     STOP_ATR,
     TARGET_ATR,
-    TOUCH_NAMES,
-    Outcome,
     direction_sign,
 )
 from kernels.ring import RingBuffer
 from vyx.signal import Signal
-
-
-def opened_outcome(
-    entry: float, direction: str, stop: float, target: float, source: str
-) -> Outcome:
-    """The outcome of a signal just followed, no bar after it yet: what
-    :meth:`OutcomeTracker.outcome` reads from its new row (NaN levels: none)."""
-    return Outcome(
-        direction,
-        entry,
-        None if stop != stop else stop,
-        None if target != target else target,
-        source,
-        0,
-        (None,) * len(HORIZONS),
-        None,
-        None,
-        TOUCH_NAMES[NO_TOUCH],
-        None,
-    )
 
 
 def _atr_window(

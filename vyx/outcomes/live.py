@@ -35,6 +35,7 @@ from kernels.outcomes import (
     ATR_PERIOD,
     HORIZON,
     HORIZONS,
+    SEEN,
     Levels,
     Outcome,
     OutcomeTracker,
@@ -43,8 +44,9 @@ from kernels.outcomes import (
     direction_sign,
 )
 from kernels.ring import RingBuffer
-from vyx.outcomes.batch import atr_levels_all, opened_outcome
+from vyx.outcomes.batch import atr_levels_all
 from vyx.outcomes.book import RowBook
+from vyx.outcomes.reports import OutcomeUpdate, Reports
 from vyx.signal import Signal
 
 #: Open signals followed at once (a fixed ~1 MiB of state); beyond, new signals are not scored.
@@ -55,8 +57,6 @@ REPORT_AT = (1, HORIZON)
 #: Per number of :data:`REPORT_AT` entries at or before a signal's bars, when its next update
 #: is due (past the last: never, the signal is complete).
 _NEXT_DUE = np.asarray([*REPORT_AT, HORIZON + 1], dtype=np.int64)
-#: The row's forward return columns, in the order of :data:`HORIZONS`.
-_RETURN_COLUMNS = tuple(f"return_{h}" for h in HORIZONS)
 
 
 class _Column:
@@ -105,60 +105,6 @@ class Followed:
             self.bar_open_time,
             outcome,
         )
-
-
-@attrs.frozen
-class OutcomeUpdate:
-    """An outcome that moved: what is stored and pushed."""
-
-    signal_id: str
-    trader_id: str
-    user_id: str
-    symbol: str
-    interval: str
-    bar_open_time: int
-    outcome: Outcome
-
-    def to_row(self, now_ms: int) -> dict[str, Any]:
-        """The ``signal_outcomes`` row."""
-        o = self.outcome
-        return {
-            "signal_id": self.signal_id,
-            "trader_id": self.trader_id,
-            "user_id": self.user_id,
-            "symbol": self.symbol,
-            "interval": self.interval,
-            "bar_open_time": self.bar_open_time,
-            "direction": o.direction,
-            "entry": o.entry,
-            "stop_level": o.stop,
-            "target_level": o.target,
-            "levels": o.levels,
-            "bars": o.bars,
-            "complete": o.complete,
-            **dict(zip(_RETURN_COLUMNS, o.returns, strict=True)),
-            "mfe": o.mfe,
-            "mae": o.mae,
-            "touch": o.touch,
-            "touch_bar": o.touch_bar,
-            "trade_return": o.trade_return,
-            "updated_at": now_ms,
-        }
-
-    def message_data(self, record: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """The ``data`` of its browser's ``signal_outcome`` (docs/protocol.md), an item of
-        ``signal_outcomes``."""
-        data: dict[str, Any] = {
-            "signalId": self.signal_id,
-            "traderId": self.trader_id,
-            "symbol": self.symbol,
-            "interval": self.interval,
-            "barOpenTime": self.bar_open_time,
-            **self.outcome.to_json(),
-        }
-        if record is not None:
-            data["record"] = dict(record)
-        return data
 
 
 def outcome_from_row(row: Mapping[str, Any]) -> Outcome:
@@ -239,31 +185,29 @@ class LiveOutcomes:
         bars = [np.ascontiguousarray(values[k, lo : t + 1]) for k in (HIGH, LOW, CLOSE)]
         return atr_levels(bars[0], bars[1], bars[2], ATR_PERIOD, direction)
 
-    def follow(
-        self, signal: Signal, direction: str, levels: Levels | None = None
-    ) -> list[OutcomeUpdate]:
+    def follow(self, signal: Signal, direction: str, levels: Levels | None = None) -> Reports:
         """Start following a confirmed signal (again: nothing); returns the updates of the bars
         already after it in the ring (a signal screened late, in a catch-up)."""
         f = self._open(signal, direction, levels)
         if f is None:
-            return []
+            return Reports.empty()
         if self._newest(signal.interval, signal.symbol) == signal.bar_open_time:
             return self._report([f], start=True)  # the usual case: no bar after it yet
         return self._step([f], report_start=True)
 
-    def follow_all(self, signals: Sequence[tuple[Signal, str]]) -> list[OutcomeUpdate]:
+    def follow_all(self, signals: Sequence[tuple[Signal, str]]) -> Reports:
         """:meth:`follow` each (signal, direction) of a screen, as a batch: the same rows and
         updates (those of the signals with no bar after them yet, then of those screened late;
         a signal given twice is followed once), computed at once — the ATR levels of all in
         one kernel call (:func:`~vyx.outcomes.batch.atr_levels_all`), their tracker rows in one
-        write, the first update of those with no bar after them yet read from what they were
-        opened with."""
+        write, the first updates of those with no bar after them yet read from those rows at
+        once."""
         fresh: dict[str, tuple[Signal, str]] = {}
         for signal, direction in signals:
             if signal.id not in self.open:
                 fresh.setdefault(signal.id, (signal, direction))
         if not fresh:
-            return []
+            return Reports.empty()
         given = list(fresh.values())
         stops, targets, sources, newest = atr_levels_all(self.rings, given)
         rows = self.tracker.open_many(
@@ -274,19 +218,13 @@ class LiveOutcomes:
             sources,
         )
         self.refused += len(given) - len(rows)
-        stop, target = stops.tolist(), targets.tolist()
-        updates: list[OutcomeUpdate] = []
+        now: list[Followed] = []
         late: list[Followed] = []
         for j, row in enumerate(rows):
-            signal, direction = given[j]
-            opened = signal.bar_open_time
+            signal = given[j][0]
             f = self._track(signal, row)
-            if newest[j] != opened:
-                late.append(f)
-                continue
-            outcome = opened_outcome(float(signal.price), direction, stop[j], target[j], sources[j])
-            updates.append(f.update(outcome))
-        return updates + self._step(late, report_start=True)
+            (now if newest[j] == signal.bar_open_time else late).append(f)
+        return self._reports(now) + self._step(late, report_start=True)
 
     def _open(self, signal: Signal, direction: str, levels: Levels | None) -> Followed | None:
         """A tracker row for ``signal`` (None: followed already, or no row left)."""
@@ -338,12 +276,12 @@ class LiveOutcomes:
             return -1
         return ring.last_open_time(ring.slot(symbol))
 
-    def set_levels(self, signal_id: str, levels: Levels) -> list[OutcomeUpdate]:
+    def set_levels(self, signal_id: str, levels: Levels) -> Reports:
         """Score an open signal against other levels (the analysis' key levels): it is stepped
         again from its bar over the bars it had seen."""
         f = self.open.get(signal_id)
         if f is None:
-            return []
+            return Reports.empty()
         upto = f.last_time
         self.tracker.restart(f.row, levels)
         f.last_time = f.bar_open_time
@@ -358,8 +296,8 @@ class LiveOutcomes:
             if row["signal_id"] not in self.open:
                 self._pending[str(row["signal_id"])] = row
 
-    def _attach(self, interval: str) -> list[OutcomeUpdate]:
-        updates: list[OutcomeUpdate] = []
+    def _attach(self, interval: str) -> Reports:
+        updates = Reports.empty()
         ring = self.rings.get(interval)
         for sid, row in list(self._pending.items()):
             if row["interval"] != interval or ring is None:
@@ -380,11 +318,10 @@ class LiveOutcomes:
                 {},
                 0,
             )
-            found = self.follow(signal, str(row["direction"]), _levels_of(row))
-            updates += found
+            updates = updates + self.follow(signal, str(row["direction"]), _levels_of(row))
         return updates
 
-    def advance(self, interval: str) -> list[OutcomeUpdate]:
+    def advance(self, interval: str) -> Reports:
         """Step the open signals of ``interval`` by their new bars; returns what moved.
 
         The common case — one new bar, the newest of its ring — is found and stepped for
@@ -392,7 +329,7 @@ class LiveOutcomes:
         others (several new bars after a gap repair or a restart, or a symbol the ring no
         longer holds) bar by bar through :meth:`_step`. The updates come in the order the
         signals were followed."""
-        updates = self._attach(interval) if self._pending else []
+        updates = self._attach(interval) if self._pending else Reports.empty()
         ring = self.rings.get(interval)
         rows = self.book.rows_of(interval)
         if ring is None or not len(rows):
@@ -412,7 +349,7 @@ class LiveOutcomes:
                 np.ascontiguousarray(values[at, CLOSE]),
             )
             self.book.last_time[stepped] += step
-            updates += self._report_rows(stepped, start=False)
+            updates = updates + self._report_rows(stepped, start=False)
         return updates + self._step(slow)
 
     def _step(
@@ -421,7 +358,7 @@ class LiveOutcomes:
         *,
         upto: int | None = None,
         report_start: bool = False,
-    ) -> list[OutcomeUpdate]:
+    ) -> Reports:
         """Step ``followed`` by their new bars: the k-th new bar of every one in one call."""
         stepped: list[tuple[Followed, I64, F64]] = []
         for f in followed:
@@ -442,32 +379,34 @@ class LiveOutcomes:
                 f.last_time = int(t[k])
         return self._report([f for f, _, _ in stepped], start=report_start)
 
-    def _report(self, followed: list[Followed], *, start: bool) -> list[OutcomeUpdate]:
+    def _report(self, followed: list[Followed], *, start: bool) -> Reports:
         """:meth:`_report_rows` of ``followed``'s rows."""
         return self._report_rows(np.asarray([f.row for f in followed], np.int64), start=start)
 
-    def _report_rows(self, rows: I64, *, start: bool) -> list[OutcomeUpdate]:
+    def _reports(self, followed: list[Followed]) -> Reports:
+        """The updates of ``followed`` as they are (read from their tracker rows at once)."""
+        block, levels = self.tracker.read(np.asarray([f.row for f in followed], np.int64))
+        return Reports(followed, block, levels)
+
+    def _report_rows(self, rows: I64, *, start: bool) -> Reports:
         """Updates of the signals of ``rows`` (distinct) that reached their next report (the
         first bar, the last) or first touched a level (and every one, with ``start``), in the
         order of ``rows``; a complete signal is let go. Checked for all of them at once from
         the tracker's state and the rows' bookkeeping."""
         if not len(rows):
-            return []
+            return Reports.empty()
         book = self.book
         seen, touch = self.tracker.progress(rows)
         flagged = np.flatnonzero((seen >= book.due[rows]) | (touch != book.touch[rows]) | start)
         moved = rows[flagged]
         book.touch[moved] = touch[flagged]
         book.due[moved] = _NEXT_DUE[np.searchsorted(REPORT_AT, seen[flagged], side="right")]
-        by_row = self._by_row
-        updates = []
-        for row, o in zip(moved.tolist(), self.tracker.outcomes(moved), strict=True):
-            f = by_row[row]
-            assert f is not None  # a row stepped follows a signal
-            if o.complete:
-                self._let_go(f)
-            updates.append(f.update(o))
-        return updates
+        block, levels = self.tracker.read(moved)
+        followed = self._followed(moved)
+        assert len(followed) == len(moved)  # a row stepped follows a signal
+        for j in np.flatnonzero(block[:, SEEN] >= HORIZON).tolist():
+            self._let_go(followed[j])
+        return Reports(followed, block, levels)
 
     def _drop(self, f: Followed) -> None:
         ring = self.rings.get(f.interval)

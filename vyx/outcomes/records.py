@@ -10,7 +10,7 @@ summed up over arrays (:func:`~kernels.track_record.record_of`), not outcome by 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,7 +45,7 @@ class _Kept:
     def __len__(self) -> int:
         return min(self._end, self.size)
 
-    def add(self, bar_open_time: int, outcome: Outcome) -> None:
+    def add(self, bar_open_time: int, row: Sequence[float] | Rows) -> None:
         if self._end == len(self._at):
             keep = slice(self._end - self.size + 1, self._end)
             n = self.size - 1
@@ -53,7 +53,7 @@ class _Kept:
             self._rows[:n] = self._rows[keep]
             self._end = n
         self._at[self._end] = bar_open_time
-        self._rows[self._end] = outcome_row(outcome)
+        self._rows[self._end] = row
         self._end += 1
 
     def rows(self, since: int | None = None) -> Rows:
@@ -84,10 +84,21 @@ class Records:
 
     def add(self, trader_id: str, bar_open_time: int, outcome: Outcome) -> None:
         """Count a complete outcome."""
+        self._add(trader_id, bar_open_time, outcome_row(outcome))
+
+    def add_rows(
+        self, trader_ids: Sequence[str], bar_open_times: Sequence[int], rows: Rows
+    ) -> None:
+        """Count complete outcomes given as their :func:`~kernels.track_record.outcome_row`
+        (``rows[i]``: of ``trader_ids[i]``'s signal at ``bar_open_times[i]``), in order."""
+        for trader_id, opened, row in zip(trader_ids, bar_open_times, rows, strict=True):
+            self._add(trader_id, opened, row)
+
+    def _add(self, trader_id: str, bar_open_time: int, row: Sequence[float] | Rows) -> None:
         kept = self._kept.get(trader_id)
         if kept is None:
             kept = self._kept[trader_id] = _Kept(self._size)
-        kept.add(bar_open_time, outcome)
+        kept.add(bar_open_time, row)
         self._cache.pop(trader_id, None)
         self._whole.pop(trader_id, None)
 

@@ -24,8 +24,9 @@ import trio
 from loguru import logger
 
 from kernels.outcomes import Levels
-from vyx.outcomes.live import LiveOutcomes, OutcomeUpdate, outcome_from_row
+from vyx.outcomes.live import LiveOutcomes, outcome_from_row
 from vyx.outcomes.records import RESTORE_LIMIT, Records
+from vyx.outcomes.reports import Reports
 from vyx.server.batches import signal_outcomes
 from vyx.signal import Signal
 from vyx.store.api import Store
@@ -108,52 +109,45 @@ class Outcomes:
 
     async def catch_up(self) -> None:
         """Step what the screens and analyses since the last call left; store and push."""
-        updates: list[OutcomeUpdate] = []
+        updates: list[Reports] = []
         levels, self._levels = self._levels, {}
         for signal_id, key_levels in levels.items():
-            updates += self._analysis_levels(signal_id, key_levels)
+            updates.append(self._analysis_levels(signal_id, key_levels))
         timeframes, self._timeframes = self._timeframes, set()
         for tf in sorted(timeframes):
-            updates += self.live.advance(tf)
-        await self._publish(updates, progressed=True)
+            updates.append(self.live.advance(tf))
+        await self._publish(Reports.concat(updates), progressed=True)
 
-    def _analysis_levels(
-        self, signal_id: str, key_levels: Mapping[str, Any]
-    ) -> list[OutcomeUpdate]:
+    def _analysis_levels(self, signal_id: str, key_levels: Mapping[str, Any]) -> Reports:
         followed = self.live.open.get(signal_id)
         if followed is None:
-            return []
+            return Reports.empty()
         o = self.live.tracker.outcome(followed.row)
         targets = key_levels.get("takeProfit")
         stop = key_levels.get("stopLoss")
         target = targets[0] if isinstance(targets, list) and targets else None
         if not isinstance(stop, int | float) or not isinstance(target, int | float):
-            return []
+            return Reports.empty()
         levels = Levels.checked(o.entry, o.direction, float(stop), float(target))
-        return [] if levels is None else self.live.set_levels(signal_id, levels)
+        return Reports.empty() if levels is None else self.live.set_levels(signal_id, levels)
 
-    async def _publish(self, updates: list[OutcomeUpdate], *, progressed: bool = False) -> None:
+    async def _publish(self, updates: Reports, *, progressed: bool = False) -> None:
         """Store and push ``updates`` (``progressed``: of signals followed before, whose rows
-        were saved)."""
-        if not updates:
+        were saved): their rows and messages built from the batch's arrays."""
+        if not len(updates):
             return
         now = self.now_ms()
-        await self.store.save_outcomes([u.to_row(now) for u in updates], progressed=progressed)
+        await self.store.save_outcomes(updates.rows(now), progressed=progressed)
         # A trader's record is summed up once per batch (a close's), with all its complete
         # signals of the batch: every one's message carries that updated record.
-        done = [u for u in updates if u.outcome.complete]
-        for u in done:
-            self.records.add(u.trader_id, u.bar_open_time, u.outcome)
-        records = {t: self.records.to_json(t) for t in dict.fromkeys(u.trader_id for u in done)}
+        traders, opened, rows = updates.completed()
+        self.records.add_rows(traders, opened, rows)
+        records = {t: self.records.to_json(t) for t in dict.fromkeys(traders)}
         for trader_id in records:
             self._observe(trader_id)
         # One message per browser for the whole batch (older browsers: one per outcome); a
         # signal just followed is news only to the store.
-        datas = [
-            u.message_data(records[u.trader_id] if u.outcome.complete else None)
-            for u in updates
-            if u.outcome.bars
-        ]
+        datas = updates.message_datas(records)
         for message in signal_outcomes(datas):
             self.broadcast(message)
         if self.metrics is not None:
