@@ -108,6 +108,8 @@ def test_batches_add_up_in_order_and_read_as_their_updates() -> None:
     assert both[1].outcome.touch == "target"
     assert both[1].outcome.trade_return == -(48.0 / 50.0 - 1.0)
     assert Reports.concat([]) == [] == Reports.empty()
-    assert first + [] == list(first)
-    assert [] + second == list(second)
+    # With a list of updates (a subclass's): a list, in order.
+    updates: list[OutcomeUpdate] = list(second)
+    assert first + updates == [*first, *second]
+    assert updates + first == [*second, *first]
     assert Reports.concat([first, Reports.empty(), second]).rows(0) == both.rows(0)
