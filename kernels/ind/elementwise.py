@@ -31,7 +31,7 @@ def _truth(x):
 def _run(o, row, out, a, b, c, e):
     """``row[out + q] = row[a + q] (op) row[b + q]`` for ``q`` in ``c..e-1``: the arithmetic
     opcodes (DIV gives NaN for a zero divisor), then the comparisons and logic (NaN when an
-    input is NaN) in one branch-free loop."""
+    input is NaN), each branch-free: the most common (LT, GT, AND, OR) a loop each."""
     if o == ops.ADD:
         for q in range(c, e):
             row[unsigned(out + q)] = row[unsigned(a + q)] + row[unsigned(b + q)]
@@ -51,22 +51,36 @@ def _run(o, row, out, a, b, c, e):
     elif o == ops.MAX:
         for q in range(c, e):
             row[unsigned(out + q)] = max(row[unsigned(a + q)], row[unsigned(b + q)])
-    else:
-        # a < b, a == b, a > b taken or not (LE is "less or equal", NE "less or greater"...).
-        lt = o == ops.LT or o == ops.LE or o == ops.NE
-        eq = o == ops.LE or o == ops.GE or o == ops.EQ
-        gt = o == ops.GT or o == ops.GE or o == ops.NE
-        logic = o == ops.AND or o == ops.OR
-        either = o == ops.OR
+    elif o == ops.LT:
         for q in range(c, e):
             x, y = row[unsigned(a + q)], row[unsigned(b + q)]
-            nx, ny = x != 0.0, y != 0.0
-            held = (
-                ((nx & ny) | (either & (nx | ny)))
-                if logic
-                else ((lt & (x < y)) | (eq & (x == y)) | (gt & (x > y)))
-            )
-            row[unsigned(out + q)] = math.nan if (math.isnan(x) or math.isnan(y)) else _truth(held)
+            row[unsigned(out + q)] = _held(x, y, x < y)
+    elif o == ops.GT:
+        for q in range(c, e):
+            x, y = row[unsigned(a + q)], row[unsigned(b + q)]
+            row[unsigned(out + q)] = _held(x, y, x > y)
+    elif o == ops.AND:
+        for q in range(c, e):
+            x, y = row[unsigned(a + q)], row[unsigned(b + q)]
+            row[unsigned(out + q)] = _held(x, y, (x != 0.0) & (y != 0.0))
+    elif o == ops.OR:
+        for q in range(c, e):
+            x, y = row[unsigned(a + q)], row[unsigned(b + q)]
+            row[unsigned(out + q)] = _held(x, y, (x != 0.0) | (y != 0.0))
+    else:
+        # a < b, a == b, a > b taken or not (LE is "less or equal", NE "less or greater"...).
+        lt = o == ops.LE or o == ops.NE
+        eq = o == ops.LE or o == ops.GE or o == ops.EQ
+        gt = o == ops.GE or o == ops.NE
+        for q in range(c, e):
+            x, y = row[unsigned(a + q)], row[unsigned(b + q)]
+            row[unsigned(out + q)] = _held(x, y, (lt & (x < y)) | (eq & (x == y)) | (gt & (x > y)))
+
+
+@inlined_loops
+def _held(x, y, held):
+    """A comparison's or logic opcode's value: NaN when an input is NaN, else 1.0 / 0.0."""
+    return math.nan if (math.isnan(x) or math.isnan(y)) else _truth(held)
 
 
 @inlined_loops
