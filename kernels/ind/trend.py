@@ -110,13 +110,16 @@ def _directional_bar(h, lo, cl, n, which, cap, m, ph, pl, pc, plus, minus, tr, a
         down = diff_m if is_down else 0.0
         up = diff_p if is_up else 0.0
         one = _true_range(h, lo, pc)
+        # +DI needs no -DM, -DI no +DM (their divisions are most of the time).
         if k < n:
-            plus += up
-            minus += down
+            plus += up if which != 1 else 0.0
+            minus += down if which != 0 else 0.0
             tr += one
         else:
-            plus = plus - plus / n + up
-            minus = minus - minus / n + down
+            if which != 1:
+                plus = plus - plus / n + up
+            if which != 0:
+                minus = minus - minus / n + down
             tr = tr - tr / n + one
     if which == 2:
         if n >= 2 and k >= n:
@@ -128,6 +131,18 @@ def _directional_bar(h, lo, cl, n, which, cap, m, ph, pl, pc, plus, minus, tr, a
 
 @loops
 def _directional(mem, items, st, inp, roff, rdep, n, oj, mj, which):
+    """:func:`_directional_of`, compiled for each ``which`` (constant there: +DI and -DI
+    skip the other's sums)."""
+    if which == 0:
+        _directional_of(mem, items, st, inp, roff, rdep, n, oj, mj, 0)
+    elif which == 1:
+        _directional_of(mem, items, st, inp, roff, rdep, n, oj, mj, 1)
+    else:
+        _directional_of(mem, items, st, inp, roff, rdep, n, oj, mj, 2)
+
+
+@inlined_loops
+def _directional_of(mem, items, st, inp, roff, rdep, n, oj, mj, which):
     """Directional movement of one symbol over bars ``c0..c1-1``: +DI (``which`` 0), -DI (1)
     or ADX (2), with TA-Lib's directional-movement state.
 
