@@ -269,15 +269,17 @@ def _fires(
 
 def _order(key: I64) -> I64:
     """``np.argsort(key)`` of unique non-negative keys (``key`` is used up): with each key's
-    index in its low digits, a plain sort of the keys in place (no indirection, cheaper) when
-    they fit in 62 bits."""
+    index in its low bits, a plain sort of the keys in place (no indirection, cheaper) when
+    they fit in 62 bits (bits, not digits: a mask takes the indices back, not a remainder)."""
     n = len(key)
-    if n == 0 or int(key.max()) >= (1 << 62) // n:
+    bits = max(1, (n - 1).bit_length())
+    if n == 0 or int(key.max()) >= 1 << max(0, 62 - bits):
         return np.argsort(key)
-    key *= n
-    key += np.arange(n)
+    key <<= bits
+    key |= np.arange(n)
     key.sort()
-    return np.remainder(key, n, out=key)
+    key &= (1 << bits) - 1
+    return key
 
 
 def _joined(found: list[Found], width: int) -> tuple[I64, F64, I64 | None]:
