@@ -69,8 +69,8 @@ def batch(bars, work, a, b, t0, block):
         c0 = work[r, COUNT]
         nb = 0
         for t in range(t0, t1):
-            work[k, STEPS + nb] = t
-            nb += not math.isnan(bars[a + r, t, OPEN_TIME])
+            work[unsigned(k), unsigned(STEPS + nb)] = t
+            nb += not math.isnan(bars[unsigned(a + r), unsigned(t), OPEN_TIME])
         if nb > 0:
             work[k, ROW], work[k, FIRST], work[k, END], work[k, SYM] = r, c0, c0 + nb, a + r
             work[r, COUNT] = c0 + nb

@@ -82,7 +82,7 @@ from kernels.batches import batch, copy_in, copy_row, fill
 from kernels.families import table
 from kernels.family_table import call_family, needs_families
 from kernels.firing import NO_FIRES as NO_FIRES
-from kernels.firing import fire_block, reset
+from kernels.firing import fire_block, reset, unsigned
 from kernels.graph import F64, I64
 from kernels.jit import entry, loops, overload_loops
 
@@ -429,6 +429,13 @@ def _gather_column(row, roff, rdep, out_nodes, out, s, t0, t1, work, w, j, c0, n
     """Column ``j`` of a block's outputs (see :func:`_gather_steps`)."""
     n, g = out_nodes[0, j], out_nodes[1, j]
     off, mask = roff[n], rdep[n] - 1
+    at = off + (c0 & mask)
+    if g < 0 and nb == t1 - t0 and at + nb - 1 == off + ((c0 + nb - 1) & mask):
+        # Every step has a bar, the block in place in the ring, no gate (other timeframes'
+        # values, kept for the next timeframe): unsigned indices, no wraparound per value.
+        for q in range(nb):
+            out[unsigned(s), unsigned(t0 + q), unsigned(j)] = row[unsigned(at + q)]
+        return
     if nb == t1 - t0:
         # Every step has a bar: step t0 + q sees bar c0 + q.
         for q in range(nb):
