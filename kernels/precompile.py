@@ -53,8 +53,9 @@ OUTCOME_SIGNATURES: tuple[tuple[Any, tuple[Any, ...]], ...] = (
     (outcome_levels.mean_true_ranges_nb, (_F1, _F1, _F1, _I1, types.int64, _F1)),
     (
         record_sums.record_sums_nb,
-        (_F2, types.int64, types.int64, types.int64, _F1, _F1),
+        (_F2, types.int64, types.int64, types.int64, _F1, _F1, _F2, _I1),
     ),
+    (record_sums.window_nb, (_F2, _I1, _F1, _F1)),
     (
         outcomes.start_nb,
         (_F2, _I1, _F1, _F1, _F1, _F1, types.int64, types.float64, types.float64),

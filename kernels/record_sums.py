@@ -13,7 +13,10 @@ boolean indexing gathers them), then:
 - a **median** is ``np.median``'s: the middle value, or the two middle ones, added onto 0.0
   (numpy's mean of them) and divided by their count. Each is an order statistic, the same
   value whichever way it is found (but for the sign of a zero, which adding onto 0.0 drops):
-  here a quickselect in ``scratch`` without a branch on the values (:func:`_median`).
+  here a quickselect in ``scratch`` without a branch on the values (:func:`_median`), or,
+  when the caller keeps a column's known values sorted as rows enter and leave its window
+  (:func:`window_nb`: the daemon's records, a few rows in and out at each close), read
+  there (:func:`_middle`).
 
 The reference is the numpy computation (the tests hold the two equal, bit for bit, over random
 records with signed zeros, ties, unknown and infinite values).
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels.jit import entry, loops
+from kernels.jit import entry, inlined_loops, loops
 
 #: Per horizon column of ``out``: known values, positive ones, their sum, their median.
 PER_HORIZON = 4
@@ -32,6 +35,9 @@ PER_HORIZON = 4
 TRADES, TRADE_SUM, GAINS, LOSSES, COMPLETES, TARGETS, STOPS = range(7)
 #: Values of ``out`` after the horizons'.
 AFTER_HORIZONS = 7
+#: Rows a record's kernel reads at a time (~5 KiB of rows: the cache holds them while each
+#: column is read).
+_BLOCK = 64
 #: A linear congruential generator's constants (Knuth's MMIX): the median's pivots' places.
 _MUL, _ADD = 6364136223846793005, 1442695040888963407
 
@@ -70,8 +76,8 @@ def _pairwise(a, lo, n):
 
 
 @loops
-def _median(a, n):
-    """``np.median`` of ``a[:n]`` (``n`` > 0, no NaN), reordering ``a[:n]``.
+def _median(a, start, n):
+    """``np.median`` of ``a[start : start + n]`` (``n`` > 0, no NaN), reordering them.
 
     The middle value ``a[k]`` is selected first: each round moves the values below a pivot
     (the median of three values at pseudo-random places of the part left: no order of the
@@ -80,8 +86,8 @@ def _median(a, n):
     mispredicted half the time: with Wirth's selection, a record of 1,000 rows, 21 of them in
     turn, took 87 us, now 53), until ``a[k]`` is in a run of values equal to the pivot or
     alone; none before it is larger, none after it smaller."""
-    k = n // 2
-    lo, hi = 0, n
+    k = start + n // 2
+    lo, hi = start, start + n
     state = n
     while hi - lo > 1:
         # Knuth's MMIX steps (wrapping int64 arithmetic); their high bits place the values.
@@ -112,57 +118,138 @@ def _median(a, n):
         lo = upto
     if n % 2:
         return (0.0 + (0.0 + a[k])) / 1.0
-    lower = a[0]
-    for i in range(1, k):
+    lower = a[start]
+    for i in range(start + 1, k):
         lower = max(lower, a[i])
     return (0.0 + ((0.0 + lower) + a[k])) / 2.0
 
 
+@inlined_loops
+def _middle(ordered, k, n):
+    """``np.median`` of ``ordered[k, :n]`` (``n`` > 0, sorted): :func:`_median`'s arithmetic
+    on the same order statistics."""
+    mid = n // 2
+    if n % 2:
+        return (0.0 + (0.0 + ordered[k, mid])) / 1.0
+    return (0.0 + ((0.0 + ordered[k, mid - 1]) + ordered[k, mid])) / 2.0
+
+
 @entry
-def record_sums_nb(rows, horizons, trade, flags, scratch, out):
+def record_sums_nb(rows, horizons, trade, flags, scratch, out, ordered, counts):
     """The sums of a record over ``rows`` (``(n, WIDTH)``, :mod:`kernels.track_record`'s
     columns): per horizon column ``0 .. horizons - 1``, :data:`PER_HORIZON` values at
     ``out[PER_HORIZON * k]``; then from ``out[PER_HORIZON * horizons]`` the trades' (column
     ``trade``) and the three flags' counts (columns ``flags .. flags + 2``, counting values
-    other than 0.0). ``scratch``: at least ``2 * n`` values, overwritten. A median of no value
-    is NaN."""
+    other than 0.0). ``scratch``: at least ``(horizons + 2) * n`` values, overwritten. A
+    median of no value is NaN. ``ordered[k, :counts[k]]``, when ``ordered`` has a row per
+    horizon, are horizon ``k``'s known values sorted (:func:`window_nb`): its median is read
+    there (when the count is the column's), not selected.
+
+    The rows are read once, :data:`_BLOCK` at a time (each block's columns read while it is
+    in the cache), column ``k``'s known values gathered at ``scratch[k * n]`` (the trades'
+    after the horizons'), their counts kept in ``out`` meanwhile."""
     n = rows.shape[0]
     base = PER_HORIZON * horizons
-    m = 0
-    total = 0.0
-    # Each horizon's column, then the trades' (left gathered in scratch[:m] after the loop).
-    for k in range(horizons + 1):
-        column = k if k < horizons else trade
-        m = 0
-        positive = 0
-        for t in range(n):
-            v = rows[t, column]
-            if v == v:
-                scratch[m] = v
-                m += 1
-                if v > 0:
-                    positive += 1
-        total = 0.0 + _pairwise(scratch, 0, m)
-        if k < horizons:
-            at = PER_HORIZON * k
-            out[at] = m
-            out[at + 1] = positive
-            out[at + 2] = total
-            out[at + 3] = _median(scratch, m) if m else np.nan
-    out[base + TRADES] = m
-    out[base + TRADE_SUM] = total
+    for k in range(horizons):
+        out[PER_HORIZON * k] = 0.0
+        out[PER_HORIZON * k + 1] = 0.0
+    for c in range(base + TRADES, base + AFTER_HORIZONS):
+        out[c] = 0.0
+    for lo in range(0, n, _BLOCK):
+        hi = min(n, lo + _BLOCK)
+        for k in range(horizons + 1):
+            column = k if k < horizons else trade
+            tally = PER_HORIZON * k if k < horizons else base + TRADES
+            m = int(out[tally])
+            positive = 0
+            for t in range(lo, hi):
+                v = rows[t, column]
+                if v == v:
+                    scratch[k * n + m] = v
+                    m += 1
+                    positive += v > 0
+            out[tally] = m
+            if k < horizons:
+                out[tally + 1] += positive
+        for f in range(3):
+            count = 0
+            for t in range(lo, hi):
+                count += rows[t, flags + f] != 0.0
+            out[base + COMPLETES + f] += count
+    for k in range(horizons):
+        at = PER_HORIZON * k
+        m = int(out[at])
+        out[at + 2] = 0.0 + _pairwise(scratch, k * n, m)
+        if m == 0:
+            out[at + 3] = np.nan
+        elif ordered.shape[0] == horizons and counts[k] == m:
+            out[at + 3] = _middle(ordered, k, m)
+        else:
+            out[at + 3] = _median(scratch, k * n, m)
+    m = int(out[base + TRADES])
+    trades = horizons * n
+    out[base + TRADE_SUM] = 0.0 + _pairwise(scratch, trades, m)
     # The gains, then the losses, each in the order of the trades (as boolean indexing).
     for sign in range(2):
         kept = 0
-        for t in range(m):
+        for t in range(trades, trades + m):
             v = scratch[t]
             if (v > 0) if sign == 0 else (v < 0):
-                scratch[m + kept] = v
+                scratch[trades + n + kept] = v
                 kept += 1
-        out[base + (GAINS if sign == 0 else LOSSES)] = 0.0 + _pairwise(scratch, m, kept)
-    for f in range(3):
-        count = 0
-        for t in range(n):
-            if rows[t, flags + f] != 0.0:
-                count += 1
-        out[base + COMPLETES + f] = count
+        out[base + (GAINS if sign == 0 else LOSSES)] = 0.0 + _pairwise(scratch, trades + n, kept)
+
+
+@inlined_loops
+def _place(ordered, k, n, v, after):
+    """The first place of ``ordered[k, :n]`` (sorted) whose value is not below ``v``
+    (``after``: above it)."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        w = ordered[k, mid]
+        if w < v or (after and w == v):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@entry
+def window_nb(ordered, counts, leaving, entering):
+    """Keep ``ordered[k, :counts[k]]`` the known (not NaN) values of column ``k`` of a window
+    of rows, sorted, for each row ``k`` of ``ordered``, as row ``leaving`` leaves the window
+    (all NaN: none leaves) and row ``entering`` enters it: a value out (one equal to it: the
+    same median) and a value in, each place found by bisection, the values between the two
+    places moved by one (``ordered``: a column per row the window holds at most)."""
+    for k in range(ordered.shape[0]):
+        n = counts[k]
+        out = leaving[k]
+        gone = -1
+        if out == out:
+            gone = _place(ordered, k, n, out, False)
+            if gone == n or ordered[k, gone] != out:
+                gone = -1  # not held (never, when every value entered through here)
+        v = entering[k]
+        if v != v:
+            if gone >= 0:
+                for i in range(gone, n - 1):
+                    ordered[k, i] = ordered[k, i + 1]
+                counts[k] = n - 1
+            continue
+        at = _place(ordered, k, n, v, True)
+        if gone >= 0:
+            # Out at gone, in at the place left: only the values between them move.
+            if at > gone:
+                for i in range(gone, at - 1):
+                    ordered[k, i] = ordered[k, i + 1]
+                ordered[k, at - 1] = v
+            else:
+                for i in range(gone, at, -1):
+                    ordered[k, i] = ordered[k, i - 1]
+                ordered[k, at] = v
+        elif n < ordered.shape[1]:  # never full: a value left first
+            for i in range(n, at, -1):
+                ordered[k, i] = ordered[k, i - 1]
+            ordered[k, at] = v
+            counts[k] = n + 1

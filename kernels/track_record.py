@@ -71,6 +71,9 @@ WIDTH = STOP + 1
 
 Rows = npt.NDArray[np.float64]
 F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
+#: ``record_of``'s kernel without sorted values: it selects every median.
+_NOT_ORDERED: tuple[Rows, I64] = (np.empty((0, 0)), np.empty(0, dtype=np.int64))
 
 
 def _nan(v: float | None) -> float:
@@ -158,17 +161,21 @@ def track_record(outcomes: Iterable[Outcome]) -> TrackRecord:
     return record_of(np.asarray(rows, dtype=np.float64).reshape(len(rows), WIDTH))
 
 
-def record_of(rows: Rows) -> TrackRecord:
+def record_of(rows: Rows, ordered: tuple[Rows, I64] | None = None) -> TrackRecord:
     """The track record of the outcomes whose :func:`outcome_row` are ``rows`` (shape
     ``(n, WIDTH)``, any order). The sums, counts and medians in one kernel call
     (:func:`~kernels.record_sums.record_sums_nb`: numpy's own arithmetic, so the bits numpy
-    gives column by column)."""
+    gives column by column). ``ordered``: each horizon's known returns of ``rows``, sorted,
+    and their counts, when the caller keeps them (:func:`~kernels.record_sums.window_nb`):
+    the medians are read there rather than selected (the same values)."""
     rows = np.ascontiguousarray(rows, dtype=np.float64)
     if not rows.flags.writeable:  # the kernel's compiled type: a read-only one would compile
         rows = rows.copy()
     n_h = len(HORIZONS)
     sums = np.empty(PER_HORIZON * n_h + AFTER_HORIZONS)
-    record_sums_nb(rows, n_h, TRADE, COMPLETE, np.empty(2 * len(rows)), sums)
+    values, counts = _NOT_ORDERED if ordered is None else ordered
+    scratch = np.empty((n_h + 2) * len(rows))
+    record_sums_nb(rows, n_h, TRADE, COMPLETE, scratch, sums, values, counts)
     s = sums.tolist()
     per_h = [s[PER_HORIZON * k : PER_HORIZON * (k + 1)] for k in range(n_h)]
     t = s[PER_HORIZON * n_h :]

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from kernels.outcomes import Outcome
+from kernels.graph import I64
+from kernels.outcomes import HORIZONS, Outcome
+from kernels.record_sums import window_nb
 from kernels.track_record import (
     RECENT_MS,
     WIDTH,
@@ -29,23 +31,34 @@ from kernels.track_record import (
 RECORD_SIZE = 1_000
 #: Complete outcomes read from the store at start (newest first, all traders together).
 RESTORE_LIMIT = 20_000
+#: What leaves a window that is not full: no value.
+_NONE_LEAVING = np.full(WIDTH, np.nan)
 
 
 class _Kept:
     """A trader's newest ``size`` outcome rows and their signal bars' open times, oldest
     first, in arrays of twice that: a row is written once, and the kept ones moved to the
-    front once every ``size`` rows (amortized O(1))."""
+    front once every ``size`` rows (amortized O(1)). Each horizon's known returns of the kept
+    rows are also kept sorted (:func:`~kernels.record_sums.window_nb`: a value out and a value
+    in as a row enters, O(size) moves), so a record reads its medians there instead of
+    selecting them."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._at = np.empty(2 * size, dtype=np.int64)
         self._rows = np.empty((2 * size, WIDTH), dtype=np.float64)
         self._end = 0
+        self._ordered = np.empty((len(HORIZONS), size), dtype=np.float64)
+        self._counts = np.zeros(len(HORIZONS), dtype=np.int64)
 
     def __len__(self) -> int:
         return min(self._end, self.size)
 
     def add(self, bar_open_time: int, row: Sequence[float] | Rows) -> None:
+        # The row leaving (the window is full): its slot is written by neither the move
+        # (the first size - 1 slots) nor the new row.
+        full = self._end >= self.size
+        leaving = self._rows[self._end - self.size] if full else _NONE_LEAVING
         if self._end == len(self._at):
             keep = slice(self._end - self.size + 1, self._end)
             n = self.size - 1
@@ -54,7 +67,13 @@ class _Kept:
             self._end = n
         self._at[self._end] = bar_open_time
         self._rows[self._end] = row
+        window_nb(self._ordered, self._counts, leaving, self._rows[self._end])
         self._end += 1
+
+    def ordered(self) -> tuple[Rows, I64]:
+        """Each horizon's known returns of the kept rows, sorted (``[k, :counts[k]]``), and
+        their counts."""
+        return self._ordered, self._counts
 
     def rows(self, since: int | None = None) -> Rows:
         """The kept rows (those of signals opened at ``since`` or later)."""
@@ -119,7 +138,8 @@ class Records:
     def _whole_cached(self, trader_id: str) -> tuple[TrackRecord, dict[str, Any]]:
         found = self._whole.get(trader_id)
         if found is None:
-            record = record_of(self._kept.get(trader_id, self._empty).rows())
+            kept = self._kept.get(trader_id, self._empty)
+            record = record_of(kept.rows(), kept.ordered())
             found = self._whole[trader_id] = (record, record.to_json())
         return found
 
