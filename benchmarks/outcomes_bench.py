@@ -6,10 +6,11 @@
 - step at close: every open signal of a timeframe stepped by its new bar, per close, at 1,000
   and 8,192 (the tracker's bound) open signals over 100 symbols;
 - a close's outcomes work in the daemon at steady state (``Outcomes.catch_up``: the step, the
-  traders' records of the signals that completed, their ``/metrics`` gauges, rows and
-  messages), 21 traders with 70 signals a close over 100 symbols (the reference workload's
-  size), each trader's record full (:data:`~vyx.outcomes.records.RECORD_SIZE` complete
-  signals, as in a daemon that ran for days), the store a no-op;
+  traders' records of the signals that completed, rows and messages; the records' ``/metrics``
+  gauges are set at a scrape, not here), 21 traders with 70 signals a close over 100 symbols
+  (the reference workload's size), each trader's record full
+  (:data:`~vyx.outcomes.records.RECORD_SIZE` complete signals, as in a daemon that ran for
+  days), the store a no-op;
 - backtest: ``fire_outcomes`` over a backtest's fires vs the backtest itself (same process,
   same candles: 100 symbols x 2,000 bars of 5m, 4 traders), as a ratio.
 
@@ -199,8 +200,8 @@ def catch_up_row(traders: int = 21, per_close: int = 70) -> None:
     print(
         f"  a close's outcomes work at steady state ({traders} traders, {per_close} signals a "
         f"close, records of {RECORD_SIZE}): {statistics.median(times) * 1e3:.2f} ms (median of "
-        f"{len(times)} closes; the step, the records of the signals that completed, their "
-        f"gauges, rows and messages)"
+        f"{len(times)} closes; the step, the records of the signals that completed, rows and "
+        f"messages)"
     )
 
 

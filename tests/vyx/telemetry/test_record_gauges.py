@@ -77,3 +77,18 @@ def test_each_figure_lands_in_its_gauge_and_the_newest_record_replaces_the_last(
     assert _same(_gauges(m, "a"), _expected(second))
     assert math.isnan(_gauges(m, "a")["hit6"])  # no signal at that horizon yet
     assert _same(_gauges(m, "b"), _expected(other))
+
+
+def test_records_observed_between_two_scrapes_show_the_newest_in_the_exposition() -> None:
+    """The gauges are set when the registry is read (a scrape): records observed at several
+    closes in between show the newest of each trader, in ``/metrics``' text as well."""
+    m = Metrics()
+    m.observe_record("a", _record(0.5))
+    m.observe_record("a", _record(0.25))
+    m.observe_record("b", _record(0.75))
+    text = m.render().decode()
+    assert 'vyx_trader_outcomes{trader="a"} 25.0' in text
+    assert 'vyx_trader_outcomes{trader="b"} 75.0' in text
+    m.observe_record("a", _record(0.5))
+    assert _same(_gauges(m, "a"), _expected(_record(0.5)))
+    assert _same(_gauges(m, "b"), _expected(_record(0.75)))
