@@ -461,7 +461,11 @@ class OutcomeTracker:
         levels = self._levels
         return self.state[rows], [levels[r] for r in rows.tolist()]
 
-    def release(self, row: int) -> None:
-        """Free ``row`` (its signal is complete or gone)."""
-        self.state[row] = np.nan
-        self._free.append(row)
+    def release(self, rows: int | list[int]) -> None:
+        """Free ``rows`` (their signals are complete or gone; the next :meth:`open` takes the
+        last one freed first)."""
+        self.state[rows] = np.nan
+        if isinstance(rows, int):
+            self._free.append(rows)
+        else:
+            self._free.extend(rows)

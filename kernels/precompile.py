@@ -55,7 +55,7 @@ OUTCOME_SIGNATURES: tuple[tuple[Any, tuple[Any, ...]], ...] = (
         record_sums.record_sums_nb,
         (_F2, types.int64, types.int64, types.int64, _F1, _F1, _F2, _I1),
     ),
-    (record_sums.window_nb, (_F2, _I1, _F1, _F1)),
+    (record_sums.window_nb, (_F2, _I1, _F2, types.int64, types.int64, types.int64)),
     (
         outcomes.start_nb,
         (_F2, _I1, _F1, _F1, _F1, _F1, types.int64, types.float64, types.float64),

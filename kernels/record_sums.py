@@ -216,21 +216,32 @@ def _place(ordered, k, n, v, after):
 
 
 @entry
-def window_nb(ordered, counts, leaving, entering):
+def window_nb(ordered, counts, rows, first, count, held):
     """Keep ``ordered[k, :counts[k]]`` the known (not NaN) values of column ``k`` of a window
-    of rows, sorted, for each row ``k`` of ``ordered``, as row ``leaving`` leaves the window
-    (all NaN: none leaves) and row ``entering`` enters it: a value out (one equal to it: the
-    same median) and a value in, each place found by bisection, the values between the two
-    places moved by one (``ordered``: a column per row the window holds at most)."""
+    of at most ``size = ordered.shape[1]`` rows of ``rows``, sorted, for each row ``k`` of
+    ``ordered``, as rows ``first .. first + count - 1`` enter it in turn (it held ``held``,
+    the rows just before ``first``): as each enters, the row ``size`` before it leaves once
+    the window is full."""
+    size = ordered.shape[1]
+    for i in range(count):
+        row = first + i
+        _enter(ordered, counts, rows, row, row - size if held + i >= size else -1)
+
+
+@inlined_loops
+def _enter(ordered, counts, rows, entering, leaving):
+    """Row ``entering`` enters the window, row ``leaving`` leaves it (-1: none): a value out
+    (one equal to it: the same median) and a value in, each place found by bisection, the
+    values between the two places moved by one."""
     for k in range(ordered.shape[0]):
         n = counts[k]
-        out = leaving[k]
+        out = rows[leaving, k] if leaving >= 0 else np.nan
         gone = -1
         if out == out:
             gone = _place(ordered, k, n, out, False)
             if gone == n or ordered[k, gone] != out:
                 gone = -1  # not held (never, when every value entered through here)
-        v = entering[k]
+        v = rows[entering, k]
         if v != v:
             if gone >= 0:
                 for i in range(gone, n - 1):

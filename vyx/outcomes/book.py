@@ -53,9 +53,9 @@ class RowBook:
         self.order[row] = self._followed
         self._followed += 1
 
-    def untrack(self, row: int) -> None:
-        """``row`` follows nothing any more."""
-        self.interval[row] = FREE
+    def untrack(self, rows: int | list[int]) -> None:
+        """``rows`` follow nothing any more."""
+        self.interval[rows] = FREE
 
     def rows_of(self, interval: str) -> I64:
         """The rows following signals of ``interval``, in the order they were followed."""

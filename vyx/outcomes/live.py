@@ -260,10 +260,17 @@ class LiveOutcomes:
 
     def _let_go(self, f: Followed) -> None:
         """``f`` is no longer followed: its row is free."""
-        self.book.untrack(f.row)
-        self._by_row[f.row] = None
-        self.tracker.release(f.row)
-        del self.open[f.signal_id]
+        self._let_go_all([f])
+
+    def _let_go_all(self, followed: list[Followed]) -> None:
+        """:meth:`_let_go` each of ``followed``, in order (their rows freed at once)."""
+        rows = [f.row for f in followed]
+        self.book.untrack(rows)
+        self.tracker.release(rows)
+        by_row, open_ = self._by_row, self.open
+        for f in followed:
+            by_row[f.row] = None
+            del open_[f.signal_id]
 
     def _followed(self, rows: I64) -> list[Followed]:
         by_row = self._by_row
@@ -404,8 +411,8 @@ class LiveOutcomes:
         block, levels = self.tracker.read(moved)
         followed = self._followed(moved)
         assert len(followed) == len(moved)  # a row stepped follows a signal
-        for j in np.flatnonzero(block[:, SEEN] >= HORIZON).tolist():
-            self._let_go(followed[j])
+        done = np.flatnonzero(block[:, SEEN] >= HORIZON).tolist()
+        self._let_go_all([followed[j] for j in done])
         return Reports(followed, block, levels)
 
     def _drop(self, f: Followed) -> None:

@@ -31,8 +31,6 @@ from kernels.track_record import (
 RECORD_SIZE = 1_000
 #: Complete outcomes read from the store at start (newest first, all traders together).
 RESTORE_LIMIT = 20_000
-#: What leaves a window that is not full: no value.
-_NONE_LEAVING = np.full(WIDTH, np.nan)
 
 
 class _Kept:
@@ -54,21 +52,23 @@ class _Kept:
     def __len__(self) -> int:
         return min(self._end, self.size)
 
-    def add(self, bar_open_time: int, row: Sequence[float] | Rows) -> None:
-        # The row leaving (the window is full): its slot is written by neither the move
-        # (the first size - 1 slots) nor the new row.
-        full = self._end >= self.size
-        leaving = self._rows[self._end - self.size] if full else _NONE_LEAVING
-        if self._end == len(self._at):
-            keep = slice(self._end - self.size + 1, self._end)
-            n = self.size - 1
-            self._at[:n] = self._at[keep]
-            self._rows[:n] = self._rows[keep]
-            self._end = n
-        self._at[self._end] = bar_open_time
-        self._rows[self._end] = row
-        window_nb(self._ordered, self._counts, leaving, self._rows[self._end])
-        self._end += 1
+    def add(self, bar_open_times: Sequence[int], rows: Rows) -> None:
+        """``rows`` enter (oldest first), ``size`` at most at a time: the rows they push out
+        of the window are still in the arrays (moved to the front with the window first if
+        the new ones would not fit), for :func:`~kernels.record_sums.window_nb` to take out."""
+        for lo in range(0, len(rows), self.size):
+            part = rows[lo : lo + self.size]
+            k, held = len(part), len(self)
+            if self._end + k > len(self._at):
+                keep = slice(self._end - held, self._end)
+                self._at[:held] = self._at[keep]
+                self._rows[:held] = self._rows[keep]
+                self._end = held
+            end = self._end
+            self._at[end : end + k] = bar_open_times[lo : lo + k]
+            self._rows[end : end + k] = part
+            window_nb(self._ordered, self._counts, self._rows, end, k, held)
+            self._end = end + k
 
     def ordered(self) -> tuple[Rows, I64]:
         """Each horizon's known returns of the kept rows, sorted (``[k, :counts[k]]``), and
@@ -103,28 +103,34 @@ class Records:
 
     def add(self, trader_id: str, bar_open_time: int, outcome: Outcome) -> None:
         """Count a complete outcome."""
-        self._add(trader_id, bar_open_time, outcome_row(outcome))
+        self.add_rows([trader_id], [bar_open_time], np.asarray([outcome_row(outcome)]))
 
     def add_rows(
         self, trader_ids: Sequence[str], bar_open_times: Sequence[int], rows: Rows
     ) -> None:
         """Count complete outcomes given as their :func:`~kernels.track_record.outcome_row`
-        (``rows[i]``: of ``trader_ids[i]``'s signal at ``bar_open_times[i]``), in order."""
-        for trader_id, opened, row in zip(trader_ids, bar_open_times, rows, strict=True):
-            self._add(trader_id, opened, row)
-
-    def _add(self, trader_id: str, bar_open_time: int, row: Sequence[float] | Rows) -> None:
-        kept = self._kept.get(trader_id)
-        if kept is None:
-            kept = self._kept[trader_id] = _Kept(self._size)
-        kept.add(bar_open_time, row)
-        self._cache.pop(trader_id, None)
-        self._whole.pop(trader_id, None)
+        (``rows[i]``: of ``trader_ids[i]``'s signal at ``bar_open_times[i]``), in order:
+        each trader's at once."""
+        if len(trader_ids) != len(bar_open_times) or len(trader_ids) != len(rows):
+            raise ValueError("add_rows: one trader and one open time per row")
+        by_trader: dict[str, list[int]] = {}
+        for i, trader_id in enumerate(trader_ids):
+            by_trader.setdefault(trader_id, []).append(i)
+        for trader_id, at in by_trader.items():
+            kept = self._kept.get(trader_id)
+            if kept is None:
+                kept = self._kept[trader_id] = _Kept(self._size)
+            kept.add([bar_open_times[i] for i in at], rows[at])
+            self._cache.pop(trader_id, None)
+            self._whole.pop(trader_id, None)
 
     def restore(self, rows: Iterable[tuple[str, int, Outcome]]) -> None:
         """Outcomes from the store (any order): the newest per trader are kept."""
-        for trader_id, opened, outcome in sorted(rows, key=lambda r: r[1]):
-            self.add(trader_id, opened, outcome)
+        found = sorted(rows, key=lambda r: r[1])
+        values = np.asarray([outcome_row(o) for _, _, o in found], dtype=np.float64)
+        self.add_rows(
+            [t for t, _, _ in found], [at for _, at, _ in found], values.reshape(-1, WIDTH)
+        )
 
     def record(self, trader_id: str) -> tuple[TrackRecord, TrackRecord]:
         """The trader's record over its kept signals and over the last 7 days."""

@@ -203,16 +203,16 @@ class Reports(Sequence[OutcomeUpdate]):
 
     # -- the batch, as arrays -------------------------------------------------------------------
 
-    def _read(self) -> _Values:
+    def _items_of(self) -> Iterator[tuple[Any, ...]]:
+        """Per update: who, its levels' source, then :class:`_Values`' fields in order."""
         if self._values is None:
             self._values = _values(self.block)
-        return self._values
+        return zip(self.who, self.levels, *attrs.astuple(self._values, recurse=False), strict=True)
 
     def rows(self, now_ms: int) -> list[dict[str, Any]]:
         """Each update's ``signal_outcomes`` row (:meth:`OutcomeUpdate.to_row`)."""
-        v = self._read()
         found = []
-        for i, w in enumerate(self.who):
+        for w, levels, d, e, s, t, b, c, r, mfe, mae, touch, bar, trade in self._items_of():
             row: dict[str, Any] = {
                 "signal_id": w.signal_id,
                 "trader_id": w.trader_id,
@@ -220,20 +220,20 @@ class Reports(Sequence[OutcomeUpdate]):
                 "symbol": w.symbol,
                 "interval": w.interval,
                 "bar_open_time": w.bar_open_time,
-                "direction": v.direction[i],
-                "entry": v.entry[i],
-                "stop_level": v.stop[i],
-                "target_level": v.target[i],
-                "levels": self.levels[i],
-                "bars": v.bars[i],
-                "complete": v.complete[i],
+                "direction": d,
+                "entry": e,
+                "stop_level": s,
+                "target_level": t,
+                "levels": levels,
+                "bars": b,
+                "complete": c,
             }
-            row.update(zip(RETURN_COLUMNS, v.returns[i], strict=True))
-            row["mfe"] = v.mfe[i]
-            row["mae"] = v.mae[i]
-            row["touch"] = v.touch[i]
-            row["touch_bar"] = v.touch_bar[i]
-            row["trade_return"] = v.trade[i]
+            row.update(zip(RETURN_COLUMNS, r, strict=True))
+            row["mfe"] = mfe
+            row["mae"] = mae
+            row["touch"] = touch
+            row["touch_bar"] = bar
+            row["trade_return"] = trade
             row["updated_at"] = now_ms
             found.append(row)
         return found
@@ -242,10 +242,9 @@ class Reports(Sequence[OutcomeUpdate]):
         """The items of the browsers' ``signal_outcomes`` (:meth:`OutcomeUpdate.message_data`)
         of the updates after at least one bar (one just followed is news only to the store),
         a complete one's with its trader's record from ``records``."""
-        v = self._read()
         found = []
-        for i, w in enumerate(self.who):
-            if not v.bars[i]:
+        for w, levels, d, e, s, t, b, c, r, mfe, mae, touch, bar, trade in self._items_of():
+            if not b:
                 continue
             data: dict[str, Any] = {
                 "signalId": w.signal_id,
@@ -253,21 +252,21 @@ class Reports(Sequence[OutcomeUpdate]):
                 "symbol": w.symbol,
                 "interval": w.interval,
                 "barOpenTime": w.bar_open_time,
-                "direction": v.direction[i],
-                "entry": v.entry[i],
-                "stop": v.stop[i],
-                "target": v.target[i],
-                "levels": self.levels[i],
-                "bars": v.bars[i],
-                "complete": v.complete[i],
-                "returns": dict(zip(_RETURN_KEYS, v.returns[i], strict=True)),
-                "mfe": v.mfe[i],
-                "mae": v.mae[i],
-                "touch": v.touch[i],
-                "touchBar": v.touch_bar[i],
-                "tradeReturn": v.trade[i],
+                "direction": d,
+                "entry": e,
+                "stop": s,
+                "target": t,
+                "levels": levels,
+                "bars": b,
+                "complete": c,
+                "returns": dict(zip(_RETURN_KEYS, r, strict=True)),
+                "mfe": mfe,
+                "mae": mae,
+                "touch": touch,
+                "touchBar": bar,
+                "tradeReturn": trade,
             }
-            if v.complete[i]:
+            if c:
                 data["record"] = dict(records[w.trader_id])
             found.append(data)
         return found
