@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -29,7 +29,9 @@ from kernels.lang.errors import SourceMap
 from kernels.program import CompiledTrader, TraderDef, compile_trader
 from kernels.timeframes import TIMEFRAME_MS
 from vyx.notify.notices import AlertsError, TraderAlerts
-from vyx.store.records import Trader
+
+if TYPE_CHECKING:
+    from vyx.store.records import Trader
 
 
 class TraderRejected(ValueError):
@@ -393,9 +395,13 @@ def to_record(info: TraderInfo, user_id: str, edit: BrowserEdit | None = None) -
     """The ``traders`` row of a trader added or edited from the browser; what ``edit`` (the
     browser's settings, :class:`BrowserEdit`) sets goes into ``cloud_config``, merged there
     into the row's (:func:`~vyx.store.records.merge_trader_edit`)."""
+    # The store's row types (and cattrs) only when a row is made: `vyx backtest` reads a
+    # traders file without them (~11 ms of its start).
+    from vyx.store import records
+
     d = info.definition
     cloud = edit.cloud_config() if edit is not None else {}
-    return Trader.from_row(
+    return records.Trader.from_row(
         {
             "id": d.id,
             "user_id": user_id,
