@@ -14,6 +14,8 @@ distinct timeframe and symbol ever followed (the symbols Binance lists: a few th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from kernels.graph import I64
@@ -45,13 +47,26 @@ class RowBook:
     def track(self, row: int, interval: str, symbol: str, last_time: int) -> None:
         """``row`` now follows a signal of ``interval`` and ``symbol`` whose bar opened at
         ``last_time``: nothing seen, first update due at bar 1, nothing touched."""
-        self.last_time[row] = last_time
-        self.due[row] = 1
-        self.touch[row] = 0
-        self.interval[row] = self._intervals.setdefault(interval, len(self._intervals))
-        self.symbol[row] = self._symbols.setdefault(symbol, len(self._symbols))
-        self.order[row] = self._followed
-        self._followed += 1
+        self.track_all([row], [interval], [symbol], [last_time])
+
+    def track_all(
+        self,
+        rows: Sequence[int],
+        intervals: Sequence[str],
+        symbols: Sequence[str],
+        last_times: Sequence[int],
+    ) -> None:
+        """:meth:`track` each (row, interval, symbol, last time), in order, in one write."""
+        n = len(rows)
+        at = np.asarray(rows, dtype=np.int64)
+        codes, names = self._intervals, self._symbols
+        self.last_time[at] = last_times
+        self.due[at] = 1
+        self.touch[at] = 0
+        self.interval[at] = [codes.setdefault(i, len(codes)) for i in intervals]
+        self.symbol[at] = [names.setdefault(s, len(names)) for s in symbols]
+        self.order[at] = np.arange(self._followed, self._followed + n)
+        self._followed += n
 
     def untrack(self, rows: int | list[int]) -> None:
         """``rows`` follow nothing any more."""

@@ -220,10 +220,9 @@ class LiveOutcomes:
         self.refused += len(given) - len(rows)
         now: list[Followed] = []
         late: list[Followed] = []
-        for j, row in enumerate(rows):
-            signal = given[j][0]
-            f = self._track(signal, row)
-            (now if newest[j] == signal.bar_open_time else late).append(f)
+        tracked = self._track_all([s for s, _ in given[: len(rows)]], rows)
+        for j, f in enumerate(tracked):
+            (now if newest[j] == f.bar_open_time else late).append(f)
         return self._reports(now) + self._step(late, report_start=True)
 
     def _open(self, signal: Signal, direction: str, levels: Levels | None) -> Followed | None:
@@ -241,22 +240,29 @@ class LiveOutcomes:
 
     def _track(self, signal: Signal, row: int) -> Followed:
         """``signal`` followed in tracker row ``row`` (no longer waiting to be restored)."""
-        opened = signal.bar_open_time
-        self.book.track(row, signal.interval, signal.symbol, opened)
-        f = Followed(
-            signal.id,
-            signal.trader_id,
-            signal.user_id,
-            signal.symbol,
-            signal.interval,
-            opened,
-            row,
-            self.book,
+        return self._track_all([signal], [row])[0]
+
+    def _track_all(self, signals: Sequence[Signal], rows: Sequence[int]) -> list[Followed]:
+        """:meth:`_track` each of ``signals`` in its row of ``rows``, their bookkeeping in one
+        write."""
+        book = self.book
+        book.track_all(
+            rows,
+            [s.interval for s in signals],
+            [s.symbol for s in signals],
+            [s.bar_open_time for s in signals],
         )
-        self.open[signal.id] = f
-        self._by_row[row] = f
-        self._pending.pop(signal.id, None)
-        return f
+        followed = []
+        open_, by_row, pending = self.open, self._by_row, self._pending
+        for s, row in zip(signals, rows, strict=True):
+            f = Followed(
+                s.id, s.trader_id, s.user_id, s.symbol, s.interval, s.bar_open_time, row, book
+            )
+            open_[s.id] = f
+            by_row[row] = f
+            pending.pop(s.id, None)
+            followed.append(f)
+        return followed
 
     def _let_go(self, f: Followed) -> None:
         """``f`` is no longer followed: its row is free."""
