@@ -144,7 +144,7 @@ UNIT_SECONDS = {
     "warm-up replay": 0.65,
     "averages": 0.65,
     "volume": 0.63,
-    "outcomes": 1.0,
+    "outcomes": 1.35,
     "stats": 0.49,
     "structure": 0.48,
     "klines reader, thread waits": 0.38,
