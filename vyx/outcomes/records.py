@@ -55,7 +55,12 @@ class _Kept:
     def add(self, bar_open_times: Sequence[int], rows: Rows) -> None:
         """``rows`` enter (oldest first), ``size`` at most at a time: the rows they push out
         of the window are still in the arrays (moved to the front with the window first if
-        the new ones would not fit), for :func:`~kernels.record_sums.window_nb` to take out."""
+        the new ones would not fit), for :func:`~kernels.record_sums.window_nb` to take out.
+        ``size`` rows or more (a restore): the window is then their newest ``size`` alone,
+        started again from those."""
+        if len(rows) >= self.size:
+            rows, bar_open_times = rows[-self.size :], bar_open_times[-self.size :]
+            self._end = 0
         for lo in range(0, len(rows), self.size):
             part = rows[lo : lo + self.size]
             k, held = len(part), len(self)
@@ -67,7 +72,13 @@ class _Kept:
             end = self._end
             self._at[end : end + k] = bar_open_times[lo : lo + k]
             self._rows[end : end + k] = part
-            window_nb(self._ordered, self._counts, self._rows, end, k, held)
+            if held:
+                window_nb(self._ordered, self._counts, self._rows, end, k, held)
+            else:  # an empty window: its returns sorted at once
+                for h in range(len(HORIZONS)):
+                    known = part[:, h][~np.isnan(part[:, h])]
+                    self._ordered[h, : len(known)] = np.sort(known)
+                    self._counts[h] = len(known)
             self._end = end + k
 
     def ordered(self) -> tuple[Rows, I64]:
