@@ -165,6 +165,7 @@ class Executor:
             signatures=self._signatures,
             budget=self.budget,
             basis=self._basis(),
+            running=self.program,
         )
 
     def install(self, staged: Staged) -> None:

@@ -131,6 +131,19 @@ class Graph:
             self._deepen(node, depth, pinned)
             self.pinned_depth[node] = depth
 
+    def copy(self) -> Graph:
+        """An independent copy (adding to either leaves the other as it is)."""
+        other = Graph()
+        other.nodes = self.nodes.copy()
+        other._index = self._index.copy()
+        other.pinned_depth = self.pinned_depth.copy()
+        other.warm = self.warm.copy()
+        other.ring = self.ring.copy()
+        other.state_floats, other.ring_floats = self.state_floats, self.ring_floats
+        other.work = self.work
+        other._log = self._log.copy()
+        return other
+
     def mark(self) -> Mark:
         """The graph as it is now, for :meth:`rollback`."""
         return Mark(len(self.nodes), len(self._log), self.state_floats, self.ring_floats, self.work)

@@ -62,6 +62,13 @@ class ExtRegistry:
             self._index[key] = found
         return found
 
+    def copy(self) -> ExtRegistry:
+        """An independent copy."""
+        other = ExtRegistry()
+        other.sources = self.sources.copy()
+        other._index = self._index.copy()
+        return other
+
     def truncate(self, n: int) -> None:
         """Forget every slot from the ``n``-th on."""
         for key in self.sources[n:]:

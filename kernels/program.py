@@ -28,7 +28,7 @@ from kernels.graph import I64, Graph, Layout, layout
 from kernels.lang import BUDGET, Budget, CheckedFilter, CompileError, Diagnostic, ast, check
 from kernels.lang.errors import SourceMap
 from kernels.lang.printer import to_source
-from kernels.lower import ExtRegistry, Lowerer
+from kernels.lower import ExtRegistry, Lowerer, LowererMark
 from kernels.timeframes import TimeframeError, timeframe_ms
 
 #: Structural identity of a node, stable across rebuilds of the graphs (and processes): a
@@ -228,6 +228,17 @@ def compile_trader(
     return CompiledTrader(trader, checked, warmup, budget)
 
 
+@attrs.frozen(eq=False)
+class _Linked:
+    """A trader :meth:`Program.add` linked: what it lowered, and the graphs before it."""
+
+    plan: TraderPlan
+    #: Compiled by the program itself, from its definition, as a condition.
+    from_text: bool
+    #: The program's graphs before it was linked.
+    mark: LowererMark
+
+
 class Program:
     """Traders compiled into shared per-timeframe graphs.
 
@@ -252,6 +263,8 @@ class Program:
         self.streamed = None if timeframes is None else frozenset(timeframes)
         self._lowerer = Lowerer(self.graphs, self.exts)
         self._signature_cache: dict[str, list[Signature]] | None = None
+        #: Every trader linked, in order (:meth:`linked_prefix`).
+        self._linked: list[_Linked] = []
         for trader in traders:
             self.add(trader)
 
@@ -267,7 +280,8 @@ class Program:
                 not streamed here or would take all traders together over budget (the
                 program is left as it was).
         """
-        if not (isinstance(trader, CompiledTrader) and trader.runs_on(self.budget, self.streamed)):
+        from_text = not self._takes_compiled(trader)
+        if not isinstance(trader, CompiledTrader) or from_text:
             # Not compiled, or to another budget, or reading a timeframe not streamed here:
             # compiled against this program (the checker's diagnostics say exactly where).
             definition = trader.definition if isinstance(trader, CompiledTrader) else trader
@@ -292,8 +306,54 @@ class Program:
             self._lowerer.watch = None
         plan = TraderPlan(trader.definition, trader.checked, root, clauses)
         self.traders[trader.id] = plan
+        self._linked.append(_Linked(plan, from_text and require_bool, mark))
         self._signature_cache = None
         return plan
+
+    def _takes_compiled(self, trader: TraderDef | CompiledTrader) -> bool:
+        """Does :meth:`add` link ``trader`` as compiled (not compiling it again)?"""
+        return isinstance(trader, CompiledTrader) and trader.runs_on(self.budget, self.streamed)
+
+    def _links_as(self, trader: TraderDef | CompiledTrader, linked: _Linked) -> bool:
+        """Would :meth:`add` (as :func:`build` calls it) link ``trader`` as it linked
+        ``linked``: the same definition, lowered from the same checked filter?"""
+        plan = linked.plan
+        if isinstance(trader, CompiledTrader) and self._takes_compiled(trader):
+            same = trader.checked is plan.checked or trader.checked == plan.checked
+            return trader.definition == plan.definition and same
+        definition = trader.definition if isinstance(trader, CompiledTrader) else trader
+        return linked.from_text and definition == plan.definition
+
+    def linked_prefix(
+        self,
+        traders: Sequence[TraderDef | CompiledTrader],
+        budget: Budget,
+        timeframes: Collection[str] | None,
+    ) -> tuple[Program, int]:
+        """A new program of ``budget`` streaming ``timeframes`` with the first ``n`` of
+        ``traders`` linked, exactly as linking them into an empty one makes it, and ``n``:
+        the most of them this program linked first, in the same order and the same way
+        (none when its budget or timeframes differ). Copies what it keeps, without lowering
+        again; this program is left as it is."""
+        streamed = None if timeframes is None else frozenset(timeframes)
+        program = Program(budget=budget, timeframes=timeframes)
+        if budget != self.budget or streamed != self.streamed:
+            return program, 0
+        n = 0
+        for trader, linked in zip(traders, self._linked, strict=False):
+            if not self._links_as(trader, linked):
+                break
+            n += 1
+        if n == 0:
+            return program, 0
+        program.graphs.update({tf: g.copy() for tf, g in self.graphs.items()})
+        program.exts.update({tf: e.copy() for tf, e in self.exts.items()})
+        if n < len(self._linked):
+            program._lowerer.rollback(self._linked[n].mark)
+        program._linked = self._linked[:n]
+        for linked in program._linked:
+            program.traders[linked.plan.id] = linked.plan
+        return program, n
 
     @property
     def timeframes(self) -> tuple[str, ...]:
@@ -392,13 +452,22 @@ def build(
     *,
     budget: Budget = BUDGET,
     timeframes: Collection[str] | None = None,
+    base: Program | None = None,
 ) -> tuple[Program, dict[str, CompileError]]:
     """Link ``traders`` in order, compiling those not compiled yet (see :class:`Program` for
     ``budget`` and ``timeframes``); those that do not compile, alone or after the ones before
-    them, are left out and returned with their errors (a trader is never silently skipped)."""
-    program = Program(budget=budget, timeframes=timeframes)
+    them, are left out and returned with their errors (a trader is never silently skipped).
+
+    With ``base`` (the running program, say) the first traders it linked the same way are
+    copied from it rather than lowered again (:meth:`Program.linked_prefix`): the program is
+    the same; ``base`` is left as it is."""
+    traders = list(traders)
+    if base is None:
+        program, n = Program(budget=budget, timeframes=timeframes), 0
+    else:
+        program, n = base.linked_prefix(traders, budget, timeframes)
     errors: dict[str, CompileError] = {}
-    for trader in traders:
+    for trader in traders[n:]:
         try:
             program.add(trader)
         except CompileError as exc:

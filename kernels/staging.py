@@ -61,12 +61,14 @@ def stage(
     signatures: Mapping[str, list[Signature]],
     budget: Budget = BUDGET,
     basis: tuple[int, tuple[int, ...]] = (0, ()),
+    running: Program | None = None,
 ) -> Staged:
     """Link ``traders`` (compiling those not compiled yet; a trader on a timeframe ``rings``
     lacks does not compile) and carry the running ``states`` (with their ``signatures``) over
     to their plan, warming new nodes from ``rings``. Reads ``states`` and ``rings`` and
-    changes neither."""
-    program, errors = build(traders, budget=budget, timeframes=rings.keys())
+    changes neither. The traders ``running`` (the program of ``states``) linked first, in the
+    same order, are copied from it rather than linked again (:func:`~kernels.program.build`)."""
+    program, errors = build(traders, budget=budget, timeframes=rings.keys(), base=running)
     layouts = program.layouts()
     sigs = {tf: program.signatures(tf) for tf in program.timeframes}
     staged: dict[str, GroupState] = {}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+
+import attrs
 import numpy as np
 import pytest
 
@@ -61,6 +64,48 @@ def test_a_compiled_trader_reading_a_timeframe_not_streamed_gets_the_checkers_er
     errors = [build([t], timeframes={"5m"})[1]["m"] for t in (trader, compiled)]
     assert errors[0].diagnostics == errors[1].diagnostics
     assert "timeframe '4h' is not streamed here" in str(errors[1])
+
+
+def _linked_alike(a: Program, b: Program) -> bool:
+    """The same graphs (every node, ring, pin, warm-up and rollback log), ext slots and plans."""
+    graphs = {tf: vars(g) for tf, g in a.graphs.items()} == {
+        tf: vars(g) for tf, g in b.graphs.items()
+    }
+    exts = {tf: vars(e) for tf, e in a.exts.items()} == {tf: vars(e) for tf, e in b.exts.items()}
+    return graphs and exts and list(a.traders.items()) == list(b.traders.items())
+
+
+def test_a_build_on_a_running_program_links_as_a_build_from_nothing() -> None:
+    """Traders the running program linked first, in order, are copied from it: appended,
+    edited, removed, reordered, duplicated or failing traders give the program a build from
+    nothing gives; the running program is left as it was."""
+    defs = traders(20)
+    compiled = [compile_trader(t) for t in defs]
+    running, _ = build(compiled, timeframes={"5m", "1h"})
+    before = {tf: copy.deepcopy(vars(g)) for tf, g in running.graphs.items()}
+    edge = TraderDef("edge", 'on("1h", close > 3) and close > 1 and rsi(14) > 20', "5m")
+    bad = TraderDef("bad", "rsi(14) <", "5m")
+    cases = {
+        "appended": ([*compiled, compile_trader(edge)], 20),
+        "edited": ([*compiled[:5], compile_trader(edge), *compiled[6:]], 5),
+        "removed last": (compiled[:-1], 19),
+        "removed first": (compiled[1:], 0),
+        "reordered": ([compiled[1], compiled[0], *compiled[2:]], 0),
+        "as text": ([*compiled[:3], defs[3], *compiled[4:]], 3),
+        "renamed": ([*compiled[:2], compiled[2].of(attrs.evolve(defs[2], name="x"))], 2),
+        "duplicate and failing": ([*compiled[:4], bad, compiled[0], edge], 4),
+    }
+    for name, (wanted, kept) in cases.items():
+        fresh, errors = build(wanted, timeframes={"5m", "1h"})
+        reused, reused_errors = build(wanted, timeframes={"5m", "1h"}, base=running)
+        assert _linked_alike(fresh, reused), name
+        assert fresh.signatures("5m") == reused.signatures("5m"), name
+        assert errors.keys() == reused_errors.keys(), name
+        assert running.linked_prefix(wanted, running.budget, {"5m", "1h"})[1] == kept, name
+    assert {tf: vars(g) for tf, g in running.graphs.items()} == before
+    # Linked to another budget or other timeframes: nothing is copied.
+    assert running.linked_prefix(compiled, running.budget, {"5m"})[1] == 0
+    assert running.linked_prefix(compiled, attrs.evolve(running.budget, max_nodes=9), None)[1] == 0
 
 
 def test_bad_traders_are_reported_not_skipped() -> None:
