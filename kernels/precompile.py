@@ -131,33 +131,39 @@ def is_cached() -> bool:
     return all(_cached(kernel, signature) for kernel, signature in kernel_signatures())
 
 
-#: Each unit's compile CPU, seconds (measured in one process on the reference 2-vCPU machine
-#: at load ~1.7, two runs; the interpreter's includes numba's set-up, which the first unit of
-#: every process pays): only the order units are taken in, longest first, so that the
-#: processes finish together; a stale or missing figure costs balance, never correctness.
+#: Families compiled as one unit, in one process: they link the same helpers (the window
+#: extremes of :mod:`kernels.ind.windows`, ``stats.track``), which a process types and lowers
+#: once for all its units; compiled in two processes they cost ~0.35-0.5 s more of CPU.
+SHARED_UNITS = (("oscillators", "stats", "structure"),)
+
+#: Each unit's compile CPU, seconds (measured in the two forked processes of cold compiles on
+#: the reference 2-vCPU machine at load ~2, two runs; the first unit of each process, the
+#: interpreter and oscillators' group, includes numba's set-up, which every process pays):
+#: only the order units are taken in, longest first, so that the processes finish together;
+#: a stale or missing figure costs balance, never correctness.
 UNIT_SECONDS = {
-    "interpreter": 4.0,
-    "oscillators": 2.65,
-    "candles": 1.0,
-    "trend": 0.9,
-    "elementwise": 0.75,
-    "warm-up replay": 0.65,
+    "oscillators, stats, structure": 4.3,
+    "interpreter": 3.0,
+    "outcomes": 1.5,
+    "elementwise": 1.2,
+    "candles": 1.05,
+    "trend": 0.95,
     "averages": 0.65,
-    "volume": 0.63,
-    "outcomes": 1.35,
-    "stats": 0.49,
-    "structure": 0.48,
-    "klines reader, thread waits": 0.38,
+    "klines reader, thread waits": 0.63,
+    "warm-up replay": 0.59,
+    "volume": 0.58,
 }
 
 
 def units() -> list[str]:
-    """Every compiled unit (the interpreter, each family, the klines reader with the
-    helper threads' waits, the outcome kernels, the warm-up replay), longest first
-    (:data:`UNIT_SECONDS`)."""
+    """Every compiled unit (the interpreter, each family or group of :data:`SHARED_UNITS`,
+    the klines reader with the helper threads' waits, the outcome kernels, the warm-up
+    replay), longest first (:data:`UNIT_SECONDS`)."""
+    shared = {family: ", ".join(group) for group in SHARED_UNITS for family in group}
+    families = [shared.get(name, name) for name in map(_family_name, FAMILIES)]
     names = [
         "interpreter",
-        *map(_family_name, FAMILIES),
+        *dict.fromkeys(families),
         "klines reader, thread waits",
         "outcomes",
         "warm-up replay",
@@ -186,7 +192,9 @@ def _compile_unit(name: str) -> str:
         for kernel, signature in OUTCOME_SIGNATURES:
             kernel.compile(signature)
     else:
-        family_address([_family_name(f) for f in FAMILIES].index(name))
+        families = [_family_name(f) for f in FAMILIES]
+        for family in name.split(", "):
+            family_address(families.index(family))
     return name
 
 
