@@ -22,6 +22,7 @@ import copy
 import functools
 from typing import Any
 
+import numba
 from numba.core import inline_closurecall, ir
 
 
@@ -46,10 +47,16 @@ _COPIES = _BlockCopies()
 _installed = False
 
 
+#: The numba release this replacement was written for and checked against (its machine code
+#: compared); another release keeps numba's own inliner (slower to compile, nothing else).
+NUMBA_VERSION = "0.68.1"
+
+
 def install() -> None:
-    """Have numba's inliner copy an IR's scope once per copy (idempotent; see the module)."""
+    """Have numba's inliner copy an IR's scope once per copy (idempotent; see the module),
+    with numba :data:`NUMBA_VERSION` only."""
     global _installed
-    if _installed:
+    if _installed or numba.__version__ != NUMBA_VERSION:
         return
     worker: Any = inline_closurecall.InlineWorker
     inline_ir = worker.inline_ir

@@ -73,3 +73,20 @@ def test_install_is_idempotent_and_blocks_copied_outside_an_inlining_keep_their_
     first, second = ir.Block(scope, ir.Loc("f", 1)), ir.Block(scope, ir.Loc("f", 2))
     copies = inline_closurecall.copy
     assert copies.deepcopy(first).scope is not copies.deepcopy(second).scope
+
+
+def test_another_numba_release_keeps_numbas_own_inliner(monkeypatch: Any) -> None:
+    import copy
+
+    import numba
+
+    monkeypatch.setattr(inline_copies, "_installed", False)
+    monkeypatch.setattr(numba, "__version__", "0.69.0")
+    monkeypatch.setattr(inline_closurecall, "copy", copy)
+    worker = inline_closurecall.InlineWorker
+    monkeypatch.setattr(worker, "inline_ir", worker.inline_ir)
+    own = worker.inline_ir
+    inline_copies.install()
+    assert inline_closurecall.copy is copy
+    assert worker.inline_ir is own
+    assert not inline_copies._installed
