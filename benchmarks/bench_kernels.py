@@ -241,8 +241,8 @@ def _rows(ref, big, bt, proc, mem, edge, busy) -> list[tuple[str, float, str, st
                 f"install staged beside a busy event loop: {name}",
                 row["busy_ms"],
                 "ms",
-                f"quiet {row['quiet_ms']:.0f} ms; compiled traders, as the daemon installs them; "
-                "target ≤ ~100 ms",
+                f"quiet {row['quiet_ms']:.0f} ms; compiled traders, as the daemon installs them "
+                "(its 1 ms GIL switch interval); target ≤ ~100 ms",
             )
             for name, row in busy.items()
         ),

@@ -2,12 +2,15 @@
 family of edge filters pushed to its largest accepted parameter, installed into a running
 executor (compile, layout, migrate, warm its new nodes); and installs staged in a worker
 thread, as the daemon stages them, while the calling thread is quiet or busy in Python (an
-event loop with work to do).
+event loop with work to do), with the daemon's GIL switch interval (``vyx run`` sets 1 ms:
+the busy thread then gives the GIL back to the worker within 1 ms of each hand-off, not
+Python's default 5 ms).
 
 ``python -m benchmarks.install_bench`` prints the rows of both."""
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 import tracemalloc
@@ -113,7 +116,18 @@ def busy_install(n_sym: int, n_bars: int, runs: int = 5) -> dict[str, dict[str, 
     """Stage each of :data:`BUSY_FILTERS` (compiled, as the daemon installs traders) next to
     the 20 reference traders (compiled) in a worker thread, with this thread quiet and busy
     in Python: the best of ``runs`` of each, in ms, alternating (the machine's load changes
-    both alike)."""
+    both alike), with the daemon's switch interval (:data:`vyx.cli.run.SWITCH_INTERVAL_S`)."""
+    from vyx.cli.run import SWITCH_INTERVAL_S
+
+    default = sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    try:
+        return _busy_install(n_sym, n_bars, runs)
+    finally:
+        sys.setswitchinterval(default)
+
+
+def _busy_install(n_sym: int, n_bars: int, runs: int) -> dict[str, dict[str, float]]:
     executor, base = _running(n_sym, n_bars)
     running = [compile_trader(t) for t in base]
     rows = {}
