@@ -82,11 +82,12 @@ def demo_days(draft: Draft) -> int:
 
 
 def preview_data(
-    draft: Draft, klines: tuple[str, ...], symbols: int, seed: int, loaded: Bars | None = None
+    draft: Draft, loaded: Bars | None, files: int, symbols: int, seed: int
 ) -> tuple[Bars, str]:
-    """The bars to preview on (``loaded``: ``klines`` already read) and where they come from."""
-    if klines:
-        return loaded or load_klines_args(klines), f"{len(klines)} klines file(s)"
+    """The bars to preview on and where they come from: ``loaded`` (the bars of ``files``
+    klines files), else the demo's synthetic market."""
+    if loaded is not None:
+        return loaded, f"{files} klines file(s)"
     from vyx.cli.demo import synthetic_klines  # the demo's market (slow import)
 
     days = demo_days(draft)
@@ -135,7 +136,7 @@ def new_command(
             click.echo(f"could not draft a filter:\n{problems_text(result.problems)}", err=True)
         sys.exit(1 if result.unavailable else 2)
     draft = result.draft
-    data, origin = preview_data(draft, klines, symbols, seed, loaded)
+    data, origin = preview_data(draft, loaded, len(klines), symbols, seed)
     preview = preview_bars(draft, data)
     saved = None
     if save:
