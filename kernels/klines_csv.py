@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 from pathlib import Path
+from typing import TextIO
 
 import attrs
 import numpy as np
@@ -112,7 +114,9 @@ def _parsed(path: Path) -> F64 | None:
         with path.open() as handle:
             first = handle.readline()
         skip = 1 if first and not _is_number(first.split(",")[0]) else 0
-        table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, comments=None)
+        with warnings.catch_warnings():  # no data: the careful reader says so
+            warnings.simplefilter("ignore", UserWarning)
+            table = np.loadtxt(path, delimiter=",", skiprows=skip, ndmin=2, comments=None)
     except (ValueError, OSError, UnicodeDecodeError):
         return None
     if table.shape[0] == 0 or table.shape[1] not in (12, 6):
@@ -138,32 +142,42 @@ def _read_rows(path: Path) -> F64:
         raise KlinesFileError(f"{path}: {exc.strerror}") from None
     rows: list[list[float | None]] = []
     with handle:
-        for lineno, record in enumerate(csv.reader(handle), start=1):
-            if not record or not "".join(record).strip():
-                continue
-            if lineno == 1 and not _is_number(record[0]):
-                continue  # header
-            if len(record) == 12:
-                columns = _COLUMNS_12
-            elif len(record) == 6:
-                columns = _COLUMNS_6
-            else:
-                raise KlinesFileError(
-                    f"{path}:{lineno}: expected 12 columns (Binance kline) or 6 "
-                    f"(open_time,open,high,low,close,volume), got {len(record)}"
-                )
-            values: list[float | None] = [None] * N_BAR_FIELDS
-            for text, index in zip(record, columns, strict=False):
-                if index is None:
-                    continue
-                try:
-                    values[index] = float(text)
-                except ValueError:
-                    raise KlinesFileError(f"{path}:{lineno}: {text!r} is not a number") from None
-            rows.append(values)
+        try:
+            _read_records(path, handle, rows)
+        except UnicodeDecodeError:
+            raise KlinesFileError(f"{path}: not a text file (not UTF-8)") from None
+        except csv.Error as exc:
+            raise KlinesFileError(f"{path}: not a CSV file ({exc})") from None
     if not rows:
         raise KlinesFileError(f"{path}: no klines")
     return np.array([[np.nan if v is None else v for v in r] for r in rows], dtype=np.float64)
+
+
+def _read_records(path: Path, handle: TextIO, rows: list[list[float | None]]) -> None:
+    """Append the bars of ``handle``'s lines to ``rows`` (a header line skipped)."""
+    for lineno, record in enumerate(csv.reader(handle), start=1):
+        if not record or not "".join(record).strip():
+            continue
+        if lineno == 1 and not _is_number(record[0]):
+            continue  # header
+        if len(record) == 12:
+            columns = _COLUMNS_12
+        elif len(record) == 6:
+            columns = _COLUMNS_6
+        else:
+            raise KlinesFileError(
+                f"{path}:{lineno}: expected 12 columns (Binance kline) or 6 "
+                f"(open_time,open,high,low,close,volume), got {len(record)}"
+            )
+        values: list[float | None] = [None] * N_BAR_FIELDS
+        for text, index in zip(record, columns, strict=False):
+            if index is None:
+                continue
+            try:
+                values[index] = float(text)
+            except ValueError:
+                raise KlinesFileError(f"{path}:{lineno}: {text!r} is not a number") from None
+        rows.append(values)
 
 
 def _klines(path: Path, bars: F64) -> Klines:

@@ -3,6 +3,7 @@ problem) where it cannot, the same floats either way."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -35,4 +36,21 @@ def test_a_bad_value_is_reported_with_its_line(tmp_path: Path) -> None:
     path = tmp_path / "X-5m.csv"
     path.write_text("0,1,2,0.5,1.5,10\n300000,1.5,2,oops,1.25,3\n")
     with pytest.raises(KlinesFileError, match=r"X-5m.csv:2: 'oops' is not a number"):
+        load_klines(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (bytes(range(256)) * 40, ": not a text file (not UTF-8)"),  # binary: a clear error
+        (b"1700000000000,1\x00,2,3,4,5\n", ":1: '1\\x00' is not a number"),  # a NUL byte
+        (b"x" * 200_000 + b"\n", ": not a CSV file (field larger than field limit"),
+    ],
+)
+def test_a_file_that_is_not_csv_text_is_refused_plainly(
+    tmp_path: Path, content: bytes, said: str
+) -> None:
+    path = tmp_path / "AAAUSDT-5m.csv"
+    path.write_bytes(content)
+    with pytest.raises(KlinesFileError, match=re.escape(said)):
         load_klines(path)
